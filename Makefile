@@ -1,0 +1,47 @@
+# thinkgate — top-level build.  `make run`, `make stop`, `make test`.
+# Component rules live next to their sources (sim/sim.mk, engine/engine.mk,
+# plugins/plugins.mk, ngx_module via mk/module.sh); this file ties them
+# together.
+
+PORT ?= 8080
+
+.PHONY: all deps run stop test test-unit test-e2e clean module bench
+
+all: $(BUILD)/.deps-checked
+
+include mk/config.mk
+-include sim/sim.mk
+-include engine/engine.mk
+-include plugins/plugins.mk
+-include bench/bench.mk
+
+all: $(ALL_TARGETS) module
+
+# Installs missing Debian and PyPI packages once per checkout; the script
+# itself only calls apt-get when something is absent.
+$(BUILD)/.deps-checked: mk/deps.sh
+	bash mk/deps.sh
+	mkdir -p $(BUILD) && touch $@
+
+deps:
+	bash mk/deps.sh
+
+module: $(BUILD)/.deps-checked
+	@if [ -f config ]; then bash mk/module.sh; fi
+
+run: all
+	bash mk/run.sh start $(PORT)
+
+stop:
+	bash mk/run.sh stop
+
+test-unit: all $(UNIT_TESTS)
+	bash mk/unit.sh $(UNIT_TESTS)
+
+test-e2e: all
+	python3 -m pytest -q -ra tests/e2e
+
+test: test-unit test-e2e
+
+clean:
+	rm -rf $(BUILD)
