@@ -11,6 +11,7 @@ all: $(BUILD)/.deps-checked
 
 include mk/config.mk
 -include sim/sim.mk
+-include engine/backend/backend.mk
 -include engine/engine.mk
 -include plugins/plugins.mk
 -include bench/bench.mk

@@ -1,0 +1,131 @@
+/*
+ * thinkgate worker <-> engine protocol: registration over the unix socket,
+ * frame types and payloads in the shared-memory rings (ring.h).
+ *
+ * Registration
+ * ------------
+ * A worker connects to the engine's SOCK_STREAM unix socket and sends one
+ * tg_register_t, with the memfd of its shared region attached as
+ * SCM_RIGHTS to that first sendmsg(), followed by conf_len bytes of the
+ * configuration document (JSON, below).  The engine checks the peer's
+ * credentials (SO_PEERCRED), maps and checks the region (tg_shm_check),
+ * parses the document and answers with one tg_register_reply_t.  status 0
+ * means registered; otherwise message says why and the engine closes.
+ *
+ * After registration the socket carries only doorbells: single bytes
+ * TG_DOORBELL, meaning "look at the rings" (a ring turned non-empty, or
+ * room was freed for a waiting producer).  The receiver reads every pending
+ * byte and then services both rings.  EOF on the socket means the peer is
+ * gone: the engine cancels every request of that worker; the worker fails
+ * every request in flight (SSE error event when streaming) and reconnects
+ * with backoff.
+ *
+ * Configuration document (JSON object, the http-level configuration):
+ *   {"backends": [{"name", "url", "model", "max_inflight",
+ *                  "api_key_env", "connect_timeout_ms", "idle_timeout_ms",
+ *                  "tls_verify", "skills": {"math": 0.9, ...}}, ...],
+ *    "pools":    [{"name", "backends": ["name", ...],
+ *                  "policy": "least_inflight" | "round_robin" | "prefix",
+ *                  "block", "ttl_ms"}, ...],
+ *    "plugins":  [...], "redis": {...}}       (added by later issues)
+ * Durations are integers in milliseconds; every key is always present
+ * (the module writes its merged defaults).
+ * Unknown keys are errors in the engine, so module and engine stay in step.
+ * The engine keeps one generation per distinct document; requests from a
+ * registration use that registration's generation.
+ *
+ * Requests
+ * --------
+ * REQUEST (worker -> engine): the first frame's payload is
+ *     uint32_t meta_len | meta (JSON, meta_len bytes) | body bytes
+ * and when the body does not fit, TG_FRAME_F_MORE is set and further
+ * REQUEST frames with the same id carry only body bytes; the last has no
+ * MORE flag.  meta:
+ *   {"kind": "api" | "status" | "admin",
+ *    "method": "POST", "uri": "/v1/chat/completions", "args": "a=b",
+ *    "pool": "reasoners",                   (thinkgate_pass; api only)
+ *    "strategy": "ffs n=8",                 (location default, optional)
+ *    "client_strategy": true,
+ *    "timeout_ms": 60000,
+ *    "session": false,
+ *    "headers": {"authorization": "...", "x-thinkgate-strategy": "...",
+ *                "x-thinkgate-session": "...", "x-request-id": "..."}}
+ * For kind "api" the engine maps uri to the endpoint by its suffix
+ * (/chat/completions, /completions, /models) and answers 404 otherwise.
+ *
+ * CANCEL (worker -> engine), no payload: the client left; the engine aborts
+ * every trace of the request and sends nothing more for that id except,
+ * optionally, END.
+ *
+ * WINDOW (worker -> engine), payload uint32_t: flow-control credit.  Each
+ * request starts with TG_INITIAL_WINDOW bytes of credit for DATA payloads;
+ * the worker returns credit as nginx hands the bytes to the client's
+ * socket.  The engine never sends DATA beyond the credit: it pauses the
+ * backend transfer instead (a slow client slows only its own backends).
+ *
+ * HEAD (engine -> worker): tg_head_t, then header lines
+ * "Name: value\r\n" (Content-Type among them).  At most one per request,
+ * before any DATA.
+ * DATA (engine -> worker): body bytes, forwarded with flush.
+ * END (engine -> worker): the response is complete.  Payload: a JSON object
+ * of figures for log variables ($thinkgate_strategy, ...), possibly empty.
+ * ERROR (engine -> worker): tg_head_t (status) followed by an OpenAI-shaped
+ * error body.  Before HEAD the worker answers with that status and body;
+ * after HEAD of a streamed response it sends "data: BODY\n\n" and ends the
+ * stream; otherwise it ends the response.  ERROR ends the request like END.
+ */
+
+#ifndef THINKGATE_PROTOCOL_H
+#define THINKGATE_PROTOCOL_H
+
+#include <stdint.h>
+
+#define TG_REG_MAGIC        0x47455254u     /* "TREG" */
+#define TG_DOORBELL         'D'
+#define TG_INITIAL_WINDOW   (256u * 1024)
+
+enum {
+    TG_FRAME_PAD     = 0,
+    /* worker -> engine */
+    TG_FRAME_REQUEST = 1,
+    TG_FRAME_CANCEL  = 2,
+    TG_FRAME_WINDOW  = 3,
+    /* engine -> worker */
+    TG_FRAME_HEAD    = 16,
+    TG_FRAME_DATA    = 17,
+    TG_FRAME_END     = 18,
+    TG_FRAME_ERROR   = 19
+};
+
+#define TG_FRAME_F_MORE     0x0001  /* REQUEST body continues */
+
+#define TG_HEAD_F_STREAM    0x0001  /* body is an SSE stream */
+
+
+typedef struct {
+    uint32_t    magic;          /* TG_REG_MAGIC */
+    uint32_t    version;        /* TG_PROTO_VERSION */
+    uint32_t    pid;            /* the worker's pid, for logs and status */
+    uint32_t    ring_size;      /* each ring's data size */
+    uint64_t    shm_size;       /* bytes of the passed memfd */
+    uint32_t    conf_len;       /* bytes of configuration JSON that follow */
+    uint32_t    reserved;
+} tg_register_t;
+
+
+typedef struct {
+    uint32_t    magic;          /* TG_REG_MAGIC */
+    uint32_t    version;        /* the engine's TG_PROTO_VERSION */
+    int32_t     status;         /* 0, or a negative errno-style code */
+    uint32_t    generation;     /* configuration generation assigned */
+    char        message[240];   /* NUL-terminated reason when status < 0 */
+} tg_register_reply_t;
+
+
+typedef struct {
+    uint32_t    status;         /* HTTP status */
+    uint32_t    flags;          /* TG_HEAD_F_* */
+} tg_head_t;
+
+
+#endif /* THINKGATE_PROTOCOL_H */
