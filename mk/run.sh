@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# `make run` / `make stop`: start or stop the simulator, the engine and a
+# private nginx on loopback.  State lives in build/run/; `stop` kills
+# exactly the processes whose pid files `start` wrote.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUN=$ROOT/build/run
+BIN=$ROOT/build/bin
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+wait_for() {    # wait_for DESCRIPTION COMMAND...
+    local what=$1; shift
+    for _ in $(seq 1 100); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    echo "run: $what did not come up; see $RUN/*.log" >&2
+    return 1
+}
+
+stop_one() {    # stop_one NAME
+    local f=$RUN/$1.pid
+    if pid_alive "$f"; then
+        kill "$(cat "$f")" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            pid_alive "$f" || break
+            sleep 0.1
+        done
+        if pid_alive "$f"; then kill -9 "$(cat "$f")" 2>/dev/null || true; fi
+        echo "stopped $1"
+    fi
+    rm -f "$f"
+}
+
+stop_all() {
+    if pid_alive "$RUN/nginx.pid"; then
+        nginx -p "$RUN" -c "$RUN/nginx.conf" -s quit 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            pid_alive "$RUN/nginx.pid" || break
+            sleep 0.1
+        done
+    fi
+    stop_one nginx
+    stop_one engine
+    stop_one sim
+    stop_one redis
+}
+
+start_all() {
+    local port=$1
+    local sim_port=${SIM_PORT:-$((port + 1))}
+
+    stop_all >/dev/null
+    mkdir -p "$RUN/tmp"
+
+    setsid "$BIN/thinkgate-sim" --listen "127.0.0.1:$sim_port" \
+        >"$RUN/sim.log" 2>&1 < /dev/null &
+    echo $! > "$RUN/sim.pid"
+
+    allow=()
+    [ "$(id -u)" -ne 0 ] || allow=(--allow-user nobody)
+    setsid "$BIN/thinkgated" --socket "$RUN/engine.sock" \
+        --plugin-dir "$ROOT/build/plugins" "${allow[@]}" \
+        >"$RUN/engine.log" 2>&1 < /dev/null &
+    echo $! > "$RUN/engine.pid"
+
+    sed -e "s|@ROOT@|$ROOT|g" -e "s|@RUN@|$RUN|g" -e "s|@PORT@|$port|g" \
+        -e "s|@SIM_PORT@|$sim_port|g" "$ROOT/conf/thinkgate.conf.in" \
+        > "$RUN/nginx.conf"
+
+    wait_for "the simulator" curl -sf "http://127.0.0.1:$sim_port/v1/models"
+    wait_for "the engine" test -S "$RUN/engine.sock"
+    nginx -p "$RUN" -c "$RUN/nginx.conf"
+    wait_for "nginx" curl -sf "http://127.0.0.1:$port/thinkgate/status"
+
+    cat <<MSG
+thinkgate is running: nginx on 127.0.0.1:$port, engine at $RUN/engine.sock,
+simulator on 127.0.0.1:$sim_port.  Logs in $RUN/.  Try:
+
+  curl -s http://127.0.0.1:$port/v1/chat/completions \\
+       -H 'Content-Type: application/json' \\
+       -d '{"model":"thinkgate-sim","messages":[{"role":"user","content":"What is 17 + 25?"}]}'
+
+Status: curl -s http://127.0.0.1:$port/thinkgate/status
+Stop:   make stop
+MSG
+}
+
+case "${1:-}" in
+    start) start_all "${2:-8080}" ;;
+    stop)  stop_all ;;
+    *)     echo "usage: $0 start [PORT] | stop" >&2; exit 2 ;;
+esac
