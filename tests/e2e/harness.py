@@ -114,3 +114,134 @@ def start_sim(*args, port=None):
     proc.port = port
     proc.url = "http://127.0.0.1:%d" % port
     return proc
+
+
+MODULE = os.path.join(BUILD, "modules", "ngx_http_thinkgate_module.so")
+
+NGINX_CONF = """
+daemon off;
+master_process on;
+worker_processes {workers};
+pid {dir}/nginx.pid;
+error_log {dir}/error.log {log_level};
+{user}
+load_module {module};
+
+events {{ worker_connections 4096; }}
+
+http {{
+    access_log {dir}/access.log;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+
+    thinkgate_engine unix:{sock};
+{http}
+    server {{
+        listen 127.0.0.1:{port};
+{server}
+    }}
+}}
+"""
+
+DEFAULT_SERVER = """
+        location /v1/ {
+            thinkgate_pass reasoners;
+        }
+        location = /thinkgate/status {
+            thinkgate_status;
+        }
+"""
+
+
+def start_engine(sock_dir=None, args=()):
+    """Starts build/bin/thinkgated on a socket in a fresh directory."""
+    proc = Proc("engine", [])
+    sock = os.path.join(sock_dir or proc.workdir, "engine.sock")
+    argv = [os.path.join(BIN, "thinkgated"), "--socket", sock,
+            "--plugin-dir", os.path.join(BUILD, "plugins")]
+    if os.geteuid() == 0:
+        argv += ["--allow-user", "nobody"]
+    proc.argv = argv + list(args)
+    proc.sock = sock
+    proc.start()
+    wait_path(sock, proc=proc)
+    return proc
+
+
+def nginx_conf(workdir, port, sock, http="", server=DEFAULT_SERVER,
+               workers=2, log_level="info"):
+    return NGINX_CONF.format(
+        workers=workers, dir=workdir, log_level=log_level,
+        user="user nobody;" if os.geteuid() == 0 else "",
+        module=MODULE, sock=sock, http=http, port=port, server=server)
+
+
+def start_nginx(sock, http, server=DEFAULT_SERVER, port=None, workers=2):
+    """Starts a private nginx (foreground master) with the thinkgate
+    module, talking to the engine at sock."""
+    port = port or free_port()
+    proc = Proc("nginx", [])
+    conf = os.path.join(proc.workdir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(nginx_conf(proc.workdir, port, sock, http, server, workers))
+    os.chmod(proc.workdir, 0o755)
+    proc.argv = ["nginx", "-p", proc.workdir, "-c", conf]
+    proc.conf = conf
+    proc.start()
+    wait_port(port, proc=proc)
+    proc.port = port
+    proc.url = "http://127.0.0.1:%d" % port
+    proc.error_log = os.path.join(proc.workdir, "error.log")
+    return proc
+
+
+class Gateway:
+    """sim + engine + nginx, started together, stopped in reverse."""
+
+    def __init__(self, sim_args=(), http=None, server=DEFAULT_SERVER,
+                 backends=1, engine_args=()):
+        self.procs = []
+        try:
+            self.sims = [start_sim(*sim_args) for _ in range(backends)]
+            self.procs += self.sims
+            self.sim = self.sims[0]
+            if http is None:
+                http = "".join(
+                    "    thinkgate_backend b%d %s max_inflight=1024;\n"
+                    % (i, s.url) for i, s in enumerate(self.sims))
+                http += "    thinkgate_pool reasoners %s;\n" % " ".join(
+                    "b%d" % i for i in range(len(self.sims)))
+            self.http = http
+            self.engine = start_engine(args=engine_args)
+            self.procs.append(self.engine)
+            self.nginx = start_nginx(self.engine.sock, http, server)
+            self.procs.append(self.nginx)
+            self.url = self.nginx.url
+        except Exception:
+            self.dump()
+            self.close()
+            raise
+
+    def restart_engine(self):
+        sock_dir = os.path.dirname(self.engine.sock)
+        self.engine.stop()
+        self.engine = start_engine(sock_dir=sock_dir,
+                                   args=self.engine.argv[5:])
+        self.procs.append(self.engine)
+
+    def dump(self):
+        for p in self.procs:
+            print("---- %s log ----\n%s" % (p.name, p.log()[-4000:]))
+            if p.name == "nginx" and os.path.exists(
+                    os.path.join(p.workdir, "error.log")):
+                with open(os.path.join(p.workdir, "error.log"),
+                          errors="replace") as f:
+                    print("---- nginx error.log ----\n" + f.read()[-4000:])
+
+    def close(self):
+        for p in reversed(self.procs):
+            p.cleanup()
+        self.procs = []
