@@ -159,6 +159,9 @@ DEFAULT_SERVER = """
 def start_engine(sock_dir=None, args=()):
     """Starts build/bin/thinkgated on a socket in a fresh directory."""
     proc = Proc("engine", [])
+    # nginx workers run as nobody when the master is root: they must reach
+    # the socket.
+    os.chmod(proc.workdir, 0o755)
     sock = os.path.join(sock_dir or proc.workdir, "engine.sock")
     argv = [os.path.join(BIN, "thinkgated"), "--socket", sock,
             "--plugin-dir", os.path.join(BUILD, "plugins")]
@@ -166,6 +169,7 @@ def start_engine(sock_dir=None, args=()):
         argv += ["--allow-user", "nobody"]
     proc.argv = argv + list(args)
     proc.sock = sock
+    proc.extra_args = list(args)
     proc.start()
     wait_path(sock, proc=proc)
     return proc
@@ -229,7 +233,7 @@ class Gateway:
         sock_dir = os.path.dirname(self.engine.sock)
         self.engine.stop()
         self.engine = start_engine(sock_dir=sock_dir,
-                                   args=self.engine.argv[5:])
+                                   args=self.engine.extra_args)
         self.procs.append(self.engine)
 
     def dump(self):
