@@ -1,0 +1,320 @@
+"""The core path end to end: a real nginx with the thinkgate module, the
+real engine and the simulator, driven by the official OpenAI client and by
+raw HTTP for the error cases."""
+import http.client
+import json
+import socket
+import threading
+import time
+import http.server
+
+import openai
+import pytest
+
+import harness
+
+
+def sim_stats(sim):
+    conn = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=5)
+    conn.request("GET", "/sim/stats")
+    body = json.loads(conn.getresponse().read())
+    conn.close()
+    return body
+
+
+def post(url_port, path, body, headers=None, timeout=30):
+    conn = http.client.HTTPConnection("127.0.0.1", url_port, timeout=timeout)
+    hdrs = {"Content-Type": "application/json"}
+    hdrs.update(headers or {})
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    conn.request("POST", path, body=data, headers=hdrs)
+    resp = conn.getresponse()
+    raw = resp.read()
+    conn.close()
+    return resp.status, raw
+
+
+def error_of(raw):
+    doc = json.loads(raw)
+    assert set(doc) == {"error"}, doc
+    err = doc["error"]
+    assert isinstance(err["message"], str) and err["message"]
+    assert "type" in err
+    return err
+
+
+CHAT = {"model": "thinkgate-sim",
+        "messages": [{"role": "user", "content": "What is 17 + 25?"}],
+        "max_tokens": 64}
+
+
+@pytest.fixture(scope="module")
+def gw():
+    g = harness.Gateway(sim_args=["--step-ms", "2", "--step-ms-per-seq", "0"])
+    yield g
+    g.close()
+
+
+def client(gw):
+    return openai.OpenAI(base_url=gw.url + "/v1", api_key="test-key",
+                         max_retries=0, timeout=30)
+
+
+def test_chat_non_streamed(gw):
+    r = client(gw).chat.completions.create(**CHAT)
+    assert r.object == "chat.completion"
+    assert r.choices[0].finish_reason in ("stop", "length")
+    text = (r.choices[0].message.content or "") + \
+        (getattr(r.choices[0].message, "reasoning_content", None) or "")
+    assert text
+    assert r.usage.completion_tokens > 0
+
+
+def test_chat_streamed(gw):
+    stream = client(gw).chat.completions.create(
+        stream=True, stream_options={"include_usage": True}, **CHAT)
+    pieces, reasoning, finish, usage = [], [], None, None
+    for chunk in stream:
+        if chunk.usage:
+            usage = chunk.usage
+        for c in chunk.choices:
+            if c.delta.content:
+                pieces.append(c.delta.content)
+            rc = (c.delta.model_extra or {}).get("reasoning_content")
+            if rc:
+                reasoning.append(rc)
+            if c.finish_reason:
+                finish = c.finish_reason
+    assert finish in ("stop", "length")
+    assert pieces or reasoning
+    assert usage is not None and usage.completion_tokens > 0
+
+
+def test_completions_both_ways(gw):
+    c = client(gw)
+    r = c.completions.create(model="thinkgate-sim", prompt="What is 2 + 3?",
+                             max_tokens=16)
+    assert r.object == "text_completion"
+    assert r.choices[0].text
+    n = 0
+    for chunk in c.completions.create(model="thinkgate-sim",
+                                      prompt="What is 2 + 3?",
+                                      max_tokens=16, stream=True):
+        n += len(chunk.choices)
+    assert n > 0
+
+
+def test_models(gw):
+    models = [m.id for m in client(gw).models.list()]
+    assert models
+
+
+def test_status_json_and_prometheus(gw):
+    conn = http.client.HTTPConnection("127.0.0.1", gw.nginx.port, timeout=5)
+    conn.request("GET", "/thinkgate/status")
+    resp = conn.getresponse()
+    doc = json.loads(resp.read())
+    assert resp.status == 200
+    assert doc["engine"]["connected"] is True
+    assert doc["requests"]["total"] >= 0
+    assert any(b["name"] == "b0" for b in doc["backends"])
+    conn.request("GET", "/thinkgate/status?format=prometheus")
+    resp = conn.getresponse()
+    text = resp.read().decode()
+    assert resp.status == 200
+    assert "thinkgate_engine_connected 1" in text
+    assert "thinkgate_requests_total" in text
+    conn.close()
+
+
+@pytest.mark.parametrize("body,param", [
+    (b"{not json", None),
+    (b"[1, 2]", None),
+    ({"model": "m"}, "messages"),
+    ({"model": "m", "messages": "hi"}, "messages"),
+    ({"model": "m", "messages": [{"role": 1, "content": "x"}]}, "messages"),
+    ({"model": 5, "messages": [{"role": "user", "content": "x"}]}, "model"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}],
+      "n": 0}, "n"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}],
+      "stream": "yes"}, "stream"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}],
+      "temperature": 9}, "temperature"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}],
+      "max_tokens": -3}, "max_tokens"),
+])
+def test_bad_chat_input_is_400(gw, body, param):
+    status, raw = post(gw.nginx.port, "/v1/chat/completions", body)
+    assert status == 400, raw
+    err = error_of(raw)
+    if param:
+        assert param in (err.get("param") or "") + err["message"]
+
+
+def test_completions_without_prompt_is_400(gw):
+    status, raw = post(gw.nginx.port, "/v1/completions", {"model": "m"})
+    assert status == 400
+    assert "prompt" in json.dumps(error_of(raw))
+
+
+def test_unknown_endpoint_is_404(gw):
+    status, raw = post(gw.nginx.port, "/v1/embeddingz", CHAT)
+    assert status == 404
+    error_of(raw)
+
+
+def test_gateway_still_serves_after_bad_input(gw):
+    for _ in range(3):
+        post(gw.nginx.port, "/v1/chat/completions", b"\x00\xff{")
+    r = client(gw).chat.completions.create(**CHAT)
+    assert r.choices
+
+
+def test_client_disconnect_stops_backend(gw):
+    """A client that leaves mid-stream: the sim sees its stream closed
+    within 100 ms and generates next to nothing afterwards."""
+    body = dict(CHAT, stream=True, max_tokens=4000)
+    sock = socket.create_connection(("127.0.0.1", gw.nginx.port))
+    data = json.dumps(body).encode()
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: %d\r\n"
+                 b"\r\n%s" % (len(data), data))
+    got = b""
+    while got.count(b"data:") < 5:
+        chunk = sock.recv(65536)
+        assert chunk, got
+        got += chunk
+    assert sim_stats(gw.sim)["open_streams"] >= 1
+    closed_at = time.monotonic()
+    sock.close()
+    while True:
+        st = sim_stats(gw.sim)
+        if st["open_streams"] == 0:
+            break
+        assert time.monotonic() - closed_at < 2.0, st
+        time.sleep(0.005)
+    elapsed = time.monotonic() - closed_at
+    assert elapsed < 0.1, elapsed
+    time.sleep(0.1)
+    assert sim_stats(gw.sim)["tokens_after_close"] <= 16
+
+
+class _Backend(http.server.BaseHTTPRequestHandler):
+    """A misbehaving backend: 500 with a message, or silence."""
+    mode = "500"
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.server.mode == "silent":
+            time.sleep(3)
+            return
+        body = json.dumps({"error": {"message": "backend exploded: CUDA OOM",
+                                     "type": "server_error"}}).encode()
+        self.send_response(500)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _bad_backend(mode):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Backend)
+    srv.mode = mode
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+@pytest.fixture(scope="module")
+def faulty():
+    err500 = _bad_backend("500")
+    silent = _bad_backend("silent")
+    dead = harness.free_port()
+    http_conf = (
+        "    thinkgate_backend e500 http://127.0.0.1:%d;\n"
+        "    thinkgate_backend silent http://127.0.0.1:%d;\n"
+        "    thinkgate_backend dead http://127.0.0.1:%d connect_timeout=1s;\n"
+        "    thinkgate_pool p500 e500;\n"
+        "    thinkgate_pool psilent silent;\n"
+        "    thinkgate_pool pdead dead;\n"
+        % (err500.server_address[1], silent.server_address[1], dead))
+    server = """
+        location /e500/v1/ { thinkgate_pass p500; }
+        location /silent/v1/ { thinkgate_pass psilent; thinkgate_timeout 1s; }
+        location /dead/v1/ { thinkgate_pass pdead; }
+        location /small/v1/ { thinkgate_pass p500; thinkgate_max_body 1k; }
+"""
+    engine = harness.start_engine()
+    nginx = harness.start_nginx(engine.sock, http_conf, server)
+    yield nginx
+    nginx.cleanup()
+    engine.cleanup()
+    err500.shutdown()
+    silent.shutdown()
+
+
+def test_backend_5xx_is_502_with_its_message(faulty):
+    status, raw = post(faulty.port, "/e500/v1/chat/completions", CHAT)
+    assert status == 502
+    assert "CUDA OOM" in error_of(raw)["message"]
+
+
+def test_dead_backend_is_502(faulty):
+    status, raw = post(faulty.port, "/dead/v1/chat/completions", CHAT)
+    assert status == 502
+    error_of(raw)
+
+
+def test_silent_backend_is_504(faulty):
+    t0 = time.monotonic()
+    status, raw = post(faulty.port, "/silent/v1/chat/completions", CHAT)
+    assert status == 504
+    error_of(raw)
+    assert time.monotonic() - t0 < 2.9
+
+
+def test_body_over_max_is_413(faulty):
+    big = dict(CHAT, messages=[{"role": "user", "content": "x" * 4000}])
+    status, raw = post(faulty.port, "/small/v1/chat/completions", big)
+    assert status == 413
+    error_of(raw)
+
+
+def test_engine_restart(gw):
+    """Engine killed mid-stream: that client gets an error; the next
+    request gets 503 at once; once the engine is back, requests succeed
+    without touching nginx."""
+    c = client(gw)
+    stream = c.chat.completions.create(stream=True,
+                                       **dict(CHAT, max_tokens=4000))
+    it = iter(stream)
+    next(it)
+    gw.engine.kill()
+    with pytest.raises(Exception):
+        for _ in it:
+            pass
+    t0 = time.monotonic()
+    status, raw = post(gw.nginx.port, "/v1/chat/completions", CHAT)
+    assert status == 503
+    assert "engine" in error_of(raw)["message"]
+    assert time.monotonic() - t0 < 1.0
+    gw.restart_engine()
+    deadline = time.monotonic() + 10
+    while True:
+        status, raw = post(gw.nginx.port, "/v1/chat/completions", CHAT)
+        if status == 200:
+            break
+        assert status == 503, raw
+        assert time.monotonic() < deadline, "worker never reconnected"
+        time.sleep(0.1)
+    assert json.loads(raw)["choices"]
+    # Every worker must come back, not just one.
+    for _ in range(10):
+        status, raw = post(gw.nginx.port, "/v1/chat/completions", CHAT)
+        if status == 503:
+            time.sleep(0.3)
+            continue
+        assert status == 200, raw
