@@ -1,0 +1,6 @@
+# Backend client (libcurl multi on libuv) and SSE parser.  The engine links
+# TG_BACKEND_SRCS with TG_BACKEND_LIBS; no binary of our own.
+
+TG_BACKEND_SRCS := engine/backend/client.c engine/backend/sse.c
+TG_BACKEND_HDRS := engine/backend/client.h engine/backend/sse.h
+TG_BACKEND_LIBS := $(shell pkg-config --libs libuv libcurl 2>/dev/null || echo -luv -lcurl)
