@@ -1,0 +1,359 @@
+/*
+ * thinkgate strategy plugin ABI.
+ *
+ * A strategy plugin is a shared object in the engine's --plugin-dir that
+ * exports exactly one symbol, TG_PLUGIN_SYMBOL ("thinkgate_plugin"): a
+ * const tg_plugin_t.  The engine reads abi_version and signature first and
+ * refuses the file, naming it and both versions, when they differ; only
+ * then does it read the rest.  The plugin links nothing from the engine:
+ * everything it may do goes through the const tg_host_api_t table the host
+ * hands to load().  Entries are only ever appended to that table; a plugin
+ * built against an older header sees a prefix of it (api->size says how
+ * much).  Fields are only ever appended to tg_plugin_t, before spare[].
+ *
+ * Threading: the engine is one event loop; every callback runs on it, one
+ * at a time.  A callback must not block (no file, network or sleep calls):
+ * work that waits goes through the host (traces, aux requests, timers, kv).
+ *
+ * Lifetime of a request, as the plugin sees it:
+ *
+ *   start()  ->  { on_delta() | on_trace_end() | on_aux_result() |
+ *                  on_timer() }*  ->  [on_cancel()]  ->  destroy()
+ *
+ * The plugin ends a request by calling finish(), finish_trace() or fail()
+ * exactly once.  After that, the host cancels every trace and aux request
+ * still running (their callbacks are not called any more) and calls
+ * destroy() once nothing refers to the request.  If the client leaves
+ * first, on_cancel() is called, then the host cancels everything and calls
+ * destroy(); calls to finish/fail after on_cancel are ignored.
+ *
+ * Return vocabulary: 0 on success, negative errno-style codes on failure,
+ * with a message retrievable by api->last_error(req).  A host function that
+ * takes a callback and returns an error never calls that callback.
+ *
+ * Memory: api->alloc() hands out request-arena memory freed with the
+ * request; the per-request state block (state_size bytes, zeroed) likewise.
+ * Strings the host passes in callbacks or info structs are valid until the
+ * callback returns (or, for info structs, until control returns to the
+ * host); copy what you keep.
+ */
+
+#ifndef THINKGATE_PLUGIN_H
+#define THINKGATE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TG_PLUGIN_ABI_VERSION   1u
+#define TG_PLUGIN_SYMBOL        "thinkgate_plugin"
+
+/* The build signature: what must agree beyond the version number. */
+#define TG__STR2(x)             #x
+#define TG__STR(x)              TG__STR2(x)
+#define TG_PLUGIN_SIGNATURE \
+    "thinkgate-abi-" TG__STR(TG_PLUGIN_ABI_VERSION) \
+    "/ptr" TG__STR(__SIZEOF_POINTER__) "/le"
+
+
+typedef struct tg_req_s    tg_req_t;     /* one client request */
+typedef struct tg_trace_s  tg_trace_t;   /* one streamed generation */
+typedef struct tg_aux_s    tg_aux_t;     /* one auxiliary completion */
+typedef struct tg_timer_s  tg_timer_t;   /* one request timer */
+
+
+/* ---- options -------------------------------------------------------- */
+
+typedef enum {
+    TG_OPT_INT = 1,     /* int64; min/max bound it */
+    TG_OPT_DOUBLE,      /* double; min/max bound it */
+    TG_OPT_BOOL,        /* on/off, true/false, 1/0 */
+    TG_OPT_STRING,      /* free text up to 256 bytes */
+    TG_OPT_ENUM         /* one of the '|'-separated words in choices */
+} tg_opt_type_t;
+
+/*
+ * One row of a plugin's option table; the table ends with a row whose name
+ * is NULL.  The host parses options from the request ("thinkgate" object),
+ * the X-Thinkgate-Strategy header and the location default, checks every
+ * one against this table (an unknown name or a value out of bounds is a
+ * 400 naming it) and applies def for the rest.
+ */
+typedef struct {
+    const char     *name;
+    tg_opt_type_t   type;
+    const char     *def;        /* default, as text; NULL: no value */
+    double          min;        /* INT/DOUBLE bounds, inclusive */
+    double          max;
+    const char     *choices;    /* ENUM: "exact|none" */
+    const char     *doc;        /* one line, shown by the admin API */
+} tg_option_t;
+
+
+/* ---- what the host tells the plugin -------------------------------- */
+
+typedef enum {
+    TG_ENDPOINT_CHAT = 1,       /* /v1/chat/completions */
+    TG_ENDPOINT_COMPLETIONS     /* /v1/completions */
+} tg_endpoint_t;
+
+typedef struct {
+    tg_endpoint_t   endpoint;
+    int             stream;         /* client asked for SSE */
+    const char     *model;          /* client's model field */
+    const char     *body;           /* client's JSON, "thinkgate" removed */
+    size_t          body_len;
+    const char     *problem;        /* last user message (chat) or prompt */
+    size_t          problem_len;
+    const char     *pool;           /* the location's pool */
+    const char     *strategy;       /* this plugin's name */
+    int             has_seed;
+    int64_t         seed;
+    uint64_t        id;             /* engine-wide request id */
+} tg_request_info_t;
+
+typedef enum {
+    TG_TRACE_QUEUED = 1,    /* waiting for a backend slot */
+    TG_TRACE_RUNNING,
+    TG_TRACE_DONE,          /* the backend finished it */
+    TG_TRACE_CANCELLED,     /* the plugin or the host cancelled it */
+    TG_TRACE_FAILED         /* backend error */
+} tg_trace_state_t;
+
+typedef struct {
+    uint32_t            index;      /* 0, 1, ... in start order */
+    tg_trace_state_t    state;
+    uint32_t            tokens;     /* completion tokens so far */
+    const char         *backend;    /* backend name */
+    const char         *reasoning;  /* thinking text so far */
+    size_t              reasoning_len;
+    const char         *content;    /* answer text so far */
+    size_t              content_len;
+    const char         *finish_reason;  /* "stop", "length" or NULL */
+    uint64_t            started_ms;     /* engine clock, ms */
+    uint64_t            first_token_ms; /* 0 until the first token */
+    uint64_t            ended_ms;       /* 0 while running */
+    void               *data;           /* the spec's data pointer */
+} tg_trace_info_t;
+
+/* One streamed chunk of one trace. */
+typedef struct {
+    const char     *reasoning;      /* new thinking text, may be empty */
+    size_t          reasoning_len;
+    const char     *content;        /* new answer text, may be empty */
+    size_t          content_len;
+    uint32_t        tokens;         /* tokens this chunk carried */
+} tg_delta_t;
+
+typedef struct {
+    tg_trace_state_t    state;      /* DONE, CANCELLED or FAILED */
+    const char         *finish_reason;
+    uint32_t            tokens;     /* final completion tokens */
+    int                 http_status; /* backend status; 0 if none */
+    const char         *error;      /* FAILED: why */
+} tg_trace_end_t;
+
+/* A trace to start.  Zero-initialise and set what differs from the
+ * client's request. */
+#define TG_TRACE_F_LIVE      0x0001  /* relay deltas to the client as they
+                                        arrive (one live trace at a time) */
+#define TG_TRACE_F_LOGPROBS  0x0002  /* ask for logprobs */
+
+typedef struct {
+    const char     *pool;       /* NULL: the request's pool */
+    const char     *backend;    /* NULL: the pool's policy picks */
+    const char     *messages_json;  /* NULL: the client's messages/prompt;
+                                       else a JSON array of messages */
+    const char     *assistant_prefix;   /* non-NULL: continue this partial
+                                           assistant message */
+    size_t          assistant_prefix_len;
+    int32_t         max_tokens;     /* 0: the client's */
+    double          temperature;    /* < 0: the client's (set -1) */
+    int             seed_mode;      /* 0: client seed + index when the
+                                       client gave one, else none;
+                                       1: use seed below */
+    int64_t         seed;
+    uint32_t        flags;          /* TG_TRACE_F_* */
+    void           *data;           /* returned in tg_trace_info_t */
+} tg_trace_spec_t;
+
+/* An auxiliary completion: non-streamed, not shown to the client. */
+typedef struct {
+    const char     *pool;           /* required */
+    const char     *backend;        /* NULL: the pool's policy picks */
+    tg_endpoint_t   endpoint;
+    const char     *messages_json;  /* CHAT: JSON array of messages */
+    const char     *prompt;         /* COMPLETIONS: the prompt text */
+    int32_t         max_tokens;
+    double          temperature;
+    int32_t         top_logprobs;   /* 0: no logprobs */
+    void           *data;
+} tg_aux_spec_t;
+
+typedef struct {
+    int             status;         /* 0, or negative errno */
+    int             http_status;
+    const char     *content;        /* choices[0] text */
+    size_t          content_len;
+    const char     *body;           /* the backend's whole JSON reply */
+    size_t          body_len;
+    const char     *error;
+    void           *data;
+} tg_aux_result_t;
+
+typedef struct {
+    const char     *name;
+    double          level;          /* 0..1 */
+} tg_skill_t;
+
+typedef struct {
+    const char         *name;
+    const char         *model;
+    uint32_t            in_flight;
+    uint32_t            max_inflight;
+    const tg_skill_t   *skills;
+    size_t              nskills;
+} tg_backend_info_t;
+
+/* How the request ends (finish()). */
+typedef struct {
+    const char     *finish_reason;  /* "stop", "length" */
+    tg_trace_t     *usage_of;       /* report this trace's usage; NULL:
+                                       tokens emitted */
+} tg_finish_t;
+
+typedef void (*tg_score_cb)(tg_req_t *req, void *data, const float *sim,
+    size_t n);
+typedef void (*tg_kv_cb)(tg_req_t *req, void *data, int status,
+    const char *value, size_t len);
+
+enum { TG_LOG_ERROR = 0, TG_LOG_WARN, TG_LOG_INFO, TG_LOG_DEBUG };
+
+
+/* ---- the host API table --------------------------------------------- */
+
+typedef struct tg_host_api_s {
+    uint32_t    abi_version;    /* TG_PLUGIN_ABI_VERSION of the host */
+    uint32_t    size;           /* sizeof(tg_host_api_t) as the host built
+                                   it: entries past it do not exist */
+
+    /* The request. */
+    const tg_request_info_t *(*request_info)(tg_req_t *req);
+    void       *(*state)(tg_req_t *req);        /* state_size bytes */
+    void       *(*alloc)(tg_req_t *req, size_t size);   /* arena */
+    const char *(*last_error)(tg_req_t *req);
+
+    /* Options, already checked against the table. */
+    int64_t     (*opt_int)(tg_req_t *req, const char *name);
+    double      (*opt_double)(tg_req_t *req, const char *name);
+    int         (*opt_bool)(tg_req_t *req, const char *name);
+    const char *(*opt_str)(tg_req_t *req, const char *name);
+
+    /* Traces.  trace_start returns NULL on failure (last_error says why)
+     * and never calls a callback from inside itself. */
+    tg_trace_t *(*trace_start)(tg_req_t *req, const tg_trace_spec_t *spec);
+    int         (*trace_cancel)(tg_req_t *req, tg_trace_t *t);
+    /* Cancels t if it runs and starts a new trace that continues t's text
+     * so far followed by append[len] (a chat request ending in the partial
+     * assistant message with continue_final_message, or a completions
+     * request).  spec may be NULL: t's own settings. */
+    tg_trace_t *(*trace_continue)(tg_req_t *req, tg_trace_t *t,
+                                  const char *append, size_t len,
+                                  const tg_trace_spec_t *spec);
+    int         (*trace_info)(tg_trace_t *t, tg_trace_info_t *out);
+    size_t      (*trace_count)(tg_req_t *req);
+    tg_trace_t *(*trace_at)(tg_req_t *req, size_t index);
+
+    /* Auxiliary completions (verifier, judge, aggregator). */
+    tg_aux_t   *(*aux_start)(tg_req_t *req, const tg_aux_spec_t *spec);
+    int         (*aux_cancel)(tg_req_t *req, tg_aux_t *a);
+
+    /* Output to the client.  emit() streams now (SSE) or accumulates
+     * (non-streamed); finish_trace() answers with a whole trace, the way
+     * self-consistency and FFS return their winner. */
+    int         (*emit)(tg_req_t *req, const char *reasoning, size_t rlen,
+                        const char *content, size_t clen);
+    int         (*finish)(tg_req_t *req, const tg_finish_t *fin);
+    int         (*finish_trace)(tg_req_t *req, tg_trace_t *winner);
+    int         (*fail)(tg_req_t *req, int http_status, const char *type,
+                        const char *message);
+
+    /* The "thinkgate" summary object and $thinkgate_* variables.  The host
+     * fills strategy, traces_started, traces_cancelled, tokens and winner
+     * itself; plugins add their own figures. */
+    int         (*summary_int)(tg_req_t *req, const char *key, int64_t v);
+    int         (*summary_str)(tg_req_t *req, const char *key,
+                               const char *v);
+    int         (*summary_json)(tg_req_t *req, const char *key,
+                                const char *json);
+
+    /* Timers: on_timer(req, timer, data) after ms milliseconds. */
+    tg_timer_t *(*timer_start)(tg_req_t *req, uint64_t ms, void *data);
+    int         (*timer_stop)(tg_req_t *req, tg_timer_t *tm);
+    uint64_t    (*now_ms)(void);
+
+    /* Similarity of n texts, all pairs, cosine of hashed n-gram vectors
+     * (CPU or cuBLAS; the host batches the requests of one loop turn into
+     * one matrix product).  cb gets an n x n row-major matrix. */
+    int         (*score)(tg_req_t *req, const char *const *texts,
+                         const size_t *lens, size_t n, tg_score_cb cb,
+                         void *data);
+
+    /* Backends of a pool, for plugins that choose experts. */
+    size_t      (*pool_backends)(tg_req_t *req, const char *pool,
+                                 tg_backend_info_t *out, size_t max);
+
+    /* Redis, under the plugin's own key space; -ENOTCONN without Redis. */
+    int         (*kv_get)(tg_req_t *req, const char *key, tg_kv_cb cb,
+                          void *data);
+    int         (*kv_set)(tg_req_t *req, const char *key, const char *v,
+                          size_t len, uint64_t ttl_ms, tg_kv_cb cb,
+                          void *data);
+
+    void        (*log)(tg_req_t *req, int level, const char *fmt, ...)
+                    __attribute__((format(printf, 3, 4)));
+    void        (*counter_add)(const char *name, int64_t delta);
+
+    /* Appended entries go here. */
+} tg_host_api_t;
+
+
+/* ---- the descriptor ------------------------------------------------- */
+
+typedef struct tg_plugin_s {
+    uint32_t            abi_version;    /* TG_PLUGIN_ABI_VERSION */
+    uint32_t            size;           /* sizeof(tg_plugin_t) */
+    const char         *signature;      /* TG_PLUGIN_SIGNATURE */
+
+    const char         *name;           /* matches the file name */
+    const char         *version;        /* the plugin's own, free text */
+    const char         *description;
+    const tg_option_t  *options;        /* NULL-name terminated */
+    size_t              state_size;     /* per-request state bytes */
+
+    /* Once per loaded copy.  load() gets the host table (keep it in a
+     * static: each loaded copy has its own statics); a negative return
+     * refuses the load with err as the reason. */
+    int   (*load)(const tg_host_api_t *api, char *err, size_t err_size);
+    void  (*unload)(void);
+
+    /* start() returns 0, or a negative code after calling fail(). */
+    int   (*start)(tg_req_t *req);
+    void  (*on_delta)(tg_req_t *req, tg_trace_t *t, const tg_delta_t *d);
+    void  (*on_trace_end)(tg_req_t *req, tg_trace_t *t,
+                          const tg_trace_end_t *e);
+    void  (*on_aux_result)(tg_req_t *req, tg_aux_t *a,
+                           const tg_aux_result_t *r);
+    void  (*on_timer)(tg_req_t *req, tg_timer_t *tm, void *data);
+    void  (*on_cancel)(tg_req_t *req);
+    void  (*destroy)(tg_req_t *req);
+
+    void               *spare[8];       /* zero; future fields */
+} tg_plugin_t;
+
+
+/* Fills the first three fields. */
+#define TG_PLUGIN_HEADER \
+    TG_PLUGIN_ABI_VERSION, sizeof(tg_plugin_t), TG_PLUGIN_SIGNATURE
+
+
+#endif /* THINKGATE_PLUGIN_H */
