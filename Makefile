@@ -14,6 +14,8 @@ include mk/config.mk
 -include engine/backend/backend.mk
 -include engine/engine.mk
 -include plugins/plugins.mk
+-include plugins/strategies.mk
+-include engine/plugin/plugin.mk
 -include bench/bench.mk
 
 all: $(ALL_TARGETS) module
