@@ -5,7 +5,7 @@
 
 PORT ?= 8080
 
-.PHONY: all deps run stop test test-unit test-e2e clean module bench
+.PHONY: all deps run stop test test-unit test-e2e style clean module bench
 
 all: $(BUILD)/.deps-checked
 
@@ -44,7 +44,10 @@ test-unit: all $(UNIT_TESTS)
 test-e2e: all
 	python3 -m pytest -q -ra tests/e2e
 
-test: test-unit test-e2e
+style:
+	bash mk/style.sh
+
+test: style test-unit test-e2e
 
 clean:
 	rm -rf $(BUILD)
