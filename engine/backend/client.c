@@ -1,0 +1,414 @@
+/*
+ * thinkgate backend client: libcurl's multi_socket API on a libuv loop.
+ *
+ * curl tells us which sockets to watch (tg__curl_socket_cb → one uv_poll_t
+ * per socket) and when to wake it (tg__curl_timer_cb → one uv_timer_t);
+ * the loop hands events back with curl_multi_socket_action, after which
+ * finished transfers are read from curl's message queue.
+ *
+ * Re-entrancy: curl forbids curl_multi_remove_handle from inside its own
+ * callbacks, and the API promises that start/pause/cancel never call back.
+ * So while the client is inside curl (c->in_curl > 0) a cancel only marks
+ * the transfer and queues it; resuming a paused transfer (which makes curl
+ * deliver held data synchronously) is always queued.  The queue runs from
+ * the loop: right after each curl_multi_socket_action, and from a uv_idle_t
+ * otherwise.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "client.h"
+#include "client_int.h"
+
+static void tg__client_maybe_free(tg_http_client_t *c);
+static void tg__client_close_cb(uv_handle_t *handle);
+static int tg__curl_socket_cb(CURL *easy, curl_socket_t s, int what,
+    void *userp, void *socketp);
+static int tg__curl_timer_cb(CURLM *multi, long timeout_ms, void *userp);
+static void tg__poll_cb(uv_poll_t *poll, int status, int events);
+static void tg__poll_close_cb(uv_handle_t *handle);
+static void tg__timer_cb(uv_timer_t *timer);
+static void tg__idle_cb(uv_idle_t *idle);
+static void tg__socket_action(tg_http_client_t *c, curl_socket_t s,
+    int flags);
+static void tg__after_curl(tg_http_client_t *c);
+static void tg__check_done(tg_http_client_t *c);
+static void tg__run_pending(tg_http_client_t *c);
+
+
+tg_http_client_t *
+tg_http_client_new(uv_loop_t *loop)
+{
+    tg_http_client_t  *c;
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        return NULL;
+    }
+
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        goto failed;
+    }
+    c->loop = loop;
+    tg__list_init(&c->transfers);
+    tg__list_init(&c->pending);
+    tg__list_init(&c->sockets);
+
+    c->multi = curl_multi_init();
+    if (c->multi == NULL) {
+        goto failed;
+    }
+
+    /* HTTP/1.1 only: one connection per stream, no multiplexing, no limit
+     * per host (the engine's pools enforce max_inflight), and a pool large
+     * enough to keep every connection of a busy backend warm. */
+    if (curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION,
+                          tg__curl_socket_cb) != CURLM_OK
+        || curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) != CURLM_OK
+        || curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION,
+                             tg__curl_timer_cb) != CURLM_OK
+        || curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) != CURLM_OK
+        || curl_multi_setopt(c->multi, CURLMOPT_PIPELINING,
+                             (long) CURLPIPE_NOTHING) != CURLM_OK
+        || curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                             0L) != CURLM_OK
+        || curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                             0L) != CURLM_OK
+        || curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS,
+                             (long) TG_HTTP_POOL_MAX) != CURLM_OK)
+    {
+        goto failed;
+    }
+
+    if (uv_timer_init(loop, &c->timer) != 0) {
+        goto failed;
+    }
+    c->timer.data = c;
+    c->nhandles++;
+
+    if (uv_idle_init(loop, &c->idle) != 0) {
+        uv_close((uv_handle_t *) &c->timer, tg__client_close_cb);
+        c->closing = 1;
+        curl_multi_cleanup(c->multi);
+        c->multi = NULL;
+        return NULL;
+    }
+    c->idle.data = c;
+    c->nhandles++;
+
+    return c;
+
+failed:
+    if (c != NULL) {
+        if (c->multi != NULL) {
+            curl_multi_cleanup(c->multi);
+        }
+        free(c);
+    }
+    curl_global_cleanup();
+    return NULL;
+}
+
+
+void
+tg_http_client_free(tg_http_client_t *c)
+{
+    tg__link_t  *l;
+    tg__sock_t  *sk;
+
+    if (c == NULL || c->closing) {
+        return;
+    }
+
+    while (!tg__list_empty(&c->transfers)) {
+        tg_http_cancel(tg__container_of(c->transfers.next, tg_http_t, link));
+    }
+
+    /* curl closes its pooled connections here and reports most sockets
+     * through tg__curl_socket_cb; c->closing is not set yet so that those
+     * polls are closed the normal way. */
+    curl_multi_cleanup(c->multi);
+    c->multi = NULL;
+    c->closing = 1;
+
+    /* Any socket curl did not report gone is closed (curl owns the fd). */
+    while (!tg__list_empty(&c->sockets)) {
+        l = c->sockets.next;
+        sk = tg__container_of(l, tg__sock_t, link);
+        tg__list_remove(l);
+        uv_close((uv_handle_t *) &sk->poll, tg__poll_close_cb);
+    }
+
+    uv_close((uv_handle_t *) &c->timer, tg__client_close_cb);
+    uv_close((uv_handle_t *) &c->idle, tg__client_close_cb);
+}
+
+
+size_t
+tg_http_client_active(const tg_http_client_t *c)
+{
+    return c->nactive;
+}
+
+
+/* Memory goes when the last libuv handle the client owns has closed. */
+static void
+tg__client_maybe_free(tg_http_client_t *c)
+{
+    if (c->closing && c->nhandles == 0) {
+        free(c);
+        curl_global_cleanup();
+    }
+}
+
+
+static void
+tg__client_close_cb(uv_handle_t *handle)
+{
+    tg_http_client_t  *c = handle->data;
+
+    c->nhandles--;
+    tg__client_maybe_free(c);
+}
+
+
+void
+tg__client_handle_closed(tg_http_client_t *c)
+{
+    c->nhandles--;
+    tg__client_maybe_free(c);
+}
+
+
+/* curl: start, change or stop watching socket s. */
+static int
+tg__curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
+    void *socketp)
+{
+    tg_http_client_t  *c = userp;
+    tg__sock_t        *sk = socketp;
+    int                events = 0;
+
+    (void) easy;
+
+    if (what == CURL_POLL_REMOVE) {
+        if (sk != NULL) {
+            /* Stop before curl closes the fd so that epoll forgets it and
+             * a new socket with the same number can be watched at once. */
+            uv_poll_stop(&sk->poll);
+            tg__list_remove(&sk->link);
+            uv_close((uv_handle_t *) &sk->poll, tg__poll_close_cb);
+            /* curl forgets socketp itself after REMOVE. */
+        }
+        return 0;
+    }
+
+    if (c->closing) {
+        return -1;
+    }
+
+    if (sk == NULL) {
+        sk = calloc(1, sizeof(*sk));
+        if (sk == NULL) {
+            return -1;
+        }
+        if (uv_poll_init_socket(c->loop, &sk->poll, s) != 0) {
+            free(sk);
+            return -1;
+        }
+        sk->poll.data = sk;
+        sk->client = c;
+        sk->fd = s;
+        c->nhandles++;
+        tg__list_insert(&c->sockets, &sk->link);
+        if (curl_multi_assign(c->multi, s, sk) != CURLM_OK) {
+            tg__list_remove(&sk->link);
+            uv_close((uv_handle_t *) &sk->poll, tg__poll_close_cb);
+            return -1;
+        }
+    }
+
+    if (what & CURL_POLL_IN) {
+        events |= UV_READABLE;
+    }
+    if (what & CURL_POLL_OUT) {
+        events |= UV_WRITABLE;
+    }
+    if (uv_poll_start(&sk->poll, events, tg__poll_cb) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+
+static void
+tg__poll_close_cb(uv_handle_t *handle)
+{
+    tg__sock_t        *sk = handle->data;
+    tg_http_client_t  *c = sk->client;
+
+    free(sk);
+    tg__client_handle_closed(c);
+}
+
+
+static void
+tg__poll_cb(uv_poll_t *poll, int status, int events)
+{
+    tg__sock_t  *sk = poll->data;
+    int          flags = 0;
+
+    if (status < 0) {
+        flags = CURL_CSELECT_ERR;
+    } else {
+        if (events & UV_READABLE) {
+            flags |= CURL_CSELECT_IN;
+        }
+        if (events & UV_WRITABLE) {
+            flags |= CURL_CSELECT_OUT;
+        }
+    }
+    tg__socket_action(sk->client, sk->fd, flags);
+}
+
+
+/* curl: call curl_multi_socket_action(TIMEOUT) in timeout_ms, or never
+ * (-1).  Never act from here: curl forbids it, and a 0 timer runs on the
+ * next loop iteration anyway. */
+static int
+tg__curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    tg_http_client_t  *c = userp;
+
+    (void) multi;
+
+    if (c->closing) {
+        return 0;
+    }
+    if (timeout_ms < 0) {
+        uv_timer_stop(&c->timer);
+        return 0;
+    }
+    return uv_timer_start(&c->timer, tg__timer_cb, timeout_ms, 0) == 0
+           ? 0 : -1;
+}
+
+
+static void
+tg__timer_cb(uv_timer_t *timer)
+{
+    tg__socket_action(timer->data, CURL_SOCKET_TIMEOUT, 0);
+}
+
+
+static void
+tg__socket_action(tg_http_client_t *c, curl_socket_t s, int flags)
+{
+    int  running;
+
+    c->in_curl++;
+    (void) curl_multi_socket_action(c->multi, s, flags, &running);
+    c->in_curl--;
+    tg__after_curl(c);
+}
+
+
+/* Everything that must not happen inside curl: finished transfers and
+ * queued cancels and resumes. */
+static void
+tg__after_curl(tg_http_client_t *c)
+{
+    if (c->in_curl > 0 || c->closing) {
+        return;
+    }
+    tg__check_done(c);
+    tg__run_pending(c);
+}
+
+
+static void
+tg__check_done(tg_http_client_t *c)
+{
+    CURLMsg    *msg;
+    tg_http_t  *h;
+    int         left;
+
+    while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+        h = NULL;
+        if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+                              (char **) &h) != CURLE_OK || h == NULL)
+        {
+            continue;
+        }
+        tg__http_done(h, msg->data.result);
+        if (c->closing) {
+            return;
+        }
+    }
+}
+
+
+void
+tg__client_defer(tg_http_client_t *c, tg_http_t *h)
+{
+    if (!h->queued) {
+        h->queued = 1;
+        tg__list_insert(&c->pending, &h->pending);
+    }
+    if (c->in_curl == 0 && !uv_is_active((uv_handle_t *) &c->idle)) {
+        (void) uv_idle_start(&c->idle, tg__idle_cb);
+    }
+}
+
+
+static void
+tg__idle_cb(uv_idle_t *idle)
+{
+    tg_http_client_t  *c = idle->data;
+
+    uv_idle_stop(idle);
+    tg__check_done(c);
+    if (!c->closing) {
+        tg__run_pending(c);
+    }
+}
+
+
+static void
+tg__run_pending(tg_http_client_t *c)
+{
+    tg__link_t  *l;
+    tg_http_t   *h;
+
+    while (!c->closing && !tg__list_empty(&c->pending)) {
+        l = c->pending.next;
+        h = tg__container_of(l, tg_http_t, pending);
+        tg__list_remove(l);
+        h->queued = 0;
+
+        if (h->cancelled) {
+            tg__http_remove(h);
+            continue;
+        }
+        if (h->add) {
+            h->add = 0;
+            tg__http_add(h);
+            continue;
+        }
+        if (h->resume) {
+            h->resume = 0;
+            c->in_curl++;
+            tg__http_unpause(h);
+            c->in_curl--;
+        }
+        tg__check_done(c);
+    }
+}

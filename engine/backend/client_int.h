@@ -1,0 +1,115 @@
+/*
+ * Internals shared by client.c (the multi handle on the loop) and
+ * transfer.c (one easy handle per request).  Not for other components.
+ */
+
+#ifndef TG_BACKEND_CLIENT_INT_H
+#define TG_BACKEND_CLIENT_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <uv.h>
+
+#include "client.h"
+
+/* Idle connections kept for reuse across all backends. */
+#define TG_HTTP_POOL_MAX  1024
+
+/* A circular doubly-linked list, as libuv's queue. */
+typedef struct tg__link_s {
+    struct tg__link_s *prev, *next;
+} tg__link_t;
+
+#define tg__container_of(ptr, type, field)                                    \
+    ((type *) ((char *) (ptr) - offsetof(type, field)))
+
+static inline void
+tg__list_init(tg__link_t *l)
+{
+    l->prev = l->next = l;
+}
+
+static inline int
+tg__list_empty(const tg__link_t *l)
+{
+    return l->next == l;
+}
+
+/* Appends l at the tail of list. */
+static inline void
+tg__list_insert(tg__link_t *list, tg__link_t *l)
+{
+    l->next = list;
+    l->prev = list->prev;
+    list->prev->next = l;
+    list->prev = l;
+}
+
+static inline void
+tg__list_remove(tg__link_t *l)
+{
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    l->prev = l->next = l;
+}
+
+/* One socket curl asked us to watch. */
+typedef struct {
+    uv_poll_t          poll;
+    tg_http_client_t  *client;
+    curl_socket_t      fd;
+    tg__link_t         link;        /* in client->sockets */
+} tg__sock_t;
+
+struct tg_http_client_s {
+    uv_loop_t   *loop;
+    CURLM       *multi;
+    uv_timer_t   timer;             /* curl's single timeout */
+    uv_idle_t    idle;              /* runs the pending queue from the loop */
+    tg__link_t   transfers;         /* every live tg_http_t */
+    tg__link_t   pending;           /* transfers with deferred work */
+    tg__link_t   sockets;           /* every tg__sock_t */
+    size_t       nactive;
+    unsigned     nhandles;          /* open libuv handles we own */
+    int          in_curl;           /* > 0 while inside a curl call */
+    int          closing;
+};
+
+struct tg_http_s {
+    tg_http_client_t   *client;
+    CURL               *easy;
+    struct curl_slist  *headers;
+    tg_http_cb_t        cb;
+    void               *data;
+    uv_timer_t          idle;       /* no byte for idle_ms → -ETIMEDOUT */
+    long                idle_ms;
+    uint64_t            last_rx;    /* loop time of the last byte */
+    tg__link_t          link;       /* in client->transfers */
+    tg__link_t          pending;    /* in client->pending when queued */
+    unsigned            queued:1;
+    unsigned            added:1;    /* in the multi handle */
+    unsigned            add:1;      /* curl_multi_add_handle deferred */
+    unsigned            sent:1;     /* connected; the request went out */
+    unsigned            head_done:1;
+    unsigned            paused:1;   /* the caller wants no body now */
+    unsigned            curl_paused:1; /* curl holds data for us */
+    unsigned            resume:1;   /* curl_easy_pause(CONT) deferred */
+    unsigned            cancelled:1;
+    unsigned            finishing:1; /* inside on_done */
+    unsigned            timed_out:1;
+    char                errbuf[CURL_ERROR_SIZE];
+};
+
+/* client.c */
+void tg__client_defer(tg_http_client_t *c, tg_http_t *h);
+void tg__client_handle_closed(tg_http_client_t *c);
+
+/* transfer.c */
+void tg__http_done(tg_http_t *h, CURLcode result);
+void tg__http_remove(tg_http_t *h);
+void tg__http_unpause(tg_http_t *h);
+void tg__http_add(tg_http_t *h);
+
+#endif /* TG_BACKEND_CLIENT_INT_H */
