@@ -462,7 +462,7 @@ tg__number(char *b, size_t n)
 int
 tg_answer_normalize(const char *in, size_t len, char *out, size_t out_size)
 {
-    size_t n, i;
+    size_t n, i, prev;
 
     if (in == NULL || out == NULL || out_size == 0) {
         return -EINVAL;
@@ -473,18 +473,29 @@ tg_answer_normalize(const char *in, size_t len, char *out, size_t out_size)
     }
     memmove(out, in, len);
     n = len;
-    for (i = 0; i < sizeof(tg__substs) / sizeof(tg__substs[0]); i++) {
-        n = tg__substitute(out, n, &tg__substs[i]);
-    }
-    n = tg__text_pass(out, n);
-    n = tg__unit_words(out, n);
-    n = tg__strip_spaces(out, n);
-    n = tg__strip_wrapping(out, n);
-    n = tg__assignment(out, n);
-    n = tg__strip_wrapping(out, n);
-    n = tg__choice(out, n);
-    n = tg__fracs(out, n);
-    n = tg__number(out, n);
+
+    /*
+     * One pass can make work for another ("\**," loses "**" and becomes
+     * "\,"), so rounds repeat until nothing changes: normalizing twice
+     * must give what normalizing once gave, or tg_answer_equal on an
+     * already normalized answer would disagree with itself.  Every change
+     * shrinks the text, so an unchanged length means a fixed point.
+     */
+    do {
+        prev = n;
+        for (i = 0; i < sizeof(tg__substs) / sizeof(tg__substs[0]); i++) {
+            n = tg__substitute(out, n, &tg__substs[i]);
+        }
+        n = tg__text_pass(out, n);
+        n = tg__unit_words(out, n);
+        n = tg__strip_spaces(out, n);
+        n = tg__strip_wrapping(out, n);
+        n = tg__assignment(out, n);
+        n = tg__strip_wrapping(out, n);
+        n = tg__choice(out, n);
+        n = tg__fracs(out, n);
+        n = tg__number(out, n);
+    } while (n < prev);
     out[n] = '\0';
     return (int) n;
 }

@@ -415,3 +415,55 @@ Test(answer, recorded_traces, .timeout = 600)
                   "extraction agrees with pred on only %lu of %lu traces",
                   agree, total);
 }
+
+/* --- random input -------------------------------------------------------- */
+
+static const char *const tg_fuzz_tokens[] = {
+    "\\boxed{", "\\fbox", "\\boxed ", "{", "}", "\\frac", "\\dfrac", "1",
+    "0", "7", " ", "\\text{", "\\left(", "\\right)", "answer is ", ".",
+    ",", "=", "(", "B", ")", "\\", "$", "</think>", "\n", "x", "^\\circ",
+    "\\sqrt{", "-", "/", "\\,", "cm", "Final Answer", "**", "%", ":",
+};
+
+/*
+ * Random token soup: nothing crashes (ASan/UBSan builds run this too),
+ * lengths are honest, and normalizing twice changes nothing, which
+ * tg_answer_equal relies on when one side is already normalized.
+ */
+Test(answer, random_input)
+{
+    size_t ntok = sizeof(tg_fuzz_tokens) / sizeof(tg_fuzz_tokens[0]);
+    unsigned long rng = 7;
+    char in[512], a[TG_ANSWER_MAX], b[TG_ANSWER_MAX], small[8];
+    int iter, ra, rb;
+
+    for (iter = 0; iter < 20000; iter++) {
+        size_t len = 0, k, ntoks;
+
+        rng = rng * 6364136223846793005UL + 1442695040888963407UL;
+        ntoks = 1 + (rng >> 33) % 24;
+        for (k = 0; k < ntoks; k++) {
+            const char *t;
+
+            rng = rng * 6364136223846793005UL + 1442695040888963407UL;
+            t = tg_fuzz_tokens[(rng >> 33) % ntok];
+            if (len + strlen(t) >= sizeof(in)) {
+                break;
+            }
+            memcpy(in + len, t, strlen(t));
+            len += strlen(t);
+        }
+        in[len] = '\0';
+        ra = tg_answer_normalize(in, len, a, sizeof(a));
+        cr_assert_geq(ra, 0);
+        cr_assert_eq((size_t) ra, strlen(a));
+        rb = tg_answer_normalize(a, (size_t) ra, b, sizeof(b));
+        cr_assert_str_eq(a, b, "not idempotent on \"%s\"", in);
+        ra = tg_answer_extract(in, len, a, sizeof(a));
+        cr_assert_geq(ra, 0);
+        cr_assert_eq((size_t) ra, strlen(a));
+        rb = tg_answer_extract(in, len, small, sizeof(small));
+        cr_assert(rb == -ENOSPC || (rb >= 0 && (size_t) rb < sizeof(small)));
+        (void) tg_answer_equal(in, a);
+    }
+}

@@ -232,6 +232,50 @@ tg_reference(const char *t, size_t len, size_t *out, size_t max)
     return count;
 }
 
+static const char *const tg_fuzz_tokens[] = {
+    "Wait", "wait", "But wait", "Hmm", "Hmmm", "m", "Let me", " check",
+    "Let me check", "Alternatively", ",", ".", " ", "\t", "\n", "\n\n",
+    "x", "</think>", "<", "/think>", "Waiting", "Double-check", "\r",
+};
+
+/* Random token soup, fed in random pieces, splits like the reference. */
+Test(thoughts, random_text)
+{
+    size_t ntok = sizeof(tg_fuzz_tokens) / sizeof(tg_fuzz_tokens[0]);
+    size_t ref[256], nref, i;
+    unsigned long rng = 3;
+    tg_events_t *e = malloc(sizeof(*e));
+    char text[1024];
+    int iter;
+
+    cr_assert_not_null(e);
+    for (iter = 0; iter < 5000; iter++) {
+        size_t len = 0, k, b = 0;
+
+        rng = rng * 6364136223846793005UL + 1442695040888963407UL;
+        for (k = 1 + (rng >> 33) % 40; k > 0; k--) {
+            const char *t;
+
+            rng = rng * 6364136223846793005UL + 1442695040888963407UL;
+            t = tg_fuzz_tokens[(rng >> 33) % ntok];
+            memcpy(text + len, t, strlen(t));
+            len += strlen(t);
+        }
+        text[len] = '\0';
+        tg_run(text, len, 1 + (size_t) iter % 7, 0, e);
+        nref = tg_reference(text, len, ref, 256);
+        for (i = 0; i < e->n; i++) {
+            if (e->ev[i].type == TG_THOUGHT_BOUNDARY) {
+                cr_assert_lt(b, nref, "extra boundary in \"%s\"", text);
+                cr_assert_eq(e->ev[i].offset, ref[b], "in \"%s\"", text);
+                b++;
+            }
+        }
+        cr_assert_eq(b, nref, "in \"%s\"", text);
+    }
+    free(e);
+}
+
 typedef struct {
     char   *buf;
     size_t  cap;

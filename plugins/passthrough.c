@@ -1,0 +1,162 @@
+/*
+ * thinkgate — passthrough strategy: one trace, relayed to the client as it
+ * streams.  This is the core path's behaviour as a plugin, so the engine
+ * has a single way of serving every request.
+ *
+ * The trace is started with TG_TRACE_F_LIVE: the host forwards its deltas
+ * itself, so on_delta has nothing to do.  When the trace ends the request
+ * ends with the trace's finish_reason and usage; a trace that fails is a
+ * 502 carrying the host's explanation.
+ */
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "thinkgate/plugin.h"
+
+#define TG_PASSTHROUGH_EXPORT  __attribute__((visibility("default")))
+
+typedef struct {
+    tg_trace_t  *trace;
+} tg_passthrough_t;
+
+static int tg_passthrough_load(const tg_host_api_t *api, char *err,
+    size_t err_size);
+static void tg_passthrough_unload(void);
+static int tg_passthrough_start(tg_req_t *req);
+static void tg_passthrough_on_delta(tg_req_t *req, tg_trace_t *t,
+    const tg_delta_t *d);
+static void tg_passthrough_on_trace_end(tg_req_t *req, tg_trace_t *t,
+    const tg_trace_end_t *e);
+static void tg_passthrough_on_cancel(tg_req_t *req);
+static void tg_passthrough_destroy(tg_req_t *req);
+
+/* The host table of this loaded copy; each copy has its own statics. */
+static const tg_host_api_t  *tg_passthrough_api;
+
+/* No options: anything a client passes is refused by the host. */
+static const tg_option_t  tg_passthrough_options[] = {
+    { NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
+TG_PASSTHROUGH_EXPORT const tg_plugin_t  thinkgate_plugin = {
+    TG_PLUGIN_HEADER,
+    "passthrough",
+    "1.0",
+    "one trace, streamed to the client as it comes",
+    tg_passthrough_options,
+    sizeof(tg_passthrough_t),
+    tg_passthrough_load,
+    tg_passthrough_unload,
+    tg_passthrough_start,
+    tg_passthrough_on_delta,
+    tg_passthrough_on_trace_end,
+    NULL,
+    NULL,
+    tg_passthrough_on_cancel,
+    tg_passthrough_destroy,
+    { NULL }
+};
+
+
+static int
+tg_passthrough_load(const tg_host_api_t *api, char *err, size_t err_size)
+{
+    /* The table only grows; what matters is that it reaches the last
+     * entry this plugin calls. */
+    if (api == NULL || api->abi_version != TG_PLUGIN_ABI_VERSION
+        || api->size < offsetof(tg_host_api_t, fail) + sizeof(api->fail))
+    {
+        snprintf(err, err_size, "passthrough: host API table too old");
+        return -ENOTSUP;
+    }
+    tg_passthrough_api = api;
+    return 0;
+}
+
+
+static void
+tg_passthrough_unload(void)
+{
+    tg_passthrough_api = NULL;
+}
+
+
+static int
+tg_passthrough_start(tg_req_t *req)
+{
+    const tg_host_api_t  *api = tg_passthrough_api;
+    tg_passthrough_t     *st = api->state(req);
+    tg_trace_spec_t       spec = { 0 };
+    const char           *why;
+
+    spec.temperature = -1;
+    spec.flags = TG_TRACE_F_LIVE;
+    st->trace = api->trace_start(req, &spec);
+    if (st->trace == NULL) {
+        why = api->last_error(req);
+        api->fail(req, 502, "backend_error",
+                  why != NULL && *why != '\0' ? why : "cannot start a trace");
+        return -EIO;
+    }
+    return 0;
+}
+
+
+static void
+tg_passthrough_on_delta(tg_req_t *req, tg_trace_t *t, const tg_delta_t *d)
+{
+    /* The host relays a live trace's deltas itself. */
+    (void) req;
+    (void) t;
+    (void) d;
+}
+
+
+static void
+tg_passthrough_on_trace_end(tg_req_t *req, tg_trace_t *t,
+    const tg_trace_end_t *e)
+{
+    const tg_host_api_t  *api = tg_passthrough_api;
+    tg_passthrough_t     *st = api->state(req);
+    tg_finish_t           fin = { 0 };
+
+    if (t != st->trace) {
+        return;
+    }
+    st->trace = NULL;
+
+    if (e->state == TG_TRACE_DONE) {
+        fin.finish_reason = e->finish_reason != NULL ? e->finish_reason
+                                                     : "stop";
+        fin.usage_of = t;
+        api->finish(req, &fin);
+        return;
+    }
+
+    /* The backend broke (or the host gave up on it): the client gets a
+     * 502 with the host's reason, whatever was already streamed. */
+    api->fail(req, 502, "backend_error",
+              e->error != NULL && *e->error != '\0'
+              ? e->error
+              : e->state == TG_TRACE_CANCELLED ? "the trace was cancelled"
+                                               : "the backend failed");
+}
+
+
+static void
+tg_passthrough_on_cancel(tg_req_t *req)
+{
+    /* The host cancels the trace; forget it so nothing refers to it. */
+    tg_passthrough_t  *st = tg_passthrough_api->state(req);
+
+    st->trace = NULL;
+}
+
+
+static void
+tg_passthrough_destroy(tg_req_t *req)
+{
+    (void) req;
+}
