@@ -1,0 +1,191 @@
+
+/*
+ * thinkgate nginx module: types shared by the module's files.
+ *
+ *   ngx_http_thinkgate_module.c    directives, configuration, module hooks
+ *   ngx_http_thinkgate_conf_doc.c  JSON writer, the configuration document
+ *   ngx_http_thinkgate_engine.c    engine connection, registration, rings
+ *   ngx_http_thinkgate_handler.c   content handler, frames of one request
+ *   ngx_http_thinkgate_status.c    thinkgate_status
+ */
+
+
+#ifndef _NGX_HTTP_THINKGATE_H_INCLUDED_
+#define _NGX_HTTP_THINKGATE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <thinkgate/ring.h>
+#include <thinkgate/protocol.h>
+
+
+#define NGX_HTTP_THINKGATE_DEFAULT_ENGINE  "/run/thinkgate/engine.sock"
+
+
+typedef enum {
+    NGX_HTTP_THINKGATE_POLICY_LEAST_INFLIGHT = 0,
+    NGX_HTTP_THINKGATE_POLICY_ROUND_ROBIN,
+    NGX_HTTP_THINKGATE_POLICY_PREFIX
+} ngx_http_thinkgate_policy_e;
+
+
+typedef enum {
+    NGX_HTTP_THINKGATE_KIND_API = 0,
+    NGX_HTTP_THINKGATE_KIND_STATUS
+} ngx_http_thinkgate_kind_e;
+
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_uint_t                  weight;     /* thousandths, 0..1000 */
+} ngx_http_thinkgate_skill_t;
+
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_str_t                   url;
+    ngx_str_t                   model;
+    ngx_str_t                   api_key_env;
+    ngx_uint_t                  max_inflight;
+    ngx_msec_t                  connect_timeout;
+    ngx_msec_t                  idle_timeout;
+    ngx_flag_t                  tls_verify;
+    ngx_array_t                 skills;     /* ngx_http_thinkgate_skill_t */
+} ngx_http_thinkgate_backend_t;
+
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_array_t                 backends;   /* ngx_str_t */
+    ngx_uint_t                  policy;
+    ngx_uint_t                  block;
+    ngx_msec_t                  ttl;
+    ngx_str_t                   file;       /* where it was declared */
+    ngx_uint_t                  line;
+} ngx_http_thinkgate_pool_t;
+
+
+typedef struct {
+    ngx_str_t                   engine;     /* unix socket path */
+    size_t                      ring_size;
+    ngx_array_t                 backends;   /* ngx_http_thinkgate_backend_t */
+    ngx_array_t                 pools;      /* ngx_http_thinkgate_pool_t */
+    ngx_str_t                   doc;        /* configuration document */
+    ngx_uint_t                  enabled;    /* a location uses the engine */
+} ngx_http_thinkgate_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                   pool;       /* thinkgate_pass */
+    ngx_str_t                   strategy;   /* "name k=v ..." */
+    ngx_flag_t                  client_strategy;
+    ngx_flag_t                  session;
+    ngx_msec_t                  timeout;
+    size_t                      max_body;
+    ngx_str_t                   pass_file;  /* where thinkgate_pass is */
+    ngx_uint_t                  pass_line;
+} ngx_http_thinkgate_loc_conf_t;
+
+
+/* A growing JSON text in a pool (old storage stays in the pool). */
+typedef struct {
+    u_char                     *start;
+    u_char                     *pos;
+    u_char                     *end;
+    ngx_pool_t                 *pool;
+    ngx_uint_t                  failed;
+} ngx_http_thinkgate_json_t;
+
+
+typedef struct ngx_http_thinkgate_ctx_s  ngx_http_thinkgate_ctx_t;
+
+
+/* One frame the worker still has to write into the to_engine ring. */
+typedef struct {
+    ngx_queue_t                 queue;
+    ngx_http_thinkgate_ctx_t   *ctx;        /* REQUEST; NULL for control */
+    uint64_t                    id;
+    uint16_t                    type;       /* CANCEL or WINDOW */
+    uint32_t                    value;      /* WINDOW credit */
+} ngx_http_thinkgate_out_t;
+
+
+struct ngx_http_thinkgate_ctx_s {
+    ngx_rbtree_node_t           node;       /* key: request id */
+    uint64_t                    id;
+    ngx_http_request_t         *request;
+    ngx_uint_t                  kind;
+
+    ngx_str_t                   meta;       /* u32 length + JSON */
+    u_char                     *body;
+    size_t                      body_len;
+    size_t                      body_sent;
+
+    ngx_http_thinkgate_out_t    out;        /* queued REQUEST frames */
+
+    ngx_chain_t                *free;
+    ngx_chain_t                *busy;
+    uint64_t                    handed;     /* DATA bytes given to nginx */
+    uint64_t                    credited;   /* WINDOW credit returned */
+
+    unsigned                    in_tree:1;
+    unsigned                    queued:1;
+    unsigned                    meta_sent:1;
+    unsigned                    sent:1;     /* all REQUEST frames written */
+    unsigned                    headed:1;
+    unsigned                    stream:1;
+    unsigned                    done:1;
+};
+
+
+extern ngx_module_t  ngx_http_thinkgate_module;
+
+
+/* ngx_http_thinkgate_conf_doc.c */
+void ngx_http_thinkgate_json_init(ngx_http_thinkgate_json_t *j,
+    ngx_pool_t *pool, size_t size);
+void ngx_http_thinkgate_json_raw(ngx_http_thinkgate_json_t *j,
+    const char *s);
+void ngx_http_thinkgate_json_bytes(ngx_http_thinkgate_json_t *j,
+    u_char *p, size_t len);
+void ngx_http_thinkgate_json_str(ngx_http_thinkgate_json_t *j,
+    ngx_str_t *s);
+void ngx_http_thinkgate_json_key(ngx_http_thinkgate_json_t *j,
+    const char *key);
+void ngx_http_thinkgate_json_uint(ngx_http_thinkgate_json_t *j,
+    uint64_t n);
+ngx_int_t ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
+    ngx_http_thinkgate_main_conf_t *mcf);
+
+/* ngx_http_thinkgate_engine.c */
+ngx_int_t ngx_http_thinkgate_engine_init(ngx_cycle_t *cycle,
+    ngx_http_thinkgate_main_conf_t *mcf);
+void ngx_http_thinkgate_engine_exit(ngx_cycle_t *cycle);
+ngx_uint_t ngx_http_thinkgate_engine_connected(void);
+ngx_uint_t ngx_http_thinkgate_engine_inflight(void);
+uint64_t ngx_http_thinkgate_engine_next_id(void);
+ngx_int_t ngx_http_thinkgate_engine_submit(ngx_http_thinkgate_ctx_t *ctx);
+void ngx_http_thinkgate_engine_control(ngx_http_thinkgate_ctx_t *ctx,
+    uint16_t type, uint32_t value);
+void ngx_http_thinkgate_engine_forget(ngx_http_thinkgate_ctx_t *ctx,
+    ngx_uint_t cancel);
+
+/* ngx_http_thinkgate_handler.c */
+ngx_int_t ngx_http_thinkgate_pass_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_thinkgate_start(ngx_http_request_t *r,
+    ngx_uint_t kind);
+void ngx_http_thinkgate_frame(ngx_http_thinkgate_ctx_t *ctx,
+    tg_frame_t *f);
+void ngx_http_thinkgate_fail(ngx_http_thinkgate_ctx_t *ctx);
+ngx_int_t ngx_http_thinkgate_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *type, ngx_str_t *message);
+
+/* ngx_http_thinkgate_status.c */
+ngx_int_t ngx_http_thinkgate_status_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_thinkgate_status_offline(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_THINKGATE_H_INCLUDED_ */

@@ -1,0 +1,326 @@
+
+/*
+ * thinkgate nginx module: a small JSON writer and the http-level
+ * configuration document sent to the engine at registration (protocol.h).
+ */
+
+
+#include "ngx_http_thinkgate.h"
+
+
+static ngx_int_t ngx_http_thinkgate_json_reserve(
+    ngx_http_thinkgate_json_t *j, size_t n);
+static void ngx_http_thinkgate_json_msec(ngx_http_thinkgate_json_t *j,
+    const char *key, ngx_msec_t ms);
+
+
+static const char  *ngx_http_thinkgate_policies[] = {
+    "least_inflight", "round_robin", "prefix"
+};
+
+
+void
+ngx_http_thinkgate_json_init(ngx_http_thinkgate_json_t *j, ngx_pool_t *pool,
+    size_t size)
+{
+    j->pool = pool;
+    j->failed = 0;
+    j->start = ngx_pnalloc(pool, size);
+
+    if (j->start == NULL) {
+        j->failed = 1;
+        j->pos = NULL;
+        j->end = NULL;
+        return;
+    }
+
+    j->pos = j->start;
+    j->end = j->start + size;
+}
+
+
+static ngx_int_t
+ngx_http_thinkgate_json_reserve(ngx_http_thinkgate_json_t *j, size_t n)
+{
+    u_char  *p;
+    size_t   size, used;
+
+    if (j->failed) {
+        return NGX_ERROR;
+    }
+
+    if ((size_t) (j->end - j->pos) >= n) {
+        return NGX_OK;
+    }
+
+    used = j->pos - j->start;
+    size = (j->end - j->start) * 2;
+
+    if (size < used + n) {
+        size = used + n;
+    }
+
+    /* the old block stays in the pool until the pool goes */
+
+    p = ngx_pnalloc(j->pool, size);
+    if (p == NULL) {
+        j->failed = 1;
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, j->start, used);
+
+    j->start = p;
+    j->pos = p + used;
+    j->end = p + size;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_thinkgate_json_raw(ngx_http_thinkgate_json_t *j, const char *s)
+{
+    size_t  len;
+
+    len = ngx_strlen(s);
+
+    if (ngx_http_thinkgate_json_reserve(j, len) != NGX_OK) {
+        return;
+    }
+
+    j->pos = ngx_cpymem(j->pos, s, len);
+}
+
+
+/*
+ * A JSON string.  Quotes, backslashes and control characters are escaped;
+ * bytes that are not valid UTF-8 become U+FFFD, so that the engine's JSON
+ * parser never refuses what a client sent in a header.
+ */
+
+void
+ngx_http_thinkgate_json_bytes(ngx_http_thinkgate_json_t *j, u_char *p,
+    size_t len)
+{
+    u_char          *last, *q;
+    uint32_t         ch;
+    static u_char    hex[] = "0123456789abcdef";
+
+    /* at most 6 bytes per input byte, plus the quotes */
+
+    if (ngx_http_thinkgate_json_reserve(j, len * 6 + 2) != NGX_OK) {
+        return;
+    }
+
+    last = p + len;
+    *j->pos++ = '"';
+
+    while (p < last) {
+
+        if (*p < 0x80) {
+            ch = *p++;
+
+            if (ch == '"' || ch == '\\') {
+                *j->pos++ = '\\';
+                *j->pos++ = (u_char) ch;
+
+            } else if (ch == '\n') {
+                *j->pos++ = '\\';
+                *j->pos++ = 'n';
+
+            } else if (ch == '\r') {
+                *j->pos++ = '\\';
+                *j->pos++ = 'r';
+
+            } else if (ch == '\t') {
+                *j->pos++ = '\\';
+                *j->pos++ = 't';
+
+            } else if (ch < 0x20 || ch == 0x7f) {
+                j->pos = ngx_cpymem(j->pos, "\\u00", 4);
+                *j->pos++ = hex[ch >> 4];
+                *j->pos++ = hex[ch & 0xf];
+
+            } else {
+                *j->pos++ = (u_char) ch;
+            }
+
+            continue;
+        }
+
+        q = p;
+        ch = ngx_utf8_decode(&p, last - p);
+
+        if (ch > 0x10ffff) {
+            /* invalid or truncated: skip one byte */
+            p = q + 1;
+            j->pos = ngx_cpymem(j->pos, "\\ufffd", 6);
+            continue;
+        }
+
+        j->pos = ngx_cpymem(j->pos, q, p - q);
+    }
+
+    *j->pos++ = '"';
+}
+
+
+void
+ngx_http_thinkgate_json_str(ngx_http_thinkgate_json_t *j, ngx_str_t *s)
+{
+    ngx_http_thinkgate_json_bytes(j, s->data, s->len);
+}
+
+
+/* ,"key": or "key": after an opening brace */
+
+void
+ngx_http_thinkgate_json_key(ngx_http_thinkgate_json_t *j, const char *key)
+{
+    size_t  len;
+
+    len = ngx_strlen(key);
+
+    if (ngx_http_thinkgate_json_reserve(j, len + 4) != NGX_OK) {
+        return;
+    }
+
+    if (j->pos > j->start && j->pos[-1] != '{' && j->pos[-1] != '[') {
+        *j->pos++ = ',';
+    }
+
+    *j->pos++ = '"';
+    j->pos = ngx_cpymem(j->pos, key, len);
+    *j->pos++ = '"';
+    *j->pos++ = ':';
+}
+
+
+void
+ngx_http_thinkgate_json_uint(ngx_http_thinkgate_json_t *j, uint64_t n)
+{
+    if (ngx_http_thinkgate_json_reserve(j, NGX_INT64_LEN) != NGX_OK) {
+        return;
+    }
+
+    j->pos = ngx_sprintf(j->pos, "%uL", n);
+}
+
+
+static void
+ngx_http_thinkgate_json_msec(ngx_http_thinkgate_json_t *j, const char *key,
+    ngx_msec_t ms)
+{
+    ngx_http_thinkgate_json_key(j, key);
+    ngx_http_thinkgate_json_uint(j, ms);
+}
+
+
+ngx_int_t
+ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
+    ngx_http_thinkgate_main_conf_t *mcf)
+{
+    u_char                        buf[32];
+    ngx_str_t                    *name;
+    ngx_uint_t                    i, k;
+    ngx_http_thinkgate_json_t     j;
+    ngx_http_thinkgate_pool_t    *pool;
+    ngx_http_thinkgate_skill_t   *sk;
+    ngx_http_thinkgate_backend_t *b;
+
+    ngx_http_thinkgate_json_init(&j, cf->pool, 1024);
+
+    ngx_http_thinkgate_json_raw(&j, "{\"backends\":[");
+
+    b = mcf->backends.elts;
+
+    for (i = 0; i < mcf->backends.nelts; i++) {
+        ngx_http_thinkgate_json_raw(&j, i ? ",{" : "{");
+
+        ngx_http_thinkgate_json_key(&j, "name");
+        ngx_http_thinkgate_json_str(&j, &b[i].name);
+        ngx_http_thinkgate_json_key(&j, "url");
+        ngx_http_thinkgate_json_str(&j, &b[i].url);
+        ngx_http_thinkgate_json_key(&j, "model");
+        ngx_http_thinkgate_json_str(&j, &b[i].model);
+        ngx_http_thinkgate_json_key(&j, "max_inflight");
+        ngx_http_thinkgate_json_uint(&j, b[i].max_inflight);
+        ngx_http_thinkgate_json_key(&j, "api_key_env");
+        ngx_http_thinkgate_json_str(&j, &b[i].api_key_env);
+        ngx_http_thinkgate_json_msec(&j, "connect_timeout_ms",
+                                     b[i].connect_timeout);
+        ngx_http_thinkgate_json_msec(&j, "idle_timeout_ms",
+                                     b[i].idle_timeout);
+        ngx_http_thinkgate_json_key(&j, "tls_verify");
+        ngx_http_thinkgate_json_raw(&j, b[i].tls_verify ? "true" : "false");
+
+        ngx_http_thinkgate_json_key(&j, "skills");
+        ngx_http_thinkgate_json_raw(&j, "{");
+
+        sk = b[i].skills.elts;
+
+        for (k = 0; k < b[i].skills.nelts; k++) {
+            if (k) {
+                ngx_http_thinkgate_json_raw(&j, ",");
+            }
+
+            ngx_http_thinkgate_json_str(&j, &sk[k].name);
+
+            /* a JSON number: 0.9 is written 0.900 */
+            *ngx_sprintf(buf, ":%ui.%03ui", sk[k].weight / 1000,
+                         sk[k].weight % 1000) = '\0';
+            ngx_http_thinkgate_json_raw(&j, (char *) buf);
+        }
+
+        ngx_http_thinkgate_json_raw(&j, "}}");
+    }
+
+    ngx_http_thinkgate_json_raw(&j, "],\"pools\":[");
+
+    pool = mcf->pools.elts;
+
+    for (i = 0; i < mcf->pools.nelts; i++) {
+        ngx_http_thinkgate_json_raw(&j, i ? ",{" : "{");
+
+        ngx_http_thinkgate_json_key(&j, "name");
+        ngx_http_thinkgate_json_str(&j, &pool[i].name);
+
+        ngx_http_thinkgate_json_key(&j, "backends");
+        ngx_http_thinkgate_json_raw(&j, "[");
+
+        name = pool[i].backends.elts;
+
+        for (k = 0; k < pool[i].backends.nelts; k++) {
+            if (k) {
+                ngx_http_thinkgate_json_raw(&j, ",");
+            }
+
+            ngx_http_thinkgate_json_str(&j, &name[k]);
+        }
+
+        ngx_http_thinkgate_json_raw(&j, "]");
+
+        ngx_http_thinkgate_json_key(&j, "policy");
+        ngx_http_thinkgate_json_raw(&j, "\"");
+        ngx_http_thinkgate_json_raw(&j,
+                                ngx_http_thinkgate_policies[pool[i].policy]);
+        ngx_http_thinkgate_json_raw(&j, "\"");
+        ngx_http_thinkgate_json_key(&j, "block");
+        ngx_http_thinkgate_json_uint(&j, pool[i].block);
+        ngx_http_thinkgate_json_msec(&j, "ttl_ms", pool[i].ttl);
+
+        ngx_http_thinkgate_json_raw(&j, "}");
+    }
+
+    ngx_http_thinkgate_json_raw(&j, "]}");
+
+    if (j.failed) {
+        return NGX_ERROR;
+    }
+
+    mcf->doc.data = j.start;
+    mcf->doc.len = j.pos - j.start;
+
+    return NGX_OK;
+}

@@ -1,0 +1,1031 @@
+
+/*
+ * thinkgate nginx module: the worker's side of the engine transport.
+ *
+ * One connection per worker to the engine's unix socket, one shared region
+ * (a fresh memfd per registration) holding the two rings of ring.h, and
+ * the registration of protocol.h.  Requests in flight are kept in an
+ * rbtree keyed by their id; frames from the engine are dispatched by id.
+ * Frames that find the to_engine ring full wait in a FIFO queue until the
+ * engine rings because it freed room.
+ *
+ * Nothing here blocks: the socket is non-blocking and driven by nginx
+ * events, reconnection is an nginx timer with backoff.
+ */
+
+
+#include "ngx_http_thinkgate.h"
+
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+
+#define NGX_HTTP_THINKGATE_BACKOFF_MIN    100
+#define NGX_HTTP_THINKGATE_BACKOFF_MAX    2000
+#define NGX_HTTP_THINKGATE_REG_TIMEOUT    5000
+#define NGX_HTTP_THINKGATE_KEEPER_PERIOD  60000
+
+
+typedef enum {
+    NGX_HTTP_THINKGATE_DISCONNECTED = 0,
+    NGX_HTTP_THINKGATE_REGISTERING,
+    NGX_HTTP_THINKGATE_CONNECTED
+} ngx_http_thinkgate_state_e;
+
+
+typedef struct {
+    ngx_http_thinkgate_main_conf_t  *mcf;
+    ngx_log_t                       *log;
+    ngx_connection_t                *c;
+    ngx_uint_t                       state;
+
+    int                              memfd;
+    tg_shm_t                        *shm;
+    size_t                           shm_size;
+    tg_ring_t                        to_engine;
+    tg_ring_t                        to_worker;
+
+    tg_register_t                    reg;
+    size_t                           reg_sent;
+    tg_register_reply_t              reply;
+    size_t                           reply_got;
+
+    ngx_event_t                      reconnect;
+    ngx_msec_t                       backoff;
+    ngx_uint_t                       failures;
+
+    /* keeps a gracefully exiting worker alive while requests run */
+    ngx_event_t                      keeper;
+
+    ngx_rbtree_t                     tree;
+    ngx_rbtree_node_t                sentinel;
+    ngx_uint_t                       inflight;
+
+    ngx_queue_t                      out;
+    ngx_queue_t                      free_out;
+
+    uint64_t                         next_id;
+    unsigned                         servicing:1;
+    unsigned                         bell:1;
+} ngx_http_thinkgate_engine_t;
+
+
+static void ngx_http_thinkgate_engine_connect(void);
+static ngx_int_t ngx_http_thinkgate_engine_map(void);
+static ngx_int_t ngx_http_thinkgate_engine_send_reg(void);
+static ngx_int_t ngx_http_thinkgate_engine_read_reply(void);
+static void ngx_http_thinkgate_engine_read_handler(ngx_event_t *ev);
+static void ngx_http_thinkgate_engine_write_handler(ngx_event_t *ev);
+static void ngx_http_thinkgate_engine_reconnect_handler(ngx_event_t *ev);
+static void ngx_http_thinkgate_engine_keeper_handler(ngx_event_t *ev);
+static void ngx_http_thinkgate_engine_close(void);
+static void ngx_http_thinkgate_engine_disconnect(const char *why);
+static ngx_int_t ngx_http_thinkgate_engine_service(void);
+static void ngx_http_thinkgate_engine_flush(void);
+static ngx_int_t ngx_http_thinkgate_engine_write_request(
+    ngx_http_thinkgate_ctx_t *ctx);
+static void ngx_http_thinkgate_engine_ring(void);
+static ngx_http_thinkgate_ctx_t *ngx_http_thinkgate_engine_lookup(
+    uint64_t id);
+
+
+static ngx_http_thinkgate_engine_t  ngx_http_thinkgate_engine;
+
+
+ngx_int_t
+ngx_http_thinkgate_engine_init(ngx_cycle_t *cycle,
+    ngx_http_thinkgate_main_conf_t *mcf)
+{
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    ngx_memzero(e, sizeof(ngx_http_thinkgate_engine_t));
+
+    e->mcf = mcf;
+    e->log = cycle->log;
+    e->memfd = -1;
+    e->backoff = NGX_HTTP_THINKGATE_BACKOFF_MIN;
+    e->next_id = 1;
+
+    ngx_rbtree_init(&e->tree, &e->sentinel, ngx_rbtree_insert_value);
+    ngx_queue_init(&e->out);
+    ngx_queue_init(&e->free_out);
+
+    e->reconnect.handler = ngx_http_thinkgate_engine_reconnect_handler;
+    e->reconnect.log = cycle->log;
+    e->reconnect.data = e;
+    e->reconnect.cancelable = 1;
+
+    e->keeper.handler = ngx_http_thinkgate_engine_keeper_handler;
+    e->keeper.log = cycle->log;
+    e->keeper.data = e;
+
+    ngx_http_thinkgate_engine_connect();
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_thinkgate_engine_exit(ngx_cycle_t *cycle)
+{
+    ngx_queue_t                  *q;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    if (e->mcf == NULL) {
+        return;
+    }
+
+    ngx_http_thinkgate_engine_close();
+
+    while (!ngx_queue_empty(&e->free_out)) {
+        q = ngx_queue_head(&e->free_out);
+        ngx_queue_remove(q);
+        ngx_free(q);
+    }
+
+    e->mcf = NULL;
+}
+
+
+ngx_uint_t
+ngx_http_thinkgate_engine_connected(void)
+{
+    return ngx_http_thinkgate_engine.state == NGX_HTTP_THINKGATE_CONNECTED;
+}
+
+
+ngx_uint_t
+ngx_http_thinkgate_engine_inflight(void)
+{
+    return ngx_http_thinkgate_engine.inflight;
+}
+
+
+uint64_t
+ngx_http_thinkgate_engine_next_id(void)
+{
+    return ngx_http_thinkgate_engine.next_id++;
+}
+
+
+static void
+ngx_http_thinkgate_engine_connect(void)
+{
+    int                           fd;
+    size_t                        len;
+    ngx_err_t                     err;
+    ngx_uint_t                    level;
+    ngx_connection_t             *c;
+    struct sockaddr_un            sun;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    if (ngx_http_thinkgate_engine_map() != NGX_OK) {
+        goto failed;
+    }
+
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        ngx_log_error(NGX_LOG_ALERT, e->log, ngx_socket_errno,
+                      "thinkgate: socket() failed");
+        goto failed;
+    }
+
+    ngx_memzero(&sun, sizeof(struct sockaddr_un));
+    sun.sun_family = AF_UNIX;
+    len = ngx_min(e->mcf->engine.len, sizeof(sun.sun_path) - 1);
+    ngx_memcpy(sun.sun_path, e->mcf->engine.data, len);
+
+    /* a unix socket connects at once or fails; EAGAIN means backlog full */
+
+    if (connect(fd, (struct sockaddr *) &sun, sizeof(struct sockaddr_un))
+        == -1)
+    {
+        err = ngx_socket_errno;
+
+        level = e->failures ? NGX_LOG_INFO : NGX_LOG_WARN;
+        ngx_log_error(level, e->log, err,
+                      "thinkgate: connect() to engine \"unix:%V\" failed",
+                      &e->mcf->engine);
+        close(fd);
+        goto failed;
+    }
+
+    c = ngx_get_connection(fd, e->log);
+    if (c == NULL) {
+        close(fd);
+        goto failed;
+    }
+
+    e->c = c;
+
+    c->data = e;
+    c->read->handler = ngx_http_thinkgate_engine_read_handler;
+    c->write->handler = ngx_http_thinkgate_engine_write_handler;
+    c->read->log = e->log;
+    c->write->log = e->log;
+
+    if (ngx_add_conn) {
+        if (ngx_add_conn(c) == NGX_ERROR) {
+            goto failed;
+        }
+
+    } else if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        goto failed;
+    }
+
+    e->state = NGX_HTTP_THINKGATE_REGISTERING;
+
+    e->reg.magic = TG_REG_MAGIC;
+    e->reg.version = TG_PROTO_VERSION;
+    e->reg.pid = (uint32_t) ngx_pid;
+    e->reg.ring_size = (uint32_t) e->mcf->ring_size;
+    e->reg.shm_size = e->shm_size;
+    e->reg.conf_len = (uint32_t) e->mcf->doc.len;
+    e->reg.reserved = 0;
+    e->reg_sent = 0;
+    e->reply_got = 0;
+
+    ngx_add_timer(c->read, NGX_HTTP_THINKGATE_REG_TIMEOUT);
+    c->read->cancelable = 1;
+
+    if (ngx_http_thinkgate_engine_send_reg() == NGX_ERROR) {
+        ngx_http_thinkgate_engine_disconnect("registration send failed");
+    }
+
+    return;
+
+failed:
+
+    ngx_http_thinkgate_engine_close();
+    e->failures++;
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_add_timer(&e->reconnect, e->backoff);
+        e->backoff = ngx_min(e->backoff * 2, NGX_HTTP_THINKGATE_BACKOFF_MAX);
+    }
+}
+
+
+/* A fresh shared region for each registration. */
+
+static ngx_int_t
+ngx_http_thinkgate_engine_map(void)
+{
+    void                         *p;
+    uint32_t                      ring;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    ring = (uint32_t) e->mcf->ring_size;
+    e->shm_size = tg_shm_size(ring);
+
+    e->memfd = memfd_create("thinkgate", MFD_CLOEXEC);
+    if (e->memfd == -1) {
+        ngx_log_error(NGX_LOG_ALERT, e->log, ngx_errno,
+                      "thinkgate: memfd_create() failed");
+        return NGX_ERROR;
+    }
+
+    if (ftruncate(e->memfd, e->shm_size) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, e->log, ngx_errno,
+                      "thinkgate: ftruncate(%uz) failed", e->shm_size);
+        return NGX_ERROR;
+    }
+
+    p = mmap(NULL, e->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+             e->memfd, 0);
+    if (p == MAP_FAILED) {
+        ngx_log_error(NGX_LOG_ALERT, e->log, ngx_errno,
+                      "thinkgate: mmap(%uz) failed", e->shm_size);
+        return NGX_ERROR;
+    }
+
+    e->shm = p;
+    tg_shm_init(e->shm, ring);
+    e->to_engine = tg_shm_ring(e->shm, &e->shm->to_engine);
+    e->to_worker = tg_shm_ring(e->shm, &e->shm->to_worker);
+
+    return NGX_OK;
+}
+
+
+/* tg_register_t with the memfd attached, then the document. */
+
+static ngx_int_t
+ngx_http_thinkgate_engine_send_reg(void)
+{
+    ssize_t                       n;
+    size_t                        off;
+    ngx_err_t                     err;
+    struct iovec                  iov[2];
+    struct msghdr                 msg;
+    struct cmsghdr               *cmsg;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+    union {
+        struct cmsghdr            cm;
+        char                      space[CMSG_SPACE(sizeof(int))];
+    } cmsgbuf;
+
+    while (e->reg_sent < sizeof(tg_register_t) + e->mcf->doc.len) {
+
+        ngx_memzero(&msg, sizeof(struct msghdr));
+        msg.msg_iov = iov;
+
+        if (e->reg_sent < sizeof(tg_register_t)) {
+            iov[0].iov_base = (u_char *) &e->reg + e->reg_sent;
+            iov[0].iov_len = sizeof(tg_register_t) - e->reg_sent;
+            iov[1].iov_base = e->mcf->doc.data;
+            iov[1].iov_len = e->mcf->doc.len;
+            msg.msg_iovlen = e->mcf->doc.len ? 2 : 1;
+
+        } else {
+            off = e->reg_sent - sizeof(tg_register_t);
+            iov[0].iov_base = e->mcf->doc.data + off;
+            iov[0].iov_len = e->mcf->doc.len - off;
+            msg.msg_iovlen = 1;
+        }
+
+        if (e->reg_sent == 0) {
+            ngx_memzero(&cmsgbuf, sizeof(cmsgbuf));
+            msg.msg_control = cmsgbuf.space;
+            msg.msg_controllen = sizeof(cmsgbuf.space);
+
+            cmsg = CMSG_FIRSTHDR(&msg);
+            cmsg->cmsg_level = SOL_SOCKET;
+            cmsg->cmsg_type = SCM_RIGHTS;
+            cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+            ngx_memcpy(CMSG_DATA(cmsg), &e->memfd, sizeof(int));
+        }
+
+        n = sendmsg(e->c->fd, &msg, MSG_NOSIGNAL);
+
+        if (n == -1) {
+            err = ngx_socket_errno;
+
+            if (err == NGX_EAGAIN || err == NGX_EINTR) {
+                e->c->write->ready = 0;
+
+                if (ngx_handle_write_event(e->c->write, 0) != NGX_OK) {
+                    return NGX_ERROR;
+                }
+
+                return NGX_AGAIN;
+            }
+
+            ngx_log_error(NGX_LOG_WARN, e->log, err,
+                          "thinkgate: sendmsg() to engine failed");
+            return NGX_ERROR;
+        }
+
+        e->reg_sent += n;
+    }
+
+    /* the engine holds its own mapping now; ours stays until disconnect */
+
+    if (e->memfd != -1) {
+        close(e->memfd);
+        e->memfd = -1;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_thinkgate_engine_read_reply(void)
+{
+    ssize_t                       n;
+    ngx_err_t                     err;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    while (e->reply_got < sizeof(tg_register_reply_t)) {
+        n = recv(e->c->fd, (u_char *) &e->reply + e->reply_got,
+                 sizeof(tg_register_reply_t) - e->reply_got, 0);
+
+        if (n == 0) {
+            ngx_log_error(NGX_LOG_WARN, e->log, 0,
+                          "thinkgate: engine closed during registration");
+            return NGX_ERROR;
+        }
+
+        if (n == -1) {
+            err = ngx_socket_errno;
+
+            if (err == NGX_EAGAIN || err == NGX_EINTR) {
+                return NGX_AGAIN;
+            }
+
+            ngx_log_error(NGX_LOG_WARN, e->log, err,
+                          "thinkgate: recv() from engine failed");
+            return NGX_ERROR;
+        }
+
+        e->reply_got += n;
+    }
+
+    e->reply.message[sizeof(e->reply.message) - 1] = '\0';
+
+    if (e->reply.magic != TG_REG_MAGIC) {
+        ngx_log_error(NGX_LOG_ERR, e->log, 0,
+                      "thinkgate: bad registration reply from engine");
+        return NGX_ERROR;
+    }
+
+    if (e->reply.status != 0) {
+        ngx_log_error(NGX_LOG_ERR, e->log, 0,
+                      "thinkgate: engine refused registration "
+                      "(status %D, engine protocol %uD, ours %uD): %s",
+                      e->reply.status, e->reply.version,
+                      (uint32_t) TG_PROTO_VERSION, e->reply.message);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_thinkgate_engine_read_handler(ngx_event_t *ev)
+{
+    u_char                        buf[256];
+    ssize_t                       n;
+    ngx_int_t                     rc;
+    ngx_err_t                     err;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    if (ev->timedout) {
+        ngx_http_thinkgate_engine_disconnect("registration timed out");
+        return;
+    }
+
+    if (e->state == NGX_HTTP_THINKGATE_REGISTERING) {
+
+        if (e->reg_sent < sizeof(tg_register_t) + e->mcf->doc.len) {
+            /* the engine answers only after the whole document */
+            rc = ngx_http_thinkgate_engine_send_reg();
+
+            if (rc == NGX_ERROR) {
+                ngx_http_thinkgate_engine_disconnect("sendmsg failed");
+                return;
+            }
+        }
+
+        rc = ngx_http_thinkgate_engine_read_reply();
+
+        if (rc == NGX_AGAIN) {
+            if (ngx_handle_read_event(ev, 0) != NGX_OK) {
+                ngx_http_thinkgate_engine_disconnect("event failed");
+            }
+
+            return;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_http_thinkgate_engine_disconnect(NULL);
+            return;
+        }
+
+        if (ev->timer_set) {
+            ngx_del_timer(ev);
+        }
+
+        e->state = NGX_HTTP_THINKGATE_CONNECTED;
+        e->backoff = NGX_HTTP_THINKGATE_BACKOFF_MIN;
+
+        ngx_log_error(NGX_LOG_NOTICE, e->log, 0,
+                      "thinkgate: registered with engine \"unix:%V\", "
+                      "generation %uD", &e->mcf->engine,
+                      e->reply.generation);
+        e->failures = 0;
+    }
+
+    /* doorbells: drain them all, then look at both rings */
+
+    for ( ;; ) {
+        n = recv(e->c->fd, buf, sizeof(buf), 0);
+
+        if (n > 0) {
+            continue;
+        }
+
+        if (n == 0) {
+            ngx_http_thinkgate_engine_disconnect("engine closed the "
+                                                 "connection");
+            return;
+        }
+
+        err = ngx_socket_errno;
+
+        if (err == NGX_EINTR) {
+            continue;
+        }
+
+        if (err == NGX_EAGAIN) {
+            break;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, e->log, err,
+                      "thinkgate: recv() from engine failed");
+        ngx_http_thinkgate_engine_disconnect(NULL);
+        return;
+    }
+
+    ev->ready = 0;
+
+    if (ngx_handle_read_event(ev, 0) != NGX_OK) {
+        ngx_http_thinkgate_engine_disconnect("event failed");
+        return;
+    }
+
+    if (ngx_http_thinkgate_engine_service() != NGX_OK) {
+        ngx_http_thinkgate_engine_disconnect("corrupt frame in ring");
+    }
+}
+
+
+static void
+ngx_http_thinkgate_engine_write_handler(ngx_event_t *ev)
+{
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    if (e->state != NGX_HTTP_THINKGATE_REGISTERING
+        || e->reg_sent >= sizeof(tg_register_t) + e->mcf->doc.len)
+    {
+        return;
+    }
+
+    if (ngx_http_thinkgate_engine_send_reg() == NGX_ERROR) {
+        ngx_http_thinkgate_engine_disconnect("sendmsg failed");
+    }
+}
+
+
+static void
+ngx_http_thinkgate_engine_reconnect_handler(ngx_event_t *ev)
+{
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_http_thinkgate_engine_connect();
+}
+
+
+static void
+ngx_http_thinkgate_engine_keeper_handler(ngx_event_t *ev)
+{
+    if (ngx_http_thinkgate_engine.inflight) {
+        ngx_add_timer(ev, NGX_HTTP_THINKGATE_KEEPER_PERIOD);
+    }
+}
+
+
+static void
+ngx_http_thinkgate_engine_close(void)
+{
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    if (e->c) {
+        ngx_close_connection(e->c);
+        e->c = NULL;
+    }
+
+    if (e->shm) {
+        munmap(e->shm, e->shm_size);
+        e->shm = NULL;
+    }
+
+    if (e->memfd != -1) {
+        close(e->memfd);
+        e->memfd = -1;
+    }
+
+    e->state = NGX_HTTP_THINKGATE_DISCONNECTED;
+}
+
+
+/*
+ * The engine is gone (or never answered): every request in flight fails,
+ * queued frames are dropped, and a reconnection is scheduled.
+ */
+
+static void
+ngx_http_thinkgate_engine_disconnect(const char *why)
+{
+    ngx_uint_t                    level;
+    ngx_queue_t                  *q;
+    ngx_connection_t             *c;
+    ngx_rbtree_node_t            *node;
+    ngx_http_thinkgate_ctx_t     *ctx;
+    ngx_http_thinkgate_out_t     *out;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    if (why) {
+        level = (e->state == NGX_HTTP_THINKGATE_CONNECTED) ? NGX_LOG_ERR
+                                                           : NGX_LOG_WARN;
+        ngx_log_error(level, e->log, 0,
+                      "thinkgate: engine \"unix:%V\": %s, %ui request(s) "
+                      "in flight fail", &e->mcf->engine, why, e->inflight);
+    }
+
+    ngx_http_thinkgate_engine_close();
+
+    while (!ngx_queue_empty(&e->out)) {
+        q = ngx_queue_head(&e->out);
+        ngx_queue_remove(q);
+
+        out = ngx_queue_data(q, ngx_http_thinkgate_out_t, queue);
+
+        if (out->ctx) {
+            out->ctx->queued = 0;
+
+        } else {
+            ngx_queue_insert_tail(&e->free_out, q);
+        }
+    }
+
+    while (e->tree.root != e->tree.sentinel) {
+        node = ngx_rbtree_min(e->tree.root, e->tree.sentinel);
+        ctx = (ngx_http_thinkgate_ctx_t *) node;
+
+        ngx_rbtree_delete(&e->tree, node);
+        ctx->in_tree = 0;
+
+        if (--e->inflight == 0 && e->keeper.timer_set) {
+            ngx_del_timer(&e->keeper);
+        }
+
+        c = ctx->request->connection;
+        ngx_http_thinkgate_fail(ctx);
+        ngx_http_run_posted_requests(c);
+    }
+
+    e->failures++;
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_add_timer(&e->reconnect, e->backoff);
+        e->backoff = ngx_min(e->backoff * 2, NGX_HTTP_THINKGATE_BACKOFF_MAX);
+    }
+}
+
+
+/* Writes queued frames, then dispatches every frame the engine wrote. */
+
+static ngx_int_t
+ngx_http_thinkgate_engine_service(void)
+{
+    int                           err;
+    uint64_t                      id;
+    tg_frame_t                   *f;
+    ngx_connection_t             *c;
+    ngx_http_thinkgate_ctx_t     *ctx;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    e->servicing = 1;
+
+    ngx_http_thinkgate_engine_flush();
+
+    for ( ;; ) {
+        f = tg_ring_peek(&e->to_worker, &err);
+
+        if (f == NULL) {
+            break;
+        }
+
+        id = f->id;
+        ctx = ngx_http_thinkgate_engine_lookup(id);
+
+        /* unknown ids are requests already gone */
+
+        if (ctx) {
+            c = ctx->request->connection;
+            ngx_http_thinkgate_frame(ctx, f);
+
+        } else {
+            c = NULL;
+        }
+
+        if (tg_ring_consume(&e->to_worker, f)) {
+            e->bell = 1;
+        }
+
+        if (c) {
+            ngx_http_run_posted_requests(c);
+        }
+    }
+
+    ngx_http_thinkgate_engine_flush();
+
+    e->servicing = 0;
+
+    if (e->bell) {
+        ngx_http_thinkgate_engine_ring();
+    }
+
+    return err ? NGX_ERROR : NGX_OK;
+}
+
+
+/* Writes queued frames in order until the ring is full again. */
+
+static void
+ngx_http_thinkgate_engine_flush(void)
+{
+    int                           rc;
+    ngx_int_t                     rv;
+    ngx_queue_t                  *q;
+    ngx_http_thinkgate_out_t     *out;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    while (!ngx_queue_empty(&e->out)) {
+        q = ngx_queue_head(&e->out);
+        out = ngx_queue_data(q, ngx_http_thinkgate_out_t, queue);
+
+        if (out->ctx) {
+            rv = ngx_http_thinkgate_engine_write_request(out->ctx);
+            if (rv == NGX_AGAIN) {
+                return;
+            }
+
+            ngx_queue_remove(q);
+            out->ctx->queued = 0;
+
+            if (rv == NGX_ERROR) {
+                ngx_http_thinkgate_fail(out->ctx);
+            }
+
+            continue;
+        }
+
+        rc = tg_ring_write(&e->to_engine, out->type, 0, out->id,
+                           &out->value, out->type == TG_FRAME_WINDOW ? 4 : 0,
+                           NULL, 0);
+        if (rc == -EAGAIN) {
+            return;
+        }
+
+        if (rc == 1) {
+            e->bell = 1;
+        }
+
+        ngx_queue_remove(q);
+        ngx_queue_insert_tail(&e->free_out, q);
+    }
+}
+
+
+/*
+ * REQUEST frames of one request: meta and as much body as fits, then
+ * body continuations flagged MORE until the last.
+ */
+
+static ngx_int_t
+ngx_http_thinkgate_engine_write_request(ngx_http_thinkgate_ctx_t *ctx)
+{
+    int                           rc;
+    size_t                        max, head, chunk;
+    uint16_t                      flags;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    max = tg_ring_max_payload(&e->to_engine);
+
+    while (!ctx->sent) {
+        head = ctx->meta_sent ? 0 : ctx->meta.len;
+
+        if (head > max) {
+            ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                          "thinkgate: request meta of %uz bytes does not "
+                          "fit a frame of the %uz-byte ring",
+                          ctx->meta.len, e->mcf->ring_size);
+            return NGX_ERROR;
+        }
+
+        chunk = ngx_min(ctx->body_len - ctx->body_sent, max - head);
+        flags = (ctx->body_sent + chunk < ctx->body_len) ? TG_FRAME_F_MORE
+                                                          : 0;
+
+        rc = tg_ring_write(&e->to_engine, TG_FRAME_REQUEST, flags, ctx->id,
+                           ctx->meta.data, head,
+                           ctx->body + ctx->body_sent, chunk);
+        if (rc == -EAGAIN) {
+            return NGX_AGAIN;
+        }
+
+        if (rc < 0) {
+            return NGX_ERROR;
+        }
+
+        if (rc == 1) {
+            e->bell = 1;
+        }
+
+        ctx->meta_sent = 1;
+        ctx->body_sent += chunk;
+
+        if (flags == 0) {
+            ctx->sent = 1;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Starts a request: NGX_OK when its frames are written or queued,
+ * NGX_DECLINED when the engine is not connected, NGX_ERROR when the
+ * request cannot be framed.
+ */
+
+ngx_int_t
+ngx_http_thinkgate_engine_submit(ngx_http_thinkgate_ctx_t *ctx)
+{
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    if (e->state != NGX_HTTP_THINKGATE_CONNECTED) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->meta.len > tg_ring_max_payload(&e->to_engine)) {
+        return NGX_ERROR;
+    }
+
+    ctx->node.key = (ngx_rbtree_key_t) ctx->id;
+    ngx_rbtree_insert(&e->tree, &ctx->node);
+    ctx->in_tree = 1;
+
+    if (e->inflight++ == 0 && !e->keeper.timer_set) {
+        ngx_add_timer(&e->keeper, NGX_HTTP_THINKGATE_KEEPER_PERIOD);
+    }
+
+    ctx->out.ctx = ctx;
+
+    if (!ngx_queue_empty(&e->out)
+        || ngx_http_thinkgate_engine_write_request(ctx) == NGX_AGAIN)
+    {
+        ngx_queue_insert_tail(&e->out, &ctx->out.queue);
+        ctx->queued = 1;
+    }
+
+    if (e->bell && !e->servicing) {
+        ngx_http_thinkgate_engine_ring();
+    }
+
+    return NGX_OK;
+}
+
+
+/* CANCEL or WINDOW for a request; queued when the ring is full. */
+
+void
+ngx_http_thinkgate_engine_control(ngx_http_thinkgate_ctx_t *ctx,
+    uint16_t type, uint32_t value)
+{
+    int                           rc;
+    ngx_queue_t                  *q;
+    ngx_http_thinkgate_out_t     *out;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    if (e->state != NGX_HTTP_THINKGATE_CONNECTED) {
+        return;
+    }
+
+    if (ngx_queue_empty(&e->out)) {
+        rc = tg_ring_write(&e->to_engine, type, 0, ctx->id, &value,
+                           type == TG_FRAME_WINDOW ? 4 : 0, NULL, 0);
+        if (rc >= 0) {
+            if (rc == 1) {
+                e->bell = 1;
+            }
+
+            if (e->bell && !e->servicing) {
+                ngx_http_thinkgate_engine_ring();
+            }
+
+            return;
+        }
+    }
+
+    if (!ngx_queue_empty(&e->free_out)) {
+        q = ngx_queue_head(&e->free_out);
+        ngx_queue_remove(q);
+        out = ngx_queue_data(q, ngx_http_thinkgate_out_t, queue);
+
+    } else {
+        out = ngx_alloc(sizeof(ngx_http_thinkgate_out_t), e->log);
+        if (out == NULL) {
+            return;
+        }
+    }
+
+    out->ctx = NULL;
+    out->id = ctx->id;
+    out->type = type;
+    out->value = value;
+
+    ngx_queue_insert_tail(&e->out, &out->queue);
+}
+
+
+/*
+ * The request is finished or gone: it leaves the tree and the queue; with
+ * cancel, the engine is told to stop it if it has seen any of it.
+ */
+
+void
+ngx_http_thinkgate_engine_forget(ngx_http_thinkgate_ctx_t *ctx,
+    ngx_uint_t cancel)
+{
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    if (ctx->queued) {
+        ngx_queue_remove(&ctx->out.queue);
+        ctx->queued = 0;
+    }
+
+    if (!ctx->in_tree) {
+        return;
+    }
+
+    ngx_rbtree_delete(&e->tree, &ctx->node);
+    ctx->in_tree = 0;
+
+    if (--e->inflight == 0 && e->keeper.timer_set) {
+        ngx_del_timer(&e->keeper);
+    }
+
+    if (cancel && ctx->meta_sent) {
+        ngx_http_thinkgate_engine_control(ctx, TG_FRAME_CANCEL, 0);
+    }
+}
+
+
+static void
+ngx_http_thinkgate_engine_ring(void)
+{
+    u_char                        b;
+    ssize_t                       n;
+    ngx_err_t                     err;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    e->bell = 0;
+
+    if (e->c == NULL || e->state != NGX_HTTP_THINKGATE_CONNECTED) {
+        return;
+    }
+
+    b = TG_DOORBELL;
+    n = send(e->c->fd, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+    if (n == 1) {
+        return;
+    }
+
+    err = ngx_socket_errno;
+
+    /* a full socket holds doorbells the engine has not read yet */
+
+    if (n == -1 && err == NGX_EAGAIN) {
+        return;
+    }
+
+    /*
+     * The engine is probably gone.  The read handler finds out and
+     * disconnects; doing it here could unmap the rings under a caller.
+     */
+
+    ngx_log_error(NGX_LOG_INFO, e->log, err,
+                  "thinkgate: doorbell to engine failed");
+
+    e->c->read->ready = 1;
+    ngx_post_event(e->c->read, &ngx_posted_events);
+}
+
+
+static ngx_http_thinkgate_ctx_t *
+ngx_http_thinkgate_engine_lookup(uint64_t id)
+{
+    ngx_rbtree_key_t              key;
+    ngx_rbtree_node_t            *node, *sentinel;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    key = (ngx_rbtree_key_t) id;
+    node = e->tree.root;
+    sentinel = e->tree.sentinel;
+
+    while (node != sentinel) {
+        if (key < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (key > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        return (ngx_http_thinkgate_ctx_t *) node;
+    }
+
+    return NULL;
+}
