@@ -7,9 +7,10 @@ PORT ?= 8080
 
 .PHONY: all deps run stop test test-unit test-e2e style clean module bench
 
+include mk/config.mk
+
 all: $(BUILD)/.deps-checked
 
-include mk/config.mk
 -include sim/sim.mk
 -include engine/backend/backend.mk
 -include engine/engine.mk
