@@ -33,7 +33,10 @@ deps:
 module: $(BUILD)/.deps-checked
 	@if [ -f config ]; then bash mk/module.sh; fi
 
-run: all
+# `run` and `test` install missing packages first, then build in a fresh
+# make, so that fragments reading pkg-config see the installed libraries.
+run: deps
+	$(MAKE) all
 	bash mk/run.sh start $(PORT)
 
 stop:
@@ -48,7 +51,8 @@ test-e2e: all
 style:
 	bash mk/style.sh
 
-test: style test-unit test-e2e
+test: deps
+	$(MAKE) style test-unit test-e2e
 
 clean:
 	rm -rf $(BUILD)
