@@ -1,0 +1,60 @@
+# Strategy plugins: passthrough, self_consistency and ffs, each built to
+# $(BUILD)/plugins/NAME.so from its .c and the plugins/common/ sources it
+# needs.  Compiled with -fvisibility=hidden so that the only dynamic
+# symbol is the descriptor, thinkgate_plugin (marked visibility default in
+# the source); the rule checks that with nm -D, so a helper that leaks into
+# the dynamic table (and could bind to another plugin's copy) fails the
+# build.  Included by the top-level Makefile after plugins/plugins.mk.
+
+# plugins/plugins.mk defines these; the fallbacks keep this file usable
+# on its own.
+TG_PLUGIN_CFLAGS ?= -Iplugins
+TG_COMMON_ANSWER ?= plugins/common/answer.c plugins/common/answer_norm.c \
+                    plugins/common/answer.h
+
+TG_STRATEGY_CFLAGS = $(CFLAGS_BASE) $(TG_PLUGIN_CFLAGS) -fPIC \
+                     -fvisibility=hidden
+TG_PLUGIN_HDRS     = include/thinkgate/plugin.h
+
+# $(call tg_strategy_so,NAME,EXTRA_SOURCES): the .so rule of one strategy.
+define tg_strategy_so
+$(BUILD)/plugins/$(1).so: plugins/$(1).c $(2) $(TG_PLUGIN_HDRS) \
+        plugins/strategies.mk | $(BUILD)/plugins
+	$$(CC) $$(TG_STRATEGY_CFLAGS) -shared -Wl,-z,defs -o $$@.tmp \
+	    plugins/$(1).c $$(filter %.c,$(2))
+	@bad=$$$$(nm -D --defined-only $$@.tmp | awk '{ print $$$$NF }' \
+	    | grep -vx 'thinkgate_plugin' | grep -v '^_' || true); \
+	if [ -n "$$$$bad" ]; then \
+	    echo "$$@: exports more than thinkgate_plugin: $$$$bad" >&2; \
+	    rm -f $$@.tmp; exit 1; \
+	fi
+	mv $$@.tmp $$@
+ALL_TARGETS += $(BUILD)/plugins/$(1).so
+endef
+
+$(eval $(call tg_strategy_so,passthrough,))
+$(eval $(call tg_strategy_so,self_consistency,$(TG_COMMON_ANSWER)))
+$(eval $(call tg_strategy_so,ffs,$(TG_COMMON_ANSWER)))
+
+# Unit tests: each links its plugin's .c directly (no dlopen) with the
+# fake host in tests/unit/fake_host.c.
+TG_FAKE_HOST = tests/unit/fake_host.c tests/unit/fake_host.h
+TG_FAKE_LIBS = $(TG_PLUGIN_CFLAGS) -Itests/unit -lm
+
+$(eval $(call tg_unit_test,test_plugin_passthrough,plugins/passthrough.c \
+    $(TG_FAKE_HOST) tests/unit/test_plugin_passthrough.c,$(TG_FAKE_LIBS)))
+$(eval $(call tg_unit_test,test_plugin_self_consistency, \
+    plugins/self_consistency.c $(TG_COMMON_ANSWER) $(TG_FAKE_HOST) \
+    tests/unit/test_plugin_self_consistency.c,$(TG_FAKE_LIBS)))
+$(eval $(call tg_unit_test,test_plugin_ffs,plugins/ffs.c \
+    $(TG_COMMON_ANSWER) $(TG_FAKE_HOST) tests/unit/test_plugin_ffs.c, \
+    $(TG_FAKE_LIBS)))
+
+# The replay test runs both voting strategies over ../shared/traces; it
+# #includes both plugin sources (renaming each descriptor), so they are
+# prerequisites here rather than sources of the macro.
+$(eval $(call tg_unit_test,test_plugin_replay,$(TG_COMMON_ANSWER) \
+    $(TG_FAKE_HOST) tests/unit/test_plugin_replay.c, \
+    $(TG_FAKE_LIBS) -ljansson -lz))
+$(BUILD)/tests/test_plugin_replay $(BUILD)/asan/tests/test_plugin_replay: \
+    plugins/self_consistency.c plugins/ffs.c
