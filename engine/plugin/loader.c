@@ -1,0 +1,894 @@
+/*
+ * Strategy plugin registry: loading from one directory, versions,
+ * reference counts and hot reload.
+ */
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "loader_int.h"
+
+static int tg__fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void tg__log(tg_plugin_registry_t *reg, int level,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int64_t tg__now_ms(void);
+static int tg__resolve(tg_plugin_registry_t *reg, const char *name,
+    char **real, tg__file_id_t *id, char *err, size_t errlen);
+static int tg__id_eq(const tg__file_id_t *a, const tg__file_id_t *b);
+static int tg__copy(int from, const char *to, char *err, size_t errlen);
+static int tg__open(tg_plugin_registry_t *reg, tg__plugin_entry_t *e,
+    const char *real, int fd, tg_plugin_version_t **out, char *err,
+    size_t errlen);
+static int tg__attempt(tg_plugin_registry_t *reg, const char *name,
+    tg__plugin_entry_t **entry, char *err, size_t errlen);
+static tg__plugin_entry_t *tg__entry_find(const tg_plugin_registry_t *reg,
+    const char *name);
+static void tg__version_free(tg_plugin_version_t *v);
+
+
+static int
+tg__fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    va_list  ap;
+
+    if (err != NULL && errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+
+    return rc;
+}
+
+
+static void
+tg__log(tg_plugin_registry_t *reg, int level, const char *fmt, ...)
+{
+    char     msg[1024];
+    va_list  ap;
+
+    if (reg->log == NULL) {
+        return;
+    }
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    reg->log(reg->log_data, level, msg);
+}
+
+
+static int64_t
+tg__now_ms(void)
+{
+    struct timespec  ts;
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        return 0;
+    }
+
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
+int
+tg_plugin_name_valid(const char *name)
+{
+    size_t  i;
+
+    if (name == NULL) {
+        return 0;
+    }
+
+    for (i = 0; name[i] != '\0'; i++) {
+        if (i == TG_PLUGIN_NAME_MAX
+            || !((name[i] >= 'a' && name[i] <= 'z')
+                 || (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return i > 0;
+}
+
+
+int
+tg_plugin_registry_new(tg_plugin_registry_t **out, const char *dir,
+    const tg_host_api_t *api, char *err, size_t errlen)
+{
+    int                    rc;
+    char                   tmpl[4096];
+    const char            *tmp;
+    struct stat            st;
+    tg_plugin_registry_t  *reg;
+
+    if (dir == NULL || api == NULL) {
+        return tg__fail(err, errlen, -EINVAL, "plugin dir and host API "
+                        "are required");
+    }
+
+    reg = calloc(1, sizeof(*reg));
+    if (reg == NULL) {
+        return tg__fail(err, errlen, -ENOMEM, "out of memory");
+    }
+
+    reg->api = api;
+    reg->tail = &reg->entries;
+
+    reg->dir = realpath(dir, NULL);
+    if (reg->dir == NULL) {
+        rc = -errno;
+        tg__fail(err, errlen, rc, "plugin dir %s: %s", dir, strerror(-rc));
+        goto failed;
+    }
+
+    if (stat(reg->dir, &st) != 0) {
+        rc = -errno;
+        tg__fail(err, errlen, rc, "plugin dir %s: %s", reg->dir,
+                 strerror(-rc));
+        goto failed;
+    }
+
+    if (!S_ISDIR(st.st_mode)) {
+        rc = tg__fail(err, errlen, -ENOTDIR, "plugin dir %s: not a "
+                      "directory", reg->dir);
+        goto failed;
+    }
+
+    /* Private copies live outside the plugin dir, which may be read-only
+     * and which operators list; mode 0700 keeps other users out. */
+    tmp = getenv("TMPDIR");
+    if (tmp == NULL || tmp[0] == '\0') {
+        tmp = "/tmp";
+    }
+
+    if ((size_t) snprintf(tmpl, sizeof(tmpl), "%s/thinkgate-plugins.XXXXXX",
+                          tmp) >= sizeof(tmpl))
+    {
+        rc = tg__fail(err, errlen, -ENAMETOOLONG, "TMPDIR is too long");
+        goto failed;
+    }
+
+    if (mkdtemp(tmpl) == NULL) {
+        rc = -errno;
+        tg__fail(err, errlen, rc, "scratch dir %s: %s", tmpl, strerror(-rc));
+        goto failed;
+    }
+
+    reg->scratch = strdup(tmpl);
+    if (reg->scratch == NULL) {
+        (void) rmdir(tmpl);
+        rc = tg__fail(err, errlen, -ENOMEM, "out of memory");
+        goto failed;
+    }
+
+    *out = reg;
+
+    return 0;
+
+failed:
+
+    free(reg->dir);
+    free(reg);
+    return rc;
+}
+
+
+void
+tg_plugin_registry_set_log(tg_plugin_registry_t *reg, tg_plugin_log_cb cb,
+    void *data)
+{
+    reg->log = cb;
+    reg->log_data = data;
+}
+
+
+const char *
+tg_plugin_registry_dir(const tg_plugin_registry_t *reg)
+{
+    return reg->dir;
+}
+
+
+void
+tg_plugin_registry_free(tg_plugin_registry_t *reg)
+{
+    tg__plugin_entry_t   *e, *enext;
+    tg_plugin_version_t  *v, *vnext;
+
+    if (reg == NULL) {
+        return;
+    }
+
+    for (e = reg->entries; e != NULL; e = enext) {
+        enext = e->next;
+
+        /* Held versions outlive the registry: detached, they unload
+         * themselves on their last release. */
+        for (v = e->draining; v != NULL; v = vnext) {
+            vnext = v->next;
+            v->entry = NULL;
+            v->next = NULL;
+        }
+
+        v = e->current;
+        if (v != NULL) {
+            v->current = 0;
+            v->entry = NULL;
+            if (v->refs == 0) {
+                tg__version_free(v);
+            }
+        }
+
+        free(e);
+    }
+
+    if (rmdir(reg->scratch) != 0 && reg->log != NULL) {
+        tg__log(reg, TG_LOG_WARN, "plugin scratch dir %s: rmdir: %s",
+                reg->scratch, strerror(errno));
+    }
+
+    free(reg->scratch);
+    free(reg->dir);
+    free(reg);
+}
+
+
+static int
+tg__id_eq(const tg__file_id_t *a, const tg__file_id_t *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size
+           && a->mtime.tv_sec == b->mtime.tv_sec
+           && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+
+/*
+ * <dir>/<name>.so, its symlinks resolved, must lie inside dir and be a
+ * regular file.  Fills *real (malloc()ed; may be NULL) and *id.
+ */
+static int
+tg__resolve(tg_plugin_registry_t *reg, const char *name, char **real,
+    tg__file_id_t *id, char *err, size_t errlen)
+{
+    int          rc;
+    char         path[4096], *rp;
+    size_t       dlen;
+    struct stat  st;
+
+    if (real != NULL) {
+        *real = NULL;
+    }
+
+    if (!tg_plugin_name_valid(name)) {
+        return tg__fail(err, errlen, -EINVAL, "plugin '%.80s': path outside "
+                        "the plugin dir (a name is [a-z0-9_]{1,64})", name);
+    }
+
+    if ((size_t) snprintf(path, sizeof(path), "%s/%s.so", reg->dir, name)
+        >= sizeof(path))
+    {
+        return tg__fail(err, errlen, -ENAMETOOLONG, "plugin %s: path too "
+                        "long", name);
+    }
+
+    rp = realpath(path, NULL);
+    if (rp == NULL) {
+        rc = -errno;
+        return tg__fail(err, errlen, rc, "plugin %s: %s", path,
+                        rc == -ENOENT ? "no such file" : strerror(-rc));
+    }
+
+    dlen = strlen(reg->dir);
+    if (strncmp(rp, reg->dir, dlen) != 0 || rp[dlen] != '/') {
+        rc = tg__fail(err, errlen, -EPERM, "plugin %s: path outside the "
+                      "plugin dir (it leads to %s)", path, rp);
+        goto failed;
+    }
+
+    if (stat(rp, &st) != 0) {
+        rc = -errno;
+        tg__fail(err, errlen, rc, "plugin %s: %s", rp, strerror(-rc));
+        goto failed;
+    }
+
+    if (!S_ISREG(st.st_mode)) {
+        rc = tg__fail(err, errlen, -EINVAL, "plugin %s: not a regular file",
+                      rp);
+        goto failed;
+    }
+
+    id->dev = st.st_dev;
+    id->ino = st.st_ino;
+    id->size = st.st_size;
+    id->mtime = st.st_mtim;
+
+    if (real != NULL) {
+        *real = rp;
+
+    } else {
+        free(rp);
+    }
+
+    return 0;
+
+failed:
+
+    free(rp);
+    return rc;
+}
+
+
+/* Copies the open file from to a new file to (which must not exist). */
+static int
+tg__copy(int from, const char *to, char *err, size_t errlen)
+{
+    int      fd, rc;
+    char     buf[65536];
+    ssize_t  n, w, off;
+
+    fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = -errno;
+        return tg__fail(err, errlen, rc, "private copy %s: %s", to,
+                        strerror(-rc));
+    }
+
+    for ( ;; ) {
+        n = read(from, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+
+        if (n < 0) {
+            rc = -errno;
+            tg__fail(err, errlen, rc, "reading plugin: %s", strerror(-rc));
+            goto failed;
+        }
+
+        if (n == 0) {
+            break;
+        }
+
+        for (off = 0; off < n; off += w) {
+            w = write(fd, buf + off, (size_t) (n - off));
+            if (w < 0 && errno == EINTR) {
+                w = 0;
+                continue;
+            }
+
+            if (w < 0) {
+                rc = -errno;
+                tg__fail(err, errlen, rc, "private copy %s: %s", to,
+                         strerror(-rc));
+                goto failed;
+            }
+        }
+    }
+
+    if (close(fd) != 0) {
+        rc = -errno;
+        (void) unlink(to);
+        return tg__fail(err, errlen, rc, "private copy %s: %s", to,
+                        strerror(-rc));
+    }
+
+    return 0;
+
+failed:
+
+    (void) close(fd);
+    (void) unlink(to);
+    return rc;
+}
+
+
+/*
+ * Copies the open file fd (the plugin at real) to a fresh private path,
+ * dlopen()s the copy, checks the descriptor and calls load().
+ */
+static int
+tg__open(tg_plugin_registry_t *reg, tg__plugin_entry_t *e, const char *real,
+    int fd, tg_plugin_version_t **out, char *err, size_t errlen)
+{
+    int                   rc;
+    char                  copy[4096], why[512];
+    void                 *handle, *sym;
+    size_t                sym_size;
+    Dl_info               info;
+    const ElfW(Sym)      *esym;
+    tg_plugin_version_t  *v;
+
+    if ((size_t) snprintf(copy, sizeof(copy), "%s/%s.%llu.so", reg->scratch,
+                          e->name, (unsigned long long) ++reg->copies)
+        >= sizeof(copy))
+    {
+        return tg__fail(err, errlen, -ENAMETOOLONG, "plugin %s: scratch "
+                        "path too long", real);
+    }
+
+    rc = tg__copy(fd, copy, why, sizeof(why));
+    if (rc < 0) {
+        return tg__fail(err, errlen, rc, "plugin %s: %s", real, why);
+    }
+
+    handle = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
+
+    /* The mapping keeps the copy alive; its name is not needed again. */
+    if (unlink(copy) != 0) {
+        tg__log(reg, TG_LOG_WARN, "plugin %s: unlink %s: %s", real, copy,
+                strerror(errno));
+    }
+
+    if (handle == NULL) {
+        return tg__fail(err, errlen, -ENOEXEC, "plugin %s: dlopen: %s", real,
+                        dlerror());
+    }
+
+    (void) dlerror();
+    sym = dlsym(handle, TG_PLUGIN_SYMBOL);
+    if (sym == NULL) {
+        rc = tg__fail(err, errlen, -EPROTO, "plugin %s: no symbol %s",
+                      real, TG_PLUGIN_SYMBOL);
+        goto failed;
+    }
+
+    /* The symbol's size in the ELF symbol table bounds what may be read;
+     * 0 when unknown. */
+    sym_size = 0;
+    esym = NULL;
+    if (dladdr1(sym, &info, (void **) &esym, RTLD_DL_SYMENT) != 0
+        && esym != NULL)
+    {
+        sym_size = esym->st_size;
+    }
+
+    v = calloc(1, sizeof(*v));
+    if (v == NULL) {
+        rc = tg__fail(err, errlen, -ENOMEM, "out of memory");
+        goto failed;
+    }
+
+    v->handle = handle;
+    v->file = strdup(real);
+    if (v->file == NULL) {
+        free(v);
+        rc = tg__fail(err, errlen, -ENOMEM, "out of memory");
+        goto failed;
+    }
+
+    rc = tg__plugin_check(sym, sym_size, real, e->name, &v->plugin, err,
+                          errlen);
+    if (rc < 0) {
+        goto failed_version;
+    }
+
+    if (v->plugin.load != NULL) {
+        why[0] = '\0';
+        rc = v->plugin.load(reg->api, why, sizeof(why));
+        why[sizeof(why) - 1] = '\0';
+
+        if (rc < 0) {
+            tg__fail(err, errlen, rc, "plugin %s: load() refused (%d): %s",
+                     real, rc, why[0] != '\0' ? why : "no reason given");
+            goto failed_version;
+        }
+    }
+
+    v->loaded_at_ms = tg__now_ms();
+    *out = v;
+
+    return 0;
+
+failed_version:
+
+    free(v->file);
+    free(v);
+
+failed:
+
+    if (dlclose(handle) != 0) {
+        tg__log(reg, TG_LOG_WARN, "plugin %s: dlclose: %s", real, dlerror());
+    }
+
+    return rc;
+}
+
+
+static tg__plugin_entry_t *
+tg__entry_find(const tg_plugin_registry_t *reg, const char *name)
+{
+    tg__plugin_entry_t  *e;
+
+    for (e = reg->entries; e != NULL; e = e->next) {
+        if (strcmp(e->name, name) == 0) {
+            return e;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * One load of name, successful or not, recorded on its entry (made here
+ * once the file exists).  On success the new version becomes current and
+ * the old one drains.  *entry: the entry, or NULL if none exists.
+ */
+static int
+tg__attempt(tg_plugin_registry_t *reg, const char *name,
+    tg__plugin_entry_t **entry, char *err, size_t errlen)
+{
+    int                   rc, fd;
+    char                 *real, msg[512];
+    struct stat           st;
+    tg__file_id_t         id;
+    tg__plugin_entry_t   *e;
+    tg_plugin_version_t  *v, *old;
+
+    *entry = NULL;
+    real = NULL;
+    v = NULL;
+    fd = -1;
+    memset(&id, 0, sizeof(id));
+
+    e = tg_plugin_name_valid(name) ? tg__entry_find(reg, name) : NULL;
+
+    rc = tg__resolve(reg, name, &real, &id, msg, sizeof(msg));
+    if (rc < 0) {
+        if (e != NULL) {
+            e->failed_stat_rc = rc;
+        }
+        goto failed;
+    }
+
+    if (e == NULL) {
+        e = calloc(1, sizeof(*e));
+        if (e == NULL) {
+            rc = tg__fail(msg, sizeof(msg), -ENOMEM, "out of memory");
+            goto failed;
+        }
+
+        memcpy(e->name, name, strlen(name) + 1);
+        e->reg = reg;
+        *reg->tail = e;
+        reg->tail = &e->next;
+    }
+
+    e->failed_stat_rc = 0;
+
+    /* The identity is taken again from the open file: what is copied is
+     * what is recorded, even if the file is replaced meanwhile. */
+    fd = open(real, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        rc = -errno;
+        tg__fail(msg, sizeof(msg), rc, "plugin %s: %s", real, strerror(-rc));
+        goto failed;
+    }
+
+    id.dev = st.st_dev;
+    id.ino = st.st_ino;
+    id.size = st.st_size;
+    id.mtime = st.st_mtim;
+
+    rc = tg__open(reg, e, real, fd, &v, msg, sizeof(msg));
+    if (rc < 0) {
+        goto failed;
+    }
+
+    v->entry = e;
+    v->generation = ++e->generations;
+    v->current = 1;
+
+    old = e->current;
+    e->current = v;
+    e->id = id;
+    e->failed = 0;
+    e->failed_rc = 0;
+    e->last_error[0] = '\0';
+
+    if (old != NULL) {
+        old->current = 0;
+        if (old->refs == 0) {
+            tg__version_free(old);
+
+        } else {
+            old->next = e->draining;
+            e->draining = old;
+        }
+    }
+
+    tg__log(reg, TG_LOG_INFO, "plugin %s: loaded %s version '%s', "
+            "generation %llu", name, real, v->plugin.version,
+            (unsigned long long) v->generation);
+
+    (void) close(fd);
+    free(real);
+    *entry = e;
+
+    return 0;
+
+failed:
+
+    if (fd >= 0) {
+        (void) close(fd);
+    }
+
+    if (e != NULL) {
+        e->failed = 1;
+        e->failed_rc = rc;
+        e->failed_id = id;
+        memcpy(e->last_error, msg, sizeof(e->last_error));
+        *entry = e;
+    }
+
+    /* A name that is no plugin at all is the caller's to report (a
+     * request naming an unknown strategy must not flood the log). */
+    if (e != NULL || (rc != -ENOENT && rc != -EINVAL)) {
+        tg__log(reg, TG_LOG_ERROR, "%s%s", msg,
+                e != NULL && e->current != NULL
+                ? " (the previous version keeps serving)" : "");
+    }
+
+    free(real);
+    return tg__fail(err, errlen, rc, "%s", msg);
+}
+
+
+int
+tg_plugin_load(tg_plugin_registry_t *reg, const char *name, char *err,
+    size_t errlen)
+{
+    tg__file_id_t        id;
+    tg__plugin_entry_t  *e;
+
+    e = tg_plugin_name_valid(name) ? tg__entry_find(reg, name) : NULL;
+
+    if (e != NULL && e->current != NULL) {
+        return 0;
+    }
+
+    /* A name whose file was refused stays refused until the file changes:
+     * a request naming it must not dlopen it again each time. */
+    if (e != NULL && e->failed
+        && tg__resolve(reg, name, NULL, &id, NULL, 0) == 0
+        && e->failed_stat_rc == 0 && tg__id_eq(&id, &e->failed_id))
+    {
+        return tg__fail(err, errlen, e->failed_rc, "%s", e->last_error);
+    }
+
+    return tg__attempt(reg, name, &e, err, errlen);
+}
+
+
+int
+tg_plugin_load_all(tg_plugin_registry_t *reg)
+{
+    int                  rc, count;
+    DIR                 *d;
+    char                 name[TG_PLUGIN_NAME_MAX + 1], err[512];
+    size_t               len;
+    struct dirent       *de;
+    tg__plugin_entry_t  *e;
+
+    d = opendir(reg->dir);
+    if (d == NULL) {
+        rc = -errno;
+        tg__log(reg, TG_LOG_ERROR, "plugin dir %s: %s", reg->dir,
+                strerror(-rc));
+        return rc;
+    }
+
+    for ( ;; ) {
+        errno = 0;
+        de = readdir(d);
+        if (de == NULL) {
+            rc = -errno;
+            break;
+        }
+
+        len = strlen(de->d_name);
+        if (len < 4 || len - 3 > TG_PLUGIN_NAME_MAX
+            || strcmp(de->d_name + len - 3, ".so") != 0)
+        {
+            continue;
+        }
+
+        memcpy(name, de->d_name, len - 3);
+        name[len - 3] = '\0';
+
+        if (!tg_plugin_name_valid(name)) {
+            continue;
+        }
+
+        /* Refusals are logged by the attempt itself. */
+        (void) tg_plugin_load(reg, name, err, sizeof(err));
+    }
+
+    if (closedir(d) != 0 && rc == 0) {
+        rc = -errno;
+    }
+
+    if (rc < 0) {
+        tg__log(reg, TG_LOG_ERROR, "plugin dir %s: %s", reg->dir,
+                strerror(-rc));
+        return rc;
+    }
+
+    count = 0;
+    for (e = reg->entries; e != NULL; e = e->next) {
+        count += e->current != NULL;
+    }
+
+    return count;
+}
+
+
+int
+tg_plugin_reload(tg_plugin_registry_t *reg, const char *name, char *err,
+    size_t errlen)
+{
+    tg__plugin_entry_t  *e;
+
+    return tg__attempt(reg, name, &e, err, errlen);
+}
+
+
+int
+tg_plugin_refresh(tg_plugin_registry_t *reg)
+{
+    int                  rc, n;
+    char                 err[512];
+    tg__file_id_t        id;
+    tg__plugin_entry_t  *e, *ee;
+
+    n = 0;
+
+    for (e = reg->entries; e != NULL; e = e->next) {
+        memset(&id, 0, sizeof(id));
+        rc = tg__resolve(reg, e->name, NULL, &id, err, sizeof(err));
+
+        if (rc < 0) {
+            /* Gone or moved outside: report once, keep serving. */
+            if (!(e->failed && e->failed_stat_rc == rc)) {
+                e->failed = 1;
+                e->failed_rc = rc;
+                e->failed_stat_rc = rc;
+                memcpy(e->last_error, err, sizeof(e->last_error));
+                tg__log(reg, TG_LOG_WARN, "%s%s", err, e->current != NULL
+                        ? " (the loaded version keeps serving)" : "");
+            }
+            continue;
+        }
+
+        if (e->failed ? (e->failed_stat_rc == 0
+                         && tg__id_eq(&id, &e->failed_id))
+                      : (e->current != NULL && tg__id_eq(&id, &e->id)))
+        {
+            continue;
+        }
+
+        if (tg__attempt(reg, e->name, &ee, err, sizeof(err)) == 0) {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+int
+tg_plugin_acquire(tg_plugin_registry_t *reg, const char *name,
+    tg_plugin_version_t **out, char *err, size_t errlen)
+{
+    int                  rc;
+    tg__plugin_entry_t  *e;
+
+    e = tg_plugin_name_valid(name) ? tg__entry_find(reg, name) : NULL;
+
+    if (e == NULL || e->current == NULL) {
+        rc = tg_plugin_load(reg, name, err, errlen);
+        if (rc < 0) {
+            return rc;
+        }
+
+        e = tg__entry_find(reg, name);
+        if (e == NULL || e->current == NULL) {
+            return tg__fail(err, errlen, -ENOENT, "plugin %s: not loaded",
+                            name);
+        }
+    }
+
+    e->current->refs++;
+    *out = e->current;
+
+    return 0;
+}
+
+
+static void
+tg__version_free(tg_plugin_version_t *v)
+{
+    tg__plugin_entry_t   *e;
+    tg_plugin_version_t **pp;
+
+    e = v->entry;
+
+    if (e != NULL) {
+        for (pp = &e->draining; *pp != NULL; pp = &(*pp)->next) {
+            if (*pp == v) {
+                *pp = v->next;
+                break;
+            }
+        }
+    }
+
+    if (v->plugin.unload != NULL) {
+        v->plugin.unload();
+    }
+
+    if (dlclose(v->handle) != 0 && e != NULL) {
+        tg__log(e->reg, TG_LOG_WARN, "plugin %s: dlclose: %s", v->file,
+                dlerror());
+    }
+
+    if (e != NULL) {
+        tg__log(e->reg, TG_LOG_INFO, "plugin %s: unloaded generation %llu",
+                e->name, (unsigned long long) v->generation);
+    }
+
+    free(v->file);
+    free(v);
+}
+
+
+void
+tg_plugin_release(tg_plugin_version_t *v)
+{
+    if (v == NULL || v->refs == 0) {
+        return;
+    }
+
+    v->refs--;
+
+    if (v->refs == 0 && !v->current) {
+        tg__version_free(v);
+    }
+}
+
+
+const tg_plugin_t *
+tg_plugin_version_plugin(const tg_plugin_version_t *v)
+{
+    return &v->plugin;
+}
+
+
+uint64_t
+tg_plugin_version_generation(const tg_plugin_version_t *v)
+{
+    return v->generation;
+}
+
+
+const char *
+tg_plugin_last_error(const tg_plugin_registry_t *reg, const char *name)
+{
+    tg__plugin_entry_t  *e;
+
+    e = tg_plugin_name_valid(name) ? tg__entry_find(reg, name) : NULL;
+
+    return e != NULL && e->failed ? e->last_error : NULL;
+}

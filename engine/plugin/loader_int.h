@@ -1,0 +1,74 @@
+/*
+ * Internals of the plugin registry, shared by the files of engine/plugin/
+ * and nobody else.
+ */
+
+#ifndef TG_PLUGIN_LOADER_INT_H
+#define TG_PLUGIN_LOADER_INT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "loader.h"
+
+typedef struct tg__plugin_entry_s  tg__plugin_entry_t;
+
+/* What tells a changed file from the same one. */
+typedef struct {
+    dev_t               dev;
+    ino_t               ino;
+    off_t               size;
+    struct timespec     mtime;
+} tg__file_id_t;
+
+struct tg_plugin_version_s {
+    tg_plugin_t          plugin;        /* host copy of the descriptor */
+    tg__plugin_entry_t  *entry;         /* NULL once the registry is gone */
+    void                *handle;        /* dlopen() */
+    char                *file;          /* realpath loaded from */
+    uint64_t             generation;
+    uint64_t             refs;          /* requests holding it */
+    int                  current;       /* the registry holds it too */
+    int64_t              loaded_at_ms;
+    tg_plugin_version_t *next;          /* entry->draining list */
+};
+
+/* One plugin name: its current version and the old ones still held. */
+struct tg__plugin_entry_s {
+    char                  name[TG_PLUGIN_NAME_MAX + 1];
+    tg_plugin_registry_t *reg;
+    tg_plugin_version_t  *current;      /* NULL until a load succeeds */
+    tg_plugin_version_t  *draining;
+    tg__file_id_t         id;           /* current's file */
+    uint64_t              generations;  /* successful loads so far */
+
+    /* The last attempt failed: its code, and the file it failed on (or
+     * the code of a failed stat), so that the same bad file is neither
+     * retried by refresh nor reloaded on every acquire. */
+    int                   failed;
+    int                   failed_rc;
+    int                   failed_stat_rc;
+    tg__file_id_t         failed_id;
+    char                  last_error[512];
+
+    tg__plugin_entry_t   *next;
+};
+
+struct tg_plugin_registry_s {
+    char                 *dir;          /* realpath, no trailing '/' */
+    char                 *scratch;      /* private copies go here */
+    const tg_host_api_t  *api;
+    tg_plugin_log_cb      log;
+    void                 *log_data;
+    tg__plugin_entry_t   *entries;      /* in order of first load */
+    tg__plugin_entry_t  **tail;
+    uint64_t              copies;       /* names of private copies */
+};
+
+/* check.c: validates the descriptor at p (sym_size bytes, 0: unknown)
+ * and fills copy.  -EPROTO with "plugin FILE: ..." in err. */
+int tg__plugin_check(const void *p, size_t sym_size, const char *file,
+    const char *name, tg_plugin_t *copy, char *err, size_t errlen);
+
+#endif /* TG_PLUGIN_LOADER_INT_H */
