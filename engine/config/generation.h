@@ -1,0 +1,116 @@
+/*
+ * Configuration generations.
+ *
+ * Every nginx worker sends the http-level configuration document when it
+ * registers (include/thinkgate/protocol.h).  The engine keeps one
+ * generation per distinct document: workers of one nginx configuration
+ * share it, and after `nginx -s reload` the new workers get a new one
+ * while requests that started on the old one keep it until they end.
+ *
+ * A generation is reference counted by the registrations and the live
+ * requests that use it and freed when the last one lets go.  Per-backend
+ * counters (in flight, requests, errors) live outside generations, keyed
+ * by backend name and URL, so that max_inflight holds across a reload and
+ * status figures survive it.
+ */
+
+#ifndef TG_CONFIG_GENERATION_H
+#define TG_CONFIG_GENERATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* Runtime figures of one backend, shared by every generation naming the
+ * same backend (same name and URL). */
+typedef struct tg_backend_stats_s  tg_backend_stats_t;
+
+struct tg_backend_stats_s {
+    char                *name;
+    char                *url;
+    unsigned             refs;          /* generations using it */
+    uint64_t             in_flight;     /* transfers running now */
+    uint64_t             requests;      /* transfers started, ever */
+    uint64_t             errors;        /* transport failures and 5xx */
+    tg_backend_stats_t  *next;
+};
+
+typedef struct {
+    const char          *name;
+    const char          *url;           /* without a trailing "/" */
+    const char          *model;         /* NULL: forward the client's */
+    const char          *api_key_env;   /* NULL: no Authorization */
+    int64_t              max_inflight;  /* 0: unlimited */
+    int64_t              connect_timeout_ms;    /* 0: client default */
+    int64_t              idle_timeout_ms;       /* 0: none */
+    int                  tls_verify;
+    json_t              *skills;        /* object or NULL; borrowed */
+    tg_backend_stats_t  *stats;
+} tg_backend_t;
+
+enum {
+    TG_POOL_LEAST_INFLIGHT = 0,
+    TG_POOL_ROUND_ROBIN,
+    TG_POOL_PREFIX      /* needs Redis; least in flight until then */
+};
+
+typedef struct {
+    const char          *name;
+    tg_backend_t       **backends;
+    size_t               nbackends;
+    int                  policy;        /* TG_POOL_* */
+    int64_t              block;         /* prefix block size, tokens */
+    int64_t              ttl_ms;
+    unsigned             cursor;        /* round robin position */
+} tg_pool_t;
+
+typedef struct tg_config_s      tg_config_t;
+typedef struct tg_generation_s  tg_generation_t;
+
+struct tg_generation_s {
+    uint32_t             id;
+    unsigned             refs;
+    tg_config_t         *config;
+    char                *doc;           /* canonical text, for dedupe */
+    json_t              *root;          /* owns every string above */
+    tg_backend_t        *backends;
+    size_t               nbackends;
+    tg_pool_t           *pools;
+    size_t               npools;
+    json_t              *plugins;       /* kept for later issues */
+    json_t              *redis;
+    tg_generation_t     *next;
+};
+
+/* The engine's set of generations and backend counters. */
+struct tg_config_s {
+    tg_generation_t     *generations;
+    size_t               ngenerations;
+    uint32_t             last_id;
+    tg_backend_stats_t  *stats;
+};
+
+void tg_config_init(tg_config_t *cf);
+
+/* Frees every generation regardless of references (engine exit). */
+void tg_config_free(tg_config_t *cf);
+
+/*
+ * Parses a configuration document and returns its generation with one
+ * reference taken: an existing one when an identical document (same keys
+ * and values, in any order) is live, else a new one.  Returns 0, or
+ * -EINVAL with a message in err (unknown key, wrong type, bad value,
+ * dangling pool member), or -ENOMEM.
+ */
+int tg_config_acquire(tg_config_t *cf, const char *doc, size_t len,
+    tg_generation_t **out, char *err, size_t errlen);
+
+void tg_generation_ref(tg_generation_t *g);
+void tg_generation_release(tg_generation_t *g);
+
+/* NULL when absent. */
+tg_pool_t *tg_generation_pool(tg_generation_t *g, const char *name);
+tg_backend_t *tg_generation_backend(tg_generation_t *g, const char *name);
+
+#endif /* TG_CONFIG_GENERATION_H */

@@ -1,0 +1,499 @@
+/*
+ * Requests: assembly of REQUEST frames, output under flow control, close.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dispatch.h"
+#include "core/request.h"
+#include <thinkgate/protocol.h>
+
+#include "core/strategy.h"
+#include "core/trace.h"
+#include "log.h"
+#include "transport/conn.h"
+
+static void tg__request_pace(tg_request_t *r);
+static void tg__reap_cb(uv_idle_t *idle);
+static void tg__request_fail(tg_request_t *r, int status, const char *fmt,
+    const char *what);
+
+
+tg_request_t *
+tg_request_new(tg_conn_t *conn, uint64_t id)
+{
+    tg_request_t  *r;
+
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        return NULL;
+    }
+
+    r->engine = conn->engine;
+    r->conn = conn;
+    r->id = id;
+    r->gen = conn->gen;
+    tg_generation_ref(r->gen);
+    r->started_ms = uv_now(conn->engine->loop);
+    r->credit = TG_INITIAL_WINDOW;
+    r->assembling = 1;
+    r->strategy = &tg_strategy_passthrough;
+
+    return r;
+}
+
+
+/*
+ * One REQUEST frame.  The first carries uint32_t meta_len, the meta JSON
+ * and the start of the body; the following ones only body bytes.  Returns
+ * 0; a bad frame is answered with an error and the request ends.
+ */
+int
+tg_request_feed(tg_request_t *r, const uint8_t *p, size_t n, int first,
+    int more)
+{
+    uint32_t      meta_len;
+    json_error_t  jerr;
+
+    if (!r->assembling) {
+        return 0;
+    }
+
+    if (first) {
+        if (n < sizeof(uint32_t)) {
+            r->assembling = 0;
+            tg__request_fail(r, 500, "%s", "REQUEST frame without meta");
+            return 0;
+        }
+        memcpy(&meta_len, p, sizeof(meta_len));
+        if (meta_len > n - sizeof(uint32_t)) {
+            r->assembling = 0;
+            tg__request_fail(r, 500, "%s", "REQUEST meta longer than frame");
+            return 0;
+        }
+
+        r->meta = json_loadb((const char *) p + sizeof(uint32_t), meta_len,
+                             0, &jerr);
+        if (r->meta == NULL || !json_is_object(r->meta)) {
+            r->assembling = 0;
+            tg__request_fail(r, 500, "REQUEST meta is not a JSON object: %s",
+                             r->meta ? "wrong type" : jerr.text);
+            return 0;
+        }
+
+        p += sizeof(uint32_t) + meta_len;
+        n -= sizeof(uint32_t) + meta_len;
+    }
+
+    if (tg_buf_size(&r->body) + n > TG_REQUEST_MAX_BODY) {
+        r->assembling = 0;
+        tg_buf_free(&r->body);
+        tg__request_fail(r, 413, "%s", "request body too large");
+        return 0;
+    }
+
+    if (n > 0 && tg_buf_append(&r->body, p, n) != 0) {
+        r->assembling = 0;
+        tg__request_fail(r, 500, "%s", "out of memory");
+        return 0;
+    }
+
+    if (more) {
+        return 0;
+    }
+
+    r->assembling = 0;
+    tg_dispatch(r);
+    return 0;
+}
+
+
+static void
+tg__request_fail(tg_request_t *r, int status, const char *fmt,
+    const char *what)
+{
+    tg_oa_error_t  err;
+
+    tg_log_warn("request %llu: %s", (unsigned long long) r->id, what);
+    tg_oa_error_set(&err, status, NULL, NULL, NULL, fmt, what);
+    tg_request_error(r, &err);
+}
+
+
+void
+tg_request_window(tg_request_t *r, uint32_t credit)
+{
+    r->credit += credit;
+    tg_request_flush(r);
+}
+
+
+void
+tg_request_cancel(tg_request_t *r)
+{
+    tg_log_debug("request %llu cancelled by the client",
+                 (unsigned long long) r->id);
+
+    if (r->strategy != NULL && r->strategy->on_cancel != NULL
+        && !r->finished)
+    {
+        r->strategy->on_cancel(r);
+    }
+
+    tg_request_close(r);
+}
+
+
+int
+tg_request_head(tg_request_t *r, int status, unsigned flags,
+    const char *headers)
+{
+    tg_head_t  h;
+
+    if (r->closed || r->finished || r->head_pending || r->head_sent) {
+        return -EPIPE;
+    }
+
+    h.status = (uint32_t) status;
+    h.flags = flags;
+    r->status = status;
+
+    if (tg_buf_append(&r->head, &h, sizeof(h)) != 0
+        || (headers && tg_buf_append(&r->head, headers, strlen(headers))))
+    {
+        tg_buf_free(&r->head);
+        return -ENOMEM;
+    }
+
+    r->head_pending = 1;
+    tg_request_flush(r);
+    return 0;
+}
+
+
+int
+tg_request_data(tg_request_t *r, const void *p, size_t n)
+{
+    if (r->closed || r->finished) {
+        return -EPIPE;
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    if (tg_buf_append(&r->out, p, n) != 0) {
+        return -ENOMEM;
+    }
+
+    tg_request_flush(r);
+    return 0;
+}
+
+
+static void
+tg__request_count_end(tg_request_t *r, int failed)
+{
+    tg_engine_t  *e = r->engine;
+
+    if (!r->counted) {
+        return;
+    }
+    r->counted = 0;
+    e->requests_in_flight--;
+    if (failed || r->status >= 400) {
+        e->requests_errors++;
+    }
+}
+
+
+int
+tg_request_end(tg_request_t *r, json_t *figures)
+{
+    char  *s;
+
+    if (r->closed || r->finished) {
+        json_decref(figures);
+        return -EPIPE;
+    }
+
+    s = figures ? json_dumps(figures, JSON_COMPACT) : NULL;
+    json_decref(figures);
+
+    r->finished = 1;
+    r->term_type = TG_FRAME_END;
+    if (s != NULL) {
+        if (tg_buf_append(&r->term, s, strlen(s)) != 0) {
+            tg_buf_free(&r->term);
+        }
+        free(s);
+    }
+
+    tg__request_count_end(r, 0);
+    tg_request_flush(r);
+    return 0;
+}
+
+
+int
+tg_request_error(tg_request_t *r, const tg_oa_error_t *err)
+{
+    tg_head_t   h;
+    char       *s;
+
+    if (r->closed || r->finished) {
+        return -EPIPE;
+    }
+
+    s = tg_oa_error_render(err);
+
+    h.status = (uint32_t) err->status;
+    h.flags = 0;
+    if (!r->head_sent && !r->head_pending) {
+        r->status = err->status;
+    }
+
+    r->finished = 1;
+    r->term_type = TG_FRAME_ERROR;
+    if (tg_buf_append(&r->term, &h, sizeof(h)) != 0
+        || (s && tg_buf_append(&r->term, s, strlen(s)) != 0))
+    {
+        /* The worker still gets the status. */
+        tg_buf_free(&r->term);
+        (void) tg_buf_append(&r->term, &h, sizeof(h));
+    }
+    free(s);
+
+    tg_log_debug("request %llu: error %d: %s", (unsigned long long) r->id,
+                 err->status, err->message);
+
+    tg__request_count_end(r, 1);
+    tg_request_flush(r);
+    return 0;
+}
+
+
+int
+tg_request_reply(tg_request_t *r, int status, const char *content_type,
+    const char *body, size_t len)
+{
+    char  hdr[256];
+    int   rc;
+
+    snprintf(hdr, sizeof(hdr), "Content-Type: %s\r\n", content_type);
+
+    rc = tg_request_head(r, status, 0, hdr);
+    if (rc == 0) {
+        rc = tg_request_data(r, body, len);
+    }
+    if (rc == 0) {
+        rc = tg_request_end(r, NULL);
+    }
+    return rc;
+}
+
+
+int
+tg_request_json(tg_request_t *r, int status, json_t *doc)
+{
+    char  *s;
+    int    rc;
+
+    s = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (s == NULL) {
+        return -ENOMEM;
+    }
+
+    rc = tg_request_reply(r, status, "application/json", s, strlen(s));
+    free(s);
+    return rc;
+}
+
+
+/*
+ * Writes pending frames in order: HEAD, DATA within credit, then END or
+ * ERROR once all data went out.  Stops at the first -EAGAIN (the request
+ * then waits in the connection's blocked queue for a doorbell).
+ */
+void
+tg_request_flush(tg_request_t *r)
+{
+    tg_conn_t  *c = r->conn;
+    size_t      n;
+    int         rc;
+
+    if (r->closed || c == NULL || r->done || r->blocked) {
+        return;
+    }
+
+    if (r->head_pending) {
+        rc = tg_conn_write(c, TG_FRAME_HEAD, 0, r->id, tg_buf_ptr(&r->head),
+                           tg_buf_size(&r->head), NULL, 0);
+        if (rc == -EAGAIN) {
+            tg_conn_block(c, r);
+            goto pace;
+        }
+        if (rc != 0) {
+            goto broken;
+        }
+        r->head_pending = 0;
+        r->head_sent = 1;
+        tg_buf_free(&r->head);
+    }
+
+    while (tg_buf_size(&r->out) > 0) {
+        n = tg_buf_size(&r->out);
+        if (n > c->max_payload) {
+            n = c->max_payload;
+        }
+        if (n > r->credit) {
+            n = (size_t) r->credit;
+        }
+        if (n == 0) {
+            /* Out of credit: a WINDOW frame resumes us. */
+            goto pace;
+        }
+
+        rc = tg_conn_write(c, TG_FRAME_DATA, 0, r->id, tg_buf_ptr(&r->out),
+                           n, NULL, 0);
+        if (rc == -EAGAIN) {
+            tg_conn_block(c, r);
+            goto pace;
+        }
+        if (rc != 0) {
+            goto broken;
+        }
+
+        tg_buf_consume(&r->out, n);
+        r->credit -= n;
+    }
+
+    if (r->finished) {
+        rc = tg_conn_write(c, r->term_type, 0, r->id, tg_buf_ptr(&r->term),
+                           tg_buf_size(&r->term), NULL, 0);
+        if (rc == -EAGAIN) {
+            tg_conn_block(c, r);
+            return;
+        }
+        if (rc != 0) {
+            goto broken;
+        }
+
+        r->done = 1;
+        tg_request_close(r);
+        return;
+    }
+
+pace:
+    tg__request_pace(r);
+    return;
+
+broken:
+    tg_log_error("request %llu: cannot write to worker: %s",
+                 (unsigned long long) r->id, strerror(-rc));
+    tg_request_close(r);
+}
+
+
+/* Pauses the traces while too much output waits, resumes them once it
+ * drained enough. */
+static void
+tg__request_pace(tg_request_t *r)
+{
+    tg_trace_t  *t;
+    size_t       pending = tg_buf_size(&r->out);
+
+    if (!r->paused && pending > TG_REQUEST_HIGH_WATER) {
+        r->paused = 1;
+    } else if (r->paused && pending < TG_REQUEST_LOW_WATER) {
+        r->paused = 0;
+    } else {
+        return;
+    }
+
+    tg_log_debug("request %llu: %s traces (%zu bytes pending, credit %llu)",
+                 (unsigned long long) r->id,
+                 r->paused ? "pausing" : "resuming", pending,
+                 (unsigned long long) r->credit);
+
+    for (t = r->traces; t != NULL; t = t->next) {
+        tg_trace_pause(t, r->paused);
+    }
+}
+
+
+void
+tg_request_close(tg_request_t *r)
+{
+    tg_engine_t  *e = r->engine;
+    tg_trace_t   *t;
+
+    if (r->closed) {
+        return;
+    }
+    r->closed = 1;
+
+    for (t = r->traces; t != NULL; t = t->next) {
+        tg_trace_cancel(t);
+    }
+
+    if (r->strategy != NULL && r->strategy->destroy != NULL) {
+        r->strategy->destroy(r);
+        r->strategy_data = NULL;
+    }
+
+    /* A request that leaves without END or ERROR (client cancel, worker
+     * gone) still leaves the in-flight count. */
+    tg__request_count_end(r, 0);
+
+    if (r->conn != NULL) {
+        tg_conn_forget(r->conn, r);
+        r->conn = NULL;
+    }
+
+    r->reap_next = e->reap;
+    e->reap = r;
+    if (!uv_is_active((uv_handle_t *) &e->reaper)) {
+        (void) uv_idle_start(&e->reaper, tg__reap_cb);
+    }
+}
+
+
+static void
+tg__reap_cb(uv_idle_t *idle)
+{
+    tg_engine_t  *e = idle->data;
+
+    (void) uv_idle_stop(idle);
+    tg_request_reap(e);
+}
+
+
+void
+tg_request_reap(tg_engine_t *e)
+{
+    tg_request_t  *r, *next;
+    tg_trace_t    *t, *tn;
+
+    for (r = e->reap, e->reap = NULL; r != NULL; r = next) {
+        next = r->reap_next;
+
+        for (t = r->traces; t != NULL; t = tn) {
+            tn = t->next;
+            tg_trace_free(t);
+        }
+
+        json_decref(r->meta);
+        tg_oa_request_free(&r->oa);
+        tg_buf_free(&r->body);
+        tg_buf_free(&r->head);
+        tg_buf_free(&r->out);
+        tg_buf_free(&r->term);
+        tg_generation_release(r->gen);
+        free(r);
+    }
+}

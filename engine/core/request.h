@@ -1,0 +1,126 @@
+/*
+ * Requests and traces.
+ *
+ * A request is one client call handed over by a worker (REQUEST frames
+ * with one id).  It owns its traces (each trace is one backend transfer,
+ * see core/trace.h) and its pending output, and it holds a reference on
+ * the configuration generation it started with.
+ *
+ * Output goes through tg_request_head / _data / _end / _error, which queue
+ * frames and flush them to the worker's ring under flow control:
+ *   - DATA never exceeds the credit the worker granted (TG_INITIAL_WINDOW,
+ *     then WINDOW frames);
+ *   - when the ring is full or the credit is spent, bytes wait in the
+ *     request's pending buffer; past TG_REQUEST_HIGH_WATER bytes the
+ *     request pauses its traces (the backends feel TCP backpressure), and
+ *     resumes them once the buffer drops under TG_REQUEST_LOW_WATER.
+ * The loop is never blocked and one slow client slows only its backends.
+ *
+ * A strategy (core/strategy.h) decides what the request does: passthrough
+ * starts one trace and relays it.
+ */
+
+#ifndef TG_CORE_REQUEST_H
+#define TG_CORE_REQUEST_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "engine.h"
+#include "openai/request.h"
+#include "util/buf.h"
+
+#define TG_REQUEST_MAX_BODY     (64u << 20)
+#define TG_REQUEST_HIGH_WATER   (64u * 1024)
+#define TG_REQUEST_LOW_WATER    (16u * 1024)
+
+enum {
+    TG_KIND_API = 0,
+    TG_KIND_STATUS,
+    TG_KIND_ADMIN
+};
+
+typedef struct tg_strategy_s  tg_strategy_t;
+
+struct tg_request_s {
+    tg_engine_t           *engine;
+    tg_conn_t             *conn;            /* NULL once closed */
+    uint64_t               id;
+    tg_generation_t       *gen;
+    uint64_t               started_ms;
+
+    tg_request_t          *hash_next;       /* conn's id table */
+    tg_request_t          *blocked_next;    /* conn's blocked queue */
+    tg_request_t          *reap_next;       /* engine's reap list */
+    unsigned               blocked:1;
+    unsigned               assembling:1;    /* more REQUEST frames due */
+    unsigned               head_pending:1;  /* HEAD queued, not written */
+    unsigned               head_sent:1;
+    unsigned               finished:1;      /* END or ERROR queued */
+    unsigned               done:1;          /* END or ERROR written */
+    unsigned               paused:1;        /* traces paused by us */
+    unsigned               closed:1;
+    unsigned               counted:1;       /* in requests_in_flight */
+
+    /* Input: meta and body of the REQUEST frames. */
+    json_t                *meta;
+    tg_buf_t               body;
+    int                    kind;            /* TG_KIND_* */
+    const char            *method;          /* borrowed from meta */
+    const char            *uri;
+    const char            *args;
+    const char            *pool_name;
+    int64_t                timeout_ms;      /* 0: none */
+    tg_oa_request_t        oa;
+
+    /* Strategy and traces. */
+    const tg_strategy_t   *strategy;
+    void                  *strategy_data;
+    tg_trace_t            *traces;          /* every trace, ended too */
+    unsigned               traces_running;
+
+    /* Output. */
+    uint64_t               credit;          /* DATA bytes we may send */
+    int                    status;          /* response status */
+    tg_buf_t               head;            /* HEAD payload when pending */
+    tg_buf_t               out;             /* DATA bytes not yet written */
+    uint16_t               term_type;       /* END or ERROR when finished */
+    tg_buf_t               term;            /* its payload */
+};
+
+/* Called by the transport for each frame of a request. */
+tg_request_t *tg_request_new(tg_conn_t *conn, uint64_t id);
+int tg_request_feed(tg_request_t *r, const uint8_t *p, size_t n, int first,
+    int more);
+void tg_request_window(tg_request_t *r, uint32_t credit);
+void tg_request_cancel(tg_request_t *r);
+
+/* Writes what is pending, as far as ring room and credit allow. */
+void tg_request_flush(tg_request_t *r);
+
+/*
+ * Output, in order: at most one HEAD, DATA, then END or ERROR.  headers
+ * holds "Name: value\r\n" lines (may be NULL).  Each returns 0, -ENOMEM,
+ * or -EPIPE when the request no longer accepts output.
+ */
+int tg_request_head(tg_request_t *r, int status, unsigned flags,
+    const char *headers);
+int tg_request_data(tg_request_t *r, const void *p, size_t n);
+int tg_request_end(tg_request_t *r, json_t *figures);
+int tg_request_error(tg_request_t *r, const tg_oa_error_t *err);
+
+/* A whole JSON response: HEAD, DATA, END.  Takes the reference on doc. */
+int tg_request_json(tg_request_t *r, int status, json_t *doc);
+/* A whole response with its own content type. */
+int tg_request_reply(tg_request_t *r, int status, const char *content_type,
+    const char *body, size_t len);
+
+/* Cancels every trace and releases the request (memory goes later, from
+ * the engine's reaper). */
+void tg_request_close(tg_request_t *r);
+
+/* Frees closed requests (the engine's idle callback). */
+void tg_request_reap(tg_engine_t *engine);
+
+#endif /* TG_CORE_REQUEST_H */

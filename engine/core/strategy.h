@@ -1,0 +1,53 @@
+/*
+ * The strategy seam (DESIGN §5).  A strategy decides how a request is
+ * answered: which traces to start, what to do with their deltas, what to
+ * emit to the client and when to finish.  Built-in strategies implement
+ * this table; the plugin host will later adapt loaded plugins to it.
+ *
+ * Every callback runs on the loop.  A strategy emits with tg_request_*
+ * (core/request.h) and starts or cancels traces with tg_trace_*
+ * (core/trace.h).  After tg_request_end or tg_request_error the host
+ * cancels any trace still running.
+ */
+
+#ifndef TG_CORE_STRATEGY_H
+#define TG_CORE_STRATEGY_H
+
+#include <stddef.h>
+
+#include "core/request.h"
+#include "core/trace.h"
+
+struct tg_strategy_s {
+    const char  *name;
+
+    /* The request is validated (r->oa); start traces or answer.  Returns
+     * 0, or a negative errno with err filled: the host answers err. */
+    int  (*start)(tg_request_t *r, tg_oa_error_t *err);
+
+    /* A trace got a successful (2xx) response header. */
+    void (*on_head)(tg_trace_t *t);
+
+    /* A streamed trace delivered one SSE event (payload NUL-terminated). */
+    void (*on_event)(tg_trace_t *t, const char *event, const char *payload,
+                     size_t len);
+
+    /* A non-streamed trace delivered body bytes. */
+    void (*on_data)(tg_trace_t *t, const char *p, size_t n);
+
+    /* A trace ended: t->rc, t->status and tg_trace_error() tell how. */
+    void (*on_trace_end)(tg_trace_t *t);
+
+    /* The client left; traces are cancelled by the host right after. */
+    void (*on_cancel)(tg_request_t *r);
+
+    /* Releases r->strategy_data. */
+    void (*destroy)(tg_request_t *r);
+};
+
+extern const tg_strategy_t  tg_strategy_passthrough;
+
+/* NULL when no built-in strategy has that name. */
+const tg_strategy_t *tg_strategy_find(const char *name);
+
+#endif /* TG_CORE_STRATEGY_H */

@@ -1,0 +1,473 @@
+/*
+ * Traces: one backend transfer each, with retry on connect failure.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/strategy.h"
+#include "core/trace.h"
+#include "log.h"
+
+static int tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err);
+static void tg__on_head(tg_http_t *h, long status, const char *ctype,
+    void *data);
+static void tg__on_body(tg_http_t *h, const char *p, size_t n, void *data);
+static void tg__on_done(tg_http_t *h, int rc, const char *err, void *data);
+static void tg__on_event(void *data, const char *event, const char *payload,
+    size_t len);
+
+static const tg_http_cb_t  tg__trace_cb = {
+    tg__on_head, tg__on_body, tg__on_done
+};
+
+
+int
+tg_trace_start(tg_request_t *r, tg_pool_t *pool, int endpoint, json_t *body,
+    int stream, tg_trace_t **out, tg_oa_error_t *err)
+{
+    tg_trace_t  *t, **pp;
+    unsigned     index;
+    int          rc;
+
+    *out = NULL;
+
+    t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
+        return -ENOMEM;
+    }
+
+    t->tried = calloc(pool->nbackends ? pool->nbackends : 1,
+                      sizeof(tg_backend_t *));
+    if (t->tried == NULL) {
+        free(t);
+        tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
+        return -ENOMEM;
+    }
+
+    t->req = r;
+    t->pool = pool;
+    t->endpoint = endpoint;
+    t->stream = stream;
+    t->body = json_incref(body);
+
+    rc = tg__trace_launch(t, err);
+    if (rc != 0) {
+        json_decref(t->body);
+        free(t->tried);
+        free(t);
+        return rc;
+    }
+
+    /* Appended, so traces keep their start order. */
+    index = 0;
+    for (pp = &r->traces; *pp != NULL; pp = &(*pp)->next) {
+        index++;
+    }
+    t->index = index;
+    *pp = t;
+    r->traces_running++;
+
+    *out = t;
+    return 0;
+}
+
+
+/* Picks a backend not tried yet and starts the transfer on it.  On
+ * failure err says why; t stays unstarted. */
+static int
+tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
+{
+    tg_request_t   *r = t->req;
+    tg_backend_t   *b;
+    tg_http_req_t   hr;
+    json_t         *body;
+    char           *text, url[2048];
+    const char     *key;
+    size_t          ulen;
+    int             full;
+
+    for ( ;; ) {
+        b = tg_pool_pick(t->pool, t->tried, t->ntried, &full);
+
+        if (b == NULL) {
+            if (full) {
+                tg_oa_error_set(err, 429, "rate_limit_error", "pool_full",
+                                NULL, "Every backend of pool \"%s\" is at "
+                                "its max_inflight; retry later.",
+                                t->pool->name);
+                return -EBUSY;
+            }
+            if (t->ntried > 0) {
+                tg_oa_error_set(err, 502, "server_error", "backend_error",
+                                NULL, "No backend of pool \"%s\" could be "
+                                "reached; last: %s (%s): %s", t->pool->name,
+                                t->backend->name, t->backend->url,
+                                t->err[0] ? t->err : "connect failed");
+            } else {
+                tg_oa_error_set(err, 502, "server_error", "backend_error",
+                                NULL, "Pool \"%s\" has no backend.",
+                                t->pool->name);
+            }
+            return -ECONNREFUSED;
+        }
+
+        t->backend = b;
+        t->tried[t->ntried++] = b;
+
+        body = json_copy(t->body);
+        if (body == NULL) {
+            goto nomem;
+        }
+        if (b->model != NULL
+            && json_object_set_new(body, "model", json_string(b->model)))
+        {
+            json_decref(body);
+            goto nomem;
+        }
+        text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        if (text == NULL) {
+            goto nomem;
+        }
+
+        /* Backends are given as http://host:port; a URL that already
+         * ends in /v1 is accepted as well. */
+        ulen = strlen(b->url);
+        snprintf(url, sizeof(url), "%s%s%s", b->url,
+                 (ulen >= 3 && strcmp(b->url + ulen - 3, "/v1") == 0)
+                 ? "" : "/v1", tg_oa_endpoint_path(t->endpoint));
+
+        key = b->api_key_env ? getenv(b->api_key_env) : NULL;
+
+        memset(&hr, 0, sizeof(hr));
+        hr.url = url;
+        hr.api_key = (key && key[0]) ? key : NULL;
+        hr.body = text;
+        hr.body_len = strlen(text);
+        hr.connect_timeout_ms = (long) b->connect_timeout_ms;
+        hr.idle_timeout_ms = (long) b->idle_timeout_ms;
+        if (r->timeout_ms > 0
+            && (hr.idle_timeout_ms == 0 || r->timeout_ms < hr.idle_timeout_ms))
+        {
+            hr.idle_timeout_ms = (long) r->timeout_ms;
+        }
+        hr.tls_verify = b->tls_verify;
+        hr.stream = t->stream;
+
+        t->http = tg_http_start(r->engine->http, &hr, &tg__trace_cb, t);
+        free(text);
+
+        if (t->http != NULL) {
+            tg_backend_started(b);
+            tg_log_debug("request %llu trace %u: %s %s",
+                         (unsigned long long) r->id, t->index, b->name, url);
+            return 0;
+        }
+
+        /* The client refused at once (bad URL): count it and go on. */
+        snprintf(t->err, sizeof(t->err), "the HTTP client could not start "
+                 "a request to %.200s", url);
+        b->stats->errors++;
+        tg_log_warn("%s", t->err);
+    }
+
+nomem:
+    tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
+    return -ENOMEM;
+}
+
+
+void
+tg_trace_cancel(tg_trace_t *t)
+{
+    if (t->http == NULL) {
+        return;
+    }
+
+    tg_http_cancel(t->http);
+    t->http = NULL;
+    t->ended = 1;
+    t->rc = -ECANCELED;
+    tg_backend_finished(t->backend, 0);
+    t->req->traces_running--;
+}
+
+
+void
+tg_trace_pause(tg_trace_t *t, int paused)
+{
+    if (t->http == NULL || t->paused == (unsigned) !!paused) {
+        return;
+    }
+
+    t->paused = !!paused;
+    tg_http_pause(t->http, paused);
+}
+
+
+void
+tg_trace_free(tg_trace_t *t)
+{
+    tg_trace_cancel(t);
+    if (t->sse_ready) {
+        tg_sse_free(&t->sse);
+    }
+    json_decref(t->body);
+    tg_buf_free(&t->errbody);
+    free(t->content_type);
+    free(t->tried);
+    free(t);
+}
+
+
+static void
+tg__on_head(tg_http_t *h, long status, const char *ctype, void *data)
+{
+    tg_trace_t    *t = data;
+    tg_request_t  *r = t->req;
+
+    (void) h;
+
+    t->status = status;
+    if (ctype != NULL) {
+        t->content_type = strdup(ctype);
+    }
+
+    if (status >= 400 || r->closed) {
+        return;
+    }
+
+    /* A streamed request answered with plain JSON (some servers do that
+     * when they ignore "stream") is relayed as data, not parsed as SSE. */
+    if (t->stream && (ctype == NULL || strstr(ctype, "text/event-stream"))) {
+        tg_sse_init(&t->sse, tg__on_event, t);
+        t->sse_ready = 1;
+    }
+
+    if (r->strategy->on_head != NULL) {
+        r->strategy->on_head(t);
+    }
+}
+
+
+static void
+tg__on_body(tg_http_t *h, const char *p, size_t n, void *data)
+{
+    tg_trace_t    *t = data;
+    tg_request_t  *r = t->req;
+    size_t         room;
+    int            rc;
+
+    (void) h;
+
+    t->bytes += n;
+
+    if (r->closed || t->ended) {
+        return;
+    }
+
+    if (t->status >= 400 || t->status == 0) {
+        room = TG_TRACE_MAX_ERRBODY - tg_buf_size(&t->errbody);
+        if (tg_buf_size(&t->errbody) < TG_TRACE_MAX_ERRBODY) {
+            (void) tg_buf_append(&t->errbody, p, n < room ? n : room);
+        }
+        return;
+    }
+
+    if (t->sse_ready) {
+        rc = tg_sse_feed(&t->sse, p, n);
+        if (rc != 0 && !t->ended) {
+            snprintf(t->err, sizeof(t->err), "backend %s sent a bad event "
+                     "stream: %s", t->backend->name, strerror(-rc));
+            t->rc = -EIO;
+            /* Ends the trace now: the strategy sees a failure. */
+            tg_http_cancel(t->http);
+            t->http = NULL;
+            t->ended = 1;
+            tg_backend_finished(t->backend, 1);
+            r->traces_running--;
+            r->strategy->on_trace_end(t);
+        }
+        return;
+    }
+
+    if (r->strategy->on_data != NULL) {
+        r->strategy->on_data(t, p, n);
+    }
+}
+
+
+static void
+tg__on_event(void *data, const char *event, const char *payload, size_t len)
+{
+    tg_trace_t    *t = data;
+    tg_request_t  *r = t->req;
+
+    if (r->closed || t->ended) {
+        return;
+    }
+
+    if (len == 6 && memcmp(payload, "[DONE]", 6) == 0) {
+        t->done_seen = 1;
+    }
+
+    if (r->strategy->on_event != NULL) {
+        r->strategy->on_event(t, event, payload, len);
+    }
+}
+
+
+static void
+tg__on_done(tg_http_t *h, int rc, const char *err, void *data)
+{
+    tg_trace_t    *t = data;
+    tg_request_t  *r = t->req;
+    tg_oa_error_t  e;
+    int            failed;
+
+    (void) h;
+
+    /* h is freed after we return; nothing may touch it from here. */
+    t->http = NULL;
+    t->paused = 0;
+    if (err != NULL) {
+        snprintf(t->err, sizeof(t->err), "%s", err);
+    }
+
+    failed = rc != 0 || t->status >= 500;
+    tg_backend_finished(t->backend, failed);
+
+    if (r->closed || t->ended) {
+        return;
+    }
+
+    /* Retry elsewhere when the connection could not even be made. */
+    if (rc == -ECONNREFUSED && t->bytes == 0) {
+        tg_log_warn("request %llu: backend %s (%s) unreachable: %s",
+                    (unsigned long long) r->id, t->backend->name,
+                    t->backend->url, t->err);
+
+        if (tg__trace_launch(t, &e) == 0) {
+            t->status = 0;
+            return;
+        }
+    }
+
+    t->ended = 1;
+    t->rc = rc;
+    r->traces_running--;
+
+    if (rc != 0) {
+        tg_log_warn("request %llu: backend %s: %s",
+                    (unsigned long long) r->id, t->backend->name, t->err);
+    }
+
+    r->strategy->on_trace_end(t);
+}
+
+
+static void
+tg__error_message(tg_trace_t *t, char *msg, size_t len, char *param,
+    size_t plen, const char **code)
+{
+    json_t      *doc, *e, *m;
+    const char  *s;
+
+    msg[0] = '\0';
+    param[0] = '\0';
+    *code = NULL;
+
+    doc = json_loadb(tg_buf_ptr(&t->errbody), tg_buf_size(&t->errbody), 0,
+                     NULL);
+    if (doc != NULL) {
+        e = json_object_get(doc, "error");
+        m = json_is_object(e) ? json_object_get(e, "message") : e;
+        if (!json_is_string(m)) {
+            m = json_object_get(doc, "message");
+        }
+        if (!json_is_string(m)) {
+            m = json_object_get(doc, "detail");
+        }
+        if (json_is_string(m)) {
+            snprintf(msg, len, "%s", json_string_value(m));
+        }
+        if (json_is_object(e)) {
+            s = json_string_value(json_object_get(e, "param"));
+            if (s != NULL) {
+                snprintf(param, plen, "%s", s);
+            }
+        }
+        json_decref(doc);
+    }
+
+    if (msg[0] == '\0') {
+        snprintf(msg, len, "%.*s", (int) (tg_buf_size(&t->errbody) < 512
+                                          ? tg_buf_size(&t->errbody) : 512),
+                 tg_buf_ptr(&t->errbody));
+    }
+}
+
+
+int
+tg_trace_error(tg_trace_t *t, tg_oa_error_t *err)
+{
+    char          msg[512], param[96];
+    const char   *code;
+    const char   *name = t->backend ? t->backend->name : "?";
+
+    if (t->rc == 0 && t->status >= 200 && t->status < 400) {
+        return 0;
+    }
+
+    switch (t->rc) {
+
+    case 0:
+        break;
+
+    case -ETIMEDOUT:
+        tg_oa_error_set(err, 504, "timeout_error", "backend_timeout", NULL,
+                        "Backend \"%s\" sent nothing within the timeout: %s",
+                        name, t->err[0] ? t->err : "timed out");
+        return 1;
+
+    case -ECONNREFUSED:
+        tg_oa_error_set(err, 502, "server_error", "backend_unreachable",
+                        NULL, "No backend of pool \"%s\" could be reached; "
+                        "last tried \"%s\": %s", t->pool->name, name,
+                        t->err[0] ? t->err : "connection refused");
+        return 1;
+
+    default:
+        tg_oa_error_set(err, 502, "server_error", "backend_error", NULL,
+                        "Backend \"%s\" failed: %s", name,
+                        t->err[0] ? t->err : strerror(-t->rc));
+        return 1;
+    }
+
+    tg__error_message(t, msg, sizeof(msg), param, sizeof(param), &code);
+
+    switch (t->status) {
+
+    /* Client errors the backend found in the request itself go back with
+     * their status, so that SDKs raise the right exception. */
+    case 400:
+    case 404:
+    case 413:
+    case 422:
+    case 429:
+        tg_oa_error_set(err, (int) t->status, NULL, code,
+                        param[0] ? param : NULL, "%s",
+                        msg[0] ? msg : "the backend refused the request");
+        return 1;
+
+    default:
+        tg_oa_error_set(err, 502, "server_error", "backend_error", NULL,
+                        "Backend \"%s\" answered %ld: %s", name, t->status,
+                        msg[0] ? msg : "(no message)");
+        return 1;
+    }
+}

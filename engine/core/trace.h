@@ -1,0 +1,77 @@
+/*
+ * Traces: one generation on one backend, i.e. one backend transfer.
+ *
+ * A trace picks its backend from a pool (route/pool.h), renders the body
+ * for it (the backend's model replaces the client's when configured),
+ * starts the transfer and reports to the request's strategy.  A connect
+ * failure before any byte arrived is retried on another backend of the
+ * pool, transparently for the strategy; only when every backend failed
+ * does the strategy see the trace end.
+ *
+ * An HTTP error status from the backend is not delivered as data: its
+ * body is kept (bounded) and turned into a message by tg_trace_error().
+ */
+
+#ifndef TG_CORE_TRACE_H
+#define TG_CORE_TRACE_H
+
+#include <jansson.h>
+
+#include "backend/client.h"
+#include "backend/sse.h"
+#include "core/request.h"
+#include "route/pool.h"
+
+#define TG_TRACE_MAX_ERRBODY  (16u * 1024)
+
+struct tg_trace_s {
+    tg_request_t     *req;
+    tg_trace_t       *next;             /* in req->traces */
+    unsigned          index;            /* 0, 1, ... within the request */
+    tg_http_t        *http;             /* NULL when not running */
+    tg_pool_t        *pool;
+    tg_backend_t     *backend;          /* current (or last) backend */
+    tg_backend_t    **tried;            /* backends that refused */
+    size_t            ntried;
+    int               endpoint;         /* TG_OA_CHAT / _COMPLETIONS */
+    int               stream;
+    json_t           *body;             /* request to send; owned */
+
+    long              status;           /* HTTP status, 0 before head */
+    char             *content_type;
+    tg_sse_t          sse;
+    unsigned          sse_ready:1;
+    unsigned          paused:1;
+    unsigned          ended:1;
+    unsigned          done_seen:1;      /* "[DONE]" event seen */
+    uint64_t          bytes;            /* body bytes received */
+    tg_buf_t          errbody;          /* body of a >= 400 answer */
+    int               rc;               /* 0 or negative errno */
+    char              err[256];         /* transport error message */
+
+    void             *data;             /* the strategy's */
+};
+
+/* Starts a trace on the pool with body (a reference is taken).  Returns
+ * 0 and *out, or a negative errno with err filled (502 when no backend
+ * could be started, 429 when every backend is at max_inflight). */
+int tg_trace_start(tg_request_t *r, tg_pool_t *pool, int endpoint,
+    json_t *body, int stream, tg_trace_t **out, tg_oa_error_t *err);
+
+/* Cancels a running trace at once (closes the backend connection); no
+ * callback follows. */
+void tg_trace_cancel(tg_trace_t *t);
+
+void tg_trace_pause(tg_trace_t *t, int paused);
+
+/* Describes how a failed trace ended, OpenAI-shaped: 502 for transport
+ * failures and backend 5xx (with the backend's message), 504 when the
+ * backend was silent too long, the backend's own status for client
+ * errors it reported (400, 404, 413, 422, 429).  Returns 0 when the trace
+ * succeeded (nothing filled), else 1. */
+int tg_trace_error(tg_trace_t *t, tg_oa_error_t *err);
+
+/* Frees an ended or cancelled trace's memory (the request does it). */
+void tg_trace_free(tg_trace_t *t);
+
+#endif /* TG_CORE_TRACE_H */

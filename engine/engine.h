@@ -1,0 +1,69 @@
+/*
+ * The engine: one process, one libuv loop, serving every registered nginx
+ * worker.  This struct holds what is engine-wide: the loop, the backend
+ * client, configuration generations, counters and the list of
+ * registrations.  Each component reaches it through its own back-pointer
+ * (conn->engine, request->engine); there is no global.
+ */
+
+#ifndef TG_ENGINE_H
+#define TG_ENGINE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+#include "backend/client.h"
+#include "config/generation.h"
+
+typedef struct tg_engine_s   tg_engine_t;
+typedef struct tg_conn_s     tg_conn_t;
+typedef struct tg_request_s  tg_request_t;
+typedef struct tg_trace_s    tg_trace_t;
+
+enum {
+    TG_SCORE_AUTO = 0,
+    TG_SCORE_CPU,
+    TG_SCORE_CUDA
+};
+
+struct tg_engine_s {
+    uv_loop_t          *loop;
+    tg_http_client_t   *http;
+    tg_config_t         config;
+
+    /* Command line. */
+    const char         *socket_path;
+    const char         *plugin_dir;
+    int                 score_device;       /* TG_SCORE_* */
+    uid_t              *allowed_uids;       /* besides 0 and our own */
+    size_t              nallowed_uids;
+
+    /* Listener: a raw non-blocking socket watched by a poll handle (see
+     * transport/listener.c for why not uv_pipe_t). */
+    int                 listen_fd;
+    uv_poll_t           listen_poll;
+    int                 listening;
+
+    uv_signal_t         sigterm;
+    uv_signal_t         sigint;
+    int                 stopping;
+
+    /* Requests are closed at once but freed from an idle callback, so that
+     * no callback frame still on the stack can touch freed memory. */
+    uv_idle_t           reaper;
+    tg_request_t       *reap;
+
+    tg_conn_t          *conns;              /* registrations, all states */
+    size_t              nregistrations;     /* registered (active) */
+
+    uint64_t            started_ms;         /* uv_now at start */
+    uint64_t            requests_total;     /* api requests, ever */
+    uint64_t            requests_in_flight;
+    uint64_t            requests_errors;    /* answered with status >= 400
+                                               or ended by ERROR */
+    uint64_t            next_conn_id;
+};
+
+#endif /* TG_ENGINE_H */

@@ -1,0 +1,59 @@
+# thinkgated, the engine.  Included by the top-level Makefile after
+# mk/config.mk and engine/backend/backend.mk (TG_BACKEND_SRCS).
+
+TG_ENGINE_PKGS   := libuv jansson libcurl
+TG_ENGINE_CFLAGS := $(CFLAGS_BASE) -Iengine \
+                    $(shell pkg-config --cflags $(TG_ENGINE_PKGS) 2>/dev/null)
+TG_ENGINE_LIBS   := $(shell pkg-config --libs $(TG_ENGINE_PKGS) 2>/dev/null \
+                      || echo -luv -ljansson -lcurl)
+
+# Everything but main.c, so that unit tests can link the components.
+TG_ENGINE_LIB_SRCS := \
+    engine/log.c \
+    engine/util/buf.c \
+    engine/config/generation.c \
+    engine/openai/request.c \
+    engine/route/pool.c \
+    engine/core/request.c \
+    engine/core/trace.c \
+    engine/core/dispatch.c \
+    engine/strategy/passthrough.c \
+    engine/status.c \
+    engine/transport/conn.c \
+    engine/transport/listener.c
+
+TG_ENGINE_SRCS := engine/main.c $(TG_ENGINE_LIB_SRCS)
+
+# The backend client is written alongside; until its sources exist the
+# engine binary cannot link, and `make` stays green without it.
+TG_ENGINE_BACKEND := $(filter-out $(wildcard $(TG_BACKEND_SRCS)),\
+                       $(TG_BACKEND_SRCS))
+
+ifneq ($(TG_BACKEND_SRCS),)
+ifeq ($(TG_ENGINE_BACKEND),)
+
+TG_ENGINE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,\
+                    $(TG_ENGINE_SRCS) $(TG_BACKEND_SRCS))
+
+ALL_TARGETS += $(BUILD)/bin/thinkgated
+
+$(BUILD)/bin/thinkgated: $(TG_ENGINE_OBJS) | $(BUILD)/bin
+	$(CC) $(TG_ENGINE_CFLAGS) -o $@ $(TG_ENGINE_OBJS) $(TG_ENGINE_LIBS)
+
+$(BUILD)/obj/engine/%.o: engine/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TG_ENGINE_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(TG_ENGINE_OBJS:.o=.d)
+
+endif
+endif
+
+# Unit tests link the components they test, nothing of libuv's loop.
+TG_ENGINE_TEST_FLAGS := -Iengine -ljansson
+
+$(eval $(call tg_unit_test,test_ring,tests/unit/test_ring.c,-lpthread))
+$(eval $(call tg_unit_test,test_request,tests/unit/test_request.c \
+    engine/openai/request.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+$(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
+    engine/config/generation.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))

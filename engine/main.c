@@ -1,0 +1,256 @@
+/*
+ * thinkgated: the thinkgate engine.  Command line, signals, the loop.
+ * Everything else lives in the components (transport/, core/, ...), so
+ * that unit tests link them without this file.
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/request.h"
+#include "engine.h"
+#include "log.h"
+#include "transport/conn.h"
+#include "transport/listener.h"
+
+static void tg__usage(FILE *f);
+static int tg__parse_args(tg_engine_t *e, int argc, char **argv);
+static void tg__signal_cb(uv_signal_t *sig, int signum);
+static void tg__walk_close_cb(uv_handle_t *h, void *arg);
+
+
+static void
+tg__usage(FILE *f)
+{
+    fprintf(f,
+        "usage: thinkgated --socket PATH [options]\n"
+        "\n"
+        "  --socket PATH            unix socket nginx workers register on\n"
+        "                           (required; the directory is created)\n"
+        "  --allow-user NAME        also accept workers running as NAME\n"
+        "                           (repeatable; root and our own user are\n"
+        "                           always accepted)\n"
+        "  --plugin-dir DIR         strategy plugins load only from DIR\n"
+        "  --log-level LEVEL        error, warn, info (default), debug\n"
+        "  --score-device DEV       auto (default), cpu, cuda\n"
+        "  --help                   this text\n");
+}
+
+
+static int
+tg__parse_args(tg_engine_t *e, int argc, char **argv)
+{
+    static const struct option  opts[] = {
+        { "socket", required_argument, NULL, 's' },
+        { "allow-user", required_argument, NULL, 'u' },
+        { "plugin-dir", required_argument, NULL, 'p' },
+        { "log-level", required_argument, NULL, 'l' },
+        { "score-device", required_argument, NULL, 'd' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    struct passwd  *pw;
+    uid_t          *uids;
+    int             c, level;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+
+        case 's':
+            e->socket_path = optarg;
+            break;
+
+        case 'u':
+            errno = 0;
+            pw = getpwnam(optarg);
+            if (pw == NULL) {
+                fprintf(stderr, "thinkgated: --allow-user: no user \"%s\"\n",
+                        optarg);
+                return -EINVAL;
+            }
+            uids = realloc(e->allowed_uids,
+                           (e->nallowed_uids + 1) * sizeof(uid_t));
+            if (uids == NULL) {
+                return -ENOMEM;
+            }
+            e->allowed_uids = uids;
+            e->allowed_uids[e->nallowed_uids++] = pw->pw_uid;
+            break;
+
+        case 'p':
+            e->plugin_dir = optarg;
+            break;
+
+        case 'l':
+            level = tg_log_level_parse(optarg);
+            if (level < 0) {
+                fprintf(stderr, "thinkgated: --log-level must be error, "
+                        "warn, info or debug, not \"%s\"\n", optarg);
+                return -EINVAL;
+            }
+            tg_log_level = level;
+            break;
+
+        case 'd':
+            if (strcmp(optarg, "auto") == 0) {
+                e->score_device = TG_SCORE_AUTO;
+            } else if (strcmp(optarg, "cpu") == 0) {
+                e->score_device = TG_SCORE_CPU;
+            } else if (strcmp(optarg, "cuda") == 0) {
+                e->score_device = TG_SCORE_CUDA;
+            } else {
+                fprintf(stderr, "thinkgated: --score-device must be auto, "
+                        "cpu or cuda, not \"%s\"\n", optarg);
+                return -EINVAL;
+            }
+            break;
+
+        case 'h':
+            tg__usage(stdout);
+            exit(0);
+
+        default:
+            tg__usage(stderr);
+            return -EINVAL;
+        }
+    }
+
+    if (optind < argc) {
+        fprintf(stderr, "thinkgated: unexpected argument \"%s\"\n",
+                argv[optind]);
+        return -EINVAL;
+    }
+
+    if (e->socket_path == NULL || e->socket_path[0] == '\0') {
+        fprintf(stderr, "thinkgated: --socket PATH is required\n");
+        tg__usage(stderr);
+        return -EINVAL;
+    }
+
+    return 0;
+}
+
+
+static void
+tg__signal_cb(uv_signal_t *sig, int signum)
+{
+    tg_engine_t  *e = sig->data;
+    tg_conn_t    *c, *next;
+
+    if (e->stopping) {
+        return;
+    }
+    e->stopping = 1;
+
+    tg_log_info("%s: shutting down", strsignal(signum));
+
+    tg_listener_stop(e);
+
+    for (c = e->conns; c != NULL; c = next) {
+        next = c->next;
+        tg_conn_close(c, "engine shutting down");
+    }
+
+    /* Closing requests cancelled their transfers; the client goes now,
+     * then every remaining handle, so that the loop runs dry. */
+    tg_http_client_free(e->http);
+    e->http = NULL;
+
+    (void) uv_signal_stop(&e->sigterm);
+    (void) uv_signal_stop(&e->sigint);
+    uv_walk(e->loop, tg__walk_close_cb, NULL);
+}
+
+
+static void
+tg__walk_close_cb(uv_handle_t *h, void *arg)
+{
+    (void) arg;
+
+    /* Connections and the listener close through their own callbacks;
+     * only handles nobody owns any more (signals, the reaper) go here. */
+    if (h->type == UV_SIGNAL || h->type == UV_IDLE) {
+        if (!uv_is_closing(h)) {
+            uv_close(h, NULL);
+        }
+    }
+}
+
+
+int
+main(int argc, char **argv)
+{
+    tg_engine_t  e;
+    uv_loop_t    loop;
+    int          rc;
+
+    memset(&e, 0, sizeof(e));
+    e.listen_fd = -1;
+    tg_config_init(&e.config);
+
+    if (tg__parse_args(&e, argc, argv) != 0) {
+        return 2;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = uv_loop_init(&loop);
+    if (rc != 0) {
+        tg_log_error("uv_loop_init: %s", uv_strerror(rc));
+        return 1;
+    }
+    e.loop = &loop;
+    e.started_ms = uv_now(&loop);
+
+    e.http = tg_http_client_new(&loop);
+    if (e.http == NULL) {
+        tg_log_error("cannot initialize the backend client (libcurl)");
+        return 1;
+    }
+
+    if (uv_idle_init(&loop, &e.reaper) != 0
+        || uv_signal_init(&loop, &e.sigterm) != 0
+        || uv_signal_init(&loop, &e.sigint) != 0)
+    {
+        tg_log_error("cannot create libuv handles");
+        return 1;
+    }
+    e.reaper.data = &e;
+    e.sigterm.data = &e;
+    e.sigint.data = &e;
+
+    if (uv_signal_start(&e.sigterm, tg__signal_cb, SIGTERM) != 0
+        || uv_signal_start(&e.sigint, tg__signal_cb, SIGINT) != 0)
+    {
+        tg_log_error("cannot watch SIGTERM and SIGINT");
+        return 1;
+    }
+
+    if (tg_listener_start(&e) != 0) {
+        return 1;
+    }
+
+    tg_log_info("engine started (pid %d, plugin dir %s)", (int) getpid(),
+                e.plugin_dir ? e.plugin_dir : "(none)");
+
+    rc = uv_run(&loop, UV_RUN_DEFAULT);
+
+    /* Requests closed during shutdown wait in the reap list. */
+    tg_request_reap(&e);
+
+    rc = uv_loop_close(&loop);
+    if (rc != 0) {
+        tg_log_warn("loop closed with handles left: %s", uv_strerror(rc));
+    }
+
+    tg_config_free(&e.config);
+    free(e.allowed_uids);
+    tg_log_info("engine stopped");
+    return 0;
+}

@@ -1,0 +1,462 @@
+/*
+ * OpenAI request parsing and validation.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "openai/request.h"
+
+/* Kinds of optional sampling parameters; null always reads as absent, as
+ * the OpenAI API accepts it. */
+enum {
+    TG__P_BOOL,
+    TG__P_INT,          /* integer within [min, max] */
+    TG__P_NUMBER,       /* number within [min, max] */
+    TG__P_STOP,         /* string or array of strings */
+    TG__P_OBJECT,
+    TG__P_STRING
+};
+
+typedef struct {
+    const char  *name;
+    int          kind;
+    double       min;
+    double       max;
+} tg__param_t;
+
+#define TG__NOLIMIT  1e300
+
+/* One row per parameter: name, kind, bounds. */
+static const tg__param_t  tg__params[] = {
+    { "stream", TG__P_BOOL, 0, 0 },
+    { "n", TG__P_INT, 1, 128 },
+    { "max_tokens", TG__P_INT, 1, TG__NOLIMIT },
+    { "max_completion_tokens", TG__P_INT, 1, TG__NOLIMIT },
+    { "temperature", TG__P_NUMBER, 0, 2 },
+    { "top_p", TG__P_NUMBER, 0, 1 },
+    { "presence_penalty", TG__P_NUMBER, -2, 2 },
+    { "frequency_penalty", TG__P_NUMBER, -2, 2 },
+    { "seed", TG__P_INT, -TG__NOLIMIT, TG__NOLIMIT },
+    { "logprobs", TG__P_NUMBER, -TG__NOLIMIT, TG__NOLIMIT },  /* below */
+    { "stop", TG__P_STOP, 0, 0 },
+    { "stream_options", TG__P_OBJECT, 0, 0 },
+    { "thinkgate", TG__P_OBJECT, 0, 0 },
+    { "user", TG__P_STRING, 0, 0 },
+    { NULL, 0, 0, 0 }
+};
+
+
+static int tg__check_params(json_t *body, int endpoint, tg_oa_error_t *err);
+static int tg__check_messages(json_t *messages, tg_oa_error_t *err);
+static int tg__invalid(tg_oa_error_t *err, const char *code,
+    const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+
+int
+tg_oa_endpoint(const char *uri, size_t len)
+{
+    static const struct {
+        const char  *suffix;
+        int          endpoint;
+    } map[] = {
+        { "/chat/completions", TG_OA_CHAT },
+        { "/completions", TG_OA_COMPLETIONS },
+        { "/models", TG_OA_MODELS },
+        { NULL, 0 }
+    };
+    size_t  i, n;
+
+    /* A trailing slash is tolerated, as most OpenAI servers do. */
+    if (len > 1 && uri[len - 1] == '/') {
+        len--;
+    }
+
+    for (i = 0; map[i].suffix != NULL; i++) {
+        n = strlen(map[i].suffix);
+        if (len >= n && memcmp(uri + len - n, map[i].suffix, n) == 0) {
+            return map[i].endpoint;
+        }
+    }
+
+    return TG_OA_UNKNOWN;
+}
+
+
+const char *
+tg_oa_endpoint_path(int endpoint)
+{
+    switch (endpoint) {
+    case TG_OA_CHAT:
+        return "/chat/completions";
+    case TG_OA_COMPLETIONS:
+        return "/completions";
+    case TG_OA_MODELS:
+        return "/models";
+    default:
+        return "";
+    }
+}
+
+
+void
+tg_oa_error_set(tg_oa_error_t *err, int status, const char *type,
+    const char *code, const char *param, const char *fmt, ...)
+{
+    va_list  ap;
+
+    err->status = status;
+    err->type = type ? type : tg_oa_error_type(status);
+    err->code = code;
+    snprintf(err->param, sizeof(err->param), "%s", param ? param : "");
+
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+}
+
+
+static int
+tg__invalid(tg_oa_error_t *err, const char *code, const char *param,
+    const char *fmt, ...)
+{
+    va_list  ap;
+
+    err->status = 400;
+    err->type = "invalid_request_error";
+    err->code = code;
+    snprintf(err->param, sizeof(err->param), "%s", param ? param : "");
+
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+
+    return -EINVAL;
+}
+
+
+const char *
+tg_oa_error_type(int status)
+{
+    switch (status) {
+    case 400:
+    case 404:
+    case 405:
+    case 413:
+    case 422:
+        return "invalid_request_error";
+    case 401:
+        return "authentication_error";
+    case 403:
+        return "permission_error";
+    case 429:
+        return "rate_limit_error";
+    case 504:
+        return "timeout_error";
+    default:
+        return status >= 500 ? "server_error" : "invalid_request_error";
+    }
+}
+
+
+char *
+tg_oa_error_render(const tg_oa_error_t *err)
+{
+    json_t  *doc;
+    char    *s;
+
+    doc = json_pack("{s:{s:s, s:s, s:o, s:o}}", "error",
+                    "message", err->message,
+                    "type", err->type ? err->type : "server_error",
+                    "param", err->param[0] ? json_string(err->param)
+                                           : json_null(),
+                    "code", err->code ? json_string(err->code)
+                                      : json_null());
+    if (doc == NULL) {
+        return NULL;
+    }
+
+    s = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    return s;
+}
+
+
+int
+tg_oa_parse(tg_oa_request_t *rq, int endpoint, const char *body,
+    size_t len, tg_oa_error_t *err)
+{
+    json_t        *doc, *v;
+    json_error_t   jerr;
+    const char    *required;
+    int            rc;
+
+    memset(rq, 0, sizeof(*rq));
+
+    if (len == 0) {
+        return tg__invalid(err, "invalid_json", NULL,
+                           "The request body is empty; expected a JSON "
+                           "object.");
+    }
+
+    doc = json_loadb(body, len, 0, &jerr);
+    if (doc == NULL) {
+        return tg__invalid(err, "invalid_json", NULL,
+                           "The request body is not valid JSON: %s "
+                           "(line %d, column %d).", jerr.text, jerr.line,
+                           jerr.column);
+    }
+
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return tg__invalid(err, "invalid_json", NULL,
+                           "The request body must be a JSON object.");
+    }
+
+    v = json_object_get(doc, "model");
+    if (v != NULL && !json_is_string(v)) {
+        json_decref(doc);
+        return tg__invalid(err, "invalid_type", "model",
+                           "Invalid type for 'model': expected a string.");
+    }
+
+    rc = tg__check_params(doc, endpoint, err);
+    if (rc != 0) {
+        json_decref(doc);
+        return rc;
+    }
+
+    required = endpoint == TG_OA_CHAT ? "messages" : "prompt";
+    v = json_object_get(doc, required);
+
+    if (v == NULL || json_is_null(v)) {
+        json_decref(doc);
+        return tg__invalid(err, "missing_required_parameter", required,
+                           "Missing required parameter: '%s'.", required);
+    }
+
+    if (endpoint == TG_OA_CHAT) {
+        rc = tg__check_messages(v, err);
+        if (rc != 0) {
+            json_decref(doc);
+            return rc;
+        }
+
+    } else if (!json_is_string(v) && !json_is_array(v)) {
+        json_decref(doc);
+        return tg__invalid(err, "invalid_type", "prompt",
+                           "Invalid type for 'prompt': expected a string "
+                           "or an array.");
+
+    } else if (json_is_array(v) && json_array_size(v) == 0) {
+        json_decref(doc);
+        return tg__invalid(err, "invalid_value", "prompt",
+                           "Invalid value for 'prompt': the array is "
+                           "empty.");
+    }
+
+    rq->endpoint = endpoint;
+    rq->body = doc;
+    rq->stream = json_is_true(json_object_get(doc, "stream"));
+    rq->model = json_string_value(json_object_get(doc, "model"));
+
+    v = json_object_get(doc, "thinkgate");
+    if (v != NULL) {
+        if (json_is_object(v)) {
+            rq->thinkgate = json_incref(v);
+        }
+        if (json_object_del(doc, "thinkgate") != 0) {
+            tg_oa_request_free(rq);
+            tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
+            return -ENOMEM;
+        }
+    }
+
+    return 0;
+}
+
+
+void
+tg_oa_request_free(tg_oa_request_t *rq)
+{
+    json_decref(rq->body);
+    json_decref(rq->thinkgate);
+    rq->body = NULL;
+    rq->thinkgate = NULL;
+    rq->model = NULL;
+}
+
+
+static int
+tg__check_params(json_t *body, int endpoint, tg_oa_error_t *err)
+{
+    const tg__param_t  *p;
+    json_t             *v, *e;
+    double              d;
+    size_t              i;
+
+    for (p = tg__params; p->name != NULL; p++) {
+        v = json_object_get(body, p->name);
+        if (v == NULL || json_is_null(v)) {
+            continue;
+        }
+
+        /* "logprobs" is a boolean for chat and an integer for legacy
+         * completions. */
+        if (strcmp(p->name, "logprobs") == 0) {
+            if (endpoint == TG_OA_CHAT ? !json_is_boolean(v)
+                : !json_is_integer(v) || json_integer_value(v) < 0)
+            {
+                return tg__invalid(err, "invalid_type", p->name,
+                                   "Invalid type for 'logprobs': expected "
+                                   "%s.", endpoint == TG_OA_CHAT
+                                   ? "a boolean" : "an integer >= 0");
+            }
+            continue;
+        }
+
+        switch (p->kind) {
+
+        case TG__P_BOOL:
+            if (!json_is_boolean(v)) {
+                return tg__invalid(err, "invalid_type", p->name,
+                                   "Invalid type for '%s': expected a "
+                                   "boolean.", p->name);
+            }
+            break;
+
+        case TG__P_INT:
+            if (!json_is_integer(v)) {
+                return tg__invalid(err, "invalid_type", p->name,
+                                   "Invalid type for '%s': expected an "
+                                   "integer.", p->name);
+            }
+            d = (double) json_integer_value(v);
+            if (d < p->min || d > p->max) {
+                if (p->max >= TG__NOLIMIT) {
+                    return tg__invalid(err, "invalid_value", p->name,
+                                       "Invalid value for '%s': %lld is "
+                                       "less than the minimum of %g.",
+                                       p->name,
+                                       (long long) json_integer_value(v),
+                                       p->min);
+                }
+                return tg__invalid(err, "invalid_value", p->name,
+                                   "Invalid value for '%s': %lld is not "
+                                   "between %g and %g.", p->name,
+                                   (long long) json_integer_value(v),
+                                   p->min, p->max);
+            }
+            break;
+
+        case TG__P_NUMBER:
+            if (!json_is_number(v)) {
+                return tg__invalid(err, "invalid_type", p->name,
+                                   "Invalid type for '%s': expected a "
+                                   "number.", p->name);
+            }
+            d = json_number_value(v);
+            if (d < p->min || d > p->max) {
+                return tg__invalid(err, "invalid_value", p->name,
+                                   "Invalid value for '%s': %g is not "
+                                   "between %g and %g.", p->name, d,
+                                   p->min, p->max);
+            }
+            break;
+
+        case TG__P_STOP:
+            if (json_is_string(v)) {
+                break;
+            }
+            if (!json_is_array(v)) {
+                return tg__invalid(err, "invalid_type", p->name,
+                                   "Invalid type for 'stop': expected a "
+                                   "string or an array of strings.");
+            }
+            json_array_foreach(v, i, e) {
+                if (!json_is_string(e)) {
+                    return tg__invalid(err, "invalid_type", p->name,
+                                       "Invalid type for 'stop[%zu]': "
+                                       "expected a string.", i);
+                }
+            }
+            break;
+
+        case TG__P_OBJECT:
+            if (!json_is_object(v)) {
+                return tg__invalid(err, "invalid_type", p->name,
+                                   "Invalid type for '%s': expected an "
+                                   "object.", p->name);
+            }
+            break;
+
+        case TG__P_STRING:
+            if (!json_is_string(v)) {
+                return tg__invalid(err, "invalid_type", p->name,
+                                   "Invalid type for '%s': expected a "
+                                   "string.", p->name);
+            }
+            break;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+tg__check_messages(json_t *messages, tg_oa_error_t *err)
+{
+    json_t  *m, *role, *content;
+    size_t   i;
+    char     param[64];
+
+    if (!json_is_array(messages)) {
+        return tg__invalid(err, "invalid_type", "messages",
+                           "Invalid type for 'messages': expected an array "
+                           "of message objects.");
+    }
+
+    if (json_array_size(messages) == 0) {
+        return tg__invalid(err, "invalid_value", "messages",
+                           "Invalid value for 'messages': the array must "
+                           "not be empty.");
+    }
+
+    json_array_foreach(messages, i, m) {
+        if (!json_is_object(m)) {
+            snprintf(param, sizeof(param), "messages[%zu]", i);
+            return tg__invalid(err, "invalid_type", param,
+                               "Invalid type for '%s': expected an object.",
+                               param);
+        }
+
+        role = json_object_get(m, "role");
+        if (!json_is_string(role)) {
+            snprintf(param, sizeof(param), "messages[%zu].role", i);
+            return tg__invalid(err, role ? "invalid_type"
+                                         : "missing_required_parameter",
+                               param, role
+                               ? "Invalid type for '%s': expected a string."
+                               : "Missing required parameter: '%s'.",
+                               param);
+        }
+
+        /* Assistant messages that only call tools carry no content. */
+        content = json_object_get(m, "content");
+        if (content != NULL && !json_is_null(content)
+            && !json_is_string(content) && !json_is_array(content))
+        {
+            snprintf(param, sizeof(param), "messages[%zu].content", i);
+            return tg__invalid(err, "invalid_type", param,
+                               "Invalid type for '%s': expected a string or "
+                               "an array of content parts.", param);
+        }
+    }
+
+    return 0;
+}

@@ -1,0 +1,72 @@
+/*
+ * The OpenAI request model: endpoint mapping, parsing and validation of
+ * request bodies, OpenAI-shaped error documents.
+ *
+ * A body is parsed once here; what the strategies and the backend client
+ * see afterwards is the validated jansson document.  Validation names the
+ * offending parameter the way the OpenAI API does ("messages[2].role"),
+ * so that SDK users see which field to fix.
+ */
+
+#ifndef TG_OPENAI_REQUEST_H
+#define TG_OPENAI_REQUEST_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+enum {
+    TG_OA_UNKNOWN = 0,
+    TG_OA_CHAT,             /* /chat/completions */
+    TG_OA_COMPLETIONS,      /* /completions */
+    TG_OA_MODELS            /* /models */
+};
+
+/* An OpenAI-shaped error, ready to render. */
+typedef struct {
+    int          status;        /* HTTP status */
+    const char  *type;          /* "invalid_request_error", ... */
+    const char  *code;          /* NULL or a short machine code */
+    char         param[96];     /* "" renders as null */
+    char         message[768];
+} tg_oa_error_t;
+
+typedef struct {
+    int          endpoint;      /* TG_OA_CHAT or TG_OA_COMPLETIONS */
+    json_t      *body;          /* the request, "thinkgate" removed; owned */
+    json_t      *thinkgate;     /* the removed "thinkgate" object or NULL;
+                                   owned; reserved for strategies */
+    int          stream;        /* "stream": true */
+    const char  *model;         /* the client's model or NULL; in body */
+} tg_oa_request_t;
+
+/* Maps a request URI (without arguments) to an endpoint by its suffix. */
+int tg_oa_endpoint(const char *uri, size_t len);
+
+/* Returns the endpoint's path as sent to backends ("/chat/completions"). */
+const char *tg_oa_endpoint_path(int endpoint);
+
+/*
+ * Parses and validates a chat or completions body.  Returns 0 and fills
+ * rq, or -EINVAL with err filled (status 400), or -ENOMEM (err filled,
+ * status 500).
+ */
+int tg_oa_parse(tg_oa_request_t *rq, int endpoint, const char *body,
+    size_t len, tg_oa_error_t *err);
+
+void tg_oa_request_free(tg_oa_request_t *rq);
+
+/* Fills an error; param may be NULL. */
+void tg_oa_error_set(tg_oa_error_t *err, int status, const char *type,
+    const char *code, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* Renders {"error": {"message", "type", "param", "code"}}; malloc'ed, or
+ * NULL when out of memory. */
+char *tg_oa_error_render(const tg_oa_error_t *err);
+
+/* The error type OpenAI uses for a status ("invalid_request_error",
+ * "rate_limit_error", "server_error", ...). */
+const char *tg_oa_error_type(int status);
+
+#endif /* TG_OPENAI_REQUEST_H */

@@ -1,0 +1,91 @@
+/*
+ * Backend selection within a pool.
+ */
+
+#include <stddef.h>
+
+#include "route/pool.h"
+
+
+static int
+tg__excluded(tg_backend_t *b, tg_backend_t *const *exclude, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (exclude[i] == b) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
+tg_backend_t *
+tg_pool_pick(tg_pool_t *pool, tg_backend_t *const *exclude, size_t nexclude,
+    int *full)
+{
+    tg_backend_t  *b, *best;
+    size_t         i, n, start;
+
+    *full = 0;
+    best = NULL;
+    n = pool->nbackends;
+
+    if (n == 0) {
+        return NULL;
+    }
+
+    /* Rotating the first candidate spreads ties (least in flight) and is
+     * the whole policy for round robin. */
+    start = pool->cursor++ % n;
+
+    for (i = 0; i < n; i++) {
+        b = pool->backends[(start + i) % n];
+
+        if (tg__excluded(b, exclude, nexclude)) {
+            continue;
+        }
+
+        if (b->max_inflight > 0
+            && b->stats->in_flight >= (uint64_t) b->max_inflight)
+        {
+            *full = 1;
+            continue;
+        }
+
+        if (pool->policy == TG_POOL_ROUND_ROBIN) {
+            return b;
+        }
+
+        if (best == NULL || b->stats->in_flight < best->stats->in_flight) {
+            best = b;
+        }
+    }
+
+    if (best != NULL) {
+        *full = 0;
+    }
+
+    return best;
+}
+
+
+void
+tg_backend_started(tg_backend_t *b)
+{
+    b->stats->in_flight++;
+    b->stats->requests++;
+}
+
+
+void
+tg_backend_finished(tg_backend_t *b, int failed)
+{
+    if (b->stats->in_flight > 0) {
+        b->stats->in_flight--;
+    }
+    if (failed) {
+        b->stats->errors++;
+    }
+}

@@ -1,0 +1,202 @@
+/*
+ * The status endpoint.  Backends are those of the generation the asking
+ * worker registered with (what its nginx.conf names); their counters are
+ * engine-wide (config/generation.h).
+ */
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "status.h"
+#include "util/buf.h"
+
+
+static int
+tg__status_wants_prometheus(const char *args)
+{
+    const char  *p;
+    size_t       n = strlen("format=prometheus");
+
+    for (p = args; (p = strstr(p, "format=prometheus")) != NULL; p += n) {
+        if ((p == args || p[-1] == '&') && (p[n] == '\0' || p[n] == '&')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
+/* Prometheus label values escape backslash, quote and newline. */
+static int
+tg__prom_label(tg_buf_t *b, const char *s)
+{
+    int  rc = 0;
+
+    for ( ; *s != '\0' && rc == 0; s++) {
+        if (*s == '\\' || *s == '"') {
+            rc = tg_buf_printf(b, "\\%c", *s);
+        } else if (*s == '\n') {
+            rc = tg_buf_append(b, "\\n", 2);
+        } else {
+            rc = tg_buf_append(b, s, 1);
+        }
+    }
+    return rc;
+}
+
+
+static int
+tg__status_prometheus(tg_request_t *r, tg_buf_t *b)
+{
+    tg_engine_t      *e = r->engine;
+    tg_generation_t  *g = r->gen;
+    tg_backend_t     *be;
+    size_t            i;
+    int               rc;
+    static const struct {
+        const char  *name;
+        const char  *type;
+        const char  *help;
+    } per_backend[] = {
+        { "thinkgate_backend_in_flight", "gauge",
+          "Transfers running on the backend." },
+        { "thinkgate_backend_requests_total", "counter",
+          "Transfers started on the backend." },
+        { "thinkgate_backend_errors_total", "counter",
+          "Transport failures and 5xx answers of the backend." },
+    };
+    size_t            k;
+
+    rc = tg_buf_printf(b,
+        "# HELP thinkgate_engine_connected Whether the engine answers.\n"
+        "# TYPE thinkgate_engine_connected gauge\n"
+        "thinkgate_engine_connected 1\n"
+        "# HELP thinkgate_engine_uptime_seconds Seconds since the engine "
+        "started.\n"
+        "# TYPE thinkgate_engine_uptime_seconds gauge\n"
+        "thinkgate_engine_uptime_seconds %llu\n"
+        "# HELP thinkgate_engine_generations Live configuration "
+        "generations.\n"
+        "# TYPE thinkgate_engine_generations gauge\n"
+        "thinkgate_engine_generations %zu\n"
+        "# HELP thinkgate_engine_registrations Registered nginx workers.\n"
+        "# TYPE thinkgate_engine_registrations gauge\n"
+        "thinkgate_engine_registrations %zu\n"
+        "# HELP thinkgate_requests_total API requests received.\n"
+        "# TYPE thinkgate_requests_total counter\n"
+        "thinkgate_requests_total %llu\n"
+        "# HELP thinkgate_requests_in_flight API requests being served.\n"
+        "# TYPE thinkgate_requests_in_flight gauge\n"
+        "thinkgate_requests_in_flight %llu\n"
+        "# HELP thinkgate_requests_errors_total API requests answered with "
+        "an error.\n"
+        "# TYPE thinkgate_requests_errors_total counter\n"
+        "thinkgate_requests_errors_total %llu\n",
+        (unsigned long long) ((uv_now(e->loop) - e->started_ms) / 1000),
+        e->config.ngenerations, e->nregistrations,
+        (unsigned long long) e->requests_total,
+        (unsigned long long) e->requests_in_flight,
+        (unsigned long long) e->requests_errors);
+
+    for (k = 0; rc == 0 && k < sizeof(per_backend) / sizeof(per_backend[0]);
+         k++)
+    {
+        rc = tg_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n",
+                           per_backend[k].name, per_backend[k].help,
+                           per_backend[k].name, per_backend[k].type);
+
+        for (i = 0; rc == 0 && i < g->nbackends; i++) {
+            uint64_t  v;
+
+            be = &g->backends[i];
+            v = k == 0 ? be->stats->in_flight
+                : k == 1 ? be->stats->requests : be->stats->errors;
+
+            rc = tg_buf_printf(b, "%s{backend=\"", per_backend[k].name);
+            if (rc == 0) {
+                rc = tg__prom_label(b, be->name);
+            }
+            if (rc == 0) {
+                rc = tg_buf_printf(b, "\"} %llu\n", (unsigned long long) v);
+            }
+        }
+    }
+
+    return rc;
+}
+
+
+static json_t *
+tg__status_json(tg_request_t *r)
+{
+    tg_engine_t      *e = r->engine;
+    tg_generation_t  *g = r->gen;
+    tg_backend_t     *be;
+    json_t           *backends, *b;
+    size_t            i;
+
+    backends = json_array();
+    if (backends == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < g->nbackends; i++) {
+        be = &g->backends[i];
+        b = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}",
+                      "name", be->name, "url", be->url,
+                      "in_flight", (json_int_t) be->stats->in_flight,
+                      "max_inflight", (json_int_t) be->max_inflight,
+                      "requests", (json_int_t) be->stats->requests,
+                      "errors", (json_int_t) be->stats->errors);
+        if (b == NULL || json_array_append_new(backends, b) != 0) {
+            json_decref(backends);
+            return NULL;
+        }
+    }
+
+    return json_pack("{s:{s:b, s:I, s:I, s:I, s:I, s:I}, "
+                     "s:{s:I, s:I, s:I}, s:o}",
+                     "engine",
+                     "connected", 1,
+                     "pid", (json_int_t) getpid(),
+                     "uptime_s", (json_int_t) ((uv_now(e->loop)
+                                                - e->started_ms) / 1000),
+                     "generations", (json_int_t) e->config.ngenerations,
+                     "generation", (json_int_t) g->id,
+                     "registrations", (json_int_t) e->nregistrations,
+                     "requests",
+                     "total", (json_int_t) e->requests_total,
+                     "in_flight", (json_int_t) e->requests_in_flight,
+                     "errors", (json_int_t) e->requests_errors,
+                     "backends", backends);
+}
+
+
+void
+tg_status_respond(tg_request_t *r)
+{
+    tg_buf_t       b = { 0 };
+    json_t        *doc;
+    tg_oa_error_t  err;
+
+    if (tg__status_wants_prometheus(r->args)) {
+        if (tg__status_prometheus(r, &b) == 0) {
+            tg_request_reply(r, 200, "text/plain; version=0.0.4",
+                             tg_buf_ptr(&b), tg_buf_size(&b));
+            tg_buf_free(&b);
+            return;
+        }
+        tg_buf_free(&b);
+
+    } else {
+        doc = tg__status_json(r);
+        if (doc != NULL) {
+            tg_request_json(r, 200, doc);
+            return;
+        }
+    }
+
+    tg_oa_error_set(&err, 500, NULL, NULL, NULL, "out of memory");
+    tg_request_error(r, &err);
+}

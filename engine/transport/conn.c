@@ -1,0 +1,706 @@
+/*
+ * One registration: handshake, doorbells, ring service.
+ *
+ * The socket is serviced with a uv_poll_t and plain recvmsg/read/write
+ * rather than a uv_pipe_t: the registration carries a memfd as
+ * SCM_RIGHTS, which libuv's stream reads would not hand over (with ipc
+ * off the kernel drops it, with ipc on libuv expects its own framing and
+ * only stream handles), and doorbells are single bytes that need no
+ * buffering.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/request.h"
+#include "log.h"
+#include "transport/conn.h"
+
+static void tg__conn_poll_cb(uv_poll_t *poll, int status, int events);
+static void tg__conn_timer_cb(uv_timer_t *timer);
+static void tg__conn_close_cb(uv_handle_t *h);
+static void tg__conn_read_registration(tg_conn_t *conn);
+static void tg__conn_register(tg_conn_t *conn);
+static void tg__conn_reply(tg_conn_t *conn, int status, const char *msg);
+static void tg__conn_service(tg_conn_t *conn);
+static int tg__conn_frame(tg_conn_t *conn, const tg_frame_t *f);
+static void tg__conn_doorbell(tg_conn_t *conn);
+static tg_request_t *tg__conn_find(tg_conn_t *conn, uint64_t id);
+
+
+int
+tg_conn_accept(tg_engine_t *e, int fd)
+{
+    tg_conn_t     *conn;
+    struct ucred   cred;
+    socklen_t      len = sizeof(cred);
+    size_t         i;
+    int            rc;
+
+    conn = calloc(1, sizeof(*conn));
+    if (conn == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+
+    conn->engine = e;
+    conn->serial = ++e->next_conn_id;
+    conn->fd = fd;
+    conn->memfd = -1;
+    conn->blocked_tail = &conn->blocked;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        rc = -errno;
+        tg_log_error("connection %llu: SO_PEERCRED: %s",
+                     (unsigned long long) conn->serial, strerror(errno));
+        free(conn);
+        close(fd);
+        return rc;
+    }
+
+    conn->peer_pid = cred.pid;
+    conn->peer_uid = cred.uid;
+    conn->peer_allowed = cred.uid == 0 || cred.uid == geteuid();
+    for (i = 0; i < e->nallowed_uids && !conn->peer_allowed; i++) {
+        conn->peer_allowed = cred.uid == e->allowed_uids[i];
+    }
+
+    rc = uv_poll_init(e->loop, &conn->poll, fd);
+    if (rc != 0) {
+        tg_log_error("connection %llu: uv_poll_init: %s",
+                     (unsigned long long) conn->serial, uv_strerror(rc));
+        free(conn);
+        close(fd);
+        return rc;
+    }
+    conn->poll.data = conn;
+    conn->handles++;
+
+    rc = uv_timer_init(e->loop, &conn->timer);
+    if (rc == 0) {
+        conn->timer.data = conn;
+        conn->handles++;
+        rc = uv_timer_start(&conn->timer, tg__conn_timer_cb,
+                            TG_CONN_REG_TIMEOUT, 0);
+    }
+    if (rc == 0) {
+        rc = uv_poll_start(&conn->poll, UV_READABLE, tg__conn_poll_cb);
+    }
+
+    conn->next = e->conns;
+    if (e->conns != NULL) {
+        e->conns->prev = conn;
+    }
+    e->conns = conn;
+
+    if (rc != 0) {
+        tg_log_error("connection %llu: %s", (unsigned long long) conn->serial,
+                     uv_strerror(rc));
+        tg_conn_close(conn, "cannot watch the socket");
+        return rc;
+    }
+
+    tg_log_debug("connection %llu from pid %d uid %u",
+                 (unsigned long long) conn->serial, (int) cred.pid,
+                 (unsigned) cred.uid);
+    return 0;
+}
+
+
+void
+tg_conn_close(tg_conn_t *conn, const char *why)
+{
+    tg_engine_t   *e = conn->engine;
+    tg_request_t  *r;
+    size_t         i;
+
+    if (conn->state == TG_CONN_CLOSING) {
+        return;
+    }
+
+    if (conn->state == TG_CONN_ACTIVE) {
+        e->nregistrations--;
+        tg_log_info("worker %d (registration %llu) gone: %s, %zu requests "
+                    "cancelled", (int) conn->peer_pid,
+                    (unsigned long long) conn->serial, why, conn->nrequests);
+    } else {
+        tg_log_debug("connection %llu closed: %s",
+                     (unsigned long long) conn->serial, why);
+    }
+
+    conn->state = TG_CONN_CLOSING;
+
+    for (i = 0; i < TG_CONN_BUCKETS; i++) {
+        while ((r = conn->requests[i]) != NULL) {
+            tg_request_close(r);     /* unlinks r from the table */
+        }
+    }
+
+    if (uv_is_active((uv_handle_t *) &conn->poll)) {
+        (void) uv_poll_stop(&conn->poll);
+    }
+    if (conn->handles > 0) {
+        uv_close((uv_handle_t *) &conn->poll, tg__conn_close_cb);
+        if (conn->handles > 1) {
+            uv_close((uv_handle_t *) &conn->timer, tg__conn_close_cb);
+        }
+    }
+}
+
+
+static void
+tg__conn_close_cb(uv_handle_t *h)
+{
+    tg_conn_t    *conn = h->data;
+    tg_engine_t  *e = conn->engine;
+
+    if (--conn->handles > 0) {
+        return;
+    }
+
+    if (conn->prev != NULL) {
+        conn->prev->next = conn->next;
+    } else {
+        e->conns = conn->next;
+    }
+    if (conn->next != NULL) {
+        conn->next->prev = conn->prev;
+    }
+
+    if (conn->shm != NULL) {
+        munmap(conn->shm, conn->shm_size);
+    }
+    if (conn->memfd >= 0) {
+        close(conn->memfd);
+    }
+    if (conn->gen != NULL) {
+        tg_generation_release(conn->gen);
+    }
+    tg_buf_free(&conn->conf);
+    close(conn->fd);
+    free(conn);
+}
+
+
+static void
+tg__conn_timer_cb(uv_timer_t *timer)
+{
+    tg_conn_t  *conn = timer->data;
+
+    if (conn->state == TG_CONN_REGISTERING) {
+        tg_log_warn("connection %llu from pid %d: registration not "
+                    "completed within %d ms", (unsigned long long)
+                    conn->serial, (int) conn->peer_pid, TG_CONN_REG_TIMEOUT);
+        tg_conn_close(conn, "registration timeout");
+    }
+}
+
+
+static void
+tg__conn_poll_cb(uv_poll_t *poll, int status, int events)
+{
+    tg_conn_t  *conn = poll->data;
+    char        buf[256];
+    ssize_t     n;
+
+    (void) events;
+
+    if (status < 0) {
+        tg_conn_close(conn, uv_strerror(status));
+        return;
+    }
+
+    if (conn->state == TG_CONN_REGISTERING) {
+        tg__conn_read_registration(conn);
+        return;
+    }
+
+    if (conn->state != TG_CONN_ACTIVE) {
+        return;
+    }
+
+    /* Every byte is a doorbell; how many does not matter. */
+    for ( ;; ) {
+        n = read(conn->fd, buf, sizeof(buf));
+        if (n > 0) {
+            continue;
+        }
+        if (n == 0) {
+            tg_conn_close(conn, "the worker closed the connection");
+            return;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            break;
+        }
+        tg_conn_close(conn, strerror(errno));
+        return;
+    }
+
+    tg__conn_service(conn);
+}
+
+
+/* Reads the tg_register_t (with the memfd) and the configuration that
+ * follows, never past them. */
+static void
+tg__conn_read_registration(tg_conn_t *conn)
+{
+    struct msghdr    msg;
+    struct iovec     iov;
+    struct cmsghdr  *cm;
+    char             cbuf[CMSG_SPACE(sizeof(int) * 4)];
+    char             chunk[65536];
+    size_t           want, i, nfds;
+    ssize_t          n;
+    int             *fds;
+
+    for ( ;; ) {
+        if (conn->reg_got < sizeof(tg_register_t)) {
+            iov.iov_base = (char *) &conn->reg + conn->reg_got;
+            iov.iov_len = sizeof(tg_register_t) - conn->reg_got;
+        } else {
+            want = conn->reg.conf_len - tg_buf_size(&conn->conf);
+            if (want == 0) {
+                break;
+            }
+            iov.iov_base = chunk;
+            iov.iov_len = want < sizeof(chunk) ? want : sizeof(chunk);
+        }
+
+        memset(&msg, 0, sizeof(msg));
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf;
+        msg.msg_controllen = sizeof(cbuf);
+
+        n = recvmsg(conn->fd, &msg, MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return;
+            }
+            tg_conn_close(conn, strerror(errno));
+            return;
+        }
+        if (n == 0) {
+            tg_conn_close(conn, "closed during registration");
+            return;
+        }
+
+        for (cm = CMSG_FIRSTHDR(&msg); cm != NULL;
+             cm = CMSG_NXTHDR(&msg, cm))
+        {
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
+                continue;
+            }
+            fds = (int *) CMSG_DATA(cm);
+            nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (i = 0; i < nfds; i++) {
+                if (conn->memfd < 0) {
+                    conn->memfd = fds[i];
+                } else {
+                    close(fds[i]);
+                }
+            }
+        }
+
+        if (conn->reg_got < sizeof(tg_register_t)) {
+            conn->reg_got += (size_t) n;
+            if (conn->reg_got < sizeof(tg_register_t)) {
+                continue;
+            }
+
+            if (conn->reg.magic != TG_REG_MAGIC) {
+                tg__conn_reply(conn, -EPROTO, "bad registration magic");
+                return;
+            }
+            if (conn->reg.version != TG_PROTO_VERSION) {
+                char  m[128];
+
+                snprintf(m, sizeof(m), "protocol version %u, the engine "
+                         "speaks %u", conn->reg.version, TG_PROTO_VERSION);
+                tg__conn_reply(conn, -EPROTO, m);
+                return;
+            }
+            if (conn->reg.conf_len > TG_CONN_MAX_CONF) {
+                tg__conn_reply(conn, -EMSGSIZE, "configuration document "
+                               "too large");
+                return;
+            }
+
+        } else if (tg_buf_append(&conn->conf, chunk, (size_t) n) != 0) {
+            tg__conn_reply(conn, -ENOMEM, "out of memory");
+            return;
+        }
+    }
+
+    tg__conn_register(conn);
+}
+
+
+static void
+tg__conn_register(tg_conn_t *conn)
+{
+    tg_engine_t  *e = conn->engine;
+    struct stat   st;
+    void         *p;
+    char          msg[240];
+    int           rc;
+
+    if (!conn->peer_allowed) {
+        tg_log_warn("refused a worker with uid %u (pid %d); allow it with "
+                    "--allow-user", (unsigned) conn->peer_uid,
+                    (int) conn->peer_pid);
+        snprintf(msg, sizeof(msg), "uid %u is not allowed to use this "
+                 "engine (thinkgated --allow-user)", (unsigned) conn->peer_uid);
+        tg__conn_reply(conn, -EACCES, msg);
+        return;
+    }
+
+    if (conn->memfd < 0) {
+        tg__conn_reply(conn, -EPROTO, "no shared memory descriptor was "
+                       "passed (SCM_RIGHTS)");
+        return;
+    }
+
+    if (!tg_ring_size_valid(conn->reg.ring_size)
+        || conn->reg.shm_size < tg_shm_size(conn->reg.ring_size)
+        || conn->reg.shm_size > 2 * (uint64_t) TG_RING_MAX_SIZE + 65536)
+    {
+        tg__conn_reply(conn, -EPROTO, "bad ring or region size");
+        return;
+    }
+
+    if (fstat(conn->memfd, &st) != 0) {
+        snprintf(msg, sizeof(msg), "fstat on the shared memory: %s",
+                 strerror(errno));
+        tg__conn_reply(conn, -errno, msg);
+        return;
+    }
+    if ((uint64_t) st.st_size < conn->reg.shm_size) {
+        tg__conn_reply(conn, -EPROTO, "shared memory smaller than "
+                       "announced");
+        return;
+    }
+
+    /* A worker shrinking the region later would make the engine fault on
+     * access; seal it when the worker allowed sealing. */
+    if (fcntl(conn->memfd, F_ADD_SEALS, F_SEAL_SHRINK) != 0) {
+        tg_log_debug("worker %d: cannot seal its region: %s",
+                     (int) conn->peer_pid, strerror(errno));
+    }
+
+    p = mmap(NULL, conn->reg.shm_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+             conn->memfd, 0);
+    if (p == MAP_FAILED) {
+        snprintf(msg, sizeof(msg), "mmap of the shared memory: %s",
+                 strerror(errno));
+        tg__conn_reply(conn, -errno, msg);
+        return;
+    }
+    conn->shm = p;
+    conn->shm_size = conn->reg.shm_size;
+
+    if (tg_shm_check(conn->shm, conn->shm_size) != 0
+        || conn->shm->ring_size != conn->reg.ring_size)
+    {
+        tg__conn_reply(conn, -EPROTO, "the shared region fails its check "
+                       "(magic, version or layout)");
+        return;
+    }
+
+    rc = tg_config_acquire(&e->config, tg_buf_ptr(&conn->conf),
+                           tg_buf_size(&conn->conf), &conn->gen, msg,
+                           sizeof(msg));
+    if (rc != 0) {
+        if (rc == -ENOMEM) {
+            snprintf(msg, sizeof(msg), "out of memory");
+        }
+        tg_log_error("worker %d: configuration refused: %s",
+                     (int) conn->peer_pid, msg);
+        tg__conn_reply(conn, rc, msg);
+        return;
+    }
+    tg_buf_free(&conn->conf);
+
+    conn->in = tg_shm_ring(conn->shm, &conn->shm->to_engine);
+    conn->out = tg_shm_ring(conn->shm, &conn->shm->to_worker);
+    conn->max_payload = tg_ring_max_payload(&conn->out);
+
+    conn->state = TG_CONN_ACTIVE;
+    e->nregistrations++;
+    (void) uv_timer_stop(&conn->timer);
+
+    tg__conn_reply(conn, 0, NULL);
+    if (conn->state != TG_CONN_ACTIVE) {
+        return;
+    }
+
+    tg_log_info("worker %d registered (registration %llu, rings %u bytes, "
+                "generation %u)", (int) conn->peer_pid,
+                (unsigned long long) conn->serial, conn->reg.ring_size,
+                conn->gen->id);
+
+    /* Frames may already wait. */
+    tg__conn_service(conn);
+}
+
+
+/* Sends the reply; a refusal closes the connection.  Everything the
+ * worker sent has been read by now, so closing does not reset the reply
+ * away. */
+static void
+tg__conn_reply(tg_conn_t *conn, int status, const char *msg)
+{
+    tg_register_reply_t  reply;
+    ssize_t              n;
+
+    memset(&reply, 0, sizeof(reply));
+    reply.magic = TG_REG_MAGIC;
+    reply.version = TG_PROTO_VERSION;
+    reply.status = status;
+    reply.generation = conn->gen ? conn->gen->id : 0;
+    if (msg != NULL) {
+        snprintf(reply.message, sizeof(reply.message), "%s", msg);
+    }
+
+    do {
+        n = send(conn->fd, &reply, sizeof(reply), MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+
+    if (n != (ssize_t) sizeof(reply)) {
+        tg_conn_close(conn, "cannot send the registration reply");
+        return;
+    }
+
+    if (status != 0) {
+        tg_log_warn("connection %llu from pid %d refused: %s",
+                    (unsigned long long) conn->serial, (int) conn->peer_pid,
+                    msg ? msg : "");
+        tg_conn_close(conn, "registration refused");
+    }
+}
+
+
+static void
+tg__conn_doorbell(tg_conn_t *conn)
+{
+    char     b = TG_DOORBELL;
+    ssize_t  n;
+
+    do {
+        n = send(conn->fd, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+
+    /* A full socket buffer already holds doorbells the worker has yet to
+     * read; a broken one shows up as EOF on the next read. */
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        tg_log_debug("worker %d: doorbell: %s", (int) conn->peer_pid,
+                     strerror(errno));
+    }
+}
+
+
+int
+tg_conn_write(tg_conn_t *conn, uint16_t type, uint16_t flags, uint64_t id,
+    const void *p1, size_t l1, const void *p2, size_t l2)
+{
+    int  rc;
+
+    if (conn->state != TG_CONN_ACTIVE) {
+        return -EPIPE;
+    }
+
+    rc = tg_ring_write(&conn->out, type, flags, id, p1, l1, p2, l2);
+    if (rc == 1) {
+        tg__conn_doorbell(conn);
+        rc = 0;
+    }
+    return rc;
+}
+
+
+void
+tg_conn_block(tg_conn_t *conn, tg_request_t *r)
+{
+    if (r->blocked) {
+        return;
+    }
+    r->blocked = 1;
+    r->blocked_next = NULL;
+    *conn->blocked_tail = r;
+    conn->blocked_tail = &r->blocked_next;
+}
+
+
+void
+tg_conn_forget(tg_conn_t *conn, tg_request_t *r)
+{
+    tg_request_t  **pp;
+
+    for (pp = &conn->requests[r->id % TG_CONN_BUCKETS]; *pp != NULL;
+         pp = &(*pp)->hash_next)
+    {
+        if (*pp == r) {
+            *pp = r->hash_next;
+            conn->nrequests--;
+            break;
+        }
+    }
+
+    if (r->blocked) {
+        for (pp = &conn->blocked; *pp != NULL; pp = &(*pp)->blocked_next) {
+            if (*pp == r) {
+                *pp = r->blocked_next;
+                break;
+            }
+        }
+        conn->blocked_tail = &conn->blocked;
+        while (*conn->blocked_tail != NULL) {
+            conn->blocked_tail = &(*conn->blocked_tail)->blocked_next;
+        }
+        r->blocked = 0;
+    }
+}
+
+
+static tg_request_t *
+tg__conn_find(tg_conn_t *conn, uint64_t id)
+{
+    tg_request_t  *r;
+
+    for (r = conn->requests[id % TG_CONN_BUCKETS]; r != NULL;
+         r = r->hash_next)
+    {
+        if (r->id == id) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+
+/* Consumes every frame the worker wrote, then retries requests that were
+ * waiting for room in the worker's ring. */
+static void
+tg__conn_service(tg_conn_t *conn)
+{
+    tg_frame_t    *f;
+    tg_request_t  *r, *list;
+    int            err;
+
+    while (conn->state == TG_CONN_ACTIVE) {
+        f = tg_ring_peek(&conn->in, &err);
+        if (f == NULL) {
+            if (err != 0) {
+                tg_log_error("worker %d: corrupt frame in its ring",
+                             (int) conn->peer_pid);
+                tg_conn_close(conn, "protocol error");
+                return;
+            }
+            break;
+        }
+
+        if (tg__conn_frame(conn, f) != 0) {
+            tg_conn_close(conn, "protocol error");
+            return;
+        }
+
+        if (tg_ring_consume(&conn->in, f)) {
+            tg__conn_doorbell(conn);
+        }
+    }
+
+    /* Each blocked request gets one try; those still without room queue
+     * again in order. */
+    list = conn->blocked;
+    conn->blocked = NULL;
+    conn->blocked_tail = &conn->blocked;
+
+    while (list != NULL && conn->state == TG_CONN_ACTIVE) {
+        r = list;
+        list = r->blocked_next;
+        r->blocked = 0;
+        r->blocked_next = NULL;
+        tg_request_flush(r);
+        if (r->blocked) {
+            /* No room again: keep the rest behind it. */
+            *conn->blocked_tail = list;
+            while (*conn->blocked_tail != NULL) {
+                conn->blocked_tail = &(*conn->blocked_tail)->blocked_next;
+            }
+            break;
+        }
+    }
+}
+
+
+static int
+tg__conn_frame(tg_conn_t *conn, const tg_frame_t *f)
+{
+    tg_request_t  *r;
+    uint32_t       credit;
+
+    r = tg__conn_find(conn, f->id);
+
+    switch (f->type) {
+
+    case TG_FRAME_REQUEST:
+        if (r == NULL) {
+            r = tg_request_new(conn, f->id);
+            if (r == NULL) {
+                tg_log_error("worker %d: out of memory for a request",
+                             (int) conn->peer_pid);
+                /* Best effort: without memory, no error body either. */
+                return 0;
+            }
+            r->hash_next = conn->requests[f->id % TG_CONN_BUCKETS];
+            conn->requests[f->id % TG_CONN_BUCKETS] = r;
+            conn->nrequests++;
+            return tg_request_feed(r, tg_frame_payload(f), f->len, 1,
+                                   f->flags & TG_FRAME_F_MORE);
+        }
+        if (!r->assembling) {
+            tg_log_warn("worker %d: REQUEST for id %llu already in use",
+                        (int) conn->peer_pid, (unsigned long long) f->id);
+            return 0;
+        }
+        return tg_request_feed(r, tg_frame_payload(f), f->len, 0,
+                               f->flags & TG_FRAME_F_MORE);
+
+    case TG_FRAME_CANCEL:
+        if (r != NULL) {
+            tg_request_cancel(r);
+        }
+        return 0;
+
+    case TG_FRAME_WINDOW:
+        if (f->len != sizeof(uint32_t)) {
+            tg_log_error("worker %d: WINDOW frame of %u bytes",
+                         (int) conn->peer_pid, f->len);
+            return -EPROTO;
+        }
+        if (r != NULL) {
+            memcpy(&credit, tg_frame_payload(f), sizeof(credit));
+            tg_request_window(r, credit);
+        }
+        return 0;
+
+    default:
+        tg_log_warn("worker %d: unknown frame type %u ignored",
+                    (int) conn->peer_pid, (unsigned) f->type);
+        return 0;
+    }
+}

@@ -1,0 +1,206 @@
+/*
+ * Configuration documents and generations (engine/config/generation.c):
+ * parsing, defaults, unknown-key refusal naming the key, bad values,
+ * dedupe of identical documents, reference counting, shared backend
+ * counters.
+ */
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "config/generation.h"
+#include "log.h"
+
+#define B0  "{\"name\":\"b0\",\"url\":\"http://127.0.0.1:8000/\"," \
+            "\"model\":\"QwQ\",\"max_inflight\":4,\"api_key_env\":\"\"," \
+            "\"connect_timeout_ms\":1000,\"idle_timeout_ms\":0," \
+            "\"tls_verify\":true,\"skills\":{\"math\":0.9}}"
+#define B1  "{\"name\":\"b1\",\"url\":\"https://h:9\",\"model\":null}"
+#define P0  "{\"name\":\"p\",\"backends\":[\"b0\",\"b1\"]," \
+            "\"policy\":\"round_robin\",\"block\":16,\"ttl_ms\":1000}"
+#define DOC "{\"backends\":[" B0 "," B1 "],\"pools\":[" P0 "]," \
+            "\"plugins\":[],\"redis\":null}"
+
+static tg_config_t  cf;
+
+static void
+setup(void)
+{
+    tg_log_level = TG_LOG_ERROR;
+    tg_config_init(&cf);
+}
+
+static void
+teardown(void)
+{
+    tg_config_free(&cf);
+}
+
+
+static int
+acquire(const char *doc, tg_generation_t **g, char *err, size_t len)
+{
+    return tg_config_acquire(&cf, doc, strlen(doc), g, err, len);
+}
+
+
+Test(config, parses_a_full_document, .init = setup, .fini = teardown)
+{
+    tg_generation_t  *g;
+    tg_backend_t     *b;
+    tg_pool_t        *p;
+    char              err[256];
+
+    cr_assert_eq(acquire(DOC, &g, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(g->nbackends, 2);
+    cr_assert_eq(g->npools, 1);
+
+    b = tg_generation_backend(g, "b0");
+    cr_assert_not_null(b);
+    cr_assert_str_eq(b->url, "http://127.0.0.1:8000");
+    cr_assert_str_eq(b->model, "QwQ");
+    cr_assert_null(b->api_key_env);
+    cr_assert_eq(b->max_inflight, 4);
+    cr_assert_eq(b->connect_timeout_ms, 1000);
+    cr_assert_eq(b->tls_verify, 1);
+    cr_assert_not_null(b->skills);
+
+    b = tg_generation_backend(g, "b1");
+    cr_assert_null(b->model);
+    cr_assert_eq(b->max_inflight, 0);
+    cr_assert_eq(b->tls_verify, 1, "TLS verification is on by default");
+
+    p = tg_generation_pool(g, "p");
+    cr_assert_not_null(p);
+    cr_assert_eq(p->nbackends, 2);
+    cr_assert_eq(p->backends[0], tg_generation_backend(g, "b0"));
+    cr_assert_eq(p->policy, TG_POOL_ROUND_ROBIN);
+    cr_assert_null(tg_generation_pool(g, "nope"));
+
+    tg_generation_release(g);
+    cr_assert_eq(cf.ngenerations, 0);
+    cr_assert_null(cf.stats, "backend counters go with the generation");
+}
+
+
+typedef struct {
+    const char  *doc;
+    const char  *needle;    /* must appear in the message */
+} bad_doc_t;
+
+static const bad_doc_t  bad_docs[] = {
+    { "", "not valid JSON" },
+    { "[]", "must be a JSON object" },
+    { "{\"backendz\":[]}", "\"backendz\"" },
+    { "{\"backends\":[{\"name\":\"a\",\"url\":\"http://x\",\"colour\":1}]}",
+      "\"colour\"" },
+    { "{\"backends\":[],\"pools\":[{\"name\":\"p\",\"backends\":[],"
+      "\"extra\":true}]}", "\"extra\"" },
+    { "{\"backends\":{}}", "backends" },
+    { "{\"backends\":[{\"url\":\"http://x\"}]}", "\"name\" is required" },
+    { "{\"backends\":[{\"name\":\"a\"}]}", "\"url\" is required" },
+    { "{\"backends\":[{\"name\":\"a\",\"url\":\"ftp://x\"}]}", "http://" },
+    { "{\"backends\":[{\"name\":\"a\",\"url\":\"http://x\","
+      "\"max_inflight\":-1}]}", "max_inflight" },
+    { "{\"backends\":[{\"name\":\"a\",\"url\":\"http://x\","
+      "\"max_inflight\":\"9\"}]}", "max_inflight" },
+    { "{\"backends\":[{\"name\":\"a\",\"url\":\"http://x\","
+      "\"tls_verify\":\"no\"}]}", "tls_verify" },
+    { "{\"backends\":[{\"name\":\"a\",\"url\":\"http://x\","
+      "\"skills\":{\"math\":\"high\"}}]}", "math" },
+    { "{\"backends\":[{\"name\":\"a\",\"url\":\"http://x\"},"
+      "{\"name\":\"a\",\"url\":\"http://y\"}]}", "duplicate backend" },
+    { "{\"backends\":[{\"name\":\"a\",\"url\":\"http://x\"}],"
+      "\"pools\":[{\"name\":\"p\",\"backends\":[\"zz\"]}]}", "\"zz\"" },
+    { "{\"backends\":[{\"name\":\"a\",\"url\":\"http://x\"}],"
+      "\"pools\":[{\"name\":\"p\",\"backends\":[]}]}", "non-empty" },
+    { "{\"backends\":[{\"name\":\"a\",\"url\":\"http://x\"}],"
+      "\"pools\":[{\"name\":\"p\",\"backends\":[\"a\"],"
+      "\"policy\":\"random\"}]}", "policy" },
+    { "{\"backends\":[{\"name\":\"a\",\"url\":\"http://x\"}],"
+      "\"pools\":[{\"name\":\"p\",\"backends\":[\"a\",\"a\"]}]}", "twice" },
+    { "{\"backends\":[{\"name\":\"a\",\"url\":\"http://x\"}],"
+      "\"pools\":[{\"name\":\"p\",\"backends\":[\"a\"]},"
+      "{\"name\":\"p\",\"backends\":[\"a\"]}]}", "duplicate pool" },
+    { "{\"backends\":[],\"backends\":[]}", "not valid JSON" },
+    { "{\"plugins\":{}}", "plugins" },
+};
+
+
+Test(config, refuses_bad_documents_naming_the_problem, .init = setup,
+     .fini = teardown)
+{
+    tg_generation_t  *g;
+    char              err[256];
+    size_t            i;
+
+    for (i = 0; i < sizeof(bad_docs) / sizeof(bad_docs[0]); i++) {
+        cr_assert_eq(acquire(bad_docs[i].doc, &g, err, sizeof(err)), -EINVAL,
+                     "accepted %s", bad_docs[i].doc);
+        cr_assert_null(g);
+        cr_assert_not_null(strstr(err, bad_docs[i].needle),
+                           "%s: message \"%s\" lacks \"%s\"", bad_docs[i].doc,
+                           err, bad_docs[i].needle);
+    }
+    cr_assert_eq(cf.ngenerations, 0);
+    cr_assert_null(cf.stats, "a refused document leaks no counters");
+}
+
+
+Test(config, identical_documents_share_a_generation, .init = setup,
+     .fini = teardown)
+{
+    tg_generation_t  *a, *b, *c, *d;
+    char              err[256];
+    const char       *reordered = "{\"redis\":null,\"plugins\":[],"
+        "\"pools\":[" P0 "],\"backends\":[" B0 ",  " B1 "]}";
+    const char       *other = "{\"backends\":[" B0 "],\"pools\":[]}";
+
+    cr_assert_eq(acquire(DOC, &a, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(acquire(reordered, &b, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(a, b, "same keys and values in another order dedupe");
+    cr_assert_eq(a->refs, 2);
+    cr_assert_eq(cf.ngenerations, 1);
+
+    cr_assert_eq(acquire(other, &c, err, sizeof(err)), 0, "%s", err);
+    cr_assert_neq(a, c);
+    cr_assert_neq(a->id, c->id);
+    cr_assert_eq(cf.ngenerations, 2);
+
+    /* The same backend (name and URL) in two generations shares its
+     * counters, so max_inflight holds across a reload. */
+    cr_assert_eq(tg_generation_backend(a, "b0")->stats,
+                 tg_generation_backend(c, "b0")->stats);
+    tg_generation_backend(a, "b0")->stats->in_flight = 3;
+    cr_assert_eq(tg_generation_backend(c, "b0")->stats->in_flight, 3);
+    tg_generation_backend(a, "b0")->stats->in_flight = 0;
+
+    /* Refcounts: a request holding the old generation keeps it alive. */
+    tg_generation_ref(a);
+    tg_generation_release(a);
+    tg_generation_release(b);
+    cr_assert_eq(cf.ngenerations, 2);
+    tg_generation_release(a);
+    cr_assert_eq(cf.ngenerations, 1);
+
+    /* Once freed, the same document makes a fresh generation. */
+    cr_assert_eq(acquire(DOC, &d, err, sizeof(err)), 0, "%s", err);
+    cr_assert_gt(d->id, c->id);
+    cr_assert_eq(cf.ngenerations, 2);
+    tg_generation_release(d);
+    tg_generation_release(c);
+    cr_assert_eq(cf.ngenerations, 0);
+}
+
+
+Test(config, empty_document_is_valid, .init = setup, .fini = teardown)
+{
+    tg_generation_t  *g;
+    char              err[256];
+
+    cr_assert_eq(acquire("{}", &g, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(g->nbackends, 0);
+    cr_assert_eq(g->npools, 0);
+    tg_generation_release(g);
+}

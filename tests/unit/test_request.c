@@ -1,0 +1,235 @@
+/*
+ * OpenAI request validation (engine/openai/request.c): every bad input
+ * gets the right status and names the right parameter; good input keeps
+ * its fields and loses the reserved "thinkgate" object.
+ */
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <string.h>
+
+#include "openai/request.h"
+
+typedef struct {
+    int          endpoint;
+    const char  *body;
+    const char  *param;     /* expected param, "" for null */
+    const char  *code;
+    size_t       len;       /* 0: strlen(body) */
+} bad_t;
+
+#define CHAT_MSG  "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]"
+
+static bad_t  bad_inputs[] = {
+    { TG_OA_CHAT, "", "", "invalid_json", 0 },
+    { TG_OA_CHAT, "{not json", "", "invalid_json", 0 },
+    { TG_OA_CHAT, "\x00\xff{", "", "invalid_json", 3 },
+    { TG_OA_CHAT, "[1, 2]", "", "invalid_json", 0 },
+    { TG_OA_CHAT, "\"text\"", "", "invalid_json", 0 },
+    { TG_OA_CHAT, "{\"model\":\"m\"}", "messages",
+      "missing_required_parameter", 0 },
+    { TG_OA_CHAT, "{\"messages\":null}", "messages",
+      "missing_required_parameter", 0 },
+    { TG_OA_CHAT, "{\"messages\":\"hi\"}", "messages", "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"messages\":[]}", "messages", "invalid_value", 0 },
+    { TG_OA_CHAT, "{\"messages\":[1]}", "messages[0]", "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
+      "{\"role\":1,\"content\":\"x\"}]}", "messages[1].role",
+      "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"messages\":[{\"content\":\"x\"}]}",
+      "messages[0].role", "missing_required_parameter", 0 },
+    { TG_OA_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":5}]}",
+      "messages[0].content", "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":{}}]}",
+      "messages[0].content", "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"model\":5," CHAT_MSG "}", "model", "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"model\":null," CHAT_MSG "}", "model",
+      "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"stream\":\"yes\"," CHAT_MSG "}", "stream",
+      "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"stream\":1," CHAT_MSG "}", "stream", "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"n\":0," CHAT_MSG "}", "n", "invalid_value", 0 },
+    { TG_OA_CHAT, "{\"n\":1.5," CHAT_MSG "}", "n", "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"n\":\"2\"," CHAT_MSG "}", "n", "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"max_tokens\":-3," CHAT_MSG "}", "max_tokens",
+      "invalid_value", 0 },
+    { TG_OA_CHAT, "{\"max_tokens\":0," CHAT_MSG "}", "max_tokens",
+      "invalid_value", 0 },
+    { TG_OA_CHAT, "{\"max_tokens\":true," CHAT_MSG "}", "max_tokens",
+      "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"max_completion_tokens\":0," CHAT_MSG "}",
+      "max_completion_tokens", "invalid_value", 0 },
+    { TG_OA_CHAT, "{\"temperature\":9," CHAT_MSG "}", "temperature",
+      "invalid_value", 0 },
+    { TG_OA_CHAT, "{\"temperature\":-0.1," CHAT_MSG "}", "temperature",
+      "invalid_value", 0 },
+    { TG_OA_CHAT, "{\"temperature\":\"hot\"," CHAT_MSG "}", "temperature",
+      "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"top_p\":1.5," CHAT_MSG "}", "top_p", "invalid_value", 0 },
+    { TG_OA_CHAT, "{\"top_p\":[]," CHAT_MSG "}", "top_p", "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"stop\":5," CHAT_MSG "}", "stop", "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"stop\":[\"a\",3]," CHAT_MSG "}", "stop",
+      "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"thinkgate\":\"ffs\"," CHAT_MSG "}", "thinkgate",
+      "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"stream_options\":true," CHAT_MSG "}",
+      "stream_options", "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"logprobs\":3," CHAT_MSG "}", "logprobs",
+      "invalid_type", 0 },
+    { TG_OA_COMPLETIONS, "{\"model\":\"m\"}", "prompt",
+      "missing_required_parameter", 0 },
+    { TG_OA_COMPLETIONS, "{\"prompt\":5}", "prompt", "invalid_type", 0 },
+    { TG_OA_COMPLETIONS, "{\"prompt\":{}}", "prompt", "invalid_type", 0 },
+    { TG_OA_COMPLETIONS, "{\"prompt\":[]}", "prompt", "invalid_value", 0 },
+    { TG_OA_COMPLETIONS, "{\"prompt\":\"x\",\"logprobs\":true}",
+      "logprobs", "invalid_type", 0 },
+    { TG_OA_COMPLETIONS, "{\"prompt\":\"x\",\"n\":-1}", "n",
+      "invalid_value", 0 },
+};
+
+#define NBAD  (sizeof(bad_inputs) / sizeof(bad_inputs[0]))
+
+/* Parameters are indices: Criterion runs each test in a fresh process, so
+ * pointers into the table would not survive the trip. */
+static int  bad_index[NBAD];
+
+ParameterizedTestParameters(request, bad_input_is_400)
+{
+    size_t  i;
+
+    for (i = 0; i < NBAD; i++) {
+        bad_index[i] = (int) i;
+    }
+    return cr_make_param_array(int, bad_index, NBAD);
+}
+
+ParameterizedTest(int *index, request, bad_input_is_400)
+{
+    const bad_t     *b = &bad_inputs[*index];
+    tg_oa_request_t  rq;
+    tg_oa_error_t    err;
+    size_t           len = b->len ? b->len : strlen(b->body);
+    char            *doc;
+
+    cr_assert_eq(tg_oa_parse(&rq, b->endpoint, b->body, len, &err), -EINVAL,
+                 "accepted: %s", b->body);
+    cr_assert_eq(err.status, 400);
+    cr_assert_str_eq(err.type, "invalid_request_error");
+    cr_assert_str_eq(err.param, b->param, "%s: param %s, want %s", b->body,
+                     err.param, b->param);
+    cr_assert_str_eq(err.code, b->code, "%s: code %s", b->body, err.code);
+    cr_assert_gt(strlen(err.message), 10);
+    if (b->param[0]) {
+        cr_assert_not_null(strstr(err.message, b->param), "%s",
+                           err.message);
+    }
+
+    doc = tg_oa_error_render(&err);
+    cr_assert_not_null(doc);
+    cr_assert_not_null(strstr(doc, "\"error\":{"));
+    cr_assert_not_null(strstr(doc, "\"type\":\"invalid_request_error\""));
+    free(doc);
+}
+
+
+Test(request, good_chat_keeps_fields_and_strips_thinkgate)
+{
+    tg_oa_request_t  rq;
+    tg_oa_error_t    err;
+    const char      *body = "{\"model\":\"m\",\"stream\":true,\"n\":2,"
+        "\"temperature\":0.5,\"top_p\":1,\"stop\":[\"x\"],\"max_tokens\":8,"
+        "\"thinkgate\":{\"strategy\":\"ffs\",\"n\":8},"
+        "\"messages\":[{\"role\":\"system\",\"content\":\"s\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"q\"}]},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[]}]}";
+
+    cr_assert_eq(tg_oa_parse(&rq, TG_OA_CHAT, body, strlen(body), &err), 0,
+                 "%s", err.message);
+    cr_assert_eq(rq.endpoint, TG_OA_CHAT);
+    cr_assert_eq(rq.stream, 1);
+    cr_assert_str_eq(rq.model, "m");
+    cr_assert_null(json_object_get(rq.body, "thinkgate"));
+    cr_assert_not_null(rq.thinkgate);
+    cr_assert_str_eq(json_string_value(json_object_get(rq.thinkgate,
+                                                       "strategy")), "ffs");
+    cr_assert_eq(json_integer_value(json_object_get(rq.body, "n")), 2);
+    tg_oa_request_free(&rq);
+}
+
+
+Test(request, nulls_read_as_absent)
+{
+    tg_oa_request_t  rq;
+    tg_oa_error_t    err;
+    const char      *body = "{\"stream\":null,\"temperature\":null,"
+        "\"stop\":null," CHAT_MSG "}";
+
+    cr_assert_eq(tg_oa_parse(&rq, TG_OA_CHAT, body, strlen(body), &err), 0,
+                 "%s", err.message);
+    cr_assert_eq(rq.stream, 0);
+    cr_assert_null(rq.model);
+    tg_oa_request_free(&rq);
+}
+
+
+Test(request, good_completions)
+{
+    tg_oa_request_t  rq;
+    tg_oa_error_t    err;
+    const char      *b1 = "{\"model\":\"m\",\"prompt\":\"2+3=\",\"logprobs\":2}";
+    const char      *b2 = "{\"prompt\":[\"a\",\"b\"],\"stop\":\"\\n\"}";
+
+    cr_assert_eq(tg_oa_parse(&rq, TG_OA_COMPLETIONS, b1, strlen(b1), &err),
+                 0, "%s", err.message);
+    cr_assert_eq(rq.stream, 0);
+    tg_oa_request_free(&rq);
+    cr_assert_eq(tg_oa_parse(&rq, TG_OA_COMPLETIONS, b2, strlen(b2), &err),
+                 0, "%s", err.message);
+    tg_oa_request_free(&rq);
+}
+
+
+Test(request, endpoints_by_suffix)
+{
+#define EP(s)  tg_oa_endpoint(s, strlen(s))
+    cr_assert_eq(EP("/v1/chat/completions"), TG_OA_CHAT);
+    cr_assert_eq(EP("/tenant/v1/chat/completions/"), TG_OA_CHAT);
+    cr_assert_eq(EP("/v1/completions"), TG_OA_COMPLETIONS);
+    cr_assert_eq(EP("/v1/models"), TG_OA_MODELS);
+    cr_assert_eq(EP("/v1/embeddingz"), TG_OA_UNKNOWN);
+    cr_assert_eq(EP("/"), TG_OA_UNKNOWN);
+    cr_assert_eq(EP(""), TG_OA_UNKNOWN);
+    cr_assert_eq(EP("/v1/completionsx"), TG_OA_UNKNOWN);
+#undef EP
+}
+
+
+Test(request, error_render_shape)
+{
+    tg_oa_error_t  err;
+    json_t        *doc, *e;
+    char          *s;
+
+    tg_oa_error_set(&err, 502, NULL, "backend_error", NULL,
+                    "Backend \"b0\" answered %d: %s", 500, "CUDA \"OOM\"");
+    s = tg_oa_error_render(&err);
+    cr_assert_not_null(s);
+    doc = json_loads(s, 0, NULL);
+    cr_assert_not_null(doc, "%s", s);
+    e = json_object_get(doc, "error");
+    cr_assert_eq(json_object_size(doc), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "message")),
+                     "Backend \"b0\" answered 500: CUDA \"OOM\"");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "type")),
+                     "server_error");
+    cr_assert(json_is_null(json_object_get(e, "param")));
+    cr_assert_str_eq(json_string_value(json_object_get(e, "code")),
+                     "backend_error");
+    json_decref(doc);
+    free(s);
+
+    cr_assert_str_eq(tg_oa_error_type(429), "rate_limit_error");
+    cr_assert_str_eq(tg_oa_error_type(504), "timeout_error");
+    cr_assert_str_eq(tg_oa_error_type(413), "invalid_request_error");
+}
