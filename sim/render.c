@@ -11,7 +11,8 @@
 #include "sim.h"
 
 #define TG_SIM_ADD(out, s) \
-    do { if (evbuffer_add((out), (s), sizeof(s) - 1) != 0) return -ENOMEM; } \
+    do { if (evbuffer_add((out), "" s, sizeof("" s) - 1) != 0) \
+            return -ENOMEM; } \
     while (0)
 #define TG_SIM_TRY(e) do { if ((e) < 0) return -ENOMEM; } while (0)
 
@@ -119,7 +120,9 @@ tg_sim_render_logprobs(tg_sim_req_t *req, const tg_sim_choice_t *c,
         size_t a, b;
 
         tg_sim_range(c, t, t + 1, &a, &b);
-        TG_SIM_ADD(out, t > from ? ",{" : "{");
+        if (t > from)
+            TG_SIM_ADD(out, ",");
+        TG_SIM_ADD(out, "{");
         for (k = 0; k < req->top_logprobs; k++) {
             if (k > 0)
                 TG_SIM_TRY(evbuffer_add_printf(out, ",\"<alt%d>\"", k));
