@@ -1,0 +1,147 @@
+/*
+ * passthrough against the fake host: one live trace, its finish_reason
+ * and usage, its failure as a 502, and no options.
+ */
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "fake_host.h"
+
+extern const tg_plugin_t  thinkgate_plugin;
+
+static fake_host_t *
+tg_test_host(void)
+{
+    fake_host_t  *h = fake_host_new(&thinkgate_plugin);
+
+    cr_assert_not_null(h);
+    return h;
+}
+
+
+static void
+tg_test_clean(fake_host_t *h)
+{
+    cr_expect_eq(fake_host_violations(h), 0, "ABI misuse: %s",
+                 fake_host_violation(h));
+    cr_expect_eq(fake_host_destroyed(h), 1);
+    fake_host_free(h);
+}
+
+
+Test(passthrough, descriptor)
+{
+    cr_assert_eq(thinkgate_plugin.abi_version, TG_PLUGIN_ABI_VERSION);
+    cr_assert_eq(thinkgate_plugin.size, sizeof(tg_plugin_t));
+    cr_assert_str_eq(thinkgate_plugin.signature, TG_PLUGIN_SIGNATURE);
+    cr_assert_str_eq(thinkgate_plugin.name, "passthrough");
+    cr_assert_not_null(thinkgate_plugin.options);
+    cr_assert_null(thinkgate_plugin.options[0].name, "takes no options");
+}
+
+
+Test(passthrough, streams_one_live_trace)
+{
+    fake_trace_script_t  s = { .reasoning = "Let me think. 1+1 is 2.",
+                               .content = "The answer is 2.",
+                               .tokens = 12, .start_ms = 30,
+                               .ms_per_token = 5 };
+    fake_host_t         *h = tg_test_host();
+
+    cr_assert_eq(fake_host_add_trace(h, &s), 0);
+    cr_assert_eq(fake_host_run(h), 0);
+    cr_assert_eq(fake_host_traces_started(h), 1);
+    cr_assert(fake_host_trace(h, 0)->flags & TG_TRACE_F_LIVE);
+    cr_assert_eq(fake_host_end(h), FAKE_END_FINISH);
+    cr_assert_eq(fake_host_end_calls(h), 1);
+    cr_assert_str_eq(fake_host_finish_reason(h), "stop");
+    cr_assert_eq(fake_host_usage_tokens(h), 12, "usage is the trace's");
+    cr_assert_eq(fake_host_winner(h), 0);
+    cr_assert_eq(fake_host_end_ms(h), 30 + 12 * 5);
+    /* The live relay carried every byte, split where the model split. */
+    cr_assert_str_eq(fake_host_out_reasoning(h), s.reasoning);
+    cr_assert_str_eq(fake_host_out_content(h), s.content);
+    cr_assert_eq(fake_host_tokens(h), 12);
+    cr_assert_eq(fake_host_traces_cancelled(h), 0);
+    tg_test_clean(h);
+}
+
+
+Test(passthrough, length_is_passed_on)
+{
+    fake_trace_script_t  s = { .content = "It goes on and on",
+                               .tokens = 5, .finish_reason = "length" };
+    fake_host_t         *h = tg_test_host();
+
+    fake_host_add_trace(h, &s);
+    cr_assert_eq(fake_host_run(h), 0);
+    cr_assert_eq(fake_host_end(h), FAKE_END_FINISH);
+    cr_assert_str_eq(fake_host_finish_reason(h), "length");
+    cr_assert_eq(fake_host_usage_tokens(h), 5);
+    tg_test_clean(h);
+}
+
+
+Test(passthrough, trace_failure_is_502_with_the_reason)
+{
+    fake_trace_script_t  s = { .content = "partial output that breaks",
+                               .tokens = 40, .fail_after = 7,
+                               .http_status = 500,
+                               .error = "backend closed the stream" };
+    fake_host_t         *h = tg_test_host();
+
+    fake_host_add_trace(h, &s);
+    cr_assert_eq(fake_host_run(h), 0);
+    cr_assert_eq(fake_host_end(h), FAKE_END_FAIL);
+    cr_assert_eq(fake_host_fail_status(h), 502);
+    cr_assert_str_eq(fake_host_fail_message(h), "backend closed the stream");
+    cr_assert_eq(fake_host_tokens(h), 7, "the partial tokens count");
+    cr_assert_eq(fake_host_trace(h, 0)->state, TG_TRACE_FAILED);
+    tg_test_clean(h);
+}
+
+
+Test(passthrough, refused_start_is_502)
+{
+    fake_trace_script_t  s = { .content = "never", .tokens = 3,
+                               .refuse_start = 1 };
+    fake_host_t         *h = tg_test_host();
+
+    fake_host_add_trace(h, &s);
+    cr_assert_lt(fake_host_run(h), 0, "start() reports its failure");
+    cr_assert_eq(fake_host_end(h), FAKE_END_FAIL);
+    cr_assert_eq(fake_host_fail_status(h), 502);
+    cr_assert_str_eq(fake_host_fail_message(h), "backend refused the trace");
+    cr_assert_eq(fake_host_traces_started(h), 0);
+    tg_test_clean(h);
+}
+
+
+Test(passthrough, client_leaves)
+{
+    fake_trace_script_t  s = { .content = "a long answer", .tokens = 100 };
+    fake_host_t         *h = tg_test_host();
+
+    fake_host_add_trace(h, &s);
+    fake_host_cancel_at(h, 40);
+    cr_assert_eq(fake_host_run(h), 0);
+    cr_assert_eq(fake_host_end(h), FAKE_END_NONE);
+    cr_assert_eq(fake_host_end_calls(h), 0);
+    cr_assert_eq(fake_host_trace(h, 0)->state, TG_TRACE_CANCELLED);
+    cr_assert_eq(fake_host_tokens(h), 39, "tokens up to the cancel");
+    tg_test_clean(h);
+}
+
+
+Test(passthrough, options_are_refused)
+{
+    fake_host_t  *h = tg_test_host();
+
+    cr_assert_eq(fake_host_set_options(h, "n=2"), -EINVAL);
+    cr_assert(strstr(fake_host_error(h), "unknown option \"n\"") != NULL,
+              "%s", fake_host_error(h));
+    cr_assert_eq(fake_host_set_options(h, ""), 0);
+    fake_host_free(h);
+}
