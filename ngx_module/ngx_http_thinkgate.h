@@ -2,10 +2,13 @@
 /*
  * thinkgate nginx module: types shared by the module's files.
  *
- *   ngx_http_thinkgate_module.c    directives, configuration, module hooks
+ *   ngx_http_thinkgate_module.c    location directives, module hooks
+ *   ngx_http_thinkgate_backends.c  thinkgate_engine, _backend, _pool
  *   ngx_http_thinkgate_conf_doc.c  JSON writer, the configuration document
- *   ngx_http_thinkgate_engine.c    engine connection, registration, rings
- *   ngx_http_thinkgate_handler.c   content handler, frames of one request
+ *   ngx_http_thinkgate_engine.c    engine connection and registration
+ *   ngx_http_thinkgate_ring.c      frames in and out of the rings
+ *   ngx_http_thinkgate_handler.c   content handler, body, REQUEST meta
+ *   ngx_http_thinkgate_stream.c    HEAD/DATA/END/ERROR to the client
  *   ngx_http_thinkgate_status.c    thinkgate_status
  */
 
@@ -141,8 +144,73 @@ struct ngx_http_thinkgate_ctx_s {
 };
 
 
-extern ngx_module_t  ngx_http_thinkgate_module;
+#define NGX_HTTP_THINKGATE_KEEPER_PERIOD  60000
 
+
+typedef enum {
+    NGX_HTTP_THINKGATE_DISCONNECTED = 0,
+    NGX_HTTP_THINKGATE_REGISTERING,
+    NGX_HTTP_THINKGATE_CONNECTED
+} ngx_http_thinkgate_state_e;
+
+
+/* The worker's one engine connection (ngx_http_thinkgate_engine.c). */
+
+typedef struct {
+    ngx_http_thinkgate_main_conf_t  *mcf;
+    ngx_log_t                       *log;
+    ngx_connection_t                *c;
+    ngx_uint_t                       state;
+
+    int                              memfd;
+    tg_shm_t                        *shm;
+    size_t                           shm_size;
+    tg_ring_t                        to_engine;
+    tg_ring_t                        to_worker;
+
+    tg_register_t                    reg;
+    size_t                           reg_sent;
+    tg_register_reply_t              reply;
+    size_t                           reply_got;
+
+    ngx_event_t                      reconnect;
+    ngx_msec_t                       backoff;
+    ngx_uint_t                       failures;
+
+    /* keeps a gracefully exiting worker alive while requests run */
+    ngx_event_t                      keeper;
+
+    ngx_rbtree_t                     tree;
+    ngx_rbtree_node_t                sentinel;
+    ngx_uint_t                       inflight;
+
+    ngx_queue_t                      out;
+    ngx_queue_t                      free_out;
+
+    uint64_t                         next_id;
+    unsigned                         servicing:1;
+    unsigned                         bell:1;
+} ngx_http_thinkgate_engine_t;
+
+
+extern ngx_module_t                  ngx_http_thinkgate_module;
+extern ngx_http_thinkgate_engine_t   ngx_http_thinkgate_engine;
+
+
+/* ngx_http_thinkgate_module.c */
+char *ngx_http_thinkgate_conf_bad(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *value, const char *why);
+ngx_int_t ngx_http_thinkgate_conf_valid_name(ngx_str_t *s);
+
+/* ngx_http_thinkgate_backends.c */
+void *ngx_http_thinkgate_create_main_conf(ngx_conf_t *cf);
+char *ngx_http_thinkgate_init_main_conf(ngx_conf_t *cf, void *conf);
+char *ngx_http_thinkgate_conf_engine(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_thinkgate_conf_backend(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_thinkgate_conf_pool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_http_thinkgate_conf_doc.c */
 void ngx_http_thinkgate_json_init(ngx_http_thinkgate_json_t *j,
@@ -167,6 +235,10 @@ void ngx_http_thinkgate_engine_exit(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_thinkgate_engine_connected(void);
 ngx_uint_t ngx_http_thinkgate_engine_inflight(void);
 uint64_t ngx_http_thinkgate_engine_next_id(void);
+
+/* ngx_http_thinkgate_ring.c */
+ngx_int_t ngx_http_thinkgate_engine_service(void);
+void ngx_http_thinkgate_engine_ring(void);
 ngx_int_t ngx_http_thinkgate_engine_submit(ngx_http_thinkgate_ctx_t *ctx);
 void ngx_http_thinkgate_engine_control(ngx_http_thinkgate_ctx_t *ctx,
     uint16_t type, uint32_t value);
@@ -177,11 +249,18 @@ void ngx_http_thinkgate_engine_forget(ngx_http_thinkgate_ctx_t *ctx,
 ngx_int_t ngx_http_thinkgate_pass_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_thinkgate_start(ngx_http_request_t *r,
     ngx_uint_t kind);
+ngx_int_t ngx_http_thinkgate_unavailable(ngx_http_request_t *r,
+    ngx_uint_t kind);
+ngx_int_t ngx_http_thinkgate_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *type, ngx_str_t *message);
+ngx_int_t ngx_http_thinkgate_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *p, size_t len);
+
+/* ngx_http_thinkgate_stream.c */
 void ngx_http_thinkgate_frame(ngx_http_thinkgate_ctx_t *ctx,
     tg_frame_t *f);
 void ngx_http_thinkgate_fail(ngx_http_thinkgate_ctx_t *ctx);
-ngx_int_t ngx_http_thinkgate_send_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *type, ngx_str_t *message);
+void ngx_http_thinkgate_write_handler(ngx_http_request_t *r);
 
 /* ngx_http_thinkgate_status.c */
 ngx_int_t ngx_http_thinkgate_status_handler(ngx_http_request_t *r);
