@@ -486,6 +486,17 @@ tg__conn_reply(tg_conn_t *conn, int status, const char *msg)
     }
 
     if (status != 0) {
+        /* Unread input would make close() send a reset that can destroy
+         * the reply before the peer reads it: discard what is there. */
+        char  sink[4096];
+        int   i;
+
+        for (i = 0; i < 64; i++) {
+            if (recv(conn->fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0) {
+                break;
+            }
+        }
+
         tg_log_warn("connection %llu from pid %d refused: %s",
                     (unsigned long long) conn->serial, (int) conn->peer_pid,
                     msg ? msg : "");

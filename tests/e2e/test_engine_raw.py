@@ -1,0 +1,390 @@
+"""thinkgated without nginx: a Python stand-in worker (engine_client.py)
+registers over the unix socket, sends REQUEST/CANCEL/WINDOW frames and
+reads the answers, against the simulator and misbehaving backends."""
+import http.client
+import http.server
+import json
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+import engine_client as ec
+import harness
+
+CHAT = {"model": "thinkgate-sim",
+        "messages": [{"role": "user", "content": "What is 17 + 25?"}],
+        "max_tokens": 32}
+
+
+def sim_stats(sim):
+    conn = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=5)
+    conn.request("GET", "/sim/stats")
+    doc = json.loads(conn.getresponse().read())
+    conn.close()
+    return doc
+
+
+def start_engine(*args):
+    proc = harness.Proc("engine", [])
+    sock = os.path.join(proc.workdir, "run", "engine.sock")
+    proc.argv = [os.path.join(harness.BIN, "thinkgated"), "--socket", sock,
+                 "--log-level", "debug"] + list(args)
+    proc.sock = sock
+    proc.start()
+    harness.wait_path(sock, proc=proc)
+    return proc
+
+
+class _Backend(http.server.BaseHTTPRequestHandler):
+    """500 with a message, 400 with a message, or silence."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        mode = self.server.mode
+        if mode == "silent":
+            time.sleep(3)
+            return
+        status = 500 if mode == "500" else 400
+        body = json.dumps({"error": {
+            "message": "backend exploded: CUDA OOM" if status == 500
+            else "max_tokens is too large for this model",
+            "type": "server_error" if status == 500
+            else "invalid_request_error",
+            "param": None if status == 500 else "max_tokens"}}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _bad_backend(mode):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Backend)
+    srv.mode = mode
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+@pytest.fixture(scope="module")
+def env():
+    sim = harness.start_sim("--step-ms", "2", "--step-ms-per-seq", "0")
+    slow = harness.start_sim("--step-ms", "20", "--step-ms-per-seq", "0")
+    engine = start_engine()
+    e500, e400, silent = (_bad_backend(m) for m in ("500", "400", "silent"))
+    dead = "http://127.0.0.1:%d" % harness.free_port()
+    conf = ec.config(
+        [("b0", sim.url), ("slow", slow.url),
+         {"name": "one", "url": slow.url, "max_inflight": 1},
+         ("e500", "http://127.0.0.1:%d" % e500.server_address[1]),
+         ("e400", "http://127.0.0.1:%d" % e400.server_address[1]),
+         ("silent", "http://127.0.0.1:%d" % silent.server_address[1]),
+         {"name": "dead", "url": dead, "connect_timeout_ms": 1000},
+         {"name": "dead2", "url": dead + "/", "connect_timeout_ms": 1000},
+         {"name": "renamed", "url": sim.url, "model": "thinkgate-sim"}],
+        {"p": ["b0"], "slow": ["slow"], "one": ["one"], "e500": ["e500"],
+         "e400": ["e400"], "silent": ["silent"], "dead": ["dead", "dead2"],
+         "retry": ["dead", "b0"], "renamed": ["renamed"]})
+    ns = type("Env", (), {})()
+    ns.sim, ns.slow, ns.engine, ns.conf = sim, slow, engine, conf
+    ns.worker = ec.Worker(engine.sock, conf)
+    yield ns
+    ns.worker.close()
+    for s in (e500, e400, silent):
+        s.shutdown()
+    failed = False
+    for p in (engine, slow, sim):
+        if p.poll() is not None and p.name == "engine":
+            failed = True
+        p.cleanup() if not failed else p.stop()
+    assert not failed, "the engine died:\n" + engine.log()[-4000:]
+
+
+def test_chat_non_streamed(env):
+    r = env.worker.call("/v1/chat/completions", CHAT)
+    assert r.status == 200 and r.ended, r.error
+    assert r.headers["content-type"].startswith("application/json")
+    doc = r.json()
+    assert doc["object"] == "chat.completion"
+    msg = doc["choices"][0]["message"]
+    assert (msg.get("content") or "") + (msg.get("reasoning_content") or "")
+    assert doc["usage"]["completion_tokens"] > 0
+    assert doc["choices"][0]["finish_reason"] in ("stop", "length")
+    assert json.loads(r.end_payload)["strategy"] == "passthrough"
+
+
+def test_chat_streamed_keeps_reasoning_usage_finish(env):
+    body = dict(CHAT, stream=True, stream_options={"include_usage": True})
+    r = env.worker.call("/v1/chat/completions", body)
+    assert r.status == 200 and r.stream and r.ended
+    assert r.headers["content-type"] == "text/event-stream"
+    ev = r.events()
+    assert ev[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in ev[:-1]]
+    assert any(c["choices"] and "reasoning_content" in c["choices"][0]["delta"]
+               for c in chunks)
+    assert any(c["choices"] and c["choices"][0]["finish_reason"]
+               for c in chunks)
+    assert chunks[-1]["usage"]["completion_tokens"] > 0
+
+
+def test_completions_both_ways(env):
+    body = {"model": "thinkgate-sim", "prompt": "2 + 3 =", "max_tokens": 8}
+    r = env.worker.call("/v1/completions", body)
+    assert r.status == 200 and r.json()["object"] == "text_completion"
+    r = env.worker.call("/v1/completions", dict(body, stream=True))
+    assert r.status == 200 and r.events()[-1] == "[DONE]"
+
+
+def test_model_rewritten_and_thinkgate_stripped(env):
+    body = dict(CHAT, model="whatever-the-client-says",
+                thinkgate={"strategy": "passthrough"})
+    r = env.worker.call("/v1/chat/completions", body, pool="renamed")
+    assert r.status == 200, r.error
+    assert r.json()["model"] == "thinkgate-sim"
+
+
+def test_models_list(env):
+    r = env.worker.call("/v1/models", method="GET", pool=None)
+    doc = r.json()
+    assert r.status == 200 and doc["object"] == "list"
+    ids = [m["id"] for m in doc["data"]]
+    assert "b0" in ids and "thinkgate-sim" in ids
+    assert len(ids) == len(set(ids))
+    r = env.worker.call("/v1/models", method="GET", pool="renamed")
+    assert [m["id"] for m in r.json()["data"]] == ["thinkgate-sim"]
+
+
+def test_large_body_over_many_frames(env):
+    text = "x" * 2_000_000
+    body = dict(CHAT, messages=[{"role": "user", "content": text}],
+                max_tokens=4)
+    fid = env.worker.request({"kind": "api", "method": "POST",
+                              "uri": "/v1/chat/completions", "pool": "p"},
+                             body, chunk=4096)
+    r = env.worker.wait(fid)
+    assert r.status == 200, r.error
+
+
+@pytest.mark.parametrize("uri,body,param", [
+    ("/v1/chat/completions", b"{not json", None),
+    ("/v1/chat/completions", b"[1, 2]", None),
+    ("/v1/chat/completions", b"\x00\xff{", None),
+    ("/v1/chat/completions", {"model": "m"}, "messages"),
+    ("/v1/chat/completions", {"messages": "hi"}, "messages"),
+    ("/v1/chat/completions", {"messages": [{"role": 1, "content": "x"}]},
+     "messages[0].role"),
+    ("/v1/chat/completions", dict(CHAT, model=5), "model"),
+    ("/v1/chat/completions", dict(CHAT, n=0), "n"),
+    ("/v1/chat/completions", dict(CHAT, stream="yes"), "stream"),
+    ("/v1/chat/completions", dict(CHAT, temperature=9), "temperature"),
+    ("/v1/chat/completions", dict(CHAT, top_p=2), "top_p"),
+    ("/v1/chat/completions", dict(CHAT, max_tokens=-3), "max_tokens"),
+    ("/v1/chat/completions", dict(CHAT, stop=[1]), "stop"),
+    ("/v1/completions", {"model": "m"}, "prompt"),
+    ("/v1/completions", {"prompt": 5}, "prompt"),
+])
+def test_bad_input_is_400(env, uri, body, param):
+    r = env.worker.call(uri, body)
+    assert r.status == 400 and r.error
+    err = r.error_json()["error"]
+    assert err["type"] == "invalid_request_error" and err["message"]
+    assert err["param"] == param
+
+
+def test_unknown_endpoint_404_and_wrong_method_405(env):
+    r = env.worker.call("/v1/embeddingz", CHAT)
+    assert r.status == 404 and r.error_json()["error"]["message"]
+    r = env.worker.call("/v1/chat/completions", b"", method="GET")
+    assert r.status == 405
+
+
+def test_backend_5xx_is_502_with_its_message(env):
+    r = env.worker.call("/v1/chat/completions", CHAT, pool="e500")
+    assert r.status == 502
+    assert "CUDA OOM" in r.error_json()["error"]["message"]
+
+
+def test_backend_400_passes_through(env):
+    r = env.worker.call("/v1/chat/completions", CHAT, pool="e400")
+    assert r.status == 400
+    err = r.error_json()["error"]
+    assert "too large" in err["message"] and err["param"] == "max_tokens"
+
+
+def test_dead_backends_are_502_naming_the_pool(env):
+    t0 = time.monotonic()
+    r = env.worker.call("/v1/chat/completions", CHAT, pool="dead")
+    assert r.status == 502
+    assert '"dead"' in r.error_json()["error"]["message"]
+    assert time.monotonic() - t0 < 5
+
+
+def test_connect_failure_retries_another_backend(env):
+    for _ in range(4):
+        r = env.worker.call("/v1/chat/completions", CHAT, pool="retry")
+        assert r.status == 200, r.error
+
+
+def test_silent_backend_is_504(env):
+    t0 = time.monotonic()
+    r = env.worker.call("/v1/chat/completions", CHAT, pool="silent",
+                        timeout_ms=500)
+    assert r.status == 504, r.error
+    assert r.error_json()["error"]["type"] == "timeout_error"
+    assert time.monotonic() - t0 < 2.5
+
+
+def test_pool_full_is_429(env):
+    w = env.worker
+    first = w.api("/v1/chat/completions",
+                  dict(CHAT, stream=True, max_tokens=200), pool="one")
+    w.wait(first, until=lambda r: r.status is not None)
+    r = w.call("/v1/chat/completions", CHAT, pool="one")
+    assert r.status == 429
+    assert r.error_json()["error"]["type"] == "rate_limit_error"
+    w.cancel(first)
+
+
+def test_cancel_closes_the_backend_stream(env):
+    w = env.worker
+    fid = w.api("/v1/chat/completions", dict(CHAT, stream=True,
+                                              max_tokens=4000), pool="slow")
+    w.wait(fid, until=lambda r: r.body.count(b"data:") >= 3)
+    assert sim_stats(env.slow)["open_streams"] >= 1
+    w.cancel(fid)
+    t0 = time.monotonic()
+    while sim_stats(env.slow)["open_streams"] > 0:
+        assert time.monotonic() - t0 < 1.0
+        time.sleep(0.005)
+    assert time.monotonic() - t0 < 0.2
+    # Nothing more is sent for a cancelled request.
+    n = len(w.responses[fid].frames)
+    w.pump(0.2)
+    assert len(w.responses[fid].frames) == n
+
+
+def test_worker_gone_closes_backend_streams(env):
+    w = ec.Worker(env.engine.sock, env.conf)
+    fid = w.api("/v1/chat/completions", dict(CHAT, stream=True,
+                                              max_tokens=4000), pool="slow")
+    w.wait(fid, until=lambda r: r.body.count(b"data:") >= 3)
+    w.close()
+    t0 = time.monotonic()
+    while sim_stats(env.slow)["open_streams"] > 0:
+        assert time.monotonic() - t0 < 1.0
+        time.sleep(0.005)
+
+
+def test_data_never_exceeds_credit(env):
+    """Without WINDOW frames the engine stops at the initial credit and
+    pauses the backend; returning credit lets the stream finish."""
+    w = env.worker
+    body = {"model": "thinkgate-sim", "prompt": "Tell me everything.",
+            "max_tokens": 6000, "stream": True}
+    fid = w.api("/v1/completions", body)
+    resp = w.responses[fid]
+    deadline = time.monotonic() + 20
+    while not resp.done() and len(resp.body) < ec.INITIAL_WINDOW:
+        assert time.monotonic() < deadline
+        w.pump(0.05, auto_window=False)
+    if not resp.done():
+        time.sleep(0.3)
+        w.pump(0.05, auto_window=False)
+        assert len(resp.body) <= ec.INITIAL_WINDOW
+        assert not resp.done()
+        w.window(fid, 1 << 30)
+    r = w.wait(fid, timeout=60)
+    assert r.ended and r.events()[-1] == "[DONE]"
+
+
+def test_slow_worker_does_not_block_others(env):
+    """A worker that stops reading its ring (ring full) must not stall the
+    engine: another worker is served meanwhile."""
+    lazy = ec.Worker(env.engine.sock, env.conf, ring_size=64 * 1024)
+    fids = [lazy.api("/v1/chat/completions", dict(CHAT, max_tokens=200))
+            for _ in range(20)]
+    lazy.pump(0)    # sends, reads nothing back
+    time.sleep(0.5)
+    r = env.worker.call("/v1/chat/completions", CHAT, timeout=10)
+    assert r.status == 200
+    for fid in fids:
+        assert lazy.wait(fid, timeout=30).status == 200
+    lazy.close()
+
+
+def test_status_json_and_prometheus(env):
+    w = env.worker
+    r = w.wait(w.status())
+    doc = r.json()
+    assert r.status == 200
+    assert doc["engine"]["connected"] is True
+    assert doc["engine"]["pid"] == env.engine.p.pid
+    assert doc["engine"]["registrations"] >= 1
+    assert doc["requests"]["total"] >= 1
+    assert doc["requests"]["errors"] >= 1
+    names = {b["name"]: b for b in doc["backends"]}
+    assert names["b0"]["requests"] >= 1 and names["b0"]["in_flight"] == 0
+    assert names["e500"]["errors"] >= 1
+    r = w.wait(w.status("a=b&format=prometheus"))
+    text = r.body.decode()
+    assert r.headers["content-type"] == "text/plain; version=0.0.4"
+    for needle in ("thinkgate_engine_connected 1", "thinkgate_requests_total ",
+                   "thinkgate_requests_in_flight ",
+                   'thinkgate_backend_in_flight{backend="b0"} 0',
+                   'thinkgate_backend_errors_total{backend="e500"} '):
+        assert needle in text, needle
+
+
+def test_generations_dedupe_and_unknown_keys(env):
+    a = ec.Worker(env.engine.sock, env.conf)
+    b = ec.Worker(env.engine.sock, json.loads(json.dumps(env.conf)))
+    assert a.generation == b.generation == env.worker.generation
+    other = ec.config([("b0", env.sim.url)])
+    c = ec.Worker(env.engine.sock, other)
+    assert c.generation != a.generation
+    r = c.call("/v1/chat/completions", CHAT)
+    assert r.status == 200
+    for w in (a, b, c):
+        w.close()
+
+    bad = ec.config([("b0", env.sim.url)])
+    bad["backends"][0]["colour"] = "blue"
+    with pytest.raises(ec.Refused) as e:
+        ec.Worker(env.engine.sock, bad)
+    assert '"colour"' in e.value.message
+    bad = dict(ec.config([("b0", env.sim.url)]), upstreams=[])
+    with pytest.raises(ec.Refused) as e:
+        ec.Worker(env.engine.sock, bad)
+    assert '"upstreams"' in e.value.message
+    with pytest.raises(ec.Refused):
+        ec.Worker(env.engine.sock, b"{nope")
+
+
+def test_garbage_registration_is_refused(env):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(env.engine.sock)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n" + b"\0" * 64)
+    reply = s.recv(256)
+    assert reply and b"magic" in reply
+    s.close()
+    # The engine keeps serving.
+    assert env.worker.call("/v1/chat/completions", CHAT).status == 200
+
+
+def test_sigterm_shuts_down_cleanly():
+    engine = start_engine()
+    w = ec.Worker(engine.sock, ec.config([("b0", "http://127.0.0.1:9")]))
+    engine.stop()
+    assert engine.poll() == 0, engine.log()
+    assert not os.path.exists(engine.sock)
+    w.close()
+    engine.cleanup()
