@@ -135,11 +135,13 @@ tg_sim_cache_lookup_insert(tg_sim_cache_t *c, const char *model,
 {
     size_t nblocks = len / TG_SIM_BLOCK_BYTES, b, hits = 0;
     uint64_t key = tg_sim_hash(TG_SIM_HASH_INIT, model, strlen(model) + 1);
+    uint64_t *keys;
     int chain = 1;
 
     *total = nblocks;
-    if (c == NULL || c->capacity == 0)
+    if (c == NULL || c->capacity == 0 || nblocks == 0)
         return 0;
+    keys = malloc(nblocks * sizeof(*keys));
     for (b = 0; b < nblocks; b++) {
         key = tg_sim_hash(key, text + b * TG_SIM_BLOCK_BYTES,
                           TG_SIM_BLOCK_BYTES);
@@ -147,7 +149,15 @@ tg_sim_cache_lookup_insert(tg_sim_cache_t *c, const char *model,
             hits++;
         else
             chain = 0;
-        tg_sim_cache_touch(c, key);
+        if (keys != NULL)
+            keys[b] = key;
+        else
+            tg_sim_cache_touch(c, key);
     }
+    /* Touch the last block first, so the LRU evicts a prompt's tail before
+     * its head, as vLLM does: a head without its tail still hits. */
+    for (b = nblocks; keys != NULL && b-- > 0;)
+        tg_sim_cache_touch(c, keys[b]);
+    free(keys);
     return hits;
 }

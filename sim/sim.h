@@ -10,7 +10,8 @@
  *   cache.c    the prefix cache (LRU of prompt blocks)
  *   sched.c    continuous batching: queue, prefill, decode steps, stats
  *   render.c   OpenAI JSON for chunks and whole responses
- *   http.c     evhttp handlers: parsing and validating requests
+ *   request.c  parsing and validating requests (request.h)
+ *   http.c     evhttp handlers: routing and choosing the text
  *   main.c     process setup
  * Everything but main.c links into the unit tests.
  */

@@ -6,13 +6,14 @@ TG_SIM_CFLAGS := $(shell pkg-config --cflags $(TG_SIM_PKGS) 2>/dev/null)
 TG_SIM_LIBS   := $(shell pkg-config --libs $(TG_SIM_PKGS) 2>/dev/null \
                    || echo -levent -ljansson -lz)
 TG_SIM_LIB_SRC := sim/options.c sim/text.c sim/traces.c sim/synth.c \
-                  sim/cache.c sim/sched.c sim/render.c sim/http.c
+                  sim/cache.c sim/sched.c sim/render.c sim/request.c \
+                  sim/http.c
 TG_SIM_OBJ    := $(patsubst sim/%.c,$(BUILD)/obj/sim/%.o,\
                    $(TG_SIM_LIB_SRC) sim/main.c)
 
 ALL_TARGETS += $(BUILD)/bin/thinkgate-sim
 
-$(BUILD)/obj/sim/%.o: sim/%.c sim/sim.h | $(BUILD)/obj/sim
+$(BUILD)/obj/sim/%.o: sim/%.c sim/sim.h sim/request.h | $(BUILD)/obj/sim
 	$(CC) $(CFLAGS_BASE) $(TG_SIM_CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/sim:
@@ -21,4 +22,4 @@ $(BUILD)/obj/sim:
 $(BUILD)/bin/thinkgate-sim: $(TG_SIM_OBJ) | $(BUILD)/bin
 	$(CC) $(CFLAGS_BASE) -o $@ $(TG_SIM_OBJ) $(TG_SIM_LIBS) -lm
 
-$(eval $(call tg_unit_test,test_sim,tests/unit/test_sim.c $(TG_SIM_LIB_SRC) sim/sim.h,-Isim $(TG_SIM_CFLAGS) $(TG_SIM_LIBS) -lm))
+$(eval $(call tg_unit_test,test_sim,tests/unit/test_sim.c $(TG_SIM_LIB_SRC) sim/sim.h sim/request.h,-Isim $(TG_SIM_CFLAGS) $(TG_SIM_LIBS) -lm))

@@ -285,24 +285,26 @@ def test_worker_gone_closes_backend_streams(env):
 
 def test_data_never_exceeds_credit(env):
     """Without WINDOW frames the engine stops at the initial credit and
-    pauses the backend; returning credit lets the stream finish."""
+    pauses the backend; returning credit lets the stream finish.  n=16
+    makes the answer several times the initial window."""
     w = env.worker
     body = {"model": "thinkgate-sim", "prompt": "Tell me everything.",
-            "max_tokens": 6000, "stream": True}
+            "max_tokens": 6000, "stream": True, "n": 16}
     fid = w.api("/v1/completions", body)
     resp = w.responses[fid]
     deadline = time.monotonic() + 20
-    while not resp.done() and len(resp.body) < ec.INITIAL_WINDOW:
+    while len(resp.body) < ec.INITIAL_WINDOW:
+        assert not resp.done(), "answer smaller than the window"
         assert time.monotonic() < deadline
         w.pump(0.05, auto_window=False)
-    if not resp.done():
-        time.sleep(0.3)
-        w.pump(0.05, auto_window=False)
-        assert len(resp.body) <= ec.INITIAL_WINDOW
-        assert not resp.done()
-        w.window(fid, 1 << 30)
+    time.sleep(0.5)
+    w.pump(0.05, auto_window=False)
+    assert len(resp.body) == ec.INITIAL_WINDOW
+    assert not resp.done()
+    w.window(fid, 1 << 30)
     r = w.wait(fid, timeout=60)
     assert r.ended and r.events()[-1] == "[DONE]"
+    assert len(r.body) > 2 * ec.INITIAL_WINDOW
 
 
 def test_slow_worker_does_not_block_others(env):

@@ -165,6 +165,12 @@ def test_sdk_chat_and_completions(own_sim):
         max_tokens=5) if ch.choices)
     assert text and row["output"].startswith(text)
 
+    r = c.completions.create(model="Own", prompt=row["problem"], seed=3,
+                             max_tokens=3, logprobs=2)
+    lp = r.choices[0].logprobs
+    assert "".join(lp.tokens) == r.choices[0].text
+    assert len(lp.token_logprobs) == len(lp.top_logprobs) == 3
+
     r = c.chat.completions.create(model="Own", messages=msgs, seed=0)
     assert r.choices[0].finish_reason == "length"  # recorded CUTOFF
     r = c.chat.completions.create(model="Own", messages=msgs, seed=3,
