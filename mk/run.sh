@@ -70,10 +70,13 @@ start_all() {
         -e "s|@SIM_PORT@|$sim_port|g" "$ROOT/conf/thinkgate.conf.in" \
         > "$RUN/nginx.conf"
 
+    # Whatever fails from here on, leave nothing running behind.
+    trap 'stop_all >/dev/null; exit 1' ERR
     wait_for "the simulator" curl -sf "http://127.0.0.1:$sim_port/v1/models"
     wait_for "the engine" test -S "$RUN/engine.sock"
     nginx -p "$RUN" -c "$RUN/nginx.conf"
     wait_for "nginx" curl -sf "http://127.0.0.1:$port/thinkgate/status"
+    trap - ERR
 
     cat <<MSG
 thinkgate is running: nginx on 127.0.0.1:$port, engine at $RUN/engine.sock,
