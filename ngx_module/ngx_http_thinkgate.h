@@ -126,6 +126,7 @@ struct ngx_http_thinkgate_ctx_s {
     u_char                     *body;
     size_t                      body_len;
     size_t                      body_sent;
+    off_t                       body_seen;  /* by the body filter */
 
     ngx_http_thinkgate_out_t    out;        /* queued REQUEST frames */
 
@@ -134,6 +135,7 @@ struct ngx_http_thinkgate_ctx_s {
     uint64_t                    handed;     /* DATA bytes given to nginx */
     uint64_t                    credited;   /* WINDOW credit returned */
 
+    unsigned                    too_large:1;
     unsigned                    in_tree:1;
     unsigned                    queued:1;
     unsigned                    meta_sent:1;
@@ -246,6 +248,7 @@ void ngx_http_thinkgate_engine_forget(ngx_http_thinkgate_ctx_t *ctx,
     ngx_uint_t cancel);
 
 /* ngx_http_thinkgate_handler.c */
+ngx_int_t ngx_http_thinkgate_init_body_filter(ngx_conf_t *cf);
 ngx_int_t ngx_http_thinkgate_pass_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_thinkgate_start(ngx_http_request_t *r,
     ngx_uint_t kind);

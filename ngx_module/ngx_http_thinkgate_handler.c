@@ -16,6 +16,11 @@ static ngx_int_t ngx_http_thinkgate_collect_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_thinkgate_meta(ngx_http_request_t *r,
     ngx_http_thinkgate_ctx_t *ctx);
 static void ngx_http_thinkgate_cleanup(void *data);
+static ngx_int_t ngx_http_thinkgate_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+
+
+static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
 
 
 static ngx_str_t  ngx_http_thinkgate_meta_headers[] = {
@@ -118,7 +123,9 @@ ngx_http_thinkgate_body_handler(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_thinkgate_module);
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_thinkgate_module);
 
-    rc = ngx_http_thinkgate_collect_body(r, ctx, lcf->max_body);
+    rc = ctx->too_large ? NGX_DECLINED
+                        : ngx_http_thinkgate_collect_body(r, ctx,
+                                                          lcf->max_body);
 
     if (rc == NGX_DECLINED) {
         ngx_str_set(&msg, "request body exceeds thinkgate_max_body");
@@ -155,6 +162,73 @@ ngx_http_thinkgate_body_handler(ngx_http_request_t *r)
 
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_thinkgate_write_handler;
+}
+
+
+ngx_int_t
+ngx_http_thinkgate_init_body_filter(ngx_conf_t *cf)
+{
+    ngx_http_next_request_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_thinkgate_body_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Counts the body as it arrives.  A body without Content-Length (chunked)
+ * that grows past thinkgate_max_body is still read to its end, so that
+ * the client gets the JSON 413 from the body handler, but its bytes are
+ * marked consumed and dropped instead of being kept in memory or on disk.
+ */
+
+static ngx_int_t
+ngx_http_thinkgate_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t                    *cl, *out, **ll;
+    ngx_http_thinkgate_ctx_t       *ctx;
+    ngx_http_thinkgate_loc_conf_t  *lcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_thinkgate_module);
+
+    if (ctx == NULL || ctx->request != r) {
+        return ngx_http_next_request_body_filter(r, in);
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_thinkgate_module);
+
+    out = NULL;
+    ll = &out;
+
+    for (cl = in; cl; cl = cl->next) {
+
+        if (!ctx->too_large) {
+            ctx->body_seen += ngx_buf_size(cl->buf);
+
+            if (ctx->body_seen > (off_t) lcf->max_body) {
+                ctx->too_large = 1;
+            }
+        }
+
+        if (ctx->too_large && !cl->buf->last_buf) {
+            cl->buf->pos = cl->buf->last;
+            continue;
+        }
+
+        /* fresh links: the caller still walks its own chain */
+
+        *ll = ngx_alloc_chain_link(r->pool);
+        if (*ll == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        (*ll)->buf = cl->buf;
+        ll = &(*ll)->next;
+    }
+
+    *ll = NULL;
+
+    return ngx_http_next_request_body_filter(r, out);
 }
 
 

@@ -123,7 +123,7 @@ static ngx_command_t  ngx_http_thinkgate_commands[] = {
 
 static ngx_http_module_t  ngx_http_thinkgate_module_ctx = {
     ngx_http_thinkgate_add_variables,      /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_thinkgate_init_body_filter,   /* postconfiguration */
 
     ngx_http_thinkgate_create_main_conf,   /* create main configuration */
     ngx_http_thinkgate_init_main_conf,     /* init main configuration */
