@@ -25,6 +25,20 @@
 #include "plugin/loader.h"
 #include "plugin/options.h"
 
+/*
+ * Criterion runs each test in a worker process and does not count a leak
+ * report printed at the worker's exit as a failure; the leak-sensitive
+ * tests therefore ask LeakSanitizer themselves, once the registry is
+ * gone and every version unloaded.  Plain builds check the counters only.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define t_assert_no_leaks() \
+    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "leaks (see above)")
+#else
+#define t_assert_no_leaks()
+#endif
+
 #ifndef TG_TEST_PLUGIN_DIR
 #define TG_TEST_PLUGIN_DIR "build/tests/plugins"
 #endif
@@ -53,6 +67,7 @@ static void t_teardown(void);
 static void t_copy(const char *from, const char *to);
 static void t_install(const char *built, const char *as);
 static void t_rm_dir(const char *dir);
+static void t_finish(void);
 
 
 static void
@@ -186,6 +201,17 @@ t_teardown(void)
 }
 
 
+/* Ends a registry test: frees the registry (unloading what nobody holds)
+ * and, under ASan, checks that nothing leaked. */
+static void
+t_finish(void)
+{
+    tg_plugin_registry_free(t_reg);
+    t_reg = NULL;
+    t_assert_no_leaks();
+}
+
+
 /* Loads the built plugin as "probe" and expects a refusal naming the
  * file and containing want. */
 static void
@@ -267,6 +293,8 @@ Test(loader, good_load_and_list)
     tg_plugin_registry_free(t_reg);
     t_reg = NULL;
     cr_assert_eq(t_counter("unload:1.0"), 1);
+
+    t_finish();
 }
 
 
@@ -284,6 +312,8 @@ Test(loader, wrong_abi_names_file_and_versions)
     cr_assert_str_eq(err, want);
     cr_assert_eq(t_counter("load:bad_abi"), 0, "load() ran");
     cr_assert_str_eq(t_last_log, want);
+
+    t_finish();
 }
 
 
@@ -307,6 +337,8 @@ Test(loader, refusals)
               "option 'mode': default 'fuzzy' is not one of exact|none");
     t_refused("bad_opt_name", -EPROTO, "name 'top-k' is not");
     t_refused("bad_opt_minmax", -EPROTO, "option 'k': min 10 is above max 1");
+
+    t_finish();
 }
 
 
@@ -320,6 +352,8 @@ Test(loader, name_must_match_file)
     cr_assert_eq(rc, -EPROTO);
     cr_assert(strstr(err, "/other.so: name 'probe' does not match the file "
                      "name 'other'") != NULL, "%s", err);
+
+    t_finish();
 }
 
 
@@ -370,6 +404,8 @@ Test(loader, paths_outside_the_dir)
     cr_assert(symlink("probe_real.so", path) == 0);
     rc = tg_plugin_load(t_reg, "probe", err, sizeof(err));
     cr_assert_eq(rc, 0, "%s", err);
+
+    t_finish();
 }
 
 
@@ -386,6 +422,8 @@ Test(loader, missing_file)
     text = tg_plugin_list_json_text(t_reg);
     cr_assert_str_eq(text, "[]");
     free(text);
+
+    t_finish();
 }
 
 
@@ -413,6 +451,8 @@ Test(loader, refusal_is_remembered_until_the_file_changes)
     cr_assert_eq(tg_plugin_version_generation(v), 1);
     cr_assert_null(tg_plugin_last_error(t_reg, "probe"));
     tg_plugin_release(v);
+
+    t_finish();
 }
 
 
@@ -461,6 +501,8 @@ Test(loader, hot_reload_keeps_held_version)
 
     tg_plugin_release(v2);
     cr_assert_eq(t_counter("unload:2.0"), 0, "current stays loaded");
+
+    t_finish();
 }
 
 
@@ -516,6 +558,8 @@ Test(loader, failed_reload_keeps_old_version)
     cr_assert_eq(rc, 0);
     cr_assert_str_eq(tg_plugin_version_plugin(v)->version, "2.0");
     tg_plugin_release(v);
+
+    t_finish();
 }
 
 
@@ -536,6 +580,8 @@ Test(loader, reload_now_without_change)
     cr_assert_eq(tg_plugin_acquire(t_reg, "probe", &v, err, sizeof(err)), 0);
     cr_assert_eq(tg_plugin_version_generation(v), 2);
     tg_plugin_release(v);
+
+    t_finish();
 }
 
 
@@ -586,6 +632,9 @@ Test(loader, twenty_reloads_with_interleaved_references)
     tg_plugin_registry_free(t_reg);
     t_reg = NULL;
     cr_assert_eq(t_counter("unload:1.0") + t_counter("unload:2.0"), 21);
+    t_assert_no_leaks();
+
+    t_finish();
 }
 
 
@@ -604,6 +653,9 @@ Test(loader, held_version_outlives_registry)
 
     tg_plugin_release(v);
     cr_assert_eq(t_counter("unload:1.0"), 1);
+    t_assert_no_leaks();
+
+    t_finish();
 }
 
 
@@ -623,6 +675,8 @@ Test(loader, load_all)
     cr_assert_not_null(tg_plugin_last_error(t_reg, "broken"));
     cr_assert(strstr(t_last_log, "broken.so: ABI version 99") != NULL ||
               strstr(tg_plugin_last_error(t_reg, "broken"), "ABI") != NULL);
+
+    t_finish();
 }
 
 
@@ -643,4 +697,429 @@ Test(loader, registry_errors)
 
     rc = tg_plugin_registry_new(&reg, t_dir, NULL, err, sizeof(err));
     cr_assert_eq(rc, -EINVAL);
+}
+
+
+/* ---- options ---------------------------------------------------------- */
+
+static const tg_option_t  t_options[] = {
+    { "n", TG_OPT_INT, "8", 1, 64, NULL, "traces to start" },
+    { "temperature", TG_OPT_DOUBLE, "0.6", 0, 2, NULL, "sampling" },
+    { "early_stop", TG_OPT_BOOL, "off", 0, 0, NULL, "stop early" },
+    { "tag", TG_OPT_STRING, NULL, 0, 0, NULL, "free text" },
+    { "mode", TG_OPT_ENUM, "exact", 0, 0, "exact|none|fuzzy", "vote" },
+    { NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
+static const tg_plugin_t  t_ffs = {
+    TG_PLUGIN_HEADER,
+    .name = "ffs",
+    .options = t_options,
+};
+
+
+/* Parses one key=value against t_ffs and expects err to equal want (or
+ * success when want is NULL). */
+static void
+t_option(const char *key, const char *value, const char *want)
+{
+    int              rc;
+    char             err[512];
+    const char      *keys[1], *values[1];
+    tg_opt_values_t  vals;
+
+    keys[0] = key;
+    values[0] = value;
+    err[0] = '\0';
+
+    rc = tg_plugin_parse_options(&t_ffs, keys, values, 1, &vals, err,
+                                 sizeof(err));
+    if (want == NULL) {
+        cr_assert_eq(rc, 0, "%s=%s: %s", key, value, err);
+        tg_opt_values_free(&vals);
+        return;
+    }
+
+    cr_assert_eq(rc, -EINVAL, "%s=%s accepted", key, value);
+    cr_assert_str_eq(err, want);
+    cr_assert_null(vals.v);
+    tg_opt_values_free(&vals);
+}
+
+
+Test(options, defaults_and_values)
+{
+    int              rc;
+    char             err[512];
+    tg_opt_values_t  vals;
+    static const char *keys[] = { "n", "early_stop", "tag", "n" };
+    static const char *values[] = { "4", "on", "a-b_c", "16" };
+
+    rc = tg_plugin_parse_options(&t_ffs, NULL, NULL, 0, &vals, err,
+                                 sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(vals.n, 5);
+    cr_assert_eq(tg_opt_get_int(&vals, "n"), 8);
+    cr_assert_float_eq(tg_opt_get_double(&vals, "temperature"), 0.6, 1e-12);
+    cr_assert_eq(tg_opt_get_bool(&vals, "early_stop"), 0);
+    cr_assert_str_eq(tg_opt_get_str(&vals, "early_stop"), "false");
+    cr_assert_null(tg_opt_get_str(&vals, "tag"), "no default, no value");
+    cr_assert_str_eq(tg_opt_get_str(&vals, "mode"), "exact");
+    cr_assert_eq(tg_opt_find(&vals, "n")->given, 0);
+    cr_assert_eq(tg_opt_get_int(&vals, "nope"), 0);
+    cr_assert_null(tg_opt_get_str(&vals, "nope"));
+    tg_opt_values_free(&vals);
+
+    /* Given values win over defaults; a key given twice keeps the last
+     * (sources concatenated in rising precedence). */
+    rc = tg_plugin_parse_options(&t_ffs, keys, values, 4, &vals, err,
+                                 sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(tg_opt_get_int(&vals, "n"), 16);
+    cr_assert_float_eq(tg_opt_get_double(&vals, "n"), 16.0, 1e-12);
+    cr_assert_str_eq(tg_opt_get_str(&vals, "n"), "16");
+    cr_assert_eq(tg_opt_get_bool(&vals, "early_stop"), 1);
+    cr_assert_str_eq(tg_opt_get_str(&vals, "early_stop"), "true");
+    cr_assert_str_eq(tg_opt_get_str(&vals, "tag"), "a-b_c");
+    cr_assert_eq(tg_opt_find(&vals, "tag")->given, 1);
+    tg_opt_values_free(&vals);
+
+    /* A plugin without options takes none. */
+    {
+        tg_plugin_t  bare = { TG_PLUGIN_HEADER, .name = "bare" };
+
+        rc = tg_plugin_parse_options(&bare, NULL, NULL, 0, &vals, err,
+                                     sizeof(err));
+        cr_assert_eq(rc, 0);
+        cr_assert_eq(vals.n, 0);
+        tg_opt_values_free(&vals);
+        rc = tg_plugin_parse_options(&bare, keys, values, 1, &vals, err,
+                                     sizeof(err));
+        cr_assert_eq(rc, -EINVAL);
+        cr_assert_str_eq(err, "unknown option 'n' for strategy bare");
+    }
+
+    t_assert_no_leaks();
+}
+
+
+Test(options, accepted_forms)
+{
+    t_option("n", "1", NULL);
+    t_option("n", "64", NULL);
+    t_option("temperature", "0", NULL);
+    t_option("temperature", "2.0", NULL);
+    t_option("temperature", "1e-3", NULL);
+    t_option("early_stop", "true", NULL);
+    t_option("early_stop", "1", NULL);
+    t_option("early_stop", "off", NULL);
+    t_option("early_stop", "false", NULL);
+    t_option("early_stop", "0", NULL);
+    t_option("tag", "", NULL);
+    t_option("mode", "fuzzy", NULL);
+
+    t_assert_no_leaks();
+}
+
+
+Test(options, every_error)
+{
+    char  long_tag[300];
+
+    t_option("nn", "8", "unknown option 'nn' for strategy ffs");
+    t_option("n", "abc", "option 'n' for strategy ffs: 'abc' is not an "
+             "integer in 1..64");
+    t_option("n", "", "option 'n' for strategy ffs: '' is not an integer "
+             "in 1..64");
+    t_option("n", "8x", "option 'n' for strategy ffs: '8x' is not an "
+             "integer in 1..64");
+    t_option("n", " 8", "option 'n' for strategy ffs: ' 8' is not an "
+             "integer in 1..64");
+    t_option("n", "2.5", "option 'n' for strategy ffs: '2.5' is not an "
+             "integer in 1..64");
+    t_option("n", "0", "option 'n' for strategy ffs: '0' is out of range "
+             "1..64");
+    t_option("n", "65", "option 'n' for strategy ffs: '65' is out of range "
+             "1..64");
+    t_option("n", "-1", "option 'n' for strategy ffs: '-1' is out of range "
+             "1..64");
+    t_option("n", "99999999999999999999", "option 'n' for strategy ffs: "
+             "'99999999999999999999' is out of range 1..64");
+    t_option("temperature", "hot", "option 'temperature' for strategy ffs: "
+             "'hot' is not a number in 0..2");
+    t_option("temperature", "nan", "option 'temperature' for strategy ffs: "
+             "'nan' is not a number in 0..2");
+    t_option("temperature", "inf", "option 'temperature' for strategy ffs: "
+             "'inf' is not a number in 0..2");
+    t_option("temperature", "2.5", "option 'temperature' for strategy ffs: "
+             "'2.5' is out of range 0..2");
+    t_option("temperature", "-0.1", "option 'temperature' for strategy ffs: "
+             "'-0.1' is out of range 0..2");
+    t_option("early_stop", "yes", "option 'early_stop' for strategy ffs: "
+             "'yes' is not a boolean (on/off, true/false, 1/0)");
+    t_option("mode", "best", "option 'mode' for strategy ffs: 'best' is not "
+             "one of exact|none|fuzzy");
+    t_option("mode", "", "option 'mode' for strategy ffs: '' is not one of "
+             "exact|none|fuzzy");
+    t_option("mode", "exac", "option 'mode' for strategy ffs: 'exac' is not "
+             "one of exact|none|fuzzy");
+
+    memset(long_tag, 'x', 257);
+    long_tag[257] = '\0';
+    t_option("tag", long_tag, "option 'tag' for strategy ffs: value of 257 "
+             "bytes is longer than 256");
+    long_tag[256] = '\0';
+    t_option("tag", long_tag, NULL);
+
+    t_assert_no_leaks();
+}
+
+
+/* ---- selection -------------------------------------------------------- */
+
+static void
+t_sel_ok(const tg_plugin_selection_t *sel, const char *name, size_t n,
+    const char *const *kv)
+{
+    size_t  i;
+
+    if (name == NULL) {
+        cr_assert_null(sel->name);
+    } else {
+        cr_assert_str_eq(sel->name, name);
+    }
+
+    cr_assert_eq(sel->n, n);
+    for (i = 0; i < n; i++) {
+        cr_assert_str_eq(sel->keys[i], kv[2 * i]);
+        cr_assert_str_eq(sel->values[i], kv[2 * i + 1]);
+    }
+}
+
+
+static void
+t_header_bad(const char *text, const char *want)
+{
+    int                    rc;
+    char                   err[512];
+    tg_plugin_selection_t  sel;
+
+    rc = tg_plugin_selection_parse_header(text, strlen(text), &sel, err,
+                                          sizeof(err));
+    cr_assert_eq(rc, -EINVAL, "'%s' accepted", text);
+    cr_assert_str_eq(err, want, "for '%s'", text);
+    cr_assert_null(sel.name);
+    cr_assert_null(sel.keys);
+}
+
+
+Test(selection, header)
+{
+    int                    rc, i;
+    char                   err[512], many[1024];
+    size_t                 off;
+    tg_plugin_selection_t  sel;
+    static const char     *kv[] = { "n", "8", "k", "2" };
+
+    rc = tg_plugin_selection_parse_header("ffs; n=8; k=2", 13, &sel, err,
+                                          sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    t_sel_ok(&sel, "ffs", 2, kv);
+    tg_plugin_selection_free(&sel);
+
+    rc = tg_plugin_selection_parse_header(" ffs ;n=8 ;\tk=2\t", 16, &sel,
+                                          err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    t_sel_ok(&sel, "ffs", 2, kv);
+    tg_plugin_selection_free(&sel);
+
+    rc = tg_plugin_selection_parse_header("passthrough", 11, &sel, err,
+                                          sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    t_sel_ok(&sel, "passthrough", 0, NULL);
+    tg_plugin_selection_free(&sel);
+
+    /* len bounds the text: what follows is not read. */
+    rc = tg_plugin_selection_parse_header("ffs; n=8; k=2", 8, &sel, err,
+                                          sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    t_sel_ok(&sel, "ffs", 1, kv);
+    tg_plugin_selection_free(&sel);
+
+    t_header_bad("", "no strategy name");
+    t_header_bad("   ", "no strategy name");
+    t_header_bad("; n=8", "no strategy name");
+    t_header_bad("n=8", "expected a strategy name before 'n=8'");
+    t_header_bad("FFS", "invalid strategy name 'FFS' (letters a-z, digits "
+                 "and '_')");
+    t_header_bad("../ffs", "invalid strategy name '../ffs' (letters a-z, "
+                 "digits and '_')");
+    t_header_bad("ffs; n", "expected key=value, got 'n'");
+    t_header_bad("ffs; n=", "option 'n' has no value");
+    t_header_bad("ffs; =8", "option without a name before '=8'");
+    t_header_bad("ffs;; n=8", "empty item after 'ffs;'");
+    t_header_bad("ffs; n=8;", "empty item after 'ffs; n=8;'");
+    t_header_bad("ffs; n=\"8\"", "option 'n': quotes are not supported in "
+                 "'\"8\"'");
+    t_header_bad("ffs; n='8'", "option 'n': quotes are not supported in "
+                 "''8''");
+    t_header_bad("ffs; n=8 9", "option 'n': blank or control character in "
+                 "value '8 9'");
+    t_header_bad("ffs; N=8", "invalid option name 'N' (letters a-z, digits "
+                 "and '_')");
+    t_header_bad("ffs; n=1; n=2", "option 'n' given twice");
+    t_header_bad("ffs; n=1\r\n", "control character at offset 8");
+
+    off = (size_t) snprintf(many, sizeof(many), "ffs");
+    for (i = 0; i <= TG_SELECTION_MAX; i++) {
+        off += (size_t) snprintf(many + off, sizeof(many) - off, ";o%d=1", i);
+    }
+    t_header_bad(many, "more than 64 options");
+
+    t_assert_no_leaks();
+}
+
+
+Test(selection, args_and_argv)
+{
+    int                    rc;
+    char                   err[512];
+    tg_plugin_selection_t  sel;
+    static const char     *kv[] = { "n", "8", "k", "2" };
+    static const char     *argv[] = { "ffs", "n=8", "k=2" };
+    static const char     *bad_argv[] = { "ffs", "n=8", "k" };
+
+    rc = tg_plugin_selection_parse_args("ffs n=8 k=2", 11, &sel, err,
+                                        sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    t_sel_ok(&sel, "ffs", 2, kv);
+    tg_plugin_selection_free(&sel);
+
+    rc = tg_plugin_selection_parse_args("  ffs \t n=8   k=2  ", 19, &sel,
+                                        err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    t_sel_ok(&sel, "ffs", 2, kv);
+    tg_plugin_selection_free(&sel);
+
+    rc = tg_plugin_selection_parse_args("  ", 2, &sel, err, sizeof(err));
+    cr_assert_eq(rc, -EINVAL);
+    cr_assert_str_eq(err, "no strategy name");
+
+    rc = tg_plugin_selection_parse_args("ffs n=8;k=2", 11, &sel, err,
+                                        sizeof(err));
+    cr_assert_eq(rc, 0, "a ';' is part of a word here: %s", err);
+    cr_assert_str_eq(sel.values[0], "8;k=2");
+    tg_plugin_selection_free(&sel);
+
+    rc = tg_plugin_selection_parse_args("ffs n = 8", 9, &sel, err,
+                                        sizeof(err));
+    cr_assert_eq(rc, -EINVAL);
+    cr_assert_str_eq(err, "expected key=value, got 'n'");
+
+    rc = tg_plugin_selection_parse_argv(argv, 3, &sel, err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    t_sel_ok(&sel, "ffs", 2, kv);
+    tg_plugin_selection_free(&sel);
+
+    rc = tg_plugin_selection_parse_argv(bad_argv, 3, &sel, err, sizeof(err));
+    cr_assert_eq(rc, -EINVAL);
+    cr_assert_str_eq(err, "expected key=value, got 'k'");
+
+    rc = tg_plugin_selection_parse_argv(argv, 0, &sel, err, sizeof(err));
+    cr_assert_eq(rc, -EINVAL);
+    cr_assert_str_eq(err, "no strategy name");
+
+    t_assert_no_leaks();
+}
+
+
+static void
+t_json_bad(const char *text, const char *want)
+{
+    int                    rc;
+    char                   err[512];
+    json_t                *j;
+    tg_plugin_selection_t  sel;
+
+    j = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    cr_assert_not_null(j, "%s", text);
+    rc = tg_plugin_selection_parse_json(j, &sel, err, sizeof(err));
+    json_decref(j);
+    cr_assert_eq(rc, -EINVAL, "'%s' accepted", text);
+    cr_assert_str_eq(err, want);
+    cr_assert_null(sel.name);
+}
+
+
+Test(selection, json)
+{
+    int                    rc;
+    char                   err[512];
+    json_t                *j;
+    tg_plugin_selection_t  sel;
+    static const char     *kv[] = {
+        "n", "8", "temperature", "0.5", "early_stop", "true",
+        "stop", "false", "mode", "exact match"
+    };
+
+    j = json_loads("{\"strategy\":\"ffs\",\"n\":8,\"temperature\":0.5,"
+                   "\"early_stop\":true,\"stop\":false,"
+                   "\"mode\":\"exact match\"}", JSON_PRESERVE_ORDER, NULL);
+    cr_assert_not_null(j);
+    rc = tg_plugin_selection_parse_json(j, &sel, err, sizeof(err));
+    json_decref(j);
+    cr_assert_eq(rc, 0, "%s", err);
+    t_sel_ok(&sel, "ffs", 5, kv);
+    tg_plugin_selection_free(&sel);
+
+    /* Parameters without a strategy: the caller picks the name. */
+    j = json_loads("{\"n\":8}", 0, NULL);
+    rc = tg_plugin_selection_parse_json(j, &sel, err, sizeof(err));
+    json_decref(j);
+    cr_assert_eq(rc, 0, "%s", err);
+    t_sel_ok(&sel, NULL, 1, kv);
+    tg_plugin_selection_free(&sel);
+
+    t_json_bad("[1]", "\"thinkgate\" must be an object");
+    t_json_bad("\"ffs\"", "\"thinkgate\" must be an object");
+    t_json_bad("{\"strategy\":8}", "\"strategy\" must be a string");
+    t_json_bad("{\"strategy\":\"\"}", "no strategy name");
+    t_json_bad("{\"strategy\":\"a/b\"}", "invalid strategy name 'a/b' "
+               "(letters a-z, digits and '_')");
+    t_json_bad("{\"strategy\":\"ffs\",\"n\":null}", "option 'n': value must "
+               "be a number, boolean or string");
+    t_json_bad("{\"strategy\":\"ffs\",\"n\":[8]}", "option 'n': value must "
+               "be a number, boolean or string");
+    t_json_bad("{\"strategy\":\"ffs\",\"n\":{}}", "option 'n': value must "
+               "be a number, boolean or string");
+    t_json_bad("{\"strategy\":\"ffs\",\"Top K\":1}", "invalid option name "
+               "'Top K' (letters a-z, digits and '_')");
+    t_json_bad("{\"strategy\":\"ffs\",\"tag\":\"a\\u0000b\"}",
+               "option 'tag': NUL in value");
+
+    t_assert_no_leaks();
+}
+
+
+Test(selection, end_to_end_against_a_table)
+{
+    int                    rc;
+    char                   err[512];
+    tg_opt_values_t        vals;
+    tg_plugin_selection_t  sel;
+
+    rc = tg_plugin_selection_parse_header("ffs; n=12; mode=none", 20, &sel,
+                                          err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    rc = tg_plugin_parse_options(&t_ffs, (const char *const *) sel.keys,
+                                 (const char *const *) sel.values, sel.n,
+                                 &vals, err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(tg_opt_get_int(&vals, "n"), 12);
+    cr_assert_str_eq(tg_opt_get_str(&vals, "mode"), "none");
+    cr_assert_float_eq(tg_opt_get_double(&vals, "temperature"), 0.6, 1e-12);
+    tg_opt_values_free(&vals);
+    tg_plugin_selection_free(&sel);
+
+    t_assert_no_leaks();
 }
