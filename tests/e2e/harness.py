@@ -35,7 +35,7 @@ def wait_port(port, timeout=10.0, proc=None):
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError("process exited with %s before listening"
-                               % proc.returncode)
+                               % proc.poll())
         try:
             with socket.create_connection(("127.0.0.1", port), 0.2):
                 return
@@ -48,7 +48,7 @@ def wait_path(path, timeout=10.0, proc=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError("process exited with %s" % proc.returncode)
+            raise RuntimeError("process exited with %s" % proc.poll())
         if os.path.exists(path):
             return
         time.sleep(0.02)
@@ -179,7 +179,7 @@ def nginx_conf(workdir, port, sock, http="", server=DEFAULT_SERVER,
                workers=2, log_level="info"):
     return NGINX_CONF.format(
         workers=workers, dir=workdir, log_level=log_level,
-        user="user nobody;" if os.geteuid() == 0 else "",
+        user="user nobody nogroup;" if os.geteuid() == 0 else "",
         module=MODULE, sock=sock, http=http, port=port, server=server)
 
 
@@ -195,7 +195,12 @@ def start_nginx(sock, http, server=DEFAULT_SERVER, port=None, workers=2):
     proc.argv = ["nginx", "-p", proc.workdir, "-c", conf]
     proc.conf = conf
     proc.start()
-    wait_port(port, proc=proc)
+    try:
+        wait_port(port, proc=proc)
+    except Exception as e:
+        log = proc.log()
+        proc.cleanup()
+        raise RuntimeError("nginx did not start: %s\n%s" % (e, log))
     proc.port = port
     proc.url = "http://127.0.0.1:%d" % port
     proc.error_log = os.path.join(proc.workdir, "error.log")
