@@ -19,7 +19,9 @@
 
 typedef struct tg_engine_s   tg_engine_t;
 typedef struct tg_conn_s     tg_conn_t;
-typedef struct tg_request_s  tg_request_t;
+/* The struct tags match include/thinkgate/plugin.h (tg_req_t, tg_trace_t),
+ * so the plugin host can hand requests and traces to plugins as they are. */
+typedef struct tg_req_s      tg_request_t;
 typedef struct tg_trace_s    tg_trace_t;
 
 enum {

@@ -22,7 +22,6 @@
 static void tg__usage(FILE *f);
 static int tg__parse_args(tg_engine_t *e, int argc, char **argv);
 static void tg__signal_cb(uv_signal_t *sig, int signum);
-static void tg__walk_close_cb(uv_handle_t *h, void *arg);
 
 
 static void
@@ -162,24 +161,9 @@ tg__signal_cb(uv_signal_t *sig, int signum)
     tg_http_client_free(e->http);
     e->http = NULL;
 
-    (void) uv_signal_stop(&e->sigterm);
-    (void) uv_signal_stop(&e->sigint);
-    uv_walk(e->loop, tg__walk_close_cb, NULL);
-}
-
-
-static void
-tg__walk_close_cb(uv_handle_t *h, void *arg)
-{
-    (void) arg;
-
-    /* Connections and the listener close through their own callbacks;
-     * only handles nobody owns any more (signals, the reaper) go here. */
-    if (h->type == UV_SIGNAL || h->type == UV_IDLE) {
-        if (!uv_is_closing(h)) {
-            uv_close(h, NULL);
-        }
-    }
+    uv_close((uv_handle_t *) &e->sigterm, NULL);
+    uv_close((uv_handle_t *) &e->sigint, NULL);
+    uv_close((uv_handle_t *) &e->reaper, NULL);
 }
 
 

@@ -43,7 +43,7 @@ enum {
 
 typedef struct tg_strategy_s  tg_strategy_t;
 
-struct tg_request_s {
+struct tg_req_s {
     tg_engine_t           *engine;
     tg_conn_t             *conn;            /* NULL once closed */
     uint64_t               id;
