@@ -90,7 +90,8 @@ static const tg_option_t  tg_ffs_options[] = {
       "benchmark fixing the answer format (aime*: integer 0-999, "
       "gpqa*: letter); unset: any answer" },
     { "reasoning", TG_OPT_BOOL, "on", 0, 0, NULL,
-      "content without </think> is thinking: phrases there are no answer" },
+      "content without </think> is thinking, phrases there no answer "
+      "(off for models that do not think)" },
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 

@@ -13,7 +13,8 @@
  *
  * early_stop=exact cancels the running traces as soon as no outcome of
  * them can change the result of voting over all of them: the answer and
- * the winning trace are exactly plain voting's, for fewer tokens.
+ * the winning trace are exactly plain voting's, for fewer tokens.  The
+ * "votes" summary then holds the votes cast before the stop.
  *
  * When no trace yields an answer, the first trace to finish is returned
  * and the summary says "fallback": "first_finished".
@@ -90,7 +91,8 @@ static const tg_option_t  tg_sc_options[] = {
       "benchmark fixing the answer format (aime*: integer 0-999, "
       "gpqa*: letter); unset: any answer" },
     { "reasoning", TG_OPT_BOOL, "on", 0, 0, NULL,
-      "content without </think> is thinking: phrases there are no answer" },
+      "content without </think> is thinking, phrases there no answer "
+      "(off for models that do not think)" },
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
