@@ -178,6 +178,7 @@ typedef struct {
     ngx_event_t                      reconnect;
     ngx_msec_t                       backoff;
     ngx_uint_t                       failures;
+    int32_t                          refused;   /* last refusal logged */
 
     /* keeps a gracefully exiting worker alive while requests run */
     ngx_event_t                      keeper;

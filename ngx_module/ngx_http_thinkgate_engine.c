@@ -352,6 +352,7 @@ ngx_http_thinkgate_engine_read_reply(void)
 {
     ssize_t                       n;
     ngx_err_t                     err;
+    ngx_uint_t                    level;
     ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
 
     while (e->reply_got < sizeof(tg_register_reply_t)) {
@@ -388,7 +389,11 @@ ngx_http_thinkgate_engine_read_reply(void)
     }
 
     if (e->reply.status != 0) {
-        ngx_log_error(NGX_LOG_ERR, e->log, 0,
+        /* the same refusal every backoff period is logged once loudly */
+        level = (e->reply.status != e->refused) ? NGX_LOG_ERR : NGX_LOG_INFO;
+        e->refused = e->reply.status;
+
+        ngx_log_error(level, e->log, 0,
                       "thinkgate: engine refused registration "
                       "(status %D, engine protocol %uD, ours %uD): %s",
                       e->reply.status, e->reply.version,
@@ -453,6 +458,7 @@ ngx_http_thinkgate_engine_read_handler(ngx_event_t *ev)
                       "generation %uD", &e->mcf->engine,
                       e->reply.generation);
         e->failures = 0;
+        e->refused = 0;
     }
 
     /* doorbells: drain them all, then look at both rings */

@@ -219,8 +219,8 @@ ngx_http_thinkgate_data(ngx_http_thinkgate_ctx_t *ctx, const u_char *p1,
     ctx->handed += l1;
 
     if (r->header_only || len == 0) {
-        ctx->credited = ctx->handed;
-        return NGX_OK;
+        /* nothing goes out, so the credit comes back at once */
+        return ngx_http_thinkgate_after_output(r, ctx, NGX_OK);
     }
 
     cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
