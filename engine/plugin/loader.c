@@ -1,14 +1,12 @@
 /*
- * Strategy plugin registry: loading from one directory, versions,
- * reference counts and hot reload.
+ * Strategy plugin registry: names, versions, reference counts and hot
+ * reload.  Opening one file is open.c.
  */
 
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <link.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,69 +15,11 @@
 
 #include "loader_int.h"
 
-static int tg__fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void tg__log(tg_plugin_registry_t *reg, int level,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int64_t tg__now_ms(void);
-static int tg__resolve(tg_plugin_registry_t *reg, const char *name,
-    char **real, tg__file_id_t *id, char *err, size_t errlen);
-static int tg__id_eq(const tg__file_id_t *a, const tg__file_id_t *b);
-static int tg__copy(int from, const char *to, char *err, size_t errlen);
-static int tg__open(tg_plugin_registry_t *reg, tg__plugin_entry_t *e,
-    const char *real, int fd, tg_plugin_version_t **out, char *err,
-    size_t errlen);
 static int tg__attempt(tg_plugin_registry_t *reg, const char *name,
     tg__plugin_entry_t **entry, char *err, size_t errlen);
 static tg__plugin_entry_t *tg__entry_find(const tg_plugin_registry_t *reg,
     const char *name);
 static void tg__version_free(tg_plugin_version_t *v);
-
-
-static int
-tg__fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list  ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-
-    return rc;
-}
-
-
-static void
-tg__log(tg_plugin_registry_t *reg, int level, const char *fmt, ...)
-{
-    char     msg[1024];
-    va_list  ap;
-
-    if (reg->log == NULL) {
-        return;
-    }
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-
-    reg->log(reg->log_data, level, msg);
-}
-
-
-static int64_t
-tg__now_ms(void)
-{
-    struct timespec  ts;
-
-    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
-        return 0;
-    }
-
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 
 int
@@ -115,13 +55,13 @@ tg_plugin_registry_new(tg_plugin_registry_t **out, const char *dir,
     tg_plugin_registry_t  *reg;
 
     if (dir == NULL || api == NULL) {
-        return tg__fail(err, errlen, -EINVAL, "plugin dir and host API "
+        return tg__plugin_fail(err, errlen, -EINVAL, "plugin dir and host API "
                         "are required");
     }
 
     reg = calloc(1, sizeof(*reg));
     if (reg == NULL) {
-        return tg__fail(err, errlen, -ENOMEM, "out of memory");
+        return tg__plugin_fail(err, errlen, -ENOMEM, "out of memory");
     }
 
     reg->api = api;
@@ -130,19 +70,20 @@ tg_plugin_registry_new(tg_plugin_registry_t **out, const char *dir,
     reg->dir = realpath(dir, NULL);
     if (reg->dir == NULL) {
         rc = -errno;
-        tg__fail(err, errlen, rc, "plugin dir %s: %s", dir, strerror(-rc));
+        tg__plugin_fail(err, errlen, rc, "plugin dir %s: %s", dir,
+                        strerror(-rc));
         goto failed;
     }
 
     if (stat(reg->dir, &st) != 0) {
         rc = -errno;
-        tg__fail(err, errlen, rc, "plugin dir %s: %s", reg->dir,
+        tg__plugin_fail(err, errlen, rc, "plugin dir %s: %s", reg->dir,
                  strerror(-rc));
         goto failed;
     }
 
     if (!S_ISDIR(st.st_mode)) {
-        rc = tg__fail(err, errlen, -ENOTDIR, "plugin dir %s: not a "
+        rc = tg__plugin_fail(err, errlen, -ENOTDIR, "plugin dir %s: not a "
                       "directory", reg->dir);
         goto failed;
     }
@@ -157,20 +98,21 @@ tg_plugin_registry_new(tg_plugin_registry_t **out, const char *dir,
     if ((size_t) snprintf(tmpl, sizeof(tmpl), "%s/thinkgate-plugins.XXXXXX",
                           tmp) >= sizeof(tmpl))
     {
-        rc = tg__fail(err, errlen, -ENAMETOOLONG, "TMPDIR is too long");
+        rc = tg__plugin_fail(err, errlen, -ENAMETOOLONG, "TMPDIR is too long");
         goto failed;
     }
 
     if (mkdtemp(tmpl) == NULL) {
         rc = -errno;
-        tg__fail(err, errlen, rc, "scratch dir %s: %s", tmpl, strerror(-rc));
+        tg__plugin_fail(err, errlen, rc, "scratch dir %s: %s", tmpl,
+                        strerror(-rc));
         goto failed;
     }
 
     reg->scratch = strdup(tmpl);
     if (reg->scratch == NULL) {
         (void) rmdir(tmpl);
-        rc = tg__fail(err, errlen, -ENOMEM, "out of memory");
+        rc = tg__plugin_fail(err, errlen, -ENOMEM, "out of memory");
         goto failed;
     }
 
@@ -236,274 +178,13 @@ tg_plugin_registry_free(tg_plugin_registry_t *reg)
     }
 
     if (rmdir(reg->scratch) != 0 && reg->log != NULL) {
-        tg__log(reg, TG_LOG_WARN, "plugin scratch dir %s: rmdir: %s",
+        tg__plugin_log(reg, TG_LOG_WARN, "plugin scratch dir %s: rmdir: %s",
                 reg->scratch, strerror(errno));
     }
 
     free(reg->scratch);
     free(reg->dir);
     free(reg);
-}
-
-
-static int
-tg__id_eq(const tg__file_id_t *a, const tg__file_id_t *b)
-{
-    return a->dev == b->dev && a->ino == b->ino && a->size == b->size
-           && a->mtime.tv_sec == b->mtime.tv_sec
-           && a->mtime.tv_nsec == b->mtime.tv_nsec;
-}
-
-
-/*
- * <dir>/<name>.so, its symlinks resolved, must lie inside dir and be a
- * regular file.  Fills *real (malloc()ed; may be NULL) and *id.
- */
-static int
-tg__resolve(tg_plugin_registry_t *reg, const char *name, char **real,
-    tg__file_id_t *id, char *err, size_t errlen)
-{
-    int          rc;
-    char         path[4096], *rp;
-    size_t       dlen;
-    struct stat  st;
-
-    if (real != NULL) {
-        *real = NULL;
-    }
-
-    if (!tg_plugin_name_valid(name)) {
-        return tg__fail(err, errlen, -EINVAL, "plugin '%.80s': path outside "
-                        "the plugin dir (a name is [a-z0-9_]{1,64})", name);
-    }
-
-    if ((size_t) snprintf(path, sizeof(path), "%s/%s.so", reg->dir, name)
-        >= sizeof(path))
-    {
-        return tg__fail(err, errlen, -ENAMETOOLONG, "plugin %s: path too "
-                        "long", name);
-    }
-
-    rp = realpath(path, NULL);
-    if (rp == NULL) {
-        rc = -errno;
-        return tg__fail(err, errlen, rc, "plugin %s: %s", path,
-                        rc == -ENOENT ? "no such file" : strerror(-rc));
-    }
-
-    dlen = strlen(reg->dir);
-    if (strncmp(rp, reg->dir, dlen) != 0 || rp[dlen] != '/') {
-        rc = tg__fail(err, errlen, -EPERM, "plugin %s: path outside the "
-                      "plugin dir (it leads to %s)", path, rp);
-        goto failed;
-    }
-
-    if (stat(rp, &st) != 0) {
-        rc = -errno;
-        tg__fail(err, errlen, rc, "plugin %s: %s", rp, strerror(-rc));
-        goto failed;
-    }
-
-    if (!S_ISREG(st.st_mode)) {
-        rc = tg__fail(err, errlen, -EINVAL, "plugin %s: not a regular file",
-                      rp);
-        goto failed;
-    }
-
-    id->dev = st.st_dev;
-    id->ino = st.st_ino;
-    id->size = st.st_size;
-    id->mtime = st.st_mtim;
-
-    if (real != NULL) {
-        *real = rp;
-
-    } else {
-        free(rp);
-    }
-
-    return 0;
-
-failed:
-
-    free(rp);
-    return rc;
-}
-
-
-/* Copies the open file from to a new file to (which must not exist). */
-static int
-tg__copy(int from, const char *to, char *err, size_t errlen)
-{
-    int      fd, rc;
-    char     buf[65536];
-    ssize_t  n, w, off;
-
-    fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = -errno;
-        return tg__fail(err, errlen, rc, "private copy %s: %s", to,
-                        strerror(-rc));
-    }
-
-    for ( ;; ) {
-        n = read(from, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-
-        if (n < 0) {
-            rc = -errno;
-            tg__fail(err, errlen, rc, "reading plugin: %s", strerror(-rc));
-            goto failed;
-        }
-
-        if (n == 0) {
-            break;
-        }
-
-        for (off = 0; off < n; off += w) {
-            w = write(fd, buf + off, (size_t) (n - off));
-            if (w < 0 && errno == EINTR) {
-                w = 0;
-                continue;
-            }
-
-            if (w < 0) {
-                rc = -errno;
-                tg__fail(err, errlen, rc, "private copy %s: %s", to,
-                         strerror(-rc));
-                goto failed;
-            }
-        }
-    }
-
-    if (close(fd) != 0) {
-        rc = -errno;
-        (void) unlink(to);
-        return tg__fail(err, errlen, rc, "private copy %s: %s", to,
-                        strerror(-rc));
-    }
-
-    return 0;
-
-failed:
-
-    (void) close(fd);
-    (void) unlink(to);
-    return rc;
-}
-
-
-/*
- * Copies the open file fd (the plugin at real) to a fresh private path,
- * dlopen()s the copy, checks the descriptor and calls load().
- */
-static int
-tg__open(tg_plugin_registry_t *reg, tg__plugin_entry_t *e, const char *real,
-    int fd, tg_plugin_version_t **out, char *err, size_t errlen)
-{
-    int                   rc;
-    char                  copy[4096], why[512];
-    void                 *handle, *sym;
-    size_t                sym_size;
-    Dl_info               info;
-    const ElfW(Sym)      *esym;
-    tg_plugin_version_t  *v;
-
-    if ((size_t) snprintf(copy, sizeof(copy), "%s/%s.%llu.so", reg->scratch,
-                          e->name, (unsigned long long) ++reg->copies)
-        >= sizeof(copy))
-    {
-        return tg__fail(err, errlen, -ENAMETOOLONG, "plugin %s: scratch "
-                        "path too long", real);
-    }
-
-    rc = tg__copy(fd, copy, why, sizeof(why));
-    if (rc < 0) {
-        return tg__fail(err, errlen, rc, "plugin %s: %s", real, why);
-    }
-
-    handle = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
-
-    /* The mapping keeps the copy alive; its name is not needed again. */
-    if (unlink(copy) != 0) {
-        tg__log(reg, TG_LOG_WARN, "plugin %s: unlink %s: %s", real, copy,
-                strerror(errno));
-    }
-
-    if (handle == NULL) {
-        return tg__fail(err, errlen, -ENOEXEC, "plugin %s: dlopen: %s", real,
-                        dlerror());
-    }
-
-    (void) dlerror();
-    sym = dlsym(handle, TG_PLUGIN_SYMBOL);
-    if (sym == NULL) {
-        rc = tg__fail(err, errlen, -EPROTO, "plugin %s: no symbol %s",
-                      real, TG_PLUGIN_SYMBOL);
-        goto failed;
-    }
-
-    /* The symbol's size in the ELF symbol table bounds what may be read;
-     * 0 when unknown. */
-    sym_size = 0;
-    esym = NULL;
-    if (dladdr1(sym, &info, (void **) &esym, RTLD_DL_SYMENT) != 0
-        && esym != NULL)
-    {
-        sym_size = esym->st_size;
-    }
-
-    v = calloc(1, sizeof(*v));
-    if (v == NULL) {
-        rc = tg__fail(err, errlen, -ENOMEM, "out of memory");
-        goto failed;
-    }
-
-    v->handle = handle;
-    v->file = strdup(real);
-    if (v->file == NULL) {
-        free(v);
-        rc = tg__fail(err, errlen, -ENOMEM, "out of memory");
-        goto failed;
-    }
-
-    rc = tg__plugin_check(sym, sym_size, real, e->name, &v->plugin, err,
-                          errlen);
-    if (rc < 0) {
-        goto failed_version;
-    }
-
-    if (v->plugin.load != NULL) {
-        why[0] = '\0';
-        rc = v->plugin.load(reg->api, why, sizeof(why));
-        why[sizeof(why) - 1] = '\0';
-
-        if (rc < 0) {
-            tg__fail(err, errlen, rc, "plugin %s: load() refused (%d): %s",
-                     real, rc, why[0] != '\0' ? why : "no reason given");
-            goto failed_version;
-        }
-    }
-
-    v->loaded_at_ms = tg__now_ms();
-    *out = v;
-
-    return 0;
-
-failed_version:
-
-    free(v->file);
-    free(v);
-
-failed:
-
-    if (dlclose(handle) != 0) {
-        tg__log(reg, TG_LOG_WARN, "plugin %s: dlclose: %s", real, dlerror());
-    }
-
-    return rc;
 }
 
 
@@ -546,7 +227,7 @@ tg__attempt(tg_plugin_registry_t *reg, const char *name,
 
     e = tg_plugin_name_valid(name) ? tg__entry_find(reg, name) : NULL;
 
-    rc = tg__resolve(reg, name, &real, &id, msg, sizeof(msg));
+    rc = tg__plugin_resolve(reg, name, &real, &id, msg, sizeof(msg));
     if (rc < 0) {
         if (e != NULL) {
             e->failed_stat_rc = rc;
@@ -557,7 +238,7 @@ tg__attempt(tg_plugin_registry_t *reg, const char *name,
     if (e == NULL) {
         e = calloc(1, sizeof(*e));
         if (e == NULL) {
-            rc = tg__fail(msg, sizeof(msg), -ENOMEM, "out of memory");
+            rc = tg__plugin_fail(msg, sizeof(msg), -ENOMEM, "out of memory");
             goto failed;
         }
 
@@ -574,7 +255,8 @@ tg__attempt(tg_plugin_registry_t *reg, const char *name,
     fd = open(real, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) != 0) {
         rc = -errno;
-        tg__fail(msg, sizeof(msg), rc, "plugin %s: %s", real, strerror(-rc));
+        tg__plugin_fail(msg, sizeof(msg), rc, "plugin %s: %s", real,
+                        strerror(-rc));
         goto failed;
     }
 
@@ -583,7 +265,7 @@ tg__attempt(tg_plugin_registry_t *reg, const char *name,
     id.size = st.st_size;
     id.mtime = st.st_mtim;
 
-    rc = tg__open(reg, e, real, fd, &v, msg, sizeof(msg));
+    rc = tg__plugin_open(reg, e, real, fd, &v, msg, sizeof(msg));
     if (rc < 0) {
         goto failed;
     }
@@ -610,7 +292,7 @@ tg__attempt(tg_plugin_registry_t *reg, const char *name,
         }
     }
 
-    tg__log(reg, TG_LOG_INFO, "plugin %s: loaded %s version '%s', "
+    tg__plugin_log(reg, TG_LOG_INFO, "plugin %s: loaded %s version '%s', "
             "generation %llu", name, real, v->plugin.version,
             (unsigned long long) v->generation);
 
@@ -637,13 +319,13 @@ failed:
     /* A name that is no plugin at all is the caller's to report (a
      * request naming an unknown strategy must not flood the log). */
     if (e != NULL || (rc != -ENOENT && rc != -EINVAL)) {
-        tg__log(reg, TG_LOG_ERROR, "%s%s", msg,
+        tg__plugin_log(reg, TG_LOG_ERROR, "%s%s", msg,
                 e != NULL && e->current != NULL
                 ? " (the previous version keeps serving)" : "");
     }
 
     free(real);
-    return tg__fail(err, errlen, rc, "%s", msg);
+    return tg__plugin_fail(err, errlen, rc, "%s", msg);
 }
 
 
@@ -663,10 +345,10 @@ tg_plugin_load(tg_plugin_registry_t *reg, const char *name, char *err,
     /* A name whose file was refused stays refused until the file changes:
      * a request naming it must not dlopen it again each time. */
     if (e != NULL && e->failed
-        && tg__resolve(reg, name, NULL, &id, NULL, 0) == 0
-        && e->failed_stat_rc == 0 && tg__id_eq(&id, &e->failed_id))
+        && tg__plugin_resolve(reg, name, NULL, &id, NULL, 0) == 0
+        && e->failed_stat_rc == 0 && tg__file_id_eq(&id, &e->failed_id))
     {
-        return tg__fail(err, errlen, e->failed_rc, "%s", e->last_error);
+        return tg__plugin_fail(err, errlen, e->failed_rc, "%s", e->last_error);
     }
 
     return tg__attempt(reg, name, &e, err, errlen);
@@ -686,7 +368,7 @@ tg_plugin_load_all(tg_plugin_registry_t *reg)
     d = opendir(reg->dir);
     if (d == NULL) {
         rc = -errno;
-        tg__log(reg, TG_LOG_ERROR, "plugin dir %s: %s", reg->dir,
+        tg__plugin_log(reg, TG_LOG_ERROR, "plugin dir %s: %s", reg->dir,
                 strerror(-rc));
         return rc;
     }
@@ -722,7 +404,7 @@ tg_plugin_load_all(tg_plugin_registry_t *reg)
     }
 
     if (rc < 0) {
-        tg__log(reg, TG_LOG_ERROR, "plugin dir %s: %s", reg->dir,
+        tg__plugin_log(reg, TG_LOG_ERROR, "plugin dir %s: %s", reg->dir,
                 strerror(-rc));
         return rc;
     }
@@ -758,7 +440,7 @@ tg_plugin_refresh(tg_plugin_registry_t *reg)
 
     for (e = reg->entries; e != NULL; e = e->next) {
         memset(&id, 0, sizeof(id));
-        rc = tg__resolve(reg, e->name, NULL, &id, err, sizeof(err));
+        rc = tg__plugin_resolve(reg, e->name, NULL, &id, err, sizeof(err));
 
         if (rc < 0) {
             /* Gone or moved outside: report once, keep serving. */
@@ -767,15 +449,15 @@ tg_plugin_refresh(tg_plugin_registry_t *reg)
                 e->failed_rc = rc;
                 e->failed_stat_rc = rc;
                 memcpy(e->last_error, err, sizeof(e->last_error));
-                tg__log(reg, TG_LOG_WARN, "%s%s", err, e->current != NULL
+                tg__plugin_log(reg, TG_LOG_WARN, "%s%s", err, e->current != NULL
                         ? " (the loaded version keeps serving)" : "");
             }
             continue;
         }
 
         if (e->failed ? (e->failed_stat_rc == 0
-                         && tg__id_eq(&id, &e->failed_id))
-                      : (e->current != NULL && tg__id_eq(&id, &e->id)))
+                         && tg__file_id_eq(&id, &e->failed_id))
+                      : (e->current != NULL && tg__file_id_eq(&id, &e->id)))
         {
             continue;
         }
@@ -806,8 +488,8 @@ tg_plugin_acquire(tg_plugin_registry_t *reg, const char *name,
 
         e = tg__entry_find(reg, name);
         if (e == NULL || e->current == NULL) {
-            return tg__fail(err, errlen, -ENOENT, "plugin %s: not loaded",
-                            name);
+            return tg__plugin_fail(err, errlen, -ENOENT,
+                                   "plugin %s: not loaded", name);
         }
     }
 
@@ -840,13 +522,14 @@ tg__version_free(tg_plugin_version_t *v)
     }
 
     if (dlclose(v->handle) != 0 && e != NULL) {
-        tg__log(e->reg, TG_LOG_WARN, "plugin %s: dlclose: %s", v->file,
+        tg__plugin_log(e->reg, TG_LOG_WARN, "plugin %s: dlclose: %s", v->file,
                 dlerror());
     }
 
     if (e != NULL) {
-        tg__log(e->reg, TG_LOG_INFO, "plugin %s: unloaded generation %llu",
-                e->name, (unsigned long long) v->generation);
+        tg__plugin_log(e->reg, TG_LOG_INFO,
+                       "plugin %s: unloaded generation %llu", e->name,
+                       (unsigned long long) v->generation);
     }
 
     free(v->file);

@@ -66,6 +66,25 @@ struct tg_plugin_registry_s {
     uint64_t              copies;       /* names of private copies */
 };
 
+/* open.c */
+int tg__plugin_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void tg__plugin_log(tg_plugin_registry_t *reg, int level,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int tg__file_id_eq(const tg__file_id_t *a, const tg__file_id_t *b);
+
+/* <dir>/<name>.so, symlinks resolved, must lie inside dir and be a
+ * regular file: fills *real (malloc()ed; real may be NULL) and *id. */
+int tg__plugin_resolve(tg_plugin_registry_t *reg, const char *name,
+    char **real, tg__file_id_t *id, char *err, size_t errlen);
+
+/* Copies the open file fd (the plugin at real) to a fresh private path,
+ * dlopen()s the copy, checks the descriptor, calls load(): a new version
+ * not yet attached to e. */
+int tg__plugin_open(tg_plugin_registry_t *reg, tg__plugin_entry_t *e,
+    const char *real, int fd, tg_plugin_version_t **out, char *err,
+    size_t errlen);
+
 /* check.c: validates the descriptor at p (sym_size bytes, 0: unknown)
  * and fills copy.  -EPROTO with "plugin FILE: ..." in err. */
 int tg__plugin_check(const void *p, size_t sym_size, const char *file,

@@ -3,7 +3,8 @@
 # binary of our own.  The unit test loads small plugins built from
 # tests/plugins/ into $(BUILD)/tests/plugins/.
 
-TG_PLUGIN_LOADER_SRCS := engine/plugin/loader.c engine/plugin/check.c \
+TG_PLUGIN_LOADER_SRCS := engine/plugin/loader.c engine/plugin/open.c \
+                         engine/plugin/check.c \
                          engine/plugin/options.c engine/plugin/selection.c \
                          engine/plugin/list.c
 TG_PLUGIN_LOADER_HDRS := engine/plugin/loader.h engine/plugin/loader_int.h \
