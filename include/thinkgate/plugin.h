@@ -31,11 +31,27 @@
  * with a message retrievable by api->last_error(req).  A host function that
  * takes a callback and returns an error never calls that callback.
  *
- * Memory: api->alloc() hands out request-arena memory freed with the
- * request; the per-request state block (state_size bytes, zeroed) likewise.
- * Strings the host passes in callbacks or info structs are valid until the
- * callback returns (or, for info structs, until control returns to the
- * host); copy what you keep.
+ * Memory: api->alloc() hands out request-arena memory (aligned for any
+ * type, like malloc) freed with the request; the per-request state block
+ * (state_size bytes, zeroed) likewise.  Strings the host passes in
+ * callbacks or info structs are valid until the callback returns (or, for
+ * info structs, until control returns to the host); copy what you keep.
+ * Every string a plugin passes to the host (messages, summary keys and
+ * values, spec texts) is copied before the host function returns: stack
+ * buffers are fine.
+ *
+ * Cancellation: a trace the plugin cancels gets no more callbacks, not
+ * even on_trace_end (its partial tokens still count in the summary).
+ * trace_cancel on a trace that already ended returns -EALREADY.
+ * on_trace_end is called for traces that finished (DONE), failed, or were
+ * cancelled by the host for a reason other than the plugin's own call.
+ *
+ * Options of type TG_OPT_ENUM and TG_OPT_STRING are read with opt_str.
+ *
+ * Summary keys strategy, traces_started, traces_cancelled and tokens are
+ * the host's and cannot be set; winner and answer are set by the host from
+ * finish_trace() unless the plugin sets them, in which case the plugin's
+ * value stands.
  */
 
 #ifndef THINKGATE_PLUGIN_H
@@ -273,6 +289,7 @@ typedef struct tg_host_api_s {
     int         (*emit)(tg_req_t *req, const char *reasoning, size_t rlen,
                         const char *content, size_t clen);
     int         (*finish)(tg_req_t *req, const tg_finish_t *fin);
+    /* winner must have ended DONE; otherwise -EINVAL. */
     int         (*finish_trace)(tg_req_t *req, tg_trace_t *winner);
     int         (*fail)(tg_req_t *req, int http_status, const char *type,
                         const char *message);
