@@ -5,7 +5,9 @@
  * Registration
  * ------------
  * A worker connects to the engine's SOCK_STREAM unix socket and sends one
- * tg_register_t, with the memfd of its shared region attached as
+ * tg_register_t, with the memfd of its shared region (created with
+ * MFD_ALLOW_SEALING and sealed against shrinking and growing, so that
+ * neither side can make the other's mapping fault) attached as
  * SCM_RIGHTS to that first sendmsg(), followed by conf_len bytes of the
  * configuration document (JSON, below).  The engine checks the peer's
  * credentials (SO_PEERCRED), maps and checks the region (tg_shm_check),
@@ -38,6 +40,8 @@
  * --------
  * REQUEST (worker -> engine): the first frame's payload is
  *     uint32_t meta_len | meta (JSON, meta_len bytes) | body bytes
+ * (meta itself must fit the first frame: a worker answers 400 to a request
+ * whose method, URI, args and forwarded headers do not)
  * and when the body does not fit, TG_FRAME_F_MORE is set and further
  * REQUEST frames with the same id carry only body bytes; the last has no
  * MORE flag.  meta:
@@ -72,7 +76,9 @@
  * ERROR (engine -> worker): tg_head_t (status) followed by an OpenAI-shaped
  * error body.  Before HEAD the worker answers with that status and body;
  * after HEAD of a streamed response it sends "data: BODY\n\n" and ends the
- * stream; otherwise it ends the response.  ERROR ends the request like END.
+ * stream; otherwise it closes the connection, so the client sees a
+ * truncated response rather than a wrong one.  ERROR ends the request like
+ * END.  END before HEAD is a protocol error (the worker answers 502).
  */
 
 #ifndef THINKGATE_PROTOCOL_H
