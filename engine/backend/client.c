@@ -33,7 +33,7 @@ static int tg__curl_timer_cb(CURLM *multi, long timeout_ms, void *userp);
 static void tg__poll_cb(uv_poll_t *poll, int status, int events);
 static void tg__poll_close_cb(uv_handle_t *handle);
 static void tg__timer_cb(uv_timer_t *timer);
-static void tg__idle_cb(uv_idle_t *idle);
+static void tg__pending_cb(uv_idle_t *idle);
 static void tg__socket_action(tg_http_client_t *c, curl_socket_t s,
     int flags);
 static void tg__after_curl(tg_http_client_t *c);
@@ -364,13 +364,13 @@ tg__client_defer(tg_http_client_t *c, tg_http_t *h)
         tg__list_insert(&c->pending, &h->pending);
     }
     if (c->in_curl == 0 && !uv_is_active((uv_handle_t *) &c->idle)) {
-        (void) uv_idle_start(&c->idle, tg__idle_cb);
+        (void) uv_idle_start(&c->idle, tg__pending_cb);
     }
 }
 
 
 static void
-tg__idle_cb(uv_idle_t *idle)
+tg__pending_cb(uv_idle_t *idle)
 {
     tg_http_client_t  *c = idle->data;
 
