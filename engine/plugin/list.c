@@ -144,7 +144,11 @@ tg__list_options(const tg_option_t *opts)
         rc |= tg__list_set(o, "default", row->def != NULL
                            ? tg__list_str(row->def) : json_null());
 
-        if (row->type == TG_OPT_INT || row->type == TG_OPT_DOUBLE) {
+        if (row->type == TG_OPT_INT) {
+            rc |= tg__list_set(o, "min", json_integer((json_int_t) row->min));
+            rc |= tg__list_set(o, "max", json_integer((json_int_t) row->max));
+
+        } else if (row->type == TG_OPT_DOUBLE) {
             rc |= tg__list_set(o, "min", json_real(row->min));
             rc |= tg__list_set(o, "max", json_real(row->max));
         }

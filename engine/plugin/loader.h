@@ -107,7 +107,9 @@ int tg_plugin_reload(tg_plugin_registry_t *reg, const char *name,
  * Reloads every plugin whose file changed (device, inode, size or mtime)
  * since its current version was loaded, or since a failed attempt on it.
  * For the engine to call on a new configuration generation and
- * periodically.  Returns the number of plugins reloaded; failures are
+ * periodically.  Deploy a plugin by writing a new file and rename()ing
+ * it over the old one: a file rewritten in place may be seen half
+ * written (that attempt fails and the next change is picked up).  Returns the number of plugins reloaded; failures are
  * logged, recorded, and leave their old version current.
  */
 int tg_plugin_refresh(tg_plugin_registry_t *reg);
@@ -122,7 +124,7 @@ int tg_plugin_acquire(tg_plugin_registry_t *reg, const char *name,
     tg_plugin_version_t **out, char *err, size_t errlen);
 
 /* Drops one reference; the last one on a version that is no longer
- * current unloads it (unload(), dlclose()). */
+ * current unloads it (unload(), dlclose()).  NULL is ignored. */
 void tg_plugin_release(tg_plugin_version_t *v);
 
 /*

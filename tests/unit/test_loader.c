@@ -277,6 +277,16 @@ Test(loader, good_load_and_list)
     cr_assert(strstr(json_string_value(json_object_get(o, "file")),
                      "/probe.so") != NULL);
     cr_assert_eq(json_array_size(json_object_get(o, "options")), 5);
+    {
+        json_t  *n = json_array_get(json_object_get(o, "options"), 0);
+
+        cr_assert_str_eq(json_string_value(json_object_get(n, "name")), "n");
+        cr_assert_str_eq(json_string_value(json_object_get(n, "type")),
+                         "int");
+        cr_assert_str_eq(json_string_value(json_object_get(n, "default")),
+                         "8");
+        cr_assert_eq(json_integer_value(json_object_get(n, "max")), 64);
+    }
     cr_assert_eq(json_array_size(json_object_get(o, "draining")), 0);
     cr_assert(json_is_null(json_object_get(o, "last_error")));
     json_decref(arr);
