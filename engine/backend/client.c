@@ -120,13 +120,23 @@ tg_http_client_free(tg_http_client_t *c)
 {
     tg__link_t  *l;
     tg__sock_t  *sk;
+    tg_http_t   *h;
 
     if (c == NULL || c->closing) {
         return;
     }
 
+    /* Each pass unlinks one transfer whatever its state, so a transfer
+     * already marked cancelled cannot make this spin. */
     while (!tg__list_empty(&c->transfers)) {
-        tg_http_cancel(tg__container_of(c->transfers.next, tg_http_t, link));
+        h = tg__container_of(c->transfers.next, tg_http_t, link);
+        if (h->finishing) {
+            tg__list_remove(&h->link);
+            continue;
+        }
+        h->cancelled = 1;
+        uv_timer_stop(&h->idle);
+        tg__http_remove(h);
     }
 
     /* curl closes its pooled connections here and reports most sockets
