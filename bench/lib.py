@@ -1,0 +1,369 @@
+"""Shared pieces of the benchmarks: starting sim + engine + nginx on
+loopback, running wrk, reading CPU and memory from /proc, writing
+build/bench/NAME.json.
+
+Every benchmark starts its own processes on free loopback ports and stops
+them at the end; nothing here touches a process it did not start.
+"""
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+
+import harness  # noqa: E402
+
+BUILD = os.path.join(ROOT, "build")
+OUT = os.path.join(BUILD, "bench")
+WRK_DIR = os.path.join(HERE, "wrk")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def raise_nofile(want=65536):
+    """Raises RLIMIT_NOFILE as far as the hard limit allows; children
+    (sim, engine, nginx) inherit it.  Returns the soft limit now in
+    force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if new > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+# ---- /proc readings -------------------------------------------------------
+
+def cpu_seconds(pid):
+    """utime + stime of one process, in seconds (0 when it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # fields[0] is field 3 (state); utime is field 14, stime field 15.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_kib(pid):
+    """VmRSS of one process in KiB."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def children(pid):
+    """Direct children of pid (nginx master -> workers)."""
+    out = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def total_cpu(pids):
+    return sum(cpu_seconds(p) for p in pids)
+
+
+class CpuMeter:
+    """CPU seconds used by a fixed set of processes between start() and
+    stop()."""
+
+    def __init__(self, groups):
+        self.groups = groups  # name -> list of pids
+
+    def start(self):
+        self.t0 = time.monotonic()
+        self.c0 = {k: total_cpu(v) for k, v in self.groups.items()}
+        return self
+
+    def stop(self):
+        wall = time.monotonic() - self.t0
+        used = {k: round(total_cpu(v) - self.c0[k], 3)
+                for k, v in self.groups.items()}
+        return wall, used
+
+
+# ---- the processes under test --------------------------------------------
+
+NGINX_CONF = """
+daemon off;
+master_process on;
+worker_processes {workers};
+worker_rlimit_nofile {nofile};
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+{user}
+load_module {module};
+
+events {{ worker_connections {worker_connections}; }}
+
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    keepalive_requests 1000000;
+
+    thinkgate_engine unix:{sock}{ring};
+    thinkgate_backend b0 http://127.0.0.1:{sim_port} max_inflight={inflight};
+    thinkgate_pool reasoners b0;
+
+    upstream sim {{
+        server 127.0.0.1:{sim_port};
+        keepalive 1024;
+        keepalive_requests 1000000;
+    }}
+
+    # (c) thinkgate passthrough
+    server {{
+        listen 127.0.0.1:{tg_port} backlog=4096;
+        location /v1/ {{ thinkgate_pass reasoners; }}
+        location = /thinkgate/status {{ thinkgate_status; }}
+    }}
+
+    # (b) plain nginx proxying, set up as one would for an LLM server:
+    # HTTP/1.1 with upstream keep-alive, no response buffering (SSE).
+    server {{
+        listen 127.0.0.1:{pp_port} backlog=4096;
+        location /v1/ {{
+            proxy_pass http://sim;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_read_timeout 600s;
+        }}
+    }}
+}}
+"""
+
+
+class Stack:
+    """sim + thinkgated + one nginx serving both (b) proxy_pass and (c)
+    thinkgate_pass, on two ports of the same workers."""
+
+    def __init__(self, sim_args, workers=1, worker_connections=4096,
+                 inflight=1024, ring=None):
+        self.procs = []
+        try:
+            self.sim = harness.start_sim(*sim_args)
+            self.procs.append(self.sim)
+            self.engine = harness.start_engine()
+            self.procs.append(self.engine)
+            self.tg_port = harness.free_port()
+            self.pp_port = harness.free_port()
+            p = harness.Proc("nginx", [])
+            os.chmod(p.workdir, 0o755)
+            conf = os.path.join(p.workdir, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(NGINX_CONF.format(
+                    workers=workers, dir=p.workdir,
+                    nofile=max(worker_connections * 2 + 64, 1024),
+                    worker_connections=worker_connections,
+                    user="user nobody nogroup;" if os.geteuid() == 0 else "",
+                    module=harness.MODULE, sock=self.engine.sock,
+                    ring=" ring=%s" % ring if ring else "",
+                    sim_port=self.sim.port, inflight=inflight,
+                    tg_port=self.tg_port, pp_port=self.pp_port))
+            p.argv = ["nginx", "-p", p.workdir, "-c", conf]
+            p.start()
+            self.procs.append(p)
+            self.nginx = p
+            try:
+                harness.wait_port(self.tg_port, proc=p)
+                harness.wait_port(self.pp_port, proc=p)
+            except Exception as e:
+                raise RuntimeError("nginx did not start: %s\n%s\n%s" % (
+                    e, p.log(), self.nginx_error_log()))
+            self.workers = self._wait_workers(workers)
+            self.urls = {
+                "direct": "http://127.0.0.1:%d" % self.sim.port,
+                "proxy_pass": "http://127.0.0.1:%d" % self.pp_port,
+                "thinkgate": "http://127.0.0.1:%d" % self.tg_port,
+            }
+        except Exception:
+            self.close()
+            raise
+
+    def _wait_workers(self, n):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            w = children(self.nginx.p.pid)
+            if len(w) >= n:
+                return w
+            time.sleep(0.05)
+        raise RuntimeError("nginx started %d of %d workers"
+                           % (len(children(self.nginx.p.pid)), n))
+
+    def nginx_error_log(self):
+        try:
+            with open(os.path.join(self.nginx.workdir, "error.log"),
+                      errors="replace") as f:
+                return f.read()[-4000:]
+        except OSError:
+            return ""
+
+    def pids(self):
+        return {"nginx": list(self.workers), "engine": [self.engine.p.pid],
+                "sim": [self.sim.p.pid]}
+
+    def dump(self):
+        for p in self.procs:
+            print("---- %s log ----\n%s" % (p.name, p.log()[-3000:]))
+        print("---- nginx error.log ----\n" + self.nginx_error_log())
+
+    def close(self):
+        for p in reversed(self.procs):
+            p.cleanup()
+        self.procs = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            self.dump()
+        self.close()
+
+
+def http_json(port, method, path, body=None, timeout=10):
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    c.request(method, path, body=json.dumps(body) if body else None,
+              headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
+
+
+def sim_stats(stack):
+    return json.loads(http_json(stack.sim.port, "GET", "/sim/stats")[1])
+
+
+# ---- wrk -----------------------------------------------------------------
+
+def run_wrk(url, script, connections, duration_s, threads=1, args=(),
+            timeout_s=10):
+    """Runs wrk with one of bench/wrk/*.lua, whose done() prints one JSON
+    line starting with WRKJSON.  Returns that document plus the client's
+    own CPU seconds (from wait4's rusage)."""
+    argv = ["wrk", "-t", str(threads), "-c", str(connections),
+            "-d", "%ds" % max(1, round(duration_s)), "--timeout", "%ds" % timeout_s,
+            "-s", os.path.join(WRK_DIR, script), url, "--"] + list(args)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    out = b""
+    deadline = time.monotonic() + duration_s + timeout_s + 20
+    os.set_blocking(p.stdout.fileno(), False)
+    while True:
+        chunk = p.stdout.read()
+        if chunk:
+            out += chunk
+        r = os.wait4(p.pid, os.WNOHANG)
+        if r[0] == p.pid:
+            rest = p.stdout.read()
+            out += rest or b""
+            usage = r[2]
+            p.returncode = os.waitstatus_to_exitcode(r[1])
+            break
+        if time.monotonic() > deadline:
+            p.kill()
+            p.wait()
+            raise RuntimeError("wrk did not finish:\n" + out.decode())
+        time.sleep(0.05)
+    text = out.decode(errors="replace")
+    for line in text.splitlines():
+        if line.startswith("WRKJSON "):
+            doc = json.loads(line[len("WRKJSON "):])
+            break
+    else:
+        raise RuntimeError("wrk printed no summary (rc %s):\n%s"
+                           % (p.returncode, text))
+    doc["client_cpu_s"] = round(usage.ru_utime + usage.ru_stime, 3)
+    return doc
+
+
+# ---- output --------------------------------------------------------------
+
+def table(headers, rows):
+    """Plain-text table, right-aligned numbers."""
+    cells = [[str(h) for h in headers]] + [[fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for n, r in enumerate(cells):
+        lines.append("  ".join(c.rjust(w) if n and i else c.ljust(w)
+                               for i, (c, w) in enumerate(zip(r, widths))))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def fmt(v):
+    if isinstance(v, float):
+        if abs(v) >= 100:
+            return "%.0f" % v
+        if abs(v) >= 10:
+            return "%.1f" % v
+        return "%.2f" % v
+    return str(v)
+
+
+def machine():
+    """What the figures were measured on."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    nginx_v = subprocess.run(["nginx", "-v"], capture_output=True,
+                             text=True).stderr.strip()
+    return {"cpus": os.cpu_count(), "cpu_model": model, "nginx": nginx_v,
+            "kernel": os.uname().release}
+
+
+def write_json(name, doc):
+    os.makedirs(OUT, exist_ok=True)
+    doc.setdefault("benchmark", name)
+    doc.setdefault("time", time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                         time.gmtime()))
+    doc.setdefault("machine", machine())
+    path = os.path.join(OUT, name + ".json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def plt():
+    """matplotlib with a file-only backend."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+    return pyplot
+
+
+def png_path(name):
+    os.makedirs(OUT, exist_ok=True)
+    return os.path.join(OUT, name + ".png")
