@@ -12,6 +12,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/log.c \
     engine/util/buf.c \
     engine/config/generation.c \
+    engine/config/document.c \
     engine/openai/request.c \
     engine/route/pool.c \
     engine/core/request.c \
@@ -20,6 +21,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/strategy/passthrough.c \
     engine/status.c \
     engine/transport/conn.c \
+    engine/transport/register.c \
     engine/transport/listener.c
 
 TG_ENGINE_SRCS := engine/main.c $(TG_ENGINE_LIB_SRCS)
@@ -56,4 +58,4 @@ $(eval $(call tg_unit_test,test_ring,tests/unit/test_ring.c,-lpthread))
 $(eval $(call tg_unit_test,test_request,tests/unit/test_request.c \
     engine/openai/request.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
-    engine/config/generation.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+    engine/config/generation.c engine/config/document.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))

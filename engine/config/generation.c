@@ -1,6 +1,7 @@
 /*
- * Configuration generations: parsing the document sent at registration,
- * deduplicating identical documents, reference counting.
+ * Configuration generations: deduplicating identical documents, reference
+ * counting, shared backend counters.  The document itself is read by
+ * config/document.c.
  */
 
 #include <errno.h>
@@ -10,71 +11,11 @@
 #include <string.h>
 
 #include "config/generation.h"
+#include "config/generation_int.h"
 #include "log.h"
-
-/* Field kinds of the option tables below. */
-enum {
-    TG__F_STR,          /* non-empty string */
-    TG__F_STR_NULL,     /* string or null; "" reads as null */
-    TG__F_URL,          /* http:// or https:// string */
-    TG__F_INT,          /* integer >= 0 */
-    TG__F_BOOL,         /* true/false (0/1 accepted) */
-    TG__F_SKILLS,       /* object of numbers, or null */
-    TG__F_NAMES,        /* array of backend names (pools) */
-    TG__F_POLICY        /* pool policy name */
-};
-
-typedef struct {
-    const char  *key;
-    int          kind;
-    int          required;
-    size_t       offset;
-} tg__field_t;
-
-static const tg__field_t  tg__backend_fields[] = {
-    { "name", TG__F_STR, 1, offsetof(tg_backend_t, name) },
-    { "url", TG__F_URL, 1, offsetof(tg_backend_t, url) },
-    { "model", TG__F_STR_NULL, 0, offsetof(tg_backend_t, model) },
-    { "max_inflight", TG__F_INT, 0, offsetof(tg_backend_t, max_inflight) },
-    { "api_key_env", TG__F_STR_NULL, 0,
-      offsetof(tg_backend_t, api_key_env) },
-    { "connect_timeout_ms", TG__F_INT, 0,
-      offsetof(tg_backend_t, connect_timeout_ms) },
-    { "idle_timeout_ms", TG__F_INT, 0,
-      offsetof(tg_backend_t, idle_timeout_ms) },
-    { "tls_verify", TG__F_BOOL, 0, offsetof(tg_backend_t, tls_verify) },
-    { "skills", TG__F_SKILLS, 0, offsetof(tg_backend_t, skills) },
-    { NULL, 0, 0, 0 }
-};
-
-static const tg__field_t  tg__pool_fields[] = {
-    { "name", TG__F_STR, 1, offsetof(tg_pool_t, name) },
-    { "backends", TG__F_NAMES, 1, 0 },
-    { "policy", TG__F_POLICY, 0, offsetof(tg_pool_t, policy) },
-    { "block", TG__F_INT, 0, offsetof(tg_pool_t, block) },
-    { "ttl_ms", TG__F_INT, 0, offsetof(tg_pool_t, ttl_ms) },
-    { NULL, 0, 0, 0 }
-};
-
-static const char  *tg__top_keys[] = {
-    "backends", "pools", "plugins", "redis", NULL
-};
-
-static const char  *tg__policies[] = {
-    "least_inflight", "round_robin", "prefix", NULL
-};
-
 
 static int tg__fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static int tg__parse_fields(json_t *obj, const tg__field_t *fields,
-    void *dst, const char *where, char *err, size_t errlen);
-static int tg__parse(tg_generation_t *g, char *err, size_t errlen);
-static int tg__parse_pool_members(tg_generation_t *g, tg_pool_t *pool,
-    json_t *names, const char *where, char *err, size_t errlen);
-static tg_backend_stats_t *tg__stats_get(tg_config_t *cf, const char *name,
-    const char *url);
-static void tg__stats_put(tg_config_t *cf, tg_backend_stats_t *st);
 static void tg__generation_free(tg_generation_t *g);
 
 
@@ -163,7 +104,7 @@ tg_config_acquire(tg_config_t *cf, const char *doc, size_t len,
     g->doc = canon;
     g->root = root;
 
-    rc = tg__parse(g, err, errlen);
+    rc = tg_generation_parse(g, err, errlen);
     if (rc != 0) {
         tg__generation_free(g);
         return rc;
@@ -248,7 +189,7 @@ tg__generation_free(tg_generation_t *g)
 
     for (i = 0; i < g->nbackends; i++) {
         if (g->backends[i].stats != NULL) {
-            tg__stats_put(g->config, g->backends[i].stats);
+            tg_backend_stats_put(g->config, g->backends[i].stats);
         }
     }
     for (i = 0; i < g->npools; i++) {
@@ -262,333 +203,8 @@ tg__generation_free(tg_generation_t *g)
 }
 
 
-static int
-tg__check_keys(json_t *obj, const char **allowed, const char *where,
-    char *err, size_t errlen)
-{
-    const char  *key;
-    json_t      *v;
-    size_t       i;
-
-    json_object_foreach(obj, key, v) {
-        for (i = 0; allowed[i] != NULL; i++) {
-            if (strcmp(allowed[i], key) == 0) {
-                break;
-            }
-        }
-        if (allowed[i] == NULL) {
-            return tg__fail(err, errlen, "unknown key \"%s\" in %s",
-                            key, where);
-        }
-    }
-    return 0;
-}
-
-
-static int
-tg__parse(tg_generation_t *g, char *err, size_t errlen)
-{
-    json_t       *backends, *pools, *v;
-    size_t        i, j;
-    char          where[64];
-    int           rc;
-
-    rc = tg__check_keys(g->root, tg__top_keys, "the configuration", err,
-                        errlen);
-    if (rc != 0) {
-        return rc;
-    }
-
-    backends = json_object_get(g->root, "backends");
-    pools = json_object_get(g->root, "pools");
-    g->plugins = json_object_get(g->root, "plugins");
-    g->redis = json_object_get(g->root, "redis");
-
-    if (backends != NULL && !json_is_array(backends)) {
-        return tg__fail(err, errlen, "\"backends\" must be an array");
-    }
-    if (pools != NULL && !json_is_array(pools)) {
-        return tg__fail(err, errlen, "\"pools\" must be an array");
-    }
-    if (g->plugins != NULL && !json_is_array(g->plugins)
-        && !json_is_null(g->plugins))
-    {
-        return tg__fail(err, errlen, "\"plugins\" must be an array");
-    }
-    if (g->redis != NULL && !json_is_object(g->redis)
-        && !json_is_null(g->redis))
-    {
-        return tg__fail(err, errlen, "\"redis\" must be an object");
-    }
-
-    g->nbackends = backends ? json_array_size(backends) : 0;
-    g->npools = pools ? json_array_size(pools) : 0;
-
-    if (g->nbackends) {
-        g->backends = calloc(g->nbackends, sizeof(tg_backend_t));
-        if (g->backends == NULL) {
-            return -ENOMEM;
-        }
-    }
-    if (g->npools) {
-        g->pools = calloc(g->npools, sizeof(tg_pool_t));
-        if (g->pools == NULL) {
-            return -ENOMEM;
-        }
-    }
-
-    for (i = 0; i < g->nbackends; i++) {
-        tg_backend_t  *b = &g->backends[i];
-
-        v = json_array_get(backends, i);
-        snprintf(where, sizeof(where), "backends[%zu]", i);
-        b->tls_verify = 1;
-
-        rc = tg__parse_fields(v, tg__backend_fields, b, where, err, errlen);
-        if (rc != 0) {
-            return rc;
-        }
-
-        for (j = 0; j < i; j++) {
-            if (strcmp(g->backends[j].name, b->name) == 0) {
-                return tg__fail(err, errlen, "duplicate backend \"%s\"",
-                                b->name);
-            }
-        }
-
-        b->stats = tg__stats_get(g->config, b->name, b->url);
-        if (b->stats == NULL) {
-            return -ENOMEM;
-        }
-    }
-
-    for (i = 0; i < g->npools; i++) {
-        tg_pool_t  *p = &g->pools[i];
-
-        v = json_array_get(pools, i);
-        snprintf(where, sizeof(where), "pools[%zu]", i);
-
-        rc = tg__parse_fields(v, tg__pool_fields, p, where, err, errlen);
-        if (rc != 0) {
-            return rc;
-        }
-
-        rc = tg__parse_pool_members(g, p, json_object_get(v, "backends"),
-                                    where, err, errlen);
-        if (rc != 0) {
-            return rc;
-        }
-
-        for (j = 0; j < i; j++) {
-            if (strcmp(g->pools[j].name, p->name) == 0) {
-                return tg__fail(err, errlen, "duplicate pool \"%s\"",
-                                p->name);
-            }
-        }
-    }
-
-    return 0;
-}
-
-
-static int
-tg__parse_fields(json_t *obj, const tg__field_t *fields, void *dst,
-    const char *where, char *err, size_t errlen)
-{
-    const tg__field_t  *f;
-    const char         *key, *s;
-    json_t             *v, *sv;
-    size_t              i;
-    char               *slot;
-
-    if (!json_is_object(obj)) {
-        return tg__fail(err, errlen, "%s must be an object", where);
-    }
-
-    json_object_foreach(obj, key, v) {
-        for (f = fields; f->key != NULL; f++) {
-            if (strcmp(f->key, key) == 0) {
-                break;
-            }
-        }
-        if (f->key == NULL) {
-            return tg__fail(err, errlen, "unknown key \"%s\" in %s",
-                            key, where);
-        }
-    }
-
-    for (f = fields; f->key != NULL; f++) {
-        v = json_object_get(obj, f->key);
-        slot = (char *) dst + f->offset;
-
-        if (v == NULL) {
-            if (f->required) {
-                return tg__fail(err, errlen, "%s: \"%s\" is required",
-                                where, f->key);
-            }
-            continue;
-        }
-
-        switch (f->kind) {
-
-        case TG__F_STR:
-        case TG__F_URL:
-            s = json_string_value(v);
-            if (s == NULL || s[0] == '\0') {
-                return tg__fail(err, errlen,
-                                "%s: \"%s\" must be a non-empty string",
-                                where, f->key);
-            }
-            if (f->kind == TG__F_URL && strncmp(s, "http://", 7) != 0
-                && strncmp(s, "https://", 8) != 0)
-            {
-                return tg__fail(err, errlen, "%s: \"url\" must start with "
-                                "http:// or https://, not \"%s\"", where, s);
-            }
-            if (f->kind == TG__F_URL && s[strlen(s) - 1] == '/') {
-                /* Store it without the trailing slash; the string is
-                 * ours (the root owns it), so trim a private copy. */
-                char  *t = strdup(s);
-
-                if (t == NULL) {
-                    return -ENOMEM;
-                }
-                while (t[0] != '\0' && t[strlen(t) - 1] == '/') {
-                    t[strlen(t) - 1] = '\0';
-                }
-                sv = json_string(t);
-                free(t);
-                if (sv == NULL || json_object_set_new(obj, f->key, sv)) {
-                    return -ENOMEM;
-                }
-                s = json_string_value(sv);
-            }
-            *(const char **) slot = s;
-            break;
-
-        case TG__F_STR_NULL:
-            if (json_is_null(v)) {
-                break;
-            }
-            s = json_string_value(v);
-            if (s == NULL) {
-                return tg__fail(err, errlen,
-                                "%s: \"%s\" must be a string or null",
-                                where, f->key);
-            }
-            *(const char **) slot = s[0] ? s : NULL;
-            break;
-
-        case TG__F_INT:
-            if (!json_is_integer(v) || json_integer_value(v) < 0) {
-                return tg__fail(err, errlen,
-                                "%s: \"%s\" must be an integer >= 0",
-                                where, f->key);
-            }
-            *(int64_t *) slot = json_integer_value(v);
-            break;
-
-        case TG__F_BOOL:
-            if (json_is_boolean(v)) {
-                *(int *) slot = json_is_true(v);
-            } else if (json_is_integer(v) && (json_integer_value(v) == 0
-                                              || json_integer_value(v) == 1))
-            {
-                *(int *) slot = (int) json_integer_value(v);
-            } else {
-                return tg__fail(err, errlen, "%s: \"%s\" must be a boolean",
-                                where, f->key);
-            }
-            break;
-
-        case TG__F_SKILLS:
-            if (json_is_null(v)) {
-                break;
-            }
-            if (!json_is_object(v)) {
-                return tg__fail(err, errlen, "%s: \"%s\" must be an object "
-                                "of numbers", where, f->key);
-            }
-            json_object_foreach(v, key, sv) {
-                if (!json_is_number(sv)) {
-                    return tg__fail(err, errlen, "%s: skill \"%s\" must be "
-                                    "a number", where, key);
-                }
-            }
-            *(json_t **) slot = v;
-            break;
-
-        case TG__F_POLICY:
-            s = json_string_value(v);
-            for (i = 0; s != NULL && tg__policies[i] != NULL; i++) {
-                if (strcmp(s, tg__policies[i]) == 0) {
-                    break;
-                }
-            }
-            if (s == NULL || tg__policies[i] == NULL) {
-                return tg__fail(err, errlen, "%s: \"policy\" must be "
-                                "\"least_inflight\", \"round_robin\" or "
-                                "\"prefix\"", where);
-            }
-            *(int *) slot = (int) i;
-            break;
-
-        case TG__F_NAMES:
-            /* Resolved by tg__parse_pool_members once every backend is
-             * known. */
-            break;
-        }
-    }
-
-    return 0;
-}
-
-
-static int
-tg__parse_pool_members(tg_generation_t *g, tg_pool_t *pool, json_t *names,
-    const char *where, char *err, size_t errlen)
-{
-    size_t         i, j, n;
-    const char    *s;
-    tg_backend_t  *b;
-
-    if (!json_is_array(names) || json_array_size(names) == 0) {
-        return tg__fail(err, errlen, "%s: \"backends\" must be a non-empty "
-                        "array of backend names", where);
-    }
-
-    n = json_array_size(names);
-    pool->backends = calloc(n, sizeof(tg_backend_t *));
-    if (pool->backends == NULL) {
-        return -ENOMEM;
-    }
-
-    for (i = 0; i < n; i++) {
-        s = json_string_value(json_array_get(names, i));
-        if (s == NULL) {
-            return tg__fail(err, errlen, "%s: \"backends\" must hold "
-                            "strings", where);
-        }
-        b = tg_generation_backend(g, s);
-        if (b == NULL) {
-            return tg__fail(err, errlen, "%s: pool \"%s\" names unknown "
-                            "backend \"%s\"", where, pool->name, s);
-        }
-        for (j = 0; j < pool->nbackends; j++) {
-            if (pool->backends[j] == b) {
-                return tg__fail(err, errlen, "%s: pool \"%s\" names "
-                                "backend \"%s\" twice", where, pool->name, s);
-            }
-        }
-        pool->backends[pool->nbackends++] = b;
-    }
-
-    return 0;
-}
-
-
-static tg_backend_stats_t *
-tg__stats_get(tg_config_t *cf, const char *name, const char *url)
+tg_backend_stats_t *
+tg_backend_stats_get(tg_config_t *cf, const char *name, const char *url)
 {
     tg_backend_stats_t  *st;
 
@@ -622,8 +238,8 @@ tg__stats_get(tg_config_t *cf, const char *name, const char *url)
 /* Requests hold a reference on their generation, so no transfer outlives
  * the counters it updates; the entry goes with the last generation that
  * names the backend. */
-static void
-tg__stats_put(tg_config_t *cf, tg_backend_stats_t *st)
+void
+tg_backend_stats_put(tg_config_t *cf, tg_backend_stats_t *st)
 {
     tg_backend_stats_t  **pp;
 
