@@ -220,6 +220,20 @@ tg_request_end(tg_request_t *r, json_t *figures)
         return -EPIPE;
     }
 
+    /* END before HEAD is a protocol error (protocol.h): a strategy that
+     * finishes without answering anything gets an error instead. */
+    if (!r->head_sent && !r->head_pending) {
+        tg_oa_error_t  err;
+
+        json_decref(figures);
+        tg_log_error("request %llu: strategy %s finished without a "
+                     "response", (unsigned long long) r->id,
+                     r->strategy ? r->strategy->name : "?");
+        tg_oa_error_set(&err, 502, "server_error", "no_answer", NULL,
+                        "The strategy produced no answer.");
+        return tg_request_error(r, &err);
+    }
+
     s = figures ? json_dumps(figures, JSON_COMPACT) : NULL;
     json_decref(figures);
 

@@ -129,7 +129,7 @@ tg__conn_register(tg_conn_t *conn)
     struct stat   st;
     void         *p;
     char          msg[240];
-    int           rc;
+    int           rc, seals;
 
     if (!conn->peer_allowed) {
         tg_log_warn("refused a worker with uid %u (pid %d); allow it with "
@@ -167,11 +167,17 @@ tg__conn_register(tg_conn_t *conn)
         return;
     }
 
-    /* A worker shrinking the region later would make the engine fault on
-     * access; seal it when the worker allowed sealing. */
-    if (fcntl(conn->memfd, F_ADD_SEALS, F_SEAL_SHRINK) != 0) {
-        tg_log_debug("worker %d: cannot seal its region: %s",
-                     (int) conn->peer_pid, strerror(errno));
+    /* The worker seals the region against shrinking and growing
+     * (protocol.h); a region that could shrink under our mapping would
+     * make the engine fault.  Sealing it here covers a worker that only
+     * allowed sealing. */
+    (void) fcntl(conn->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
+    seals = fcntl(conn->memfd, F_GET_SEALS);
+    if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+        tg__conn_reply(conn, -EPROTO, "the shared memory is not sealed "
+                       "against shrinking (memfd_create with "
+                       "MFD_ALLOW_SEALING, then F_ADD_SEALS)");
+        return;
     }
 
     p = mmap(NULL, conn->reg.shm_size, PROT_READ | PROT_WRITE, MAP_SHARED,

@@ -10,6 +10,7 @@ are followed as written but every wait also wakes up on a short poll
 timeout and looks at the rings again: a missed doorbell costs a few
 milliseconds, never a hang.
 """
+import fcntl
 import json
 import mmap
 import os
@@ -161,15 +162,19 @@ class Response:
 class Worker:
     """One registration, as one nginx worker."""
 
-    def __init__(self, sock_path, conf, ring_size=1 << 20, timeout=5.0):
+    def __init__(self, sock_path, conf, ring_size=1 << 20, timeout=5.0,
+                 seal=True, allow_sealing=True):
         self.conf = conf
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         self.sock.connect(sock_path)
         self.shm_size = SHM_HDR + 2 * ring_size
-        self.fd = os.memfd_create("thinkgate-test", os.MFD_CLOEXEC
-                                  | getattr(os, "MFD_ALLOW_SEALING", 2))
+        self.fd = os.memfd_create("thinkgate-test", os.MFD_CLOEXEC | (
+            os.MFD_ALLOW_SEALING if allow_sealing else 0))
         os.ftruncate(self.fd, self.shm_size)
+        if seal:
+            fcntl.fcntl(self.fd, fcntl.F_ADD_SEALS,
+                        fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
         self.mm = mmap.mmap(self.fd, self.shm_size)
         # tg_shm_init
         struct.pack_into("<IIII", self.mm, 0, SHM_MAGIC, PROTO_VERSION,

@@ -1,6 +1,7 @@
 """thinkgated without nginx: a Python stand-in worker (engine_client.py)
 registers over the unix socket, sends REQUEST/CANCEL/WINDOW frames and
 reads the answers, against the simulator and misbehaving backends."""
+import fcntl
 import http.client
 import http.server
 import json
@@ -373,6 +374,16 @@ def test_generations_dedupe_and_unknown_keys(env):
     assert '"upstreams"' in e.value.message
     with pytest.raises(ec.Refused):
         ec.Worker(env.engine.sock, b"{nope")
+
+
+def test_unsealable_region_is_refused(env):
+    with pytest.raises(ec.Refused) as e:
+        ec.Worker(env.engine.sock, env.conf, seal=False, allow_sealing=False)
+    assert "sealed" in e.value.message
+    # A region the worker only allowed sealing is sealed by the engine.
+    w = ec.Worker(env.engine.sock, env.conf, seal=False)
+    assert fcntl.fcntl(w.fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_SHRINK
+    w.close()
 
 
 def test_garbage_registration_is_refused(env):
