@@ -58,4 +58,5 @@ $(eval $(call tg_unit_test,test_ring,tests/unit/test_ring.c,-lpthread))
 $(eval $(call tg_unit_test,test_request,tests/unit/test_request.c \
     engine/openai/request.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
-    engine/config/generation.c engine/config/document.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+    engine/config/generation.c engine/config/document.c engine/route/pool.c \
+    engine/log.c,$(TG_ENGINE_TEST_FLAGS)))

@@ -406,3 +406,50 @@ def test_sigterm_shuts_down_cleanly():
     assert not os.path.exists(engine.sock)
     w.close()
     engine.cleanup()
+
+
+def _register_as(uid, gid, sock, conf):
+    """Registers from a child process running as uid; returns the engine's
+    refusal message, or "" when registered."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        msg = b""
+        try:
+            os.setgid(gid)
+            os.setuid(uid)
+            ec.Worker(sock, conf).close()
+        except ec.Refused as e:
+            msg = e.message.encode() or b"refused"
+        except BaseException as e:       # noqa: B902 - report anything
+            msg = ("error: %r" % e).encode()
+        os.write(w, msg)
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        out = f.read().decode()
+    os.waitpid(pid, 0)
+    return out
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch uid")
+def test_peer_credentials():
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    conf = ec.config([("b0", "http://127.0.0.1:9")])
+    for allow in (False, True):
+        engine = start_engine(*(["--allow-user", "nobody"] if allow else []))
+        try:
+            d = os.path.dirname(engine.sock)
+            os.chmod(d, 0o755)
+            os.chmod(os.path.dirname(d), 0o755)
+            msg = _register_as(nobody.pw_uid, nobody.pw_gid, engine.sock,
+                               conf)
+            if allow:
+                assert msg == "", msg
+            else:
+                assert "uid %d" % nobody.pw_uid in msg and \
+                    "--allow-user" in msg, msg
+        finally:
+            engine.cleanup()

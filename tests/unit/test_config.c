@@ -11,6 +11,7 @@
 
 #include "config/generation.h"
 #include "log.h"
+#include "route/pool.h"
 
 #define B0  "{\"name\":\"b0\",\"url\":\"http://127.0.0.1:8000/\"," \
             "\"model\":\"QwQ\",\"max_inflight\":4,\"api_key_env\":\"\"," \
@@ -202,5 +203,85 @@ Test(config, empty_document_is_valid, .init = setup, .fini = teardown)
     cr_assert_eq(acquire("{}", &g, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(g->nbackends, 0);
     cr_assert_eq(g->npools, 0);
+    tg_generation_release(g);
+}
+
+
+Test(pool, least_in_flight_respects_max_and_exclusions, .init = setup,
+     .fini = teardown)
+{
+    tg_generation_t  *g;
+    tg_pool_t        *p;
+    tg_backend_t     *a, *b, *got, *ex[1];
+    char              err[256];
+    int               full, i, na = 0, nb = 0;
+    const char       *doc = "{\"backends\":["
+        "{\"name\":\"a\",\"url\":\"http://a\",\"max_inflight\":2},"
+        "{\"name\":\"b\",\"url\":\"http://b\",\"max_inflight\":1}],"
+        "\"pools\":[{\"name\":\"p\",\"backends\":[\"a\",\"b\"]}]}";
+
+    cr_assert_eq(acquire(doc, &g, err, sizeof(err)), 0, "%s", err);
+    p = tg_generation_pool(g, "p");
+    a = tg_generation_backend(g, "a");
+    b = tg_generation_backend(g, "b");
+
+    /* Equal load: ties rotate, so both get picked. */
+    for (i = 0; i < 10; i++) {
+        got = tg_pool_pick(p, NULL, 0, &full);
+        na += got == a;
+        nb += got == b;
+    }
+    cr_assert(na > 0 && nb > 0);
+
+    /* The less loaded one wins. */
+    tg_backend_started(a);
+    cr_assert_eq(tg_pool_pick(p, NULL, 0, &full), b);
+    tg_backend_started(b);              /* b now full (1) */
+    cr_assert_eq(tg_pool_pick(p, NULL, 0, &full), a);
+    tg_backend_started(a);              /* a now full (2) */
+    cr_assert_null(tg_pool_pick(p, NULL, 0, &full));
+    cr_assert_eq(full, 1, "all full reads as full, not as none left");
+
+    /* Exclusion (a backend that refused) is not "full". */
+    tg_backend_finished(a, 1);
+    ex[0] = a;
+    cr_assert_null(tg_pool_pick(p, ex, 1, &full));
+    cr_assert_eq(full, 1);
+    tg_backend_finished(b, 0);
+    cr_assert_eq(tg_pool_pick(p, ex, 1, &full), b);
+    ex[0] = b;
+    tg_backend_finished(a, 0);
+    cr_assert_eq(tg_pool_pick(p, ex, 1, &full), a);
+
+    cr_assert_eq(a->stats->requests, 2);
+    cr_assert_eq(a->stats->errors, 1);
+    cr_assert_eq(a->stats->in_flight, 0);
+    tg_generation_release(g);
+}
+
+
+Test(pool, round_robin_cycles, .init = setup, .fini = teardown)
+{
+    tg_generation_t  *g;
+    tg_pool_t        *p;
+    char              err[256];
+    int               full, i;
+    tg_backend_t     *first, *got;
+    const char       *doc = "{\"backends\":["
+        "{\"name\":\"a\",\"url\":\"http://a\"},"
+        "{\"name\":\"b\",\"url\":\"http://b\"},"
+        "{\"name\":\"c\",\"url\":\"http://c\"}],"
+        "\"pools\":[{\"name\":\"p\",\"backends\":[\"a\",\"b\",\"c\"],"
+        "\"policy\":\"round_robin\"}]}";
+
+    cr_assert_eq(acquire(doc, &g, err, sizeof(err)), 0, "%s", err);
+    p = tg_generation_pool(g, "p");
+    first = tg_pool_pick(p, NULL, 0, &full);
+    tg_backend_started(first);         /* load does not matter here */
+    for (i = 1; i < 6; i++) {
+        got = tg_pool_pick(p, NULL, 0, &full);
+        cr_assert_eq(got, p->backends[(first - g->backends + i) % 3]);
+    }
+    tg_backend_finished(first, 0);
     tg_generation_release(g);
 }
