@@ -2,6 +2,9 @@
 # engine/engine.mk, plugins/plugins.mk, ...) is included by the top-level
 # Makefile after this file and uses these variables.
 
+# The first rule of the build is `all`, whatever the fragments define.
+.DEFAULT_GOAL := all
+
 BUILD      ?= build
 CC         ?= cc
 OPT        ?= -O2

@@ -83,10 +83,14 @@ typedef struct {
 
 
 /* A producer or consumer's view of one ring: the control block and the
- * data area, both inside the mapping. */
+ * data area, both inside the mapping, and the size as checked when the
+ * region was accepted.  The size is kept here, not re-read from shared
+ * memory, so that a peer scribbling on the control block can never make
+ * this side index outside the data area. */
 typedef struct {
     tg_ring_ctl_t  *ctl;
     uint8_t        *data;
+    uint32_t        size;
 } tg_ring_t;
 
 
@@ -115,7 +119,7 @@ tg_ring_size_valid(uint32_t ring_size)
 static inline uint32_t
 tg_ring_max_payload(const tg_ring_t *ring)
 {
-    return ring->ctl->size / 4 - (uint32_t) sizeof(tg_frame_t);
+    return ring->size / 4 - (uint32_t) sizeof(tg_frame_t);
 }
 
 
@@ -166,6 +170,7 @@ tg_shm_ring(tg_shm_t *shm, tg_ring_ctl_t *ctl)
 
     r.ctl = ctl;
     r.data = (uint8_t *) shm + ctl->data_off;
+    r.size = ctl->size;
     return r;
 }
 
@@ -176,7 +181,7 @@ tg_ring__free(const tg_ring_t *ring, uint64_t head)
 {
     uint64_t  tail = atomic_load(&ring->ctl->tail);
 
-    return ring->ctl->size - (head - tail);
+    return ring->size - (head - tail);
 }
 
 
@@ -193,7 +198,7 @@ static inline int
 tg_ring_write(tg_ring_t *ring, uint16_t type, uint16_t flags, uint64_t id,
     const void *p1, size_t l1, const void *p2, size_t l2)
 {
-    uint32_t     size = ring->ctl->size;
+    uint32_t     size = ring->size;
     uint64_t     head, old_head, need, off, room_to_end, pad;
     tg_frame_t  *f;
     int          retried;
@@ -262,7 +267,7 @@ tg_ring_write(tg_ring_t *ring, uint16_t type, uint16_t flags, uint64_t id,
 static inline tg_frame_t *
 tg_ring_peek(tg_ring_t *ring, int *err)
 {
-    uint32_t     size = ring->ctl->size;
+    uint32_t     size = ring->size;
     uint64_t     head, tail, off;
     tg_frame_t  *f;
 
