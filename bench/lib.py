@@ -32,6 +32,13 @@ def raise_nofile(want=65536):
     (sim, engine, nginx) inherit it.  Returns the soft limit now in
     force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            # Root may raise the hard limit too (up to fs.nr_open).
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, want))
+            hard = want
+        except (ValueError, OSError):
+            pass
     new = want if hard == resource.RLIM_INFINITY else min(want, hard)
     if new > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
@@ -174,7 +181,9 @@ class Stack:
             with open(conf, "w") as f:
                 f.write(NGINX_CONF.format(
                     workers=workers, dir=p.workdir,
-                    nofile=max(worker_connections * 2 + 64, 1024),
+                    nofile=min(max(worker_connections * 2 + 64, 1024),
+                               resource.getrlimit(
+                                   resource.RLIMIT_NOFILE)[1]),
                     worker_connections=worker_connections,
                     user="user nobody nogroup;" if os.geteuid() == 0 else "",
                     module=harness.MODULE, sock=self.engine.sock,
