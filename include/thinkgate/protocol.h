@@ -71,8 +71,11 @@
  * "Name: value\r\n" (Content-Type among them).  At most one per request,
  * before any DATA.
  * DATA (engine -> worker): body bytes, forwarded with flush.
- * END (engine -> worker): the response is complete.  Payload: a JSON object
- * of figures for log variables ($thinkgate_strategy, ...), possibly empty.
+ * END (engine -> worker): the response is complete.  Payload: figures for
+ * the $thinkgate_NAME log variables, possibly empty, as lines
+ * "NAME=VALUE\n" with NAME in [a-z0-9_] and VALUE without newlines
+ * (numbers as decimal text, structured values as compact JSON), so that the
+ * worker needs no JSON parser.
  * ERROR (engine -> worker): tg_head_t (status) followed by an OpenAI-shaped
  * error body.  Before HEAD the worker answers with that status and body;
  * after HEAD of a streamed response it sends "data: BODY\n\n" and ends the
