@@ -109,8 +109,9 @@ int tg_plugin_reload(tg_plugin_registry_t *reg, const char *name,
  * For the engine to call on a new configuration generation and
  * periodically.  Deploy a plugin by writing a new file and rename()ing
  * it over the old one: a file rewritten in place may be seen half
- * written (that attempt fails and the next change is picked up).  Returns the number of plugins reloaded; failures are
- * logged, recorded, and leave their old version current.
+ * written (that attempt fails and the next change is picked up).
+ * Returns the number of plugins reloaded; failures are logged, recorded,
+ * and leave their old version current.
  */
 int tg_plugin_refresh(tg_plugin_registry_t *reg);
 
