@@ -324,7 +324,25 @@ def table(headers, rows):
     return "\n".join(lines)
 
 
+def make_table(caption, headers, rows):
+    """A table as benchmarks store it in their JSON ("tables"), so that
+    the terminal and bench/report.py show the same cells."""
+    return {"caption": caption, "headers": [str(h) for h in headers],
+            "rows": [[fmt(c) for c in r] for r in rows]}
+
+
+def print_tables(doc):
+    print("== " + doc.get("title", doc.get("benchmark", "")))
+    for t in doc.get("tables", []):
+        print()
+        print(t["caption"])
+        print(table(t["headers"], t["rows"]))
+    print()
+
+
 def fmt(v):
+    if v is None:
+        return "-"
     if isinstance(v, float):
         if abs(v) >= 100:
             return "%.0f" % v

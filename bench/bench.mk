@@ -1,0 +1,26 @@
+# `make bench`: every executable file directly in bench/ is a benchmark
+# entry point (bench/overhead, bench/relay, bench/scale, and whatever later
+# issues add).  Each prints its table and writes build/bench/NAME.json and
+# NAME.png; bench/report.py then renders all JSON into README.md's
+# Performance block.  A benchmark never fails on speed; a non-zero exit
+# means it could not run, and `make bench` reports that at the end.
+
+BENCH_TIMEOUT ?= 300
+
+.PHONY: bench bench-report
+
+bench: all
+	@mkdir -p $(BUILD)/bench
+	@failed=""; \
+	for f in bench/*; do \
+	  [ -f "$$f" ] && [ -x "$$f" ] || continue; \
+	  echo "== $$f"; \
+	  start=$$(date +%s); \
+	  timeout -k 10 $(BENCH_TIMEOUT) "$$f" || failed="$$failed $$f"; \
+	  echo "== $$f: $$(( $$(date +%s) - start )) s"; \
+	done; \
+	python3 bench/report.py || failed="$$failed bench/report.py"; \
+	if [ -n "$$failed" ]; then echo "bench: failed:$$failed"; exit 1; fi
+
+bench-report:
+	python3 bench/report.py
