@@ -220,6 +220,7 @@ tg_sim_handle_generate(tg_sim_t *sim, struct evhttp_request *r, int kind)
     req->kind = kind;
     req->stream = p.stream;
     req->include_usage = p.include_usage;
+    req->continuous_usage = p.continuous_usage;
     req->logprobs = p.logprobs;
     req->top_logprobs = p.top_logprobs;
     req->inline_think = sim->opt.think_inline;

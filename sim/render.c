@@ -156,13 +156,32 @@ tg_sim_render_head(tg_sim_req_t *req, int i, struct evbuffer *out)
     return 0;
 }
 
+/* The end of a chunk: "}]" closing choices, then with
+ * continuous_usage_stats the usage of choice i so far (vLLM counts per
+ * choice), then "}\n\n". */
+static int
+tg_sim_render_chunk_end(tg_sim_req_t *req, int i, struct evbuffer *out)
+{
+    uint32_t ct;
+
+    if (!req->continuous_usage) {
+        TG_SIM_ADD(out, "}]}\n\n");
+        return 0;
+    }
+    ct = req->choices[i].pos;
+    TG_SIM_TRY(evbuffer_add_printf(out, "}],\"usage\":{\"prompt_tokens\":%u,"
+        "\"completion_tokens\":%u,\"total_tokens\":%u}}\n\n",
+        req->prompt_tokens, ct, req->prompt_tokens + ct));
+    return 0;
+}
+
 int
 tg_sim_render_role(tg_sim_req_t *req, int i, struct evbuffer *out)
 {
     TG_SIM_TRY(tg_sim_render_head(req, i, out));
     TG_SIM_ADD(out, "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-               "\"logprobs\":null,\"finish_reason\":null}]}\n\n");
-    return 0;
+               "\"logprobs\":null,\"finish_reason\":null");
+    return tg_sim_render_chunk_end(req, i, out);
 }
 
 int
@@ -216,11 +235,11 @@ tg_sim_render_chunk(tg_sim_req_t *req, int i, uint32_t from, uint32_t to,
     }
     TG_SIM_TRY(tg_sim_render_logprobs(req, c, from, to, out));
     if (last)
-        TG_SIM_TRY(evbuffer_add_printf(out, ",\"finish_reason\":\"%s\"}]}"
-            "\n\n", c->finish_length ? "length" : "stop"));
+        TG_SIM_TRY(evbuffer_add_printf(out, ",\"finish_reason\":\"%s\"",
+            c->finish_length ? "length" : "stop"));
     else
-        TG_SIM_ADD(out, ",\"finish_reason\":null}]}\n\n");
-    return 0;
+        TG_SIM_ADD(out, ",\"finish_reason\":null");
+    return tg_sim_render_chunk_end(req, i, out);
 }
 
 static int

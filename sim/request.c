@@ -123,6 +123,15 @@ tg_sim_parse_common(tg_sim_t *sim, json_t *body, tg_sim_parsed_t *p,
             return tg_sim_fail(e, 400, "stream_options.include_usage", NULL,
                                "'include_usage' must be a boolean%s", NULL);
         p->include_usage = json_is_true(v);
+        /* vLLM's continuous_usage_stats: usage in every chunk, so that a
+         * client that cancels still knows how many tokens it received.
+         * Like vLLM, it only applies together with include_usage. */
+        v = json_object_get(so, "continuous_usage_stats");
+        if (v != NULL && !json_is_boolean(v) && !json_is_null(v))
+            return tg_sim_fail(e, 400, "stream_options.continuous_usage_stats",
+                               NULL, "'continuous_usage_stats' must be a "
+                               "boolean%s", NULL);
+        p->continuous_usage = p->include_usage && json_is_true(v);
     }
     if ((v = json_object_get(body, "stop")) != NULL && !json_is_null(v)) {
         json_t *s;

@@ -18,6 +18,7 @@ typedef struct {
     int          n;
     int          stream;
     int          include_usage;
+    int          continuous_usage;  /* usage in every chunk (vLLM) */
     uint32_t     max_tokens;
     int          has_seed;
     long long    seed;

@@ -216,6 +216,7 @@ typedef struct tg_sim_req_s {
     int           kind;
     int           stream;
     int           include_usage;
+    int           continuous_usage;  /* usage in every chunk */
     int           logprobs;
     int           top_logprobs;
     int           inline_think;  /* thinking goes in content */

@@ -127,6 +127,43 @@ def test_help_documents_every_flag():
         assert flag in out
 
 
+def test_continuous_usage_stats(own_sim):
+    """vLLM's stream_options.continuous_usage_stats: every chunk carries
+    the usage of its choice so far, rising to the recorded count; without
+    include_usage it is ignored, as vLLM does."""
+    c = client(own_sim)
+    row = own_rows()[2]
+    msgs = [{"role": "user", "content": row["problem"]}]
+    for kind in ("chat", "completions"):
+        seen, last = 0, -1
+        if kind == "chat":
+            stream = c.chat.completions.create(
+                model="Own", messages=msgs, seed=2, stream=True,
+                stream_options={"include_usage": True,
+                                "continuous_usage_stats": True})
+        else:
+            stream = c.completions.create(
+                model="Own", prompt=row["problem"], seed=2, stream=True,
+                stream_options={"include_usage": True,
+                                "continuous_usage_stats": True})
+        for ch in stream:
+            assert ch.usage is not None
+            assert ch.usage.completion_tokens >= last
+            last = ch.usage.completion_tokens
+            seen += 1
+        assert seen > 2
+        assert last == row["completion_tokens"]
+    for ch in c.chat.completions.create(
+            model="Own", messages=msgs, seed=2, stream=True,
+            stream_options={"continuous_usage_stats": True}):
+        assert ch.usage is None
+    status, body = post(own_sim.url + "/v1/chat/completions", {
+        "model": "Own", "messages": msgs, "stream": True,
+        "stream_options": {"include_usage": True,
+                           "continuous_usage_stats": "yes"}})
+    assert status == 400 and b"continuous_usage_stats" in body
+
+
 def test_sdk_chat_and_completions(own_sim):
     c = client(own_sim)
     row = own_rows()[3]
