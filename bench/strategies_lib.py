@@ -1,0 +1,785 @@
+"""Pieces of bench/strategies: reading trace files, the figures a strategy
+must reach on them (worked out from the recordings alone, independently of
+the gateway), the sim + engine + nginx stack, and the client that sends
+every problem through nginx.
+
+Expected figures, per problem, for the n traces a request starts (trace i
+replays recorded sample i mod count, since the request carries seed 0 and
+the engine gives trace i the seed 0 + i):
+
+  ffs (k=1)         the shortest trace that qualifies (recorded finish not
+                    a cut-off, and a recorded answer: `pred` not null,
+                    "" or NO_ANSWER) wins, ties to the lower sample; tokens
+                    = sum of min(len_i, len_winner).  k > 1: the first k
+                    qualifiers vote (ties to the answer whose first voter
+                    finished first).  No qualifier: every trace runs out,
+                    the answers vote, tokens = sum of all lengths.
+  self_consistency  majority over the answers of all n (ties to the answer
+                    whose first voter finished first = shortest), tokens =
+                    sum of all lengths; early_stop=exact stops at the first
+                    finish after which the running traces can no longer
+                    change that result (the plugin's rule), tokens = sum of
+                    min(len_i, len_at_stop).
+  passthrough       sample 0, its length.
+
+"Finished first" is "fewest tokens": the sim decodes every running stream
+of a batch in lockstep, so the shortest trace ends first.
+"""
+import collections
+import glob
+import gzip
+import http.client
+import json
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+sys.path.insert(0, HERE)
+
+import harness  # noqa: E402
+
+BUILD = os.path.join(ROOT, "build")
+PLUGIN_DIR = os.path.join(BUILD, "plugins")
+OUT = os.path.join(BUILD, "bench")
+SHARED_TRACES = os.path.abspath(os.path.join(ROOT, "..", "shared", "traces"))
+
+NO_ANSWER = (None, "", "NO_ANSWER", "NONE", "None")
+CUTOFF = ("CUTOFF", "length", "LENGTH")
+
+# plugins/common/answer.c's table of answer formats: prefix -> (kind, lo,
+# hi); the bench option is passed to the plugins only for names it knows
+# (another name is a 400 there).
+BENCH_FORMATS = [
+    ("aime", "int", 0, 999), ("gsm8k", "int", None, None),
+    ("gpqa", "choice", 4, None), ("mmlu-pro", "choice", 10, None),
+    ("mmlu_pro", "choice", 10, None), ("mmlu", "choice", 4, None),
+    ("arc", "choice", 5, None), ("math", "any", None, None),
+    ("amc", "any", None, None),
+]
+
+
+def bench_format(bench):
+    b = (bench or "").lower()
+    for prefix, kind, lo, hi in BENCH_FORMATS:
+        if b.startswith(prefix):
+            return kind
+    return None
+
+
+# ---- answers --------------------------------------------------------------
+
+_TEXT_RE = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
+_FRAC_RE = re.compile(r"\\frac\{(-?\d+)\}\{(-?\d+)\}")
+
+
+def normalize(ans):
+    """A canonical string for one answer, close to plugins/common's
+    tg_answer_normalize: spacing, $, \\left/\\right, \\text{}, \\dfrac,
+    numeric \\frac{a}{b} -> a/b, "x = 5" -> 5, leading zeros, thousands
+    commas and trailing .0 on numbers."""
+    if ans is None:
+        return ""
+    s = str(ans).strip()
+    for a, b in (("\\left", ""), ("\\right", ""), ("\\!", ""), ("\\,", ""),
+                 ("\\;", ""), ("\\ ", ""), ("$", ""), ("\\dfrac", "\\frac"),
+                 ("\\tfrac", "\\frac"), ("^\\circ", ""), ("^{\\circ}", ""),
+                 ("\\%", ""), ("%", "")):
+        s = s.replace(a, b)
+    s = _TEXT_RE.sub(r"\1", s)
+    s = re.sub(r"\s+", "", s)
+    if re.match(r"^[A-Za-z]\w*=", s):
+        s = s.split("=", 1)[1]
+    m = re.match(r"^\(([A-Za-z])\)$", s)
+    if m:
+        s = m.group(1)
+    s = _FRAC_RE.sub(r"\1/\2", s)
+    if re.match(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$", s):
+        s = s.replace(",", "")
+    m = re.match(r"^(-?)(\d+)(?:\.(\d*))?$", s)
+    if m:
+        sign, whole, frac = m.group(1), m.group(2).lstrip("0") or "0", \
+            (m.group(3) or "").rstrip("0")
+        s = sign + whole + ("." + frac if frac else "")
+        if s == "-0":
+            s = "0"
+    return s
+
+
+def _number(s):
+    """Value of a normalized rational ("12", "0.5", "1/2"), else None."""
+    from fractions import Fraction
+    try:
+        if re.match(r"^-?\d+(\.\d+)?$", s):
+            return Fraction(s)
+        m = re.match(r"^(-?\d+)/(\d+)$", s)
+        if m and int(m.group(2)) != 0:
+            return Fraction(int(m.group(1)), int(m.group(2)))
+    except (ValueError, ZeroDivisionError):
+        pass
+    return None
+
+
+def has_answer(pred):
+    return not (pred is None or (isinstance(pred, str)
+                                 and pred.strip() in NO_ANSWER))
+
+
+def answers_equal(a, b):
+    """tg_answer_equal's idea: the same after normalization, or the same
+    rational value; no answer equals nothing."""
+    if not has_answer(a) or not has_answer(b):
+        return False
+    na, nb = normalize(a), normalize(b)
+    if not na or not nb:
+        return False
+    if na == nb:
+        return True
+    va, vb = _number(na), _number(nb)
+    return va is not None and va == vb
+
+
+def last_boxed(text):
+    """Content of the last \\boxed{...} (nested braces) in text, or None."""
+    if not text:
+        return None
+    best = None
+    for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text):
+        i, depth = m.end(), 1
+        while i < len(text) and depth:
+            if text[i] == "{":
+                depth += 1
+            elif text[i] == "}":
+                depth -= 1
+            i += 1
+        if depth == 0:
+            best = text[m.end():i - 1]
+    return best
+
+
+def answer_of_message(msg):
+    """The final answer of a returned chat message: the last box of the
+    content, else of the thinking, else "answer is X" in the content."""
+    content = msg.get("content") or ""
+    reasoning = msg.get("reasoning_content") or ""
+    a = last_boxed(content)
+    if a is None:
+        a = last_boxed(reasoning)
+    if a is None:
+        m = list(re.finditer(r"answer is[:\s$*\\(]*([^\s$,;*]+)", content,
+                             re.I))
+        if m:
+            a = m[-1].group(1).rstrip(".!?")
+    return a
+
+
+# ---- trace files ----------------------------------------------------------
+
+Sample = collections.namedtuple("Sample", "sample_id tokens pred stop")
+
+
+class Problem:
+    def __init__(self, model, problem, problem_id, answer, bench):
+        self.model = model
+        self.problem = problem
+        self.problem_id = problem_id
+        self.answer = answer
+        self.bench = bench
+        self.samples = []
+
+
+class TraceFile:
+    """One .jsonl / .jsonl.gz file of recorded traces, problems in file
+    order, each one's samples ordered by sample_id (as the sim orders
+    them)."""
+
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+        self.name = os.path.basename(path)
+        self.problems = []
+        opener = gzip.open if path.endswith(".gz") else open
+        index = {}
+        lines = 0
+        with opener(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                r = json.loads(line)
+                lines += 1
+                key = (r["model"], norm_ws(r["problem"]))
+                p = index.get(key)
+                if p is None:
+                    p = Problem(r["model"], r["problem"],
+                                r.get("problem_id", str(len(index))),
+                                r.get("answer"), r.get("bench"))
+                    index[key] = p
+                    self.problems.append(p)
+                tokens = r.get("completion_tokens")
+                if tokens is None:
+                    # Without the field the sim counts its own pieces;
+                    # this is only an estimate.
+                    tokens = max(1, len(re.findall(r"\s*\S+", r["output"])))
+                p.samples.append(Sample(
+                    r.get("sample_id", len(p.samples)), int(tokens),
+                    r.get("pred"),
+                    str(r.get("finish_reason")) not in CUTOFF))
+        for p in self.problems:
+            p.samples.sort(key=lambda s: s.sample_id)
+        self.lines = lines
+        self.keys = set(index)
+        self.bench = next((p.bench for p in self.problems if p.bench), None)
+
+
+def norm_ws(s):
+    return " ".join(s.split())
+
+
+def trace_files(path):
+    """The trace files a --traces argument names, sorted."""
+    if os.path.isdir(path):
+        out = sorted(glob.glob(os.path.join(path, "*.jsonl"))
+                     + glob.glob(os.path.join(path, "*.jsonl.gz")))
+    elif os.path.exists(path):
+        out = [path]
+    else:
+        raise FileNotFoundError(path)
+    return out
+
+
+# ---- expected figures -----------------------------------------------------
+
+Expect = collections.namedtuple("Expect", "winner answer tokens correct note")
+
+
+def _traces(p, n, max_tokens):
+    """(index, tokens, answer-or-None, stop) of the n traces of a request."""
+    out = []
+    for i in range(n):
+        s = p.samples[i % len(p.samples)]
+        tokens, stop, pred = s.tokens, s.stop, s.pred
+        if tokens > max_tokens:
+            tokens, stop = max_tokens, False
+        out.append((i, tokens, pred if has_answer(pred) else None, stop))
+    return out
+
+
+def _vote(voters):
+    """Leader of voters (in finish order): (answer, first voter index);
+    ties to the group whose first voter finished first."""
+    groups = []     # [answer, count, first index]
+    for i, _, a, _ in voters:
+        for g in groups:
+            if answers_equal(g[0], a):
+                g[1] += 1
+                break
+        else:
+            groups.append([a, 1, i])
+    if not groups:
+        return None, None, groups
+    lead = groups[0]
+    for g in groups[1:]:
+        if g[1] > lead[1]:
+            lead = g
+    return lead[0], lead[2], groups
+
+
+def _settled(groups, lead, running):
+    """self_consistency's early_stop=exact rule (tg_sc_settled)."""
+    c = lead[1]
+    if running > c:
+        return False
+    li = groups.index(lead)
+    for gi, g in enumerate(groups):
+        if g is lead:
+            continue
+        if g[1] + running > c or (g[1] + running == c and gi < li):
+            return False
+    return True
+
+
+def expect(p, strategy, n=8, k=1, early_stop="none", max_tokens=40000):
+    """The winner, answer, tokens and correctness a strategy must reach on
+    problem p, from the recording alone."""
+    traces = _traces(p, n, max_tokens)
+    order = sorted(traces, key=lambda t: (t[1], t[0]))
+    total = sum(t[1] for t in traces)
+    note = ""
+    if strategy == "passthrough":
+        t = traces[0]
+        return Expect(0, t[2], t[1], answers_equal(t[2], p.answer), "")
+    if strategy == "ffs":
+        qual = []
+        for t in order:
+            if t[2] is not None and t[3]:
+                qual.append(t)
+                if len(qual) == k:
+                    ans, win, _ = _vote(qual)
+                    tokens = sum(min(x[1], t[1]) for x in traces)
+                    return Expect(win, ans, tokens,
+                                  answers_equal(ans, p.answer), "")
+        ans, win, _ = _vote([t for t in order if t[2] is not None])
+        if win is None:
+            win, note = order[0][0], "first_finished"
+        else:
+            note = "vote"
+        return Expect(win, ans, total, answers_equal(ans, p.answer), note)
+    if strategy == "self_consistency":
+        ans, win, groups = _vote([t for t in order if t[2] is not None])
+        tokens = total
+        if early_stop == "exact":
+            done = []
+            for j, t in enumerate(order):
+                done.append(t)
+                a, w, gs = _vote([x for x in done if x[2] is not None])
+                if w is None:
+                    continue
+                lead = next(g for g in gs if g[2] == w)
+                if _settled(gs, lead, len(order) - j - 1):
+                    tokens = sum(min(x[1], t[1]) for x in traces)
+                    break
+        if win is None:
+            win, note = order[0][0], "first_finished"
+        return Expect(win, ans, tokens, answers_equal(ans, p.answer), note)
+    return None
+
+
+def expect_file(tf, cfg, max_tokens=40000):
+    """Per-problem Expect list and totals for a file and a configuration
+    ({"strategy", "n", "k", "early_stop"}), or None for a strategy whose
+    figures cannot be worked out from the recording."""
+    ex = [expect(p, cfg["strategy"], cfg.get("n", 8), cfg.get("k", 1),
+                 cfg.get("early_stop", "none"), max_tokens)
+          for p in tf.problems]
+    if any(e is None for e in ex):
+        return None
+    return ex
+
+
+# ---- the processes --------------------------------------------------------
+
+SERVER = """
+        location /v1/ {{
+            thinkgate_pass reasoners;
+            thinkgate_client_strategy on;
+            thinkgate_timeout {timeout}s;
+        }}
+        location = /thinkgate/status {{
+            thinkgate_status;
+        }}
+"""
+
+
+class Stack:
+    """thinkgate-sim replaying the given trace files, thinkgated with
+    build/plugins, one nginx worker with a client-strategy location."""
+
+    def __init__(self, files, sim_args=(), inflight=4096, timeout_s=600,
+                 workers=1):
+        self.procs = []
+        self.tmp = None
+        try:
+            if len(files) == 1:
+                traces = files[0]
+            else:
+                # The sim takes one file or one directory: link the files
+                # into a private one.
+                self.tmp = tempfile.mkdtemp(prefix="tg-strategies-")
+                for f in files:
+                    os.symlink(os.path.abspath(f),
+                               os.path.join(self.tmp, os.path.basename(f)))
+                traces = self.tmp
+            self.sim = harness.start_sim("--traces", traces, *sim_args)
+            self.procs.append(self.sim)
+            self.engine = harness.start_engine(args=["--log-level", "warn"])
+            self.procs.append(self.engine)
+            http = ("    thinkgate_backend sim %s max_inflight=%d;\n"
+                    "    thinkgate_pool reasoners sim;\n"
+                    % (self.sim.url, inflight))
+            self.nginx = harness.start_nginx(
+                self.engine.sock, http,
+                SERVER.format(timeout=timeout_s), workers=workers)
+            self.procs.append(self.nginx)
+            self.port = self.nginx.port
+        except Exception:
+            self.close()
+            raise
+
+    def sim_call(self, method, path):
+        c = http.client.HTTPConnection("127.0.0.1", self.sim.port,
+                                       timeout=30)
+        try:
+            c.request(method, path)
+            r = c.getresponse()
+            return json.loads(r.read())
+        finally:
+            c.close()
+
+    def stats(self):
+        return self.sim_call("GET", "/sim/stats")
+
+    def reset(self):
+        return self.sim_call("POST", "/sim/reset")
+
+    def wait_idle(self, timeout=10.0):
+        """Stats once the sim holds no stream (or the timeout passed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.stats()
+            if st.get("open_streams", 0) == 0 or time.monotonic() > deadline:
+                return st
+            time.sleep(0.05)
+
+    def dump(self, out=sys.stderr):
+        for p in self.procs:
+            print("---- %s log ----\n%s" % (p.name, p.log()[-3000:]),
+                  file=out)
+        try:
+            with open(self.nginx.error_log, errors="replace") as f:
+                print("---- nginx error.log ----\n" + f.read()[-3000:],
+                      file=out)
+        except (OSError, AttributeError):
+            pass
+
+    def close(self):
+        for p in reversed(self.procs):
+            p.cleanup()
+        self.procs = []
+        if self.tmp:
+            for f in os.listdir(self.tmp):
+                os.unlink(os.path.join(self.tmp, f))
+            os.rmdir(self.tmp)
+            self.tmp = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def sim_groups(files):
+    """Splits loaded trace files into groups that one sim can replay
+    together: no two files of a group record the same problem of the same
+    model (the sim would pool their samples)."""
+    groups = []
+    for tf in files:
+        for g in groups:
+            if not any(tf.keys & o.keys for o in g):
+                g.append(tf)
+                break
+        else:
+            groups.append([tf])
+    return groups
+
+
+# ---- output and limits ----------------------------------------------------
+
+def raise_nofile(want=65536):
+    """Raises the soft RLIMIT_NOFILE (children inherit it)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if new > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+
+
+def machine():
+    import platform
+    import subprocess
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        ngx = subprocess.run(["nginx", "-v"], capture_output=True,
+                             text=True).stderr.strip()
+    except OSError:
+        ngx = "nginx"
+    return {"cpus": os.cpu_count(), "cpu_model": model, "nginx": ngx,
+            "kernel": platform.release()}
+
+
+def write_json(name, doc):
+    """build/bench/NAME.json, replaced atomically."""
+    os.makedirs(OUT, exist_ok=True)
+    doc.setdefault("benchmark", name)
+    doc.setdefault("time", time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                         time.gmtime()))
+    doc.setdefault("machine", machine())
+    path = os.path.join(OUT, name + ".json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+    return path
+
+
+# ---- the client -----------------------------------------------------------
+
+def thinkgate_field(cfg, bench):
+    tg = {"strategy": cfg["strategy"]}
+    if cfg["strategy"] != "passthrough":
+        tg["n"] = cfg.get("n", 8)
+    if cfg.get("k", 1) != 1:
+        tg["k"] = cfg["k"]
+    if cfg.get("early_stop", "none") != "none":
+        tg["early_stop"] = cfg["early_stop"]
+    if bench and cfg.get("bench", True) and bench_format(bench) \
+            and cfg["strategy"] in ("ffs", "self_consistency"):
+        tg["bench"] = bench
+    for key, v in (cfg.get("extra") or {}).items():
+        tg[key] = v
+    return tg
+
+
+def request_body(p, cfg, max_tokens):
+    return {"model": p.model,
+            "messages": [{"role": "user", "content": p.problem}],
+            "max_tokens": max_tokens, "seed": 0,
+            "thinkgate": thinkgate_field(cfg, p.bench)}
+
+
+def post(conn, body, timeout):
+    data = json.dumps(body).encode()
+    conn.request("POST", "/v1/chat/completions", body=data,
+                 headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    raw = r.read()
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        doc = {"error": {"message": raw[:300].decode(errors="replace")}}
+    return r.status, doc
+
+
+def send_all(port, bodies, concurrency, timeout=900):
+    """Sends every body (chat completion) through nginx, concurrency at a
+    time, keep-alive per client thread.  Returns [(status, doc)] in the
+    order of bodies."""
+    results = [None] * len(bodies)
+    nxt = [0]
+    lock = threading.Lock()
+
+    def worker():
+        conn = None
+        while True:
+            with lock:
+                i = nxt[0]
+                nxt[0] += 1
+            if i >= len(bodies):
+                break
+            for attempt in range(2):
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", port,
+                                                      timeout=timeout)
+                try:
+                    results[i] = post(conn, bodies[i], timeout)
+                    break
+                except (OSError, http.client.HTTPException) as e:
+                    conn.close()
+                    conn = None
+                    results[i] = (0, {"error": {"message": repr(e)}})
+        if conn is not None:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, daemon=True)
+               for _ in range(max(1, min(concurrency, len(bodies))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def measured_answer(doc):
+    """(answer, winner, thinkgate object) of one chat completion."""
+    tg = doc.get("thinkgate") or {}
+    if "answer" in tg:
+        ans = tg["answer"]
+    else:
+        try:
+            ans = answer_of_message(doc["choices"][0]["message"])
+        except (KeyError, IndexError, TypeError):
+            ans = None
+    return ans, tg.get("winner"), tg
+
+
+def run_file(stack, tf, cfg, concurrency, max_tokens=40000):
+    """Sends every problem of tf through the gateway with configuration
+    cfg; returns the per-file record (measured and expected)."""
+    bodies = [request_body(p, cfg, max_tokens) for p in tf.problems]
+    before = stack.wait_idle()
+    stack.reset()
+    t0 = time.monotonic()
+    res = send_all(stack.port, bodies, concurrency)
+    wall = time.monotonic() - t0
+    st = stack.wait_idle()
+    ex = expect_file(tf, cfg, max_tokens)
+
+    correct = errors = 0
+    engine_tokens = 0
+    mismatches = []
+    err_samples = []
+    for i, (p, (status, doc)) in enumerate(zip(tf.problems, res)):
+        if status != 200 or "error" in doc:
+            errors += 1
+            if len(err_samples) < 3:
+                err_samples.append("%s: %s" % (
+                    status, (doc.get("error") or {}).get("message")))
+            continue
+        ans, winner, tg = measured_answer(doc)
+        ok = answers_equal(ans, p.answer)
+        correct += ok
+        engine_tokens += int(tg.get("tokens") or 0)
+        if ex is not None:
+            e = ex[i]
+            if (winner is not None and winner != e.winner) \
+                    or not (answers_equal(ans, e.answer)
+                            or (not has_answer(ans)
+                                and not has_answer(e.answer))):
+                mismatches.append({
+                    "problem_id": p.problem_id, "winner": winner,
+                    "expected_winner": e.winner, "answer": ans,
+                    "expected_answer": e.answer,
+                    "lengths": [p.samples[j % len(p.samples)].tokens
+                                for j in range(cfg.get("n", 8))]})
+    n = len(tf.problems)
+    rec = {"file": tf.name, "strategy": cfg["strategy"],
+           "n": 1 if cfg["strategy"] == "passthrough" else cfg.get("n", 8),
+           "problems": n, "correct": correct,
+           "accuracy": round(correct / n, 4) if n else 0.0,
+           "tokens": st.get("tokens_generated"),
+           "tokens_after_cancel": st.get("tokens_after_close"),
+           "wall_s": round(wall, 2)}
+    if cfg.get("k", 1) != 1:
+        rec["k"] = cfg["k"]
+    if cfg.get("early_stop", "none") != "none":
+        rec["early_stop"] = cfg["early_stop"]
+    rec["errors"] = errors
+    if err_samples:
+        rec["error_samples"] = err_samples
+    rec["engine_tokens"] = engine_tokens
+    # Tokens the sim generated that never reached the engine: produced
+    # between the plugin's cancel and the sim seeing the connection close.
+    rec["tokens_unread"] = (st.get("tokens_generated", 0) - engine_tokens
+                            if errors == 0 else None)
+    rec["open_streams"] = st.get("open_streams")
+    rec["open_streams_before"] = before.get("open_streams")
+    rec["cancelled_streams"] = st.get("cancelled_streams")
+    rec["completed_streams"] = st.get("completed_streams")
+    rec["sim_requests"] = st.get("requests")
+    if ex is not None:
+        et = sum(e.tokens for e in ex)
+        ec = sum(e.correct for e in ex)
+        rec["expected_correct"] = ec
+        rec["expected_accuracy"] = round(ec / n, 4) if n else 0.0
+        rec["expected_tokens"] = et
+        rec["token_diff"] = (round((rec["tokens"] - et) / et, 4)
+                             if et and rec["tokens"] is not None else None)
+        rec["within_3pct"] = (rec["token_diff"] is not None
+                              and abs(rec["token_diff"]) <= 0.03)
+        rec["mismatches"] = mismatches
+    return rec
+
+
+# ---- trace files the plugins have never seen --------------------------------
+
+_ITEMS = ["apples", "marbles", "stamps", "coins", "tiles", "beads"]
+_WORDS = ("so the total is then we check it again carefully and the sum "
+          "stays the same unless the groups differ which they do not "
+          "hmm let me recount each group one more time to be sure").split()
+
+
+def _reasoning(rng, tokens, stated):
+    """About `tokens` words of musing that states the answers in `stated`
+    (the last one last)."""
+    parts, n = [], 0
+    per = max(1, tokens // (len(stated) + 1))
+    for j, a in enumerate(stated):
+        while n < per * (j + 1) - 12:
+            w = rng.choice(_WORDS)
+            parts.append(w)
+            n += 1
+        parts.append("\n\nWait, so far that gives %d.\n\n" % a)
+        n += 8
+    while n < tokens:
+        parts.append(rng.choice(_WORDS))
+        n += 1
+    return " ".join(parts)
+
+
+def write_unseen(path, problems=24, samples=8, seed=7, model="Unseen",
+                 bench="aime-unseen"):
+    """Writes a trace file in ../shared/traces' format with invented
+    problems (integer answers 0-999) and invented traces: lengths 800 to
+    24,000 tokens, wrong traces longer on average, some without an answer
+    (pred NO_ANSWER: thinking cut off, or an answer part without a box),
+    some cut off (finish_reason CUTOFF) with an early box.  Returns the
+    path."""
+    import random
+    rng = random.Random(seed)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "wt", encoding="utf-8") as f:
+        for pi in range(problems):
+            a, b, c = rng.randint(10, 99), rng.randint(2, 9), \
+                rng.randint(3, 19)
+            d = rng.randint(1, a)
+            gold = a + b * c - d
+            item = rng.choice(_ITEMS)
+            text = ("Problem %d. Sam has %d %s. Sam gets %d bags with %d %s "
+                    "in each, then gives away %d %s. How many %s does Sam "
+                    "have now? Give the answer as an integer from 0 to 999."
+                    % (pi, a, item, b, c, item, d, item, item))
+            p_right = rng.uniform(0.2, 0.9)
+            for si in range(samples):
+                right = rng.random() < p_right
+                kind = rng.random()
+                if right:
+                    tokens = int(rng.uniform(800, 14000))
+                    ans = gold
+                else:
+                    tokens = int(rng.uniform(2500, 24000))
+                    ans = (gold + rng.choice([-3, -1, 1, 2, 7, 10, 100])) \
+                        % 1000
+                stated = [(ans + rng.randint(-9, 9)) % 1000
+                          for _ in range(rng.randint(0, 3))]
+                finish = "STOP"
+                if kind < 0.06:
+                    # Thinking cut off at the budget: no </think>, no answer.
+                    out = _reasoning(rng, tokens, stated)
+                    pred, finish = "NO_ANSWER", "CUTOFF"
+                elif kind < 0.10:
+                    # Finished, but the answer part never boxes a number.
+                    out = (_reasoning(rng, tokens - 40, stated)
+                           + "</think>\n\nI could not settle on a single "
+                           "value for this problem.")
+                    pred = "NO_ANSWER"
+                elif kind < 0.14:
+                    # Boxed before the cut-off; the recording says CUTOFF.
+                    out = (_reasoning(rng, tokens - 20, stated)
+                           + " so \\boxed{%d} and then" % ans)
+                    pred, finish = ans, "CUTOFF"
+                else:
+                    box = rng.choice(["\\boxed{%d}", "\\boxed{ %d }",
+                                      "\\boxed{%03d}"]) % ans
+                    out = (_reasoning(rng, tokens - 60, stated)
+                           + " The answer is %s.\n" % box + "</think>\n\n"
+                           "Sam ends with %d - so the answer is "
+                           "$\\boxed{%d}$." % (ans, ans))
+                    pred = ans
+                f.write(json.dumps({
+                    "model": model, "bench": bench, "problem_id": str(pi),
+                    "sample_id": si, "problem": text, "answer": gold,
+                    "pred": pred, "completion_tokens": tokens,
+                    "finish_reason": finish, "output": out}) + "\n")
+    return path
