@@ -426,9 +426,12 @@ tg__redis_handshake(tg_redis_t *r, redisAsyncContext *ac, redisReply *reply,
     }
     r->was_ready = 1;
     r->error[0] = '\0';
-    tg_log_info("redis: connected to %s%s%d", r->unix_path
-                ? r->unix_path : r->host, r->unix_path ? " db " : ":",
-                r->unix_path ? r->db : r->port);
+    if (r->unix_path != NULL) {
+        tg_log_info("redis: connected to unix:%s db %d", r->unix_path, r->db);
+    } else {
+        tg_log_info("redis: connected to %s:%d db %d", r->host, r->port,
+                    r->db);
+    }
 }
 
 

@@ -100,7 +100,7 @@ sync_conn(void)
 static void
 srv_start(const char *password)
 {
-    char            port[16], log[96];
+    char            port[16], log[96], sock[96];
     redisContext   *c;
     redisReply     *r;
     uint64_t        t0;
@@ -114,6 +114,7 @@ srv_start(const char *password)
     }
     snprintf(port, sizeof(port), "%d", srv.port);
     snprintf(log, sizeof(log), "%s/redis.log", srv.dir);
+    snprintf(sock, sizeof(sock), "%s/redis.sock", srv.dir);
     srv.pid = fork();
     cr_assert_geq(srv.pid, 0);
     if (srv.pid == 0) {
@@ -121,12 +122,13 @@ srv_start(const char *password)
             execlp("redis-server", "redis-server", "--port", port, "--bind",
                    "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
                    srv.dir, "--logfile", log, "--enable-debug-command",
-                   "yes", "--requirepass", password, (char *) NULL);
+                   "yes", "--unixsocket", sock, "--requirepass", password,
+                   (char *) NULL);
         } else {
             execlp("redis-server", "redis-server", "--port", port, "--bind",
                    "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
                    srv.dir, "--logfile", log, "--enable-debug-command",
-                   "yes", (char *) NULL);
+                   "yes", "--unixsocket", sock, (char *) NULL);
         }
         _exit(127);
     }
@@ -205,6 +207,8 @@ teardown(void)
     t_assert_no_leaks();
     srv_kill();
     snprintf(log, sizeof(log), "%s/redis.log", srv.dir);
+    unlink(log);
+    snprintf(log, sizeof(log), "%s/redis.sock", srv.dir);
     unlink(log);
     rmdir(srv.dir);
 }
@@ -485,6 +489,54 @@ Test(redis, reconnects_after_restart, .init = setup, .fini = teardown)
     cr_assert_eq(res.status, 0);
     tg_redis_get_stats(&rd, &st);
     cr_assert_eq(st.reconnects, 1);
+}
+
+Test(redis, unix_socket, .init = setup, .fini = teardown)
+{
+    tg_redis_conf_t   conf;
+    const char       *ping[] = { "PING" };
+    char              path[96];
+    res_t             res;
+
+    snprintf(path, sizeof(path), "%s/redis.sock", srv.dir);
+    memset(&conf, 0, sizeof(conf));
+    conf.unix_path = path;
+    conf.db = 1;
+    cr_assert_eq(tg_redis_init(&rd, &loop, &conf), 0, "%s", rd.error);
+    rd_open = 1;
+    RUN_UNTIL(tg_redis_connected(&rd), 2000);
+    cr_assert(tg_redis_connected(&rd), "%s", rd.error);
+    cr_assert_eq(cmd(&res, 1, ping), 0);
+    RUN_UNTIL(res.calls, 2000);
+    cr_assert_str_eq(res.str, "PONG");
+}
+
+static void
+on_res_close(tg_redis_t *r, int status, redisReply *reply, void *data)
+{
+    on_res(r, status, reply, data);
+    tg_redis_close(r, on_rd_closed);
+}
+
+Test(redis, close_from_a_reply_callback, .init = setup, .fini = teardown)
+{
+    const char  *ping[] = { "PING" };
+    res_t        a, b;
+
+    open_redis(500, NULL, 0);
+    RUN_UNTIL(tg_redis_connected(&rd), 2000);
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    cr_assert_eq(tg_redis_command(&rd, 1, ping, NULL, on_res_close, &a,
+                                  NULL), 0);
+    cr_assert_eq(tg_redis_command(&rd, 1, ping, NULL, on_res, &b, NULL), 0);
+    RUN_UNTIL(rd_closed, 2000);
+    cr_assert(rd_closed);
+    rd_open = 0;
+    cr_assert_eq(a.calls, 1);
+    cr_assert_eq(a.status, 0);
+    cr_assert_eq(b.calls, 1, "answered once, either way");
+    cr_assert(b.status == 0 || b.status == -ECANCELED);
 }
 
 Test(redis, pending_commands_cancelled_by_close, .init = setup,
