@@ -10,6 +10,8 @@
  *   ngx_http_thinkgate_handler.c   content handler, body, REQUEST meta
  *   ngx_http_thinkgate_stream.c    HEAD/DATA/END/ERROR to the client
  *   ngx_http_thinkgate_status.c    thinkgate_status
+ *   ngx_http_thinkgate_services.c  thinkgate_plugin, thinkgate_redis
+ *   ngx_http_thinkgate_vars.c      $thinkgate_* variables, END figures
  */
 
 
@@ -37,7 +39,8 @@ typedef enum {
 
 typedef enum {
     NGX_HTTP_THINKGATE_KIND_API = 0,
-    NGX_HTTP_THINKGATE_KIND_STATUS
+    NGX_HTTP_THINKGATE_KIND_STATUS,
+    NGX_HTTP_THINKGATE_KIND_ADMIN
 } ngx_http_thinkgate_kind_e;
 
 
@@ -71,11 +74,24 @@ typedef struct {
 } ngx_http_thinkgate_pool_t;
 
 
+/* thinkgate_redis ADDR [db=] [prefix=] [password_env=] [...timeout=] */
+typedef struct {
+    ngx_str_t                   addr;       /* host:port or unix:/path */
+    ngx_uint_t                  db;
+    ngx_str_t                   prefix;
+    ngx_str_t                   password_env;
+    ngx_msec_t                  connect_timeout;
+    ngx_msec_t                  timeout;
+} ngx_http_thinkgate_redis_t;
+
+
 typedef struct {
     ngx_str_t                   engine;     /* unix socket path */
     size_t                      ring_size;
     ngx_array_t                 backends;   /* ngx_http_thinkgate_backend_t */
     ngx_array_t                 pools;      /* ngx_http_thinkgate_pool_t */
+    ngx_array_t                 plugins;    /* ngx_str_t, to preload */
+    ngx_http_thinkgate_redis_t *redis;      /* NULL: no thinkgate_redis */
     ngx_str_t                   doc;        /* configuration document */
     ngx_uint_t                  enabled;    /* a location uses the engine */
 } ngx_http_thinkgate_main_conf_t;
@@ -134,6 +150,8 @@ struct ngx_http_thinkgate_ctx_s {
     ngx_chain_t                *busy;
     uint64_t                    handed;     /* DATA bytes given to nginx */
     uint64_t                    credited;   /* WINDOW credit returned */
+
+    ngx_array_t                *figures;    /* ngx_keyval_t, from END */
 
     unsigned                    too_large:1;
     unsigned                    in_tree:1;
@@ -251,6 +269,7 @@ void ngx_http_thinkgate_engine_forget(ngx_http_thinkgate_ctx_t *ctx,
 /* ngx_http_thinkgate_handler.c */
 ngx_int_t ngx_http_thinkgate_init_body_filter(ngx_conf_t *cf);
 ngx_int_t ngx_http_thinkgate_pass_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_thinkgate_admin_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_thinkgate_start(ngx_http_request_t *r,
     ngx_uint_t kind);
 ngx_int_t ngx_http_thinkgate_unavailable(ngx_http_request_t *r,
@@ -265,6 +284,17 @@ void ngx_http_thinkgate_frame(ngx_http_thinkgate_ctx_t *ctx,
     tg_frame_t *f);
 void ngx_http_thinkgate_fail(ngx_http_thinkgate_ctx_t *ctx);
 void ngx_http_thinkgate_write_handler(ngx_http_request_t *r);
+
+/* ngx_http_thinkgate_services.c */
+char *ngx_http_thinkgate_conf_plugin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_thinkgate_conf_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_thinkgate_vars.c */
+ngx_int_t ngx_http_thinkgate_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_thinkgate_figures(ngx_http_thinkgate_ctx_t *ctx,
+    const u_char *p, size_t len);
 
 /* ngx_http_thinkgate_status.c */
 ngx_int_t ngx_http_thinkgate_status_handler(ngx_http_request_t *r);

@@ -28,6 +28,7 @@ ngx_http_thinkgate_create_main_conf(ngx_conf_t *cf)
      *
      *     mcf->engine = { 0, NULL };
      *     mcf->doc = { 0, NULL };
+     *     mcf->redis = NULL;
      *     mcf->enabled = 0;
      */
 
@@ -42,6 +43,12 @@ ngx_http_thinkgate_create_main_conf(ngx_conf_t *cf)
 
     if (ngx_array_init(&mcf->pools, cf->pool, 4,
                        sizeof(ngx_http_thinkgate_pool_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (ngx_array_init(&mcf->plugins, cf->pool, 4, sizeof(ngx_str_t))
         != NGX_OK)
     {
         return NULL;

@@ -313,7 +313,42 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
         ngx_http_thinkgate_json_raw(&j, "}");
     }
 
-    ngx_http_thinkgate_json_raw(&j, "]}");
+    ngx_http_thinkgate_json_raw(&j, "],\"plugins\":[");
+
+    name = mcf->plugins.elts;
+
+    for (i = 0; i < mcf->plugins.nelts; i++) {
+        if (i) {
+            ngx_http_thinkgate_json_raw(&j, ",");
+        }
+
+        ngx_http_thinkgate_json_str(&j, &name[i]);
+    }
+
+    ngx_http_thinkgate_json_raw(&j, "]");
+
+    ngx_http_thinkgate_json_key(&j, "redis");
+
+    if (mcf->redis == NULL) {
+        ngx_http_thinkgate_json_raw(&j, "null");
+
+    } else {
+        ngx_http_thinkgate_json_raw(&j, "{");
+        ngx_http_thinkgate_json_key(&j, "addr");
+        ngx_http_thinkgate_json_str(&j, &mcf->redis->addr);
+        ngx_http_thinkgate_json_key(&j, "db");
+        ngx_http_thinkgate_json_uint(&j, mcf->redis->db);
+        ngx_http_thinkgate_json_key(&j, "prefix");
+        ngx_http_thinkgate_json_str(&j, &mcf->redis->prefix);
+        ngx_http_thinkgate_json_key(&j, "password_env");
+        ngx_http_thinkgate_json_str(&j, &mcf->redis->password_env);
+        ngx_http_thinkgate_json_msec(&j, "connect_timeout_ms",
+                                     mcf->redis->connect_timeout);
+        ngx_http_thinkgate_json_msec(&j, "timeout_ms", mcf->redis->timeout);
+        ngx_http_thinkgate_json_raw(&j, "}");
+    }
+
+    ngx_http_thinkgate_json_raw(&j, "}");
 
     if (j.failed) {
         return NGX_ERROR;

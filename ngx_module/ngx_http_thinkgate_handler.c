@@ -23,6 +23,12 @@ static ngx_int_t ngx_http_thinkgate_body_filter(ngx_http_request_t *r,
 static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
 
 
+/* meta "kind" by ngx_http_thinkgate_kind_e */
+static const char  *ngx_http_thinkgate_kinds[] = {
+    "\"api\"", "\"status\"", "\"admin\""
+};
+
+
 static ngx_str_t  ngx_http_thinkgate_meta_headers[] = {
     ngx_string("authorization"),
     ngx_string("x-thinkgate-strategy"),
@@ -39,16 +45,33 @@ ngx_http_thinkgate_pass_handler(ngx_http_request_t *r)
 }
 
 
+/* The engine's admin API: the request goes over as it came. */
+
+ngx_int_t
+ngx_http_thinkgate_admin_handler(ngx_http_request_t *r)
+{
+    return ngx_http_thinkgate_start(r, NGX_HTTP_THINKGATE_KIND_ADMIN);
+}
+
+
 ngx_int_t
 ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
 {
     ngx_int_t                       rc;
     ngx_str_t                       msg;
+    ngx_uint_t                      methods;
     ngx_pool_cleanup_t             *cln;
     ngx_http_thinkgate_ctx_t       *ctx;
     ngx_http_thinkgate_loc_conf_t  *lcf;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_POST|NGX_HTTP_HEAD))) {
+    methods = NGX_HTTP_GET|NGX_HTTP_POST|NGX_HTTP_HEAD;
+
+    if (kind == NGX_HTTP_THINKGATE_KIND_ADMIN) {
+        /* the engine decides what the admin API answers to */
+        methods |= NGX_HTTP_PUT|NGX_HTTP_DELETE|NGX_HTTP_PATCH;
+    }
+
+    if (!(r->method & methods)) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -330,9 +353,7 @@ ngx_http_thinkgate_meta(ngx_http_request_t *r, ngx_http_thinkgate_ctx_t *ctx)
     ngx_http_thinkgate_json_raw(&j, "{");
 
     ngx_http_thinkgate_json_key(&j, "kind");
-    ngx_http_thinkgate_json_raw(&j,
-                                ctx->kind == NGX_HTTP_THINKGATE_KIND_STATUS
-                                ? "\"status\"" : "\"api\"");
+    ngx_http_thinkgate_json_raw(&j, ngx_http_thinkgate_kinds[ctx->kind]);
     ngx_http_thinkgate_json_key(&j, "method");
     ngx_http_thinkgate_json_str(&j, &r->method_name);
     ngx_http_thinkgate_json_key(&j, "uri");

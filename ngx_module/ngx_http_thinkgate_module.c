@@ -13,13 +13,12 @@ typedef struct {
 } ngx_http_thinkgate_bounds_t;
 
 
-static ngx_int_t ngx_http_thinkgate_add_variables(ngx_conf_t *cf);
 static void *ngx_http_thinkgate_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_thinkgate_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static char *ngx_http_thinkgate_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_thinkgate_status(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_thinkgate_content(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thinkgate_strategy(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -29,8 +28,13 @@ static char *ngx_http_thinkgate_size_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_thinkgate_init_process(ngx_cycle_t *cycle);
 static void ngx_http_thinkgate_exit_process(ngx_cycle_t *cycle);
-static ngx_int_t ngx_http_thinkgate_request_id_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+/* content handlers of the handler-only directives, as cmd->post */
+static ngx_http_handler_pt  ngx_http_thinkgate_status_post =
+    ngx_http_thinkgate_status_handler;
+static ngx_http_handler_pt  ngx_http_thinkgate_admin_post =
+    ngx_http_thinkgate_admin_handler;
 
 
 static ngx_http_thinkgate_bounds_t  ngx_http_thinkgate_timeout_bounds = {
@@ -69,6 +73,23 @@ static ngx_command_t  ngx_http_thinkgate_commands[] = {
       0,
       NULL },
 
+    /* thinkgate_plugin NAME...: plugins the engine loads up front */
+    { ngx_string("thinkgate_plugin"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_thinkgate_conf_plugin,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    /* thinkgate_redis ADDR [db=] [prefix=] [password_env=]
+     *     [connect_timeout=] [timeout=] */
+    { ngx_string("thinkgate_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_thinkgate_conf_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     /* thinkgate_pass POOL: the location is served by the engine */
     { ngx_string("thinkgate_pass"),
       NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF|NGX_CONF_TAKE1,
@@ -96,10 +117,18 @@ static ngx_command_t  ngx_http_thinkgate_commands[] = {
     /* JSON status, or Prometheus text with ?format=prometheus */
     { ngx_string("thinkgate_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_thinkgate_status,
+      ngx_http_thinkgate_content,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
-      NULL },
+      &ngx_http_thinkgate_status_post },
+
+    /* the engine's admin API (plugins, reload), forwarded as it comes */
+    { ngx_string("thinkgate_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_thinkgate_content,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      &ngx_http_thinkgate_admin_post },
 
     /* thinkgate_strategy NAME [k=v ...]: the location's default strategy */
     { ngx_string("thinkgate_strategy"),
@@ -115,6 +144,14 @@ static ngx_command_t  ngx_http_thinkgate_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_thinkgate_loc_conf_t, client_strategy),
+      NULL },
+
+    /* whether requests may name a stored conversation (Redis) */
+    { ngx_string("thinkgate_session"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thinkgate_loc_conf_t, session),
       NULL },
 
       ngx_null_command
@@ -150,35 +187,6 @@ ngx_module_t  ngx_http_thinkgate_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
-
-
-static ngx_http_variable_t  ngx_http_thinkgate_vars[] = {
-
-    { ngx_string("thinkgate_request_id"), NULL,
-      ngx_http_thinkgate_request_id_variable, 0,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-      ngx_http_null_variable
-};
-
-
-static ngx_int_t
-ngx_http_thinkgate_add_variables(ngx_conf_t *cf)
-{
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_thinkgate_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
-}
 
 
 static void *
@@ -339,8 +347,10 @@ ngx_http_thinkgate_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* thinkgate_status, thinkgate_admin: cmd->post is the content handler */
+
 static char *
-ngx_http_thinkgate_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_thinkgate_content(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_core_loc_conf_t        *clcf;
     ngx_http_thinkgate_main_conf_t  *mcf;
@@ -351,7 +361,7 @@ ngx_http_thinkgate_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "conflicts with another content handler";
     }
 
-    clcf->handler = ngx_http_thinkgate_status_handler;
+    clcf->handler = *(ngx_http_handler_pt *) cmd->post;
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thinkgate_module);
     mcf->enabled = 1;
@@ -513,33 +523,4 @@ static void
 ngx_http_thinkgate_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_thinkgate_engine_exit(cycle);
-}
-
-
-static ngx_int_t
-ngx_http_thinkgate_request_id_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    u_char                    *p;
-    ngx_http_thinkgate_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_thinkgate_module);
-
-    if (ctx == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    v->len = ngx_sprintf(p, "%uL", ctx->id) - p;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = p;
-
-    return NGX_OK;
 }

@@ -375,6 +375,14 @@ ngx_http_thinkgate_end(ngx_http_thinkgate_ctx_t *ctx, tg_frame_t *f)
         return;
     }
 
+    /* the figures for $thinkgate_NAME; losing them fails no response */
+
+    if (ngx_http_thinkgate_figures(ctx, tg_frame_payload(f), f->len)
+        != NGX_OK)
+    {
+        ctx->figures = NULL;
+    }
+
     rc = ngx_http_send_special(r, NGX_HTTP_LAST);
     ngx_http_finalize_request(r, rc);
 }
