@@ -12,6 +12,7 @@ include mk/config.mk
 all: $(BUILD)/.deps-checked
 
 -include sim/sim.mk
+-include engine/state/state.mk
 -include engine/backend/backend.mk
 -include engine/engine.mk
 -include plugins/plugins.mk
