@@ -84,14 +84,12 @@ TG_FFS_EXPORT const tg_plugin_t  thinkgate_plugin = {
 static int
 tg_ffs_load(const tg_host_api_t *api, char *err, size_t err_size)
 {
-    if (api == NULL || api->abi_version != TG_PLUGIN_ABI_VERSION
-        || api->size < offsetof(tg_host_api_t, log) + sizeof(api->log))
-    {
-        snprintf(err, err_size, "ffs: host API table too old");
-        return -ENOTSUP;
+    int  rc = tg_samples_check_api(api, "ffs", err, err_size);
+
+    if (rc == 0) {
+        tg_ffs_api = api;
     }
-    tg_ffs_api = api;
-    return 0;
+    return rc;
 }
 
 

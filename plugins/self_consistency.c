@@ -85,14 +85,12 @@ TG_SC_EXPORT const tg_plugin_t  thinkgate_plugin = {
 static int
 tg_sc_load(const tg_host_api_t *api, char *err, size_t err_size)
 {
-    if (api == NULL || api->abi_version != TG_PLUGIN_ABI_VERSION
-        || api->size < offsetof(tg_host_api_t, log) + sizeof(api->log))
-    {
-        snprintf(err, err_size, "self_consistency: host API table too old");
-        return -ENOTSUP;
+    int  rc = tg_samples_check_api(api, "self_consistency", err, err_size);
+
+    if (rc == 0) {
+        tg_sc_api = api;
     }
-    tg_sc_api = api;
-    return 0;
+    return rc;
 }
 
 

@@ -15,6 +15,20 @@ _Static_assert(TG_SAMPLES_MAX <= TG_VOTE_MAX, "a tally per sample");
 
 
 int
+tg_samples_check_api(const tg_host_api_t *api, const char *name, char *err,
+    size_t err_size)
+{
+    if (api == NULL || api->abi_version != TG_PLUGIN_ABI_VERSION
+        || api->size < offsetof(tg_host_api_t, log) + sizeof(api->log))
+    {
+        snprintf(err, err_size, "%s: host API table too old", name);
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+
+int
 tg_samples_init(tg_samples_t *s, const tg_host_api_t *api, tg_req_t *req,
     const char *name)
 {

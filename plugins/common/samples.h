@@ -19,6 +19,7 @@
 #ifndef TG_SAMPLES_H
 #define TG_SAMPLES_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "thinkgate/plugin.h"
@@ -50,6 +51,12 @@ typedef struct {
     int32_t               by_order[TG_SAMPLES_MAX];  /* slots, finish order */
     tg_sample_t           slots[TG_SAMPLES_MAX];
 } tg_samples_t;
+
+/* For the plugin's load(): 0 when api is this ABI's and reaches every
+ * entry the set calls, else -ENOTSUP with "NAME: host API table too old"
+ * in err. */
+int tg_samples_check_api(const tg_host_api_t *api, const char *name,
+    char *err, size_t err_size);
 
 /* Keeps api and name (a string that outlives the request) and reads the
  * "n" option; fails the request with 400 when it is out of 1..64. */
