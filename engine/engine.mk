@@ -20,6 +20,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/core/dispatch.c \
     engine/strategy/host.c \
     engine/strategy/host_api.c \
+    engine/strategy/host_async.c \
     engine/strategy/host_trace.c \
     engine/strategy/host_sse.c \
     engine/strategy/host_output.c \

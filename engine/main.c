@@ -167,6 +167,7 @@ tg__signal_cb(uv_signal_t *sig, int signum)
     if (e->plugins != NULL) {
         uv_close((uv_handle_t *) &e->plugin_timer, NULL);
     }
+    tg_host_shutdown();
     uv_close((uv_handle_t *) &e->sigterm, NULL);
     uv_close((uv_handle_t *) &e->sigint, NULL);
     uv_close((uv_handle_t *) &e->reaper, NULL);

@@ -189,8 +189,9 @@ def test_ffs_first_finisher_wins(gw, problem, winner, answer):
     assert tg["answer"] == answer
     win_len = lengths(problem)[winner]
     expect = sum(min(n, win_len) for n in lengths(problem))
-    # Cancelled traces may have a chunk in flight.
-    assert expect - 8 <= tg["tokens"] <= expect + 16, tg
+    # Cancelled traces may have a chunk or two in flight (more on a
+    # slow, sanitized engine).
+    assert abs(tg["tokens"] - expect) <= max(16, 0.1 * expect), tg
     msg = doc["choices"][0]["message"]
     assert msg["reasoning_content"] + "</think>" + msg["content"] == \
         output(winner, win_len, int(answer))
