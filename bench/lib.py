@@ -320,7 +320,8 @@ def run_wrk(url, script, connections, duration_s, threads=1, args=(),
     line starting with WRKJSON.  Returns that document plus the client's
     own CPU seconds (from wait4's rusage)."""
     argv = ["wrk", "-t", str(threads), "-c", str(connections),
-            "-d", "%ds" % max(1, round(duration_s)), "--timeout", "%ds" % timeout_s,
+            "-d", "%ds" % max(1, round(duration_s)),
+            "--timeout", "%ds" % timeout_s,
             "-s", os.path.join(WRK_DIR, script), url, "--"] + list(args)
     p = subprocess.Popen(argv, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT)
