@@ -274,6 +274,16 @@ class Stack:
         except OSError:
             return ""
 
+    def dead(self):
+        """Names and exit codes of the processes that are no longer
+        running, with the tail of their logs."""
+        out = []
+        for p in self.procs:
+            if p.poll() is not None:
+                out.append({"name": p.name, "exit": p.poll(),
+                            "log": p.log()[-1500:]})
+        return out
+
     def pids(self):
         return {"nginx": list(self.workers), "engine": [self.engine.p.pid],
                 "sim": [self.sim.p.pid]}
