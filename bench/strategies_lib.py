@@ -719,10 +719,13 @@ def run_file(stack, tf, cfg, concurrency, max_tokens=40000,
                         or not 0 <= j < len(lens)
                         else -(-lens[j] // tokens_per_step))
                 mismatches.append({
-                    # Both winners end in the same decode step: which one
-                    # the engine reads first is up to the event loop.
-                    "same_step": step(winner) is not None
-                    and step(winner) == step(e.winner),
+                    # Decode steps between the two winners' last tokens:
+                    # 0, the same step, whose order is the event loop's;
+                    # 1, the traces of a request (one HTTP request each)
+                    # can start a step apart.
+                    "steps_apart": None if step(winner) is None
+                    or step(e.winner) is None
+                    else abs(step(winner) - step(e.winner)),
                     "problem_id": p.problem_id, "winner": winner,
                     "expected_winner": e.winner, "answer": ans,
                     "expected_answer": e.answer,
