@@ -9,8 +9,9 @@
  * The DATA of one ring pass is collected per request and handed to nginx
  * in one flushed output_filter call when the pass ends.  A non-streamed
  * answer is held until END, so that it leaves with Content-Length and the
- * last buffer in one write; one that grows past
- * NGX_HTTP_THINKGATE_HOLD_MAX goes out chunked as it comes instead.
+ * last buffer in one write; one still growing past
+ * NGX_HTTP_THINKGATE_HOLD_MAX when a pass ends goes out chunked as it
+ * comes instead.  (One pass may bring more, never more than the window.)
  */
 
 
