@@ -9,6 +9,7 @@
 #ifndef TG_ENGINE_H
 #define TG_ENGINE_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -23,6 +24,7 @@ typedef struct tg_conn_s     tg_conn_t;
  * so the plugin host can hand requests and traces to plugins as they are. */
 typedef struct tg_req_s      tg_request_t;
 typedef struct tg_trace_s    tg_trace_t;
+typedef struct tg_shared_s   tg_shared_t;
 
 enum {
     TG_SCORE_AUTO = 0,
@@ -66,6 +68,11 @@ struct tg_engine_s {
     uint64_t            requests_errors;    /* answered with status >= 400
                                                or ended by ERROR */
     uint64_t            next_conn_id;
+
+    /* Redis links, one per distinct "redis" settings (core/shared.h),
+     * and the directory their Lua scripts are read from (--lua-dir). */
+    tg_shared_t        *shared;
+    char                lua_dir[PATH_MAX];
 };
 
 #endif /* TG_ENGINE_H */

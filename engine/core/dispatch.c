@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/dispatch.h"
+#include "core/prep.h"
 #include "core/strategy.h"
 #include "log.h"
 #include "status.h"
@@ -178,7 +179,7 @@ tg__dispatch_api(tg_request_t *r)
     }
 
     r->strategy = st;
-    if (st->start(r, &err) != 0) {
+    if (tg_prep_run(r, &err) != 0) {
         goto failed;
     }
 

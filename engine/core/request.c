@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/dispatch.h"
+#include "core/prep.h"
 #include "core/request.h"
 #include <thinkgate/protocol.h>
 
@@ -185,6 +186,8 @@ tg_request_data(tg_request_t *r, const void *p, size_t n)
         return 0;
     }
 
+    tg_prep_output(r, p, n);
+
     if (tg_buf_append(&r->out, p, n) != 0) {
         return -ENOMEM;
     }
@@ -236,6 +239,10 @@ tg_request_end(tg_request_t *r, json_t *figures)
 
     s = figures ? json_dumps(figures, JSON_COMPACT) : NULL;
     json_decref(figures);
+
+    /* A session request stores its turn before the client can send the
+     * next one. */
+    tg_prep_end(r);
 
     r->finished = 1;
     r->term_type = TG_FRAME_END;
@@ -454,6 +461,8 @@ tg_request_close(tg_request_t *r)
     for (t = r->traces; t != NULL; t = t->next) {
         tg_trace_cancel(t);
     }
+
+    tg_prep_close(r);
 
     if (r->strategy != NULL && r->strategy->destroy != NULL) {
         r->strategy->destroy(r);
