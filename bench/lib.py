@@ -105,6 +105,36 @@ class CpuMeter:
         return wall, used
 
 
+class PeakRss:
+    """Samples the summed VmRSS of groups of processes every interval
+    seconds on a thread and keeps the peak, in KiB."""
+
+    def __init__(self, groups, interval=0.1):
+        import threading
+        self.groups = groups
+        self.interval = interval
+        self.peak = {k: 0 for k in groups}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while True:
+            for k, pids in self.groups.items():
+                self.peak[k] = max(self.peak[k],
+                                   sum(rss_kib(p) for p in pids))
+            if self._stop.wait(self.interval):
+                return
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return {k: round(v / 1024, 1) for k, v in self.peak.items()}
+
+
 # ---- the processes under test --------------------------------------------
 
 NGINX_CONF = """

@@ -65,10 +65,11 @@ BENCH_FORMATS = [
 
 
 def bench_format(bench):
+    """"int999" (aime), "int", "choice", "any", or None (unknown)."""
     b = (bench or "").lower()
     for prefix, kind, lo, hi in BENCH_FORMATS:
         if b.startswith(prefix):
-            return kind
+            return "int999" if kind == "int" and hi == 999 else kind
     return None
 
 
@@ -144,12 +145,25 @@ def answers_equal(a, b):
     return va is not None and va == vb
 
 
-def last_boxed(text):
-    """Content of the last \\boxed{...} (nested braces) in text, or None."""
-    if not text:
-        return None
-    best = None
-    for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text):
+def fits(ans, kind):
+    """Whether a raw answer fits a bench's format (plugins/common's
+    tg_answer_fits): aime is an integer 0-999, a choice one letter."""
+    a = normalize(ans)
+    if not a:
+        return False
+    if kind == "int":
+        return re.match(r"^-?\d+$", a) is not None
+    if kind == "int999":
+        return re.match(r"^\d+$", a) is not None and int(a) <= 999
+    if kind == "choice":
+        return re.match(r"^[A-Za-z]$", a) is not None
+    return True
+
+
+def boxes(text):
+    """Contents of every complete \\boxed{...} (nested braces) in text."""
+    out = []
+    for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text or ""):
         i, depth = m.end(), 1
         while i < len(text) and depth:
             if text[i] == "{":
@@ -158,24 +172,26 @@ def last_boxed(text):
                 depth -= 1
             i += 1
         if depth == 0:
-            best = text[m.end():i - 1]
-    return best
+            out.append(text[m.end():i - 1])
+    return out
 
 
-def answer_of_message(msg):
-    """The final answer of a returned chat message: the last box of the
-    content, else of the thinking, else "answer is X" in the content."""
+def answer_of_message(msg, kind=None):
+    """The final answer of a returned chat message, by answer.h's rules:
+    the last box that fits the format, in the content, else in the
+    thinking; else "answer is X" in the content."""
     content = msg.get("content") or ""
     reasoning = msg.get("reasoning_content") or ""
-    a = last_boxed(content)
-    if a is None:
-        a = last_boxed(reasoning)
-    if a is None:
-        m = list(re.finditer(r"answer is[:\s$*\\(]*([^\s$,;*]+)", content,
-                             re.I))
-        if m:
-            a = m[-1].group(1).rstrip(".!?")
-    return a
+    for text in (content, reasoning):
+        fit = [b for b in boxes(text) if fits(b, kind)]
+        if fit:
+            return fit[-1]
+    for m in reversed(list(re.finditer(r"answer is[:\s$*\\(]*([^\s$,;*]+)",
+                                       content, re.I))):
+        a = m.group(1).rstrip(".!?")
+        if fits(a, kind):
+            return a
+    return None
 
 
 # ---- trace files ----------------------------------------------------------
@@ -379,7 +395,7 @@ class Stack:
     build/plugins, one nginx worker with a client-strategy location."""
 
     def __init__(self, files, sim_args=(), inflight=4096, timeout_s=600,
-                 workers=1):
+                 workers=1, plugins=()):
         self.procs = []
         self.tmp = None
         try:
@@ -400,9 +416,22 @@ class Stack:
             http = ("    thinkgate_backend sim %s max_inflight=%d;\n"
                     "    thinkgate_pool reasoners sim;\n"
                     % (self.sim.url, inflight))
-            self.nginx = harness.start_nginx(
-                self.engine.sock, http,
-                SERVER.format(timeout=timeout_s), workers=workers)
+            # Preload the plugins in use (a module without the directive
+            # loads them on demand).
+            load = [p for p in plugins if os.path.exists(
+                os.path.join(PLUGIN_DIR, p + ".so"))]
+            try:
+                self.nginx = harness.start_nginx(
+                    self.engine.sock, http + (
+                        "    thinkgate_plugin %s;\n" % " ".join(load)
+                        if load else ""),
+                    SERVER.format(timeout=timeout_s), workers=workers)
+            except RuntimeError as e:
+                if "unknown directive" not in str(e):
+                    raise
+                self.nginx = harness.start_nginx(
+                    self.engine.sock, http,
+                    SERVER.format(timeout=timeout_s), workers=workers)
             self.procs.append(self.nginx)
             self.port = self.nginx.port
         except Exception:
@@ -601,14 +630,16 @@ def send_all(port, bodies, concurrency, timeout=900):
     return results
 
 
-def measured_answer(doc):
-    """(answer, winner, thinkgate object) of one chat completion."""
+def measured_answer(doc, kind=None):
+    """(answer, winner, thinkgate object) of one chat completion: the
+    plugin's own answer when the thinkgate object has one, else the one
+    extracted from the returned message."""
     tg = doc.get("thinkgate") or {}
     if "answer" in tg:
         ans = tg["answer"]
     else:
         try:
-            ans = answer_of_message(doc["choices"][0]["message"])
+            ans = answer_of_message(doc["choices"][0]["message"], kind)
         except (KeyError, IndexError, TypeError):
             ans = None
     return ans, tg.get("winner"), tg
@@ -626,7 +657,8 @@ def run_file(stack, tf, cfg, concurrency, max_tokens=40000):
     st = stack.wait_idle()
     ex = expect_file(tf, cfg, max_tokens)
 
-    correct = errors = 0
+    n = len(tf.problems)
+    correct = errors = counted = 0
     engine_tokens = 0
     mismatches = []
     err_samples = []
@@ -637,10 +669,12 @@ def run_file(stack, tf, cfg, concurrency, max_tokens=40000):
                 err_samples.append("%s: %s" % (
                     status, (doc.get("error") or {}).get("message")))
             continue
-        ans, winner, tg = measured_answer(doc)
+        ans, winner, tg = measured_answer(doc, bench_format(p.bench))
         ok = answers_equal(ans, p.answer)
         correct += ok
-        engine_tokens += int(tg.get("tokens") or 0)
+        if isinstance(tg.get("tokens"), int):
+            engine_tokens += tg["tokens"]
+            counted += 1
         if ex is not None:
             e = ex[i]
             if (winner is not None and winner != e.winner) \
@@ -653,7 +687,6 @@ def run_file(stack, tf, cfg, concurrency, max_tokens=40000):
                     "expected_answer": e.answer,
                     "lengths": [p.samples[j % len(p.samples)].tokens
                                 for j in range(cfg.get("n", 8))]})
-    n = len(tf.problems)
     rec = {"file": tf.name, "strategy": cfg["strategy"],
            "n": 1 if cfg["strategy"] == "passthrough" else cfg.get("n", 8),
            "problems": n, "correct": correct,
@@ -668,11 +701,13 @@ def run_file(stack, tf, cfg, concurrency, max_tokens=40000):
     rec["errors"] = errors
     if err_samples:
         rec["error_samples"] = err_samples
-    rec["engine_tokens"] = engine_tokens
-    # Tokens the sim generated that never reached the engine: produced
-    # between the plugin's cancel and the sim seeing the connection close.
+    # Tokens the sim generated that never reached the engine (the
+    # thinkgate object's tokens): produced between the plugin's cancel and
+    # the sim seeing the connection close.
+    full = counted == n and errors == 0
+    rec["engine_tokens"] = engine_tokens if full else None
     rec["tokens_unread"] = (st.get("tokens_generated", 0) - engine_tokens
-                            if errors == 0 else None)
+                            if full else None)
     rec["open_streams"] = st.get("open_streams")
     rec["open_streams_before"] = before.get("open_streams")
     rec["cancelled_streams"] = st.get("cancelled_streams")

@@ -64,8 +64,8 @@ ngx_http_thinkgate_add_variables(ngx_conf_t *cf)
  * engine's word, not trusted: lines whose name is not [a-z0-9_]{1,64} or
  * that lack "=" are skipped, a repeated name keeps its first value, and
  * only the first NGX_HTTP_THINKGATE_MAX_FIGURES figures in the whole
- * lines of the first NGX_HTTP_THINKGATE_MAX_END bytes are kept.  Anything else (an engine
- * still sending JSON) simply yields no figures.
+ * lines of the first NGX_HTTP_THINKGATE_MAX_END bytes are kept.
+ * Anything else (an engine still sending JSON) yields no figures.
  */
 
 ngx_int_t

@@ -24,7 +24,8 @@ enum {
     TG__F_BOOL,         /* true/false (0/1 accepted) */
     TG__F_SKILLS,       /* object of numbers, or null */
     TG__F_NAMES,        /* array of backend names (pools) */
-    TG__F_POLICY        /* pool policy name */
+    TG__F_POLICY,       /* pool policy name */
+    TG__F_ADDR          /* "host:port" or "unix:/path" */
 };
 
 typedef struct {
@@ -32,31 +33,48 @@ typedef struct {
     int          kind;
     int          required;
     size_t       offset;
+    int64_t      min;           /* TG__F_INT bounds; max 0: no upper */
+    int64_t      max;
 } tg__field_t;
 
 static const tg__field_t  tg__backend_fields[] = {
-    { "name", TG__F_STR, 1, offsetof(tg_backend_t, name) },
-    { "url", TG__F_URL, 1, offsetof(tg_backend_t, url) },
-    { "model", TG__F_STR_NULL, 0, offsetof(tg_backend_t, model) },
-    { "max_inflight", TG__F_INT, 0, offsetof(tg_backend_t, max_inflight) },
+    { "name", TG__F_STR, 1, offsetof(tg_backend_t, name), 0, 0 },
+    { "url", TG__F_URL, 1, offsetof(tg_backend_t, url), 0, 0 },
+    { "model", TG__F_STR_NULL, 0, offsetof(tg_backend_t, model), 0, 0 },
+    { "max_inflight", TG__F_INT, 0, offsetof(tg_backend_t, max_inflight), 0, 0 },
     { "api_key_env", TG__F_STR_NULL, 0,
-      offsetof(tg_backend_t, api_key_env) },
+      offsetof(tg_backend_t, api_key_env), 0, 0 },
     { "connect_timeout_ms", TG__F_INT, 0,
-      offsetof(tg_backend_t, connect_timeout_ms) },
+      offsetof(tg_backend_t, connect_timeout_ms), 0, 0 },
     { "idle_timeout_ms", TG__F_INT, 0,
-      offsetof(tg_backend_t, idle_timeout_ms) },
-    { "tls_verify", TG__F_BOOL, 0, offsetof(tg_backend_t, tls_verify) },
-    { "skills", TG__F_SKILLS, 0, offsetof(tg_backend_t, skills) },
-    { NULL, 0, 0, 0 }
+      offsetof(tg_backend_t, idle_timeout_ms), 0, 0 },
+    { "tls_verify", TG__F_BOOL, 0, offsetof(tg_backend_t, tls_verify), 0, 0 },
+    { "skills", TG__F_SKILLS, 0, offsetof(tg_backend_t, skills), 0, 0 },
+    { NULL, 0, 0, 0, 0, 0 }
 };
 
 static const tg__field_t  tg__pool_fields[] = {
-    { "name", TG__F_STR, 1, offsetof(tg_pool_t, name) },
-    { "backends", TG__F_NAMES, 1, 0 },
-    { "policy", TG__F_POLICY, 0, offsetof(tg_pool_t, policy) },
-    { "block", TG__F_INT, 0, offsetof(tg_pool_t, block) },
-    { "ttl_ms", TG__F_INT, 0, offsetof(tg_pool_t, ttl_ms) },
-    { NULL, 0, 0, 0 }
+    { "name", TG__F_STR, 1, offsetof(tg_pool_t, name), 0, 0 },
+    { "backends", TG__F_NAMES, 1, 0, 0, 0 },
+    { "policy", TG__F_POLICY, 0, offsetof(tg_pool_t, policy), 0, 0 },
+    { "block", TG__F_INT, 0, offsetof(tg_pool_t, block), 0, 0 },
+    { "ttl_ms", TG__F_INT, 0, offsetof(tg_pool_t, ttl_ms), 0, 0 },
+    { NULL, 0, 0, 0, 0, 0 }
+};
+
+/* Defaults for keys left out are set by tg__parse_redis. */
+static const tg__field_t  tg__redis_fields[] = {
+    { "addr", TG__F_ADDR, 1, offsetof(tg_redis_settings_t, addr), 0, 0 },
+    { "db", TG__F_INT, 0, offsetof(tg_redis_settings_t, db), 0, 65535 },
+    { "prefix", TG__F_STR_NULL, 0, offsetof(tg_redis_settings_t, prefix),
+      0, 0 },
+    { "password_env", TG__F_STR_NULL, 0,
+      offsetof(tg_redis_settings_t, password_env), 0, 0 },
+    { "connect_timeout_ms", TG__F_INT, 0,
+      offsetof(tg_redis_settings_t, connect_timeout_ms), 1, 3600000 },
+    { "timeout_ms", TG__F_INT, 0, offsetof(tg_redis_settings_t, timeout_ms),
+      1, 3600000 },
+    { NULL, 0, 0, 0, 0, 0 }
 };
 
 static const char  *tg__top_keys[] = {
@@ -74,6 +92,9 @@ static int tg__parse_fields(json_t *obj, const tg__field_t *fields,
     void *dst, const char *where, char *err, size_t errlen);
 static int tg__parse_pool_members(tg_generation_t *g, tg_pool_t *pool,
     json_t *names, const char *where, char *err, size_t errlen);
+static int tg__parse_plugins(tg_generation_t *g, char *err, size_t errlen);
+static int tg__parse_redis(tg_generation_t *g, char *err, size_t errlen);
+static int tg__valid_addr(const char *s);
 
 
 static int
@@ -136,15 +157,13 @@ tg_generation_parse(tg_generation_t *g, char *err, size_t errlen)
     if (pools != NULL && !json_is_array(pools)) {
         return tg__fail(err, errlen, "\"pools\" must be an array");
     }
-    if (g->plugins != NULL && !json_is_array(g->plugins)
-        && !json_is_null(g->plugins))
-    {
-        return tg__fail(err, errlen, "\"plugins\" must be an array");
+    rc = tg__parse_plugins(g, err, errlen);
+    if (rc != 0) {
+        return rc;
     }
-    if (g->redis != NULL && !json_is_object(g->redis)
-        && !json_is_null(g->redis))
-    {
-        return tg__fail(err, errlen, "\"redis\" must be an object");
+    rc = tg__parse_redis(g, err, errlen);
+    if (rc != 0) {
+        return rc;
     }
 
     g->nbackends = backends ? json_array_size(backends) : 0;
@@ -306,12 +325,30 @@ tg__parse_fields(json_t *obj, const tg__field_t *fields, void *dst,
             break;
 
         case TG__F_INT:
-            if (!json_is_integer(v) || json_integer_value(v) < 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < f->min
+                || (f->max != 0 && json_integer_value(v) > f->max))
+            {
+                if (f->max != 0) {
+                    return tg__fail(err, errlen, "%s: \"%s\" must be an "
+                                    "integer from %lld to %lld", where,
+                                    f->key, (long long) f->min,
+                                    (long long) f->max);
+                }
                 return tg__fail(err, errlen,
-                                "%s: \"%s\" must be an integer >= 0",
-                                where, f->key);
+                                "%s: \"%s\" must be an integer >= %lld",
+                                where, f->key, (long long) f->min);
             }
             *(int64_t *) slot = json_integer_value(v);
+            break;
+
+        case TG__F_ADDR:
+            s = json_string_value(v);
+            if (s == NULL || !tg__valid_addr(s)) {
+                return tg__fail(err, errlen, "%s: \"%s\" must be "
+                                "\"host:port\" or \"unix:/path\"", where,
+                                f->key);
+            }
+            *(const char **) slot = s;
             break;
 
         case TG__F_BOOL:
@@ -410,4 +447,128 @@ tg__parse_pool_members(tg_generation_t *g, tg_pool_t *pool, json_t *names,
     }
 
     return 0;
+}
+
+
+/*
+ * "plugins": the names the engine preloads from its plugin directory
+ * (thinkgate_plugin).  Each is a file name stem, so it is held to
+ * [a-z0-9_]{1,64}: nothing that could climb out of the directory.
+ */
+static int
+tg__parse_plugins(tg_generation_t *g, char *err, size_t errlen)
+{
+    const char  *s, *t;
+    size_t       i, j, n;
+
+    if (g->plugins != NULL && json_is_null(g->plugins)) {
+        g->plugins = NULL;
+    }
+    if (g->plugins == NULL) {
+        return 0;
+    }
+    if (!json_is_array(g->plugins)) {
+        return tg__fail(err, errlen, "\"plugins\" must be an array of "
+                        "plugin names");
+    }
+
+    n = json_array_size(g->plugins);
+    for (i = 0; i < n; i++) {
+        s = json_string_value(json_array_get(g->plugins, i));
+        if (s == NULL) {
+            return tg__fail(err, errlen, "\"plugins\"[%zu] must be a "
+                            "string", i);
+        }
+        if (s[0] == '\0' || strlen(s) > 64
+            || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_")
+               != strlen(s))
+        {
+            return tg__fail(err, errlen, "\"plugins\"[%zu]: \"%.64s\" is "
+                            "not a plugin name (1 to 64 of a-z, 0-9, _)",
+                            i, s);
+        }
+        for (j = 0; j < i; j++) {
+            t = json_string_value(json_array_get(g->plugins, j));
+            if (strcmp(s, t) == 0) {
+                return tg__fail(err, errlen, "\"plugins\" names \"%s\" "
+                                "twice", s);
+            }
+        }
+    }
+    g->nplugins = n;
+    return 0;
+}
+
+
+/* "redis": an object (thinkgate_redis) or null (none configured). */
+static int
+tg__parse_redis(tg_generation_t *g, char *err, size_t errlen)
+{
+    tg_redis_settings_t  *r = &g->redis_settings;
+
+    memset(r, 0, sizeof(*r));
+
+    if (g->redis != NULL && json_is_null(g->redis)) {
+        g->redis = NULL;
+    }
+    if (g->redis == NULL) {
+        return 0;
+    }
+    if (!json_is_object(g->redis)) {
+        return tg__fail(err, errlen, "\"redis\" must be an object or "
+                        "null");
+    }
+
+    /* the module's defaults, for documents that leave keys out */
+    r->prefix = "tg:";
+    r->connect_timeout_ms = 1000;
+    r->timeout_ms = 200;
+
+    return tg__parse_fields(g->redis, tg__redis_fields, r, "redis", err,
+                            errlen);
+}
+
+
+/* "unix:/path", or "host:port" / "[v6]:port" with a port 1..65535. */
+static int
+tg__valid_addr(const char *s)
+{
+    const char  *colon, *end;
+    char        *stop;
+    long         port;
+    size_t       hlen;
+
+    if (strncmp(s, "unix:", 5) == 0) {
+        return s[5] == '/';
+    }
+
+    colon = strrchr(s, ':');
+    if (colon == NULL || colon == s || colon[1] == '\0') {
+        return 0;
+    }
+    port = strtol(colon + 1, &stop, 10);
+    if (*stop != '\0' || port < 1 || port > 65535 || colon[1] == '-'
+        || colon[1] == '+' || colon[1] == ' ')
+    {
+        return 0;
+    }
+
+    hlen = (size_t) (colon - s);
+    if (s[0] == '[') {
+        end = memchr(s, ']', hlen);
+        return end != NULL && end == colon - 1 && hlen > 2;
+    }
+    return memchr(s, ':', hlen) == NULL
+           && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789.-_") == hlen;
+}
+
+
+const char *
+tg_generation_plugin(const tg_generation_t *g, size_t i)
+{
+    if (g->plugins == NULL || i >= g->nplugins) {
+        return NULL;
+    }
+    return json_string_value(json_array_get(g->plugins, i));
 }

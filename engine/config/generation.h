@@ -66,6 +66,17 @@ typedef struct {
     unsigned             cursor;        /* round robin position */
 } tg_pool_t;
 
+/* The "redis" object of the document (thinkgate_redis); the strings are
+ * borrowed from the generation's root. */
+typedef struct {
+    const char          *addr;          /* "host:port" or "unix:/path" */
+    int64_t              db;            /* SELECT; 0..65535 */
+    const char          *prefix;        /* of every key; NULL: none */
+    const char          *password_env;  /* NULL: no AUTH */
+    int64_t              connect_timeout_ms;    /* > 0 */
+    int64_t              timeout_ms;    /* one command; > 0 */
+} tg_redis_settings_t;
+
 typedef struct tg_config_s      tg_config_t;
 typedef struct tg_generation_s  tg_generation_t;
 
@@ -79,8 +90,10 @@ struct tg_generation_s {
     size_t               nbackends;
     tg_pool_t           *pools;
     size_t               npools;
-    json_t              *plugins;       /* kept for later issues */
-    json_t              *redis;
+    json_t              *plugins;       /* array of names, or NULL */
+    json_t              *redis;         /* object, or NULL: no Redis */
+    size_t               nplugins;      /* tg_generation_plugin(g, i) */
+    tg_redis_settings_t  redis_settings;    /* valid when redis != NULL */
     tg_generation_t     *next;
 };
 
@@ -112,6 +125,10 @@ void tg_generation_release(tg_generation_t *g);
 
 /* NULL when absent. */
 tg_pool_t *tg_generation_pool(tg_generation_t *g, const char *name);
+
+/* The name of the i-th plugin to preload (i < g->nplugins): [a-z0-9_],
+ * 1 to 64 characters, unique in the generation; NULL past the end. */
+const char *tg_generation_plugin(const tg_generation_t *g, size_t i);
 tg_backend_t *tg_generation_backend(tg_generation_t *g, const char *name);
 
 #endif /* TG_CONFIG_GENERATION_H */

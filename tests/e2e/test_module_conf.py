@@ -256,3 +256,223 @@ def test_location_directive_rejected(tmp_path, directive, value):
 def test_status_takes_no_arguments(tmp_path):
     check_rejected(tmp_path, "thinkgate_status", "invalid number",
                    location="location / { thinkgate_status json; }")
+
+
+# -- thinkgate_plugin, thinkgate_redis, thinkgate_session, thinkgate_admin --
+
+SERVICES = """
+    thinkgate_plugin  ffs self_consistency;
+    thinkgate_plugin  passthrough;
+    thinkgate_redis   127.0.0.1:6379 db=2 prefix=gw1: password_env=REDIS_PW
+                      connect_timeout=2s timeout=100ms;
+"""
+
+SERVICE_LOCATIONS = LOCATION + """
+        location /sessions/ {
+            thinkgate_pass p1;
+            thinkgate_session on;
+        }
+        location /thinkgate/admin/ { thinkgate_admin; }
+"""
+
+
+def test_services_accepted(tmp_path):
+    write_conf(str(tmp_path), main=MAIN + SERVICES,
+               location=SERVICE_LOCATIONS,
+               server_extra="thinkgate_session off;")
+    rc, out = nginx_t(str(tmp_path))
+    assert rc == 0, out
+
+
+@pytest.mark.parametrize("addr", [
+    "unix:/run/redis/redis.sock", "[::1]:6380", "redis-1.internal:6379",
+    "10.0.0.7:1 db=65535 prefix= connect_timeout=60s timeout=1ms"])
+def test_redis_forms_accepted(tmp_path, addr):
+    write_conf(str(tmp_path), main=MAIN + "    thinkgate_redis %s;\n" % addr)
+    rc, out = nginx_t(str(tmp_path))
+    assert rc == 0, out
+
+
+PLUGIN_BAD = [
+    ("Ffs", "Ffs"),
+    ("ffs self-consistency", "self-consistency"),
+    ("../ffs", "../ffs"),
+    ("ffs.so", "ffs.so"),
+    ("p" * 65, "p" * 65),
+    ("ffs ffs", "listed twice"),
+]
+
+
+@pytest.mark.parametrize("args,bad", PLUGIN_BAD)
+def test_plugin_rejected(tmp_path, args, bad):
+    main = MAIN + "    thinkgate_plugin %s;\n" % args
+    check_rejected(tmp_path, "thinkgate_plugin", bad, main=main)
+
+
+def test_plugin_repeated_across_directives_rejected(tmp_path):
+    main = MAIN + "    thinkgate_plugin ffs;\n    thinkgate_plugin sc ffs;\n"
+    check_rejected(tmp_path, "thinkgate_plugin", "listed twice", main=main)
+
+
+def test_plugin_in_location_rejected(tmp_path):
+    check_rejected(tmp_path, "thinkgate_plugin", "not allowed",
+                   location="location / { thinkgate_plugin ffs; }")
+
+
+REDIS_BAD = [
+    ("localhost", "localhost"),
+    ("127.0.0.1", "127.0.0.1"),
+    ("127.0.0.1:0", "127.0.0.1:0"),
+    ("127.0.0.1:65536", "127.0.0.1:65536"),
+    ("127.0.0.1:redis", "127.0.0.1:redis"),
+    (":6379", ":6379"),
+    ("a:b:6379", "a:b:6379"),
+    ("redis://h:6379", "redis://h:6379"),
+    ("[::1:6379", "[::1:6379"),
+    ("unix:", "unix:"),
+    ("unix:relative.sock", "unix:relative.sock"),
+    ("unix:/" + "s" * 120, "s" * 120),
+    ("h:1 db=-1", "db=-1"),
+    ("h:1 db=65536", "db=65536"),
+    ("h:1 db=one", "db=one"),
+    ("h:1 prefix=" + "k" * 65, "k" * 65),
+    ("h:1 password_env=", "password_env="),
+    ("h:1 password_env=1PW", "password_env=1PW"),
+    ("h:1 password_env=PW-1", "password_env=PW-1"),
+    ("h:1 connect_timeout=0", "connect_timeout=0"),
+    ("h:1 connect_timeout=61s", "connect_timeout=61s"),
+    ("h:1 timeout=soon", "timeout=soon"),
+    ("h:1 timeout=0ms", "timeout=0ms"),
+    ("h:1 pool_size=4", "pool_size=4"),
+    ("h:1 db=1 db=2", "given twice"),
+]
+
+
+@pytest.mark.parametrize("args,bad", REDIS_BAD)
+def test_redis_rejected(tmp_path, args, bad):
+    main = MAIN + "    thinkgate_redis %s;\n" % args
+    check_rejected(tmp_path, "thinkgate_redis", bad, main=main)
+
+
+def test_redis_duplicate_rejected(tmp_path):
+    main = MAIN + "    thinkgate_redis h:1;\n    thinkgate_redis h:2;\n"
+    check_rejected(tmp_path, "thinkgate_redis", "duplicate", main=main)
+
+
+def test_redis_needs_an_address(tmp_path):
+    check_rejected(tmp_path, "thinkgate_redis", "invalid number",
+                   main=MAIN + "    thinkgate_redis;\n")
+
+
+def test_session_rejected(tmp_path):
+    check_rejected(tmp_path, "thinkgate_session", "maybe",
+                   location="location / { thinkgate_pass p1; "
+                            "thinkgate_session maybe; }")
+
+
+def test_admin_takes_no_arguments(tmp_path):
+    check_rejected(tmp_path, "thinkgate_admin", "invalid number",
+                   location="location / { thinkgate_admin plugins; }")
+
+
+def test_admin_conflicts_with_pass(tmp_path):
+    check_rejected(tmp_path, "thinkgate_admin", "conflicts",
+                   location="location / { thinkgate_pass p1; "
+                            "thinkgate_admin; }")
+
+
+# -- the document the engine receives ----------------------------------------
+
+def registered_document(http, server="location / { thinkgate_status; }"):
+    """Starts nginx (one worker) against the stand-in engine and returns
+    the configuration document of its registration."""
+    import fake_engine
+    engine = fake_engine.FakeEngine()
+    nginx = None
+    try:
+        nginx = harness.start_nginx(engine.sock_path, http, server,
+                                    workers=1)
+        assert engine.wait_for(lambda: engine.docs), "no registration"
+        return engine.docs[0]
+    finally:
+        if nginx:
+            nginx.cleanup()
+        engine.close()
+
+
+def test_document_carries_plugins_redis_and_pool_policy():
+    http = """
+    thinkgate_backend b1 http://127.0.0.1:9;
+    thinkgate_backend b2 http://127.0.0.1:10;
+    thinkgate_pool    p1 b1 b2 policy=prefix block=32 ttl=10m;
+    thinkgate_pool    p2 b2 policy=round_robin;
+    thinkgate_plugin  ffs self_consistency;
+    thinkgate_plugin  passthrough;
+    thinkgate_redis   unix:/run/redis.sock db=2 prefix=gw1:
+                      password_env=REDIS_PW connect_timeout=2s timeout=150ms;
+"""
+    doc = registered_document(http)
+    assert set(doc) == {"backends", "pools", "plugins", "redis"}
+    assert doc["plugins"] == ["ffs", "self_consistency", "passthrough"]
+    assert doc["redis"] == {"addr": "unix:/run/redis.sock", "db": 2,
+                            "prefix": "gw1:", "password_env": "REDIS_PW",
+                            "connect_timeout_ms": 2000, "timeout_ms": 150}
+    p1, p2 = doc["pools"]
+    assert (p1["policy"], p1["block"], p1["ttl_ms"]) == ("prefix", 32,
+                                                         600000)
+    assert (p2["policy"], p2["block"], p2["ttl_ms"]) == ("round_robin", 64,
+                                                         600000)
+
+
+def test_document_defaults_without_plugins_or_redis():
+    doc = registered_document("""
+    thinkgate_backend b1 http://127.0.0.1:9;
+    thinkgate_pool    p1 b1;
+    thinkgate_redis   127.0.0.1:6379;
+""")
+    assert doc["plugins"] == []
+    assert doc["redis"] == {"addr": "127.0.0.1:6379", "db": 0,
+                            "prefix": "tg:", "password_env": "",
+                            "connect_timeout_ms": 1000, "timeout_ms": 200}
+    assert doc["pools"][0]["policy"] == "least_inflight"
+
+    doc = registered_document("")
+    assert doc == {"backends": [], "pools": [], "plugins": [],
+                   "redis": None}
+
+
+def test_real_engine_accepts_plugins_and_redis():
+    """The engine's document reader takes what the module writes."""
+    http = """
+    thinkgate_backend b1 http://127.0.0.1:9;
+    thinkgate_pool    p1 b1;
+    thinkgate_plugin  passthrough;
+    thinkgate_redis   127.0.0.1:1 db=1 prefix=t: timeout=50ms;
+"""
+    engine = harness.start_engine()
+    nginx = None
+    try:
+        nginx = harness.start_nginx(
+            engine.sock, http, "location = /s { thinkgate_status; }",
+            workers=1)
+        import http.client
+        import json
+        import time
+        deadline = time.monotonic() + 10
+        while True:
+            conn = http.client.HTTPConnection("127.0.0.1", nginx.port,
+                                              timeout=5)
+            conn.request("GET", "/s")
+            body = json.loads(conn.getresponse().read())
+            conn.close()
+            if body.get("engine", {}).get("connected") is not False:
+                break
+            assert time.monotonic() < deadline, body
+            time.sleep(0.05)
+        with open(nginx.error_log) as f:
+            log = f.read()
+        assert "refused" not in log, log[-3000:]
+    finally:
+        if nginx:
+            nginx.cleanup()
+        engine.cleanup()

@@ -1,6 +1,7 @@
 /*
  * Configuration documents and generations (engine/config/generation.c):
  * parsing, defaults, unknown-key refusal naming the key, bad values,
+ * plugins and Redis settings,
  * dedupe of identical documents, reference counting, shared backend
  * counters.
  */
@@ -126,6 +127,34 @@ static const bad_doc_t  bad_docs[] = {
       "{\"name\":\"p\",\"backends\":[\"a\"]}]}", "duplicate pool" },
     { "{\"backends\":[],\"backends\":[]}", "not valid JSON" },
     { "{\"plugins\":{}}", "plugins" },
+    { "{\"plugins\":[1]}", "\"plugins\"[0] must be a string" },
+    { "{\"plugins\":[\"ffs\",\"\"]}", "\"plugins\"[1]" },
+    { "{\"plugins\":[\"../evil\"]}", "\"../evil\" is not a plugin name" },
+    { "{\"plugins\":[\"FFS\"]}", "\"FFS\"" },
+    { "{\"plugins\":[\"" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+      "\"]}", "not a plugin name" },
+    { "{\"plugins\":[\"ffs\",\"sc\",\"ffs\"]}", "\"ffs\" twice" },
+    { "{\"redis\":[]}", "\"redis\" must be an object or null" },
+    { "{\"redis\":\"127.0.0.1:6379\"}", "\"redis\" must be an object" },
+    { "{\"redis\":{}}", "redis: \"addr\" is required" },
+    { "{\"redis\":{\"addr\":\"h:1\",\"port\":1}}",
+      "unknown key \"port\" in redis" },
+    { "{\"redis\":{\"addr\":\"localhost\"}}", "\"addr\" must be" },
+    { "{\"redis\":{\"addr\":\"h:0\"}}", "\"addr\"" },
+    { "{\"redis\":{\"addr\":\"h:65536\"}}", "\"addr\"" },
+    { "{\"redis\":{\"addr\":\"a:b:1\"}}", "\"addr\"" },
+    { "{\"redis\":{\"addr\":\"unix:rel\"}}", "\"addr\"" },
+    { "{\"redis\":{\"addr\":6379}}", "\"addr\"" },
+    { "{\"redis\":{\"addr\":\"h:1\",\"db\":65536}}",
+      "\"db\" must be an integer from 0 to 65535" },
+    { "{\"redis\":{\"addr\":\"h:1\",\"db\":\"1\"}}", "\"db\"" },
+    { "{\"redis\":{\"addr\":\"h:1\",\"prefix\":7}}", "\"prefix\"" },
+    { "{\"redis\":{\"addr\":\"h:1\",\"password_env\":true}}",
+      "\"password_env\"" },
+    { "{\"redis\":{\"addr\":\"h:1\",\"timeout_ms\":0}}",
+      "\"timeout_ms\" must be an integer from 1" },
+    { "{\"redis\":{\"addr\":\"h:1\",\"connect_timeout_ms\":-5}}",
+      "\"connect_timeout_ms\"" },
 };
 
 
@@ -284,4 +313,100 @@ Test(pool, round_robin_cycles, .init = setup, .fini = teardown)
     }
     tg_backend_finished(first, 0);
     tg_generation_release(g);
+}
+
+
+Test(config, plugins_and_redis_as_the_module_writes_them, .init = setup,
+     .fini = teardown)
+{
+    tg_generation_t            *g;
+    const tg_redis_settings_t  *r;
+    char                        err[256];
+    const char                 *doc = "{\"backends\":[],\"pools\":[],"
+        "\"plugins\":[\"ffs\",\"self_consistency\",\"trimr2\"],"
+        "\"redis\":{\"addr\":\"127.0.0.1:6379\",\"db\":3,"
+        "\"prefix\":\"gw1:\",\"password_env\":\"REDIS_PW\","
+        "\"connect_timeout_ms\":1500,\"timeout_ms\":250}}";
+
+    cr_assert_eq(acquire(doc, &g, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(g->nplugins, 3);
+    cr_assert_str_eq(tg_generation_plugin(g, 0), "ffs");
+    cr_assert_str_eq(tg_generation_plugin(g, 1), "self_consistency");
+    cr_assert_str_eq(tg_generation_plugin(g, 2), "trimr2");
+    cr_assert_null(tg_generation_plugin(g, 3));
+
+    cr_assert_not_null(g->redis);
+    r = &g->redis_settings;
+    cr_assert_str_eq(r->addr, "127.0.0.1:6379");
+    cr_assert_eq(r->db, 3);
+    cr_assert_str_eq(r->prefix, "gw1:");
+    cr_assert_str_eq(r->password_env, "REDIS_PW");
+    cr_assert_eq(r->connect_timeout_ms, 1500);
+    cr_assert_eq(r->timeout_ms, 250);
+    tg_generation_release(g);
+}
+
+
+Test(config, redis_defaults_unix_address_and_empty_strings, .init = setup,
+     .fini = teardown)
+{
+    tg_generation_t  *g;
+    char              err[256];
+
+    cr_assert_eq(acquire("{\"redis\":{\"addr\":\"unix:/run/redis.sock\"}}",
+                         &g, err, sizeof(err)), 0, "%s", err);
+    cr_assert_str_eq(g->redis_settings.addr, "unix:/run/redis.sock");
+    cr_assert_eq(g->redis_settings.db, 0);
+    cr_assert_str_eq(g->redis_settings.prefix, "tg:");
+    cr_assert_null(g->redis_settings.password_env);
+    cr_assert_eq(g->redis_settings.connect_timeout_ms, 1000);
+    cr_assert_eq(g->redis_settings.timeout_ms, 200);
+    tg_generation_release(g);
+
+    /* the module writes "" for an unset password_env, and prefix= may
+     * be empty */
+    cr_assert_eq(acquire("{\"redis\":{\"addr\":\"[::1]:6380\","
+                         "\"prefix\":\"\",\"password_env\":\"\"}}",
+                         &g, err, sizeof(err)), 0, "%s", err);
+    cr_assert_str_eq(g->redis_settings.addr, "[::1]:6380");
+    cr_assert_null(g->redis_settings.prefix);
+    cr_assert_null(g->redis_settings.password_env);
+    tg_generation_release(g);
+}
+
+
+Test(config, no_plugins_and_no_redis, .init = setup, .fini = teardown)
+{
+    tg_generation_t  *g;
+    char              err[256];
+
+    cr_assert_eq(acquire(DOC, &g, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(g->nplugins, 0);
+    cr_assert_null(tg_generation_plugin(g, 0));
+    cr_assert_null(g->redis, "\"redis\": null reads as no Redis");
+    tg_generation_release(g);
+
+    cr_assert_eq(acquire("{\"plugins\":null}", &g, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_eq(g->nplugins, 0);
+    cr_assert_null(g->plugins);
+    cr_assert_null(g->redis);
+    tg_generation_release(g);
+}
+
+
+Test(config, plugins_and_redis_take_part_in_dedupe, .init = setup,
+     .fini = teardown)
+{
+    tg_generation_t  *a, *b;
+    char              err[256];
+
+    cr_assert_eq(acquire("{\"plugins\":[\"ffs\"],\"redis\":null}", &a, err,
+                         sizeof(err)), 0, "%s", err);
+    cr_assert_eq(acquire("{\"plugins\":[\"ffs\"],\"redis\":"
+                         "{\"addr\":\"h:1\"}}", &b, err, sizeof(err)),
+                 0, "%s", err);
+    cr_assert_neq(a, b, "another Redis is another generation");
+    tg_generation_release(a);
+    tg_generation_release(b);
 }
