@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "core/prep_int.h"
+#include "core/strategy.h"
 #include "log.h"
+#include "route/pool.h"
 
 static int tg__prep_render(tg_request_t *r, tg_buf_t *b);
 static void tg__prep_on_lookup(tg_prefix_index_t *idx, int status,
@@ -188,7 +190,7 @@ tg__prep_choose(tg_prep_t *p, const tg_prefix_match_t *m, size_t n)
     tg_pool_t                       *pool = p->pool;
     tg_backend_t                    *b;
     size_t                           i, j, nc;
-    int                              k;
+    int                              k, full;
 
     nc = pool->nbackends < 64 ? pool->nbackends : 64;
     for (i = 0; i < nc; i++) {
@@ -210,15 +212,25 @@ tg__prep_choose(tg_prep_t *p, const tg_prefix_match_t *m, size_t n)
         return;                 /* every backend full: the trace says 429 */
     }
 
-    p->r->prefer = pool->backends[k];
-    p->prefix_blocks = c[k].matched_blocks;
-    p->routed_by = "prefix";
+    if (c[k].matched_blocks > 0) {
+        b = pool->backends[k];
+        p->prefix_blocks = c[k].matched_blocks;
+        p->routed_by = "prefix";
+    } else {
+        /* Nobody holds it (or the holder is overloaded): the pool's own
+         * pick, whose ties rotate, so that new prompts spread out. */
+        b = tg_pool_pick(pool, NULL, 0, &full);
+        if (b == NULL) {
+            return;
+        }
+    }
+
+    p->r->prefer = b;
     (void) tg_prefix_record(p->idx, p->prompt, p->prompt_len,
-                            tg__prep_model(p->r), c[k].name);
+                            tg__prep_model(p->r), b->name);
 
     tg_log_debug("request %llu: prefix routing to %s (%u blocks held)",
-                 (unsigned long long) p->r->id, c[k].name,
-                 c[k].matched_blocks);
+                 (unsigned long long) p->r->id, b->name, p->prefix_blocks);
 }
 
 

@@ -349,7 +349,7 @@ tg_prep_end(tg_request_t *r)
 
     turn = json_copy(p->turn);
     doc = json_pack("{s:s, s:s#}", "role", "assistant", "content",
-                    tg_buf_ptr(&p->answer) ? tg_buf_ptr(&p->answer) : "",
+                    p->answer.data ? tg_buf_ptr(&p->answer) : "",
                     tg_buf_size(&p->answer));
     if (turn == NULL || doc == NULL || json_array_append_new(turn, doc)) {
         json_decref(turn);

@@ -254,3 +254,31 @@ class Gateway:
         for p in reversed(self.procs):
             p.cleanup()
         self.procs = []
+
+
+def start_redis(port=None):
+    """Starts a throwaway redis-server on a loopback port (no persistence).
+    proc.restart() starts it again on the same port, empty."""
+    port = port or free_port()
+    proc = Proc("redis", ["redis-server", "--port", str(port),
+                          "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no", "--daemonize", "no"])
+    proc.start()
+    wait_port(port, proc=proc)
+    proc.port = port
+    proc.addr = "127.0.0.1:%d" % port
+
+    def restart():
+        proc.kill()
+        proc.start()
+        wait_port(port, proc=proc)
+    proc.restart = restart
+    return proc
+
+
+def redis_cli(port, *args):
+    """One redis-cli command; its stdout, stripped."""
+    out = subprocess.run(["redis-cli", "-p", str(port)] + [str(a)
+                                                           for a in args],
+                         capture_output=True, text=True, timeout=10)
+    return out.stdout.strip()
