@@ -24,6 +24,7 @@ typedef struct tg_conn_s     tg_conn_t;
  * so the plugin host can hand requests and traces to plugins as they are. */
 typedef struct tg_req_s      tg_request_t;
 typedef struct tg_trace_s    tg_trace_t;
+typedef struct tg_plugin_registry_s  tg_plugin_registry_t;
 typedef struct tg_shared_s   tg_shared_t;
 
 enum {
@@ -69,10 +70,18 @@ struct tg_engine_s {
                                                or ended by ERROR */
     uint64_t            next_conn_id;
 
+    /* Strategy plugins (--plugin-dir): NULL without a directory.  The
+     * timer looks for changed files every TG_PLUGIN_REFRESH_MS; a new
+     * configuration generation (nginx -s reload) does it at once. */
+    tg_plugin_registry_t *plugins;
+    uv_timer_t          plugin_timer;
+    uint32_t            plugins_seen_gen;   /* last generation refreshed */
     /* Redis links, one per distinct "redis" settings (core/shared.h),
      * and the directory their Lua scripts are read from (--lua-dir). */
     tg_shared_t        *shared;
     char                lua_dir[PATH_MAX];
 };
+
+#define TG_PLUGIN_REFRESH_MS  2000
 
 #endif /* TG_ENGINE_H */

@@ -22,13 +22,23 @@ TG_ENGINE_LIB_SRCS := \
     engine/core/prep_session.c \
     engine/core/shared.c \
     engine/core/shared_status.c \
-    engine/strategy/passthrough.c \
+    engine/strategy/host.c \
+    engine/strategy/host_api.c \
+    engine/strategy/host_trace.c \
+    engine/strategy/host_sse.c \
+    engine/strategy/host_output.c \
+    engine/strategy/host_select.c \
+    engine/score/score.c \
+    engine/admin.c \
     engine/status.c \
     engine/transport/conn.c \
     engine/transport/register.c \
     engine/transport/listener.c
 
-TG_ENGINE_SRCS := engine/main.c $(TG_ENGINE_LIB_SRCS) $(TG_STATE_SRCS)
+# The plugin loader (engine/plugin/, its own fragment plugin.mk is
+# included after this one, hence the wildcard).
+TG_ENGINE_SRCS := engine/main.c $(TG_ENGINE_LIB_SRCS) $(TG_STATE_SRCS) \
+                  $(wildcard engine/plugin/*.c)
 
 # The backend client is written alongside; until its sources exist the
 # engine binary cannot link, and `make` stays green without it.
@@ -44,7 +54,8 @@ TG_ENGINE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,\
 ALL_TARGETS += $(BUILD)/bin/thinkgated
 
 $(BUILD)/bin/thinkgated: $(TG_ENGINE_OBJS) | $(BUILD)/bin
-	$(CC) $(TG_ENGINE_CFLAGS) -o $@ $(TG_ENGINE_OBJS) $(TG_ENGINE_LIBS)
+	$(CC) $(TG_ENGINE_CFLAGS) -o $@ $(TG_ENGINE_OBJS) $(TG_ENGINE_LIBS) \
+	    -ldl -lm
 
 $(BUILD)/obj/engine/%.o: engine/%.c
 	@mkdir -p $(dir $@)

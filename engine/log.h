@@ -6,12 +6,9 @@
 #ifndef TG_LOG_H
 #define TG_LOG_H
 
-enum {
-    TG_LOG_ERROR = 0,
-    TG_LOG_WARN  = 1,
-    TG_LOG_INFO  = 2,
-    TG_LOG_DEBUG = 3
-};
+/* The levels are plugin.h's TG_LOG_* (error 0, warn 1, info 2, debug 3),
+ * so that plugins' log calls map one to one. */
+#include <thinkgate/plugin.h>
 
 extern int  tg_log_level;
 

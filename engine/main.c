@@ -17,12 +17,15 @@
 #include "core/shared.h"
 #include "engine.h"
 #include "log.h"
+#include "plugin/loader.h"
+#include "strategy/host.h"
 #include "transport/conn.h"
 #include "transport/listener.h"
 
 static void tg__usage(FILE *f);
 static int tg__parse_args(tg_engine_t *e, int argc, char **argv);
 static void tg__signal_cb(uv_signal_t *sig, int signum);
+static int tg__plugins_start(tg_engine_t *e);
 
 
 static void
@@ -181,12 +184,77 @@ tg__signal_cb(uv_signal_t *sig, int signum)
     tg_http_client_free(e->http);
     e->http = NULL;
 
+    if (e->plugins != NULL) {
+        uv_close((uv_handle_t *) &e->plugin_timer, NULL);
+    }
+
     /* Closed requests released their session locks; Redis goes last. */
     tg_shared_close_all(e);
 
     uv_close((uv_handle_t *) &e->sigterm, NULL);
     uv_close((uv_handle_t *) &e->sigint, NULL);
     uv_close((uv_handle_t *) &e->reaper, NULL);
+}
+
+
+static void
+tg__plugins_log(void *data, int level, const char *msg)
+{
+    (void) data;
+    tg_log(level, "plugins: %s", msg);
+}
+
+
+static void
+tg__plugins_timer_cb(uv_timer_t *t)
+{
+    tg_engine_t  *e = t->data;
+
+    /* stat() of a few files: cheap enough for the loop. */
+    (void) tg_plugin_refresh(e->plugins);
+}
+
+
+/* The plugin registry of --plugin-dir, every plugin loaded, and the
+ * timer that notices changed files. */
+static int
+tg__plugins_start(tg_engine_t *e)
+{
+    char  err[512];
+    int   rc;
+
+    tg_host_init(e);
+    if (e->plugin_dir == NULL) {
+        tg_log_warn("no --plugin-dir: every API request will be refused");
+        return 0;
+    }
+
+    rc = tg_plugin_registry_new(&e->plugins, e->plugin_dir, &tg_host_api,
+                                err, sizeof(err));
+    if (rc != 0) {
+        tg_log_error("--plugin-dir %s: %s", e->plugin_dir, err);
+        return rc;
+    }
+    tg_plugin_registry_set_log(e->plugins, tg__plugins_log, NULL);
+
+    rc = tg_plugin_load_all(e->plugins);
+    if (rc < 0) {
+        tg_log_error("--plugin-dir %s: cannot read it: %s", e->plugin_dir,
+                     strerror(-rc));
+        return rc;
+    }
+    tg_log_info("%d strategy plugins loaded from %s", rc,
+                tg_plugin_registry_dir(e->plugins));
+
+    e->plugin_timer.data = e;
+    if (uv_timer_init(e->loop, &e->plugin_timer) != 0
+        || uv_timer_start(&e->plugin_timer, tg__plugins_timer_cb,
+                          TG_PLUGIN_REFRESH_MS, TG_PLUGIN_REFRESH_MS) != 0)
+    {
+        tg_log_error("cannot start the plugin refresh timer");
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 
@@ -239,6 +307,10 @@ main(int argc, char **argv)
         return 1;
     }
 
+    if (tg__plugins_start(&e) != 0) {
+        return 1;
+    }
+
     if (tg_listener_start(&e) != 0) {
         return 1;
     }
@@ -256,6 +328,10 @@ main(int argc, char **argv)
         tg_log_warn("loop closed with handles left: %s", uv_strerror(rc));
     }
 
+    /* Versions still held were released with their requests above. */
+    if (e.plugins != NULL) {
+        tg_plugin_registry_free(e.plugins);
+    }
     tg_config_free(&e.config);
     free(e.allowed_uids);
     tg_log_info("engine stopped");

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "core/shared.h"
+#include "plugin/loader.h"
 #include "status.h"
+#include "strategy/host.h"
 #include "util/buf.h"
 
 
@@ -132,13 +134,32 @@ tg__status_prometheus(tg_request_t *r, tg_buf_t *b)
 }
 
 
+/* One loaded version: name, version, generation, live requests; draining
+ * versions (replaced, still serving requests) are listed too. */
+static int
+tg__status_plugin(const tg_plugin_info_t *info, void *data)
+{
+    json_t  *list = data, *p;
+
+    p = json_pack("{s:s, s:s?, s:I, s:I, s:b}", "name", info->name,
+                  "version", info->version,
+                  "generation", (json_int_t) info->generation,
+                  "requests", (json_int_t) info->refs,
+                  "current", info->current);
+    if (p == NULL || json_array_append_new(list, p) != 0) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+
 static json_t *
 tg__status_json(tg_request_t *r)
 {
     tg_engine_t      *e = r->engine;
     tg_generation_t  *g = r->gen;
     tg_backend_t     *be;
-    json_t           *backends, *b, *doc;
+    json_t           *backends, *b, *plugins, *counters, *doc;
     size_t            i;
 
     backends = json_array();
@@ -160,8 +181,21 @@ tg__status_json(tg_request_t *r)
         }
     }
 
+    plugins = json_array();
+    counters = json_object();
+    if (plugins == NULL || counters == NULL
+        || (e->plugins != NULL
+            && tg_plugin_list(e->plugins, tg__status_plugin, plugins) != 0)
+        || tg_host_counters_json(counters) != 0)
+    {
+        json_decref(plugins);
+        json_decref(counters);
+        json_decref(backends);
+        return NULL;
+    }
+
     doc = json_pack("{s:{s:b, s:I, s:I, s:I, s:I, s:I}, "
-                     "s:{s:I, s:I, s:I}, s:o}",
+                     "s:{s:I, s:I, s:I}, s:o, s:o, s:o}",
                      "engine",
                      "connected", 1,
                      "pid", (json_int_t) getpid(),
@@ -174,7 +208,9 @@ tg__status_json(tg_request_t *r)
                      "total", (json_int_t) e->requests_total,
                      "in_flight", (json_int_t) e->requests_in_flight,
                      "errors", (json_int_t) e->requests_errors,
-                     "backends", backends);
+                     "backends", backends,
+                     "plugins", plugins,
+                     "counters", counters);
     if (doc != NULL && tg_shared_status_json(tg_shared_of(e, g), doc) != 0) {
         json_decref(doc);
         return NULL;

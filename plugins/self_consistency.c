@@ -27,38 +27,15 @@
 #include <string.h>
 
 #include "thinkgate/plugin.h"
-#include "common/answer.h"
+#include "common/samples.h"
 
 #define TG_SC_EXPORT      __attribute__((visibility("default")))
-#define TG_SC_MAX_TRACES  64
+#define TG_SC_MAX_TRACES  TG_SAMPLES_MAX
 
 typedef struct {
-    tg_trace_t  *trace;         /* NULL: never started */
-    int32_t      order;         /* finish order; -1 until it ends */
-    uint8_t      running;
-    uint8_t      done;          /* ended DONE (not failed, not cancelled) */
-    uint8_t      has_answer;
-    char         answer[TG_ANSWER_MAX];
-} tg_sc_slot_t;
-
-typedef struct {
-    tg_answer_opts_t  opts;
-    uint32_t          n;
-    uint32_t          running;
-    uint32_t          ended;
-    int               early_stop;
-    int               answered;     /* finish or fail called, or client gone */
-    int32_t           by_order[TG_SC_MAX_TRACES];    /* slots, finish order */
-    tg_sc_slot_t      slots[TG_SC_MAX_TRACES];
+    tg_samples_t  samples;
+    int           early_stop;
 } tg_sc_t;
-
-/* Votes per distinct answer; groups are numbered in the order their first
- * voter finished, so a lower group number wins a tie. */
-typedef struct {
-    uint32_t  ngroups;
-    int32_t   rep[TG_SC_MAX_TRACES];     /* slot of the first voter */
-    uint32_t  count[TG_SC_MAX_TRACES];
-} tg_sc_tally_t;
 
 static int tg_sc_load(const tg_host_api_t *api, char *err, size_t err_size);
 static void tg_sc_unload(void);
@@ -68,17 +45,6 @@ static void tg_sc_on_trace_end(tg_req_t *req, tg_trace_t *t,
     const tg_trace_end_t *e);
 static void tg_sc_on_cancel(tg_req_t *req);
 static void tg_sc_destroy(tg_req_t *req);
-static int tg_sc_answer_opts(tg_req_t *req, tg_answer_opts_t *opts);
-static int tg_sc_extract(const tg_trace_info_t *ti,
-    const tg_answer_opts_t *opts, char *out);
-static void tg_sc_tally(const tg_sc_t *st, tg_sc_tally_t *ty);
-static int tg_sc_leader(const tg_sc_tally_t *ty);
-static int tg_sc_settled(const tg_sc_tally_t *ty, int lead,
-    uint32_t running);
-static void tg_sc_answer(tg_req_t *req, tg_sc_t *st, const tg_sc_tally_t *ty,
-    int lead);
-static const char *tg_sc_votes_json(tg_req_t *req, const tg_sc_t *st,
-    const tg_sc_tally_t *ty);
 
 static const tg_host_api_t  *tg_sc_api;
 
@@ -119,14 +85,12 @@ TG_SC_EXPORT const tg_plugin_t  thinkgate_plugin = {
 static int
 tg_sc_load(const tg_host_api_t *api, char *err, size_t err_size)
 {
-    if (api == NULL || api->abi_version != TG_PLUGIN_ABI_VERSION
-        || api->size < offsetof(tg_host_api_t, log) + sizeof(api->log))
-    {
-        snprintf(err, err_size, "self_consistency: host API table too old");
-        return -ENOTSUP;
+    int  rc = tg_samples_check_api(api, "self_consistency", err, err_size);
+
+    if (rc == 0) {
+        tg_sc_api = api;
     }
-    tg_sc_api = api;
-    return 0;
+    return rc;
 }
 
 
@@ -142,74 +106,17 @@ tg_sc_start(tg_req_t *req)
 {
     const tg_host_api_t  *api = tg_sc_api;
     tg_sc_t              *st = api->state(req);
-    const char           *mode, *why = NULL;
-    int64_t               n;
-    uint32_t              i;
+    const char           *mode;
 
-    n = api->opt_int(req, "n");
-    if (n < 1 || n > TG_SC_MAX_TRACES) {
-        /* The host checks the table's bounds; this only guards a host
-         * that does not. */
-        api->fail(req, 400, "invalid_request_error",
-                  "self_consistency: n must be within 1..64");
+    if (tg_samples_init(&st->samples, api, req, "self_consistency") != 0) {
         return -EINVAL;
     }
     mode = api->opt_str(req, "early_stop");
     st->early_stop = mode != NULL && strcmp(mode, "exact") == 0;
-    if (tg_sc_answer_opts(req, &st->opts) != 0) {
+    if (tg_samples_answer_opts(&st->samples, req) != 0) {
         return -EINVAL;
     }
-    st->n = (uint32_t) n;
-
-    for (i = 0; i < st->n; i++) {
-        tg_trace_spec_t  spec = { 0 };
-
-        spec.temperature = -1;
-        st->slots[i].order = -1;
-        st->slots[i].trace = api->trace_start(req, &spec);
-        if (st->slots[i].trace == NULL) {
-            /* Fewer voters is still an answer; only none is an error. */
-            why = api->last_error(req);
-            api->log(req, TG_LOG_WARN, "self_consistency: trace %u of %u "
-                     "not started: %s", i, st->n, why ? why : "unknown");
-            continue;
-        }
-        st->slots[i].running = 1;
-        st->running++;
-    }
-    if (st->running == 0) {
-        st->answered = 1;
-        api->fail(req, 502, "backend_error",
-                  why != NULL && *why != '\0' ? why : "no trace started");
-        return -EIO;
-    }
-    return 0;
-}
-
-
-/* The answer format from the options; fails the request on a bad bench. */
-static int
-tg_sc_answer_opts(tg_req_t *req, tg_answer_opts_t *opts)
-{
-    const tg_host_api_t  *api = tg_sc_api;
-    const char           *bench = api->opt_str(req, "bench");
-    char                  msg[320];
-
-    tg_answer_opts_default(opts);
-    if (api->opt_bool(req, "reasoning")) {
-        opts->flags |= TG_ANSWER_F_REASONING;
-    }
-    if (bench != NULL && *bench != '\0'
-        && tg_answer_opts_for_bench(bench, opts) != 0)
-    {
-        /* A misspelt bench would silently change what counts as an
-         * answer, and with it the vote. */
-        snprintf(msg, sizeof(msg), "self_consistency: unknown bench \"%.256s\"",
-                 bench);
-        api->fail(req, 400, "invalid_request_error", msg);
-        return -EINVAL;
-    }
-    return 0;
+    return tg_samples_start(&st->samples, req);
 }
 
 
@@ -223,273 +130,30 @@ tg_sc_on_delta(tg_req_t *req, tg_trace_t *t, const tg_delta_t *d)
 }
 
 
-static void
-tg_sc_on_trace_end(tg_req_t *req, tg_trace_t *t, const tg_trace_end_t *e)
-{
-    const tg_host_api_t  *api = tg_sc_api;
-    tg_sc_t              *st = api->state(req);
-    tg_sc_slot_t         *slot = NULL;
-    tg_trace_info_t       ti;
-    tg_sc_tally_t         ty;
-    uint32_t              i;
-    int                   lead;
-
-    if (st->answered) {
-        return;
-    }
-    for (i = 0; i < st->n; i++) {
-        if (st->slots[i].trace == t && st->slots[i].running) {
-            slot = &st->slots[i];
-            break;
-        }
-    }
-    if (slot == NULL) {
-        return;
-    }
-    slot->running = 0;
-    slot->order = (int32_t) st->ended;
-    st->by_order[st->ended++] = (int32_t) i;
-    st->running--;
-
-    if (e->state == TG_TRACE_DONE) {
-        slot->done = 1;
-        if (api->trace_info(t, &ti) == 0
-            && tg_sc_extract(&ti, &st->opts, slot->answer) > 0)
-        {
-            slot->has_answer = 1;
-        }
-    }
-
-    tg_sc_tally(st, &ty);
-    lead = tg_sc_leader(&ty);
-    if (st->running == 0
-        || (st->early_stop && lead >= 0
-            && tg_sc_settled(&ty, lead, st->running)))
-    {
-        tg_sc_answer(req, st, &ty, lead);
-    }
-}
-
-
 /*
- * The final answer of a trace, by answer.h's rules applied to
- * reasoning + "</think>" + content, without building that text: the last
- * fitting box anywhere (the content's come last), else a phrase in the
- * content, which is all final answer.
- */
-static int
-tg_sc_extract(const tg_trace_info_t *ti, const tg_answer_opts_t *opts,
-    char *out)
-{
-    tg_answer_opts_t  o = *opts;
-    int               r = 0;
-
-    if (ti->reasoning_len == 0) {
-        if (ti->content_len == 0) {
-            return 0;
-        }
-        return tg_answer_extract_opts(ti->content, ti->content_len, &o, out,
-                                      TG_ANSWER_MAX);
-    }
-    o.flags |= TG_ANSWER_F_BOXED_ONLY;
-    if (ti->content_len > 0) {
-        r = tg_answer_extract_opts(ti->content, ti->content_len, &o, out,
-                                   TG_ANSWER_MAX);
-    }
-    if (r == 0) {
-        r = tg_answer_extract_opts(ti->reasoning, ti->reasoning_len, &o, out,
-                                   TG_ANSWER_MAX);
-    }
-    if (r == 0 && ti->content_len > 0) {
-        o.flags &= ~(TG_ANSWER_F_BOXED_ONLY | TG_ANSWER_F_REASONING);
-        r = tg_answer_extract_opts(ti->content, ti->content_len, &o, out,
-                                   TG_ANSWER_MAX);
-    }
-    return r;
-}
-
-
-static void
-tg_sc_tally(const tg_sc_t *st, tg_sc_tally_t *ty)
-{
-    uint32_t  i, g;
-
-    ty->ngroups = 0;
-    for (i = 0; i < st->ended; i++) {
-        const tg_sc_slot_t  *s = &st->slots[st->by_order[i]];
-
-        if (!s->has_answer) {
-            continue;
-        }
-        for (g = 0; g < ty->ngroups; g++) {
-            if (tg_answer_equal(st->slots[ty->rep[g]].answer, s->answer)) {
-                ty->count[g]++;
-                break;
-            }
-        }
-        if (g == ty->ngroups) {
-            ty->rep[g] = st->by_order[i];
-            ty->count[g] = 1;
-            ty->ngroups++;
-        }
-    }
-}
-
-
-/* Most votes; ties to the lowest group, whose first voter finished first.
- * -1 when nobody voted. */
-static int
-tg_sc_leader(const tg_sc_tally_t *ty)
-{
-    uint32_t  g;
-    int       lead = -1;
-
-    for (g = 0; g < ty->ngroups; g++) {
-        if (lead < 0 || ty->count[g] > ty->count[lead]) {
-            lead = (int) g;
-        }
-    }
-    return lead;
-}
-
-
-/*
- * 1 when no outcome of the running traces can change plain voting's
- * result.  The worst case gives all of them to one rival b.  An existing
- * rival overtakes with count[b] + running > count[lead], or ties at
- * equality and wins the tie when its first voter finished earlier (b <
- * lead).  A new answer's first voter would finish after the leader's, so
- * it must exceed the leader: running > count[lead].  This is strictly
+ * Early stop asks tg_vote_settled() whether the running traces can still
+ * change plain voting's result, tie rule included.  That is strictly
  * weaker than "leader > runner-up + running" and cancels earlier with the
  * same result.
  */
-static int
-tg_sc_settled(const tg_sc_tally_t *ty, int lead, uint32_t running)
-{
-    uint32_t  g, c = ty->count[lead];
-
-    if (running > c) {
-        return 0;
-    }
-    for (g = 0; g < ty->ngroups; g++) {
-        if ((int) g == lead) {
-            continue;
-        }
-        if (ty->count[g] + running > c
-            || (ty->count[g] + running == c && (int) g < lead))
-        {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-
 static void
-tg_sc_answer(tg_req_t *req, tg_sc_t *st, const tg_sc_tally_t *ty, int lead)
+tg_sc_on_trace_end(tg_req_t *req, tg_trace_t *t, const tg_trace_end_t *e)
 {
-    const tg_host_api_t  *api = tg_sc_api;
-    const char           *votes, *why;
-    tg_trace_t           *winner = NULL;
-    uint32_t              i;
-    char                  msg[96];
+    tg_sc_t    *st = tg_sc_api->state(req);
+    tg_vote_t   v;
+    int         lead;
 
-    st->answered = 1;
-    for (i = 0; i < st->n; i++) {
-        if (st->slots[i].running) {
-            api->trace_cancel(req, st->slots[i].trace);
-            st->slots[i].running = 0;
-        }
-    }
-
-    /* The trace to return: the leader's first voter, else the first trace
-     * that ended DONE. */
-    if (lead >= 0) {
-        winner = st->slots[ty->rep[lead]].trace;
-    } else {
-        for (i = 0; i < st->ended; i++) {
-            if (st->slots[st->by_order[i]].done) {
-                winner = st->slots[st->by_order[i]].trace;
-                break;
-            }
-        }
-    }
-    if (winner == NULL) {
-        snprintf(msg, sizeof(msg), "self_consistency: all %u traces failed",
-                 st->n);
-        api->fail(req, 502, "backend_error", msg);
+    if (tg_samples_end(&st->samples, t, e) == NULL) {
         return;
     }
-
-    votes = tg_sc_votes_json(req, st, ty);
-    if (votes != NULL) {
-        api->summary_json(req, "votes", votes);
+    tg_samples_vote(&st->samples, 0, &v);
+    lead = tg_vote_leader(&v);
+    if (st->samples.running == 0
+        || (st->early_stop && tg_vote_settled(&v, st->samples.running)))
+    {
+        tg_samples_answer(&st->samples, req, &v, lead,
+                          lead < 0 ? "first_finished" : NULL, 0);
     }
-    if (lead >= 0) {
-        api->summary_str(req, "answer", st->slots[ty->rep[lead]].answer);
-    } else {
-        api->summary_json(req, "answer", "null");
-        api->summary_str(req, "fallback", "first_finished");
-    }
-    if (api->finish_trace(req, winner) != 0) {
-        why = api->last_error(req);
-        api->fail(req, 502, "backend_error",
-                  why != NULL && *why != '\0' ? why : "cannot return a trace");
-    }
-}
-
-
-/* {"answer": votes, ...} in the arena; NULL when out of memory. */
-static const char *
-tg_sc_votes_json(tg_req_t *req, const tg_sc_t *st, const tg_sc_tally_t *ty)
-{
-    static const char  hex[] = "0123456789abcdef";
-    size_t             size = 3;
-    uint32_t           g;
-    char              *buf, *p;
-
-    for (g = 0; g < ty->ngroups; g++) {
-        /* Worst case every byte becomes \u00XX; quotes, colon, comma and
-         * up to 10 digits. */
-        size += 6 * strlen(st->slots[ty->rep[g]].answer) + 14;
-    }
-    buf = tg_sc_api->alloc(req, size);
-    if (buf == NULL) {
-        tg_sc_api->log(req, TG_LOG_ERROR, "self_consistency: out of memory "
-                       "for the votes summary");
-        return NULL;
-    }
-    p = buf;
-    *p++ = '{';
-    for (g = 0; g < ty->ngroups; g++) {
-        const unsigned char  *a;
-
-        if (g > 0) {
-            *p++ = ',';
-        }
-        *p++ = '"';
-        for (a = (const unsigned char *) st->slots[ty->rep[g]].answer;
-             *a != '\0'; a++)
-        {
-            if (*a == '"' || *a == '\\') {
-                *p++ = '\\';
-                *p++ = (char) *a;
-            } else if (*a < 0x20) {
-                *p++ = '\\';
-                *p++ = 'u';
-                *p++ = '0';
-                *p++ = '0';
-                *p++ = hex[*a >> 4];
-                *p++ = hex[*a & 0xf];
-            } else {
-                *p++ = (char) *a;
-            }
-        }
-        p += sprintf(p, "\":%u", ty->count[g]);
-    }
-    *p++ = '}';
-    *p = '\0';
-    return buf;
 }
 
 
@@ -499,7 +163,7 @@ tg_sc_on_cancel(tg_req_t *req)
     /* The client left: the host cancels every trace and ignores answers. */
     tg_sc_t  *st = tg_sc_api->state(req);
 
-    st->answered = 1;
+    st->samples.answered = 1;
 }
 
 

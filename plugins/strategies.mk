@@ -11,6 +11,11 @@
 TG_PLUGIN_CFLAGS ?= -Iplugins
 TG_COMMON_ANSWER ?= plugins/common/answer.c plugins/common/answer_norm.c \
                     plugins/common/answer.h
+TG_COMMON_VOTE ?= plugins/common/vote.c plugins/common/vote.h \
+                  $(TG_COMMON_ANSWER)
+TG_COMMON_SAMPLES ?= plugins/common/samples.c plugins/common/samples.h \
+                     $(TG_COMMON_VOTE)
+TG_TRACES_READER ?= tests/unit/traces_reader.c tests/unit/traces_reader.h
 
 TG_STRATEGY_CFLAGS = $(CFLAGS_BASE) $(TG_PLUGIN_CFLAGS) -fPIC \
                      -fvisibility=hidden
@@ -33,28 +38,32 @@ ALL_TARGETS += $(BUILD)/plugins/$(1).so
 endef
 
 $(eval $(call tg_strategy_so,passthrough,))
-$(eval $(call tg_strategy_so,self_consistency,$(TG_COMMON_ANSWER)))
-$(eval $(call tg_strategy_so,ffs,$(TG_COMMON_ANSWER)))
+$(eval $(call tg_strategy_so,self_consistency,$(TG_COMMON_SAMPLES)))
+$(eval $(call tg_strategy_so,ffs,$(TG_COMMON_SAMPLES)))
 
 # Unit tests: each links its plugin's .c directly (no dlopen) with the
-# fake host in tests/unit/fake_host.c.
-TG_FAKE_HOST = tests/unit/fake_host.c tests/unit/fake_host.h
+# fake host (tests/unit/fake_host*.c) and the helpers every plugin test
+# shares (tests/unit/plugin_test_util.c).
+TG_FAKE_HOST = tests/unit/fake_host.c tests/unit/fake_host_loop.c \
+               tests/unit/fake_host_api.c tests/unit/fake_host_async.c \
+               tests/unit/fake_host.h tests/unit/fake_host_int.h \
+               tests/unit/plugin_test_util.c tests/unit/plugin_test_util.h
 TG_FAKE_LIBS = $(TG_PLUGIN_CFLAGS) -Itests/unit -lm
 
 $(eval $(call tg_unit_test,test_plugin_passthrough,plugins/passthrough.c \
     $(TG_FAKE_HOST) tests/unit/test_plugin_passthrough.c,$(TG_FAKE_LIBS)))
 $(eval $(call tg_unit_test,test_plugin_self_consistency, \
-    plugins/self_consistency.c $(TG_COMMON_ANSWER) $(TG_FAKE_HOST) \
+    plugins/self_consistency.c $(TG_COMMON_SAMPLES) $(TG_FAKE_HOST) \
     tests/unit/test_plugin_self_consistency.c,$(TG_FAKE_LIBS)))
 $(eval $(call tg_unit_test,test_plugin_ffs,plugins/ffs.c \
-    $(TG_COMMON_ANSWER) $(TG_FAKE_HOST) tests/unit/test_plugin_ffs.c, \
+    $(TG_COMMON_SAMPLES) $(TG_FAKE_HOST) tests/unit/test_plugin_ffs.c, \
     $(TG_FAKE_LIBS)))
 
 # The replay test runs both voting strategies over ../shared/traces; it
 # #includes both plugin sources (renaming each descriptor), so they are
 # prerequisites here rather than sources of the macro.
-$(eval $(call tg_unit_test,test_plugin_replay,$(TG_COMMON_ANSWER) \
-    $(TG_FAKE_HOST) tests/unit/test_plugin_replay.c, \
+$(eval $(call tg_unit_test,test_plugin_replay,$(TG_COMMON_SAMPLES) \
+    $(TG_FAKE_HOST) $(TG_TRACES_READER) tests/unit/test_plugin_replay.c, \
     $(TG_FAKE_LIBS) -ljansson -lz))
 $(BUILD)/tests/test_plugin_replay $(BUILD)/asan/tests/test_plugin_replay: \
     plugins/self_consistency.c plugins/ffs.c

@@ -1,5 +1,6 @@
 /*
- * Request dispatch: meta, endpoint routing, /models, strategy start.
+ * Request dispatch: meta, endpoint routing, /models, status, admin,
+ * strategy start.
  */
 
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "core/dispatch.h"
 #include "core/prep.h"
 #include "core/strategy.h"
@@ -38,10 +40,7 @@ tg_dispatch(tg_request_t *r)
         return;
 
     case TG_KIND_ADMIN:
-        tg_oa_error_set(&err, 404, NULL, "not_found", NULL,
-                        "The admin interface is not available in this "
-                        "engine.");
-        tg_request_error(r, &err);
+        tg_admin_respond(r);
         return;
 
     default:
@@ -108,8 +107,6 @@ tg__dispatch_api(tg_request_t *r)
     tg_engine_t          *e = r->engine;
     tg_oa_error_t         err;
     tg_pool_t            *pool;
-    const char           *sname;
-    const tg_strategy_t  *st;
     int                   endpoint;
 
     e->requests_total++;
@@ -160,25 +157,9 @@ tg__dispatch_api(tg_request_t *r)
         goto failed;
     }
 
-    /* Only built-in passthrough exists until the plugin host lands; a
-     * location default naming anything else is a configuration error
-     * that must not pass silently. */
-    sname = json_string_value(json_object_get(r->meta, "strategy"));
-    st = &tg_strategy_passthrough;
-    if (sname != NULL && sname[0] != '\0') {
-        char  name[64];
-
-        snprintf(name, sizeof(name), "%.*s", (int) strcspn(sname, " \t"),
-                 sname);
-        st = tg_strategy_find(name);
-        if (st == NULL) {
-            tg_oa_error_set(&err, 501, "server_error", "unknown_strategy",
-                            NULL, "Strategy \"%s\" is not available.", name);
-            goto failed;
-        }
-    }
-
-    r->strategy = st;
+    /* The plugin host selects and runs the strategy (passthrough unless
+     * the request or the location names another). */
+    r->strategy = &tg_strategy_host;
     if (tg_prep_run(r, &err) != 0) {
         goto failed;
     }

@@ -28,6 +28,7 @@ tg_prep_run(tg_request_t *r, tg_oa_error_t *err)
     tg_prep_t    *p;
     json_t       *v;
     const char   *id, *param;
+    char          idbuf[TG_SESSION_ID_MAX + 1];
     size_t        idlen;
     int           session_on, need_prefix;
 
@@ -46,9 +47,24 @@ tg_prep_run(tg_request_t *r, tg_oa_error_t *err)
                             "\"thinkgate\": {\"session\"} must be a string.");
             return -EINVAL;
         }
-        id = json_string_value(v);
+        /* An id longer than the buffer is invalid anyway: its length
+         * stays, so that the check below refuses it. */
         idlen = json_string_length(v);
-    } else {
+        memcpy(idbuf, json_string_value(v),
+               idlen < sizeof(idbuf) ? idlen : sizeof(idbuf));
+        id = idbuf;
+    }
+    if (v != NULL) {
+        /* The session is this step's: the plugin host reads the rest of
+         * the object as the client's strategy choice, and no "thinkgate"
+         * object at all when the session was all it held. */
+        (void) json_object_del(r->oa.thinkgate, "session");
+        if (json_object_size(r->oa.thinkgate) == 0) {
+            json_decref(r->oa.thinkgate);
+            r->oa.thinkgate = NULL;
+        }
+    }
+    if (id == NULL) {
         v = json_object_get(json_object_get(r->meta, "headers"),
                             "x-thinkgate-session");
         if (json_is_string(v)) {

@@ -41,7 +41,7 @@ tg_request_new(tg_conn_t *conn, uint64_t id)
     r->started_ms = uv_now(conn->engine->loop);
     r->credit = TG_INITIAL_WINDOW;
     r->assembling = 1;
-    r->strategy = &tg_strategy_passthrough;
+    r->strategy = &tg_strategy_host;
 
     return r;
 }
@@ -213,10 +213,69 @@ tg__request_count_end(tg_request_t *r, int failed)
 }
 
 
+/* END's payload (protocol.h): one "NAME=VALUE\n" line per member, names
+ * in [a-z0-9_] (other bytes become '_'), numbers as decimal text, strings
+ * as they are with line breaks blanked, structured values as compact
+ * JSON, so that the worker needs no JSON parser. */
+static int
+tg__request_figures(tg_buf_t *b, json_t *figures)
+{
+    const char  *key, *k;
+    json_t      *v;
+    char        *s, *c;
+    int          rc = 0;
+
+    json_object_foreach(figures, key, v) {
+        for (k = key; *k != '\0' && rc == 0; k++) {
+            char  ch = (char) ((*k >= 'a' && *k <= 'z')
+                               || (*k >= '0' && *k <= '9') ? *k
+                               : (*k >= 'A' && *k <= 'Z') ? *k - 'A' + 'a'
+                               : '_');
+
+            rc = tg_buf_append(b, &ch, 1);
+        }
+        if (rc == 0) {
+            rc = tg_buf_append(b, "=", 1);
+        }
+        if (rc != 0) {
+            return rc;
+        }
+
+        switch (json_typeof(v)) {
+        case JSON_STRING:
+            s = strndup(json_string_value(v), json_string_length(v));
+            break;
+        case JSON_NULL:
+            s = strdup("");
+            break;
+        default:
+            s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            break;
+        }
+        if (s == NULL) {
+            return -ENOMEM;
+        }
+        for (c = s; *c != '\0'; c++) {
+            if (*c == '\n' || *c == '\r') {
+                *c = ' ';
+            }
+        }
+        rc = tg_buf_append(b, s, strlen(s));
+        free(s);
+        if (rc == 0) {
+            rc = tg_buf_append(b, "\n", 1);
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+
 int
 tg_request_end(tg_request_t *r, json_t *figures)
 {
-    char  *s;
 
     if (r->closed || r->finished) {
         json_decref(figures);
@@ -237,21 +296,17 @@ tg_request_end(tg_request_t *r, json_t *figures)
         return tg_request_error(r, &err);
     }
 
-    s = figures ? json_dumps(figures, JSON_COMPACT) : NULL;
-    json_decref(figures);
-
     /* A session request stores its turn before the client can send the
      * next one. */
     tg_prep_end(r);
 
     r->finished = 1;
     r->term_type = TG_FRAME_END;
-    if (s != NULL) {
-        if (tg_buf_append(&r->term, s, strlen(s)) != 0) {
-            tg_buf_free(&r->term);
-        }
-        free(s);
+    if (figures != NULL && tg__request_figures(&r->term, figures) != 0) {
+        /* The response stands without its log figures. */
+        tg_buf_free(&r->term);
     }
+    json_decref(figures);
 
     tg__request_count_end(r, 0);
     tg_request_flush(r);
@@ -464,9 +519,10 @@ tg_request_close(tg_request_t *r)
 
     tg_prep_close(r);
 
+    /* The strategy releases strategy_data itself: it may have to wait
+     * until its own callback, still on the stack, returns. */
     if (r->strategy != NULL && r->strategy->destroy != NULL) {
         r->strategy->destroy(r);
-        r->strategy_data = NULL;
     }
 
     /* A request that leaves without END or ERROR (client cancel, worker

@@ -2,7 +2,8 @@
  * The strategy seam (DESIGN §5).  A strategy decides how a request is
  * answered: which traces to start, what to do with their deltas, what to
  * emit to the client and when to finish.  Built-in strategies implement
- * this table; the plugin host will later adapt loaded plugins to it.
+ * this table; the plugin host (strategy/host.c) adapts loaded plugins
+ * to it, and is the one every request uses.
  *
  * Every callback runs on the loop.  A strategy emits with tg_request_*
  * (core/request.h) and starts or cancels traces with tg_trace_*
@@ -41,13 +42,13 @@ struct tg_strategy_s {
     /* The client left; traces are cancelled by the host right after. */
     void (*on_cancel)(tg_request_t *r);
 
-    /* Releases r->strategy_data. */
+    /* The request is closed (traces cancelled): release r->strategy_data,
+     * now or once the strategy's own callbacks have returned. */
     void (*destroy)(tg_request_t *r);
 };
 
-extern const tg_strategy_t  tg_strategy_passthrough;
-
-/* NULL when no built-in strategy has that name. */
-const tg_strategy_t *tg_strategy_find(const char *name);
+/* The only strategy: the plugin host (strategy/host.c), which runs the
+ * plugin the request selects, passthrough by default. */
+extern const tg_strategy_t  tg_strategy_host;
 
 #endif /* TG_CORE_STRATEGY_H */

@@ -28,8 +28,19 @@ int
 tg_trace_start(tg_request_t *r, tg_pool_t *pool, int endpoint, json_t *body,
     int stream, tg_trace_t **out, tg_oa_error_t *err)
 {
+    return tg_trace_start_on(r, pool, NULL, endpoint, body, stream, out,
+                             err);
+}
+
+
+int
+tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
+    int endpoint, json_t *body, int stream, tg_trace_t **out,
+    tg_oa_error_t *err)
+{
     tg_trace_t  *t, **pp;
     unsigned     index;
+    size_t       i;
     int          rc;
 
     *out = NULL;
@@ -46,6 +57,25 @@ tg_trace_start(tg_request_t *r, tg_pool_t *pool, int endpoint, json_t *body,
         free(t);
         tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
         return -ENOMEM;
+    }
+
+    /* One chosen backend: every other one of the pool counts as tried,
+     * so that the pool's policy (and its max_inflight check) has only
+     * that one left. */
+    if (only != NULL) {
+        for (i = 0; i < pool->nbackends; i++) {
+            if (pool->backends[i] != only) {
+                t->tried[t->ntried++] = pool->backends[i];
+            }
+        }
+        if (t->ntried == pool->nbackends) {
+            free(t->tried);
+            free(t);
+            tg_oa_error_set(err, 400, "invalid_request_error",
+                            "unknown_backend", NULL, "Backend \"%s\" is "
+                            "not in pool \"%s\".", only->name, pool->name);
+            return -EINVAL;
+        }
     }
 
     t->req = r;
@@ -102,7 +132,7 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
                                 t->pool->name);
                 return -EBUSY;
             }
-            if (t->ntried > 0) {
+            if (t->backend != NULL) {
                 tg_oa_error_set(err, 502, "server_error", "backend_error",
                                 NULL, "No backend of pool \"%s\" could be "
                                 "reached; last: %s (%s): %s", t->pool->name,

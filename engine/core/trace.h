@@ -50,6 +50,7 @@ struct tg_trace_s {
     char              err[256];         /* transport error message */
 
     void             *data;             /* the strategy's */
+    unsigned          aux:1;            /* an auxiliary completion */
 };
 
 /* Starts a trace on the pool with body (a reference is taken).  Returns
@@ -57,6 +58,13 @@ struct tg_trace_s {
  * could be started, 429 when every backend is at max_inflight). */
 int tg_trace_start(tg_request_t *r, tg_pool_t *pool, int endpoint,
     json_t *body, int stream, tg_trace_t **out, tg_oa_error_t *err);
+
+/* The same on one backend of the pool (only), as the pool's policy
+ * would pick it: -EBUSY (429) when it is at max_inflight, no retry on
+ * another. */
+int tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
+    int endpoint, json_t *body, int stream, tg_trace_t **out,
+    tg_oa_error_t *err);
 
 /* Cancels a running trace at once (closes the backend connection); no
  * callback follows. */

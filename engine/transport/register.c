@@ -16,6 +16,7 @@
 
 #include "core/shared.h"
 #include "log.h"
+#include "plugin/loader.h"
 #include "transport/conn.h"
 #include "transport/conn_int.h"
 
@@ -240,6 +241,13 @@ tg__conn_register(tg_conn_t *conn)
                 "generation %u)", (int) conn->peer_pid,
                 (unsigned long long) conn->serial, conn->reg.ring_size,
                 conn->gen->id);
+
+    /* A new generation means nginx -s reload: the operator may have
+     * deployed plugins with it. */
+    if (e->plugins != NULL && conn->gen->id > e->plugins_seen_gen) {
+        e->plugins_seen_gen = conn->gen->id;
+        (void) tg_plugin_refresh(e->plugins);
+    }
 
     /* Frames may already wait. */
     tg_conn_service(conn);

@@ -29,7 +29,10 @@
  *    "pools":    [{"name", "backends": ["name", ...],
  *                  "policy": "least_inflight" | "round_robin" | "prefix",
  *                  "block", "ttl_ms"}, ...],
- *    "plugins":  [...], "redis": {...}}       (added by later issues)
+ *    "plugins":  ["ffs", ...],                (thinkgate_plugin; may be [])
+ *    "redis":    {"addr": "host:port" | "unix:/path", "db", "prefix",
+ *                 "password_env", "connect_timeout_ms", "timeout_ms"}
+ *                | null}                       (thinkgate_redis)
  * Durations are integers in milliseconds; every key is always present
  * (the module writes its merged defaults).
  * Unknown keys are errors in the engine, so module and engine stay in step.

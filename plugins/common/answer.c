@@ -516,6 +516,47 @@ tg_answer_extract(const char *text, size_t len, char *out, size_t out_size)
     return tg_answer_extract_opts(text, len, NULL, out, out_size);
 }
 
+int
+tg_answer_extract_split(const char *reasoning, size_t rlen,
+                        const char *content, size_t clen,
+                        const tg_answer_opts_t *opts, char *out,
+                        size_t out_size)
+{
+    tg_answer_opts_t o;
+    int r = 0;
+
+    if ((reasoning == NULL && rlen > 0) || (content == NULL && clen > 0)
+        || out == NULL || out_size == 0)
+    {
+        return -EINVAL;
+    }
+    out[0] = '\0';
+    if (opts != NULL) {
+        o = *opts;
+    } else {
+        tg_answer_opts_default(&o);
+    }
+    if (rlen == 0) {
+        return clen > 0 ? tg_answer_extract_opts(content, clen, &o, out,
+                                                 out_size)
+                        : 0;
+    }
+    /* Boxes first, the content's before the thinking's: they come last in
+     * the joined text.  Then phrases, in the content only. */
+    o.flags |= TG_ANSWER_F_BOXED_ONLY;
+    if (clen > 0) {
+        r = tg_answer_extract_opts(content, clen, &o, out, out_size);
+    }
+    if (r == 0) {
+        r = tg_answer_extract_opts(reasoning, rlen, &o, out, out_size);
+    }
+    if (r == 0 && clen > 0) {
+        o.flags &= ~(TG_ANSWER_F_BOXED_ONLY | TG_ANSWER_F_REASONING);
+        r = tg_answer_extract_opts(content, clen, &o, out, out_size);
+    }
+    return r;
+}
+
 /* A normalized "-12", "3.25" or "7/8" as num/den; 0 when not one. */
 static int
 tg__rational(const char *s, __int128 *num, __int128 *den)

@@ -74,6 +74,21 @@ int tg_answer_extract_opts(const char *text, size_t len,
                            size_t out_size);
 
 /*
+ * The final answer of a model output given as its thinking
+ * (reasoning[0..rlen)) and its content (content[0..clen)), the way a
+ * reasoning parser hands them over, by the rules above applied to
+ * reasoning + "</think>" + content without building that text: the last
+ * fitting box anywhere (the content's come last), else a phrase in the
+ * content, which is all final answer.  Without thinking the content is
+ * read as one whole text with opts as given.  Either text may be NULL when
+ * its length is 0.  Returns as tg_answer_extract_opts.
+ */
+int tg_answer_extract_split(const char *reasoning, size_t rlen,
+                            const char *content, size_t clen,
+                            const tg_answer_opts_t *opts, char *out,
+                            size_t out_size);
+
+/*
  * Normalizes one answer: LaTeX spacing, \left/\right, $, \text{} unwrapped
  * (units after a number dropped), \dfrac/\tfrac -> \frac, numeric
  * \frac{a}{b} -> a/b, degrees and %, "x = 5" -> 5, "(B)" -> B, numbers

@@ -2,11 +2,14 @@
 registers over the unix socket, sends REQUEST/CANCEL/WINDOW frames and
 reads the answers, against the simulator and misbehaving backends."""
 import fcntl
+import gzip
 import http.client
 import http.server
 import json
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 
@@ -34,7 +37,9 @@ def start_engine(*args):
     # THINKGATED=path runs another build (e.g. one with ASan).
     binary = os.environ.get("THINKGATED",
                             os.path.join(harness.BIN, "thinkgated"))
+    # Every request runs a strategy plugin (passthrough by default).
     proc.argv = [binary, "--socket", sock,
+                 "--plugin-dir", os.path.join(harness.BUILD, "plugins"),
                  "--log-level", "debug"] + list(args)
     proc.sock = sock
     proc.start()
@@ -123,7 +128,11 @@ def test_chat_non_streamed(env):
     assert (msg.get("content") or "") + (msg.get("reasoning_content") or "")
     assert doc["usage"]["completion_tokens"] > 0
     assert doc["choices"][0]["finish_reason"] in ("stop", "length")
-    assert json.loads(r.end_payload)["strategy"] == "passthrough"
+    # END carries NAME=VALUE lines (protocol.h).
+    figures = dict(line.split("=", 1) for line in
+                   r.end_payload.decode().splitlines())
+    assert figures["strategy"] == "passthrough"
+    assert figures["traces_started"] == "1"
 
 
 def test_chat_streamed_keeps_reasoning_usage_finish(env):
@@ -152,7 +161,8 @@ def test_completions_both_ways(env):
 def test_model_rewritten_and_thinkgate_stripped(env):
     body = dict(CHAT, model="whatever-the-client-says",
                 thinkgate={"strategy": "passthrough"})
-    r = env.worker.call("/v1/chat/completions", body, pool="renamed")
+    r = env.worker.call("/v1/chat/completions", body, pool="renamed",
+                        client_strategy=True)
     assert r.status == 200, r.error
     assert r.json()["model"] == "thinkgate-sim"
 
@@ -289,13 +299,40 @@ def test_worker_gone_closes_backend_streams(env):
         time.sleep(0.005)
 
 
+def _long_trace_sim():
+    """A replay sim with one recorded answer of 4000 tokens: one trace
+    (one chunk a token) several times the initial window."""
+    d = tempfile.mkdtemp(prefix="tg-raw-traces-")
+    path = os.path.join(d, "long.jsonl.gz")
+    with gzip.open(path, "wt") as f:
+        f.write(json.dumps({
+            "model": "thinkgate-sim", "problem": "Tell me everything.",
+            "output": " ".join("word%d" % i for i in range(3990))
+            + "</think>\n\nAll.", "completion_tokens": 4000,
+            "finish_reason": "STOP", "sample_id": 0}) + "\n")
+    sim = harness.start_sim("--traces", path, "--step-ms", "1",
+                            "--step-ms-per-seq", "0")
+    sim.trace_dir = d
+    return sim
+
+
 def test_data_never_exceeds_credit(env):
     """Without WINDOW frames the engine stops at the initial credit and
-    pauses the backend; returning credit lets the stream finish.  n=16
-    makes the answer several times the initial window."""
-    w = env.worker
+    pauses the backend; returning credit lets the stream finish."""
+    sim = _long_trace_sim()
+    w = ec.Worker(env.engine.sock, ec.config([("long", sim.url)],
+                                             {"p": ["long"]}))
+    try:
+        _credit_checks(w)
+    finally:
+        w.close()
+        sim.cleanup()
+        shutil.rmtree(sim.trace_dir, ignore_errors=True)
+
+
+def _credit_checks(w):
     body = {"model": "thinkgate-sim", "prompt": "Tell me everything.",
-            "max_tokens": 6000, "stream": True, "n": 16}
+            "max_tokens": 6000, "stream": True}
     fid = w.api("/v1/completions", body)
     resp = w.responses[fid]
     deadline = time.monotonic() + 20

@@ -48,9 +48,26 @@ CHAT = {"model": "thinkgate-sim",
         "max_tokens": 64}
 
 
+def wait_registered(nginx, workers, timeout=10.0):
+    """Waits until every nginx worker has registered with the engine, so
+    that the first request of a test does not meet a worker still
+    connecting (it would rightly get 503)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", nginx.port, timeout=5)
+        conn.request("GET", "/thinkgate/status")
+        doc = json.loads(conn.getresponse().read())
+        conn.close()
+        if doc["engine"].get("registrations", 0) >= workers:
+            return
+        assert time.monotonic() < deadline, doc
+        time.sleep(0.02)
+
+
 @pytest.fixture(scope="module")
 def gw():
     g = harness.Gateway(sim_args=["--step-ms", "2", "--step-ms-per-seq", "0"])
+    wait_registered(g.nginx, 2)
     yield g
     g.close()
 
@@ -246,9 +263,11 @@ def faulty():
         location /silent/v1/ { thinkgate_pass psilent; thinkgate_timeout 1s; }
         location /dead/v1/ { thinkgate_pass pdead; }
         location /small/v1/ { thinkgate_pass p500; thinkgate_max_body 1k; }
+        location = /thinkgate/status { thinkgate_status; }
 """
     engine = harness.start_engine()
     nginx = harness.start_nginx(engine.sock, http_conf, server)
+    wait_registered(nginx, 2)
     yield nginx
     nginx.cleanup()
     engine.cleanup()

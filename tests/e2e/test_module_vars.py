@@ -268,3 +268,56 @@ def test_admin_without_engine_is_503(tmp_path):
             assert err["message"]
     finally:
         s.close()
+
+
+def test_real_engine_figures_reach_the_log(tmp_path):
+    """The real engine's END figures, through a real strategy and the
+    sim, end up in the access log."""
+    log = str(tmp_path / "tg.log")
+    sim = harness.start_sim("--step-ms", "1", "--step-ms-per-seq", "0")
+    engine = nginx = None
+    try:
+        engine = harness.start_engine()
+        http = ("    thinkgate_backend b0 %s max_inflight=64;\n"
+                "    thinkgate_pool reasoners b0;\n"
+                "    log_format tg '%s';\n" % (sim.url, LOG_FORMAT))
+        server = """
+        access_log %s tg;
+        location /v1/ { thinkgate_pass reasoners; }
+""" % log
+        nginx = harness.start_nginx(engine.sock, http, server, workers=1)
+        body = json.dumps({"model": "thinkgate-sim", "max_tokens": 32,
+                           "messages": [{"role": "user",
+                                         "content": "What is 17 + 25?"}]})
+        deadline = time.monotonic() + 10
+        while True:
+            conn = http_client(nginx.port)
+            conn.request("POST", "/v1/chat/completions", body,
+                         {"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            conn.close()
+            if resp.status != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)    # the worker is still registering
+        assert resp.status == 200
+        deadline = time.monotonic() + 5
+        while True:
+            with open(log) as f:
+                lines = [fields(ln.rstrip("\n")) for ln in f if ln.strip()]
+            if lines and lines[-1][-1] == "200" or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        f = lines[-1]
+        assert f[-1] == "200"
+        assert f[1] == "passthrough", f
+        assert f[2].isdigit() and int(f[2]) > 0, f
+    finally:
+        for p in (nginx, engine, sim):
+            if p:
+                p.cleanup()
+
+
+def http_client(port):
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=30)

@@ -27,6 +27,11 @@ SERVER = """
         location /nosession/v1/ {
             thinkgate_pass reasoners;
         }
+        location /multi/v1/ {
+            thinkgate_pass reasoners;
+            thinkgate_session on;
+            thinkgate_client_strategy on;
+        }
         location = /thinkgate/status {
             thinkgate_status;
         }
@@ -188,6 +193,21 @@ def test_two_pairs_share_the_index(stack):
     assert status(stack.a)["prefix"]["hits"] >= 4
 
 
+def test_multi_trace_request_stays_on_one_backend(stack):
+    before = requests_per_sim(stack)
+    for i in range(3):
+        body = chat(system_prompt("multi%d" % i), "What is 9 + 9?")
+        body["thinkgate"] = {"strategy": "self_consistency", "n": 4}
+        st, raw = post(stack.a.port, "/multi/v1/chat/completions", body)
+        assert st == 200, raw
+        tg = json.loads(raw)["thinkgate"]
+        assert tg["traces_started"] == 4, tg
+        after = requests_per_sim(stack)
+        served = [x - y for x, y in zip(after, before)]
+        assert sorted(served) == [0, 4], served
+        before = after
+
+
 def test_completions_route_by_prefix(stack):
     prompt = system_prompt("completions") + "\nQ: What is 5 + 6?\nA:"
     before = requests_per_sim(stack)
@@ -254,6 +274,44 @@ def test_session_in_the_body(stack):
                        {"Authorization": "Bearer key-a"})
         assert st == 200, raw
     assert len(turns_of(stack, sid)) == 2
+
+
+def test_session_with_a_strategy_choice_and_summary(stack):
+    sid = "multi-" + uuid.uuid4().hex
+    for n in (1, 2):
+        st, raw = post(stack.a.port, "/multi/v1/chat/completions",
+                       {"model": "thinkgate-sim", "max_tokens": 16,
+                        "messages": [{"role": "user",
+                                      "content": "What is %d + 2?" % n}],
+                        "thinkgate": {"session": sid,
+                                      "strategy": "self_consistency",
+                                      "n": 2}})
+        assert st == 200, raw
+        tg = json.loads(raw)["thinkgate"]
+        assert tg["strategy"] == "self_consistency"
+        assert tg["session"] == sid
+        assert tg["session_turns"] == n
+        assert tg["session_dropped_turns"] == 0
+    assert len(turns_of(stack, sid)) == 2
+
+
+def test_session_history_cap_drops_oldest(stack):
+    sid = "cap-" + uuid.uuid4().hex
+    c = client(stack.a, session=sid)
+    last = None
+    for i in range(65):
+        r = c.chat.completions.create(
+            model="thinkgate-sim", max_tokens=1,
+            messages=[{"role": "user", "content": "Turn %d: 1 + 1?" % i}])
+        last = r.model_extra["thinkgate"]
+        if i < 64:
+            assert last["session_dropped_turns"] == 0, (i, last)
+    assert last["session_dropped_turns"] == 1
+    assert last["session_turns"] == 64
+    turns = turns_of(stack, sid)
+    assert len(turns) == 64
+    assert turns[0][0]["content"] == "Turn 1: 1 + 1?"
+    assert turns[-1][0]["content"] == "Turn 64: 1 + 1?"
 
 
 def test_session_belongs_to_its_api_key(stack):

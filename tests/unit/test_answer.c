@@ -6,14 +6,12 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
-#include <glob.h>
 #include <jansson.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "common/answer.h"
+#include "traces_reader.h"
 
 #define TG_TEST_AGREEMENT  0.99
 
@@ -258,33 +256,6 @@ Test(answer, scan_split_anywhere)
 
 /* --- recorded traces ---------------------------------------------------- */
 
-typedef struct {
-    char   *buf;
-    size_t  cap;
-} tg_line_t;
-
-/* One line of a gzipped file, however long; -1 at the end. */
-static long
-tg_read_line(gzFile f, tg_line_t *l)
-{
-    size_t len = 0;
-
-    for (;;) {
-        if (l->cap - len < 65536) {
-            l->cap = l->cap ? l->cap * 2 : 1 << 20;
-            l->buf = realloc(l->buf, l->cap);
-            cr_assert_not_null(l->buf);
-        }
-        if (gzgets(f, l->buf + len, (int) (l->cap - len)) == NULL) {
-            return len > 0 ? (long) len : -1;
-        }
-        len += strlen(l->buf + len);
-        if (len > 0 && l->buf[len - 1] == '\n') {
-            return (long) len;
-        }
-    }
-}
-
 /* A recorded answer (int or string) as text; "" when there is none. */
 static void
 tg_json_answer(json_t *v, char *out, size_t size)
@@ -300,49 +271,27 @@ tg_json_answer(json_t *v, char *out, size_t size)
     }
 }
 
-static const char *
-tg_traces_dir(void)
-{
-    const char *d = getenv("TG_TRACES_DIR");
-
-    return d != NULL && *d != '\0' ? d : "../shared/traces";
-}
-
 Test(answer, recorded_traces, .timeout = 600)
 {
-    char pattern[4096], ours[TG_ANSWER_MAX], pred[TG_ANSWER_MAX];
+    char ours[TG_ANSWER_MAX], pred[TG_ANSWER_MAX];
     char gold[TG_ANSWER_MAX], id[64];
     unsigned long total = 0, agree = 0, correct = 0, rng = 12345;
-    tg_line_t line = { NULL, 0 };
-    glob_t g;
-    size_t fi;
+    tg_traces_t tr;
+    json_t *j;
 
-    snprintf(pattern, sizeof(pattern), "%s/*.jsonl.gz", tg_traces_dir());
-    if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
-        cr_skip_test("no trace files match %s (set TG_TRACES_DIR)", pattern);
-    }
-    for (fi = 0; fi < g.gl_pathc; fi++) {
+    tg_traces_open(&tr);
+    while (tg_traces_next_file(&tr)) {
         unsigned long n = 0, ok = 0, acc = 0;
-        const char *base = strrchr(g.gl_pathv[fi], '/');
-        gzFile f = gzopen(g.gl_pathv[fi], "rb");
-        long len;
+        const char *base = tr.base;
 
-        base = base != NULL ? base + 1 : g.gl_pathv[fi];
-        cr_assert_not_null(f, "cannot open %s", g.gl_pathv[fi]);
-        while ((len = tg_read_line(f, &line)) >= 0) {
-            json_error_t err;
-            json_t *j, *out, *pid;
+        while ((j = tg_traces_next(&tr)) != NULL) {
+            json_t *out, *pid;
             tg_answer_opts_t o;
             tg_answer_scan_t sc;
             const char *text;
             size_t tlen, i, step;
             int r;
 
-            if (len <= 1) {
-                continue;
-            }
-            j = json_loadb(line.buf, (size_t) len, 0, &err);
-            cr_assert_not_null(j, "%s: bad JSON line: %s", base, err.text);
             out = json_object_get(j, "output");
             cr_assert(json_is_string(out), "%s: no output", base);
             text = json_string_value(out);
@@ -396,7 +345,6 @@ Test(answer, recorded_traces, .timeout = 600)
             }
             json_decref(j);
         }
-        gzclose(f);
         fprintf(stderr, "traces: %s: agree with pred %lu/%lu (%.1f%%), "
                 "accuracy vs answer %lu/%lu (%.1f%%)\n", base, ok, n,
                 n ? 100.0 * ok / n : 0.0, acc, n, n ? 100.0 * acc / n : 0.0);
@@ -408,8 +356,7 @@ Test(answer, recorded_traces, .timeout = 600)
             "accuracy vs answer %lu/%lu (%.1f%%)\n", agree, total,
             total ? 100.0 * agree / total : 0.0, correct, total,
             total ? 100.0 * correct / total : 0.0);
-    free(line.buf);
-    globfree(&g);
+    tg_traces_close(&tr);
     cr_assert_gt(total, 0, "trace files hold no traces");
     cr_assert_geq((double) agree, TG_TEST_AGREEMENT * (double) total,
                   "extraction agrees with pred on only %lu of %lu traces",

@@ -9,66 +9,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fake_host.h"
+#include "plugin_test_util.h"
 
 extern const tg_plugin_t  thinkgate_plugin;
-
-/* answer: a box of that text; "-" no answer; "!" fails half way.
- * length: 1 ends with finish_reason "length" (cut off). */
-typedef struct {
-    const char  *answer;
-    uint32_t     tokens;
-    int          length;
-} tg_test_trace_t;
-
-static char  tg_test_texts[FAKE_HOST_MAX_TRACES][64];
-
-static fake_host_t *
-tg_test_host(const char *opts, const tg_test_trace_t *tr, size_t n)
-{
-    fake_host_t  *h = fake_host_new(&thinkgate_plugin);
-    size_t        i;
-
-    cr_assert_not_null(h);
-    cr_assert_eq(fake_host_set_options(h, opts), 0, "%s: %s", opts,
-                 fake_host_error(h));
-    for (i = 0; i < n; i++) {
-        fake_trace_script_t  s = { 0 };
-
-        if (tr[i].answer[0] == '-' || tr[i].answer[0] == '!') {
-            snprintf(tg_test_texts[i], sizeof(tg_test_texts[i]),
-                     "No idea.");
-        } else {
-            snprintf(tg_test_texts[i], sizeof(tg_test_texts[i]),
-                     "Hence \\boxed{%s}.", tr[i].answer);
-        }
-        s.reasoning = "Thinking it over. ";
-        s.content = tg_test_texts[i];
-        s.tokens = tr[i].tokens;
-        s.finish_reason = tr[i].length ? "length" : "stop";
-        if (tr[i].answer[0] == '!') {
-            s.fail_after = tr[i].tokens / 2 + 1;
-        }
-        cr_assert_eq(fake_host_add_trace(h, &s), 0);
-    }
-    return h;
-}
-
-
-static void
-tg_test_clean(fake_host_t *h)
-{
-    cr_expect_eq(fake_host_violations(h), 0, "ABI misuse: %s",
-                 fake_host_violation(h));
-    cr_expect_eq(fake_host_destroyed(h), 1);
-    fake_host_free(h);
-}
-
 
 Test(ffs, descriptor_and_option_bounds)
 {
     const tg_option_t  *o = thinkgate_plugin.options;
-    fake_host_t        *h = fake_host_new(&thinkgate_plugin);
+    fake_host_t        *h = tg_test_new(&thinkgate_plugin);
 
     cr_assert_str_eq(thinkgate_plugin.name, "ffs");
     cr_assert_str_eq(o[0].name, "n");
@@ -91,7 +39,7 @@ Test(ffs, descriptor_and_option_bounds)
 Test(ffs, k_above_n_is_400)
 {
     static const tg_test_trace_t  tr[] = { { "1", 5, 0 }, { "1", 6, 0 } };
-    fake_host_t  *h = tg_test_host("n=2 k=3", tr, 2);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=2 k=3", tr, 2);
 
     cr_assert_lt(fake_host_run(h), 0);
     cr_assert_eq(fake_host_fail_status(h), 400);
@@ -108,7 +56,7 @@ Test(ffs, first_qualified_finisher_wins)
         { "4", 50, 0 }, { "7", 30, 0 }, { "-", 20, 0 }, { "4", 40, 0 },
         { "9", 25, 1 }, { "!", 10, 0 }, { "4", 35, 0 }, { "2", 90, 0 }
     };
-    fake_host_t  *h = tg_test_host("", tr, 8);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "", tr, 8);
 
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_traces_started(h), 8, "n defaults to 8");
@@ -128,16 +76,6 @@ Test(ffs, first_qualified_finisher_wins)
 }
 
 
-static uint64_t
-tg_test_rand(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-
 Test(ffs, winner_is_the_shortest_and_tokens_are_lockstep, .timeout = 60)
 {
     static const char *const  pool[] = { "1", "2", "3", "-", "!" };
@@ -145,7 +83,7 @@ Test(ffs, winner_is_the_shortest_and_tokens_are_lockstep, .timeout = 60)
     unsigned                  c;
 
     for (c = 0; c < 500; c++) {
-        tg_test_trace_t  tr[16];
+        tg_test_trace_t  tr[16] = { { NULL, 0, 0 } };
         fake_host_t     *h;
         char             opts[32];
         size_t           n = 1 + tg_test_rand(&seed) % 16, i;
@@ -164,7 +102,7 @@ Test(ffs, winner_is_the_shortest_and_tokens_are_lockstep, .timeout = 60)
             }
         }
         snprintf(opts, sizeof(opts), "n=%zu", n);
-        h = tg_test_host(opts, tr, n);
+        h = tg_test_host(&thinkgate_plugin, opts, tr, n);
         cr_assert_eq(fake_host_run(h), 0);
         if (want >= 0) {
             for (i = 0; i < n; i++) {
@@ -192,7 +130,7 @@ Test(ffs, k_votes_among_the_first_k_finishers)
         { "A", 10, 0 }, { "B", 20, 0 }, { "A", 30, 0 }, { "B", 40, 0 },
         { "B", 50, 0 }, { "C", 60, 0 }
     };
-    fake_host_t  *h = tg_test_host("n=6 k=2", tr, 6);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=6 k=2", tr, 6);
 
     /* k=2: A and B tie 1-1; A's voter finished first. */
     cr_assert_eq(fake_host_run(h), 0);
@@ -203,14 +141,14 @@ Test(ffs, k_votes_among_the_first_k_finishers)
     cr_assert_eq(fake_host_traces_cancelled(h), 4);
     tg_test_clean(h);
 
-    h = tg_test_host("n=6 k=3", tr, 6);
+    h = tg_test_host(&thinkgate_plugin, "n=6 k=3", tr, 6);
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_winner(h), 0);
     cr_assert_str_eq(fake_host_summary(h, "answer"), "\"A\"");
     cr_assert_eq(fake_host_end_ms(h), 30);
     tg_test_clean(h);
 
-    h = tg_test_host("n=6 k=5", tr, 6);
+    h = tg_test_host(&thinkgate_plugin, "n=6 k=5", tr, 6);
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_winner(h), 1, "B wins 3-2 with its first voter");
     cr_assert_str_eq(fake_host_summary(h, "votes"), "{\"A\":2,\"B\":3}");
@@ -225,7 +163,7 @@ Test(ffs, k_skips_traces_that_do_not_qualify)
         { "B", 5, 1 }, { "-", 8, 0 }, { "A", 10, 0 }, { "A", 12, 0 },
         { "B", 14, 0 }
     };
-    fake_host_t  *h = tg_test_host("n=5 k=2", tr, 5);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=5 k=2", tr, 5);
 
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_winner(h), 2);
@@ -242,7 +180,7 @@ Test(ffs, fallback_votes_over_any_answer)
         { "5", 40, 1 }, { "-", 10, 0 }, { "6", 20, 1 }, { "5", 30, 1 },
         { "!", 8, 0 }
     };
-    fake_host_t  *h = tg_test_host("n=5", tr, 5);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=5", tr, 5);
 
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_end(h), FAKE_END_FINISH_TRACE);
@@ -256,7 +194,7 @@ Test(ffs, fallback_votes_over_any_answer)
     static const tg_test_trace_t  tr2[] = {
         { "7", 10, 0 }, { "8", 20, 0 }, { "8", 30, 1 }
     };
-    h = tg_test_host("n=3 k=3", tr2, 3);
+    h = tg_test_host(&thinkgate_plugin, "n=3 k=3", tr2, 3);
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_winner(h), 1);
     cr_assert_str_eq(fake_host_summary(h, "fallback"), "\"vote\"");
@@ -269,7 +207,7 @@ Test(ffs, no_answer_returns_the_first_finisher)
     static const tg_test_trace_t  tr[] = {
         { "!", 4, 0 }, { "-", 30, 0 }, { "-", 12, 1 }
     };
-    fake_host_t  *h = tg_test_host("n=3", tr, 3);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=3", tr, 3);
 
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_winner(h), 2);
@@ -284,7 +222,7 @@ Test(ffs, all_failing_is_502)
     static const tg_test_trace_t  tr[] = {
         { "!", 4, 0 }, { "!", 30, 0 }, { "!", 12, 0 }, { "!", 7, 0 }
     };
-    fake_host_t  *h = tg_test_host("n=4 k=2", tr, 4);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=4 k=2", tr, 4);
 
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_end(h), FAKE_END_FAIL);
@@ -298,7 +236,7 @@ Test(ffs, all_failing_is_502)
 Test(ffs, client_leaving_ends_nothing)
 {
     static const tg_test_trace_t  tr[] = { { "1", 50, 0 }, { "2", 60, 0 } };
-    fake_host_t  *h = tg_test_host("n=2", tr, 2);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=2", tr, 2);
 
     fake_host_cancel_at(h, 20);
     cr_assert_eq(fake_host_run(h), 0);

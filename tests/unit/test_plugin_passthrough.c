@@ -7,29 +7,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "fake_host.h"
+#include "plugin_test_util.h"
 
 extern const tg_plugin_t  thinkgate_plugin;
-
-static fake_host_t *
-tg_test_host(void)
-{
-    fake_host_t  *h = fake_host_new(&thinkgate_plugin);
-
-    cr_assert_not_null(h);
-    return h;
-}
-
-
-static void
-tg_test_clean(fake_host_t *h)
-{
-    cr_expect_eq(fake_host_violations(h), 0, "ABI misuse: %s",
-                 fake_host_violation(h));
-    cr_expect_eq(fake_host_destroyed(h), 1);
-    fake_host_free(h);
-}
-
 
 Test(passthrough, descriptor)
 {
@@ -48,7 +28,7 @@ Test(passthrough, streams_one_live_trace)
                                .content = "The answer is 2.",
                                .tokens = 12, .start_ms = 30,
                                .ms_per_token = 5 };
-    fake_host_t         *h = tg_test_host();
+    fake_host_t         *h = tg_test_new(&thinkgate_plugin);
 
     cr_assert_eq(fake_host_add_trace(h, &s), 0);
     cr_assert_eq(fake_host_run(h), 0);
@@ -73,7 +53,7 @@ Test(passthrough, length_is_passed_on)
 {
     fake_trace_script_t  s = { .content = "It goes on and on",
                                .tokens = 5, .finish_reason = "length" };
-    fake_host_t         *h = tg_test_host();
+    fake_host_t         *h = tg_test_new(&thinkgate_plugin);
 
     fake_host_add_trace(h, &s);
     cr_assert_eq(fake_host_run(h), 0);
@@ -90,7 +70,7 @@ Test(passthrough, trace_failure_is_502_with_the_reason)
                                .tokens = 40, .fail_after = 7,
                                .http_status = 500,
                                .error = "backend closed the stream" };
-    fake_host_t         *h = tg_test_host();
+    fake_host_t         *h = tg_test_new(&thinkgate_plugin);
 
     fake_host_add_trace(h, &s);
     cr_assert_eq(fake_host_run(h), 0);
@@ -107,7 +87,7 @@ Test(passthrough, refused_start_is_502)
 {
     fake_trace_script_t  s = { .content = "never", .tokens = 3,
                                .refuse_start = 1 };
-    fake_host_t         *h = tg_test_host();
+    fake_host_t         *h = tg_test_new(&thinkgate_plugin);
 
     fake_host_add_trace(h, &s);
     cr_assert_lt(fake_host_run(h), 0, "start() reports its failure");
@@ -122,7 +102,7 @@ Test(passthrough, refused_start_is_502)
 Test(passthrough, client_leaves)
 {
     fake_trace_script_t  s = { .content = "a long answer", .tokens = 100 };
-    fake_host_t         *h = tg_test_host();
+    fake_host_t         *h = tg_test_new(&thinkgate_plugin);
 
     fake_host_add_trace(h, &s);
     fake_host_cancel_at(h, 40);
@@ -137,7 +117,7 @@ Test(passthrough, client_leaves)
 
 Test(passthrough, options_are_refused)
 {
-    fake_host_t  *h = tg_test_host();
+    fake_host_t  *h = tg_test_new(&thinkgate_plugin);
 
     cr_assert_eq(fake_host_set_options(h, "n=2"), -EINVAL);
     cr_assert(strstr(fake_host_error(h), "unknown option \"n\"") != NULL,

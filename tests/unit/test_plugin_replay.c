@@ -18,14 +18,13 @@
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
-#include <glob.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "fake_host.h"
+#include "traces_reader.h"
 
 /* Both plugins in one binary: each source defines thinkgate_plugin, so
  * each is renamed on the way in.  Their statics have distinct prefixes. */
@@ -61,40 +60,6 @@ typedef struct {
     uint64_t  tokens;
     char      answer[TG_ANSWER_MAX + 2];
 } tg_replay_run_t;
-
-static const char *
-tg_replay_dir(void)
-{
-    const char  *d = getenv("TG_TRACES_DIR");
-
-    return d != NULL && *d != '\0' ? d : "../shared/traces";
-}
-
-
-/* The next line of a gz file into *buf; its length, or -1 at the end. */
-static long
-tg_replay_line(gzFile f, char **buf, size_t *cap)
-{
-    size_t  len = 0;
-    char   *p;
-
-    for ( ;; ) {
-        if (*cap - len < 2) {
-            p = realloc(*buf, *cap ? *cap * 2 : 1 << 20);
-            cr_assert_not_null(p, "out of memory");
-            *buf = p;
-            *cap = *cap ? *cap * 2 : 1 << 20;
-        }
-        if (gzgets(f, *buf + len, (int) (*cap - len)) == NULL) {
-            return len > 0 ? (long) len : -1;
-        }
-        len += strlen(*buf + len);
-        if ((*buf)[len - 1] == '\n') {
-            return (long) len;
-        }
-    }
-}
-
 
 static void
 tg_replay_sample(tg_replay_sample_t *s, json_t *j, const char *bench)
@@ -318,32 +283,21 @@ tg_replay_problem(tg_replay_file_t *f, tg_replay_sample_t *s, size_t n,
 }
 
 
-/* Every problem of one file: samples grouped by problem_id, in order. */
+/* Every problem of the current file: samples grouped by problem_id, in
+ * order. */
 static void
-tg_replay_file(const char *path, tg_replay_file_t *f)
+tg_replay_file(tg_traces_t *tr, tg_replay_file_t *f)
 {
     tg_replay_sample_t  s[TG_REPLAY_N];
     json_t             *j, *lines = json_array();
-    char               *buf = NULL, pid[64], cur[64] = "", gold[64];
+    char                pid[64], cur[64] = "", gold[64];
     char                bench[64] = "";
-    size_t              cap = 0, i, k, n = 0;
-    long                len;
-    gzFile              gz = gzopen(path, "rb");
+    size_t              i, k, n = 0;
 
-    cr_assert_not_null(gz, "cannot open %s", path);
     cr_assert_not_null(lines);
-    while ((len = tg_replay_line(gz, &buf, &cap)) >= 0) {
-        json_error_t  err;
-
-        if (len <= 1) {
-            continue;
-        }
-        j = json_loadb(buf, (size_t) len, 0, &err);
-        cr_assert_not_null(j, "%s: bad JSON: %s", path, err.text);
+    while ((j = tg_traces_next(tr)) != NULL) {
         json_array_append_new(lines, j);
     }
-    gzclose(gz);
-    free(buf);
 
     for (i = 0; i <= json_array_size(lines); i++) {
         json_t  *id = NULL;
@@ -389,53 +343,50 @@ tg_replay_file(const char *path, tg_replay_file_t *f)
 }
 
 
+static void
+tg_replay_print(const tg_replay_file_t *p)
+{
+    cr_assert_gt(p->problems, 0, "%s holds no problems", p->name);
+    fprintf(stderr, "replay: %-32s %5u %7.1f%% %12llu %7.1f%% %12llu "
+            "%6.3fx %7.3fx %7.3fx\n", p->name, p->problems,
+            100.0 * p->sc_correct / p->problems,
+            (unsigned long long) p->sc_tokens,
+            100.0 * p->ffs_correct / p->problems,
+            (unsigned long long) p->ffs_tokens,
+            (double) p->ffs_tokens / (double) p->sc_tokens,
+            (double) p->exact_tokens / (double) p->sc_tokens,
+            (double) p->strict_tokens / (double) p->sc_tokens);
+}
+
+
 Test(replay, recorded_traces, .timeout = 900)
 {
     tg_replay_file_t  all = { "all", 0, 0, 0, 0, 0, 0, 0, 0 };
-    char              pattern[4096];
-    glob_t            g;
-    size_t            i;
+    tg_traces_t       tr;
 
-    snprintf(pattern, sizeof(pattern), "%s/*.jsonl.gz", tg_replay_dir());
-    if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
-        cr_skip_test("no trace files match %s (set TG_TRACES_DIR)", pattern);
-    }
+    tg_traces_open(&tr);
     fprintf(stderr, "replay: %-32s %5s %8s %12s %8s %12s %7s %8s %8s\n",
             "file", "probs", "SC@8", "SC tokens", "FFS@8", "FFS tokens",
             "FFS/SC", "exact/SC", "strict");
-    for (i = 0; i <= g.gl_pathc; i++) {
+    while (tg_traces_next_file(&tr)) {
         tg_replay_file_t  f = { 0 };
-        tg_replay_file_t *p = &f;
 
-        if (i < g.gl_pathc) {
-            f.name = strrchr(g.gl_pathv[i], '/');
-            f.name = f.name != NULL ? f.name + 1 : g.gl_pathv[i];
-            tg_replay_file(g.gl_pathv[i], &f);
-            all.problems += f.problems;
-            all.sc_correct += f.sc_correct;
-            all.ffs_correct += f.ffs_correct;
-            all.ffs_fallbacks += f.ffs_fallbacks;
-            all.sc_tokens += f.sc_tokens;
-            all.exact_tokens += f.exact_tokens;
-            all.strict_tokens += f.strict_tokens;
-            all.ffs_tokens += f.ffs_tokens;
-        } else {
-            p = &all;
-        }
-        cr_assert_gt(p->problems, 0, "%s holds no problems", p->name);
-        fprintf(stderr, "replay: %-32s %5u %7.1f%% %12llu %7.1f%% %12llu "
-                "%6.3fx %7.3fx %7.3fx\n", p->name, p->problems,
-                100.0 * p->sc_correct / p->problems,
-                (unsigned long long) p->sc_tokens,
-                100.0 * p->ffs_correct / p->problems,
-                (unsigned long long) p->ffs_tokens,
-                (double) p->ffs_tokens / (double) p->sc_tokens,
-                (double) p->exact_tokens / (double) p->sc_tokens,
-                (double) p->strict_tokens / (double) p->sc_tokens);
+        f.name = tr.base;
+        tg_replay_file(&tr, &f);
+        all.problems += f.problems;
+        all.sc_correct += f.sc_correct;
+        all.ffs_correct += f.ffs_correct;
+        all.ffs_fallbacks += f.ffs_fallbacks;
+        all.sc_tokens += f.sc_tokens;
+        all.exact_tokens += f.exact_tokens;
+        all.strict_tokens += f.strict_tokens;
+        all.ffs_tokens += f.ffs_tokens;
+        tg_replay_print(&f);
     }
+    tg_replay_print(&all);
     fprintf(stderr, "replay: exact/SC: early_stop=exact's tokens over plain "
             "voting's; strict: the same with the rule \"leader > runner-up "
             "+ running\" (the issue's 0.91x); problems without a qualifying "
             "ffs finisher: %u\n", all.ffs_fallbacks);
-    globfree(&g);
+    tg_traces_close(&tr);
 }

@@ -10,81 +10,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fake_host.h"
+#include "plugin_test_util.h"
 
 extern const tg_plugin_t  thinkgate_plugin;
 
-/* A scripted trace: "A".."Z" boxes that letter's answer, "-" has no
- * answer, "!" fails half way. */
-typedef struct {
-    const char  *answer;
-    uint32_t     tokens;
-    uint64_t     start_ms;
-} tg_test_trace_t;
-
-static char  tg_test_texts[FAKE_HOST_MAX_TRACES][64];
-
-static fake_host_t *
-tg_test_host(const char *opts, const tg_test_trace_t *tr, size_t n)
-{
-    fake_host_t  *h = fake_host_new(&thinkgate_plugin);
-    size_t        i;
-
-    cr_assert_not_null(h);
-    cr_assert_eq(fake_host_set_options(h, opts), 0, "%s: %s", opts,
-                 fake_host_error(h));
-    for (i = 0; i < n; i++) {
-        fake_trace_script_t  s = { 0 };
-
-        if (tr[i].answer[0] == '-') {
-            snprintf(tg_test_texts[i], sizeof(tg_test_texts[i]),
-                     "I could not decide.");
-        } else {
-            snprintf(tg_test_texts[i], sizeof(tg_test_texts[i]),
-                     "So it is \\boxed{%s}.", tr[i].answer);
-        }
-        s.reasoning = "Let me think about this carefully. ";
-        s.content = tg_test_texts[i];
-        s.tokens = tr[i].tokens;
-        s.start_ms = tr[i].start_ms;
-        if (tr[i].answer[0] == '!') {
-            s.fail_after = tr[i].tokens / 2 + 1;
-            s.error = "backend went away";
-        }
-        cr_assert_eq(fake_host_add_trace(h, &s), 0);
-    }
-    return h;
-}
-
-
-static void
-tg_test_clean(fake_host_t *h)
-{
-    cr_expect_eq(fake_host_violations(h), 0, "ABI misuse: %s",
-                 fake_host_violation(h));
-    cr_expect_eq(fake_host_destroyed(h), 1);
-    fake_host_free(h);
-}
-
-
-static const tg_option_t *
-tg_test_option(const char *name)
-{
-    const tg_option_t  *o;
-
-    for (o = thinkgate_plugin.options; o->name != NULL; o++) {
-        if (strcmp(o->name, name) == 0) {
-            return o;
-        }
-    }
-    return NULL;
-}
-
-
 Test(self_consistency, descriptor_and_option_bounds)
 {
-    const tg_option_t  *n = tg_test_option("n"), *es;
-    fake_host_t        *h = fake_host_new(&thinkgate_plugin);
+    const tg_option_t  *n = tg_test_option(&thinkgate_plugin, "n"), *es;
+    fake_host_t        *h = tg_test_new(&thinkgate_plugin);
 
     cr_assert_str_eq(thinkgate_plugin.name, "self_consistency");
     cr_assert_str_eq(thinkgate_plugin.signature, TG_PLUGIN_SIGNATURE);
@@ -93,7 +26,7 @@ Test(self_consistency, descriptor_and_option_bounds)
     cr_assert_str_eq(n->def, "8");
     cr_assert_eq(n->min, 1);
     cr_assert_eq(n->max, 64);
-    es = tg_test_option("early_stop");
+    es = tg_test_option(&thinkgate_plugin, "early_stop");
     cr_assert_not_null(es);
     cr_assert_eq(es->type, TG_OPT_ENUM);
     cr_assert_str_eq(es->def, "none");
@@ -119,7 +52,7 @@ Test(self_consistency, default_n_is_8)
     for (i = 0; i < 8; i++) {
         tr[i] = (tg_test_trace_t) { "7", 10 + (uint32_t) i, 0 };
     }
-    h = tg_test_host("", tr, 8);
+    h = tg_test_host(&thinkgate_plugin, "", tr, 8);
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_traces_started(h), 8);
     cr_assert_eq(fake_host_tokens(h), 8 * 10 + 28, "plain voting waits for "
@@ -136,7 +69,7 @@ Test(self_consistency, majority_wins_with_its_earliest_finisher)
         { "3", 50, 0 }, { "5", 10, 0 }, { "3", 40, 0 }, { "7", 20, 0 },
         { "3", 60, 0 }
     };
-    fake_host_t  *h = tg_test_host("n=5", tr, 5);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=5", tr, 5);
 
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_end(h), FAKE_END_FINISH_TRACE);
@@ -162,14 +95,14 @@ Test(self_consistency, tie_goes_to_the_earliest_finisher)
     static const tg_test_trace_t  b[] = {
         { "A", 30, 0 }, { "B", 20, 0 }, { "B", 50, 0 }, { "A", 15, 0 }
     };
-    fake_host_t  *h = tg_test_host("n=4", a, 4);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=4", a, 4);
 
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_str_eq(fake_host_summary(h, "answer"), "\"B\"");
     cr_assert_eq(fake_host_winner(h), 1);
     tg_test_clean(h);
 
-    h = tg_test_host("n=4", b, 4);
+    h = tg_test_host(&thinkgate_plugin, "n=4", b, 4);
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_str_eq(fake_host_summary(h, "answer"), "\"A\"");
     cr_assert_eq(fake_host_winner(h), 3);
@@ -184,7 +117,7 @@ Test(self_consistency, simultaneous_finishers_order_by_start)
     static const tg_test_trace_t  tr[] = {
         { "B", 20, 0 }, { "A", 20, 0 }, { "A", 30, 0 }, { "B", 30, 0 }
     };
-    fake_host_t  *h = tg_test_host("n=4", tr, 4);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=4", tr, 4);
 
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_str_eq(fake_host_summary(h, "answer"), "\"B\"");
@@ -199,7 +132,7 @@ Test(self_consistency, equal_values_are_one_answer)
         { "2", 10, 0 }, { "1/2", 20, 0 }, { "0.5", 30, 0 },
         { "\\frac{1}{2}", 40, 0 }
     };
-    fake_host_t  *h = tg_test_host("n=4", tr, 4);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=4", tr, 4);
 
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_winner(h), 1);
@@ -214,7 +147,7 @@ Test(self_consistency, failed_and_answerless_traces_do_not_vote)
         { "-", 5, 0 }, { "!", 8, 0 }, { "!", 9, 0 }, { "9", 30, 0 },
         { "-", 6, 0 }, { "4", 20, 0 }
     };
-    fake_host_t  *h = tg_test_host("n=6", tr, 6);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=6", tr, 6);
 
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_str_eq(fake_host_summary(h, "votes"), "{\"4\":1,\"9\":1}");
@@ -230,7 +163,7 @@ Test(self_consistency, no_answer_falls_back_to_the_first_finisher)
     static const tg_test_trace_t  tr[] = {
         { "!", 4, 0 }, { "-", 30, 0 }, { "-", 12, 0 }
     };
-    fake_host_t  *h = tg_test_host("n=3", tr, 3);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=3", tr, 3);
 
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_end(h), FAKE_END_FINISH_TRACE);
@@ -247,7 +180,8 @@ Test(self_consistency, all_failing_is_502)
     static const tg_test_trace_t  tr[] = {
         { "!", 4, 0 }, { "!", 30, 0 }, { "!", 12, 0 }
     };
-    fake_host_t  *h = tg_test_host("n=3 early_stop=exact", tr, 3);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=3 early_stop=exact",
+                                   tr, 3);
 
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_end(h), FAKE_END_FAIL);
@@ -262,20 +196,20 @@ Test(self_consistency, refused_starts_leave_fewer_voters)
     fake_trace_script_t  refused = { .content = "x", .tokens = 1,
                                      .refuse_start = 1 };
     static const tg_test_trace_t  tr[] = { { "6", 10, 0 }, { "8", 20, 0 } };
-    fake_host_t  *h = fake_host_new(&thinkgate_plugin);
+    fake_host_t  *h = tg_test_new(&thinkgate_plugin);
 
     cr_assert_eq(fake_host_set_options(h, "n=3"), 0);
     fake_host_add_trace(h, &refused);
     fake_host_free(h);
 
-    h = tg_test_host("n=3", tr, 2);
+    h = tg_test_host(&thinkgate_plugin, "n=3", tr, 2);
     fake_host_add_trace(h, &refused);
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_traces_started(h), 2);
     cr_assert_str_eq(fake_host_summary(h, "answer"), "\"6\"");
     tg_test_clean(h);
 
-    h = fake_host_new(&thinkgate_plugin);
+    h = tg_test_new(&thinkgate_plugin);
     fake_host_set_options(h, "n=2");
     fake_host_add_trace(h, &refused);
     fake_host_add_trace(h, &refused);
@@ -290,14 +224,15 @@ Test(self_consistency, bench_sets_the_answer_format)
     static const tg_test_trace_t  tr[] = {
         { "8603", 10, 0 }, { "8603", 20, 0 }, { "197", 30, 0 }
     };
-    fake_host_t  *h = tg_test_host("n=3 bench=aime2024", tr, 3);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=3 bench=aime2024",
+                                   tr, 3);
 
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_str_eq(fake_host_summary(h, "answer"), "\"197\"",
                      "an AIME answer is an integer 0..999");
     tg_test_clean(h);
 
-    h = tg_test_host("n=3 bench=nosuchbench", tr, 3);
+    h = tg_test_host(&thinkgate_plugin, "n=3 bench=nosuchbench", tr, 3);
     cr_assert_lt(fake_host_run(h), 0);
     cr_assert_eq(fake_host_fail_status(h), 400);
     cr_assert(strstr(fake_host_fail_message(h), "nosuchbench") != NULL);
@@ -315,7 +250,7 @@ Test(self_consistency, thinking_phrases_are_not_answers)
     fake_trace_script_t  said = { .reasoning = "the answer is 17?",
                                   .content = "The answer is 12.",
                                   .tokens = 30 };
-    fake_host_t         *h = fake_host_new(&thinkgate_plugin);
+    fake_host_t         *h = tg_test_new(&thinkgate_plugin);
 
     cr_assert_eq(fake_host_set_options(h, "n=3"), 0);
     fake_host_add_trace(h, &cut);
@@ -334,7 +269,8 @@ Test(self_consistency, early_stop_cancels_once_settled)
         { "3", 10, 0 }, { "3", 12, 0 }, { "3", 14, 0 }, { "5", 100, 0 },
         { "4", 200, 0 }
     };
-    fake_host_t  *h = tg_test_host("n=5 early_stop=exact", tr, 5);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=5 early_stop=exact",
+                                   tr, 5);
 
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_winner(h), 0);
@@ -358,29 +294,20 @@ Test(self_consistency, early_stop_respects_the_tie_rule)
     static const tg_test_trace_t  tr2[] = {
         { "B", 10, 0 }, { "A", 20, 0 }, { "A", 30, 0 }, { "B", 90, 0 }
     };
-    fake_host_t  *h = tg_test_host("n=4 early_stop=exact", tr, 4);
+    fake_host_t  *h = tg_test_host(&thinkgate_plugin, "n=4 early_stop=exact",
+                                   tr, 4);
 
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_end_ms(h), 30);
     cr_assert_str_eq(fake_host_summary(h, "answer"), "\"A\"");
     tg_test_clean(h);
 
-    h = tg_test_host("n=4 early_stop=exact", tr2, 4);
+    h = tg_test_host(&thinkgate_plugin, "n=4 early_stop=exact", tr2, 4);
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_end_ms(h), 90);
     cr_assert_str_eq(fake_host_summary(h, "answer"), "\"B\"");
     cr_assert_eq(fake_host_winner(h), 0);
     tg_test_clean(h);
-}
-
-
-static uint64_t
-tg_test_rand(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
 }
 
 
@@ -390,7 +317,7 @@ tg_test_rand(uint64_t *s)
  * batch ends simultaneous ones in start order.
  */
 static int
-tg_test_reference(const tg_test_trace_t *tr, size_t n)
+tg_test_reference(const tg_test_trace_t *tr, const uint64_t *start, size_t n)
 {
     size_t  i, j, order[16], count[16] = { 0 };
     int     best = -1, first_done = -1;
@@ -400,9 +327,9 @@ tg_test_reference(const tg_test_trace_t *tr, size_t n)
     }
     for (i = 1; i < n; i++) {
         for (j = i; j > 0; j--) {
-            const tg_test_trace_t  *a = &tr[order[j - 1]], *b = &tr[order[j]];
+            size_t  a = order[j - 1], b = order[j];
 
-            if (a->start_ms + a->tokens <= b->start_ms + b->tokens) {
+            if (start[a] + tr[a].tokens <= start[b] + tr[b].tokens) {
                 break;
             }
             size_t  t = order[j];
@@ -446,7 +373,8 @@ Test(self_consistency, early_stop_exact_equals_plain_voting, .timeout = 120)
     unsigned                  c, stopped = 0;
 
     for (c = 0; c < 600; c++) {
-        tg_test_trace_t  tr[16];
+        tg_test_trace_t  tr[16] = { { NULL, 0, 0 } };
+        uint64_t         start[16] = { 0 };
         fake_host_t     *plain, *exact;
         char             opts[64];
         size_t           n = 1 + tg_test_rand(&seed) % 12, i;
@@ -456,17 +384,17 @@ Test(self_consistency, early_stop_exact_equals_plain_voting, .timeout = 120)
             /* Few distinct answers make ties and close votes common. */
             tr[i].answer = pool[tg_test_rand(&seed) % (2 + spread)];
             tr[i].tokens = 1 + tg_test_rand(&seed) % (c % 3 ? 60 : 6);
-            tr[i].start_ms = tg_test_rand(&seed) % 3 == 0
-                             ? tg_test_rand(&seed) % 20 : 0;
+            start[i] = tg_test_rand(&seed) % 3 == 0
+                       ? tg_test_rand(&seed) % 20 : 0;
         }
         snprintf(opts, sizeof(opts), "n=%zu", n);
-        plain = tg_test_host(opts, tr, n);
+        plain = tg_test_host_at(&thinkgate_plugin, opts, tr, start, n);
         snprintf(opts, sizeof(opts), "n=%zu early_stop=exact", n);
-        exact = tg_test_host(opts, tr, n);
+        exact = tg_test_host_at(&thinkgate_plugin, opts, tr, start, n);
         cr_assert_eq(fake_host_run(plain), 0);
         cr_assert_eq(fake_host_run(exact), 0);
 
-        cr_assert_eq(fake_host_winner(plain), tg_test_reference(tr, n),
+        cr_assert_eq(fake_host_winner(plain), tg_test_reference(tr, start, n),
                      "case %u: plain voting chose %d", c,
                      fake_host_winner(plain));
         cr_assert_eq(fake_host_end(exact), fake_host_end(plain), "case %u", c);

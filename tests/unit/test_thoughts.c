@@ -7,15 +7,14 @@
 #include <criterion/criterion.h>
 
 #include <ctype.h>
-#include <glob.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <zlib.h>
 
 #include "common/thoughts.h"
+#include "traces_reader.h"
 
 #define TG_TEST_MAX_EVENTS  4096
 
@@ -276,72 +275,28 @@ Test(thoughts, random_text)
     free(e);
 }
 
-typedef struct {
-    char   *buf;
-    size_t  cap;
-} tg_line_t;
-
-static long
-tg_read_line(gzFile f, tg_line_t *l)
-{
-    size_t len = 0;
-
-    for (;;) {
-        if (l->cap - len < 65536) {
-            l->cap = l->cap ? l->cap * 2 : 1 << 20;
-            l->buf = realloc(l->buf, l->cap);
-            cr_assert_not_null(l->buf);
-        }
-        if (gzgets(f, l->buf + len, (int) (l->cap - len)) == NULL) {
-            return len > 0 ? (long) len : -1;
-        }
-        len += strlen(l->buf + len);
-        if (len > 0 && l->buf[len - 1] == '\n') {
-            return (long) len;
-        }
-    }
-}
-
 Test(thoughts, recorded_traces, .timeout = 600)
 {
-    const char *dir = getenv("TG_TRACES_DIR");
-    char pattern[4096];
-    tg_line_t line = { NULL, 0 };
-    tg_events_t *e = malloc(sizeof(*e));
-    size_t *ref = malloc(TG_TEST_MAX_EVENTS * sizeof(*ref));
+    tg_traces_t tr;
+    tg_events_t *e;
+    size_t *ref;
     unsigned long rng = 99;
-    glob_t g;
-    size_t fi;
+    json_t *j;
 
+    tg_traces_open(&tr);
+    e = malloc(sizeof(*e));
+    ref = malloc(TG_TEST_MAX_EVENTS * sizeof(*ref));
     cr_assert(e != NULL && ref != NULL);
-    snprintf(pattern, sizeof(pattern), "%s/*.jsonl.gz",
-             dir != NULL && *dir != '\0' ? dir : "../shared/traces");
-    if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
-        free(e);
-        free(ref);
-        cr_skip_test("no trace files match %s (set TG_TRACES_DIR)", pattern);
-    }
-    for (fi = 0; fi < g.gl_pathc; fi++) {
+    while (tg_traces_next_file(&tr)) {
         unsigned long traces = 0, thoughts = 0, ended = 0;
-        const char *base = strrchr(g.gl_pathv[fi], '/');
-        gzFile f = gzopen(g.gl_pathv[fi], "rb");
-        long len;
+        const char *base = tr.base;
 
-        base = base != NULL ? base + 1 : g.gl_pathv[fi];
-        cr_assert_not_null(f, "cannot open %s", g.gl_pathv[fi]);
-        while ((len = tg_read_line(f, &line)) >= 0) {
+        while ((j = tg_traces_next(&tr)) != NULL) {
             tg_thought_splitter_t s;
-            json_error_t err;
-            json_t *j;
             const char *text;
             size_t tlen, i, step, nref, b = 0;
             ssize_t te;
 
-            if (len <= 1) {
-                continue;
-            }
-            j = json_loadb(line.buf, (size_t) len, 0, &err);
-            cr_assert_not_null(j, "%s: bad JSON line: %s", base, err.text);
             text = json_string_value(json_object_get(j, "output"));
             cr_assert_not_null(text, "%s: no output", base);
             tlen = strlen(text);
@@ -378,13 +333,11 @@ Test(thoughts, recorded_traces, .timeout = 600)
             ended += te >= 0;
             json_decref(j);
         }
-        gzclose(f);
         fprintf(stderr, "traces: %s: %lu traces, %.1f thoughts each, "
                 "%lu ended thinking\n", base, traces,
                 traces ? (double) thoughts / traces : 0.0, ended);
     }
-    free(line.buf);
     free(e);
     free(ref);
-    globfree(&g);
+    tg_traces_close(&tr);
 }

@@ -1,0 +1,505 @@
+/*
+ * The plugin host's strategy adapter: a request runs the plugin version it
+ * selected (host_select.c); engine trace events become plugin callbacks.
+ *
+ * Every plugin callback runs between tg__host_enter and tg__host_leave.
+ * A request closed meanwhile (the plugin finished and the END went out at
+ * once, or the worker went away) only marks itself closing; the last
+ * leave then calls destroy() and frees, so that nothing still on the
+ * stack touches freed memory and destroy() comes after everything.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "strategy/host.h"
+
+static int tg__host_start(tg_request_t *r, tg_oa_error_t *err);
+static void tg__host_on_event(tg_trace_t *t, const char *event,
+    const char *payload, size_t len);
+static void tg__host_on_data(tg_trace_t *t, const char *p, size_t n);
+static void tg__host_on_trace_end(tg_trace_t *t);
+static void tg__host_on_cancel(tg_request_t *r);
+static void tg__host_destroy(tg_request_t *r);
+static void tg__host_free(tg_host_req_t *hr);
+static int tg__host_info(tg_request_t *r, tg_host_req_t *hr);
+static void tg__host_stall_check(tg_host_req_t *hr);
+static void tg__host_end_trace(tg_host_trace_t *ht);
+
+const tg_strategy_t  tg_strategy_host = {
+    "plugin",
+    tg__host_start,
+    NULL,
+    tg__host_on_event,
+    tg__host_on_data,
+    tg__host_on_trace_end,
+    tg__host_on_cancel,
+    tg__host_destroy
+};
+
+
+tg_host_req_t *
+tg__host_of(tg_req_t *req)
+{
+    return req != NULL ? req->strategy_data : NULL;
+}
+
+
+void
+tg__host_set_error(tg_host_req_t *hr, const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    vsnprintf(hr->error, sizeof(hr->error), fmt, ap);
+    va_end(ap);
+}
+
+
+/* 1 while the plugin may still act: not answered, client still there,
+ * request not closing. */
+int
+tg__host_usable(tg_host_req_t *hr)
+{
+    return hr != NULL && !hr->answered && !hr->gone && !hr->closing;
+}
+
+
+void
+tg__host_enter(tg_host_req_t *hr)
+{
+    hr->depth++;
+}
+
+
+/* After this call hr may be freed: callers return at once. */
+void
+tg__host_leave(tg_host_req_t *hr)
+{
+    if (--hr->depth > 0) {
+        return;
+    }
+    if (hr->closing) {
+        tg__host_free(hr);
+        return;
+    }
+    tg__host_stall_check(hr);
+}
+
+
+/* A plugin that neither answered nor waits for anything would leave the
+ * client hanging: answer for it. */
+static void
+tg__host_stall_check(tg_host_req_t *hr)
+{
+    tg_host_trace_t  *a;
+    size_t            i;
+
+    if (!hr->started || !tg__host_usable(hr) || hr->scores != NULL) {
+        return;
+    }
+    for (i = 0; i < hr->ntraces; i++) {
+        if (!hr->traces[i]->ended) {
+            return;
+        }
+    }
+    for (a = hr->auxs; a != NULL; a = a->next_aux) {
+        if (!a->ended) {
+            return;
+        }
+    }
+    {
+        tg_timer_t  *tm;
+
+        for (tm = hr->timers; tm != NULL; tm = tm->next) {
+            if (tm->hr != NULL) {
+                return;
+            }
+        }
+    }
+
+    tg_log_error("request %llu: strategy %s waits for nothing and did not "
+                 "answer", (unsigned long long) hr->r->id, hr->strategy);
+    {
+        tg_oa_error_t  err;
+
+        tg_oa_error_set(&err, 502, "server_error", "no_answer", NULL,
+                        "Strategy \"%s\" ended without an answer.",
+                        hr->strategy);
+        hr->answered = 1;
+        tg__host_cancel_all(hr);
+        tg__host_error(hr, &err);
+    }
+}
+
+
+static int
+tg__host_start(tg_request_t *r, tg_oa_error_t *err)
+{
+    tg_host_req_t  *hr;
+    int             rc;
+
+    hr = calloc(1, sizeof(*hr));
+    if (hr == NULL) {
+        tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
+        return -ENOMEM;
+    }
+    hr->r = r;
+    r->strategy_data = hr;
+
+    rc = tg__host_select(r, hr, err);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = tg__host_info(r, hr);
+    if (rc != 0) {
+        tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
+        return rc;
+    }
+
+    if (r->oa.stream && tg__host_keepalive_start(hr) != 0) {
+        tg_oa_error_set(err, 500, NULL, NULL, NULL,
+                        "cannot start the keep-alive timer");
+        return -ENOMEM;
+    }
+
+    tg_log_debug("request %llu: strategy %s (generation %llu)",
+                 (unsigned long long) r->id, hr->strategy,
+                 (unsigned long long) tg_plugin_version_generation(
+                     hr->version));
+
+    hr->started = 1;
+    tg__host_enter(hr);
+    rc = hr->p->start(r);
+    if (rc != 0 && tg__host_usable(hr)) {
+        tg_oa_error_t  e;
+
+        /* start() must fail() before returning an error; a plugin that
+         * forgot still answers the client. */
+        tg_oa_error_set(&e, 500, "server_error", "strategy_error", NULL,
+                        "Strategy \"%s\" could not start: %s", hr->strategy,
+                        hr->error[0] ? hr->error : strerror(-rc));
+        hr->answered = 1;
+        tg__host_cancel_all(hr);
+        tg__host_error(hr, &e);
+    }
+    tg__host_leave(hr);
+    return 0;
+}
+
+
+/* The request as the plugin sees it (tg_request_info_t). */
+static int
+tg__host_info(tg_request_t *r, tg_host_req_t *hr)
+{
+    tg_request_info_t  *in = &hr->info;
+    json_t             *v, *m, *c, *part;
+    size_t              i;
+    tg_buf_t            b = { 0 };
+    int                 rc = 0;
+
+    hr->body_text = json_dumps(r->oa.body, JSON_COMPACT);
+    hr->state = calloc(1, hr->p->state_size ? hr->p->state_size : 1);
+    if (hr->body_text == NULL || hr->state == NULL) {
+        return -ENOMEM;
+    }
+
+    /* The problem: the last user message (its text parts joined), or the
+     * prompt (the first one of an array). */
+    if (r->oa.endpoint == TG_OA_CHAT) {
+        v = json_object_get(r->oa.body, "messages");
+        for (i = json_array_size(v); i > 0; i--) {
+            m = json_array_get(v, i - 1);
+            if (strcmp(json_string_value(json_object_get(m, "role")) ?: "",
+                       "user") != 0)
+            {
+                continue;
+            }
+            c = json_object_get(m, "content");
+            if (json_is_string(c)) {
+                rc = tg_buf_append(&b, json_string_value(c),
+                                   json_string_length(c));
+            }
+            json_array_foreach(json_is_array(c) ? c : NULL, i, part) {
+                const char *text = json_string_value(json_object_get(part,
+                                                                     "text"));
+                if (text != NULL && rc == 0) {
+                    rc = tg_buf_append(&b, text, strlen(text));
+                }
+            }
+            break;
+        }
+    } else {
+        v = json_object_get(r->oa.body, "prompt");
+        if (json_is_array(v)) {
+            v = json_array_get(v, 0);
+        }
+        if (json_is_string(v)) {
+            rc = tg_buf_append(&b, json_string_value(v),
+                               json_string_length(v));
+        }
+    }
+    if (rc != 0) {
+        tg_buf_free(&b);
+        return rc;
+    }
+    hr->problem = strndup(b.data ? tg_buf_ptr(&b) : "", tg_buf_size(&b));
+    tg_buf_free(&b);
+    if (hr->problem == NULL) {
+        return -ENOMEM;
+    }
+
+    in->endpoint = r->oa.endpoint == TG_OA_CHAT ? TG_ENDPOINT_CHAT
+                                                : TG_ENDPOINT_COMPLETIONS;
+    in->stream = r->oa.stream;
+    in->model = r->oa.model;
+    in->body = hr->body_text;
+    in->body_len = strlen(hr->body_text);
+    in->problem = hr->problem;
+    in->problem_len = strlen(hr->problem);
+    in->pool = r->pool_name;
+    in->strategy = hr->strategy;
+    v = json_object_get(r->oa.body, "seed");
+    in->has_seed = json_is_integer(v);
+    in->seed = json_is_integer(v) ? json_integer_value(v) : 0;
+    in->id = r->id;
+
+    snprintf(hr->id, sizeof(hr->id), "%s-tg%llx",
+             r->oa.endpoint == TG_OA_CHAT ? "chatcmpl" : "cmpl",
+             (unsigned long long) r->id);
+    hr->created = (int64_t) time(NULL);
+    return 0;
+}
+
+
+static void
+tg__host_on_event(tg_trace_t *t, const char *event, const char *payload,
+    size_t len)
+{
+    tg_host_trace_t  *ht = t->data;
+    tg_host_req_t    *hr = ht->hr;
+    tg_delta_t        d;
+    int               rc;
+
+    if (!tg__host_usable(hr) || ht->ended || strcmp(event, "message") != 0) {
+        return;
+    }
+
+    rc = tg__host_trace_event(ht, payload, len, &d);
+    if (rc == 0) {
+        return;
+    }
+    if (rc == 2) {
+        /* The backend reported an error inside the stream. */
+        tg_trace_cancel(t);
+        tg__host_end_trace(ht);
+        return;
+    }
+
+    if (ht->live && tg__host_live_relay(hr, ht, &d) != 0) {
+        tg_oa_error_t  err;
+
+        tg_oa_error_set(&err, 500, NULL, NULL, NULL, "out of memory");
+        hr->answered = 1;
+        tg__host_cancel_all(hr);
+        tg__host_error(hr, &err);
+        return;
+    }
+
+    if (ht->aux || (d.reasoning_len == 0 && d.content_len == 0
+                    && d.tokens == 0))
+    {
+        return;
+    }
+
+    tg__host_enter(hr);
+    hr->p->on_delta(hr->r, t, &d);
+    tg__host_leave(hr);
+}
+
+
+static void
+tg__host_on_data(tg_trace_t *t, const char *p, size_t n)
+{
+    tg_host_trace_t  *ht = t->data;
+
+    if (tg__host_usable(ht->hr) && !ht->ended) {
+        tg__host_trace_data(ht, p, n);
+    }
+}
+
+
+static void
+tg__host_on_trace_end(tg_trace_t *t)
+{
+    tg_host_trace_t  *ht = t->data;
+
+    if (ht->ended) {
+        return;
+    }
+    tg__host_end_trace(ht);
+}
+
+
+/* A trace or aux request ended on its own (done or failed): tell the
+ * plugin, unless it cancelled it or the request is over. */
+static void
+tg__host_end_trace(tg_host_trace_t *ht)
+{
+    tg_host_req_t    *hr = ht->hr;
+    tg_trace_end_t    e;
+    tg_aux_result_t   ar;
+
+    tg__host_trace_ended(ht, &e);
+    if (hr->live == ht) {
+        hr->live = NULL;
+    }
+    if (!tg__host_usable(hr) || ht->by_plugin) {
+        return;
+    }
+
+    tg__host_enter(hr);
+    if (ht->aux) {
+        memset(&ar, 0, sizeof(ar));
+        ar.status = e.state == TG_TRACE_DONE ? 0 : -EIO;
+        ar.http_status = ht->http_status;
+        ar.content = tg_buf_size(&ht->content) ? tg_buf_ptr(&ht->content)
+                                               : "";
+        ar.content_len = tg_buf_size(&ht->content);
+        ar.body = tg_buf_size(&ht->body) ? tg_buf_cstr(&ht->body) : "";
+        ar.body_len = tg_buf_size(&ht->body);
+        ar.error = e.error;
+        ar.data = ht->spec.data;
+        hr->p->on_aux_result(hr->r, (tg_aux_t *) ht, &ar);
+    } else {
+        hr->p->on_trace_end(hr->r, ht->t, &e);
+    }
+    tg__host_leave(hr);
+}
+
+
+static void
+tg__host_on_cancel(tg_request_t *r)
+{
+    tg_host_req_t  *hr = r->strategy_data;
+
+    if (hr == NULL || !hr->started || hr->gone || hr->closing) {
+        return;
+    }
+    hr->gone = 1;
+    if (hr->answered) {
+        return;
+    }
+    tg__host_enter(hr);
+    hr->p->on_cancel(r);
+    tg__host_leave(hr);
+}
+
+
+/* Stops everything the request has running; no callback follows.  Traces
+ * still running count as cancelled. */
+void
+tg__host_cancel_all(tg_host_req_t *hr)
+{
+    tg_host_trace_t  *ht;
+    size_t            i;
+
+    for (i = 0; i < hr->ntraces; i++) {
+        ht = hr->traces[i];
+        if (!ht->ended) {
+            tg_trace_cancel(ht->t);
+            ht->ended = 1;
+            ht->state = TG_TRACE_CANCELLED;
+            ht->ended_ms = tg__host_now();
+            hr->cancelled++;
+        }
+    }
+    for (ht = hr->auxs; ht != NULL; ht = ht->next_aux) {
+        if (!ht->ended) {
+            tg_trace_cancel(ht->t);
+            ht->ended = 1;
+            ht->state = TG_TRACE_CANCELLED;
+        }
+    }
+    hr->live = NULL;
+    tg__host_timers_stop(hr);
+    tg__host_scores_cancel(hr);
+}
+
+
+static void
+tg__host_destroy(tg_request_t *r)
+{
+    tg_host_req_t  *hr = r->strategy_data;
+
+    if (hr == NULL || hr->closing) {
+        return;
+    }
+    hr->closing = 1;
+    tg__host_cancel_all(hr);
+    if (hr->depth == 0) {
+        tg__host_free(hr);
+    }
+}
+
+
+static void
+tg__host_keepalive_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+
+static void
+tg__host_free(tg_host_req_t *hr)
+{
+    tg_host_trace_t  *ht, *next;
+    size_t            i;
+
+    if (hr->freed) {
+        return;
+    }
+    hr->freed = 1;
+
+    if (hr->started) {
+        /* depth stays > 0 so that nothing the plugin calls from destroy()
+         * frees again. */
+        hr->depth++;
+        hr->p->destroy(hr->r);
+        hr->depth--;
+    }
+
+    if (hr->keepalive != NULL) {
+        uv_close((uv_handle_t *) hr->keepalive, tg__host_keepalive_closed);
+    }
+    for (i = 0; i < hr->ntraces; i++) {
+        tg__host_trace_free(hr->traces[i]);
+    }
+    for (ht = hr->auxs; ht != NULL; ht = next) {
+        next = ht->next_aux;
+        tg__host_trace_free(ht);
+    }
+    free(hr->traces);
+    tg__host_timers_stop(hr);
+    tg__host_arena_free(hr);
+    tg_opt_values_free(&hr->opts);
+    json_decref(hr->summary);
+    tg_buf_free(&hr->out_reasoning);
+    tg_buf_free(&hr->out_content);
+    free(hr->state);
+    free(hr->problem);
+    free(hr->body_text);
+    free(hr->strategy);
+
+    /* The last request on a replaced version unloads it. */
+    tg_plugin_release(hr->version);
+
+    hr->r->strategy_data = NULL;
+    free(hr);
+}

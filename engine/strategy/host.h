@@ -1,0 +1,208 @@
+/*
+ * The plugin host: runs a loaded strategy plugin (include/thinkgate/
+ * plugin.h) for a request, behind the engine's strategy seam
+ * (core/strategy.h).
+ *
+ *   host.c         the tg_strategy_t adapter: selection and start, trace
+ *                  events into plugin callbacks, cancel, destroy
+ *   host_api.c     the tg_host_api_t table: request, memory, options,
+ *                  summary, timers, score, pools, kv, log, counters
+ *   host_trace.c   traces and aux requests: request bodies, cancel,
+ *                  continue, info
+ *   host_sse.c     what backends send: SSE chunks into text, tokens and
+ *                  an end; inline <think> splitting
+ *   host_output.c  output to the client: live relay, emit, finish,
+ *                  finish_trace, fail, keep-alives, the thinkgate object
+ *   host_select.c  which plugin and options: body > header > location
+ *
+ * Rules kept here, as plugin.h promises them: no plugin callback runs
+ * from inside a host function (events arrive only from the loop); a trace
+ * the plugin cancelled gets no more callbacks; after finish/fail every
+ * trace, aux request and timer is cancelled; destroy() is the last
+ * callback and runs once nothing of the host's is on the stack.
+ */
+
+#ifndef TG_STRATEGY_HOST_H
+#define TG_STRATEGY_HOST_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include <thinkgate/plugin.h>
+
+#include "core/request.h"
+#include "core/strategy.h"
+#include "core/trace.h"
+#include "plugin/loader.h"
+#include "plugin/options.h"
+
+typedef struct tg_host_req_s    tg_host_req_t;
+typedef struct tg_host_trace_s  tg_host_trace_t;
+typedef struct tg_host_block_s  tg_host_block_t;
+
+/* Inline <think> splitting (llama.cpp-style backends put thinking in
+ * content). */
+enum {
+    TG_THINK_UNKNOWN = 0,   /* nothing decided yet */
+    TG_THINK_NATIVE,        /* the backend sends reasoning_content */
+    TG_THINK_INSIDE,        /* after an opening <think> */
+    TG_THINK_ANSWER         /* after </think>, or no tag: plain content */
+};
+
+/* The settings a trace was started with, kept for trace_continue. */
+typedef struct {
+    char               *pool;
+    char               *backend;
+    char               *messages_json;
+    int32_t             max_tokens;
+    double              temperature;
+    int                 seed_mode;
+    int64_t             seed;
+    uint32_t            flags;
+    void               *data;
+} tg_host_spec_t;
+
+/* One trace or aux request as the plugin sees it; t->data points here. */
+struct tg_host_trace_s {
+    tg_host_req_t      *hr;
+    tg_trace_t         *t;              /* the engine's transfer */
+    uint32_t            index;          /* plugin index (start order) */
+    unsigned            aux:1;
+    unsigned            live:1;
+    unsigned            by_plugin:1;    /* cancelled by the plugin */
+    unsigned            ended:1;
+    int                 think;          /* TG_THINK_* */
+    tg_trace_state_t    state;
+    uint32_t            tokens;
+    int                 counted_chunks; /* no usage seen: count chunks */
+    tg_buf_t            reasoning;
+    tg_buf_t            content;
+    size_t              r_mark;         /* bytes reported as deltas */
+    size_t              c_mark;
+    tg_buf_t            body;           /* a non-SSE answer (aux) */
+    tg_buf_t            logprobs;       /* live: this chunk's, as JSON */
+    char                finish_reason[16];
+    json_t             *usage;          /* the last usage object seen */
+    char               *model;          /* the backend's "model" */
+    uint64_t            started_ms;
+    uint64_t            first_token_ms;
+    uint64_t            ended_ms;
+    int                 http_status;
+    tg_oa_error_t       err;            /* FAILED: why */
+    tg_host_spec_t      spec;
+    tg_host_trace_t    *next_aux;
+};
+
+struct tg_aux_s {
+    tg_host_trace_t     ht;             /* first: tg_aux_t * casts */
+};
+
+struct tg_timer_s {
+    uv_timer_t          timer;
+    tg_host_req_t      *hr;             /* NULL once stopped */
+    void               *data;
+    tg_timer_t         *next;
+};
+
+/* A pending score() call, delivered on the next loop turn. */
+typedef struct tg_host_score_s  tg_host_score_t;
+
+struct tg_host_req_s {
+    tg_request_t           *r;
+    tg_plugin_version_t    *version;
+    const tg_plugin_t      *p;
+    tg_opt_values_t         opts;
+    tg_request_info_t       info;
+    char                   *strategy;       /* the plugin's name */
+    char                   *problem;
+    char                   *body_text;
+    void                   *state;
+    tg_host_block_t        *arena;
+    char                    error[800];     /* last_error */
+    tg_oa_error_t           start_err;      /* the last trace_start's */
+
+    tg_host_trace_t       **traces;         /* plugin traces, by index */
+    size_t                  ntraces;
+    size_t                  cap;
+    tg_host_trace_t        *auxs;
+    tg_timer_t             *timers;
+    tg_host_score_t        *scores;
+    tg_host_trace_t        *live;           /* the live trace running */
+    unsigned                cancelled;      /* traces cancelled */
+
+    json_t                 *summary;        /* the plugin's keys */
+    tg_buf_t                out_reasoning;  /* non-streamed output */
+    tg_buf_t                out_content;
+    uv_timer_t             *keepalive;
+    uint64_t                last_out_ms;
+    char                    id[48];
+    int64_t                 created;
+
+    int                     depth;          /* plugin callbacks running */
+    unsigned                started:1;      /* plugin start() called */
+    unsigned                answered:1;     /* finish or fail called */
+    unsigned                gone:1;         /* the client left */
+    unsigned                closing:1;      /* destroy requested */
+    unsigned                freed:1;
+    unsigned                role_sent:1;
+    unsigned                final_sent:1;
+};
+
+extern const tg_strategy_t  tg_strategy_host;
+extern const tg_host_api_t  tg_host_api;
+
+/* host.c */
+void tg__host_enter(tg_host_req_t *hr);
+void tg__host_leave(tg_host_req_t *hr);
+int tg__host_usable(tg_host_req_t *hr);
+void tg__host_cancel_all(tg_host_req_t *hr);
+void tg__host_set_error(tg_host_req_t *hr, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+tg_host_req_t *tg__host_of(tg_req_t *req);
+
+/* host_api.c */
+void tg_host_init(tg_engine_t *e);
+void tg__host_timers_stop(tg_host_req_t *hr);
+void tg__host_arena_free(tg_host_req_t *hr);
+void tg__host_scores_cancel(tg_host_req_t *hr);
+uint64_t tg__host_now(void);
+int tg_host_counters_json(json_t *obj);
+
+/* host_trace.c */
+tg_trace_t *tg__host_trace_start(tg_req_t *req, const tg_trace_spec_t *spec);
+int tg__host_trace_cancel(tg_req_t *req, tg_trace_t *t);
+tg_trace_t *tg__host_trace_continue(tg_req_t *req, tg_trace_t *t,
+    const char *append, size_t len, const tg_trace_spec_t *spec);
+int tg__host_trace_info(tg_trace_t *t, tg_trace_info_t *out);
+size_t tg__host_trace_count(tg_req_t *req);
+tg_trace_t *tg__host_trace_at(tg_req_t *req, size_t index);
+tg_aux_t *tg__host_aux_start(tg_req_t *req, const tg_aux_spec_t *spec);
+int tg__host_aux_cancel(tg_req_t *req, tg_aux_t *a);
+/* Engine trace events for the adapter; each returns 1 when the plugin is
+ * to hear of it (a delta or an end), filling the out struct. */
+int tg__host_trace_event(tg_host_trace_t *ht, const char *payload,
+    size_t len, tg_delta_t *d);
+void tg__host_trace_data(tg_host_trace_t *ht, const char *p, size_t n);
+void tg__host_trace_ended(tg_host_trace_t *ht, tg_trace_end_t *e);
+void tg__host_trace_free(tg_host_trace_t *ht);
+void tg__host_prefix_text(tg_host_trace_t *ht, tg_buf_t *b);
+
+/* host_output.c */
+int tg__host_emit(tg_req_t *req, const char *reasoning, size_t rlen,
+    const char *content, size_t clen);
+int tg__host_finish(tg_req_t *req, const tg_finish_t *fin);
+int tg__host_finish_trace(tg_req_t *req, tg_trace_t *winner);
+int tg__host_fail(tg_req_t *req, int http_status, const char *type,
+    const char *message);
+int tg__host_live_relay(tg_host_req_t *hr, tg_host_trace_t *ht,
+    const tg_delta_t *d);
+int tg__host_keepalive_start(tg_host_req_t *hr);
+void tg__host_error(tg_host_req_t *hr, const tg_oa_error_t *err);
+
+/* host_select.c: the plugin version and options of r, or err filled
+ * (400 for the client's mistakes, 5xx for the server's). */
+int tg__host_select(tg_request_t *r, tg_host_req_t *hr, tg_oa_error_t *err);
+
+#endif /* TG_STRATEGY_HOST_H */

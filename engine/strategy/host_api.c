@@ -1,0 +1,629 @@
+/*
+ * The host API table handed to every plugin (include/thinkgate/plugin.h),
+ * and the entries that are the request's own: info, state, arena,
+ * options, summary, timers, score, pools, kv, log, counters.  Traces and
+ * output live in host_trace.c and host_output.c.
+ *
+ * now_ms and counter_add take no request, so the engine they act on is
+ * kept here once (tg_host_init): the one loop of the process.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "score/score.h"
+#include "strategy/host.h"
+
+struct tg_host_block_s {
+    tg_host_block_t  *next;
+    max_align_t       align[];      /* the memory handed out */
+};
+
+struct tg_host_score_s {
+    tg_host_req_t    *hr;           /* NULL once cancelled */
+    tg_host_score_t  *next_req;     /* hr->scores */
+    tg_host_score_t  *next_queue;
+    tg_score_cb       cb;
+    void             *data;
+    size_t            n;
+    char            **texts;
+    size_t           *lens;
+};
+
+static tg_engine_t      *tg__host_engine;
+static json_t           *tg__host_counters;
+static uv_idle_t         tg__host_score_idle;
+static tg_host_score_t  *tg__host_score_queue;
+static tg_host_score_t **tg__host_score_tail = &tg__host_score_queue;
+
+
+void
+tg_host_init(tg_engine_t *e)
+{
+    tg__host_engine = e;
+    if (uv_idle_init(e->loop, &tg__host_score_idle) == 0) {
+        /* It must not keep a stopping loop alive. */
+        uv_unref((uv_handle_t *) &tg__host_score_idle);
+    }
+}
+
+
+uint64_t
+tg__host_now(void)
+{
+    return tg__host_engine ? uv_now(tg__host_engine->loop) : 0;
+}
+
+
+static uint64_t
+tg__host_now_ms(void)
+{
+    return tg__host_now();
+}
+
+
+static const tg_request_info_t *
+tg__host_request_info(tg_req_t *req)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+
+    return hr ? &hr->info : NULL;
+}
+
+
+static void *
+tg__host_state(tg_req_t *req)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+
+    return hr ? hr->state : NULL;
+}
+
+
+static void *
+tg__host_alloc(tg_req_t *req, size_t size)
+{
+    tg_host_req_t    *hr = tg__host_of(req);
+    tg_host_block_t  *b;
+
+    if (hr == NULL || size > ((size_t) 1 << 30)) {
+        return NULL;
+    }
+    b = malloc(sizeof(*b) + (size ? size : 1));
+    if (b == NULL) {
+        tg__host_set_error(hr, "out of memory");
+        return NULL;
+    }
+    b->next = hr->arena;
+    hr->arena = b;
+    return b->align;
+}
+
+
+void
+tg__host_arena_free(tg_host_req_t *hr)
+{
+    tg_host_block_t  *b, *next;
+
+    for (b = hr->arena; b != NULL; b = next) {
+        next = b->next;
+        free(b);
+    }
+    hr->arena = NULL;
+}
+
+
+static const char *
+tg__host_last_error(tg_req_t *req)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+
+    return hr ? hr->error : "not a request";
+}
+
+
+/* ---- options -------------------------------------------------------- */
+
+static int64_t
+tg__host_opt_int(tg_req_t *req, const char *name)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+
+    return hr ? tg_opt_get_int(&hr->opts, name) : 0;
+}
+
+
+static double
+tg__host_opt_double(tg_req_t *req, const char *name)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+
+    return hr ? tg_opt_get_double(&hr->opts, name) : 0;
+}
+
+
+static int
+tg__host_opt_bool(tg_req_t *req, const char *name)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+
+    return hr ? tg_opt_get_bool(&hr->opts, name) : 0;
+}
+
+
+static const char *
+tg__host_opt_str(tg_req_t *req, const char *name)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+
+    return hr ? tg_opt_get_str(&hr->opts, name) : NULL;
+}
+
+
+/* ---- summary -------------------------------------------------------- */
+
+static int
+tg__host_summary_set(tg_req_t *req, const char *key, json_t *v)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+    static const char *const reserved[] = {
+        "strategy", "traces_started", "traces_cancelled", "tokens", NULL
+    };
+    size_t          i;
+
+    if (hr == NULL || v == NULL) {
+        json_decref(v);
+        if (hr != NULL) {
+            tg__host_set_error(hr, "out of memory or not JSON");
+        }
+        return hr ? -EINVAL : -EINVAL;
+    }
+    if (key == NULL || !tg_plugin_name_valid(key)) {
+        json_decref(v);
+        tg__host_set_error(hr, "summary key \"%.64s\" is not "
+                           "[a-z0-9_]{1,64}", key ? key : "(null)");
+        return -EINVAL;
+    }
+    for (i = 0; reserved[i] != NULL; i++) {
+        if (strcmp(key, reserved[i]) == 0) {
+            json_decref(v);
+            tg__host_set_error(hr, "summary key \"%s\" is the host's",
+                               key);
+            return -EPERM;
+        }
+    }
+    if (hr->summary == NULL && (hr->summary = json_object()) == NULL) {
+        json_decref(v);
+        return -ENOMEM;
+    }
+    return json_object_set_new(hr->summary, key, v) == 0 ? 0 : -ENOMEM;
+}
+
+
+static int
+tg__host_summary_int(tg_req_t *req, const char *key, int64_t v)
+{
+    return tg__host_summary_set(req, key, json_integer(v));
+}
+
+
+static int
+tg__host_summary_str(tg_req_t *req, const char *key, const char *v)
+{
+    return tg__host_summary_set(req, key, v ? json_string(v) : json_null());
+}
+
+
+static int
+tg__host_summary_json(tg_req_t *req, const char *key, const char *json)
+{
+    return tg__host_summary_set(req, key, json
+                                ? json_loads(json, JSON_DECODE_ANY, NULL)
+                                : NULL);
+}
+
+
+/* ---- timers --------------------------------------------------------- */
+
+static void
+tg__host_timer_closed(uv_handle_t *h)
+{
+    free(h);        /* the tg_timer_t: the handle comes first */
+}
+
+
+static void
+tg__host_timer_cb(uv_timer_t *t)
+{
+    tg_timer_t     *tm = (tg_timer_t *) t;
+    tg_host_req_t  *hr = tm->hr;
+
+    tm->hr = NULL;
+    if (!tg__host_usable(hr)) {
+        return;
+    }
+    tg__host_enter(hr);
+    hr->p->on_timer(hr->r, tm, tm->data);
+    tg__host_leave(hr);
+}
+
+
+static tg_timer_t *
+tg__host_timer_start(tg_req_t *req, uint64_t ms, void *data)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+    tg_timer_t     *tm;
+
+    if (!tg__host_usable(hr)) {
+        if (hr != NULL) {
+            tg__host_set_error(hr, "the request is over");
+        }
+        return NULL;
+    }
+    tm = calloc(1, sizeof(*tm));
+    if (tm == NULL) {
+        tg__host_set_error(hr, "out of memory");
+        return NULL;
+    }
+    if (uv_timer_init(hr->r->engine->loop, &tm->timer) != 0) {
+        free(tm);
+        tg__host_set_error(hr, "cannot create a timer");
+        return NULL;
+    }
+    (void) uv_timer_start(&tm->timer, tg__host_timer_cb, ms, 0);
+    tm->hr = hr;
+    tm->data = data;
+    tm->next = hr->timers;
+    hr->timers = tm;
+    return tm;
+}
+
+
+static int
+tg__host_timer_stop(tg_req_t *req, tg_timer_t *tm)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+    tg_timer_t     *it;
+
+    if (hr == NULL || tm == NULL) {
+        return -EINVAL;
+    }
+    for (it = hr->timers; it != NULL && it != tm; it = it->next) {
+        /* only this request's */
+    }
+    if (it == NULL) {
+        tg__host_set_error(hr, "not a timer of this request");
+        return -EINVAL;
+    }
+    if (tm->hr == NULL) {
+        tg__host_set_error(hr, "the timer already fired or was stopped");
+        return -EALREADY;
+    }
+    uv_timer_stop(&tm->timer);
+    tm->hr = NULL;
+    return 0;
+}
+
+
+/* Stops every timer; once the request is being freed, closes them too
+ * (their memory goes in the close callback, libuv's rule). */
+void
+tg__host_timers_stop(tg_host_req_t *hr)
+{
+    tg_timer_t  *tm, *next;
+
+    for (tm = hr->timers; tm != NULL; tm = next) {
+        next = tm->next;
+        uv_timer_stop(&tm->timer);
+        tm->hr = NULL;
+        if (hr->freed) {
+            uv_close((uv_handle_t *) &tm->timer, tg__host_timer_closed);
+        }
+    }
+    if (hr->freed) {
+        hr->timers = NULL;
+    }
+}
+
+
+/* ---- score ---------------------------------------------------------- */
+
+static void
+tg__host_score_free(tg_host_score_t *s)
+{
+    size_t  i;
+
+    for (i = 0; i < s->n; i++) {
+        free(s->texts[i]);
+    }
+    free(s->texts);
+    free(s->lens);
+    free(s);
+}
+
+
+/* Every score() of the last loop turn, answered in one go. */
+static void
+tg__host_score_run(uv_idle_t *idle)
+{
+    tg_host_score_t  *s, *next, **pp;
+    tg_host_req_t    *hr;
+    float            *sim;
+
+    uv_idle_stop(idle);
+    s = tg__host_score_queue;
+    tg__host_score_queue = NULL;
+    tg__host_score_tail = &tg__host_score_queue;
+
+    for ( ; s != NULL; s = next) {
+        next = s->next_queue;
+        hr = s->hr;
+        if (hr != NULL) {
+            for (pp = &hr->scores; *pp != NULL && *pp != s;
+                 pp = &(*pp)->next_req)
+            {
+                /* unlink */
+            }
+            if (*pp == s) {
+                *pp = s->next_req;
+            }
+        }
+        if (hr == NULL || !tg__host_usable(hr)) {
+            tg__host_score_free(s);
+            continue;
+        }
+        sim = malloc(s->n * s->n * sizeof(float) + 1);
+        if (sim == NULL
+            || tg_score_matrix((const char *const *) s->texts, s->lens, s->n,
+                               sim) != 0)
+        {
+            /* The plugin still hears back: an empty matrix. */
+            free(sim);
+            sim = NULL;
+            tg_log_error("request %llu: out of memory scoring %zu texts",
+                         (unsigned long long) hr->r->id, s->n);
+        }
+        tg__host_enter(hr);
+        s->cb(hr->r, s->data, sim, sim ? s->n : 0);
+        tg__host_leave(hr);
+        free(sim);
+        tg__host_score_free(s);
+    }
+}
+
+
+static int
+tg__host_score(tg_req_t *req, const char *const *texts, const size_t *lens,
+    size_t n, tg_score_cb cb, void *data)
+{
+    tg_host_req_t    *hr = tg__host_of(req);
+    tg_host_score_t  *s;
+    size_t            i;
+
+    if (!tg__host_usable(hr) || cb == NULL || (n > 0 && texts == NULL)
+        || n > 4096)
+    {
+        if (hr != NULL) {
+            tg__host_set_error(hr, "score: bad arguments or request over");
+        }
+        return -EINVAL;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        goto nomem;
+    }
+    s->texts = calloc(n ? n : 1, sizeof(char *));
+    s->lens = calloc(n ? n : 1, sizeof(size_t));
+    if (s->texts == NULL || s->lens == NULL) {
+        goto nomem;
+    }
+    for (; s->n < n; s->n++) {
+        i = s->n;
+        s->lens[i] = lens ? lens[i] : (texts[i] ? strlen(texts[i]) : 0);
+        s->texts[i] = malloc(s->lens[i] + 1);
+        if (s->texts[i] == NULL) {
+            goto nomem;
+        }
+        if (s->lens[i] > 0) {
+            memcpy(s->texts[i], texts[i], s->lens[i]);
+        }
+        s->texts[i][s->lens[i]] = '\0';
+    }
+    if (uv_idle_start(&tg__host_score_idle, tg__host_score_run) != 0) {
+        goto nomem;
+    }
+    s->hr = hr;
+    s->cb = cb;
+    s->data = data;
+    s->next_req = hr->scores;
+    hr->scores = s;
+    *tg__host_score_tail = s;
+    tg__host_score_tail = &s->next_queue;
+    return 0;
+
+nomem:
+    if (s != NULL) {
+        tg__host_score_free(s);
+    }
+    tg__host_set_error(hr, "out of memory");
+    return -ENOMEM;
+}
+
+
+/* The request's pending scores are dropped when they come up. */
+void
+tg__host_scores_cancel(tg_host_req_t *hr)
+{
+    tg_host_score_t  *s;
+
+    for (s = hr->scores; s != NULL; s = s->next_req) {
+        s->hr = NULL;
+    }
+    hr->scores = NULL;
+}
+
+
+/* ---- pools, kv, log, counters ------------------------------------- */
+
+static size_t
+tg__host_pool_backends(tg_req_t *req, const char *pool_name,
+    tg_backend_info_t *out, size_t max)
+{
+    tg_host_req_t      *hr = tg__host_of(req);
+    tg_pool_t          *pool;
+    tg_backend_t       *b;
+    tg_skill_t         *sk;
+    const char         *key;
+    json_t             *v;
+    size_t              i, k;
+
+    if (hr == NULL) {
+        return 0;
+    }
+    pool = tg_generation_pool(hr->r->gen, pool_name ? pool_name
+                                                    : hr->r->pool_name);
+    if (pool == NULL) {
+        tg__host_set_error(hr, "no pool \"%.64s\"",
+                           pool_name ? pool_name : "(request's)");
+        return 0;
+    }
+    for (i = 0; i < pool->nbackends && i < max && out != NULL; i++) {
+        b = pool->backends[i];
+        memset(&out[i], 0, sizeof(out[i]));
+        out[i].name = b->name;
+        out[i].model = b->model;
+        out[i].in_flight = (uint32_t) b->stats->in_flight;
+        out[i].max_inflight = (uint32_t) b->max_inflight;
+        k = json_object_size(b->skills);
+        sk = k ? tg__host_alloc(req, k * sizeof(*sk)) : NULL;
+        if (sk != NULL) {
+            k = 0;
+            json_object_foreach(b->skills, key, v) {
+                sk[k].name = key;
+                sk[k].level = json_number_value(v);
+                k++;
+            }
+            out[i].skills = sk;
+            out[i].nskills = k;
+        }
+    }
+    return pool->nbackends;
+}
+
+
+static int
+tg__host_kv_get(tg_req_t *req, const char *key, tg_kv_cb cb, void *data)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+
+    (void) key;
+    (void) cb;
+    (void) data;
+    if (hr != NULL) {
+        tg__host_set_error(hr, "no Redis is configured");
+    }
+    return -ENOTCONN;
+}
+
+
+static int
+tg__host_kv_set(tg_req_t *req, const char *key, const char *v, size_t len,
+    uint64_t ttl_ms, tg_kv_cb cb, void *data)
+{
+    (void) v;
+    (void) len;
+    (void) ttl_ms;
+    return tg__host_kv_get(req, key, cb, data);
+}
+
+
+static void
+tg__host_log(tg_req_t *req, int level, const char *fmt, ...)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+    char            msg[1024];
+    va_list         ap;
+
+    if (level < TG_LOG_ERROR || level > TG_LOG_DEBUG || level > tg_log_level
+        || fmt == NULL)
+    {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    tg_log(level, "request %llu [%s]: %s",
+           hr ? (unsigned long long) hr->r->id : 0ULL,
+           hr && hr->strategy ? hr->strategy : "?", msg);
+}
+
+
+static void
+tg__host_counter_add(const char *name, int64_t delta)
+{
+    json_t  *v;
+
+    if (name == NULL || !tg_plugin_name_valid(name)) {
+        return;
+    }
+    if (tg__host_counters == NULL
+        && (tg__host_counters = json_object()) == NULL)
+    {
+        return;
+    }
+    v = json_object_get(tg__host_counters, name);
+    (void) json_object_set_new(tg__host_counters, name,
+        json_integer((v ? json_integer_value(v) : 0) + delta));
+}
+
+
+/* The plugins' counters into obj (status JSON). */
+int
+tg_host_counters_json(json_t *obj)
+{
+    return tg__host_counters ? json_object_update(obj, tg__host_counters)
+                             : 0;
+}
+
+
+const tg_host_api_t  tg_host_api = {
+    TG_PLUGIN_ABI_VERSION,
+    sizeof(tg_host_api_t),
+    tg__host_request_info,
+    tg__host_state,
+    tg__host_alloc,
+    tg__host_last_error,
+    tg__host_opt_int,
+    tg__host_opt_double,
+    tg__host_opt_bool,
+    tg__host_opt_str,
+    tg__host_trace_start,
+    tg__host_trace_cancel,
+    tg__host_trace_continue,
+    tg__host_trace_info,
+    tg__host_trace_count,
+    tg__host_trace_at,
+    tg__host_aux_start,
+    tg__host_aux_cancel,
+    tg__host_emit,
+    tg__host_finish,
+    tg__host_finish_trace,
+    tg__host_fail,
+    tg__host_summary_int,
+    tg__host_summary_str,
+    tg__host_summary_json,
+    tg__host_timer_start,
+    tg__host_timer_stop,
+    tg__host_now_ms,
+    tg__host_score,
+    tg__host_pool_backends,
+    tg__host_kv_get,
+    tg__host_kv_set,
+    tg__host_log,
+    tg__host_counter_add
+};

@@ -1,0 +1,202 @@
+/*
+ * Which strategy a request runs, and with which options (DESIGN §4):
+ *
+ *   1. the body's "thinkgate": {"strategy": "ffs", "n": 8}
+ *   2. the header X-Thinkgate-Strategy: ffs; n=8
+ *   3. the location's thinkgate_strategy (meta "strategy": "ffs n=8")
+ *   4. passthrough
+ *
+ * The first that names a strategy chooses it.  Options add up in rising
+ * precedence: the location's and the header's count only when they name
+ * the chosen strategy; the body's always do (a body may give options
+ * without a name, for the strategy chosen elsewhere).  A client choice
+ * (body or header) is refused with a 400 unless the location allows it
+ * (thinkgate_client_strategy on): silently ignoring it would answer with
+ * a strategy the client did not ask for.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "strategy/host.h"
+
+#define TG_SELECT_DEFAULT  "passthrough"
+
+static int tg__select_add(const char **keys, const char **values,
+    size_t *n, const tg_plugin_selection_t *sel);
+
+
+static int
+tg__select_add(const char **keys, const char **values, size_t *n,
+    const tg_plugin_selection_t *sel)
+{
+    size_t  i;
+
+    for (i = 0; i < sel->n; i++) {
+        if (*n >= 3 * TG_SELECTION_MAX) {
+            return -E2BIG;
+        }
+        keys[*n] = sel->keys[i];
+        values[*n] = sel->values[i];
+        (*n)++;
+    }
+    return 0;
+}
+
+
+int
+tg__host_select(tg_request_t *r, tg_host_req_t *hr, tg_oa_error_t *err)
+{
+    tg_plugin_registry_t   *reg = r->engine->plugins;
+    tg_plugin_selection_t   body = { 0 }, hdr = { 0 }, loc = { 0 };
+    const char             *keys[3 * TG_SELECTION_MAX];
+    const char             *values[3 * TG_SELECTION_MAX];
+    const char             *name, *text, *from;
+    char                    msg[512];
+    size_t                  n = 0;
+    int                     client_ok, rc;
+
+    client_ok = json_is_true(json_object_get(r->meta, "client_strategy"));
+
+    if (r->oa.thinkgate != NULL) {
+        if (!client_ok) {
+            tg_oa_error_set(err, 400, "invalid_request_error",
+                            "client_strategy_disabled", "thinkgate",
+                            "Client strategy choice is disabled here "
+                            "(thinkgate_client_strategy off): remove the "
+                            "\"thinkgate\" object from the request.");
+            rc = -EPERM;
+            goto done;
+        }
+        rc = tg_plugin_selection_parse_json(r->oa.thinkgate, &body, msg,
+                                            sizeof(msg));
+        if (rc != 0) {
+            tg_oa_error_set(err, 400, "invalid_request_error",
+                            "invalid_strategy", "thinkgate",
+                            "Invalid \"thinkgate\" object: %s", msg);
+            goto done;
+        }
+    }
+
+    text = json_string_value(json_object_get(json_object_get(r->meta,
+                                 "headers"), "x-thinkgate-strategy"));
+    if (text != NULL) {
+        if (!client_ok) {
+            tg_oa_error_set(err, 400, "invalid_request_error",
+                            "client_strategy_disabled", NULL,
+                            "Client strategy choice is disabled here "
+                            "(thinkgate_client_strategy off): remove the "
+                            "X-Thinkgate-Strategy header.");
+            rc = -EPERM;
+            goto done;
+        }
+        rc = tg_plugin_selection_parse_header(text, strlen(text), &hdr, msg,
+                                              sizeof(msg));
+        if (rc != 0) {
+            tg_oa_error_set(err, 400, "invalid_request_error",
+                            "invalid_strategy", NULL,
+                            "Invalid X-Thinkgate-Strategy header: %s", msg);
+            goto done;
+        }
+    }
+
+    text = json_string_value(json_object_get(r->meta, "strategy"));
+    if (text != NULL && text[0] != '\0') {
+        rc = tg_plugin_selection_parse_args(text, strlen(text), &loc, msg,
+                                            sizeof(msg));
+        if (rc != 0) {
+            tg_oa_error_set(err, 500, "server_error", "invalid_strategy",
+                            NULL, "This location's thinkgate_strategy is "
+                            "invalid: %s", msg);
+            goto done;
+        }
+    }
+
+    if (body.name != NULL) {
+        name = body.name;
+        from = "client";
+    } else if (hdr.name != NULL) {
+        name = hdr.name;
+        from = "client";
+    } else if (loc.name != NULL) {
+        name = loc.name;
+        from = "location";
+    } else {
+        name = TG_SELECT_DEFAULT;
+        from = "default";
+    }
+
+    if (reg == NULL) {
+        tg_oa_error_set(err, 503, "server_error", "no_plugins", NULL,
+                        "The engine runs without --plugin-dir: strategy "
+                        "\"%s\" cannot be loaded.", name);
+        rc = -ENOENT;
+        goto done;
+    }
+
+    rc = tg_plugin_acquire(reg, name, &hr->version, msg, sizeof(msg));
+    if (rc != 0) {
+        hr->version = NULL;
+        if ((rc == -ENOENT || rc == -EINVAL) && strcmp(from, "client") == 0) {
+            tg_oa_error_set(err, 400, "invalid_request_error",
+                            "unknown_strategy", body.name ? "thinkgate"
+                                                          : NULL,
+                            "Unknown strategy \"%.64s\": no such plugin.",
+                            name);
+        } else if (rc == -ENOENT || rc == -EINVAL) {
+            tg_oa_error_set(err, strcmp(from, "default") == 0 ? 503 : 500,
+                            "server_error", "missing_plugin", NULL,
+                            "Strategy plugin \"%.64s\" is missing from the "
+                            "plugin directory %s: %s", name,
+                            tg_plugin_registry_dir(reg), msg);
+        } else {
+            tg_oa_error_set(err, 503, "server_error", "plugin_unavailable",
+                            NULL, "Strategy plugin \"%.64s\" cannot be "
+                            "loaded: %s", name, msg);
+        }
+        goto done;
+    }
+    hr->p = tg_plugin_version_plugin(hr->version);
+    hr->strategy = strdup(name);
+    if (hr->strategy == NULL) {
+        tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
+        rc = -ENOMEM;
+        goto done;
+    }
+
+    /* The location's options alone first: an error there is the
+     * server's, not the client's. */
+    if (loc.name != NULL && strcmp(loc.name, name) == 0) {
+        (void) tg__select_add(keys, values, &n, &loc);
+        rc = tg_plugin_parse_options(hr->p, keys, values, n, &hr->opts, msg,
+                                     sizeof(msg));
+        if (rc != 0) {
+            tg_oa_error_set(err, 500, "server_error", "invalid_strategy",
+                            NULL, "This location's thinkgate_strategy is "
+                            "invalid: %s", msg);
+            goto done;
+        }
+        tg_opt_values_free(&hr->opts);
+    }
+    if (hdr.name != NULL && strcmp(hdr.name, name) == 0) {
+        (void) tg__select_add(keys, values, &n, &hdr);
+    }
+    (void) tg__select_add(keys, values, &n, &body);
+
+    rc = tg_plugin_parse_options(hr->p, keys, values, n, &hr->opts, msg,
+                                 sizeof(msg));
+    if (rc != 0) {
+        tg_oa_error_set(err, rc == -ENOMEM ? 500 : 400,
+                        "invalid_request_error", "invalid_strategy_option",
+                        body.n ? "thinkgate" : NULL, "%s", msg);
+    }
+
+done:
+    tg_plugin_selection_free(&body);
+    tg_plugin_selection_free(&hdr);
+    tg_plugin_selection_free(&loc);
+    return rc;
+}

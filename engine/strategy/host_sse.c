@@ -1,0 +1,405 @@
+/*
+ * What a backend sends for a plugin trace, turned into what the plugin
+ * sees: thinking and answer text, tokens, finish_reason, the end.
+ *
+ * Thinking comes as delta.reasoning_content (vLLM, DeepSeek) or
+ * delta.reasoning (newer vLLM).  A llama.cpp-style backend writes it
+ * inline in content instead: content that opens with <think> is thinking
+ * until </think>; content that has a </think> without an opening tag (the
+ * template put <think> in the prompt) is split there after the fact, for
+ * trace_info (deltas already reported stay as they were).  Completions
+ * traces keep their raw text as content.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "strategy/host.h"
+
+#define TG_OPEN_TAG     "<think>"
+#define TG_CLOSE_TAG    "</think>"
+
+static void tg__host_add_content(tg_host_trace_t *ht, const char *p,
+    size_t n);
+static void tg__host_parse_answer(tg_host_trace_t *ht, json_t *doc);
+
+
+/* Bytes at the end of b that could start tag: held back from deltas. */
+static size_t
+tg__host_tag_tail(const tg_buf_t *b, const char *tag)
+{
+    size_t       n = tg_buf_size(b), k, tl = strlen(tag);
+    const char  *p = tg_buf_ptr(b);
+
+    for (k = tl - 1; k > 0; k--) {
+        if (k <= n && memcmp(p + n - k, tag, k) == 0) {
+            return k;
+        }
+    }
+    return 0;
+}
+
+
+/* Cuts b at its first tag found at or after from: the text after the tag
+ * goes to rest (appended).  1 when cut. */
+static int
+tg__host_cut(tg_buf_t *b, size_t from, tg_buf_t *rest)
+{
+    const char  *p = tg_buf_ptr(b);
+    char        *at;
+    size_t       tl = strlen(TG_CLOSE_TAG);
+
+    if (from >= tg_buf_size(b)) {
+        return 0;
+    }
+    at = memmem(p + from, tg_buf_size(b) - from, TG_CLOSE_TAG, tl);
+    if (at == NULL) {
+        return 0;
+    }
+    (void) tg_buf_append(rest, at + tl,
+                         (size_t) (p + tg_buf_size(b) - (at + tl)));
+    b->len = b->start + (size_t) (at - p);
+    return 1;
+}
+
+
+static void
+tg__host_add_content(tg_host_trace_t *ht, const char *p, size_t n)
+{
+    size_t       old, skip;
+    const char  *s;
+
+    if (ht->hr->r->oa.endpoint != TG_OA_CHAT || ht->aux
+        || ht->think == TG_THINK_NATIVE || ht->think == TG_THINK_ANSWER)
+    {
+        (void) tg_buf_append(&ht->content, p, n);
+        return;
+    }
+
+    if (ht->think == TG_THINK_INSIDE) {
+        old = tg_buf_size(&ht->reasoning);
+        (void) tg_buf_append(&ht->reasoning, p, n);
+        if (tg__host_cut(&ht->reasoning, old >= 7 ? old - 7 : 0,
+                         &ht->content))
+        {
+            ht->think = TG_THINK_ANSWER;
+        }
+        return;
+    }
+
+    /* Undecided: look for an opening tag at the start, or a closing one
+     * anywhere. */
+    old = tg_buf_size(&ht->content);
+    (void) tg_buf_append(&ht->content, p, n);
+    s = tg_buf_ptr(&ht->content);
+    for (skip = 0; skip < tg_buf_size(&ht->content)
+                   && strchr(" \t\r\n", s[skip]) != NULL; skip++)
+    {
+        /* leading blanks */
+    }
+    if (tg_buf_size(&ht->content) - skip >= 7
+        && memcmp(s + skip, TG_OPEN_TAG, 7) == 0)
+    {
+        (void) tg_buf_append(&ht->reasoning, s + skip + 7,
+                             tg_buf_size(&ht->content) - skip - 7);
+        ht->content.len = ht->content.start;
+        ht->c_mark = 0;
+        ht->think = TG_THINK_INSIDE;
+        if (tg__host_cut(&ht->reasoning, 0, &ht->content)) {
+            ht->think = TG_THINK_ANSWER;
+        }
+        return;
+    }
+    if (tg_buf_size(&ht->reasoning) == 0) {
+        tg_buf_t  rest = { 0 };
+
+        if (tg__host_cut(&ht->content, old >= 7 ? old - 7 : 0, &rest)) {
+            /* Thinking without an opening tag: what came before is
+             * thinking, already reported as content. */
+            (void) tg_buf_append(&ht->reasoning, tg_buf_ptr(&ht->content),
+                                 tg_buf_size(&ht->content));
+            ht->content.len = ht->content.start;
+            (void) tg_buf_append(&ht->content, tg_buf_ptr(&rest),
+                                 tg_buf_size(&rest));
+            ht->r_mark = tg_buf_size(&ht->reasoning);
+            ht->c_mark = 0;
+            ht->think = TG_THINK_ANSWER;
+        }
+        tg_buf_free(&rest);
+    }
+}
+
+
+/*
+ * One SSE event of a streamed trace.  Returns 1 with d filled (the text
+ * and tokens this chunk added), 0 when there is nothing to report, 2 when
+ * the backend sent an error (ht->err filled).
+ */
+int
+tg__host_trace_event(tg_host_trace_t *ht, const char *payload, size_t len,
+    tg_delta_t *d)
+{
+    json_t      *doc, *v, *choices, *ch = NULL, *delta, *usage;
+    const char  *s;
+    size_t       i, hold;
+    uint32_t     before = ht->tokens;
+    int          has_usage = 0, chunk = 0;
+
+    memset(d, 0, sizeof(*d));
+    tg_buf_free(&ht->logprobs);
+
+    if (len == 6 && memcmp(payload, "[DONE]", 6) == 0) {
+        return 0;
+    }
+    doc = json_loadb(payload, len, 0, NULL);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return 0;
+    }
+
+    v = json_object_get(doc, "error");
+    if (v != NULL && !json_is_null(v)) {
+        s = json_string_value(json_is_object(v) ? json_object_get(v, "message")
+                                                : v);
+        tg_oa_error_set(&ht->err, 502, "server_error", "backend_error", NULL,
+                        "Backend \"%s\" failed mid-stream: %s",
+                        ht->t->backend ? ht->t->backend->name : "?",
+                        s ? s : "(no message)");
+        json_decref(doc);
+        return 2;
+    }
+
+    if (ht->model == NULL
+        && (s = json_string_value(json_object_get(doc, "model"))) != NULL)
+    {
+        ht->model = strdup(s);
+    }
+
+    usage = json_object_get(doc, "usage");
+    if (json_is_object(usage)) {
+        v = json_object_get(usage, "completion_tokens");
+        if (json_is_integer(v)) {
+            has_usage = 1;
+            if (json_integer_value(v) > (json_int_t) ht->tokens) {
+                ht->tokens = (uint32_t) json_integer_value(v);
+            }
+        }
+        json_decref(ht->usage);
+        ht->usage = json_incref(usage);
+    }
+
+    choices = json_object_get(doc, "choices");
+    json_array_foreach(choices, i, v) {
+        json_t  *idx = json_object_get(v, "index");
+
+        if (idx == NULL || json_integer_value(idx) == 0) {
+            ch = v;
+            break;
+        }
+    }
+
+    if (ch != NULL) {
+        size_t  r0 = tg_buf_size(&ht->reasoning);
+        size_t  c0 = tg_buf_size(&ht->content);
+
+        if (ht->hr->r->oa.endpoint == TG_OA_CHAT) {
+            delta = json_object_get(ch, "delta");
+            v = json_object_get(delta, "reasoning_content");
+            if (!json_is_string(v)) {
+                v = json_object_get(delta, "reasoning");
+            }
+            if (json_is_string(v) && json_string_length(v) > 0) {
+                if (ht->think == TG_THINK_UNKNOWN) {
+                    ht->think = TG_THINK_NATIVE;
+                }
+                (void) tg_buf_append(&ht->reasoning, json_string_value(v),
+                                     json_string_length(v));
+            }
+            v = json_object_get(delta, "content");
+        } else {
+            v = json_object_get(ch, "text");
+        }
+        if (json_is_string(v) && json_string_length(v) > 0) {
+            tg__host_add_content(ht, json_string_value(v),
+                                 json_string_length(v));
+        }
+
+        s = json_string_value(json_object_get(ch, "finish_reason"));
+        if (s != NULL) {
+            snprintf(ht->finish_reason, sizeof(ht->finish_reason), "%s", s);
+        }
+        chunk = tg_buf_size(&ht->reasoning) != r0
+                || tg_buf_size(&ht->content) != c0 || s != NULL;
+
+        v = json_object_get(ch, "logprobs");
+        if (ht->live && v != NULL && !json_is_null(v)) {
+            char  *lp = json_dumps(v, JSON_COMPACT);
+
+            if (lp != NULL) {
+                (void) tg_buf_append(&ht->logprobs, lp, strlen(lp));
+                free(lp);
+            }
+        }
+    }
+
+    /* Without usage a chunk that carried text counts as one token. */
+    if (!has_usage && chunk) {
+        ht->tokens++;
+    }
+    d->tokens = ht->tokens - before;
+    json_decref(doc);
+
+    /* What is new since the last report; a possible tag's beginning
+     * waits for the next chunk. */
+    hold = ht->think == TG_THINK_INSIDE
+           ? tg__host_tag_tail(&ht->reasoning, TG_CLOSE_TAG) : 0;
+    if (tg_buf_size(&ht->reasoning) > ht->r_mark + hold) {
+        d->reasoning = tg_buf_ptr(&ht->reasoning) + ht->r_mark;
+        d->reasoning_len = tg_buf_size(&ht->reasoning) - hold - ht->r_mark;
+        ht->r_mark += d->reasoning_len;
+    }
+    hold = ht->think == TG_THINK_UNKNOWN
+           && tg_buf_size(&ht->content) > 0
+           && tg_buf_size(&ht->content) < 7
+           && memcmp(tg_buf_ptr(&ht->content), TG_OPEN_TAG,
+                     tg_buf_size(&ht->content)) == 0
+           ? tg_buf_size(&ht->content) : 0;
+    if (tg_buf_size(&ht->content) > ht->c_mark + hold) {
+        d->content = tg_buf_ptr(&ht->content) + ht->c_mark;
+        d->content_len = tg_buf_size(&ht->content) - hold - ht->c_mark;
+        ht->c_mark += d->content_len;
+    }
+    if (d->reasoning == NULL) {
+        d->reasoning = "";
+    }
+    if (d->content == NULL) {
+        d->content = "";
+    }
+
+    if (ht->first_token_ms == 0 && (d->tokens > 0 || d->reasoning_len > 0
+                                    || d->content_len > 0))
+    {
+        ht->first_token_ms = tg__host_now();
+    }
+    return d->tokens > 0 || d->reasoning_len > 0 || d->content_len > 0
+           || ht->finish_reason[0] != '\0';
+}
+
+
+/* Body bytes of a non-streamed answer (aux requests, or a backend that
+ * answered a streamed request with plain JSON). */
+void
+tg__host_trace_data(tg_host_trace_t *ht, const char *p, size_t n)
+{
+    if (tg_buf_size(&ht->body) + n > TG_REQUEST_MAX_BODY
+        || tg_buf_append(&ht->body, p, n) != 0)
+    {
+        tg_oa_error_set(&ht->err, 502, "server_error", "backend_error", NULL,
+                        "The backend's answer is too large.");
+    }
+}
+
+
+/* A whole completion (chat or text) into ht's text, tokens and reason. */
+static void
+tg__host_parse_answer(tg_host_trace_t *ht, json_t *doc)
+{
+    json_t      *ch, *m, *v;
+    const char  *s;
+
+    ch = json_array_get(json_object_get(doc, "choices"), 0);
+    m = json_object_get(ch, "message");
+    if (m != NULL) {
+        v = json_object_get(m, "reasoning_content");
+        if (!json_is_string(v)) {
+            v = json_object_get(m, "reasoning");
+        }
+        if (json_is_string(v)) {
+            ht->think = TG_THINK_NATIVE;
+            (void) tg_buf_append(&ht->reasoning, json_string_value(v),
+                                 json_string_length(v));
+        }
+        v = json_object_get(m, "content");
+    } else {
+        v = json_object_get(ch, "text");
+    }
+    if (json_is_string(v)) {
+        tg__host_add_content(ht, json_string_value(v), json_string_length(v));
+    }
+    s = json_string_value(json_object_get(ch, "finish_reason"));
+    if (s != NULL) {
+        snprintf(ht->finish_reason, sizeof(ht->finish_reason), "%s", s);
+    }
+    if ((s = json_string_value(json_object_get(doc, "model"))) != NULL
+        && ht->model == NULL)
+    {
+        ht->model = strdup(s);
+    }
+    v = json_object_get(doc, "usage");
+    if (json_is_object(v)) {
+        json_decref(ht->usage);
+        ht->usage = json_incref(v);
+        ht->tokens = (uint32_t) json_integer_value(
+                         json_object_get(v, "completion_tokens"));
+    }
+}
+
+
+/* The transfer ended (or the host ends it after an error event): the
+ * final state, as on_trace_end reports it. */
+void
+tg__host_trace_ended(tg_host_trace_t *ht, tg_trace_end_t *e)
+{
+    tg_trace_t  *t = ht->t;
+    json_t      *doc;
+
+    ht->ended = 1;
+    ht->ended_ms = tg__host_now();
+    ht->http_status = (int) t->status;
+
+    if (ht->err.status == 0 && tg_trace_error(t, &ht->err)) {
+        ht->state = TG_TRACE_FAILED;
+
+    } else if (ht->err.status != 0) {
+        ht->state = TG_TRACE_FAILED;
+
+    } else if (!t->sse_ready) {
+        doc = json_loadb(tg_buf_ptr(&ht->body), tg_buf_size(&ht->body), 0,
+                         NULL);
+        if (json_is_object(doc)) {
+            tg__host_parse_answer(ht, doc);
+            ht->state = TG_TRACE_DONE;
+        } else {
+            tg_oa_error_set(&ht->err, 502, "server_error", "backend_error",
+                            NULL, "Backend \"%s\" sent an answer that is not "
+                            "JSON.", t->backend ? t->backend->name : "?");
+            ht->state = TG_TRACE_FAILED;
+        }
+        json_decref(doc);
+
+    } else if (ht->finish_reason[0] != '\0' || t->done_seen) {
+        ht->state = TG_TRACE_DONE;
+
+    } else {
+        tg_oa_error_set(&ht->err, 502, "server_error", "backend_error", NULL,
+                        "Backend \"%s\" ended the stream before the answer "
+                        "was complete.", t->backend ? t->backend->name : "?");
+        ht->state = TG_TRACE_FAILED;
+    }
+
+    memset(e, 0, sizeof(*e));
+    e->state = ht->state;
+    e->finish_reason = ht->finish_reason[0] ? ht->finish_reason : NULL;
+    e->tokens = ht->tokens;
+    e->http_status = ht->http_status;
+    e->error = ht->state == TG_TRACE_FAILED ? ht->err.message : NULL;
+
+    if (ht->state == TG_TRACE_FAILED) {
+        tg_log_debug("request %llu: trace %u failed: %s",
+                     (unsigned long long) ht->hr->r->id, ht->index,
+                     ht->err.message);
+    }
+}

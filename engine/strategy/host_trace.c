@@ -1,0 +1,617 @@
+/*
+ * The plugin host's traces and aux requests: the backend request each one
+ * sends, and what comes back turned into text, tokens and an end.
+ *
+ * Traces always stream, with usage in every chunk (vLLM's
+ * stream_options.continuous_usage_stats), so that the host knows the
+ * tokens of a trace it cancels; a backend that sends no usage has its
+ * chunks counted instead.  Aux requests are plain non-streamed
+ * completions.  What comes back: host_sse.c.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "strategy/host.h"
+
+static tg_host_trace_t *tg__host_trace_new(tg_host_req_t *hr, int aux);
+static int tg__host_launch(tg_host_req_t *hr, tg_host_trace_t *ht,
+    const char *pool_name, const char *backend, int endpoint, json_t *body,
+    int stream);
+static json_t *tg__host_trace_body(tg_host_req_t *hr,
+    const tg_trace_spec_t *spec, uint32_t index);
+static int tg__host_spec_keep(tg_host_spec_t *ks, const tg_trace_spec_t *s);
+
+
+static tg_host_trace_t *
+tg__host_trace_new(tg_host_req_t *hr, int aux)
+{
+    tg_host_trace_t  *ht;
+
+    ht = aux ? calloc(1, sizeof(tg_aux_t)) : calloc(1, sizeof(*ht));
+    if (ht == NULL) {
+        tg__host_set_error(hr, "out of memory");
+        return NULL;
+    }
+    ht->hr = hr;
+    ht->aux = !!aux;
+    ht->state = TG_TRACE_RUNNING;
+    return ht;
+}
+
+
+void
+tg__host_trace_free(tg_host_trace_t *ht)
+{
+    if (ht == NULL) {
+        return;
+    }
+    tg_buf_free(&ht->reasoning);
+    tg_buf_free(&ht->content);
+    tg_buf_free(&ht->body);
+    tg_buf_free(&ht->logprobs);
+    json_decref(ht->usage);
+    free(ht->model);
+    free(ht->spec.pool);
+    free(ht->spec.backend);
+    free(ht->spec.messages_json);
+    free(ht);
+}
+
+
+/* Starts ht's transfer: pool (NULL: the request's) and backend (NULL: the
+ * pool's policy picks).  0, or -errno with last_error set. */
+static int
+tg__host_launch(tg_host_req_t *hr, tg_host_trace_t *ht, const char *pool_name,
+    const char *backend, int endpoint, json_t *body, int stream)
+{
+    tg_request_t   *r = hr->r;
+    tg_pool_t      *pool;
+    tg_backend_t   *only = NULL;
+    tg_oa_error_t   err;
+    int             rc;
+
+    if (pool_name == NULL) {
+        pool_name = r->pool_name;
+    }
+    pool = tg_generation_pool(r->gen, pool_name);
+    if (pool == NULL) {
+        tg__host_set_error(hr, "no pool \"%.64s\" in this configuration",
+                           pool_name);
+        return -ENOENT;
+    }
+    if (backend != NULL) {
+        only = tg_generation_backend(r->gen, backend);
+        if (only == NULL) {
+            tg__host_set_error(hr, "no backend \"%.64s\" in this "
+                               "configuration", backend);
+            return -ENOENT;
+        }
+    }
+
+    rc = tg_trace_start_on(r, pool, only, endpoint, body, stream, &ht->t,
+                           &err);
+    if (rc != 0) {
+        /* Kept whole, so that a fail() relaying it keeps its status. */
+        snprintf(hr->error, sizeof(hr->error), "%s", err.message);
+        hr->start_err = err;
+        return rc;
+    }
+    ht->t->data = ht;
+    ht->t->aux = ht->aux;
+    ht->started_ms = tg__host_now();
+    return 0;
+}
+
+
+/* Appends ht to the plugin's traces. */
+static int
+tg__host_trace_add(tg_host_req_t *hr, tg_host_trace_t *ht)
+{
+    tg_host_trace_t  **a;
+    size_t             cap;
+
+    if (hr->ntraces == hr->cap) {
+        cap = hr->cap ? hr->cap * 2 : 8;
+        a = realloc(hr->traces, cap * sizeof(*a));
+        if (a == NULL) {
+            return -ENOMEM;
+        }
+        hr->traces = a;
+        hr->cap = cap;
+    }
+    ht->index = (uint32_t) hr->ntraces;
+    hr->traces[hr->ntraces++] = ht;
+    return 0;
+}
+
+
+static tg_trace_t *
+tg__host_trace_spawn(tg_host_req_t *hr, const tg_trace_spec_t *spec,
+    tg_host_trace_t *from, const char *append, size_t alen)
+{
+    tg_host_trace_t  *ht;
+    json_t           *body;
+
+    if (!tg__host_usable(hr)) {
+        tg__host_set_error(hr, "the request is over");
+        return NULL;
+    }
+    if ((spec->flags & TG_TRACE_F_LIVE) && hr->live != NULL
+        && !hr->live->ended && hr->live != from)
+    {
+        tg__host_set_error(hr, "trace %u is already live: one live trace "
+                           "at a time", hr->live->index);
+        return NULL;
+    }
+
+    ht = tg__host_trace_new(hr, 0);
+    if (ht == NULL) {
+        return NULL;
+    }
+    if (tg__host_spec_keep(&ht->spec, spec) != 0) {
+        tg__host_set_error(hr, "out of memory");
+        goto failed;
+    }
+
+    body = tg__host_trace_body(hr, spec, (uint32_t) hr->ntraces);
+    if (body == NULL) {
+        goto failed;
+    }
+    if (tg__host_launch(hr, ht, spec->pool, spec->backend,
+                        hr->r->oa.endpoint, body, 1) != 0)
+    {
+        json_decref(body);
+        goto failed;
+    }
+    json_decref(body);
+
+    if (tg__host_trace_add(hr, ht) != 0) {
+        tg_trace_cancel(ht->t);
+        tg__host_set_error(hr, "out of memory");
+        goto failed;
+    }
+
+    /* A continuation carries the text it continues, so that its info
+     * reads like one trace; the appended text goes where writing goes
+     * on: the answer once it began, else the thinking. */
+    if (from != NULL) {
+        ht->think = from->think;
+        if (tg_buf_append(&ht->reasoning, tg_buf_ptr(&from->reasoning),
+                          tg_buf_size(&from->reasoning)) != 0
+            || tg_buf_append(&ht->content, tg_buf_ptr(&from->content),
+                             tg_buf_size(&from->content)) != 0
+            || tg_buf_append(tg_buf_size(&from->content)
+                             || from->think == TG_THINK_ANSWER
+                             || hr->r->oa.endpoint != TG_OA_CHAT
+                             ? &ht->content : &ht->reasoning,
+                             append, alen) != 0)
+        {
+            /* The trace runs; only its info misses the carried text. */
+            tg_log_warn("request %llu: out of memory carrying a trace's "
+                        "text", (unsigned long long) hr->r->id);
+        }
+        ht->r_mark = tg_buf_size(&ht->reasoning);
+        ht->c_mark = tg_buf_size(&ht->content);
+    }
+
+    if (spec->flags & TG_TRACE_F_LIVE) {
+        ht->live = 1;
+        hr->live = ht;
+    }
+    return ht->t;
+
+failed:
+    tg__host_trace_free(ht);
+    return NULL;
+}
+
+
+tg_trace_t *
+tg__host_trace_start(tg_req_t *req, const tg_trace_spec_t *spec)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+
+    if (hr == NULL || spec == NULL) {
+        return NULL;
+    }
+    return tg__host_trace_spawn(hr, spec, NULL, NULL, 0);
+}
+
+
+/* Copies what trace_continue needs of a spec. */
+static int
+tg__host_spec_keep(tg_host_spec_t *ks, const tg_trace_spec_t *s)
+{
+    ks->pool = s->pool ? strdup(s->pool) : NULL;
+    ks->backend = s->backend ? strdup(s->backend) : NULL;
+    ks->messages_json = s->messages_json ? strdup(s->messages_json) : NULL;
+    ks->max_tokens = s->max_tokens;
+    ks->temperature = s->temperature;
+    ks->seed_mode = s->seed_mode;
+    ks->seed = s->seed;
+    ks->flags = s->flags;
+    ks->data = s->data;
+    if ((s->pool && !ks->pool) || (s->backend && !ks->backend)
+        || (s->messages_json && !ks->messages_json))
+    {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+
+/*
+ * The backend request of a trace: the client's body with the spec's
+ * changes, always streamed, one choice.
+ */
+static json_t *
+tg__host_trace_body(tg_host_req_t *hr, const tg_trace_spec_t *spec,
+    uint32_t index)
+{
+    tg_request_t  *r = hr->r;
+    json_t        *body, *msgs, *v;
+    json_error_t   jerr;
+    int            rc = 0;
+
+    body = json_deep_copy(r->oa.body);
+    if (body == NULL) {
+        goto nomem;
+    }
+    json_object_del(body, "n");
+    json_object_del(body, "best_of");
+
+    if (spec->messages_json != NULL) {
+        if (r->oa.endpoint != TG_OA_CHAT) {
+            tg__host_set_error(hr, "messages_json needs a chat request");
+            goto invalid;
+        }
+        msgs = json_loads(spec->messages_json, 0, &jerr);
+        if (!json_is_array(msgs)) {
+            json_decref(msgs);
+            tg__host_set_error(hr, "messages_json is not a JSON array: %s",
+                               msgs ? "wrong type" : jerr.text);
+            goto invalid;
+        }
+        rc |= json_object_set_new(body, "messages", msgs);
+    }
+
+    if (spec->assistant_prefix != NULL) {
+        if (r->oa.endpoint == TG_OA_CHAT) {
+            msgs = json_object_get(body, "messages");
+            rc |= json_array_append_new(msgs, json_pack("{s:s, s:s%}",
+                     "role", "assistant", "content", spec->assistant_prefix,
+                     spec->assistant_prefix_len));
+            rc |= json_object_set_new(body, "continue_final_message",
+                                      json_true());
+            rc |= json_object_set_new(body, "add_generation_prompt",
+                                      json_false());
+        } else {
+            v = json_object_get(body, "prompt");
+            if (!json_is_string(v)) {
+                tg__host_set_error(hr, "a continuation needs a string "
+                                   "prompt");
+                goto invalid;
+            }
+            rc |= json_object_set_new(body, "prompt", json_sprintf("%s%.*s",
+                     json_string_value(v), (int) spec->assistant_prefix_len,
+                     spec->assistant_prefix));
+        }
+    }
+
+    if (spec->max_tokens > 0) {
+        json_object_del(body, "max_completion_tokens");
+        rc |= json_object_set_new(body, "max_tokens",
+                                  json_integer(spec->max_tokens));
+    }
+    if (spec->temperature >= 0) {
+        rc |= json_object_set_new(body, "temperature",
+                                  json_real(spec->temperature));
+    }
+    if (spec->seed_mode == 1) {
+        rc |= json_object_set_new(body, "seed", json_integer(spec->seed));
+    } else if (hr->info.has_seed) {
+        /* Distinct samples of one seeded request, reproducibly. */
+        rc |= json_object_set_new(body, "seed",
+                                  json_integer(hr->info.seed + index));
+    }
+    if (spec->flags & TG_TRACE_F_LOGPROBS) {
+        if (r->oa.endpoint == TG_OA_CHAT) {
+            rc |= json_object_set_new(body, "logprobs", json_true());
+        } else if (!json_is_integer(json_object_get(body, "logprobs"))) {
+            rc |= json_object_set_new(body, "logprobs", json_integer(1));
+        }
+    }
+    rc |= json_object_set_new(body, "stream", json_true());
+    rc |= json_object_set_new(body, "stream_options",
+                              json_pack("{s:b, s:b}", "include_usage", 1,
+                                        "continuous_usage_stats", 1));
+    if (rc != 0) {
+        goto nomem;
+    }
+    return body;
+
+nomem:
+    tg__host_set_error(hr, "out of memory");
+invalid:
+    json_decref(body);
+    return NULL;
+}
+
+
+int
+tg__host_trace_cancel(tg_req_t *req, tg_trace_t *t)
+{
+    tg_host_req_t    *hr = tg__host_of(req);
+    tg_host_trace_t  *ht;
+
+    if (hr == NULL || t == NULL || t->data == NULL || t->req != req
+        || t->aux)
+    {
+        if (hr != NULL) {
+            tg__host_set_error(hr, "not a trace of this request");
+        }
+        return -EINVAL;
+    }
+    ht = t->data;
+    if (ht->ended) {
+        tg__host_set_error(hr, "trace %u already ended", ht->index);
+        return -EALREADY;
+    }
+    tg_trace_cancel(t);
+    ht->ended = 1;
+    ht->by_plugin = 1;
+    ht->state = TG_TRACE_CANCELLED;
+    ht->ended_ms = tg__host_now();
+    hr->cancelled++;
+    if (hr->live == ht) {
+        hr->live = NULL;
+    }
+    return 0;
+}
+
+
+/* The text a continuation of ht writes after: the thinking, then, once
+ * the answer began, "</think>" and the answer, as recorded outputs read
+ * (the model's own text, without a template's opening tag). */
+void
+tg__host_prefix_text(tg_host_trace_t *ht, tg_buf_t *b)
+{
+    (void) tg_buf_append(b, tg_buf_ptr(&ht->reasoning),
+                         tg_buf_size(&ht->reasoning));
+    if (tg_buf_size(&ht->content) > 0 && tg_buf_size(&ht->reasoning) > 0) {
+        (void) tg_buf_append(b, "</think>", 8);
+    }
+    (void) tg_buf_append(b, tg_buf_ptr(&ht->content),
+                         tg_buf_size(&ht->content));
+}
+
+
+tg_trace_t *
+tg__host_trace_continue(tg_req_t *req, tg_trace_t *t, const char *append,
+    size_t len, const tg_trace_spec_t *spec)
+{
+    tg_host_req_t    *hr = tg__host_of(req);
+    tg_host_trace_t  *ht;
+    tg_trace_spec_t   s;
+    tg_buf_t          prefix = { 0 };
+    tg_trace_t       *nt;
+
+    if (hr == NULL || t == NULL || t->data == NULL || t->req != req
+        || t->aux)
+    {
+        if (hr != NULL) {
+            tg__host_set_error(hr, "not a trace of this request");
+        }
+        return NULL;
+    }
+    if (!tg__host_usable(hr)) {
+        tg__host_set_error(hr, "the request is over");
+        return NULL;
+    }
+    ht = t->data;
+
+    if (spec != NULL) {
+        s = *spec;
+    } else {
+        memset(&s, 0, sizeof(s));
+        s.pool = ht->spec.pool;
+        s.backend = ht->spec.backend;
+        s.messages_json = ht->spec.messages_json;
+        s.max_tokens = ht->spec.max_tokens;
+        s.temperature = ht->spec.temperature;
+        s.seed_mode = ht->spec.seed_mode;
+        s.seed = ht->spec.seed;
+        s.flags = ht->spec.flags;
+        s.data = ht->spec.data;
+    }
+
+    tg__host_prefix_text(ht, &prefix);
+    if (append != NULL && len > 0) {
+        (void) tg_buf_append(&prefix, append, len);
+    }
+    if (prefix.data == NULL && (append == NULL || len == 0)
+        && tg_buf_size(&ht->reasoning) + tg_buf_size(&ht->content) > 0)
+    {
+        tg__host_set_error(hr, "out of memory");
+        return NULL;
+    }
+    s.assistant_prefix = prefix.data ? tg_buf_cstr(&prefix) : "";
+    s.assistant_prefix_len = tg_buf_size(&prefix);
+
+    if (!ht->ended) {
+        (void) tg__host_trace_cancel(req, t);
+    }
+    nt = tg__host_trace_spawn(hr, &s, ht, append, append ? len : 0);
+    tg_buf_free(&prefix);
+    return nt;
+}
+
+
+int
+tg__host_trace_info(tg_trace_t *t, tg_trace_info_t *out)
+{
+    tg_host_trace_t  *ht;
+
+    if (t == NULL || out == NULL || t->data == NULL || t->aux) {
+        return -EINVAL;
+    }
+    ht = t->data;
+    memset(out, 0, sizeof(*out));
+    out->index = ht->index;
+    out->state = ht->state;
+    out->tokens = ht->tokens;
+    out->backend = t->backend ? t->backend->name : "";
+    out->reasoning = tg_buf_size(&ht->reasoning)
+                     ? tg_buf_cstr(&ht->reasoning) : "";
+    out->reasoning_len = tg_buf_size(&ht->reasoning);
+    out->content = tg_buf_size(&ht->content) ? tg_buf_cstr(&ht->content)
+                                             : "";
+    out->content_len = tg_buf_size(&ht->content);
+    out->finish_reason = ht->finish_reason[0] ? ht->finish_reason : NULL;
+    out->started_ms = ht->started_ms;
+    out->first_token_ms = ht->first_token_ms;
+    out->ended_ms = ht->ended_ms;
+    out->data = ht->spec.data;
+    return 0;
+}
+
+
+size_t
+tg__host_trace_count(tg_req_t *req)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+
+    return hr ? hr->ntraces : 0;
+}
+
+
+tg_trace_t *
+tg__host_trace_at(tg_req_t *req, size_t index)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+
+    return hr && index < hr->ntraces ? hr->traces[index]->t : NULL;
+}
+
+
+tg_aux_t *
+tg__host_aux_start(tg_req_t *req, const tg_aux_spec_t *spec)
+{
+    tg_host_req_t    *hr = tg__host_of(req);
+    tg_host_trace_t  *ht;
+    json_t           *body, *msgs;
+    json_error_t      jerr;
+    int               rc = 0, chat;
+
+    if (hr == NULL || spec == NULL) {
+        return NULL;
+    }
+    if (!tg__host_usable(hr)) {
+        tg__host_set_error(hr, "the request is over");
+        return NULL;
+    }
+    if (spec->pool == NULL) {
+        tg__host_set_error(hr, "an aux request needs a pool");
+        return NULL;
+    }
+    chat = spec->endpoint != TG_ENDPOINT_COMPLETIONS;
+
+    body = json_object();
+    if (body == NULL) {
+        goto nomem;
+    }
+    if (hr->r->oa.model != NULL) {
+        rc |= json_object_set_new(body, "model",
+                                  json_string(hr->r->oa.model));
+    }
+    if (chat) {
+        msgs = spec->messages_json ? json_loads(spec->messages_json, 0, &jerr)
+                                   : NULL;
+        if (!json_is_array(msgs)) {
+            json_decref(msgs);
+            json_decref(body);
+            tg__host_set_error(hr, "aux: messages_json must be a JSON "
+                               "array of messages");
+            return NULL;
+        }
+        rc |= json_object_set_new(body, "messages", msgs);
+    } else {
+        if (spec->prompt == NULL) {
+            json_decref(body);
+            tg__host_set_error(hr, "aux: a completions request needs a "
+                               "prompt");
+            return NULL;
+        }
+        rc |= json_object_set_new(body, "prompt", json_string(spec->prompt));
+    }
+    if (spec->max_tokens > 0) {
+        rc |= json_object_set_new(body, "max_tokens",
+                                  json_integer(spec->max_tokens));
+    }
+    if (spec->temperature >= 0) {
+        rc |= json_object_set_new(body, "temperature",
+                                  json_real(spec->temperature));
+    }
+    if (spec->top_logprobs > 0) {
+        if (chat) {
+            rc |= json_object_set_new(body, "logprobs", json_true());
+            rc |= json_object_set_new(body, "top_logprobs",
+                                      json_integer(spec->top_logprobs));
+        } else {
+            rc |= json_object_set_new(body, "logprobs",
+                                      json_integer(spec->top_logprobs));
+        }
+    }
+    if (rc != 0) {
+        json_decref(body);
+        goto nomem;
+    }
+
+    ht = tg__host_trace_new(hr, 1);
+    if (ht == NULL) {
+        json_decref(body);
+        return NULL;
+    }
+    ht->spec.data = spec->data;
+
+    /* The endpoint is the aux spec's, not the client's. */
+    rc = tg__host_launch(hr, ht, spec->pool, spec->backend,
+                         chat ? TG_OA_CHAT : TG_OA_COMPLETIONS, body, 0);
+    json_decref(body);
+    if (rc != 0) {
+        tg__host_trace_free(ht);
+        return NULL;
+    }
+    ht->next_aux = hr->auxs;
+    hr->auxs = ht;
+    return (tg_aux_t *) ht;
+
+nomem:
+    tg__host_set_error(hr, "out of memory");
+    return NULL;
+}
+
+
+int
+tg__host_aux_cancel(tg_req_t *req, tg_aux_t *a)
+{
+    tg_host_req_t    *hr = tg__host_of(req);
+    tg_host_trace_t  *ht = (tg_host_trace_t *) a;
+
+    if (hr == NULL || ht == NULL || ht->hr != hr || !ht->aux) {
+        return -EINVAL;
+    }
+    if (ht->ended) {
+        tg__host_set_error(hr, "the aux request already ended");
+        return -EALREADY;
+    }
+    tg_trace_cancel(ht->t);
+    ht->ended = 1;
+    ht->by_plugin = 1;
+    ht->state = TG_TRACE_CANCELLED;
+    return 0;
+}

@@ -1,0 +1,259 @@
+/*
+ * thinkgate — the fake host's entries that call the plugin back later:
+ * timers, aux requests, score and kv replies.  Each is a job on the
+ * host's list, run by the loop (fake_host_loop.c) when it falls due.
+ */
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fake_host_int.h"
+
+static fake_job_t *fake__job(fake_host_t *h, int kind, uint64_t delay,
+    void *data);
+static int fake__job_stop(tg_req_t *req, void *handle, int kind);
+static int fake__kv_reply(fake_host_t *h, tg_kv_cb cb, void *data,
+    int status, const char *v, size_t len);
+
+
+static fake_job_t *
+fake__job(fake_host_t *h, int kind, uint64_t delay, void *data)
+{
+    fake_job_t  *j = calloc(1, sizeof(*j));
+
+    if (j == NULL) {
+        snprintf(h->err, sizeof(h->err), "out of memory");
+        return NULL;
+    }
+    j->kind = kind;
+    j->active = 1;
+    j->due = h->now + delay;
+    j->data = data;
+    if (h->jobs_tail != NULL) {
+        h->jobs_tail->next = j;
+    } else {
+        h->jobs = j;
+    }
+    h->jobs_tail = j;
+    return j;
+}
+
+
+/* Stops a timer or aux job that has not run: -EALREADY once it has. */
+static int
+fake__job_stop(tg_req_t *req, void *handle, int kind)
+{
+    fake_job_t  *j = handle;
+
+    (void) req;
+    if (j == NULL || j->kind != kind || !j->active) {
+        return -EALREADY;
+    }
+    j->active = 0;
+    return 0;
+}
+
+
+tg_aux_t *
+fake_aux_start(tg_req_t *req, const tg_aux_spec_t *spec)
+{
+    fake_host_t  *h = fake__req(req);
+    fake_job_t   *j;
+
+    if (spec == NULL || spec->pool == NULL) {
+        snprintf(h->err, sizeof(h->err), "aux spec without a pool");
+        return NULL;
+    }
+    if (fake__check_open(h, "aux_start") != 0) {
+        return NULL;
+    }
+    j = fake__job(h, FAKE_JOB_AUX, h->aux_delay, spec->data);
+    if (j == NULL) {
+        return NULL;
+    }
+    if (h->aux_reply != NULL) {
+        j->value = strdup(h->aux_reply);
+        if (j->value == NULL) {
+            j->active = 0;
+            snprintf(h->err, sizeof(h->err), "out of memory");
+            return NULL;
+        }
+        j->len = strlen(j->value);
+    }
+    return (tg_aux_t *) j;
+}
+
+
+int
+fake_aux_cancel(tg_req_t *req, tg_aux_t *a)
+{
+    return fake__job_stop(req, a, FAKE_JOB_AUX);
+}
+
+
+tg_timer_t *
+fake_timer_start(tg_req_t *req, uint64_t ms, void *data)
+{
+    if (fake__check_open(req, "timer_start") != 0) {
+        return NULL;
+    }
+    return (tg_timer_t *) fake__job(req, FAKE_JOB_TIMER, ms, data);
+}
+
+
+int
+fake_timer_stop(tg_req_t *req, tg_timer_t *tm)
+{
+    return fake__job_stop(req, tm, FAKE_JOB_TIMER);
+}
+
+
+uint64_t
+fake_now_ms(void)
+{
+    return fake_host_current != NULL ? fake_host_current->now : 0;
+}
+
+
+/* Cosine of hashed character-trigram counts: the real score's idea. */
+int
+fake_score(tg_req_t *req, const char *const *texts, const size_t *lens,
+    size_t n, tg_score_cb cb, void *data)
+{
+    enum { DIM = 256 };
+    fake_host_t  *h = fake__req(req);
+    fake_job_t   *j;
+    float        *v;
+    size_t        i, k, c;
+
+    if (texts == NULL || lens == NULL || cb == NULL || n == 0) {
+        return -EINVAL;
+    }
+    v = calloc(n * DIM, sizeof(float));
+    if (v == NULL) {
+        return -ENOMEM;
+    }
+    j = fake__job(h, FAKE_JOB_SCORE, 0, data);
+    if (j == NULL || (j->sim = calloc(n * n, sizeof(float))) == NULL) {
+        if (j != NULL) {
+            j->active = 0;
+        }
+        free(v);
+        return -ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        for (k = 0; k + 3 <= lens[i]; k++) {
+            const unsigned char  *p = (const unsigned char *) texts[i] + k;
+
+            v[i * DIM + ((p[0] * 31u + p[1]) * 31u + p[2]) % DIM] += 1;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < n; k++) {
+            double  dot = 0, ni = 0, nk = 0;
+
+            for (c = 0; c < DIM; c++) {
+                dot += v[i * DIM + c] * v[k * DIM + c];
+                ni += v[i * DIM + c] * v[i * DIM + c];
+                nk += v[k * DIM + c] * v[k * DIM + c];
+            }
+            j->sim[i * n + k] = ni > 0 && nk > 0
+                                ? (float) (dot / sqrt(ni * nk)) : 0;
+        }
+    }
+    free(v);
+    j->score_cb = cb;
+    j->n = n;
+    return 0;
+}
+
+
+static int
+fake__kv_reply(fake_host_t *h, tg_kv_cb cb, void *data, int status,
+    const char *v, size_t len)
+{
+    fake_job_t  *j;
+
+    if (cb == NULL) {
+        return 0;
+    }
+    j = fake__job(h, FAKE_JOB_KV, 0, data);
+    if (j == NULL) {
+        return -ENOMEM;
+    }
+    j->kv_cb = cb;
+    j->status = status;
+    if (v != NULL) {
+        j->value = malloc(len + 1);
+        if (j->value == NULL) {
+            j->active = 0;
+            return -ENOMEM;
+        }
+        memcpy(j->value, v, len);
+        j->value[len] = '\0';
+        j->len = len;
+    }
+    return 0;
+}
+
+
+int
+fake_kv_get(tg_req_t *req, const char *key, tg_kv_cb cb, void *data)
+{
+    fake_host_t  *h = fake__req(req);
+    size_t        i;
+
+    if (key == NULL) {
+        return -EINVAL;
+    }
+    for (i = 0; i < h->nkv; i++) {
+        if (strcmp(h->kv[i].key, key) == 0) {
+            return fake__kv_reply(h, cb, data, 0, h->kv[i].value,
+                                  h->kv[i].len);
+        }
+    }
+    return fake__kv_reply(h, cb, data, -ENOENT, NULL, 0);
+}
+
+
+int
+fake_kv_set(tg_req_t *req, const char *key, const char *v, size_t len,
+    uint64_t ttl_ms, tg_kv_cb cb, void *data)
+{
+    fake_host_t  *h = fake__req(req);
+    char         *copy;
+    void         *p;
+    size_t        i;
+
+    (void) ttl_ms;
+    if (key == NULL || (v == NULL && len > 0)) {
+        return -EINVAL;
+    }
+    copy = malloc(len + 1);
+    if (copy == NULL) {
+        return -ENOMEM;
+    }
+    if (len > 0) {
+        memcpy(copy, v, len);
+    }
+    copy[len] = '\0';
+    for (i = 0; i < h->nkv && strcmp(h->kv[i].key, key) != 0; i++) {
+        /* find */
+    }
+    if (i == h->nkv) {
+        p = realloc(h->kv, (h->nkv + 1) * sizeof(h->kv[0]));
+        if (p == NULL || (h->kv = p, h->kv[i].key = strdup(key)) == NULL) {
+            free(copy);
+            return -ENOMEM;
+        }
+        h->kv[i].value = NULL;
+        h->nkv++;
+    }
+    free(h->kv[i].value);
+    h->kv[i].value = copy;
+    h->kv[i].len = len;
+    return fake__kv_reply(h, cb, data, 0, NULL, 0);
+}
