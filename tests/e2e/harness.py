@@ -163,7 +163,9 @@ def start_engine(sock_dir=None, args=()):
     # the socket.
     os.chmod(proc.workdir, 0o755)
     sock = os.path.join(sock_dir or proc.workdir, "engine.sock")
-    argv = [os.path.join(BIN, "thinkgated"), "--socket", sock,
+    # THINKGATED=path runs another build (e.g. one with ASan).
+    argv = [os.environ.get("THINKGATED", os.path.join(BIN, "thinkgated")),
+            "--socket", sock,
             "--plugin-dir", os.path.join(BUILD, "plugins")]
     if os.geteuid() == 0:
         argv += ["--allow-user", "nobody"]
