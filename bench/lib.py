@@ -191,6 +191,22 @@ http {{
 """
 
 
+def start_sim(args):
+    """thinkgate-sim on a free port; TG_BENCH_SIM names another binary
+    (an A/B build) instead of build/bin/thinkgate-sim."""
+    alt = os.environ.get("TG_BENCH_SIM")
+    if not alt:
+        return harness.start_sim(*args)
+    port = harness.free_port()
+    proc = harness.Proc("sim", [alt, "--listen", "127.0.0.1:%d" % port]
+                        + list(args))
+    proc.start()
+    harness.wait_port(port, proc=proc)
+    proc.port = port
+    proc.url = "http://127.0.0.1:%d" % port
+    return proc
+
+
 class Stack:
     """sim + thinkgated + one nginx serving both (b) proxy_pass and (c)
     thinkgate_pass, on two ports of the same workers."""
@@ -199,7 +215,7 @@ class Stack:
                  inflight=1024, ring=None):
         self.procs = []
         try:
-            self.sim = harness.start_sim(*sim_args)
+            self.sim = start_sim(sim_args)
             self.procs.append(self.sim)
             self.engine = harness.start_engine()
             self.procs.append(self.engine)

@@ -47,7 +47,8 @@ import harness  # noqa: E402
 BUILD = os.path.join(ROOT, "build")
 PLUGIN_DIR = os.path.join(BUILD, "plugins")
 OUT = os.path.join(BUILD, "bench")
-SHARED_TRACES = os.path.abspath(os.path.join(ROOT, "..", "shared", "traces"))
+SHARED_TRACES = os.environ.get("TG_TRACES_DIR") or os.path.abspath(
+    os.path.join(ROOT, "..", "shared", "traces"))
 
 NO_ANSWER = (None, "", "NO_ANSWER", "NONE", "None")
 CUTOFF = ("CUTOFF", "length", "LENGTH")
@@ -434,9 +435,33 @@ class Stack:
                     SERVER.format(timeout=timeout_s), workers=workers)
             self.procs.append(self.nginx)
             self.port = self.nginx.port
+            self.wait_ready()
         except Exception:
             self.close()
             raise
+
+    def wait_ready(self, timeout=15.0):
+        """Until the nginx worker has registered with the engine: before
+        that, requests get 503 "engine unavailable"."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            c = http.client.HTTPConnection("127.0.0.1", self.port,
+                                           timeout=5)
+            try:
+                c.request("GET", "/v1/models")
+                r = c.getresponse()
+                r.read()
+                if r.status == 200:
+                    return
+                last = r.status
+            except (OSError, http.client.HTTPException) as e:
+                last = e
+            finally:
+                c.close()
+            time.sleep(0.05)
+        raise RuntimeError("the gateway did not answer /v1/models with 200 "
+                           "in %.0f s (last: %s)" % (timeout, last))
 
     def sim_call(self, method, path):
         c = http.client.HTTPConnection("127.0.0.1", self.sim.port,
@@ -591,16 +616,21 @@ def post(conn, body, timeout):
     return r.status, doc
 
 
-def send_all(port, bodies, concurrency, timeout=900):
+def send_all(port, bodies, concurrency, timeout=900, ramp_s=0.01):
     """Sends every body (chat completion) through nginx, concurrency at a
-    time, keep-alive per client thread.  Returns [(status, doc)] in the
-    order of bodies."""
+    time, keep-alive per client thread.  The first `concurrency` requests
+    start ramp_s apart, so that the sim accepts each request's traces
+    together rather than hundreds of connections in one burst (its listen
+    backlog is libevent's 128; a dropped SYN costs a 1 s retransmit, and
+    a trace that starts late no longer finishes in length order).
+    Returns [(status, doc)] in the order of bodies."""
     results = [None] * len(bodies)
     nxt = [0]
     lock = threading.Lock()
 
-    def worker():
+    def worker(delay):
         conn = None
+        time.sleep(delay)
         while True:
             with lock:
                 i = nxt[0]
@@ -621,8 +651,9 @@ def send_all(port, bodies, concurrency, timeout=900):
         if conn is not None:
             conn.close()
 
-    threads = [threading.Thread(target=worker, daemon=True)
-               for _ in range(max(1, min(concurrency, len(bodies))))]
+    threads = [threading.Thread(target=worker, args=(i * ramp_s,),
+                                daemon=True)
+               for i in range(max(1, min(concurrency, len(bodies))))]
     for t in threads:
         t.start()
     for t in threads:
@@ -686,7 +717,8 @@ def run_file(stack, tf, cfg, concurrency, max_tokens=40000):
                     "expected_winner": e.winner, "answer": ans,
                     "expected_answer": e.answer,
                     "lengths": [p.samples[j % len(p.samples)].tokens
-                                for j in range(cfg.get("n", 8))]})
+                                for j in range(cfg.get("n", 8))],
+                    "thinkgate": tg})
     rec = {"file": tf.name, "strategy": cfg["strategy"],
            "n": 1 if cfg["strategy"] == "passthrough" else cfg.get("n", 8),
            "problems": n, "correct": correct,

@@ -24,6 +24,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/core/shared_status.c \
     engine/strategy/host.c \
     engine/strategy/host_api.c \
+    engine/strategy/host_async.c \
     engine/strategy/host_trace.c \
     engine/strategy/host_sse.c \
     engine/strategy/host_output.c \
@@ -75,3 +76,14 @@ $(eval $(call tg_unit_test,test_request,tests/unit/test_request.c \
 $(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
     engine/config/generation.c engine/config/document.c engine/route/pool.c \
     engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+
+# The test plugin that touches every host API entry (tests/e2e/
+# test_plugins.py).  Built beside the loader's test plugins, never into
+# the production plugin directory.
+TG_ABI_PROBE := $(BUILD)/tests/plugins/abi_probe.so
+ALL_TARGETS += $(TG_ABI_PROBE)
+
+$(TG_ABI_PROBE): tests/plugins/abi_probe.c include/thinkgate/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -fPIC -fvisibility=hidden -shared -Wl,-z,defs \
+	    -o $@ $< -lm

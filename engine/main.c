@@ -187,6 +187,7 @@ tg__signal_cb(uv_signal_t *sig, int signum)
     if (e->plugins != NULL) {
         uv_close((uv_handle_t *) &e->plugin_timer, NULL);
     }
+    tg_host_shutdown();
 
     /* Closed requests released their session locks; Redis goes last. */
     tg_shared_close_all(e);

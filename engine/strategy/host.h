@@ -6,7 +6,8 @@
  *   host.c         the tg_strategy_t adapter: selection and start, trace
  *                  events into plugin callbacks, cancel, destroy
  *   host_api.c     the tg_host_api_t table: request, memory, options,
- *                  summary, timers, score, pools, kv, log, counters
+ *                  summary, pools, kv, log, counters
+ *   host_async.c   timers and score()
  *   host_trace.c   traces and aux requests: request bodies, cancel,
  *                  continue, info
  *   host_sse.c     what backends send: SSE chunks into text, tokens and
@@ -164,11 +165,19 @@ tg_host_req_t *tg__host_of(tg_req_t *req);
 
 /* host_api.c */
 void tg_host_init(tg_engine_t *e);
-void tg__host_timers_stop(tg_host_req_t *hr);
 void tg__host_arena_free(tg_host_req_t *hr);
-void tg__host_scores_cancel(tg_host_req_t *hr);
 uint64_t tg__host_now(void);
 int tg_host_counters_json(json_t *obj);
+
+/* host_async.c */
+void tg__host_async_init(uv_loop_t *loop);
+void tg_host_shutdown(void);
+tg_timer_t *tg__host_timer_start(tg_req_t *req, uint64_t ms, void *data);
+int tg__host_timer_stop(tg_req_t *req, tg_timer_t *tm);
+void tg__host_timers_stop(tg_host_req_t *hr);
+int tg__host_score(tg_req_t *req, const char *const *texts,
+    const size_t *lens, size_t n, tg_score_cb cb, void *data);
+void tg__host_scores_cancel(tg_host_req_t *hr);
 
 /* host_trace.c */
 tg_trace_t *tg__host_trace_start(tg_req_t *req, const tg_trace_spec_t *spec);

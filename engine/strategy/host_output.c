@@ -238,13 +238,13 @@ tg__host_may_end(tg_host_req_t *hr)
     if (hr == NULL) {
         return -EINVAL;
     }
-    if (hr->gone || hr->closing) {
-        /* plugin.h: ignored after on_cancel. */
-        return -ECANCELED;
-    }
     if (hr->answered) {
         tg__host_set_error(hr, "the request was already answered");
         return -EALREADY;
+    }
+    if (hr->gone || hr->closing) {
+        /* plugin.h: ignored after on_cancel. */
+        return -ECANCELED;
     }
     return 0;
 }

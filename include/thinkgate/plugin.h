@@ -49,9 +49,10 @@
  * Options of type TG_OPT_ENUM and TG_OPT_STRING are read with opt_str.
  *
  * Summary keys strategy, traces_started, traces_cancelled and tokens are
- * the host's and cannot be set; winner and answer are set by the host from
- * finish_trace() unless the plugin sets them, in which case the plugin's
- * value stands.
+ * the host's and cannot be set; winner is set by the host from
+ * finish_trace() unless the plugin sets it, in which case the plugin's
+ * value stands.  answer is the plugin's to set (the host does not read
+ * answers).
  */
 
 #ifndef THINKGATE_PLUGIN_H

@@ -156,8 +156,9 @@ DEFAULT_SERVER = """
 """
 
 
-def start_engine(sock_dir=None, args=()):
-    """Starts build/bin/thinkgated on a socket in a fresh directory."""
+def start_engine(sock_dir=None, args=(), plugin_dir=None):
+    """Starts build/bin/thinkgated on a socket in a fresh directory, with
+    plugins from plugin_dir (default build/plugins)."""
     proc = Proc("engine", [])
     # nginx workers run as nobody when the master is root: they must reach
     # the socket.
@@ -166,12 +167,13 @@ def start_engine(sock_dir=None, args=()):
     # THINKGATED=path runs another build (e.g. one with ASan).
     argv = [os.environ.get("THINKGATED", os.path.join(BIN, "thinkgated")),
             "--socket", sock,
-            "--plugin-dir", os.path.join(BUILD, "plugins")]
+            "--plugin-dir", plugin_dir or os.path.join(BUILD, "plugins")]
     if os.geteuid() == 0:
         argv += ["--allow-user", "nobody"]
     proc.argv = argv + list(args)
     proc.sock = sock
     proc.extra_args = list(args)
+    proc.plugin_dir = plugin_dir
     proc.start()
     wait_path(sock, proc=proc)
     return proc
@@ -213,7 +215,7 @@ class Gateway:
     """sim + engine + nginx, started together, stopped in reverse."""
 
     def __init__(self, sim_args=(), http=None, server=DEFAULT_SERVER,
-                 backends=1, engine_args=()):
+                 backends=1, engine_args=(), plugin_dir=None):
         self.procs = []
         try:
             self.sims = [start_sim(*sim_args) for _ in range(backends)]
@@ -226,7 +228,8 @@ class Gateway:
                 http += "    thinkgate_pool reasoners %s;\n" % " ".join(
                     "b%d" % i for i in range(len(self.sims)))
             self.http = http
-            self.engine = start_engine(args=engine_args)
+            self.engine = start_engine(args=engine_args,
+                                       plugin_dir=plugin_dir)
             self.procs.append(self.engine)
             self.nginx = start_nginx(self.engine.sock, http, server)
             self.procs.append(self.nginx)
@@ -240,7 +243,8 @@ class Gateway:
         sock_dir = os.path.dirname(self.engine.sock)
         self.engine.stop()
         self.engine = start_engine(sock_dir=sock_dir,
-                                   args=self.engine.extra_args)
+                                   args=self.engine.extra_args,
+                                   plugin_dir=self.engine.plugin_dir)
         self.procs.append(self.engine)
 
     def dump(self):
