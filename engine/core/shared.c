@@ -98,7 +98,7 @@ tg__shared_new(tg_engine_t *e, tg_generation_t *g, const char *key,
 
         s->redis.data = s;
         if (tg_redis_init(&s->redis, e->loop, &rc) != 0) {
-            snprintf(err, errlen, "redis: %s", s->redis.error);
+            snprintf(err, errlen, "%s", s->redis.error);
             goto failed;
         }
         s->has_redis = 1;
