@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "core/prep_int.h"
 #include "core/strategy.h"
 #include "log.h"
@@ -17,6 +19,8 @@ static int tg__prep_render(tg_request_t *r, tg_buf_t *b);
 static void tg__prep_on_lookup(tg_prefix_index_t *idx, int status,
     const tg_prefix_match_t *m, size_t n, int shared, void *data);
 static void tg__prep_choose(tg_prep_t *p, const tg_prefix_match_t *m,
+    size_t n);
+static void tg__prep_rank(tg_prep_t *p, tg_prefix_candidate_t *c,
     size_t n);
 static const char *tg__prep_model(const tg_request_t *r);
 
@@ -195,9 +199,15 @@ tg__prep_on_lookup(tg_prefix_index_t *idx, int status,
 }
 
 
-/* The holder of the longest prefix unless overloaded, else the least
- * loaded (tg_prefix_choose); the choice is recorded at once, so that the
- * next request with this prompt finds it even before this one ends. */
+/*
+ * The holder of the longest prefix unless overloaded, else the least
+ * loaded (tg_prefix_choose).  A choice of a holder, or of anyone for a
+ * prompt nobody holds, is recorded at once, so that the next request with
+ * this prompt finds it even before this one ends.  A request diverted
+ * from an overloaded holder is not recorded: one burst would otherwise
+ * make a second holder for the whole TTL, the prompt would alternate
+ * between them and take cache room on both.
+ */
 static void
 tg__prep_choose(tg_prep_t *p, const tg_prefix_match_t *m, size_t n)
 {
@@ -206,8 +216,9 @@ tg__prep_choose(tg_prep_t *p, const tg_prefix_match_t *m, size_t n)
     tg_pool_t                       *pool = p->pool;
     tg_backend_t                    *b;
     size_t                           i, j, nc;
-    int                              k, full;
+    int                              k, full, held;
 
+    held = 0;
     nc = pool->nbackends < 64 ? pool->nbackends : 64;
     for (i = 0; i < nc; i++) {
         b = pool->backends[i];
@@ -218,9 +229,14 @@ tg__prep_choose(tg_prep_t *p, const tg_prefix_match_t *m, size_t n)
         for (j = 0; j < n; j++) {
             if (strcmp(m[j].backend, b->name) == 0) {
                 c[i].matched_blocks = m[j].blocks;
+                held = 1;
                 break;
             }
         }
+    }
+
+    if (held) {
+        tg__prep_rank(p, c, nc);
     }
 
     k = tg_prefix_choose(c, nc, &margin);
@@ -229,6 +245,7 @@ tg__prep_choose(tg_prep_t *p, const tg_prefix_match_t *m, size_t n)
     }
 
     if (c[k].matched_blocks > 0) {
+        p->link->to_holder++;
         b = pool->backends[k];
         p->prefix_blocks = c[k].matched_blocks;
         p->routed_by = "prefix";
@@ -242,11 +259,61 @@ tg__prep_choose(tg_prep_t *p, const tg_prefix_match_t *m, size_t n)
     }
 
     p->r->prefer = b;
-    (void) tg_prefix_record(p->idx, p->prompt, p->prompt_len,
-                            tg__prep_model(p->r), b->name);
+    if (held && c[k].matched_blocks == 0) {
+        p->link->diverted++;
+    } else {
+        (void) tg_prefix_record(p->idx, p->prompt, p->prompt_len,
+                                tg__prep_model(p->r), b->name);
+    }
 
     tg_log_debug("request %llu: prefix routing to %s (%u blocks held)",
                  (unsigned long long) p->r->id, b->name, p->prefix_blocks);
+}
+
+
+/*
+ * Several backends can hold the same longest prefix (requests that raced
+ * before the first record landed, an older diversion).  Sending each
+ * request to the least loaded of them would keep the prompt cached on
+ * all; instead one is preferred by rendezvous hashing on the prompt's
+ * first block and the backend's name, the same choice on every gateway,
+ * and the others count one block less, so that they serve it only when
+ * the preferred one is overloaded and otherwise age out.
+ */
+static void
+tg__prep_rank(tg_prep_t *p, tg_prefix_candidate_t *c, size_t n)
+{
+    uint64_t  seed, score, best_score = 0;
+    unsigned  longest = 0;
+    size_t    i;
+    int       best = -1;
+
+    if (tg_prefix_hash_blocks(p->prompt, p->prompt_len,
+                              tg__prep_model(p->r), p->idx->conf.block_tokens,
+                              &seed, 1) == 0)
+    {
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (c[i].matched_blocks > longest) {
+            longest = c[i].matched_blocks;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (c[i].matched_blocks != longest) {
+            continue;
+        }
+        score = XXH3_64bits_withSeed(c[i].name, strlen(c[i].name), seed);
+        if (best < 0 || score > best_score) {
+            best = (int) i;
+            best_score = score;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if ((int) i != best && c[i].matched_blocks == longest) {
+            c[i].matched_blocks--;
+        }
+    }
 }
 
 

@@ -49,6 +49,9 @@ struct tg_shared_s {
     size_t               ngens;
     size_t               cap;
 
+    uint64_t             to_holder;     /* prefix routes to a holder */
+    uint64_t             diverted;      /* holder overloaded: elsewhere */
+
     unsigned             closing;   /* close callbacks still due */
     tg_shared_t         *next;
 };

@@ -59,7 +59,7 @@ tg_shared_status_json(const tg_shared_t *s, json_t *doc)
                       "timeouts", (json_int_t) rs.timeouts,
                       "reconnects", (json_int_t) rs.reconnects,
                       "last_error", rs.last_error ? rs.last_error : "");
-    prefix = json_pack("{s:s, s:I, s:I, s:f, s:I, s:I, s:I}",
+    prefix = json_pack("{s:s, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I}",
                        "mode", strcmp(tg_shared_mode(s), "shared") == 0
                                ? "shared" : "local",
                        "lookups", (json_int_t) ps.lookups,
@@ -68,7 +68,11 @@ tg_shared_status_json(const tg_shared_t *s, json_t *doc)
                                    ? (double) ps.hits / ps.lookups : 0.0,
                        "fallbacks", (json_int_t) ps.fallbacks,
                        "records", (json_int_t) ps.records,
-                       "record_errors", (json_int_t) ps.record_errors);
+                       "record_errors", (json_int_t) ps.record_errors,
+                       "routed_to_holder",
+                       (json_int_t) (s ? s->to_holder : 0),
+                       "diverted_overloaded",
+                       (json_int_t) (s ? s->diverted : 0));
     sessions = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}",
                          "available", s != NULL && s->sessions_ok
                                       && rs.connected,

@@ -288,3 +288,26 @@ def redis_cli(port, *args):
                                                            for a in args],
                          capture_output=True, text=True, timeout=10)
     return out.stdout.strip()
+
+
+def wait_registered(nginx, workers=2, timeout=10.0):
+    """Waits until every nginx worker has registered with the engine, so
+    that a first request does not meet a worker still connecting (it
+    would rightly get 503)."""
+    import http.client
+    import json
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", nginx.port,
+                                              timeout=5)
+            conn.request("GET", "/thinkgate/status")
+            doc = json.loads(conn.getresponse().read())
+            conn.close()
+            if doc.get("engine", {}).get("registrations", 0) >= workers:
+                return
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("nginx workers did not all register")
+        time.sleep(0.02)

@@ -58,6 +58,7 @@ class Pair:
         self.procs.append(self.engine)
         self.nginx = harness.start_nginx(self.engine.sock, http, SERVER)
         self.procs.append(self.nginx)
+        harness.wait_registered(self.nginx, 2)
         self.url = self.nginx.url
         self.port = self.nginx.port
 
