@@ -6,6 +6,8 @@
 # means it could not run, and `make bench` reports that at the end.
 
 BENCH_TIMEOUT ?= 300
+# `make bench BENCH="overhead relay"` runs only those.
+BENCH ?=
 
 .PHONY: bench bench-report
 
@@ -14,6 +16,9 @@ bench: all
 	@failed=""; \
 	for f in bench/*; do \
 	  [ -f "$$f" ] && [ -x "$$f" ] || continue; \
+	  if [ -n "$(BENCH)" ]; then \
+	    case " $(BENCH) " in *" $${f#bench/} "*) ;; *) continue ;; esac; \
+	  fi; \
 	  echo "== $$f"; \
 	  start=$$(date +%s); \
 	  timeout -k 10 $(BENCH_TIMEOUT) "$$f" || failed="$$failed $$f"; \

@@ -274,6 +274,16 @@ class Stack:
         except OSError:
             return ""
 
+    def dead(self):
+        """Names and exit codes of the processes that are no longer
+        running, with the tail of their logs."""
+        out = []
+        for p in self.procs:
+            if p.poll() is not None:
+                out.append({"name": p.name, "exit": p.poll(),
+                            "log": p.log()[-1500:]})
+        return out
+
     def pids(self):
         return {"nginx": list(self.workers), "engine": [self.engine.p.pid],
                 "sim": [self.sim.p.pid]}
@@ -308,6 +318,32 @@ def http_json(port, method, path, body=None, timeout=10):
     return r.status, data
 
 
+def wait_idle(stack, timeout=20.0, quiet_cpu=0.02, step=0.25):
+    """Waits until the last run's work is gone: the sim has no open
+    stream, thinkgate none in flight, and nginx and the engine use less
+    than quiet_cpu CPU seconds per step.  Returns the seconds waited (a
+    gateway still relaying for clients that left shows here)."""
+    t0 = time.monotonic()
+    pids = stack.pids()
+    busy = pids["nginx"] + pids["engine"]
+    while time.monotonic() - t0 < timeout:
+        c0 = total_cpu(busy)
+        time.sleep(step)
+        if total_cpu(busy) - c0 >= quiet_cpu:
+            continue
+        try:
+            if sim_stats(stack).get("open_streams", 0):
+                continue
+            doc = json.loads(http_json(stack.tg_port, "GET",
+                                       "/thinkgate/status", timeout=2)[1])
+            if (doc.get("requests") or {}).get("in_flight", 0):
+                continue
+        except (OSError, ValueError):
+            continue
+        return round(time.monotonic() - t0, 2)
+    return round(time.monotonic() - t0, 2)
+
+
 def sim_stats(stack):
     return json.loads(http_json(stack.sim.port, "GET", "/sim/stats")[1])
 
@@ -320,7 +356,8 @@ def run_wrk(url, script, connections, duration_s, threads=1, args=(),
     line starting with WRKJSON.  Returns that document plus the client's
     own CPU seconds (from wait4's rusage)."""
     argv = ["wrk", "-t", str(threads), "-c", str(connections),
-            "-d", "%ds" % max(1, round(duration_s)), "--timeout", "%ds" % timeout_s,
+            "-d", "%ds" % max(1, round(duration_s)),
+            "--timeout", "%ds" % timeout_s,
             "-s", os.path.join(WRK_DIR, script), url, "--"] + list(args)
     p = subprocess.Popen(argv, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT)

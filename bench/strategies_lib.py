@@ -676,7 +676,8 @@ def measured_answer(doc, kind=None):
     return ans, tg.get("winner"), tg
 
 
-def run_file(stack, tf, cfg, concurrency, max_tokens=40000):
+def run_file(stack, tf, cfg, concurrency, max_tokens=40000,
+             tokens_per_step=1):
     """Sends every problem of tf through the gateway with configuration
     cfg; returns the per-file record (measured and expected)."""
     bodies = [request_body(p, cfg, max_tokens) for p in tf.problems]
@@ -712,12 +713,23 @@ def run_file(stack, tf, cfg, concurrency, max_tokens=40000):
                     or not (answers_equal(ans, e.answer)
                             or (not has_answer(ans)
                                 and not has_answer(e.answer))):
+                lens = [p.samples[j % len(p.samples)].tokens
+                        for j in range(cfg.get("n", 8))]
+                step = (lambda j: None if not isinstance(j, int)
+                        or not 0 <= j < len(lens)
+                        else -(-lens[j] // tokens_per_step))
                 mismatches.append({
+                    # Decode steps between the two winners' last tokens:
+                    # 0, the same step, whose order is the event loop's;
+                    # 1, the traces of a request (one HTTP request each)
+                    # can start a step apart.
+                    "steps_apart": None if step(winner) is None
+                    or step(e.winner) is None
+                    else abs(step(winner) - step(e.winner)),
                     "problem_id": p.problem_id, "winner": winner,
                     "expected_winner": e.winner, "answer": ans,
                     "expected_answer": e.answer,
-                    "lengths": [p.samples[j % len(p.samples)].tokens
-                                for j in range(cfg.get("n", 8))],
+                    "lengths": lens,
                     "thinkgate": tg})
     rec = {"file": tf.name, "strategy": cfg["strategy"],
            "n": 1 if cfg["strategy"] == "passthrough" else cfg.get("n", 8),

@@ -7,10 +7,16 @@
  * itself, so on_delta has nothing to do.  When the trace ends the request
  * ends with the trace's finish_reason and usage; a trace that fails is a
  * 502 carrying the host's explanation.
+ *
+ * A client's n > 1 is served as a backend would serve it: n live traces,
+ * one per choice (the host gives each its choice index and seed + index),
+ * and the request ends once all of them are done, with their usage
+ * summed.  Any of them failing fails the request.
  */
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "thinkgate/plugin.h"
@@ -18,7 +24,10 @@
 #define TG_PASSTHROUGH_EXPORT  __attribute__((visibility("default")))
 
 typedef struct {
-    tg_trace_t  *trace;
+    tg_trace_t  **traces;       /* one per choice, NULL once ended */
+    tg_trace_t   *one;          /* traces' storage when n is 1 */
+    uint32_t      n;
+    uint32_t      done;
 } tg_passthrough_t;
 
 static int tg_passthrough_load(const tg_host_api_t *api, char *err,
@@ -90,15 +99,34 @@ tg_passthrough_start(tg_req_t *req)
     tg_passthrough_t     *st = api->state(req);
     tg_trace_spec_t       spec = { 0 };
     const char           *why;
+    uint32_t              i;
+
+    /* A host older than client_n serves one choice. */
+    st->n = api->size >= offsetof(tg_host_api_t, client_n)
+                         + sizeof(api->client_n)
+            ? api->client_n(req) : 1;
+    if (st->n <= 1) {
+        st->n = 1;
+        st->traces = &st->one;
+    } else {
+        st->traces = api->alloc(req, st->n * sizeof(*st->traces));
+        if (st->traces == NULL) {
+            api->fail(req, 500, "server_error", "out of memory");
+            return -ENOMEM;
+        }
+    }
 
     spec.temperature = -1;
     spec.flags = TG_TRACE_F_LIVE;
-    st->trace = api->trace_start(req, &spec);
-    if (st->trace == NULL) {
-        why = api->last_error(req);
-        api->fail(req, 502, "backend_error",
-                  why != NULL && *why != '\0' ? why : "cannot start a trace");
-        return -EIO;
+    for (i = 0; i < st->n; i++) {
+        st->traces[i] = api->trace_start(req, &spec);
+        if (st->traces[i] == NULL) {
+            why = api->last_error(req);
+            api->fail(req, 502, "backend_error",
+                      why != NULL && *why != '\0' ? why
+                                                  : "cannot start a trace");
+            return -EIO;
+        }
     }
     return 0;
 }
@@ -121,16 +149,27 @@ tg_passthrough_on_trace_end(tg_req_t *req, tg_trace_t *t,
     const tg_host_api_t  *api = tg_passthrough_api;
     tg_passthrough_t     *st = api->state(req);
     tg_finish_t           fin = { 0 };
+    uint32_t              i;
 
-    if (t != st->trace) {
+    for (i = 0; i < st->n && st->traces[i] != t; i++) {
+        /* find t */
+    }
+    if (i == st->n || t == NULL) {
         return;
     }
-    st->trace = NULL;
+    st->traces[i] = NULL;
 
     if (e->state == TG_TRACE_DONE) {
         fin.finish_reason = e->finish_reason != NULL ? e->finish_reason
                                                      : "stop";
-        fin.usage_of = t;
+        if (st->n == 1) {
+            fin.usage_of = t;
+        } else if (++st->done < st->n) {
+            /* The host closed this choice; the others still run. */
+            return;
+        }
+        /* With several choices each closed with its own reason, and
+         * usage_of NULL sums theirs. */
         api->finish(req, &fin);
         return;
     }
@@ -150,8 +189,11 @@ tg_passthrough_on_cancel(tg_req_t *req)
 {
     /* The host cancels the trace; forget it so nothing refers to it. */
     tg_passthrough_t  *st = tg_passthrough_api->state(req);
+    uint32_t           i;
 
-    st->trace = NULL;
+    for (i = 0; i < st->n; i++) {
+        st->traces[i] = NULL;
+    }
 }
 
 

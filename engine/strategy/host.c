@@ -158,6 +158,9 @@ tg__host_start(tg_request_t *r, tg_oa_error_t *err)
     }
 
     rc = tg__host_info(r, hr);
+    if (rc == 0) {
+        rc = tg__host_choices_init(hr);
+    }
     if (rc != 0) {
         tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
         return rc;
@@ -357,10 +360,16 @@ tg__host_end_trace(tg_host_trace_t *ht)
     tg_aux_result_t   ar;
 
     tg__host_trace_ended(ht, &e);
-    if (hr->live == ht) {
-        hr->live = NULL;
-    }
     if (!tg__host_usable(hr) || ht->by_plugin) {
+        return;
+    }
+    if (ht->live && tg__host_live_ended(hr, ht) != 0) {
+        tg_oa_error_t  err;
+
+        tg_oa_error_set(&err, 500, NULL, NULL, NULL, "out of memory");
+        hr->answered = 1;
+        tg__host_cancel_all(hr);
+        tg__host_error(hr, &err);
         return;
     }
 
@@ -372,6 +381,9 @@ tg__host_end_trace(tg_host_trace_t *ht)
         ar.content = tg_buf_size(&ht->content) ? tg_buf_ptr(&ht->content)
                                                : "";
         ar.content_len = tg_buf_size(&ht->content);
+        ar.reasoning = tg_buf_size(&ht->reasoning)
+                       ? tg_buf_cstr(&ht->reasoning) : "";
+        ar.reasoning_len = tg_buf_size(&ht->reasoning);
         ar.body = tg_buf_size(&ht->body) ? tg_buf_cstr(&ht->body) : "";
         ar.body_len = tg_buf_size(&ht->body);
         ar.error = e.error;
@@ -427,7 +439,6 @@ tg__host_cancel_all(tg_host_req_t *hr)
             ht->state = TG_TRACE_CANCELLED;
         }
     }
-    hr->live = NULL;
     tg__host_timers_stop(hr);
     tg__host_scores_cancel(hr);
 }
@@ -490,8 +501,7 @@ tg__host_free(tg_host_req_t *hr)
     tg__host_arena_free(hr);
     tg_opt_values_free(&hr->opts);
     json_decref(hr->summary);
-    tg_buf_free(&hr->out_reasoning);
-    tg_buf_free(&hr->out_content);
+    tg__host_choices_free(hr);
     free(hr->state);
     free(hr->problem);
     free(hr->body_text);

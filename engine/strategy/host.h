@@ -70,6 +70,7 @@ struct tg_host_trace_s {
     tg_host_req_t      *hr;
     tg_trace_t         *t;              /* the engine's transfer */
     uint32_t            index;          /* plugin index (start order) */
+    uint32_t            choice;         /* live: the client's choice */
     unsigned            aux:1;
     unsigned            live:1;
     unsigned            by_plugin:1;    /* cancelled by the plugin */
@@ -107,6 +108,16 @@ struct tg_timer_s {
     tg_timer_t         *next;
 };
 
+/* One choice of the response (plugin.h, "Live traces and choices"). */
+typedef struct {
+    tg_host_trace_t    *live;           /* its latest live trace */
+    tg_buf_t            reasoning;      /* non-streamed output */
+    tg_buf_t            content;
+    char                finish_reason[16];  /* once closed */
+    unsigned            role_sent:1;
+    unsigned            closed:1;       /* its finish went out */
+} tg_host_choice_t;
+
 /* A pending score() call, delivered on the next loop turn. */
 typedef struct tg_host_score_s  tg_host_score_t;
 
@@ -130,12 +141,13 @@ struct tg_host_req_s {
     tg_host_trace_t        *auxs;
     tg_timer_t             *timers;
     tg_host_score_t        *scores;
-    tg_host_trace_t        *live;           /* the live trace running */
     unsigned                cancelled;      /* traces cancelled */
 
+    tg_host_choice_t       *choices;        /* client_n of them */
+    uint32_t                nchoices;       /* the client's n */
+    uint32_t                nopen;          /* opened by live traces */
+
     json_t                 *summary;        /* the plugin's keys */
-    tg_buf_t                out_reasoning;  /* non-streamed output */
-    tg_buf_t                out_content;
     uv_timer_t             *keepalive;
     uint64_t                last_out_ms;
     char                    id[48];
@@ -147,7 +159,6 @@ struct tg_host_req_s {
     unsigned                gone:1;         /* the client left */
     unsigned                closing:1;      /* destroy requested */
     unsigned                freed:1;
-    unsigned                role_sent:1;
     unsigned                final_sent:1;
 };
 
@@ -207,6 +218,13 @@ int tg__host_fail(tg_req_t *req, int http_status, const char *type,
     const char *message);
 int tg__host_live_relay(tg_host_req_t *hr, tg_host_trace_t *ht,
     const tg_delta_t *d);
+int tg__host_live_ended(tg_host_req_t *hr, tg_host_trace_t *ht);
+int tg__host_choice_pick(tg_host_req_t *hr, tg_host_trace_t *from,
+    uint32_t *choice);
+void tg__host_choice_take(tg_host_req_t *hr, tg_host_trace_t *ht,
+    uint32_t choice);
+int tg__host_choices_init(tg_host_req_t *hr);
+void tg__host_choices_free(tg_host_req_t *hr);
 int tg__host_keepalive_start(tg_host_req_t *hr);
 void tg__host_error(tg_host_req_t *hr, const tg_oa_error_t *err);
 

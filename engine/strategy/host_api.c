@@ -324,6 +324,15 @@ tg__host_counter_add(const char *name, int64_t delta)
 }
 
 
+static uint32_t
+tg__host_client_n(tg_req_t *req)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+
+    return hr != NULL && hr->nchoices > 0 ? hr->nchoices : 1;
+}
+
+
 /* The plugins' counters into obj (status JSON). */
 int
 tg_host_counters_json(json_t *obj)
@@ -367,5 +376,6 @@ const tg_host_api_t  tg_host_api = {
     tg__host_kv_get,
     tg__host_kv_set,
     tg__host_log,
-    tg__host_counter_add
+    tg__host_counter_add,
+    tg__host_client_n
 };

@@ -9,6 +9,10 @@
  * object), "data: [DONE]".
  * Not streamed: one chat.completion or text_completion with the text,
  * finish_reason, usage of the returned trace and the "thinkgate" object.
+ * A response of several live choices (the client's n) carries each
+ * choice's index in its chunks, a finish chunk per choice as it closes,
+ * and one usage for all of them at the end; not streamed, one choice per
+ * index.
  *
  * HEAD waits for the first byte of output, so that a request that fails
  * before anything was shown still gets its proper status.  END carries
@@ -29,8 +33,11 @@
 #define TG_KEEPALIVE_MS  1000
 
 static int tg__host_sse_head(tg_host_req_t *hr);
-static int tg__host_chunk(tg_host_req_t *hr, const char *rs, size_t rl,
-    const char *cs, size_t cl, const char *finish, const char *logprobs);
+static int tg__host_chunk(tg_host_req_t *hr, uint32_t choice,
+    tg_host_trace_t *model_of, const char *rs, size_t rl, const char *cs,
+    size_t cl, const char *finish, const char *logprobs);
+static int tg__host_choice_close(tg_host_req_t *hr, uint32_t choice,
+    tg_host_trace_t *model_of, const char *finish);
 static int tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of,
     const char *finish);
 static json_t *tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner);
@@ -101,17 +108,20 @@ tg__host_send_json(tg_host_req_t *hr, json_t *doc)
 }
 
 
-/* One streamed chunk; finish non-NULL makes it the last one. */
+/* One streamed chunk of a choice; finish non-NULL makes it the choice's
+ * last one.  model_of: the trace whose model the chunk names (NULL: the
+ * client's). */
 static int
-tg__host_chunk(tg_host_req_t *hr, const char *rs, size_t rl, const char *cs,
-    size_t cl, const char *finish, const char *logprobs)
+tg__host_chunk(tg_host_req_t *hr, uint32_t choice, tg_host_trace_t *model_of,
+    const char *rs, size_t rl, const char *cs, size_t cl, const char *finish,
+    const char *logprobs)
 {
     json_t  *ch, *delta, *lp;
     int      chat = hr->r->oa.endpoint == TG_OA_CHAT;
 
     lp = logprobs != NULL && logprobs[0] ? json_loads(logprobs, 0, NULL)
                                          : NULL;
-    ch = json_pack("{s:i, s:o, s:o}", "index", 0,
+    ch = json_pack("{s:i, s:o, s:o}", "index", (int) choice,
                    "logprobs", lp ? lp : json_null(),
                    "finish_reason", finish ? json_string(finish)
                                            : json_null());
@@ -125,8 +135,8 @@ tg__host_chunk(tg_host_req_t *hr, const char *rs, size_t rl, const char *cs,
             json_decref(ch);
             return -ENOMEM;
         }
-        if (!hr->role_sent) {
-            hr->role_sent = 1;
+        if (!hr->choices[choice].role_sent) {
+            hr->choices[choice].role_sent = 1;
             json_object_set_new(delta, "role", json_string("assistant"));
         }
         if (rl > 0) {
@@ -153,28 +163,112 @@ tg__host_chunk(tg_host_req_t *hr, const char *rs, size_t rl, const char *cs,
         "id", hr->id,
         "object", chat ? "chat.completion.chunk" : "text_completion",
         "created", (json_int_t) hr->created,
-        "model", tg__host_model(hr, hr->live),
+        "model", tg__host_model(hr, model_of),
         "choices", ch));
 }
 
 
-/* Output produced now: streamed as a chunk, else kept for the body. */
+/* Output of a choice produced now: streamed as a chunk, else kept for
+ * the body. */
 static int
-tg__host_out(tg_host_req_t *hr, const char *rs, size_t rl, const char *cs,
-    size_t cl, const char *logprobs)
+tg__host_out(tg_host_req_t *hr, uint32_t choice, tg_host_trace_t *model_of,
+    const char *rs, size_t rl, const char *cs, size_t cl,
+    const char *logprobs)
 {
+    tg_host_choice_t  *c = &hr->choices[choice];
+
     if (hr->r->oa.stream) {
         if (rl == 0 && cl == 0 && (logprobs == NULL || !logprobs[0])) {
             return 0;
         }
-        return tg__host_chunk(hr, rs, rl, cs, cl, NULL, logprobs);
+        return tg__host_chunk(hr, choice, model_of, rs, rl, cs, cl, NULL,
+                              logprobs);
     }
-    if (tg_buf_append(&hr->out_reasoning, rs, rl) != 0
-        || tg_buf_append(&hr->out_content, cs, cl) != 0)
+    if (tg_buf_append(&c->reasoning, rs, rl) != 0
+        || tg_buf_append(&c->content, cs, cl) != 0)
     {
         return -ENOMEM;
     }
     return 0;
+}
+
+
+int
+tg__host_choices_init(tg_host_req_t *hr)
+{
+    json_t  *n = json_object_get(hr->r->oa.body, "n");
+
+    /* The request was validated: n, when given, is 1..128. */
+    hr->nchoices = json_is_integer(n) && json_integer_value(n) > 1
+                   ? (uint32_t) json_integer_value(n) : 1;
+    hr->choices = calloc(hr->nchoices, sizeof(*hr->choices));
+    return hr->choices != NULL ? 0 : -ENOMEM;
+}
+
+
+void
+tg__host_choices_free(tg_host_req_t *hr)
+{
+    uint32_t  k;
+
+    for (k = 0; hr->choices != NULL && k < hr->nchoices; k++) {
+        tg_buf_free(&hr->choices[k].reasoning);
+        tg_buf_free(&hr->choices[k].content);
+    }
+    free(hr->choices);
+    hr->choices = NULL;
+}
+
+
+/* The choice a new live trace writes (plugin.h, "Live traces and
+ * choices"): a continuation's own, the next one while fewer than n are
+ * open, else the first open one whose live trace is over. */
+int
+tg__host_choice_pick(tg_host_req_t *hr, tg_host_trace_t *from,
+    uint32_t *choice)
+{
+    tg_host_choice_t  *c;
+    uint32_t           k;
+
+    if (from != NULL && from->live) {
+        c = &hr->choices[from->choice];
+        if (!c->closed && (c->live == from || c->live->ended)) {
+            *choice = from->choice;
+            return 0;
+        }
+    }
+    if (hr->nopen < hr->nchoices) {
+        *choice = hr->nopen;
+        return 0;
+    }
+    for (k = 0; k < hr->nopen; k++) {
+        c = &hr->choices[k];
+        if (!c->closed && (c->live == NULL || c->live->ended)) {
+            *choice = k;
+            return 0;
+        }
+    }
+    if (hr->nchoices == 1) {
+        tg__host_set_error(hr, "trace %u is already live: one live trace "
+                           "at a time", hr->choices[0].live->index);
+    } else {
+        tg__host_set_error(hr, "each of the %u choices the client asked "
+                           "for has a live trace running", hr->nchoices);
+    }
+    return -EBUSY;
+}
+
+
+/* ht, just started live, writes choice from now on. */
+void
+tg__host_choice_take(tg_host_req_t *hr, tg_host_trace_t *ht, uint32_t choice)
+{
+    ht->live = 1;
+    ht->choice = choice;
+    hr->choices[choice].live = ht;
+    if (choice == hr->nopen) {
+        hr->nopen++;
+    }
 }
 
 
@@ -184,9 +278,10 @@ tg__host_live_relay(tg_host_req_t *hr, tg_host_trace_t *ht,
 {
     int  rc;
 
-    rc = tg__host_out(hr, d->reasoning, d->reasoning_len, d->content,
-                      d->content_len, tg_buf_size(&ht->logprobs)
-                                      ? tg_buf_cstr(&ht->logprobs) : NULL);
+    rc = tg__host_out(hr, ht->choice, ht, d->reasoning, d->reasoning_len,
+                      d->content, d->content_len,
+                      tg_buf_size(&ht->logprobs)
+                      ? tg_buf_cstr(&ht->logprobs) : NULL);
     return rc == -EPIPE ? 0 : rc;
 }
 
@@ -202,13 +297,63 @@ tg__host_live_rest(tg_host_req_t *hr, tg_host_trace_t *ht)
     if (ht->r_mark >= rl && ht->c_mark >= cl) {
         return 0;
     }
-    rc = tg__host_out(hr, tg_buf_ptr(&ht->reasoning) + ht->r_mark,
+    rc = tg__host_out(hr, ht->choice, ht,
+                      tg_buf_ptr(&ht->reasoning) + ht->r_mark,
                       rl > ht->r_mark ? rl - ht->r_mark : 0,
                       tg_buf_ptr(&ht->content) + ht->c_mark,
                       cl > ht->c_mark ? cl - ht->c_mark : 0, NULL);
     ht->r_mark = rl;
     ht->c_mark = cl;
     return rc;
+}
+
+
+/* A live trace ended DONE on its own: with several choices, its choice
+ * closes now (plugin.h); with one, the plugin's finish() closes it. */
+int
+tg__host_live_ended(tg_host_req_t *hr, tg_host_trace_t *ht)
+{
+    tg_host_choice_t  *c = &hr->choices[ht->choice];
+    int                rc;
+
+    if (hr->nchoices < 2 || ht->state != TG_TRACE_DONE || c->closed
+        || c->live != ht)
+    {
+        return 0;
+    }
+    rc = tg__host_live_rest(hr, ht);
+    if (rc == 0) {
+        rc = tg__host_choice_close(hr, ht->choice, ht,
+                                   ht->finish_reason[0] ? ht->finish_reason
+                                                        : "stop");
+    }
+    return rc == -EPIPE ? 0 : rc;
+}
+
+
+/* A choice's end: its finish chunk (streamed) or its finish_reason. */
+static int
+tg__host_choice_close(tg_host_req_t *hr, uint32_t choice,
+    tg_host_trace_t *model_of, const char *finish)
+{
+    tg_host_choice_t  *c = &hr->choices[choice];
+
+    c->closed = 1;
+    snprintf(c->finish_reason, sizeof(c->finish_reason), "%s", finish);
+    if (!hr->r->oa.stream) {
+        return 0;
+    }
+    return tg__host_chunk(hr, choice, model_of, "", 0, "", 0, finish, NULL);
+}
+
+
+/* The running live trace of choice 0, whose model emit()'s chunks name. */
+static tg_host_trace_t *
+tg__host_live0(tg_host_req_t *hr)
+{
+    tg_host_trace_t  *ht = hr->choices[0].live;
+
+    return ht != NULL && !ht->ended ? ht : NULL;
 }
 
 
@@ -224,9 +369,9 @@ tg__host_emit(tg_req_t *req, const char *reasoning, size_t rlen,
         }
         return -EPIPE;
     }
-    return tg__host_out(hr, reasoning ? reasoning : "",
-                        reasoning ? rlen : 0, content ? content : "",
-                        content ? clen : 0, NULL);
+    return tg__host_out(hr, 0, tg__host_live0(hr),
+                        reasoning ? reasoning : "", reasoning ? rlen : 0,
+                        content ? content : "", content ? clen : 0, NULL);
 }
 
 
@@ -255,6 +400,7 @@ tg__host_finish(tg_req_t *req, const tg_finish_t *fin)
 {
     tg_host_req_t    *hr = tg__host_of(req);
     tg_host_trace_t  *usage_of = NULL;
+    uint32_t          k;
     int               rc;
 
     rc = tg__host_may_end(hr);
@@ -273,8 +419,12 @@ tg__host_finish(tg_req_t *req, const tg_finish_t *fin)
     }
 
     hr->answered = 1;
-    if (hr->live != NULL) {
-        (void) tg__host_live_rest(hr, hr->live);
+    for (k = 0; k < hr->nopen; k++) {
+        tg_host_trace_t  *live = hr->choices[k].live;
+
+        if (!hr->choices[k].closed && !live->ended) {
+            (void) tg__host_live_rest(hr, live);
+        }
     }
     tg__host_cancel_all(hr);
     return tg__host_end(hr, usage_of, fin && fin->finish_reason
@@ -314,18 +464,16 @@ tg__host_finish_trace(tg_req_t *req, tg_trace_t *winner)
     if (ht->live) {
         rc = tg__host_live_rest(hr, ht);
     } else if (hr->r->oa.stream) {
-        hr->live = ht;      /* for the chunks' model */
-        rc = tg__host_chunk(hr, tg_buf_ptr(&ht->reasoning),
+        rc = tg__host_chunk(hr, 0, ht, tg_buf_ptr(&ht->reasoning),
                             tg_buf_size(&ht->reasoning), "", 0, NULL, NULL);
         if (rc == 0 && tg_buf_size(&ht->content) > 0) {
-            rc = tg__host_chunk(hr, "", 0, tg_buf_ptr(&ht->content),
+            rc = tg__host_chunk(hr, 0, ht, "", 0, tg_buf_ptr(&ht->content),
                                 tg_buf_size(&ht->content), NULL, NULL);
         }
-        hr->live = NULL;
     } else {
-        hr->out_reasoning.len = hr->out_reasoning.start;
-        hr->out_content.len = hr->out_content.start;
-        rc = tg__host_out(hr, tg_buf_ptr(&ht->reasoning),
+        hr->choices[0].reasoning.len = hr->choices[0].reasoning.start;
+        hr->choices[0].content.len = hr->choices[0].content.start;
+        rc = tg__host_out(hr, 0, ht, tg_buf_ptr(&ht->reasoning),
                           tg_buf_size(&ht->reasoning),
                           tg_buf_ptr(&ht->content),
                           tg_buf_size(&ht->content), NULL);
@@ -411,12 +559,15 @@ tg__host_error(tg_host_req_t *hr, const tg_oa_error_t *err)
 }
 
 
-/* The usage reported: the trace's last usage object, or its count. */
+/* The usage reported: the trace's last usage object, or its count; for
+ * no trace, the live traces' completion tokens summed and the first
+ * one's prompt (the prompt is read once for n choices). */
 static json_t *
 tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
 {
-    uint64_t  n = 0;
-    size_t    i;
+    uint64_t    n = 0;
+    json_int_t  pt = -1;
+    size_t      i;
 
     if (ht != NULL && ht->usage != NULL) {
         json_t  *u = json_deep_copy(ht->usage);
@@ -438,14 +589,22 @@ tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
         n = ht->tokens;
     } else {
         for (i = 0; i < hr->ntraces; i++) {
-            if (hr->traces[i]->live) {
-                n += hr->traces[i]->tokens;
+            tg_host_trace_t  *t = hr->traces[i];
+
+            if (!t->live) {
+                continue;
+            }
+            n += t->tokens;
+            if (pt < 0 && t->usage != NULL) {
+                pt = json_integer_value(json_object_get(t->usage,
+                                                        "prompt_tokens"));
             }
         }
     }
-    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t) 0,
+    pt = pt < 0 ? 0 : pt;
+    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", pt,
                      "completion_tokens", (json_int_t) n,
-                     "total_tokens", (json_int_t) n);
+                     "total_tokens", pt + (json_int_t) n);
 }
 
 
@@ -479,13 +638,62 @@ tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
 }
 
 
+/* The trace whose model choice k names: the reported one, else (several
+ * choices) the choice's own live trace, else none (the client's). */
+static tg_host_trace_t *
+tg__host_model_of(tg_host_req_t *hr, tg_host_trace_t *usage_of, uint32_t k)
+{
+    if (usage_of != NULL || hr->nchoices < 2) {
+        return usage_of;
+    }
+    return hr->choices[k].live;
+}
+
+
+/* Choice k of a non-streamed answer. */
+static json_t *
+tg__host_choice_json(tg_host_req_t *hr, uint32_t k, const char *finish)
+{
+    tg_host_choice_t  *c = &hr->choices[k];
+    json_t            *msg;
+
+    if (c->closed) {
+        finish = c->finish_reason;
+    }
+    if (hr->r->oa.endpoint == TG_OA_CHAT) {
+        msg = json_pack("{s:s, s:o, s:o}", "role", "assistant",
+                        "content", tg_buf_size(&c->content)
+                            ? tg__host_str(tg_buf_ptr(&c->content),
+                                           tg_buf_size(&c->content))
+                            : json_null(),
+                        "reasoning_content", tg_buf_size(&c->reasoning)
+                            ? tg__host_str(tg_buf_ptr(&c->reasoning),
+                                           tg_buf_size(&c->reasoning))
+                            : json_null());
+        return json_pack("{s:i, s:o, s:n, s:s}", "index", (int) k,
+                         "message", msg, "logprobs", "finish_reason",
+                         finish);
+    }
+    /* A completion's text is the raw output, thinking included. */
+    (void) tg_buf_append(&c->reasoning, tg_buf_size(&c->content)
+                                        ? tg_buf_ptr(&c->content) : "",
+                         tg_buf_size(&c->content));
+    return json_pack("{s:i, s:o, s:n, s:s}", "index", (int) k,
+                     "text", tg__host_str(tg_buf_size(&c->reasoning)
+                                          ? tg_buf_ptr(&c->reasoning) : "",
+                                          tg_buf_size(&c->reasoning)),
+                     "logprobs", "finish_reason", finish);
+}
+
+
 static int
 tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of, const char *finish)
 {
     tg_request_t  *r = hr->r;
-    json_t        *summary, *usage, *doc, *msg, *ch;
+    json_t        *summary, *usage, *doc, *choices = NULL;
     char          *s;
-    int            rc, chat = r->oa.endpoint == TG_OA_CHAT;
+    uint32_t       k, n = hr->nopen > 1 ? hr->nopen : 1;
+    int            rc = 0, chat = r->oa.endpoint == TG_OA_CHAT;
     tg_oa_error_t  err;
 
     summary = tg__host_summary(hr, usage_of);
@@ -495,15 +703,21 @@ tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of, const char *finish)
     }
 
     if (r->oa.stream) {
-        hr->live = usage_of;
-        rc = tg__host_chunk(hr, "", 0, "", 0, finish, NULL);
-        hr->live = NULL;
+        for (k = 0; k < n && rc == 0; k++) {
+            if (!hr->choices[k].closed) {
+                rc = tg__host_choice_close(hr, k,
+                                           tg__host_model_of(hr, usage_of,
+                                                             k),
+                                           finish);
+            }
+        }
         if (rc == 0) {
             rc = tg__host_send_json(hr, json_pack("{s:s, s:s, s:I, s:s, "
                 "s:[], s:O, s:O}", "id", hr->id,
                 "object", chat ? "chat.completion.chunk" : "text_completion",
                 "created", (json_int_t) hr->created,
-                "model", tg__host_model(hr, usage_of),
+                "model", tg__host_model(hr, tg__host_model_of(hr, usage_of,
+                                                              0)),
                 "choices", "usage", usage, "thinkgate", summary));
         }
         if (rc == 0) {
@@ -517,40 +731,26 @@ tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of, const char *finish)
         return tg_request_end(r, summary);
     }
 
-    if (chat) {
-        msg = json_pack("{s:s, s:o, s:o}", "role", "assistant",
-                        "content", tg_buf_size(&hr->out_content)
-                            ? tg__host_str(tg_buf_ptr(&hr->out_content),
-                                           tg_buf_size(&hr->out_content))
-                            : json_null(),
-                        "reasoning_content", tg_buf_size(&hr->out_reasoning)
-                            ? tg__host_str(tg_buf_ptr(&hr->out_reasoning),
-                                           tg_buf_size(&hr->out_reasoning))
-                            : json_null());
-        ch = json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "message", msg,
-                       "logprobs", "finish_reason", finish);
-    } else {
-        /* A completion's text is the raw output, thinking included. */
-        (void) tg_buf_append(&hr->out_reasoning,
-                             tg_buf_size(&hr->out_content)
-                             ? tg_buf_ptr(&hr->out_content) : "",
-                             tg_buf_size(&hr->out_content));
-        ch = json_pack("{s:i, s:o, s:n, s:s}", "index", 0,
-                       "text", tg__host_str(tg_buf_size(&hr->out_reasoning)
-                                            ? tg_buf_ptr(&hr->out_reasoning)
-                                            : "",
-                                            tg_buf_size(&hr->out_reasoning)),
-                       "logprobs", "finish_reason", finish);
+    choices = json_array();
+    for (k = 0; k < n && choices != NULL; k++) {
+        if (json_array_append_new(choices,
+                                  tg__host_choice_json(hr, k, finish)) != 0)
+        {
+            json_decref(choices);
+            choices = NULL;
+        }
     }
-    doc = ch ? json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o, s:O}",
-                         "id", hr->id,
-                         "object", chat ? "chat.completion"
-                                        : "text_completion",
-                         "created", (json_int_t) hr->created,
-                         "model", tg__host_model(hr, usage_of),
-                         "choices", ch, "usage", usage,
-                         "thinkgate", summary)
-             : NULL;
+    if (choices == NULL) {
+        goto nomem;
+    }
+    doc = json_pack("{s:s, s:s, s:I, s:s, s:o, s:o, s:O}", "id", hr->id,
+                    "object", chat ? "chat.completion" : "text_completion",
+                    "created", (json_int_t) hr->created,
+                    "model", tg__host_model(hr, tg__host_model_of(hr,
+                                                                  usage_of,
+                                                                  0)),
+                    "choices", choices, "usage", usage,
+                    "thinkgate", summary);
     usage = NULL;
     if (doc == NULL) {
         goto nomem;

@@ -135,16 +135,15 @@ tg__host_trace_spawn(tg_host_req_t *hr, const tg_trace_spec_t *spec,
 {
     tg_host_trace_t  *ht;
     json_t           *body;
+    uint32_t          choice = 0;
 
     if (!tg__host_usable(hr)) {
         tg__host_set_error(hr, "the request is over");
         return NULL;
     }
-    if ((spec->flags & TG_TRACE_F_LIVE) && hr->live != NULL
-        && !hr->live->ended && hr->live != from)
+    if ((spec->flags & TG_TRACE_F_LIVE)
+        && tg__host_choice_pick(hr, from, &choice) != 0)
     {
-        tg__host_set_error(hr, "trace %u is already live: one live trace "
-                           "at a time", hr->live->index);
         return NULL;
     }
 
@@ -199,8 +198,7 @@ tg__host_trace_spawn(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     }
 
     if (spec->flags & TG_TRACE_F_LIVE) {
-        ht->live = 1;
-        hr->live = ht;
+        tg__host_choice_take(hr, ht, choice);
     }
     return ht->t;
 
@@ -367,9 +365,6 @@ tg__host_trace_cancel(tg_req_t *req, tg_trace_t *t)
     ht->state = TG_TRACE_CANCELLED;
     ht->ended_ms = tg__host_now();
     hr->cancelled++;
-    if (hr->live == ht) {
-        hr->live = NULL;
-    }
     return 0;
 }
 

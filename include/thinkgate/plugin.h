@@ -46,6 +46,29 @@
  * on_trace_end is called for traces that finished (DONE), failed, or were
  * cancelled by the host for a reason other than the plugin's own call.
  *
+ * Live traces and choices: a live trace (TG_TRACE_F_LIVE) is relayed to
+ * the client as it streams, as one choice of the response.  Each live
+ * trace started opens the next choice (0, 1, ...: its index is the order
+ * in which live traces were started) while fewer than the client's n
+ * (api->client_n; 1 when the client gave none) are open; after that it
+ * writes on in the lowest open choice whose live trace ended or was
+ * cancelled, and is refused while every choice has one running.  A
+ * continuation of a live trace writes on in that trace's choice.  With
+ * n = 1 there is therefore one live trace at a time, as there always was.
+ * With one choice the plugin ends it: finish() sends its finish_reason.
+ * With several, a choice closes when its live trace ends DONE (streamed,
+ * its finish chunk goes out then, with the trace's finish_reason), and
+ * finish() closes the choices still open with fin->finish_reason: call it
+ * once every choice has its answer.  emit() writes choice 0.  The
+ * client's n applies to strategies that start several live traces
+ * (passthrough); one that picks a winner (finish_trace()) answers one
+ * choice whatever n was.
+ *
+ * Structs the host fills and hands over by pointer (tg_request_info_t,
+ * tg_delta_t, tg_trace_end_t, tg_aux_result_t) only grow at their end;
+ * a field appended to one is there when api->size covers the host table
+ * entry appended with it (named in the field's comment).
+ *
  * Options of type TG_OPT_ENUM and TG_OPT_STRING are read with opt_str.
  *
  * Summary keys strategy, traces_started, traces_cancelled and tokens are
@@ -172,7 +195,7 @@ typedef struct {
 /* A trace to start.  Zero-initialise and set what differs from the
  * client's request. */
 #define TG_TRACE_F_LIVE      0x0001  /* relay deltas to the client as they
-                                        arrive (one live trace at a time) */
+                                        arrive, as one choice (above) */
 #define TG_TRACE_F_LOGPROBS  0x0002  /* ask for logprobs */
 
 typedef struct {
@@ -215,6 +238,11 @@ typedef struct {
     size_t          body_len;
     const char     *error;
     void           *data;
+    /* Appended with client_n: choices[0]'s thinking (message.reasoning_
+     * content or .reasoning), "" when the backend sent none; a
+     * completions reply keeps everything in content. */
+    const char     *reasoning;
+    size_t          reasoning_len;
 } tg_aux_result_t;
 
 typedef struct {
@@ -235,7 +263,10 @@ typedef struct {
 typedef struct {
     const char     *finish_reason;  /* "stop", "length" */
     tg_trace_t     *usage_of;       /* report this trace's usage; NULL:
-                                       tokens emitted */
+                                       the live traces' usage summed
+                                       (completion tokens of all of
+                                       them, the prompt counted once,
+                                       as OpenAI reports n choices) */
 } tg_finish_t;
 
 typedef void (*tg_score_cb)(tg_req_t *req, void *data, const float *sim,
@@ -286,7 +317,8 @@ typedef struct tg_host_api_s {
 
     /* Output to the client.  emit() streams now (SSE) or accumulates
      * (non-streamed); finish_trace() answers with a whole trace, the way
-     * self-consistency and FFS return their winner. */
+     * self-consistency and FFS return their winner; finish() ends a
+     * response of live choices (all of them, see above). */
     int         (*emit)(tg_req_t *req, const char *reasoning, size_t rlen,
                         const char *content, size_t clen);
     int         (*finish)(tg_req_t *req, const tg_finish_t *fin);
@@ -332,6 +364,11 @@ typedef struct tg_host_api_s {
     void        (*counter_add)(const char *name, int64_t delta);
 
     /* Appended entries go here. */
+
+    /* The number of choices the client asked for: its n, 1 when it gave
+     * none.  It bounds the live traces running at once (see "Live traces
+     * and choices" above). */
+    uint32_t    (*client_n)(tg_req_t *req);
 } tg_host_api_t;
 
 

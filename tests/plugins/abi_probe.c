@@ -6,7 +6,8 @@
  *
  * The request: trace 0 is live (streamed to the client) and wins; trace 1
  * is cancelled once it wrote some text and continued with a guide;
- * an aux request answers, another is cancelled; a timer fires, another is
+ * an aux request answers (its thinking checked against the reply's
+ * body), another is cancelled; a timer fires, another is
  * stopped; score() compares three texts.  The request finishes with
  * trace 0 once all of that came back.
  *
@@ -202,7 +203,8 @@ tg_probe_start(tg_req_t *req)
     st = (tg_probe_t *) H(api->state(req));
     ok(req, "request_info", info != NULL && info->strategy != NULL
        && strcmp(info->strategy, "abi_probe") == 0 && info->body_len > 0
-       && info->problem_len > 0 && info->pool != NULL && info->id > 0);
+       && info->problem_len > 0 && info->pool != NULL && info->id > 0
+       && H(api->client_n(req)) == 1);
     ok(req, "state_zeroed", st != NULL && st->magic == 0 && st->t0 == NULL);
     st->magic = 0x9e3779b9u;
 
@@ -398,10 +400,15 @@ tg_probe_on_aux(tg_req_t *req, tg_aux_t *a, const tg_aux_result_t *r)
     tg_probe_t  *st = api->state(req);
 
     entered(req);
+    /* The reply's thinking is there exactly when the backend sent it. */
     ok(req, "aux_result", a == st->aux && r->status == 0
        && r->http_status == 200 && r->data == &dummy_data
        && r->content_len > 0 && r->body_len > 0
-       && strstr(r->body, "\"choices\"") != NULL);
+       && strstr(r->body, "\"choices\"") != NULL
+       && r->reasoning != NULL
+       && (r->reasoning_len > 0)
+          == (strstr(r->body, "\"reasoning_content\":\"") != NULL
+              || strstr(r->body, "\"reasoning\":\"") != NULL));
     st->aux_done = 1;
     tg_probe_maybe_finish(req, st);
 }

@@ -35,6 +35,7 @@ fake_host_new(const tg_plugin_t *plugin)
     }
     h->plugin = plugin;
     h->step = 1;
+    h->client_n = 1;
     h->winner = -1;
     h->cancel_at = UINT64_MAX;
     h->info.endpoint = TG_ENDPOINT_CHAT;
@@ -132,6 +133,7 @@ fake_host_free(fake_host_t *h)
     free(h->out_content.p);
     free(h->fail_message);
     free(h->aux_reply);
+    free(h->aux_reasoning);
     free(h->opts);
     free(h->state);
     free(h);
@@ -364,6 +366,21 @@ fake_host_set_aux_reply(fake_host_t *h, const char *content,
     free(h->aux_reply);
     h->aux_reply = content != NULL ? strdup(content) : NULL;
     h->aux_delay = delay_ms;
+}
+
+
+void
+fake_host_set_aux_reasoning(fake_host_t *h, const char *reasoning)
+{
+    free(h->aux_reasoning);
+    h->aux_reasoning = reasoning != NULL ? strdup(reasoning) : NULL;
+}
+
+
+void
+fake_host_set_client_n(fake_host_t *h, uint32_t n)
+{
+    h->client_n = n > 0 ? n : 1;
 }
 
 

@@ -91,6 +91,12 @@ void fake_host_cancel_at(fake_host_t *h, uint64_t ms);
 /* The content every aux request answers with, after delay_ms. */
 void fake_host_set_aux_reply(fake_host_t *h, const char *content,
     uint64_t delay_ms);
+/* The thinking every aux reply carries (tg_aux_result_t.reasoning);
+ * default "". */
+void fake_host_set_aux_reasoning(fake_host_t *h, const char *reasoning);
+/* The client's n (client_n(); default 1): that many live traces may run
+ * at once. */
+void fake_host_set_client_n(fake_host_t *h, uint32_t n);
 
 /* Runs the request to its end: start(), the loop, destroy().  Returns 0,
  * or the negative code start() returned. */
@@ -104,7 +110,8 @@ int fake_host_winner(const fake_host_t *h);      /* finish_trace index */
 int fake_host_fail_status(const fake_host_t *h);
 const char *fake_host_fail_message(const fake_host_t *h);
 const char *fake_host_finish_reason(const fake_host_t *h);
-uint32_t fake_host_usage_tokens(const fake_host_t *h);
+uint32_t fake_host_usage_tokens(const fake_host_t *h);  /* finish(NULL):
+                                                       live traces' sum */
 uint64_t fake_host_end_ms(const fake_host_t *h);
 
 /* Output the client got (live deltas, emit() or the winner's text). */

@@ -117,7 +117,7 @@ fake_trace_start(tg_req_t *req, const tg_trace_spec_t *spec)
 {
     fake_host_t  *h = fake__req(req);
     tg_trace_t   *t;
-    size_t        i;
+    size_t        i, live;
 
     if (spec == NULL) {
         snprintf(h->err, sizeof(h->err), "no spec");
@@ -142,12 +142,16 @@ fake_trace_start(tg_req_t *req, const tg_trace_spec_t *spec)
         return NULL;
     }
     if (spec->flags & TG_TRACE_F_LIVE) {
-        for (i = 0; i < h->ntraces; i++) {
+        /* plugin.h: as many live traces at once as the client's n. */
+        for (i = 0, live = 0; i < h->ntraces; i++) {
             if (fake__running(h->traces[i])
                 && (h->traces[i]->spec.flags & TG_TRACE_F_LIVE))
             {
-                fake__violation(h, "a second live trace");
+                live++;
             }
+        }
+        if (live >= h->client_n) {
+            fake__violation(h, "more live traces than the client's n");
         }
     }
     t = calloc(1, sizeof(*t));
@@ -296,6 +300,7 @@ fake_finish(tg_req_t *req, const tg_finish_t *fin)
 {
     fake_host_t  *h = fake__req(req);
     int           rc = fake__end(h, FAKE_END_FINISH);
+    size_t        i;
 
     if (rc <= 0) {
         return rc;
@@ -305,6 +310,13 @@ fake_finish(tg_req_t *req, const tg_finish_t *fin)
     if (fin != NULL && fin->usage_of != NULL && fin->usage_of->h == h) {
         h->usage = fin->usage_of->produced;
         h->winner = (int) fin->usage_of->index;
+    } else {
+        /* plugin.h: the live traces' usage summed. */
+        for (i = 0; i < h->ntraces; i++) {
+            if (h->traces[i]->spec.flags & TG_TRACE_F_LIVE) {
+                h->usage += h->traces[i]->produced;
+            }
+        }
     }
     return 0;
 }
@@ -474,6 +486,13 @@ fake_log(tg_req_t *req, int level, const char *fmt, ...)
 }
 
 
+static uint32_t
+fake_client_n(tg_req_t *req)
+{
+    return fake__req(req)->client_n;
+}
+
+
 static void
 fake_counter_add(const char *name, int64_t delta)
 {
@@ -539,7 +558,8 @@ static const tg_host_api_t  fake_api = {
     fake_kv_get,
     fake_kv_set,
     fake_log,
-    fake_counter_add
+    fake_counter_add,
+    fake_client_n
 };
 
 

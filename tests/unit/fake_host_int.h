@@ -95,7 +95,9 @@ struct tg_req_s {
     fake_job_t           *jobs_tail;
     fake_block_t         *arena;
     char                 *aux_reply;
+    char                 *aux_reasoning;
     uint64_t              aux_delay;
+    uint32_t              client_n;
 
     fake_end_t            end;
     int                   end_calls;

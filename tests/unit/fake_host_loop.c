@@ -235,6 +235,8 @@ fake__run_job(fake_host_t *h, fake_job_t *j)
         r.content_len = j->len;
         r.body = r.content;
         r.body_len = r.content_len;
+        r.reasoning = h->aux_reasoning ? h->aux_reasoning : "";
+        r.reasoning_len = strlen(r.reasoning);
         r.data = j->data;
         if (p->on_aux_result != NULL) {
             p->on_aux_result(h, (tg_aux_t *) j, &r);

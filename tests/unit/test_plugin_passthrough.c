@@ -1,6 +1,7 @@
 /*
  * passthrough against the fake host: one live trace, its finish_reason
- * and usage, its failure as a 502, and no options.
+ * and usage, its failure as a 502, and no options; a client's n > 1 as n
+ * live traces, finished once all are done with their usage summed.
  */
 
 #include <criterion/criterion.h>
@@ -124,4 +125,99 @@ Test(passthrough, options_are_refused)
               "%s", fake_host_error(h));
     cr_assert_eq(fake_host_set_options(h, ""), 0);
     fake_host_free(h);
+}
+
+
+/* Three scripted choices that end at different times. */
+static void
+add_three(fake_host_t *h, int fail_second)
+{
+    fake_trace_script_t  s[3] = {
+        { .reasoning = "Think A.", .content = "A", .tokens = 10,
+          .ms_per_token = 3 },
+        { .reasoning = "Think B.", .content = "B", .tokens = 20,
+          .finish_reason = "length", .ms_per_token = 1 },
+        { .content = "C", .tokens = 5, .start_ms = 50 },
+    };
+    size_t               i;
+
+    if (fail_second) {
+        s[1].fail_after = 4;
+        s[1].error = "backend broke";
+    }
+    for (i = 0; i < 3; i++) {
+        cr_assert_eq(fake_host_add_trace(h, &s[i]), 0);
+    }
+}
+
+
+Test(passthrough, n_choices_are_live_traces)
+{
+    fake_host_t  *h = tg_test_new(&thinkgate_plugin);
+    size_t        i;
+
+    fake_host_set_client_n(h, 3);
+    add_three(h, 0);
+    cr_assert_eq(fake_host_run(h), 0);
+    cr_assert_eq(fake_host_traces_started(h), 3);
+    for (i = 0; i < 3; i++) {
+        cr_assert(fake_host_trace(h, i)->flags & TG_TRACE_F_LIVE);
+        cr_assert_eq(fake_host_trace(h, i)->state, TG_TRACE_DONE);
+    }
+    cr_assert_eq(fake_host_end(h), FAKE_END_FINISH);
+    cr_assert_eq(fake_host_end_calls(h), 1);
+    cr_assert_eq(fake_host_end_ms(h), 55, "after the last choice ended");
+    cr_assert_eq(fake_host_usage_tokens(h), 10 + 20 + 5,
+                 "usage is every choice's");
+    cr_assert_eq(fake_host_winner(h), -1, "no one trace's usage");
+    cr_assert_eq(fake_host_traces_cancelled(h), 0);
+    tg_test_clean(h);
+}
+
+
+Test(passthrough, n_one_choice_failing_fails_the_request)
+{
+    fake_host_t  *h = tg_test_new(&thinkgate_plugin);
+
+    fake_host_set_client_n(h, 3);
+    add_three(h, 1);
+    cr_assert_eq(fake_host_run(h), 0);
+    cr_assert_eq(fake_host_end(h), FAKE_END_FAIL);
+    cr_assert_eq(fake_host_end_calls(h), 1);
+    cr_assert_eq(fake_host_fail_status(h), 502);
+    cr_assert_str_eq(fake_host_fail_message(h), "backend broke");
+    cr_assert_eq(fake_host_end_ms(h), 4);
+    tg_test_clean(h);
+}
+
+
+Test(passthrough, n_refused_start_is_502)
+{
+    fake_trace_script_t  ok = { .content = "fine", .tokens = 3 };
+    fake_trace_script_t  no = { .content = "never", .tokens = 3,
+                                .refuse_start = 1 };
+    fake_host_t         *h = tg_test_new(&thinkgate_plugin);
+
+    fake_host_set_client_n(h, 2);
+    fake_host_add_trace(h, &ok);
+    fake_host_add_trace(h, &no);
+    cr_assert_lt(fake_host_run(h), 0);
+    cr_assert_eq(fake_host_end(h), FAKE_END_FAIL);
+    cr_assert_eq(fake_host_fail_status(h), 502);
+    cr_assert_eq(fake_host_traces_started(h), 1);
+    tg_test_clean(h);
+}
+
+
+Test(passthrough, n_client_leaves)
+{
+    fake_host_t  *h = tg_test_new(&thinkgate_plugin);
+
+    fake_host_set_client_n(h, 3);
+    add_three(h, 0);
+    fake_host_cancel_at(h, 12);
+    cr_assert_eq(fake_host_run(h), 0);
+    cr_assert_eq(fake_host_end(h), FAKE_END_NONE);
+    cr_assert_eq(fake_host_end_calls(h), 0);
+    tg_test_clean(h);
 }
