@@ -265,6 +265,29 @@ def test_session_streamed_answer_is_stored(stack):
     assert turns[0][1]["content"] == "".join(content)
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_session_stores_choice_zero_of_n(stack, stream):
+    sid = "n2-" + uuid.uuid4().hex
+    c = client(stack.a, session=sid)
+    args = dict(model="thinkgate-sim", max_tokens=40, n=2, seed=3,
+                messages=[{"role": "user", "content": "What is 6 + 7?"}])
+    if stream:
+        parts = {0: [], 1: []}
+        for chunk in c.chat.completions.create(stream=True, **args):
+            for ch in chunk.choices:
+                if ch.delta.content:
+                    parts[ch.index].append(ch.delta.content)
+        answer = "".join(parts[0])
+    else:
+        r = c.chat.completions.create(**args)
+        assert len(r.choices) == 2
+        answer = next(ch.message.content or "" for ch in r.choices
+                      if ch.index == 0)
+    turns = turns_of(stack, sid)
+    assert len(turns) == 1
+    assert turns[0][1]["content"] == answer
+
+
 def test_session_in_the_body(stack):
     sid = "body-" + uuid.uuid4().hex
     for q in ("What is 1 + 2?", "What is 2 + 3?"):
