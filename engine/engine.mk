@@ -28,6 +28,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/strategy/host_trace.c \
     engine/strategy/host_sse.c \
     engine/strategy/host_output.c \
+    engine/strategy/host_choice.c \
     engine/strategy/host_select.c \
     engine/score/score.c \
     engine/admin.c \

@@ -62,6 +62,7 @@ ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
     ngx_uint_t                      methods;
     ngx_pool_cleanup_t             *cln;
     ngx_http_thinkgate_ctx_t       *ctx;
+    ngx_http_core_loc_conf_t       *clcf;
     ngx_http_thinkgate_loc_conf_t  *lcf;
 
     methods = NGX_HTTP_GET|NGX_HTTP_POST|NGX_HTTP_HEAD;
@@ -123,6 +124,18 @@ ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
     cln->data = ctx;
 
     ngx_http_set_ctx(r, ctx, ngx_http_thinkgate_module);
+
+    /*
+     * Our answer leaves in several small writes (header, frames, last
+     * chunk); with Nagle on, each write after the first waits for the
+     * client's delayed ACK, some 40 ms.  nginx itself only sets
+     * TCP_NODELAY when a connection turns keep-alive.
+     */
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->tcp_nodelay && ngx_tcp_nodelay(r->connection) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     rc = ngx_http_read_client_request_body(r,
                                            ngx_http_thinkgate_body_handler);

@@ -9,7 +9,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -327,6 +332,24 @@ tg_sim_handle_stats(tg_sim_t *sim, struct evhttp_request *r)
         evbuffer_free(b);
 }
 
+/*
+ * Streams go out as one small write per decode step; with Nagle on, each
+ * write after the first waits for the peer's delayed ACK (~40 ms), which
+ * no GPU server does (vLLM's uvicorn sets TCP_NODELAY too).  Set per
+ * request: cheap, and keep-alive connections just repeat it.
+ */
+static void
+tg_sim_nodelay(struct evhttp_request *r)
+{
+    struct evhttp_connection *c = evhttp_request_get_connection(r);
+    struct bufferevent *bev = c ? evhttp_connection_get_bufferevent(c) : NULL;
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    int one = 1;
+
+    if (fd >= 0)
+        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static void
 tg_sim_http_cb(struct evhttp_request *r, void *arg)
 {
@@ -340,6 +363,7 @@ tg_sim_http_cb(struct evhttp_request *r, void *arg)
 
 #define TG_SIM_PATH(s) (plen == sizeof(s) - 1 && memcmp(uri, s, plen) == 0)
     memset(&e, 0, sizeof(e));
+    tg_sim_nodelay(r);
     if (TG_SIM_PATH("/v1/chat/completions") && post)
         tg_sim_handle_generate(sim, r, TG_SIM_CHAT);
     else if (TG_SIM_PATH("/v1/completions") && post)

@@ -13,7 +13,9 @@
  *   host_sse.c     what backends send: SSE chunks into text, tokens and
  *                  an end; inline <think> splitting
  *   host_output.c  output to the client: live relay, emit, finish,
- *                  finish_trace, fail, keep-alives, the thinkgate object
+ *                  finish_trace, fail, keep-alives
+ *   host_choice.c  the response's choices (a client's n) and its end:
+ *                  finish chunks, usage, the thinkgate object
  *   host_select.c  which plugin and options: body > header > location
  *
  * Rules kept here, as plugin.h promises them: no plugin callback runs
@@ -218,15 +220,30 @@ int tg__host_fail(tg_req_t *req, int http_status, const char *type,
     const char *message);
 int tg__host_live_relay(tg_host_req_t *hr, tg_host_trace_t *ht,
     const tg_delta_t *d);
-int tg__host_live_ended(tg_host_req_t *hr, tg_host_trace_t *ht);
+int tg__host_keepalive_start(tg_host_req_t *hr);
+void tg__host_error(tg_host_req_t *hr, const tg_oa_error_t *err);
+int tg__host_live_rest(tg_host_req_t *hr, tg_host_trace_t *ht);
+json_t *tg__host_str(const char *s, size_t n);
+const char *tg__host_model(tg_host_req_t *hr, tg_host_trace_t *ht);
+int tg__host_send_json(tg_host_req_t *hr, json_t *doc);
+/* One streamed chunk of a choice; finish non-NULL makes it the choice's
+ * last one; model_of: the trace whose model it names (NULL: the
+ * client's). */
+int tg__host_chunk(tg_host_req_t *hr, uint32_t choice,
+    tg_host_trace_t *model_of, const char *rs, size_t rl, const char *cs,
+    size_t cl, const char *finish, const char *logprobs);
+
+/* host_choice.c */
+int tg__host_choices_init(tg_host_req_t *hr);
+void tg__host_choices_free(tg_host_req_t *hr);
 int tg__host_choice_pick(tg_host_req_t *hr, tg_host_trace_t *from,
     uint32_t *choice);
 void tg__host_choice_take(tg_host_req_t *hr, tg_host_trace_t *ht,
     uint32_t choice);
-int tg__host_choices_init(tg_host_req_t *hr);
-void tg__host_choices_free(tg_host_req_t *hr);
-int tg__host_keepalive_start(tg_host_req_t *hr);
-void tg__host_error(tg_host_req_t *hr, const tg_oa_error_t *err);
+int tg__host_live_ended(tg_host_req_t *hr, tg_host_trace_t *ht);
+/* The response's end: the choices' finish, usage, the summary, END. */
+int tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of,
+    const char *finish);
 
 /* host_select.c: the plugin version and options of r, or err filled
  * (400 for the client's mistakes, 5xx for the server's). */

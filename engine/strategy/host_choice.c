@@ -1,0 +1,369 @@
+/*
+ * The choices of the plugin host's response, and its end.
+ *
+ * A response has one choice, or the client's n when a strategy runs
+ * several live traces (plugin.h, "Live traces and choices"): each live
+ * trace writes one choice, chunks carry the choice's index, and with
+ * several choices each closes with its own finish chunk when its trace
+ * ends DONE.  The end: a finish chunk for every choice still open, one
+ * usage chunk (choices [], usage, the "thinkgate" object) and
+ * "data: [DONE]"; not streamed, one completion with a choice per index.
+ * Usage for n choices is what OpenAI reports: completion tokens summed,
+ * the prompt once.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/prep.h"
+#include "strategy/host.h"
+
+static int tg__host_choice_close(tg_host_req_t *hr, uint32_t choice,
+    tg_host_trace_t *model_of, const char *finish);
+static json_t *tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht);
+static json_t *tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner);
+static tg_host_trace_t *tg__host_model_of(tg_host_req_t *hr,
+    tg_host_trace_t *usage_of, uint32_t k);
+static json_t *tg__host_choice_json(tg_host_req_t *hr, uint32_t k,
+    const char *finish);
+
+
+int
+tg__host_choices_init(tg_host_req_t *hr)
+{
+    json_t  *n = json_object_get(hr->r->oa.body, "n");
+
+    /* The request was validated: n, when given, is 1..128. */
+    hr->nchoices = json_is_integer(n) && json_integer_value(n) > 1
+                   ? (uint32_t) json_integer_value(n) : 1;
+    hr->choices = calloc(hr->nchoices, sizeof(*hr->choices));
+    return hr->choices != NULL ? 0 : -ENOMEM;
+}
+
+
+void
+tg__host_choices_free(tg_host_req_t *hr)
+{
+    uint32_t  k;
+
+    for (k = 0; hr->choices != NULL && k < hr->nchoices; k++) {
+        tg_buf_free(&hr->choices[k].reasoning);
+        tg_buf_free(&hr->choices[k].content);
+    }
+    free(hr->choices);
+    hr->choices = NULL;
+}
+
+
+/* The choice a new live trace writes (plugin.h, "Live traces and
+ * choices"): a continuation's own, the next one while fewer than n are
+ * open, else the first open one whose live trace is over. */
+int
+tg__host_choice_pick(tg_host_req_t *hr, tg_host_trace_t *from,
+    uint32_t *choice)
+{
+    tg_host_choice_t  *c;
+    uint32_t           k;
+
+    if (from != NULL && from->live) {
+        c = &hr->choices[from->choice];
+        if (!c->closed && (c->live == from || c->live->ended)) {
+            *choice = from->choice;
+            return 0;
+        }
+    }
+    if (hr->nopen < hr->nchoices) {
+        *choice = hr->nopen;
+        return 0;
+    }
+    for (k = 0; k < hr->nopen; k++) {
+        c = &hr->choices[k];
+        if (!c->closed && (c->live == NULL || c->live->ended)) {
+            *choice = k;
+            return 0;
+        }
+    }
+    if (hr->nchoices == 1) {
+        tg__host_set_error(hr, "trace %u is already live: one live trace "
+                           "at a time", hr->choices[0].live->index);
+    } else {
+        tg__host_set_error(hr, "each of the %u choices the client asked "
+                           "for has a live trace running", hr->nchoices);
+    }
+    return -EBUSY;
+}
+
+
+/* ht, just started live, writes choice from now on. */
+void
+tg__host_choice_take(tg_host_req_t *hr, tg_host_trace_t *ht, uint32_t choice)
+{
+    ht->live = 1;
+    ht->choice = choice;
+    hr->choices[choice].live = ht;
+    if (choice == hr->nopen) {
+        hr->nopen++;
+    }
+}
+
+
+/* A live trace ended DONE on its own: with several choices, its choice
+ * closes now (plugin.h); with one, the plugin's finish() closes it. */
+int
+tg__host_live_ended(tg_host_req_t *hr, tg_host_trace_t *ht)
+{
+    tg_host_choice_t  *c = &hr->choices[ht->choice];
+    int                rc;
+
+    if (hr->nchoices < 2 || ht->state != TG_TRACE_DONE || c->closed
+        || c->live != ht)
+    {
+        return 0;
+    }
+    rc = tg__host_live_rest(hr, ht);
+    if (rc == 0) {
+        rc = tg__host_choice_close(hr, ht->choice, ht,
+                                   ht->finish_reason[0] ? ht->finish_reason
+                                                        : "stop");
+    }
+    return rc == -EPIPE ? 0 : rc;
+}
+
+
+/* A choice's end: its finish chunk (streamed) or its finish_reason. */
+static int
+tg__host_choice_close(tg_host_req_t *hr, uint32_t choice,
+    tg_host_trace_t *model_of, const char *finish)
+{
+    tg_host_choice_t  *c = &hr->choices[choice];
+
+    c->closed = 1;
+    snprintf(c->finish_reason, sizeof(c->finish_reason), "%s", finish);
+    if (!hr->r->oa.stream) {
+        return 0;
+    }
+    return tg__host_chunk(hr, choice, model_of, "", 0, "", 0, finish, NULL);
+}
+
+
+/* The usage reported: the trace's last usage object, or its count; for
+ * no trace, the live traces' completion tokens summed and the first
+ * one's prompt (the prompt is read once for n choices). */
+static json_t *
+tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
+{
+    uint64_t    n = 0;
+    json_int_t  pt = -1;
+    size_t      i;
+
+    if (ht != NULL && ht->usage != NULL) {
+        json_t  *u = json_deep_copy(ht->usage);
+
+        /* Continuous usage counts the tag-only steps too; the final
+         * count is the trace's. */
+        if (u != NULL && ht->tokens > 0) {
+            json_int_t  pt = json_integer_value(json_object_get(u,
+                                                    "prompt_tokens"));
+
+            json_object_set_new(u, "completion_tokens",
+                                json_integer(ht->tokens));
+            json_object_set_new(u, "total_tokens",
+                                json_integer(pt + ht->tokens));
+        }
+        return u;
+    }
+    if (ht != NULL) {
+        n = ht->tokens;
+    } else {
+        for (i = 0; i < hr->ntraces; i++) {
+            tg_host_trace_t  *t = hr->traces[i];
+
+            if (!t->live) {
+                continue;
+            }
+            n += t->tokens;
+            if (pt < 0 && t->usage != NULL) {
+                pt = json_integer_value(json_object_get(t->usage,
+                                                        "prompt_tokens"));
+            }
+        }
+    }
+    pt = pt < 0 ? 0 : pt;
+    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", pt,
+                     "completion_tokens", (json_int_t) n,
+                     "total_tokens", pt + (json_int_t) n);
+}
+
+
+/* The "thinkgate" object: the host's figures, the plugin's keys, then
+ * what the state steps did (session, prefix routing: core/prep.h). */
+static json_t *
+tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
+{
+    json_t    *o;
+    uint64_t   tokens = 0;
+    size_t     i;
+
+    for (i = 0; i < hr->ntraces; i++) {
+        tokens += hr->traces[i]->tokens;
+    }
+    o = json_pack("{s:s, s:I, s:I, s:I, s:o}",
+                  "strategy", hr->strategy,
+                  "traces_started", (json_int_t) hr->ntraces,
+                  "traces_cancelled", (json_int_t) hr->cancelled,
+                  "tokens", (json_int_t) tokens,
+                  "winner", winner ? json_integer(winner->index)
+                                   : json_null());
+    if (o != NULL && hr->summary != NULL) {
+        (void) json_object_update(o, hr->summary);
+    }
+    if (o != NULL && tg_prep_summary(hr->r, o) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+
+/* The trace whose model choice k names: the reported one, else (several
+ * choices) the choice's own live trace, else none (the client's). */
+static tg_host_trace_t *
+tg__host_model_of(tg_host_req_t *hr, tg_host_trace_t *usage_of, uint32_t k)
+{
+    if (usage_of != NULL || hr->nchoices < 2) {
+        return usage_of;
+    }
+    return hr->choices[k].live;
+}
+
+
+/* Choice k of a non-streamed answer. */
+static json_t *
+tg__host_choice_json(tg_host_req_t *hr, uint32_t k, const char *finish)
+{
+    tg_host_choice_t  *c = &hr->choices[k];
+    json_t            *msg;
+
+    if (c->closed) {
+        finish = c->finish_reason;
+    }
+    if (hr->r->oa.endpoint == TG_OA_CHAT) {
+        msg = json_pack("{s:s, s:o, s:o}", "role", "assistant",
+                        "content", tg_buf_size(&c->content)
+                            ? tg__host_str(tg_buf_ptr(&c->content),
+                                           tg_buf_size(&c->content))
+                            : json_null(),
+                        "reasoning_content", tg_buf_size(&c->reasoning)
+                            ? tg__host_str(tg_buf_ptr(&c->reasoning),
+                                           tg_buf_size(&c->reasoning))
+                            : json_null());
+        return json_pack("{s:i, s:o, s:n, s:s}", "index", (int) k,
+                         "message", msg, "logprobs", "finish_reason",
+                         finish);
+    }
+    /* A completion's text is the raw output, thinking included. */
+    (void) tg_buf_append(&c->reasoning, tg_buf_size(&c->content)
+                                        ? tg_buf_ptr(&c->content) : "",
+                         tg_buf_size(&c->content));
+    return json_pack("{s:i, s:o, s:n, s:s}", "index", (int) k,
+                     "text", tg__host_str(tg_buf_size(&c->reasoning)
+                                          ? tg_buf_ptr(&c->reasoning) : "",
+                                          tg_buf_size(&c->reasoning)),
+                     "logprobs", "finish_reason", finish);
+}
+
+
+int
+tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of, const char *finish)
+{
+    tg_request_t  *r = hr->r;
+    json_t        *summary, *usage, *doc, *choices = NULL;
+    char          *s;
+    uint32_t       k, n = hr->nopen > 1 ? hr->nopen : 1;
+    int            rc = 0, chat = r->oa.endpoint == TG_OA_CHAT;
+    tg_oa_error_t  err;
+
+    summary = tg__host_summary(hr, usage_of);
+    usage = tg__host_usage(hr, usage_of);
+    if (summary == NULL || usage == NULL) {
+        goto nomem;
+    }
+
+    if (r->oa.stream) {
+        for (k = 0; k < n && rc == 0; k++) {
+            if (!hr->choices[k].closed) {
+                rc = tg__host_choice_close(hr, k,
+                                           tg__host_model_of(hr, usage_of,
+                                                             k),
+                                           finish);
+            }
+        }
+        if (rc == 0) {
+            rc = tg__host_send_json(hr, json_pack("{s:s, s:s, s:I, s:s, "
+                "s:[], s:O, s:O}", "id", hr->id,
+                "object", chat ? "chat.completion.chunk" : "text_completion",
+                "created", (json_int_t) hr->created,
+                "model", tg__host_model(hr, tg__host_model_of(hr, usage_of,
+                                                              0)),
+                "choices", "usage", usage, "thinkgate", summary));
+        }
+        if (rc == 0) {
+            rc = tg_request_data(r, "data: [DONE]\n\n", 14);
+        }
+        json_decref(usage);
+        if (rc != 0) {
+            json_decref(summary);
+            return rc == -EPIPE ? 0 : rc;
+        }
+        return tg_request_end(r, summary);
+    }
+
+    choices = json_array();
+    for (k = 0; k < n && choices != NULL; k++) {
+        if (json_array_append_new(choices,
+                                  tg__host_choice_json(hr, k, finish)) != 0)
+        {
+            json_decref(choices);
+            choices = NULL;
+        }
+    }
+    if (choices == NULL) {
+        goto nomem;
+    }
+    doc = json_pack("{s:s, s:s, s:I, s:s, s:o, s:o, s:O}", "id", hr->id,
+                    "object", chat ? "chat.completion" : "text_completion",
+                    "created", (json_int_t) hr->created,
+                    "model", tg__host_model(hr, tg__host_model_of(hr,
+                                                                  usage_of,
+                                                                  0)),
+                    "choices", choices, "usage", usage,
+                    "thinkgate", summary);
+    usage = NULL;
+    if (doc == NULL) {
+        goto nomem;
+    }
+    s = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (s == NULL) {
+        goto nomem;
+    }
+    rc = tg_request_head(r, 200, 0, "Content-Type: application/json\r\n");
+    if (rc == 0) {
+        rc = tg_request_data(r, s, strlen(s));
+    }
+    free(s);
+    if (rc != 0) {
+        json_decref(summary);
+        return rc == -EPIPE ? 0 : rc;
+    }
+    return tg_request_end(r, summary);
+
+nomem:
+    json_decref(summary);
+    json_decref(usage);
+    tg_oa_error_set(&err, 500, NULL, NULL, NULL, "out of memory");
+    tg__host_error(hr, &err);
+    return -ENOMEM;
+}
