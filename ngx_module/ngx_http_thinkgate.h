@@ -146,6 +146,18 @@ struct ngx_http_thinkgate_ctx_s {
 
     ngx_http_thinkgate_out_t    out;        /* queued REQUEST frames */
 
+    /*
+     * Output.  Frames of one ring pass are copied into "pending" and go
+     * to nginx in one output_filter call when the pass ends (a
+     * non-streamed answer waits there for END, up to a cap).  Buffers
+     * nginx still has to write are "busy"; written ones go to "free"
+     * without their memory, which goes back to the pool at once.
+     */
+    ngx_queue_t                 pass;       /* in the engine's pass list */
+    ngx_chain_t                *pending;
+    ngx_chain_t               **pending_end;
+    ngx_buf_t                  *pending_buf;    /* last of pending */
+    size_t                      pending_len;    /* DATA bytes in it */
     ngx_chain_t                *free;
     ngx_chain_t                *busy;
     uint64_t                    handed;     /* DATA bytes given to nginx */
@@ -160,6 +172,8 @@ struct ngx_http_thinkgate_ctx_s {
     unsigned                    sent:1;     /* all REQUEST frames written */
     unsigned                    headed:1;
     unsigned                    stream:1;
+    unsigned                    hold:1;     /* header waits for END */
+    unsigned                    in_pass:1;
     unsigned                    done:1;
 };
 
@@ -208,8 +222,13 @@ typedef struct {
     ngx_queue_t                      out;
     ngx_queue_t                      free_out;
 
+    /* requests with output from the ring pass under way */
+    ngx_queue_t                      pass;
+
+    /* one doorbell per event-loop pass, rung by a posted event */
+    ngx_event_t                      bell_event;
+
     uint64_t                         next_id;
-    unsigned                         servicing:1;
     unsigned                         bell:1;
 } ngx_http_thinkgate_engine_t;
 
@@ -259,7 +278,9 @@ uint64_t ngx_http_thinkgate_engine_next_id(void);
 
 /* ngx_http_thinkgate_ring.c */
 ngx_int_t ngx_http_thinkgate_engine_service(void);
-void ngx_http_thinkgate_engine_ring(void);
+void ngx_http_thinkgate_engine_bell(void);
+void ngx_http_thinkgate_engine_bell_handler(ngx_event_t *ev);
+void ngx_http_thinkgate_engine_pass(ngx_http_thinkgate_ctx_t *ctx);
 ngx_int_t ngx_http_thinkgate_engine_submit(ngx_http_thinkgate_ctx_t *ctx);
 void ngx_http_thinkgate_engine_control(ngx_http_thinkgate_ctx_t *ctx,
     uint16_t type, uint32_t value);
@@ -282,6 +303,7 @@ ngx_int_t ngx_http_thinkgate_send_json(ngx_http_request_t *r,
 /* ngx_http_thinkgate_stream.c */
 void ngx_http_thinkgate_frame(ngx_http_thinkgate_ctx_t *ctx,
     tg_frame_t *f);
+void ngx_http_thinkgate_pass_end(ngx_http_thinkgate_ctx_t *ctx);
 void ngx_http_thinkgate_fail(ngx_http_thinkgate_ctx_t *ctx);
 void ngx_http_thinkgate_write_handler(ngx_http_request_t *r);
 

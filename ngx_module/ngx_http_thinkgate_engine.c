@@ -58,6 +58,11 @@ ngx_http_thinkgate_engine_init(ngx_cycle_t *cycle,
     ngx_rbtree_init(&e->tree, &e->sentinel, ngx_rbtree_insert_value);
     ngx_queue_init(&e->out);
     ngx_queue_init(&e->free_out);
+    ngx_queue_init(&e->pass);
+
+    e->bell_event.handler = ngx_http_thinkgate_engine_bell_handler;
+    e->bell_event.log = cycle->log;
+    e->bell_event.data = e;
 
     e->reconnect.handler = ngx_http_thinkgate_engine_reconnect_handler;
     e->reconnect.log = cycle->log;
@@ -562,6 +567,11 @@ ngx_http_thinkgate_engine_close(void)
         e->memfd = -1;
     }
 
+    if (e->bell_event.posted) {
+        ngx_delete_posted_event(&e->bell_event);
+    }
+
+    e->bell = 0;
     e->state = NGX_HTTP_THINKGATE_DISCONNECTED;
 }
 

@@ -18,7 +18,12 @@ static ngx_http_thinkgate_ctx_t *ngx_http_thinkgate_engine_lookup(
     uint64_t id);
 
 
-/* Writes queued frames, then dispatches every frame the engine wrote. */
+/*
+ * Writes queued frames, then dispatches every frame the engine wrote.  The
+ * DATA of this pass collects per request; each request with output then
+ * makes one output_filter call, so that a burst of frames costs one write
+ * to the client.
+ */
 
 ngx_int_t
 ngx_http_thinkgate_engine_service(void)
@@ -26,11 +31,10 @@ ngx_http_thinkgate_engine_service(void)
     int                           err;
     uint64_t                      id;
     tg_frame_t                   *f;
+    ngx_queue_t                  *q;
     ngx_connection_t             *c;
     ngx_http_thinkgate_ctx_t     *ctx;
     ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
-
-    e->servicing = 1;
 
     ngx_http_thinkgate_engine_flush();
 
@@ -55,7 +59,7 @@ ngx_http_thinkgate_engine_service(void)
         }
 
         if (tg_ring_consume(&e->to_worker, f)) {
-            e->bell = 1;
+            ngx_http_thinkgate_engine_bell();
         }
 
         if (c) {
@@ -63,15 +67,33 @@ ngx_http_thinkgate_engine_service(void)
         }
     }
 
-    ngx_http_thinkgate_engine_flush();
+    while (!ngx_queue_empty(&e->pass)) {
+        q = ngx_queue_head(&e->pass);
+        ngx_queue_remove(q);
 
-    e->servicing = 0;
+        ctx = ngx_queue_data(q, ngx_http_thinkgate_ctx_t, pass);
+        ctx->in_pass = 0;
 
-    if (e->bell) {
-        ngx_http_thinkgate_engine_ring();
+        c = ctx->request->connection;
+        ngx_http_thinkgate_pass_end(ctx);
+        ngx_http_run_posted_requests(c);
     }
 
+    ngx_http_thinkgate_engine_flush();
+
     return err ? NGX_ERROR : NGX_OK;
+}
+
+
+/* The request has output waiting for the end of this ring pass. */
+
+void
+ngx_http_thinkgate_engine_pass(ngx_http_thinkgate_ctx_t *ctx)
+{
+    if (!ctx->in_pass) {
+        ngx_queue_insert_tail(&ngx_http_thinkgate_engine.pass, &ctx->pass);
+        ctx->in_pass = 1;
+    }
 }
 
 
@@ -114,7 +136,7 @@ ngx_http_thinkgate_engine_flush(void)
         }
 
         if (rc == 1) {
-            e->bell = 1;
+            ngx_http_thinkgate_engine_bell();
         }
 
         ngx_queue_remove(q);
@@ -165,7 +187,7 @@ ngx_http_thinkgate_engine_write_request(ngx_http_thinkgate_ctx_t *ctx)
         }
 
         if (rc == 1) {
-            e->bell = 1;
+            ngx_http_thinkgate_engine_bell();
         }
 
         ctx->meta_sent = 1;
@@ -216,10 +238,6 @@ ngx_http_thinkgate_engine_submit(ngx_http_thinkgate_ctx_t *ctx)
         ctx->queued = 1;
     }
 
-    if (e->bell && !e->servicing) {
-        ngx_http_thinkgate_engine_ring();
-    }
-
     return NGX_OK;
 }
 
@@ -244,11 +262,7 @@ ngx_http_thinkgate_engine_control(ngx_http_thinkgate_ctx_t *ctx,
                            type == TG_FRAME_WINDOW ? 4 : 0, NULL, 0);
         if (rc >= 0) {
             if (rc == 1) {
-                e->bell = 1;
-            }
-
-            if (e->bell && !e->servicing) {
-                ngx_http_thinkgate_engine_ring();
+                ngx_http_thinkgate_engine_bell();
             }
 
             return;
@@ -292,6 +306,11 @@ ngx_http_thinkgate_engine_forget(ngx_http_thinkgate_ctx_t *ctx,
         ctx->queued = 0;
     }
 
+    if (ctx->in_pass) {
+        ngx_queue_remove(&ctx->pass);
+        ctx->in_pass = 0;
+    }
+
     if (!ctx->in_tree) {
         return;
     }
@@ -309,13 +328,37 @@ ngx_http_thinkgate_engine_forget(ngx_http_thinkgate_ctx_t *ctx,
 }
 
 
+/*
+ * A write made the ring non-empty, or a read freed room for a waiting
+ * producer (ring.h, rules 1 and 2): the engine needs a doorbell.  It is
+ * rung once, when every handler of this event-loop pass has written its
+ * frames.
+ */
+
 void
-ngx_http_thinkgate_engine_ring(void)
+ngx_http_thinkgate_engine_bell(void)
+{
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    e->bell = 1;
+
+    if (!e->bell_event.posted) {
+        ngx_post_event(&e->bell_event, &ngx_posted_events);
+    }
+}
+
+
+void
+ngx_http_thinkgate_engine_bell_handler(ngx_event_t *ev)
 {
     u_char                        b;
     ssize_t                       n;
     ngx_err_t                     err;
     ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    if (!e->bell) {
+        return;
+    }
 
     e->bell = 0;
 
@@ -338,10 +381,7 @@ ngx_http_thinkgate_engine_ring(void)
         return;
     }
 
-    /*
-     * The engine is probably gone.  The read handler finds out and
-     * disconnects; doing it here could unmap the rings under a caller.
-     */
+    /* the engine is probably gone: the read handler finds out */
 
     ngx_log_error(NGX_LOG_INFO, e->log, err,
                   "thinkgate: doorbell to engine failed");

@@ -1,9 +1,16 @@
 
 /*
  * thinkgate nginx module: the engine's answer to one request.  HEAD sets
- * the status and headers, DATA is copied out of the ring and flushed to
- * the client, END and ERROR finish the request; WINDOW credit goes back as
- * the client takes the bytes.
+ * the status and headers, DATA is copied out of the ring, END and ERROR
+ * finish the request; WINDOW credit goes back as nginx writes the bytes
+ * to the client's socket, so that a client that does not read stops its
+ * backends instead of filling this worker's memory.
+ *
+ * The DATA of one ring pass is collected per request and handed to nginx
+ * in one flushed output_filter call when the pass ends.  A non-streamed
+ * answer is held until END, so that it leaves with Content-Length and the
+ * last buffer in one write; one that grows past
+ * NGX_HTTP_THINKGATE_HOLD_MAX goes out chunked as it comes instead.
  */
 
 
@@ -13,18 +20,32 @@
 /* WINDOW credit goes back in steps of this many bytes */
 #define NGX_HTTP_THINKGATE_CREDIT_STEP  (TG_INITIAL_WINDOW / 16)
 
+/* the smallest output buffer, a page like proxy_buffer_size; it is always
+ * a large pool allocation, so that ngx_pfree() gives it back */
+#define NGX_HTTP_THINKGATE_BUF_SIZE     4096
+
+/* held answers stay well inside the initial window: the engine must not
+ * wait for credit that only their sending would return */
+#define NGX_HTTP_THINKGATE_HOLD_MAX     (TG_INITIAL_WINDOW / 4)
+
 
 static ngx_int_t ngx_http_thinkgate_head(ngx_http_thinkgate_ctx_t *ctx,
     tg_frame_t *f);
 static ngx_int_t ngx_http_thinkgate_data(ngx_http_thinkgate_ctx_t *ctx,
-    const u_char *p1, size_t l1, const u_char *p2, size_t l2,
-    size_t l3);
+    const u_char *p, size_t len);
+static ngx_int_t ngx_http_thinkgate_append(ngx_http_thinkgate_ctx_t *ctx,
+    const u_char *p, size_t len);
+static ngx_int_t ngx_http_thinkgate_send(ngx_http_thinkgate_ctx_t *ctx,
+    ngx_uint_t last);
 static ngx_int_t ngx_http_thinkgate_after_output(ngx_http_request_t *r,
-    ngx_http_thinkgate_ctx_t *ctx, ngx_int_t rc);
+    ngx_http_thinkgate_ctx_t *ctx, ngx_chain_t *out, ngx_int_t rc);
 static void ngx_http_thinkgate_end(ngx_http_thinkgate_ctx_t *ctx,
     tg_frame_t *f);
 static void ngx_http_thinkgate_error(ngx_http_thinkgate_ctx_t *ctx,
     tg_frame_t *f);
+static void ngx_http_thinkgate_sse_error(ngx_http_thinkgate_ctx_t *ctx,
+    const u_char *p, size_t len);
+static ngx_int_t ngx_http_thinkgate_unhead(ngx_http_thinkgate_ctx_t *ctx);
 static void ngx_http_thinkgate_abort(ngx_http_thinkgate_ctx_t *ctx,
     ngx_int_t rc);
 static void ngx_http_thinkgate_bad_frame(ngx_http_thinkgate_ctx_t *ctx,
@@ -60,9 +81,9 @@ ngx_http_thinkgate_frame(ngx_http_thinkgate_ctx_t *ctx, tg_frame_t *f)
             return;
         }
 
-        rc = ngx_http_thinkgate_data(ctx, tg_frame_payload(f), f->len,
-                                     NULL, 0, 0);
-        if (rc == NGX_ERROR) {
+        if (ngx_http_thinkgate_data(ctx, tg_frame_payload(f), f->len)
+            != NGX_OK)
+        {
             ngx_http_thinkgate_abort(ctx, NGX_ERROR);
         }
 
@@ -123,6 +144,7 @@ ngx_http_thinkgate_head(ngx_http_thinkgate_ctx_t *ctx, tg_frame_t *f)
     r->headers_out.content_length_n = -1;
     ctx->headed = 1;
     ctx->stream = (head.flags & TG_HEAD_F_STREAM) ? 1 : 0;
+    ctx->hold = !ctx->stream;
 
     while (p < last) {
         eol = ngx_strlchr(p, last, '\n');
@@ -193,88 +215,216 @@ ngx_http_thinkgate_head(ngx_http_thinkgate_ctx_t *ctx, tg_frame_t *f)
         p = eol + 1;
     }
 
+    /* a held answer gets its header at END, with Content-Length */
+
+    if (ctx->hold) {
+        return NGX_OK;
+    }
+
     return ngx_http_send_header(r);
 }
 
 
+/* DATA: copied out of the ring, to leave when this ring pass ends. */
+
+static ngx_int_t
+ngx_http_thinkgate_data(ngx_http_thinkgate_ctx_t *ctx, const u_char *p,
+    size_t len)
+{
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (r->header_only || len == 0) {
+        /* nothing goes out, so the credit comes back at once */
+        ctx->handed += len;
+        ngx_http_thinkgate_engine_pass(ctx);
+        return NGX_OK;
+    }
+
+    if (ngx_http_thinkgate_append(ctx, p, len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->pending_len += len;
+    ngx_http_thinkgate_engine_pass(ctx);
+
+    return NGX_OK;
+}
+
+
 /*
- * Body bytes to the client, flushed: l1 bytes at p1, l2 at p2 and, when
- * l3 is set, "\n\n" (an SSE event's end).  The bytes are copied out of
- * the ring into reusable buffers of the request.
+ * Appends bytes to the pending chain: into the room left in its last
+ * buffer, then into buffers taken from the free list, each given fresh
+ * memory of at least NGX_HTTP_THINKGATE_BUF_SIZE bytes.
  */
 
 static ngx_int_t
-ngx_http_thinkgate_data(ngx_http_thinkgate_ctx_t *ctx, const u_char *p1,
-    size_t l1, const u_char *p2, size_t l2, size_t l3)
+ngx_http_thinkgate_append(ngx_http_thinkgate_ctx_t *ctx, const u_char *p,
+    size_t len)
 {
-    size_t               len, size;
-    ngx_int_t            rc;
+    size_t               n, size;
+    u_char              *start;
     ngx_buf_t           *b;
     ngx_chain_t         *cl;
     ngx_http_request_t  *r;
 
     r = ctx->request;
-    len = l1 + l2 + (l3 ? 2 : 0);
 
-    ctx->handed += l1;
-
-    if (r->header_only || len == 0) {
-        /* nothing goes out, so the credit comes back at once */
-        return ngx_http_thinkgate_after_output(r, ctx, NGX_OK);
+    if (ctx->pending == NULL) {
+        ctx->pending_end = &ctx->pending;
+        ctx->pending_buf = NULL;
     }
 
-    cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
-    if (cl == NULL) {
-        return NGX_ERROR;
-    }
+    b = ctx->pending_buf;
 
-    b = cl->buf;
+    while (len) {
 
-    if (b->start == NULL || (size_t) (b->end - b->start) < len) {
-        size = ngx_max(len, 4096);
+        if (b == NULL || b->last == b->end) {
+            cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
+            if (cl == NULL) {
+                return NGX_ERROR;
+            }
 
-        b->start = ngx_palloc(r->pool, size);
-        if (b->start == NULL) {
-            return NGX_ERROR;
+            size = ngx_max(len, NGX_HTTP_THINKGATE_BUF_SIZE);
+
+            start = ngx_palloc(r->pool, size);
+            if (start == NULL) {
+                return NGX_ERROR;
+            }
+
+            b = cl->buf;
+            ngx_memzero(b, sizeof(ngx_buf_t));
+
+            b->start = start;
+            b->pos = start;
+            b->last = start;
+            b->end = start + size;
+            b->temporary = 1;
+            b->tag = (ngx_buf_tag_t) &ngx_http_thinkgate_module;
+
+            *ctx->pending_end = cl;
+            ctx->pending_end = &cl->next;
+            ctx->pending_buf = b;
         }
 
-        b->end = b->start + size;
+        n = ngx_min(len, (size_t) (b->end - b->last));
+        b->last = ngx_cpymem(b->last, p, n);
+        p += n;
+        len -= n;
     }
 
-    b->pos = b->start;
-    b->last = ngx_cpymem(b->start, p1, l1);
+    return NGX_OK;
+}
 
-    if (l2) {
-        b->last = ngx_cpymem(b->last, p2, l2);
+
+/* The ring pass is over: what it brought for this request goes out. */
+
+void
+ngx_http_thinkgate_pass_end(ngx_http_thinkgate_ctx_t *ctx)
+{
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (ctx->hold) {
+        if (ctx->pending_len <= NGX_HTTP_THINKGATE_HOLD_MAX) {
+            if (r->header_only
+                && ngx_http_thinkgate_after_output(r, ctx, NULL, NGX_OK)
+                   != NGX_OK)
+            {
+                ngx_http_thinkgate_abort(ctx, NGX_ERROR);
+            }
+
+            return;
+        }
+
+        /* too long to hold: chunked from here on */
+
+        ctx->hold = 0;
+
+        rc = ngx_http_send_header(r);
+        if (rc == NGX_ERROR || rc > NGX_OK) {
+            ngx_http_thinkgate_abort(ctx, rc);
+            return;
+        }
     }
 
-    if (l3) {
-        *b->last++ = '\n';
-        *b->last++ = '\n';
+    if (ngx_http_thinkgate_send(ctx, 0) != NGX_OK) {
+        ngx_http_thinkgate_abort(ctx, NGX_ERROR);
     }
-
-    b->temporary = 1;
-    b->flush = 1;
-    b->tag = (ngx_buf_tag_t) &ngx_http_thinkgate_module;
-
-    rc = ngx_http_output_filter(r, cl);
-
-    return ngx_http_thinkgate_after_output(r, ctx, rc);
 }
 
 
 /*
- * After output: buffers the client has taken become free again, their
- * bytes become WINDOW credit, and a client that cannot take more gets a
- * write event and a send timeout.
+ * The pending chain to nginx in one call, flushed, or with the response's
+ * last buffer (the request then ends: its buffers are not reused, and the
+ * caller finalizes with what this returns).
+ */
+
+static ngx_int_t
+ngx_http_thinkgate_send(ngx_http_thinkgate_ctx_t *ctx, ngx_uint_t last)
+{
+    ngx_int_t            rc;
+    ngx_buf_t           *b;
+    ngx_chain_t         *out;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    out = ctx->pending;
+
+    if (out == NULL) {
+        if (last) {
+            return ngx_http_send_special(r, NGX_HTTP_LAST);
+        }
+
+        return ngx_http_thinkgate_after_output(r, ctx, NULL, NGX_OK);
+    }
+
+    b = ctx->pending_buf;
+    b->flush = 1;
+
+    if (last) {
+        if (r == r->main && !r->post_action) {
+            b->last_buf = 1;
+
+        } else {
+            b->last_in_chain = 1;
+        }
+    }
+
+    ctx->pending = NULL;
+    ctx->pending_end = &ctx->pending;
+    ctx->pending_buf = NULL;
+    ctx->handed += ctx->pending_len;
+    ctx->pending_len = 0;
+
+    rc = ngx_http_output_filter(r, out);
+
+    if (last) {
+        return rc;
+    }
+
+    return ngx_http_thinkgate_after_output(r, ctx, out, rc);
+}
+
+
+/*
+ * After output: buffers the client has taken become free again and give
+ * their memory back, their bytes become WINDOW credit, and a client that
+ * cannot take more gets a write event and a send timeout.  Bytes still in
+ * busy buffers (nginx could not write them yet) earn no credit, so the
+ * engine can never have more than its window in this worker.
  */
 
 static ngx_int_t
 ngx_http_thinkgate_after_output(ngx_http_request_t *r,
-    ngx_http_thinkgate_ctx_t *ctx, ngx_int_t rc)
+    ngx_http_thinkgate_ctx_t *ctx, ngx_chain_t *out, ngx_int_t rc)
 {
     uint64_t                   waiting, credit;
-    ngx_chain_t               *cl, *none;
+    ngx_buf_t                 *b;
+    ngx_chain_t               *cl;
     ngx_event_t               *wev;
     ngx_http_core_loc_conf_t  *clcf;
 
@@ -282,9 +432,22 @@ ngx_http_thinkgate_after_output(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    none = NULL;
-    ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &none,
+    ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
                             (ngx_buf_tag_t) &ngx_http_thinkgate_module);
+
+    /*
+     * Freed buffers come first on the free list; an idle stream keeps
+     * only the small buffer and link structures for reuse.
+     */
+
+    for (cl = ctx->free; cl && cl->buf->start; cl = cl->next) {
+        b = cl->buf;
+        ngx_pfree(r->pool, b->start);
+        b->start = NULL;
+        b->pos = NULL;
+        b->last = NULL;
+        b->end = NULL;
+    }
 
     waiting = 0;
 
@@ -353,7 +516,7 @@ ngx_http_thinkgate_write_handler(ngx_http_request_t *r)
 
     rc = ngx_http_output_filter(r, NULL);
 
-    if (ngx_http_thinkgate_after_output(r, ctx, rc) != NGX_OK) {
+    if (ngx_http_thinkgate_after_output(r, ctx, NULL, rc) != NGX_OK) {
         ngx_http_thinkgate_abort(ctx, NGX_ERROR);
     }
 }
@@ -383,7 +546,21 @@ ngx_http_thinkgate_end(ngx_http_thinkgate_ctx_t *ctx, tg_frame_t *f)
         ctx->figures = NULL;
     }
 
-    rc = ngx_http_send_special(r, NGX_HTTP_LAST);
+    if (ctx->hold) {
+        /* the whole answer is here: header, body and end in one write */
+
+        ctx->hold = 0;
+        r->headers_out.content_length_n = ctx->handed + ctx->pending_len;
+
+        rc = ngx_http_send_header(r);
+
+        if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+    }
+
+    rc = ngx_http_thinkgate_send(ctx, 1);
     ngx_http_finalize_request(r, rc);
 }
 
@@ -411,7 +588,14 @@ ngx_http_thinkgate_error(ngx_http_thinkgate_ctx_t *ctx, tg_frame_t *f)
         len = f->len - sizeof(tg_head_t);
     }
 
-    if (!ctx->headed) {
+    /* nothing has left yet (no HEAD, or a held answer): the error is it */
+
+    if (!ctx->headed || ctx->hold) {
+        if (ngx_http_thinkgate_unhead(ctx) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
         p = ngx_pnalloc(r->pool, len + 1);
         if (p == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -430,22 +614,73 @@ ngx_http_thinkgate_error(ngx_http_thinkgate_ctx_t *ctx, tg_frame_t *f)
     }
 
     if (ctx->stream) {
-        rc = ngx_http_thinkgate_data(ctx, (u_char *) "data: ", 6,
+        ngx_http_thinkgate_sse_error(ctx,
                                      tg_frame_payload(f) + sizeof(tg_head_t),
-                                     len, 1);
-        if (rc == NGX_ERROR) {
-            ngx_http_finalize_request(r, NGX_ERROR);
-            return;
-        }
-
-        rc = ngx_http_send_special(r, NGX_HTTP_LAST);
-        ngx_http_finalize_request(r, rc);
+                                     len);
         return;
     }
 
     /* a plain body cut short: close, so that the client sees it is cut */
 
     ngx_http_finalize_request(r, NGX_ERROR);
+}
+
+
+/* "data: ERROR\n\n" after what is pending, and the end of the stream. */
+
+static void
+ngx_http_thinkgate_sse_error(ngx_http_thinkgate_ctx_t *ctx, const u_char *p,
+    size_t len)
+{
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (!r->header_only
+        && (ngx_http_thinkgate_append(ctx, (u_char *) "data: ", 6) != NGX_OK
+            || ngx_http_thinkgate_append(ctx, p, len) != NGX_OK
+            || ngx_http_thinkgate_append(ctx, (u_char *) "\n\n", 2)
+               != NGX_OK))
+    {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    rc = ngx_http_thinkgate_send(ctx, 1);
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * Drops an answer none of which has left (HEAD of a held one and its
+ * DATA), so that an error response can take its place.
+ */
+
+static ngx_int_t
+ngx_http_thinkgate_unhead(ngx_http_thinkgate_ctx_t *ctx)
+{
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    ctx->pending = NULL;
+    ctx->pending_end = &ctx->pending;
+    ctx->pending_buf = NULL;
+    ctx->pending_len = 0;
+
+    if (!ctx->headed) {
+        return NGX_OK;
+    }
+
+    ctx->headed = 0;
+    ctx->hold = 0;
+
+    r->headers_out.status = 0;
+    r->headers_out.content_length_n = -1;
+
+    return ngx_list_init(&r->headers_out.headers, r->pool, 20,
+                         sizeof(ngx_table_elt_t));
 }
 
 
@@ -456,7 +691,7 @@ ngx_http_thinkgate_fail(ngx_http_thinkgate_ctx_t *ctx)
 {
     ngx_int_t            rc;
     ngx_http_request_t  *r;
-    static u_char        sse[] = "data: {\"error\":{\"message\":\"thinkgate "
+    static u_char        sse[] = "{\"error\":{\"message\":\"thinkgate "
                                  "engine unavailable\",\"type\":"
                                  "\"engine_unavailable\",\"param\":null,"
                                  "\"code\":null}}";
@@ -466,21 +701,19 @@ ngx_http_thinkgate_fail(ngx_http_thinkgate_ctx_t *ctx)
     ngx_http_thinkgate_engine_forget(ctx, 0);
     ctx->done = 1;
 
-    if (!ctx->headed) {
+    if (!ctx->headed || ctx->hold) {
+        if (ngx_http_thinkgate_unhead(ctx) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
         rc = ngx_http_thinkgate_unavailable(r, ctx->kind);
         ngx_http_finalize_request(r, rc);
         return;
     }
 
     if (ctx->stream) {
-        rc = ngx_http_thinkgate_data(ctx, sse, sizeof(sse) - 1, NULL, 0, 1);
-        if (rc == NGX_ERROR) {
-            ngx_http_finalize_request(r, NGX_ERROR);
-            return;
-        }
-
-        rc = ngx_http_send_special(r, NGX_HTTP_LAST);
-        ngx_http_finalize_request(r, rc);
+        ngx_http_thinkgate_sse_error(ctx, sse, sizeof(sse) - 1);
         return;
     }
 
@@ -517,8 +750,13 @@ ngx_http_thinkgate_bad_frame(ngx_http_thinkgate_ctx_t *ctx, const char *why)
     ngx_http_thinkgate_engine_forget(ctx, 1);
     ctx->done = 1;
 
-    if (ctx->headed) {
+    if (ctx->headed && !ctx->hold) {
         ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    if (ngx_http_thinkgate_unhead(ctx) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 

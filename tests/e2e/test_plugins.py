@@ -123,7 +123,7 @@ def gw():
     # Every worker registered, so that no first request meets one still
     # connecting (it would rightly get 503).
     deadline = time.monotonic() + 10
-    while status_doc(g)["engine"]["registrations"] < 2:
+    while status_doc(g)["engine"].get("registrations", 0) < 2:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     yield g
