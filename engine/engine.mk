@@ -11,6 +11,8 @@ TG_ENGINE_LIBS   := $(shell pkg-config --libs $(TG_ENGINE_PKGS) 2>/dev/null \
 TG_ENGINE_LIB_SRCS := \
     engine/log.c \
     engine/util/buf.c \
+    engine/util/jstr.c \
+    engine/openai/chunk.c \
     engine/config/generation.c \
     engine/config/document.c \
     engine/openai/request.c \
@@ -77,6 +79,9 @@ $(eval $(call tg_unit_test,test_request,tests/unit/test_request.c \
 $(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
     engine/config/generation.c engine/config/document.c engine/route/pool.c \
     engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+$(eval $(call tg_unit_test,test_chunk,tests/unit/test_chunk.c \
+    engine/openai/chunk.c engine/util/jstr.c engine/util/buf.c,\
+    $(TG_ENGINE_TEST_FLAGS)))
 
 # The test plugin that touches every host API entry (tests/e2e/
 # test_plugins.py).  Built beside the loader's test plugins, never into

@@ -173,6 +173,7 @@ struct ngx_http_thinkgate_ctx_s {
     unsigned                    headed:1;
     unsigned                    stream:1;
     unsigned                    hold:1;     /* header waits for END */
+    unsigned                    newlines:2; /* ending the DATA so far */
     unsigned                    in_pass:1;
     unsigned                    done:1;
 };

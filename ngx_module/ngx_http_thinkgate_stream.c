@@ -231,9 +231,18 @@ static ngx_int_t
 ngx_http_thinkgate_data(ngx_http_thinkgate_ctx_t *ctx, const u_char *p,
     size_t len)
 {
+    size_t               n;
     ngx_http_request_t  *r;
 
     r = ctx->request;
+
+    /* an SSE error must not be glued to an event the engine cut short */
+
+    for (n = 0; n < len && n < 2 && p[len - 1 - n] == '\n'; n++) {
+        /* void */
+    }
+
+    ctx->newlines = (n == len) ? ngx_min(ctx->newlines + n, 2) : n;
 
     if (r->header_only || len == 0) {
         /* nothing goes out, so the credit comes back at once */
@@ -638,7 +647,11 @@ ngx_http_thinkgate_sse_error(ngx_http_thinkgate_ctx_t *ctx, const u_char *p,
     r = ctx->request;
 
     if (!r->header_only
-        && (ngx_http_thinkgate_append(ctx, (u_char *) "data: ", 6) != NGX_OK
+        && (ngx_http_thinkgate_append(ctx,
+                                      (u_char *) "\n\ndata: "
+                                      + ctx->newlines,
+                                      8 - ctx->newlines)
+            != NGX_OK
             || ngx_http_thinkgate_append(ctx, p, len) != NGX_OK
             || ngx_http_thinkgate_append(ctx, (u_char *) "\n\n", 2)
                != NGX_OK))

@@ -502,6 +502,7 @@ tg__host_free(tg_host_req_t *hr)
     tg_opt_values_free(&hr->opts);
     json_decref(hr->summary);
     tg__host_choices_free(hr);
+    tg_buf_free(&hr->out);
     free(hr->state);
     free(hr->problem);
     free(hr->body_text);

@@ -88,7 +88,12 @@ struct tg_host_trace_s {
     tg_buf_t            body;           /* a non-SSE answer (aux) */
     tg_buf_t            logprobs;       /* live: this chunk's, as JSON */
     char                finish_reason[16];
-    json_t             *usage;          /* the last usage object seen */
+    json_t             *usage;          /* the last usage object seen,
+                                           when usage_dirty is 0 */
+    tg_buf_t            usage_raw;      /* the last usage object's text,
+                                           parsed only when read */
+    unsigned            usage_dirty:1;  /* usage_raw is newer than usage */
+    tg_buf_t            scratch;        /* unescaped text of one chunk */
     char               *model;          /* the backend's "model" */
     uint64_t            started_ms;
     uint64_t            first_token_ms;
@@ -149,6 +154,7 @@ struct tg_host_req_s {
     uint32_t                nchoices;       /* the client's n */
     uint32_t                nopen;          /* opened by live traces */
 
+    tg_buf_t                out;            /* a chunk being rendered */
     json_t                 *summary;        /* the plugin's keys */
     uv_timer_t             *keepalive;
     uint64_t                last_out_ms;
@@ -209,6 +215,9 @@ int tg__host_trace_event(tg_host_trace_t *ht, const char *payload,
 void tg__host_trace_data(tg_host_trace_t *ht, const char *p, size_t n);
 void tg__host_trace_ended(tg_host_trace_t *ht, tg_trace_end_t *e);
 void tg__host_trace_free(tg_host_trace_t *ht);
+/* The trace's last usage object (NULL: none), parsed from the chunk's
+ * text on first read. */
+json_t *tg__host_trace_usage(tg_host_trace_t *ht);
 void tg__host_prefix_text(tg_host_trace_t *ht, tg_buf_t *b);
 
 /* host_output.c */

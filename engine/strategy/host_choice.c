@@ -158,7 +158,7 @@ tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
     json_int_t  pt = -1;
     size_t      i;
 
-    if (ht != NULL && ht->usage != NULL) {
+    if (ht != NULL && tg__host_trace_usage(ht) != NULL) {
         json_t  *u = json_deep_copy(ht->usage);
 
         /* Continuous usage counts the tag-only steps too; the final
@@ -184,7 +184,7 @@ tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
                 continue;
             }
             n += t->tokens;
-            if (pt < 0 && t->usage != NULL) {
+            if (pt < 0 && tg__host_trace_usage(t) != NULL) {
                 pt = json_integer_value(json_object_get(t->usage,
                                                         "prompt_tokens"));
             }

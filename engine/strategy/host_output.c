@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "strategy/host.h"
+#include "util/jstr.h"
 
 #define TG_KEEPALIVE_MS  1000
 
@@ -96,63 +97,91 @@ tg__host_send_json(tg_host_req_t *hr, json_t *doc)
 }
 
 
+#define TG_LIT(b, lit)  tg_buf_append(b, lit, sizeof(lit) - 1)
+
+
 /* One streamed chunk of a choice; finish non-NULL makes it the choice's
  * last one.  model_of: the trace whose model the chunk names (NULL: the
- * client's). */
+ * client's).
+ *
+ * Rendered from a fixed template into the request's reused buffer, byte
+ * for byte what json_dumps(JSON_COMPACT) made of the json_pack'ed chunk
+ * (tests/unit/test_jstr.c compares the two), and written as one DATA
+ * frame.  logprobs is already compact JSON (host_sse.c dumps it). */
 int
 tg__host_chunk(tg_host_req_t *hr, uint32_t choice, tg_host_trace_t *model_of,
     const char *rs, size_t rl, const char *cs, size_t cl, const char *finish,
     const char *logprobs)
 {
-    json_t  *ch, *delta, *lp;
-    int      chat = hr->r->oa.endpoint == TG_OA_CHAT;
+    tg_buf_t    *b = &hr->out;
+    const char  *model = tg__host_model(hr, model_of);
+    int          chat = hr->r->oa.endpoint == TG_OA_CHAT, rc = 0;
 
-    lp = logprobs != NULL && logprobs[0] ? json_loads(logprobs, 0, NULL)
-                                         : NULL;
-    ch = json_pack("{s:i, s:o, s:o}", "index", (int) choice,
-                   "logprobs", lp ? lp : json_null(),
-                   "finish_reason", finish ? json_string(finish)
-                                           : json_null());
-    if (ch == NULL) {
-        return -ENOMEM;
+    b->start = b->len = 0;
+    rc |= TG_LIT(b, "data: {\"id\":\"");
+    rc |= tg_jstr_escape(b, hr->id, strlen(hr->id));
+    rc |= chat ? TG_LIT(b, "\",\"object\":\"chat.completion.chunk\","
+                           "\"created\":")
+               : TG_LIT(b, "\",\"object\":\"text_completion\",\"created\":");
+    rc |= tg_jstr_int(b, hr->created);
+    rc |= TG_LIT(b, ",\"model\":\"");
+    rc |= tg_jstr_escape(b, model, strlen(model));
+    rc |= TG_LIT(b, "\",\"choices\":[{\"index\":");
+    rc |= tg_jstr_int(b, (int) choice);
+    rc |= TG_LIT(b, ",\"logprobs\":");
+    if (logprobs != NULL && logprobs[0]) {
+        rc |= tg_buf_append(b, logprobs, strlen(logprobs));
+    } else {
+        rc |= TG_LIT(b, "null");
+    }
+    rc |= TG_LIT(b, ",\"finish_reason\":");
+    if (finish != NULL) {
+        rc |= TG_LIT(b, "\"");
+        rc |= tg_jstr_escape(b, finish, strlen(finish));
+        rc |= TG_LIT(b, "\"");
+    } else {
+        rc |= TG_LIT(b, "null");
     }
 
     if (chat) {
-        delta = json_object();
-        if (delta == NULL || json_object_set_new(ch, "delta", delta) != 0) {
-            json_decref(ch);
-            return -ENOMEM;
-        }
+        const char  *sep = "";
+
+        rc |= TG_LIT(b, ",\"delta\":{");
         if (!hr->choices[choice].role_sent) {
             hr->choices[choice].role_sent = 1;
-            json_object_set_new(delta, "role", json_string("assistant"));
+            rc |= TG_LIT(b, "\"role\":\"assistant\"");
+            sep = ",";
         }
         if (rl > 0) {
-            json_object_set_new(delta, "reasoning_content",
-                                tg__host_str(rs, rl));
+            rc |= tg_buf_append(b, sep, strlen(sep));
+            rc |= TG_LIT(b, "\"reasoning_content\":\"");
+            rc |= tg_jstr_escape(b, rs, rl);
+            rc |= TG_LIT(b, "\"");
+            sep = ",";
         }
         if (cl > 0) {
-            json_object_set_new(delta, "content", tg__host_str(cs, cl));
+            rc |= tg_buf_append(b, sep, strlen(sep));
+            rc |= TG_LIT(b, "\"content\":\"");
+            rc |= tg_jstr_escape(b, cs, cl);
+            rc |= TG_LIT(b, "\"");
         }
+        rc |= TG_LIT(b, "}");
     } else {
-        char  *text = malloc(rl + cl + 1);
-
-        if (text == NULL) {
-            json_decref(ch);
-            return -ENOMEM;
-        }
-        memcpy(text, rs, rl);
-        memcpy(text + rl, cs, cl);
-        json_object_set_new(ch, "text", tg__host_str(text, rl + cl));
-        free(text);
+        rc |= TG_LIT(b, ",\"text\":\"");
+        rc |= tg_jstr_escape(b, rs, rl);
+        rc |= tg_jstr_escape(b, cs, cl);
+        rc |= TG_LIT(b, "\"");
+    }
+    rc |= TG_LIT(b, "}]}\n\n");
+    if (rc != 0) {
+        return -ENOMEM;
     }
 
-    return tg__host_send_json(hr, json_pack("{s:s, s:s, s:I, s:s, s:[o]}",
-        "id", hr->id,
-        "object", chat ? "chat.completion.chunk" : "text_completion",
-        "created", (json_int_t) hr->created,
-        "model", tg__host_model(hr, model_of),
-        "choices", ch));
+    rc = tg__host_sse_head(hr);
+    if (rc == 0) {
+        rc = tg_request_data(hr->r, tg_buf_ptr(b), tg_buf_size(b));
+    }
+    return rc;
 }
 
 

@@ -17,7 +17,9 @@
 #include <string.h>
 
 #include "log.h"
+#include "openai/chunk.h"
 #include "strategy/host.h"
+#include "util/jstr.h"
 
 #define TG_OPEN_TAG     "<think>"
 #define TG_CLOSE_TAG    "</think>"
@@ -25,6 +27,12 @@
 static void tg__host_add_content(tg_host_trace_t *ht, const char *p,
     size_t n);
 static void tg__host_parse_answer(tg_host_trace_t *ht, json_t *doc);
+static int tg__host_event_json(tg_host_trace_t *ht, const char *payload,
+    size_t len, int *has_usage, int *chunk);
+static const char *tg__host_jtext(tg_host_trace_t *ht, const tg_jval_t *v,
+    size_t *n);
+static int tg__host_event_scan(tg_host_trace_t *ht, const tg_chunk_t *ck,
+    int *has_usage, int *chunk);
 
 
 /* Bytes at the end of b that could start tag: held back from deltas. */
@@ -133,31 +141,21 @@ tg__host_add_content(tg_host_trace_t *ht, const char *p, size_t n)
 }
 
 
-/*
- * One SSE event of a streamed trace.  Returns 1 with d filled (the text
- * and tokens this chunk added), 0 when there is nothing to report, 2 when
- * the backend sent an error (ht->err filled).
- */
-int
-tg__host_trace_event(tg_host_trace_t *ht, const char *payload, size_t len,
-    tg_delta_t *d)
+/* The chunk read by jansson: events the scanner does not answer for
+ * (an error, logprobs to relay, unusual shapes).  -1 when it is not a
+ * JSON object, 2 for a backend error (ht->err filled), else 1. */
+static int
+tg__host_event_json(tg_host_trace_t *ht, const char *payload, size_t len,
+    int *has_usage, int *chunk)
 {
     json_t      *doc, *v, *choices, *ch = NULL, *delta, *usage;
     const char  *s;
-    size_t       i, hold;
-    uint32_t     before = ht->tokens;
-    int          has_usage = 0, chunk = 0;
+    size_t       i;
 
-    memset(d, 0, sizeof(*d));
-    tg_buf_free(&ht->logprobs);
-
-    if (len == 6 && memcmp(payload, "[DONE]", 6) == 0) {
-        return 0;
-    }
     doc = json_loadb(payload, len, 0, NULL);
     if (!json_is_object(doc)) {
         json_decref(doc);
-        return 0;
+        return -1;
     }
 
     v = json_object_get(doc, "error");
@@ -182,13 +180,14 @@ tg__host_trace_event(tg_host_trace_t *ht, const char *payload, size_t len,
     if (json_is_object(usage)) {
         v = json_object_get(usage, "completion_tokens");
         if (json_is_integer(v)) {
-            has_usage = 1;
+            *has_usage = 1;
             if (json_integer_value(v) > (json_int_t) ht->tokens) {
                 ht->tokens = (uint32_t) json_integer_value(v);
             }
         }
         json_decref(ht->usage);
         ht->usage = json_incref(usage);
+        ht->usage_dirty = 0;
     }
 
     choices = json_object_get(doc, "choices");
@@ -231,8 +230,8 @@ tg__host_trace_event(tg_host_trace_t *ht, const char *payload, size_t len,
         if (s != NULL) {
             snprintf(ht->finish_reason, sizeof(ht->finish_reason), "%s", s);
         }
-        chunk = tg_buf_size(&ht->reasoning) != r0
-                || tg_buf_size(&ht->content) != c0 || s != NULL;
+        *chunk = tg_buf_size(&ht->reasoning) != r0
+                 || tg_buf_size(&ht->content) != c0 || s != NULL;
 
         v = json_object_get(ch, "logprobs");
         if (ht->live && v != NULL && !json_is_null(v)) {
@@ -244,13 +243,162 @@ tg__host_trace_event(tg_host_trace_t *ht, const char *payload, size_t len,
             }
         }
     }
+    json_decref(doc);
+    return 1;
+}
+
+
+/* A scanned string's text: in place when it has no escapes, else
+ * unescaped into the trace's scratch buffer.  NULL when out of memory. */
+static const char *
+tg__host_jtext(tg_host_trace_t *ht, const tg_jval_t *v, size_t *n)
+{
+    ht->scratch.start = ht->scratch.len = 0;
+    if (!v->esc) {
+        *n = v->n;
+        return v->p;
+    }
+    if (tg_jstr_unescape(&ht->scratch, v->p, v->n) != 0) {
+        return NULL;
+    }
+    *n = tg_buf_size(&ht->scratch);
+    return tg_buf_ptr(&ht->scratch);
+}
+
+
+/* The chunk as the scanner read it: the same effects as
+ * tg__host_event_json, without a JSON tree. */
+static int
+tg__host_event_scan(tg_host_trace_t *ht, const tg_chunk_t *ck,
+    int *has_usage, int *chunk)
+{
+    const tg_jval_t  *v;
+    const char       *s;
+    size_t            n, r0, c0;
+
+    if (ht->model == NULL && ck->model.type == TG_JV_STRING
+        && (s = tg__host_jtext(ht, &ck->model, &n)) != NULL)
+    {
+        ht->model = strndup(s, n);
+    }
+
+    if (ck->usage.object) {
+        if (ck->completion_tokens.type == TG_JV_INT) {
+            *has_usage = 1;
+            if (ck->completion_tokens.i > (int64_t) ht->tokens) {
+                ht->tokens = (uint32_t) ck->completion_tokens.i;
+            }
+        }
+        ht->usage_raw.start = ht->usage_raw.len = 0;
+        ht->usage_dirty = tg_buf_append(&ht->usage_raw, ck->usage.p,
+                                        ck->usage.n) == 0;
+    }
+
+    if (!ck->has_choice) {
+        return 1;
+    }
+    r0 = tg_buf_size(&ht->reasoning);
+    c0 = tg_buf_size(&ht->content);
+
+    if (ht->hr->r->oa.endpoint == TG_OA_CHAT) {
+        v = ck->reasoning_content.type == TG_JV_STRING
+            ? &ck->reasoning_content : &ck->reasoning;
+        if (v->type == TG_JV_STRING && v->n > 0) {
+            if (ht->think == TG_THINK_UNKNOWN) {
+                ht->think = TG_THINK_NATIVE;
+            }
+            if (v->esc) {
+                (void) tg_jstr_unescape(&ht->reasoning, v->p, v->n);
+            } else {
+                (void) tg_buf_append(&ht->reasoning, v->p, v->n);
+            }
+        }
+        v = &ck->content;
+    } else {
+        v = &ck->text;
+    }
+    /* A string's contents are never empty once unescaped: the scanner
+     * lets no \u0000 through. */
+    if (v->type == TG_JV_STRING && v->n > 0
+        && (s = tg__host_jtext(ht, v, &n)) != NULL)
+    {
+        tg__host_add_content(ht, s, n);
+    }
+
+    if (ck->finish_reason.type == TG_JV_STRING) {
+        s = tg__host_jtext(ht, &ck->finish_reason, &n);
+        if (s != NULL) {
+            n = n < sizeof(ht->finish_reason) - 1
+                ? n : sizeof(ht->finish_reason) - 1;
+            memcpy(ht->finish_reason, s, n);
+            ht->finish_reason[n] = '\0';
+        }
+    }
+    *chunk = tg_buf_size(&ht->reasoning) != r0
+             || tg_buf_size(&ht->content) != c0
+             || ck->finish_reason.type == TG_JV_STRING;
+    return 1;
+}
+
+
+json_t *
+tg__host_trace_usage(tg_host_trace_t *ht)
+{
+    json_t  *u;
+
+    if (ht->usage_dirty) {
+        u = json_loadb(tg_buf_ptr(&ht->usage_raw), tg_buf_size(&ht->usage_raw),
+                       0, NULL);
+        if (u != NULL) {
+            json_decref(ht->usage);
+            ht->usage = u;
+        }
+        ht->usage_dirty = 0;
+    }
+    return ht->usage;
+}
+
+
+/*
+ * One SSE event of a streamed trace.  Returns 1 with d filled (the text
+ * and tokens this chunk added), 0 when there is nothing to report, 2 when
+ * the backend sent an error (ht->err filled).
+ *
+ * Chunks are scanned in place (openai/chunk.c); jansson reads only those
+ * the scanner leaves to it.
+ */
+int
+tg__host_trace_event(tg_host_trace_t *ht, const char *payload, size_t len,
+    tg_delta_t *d)
+{
+    tg_chunk_t  ck;
+    size_t      hold;
+    uint32_t    before = ht->tokens;
+    int         has_usage = 0, chunk = 0, rc;
+
+    memset(d, 0, sizeof(*d));
+    ht->logprobs.start = ht->logprobs.len = 0;
+
+    if (len == 6 && memcmp(payload, "[DONE]", 6) == 0) {
+        return 0;
+    }
+    if (tg_chunk_scan(payload, len, &ck) != 0
+        || ck.error.type > TG_JV_NULL
+        || (ht->live && ck.logprobs.type > TG_JV_NULL))
+    {
+        rc = tg__host_event_json(ht, payload, len, &has_usage, &chunk);
+    } else {
+        rc = tg__host_event_scan(ht, &ck, &has_usage, &chunk);
+    }
+    if (rc != 1) {
+        return rc < 0 ? 0 : rc;
+    }
 
     /* Without usage a chunk that carried text counts as one token. */
     if (!has_usage && chunk) {
         ht->tokens++;
     }
     d->tokens = ht->tokens - before;
-    json_decref(doc);
 
     /* What is new since the last report; a possible tag's beginning
      * waits for the next chunk. */
@@ -342,6 +490,7 @@ tg__host_parse_answer(tg_host_trace_t *ht, json_t *doc)
     if (json_is_object(v)) {
         json_decref(ht->usage);
         ht->usage = json_incref(v);
+        ht->usage_dirty = 0;
         ht->tokens = (uint32_t) json_integer_value(
                          json_object_get(v, "completion_tokens"));
     }

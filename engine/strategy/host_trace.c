@@ -54,6 +54,8 @@ tg__host_trace_free(tg_host_trace_t *ht)
     tg_buf_free(&ht->body);
     tg_buf_free(&ht->logprobs);
     json_decref(ht->usage);
+    tg_buf_free(&ht->usage_raw);
+    tg_buf_free(&ht->scratch);
     free(ht->model);
     free(ht->spec.pool);
     free(ht->spec.backend);

@@ -54,6 +54,13 @@ tg__buf_reserve(tg_buf_t *b, size_t n)
 
 
 int
+tg_buf_reserve(tg_buf_t *b, size_t n)
+{
+    return tg__buf_reserve(b, n);
+}
+
+
+int
 tg_buf_append(tg_buf_t *b, const void *p, size_t n)
 {
     int  rc;

@@ -24,6 +24,11 @@ int tg_buf_append(tg_buf_t *b, const void *p, size_t n);
 int tg_buf_printf(tg_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Makes room for n more bytes after the written ones (and the spare
+ * byte), so that a caller may write them at data + len itself.
+ * 0 or -ENOMEM. */
+int tg_buf_reserve(tg_buf_t *b, size_t n);
+
 /* Drops n bytes from the front. */
 void tg_buf_consume(tg_buf_t *b, size_t n);
 
