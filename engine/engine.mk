@@ -12,6 +12,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/log.c \
     engine/util/buf.c \
     engine/util/jstr.c \
+    engine/util/jdump.c \
     engine/openai/chunk.c \
     engine/config/generation.c \
     engine/config/document.c \
@@ -80,7 +81,8 @@ $(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
     engine/config/generation.c engine/config/document.c engine/route/pool.c \
     engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_chunk,tests/unit/test_chunk.c \
-    engine/openai/chunk.c engine/util/jstr.c engine/util/buf.c,\
+    engine/openai/chunk.c engine/util/jstr.c engine/util/jdump.c \
+    engine/util/buf.c,\
     $(TG_ENGINE_TEST_FLAGS)))
 
 # The test plugin that touches every host API entry (tests/e2e/

@@ -16,6 +16,7 @@
 #include "core/trace.h"
 #include "log.h"
 #include "transport/conn.h"
+#include "util/jdump.h"
 
 static void tg__request_pace(tg_request_t *r);
 static void tg__reap_cb(uv_idle_t *idle);
@@ -249,7 +250,7 @@ tg__request_figures(tg_buf_t *b, json_t *figures)
             s = strdup("");
             break;
         default:
-            s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            s = tg_json_dumps(v);
             break;
         }
         if (s == NULL) {
@@ -378,7 +379,7 @@ tg_request_json(tg_request_t *r, int status, json_t *doc)
     char  *s;
     int    rc;
 
-    s = json_dumps(doc, JSON_COMPACT);
+    s = tg_json_dumps(doc);
     json_decref(doc);
     if (s == NULL) {
         return -ENOMEM;

@@ -10,6 +10,7 @@
 #include "core/strategy.h"
 #include "core/trace.h"
 #include "log.h"
+#include "util/jdump.h"
 
 static int tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err);
 static void tg__on_head(tg_http_t *h, long status, const char *ctype,
@@ -159,7 +160,7 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
             json_decref(body);
             goto nomem;
         }
-        text = json_dumps(body, JSON_COMPACT);
+        text = tg_json_dumps(body);
         json_decref(body);
         if (text == NULL) {
             goto nomem;

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "strategy/host.h"
+#include "util/jdump.h"
 
 static int tg__host_start(tg_request_t *r, tg_oa_error_t *err);
 static void tg__host_on_event(tg_trace_t *t, const char *event,
@@ -207,7 +208,7 @@ tg__host_info(tg_request_t *r, tg_host_req_t *hr)
     tg_buf_t            b = { 0 };
     int                 rc = 0;
 
-    hr->body_text = json_dumps(r->oa.body, JSON_COMPACT);
+    hr->body_text = tg_json_dumps(r->oa.body);
     hr->state = calloc(1, hr->p->state_size ? hr->p->state_size : 1);
     if (hr->body_text == NULL || hr->state == NULL) {
         return -ENOMEM;

@@ -19,6 +19,7 @@
 
 #include "core/prep.h"
 #include "strategy/host.h"
+#include "util/jdump.h"
 
 static int tg__host_choice_close(tg_host_req_t *hr, uint32_t choice,
     tg_host_trace_t *model_of, const char *finish);
@@ -344,7 +345,7 @@ tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of, const char *finish)
     if (doc == NULL) {
         goto nomem;
     }
-    s = json_dumps(doc, JSON_COMPACT);
+    s = tg_json_dumps(doc);
     json_decref(doc);
     if (s == NULL) {
         goto nomem;

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "strategy/host.h"
 #include "util/jstr.h"
+#include "util/jdump.h"
 
 #define TG_KEEPALIVE_MS  1000
 
@@ -77,7 +78,7 @@ tg__host_send_json(tg_host_req_t *hr, json_t *doc)
     if (doc == NULL) {
         return -ENOMEM;
     }
-    s = json_dumps(doc, JSON_COMPACT);
+    s = tg_json_dumps(doc);
     json_decref(doc);
     if (s == NULL) {
         return -ENOMEM;

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "../../engine/openai/chunk.h"
+#include "../../engine/util/jdump.h"
 #include "../../engine/util/jstr.h"
 
 typedef struct {
@@ -575,4 +576,41 @@ Test(jstr, unescape_refuses_what_jansson_refuses)
                      "%s", bad[i]);
     }
     tg_buf_free(&b);
+}
+
+
+/* tg_json_dumps writes what json_dumps(JSON_COMPACT) writes. */
+Test(jdump, matches_json_dumps)
+{
+    static const double  reals[] = { 0.1, -2.5e-05, 1e20, 1e300, 3.0,
+                                     -0.0, 123456.789, 5e-324, 1.5e-7 };
+    gen_t     g = { 0 };
+    json_t   *v, *o;
+    char     *a, *b;
+    unsigned  i;
+
+    for (i = 0; i < 5000; i++) {
+        g.len = 0;
+        puts_(&g, "[");
+        gen_value(&g, 0);
+        puts_(&g, ",");
+        gen_object(&g, 0);
+        puts_(&g, "]");
+        v = json_loadb(g.p, g.len, 0, NULL);
+        if (v == NULL) {
+            continue;               /* e.g. a duplicate-free check */
+        }
+        o = json_object();
+        json_object_set_new(o, "r", json_real(reals[i % 9] * (i + 1)));
+        json_array_append_new(v, o);
+        a = json_dumps(v, JSON_COMPACT);
+        b = tg_json_dumps(v);
+        cr_assert_not_null(a);
+        cr_assert_not_null(b);
+        cr_assert_str_eq(b, a);
+        free(a);
+        free(b);
+        json_decref(v);
+    }
+    free(g.p);
 }

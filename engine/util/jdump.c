@@ -1,0 +1,135 @@
+/*
+ * Compact JSON writer for jansson values; see jdump.h.
+ */
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/jdump.h"
+#include "util/jstr.h"
+
+static int tg__jdump_real(tg_buf_t *b, double d);
+
+
+/* A real as jansson's jsonp_dtostr writes it: %.17g, ".0" added when it
+ * would read back as an integer, the exponent without '+' or leading
+ * zeros. */
+static int
+tg__jdump_real(tg_buf_t *b, double d)
+{
+    char    buf[64], *start, *end;
+    size_t  len;
+    int     n;
+
+    if (isnan(d) || isinf(d)) {
+        return -EINVAL;
+    }
+    n = snprintf(buf, sizeof(buf), "%.17g", d);
+    if (n < 0 || (size_t) n >= sizeof(buf) - 3) {
+        return -EINVAL;
+    }
+    len = (size_t) n;
+    if (strchr(buf, '.') == NULL && strchr(buf, 'e') == NULL) {
+        buf[len++] = '.';
+        buf[len++] = '0';
+        buf[len] = '\0';
+    }
+    start = strchr(buf, 'e');
+    if (start != NULL) {
+        start++;
+        end = start + 1;
+        if (*start == '-') {
+            start++;
+        }
+        while (*end == '0') {
+            end++;
+        }
+        if (end != start) {
+            memmove(start, end, len - (size_t) (end - buf) + 1);
+            len -= (size_t) (end - start);
+        }
+    }
+    return tg_buf_append(b, buf, len);
+}
+
+
+int
+tg_json_dump(tg_buf_t *b, const json_t *v)
+{
+    const char  *key;
+    json_t      *m;
+    size_t       i;
+    int          rc = 0, first = 1;
+
+    if (v == NULL) {
+        return -EINVAL;
+    }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        rc = tg_buf_append(b, "{", 1);
+        json_object_foreach((json_t *) v, key, m) {
+            if (rc != 0) {
+                return rc;
+            }
+            if (!first) {
+                rc |= tg_buf_append(b, ",", 1);
+            }
+            first = 0;
+            rc |= tg_buf_append(b, "\"", 1);
+            rc |= tg_jstr_escape(b, key, strlen(key));
+            rc |= tg_buf_append(b, "\":", 2);
+            if (rc == 0) {
+                rc = tg_json_dump(b, m);
+            }
+        }
+        return rc != 0 ? rc : tg_buf_append(b, "}", 1);
+    case JSON_ARRAY:
+        rc = tg_buf_append(b, "[", 1);
+        for (i = 0; rc == 0 && i < json_array_size(v); i++) {
+            if (i > 0) {
+                rc = tg_buf_append(b, ",", 1);
+            }
+            if (rc == 0) {
+                rc = tg_json_dump(b, json_array_get(v, i));
+            }
+        }
+        return rc != 0 ? rc : tg_buf_append(b, "]", 1);
+    case JSON_STRING:
+        rc |= tg_buf_append(b, "\"", 1);
+        rc |= tg_jstr_escape(b, json_string_value(v), json_string_length(v));
+        rc |= tg_buf_append(b, "\"", 1);
+        return rc != 0 ? -ENOMEM : 0;
+    case JSON_INTEGER:
+        return tg_jstr_int(b, (int64_t) json_integer_value(v));
+    case JSON_REAL:
+        return tg__jdump_real(b, json_real_value(v));
+    case JSON_TRUE:
+        return tg_buf_append(b, "true", 4);
+    case JSON_FALSE:
+        return tg_buf_append(b, "false", 5);
+    case JSON_NULL:
+        return tg_buf_append(b, "null", 4);
+    }
+    return -EINVAL;
+}
+
+
+char *
+tg_json_dumps(const json_t *v)
+{
+    tg_buf_t  b = { 0 };
+
+    if (tg_json_dump(&b, v) != 0) {
+        tg_buf_free(&b);
+        return NULL;
+    }
+    /* The buffer's own allocation becomes the string. */
+    if (tg_buf_cstr(&b) == NULL) {
+        tg_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}

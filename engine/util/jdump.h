@@ -1,0 +1,26 @@
+/*
+ * Compact JSON text of a jansson value, byte for byte what
+ * json_dumps(v, JSON_COMPACT) writes, without its per-call costs: jansson
+ * builds a hashtable of parents (for cycle detection, keyed by
+ * snprintf'ed addresses) and grows its output by small reallocations on
+ * every call, which made one reply's json_dumps cost more than the
+ * reply's sixteen chunks.  Values here are trees the engine built; they
+ * have no cycles.
+ */
+
+#ifndef TG_UTIL_JDUMP_H
+#define TG_UTIL_JDUMP_H
+
+#include <jansson.h>
+
+#include "util/buf.h"
+
+/* Appends v's compact text to b.  0, -ENOMEM, or -EINVAL for what
+ * jansson cannot write either (NaN or infinite reals, NULL). */
+int tg_json_dump(tg_buf_t *b, const json_t *v);
+
+/* json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) as a malloc'ed string;
+ * NULL on failure.  The caller frees it. */
+char *tg_json_dumps(const json_t *v);
+
+#endif /* TG_UTIL_JDUMP_H */
