@@ -9,6 +9,7 @@
 #ifndef TG_ENGINE_H
 #define TG_ENGINE_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -24,6 +25,7 @@ typedef struct tg_conn_s     tg_conn_t;
 typedef struct tg_req_s      tg_request_t;
 typedef struct tg_trace_s    tg_trace_t;
 typedef struct tg_plugin_registry_s  tg_plugin_registry_t;
+typedef struct tg_shared_s   tg_shared_t;
 
 enum {
     TG_SCORE_AUTO = 0,
@@ -74,6 +76,10 @@ struct tg_engine_s {
     tg_plugin_registry_t *plugins;
     uv_timer_t          plugin_timer;
     uint32_t            plugins_seen_gen;   /* last generation refreshed */
+    /* Redis links, one per distinct "redis" settings (core/shared.h),
+     * and the directory their Lua scripts are read from (--lua-dir). */
+    tg_shared_t        *shared;
+    char                lua_dir[PATH_MAX];
 };
 
 #define TG_PLUGIN_REFRESH_MS  2000

@@ -2,10 +2,10 @@
 # mk/config.mk and engine/backend/backend.mk (TG_BACKEND_SRCS).
 
 TG_ENGINE_PKGS   := libuv jansson libcurl
-TG_ENGINE_CFLAGS := $(CFLAGS_BASE) -Iengine \
+TG_ENGINE_CFLAGS := $(CFLAGS_BASE) -Iengine $(TG_STATE_CFLAGS) \
                     $(shell pkg-config --cflags $(TG_ENGINE_PKGS) 2>/dev/null)
 TG_ENGINE_LIBS   := $(shell pkg-config --libs $(TG_ENGINE_PKGS) 2>/dev/null \
-                      || echo -luv -ljansson -lcurl)
+                      || echo -luv -ljansson -lcurl) $(TG_STATE_LIBS)
 
 # Everything but main.c, so that unit tests can link the components.
 TG_ENGINE_LIB_SRCS := \
@@ -21,6 +21,10 @@ TG_ENGINE_LIB_SRCS := \
     engine/core/request.c \
     engine/core/trace.c \
     engine/core/dispatch.c \
+    engine/core/prep.c \
+    engine/core/prep_session.c \
+    engine/core/shared.c \
+    engine/core/shared_status.c \
     engine/strategy/host.c \
     engine/strategy/host_api.c \
     engine/strategy/host_async.c \
@@ -38,7 +42,7 @@ TG_ENGINE_LIB_SRCS := \
 
 # The plugin loader (engine/plugin/, its own fragment plugin.mk is
 # included after this one, hence the wildcard).
-TG_ENGINE_SRCS := engine/main.c $(TG_ENGINE_LIB_SRCS) \
+TG_ENGINE_SRCS := engine/main.c $(TG_ENGINE_LIB_SRCS) $(TG_STATE_SRCS) \
                   $(wildcard engine/plugin/*.c)
 
 # The backend client is written alongside; until its sources exist the

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/request.h"
+#include "core/shared.h"
 #include "engine.h"
 #include "log.h"
 #include "plugin/loader.h"
@@ -41,6 +42,8 @@ tg__usage(FILE *f)
         "  --plugin-dir DIR         strategy plugins load only from DIR\n"
         "  --log-level LEVEL        error, warn, info (default), debug\n"
         "  --score-device DEV       auto (default), cpu, cuda\n"
+        "  --lua-dir DIR            Redis scripts (default: the checkout's\n"
+        "                           or installed lua/ directory)\n"
         "  --help                   this text\n");
 }
 
@@ -54,6 +57,7 @@ tg__parse_args(tg_engine_t *e, int argc, char **argv)
         { "plugin-dir", required_argument, NULL, 'p' },
         { "log-level", required_argument, NULL, 'l' },
         { "score-device", required_argument, NULL, 'd' },
+        { "lua-dir", required_argument, NULL, 'L' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -113,6 +117,14 @@ tg__parse_args(tg_engine_t *e, int argc, char **argv)
             }
             break;
 
+        case 'L':
+            if (strlen(optarg) >= sizeof(e->lua_dir)) {
+                fprintf(stderr, "thinkgated: --lua-dir is too long\n");
+                return -EINVAL;
+            }
+            strcpy(e->lua_dir, optarg);
+            break;
+
         case 'h':
             tg__usage(stdout);
             exit(0);
@@ -126,6 +138,14 @@ tg__parse_args(tg_engine_t *e, int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "thinkgated: unexpected argument \"%s\"\n",
                 argv[optind]);
+        return -EINVAL;
+    }
+
+    if (e->lua_dir[0] == '\0'
+        && tg_redis_default_lua_dir(e->lua_dir, sizeof(e->lua_dir)) != 0)
+    {
+        fprintf(stderr, "thinkgated: cannot find the lua/ directory; "
+                "give --lua-dir\n");
         return -EINVAL;
     }
 
@@ -168,6 +188,10 @@ tg__signal_cb(uv_signal_t *sig, int signum)
         uv_close((uv_handle_t *) &e->plugin_timer, NULL);
     }
     tg_host_shutdown();
+
+    /* Closed requests released their session locks; Redis goes last. */
+    tg_shared_close_all(e);
+
     uv_close((uv_handle_t *) &e->sigterm, NULL);
     uv_close((uv_handle_t *) &e->sigint, NULL);
     uv_close((uv_handle_t *) &e->reaper, NULL);

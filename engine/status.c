@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/shared.h"
 #include "plugin/loader.h"
 #include "status.h"
 #include "strategy/host.h"
@@ -101,6 +102,10 @@ tg__status_prometheus(tg_request_t *r, tg_buf_t *b)
         (unsigned long long) e->requests_in_flight,
         (unsigned long long) e->requests_errors);
 
+    if (rc == 0) {
+        rc = tg_shared_status_prometheus(tg_shared_of(e, g), b);
+    }
+
     for (k = 0; rc == 0 && k < sizeof(per_backend) / sizeof(per_backend[0]);
          k++)
     {
@@ -154,7 +159,7 @@ tg__status_json(tg_request_t *r)
     tg_engine_t      *e = r->engine;
     tg_generation_t  *g = r->gen;
     tg_backend_t     *be;
-    json_t           *backends, *b, *plugins, *counters;
+    json_t           *backends, *b, *plugins, *counters, *doc;
     size_t            i;
 
     backends = json_array();
@@ -189,7 +194,7 @@ tg__status_json(tg_request_t *r)
         return NULL;
     }
 
-    return json_pack("{s:{s:b, s:I, s:I, s:I, s:I, s:I}, "
+    doc = json_pack("{s:{s:b, s:I, s:I, s:I, s:I, s:I}, "
                      "s:{s:I, s:I, s:I}, s:o, s:o, s:o}",
                      "engine",
                      "connected", 1,
@@ -206,6 +211,11 @@ tg__status_json(tg_request_t *r)
                      "backends", backends,
                      "plugins", plugins,
                      "counters", counters);
+    if (doc != NULL && tg_shared_status_json(tg_shared_of(e, g), doc) != 0) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
 }
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make run` / `make stop`: start or stop the simulator, the engine and a
-# private nginx on loopback.  State lives in build/run/; `stop` kills
+# `make run` / `make stop`: start or stop Redis, the simulator, the engine
+# and a private nginx on loopback.  State lives in build/run/; `stop` kills
 # exactly the processes whose pid files `start` wrote.
 set -euo pipefail
 
@@ -51,9 +51,16 @@ stop_all() {
 start_all() {
     local port=$1
     local sim_port=${SIM_PORT:-$((port + 1))}
+    local redis_port=${REDIS_PORT:-$((port + 2))}
 
     stop_all >/dev/null
     mkdir -p "$RUN/tmp"
+
+    # Redis holds the prefix index and sessions; nothing is persisted.
+    setsid redis-server --port "$redis_port" --bind 127.0.0.1 --save '' \
+        --appendonly no --daemonize no --dir "$RUN" \
+        >"$RUN/redis.log" 2>&1 < /dev/null &
+    echo $! > "$RUN/redis.pid"
 
     setsid "$BIN/thinkgate-sim" --listen "127.0.0.1:$sim_port" \
         >"$RUN/sim.log" 2>&1 < /dev/null &
@@ -67,11 +74,13 @@ start_all() {
     echo $! > "$RUN/engine.pid"
 
     sed -e "s|@ROOT@|$ROOT|g" -e "s|@RUN@|$RUN|g" -e "s|@PORT@|$port|g" \
-        -e "s|@SIM_PORT@|$sim_port|g" "$ROOT/conf/thinkgate.conf.in" \
+        -e "s|@SIM_PORT@|$sim_port|g" -e "s|@REDIS_PORT@|$redis_port|g" \
+        "$ROOT/conf/thinkgate.conf.in" \
         > "$RUN/nginx.conf"
 
     # Whatever fails from here on, leave nothing running behind.
     trap 'stop_all >/dev/null; exit 1' ERR
+    wait_for "Redis" redis-cli -p "$redis_port" ping
     wait_for "the simulator" curl -sf "http://127.0.0.1:$sim_port/v1/models"
     wait_for "the engine" test -S "$RUN/engine.sock"
     nginx -p "$RUN" -c "$RUN/nginx.conf"
@@ -80,11 +89,18 @@ start_all() {
 
     cat <<MSG
 thinkgate is running: nginx on 127.0.0.1:$port, engine at $RUN/engine.sock,
-simulator on 127.0.0.1:$sim_port.  Logs in $RUN/.  Try:
+simulator on 127.0.0.1:$sim_port, Redis on 127.0.0.1:$redis_port.
+Logs in $RUN/.  Try:
 
   curl -s http://127.0.0.1:$port/v1/chat/completions \\
        -H 'Content-Type: application/json' \\
        -d '{"model":"thinkgate-sim","messages":[{"role":"user","content":"What is 17 + 25?"}]}'
+
+A conversation kept by the gateway (send only the new turn):
+
+  curl -s http://127.0.0.1:$port/v1/chat/completions \\
+       -H 'Content-Type: application/json' -H 'X-Thinkgate-Session: demo1' \\
+       -d '{"model":"thinkgate-sim","messages":[{"role":"user","content":"What is 2 + 3?"}]}'
 
 Status: curl -s http://127.0.0.1:$port/thinkgate/status
 Stop:   make stop

@@ -52,7 +52,8 @@ typedef struct {
 enum {
     TG_POOL_LEAST_INFLIGHT = 0,
     TG_POOL_ROUND_ROBIN,
-    TG_POOL_PREFIX      /* needs Redis; least in flight until then */
+    TG_POOL_PREFIX      /* holder of the longest prompt prefix (core/prep.h),
+                           else least in flight */
 };
 
 typedef struct {

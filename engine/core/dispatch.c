@@ -10,6 +10,7 @@
 
 #include "admin.h"
 #include "core/dispatch.h"
+#include "core/prep.h"
 #include "core/strategy.h"
 #include "log.h"
 #include "status.h"
@@ -159,7 +160,7 @@ tg__dispatch_api(tg_request_t *r)
     /* The plugin host selects and runs the strategy (passthrough unless
      * the request or the location names another). */
     r->strategy = &tg_strategy_host;
-    if (r->strategy->start(r, &err) != 0) {
+    if (tg_prep_run(r, &err) != 0) {
         goto failed;
     }
 

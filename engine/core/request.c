@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/dispatch.h"
+#include "core/prep.h"
 #include "core/request.h"
 #include <thinkgate/protocol.h>
 
@@ -186,6 +187,8 @@ tg_request_data(tg_request_t *r, const void *p, size_t n)
         return 0;
     }
 
+    tg_prep_output(r, p, n);
+
     if (tg_buf_append(&r->out, p, n) != 0) {
         return -ENOMEM;
     }
@@ -293,6 +296,10 @@ tg_request_end(tg_request_t *r, json_t *figures)
                         "The strategy produced no answer.");
         return tg_request_error(r, &err);
     }
+
+    /* A session request stores its turn before the client can send the
+     * next one. */
+    tg_prep_end(r);
 
     r->finished = 1;
     r->term_type = TG_FRAME_END;
@@ -510,6 +517,8 @@ tg_request_close(tg_request_t *r)
     for (t = r->traces; t != NULL; t = t->next) {
         tg_trace_cancel(t);
     }
+
+    tg_prep_close(r);
 
     /* The strategy releases strategy_data itself: it may have to wait
      * until its own callback, still on the stack, returns. */

@@ -42,6 +42,7 @@ enum {
 };
 
 typedef struct tg_strategy_s  tg_strategy_t;
+typedef struct tg_prep_s      tg_prep_t;
 
 struct tg_req_s {
     tg_engine_t           *engine;
@@ -79,6 +80,11 @@ struct tg_req_s {
     void                  *strategy_data;
     tg_trace_t            *traces;          /* every trace, ended too */
     unsigned               traces_running;
+
+    /* State steps (core/prep.h): session and prefix routing.  Traces on
+     * a pool holding prefer go there while it has slots. */
+    tg_prep_t             *prep;
+    tg_backend_t          *prefer;
 
     /* Output. */
     uint64_t               credit;          /* DATA bytes we may send */

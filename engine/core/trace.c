@@ -122,7 +122,8 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
     int             full;
 
     for ( ;; ) {
-        b = tg_pool_pick(t->pool, t->tried, t->ntried, &full);
+        b = tg_pool_pick_prefer(t->pool, r->prefer, t->tried, t->ntried,
+                                &full);
 
         if (b == NULL) {
             if (full) {

@@ -71,6 +71,27 @@ tg_pool_pick(tg_pool_t *pool, tg_backend_t *const *exclude, size_t nexclude,
 }
 
 
+tg_backend_t *
+tg_pool_pick_prefer(tg_pool_t *pool, tg_backend_t *prefer,
+    tg_backend_t *const *exclude, size_t nexclude, int *full)
+{
+    size_t  i;
+
+    if (prefer != NULL && !tg__excluded(prefer, exclude, nexclude)
+        && (prefer->max_inflight == 0
+            || prefer->stats->in_flight < (uint64_t) prefer->max_inflight))
+    {
+        for (i = 0; i < pool->nbackends; i++) {
+            if (pool->backends[i] == prefer) {
+                *full = 0;
+                return prefer;
+            }
+        }
+    }
+    return tg_pool_pick(pool, exclude, nexclude, full);
+}
+
+
 void
 tg_backend_started(tg_backend_t *b)
 {

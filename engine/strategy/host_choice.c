@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/prep.h"
 #include "strategy/host.h"
 #include "util/jdump.h"
 
@@ -197,7 +198,8 @@ tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
 }
 
 
-/* The "thinkgate" object: the host's figures, then the plugin's keys. */
+/* The "thinkgate" object: the host's figures, the plugin's keys, then
+ * what the state steps did (session, prefix routing: core/prep.h). */
 static json_t *
 tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
 {
@@ -217,6 +219,10 @@ tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
                                    : json_null());
     if (o != NULL && hr->summary != NULL) {
         (void) json_object_update(o, hr->summary);
+    }
+    if (o != NULL && tg_prep_summary(hr->r, o) != 0) {
+        json_decref(o);
+        return NULL;
     }
     return o;
 }

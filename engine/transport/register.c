@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/shared.h"
 #include "log.h"
 #include "plugin/loader.h"
 #include "transport/conn.h"
@@ -213,6 +214,15 @@ tg__conn_register(tg_conn_t *conn)
         return;
     }
     tg_buf_free(&conn->conf);
+
+    /* The generation's Redis link (connection, prefix index, sessions). */
+    rc = tg_shared_attach(e, conn->gen, msg, sizeof(msg));
+    if (rc != 0) {
+        tg_log_error("worker %d: configuration refused: %s",
+                     (int) conn->peer_pid, msg);
+        tg__conn_reply(conn, rc, msg);
+        return;
+    }
 
     conn->in = tg_shm_ring(conn->shm, &conn->shm->to_engine);
     conn->out = tg_shm_ring(conn->shm, &conn->shm->to_worker);

@@ -164,7 +164,9 @@ def start_engine(sock_dir=None, args=(), plugin_dir=None):
     # the socket.
     os.chmod(proc.workdir, 0o755)
     sock = os.path.join(sock_dir or proc.workdir, "engine.sock")
-    argv = [os.path.join(BIN, "thinkgated"), "--socket", sock,
+    # THINKGATED=path runs another build (e.g. one with ASan).
+    argv = [os.environ.get("THINKGATED", os.path.join(BIN, "thinkgated")),
+            "--socket", sock,
             "--plugin-dir", plugin_dir or os.path.join(BUILD, "plugins")]
     if os.geteuid() == 0:
         argv += ["--allow-user", "nobody"]
@@ -258,3 +260,54 @@ class Gateway:
         for p in reversed(self.procs):
             p.cleanup()
         self.procs = []
+
+
+def start_redis(port=None):
+    """Starts a throwaway redis-server on a loopback port (no persistence).
+    proc.restart() starts it again on the same port, empty."""
+    port = port or free_port()
+    proc = Proc("redis", ["redis-server", "--port", str(port),
+                          "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no", "--daemonize", "no"])
+    proc.start()
+    wait_port(port, proc=proc)
+    proc.port = port
+    proc.addr = "127.0.0.1:%d" % port
+
+    def restart():
+        proc.kill()
+        proc.start()
+        wait_port(port, proc=proc)
+    proc.restart = restart
+    return proc
+
+
+def redis_cli(port, *args):
+    """One redis-cli command; its stdout, stripped."""
+    out = subprocess.run(["redis-cli", "-p", str(port)] + [str(a)
+                                                           for a in args],
+                         capture_output=True, text=True, timeout=10)
+    return out.stdout.strip()
+
+
+def wait_registered(nginx, workers=2, timeout=10.0):
+    """Waits until every nginx worker has registered with the engine, so
+    that a first request does not meet a worker still connecting (it
+    would rightly get 503)."""
+    import http.client
+    import json
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", nginx.port,
+                                              timeout=5)
+            conn.request("GET", "/thinkgate/status")
+            doc = json.loads(conn.getresponse().read())
+            conn.close()
+            if doc.get("engine", {}).get("registrations", 0) >= workers:
+                return
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("nginx workers did not all register")
+        time.sleep(0.02)

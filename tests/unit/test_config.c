@@ -316,6 +316,54 @@ Test(pool, round_robin_cycles, .init = setup, .fini = teardown)
 }
 
 
+/* A request's preferred backend (prefix holder, session backend) wins
+ * while it is in the pool, not excluded and below its max_inflight. */
+Test(pool, preferred_backend_while_it_has_slots, .init = setup,
+     .fini = teardown)
+{
+    tg_generation_t  *g;
+    tg_pool_t        *p, *q;
+    tg_backend_t     *a, *b, *c, *ex[1];
+    char              err[256];
+    int               full, i;
+    const char       *doc = "{\"backends\":["
+        "{\"name\":\"a\",\"url\":\"http://a\",\"max_inflight\":2},"
+        "{\"name\":\"b\",\"url\":\"http://b\"},"
+        "{\"name\":\"c\",\"url\":\"http://c\"}],"
+        "\"pools\":[{\"name\":\"p\",\"backends\":[\"a\",\"b\"],"
+        "\"policy\":\"prefix\"},"
+        "{\"name\":\"q\",\"backends\":[\"c\"]}]}";
+
+    cr_assert_eq(acquire(doc, &g, err, sizeof(err)), 0, "%s", err);
+    p = tg_generation_pool(g, "p");
+    q = tg_generation_pool(g, "q");
+    a = tg_generation_backend(g, "a");
+    b = tg_generation_backend(g, "b");
+    c = tg_generation_backend(g, "c");
+    cr_assert_eq(p->policy, TG_POOL_PREFIX);
+
+    /* Preferred although more loaded than b. */
+    tg_backend_started(a);
+    for (i = 0; i < 4; i++) {
+        cr_assert_eq(tg_pool_pick_prefer(p, a, NULL, 0, &full), a);
+    }
+    /* Full: the pool's own pick. */
+    tg_backend_started(a);
+    cr_assert_eq(tg_pool_pick_prefer(p, a, NULL, 0, &full), b);
+    tg_backend_finished(a, 0);
+    /* Excluded (it refused the connection): the others. */
+    ex[0] = a;
+    cr_assert_eq(tg_pool_pick_prefer(p, a, ex, 1, &full), b);
+    /* Not a member of this pool (an aux pool): ignored. */
+    cr_assert_eq(tg_pool_pick_prefer(q, a, NULL, 0, &full), c);
+    /* No preference: plain least in flight. */
+    cr_assert_eq(tg_pool_pick_prefer(p, NULL, NULL, 0, &full), b);
+
+    tg_backend_finished(a, 0);
+    tg_generation_release(g);
+}
+
+
 Test(config, plugins_and_redis_as_the_module_writes_them, .init = setup,
      .fini = teardown)
 {

@@ -1,0 +1,57 @@
+/*
+ * Private to core/prep.c and core/prep_session.c.
+ */
+
+#ifndef TG_CORE_PREP_INT_H
+#define TG_CORE_PREP_INT_H
+
+#include "core/prep.h"
+#include "core/shared.h"
+#include "state/prefix.h"
+#include "state/session.h"
+
+/* Past this many bytes a non-streamed answer is not parsed for the
+ * session: the turn is not stored and the lock released. */
+#define TG_PREP_MAX_ANSWER  (8u << 20)
+
+struct tg_prep_s {
+    tg_request_t        *r;
+    tg_pool_t           *pool;
+    tg_shared_t         *link;
+
+    /* prefix routing */
+    tg_prefix_index_t   *idx;
+    tg_prefix_op_t      *prefix_op;
+    char                *prompt;        /* rendered, for lookup/record */
+    size_t               prompt_len;
+    unsigned             prefix_blocks; /* held by the chosen backend */
+    const char          *routed_by;     /* "prefix", "session" or NULL */
+
+    /* session */
+    tg_session_store_t  *st;
+    tg_session_op_t     *session_op;
+    char                 id[TG_SESSION_ID_MAX + 1];
+    char                 owner[TG_SESSION_OWNER_LEN + 1];
+    char                 token[TG_SESSION_TOKEN_MAX];
+    json_t              *turn;          /* the client's messages */
+    unsigned             turns;         /* stored before this request */
+    unsigned             dropping;      /* this append drops as many */
+    uint64_t             dropped;       /* dropped before this request */
+    unsigned             session:1;
+    unsigned             locked:1;
+    unsigned             tap_failed:1;
+    tg_buf_t             pending;       /* partial SSE event, or body */
+    tg_buf_t             answer;        /* content of choice 0 */
+};
+
+/* prep.c: the next step after the session one. */
+void tg__prep_route(tg_prep_t *p);
+/* prep.c: starts the strategy; errors are answered. */
+void tg__prep_start(tg_prep_t *p);
+
+/* prep_session.c */
+int tg__prep_session(tg_prep_t *p, const char *id, size_t len,
+    tg_oa_error_t *err);
+void tg__prep_session_close(tg_prep_t *p);
+
+#endif /* TG_CORE_PREP_INT_H */

@@ -1,0 +1,398 @@
+/*
+ * Session requests: read and lock the session, prepend its history, pin
+ * its backend; watch the answer the client receives; store the turn.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/prep_int.h"
+#include "core/trace.h"
+#include "log.h"
+
+static void tg__prep_on_session(tg_session_store_t *st, int status,
+    const tg_session_t *s, void *data);
+static int tg__prep_prepend(tg_prep_t *p, const tg_session_t *s);
+static void tg__prep_pin(tg_prep_t *p, const char *backend);
+static void tg__prep_fail(tg_prep_t *p, int status, const char *code,
+    const char *msg);
+static void tg__prep_event(tg_prep_t *p, const char *ev, size_t len);
+static void tg__prep_choice_text(tg_prep_t *p, json_t *doc, int stream);
+
+
+int
+tg__prep_session(tg_prep_t *p, const char *id, size_t len,
+    tg_oa_error_t *err)
+{
+    tg_request_t  *r = p->r;
+    const char    *auth;
+    size_t         alen;
+    int            rc;
+
+    if (!tg_session_id_valid(id, len)) {
+        tg_oa_error_set(err, 400, "invalid_request_error",
+                        "invalid_session_id", "thinkgate.session",
+                        "A session id is 1 to 128 of A-Z, a-z, 0-9, _ "
+                        "and -.");
+        return -EINVAL;
+    }
+    memcpy(p->id, id, len);
+    p->id[len] = '\0';
+    p->session = 1;
+
+    p->st = tg_shared_sessions(p->link);
+    if (p->st == NULL) {
+        tg_oa_error_set(err, 503, "server_error",
+                        "session_store_unavailable", NULL,
+                        "session store unavailable: this gateway has no "
+                        "Redis (thinkgate_redis).");
+        return -ENOTCONN;
+    }
+
+    /* A session belongs to the API key that created it; only a digest
+     * of the key is stored. */
+    auth = json_string_value(json_object_get(json_object_get(r->meta,
+                                                             "headers"),
+                                             "authorization"));
+    auth = auth ? auth : "";
+    if (strncasecmp(auth, "Bearer ", 7) == 0) {
+        auth += 7;
+    }
+    alen = strlen(auth);
+    tg_session_owner(auth, alen, p->owner);
+    tg_session_token(p->st, p->token);
+
+    /* The turn to store is what the client sent, before the history. */
+    p->turn = json_deep_copy(json_object_get(r->oa.body, "messages"));
+    if (p->turn == NULL) {
+        tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
+        return -ENOMEM;
+    }
+
+    rc = tg_session_get(p->st, p->id, p->owner, p->token,
+                        tg__prep_on_session, p, &p->session_op);
+    if (rc == -ENOTCONN) {
+        tg_oa_error_set(err, 503, "server_error",
+                        "session_store_unavailable", NULL,
+                        "session store unavailable: Redis is not "
+                        "connected.");
+        return rc;
+    }
+    if (rc != 0) {
+        tg_oa_error_set(err, 500, NULL, NULL, NULL, "session read: %s",
+                        strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
+
+static void
+tg__prep_on_session(tg_session_store_t *st, int status,
+    const tg_session_t *s, void *data)
+{
+    tg_prep_t  *p = data;
+    char        msg[320];
+
+    p->session_op = NULL;
+
+    switch (status) {
+
+    case 0:
+        break;
+
+    case -ECANCELED:
+        return;                 /* the engine is stopping */
+
+    case -EACCES:
+        snprintf(msg, sizeof(msg), "No session \"%s\" for this API key.",
+                 p->id);
+        tg__prep_fail(p, 404, "session_not_found", msg);
+        return;
+
+    case -EBUSY:
+        snprintf(msg, sizeof(msg), "Session \"%s\" is busy with another "
+                 "request; retry when it has been answered.", p->id);
+        tg__prep_fail(p, 409, "session_busy", msg);
+        return;
+
+    default:
+        snprintf(msg, sizeof(msg), "session store unavailable: %s",
+                 strerror(-status));
+        tg__prep_fail(p, 503, "session_store_unavailable", msg);
+        return;
+    }
+
+    p->locked = 1;
+    p->turns = s->turns;
+    p->dropped = s->dropped;
+    p->dropping = s->turns >= st->conf.max_turns
+                  ? s->turns + 1 - st->conf.max_turns : 0;
+
+    if (tg__prep_prepend(p, s) != 0) {
+        tg__prep_fail(p, 503, "session_store_unavailable",
+                      "session store unavailable: the stored history "
+                      "cannot be read.");
+        return;
+    }
+    tg__prep_pin(p, s->backend);
+
+    tg_log_debug("request %llu: session %s, %u turns stored%s%s",
+                 (unsigned long long) p->r->id, p->id, s->turns,
+                 s->backend[0] ? ", pinned to " : "", s->backend);
+
+    tg__prep_route(p);
+}
+
+
+/* History first, then the messages of this request. */
+static int
+tg__prep_prepend(tg_prep_t *p, const tg_session_t *s)
+{
+    json_t        *hist, *msgs;
+    json_error_t   jerr;
+
+    hist = json_loadb(s->history, s->history_len, 0, &jerr);
+    if (!json_is_array(hist)) {
+        tg_log_error("session %s: stored history is not a JSON array: %s",
+                     p->id, hist ? "wrong type" : jerr.text);
+        json_decref(hist);
+        return -EINVAL;
+    }
+    if (json_array_size(hist) == 0) {
+        json_decref(hist);
+        return 0;
+    }
+    msgs = json_object_get(p->r->oa.body, "messages");
+    if (json_array_extend(hist, msgs) != 0
+        || json_object_set_new(p->r->oa.body, "messages", hist) != 0)
+    {
+        return -ENOMEM;         /* set_new took hist in any case */
+    }
+    return 0;
+}
+
+
+/* The session's backend, if this pool still has it and it has a slot. */
+static void
+tg__prep_pin(tg_prep_t *p, const char *backend)
+{
+    tg_backend_t  *b;
+    size_t         i;
+
+    if (p->pool == NULL || backend == NULL || backend[0] == '\0') {
+        return;
+    }
+    for (i = 0; i < p->pool->nbackends; i++) {
+        b = p->pool->backends[i];
+        if (strcmp(b->name, backend) != 0) {
+            continue;
+        }
+        if (b->max_inflight == 0
+            || b->stats->in_flight < (uint64_t) b->max_inflight)
+        {
+            p->r->prefer = b;
+            p->routed_by = "session";
+        }
+        return;
+    }
+}
+
+
+static void
+tg__prep_fail(tg_prep_t *p, int status, const char *code, const char *msg)
+{
+    tg_oa_error_t  err;
+
+    tg_oa_error_set(&err, status, NULL, code, NULL, "%s", msg);
+    tg_request_error(p->r, &err);
+}
+
+
+/*
+ * The answer, as the client receives it: choice 0's content (chat) or
+ * text (completions) from each SSE event, or from the whole body when not
+ * streamed.  Watching the output keeps this independent of how the
+ * strategy composed the answer.
+ */
+void
+tg_prep_output(tg_request_t *r, const char *data, size_t n)
+{
+    tg_prep_t   *p = r->prep;
+    const char  *s, *end;
+    size_t       len;
+
+    if (p == NULL || !p->locked || p->tap_failed || r->status >= 400) {
+        return;
+    }
+    if (tg_buf_size(&p->pending) + n > TG_PREP_MAX_ANSWER
+        || tg_buf_append(&p->pending, data, n) != 0)
+    {
+        p->tap_failed = 1;
+        tg_buf_free(&p->pending);
+        return;
+    }
+    if (!r->oa.stream) {
+        return;                 /* parsed whole in tg_prep_end */
+    }
+
+    for ( ;; ) {
+        s = tg_buf_ptr(&p->pending);
+        len = tg_buf_size(&p->pending);
+        end = memmem(s, len, "\n\n", 2);
+        if (end == NULL) {
+            return;
+        }
+        tg__prep_event(p, s, (size_t) (end - s));
+        tg_buf_consume(&p->pending, (size_t) (end - s) + 2);
+    }
+}
+
+
+static void
+tg__prep_event(tg_prep_t *p, const char *ev, size_t len)
+{
+    json_t       *doc;
+    const char   *line, *nl, *e = ev + len;
+
+    for (line = ev; line < e; line = nl + 1) {
+        nl = memchr(line, '\n', (size_t) (e - line));
+        if (nl == NULL) {
+            nl = e;
+        }
+        if ((size_t) (nl - line) < 5 || memcmp(line, "data:", 5) != 0) {
+            continue;           /* comments (keep-alives), other fields */
+        }
+        line += 5;
+        while (line < nl && *line == ' ') {
+            line++;
+        }
+        if ((size_t) (nl - line) >= 6 && memcmp(line, "[DONE]", 6) == 0) {
+            continue;
+        }
+        doc = json_loadb(line, (size_t) (nl - line), 0, NULL);
+        if (doc != NULL) {
+            tg__prep_choice_text(p, doc, 1);
+            json_decref(doc);
+        }
+    }
+}
+
+
+static void
+tg__prep_choice_text(tg_prep_t *p, json_t *doc, int stream)
+{
+    json_t      *choices, *c, *idx, *v;
+    size_t       i;
+
+    choices = json_object_get(doc, "choices");
+    json_array_foreach(choices, i, c) {
+        idx = json_object_get(c, "index");
+        if (idx != NULL && json_integer_value(idx) != 0) {
+            continue;
+        }
+        v = json_object_get(c, "text");
+        if (v == NULL) {
+            v = json_object_get(json_object_get(c, stream ? "delta"
+                                                          : "message"),
+                                "content");
+        }
+        if (json_is_string(v)
+            && tg_buf_append(&p->answer, json_string_value(v),
+                             json_string_length(v)) != 0)
+        {
+            p->tap_failed = 1;
+        }
+        if (!stream) {
+            return;
+        }
+    }
+}
+
+
+/* After END: the client's messages and the answer become one turn; the
+ * append also releases the lock.  Fire and forget: the reply comes after
+ * this request may be gone, and a later request on this engine's one
+ * Redis connection is ordered after it anyway. */
+void
+tg_prep_end(tg_request_t *r)
+{
+    tg_prep_t     *p = r->prep;
+    json_t        *doc, *turn;
+    const char    *backend;
+    char          *text;
+    int            rc;
+
+    if (p == NULL || !p->locked || r->status >= 400) {
+        return;
+    }
+
+    if (!r->oa.stream && !p->tap_failed) {
+        doc = json_loadb(tg_buf_ptr(&p->pending), tg_buf_size(&p->pending),
+                         0, NULL);
+        if (doc == NULL) {
+            p->tap_failed = 1;
+        } else {
+            tg__prep_choice_text(p, doc, 0);
+            json_decref(doc);
+        }
+    }
+    if (p->tap_failed) {
+        tg_log_warn("request %llu: session %s: the answer could not be "
+                    "read; the turn is not stored",
+                    (unsigned long long) r->id, p->id);
+        return;                 /* tg_prep_close unlocks */
+    }
+
+    turn = json_copy(p->turn);
+    doc = json_pack("{s:s, s:s#}", "role", "assistant", "content",
+                    p->answer.data ? tg_buf_ptr(&p->answer) : "",
+                    tg_buf_size(&p->answer));
+    if (turn == NULL || doc == NULL || json_array_append_new(turn, doc)) {
+        json_decref(turn);
+        tg_log_error("request %llu: session %s: out of memory",
+                     (unsigned long long) r->id, p->id);
+        return;
+    }
+    text = json_dumps(turn, JSON_COMPACT);
+    json_decref(turn);
+    if (text == NULL) {
+        return;
+    }
+
+    backend = r->prefer ? r->prefer->name
+              : (r->traces && r->traces->backend) ? r->traces->backend->name
+              : NULL;
+    rc = tg_session_append(p->st, p->id, p->owner, p->token, backend, text,
+                           NULL, NULL, NULL);
+    free(text);
+    if (rc != 0) {
+        tg_log_error("request %llu: session %s: the turn is not stored: %s",
+                     (unsigned long long) r->id, p->id, strerror(-rc));
+        return;
+    }
+    p->locked = 0;
+}
+
+
+void
+tg__prep_session_close(tg_prep_t *p)
+{
+    /* A read still on its way may have taken the lock already: releasing
+     * with our token is harmless if it did not. */
+    if (p->session_op != NULL) {
+        tg_session_cancel(p->session_op);
+        p->session_op = NULL;
+        p->locked = 1;
+    }
+    if (p->locked) {
+        (void) tg_session_unlock(p->st, p->id, p->token);
+        p->locked = 0;
+    }
+    json_decref(p->turn);
+    tg_buf_free(&p->pending);
+    tg_buf_free(&p->answer);
+}
