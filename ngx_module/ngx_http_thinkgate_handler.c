@@ -2,8 +2,9 @@
 /*
  * thinkgate nginx module: the content handler and the frames of one
  * request.  The worker reads the body, hands it to the engine as REQUEST
- * frames, and forwards HEAD / DATA / END / ERROR to the client with a
- * flush per frame, returning WINDOW credit as the bytes leave.
+ * frames; ngx_http_thinkgate_stream.c forwards HEAD / DATA / END / ERROR
+ * to the client, flushed once per ring pass, returning WINDOW credit as
+ * the bytes leave.
  */
 
 
