@@ -82,7 +82,10 @@
  * ERROR (engine -> worker): tg_head_t (status) followed by an OpenAI-shaped
  * error body.  Before HEAD the worker answers with that status and body;
  * after HEAD of a streamed response it sends "data: BODY\n\n" and ends the
- * stream; otherwise it closes the connection, so the client sees a
+ * stream; after HEAD of a non-streamed response whose body the worker
+ * still holds (it sends such answers whole, with Content-Length, at END)
+ * it answers with the ERROR's status and body instead; when part of the
+ * body already left, it closes the connection, so the client sees a
  * truncated response rather than a wrong one.  ERROR ends the request like
  * END.  END before HEAD is a protocol error (the worker answers 502).
  */
