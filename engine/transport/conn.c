@@ -28,6 +28,9 @@
 static void tg__conn_poll_cb(uv_poll_t *poll, int status, int events);
 static void tg__conn_timer_cb(uv_timer_t *timer);
 static void tg__conn_close_cb(uv_handle_t *h);
+static void tg__conn_prepare_cb(uv_prepare_t *prepare);
+static void tg__conn_check_cb(uv_check_t *check);
+static void tg__conn_bell(tg_conn_t *conn);
 static int tg__conn_frame(tg_conn_t *conn, const tg_frame_t *f);
 static tg_request_t *tg__conn_find(tg_conn_t *conn, uint64_t id);
 
@@ -80,9 +83,20 @@ tg_conn_accept(tg_engine_t *e, int fd)
     conn->poll.data = conn;
     conn->handles++;
 
+    /* The handles are counted in this order; tg_conn_close relies on it. */
     rc = uv_timer_init(e->loop, &conn->timer);
     if (rc == 0) {
         conn->timer.data = conn;
+        conn->handles++;
+        rc = uv_prepare_init(e->loop, &conn->bell_prepare);
+    }
+    if (rc == 0) {
+        conn->bell_prepare.data = conn;
+        conn->handles++;
+        rc = uv_check_init(e->loop, &conn->bell_check);
+    }
+    if (rc == 0) {
+        conn->bell_check.data = conn;
         conn->handles++;
         rc = uv_timer_start(&conn->timer, tg__conn_timer_cb,
                             TG_CONN_REG_TIMEOUT, 0);
@@ -143,11 +157,19 @@ tg_conn_close(tg_conn_t *conn, const char *why)
     if (uv_is_active((uv_handle_t *) &conn->poll)) {
         (void) uv_poll_stop(&conn->poll);
     }
+    /* conn->handles counts the handles initialised, in accept's order;
+     * no close callback has run yet. */
+    if (conn->handles > 3) {
+        uv_close((uv_handle_t *) &conn->bell_check, tg__conn_close_cb);
+    }
+    if (conn->handles > 2) {
+        uv_close((uv_handle_t *) &conn->bell_prepare, tg__conn_close_cb);
+    }
+    if (conn->handles > 1) {
+        uv_close((uv_handle_t *) &conn->timer, tg__conn_close_cb);
+    }
     if (conn->handles > 0) {
         uv_close((uv_handle_t *) &conn->poll, tg__conn_close_cb);
-        if (conn->handles > 1) {
-            uv_close((uv_handle_t *) &conn->timer, tg__conn_close_cb);
-        }
     }
 }
 
@@ -266,6 +288,58 @@ tg_conn_doorbell(tg_conn_t *conn)
 }
 
 
+/*
+ * A doorbell is owed once any write of this pass found the ring empty.
+ * The check handle rings right after the I/O callbacks of the pass; the
+ * prepare handle covers writes from timer, idle and close callbacks,
+ * which run after the check phase, before the loop blocks in poll.
+ */
+void
+tg_conn_doorbell_later(tg_conn_t *conn)
+{
+    if (conn->bell_pending) {
+        return;
+    }
+    conn->bell_pending = 1;
+
+    /* Both only fail for a NULL callback; ring now if they ever do. */
+    if (uv_prepare_start(&conn->bell_prepare, tg__conn_prepare_cb) != 0
+        || uv_check_start(&conn->bell_check, tg__conn_check_cb) != 0)
+    {
+        tg__conn_bell(conn);
+    }
+}
+
+
+static void
+tg__conn_prepare_cb(uv_prepare_t *prepare)
+{
+    tg__conn_bell(prepare->data);
+}
+
+
+static void
+tg__conn_check_cb(uv_check_t *check)
+{
+    tg__conn_bell(check->data);
+}
+
+
+static void
+tg__conn_bell(tg_conn_t *conn)
+{
+    (void) uv_prepare_stop(&conn->bell_prepare);
+    (void) uv_check_stop(&conn->bell_check);
+
+    if (conn->bell_pending) {
+        conn->bell_pending = 0;
+        if (conn->state == TG_CONN_ACTIVE) {
+            tg_conn_doorbell(conn);
+        }
+    }
+}
+
+
 int
 tg_conn_write(tg_conn_t *conn, uint16_t type, uint16_t flags, uint64_t id,
     const void *p1, size_t l1, const void *p2, size_t l2)
@@ -278,7 +352,7 @@ tg_conn_write(tg_conn_t *conn, uint16_t type, uint16_t flags, uint64_t id,
 
     rc = tg_ring_write(&conn->out, type, flags, id, p1, l1, p2, l2);
     if (rc == 1) {
-        tg_conn_doorbell(conn);
+        tg_conn_doorbell_later(conn);
         rc = 0;
     }
     return rc;
@@ -372,7 +446,7 @@ tg_conn_service(tg_conn_t *conn)
         }
 
         if (tg_ring_consume(&conn->in, f)) {
-            tg_conn_doorbell(conn);
+            tg_conn_doorbell_later(conn);
         }
     }
 

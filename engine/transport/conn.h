@@ -40,7 +40,10 @@ struct tg_conn_s {
     int                 fd;
     uv_poll_t           poll;
     uv_timer_t          timer;          /* registration deadline */
+    uv_prepare_t        bell_prepare;   /* rings a pending doorbell ... */
+    uv_check_t          bell_check;     /* ... once per loop pass */
     int                 handles;        /* open libuv handles */
+    int                 bell_pending;   /* a write found the ring empty */
 
     /* Peer. */
     pid_t               peer_pid;
@@ -81,8 +84,9 @@ int tg_conn_accept(tg_engine_t *engine, int fd);
 void tg_conn_close(tg_conn_t *conn, const char *why);
 
 /*
- * Writes one frame to the worker (payload p1[l1] + p2[l2]) and rings the
- * doorbell when the ring turned non-empty.  Returns 0, -EAGAIN (no room:
+ * Writes one frame to the worker (payload p1[l1] + p2[l2]); when the ring
+ * turned non-empty the doorbell rings once, at the end of this loop pass,
+ * so that HEAD, DATA and END written in one pass cost one wake-up.  Returns 0, -EAGAIN (no room:
  * the worker rings once it consumed; see tg_conn_block), -EMSGSIZE, or
  * -EPIPE when the connection is closing.
  */

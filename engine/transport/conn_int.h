@@ -19,4 +19,7 @@ void tg_conn_service(tg_conn_t *conn);
 /* One doorbell byte to the worker. */
 void tg_conn_doorbell(tg_conn_t *conn);
 
+/* Rings once at the end of this loop pass (see tg_conn_write). */
+void tg_conn_doorbell_later(tg_conn_t *conn);
+
 #endif /* TG_TRANSPORT_CONN_INT_H */
