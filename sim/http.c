@@ -25,6 +25,7 @@
 #define TG_SIM_NO_ANSWER "I have not reached a final answer yet."
 
 static void tg_sim_http_cb(struct evhttp_request *r, void *arg);
+static int tg_sim_http_listen(tg_sim_t *sim);
 
 static void
 tg_sim_send_json(struct evhttp_request *r, int status, const char *reason,
@@ -401,8 +402,52 @@ tg_sim_http_setup(tg_sim_t *sim)
     evhttp_set_max_body_size(sim->http, 64 << 20);
     evhttp_set_allowed_methods(sim->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
     evhttp_set_gencb(sim->http, tg_sim_http_cb, sim);
-    if (evhttp_bind_socket(sim->http, sim->opt.listen_host,
-                           (ev_uint16_t) sim->opt.listen_port) != 0)
-        return -EADDRINUSE;
+    return tg_sim_http_listen(sim);
+}
+
+/*
+ * evhttp_bind_socket() listens with a backlog of 128: a gateway opening a
+ * few hundred backend connections at once (n traces for each of many
+ * requests) then sees connects wait for SYN retries, as no GPU server
+ * would make it.  Listen ourselves with the system's maximum backlog.
+ */
+static int
+tg_sim_http_listen(tg_sim_t *sim)
+{
+    struct evutil_addrinfo   hints, *ai = NULL;
+    evutil_socket_t          fd;
+    char                     port[16];
+    int                      one = 1, err;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = EVUTIL_AI_PASSIVE;
+    snprintf(port, sizeof(port), "%d", sim->opt.listen_port);
+    /* Once, at start-up, before the loop runs: blocking is fine here. */
+    if (evutil_getaddrinfo(sim->opt.listen_host, port, &hints, &ai) != 0
+        || ai == NULL)
+        return -EINVAL;
+
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        err = errno;
+        evutil_freeaddrinfo(ai);
+        return -err;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0
+        || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0
+        || listen(fd, SOMAXCONN) != 0)
+    {
+        err = errno;
+        evutil_freeaddrinfo(ai);
+        evutil_closesocket(fd);
+        return -err;
+    }
+    evutil_freeaddrinfo(ai);
+    if (evhttp_accept_socket(sim->http, fd) != 0) {
+        evutil_closesocket(fd);
+        return -ENOMEM;
+    }
     return 0;
 }
