@@ -28,3 +28,38 @@ if [ ${#pymissing[@]} -gt 0 ]; then
     python3 -m pip install -q "${pymissing[@]}" \
         || python3 -m pip install -q --break-system-packages "${pymissing[@]}"
 fi
+
+# llama.cpp's OpenAI-compatible server, the second, independent backend of
+# tests/e2e/test_llamacpp.py.  PyPI has only an sdist for Linux: pip
+# compiles llama.cpp (about 14 minutes on 2 cores, the first time only;
+# pip's wheel cache keeps the build; THINKGATE_NO_LLAMA=1 skips it).
+# Generic x86-64 code (GGML_NATIVE=OFF) so a cached wheel never meets a CPU
+# it was not built for; no llava/mtmd, tests, examples or tools.  A failed
+# install only makes that test skip.
+llama_pkg='llama-cpp-python[server]==0.3.36'
+if [ -z "${THINKGATE_NO_LLAMA:-}" ] \
+   && ! python3 -c "import llama_cpp.server.app" 2>/dev/null; then
+    echo "deps: pip installing $llama_pkg (compiles llama.cpp; minutes)"
+    export CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF \
+-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
+-DLLAMA_BUILD_SERVER=OFF"
+    export CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)"
+    llama_log="$(mktemp /tmp/thinkgate-llama-cpp-install.XXXXXX.log)"
+    llama_ok=0
+    timeout 1500 python3 -m pip install -q "$llama_pkg" >"$llama_log" 2>&1 \
+        && llama_ok=1
+    # Retry only when pip refused to touch the system Python, never after a
+    # failed build (that would compile again for nothing).
+    if [ $llama_ok -eq 0 ] && grep -q externally-managed "$llama_log"; then
+        timeout 1500 python3 -m pip install -q --break-system-packages \
+            "$llama_pkg" >>"$llama_log" 2>&1 && llama_ok=1
+    fi
+    if [ $llama_ok -eq 1 ]; then
+        rm -f "$llama_log"
+    else
+        tail -n 30 "$llama_log" >&2
+        echo "deps: WARNING: could not install $llama_pkg (log: $llama_log);" \
+             "tests/e2e/test_llamacpp.py will be skipped" >&2
+    fi
+    unset CMAKE_ARGS CMAKE_BUILD_PARALLEL_LEVEL
+fi
