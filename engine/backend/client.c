@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -31,6 +32,8 @@ static int tg__curl_socket_cb(CURL *easy, curl_socket_t s, int what,
     void *userp, void *socketp);
 static int tg__curl_timer_cb(CURLM *multi, long timeout_ms, void *userp);
 static void tg__poll_cb(uv_poll_t *poll, int status, int events);
+static int tg__sock_watch(tg__sock_t *sk, int events);
+static void tg__sock_close(tg__sock_t *sk);
 static void tg__poll_close_cb(uv_handle_t *handle);
 static void tg__timer_cb(uv_timer_t *timer);
 static void tg__pending_cb(uv_idle_t *idle);
@@ -150,8 +153,7 @@ tg_http_client_free(tg_http_client_t *c)
     while (!tg__list_empty(&c->sockets)) {
         l = c->sockets.next;
         sk = tg__container_of(l, tg__sock_t, link);
-        tg__list_remove(l);
-        uv_close((uv_handle_t *) &sk->poll, tg__poll_close_cb);
+        tg__sock_close(sk);
     }
 
     uv_close((uv_handle_t *) &c->timer, tg__client_close_cb);
@@ -171,6 +173,7 @@ static void
 tg__client_maybe_free(tg_http_client_t *c)
 {
     if (c->closing && c->nhandles == 0) {
+        free(c->byfd);
         free(c);
         curl_global_cleanup();
     }
@@ -201,28 +204,49 @@ tg__curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
     void *socketp)
 {
     tg_http_client_t  *c = userp;
-    tg__sock_t        *sk = socketp;
+    tg__sock_t        *sk = socketp, **slots;
+    size_t             n;
     int                events = 0;
 
     (void) easy;
 
+    /* curl forgets socketp after REMOVE; a kept-alive socket added again
+     * is found by its number. */
+    if (sk == NULL && s >= 0 && (size_t) s < c->nbyfd) {
+        sk = c->byfd[s];
+    }
+
     if (what == CURL_POLL_REMOVE) {
         if (sk != NULL) {
-            /* Stop before curl closes the fd so that epoll forgets it and
-             * a new socket with the same number can be watched at once. */
-            uv_poll_stop(&sk->poll);
-            tg__list_remove(&sk->link);
-            uv_close((uv_handle_t *) &sk->poll, tg__poll_close_cb);
-            /* curl forgets socketp itself after REMOVE. */
+            /* Idle in curl's pool: a readable event (the server closed)
+             * stops the watch in tg__poll_cb; a writable one would fire
+             * without end, so it stops now. */
+            sk->removed = 1;
+            if (sk->events & UV_WRITABLE) {
+                return tg__sock_watch(sk, 0);
+            }
         }
         return 0;
     }
 
-    if (c->closing) {
+    if (c->closing || s < 0) {
         return -1;
     }
 
     if (sk == NULL) {
+        if ((size_t) s >= c->nbyfd) {
+            n = c->nbyfd ? c->nbyfd : 64;
+            while (n <= (size_t) s) {
+                n *= 2;
+            }
+            slots = realloc(c->byfd, n * sizeof(*slots));
+            if (slots == NULL) {
+                return -1;
+            }
+            memset(slots + c->nbyfd, 0, (n - c->nbyfd) * sizeof(*slots));
+            c->byfd = slots;
+            c->nbyfd = n;
+        }
         sk = calloc(1, sizeof(*sk));
         if (sk == NULL) {
             return -1;
@@ -236,9 +260,12 @@ tg__curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
         sk->fd = s;
         c->nhandles++;
         tg__list_insert(&c->sockets, &sk->link);
+        c->byfd[s] = sk;
+    }
+
+    if (sk->removed || socketp == NULL) {
+        sk->removed = 0;
         if (curl_multi_assign(c->multi, s, sk) != CURLM_OK) {
-            tg__list_remove(&sk->link);
-            uv_close((uv_handle_t *) &sk->poll, tg__poll_close_cb);
             return -1;
         }
     }
@@ -249,10 +276,56 @@ tg__curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
     if (what & CURL_POLL_OUT) {
         events |= UV_WRITABLE;
     }
-    if (uv_poll_start(&sk->poll, events, tg__poll_cb) != 0) {
+    return tg__sock_watch(sk, events);
+}
+
+
+/* uv_poll_start and uv_poll_stop each cost epoll_ctl calls (libuv drops
+ * the fd from epoll and adds it again): only call them on a change. */
+static int
+tg__sock_watch(tg__sock_t *sk, int events)
+{
+    if (events == sk->events) {
+        return 0;
+    }
+    if (events == 0) {
+        (void) uv_poll_stop(&sk->poll);
+    } else if (uv_poll_start(&sk->poll, events, tg__poll_cb) != 0) {
+        sk->events = 0;
         return -1;
     }
+    sk->events = events;
     return 0;
+}
+
+
+/* Closes the watch of a socket; the fd stays open (curl owns it). */
+static void
+tg__sock_close(tg__sock_t *sk)
+{
+    tg_http_client_t  *c = sk->client;
+
+    if (sk->fd >= 0 && (size_t) sk->fd < c->nbyfd
+        && c->byfd[sk->fd] == sk)
+    {
+        c->byfd[sk->fd] = NULL;
+    }
+    tg__list_remove(&sk->link);
+    uv_close((uv_handle_t *) &sk->poll, tg__poll_close_cb);
+}
+
+
+/* curl: close a socket (CURLOPT_CLOSESOCKETFUNCTION).  The watch goes
+ * first so that epoll forgets the fd before its number can be reused. */
+int
+tg__client_close_socket(void *client, curl_socket_t s)
+{
+    tg_http_client_t  *c = client;
+
+    if (s >= 0 && (size_t) s < c->nbyfd && c->byfd[s] != NULL) {
+        tg__sock_close(c->byfd[s]);
+    }
+    return close(s) == 0 ? 0 : 1;
 }
 
 
@@ -272,6 +345,13 @@ tg__poll_cb(uv_poll_t *poll, int status, int events)
 {
     tg__sock_t  *sk = poll->data;
     int          flags = 0;
+
+    if (sk->removed) {
+        /* Idle in curl's pool: curl reads nothing from it now, so a level
+         * event would repeat; curl sees the state when it reuses it. */
+        (void) tg__sock_watch(sk, 0);
+        return;
+    }
 
     if (status < 0) {
         flags = CURL_CSELECT_ERR;

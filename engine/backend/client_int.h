@@ -55,11 +55,18 @@ tg__list_remove(tg__link_t *l)
     l->prev = l->next = l;
 }
 
-/* One socket curl asked us to watch. */
+/*
+ * One socket curl asked us to watch.  It lives until curl closes the
+ * socket (CURLOPT_CLOSESOCKETFUNCTION), not until CURL_POLL_REMOVE: a
+ * kept-alive connection is removed after each transfer and added again by
+ * the next one, and every uv_poll_start/stop costs epoll_ctl calls.
+ */
 typedef struct {
     uv_poll_t          poll;
     tg_http_client_t  *client;
     curl_socket_t      fd;
+    int                events;      /* UV_* being watched, 0 when stopped */
+    unsigned           removed:1;   /* idle in curl's pool */
     tg__link_t         link;        /* in client->sockets */
 } tg__sock_t;
 
@@ -71,6 +78,8 @@ struct tg_http_client_s {
     tg__link_t   transfers;         /* every live tg_http_t */
     tg__link_t   pending;           /* transfers with deferred work */
     tg__link_t   sockets;           /* every tg__sock_t */
+    tg__sock_t **byfd;              /* the tg__sock_t of each open fd */
+    size_t       nbyfd;             /* slots in byfd */
     size_t       nactive;
     unsigned     nhandles;          /* open libuv handles we own */
     int          in_curl;           /* > 0 while inside a curl call */
@@ -104,6 +113,7 @@ struct tg_http_s {
 
 /* client.c */
 void tg__client_defer(tg_http_client_t *c, tg_http_t *h);
+int tg__client_close_socket(void *client, curl_socket_t s);
 void tg__client_handle_closed(tg_http_client_t *c);
 
 /* transfer.c */

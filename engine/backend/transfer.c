@@ -114,6 +114,8 @@ tg__http_setopts(tg_http_t *h, const tg_http_req_t *req)
     TG__SETOPT(CURLOPT_HEADERDATA, (void *) h);
     TG__SETOPT(CURLOPT_PREREQFUNCTION, tg__prereq_cb);
     TG__SETOPT(CURLOPT_PREREQDATA, (void *) h);
+    TG__SETOPT(CURLOPT_CLOSESOCKETFUNCTION, tg__client_close_socket);
+    TG__SETOPT(CURLOPT_CLOSESOCKETDATA, (void *) h->client);
     TG__SETOPT(CURLOPT_SSL_VERIFYPEER, req->tls_verify ? 1L : 0L);
     TG__SETOPT(CURLOPT_SSL_VERIFYHOST, req->tls_verify ? 2L : 0L);
     if (req->connect_timeout_ms > 0) {
