@@ -354,7 +354,11 @@ tg__poll_cb(uv_poll_t *poll, int status, int events)
     }
 
     if (status < 0) {
-        flags = CURL_CSELECT_ERR;
+        /* Let curl meet the error in its own recv/send: told
+         * CURL_CSELECT_ERR, it fails the transfer outright, even one on a
+         * kept-alive connection the server had closed, which it would
+         * otherwise retry on a fresh connection. */
+        flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
     } else {
         if (events & UV_READABLE) {
             flags |= CURL_CSELECT_IN;
