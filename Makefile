@@ -52,7 +52,8 @@ test-e2e: all
 style:
 	bash mk/style.sh
 
-test: deps
+test:
+	bash mk/deps.sh --test
 	$(MAKE) style test-unit test-e2e
 
 clean:

@@ -37,7 +37,8 @@ fi
 # it was not built for; no llava/mtmd, tests, examples or tools.  A failed
 # install only makes that test skip.
 llama_pkg='llama-cpp-python[server]==0.3.36'
-if [ -z "${THINKGATE_NO_LLAMA:-}" ] \
+# Only `make test` asks for it (--test): `make run` does not wait for it.
+if [ "${1:-}" = "--test" ] && [ -z "${THINKGATE_NO_LLAMA:-}" ] \
    && ! python3 -c "import llama_cpp.server.app" 2>/dev/null; then
     echo "deps: pip installing $llama_pkg (compiles llama.cpp; minutes)"
     export CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF \
