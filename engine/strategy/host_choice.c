@@ -160,7 +160,8 @@ tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
     size_t      i;
 
     if (ht != NULL && tg__host_trace_usage(ht) != NULL) {
-        json_t  *u = json_deep_copy(ht->usage);
+        /* Shallow: only top-level counts are replaced. */
+        json_t  *u = json_copy(ht->usage);
 
         /* Continuous usage counts the tag-only steps too; the final
          * count is the trace's. */

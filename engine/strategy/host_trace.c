@@ -257,7 +257,10 @@ tg__host_trace_body(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     json_error_t   jerr;
     int            rc = 0;
 
-    body = json_deep_copy(r->oa.body);
+    /* A shallow copy: only top-level keys change below, and the one
+     * nested value changed (a chat continuation's messages) is copied
+     * before it is.  The client's body stays as it came. */
+    body = json_copy(r->oa.body);
     if (body == NULL) {
         goto nomem;
     }
@@ -281,7 +284,12 @@ tg__host_trace_body(tg_host_req_t *hr, const tg_trace_spec_t *spec,
 
     if (spec->assistant_prefix != NULL) {
         if (r->oa.endpoint == TG_OA_CHAT) {
-            msgs = json_object_get(body, "messages");
+            msgs = json_copy(json_object_get(body, "messages"));
+            if (msgs == NULL
+                || json_object_set_new(body, "messages", msgs) != 0)
+            {
+                goto nomem;
+            }
             rc |= json_array_append_new(msgs, json_pack("{s:s, s:s%}",
                      "role", "assistant", "content", spec->assistant_prefix,
                      spec->assistant_prefix_len));
