@@ -13,6 +13,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/util/buf.c \
     engine/util/jstr.c \
     engine/util/jdump.c \
+    engine/util/jload.c \
     engine/openai/chunk.c \
     engine/config/generation.c \
     engine/config/document.c \
@@ -76,7 +77,8 @@ TG_ENGINE_TEST_FLAGS := -Iengine -ljansson
 
 $(eval $(call tg_unit_test,test_ring,tests/unit/test_ring.c,-lpthread))
 $(eval $(call tg_unit_test,test_request,tests/unit/test_request.c \
-    engine/openai/request.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+    engine/openai/request.c engine/util/jload.c engine/util/jstr.c \
+    engine/util/buf.c engine/log.c,$(TG_ENGINE_TEST_FLAGS) -lm))
 $(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
     engine/config/generation.c engine/config/document.c engine/route/pool.c \
     engine/log.c,$(TG_ENGINE_TEST_FLAGS)))

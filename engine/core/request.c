@@ -17,6 +17,7 @@
 #include "log.h"
 #include "transport/conn.h"
 #include "util/jdump.h"
+#include "util/jload.h"
 
 static void tg__request_pace(tg_request_t *r);
 static void tg__reap_cb(uv_idle_t *idle);
@@ -77,8 +78,8 @@ tg_request_feed(tg_request_t *r, const uint8_t *p, size_t n, int first,
             return 0;
         }
 
-        r->meta = json_loadb((const char *) p + sizeof(uint32_t), meta_len,
-                             0, &jerr);
+        r->meta = tg_json_loadb((const char *) p + sizeof(uint32_t),
+                                meta_len, &jerr);
         if (r->meta == NULL || !json_is_object(r->meta)) {
             r->assembling = 0;
             tg__request_fail(r, 500, "REQUEST meta is not a JSON object: %s",

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "openai/request.h"
+#include "util/jload.h"
 
 /* Kinds of optional sampling parameters; null always reads as absent, as
  * the OpenAI API accepts it. */
@@ -203,7 +204,7 @@ tg_oa_parse(tg_oa_request_t *rq, int endpoint, const char *body,
                            "object.");
     }
 
-    doc = json_loadb(body, len, 0, &jerr);
+    doc = tg_json_loadb(body, len, &jerr);
     if (doc == NULL) {
         return tg__invalid(err, "invalid_json", NULL,
                            "The request body is not valid JSON: %s "

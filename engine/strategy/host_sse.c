@@ -19,6 +19,7 @@
 #include "log.h"
 #include "openai/chunk.h"
 #include "strategy/host.h"
+#include "util/jload.h"
 #include "util/jstr.h"
 
 #define TG_OPEN_TAG     "<think>"
@@ -347,8 +348,8 @@ tg__host_trace_usage(tg_host_trace_t *ht)
     json_t  *u;
 
     if (ht->usage_dirty) {
-        u = json_loadb(tg_buf_ptr(&ht->usage_raw), tg_buf_size(&ht->usage_raw),
-                       0, NULL);
+        u = tg_json_loadb(tg_buf_ptr(&ht->usage_raw),
+                          tg_buf_size(&ht->usage_raw), NULL);
         if (u != NULL) {
             json_decref(ht->usage);
             ht->usage = u;

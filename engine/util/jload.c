@@ -1,0 +1,337 @@
+/*
+ * Fast JSON loader for jansson values; see jload.h.
+ */
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+#include "util/jload.h"
+#include "util/jstr.h"
+
+typedef struct {
+    const char  *p;
+    const char  *end;
+    tg_buf_t     tmp;           /* an escaped string's contents */
+    int          depth;
+} tg__jload_t;
+
+static json_t *tg__jload_value(tg__jload_t *c);
+static json_t *tg__jload_object(tg__jload_t *c);
+static json_t *tg__jload_array(tg__jload_t *c);
+static int tg__jload_string(tg__jload_t *c, const char **s, size_t *n,
+    int *esc);
+static json_t *tg__jload_number(tg__jload_t *c);
+static void tg__jload_ws(tg__jload_t *c);
+
+
+json_t *
+tg_json_loadb(const char *p, size_t n, json_error_t *err)
+{
+    tg__jload_t  c;
+    json_t      *v = NULL;
+
+    c.p = p;
+    c.end = p + n;
+    c.depth = 0;
+    memset(&c.tmp, 0, sizeof(c.tmp));
+
+    tg__jload_ws(&c);
+    if (c.p < c.end && (*c.p == '{' || *c.p == '[')) {
+        v = tg__jload_value(&c);
+        tg__jload_ws(&c);
+        if (v != NULL && c.p != c.end) {
+            json_decref(v);
+            v = NULL;
+        }
+    }
+    tg_buf_free(&c.tmp);
+
+    /* Whatever the fast path is unsure of, jansson decides. */
+    return v != NULL ? v : json_loadb(p, n, 0, err);
+}
+
+
+static void
+tg__jload_ws(tg__jload_t *c)
+{
+    while (c->p < c->end
+           && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r'
+               || *c->p == '\t'))
+    {
+        c->p++;
+    }
+}
+
+
+static json_t *
+tg__jload_value(tg__jload_t *c)
+{
+    const char  *s;
+    size_t       n, left;
+    int          esc;
+
+    if (c->p >= c->end) {
+        return NULL;
+    }
+    left = (size_t) (c->end - c->p);
+
+    switch (*c->p) {
+    case '{':
+        return tg__jload_object(c);
+    case '[':
+        return tg__jload_array(c);
+    case '"':
+        if (tg__jload_string(c, &s, &n, &esc) != 0) {
+            return NULL;
+        }
+        return json_stringn_nocheck(s, n);
+    case 't':
+        if (left >= 4 && memcmp(c->p, "true", 4) == 0) {
+            c->p += 4;
+            return json_true();
+        }
+        return NULL;
+    case 'f':
+        if (left >= 5 && memcmp(c->p, "false", 5) == 0) {
+            c->p += 5;
+            return json_false();
+        }
+        return NULL;
+    case 'n':
+        if (left >= 4 && memcmp(c->p, "null", 4) == 0) {
+            c->p += 4;
+            return json_null();
+        }
+        return NULL;
+    default:
+        return tg__jload_number(c);
+    }
+}
+
+
+/* At '"'.  s, n: the contents, unescaped into c->tmp when esc is set
+ * (valid until the next string).  Bytes outside ASCII, control bytes and
+ * escapes jansson refuses are left to jansson. */
+static int
+tg__jload_string(tg__jload_t *c, const char **s, size_t *n, int *esc)
+{
+    const char     *start = ++c->p;
+    unsigned char   ch;
+
+    *esc = 0;
+    while (c->p < c->end) {
+        ch = (unsigned char) *c->p;
+        if (ch == '"') {
+            break;
+        }
+        if (ch < 0x20 || ch >= 0x80) {
+            return -EINVAL;
+        }
+        if (ch == '\\') {
+            *esc = 1;
+            c->p++;
+        }
+        c->p++;
+    }
+    if (c->p >= c->end) {
+        return -EINVAL;
+    }
+
+    *s = start;
+    *n = (size_t) (c->p - start);
+    c->p++;
+
+    if (*esc) {
+        c->tmp.start = c->tmp.len = 0;
+        if (tg_jstr_unescape(&c->tmp, start, *n) != 0) {
+            return -EINVAL;
+        }
+        *s = tg_buf_size(&c->tmp) ? tg_buf_ptr(&c->tmp) : "";
+        *n = tg_buf_size(&c->tmp);
+    }
+    return 0;
+}
+
+
+/* Integers of up to 18 digits (no overflow possible) and finite reals;
+ * leading zeros and the rest are jansson's to refuse. */
+static json_t *
+tg__jload_number(tg__jload_t *c)
+{
+    const char  *start = c->p;
+    char         buf[64], *endp;
+    int64_t      v = 0;
+    double       d;
+    size_t       digits = 0, len;
+    int          neg = 0, real = 0;
+
+    if (c->p < c->end && *c->p == '-') {
+        neg = 1;
+        c->p++;
+    }
+    if (c->p >= c->end || *c->p < '0' || *c->p > '9') {
+        return NULL;
+    }
+    if (*c->p == '0') {
+        c->p++;
+        digits = 1;
+    } else {
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+            if (++digits > 18) {
+                return NULL;
+            }
+            v = v * 10 + (*c->p - '0');
+            c->p++;
+        }
+    }
+    if (c->p < c->end && *c->p == '.') {
+        real = 1;
+        c->p++;
+        if (c->p >= c->end || *c->p < '0' || *c->p > '9') {
+            return NULL;
+        }
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+            c->p++;
+        }
+    }
+    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+        real = 1;
+        c->p++;
+        if (c->p < c->end && (*c->p == '+' || *c->p == '-')) {
+            c->p++;
+        }
+        if (c->p >= c->end || *c->p < '0' || *c->p > '9') {
+            return NULL;
+        }
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+            c->p++;
+        }
+    }
+
+    if (!real) {
+        return json_integer(neg ? -v : v);
+    }
+
+    len = (size_t) (c->p - start);
+    if (len >= sizeof(buf)) {
+        return NULL;
+    }
+    memcpy(buf, start, len);
+    buf[len] = '\0';
+    errno = 0;
+    d = strtod(buf, &endp);
+    if (errno != 0 || endp != buf + len || !isfinite(d)) {
+        return NULL;
+    }
+    return json_real(d);
+}
+
+
+static json_t *
+tg__jload_object(tg__jload_t *c)
+{
+    json_t      *obj, *v;
+    const char  *key;
+    size_t       klen;
+    int          esc;
+
+    if (++c->depth > TG_JLOAD_MAX_DEPTH) {
+        return NULL;
+    }
+    obj = json_object();
+    if (obj == NULL) {
+        return NULL;
+    }
+    c->p++;
+    tg__jload_ws(c);
+    if (c->p < c->end && *c->p == '}') {
+        c->p++;
+        c->depth--;
+        return obj;
+    }
+
+    for ( ;; ) {
+        if (c->p >= c->end || *c->p != '"'
+            || tg__jload_string(c, &key, &klen, &esc) != 0 || esc)
+        {
+            goto failed;
+        }
+        tg__jload_ws(c);
+        if (c->p >= c->end || *c->p != ':') {
+            goto failed;
+        }
+        c->p++;
+        tg__jload_ws(c);
+        v = tg__jload_value(c);
+        /* As jansson's parser: a key given twice keeps the last value. */
+        if (v == NULL || json_object_setn_new_nocheck(obj, key, klen, v) != 0)
+        {
+            goto failed;
+        }
+        tg__jload_ws(c);
+        if (c->p < c->end && *c->p == ',') {
+            c->p++;
+            tg__jload_ws(c);
+            continue;
+        }
+        if (c->p < c->end && *c->p == '}') {
+            c->p++;
+            c->depth--;
+            return obj;
+        }
+        goto failed;
+    }
+
+failed:
+    json_decref(obj);
+    return NULL;
+}
+
+
+static json_t *
+tg__jload_array(tg__jload_t *c)
+{
+    json_t  *arr, *v;
+
+    if (++c->depth > TG_JLOAD_MAX_DEPTH) {
+        return NULL;
+    }
+    arr = json_array();
+    if (arr == NULL) {
+        return NULL;
+    }
+    c->p++;
+    tg__jload_ws(c);
+    if (c->p < c->end && *c->p == ']') {
+        c->p++;
+        c->depth--;
+        return arr;
+    }
+
+    for ( ;; ) {
+        v = tg__jload_value(c);
+        if (v == NULL || json_array_append_new(arr, v) != 0) {
+            goto failed;
+        }
+        tg__jload_ws(c);
+        if (c->p < c->end && *c->p == ',') {
+            c->p++;
+            tg__jload_ws(c);
+            continue;
+        }
+        if (c->p < c->end && *c->p == ']') {
+            c->p++;
+            c->depth--;
+            return arr;
+        }
+        goto failed;
+    }
+
+failed:
+    json_decref(arr);
+    return NULL;
+}
