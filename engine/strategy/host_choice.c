@@ -27,6 +27,8 @@ static json_t *tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht);
 static json_t *tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner);
 static tg_host_trace_t *tg__host_model_of(tg_host_req_t *hr,
     tg_host_trace_t *usage_of, uint32_t k);
+static json_t *tg__host_choice_obj(uint32_t k, const char *key, json_t *v,
+    const char *finish);
 static json_t *tg__host_choice_json(tg_host_req_t *hr, uint32_t k,
     const char *finish);
 
@@ -211,17 +213,30 @@ tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
     for (i = 0; i < hr->ntraces; i++) {
         tokens += hr->traces[i]->tokens;
     }
-    o = json_pack("{s:s, s:I, s:I, s:I, s:o}",
-                  "strategy", hr->strategy,
-                  "traces_started", (json_int_t) hr->ntraces,
-                  "traces_cancelled", (json_int_t) hr->cancelled,
-                  "tokens", (json_int_t) tokens,
-                  "winner", winner ? json_integer(winner->index)
-                                   : json_null());
-    if (o != NULL && hr->summary != NULL) {
+    /* Built key by key: json_pack parses its format and checks every
+     * literal key as UTF-8 on each call. */
+    o = json_object();
+    if (o == NULL
+        || json_object_set_new_nocheck(o, "strategy",
+                                       json_string(hr->strategy))
+        || json_object_set_new_nocheck(o, "traces_started",
+                                       json_integer((json_int_t) hr->ntraces))
+        || json_object_set_new_nocheck(o, "traces_cancelled",
+                                       json_integer((json_int_t)
+                                                    hr->cancelled))
+        || json_object_set_new_nocheck(o, "tokens",
+                                       json_integer((json_int_t) tokens))
+        || json_object_set_new_nocheck(o, "winner",
+                                       winner ? json_integer(winner->index)
+                                              : json_null()))
+    {
+        json_decref(o);
+        return NULL;
+    }
+    if (hr->summary != NULL) {
         (void) json_object_update(o, hr->summary);
     }
-    if (o != NULL && tg_prep_summary(hr->r, o) != 0) {
+    if (tg_prep_summary(hr->r, o) != 0) {
         json_decref(o);
         return NULL;
     }
@@ -252,28 +267,59 @@ tg__host_choice_json(tg_host_req_t *hr, uint32_t k, const char *finish)
         finish = c->finish_reason;
     }
     if (hr->r->oa.endpoint == TG_OA_CHAT) {
-        msg = json_pack("{s:s, s:o, s:o}", "role", "assistant",
-                        "content", tg_buf_size(&c->content)
-                            ? tg__host_str(tg_buf_ptr(&c->content),
-                                           tg_buf_size(&c->content))
-                            : json_null(),
-                        "reasoning_content", tg_buf_size(&c->reasoning)
-                            ? tg__host_str(tg_buf_ptr(&c->reasoning),
-                                           tg_buf_size(&c->reasoning))
-                            : json_null());
-        return json_pack("{s:i, s:o, s:n, s:s}", "index", (int) k,
-                         "message", msg, "logprobs", "finish_reason",
-                         finish);
+        msg = json_object();
+        if (msg == NULL
+            || json_object_set_new_nocheck(msg, "role",
+                                           json_string_nocheck("assistant"))
+            || json_object_set_new_nocheck(msg, "content",
+                   tg_buf_size(&c->content)
+                   ? tg__host_str(tg_buf_ptr(&c->content),
+                                  tg_buf_size(&c->content))
+                   : json_null())
+            || json_object_set_new_nocheck(msg, "reasoning_content",
+                   tg_buf_size(&c->reasoning)
+                   ? tg__host_str(tg_buf_ptr(&c->reasoning),
+                                  tg_buf_size(&c->reasoning))
+                   : json_null()))
+        {
+            json_decref(msg);
+            return NULL;
+        }
+        return tg__host_choice_obj(k, "message", msg, finish);
     }
     /* A completion's text is the raw output, thinking included. */
     (void) tg_buf_append(&c->reasoning, tg_buf_size(&c->content)
                                         ? tg_buf_ptr(&c->content) : "",
                          tg_buf_size(&c->content));
-    return json_pack("{s:i, s:o, s:n, s:s}", "index", (int) k,
-                     "text", tg__host_str(tg_buf_size(&c->reasoning)
-                                          ? tg_buf_ptr(&c->reasoning) : "",
-                                          tg_buf_size(&c->reasoning)),
-                     "logprobs", "finish_reason", finish);
+    return tg__host_choice_obj(k, "text",
+                               tg__host_str(tg_buf_size(&c->reasoning)
+                                            ? tg_buf_ptr(&c->reasoning) : "",
+                                            tg_buf_size(&c->reasoning)),
+                               finish);
+}
+
+
+/* {"index": k, key: v, "logprobs": null, "finish_reason": finish}, as
+ * json_pack("{s:i, s:o, s:n, s:s}") made it; v is stolen. */
+static json_t *
+tg__host_choice_obj(uint32_t k, const char *key, json_t *v,
+    const char *finish)
+{
+    json_t  *o;
+
+    o = json_object();
+    if (v == NULL || o == NULL
+        || json_object_set_new_nocheck(o, "index", json_integer(k))
+        || json_object_set_nocheck(o, key, v)
+        || json_object_set_new_nocheck(o, "logprobs", json_null())
+        || json_object_set_new_nocheck(o, "finish_reason",
+                                       json_string(finish)))
+    {
+        json_decref(o);
+        o = NULL;
+    }
+    json_decref(v);
+    return o;
 }
 
 
@@ -334,18 +380,27 @@ tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of, const char *finish)
     if (choices == NULL) {
         goto nomem;
     }
-    doc = json_pack("{s:s, s:s, s:I, s:s, s:o, s:o, s:O}", "id", hr->id,
-                    "object", chat ? "chat.completion" : "text_completion",
-                    "created", (json_int_t) hr->created,
-                    "model", tg__host_model(hr, tg__host_model_of(hr,
-                                                                  usage_of,
-                                                                  0)),
-                    "choices", choices, "usage", usage,
-                    "thinkgate", summary);
-    usage = NULL;
-    if (doc == NULL) {
+    doc = json_object();
+    if (doc == NULL
+        || json_object_set_new_nocheck(doc, "id", json_string(hr->id))
+        || json_object_set_new_nocheck(doc, "object", json_string_nocheck(
+               chat ? "chat.completion" : "text_completion"))
+        || json_object_set_new_nocheck(doc, "created",
+                                       json_integer((json_int_t)
+                                                    hr->created))
+        || json_object_set_new_nocheck(doc, "model", json_string(
+               tg__host_model(hr, tg__host_model_of(hr, usage_of, 0))))
+        || json_object_set_nocheck(doc, "choices", choices)
+        || json_object_set_nocheck(doc, "usage", usage)
+        || json_object_set_nocheck(doc, "thinkgate", summary))
+    {
+        json_decref(choices);
+        json_decref(doc);
         goto nomem;
     }
+    json_decref(choices);
+    json_decref(usage);
+    usage = NULL;
     s = tg_json_dumps(doc);
     json_decref(doc);
     if (s == NULL) {
