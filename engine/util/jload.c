@@ -26,6 +26,7 @@ static int tg__jload_string(tg__jload_t *c, const char **s, size_t *n,
     int *esc);
 static json_t *tg__jload_number(tg__jload_t *c);
 static void tg__jload_ws(tg__jload_t *c);
+static size_t tg__jload_utf8(const char *s, size_t left);
 
 
 json_t *
@@ -113,14 +114,55 @@ tg__jload_value(tg__jload_t *c)
 }
 
 
+/* The length of the UTF-8 sequence at p, 0 when jansson would refuse it
+ * (utf8_check_full: no overlong forms, surrogates or values past
+ * U+10FFFF). */
+static size_t
+tg__jload_utf8(const char *s, size_t left)
+{
+    const unsigned char  *p = (const unsigned char *) s;
+    uint32_t              v;
+    size_t                n, i;
+
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+        n = 2;
+        v = p[0] & 0x1F;
+    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        n = 3;
+        v = p[0] & 0x0F;
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        n = 4;
+        v = p[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n > left) {
+        return 0;
+    }
+    for (i = 1; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xBF) {
+            return 0;
+        }
+        v = (v << 6) | (p[i] & 0x3F);
+    }
+    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)
+        || (n == 3 && v < 0x800) || (n == 4 && v < 0x10000))
+    {
+        return 0;
+    }
+    return n;
+}
+
+
 /* At '"'.  s, n: the contents, unescaped into c->tmp when esc is set
- * (valid until the next string).  Bytes outside ASCII, control bytes and
- * escapes jansson refuses are left to jansson. */
+ * (valid until the next string).  Control bytes, UTF-8 that jansson
+ * refuses and escapes it refuses are left to jansson. */
 static int
 tg__jload_string(tg__jload_t *c, const char **s, size_t *n, int *esc)
 {
     const char     *start = ++c->p;
     unsigned char   ch;
+    size_t          len;
 
     *esc = 0;
     while (c->p < c->end) {
@@ -128,8 +170,16 @@ tg__jload_string(tg__jload_t *c, const char **s, size_t *n, int *esc)
         if (ch == '"') {
             break;
         }
-        if (ch < 0x20 || ch >= 0x80) {
+        if (ch < 0x20) {
             return -EINVAL;
+        }
+        if (ch >= 0x80) {
+            len = tg__jload_utf8(c->p, (size_t) (c->end - c->p));
+            if (len == 0) {
+                return -EINVAL;
+            }
+            c->p += len;
+            continue;
         }
         if (ch == '\\') {
             *esc = 1;

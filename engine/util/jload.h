@@ -5,7 +5,7 @@
  * request's small meta, body and usage documents most of the engine's
  * JSON cost.
  *
- * The fast path answers only for documents it is sure of: ASCII text,
+ * The fast path answers only for documents it is sure of: valid UTF-8,
  * keys without escapes, integers of up to 18 digits, finite reals,
  * nesting up to TG_JLOAD_MAX_DEPTH.  Anything else, valid or not, goes to
  * json_loadb itself, so that what is accepted, the value built and the
