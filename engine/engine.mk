@@ -82,6 +82,9 @@ $(eval $(call tg_unit_test,test_request,tests/unit/test_request.c \
 $(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
     engine/config/generation.c engine/config/document.c engine/route/pool.c \
     engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+$(eval $(call tg_unit_test,test_jload,tests/unit/test_jload.c \
+    engine/util/jload.c engine/util/jstr.c engine/util/buf.c,\
+    $(TG_ENGINE_TEST_FLAGS) -lm))
 $(eval $(call tg_unit_test,test_chunk,tests/unit/test_chunk.c \
     engine/openai/chunk.c engine/util/jstr.c engine/util/jdump.c \
     engine/util/buf.c,\
