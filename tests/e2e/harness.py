@@ -4,12 +4,15 @@ Starts real programs (thinkgate-sim, thinkgated, nginx, redis-server) on
 loopback ports chosen at random, waits until they listen, and stops them,
 printing their logs when a test fails.
 """
+import http.server
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -311,3 +314,41 @@ def wait_registered(nginx, workers=2, timeout=10.0):
         if time.monotonic() > deadline:
             raise TimeoutError("nginx workers did not all register")
         time.sleep(0.02)
+
+
+class _BadBackend(http.server.BaseHTTPRequestHandler):
+    """500 with a message, 400 with a message, or silence."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        mode = self.server.mode
+        if mode == "silent":
+            time.sleep(3)
+            return
+        status = 500 if mode == "500" else 400
+        body = json.dumps({"error": {
+            "message": "backend exploded: CUDA OOM" if status == 500
+            else "max_tokens is too large for this model",
+            "type": "server_error" if status == 500
+            else "invalid_request_error",
+            "param": None if status == 500 else "max_tokens"}}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def start_bad_backend(mode):
+    """A misbehaving backend on a free loopback port: mode "500" (an error
+    with a message), "400" (a client error naming max_tokens) or "silent"
+    (reads the request, says nothing for 3 s).  shutdown() stops it."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BadBackend)
+    srv.mode = mode
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv

@@ -4,13 +4,11 @@ reads the answers, against the simulator and misbehaving backends."""
 import fcntl
 import gzip
 import http.client
-import http.server
 import json
 import os
 import shutil
 import socket
 import tempfile
-import threading
 import time
 
 import pytest
@@ -47,47 +45,13 @@ def start_engine(*args):
     return proc
 
 
-class _Backend(http.server.BaseHTTPRequestHandler):
-    """500 with a message, 400 with a message, or silence."""
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        mode = self.server.mode
-        if mode == "silent":
-            time.sleep(3)
-            return
-        status = 500 if mode == "500" else 400
-        body = json.dumps({"error": {
-            "message": "backend exploded: CUDA OOM" if status == 500
-            else "max_tokens is too large for this model",
-            "type": "server_error" if status == 500
-            else "invalid_request_error",
-            "param": None if status == 500 else "max_tokens"}}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-def _bad_backend(mode):
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Backend)
-    srv.mode = mode
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
-
-
 @pytest.fixture(scope="module")
 def env():
     sim = harness.start_sim("--step-ms", "2", "--step-ms-per-seq", "0")
     slow = harness.start_sim("--step-ms", "20", "--step-ms-per-seq", "0")
     engine = start_engine()
-    e500, e400, silent = (_bad_backend(m) for m in ("500", "400", "silent"))
+    e500, e400, silent = (harness.start_bad_backend(m)
+                          for m in ("500", "400", "silent"))
     dead = "http://127.0.0.1:%d" % harness.free_port()
     conf = ec.config(
         [("b0", sim.url), ("slow", slow.url),

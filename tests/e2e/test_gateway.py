@@ -4,9 +4,7 @@ raw HTTP for the error cases."""
 import http.client
 import json
 import socket
-import threading
 import time
-import http.server
 
 import openai
 import pytest
@@ -216,39 +214,10 @@ def test_client_disconnect_stops_backend(gw):
     assert sim_stats(gw.sim)["tokens_after_close"] <= 16
 
 
-class _Backend(http.server.BaseHTTPRequestHandler):
-    """A misbehaving backend: 500 with a message, or silence."""
-    mode = "500"
-
-    def log_message(self, *a):
-        pass
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.server.mode == "silent":
-            time.sleep(3)
-            return
-        body = json.dumps({"error": {"message": "backend exploded: CUDA OOM",
-                                     "type": "server_error"}}).encode()
-        self.send_response(500)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-def _bad_backend(mode):
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Backend)
-    srv.mode = mode
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
-
-
 @pytest.fixture(scope="module")
 def faulty():
-    err500 = _bad_backend("500")
-    silent = _bad_backend("silent")
+    err500 = harness.start_bad_backend("500")
+    silent = harness.start_bad_backend("silent")
     dead = harness.free_port()
     http_conf = (
         "    thinkgate_backend e500 http://127.0.0.1:%d;\n"
