@@ -300,6 +300,8 @@ ngx_int_t ngx_http_thinkgate_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *type, ngx_str_t *message);
 ngx_int_t ngx_http_thinkgate_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *p, size_t len);
+ngx_int_t ngx_http_thinkgate_send_body(ngx_http_request_t *r,
+    ngx_uint_t status, const char *type, u_char *p, size_t len);
 
 /* ngx_http_thinkgate_stream.c */
 void ngx_http_thinkgate_frame(ngx_http_thinkgate_ctx_t *ctx,

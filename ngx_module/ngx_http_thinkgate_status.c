@@ -9,8 +9,6 @@
 #include "ngx_http_thinkgate.h"
 
 
-static ngx_int_t ngx_http_thinkgate_status_send(ngx_http_request_t *r,
-    const char *type, u_char *p, size_t len);
 
 
 ngx_int_t
@@ -49,8 +47,9 @@ ngx_http_thinkgate_status_offline(ngx_http_request_t *r)
                    "thinkgate_worker_inflight{pid=\"%P\"} %ui\n",
                    ngx_pid, ngx_http_thinkgate_engine_inflight());
 
-        return ngx_http_thinkgate_status_send(r,
-                                    "text/plain; version=0.0.4", p, last - p);
+        return ngx_http_thinkgate_send_body(r, NGX_HTTP_OK,
+                                            "text/plain; version=0.0.4", p,
+                                            last - p);
     }
 
     last = ngx_slprintf(p, p + size,
@@ -58,44 +57,5 @@ ngx_http_thinkgate_status_offline(ngx_http_request_t *r)
                         "\"worker\":{\"pid\":%P,\"in_flight\":%ui}}\n",
                         ngx_pid, ngx_http_thinkgate_engine_inflight());
 
-    return ngx_http_thinkgate_status_send(r, "application/json", p, last - p);
-}
-
-
-static ngx_int_t
-ngx_http_thinkgate_status_send(ngx_http_request_t *r, const char *type,
-    u_char *p, size_t len)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = len;
-    r->headers_out.content_type.data = (u_char *) type;
-    r->headers_out.content_type.len = ngx_strlen(type);
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = p;
-    b->last = p + len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_thinkgate_send_json(r, NGX_HTTP_OK, p, last - p);
 }
