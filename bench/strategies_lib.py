@@ -542,40 +542,9 @@ def raise_nofile(want=65536):
         resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
 
 
-def machine():
-    import platform
-    import subprocess
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        ngx = subprocess.run(["nginx", "-v"], capture_output=True,
-                             text=True).stderr.strip()
-    except OSError:
-        ngx = "nginx"
-    return {"cpus": os.cpu_count(), "cpu_model": model, "nginx": ngx,
-            "kernel": platform.release()}
-
-
-def write_json(name, doc):
-    """build/bench/NAME.json, replaced atomically."""
-    os.makedirs(OUT, exist_ok=True)
-    doc.setdefault("benchmark", name)
-    doc.setdefault("time", time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                         time.gmtime()))
-    doc.setdefault("machine", machine())
-    path = os.path.join(OUT, name + ".json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(doc, f, indent=2)
-        f.write("\n")
-    os.replace(path + ".tmp", path)
-    return path
+# machine() and write_json() are bench/lib.py's: one JSON format for
+# every benchmark.
+from lib import machine, write_json  # noqa: E402,F401
 
 
 # ---- the client -----------------------------------------------------------
