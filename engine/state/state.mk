@@ -22,6 +22,8 @@ TG_STATE_TEST_FLAGS := -Iengine $(TG_STATE_CFLAGS) \
     -DTG_TEST_LUA_DIR='"$(abspath lua)"' $(TG_STATE_LIBS) -luv
 
 $(eval $(call tg_unit_test,test_redis,tests/unit/test_redis.c \
-    $(TG_STATE_SRCS) engine/log.c,$(TG_STATE_TEST_FLAGS)))
+    tests/unit/redis_server.c $(TG_STATE_SRCS) engine/log.c,\
+    -Itests/unit $(TG_STATE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_prefix,tests/unit/test_prefix.c \
-    $(TG_STATE_SRCS) engine/log.c,$(TG_STATE_TEST_FLAGS)))
+    tests/unit/redis_server.c $(TG_STATE_SRCS) engine/log.c,\
+    -Itests/unit $(TG_STATE_TEST_FLAGS)))

@@ -20,6 +20,8 @@
 #include "log.h"
 #include "state/prefix.h"
 
+#include "redis_server.h"
+
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
 #define t_assert_no_leaks() \
@@ -32,9 +34,7 @@
 
 static uv_loop_t          loop;
 static uv_timer_t         tick;
-static pid_t              srv_pid;
-static int                srv_port;
-static char               srv_dir[64];
+static tg_test_redis_t    srv;
 static tg_redis_t         rd;
 static int                rd_open, rd_closed;
 static tg_prefix_index_t  ix, iy;
@@ -101,79 +101,20 @@ on_rd_closed(tg_redis_t *r)
 }
 
 static void
-srv_start(void)
-{
-    char            port[16], log[96];
-    redisContext   *c;
-    uint64_t        t0 = now_ms();
-
-    snprintf(port, sizeof(port), "%d", srv_port);
-    snprintf(log, sizeof(log), "%s/redis.log", srv_dir);
-    srv_pid = fork();
-    cr_assert_geq(srv_pid, 0);
-    if (srv_pid == 0) {
-        execlp("redis-server", "redis-server", "--port", port, "--bind",
-               "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-               srv_dir, "--logfile", log, (char *) NULL);
-        _exit(127);
-    }
-    for ( ;; ) {
-        struct timeval  tv = { 0, 200000 };
-        redisReply     *r;
-
-        c = redisConnectWithTimeout("127.0.0.1", srv_port, tv);
-        if (c != NULL && !c->err && (r = redisCommand(c, "PING")) != NULL) {
-            freeReplyObject(r);
-            redisFree(c);
-            return;
-        }
-        if (c != NULL) {
-            redisFree(c);
-        }
-        cr_assert_lt(now_ms() - t0, 5000, "redis-server did not start");
-        usleep(20000);
-    }
-}
-
-static void
-srv_kill(void)
-{
-    if (srv_pid > 0) {
-        kill(srv_pid, SIGCONT);
-        kill(srv_pid, SIGKILL);
-        waitpid(srv_pid, NULL, 0);
-        srv_pid = 0;
-    }
-}
-
-static void
 setup_redis(void)
 {
-    struct sockaddr_in  a;
-    socklen_t           len = sizeof(a);
     tg_redis_conf_t     conf;
-    int                 fd;
 
-    if (system("command -v redis-server >/dev/null 2>&1") != 0) {
+    if (!tg_test_redis_installed()) {
         cr_skip_test("redis-server is not installed");
     }
     setup_loop();
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_geq(fd, 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *) &a, &len), 0);
-    srv_port = ntohs(a.sin_port);
-    close(fd);
-    snprintf(srv_dir, sizeof(srv_dir), "/tmp/tg-prefix-XXXXXX");
-    cr_assert_not_null(mkdtemp(srv_dir));
-    srv_start();
+    memset(&srv, 0, sizeof(srv));
+    tg_test_redis_start(&srv, NULL);
 
     memset(&conf, 0, sizeof(conf));
     conf.host = "localhost";    /* resolved off the loop */
-    conf.port = srv_port;
+    conf.port = srv.port;
     conf.prefix = "tp:";
     conf.connect_timeout_ms = 300;
     conf.command_timeout_ms = 150;
@@ -186,8 +127,6 @@ setup_redis(void)
 static void
 teardown(void)
 {
-    char  log[96];
-
     if (rd_open) {
         tg_redis_close(&rd, on_rd_closed);
         RUN_UNTIL(rd_closed, 2000);
@@ -197,12 +136,7 @@ teardown(void)
     uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_eq(uv_loop_close(&loop), 0, "handles left on the loop");
     t_assert_no_leaks();
-    srv_kill();
-    if (srv_dir[0] != '\0') {
-        snprintf(log, sizeof(log), "%s/redis.log", srv_dir);
-        unlink(log);
-        rmdir(srv_dir);
-    }
+    tg_test_redis_remove(&srv);
 }
 
 static void
@@ -504,7 +438,7 @@ Test(prefix_redis, shared_between_gateways, .init = setup_redis,
     cr_assert_eq(st.record_errors, 0);
 
     /* Redis gone: local mode; the gateway that recorded still knows. */
-    srv_kill();
+    tg_test_redis_kill(&srv);
     RUN_UNTIL(!tg_redis_connected(&rd), 2000);
     cr_assert_str_eq(tg_prefix_mode(&ix), "local");
     l = look(&ix, prompt_a, sizeof(prompt_a));
@@ -516,7 +450,7 @@ Test(prefix_redis, shared_between_gateways, .init = setup_redis,
                                   "b2"), 0, "records never fail");
 
     /* Redis back: shared again. */
-    srv_start();
+    tg_test_redis_start(&srv, NULL);
     RUN_UNTIL(tg_redis_connected(&rd), 8000);
     cr_assert_str_eq(tg_prefix_mode(&iy), "shared");
     cr_assert_eq(tg_prefix_record(&iy, prompt_a, sizeof(prompt_a), "qwq",
@@ -542,14 +476,14 @@ Test(prefix_redis, timeout_falls_back_to_local, .init = setup_redis,
     l = look(&ix, prompt_a, sizeof(prompt_a));
     cr_assert_eq(l.shared, 1);
 
-    kill(srv_pid, SIGSTOP);
+    kill(srv.pid, SIGSTOP);
     l = look(&ix, prompt_a, sizeof(prompt_a));
     cr_assert_eq(l.shared, 0, "answered locally after the timeout");
     cr_assert_eq(l.n, 1);
     cr_assert_str_eq(l.name[0], "b0");
     tg_prefix_get_stats(&ix, &st);
     cr_assert_eq(st.fallbacks, 1);
-    kill(srv_pid, SIGCONT);
+    kill(srv.pid, SIGCONT);
     close_index(&ix);
 }
 
@@ -559,7 +493,7 @@ Test(prefix_redis, close_cancels_pending, .init = setup_redis,
     look_t  l;
 
     open_index(&ix, &rd, 0, 0, 0);
-    kill(srv_pid, SIGSTOP);
+    kill(srv.pid, SIGSTOP);
     memset(&l, 0, sizeof(l));
     cr_assert_eq(tg_prefix_lookup(&ix, prompt_a, sizeof(prompt_a), "qwq",
                                   on_look, &l, NULL), 0);
@@ -568,5 +502,5 @@ Test(prefix_redis, close_cancels_pending, .init = setup_redis,
     close_index(&ix);
     cr_assert_eq(l.calls, 1);
     cr_assert_eq(l.status, -ECANCELED);
-    kill(srv_pid, SIGCONT);
+    kill(srv.pid, SIGCONT);
 }

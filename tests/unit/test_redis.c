@@ -22,6 +22,8 @@
 #include "state/session.h"
 #include "state/sha1.h"
 
+#include "redis_server.h"
+
 /* Criterion's workers may end without LeakSanitizer's exit check; each
  * test asks for it in its teardown. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -32,15 +34,9 @@
 #define t_assert_no_leaks()
 #endif
 
-typedef struct {
-    pid_t  pid;
-    int    port;
-    char   dir[64];
-} srv_t;
-
 static uv_loop_t   loop;
 static uv_timer_t  tick;
-static srv_t       srv;
+static tg_test_redis_t  srv;
 static tg_redis_t  rd;
 static int         rd_open, rd_closed;
 
@@ -61,31 +57,6 @@ now_ms(void)
         }                                                                    \
     } while (0)
 
-static int
-have_redis(void)
-{
-    return system("command -v redis-server >/dev/null 2>&1") == 0;
-}
-
-static int
-free_port(void)
-{
-    struct sockaddr_in  a;
-    socklen_t           len = sizeof(a);
-    int                 fd, port;
-
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_geq(fd, 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *) &a, &len), 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 static redisContext *
 sync_conn(void)
 {
@@ -94,74 +65,6 @@ sync_conn(void)
 
     cr_assert(c != NULL && !c->err, "sync connect to redis failed");
     return c;
-}
-
-/* Starts redis-server on srv.port (a free one when 0) and waits for it. */
-static void
-srv_start(const char *password)
-{
-    char            port[16], log[96], sock[96];
-    redisContext   *c;
-    redisReply     *r;
-    uint64_t        t0;
-
-    if (srv.port == 0) {
-        srv.port = free_port();
-    }
-    if (srv.dir[0] == '\0') {
-        snprintf(srv.dir, sizeof(srv.dir), "/tmp/tg-redis-XXXXXX");
-        cr_assert_not_null(mkdtemp(srv.dir));
-    }
-    snprintf(port, sizeof(port), "%d", srv.port);
-    snprintf(log, sizeof(log), "%s/redis.log", srv.dir);
-    snprintf(sock, sizeof(sock), "%s/redis.sock", srv.dir);
-    srv.pid = fork();
-    cr_assert_geq(srv.pid, 0);
-    if (srv.pid == 0) {
-        if (password != NULL) {
-            execlp("redis-server", "redis-server", "--port", port, "--bind",
-                   "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-                   srv.dir, "--logfile", log, "--enable-debug-command",
-                   "yes", "--unixsocket", sock, "--requirepass", password,
-                   (char *) NULL);
-        } else {
-            execlp("redis-server", "redis-server", "--port", port, "--bind",
-                   "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-                   srv.dir, "--logfile", log, "--enable-debug-command",
-                   "yes", "--unixsocket", sock, (char *) NULL);
-        }
-        _exit(127);
-    }
-    t0 = now_ms();
-    for ( ;; ) {
-        struct timeval  tv = { 0, 200000 };
-
-        c = redisConnectWithTimeout("127.0.0.1", srv.port, tv);
-        if (c != NULL && !c->err) {
-            r = redisCommand(c, "PING");
-            if (r != NULL) {
-                freeReplyObject(r);
-                redisFree(c);
-                return;
-            }
-        }
-        if (c != NULL) {
-            redisFree(c);
-        }
-        cr_assert_lt(now_ms() - t0, 5000, "redis-server did not start");
-        usleep(20000);
-    }
-}
-
-static void
-srv_kill(void)
-{
-    if (srv.pid > 0) {
-        kill(srv.pid, SIGCONT);
-        kill(srv.pid, SIGKILL);
-        waitpid(srv.pid, NULL, 0);
-        srv.pid = 0;
-    }
 }
 
 static void
@@ -174,14 +77,14 @@ static void
 setup(void)
 {
     tg_log_level = -1;      /* quiet: failures are asserted, not read */
-    if (!have_redis()) {
+    if (!tg_test_redis_installed()) {
         cr_skip_test("redis-server is not installed");
     }
     memset(&srv, 0, sizeof(srv));
     cr_assert_eq(uv_loop_init(&loop), 0);
     cr_assert_eq(uv_timer_init(&loop, &tick), 0);
     cr_assert_eq(uv_timer_start(&tick, on_tick, 5, 5), 0);
-    srv_start(NULL);
+    tg_test_redis_start(&srv, NULL);
 }
 
 static void
@@ -194,8 +97,6 @@ on_rd_closed(tg_redis_t *r)
 static void
 teardown(void)
 {
-    char  log[96];
-
     if (rd_open) {
         tg_redis_close(&rd, on_rd_closed);
         RUN_UNTIL(rd_closed, 2000);
@@ -205,12 +106,7 @@ teardown(void)
     uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_eq(uv_loop_close(&loop), 0, "handles left on the loop");
     t_assert_no_leaks();
-    srv_kill();
-    snprintf(log, sizeof(log), "%s/redis.log", srv.dir);
-    unlink(log);
-    snprintf(log, sizeof(log), "%s/redis.sock", srv.dir);
-    unlink(log);
-    rmdir(srv.dir);
+    tg_test_redis_remove(&srv);
 }
 
 static void
@@ -353,8 +249,8 @@ Test(redis, auth_and_select, .init = setup, .fini = teardown)
     redisReply    *r;
     res_t          res;
 
-    srv_kill();
-    srv_start("s3cret");
+    tg_test_redis_kill(&srv);
+    tg_test_redis_start(&srv, "s3cret");
     setenv("TG_TEST_REDIS_PW", "s3cret", 1);
     open_redis(500, "TG_TEST_REDIS_PW", 3);
     RUN_UNTIL(tg_redis_connected(&rd), 2000);
@@ -379,8 +275,8 @@ Test(redis, wrong_password_never_ready, .init = setup, .fini = teardown)
     tg_redis_conf_t   conf;
     tg_redis_t        bad;
 
-    srv_kill();
-    srv_start("s3cret");
+    tg_test_redis_kill(&srv);
+    tg_test_redis_start(&srv, "s3cret");
     setenv("TG_TEST_REDIS_PW", "wrong", 1);
     open_redis(500, "TG_TEST_REDIS_PW", 0);
     RUN_UNTIL(rd.stats.connect_failures > 0, 2000);
@@ -470,7 +366,7 @@ Test(redis, reconnects_after_restart, .init = setup, .fini = teardown)
     RUN_UNTIL(tg_redis_connected(&rd), 2000);
     cr_assert(tg_redis_connected(&rd));
 
-    srv_kill();
+    tg_test_redis_kill(&srv);
     RUN_UNTIL(!tg_redis_connected(&rd), 2000);
     cr_assert(!tg_redis_connected(&rd));
     cr_assert_eq(cmd(&res, 1, ping), -ENOTCONN);
@@ -481,7 +377,7 @@ Test(redis, reconnects_after_restart, .init = setup, .fini = teardown)
                      : (strcmp(st.mode, "connecting") == 0
                         ? "connecting" : "down"));
 
-    srv_start(NULL);
+    tg_test_redis_start(&srv, NULL);
     RUN_UNTIL(tg_redis_connected(&rd), 8000);
     cr_assert(tg_redis_connected(&rd), "%s", rd.error);
     cr_assert_eq(cmd(&res, 1, ping), 0);
@@ -581,7 +477,7 @@ Test(redis, no_server_down_mode, .init = setup, .fini = teardown)
 {
     tg_redis_stats_t  st;
 
-    srv_kill();
+    tg_test_redis_kill(&srv);
     open_redis(500, NULL, 0);
     RUN_UNTIL(0, 350);
     tg_redis_get_stats(&rd, &st);
@@ -852,7 +748,7 @@ Test(session, bad_input_and_redis_away, .init = setup, .fini = teardown)
     cr_assert_eq(tg_session_append(&ss, "s", "o", NULL, NULL, "{}",
                                    on_append, &r, NULL), -EINVAL);
 
-    srv_kill();
+    tg_test_redis_kill(&srv);
     RUN_UNTIL(!tg_redis_connected(&rd), 2000);
     cr_assert_eq(tg_session_get(&ss, "s", "o", NULL, on_get, &r, NULL),
                  -ENOTCONN, "never a silent empty history");
