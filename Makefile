@@ -14,6 +14,8 @@ all: $(BUILD)/.deps-checked
 -include sim/sim.mk
 -include engine/state/state.mk
 -include engine/backend/backend.mk
+-include engine/embed/wordpiece.mk
+-include engine/embed/embed.mk
 -include engine/engine.mk
 -include plugins/plugins.mk
 -include plugins/strategies.mk
