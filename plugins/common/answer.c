@@ -48,15 +48,32 @@ static const tg__bench_format_t tg__bench_formats[] = {
 typedef struct {
     const char *text;      /* lower case; matched case-insensitively */
     int heading;           /* the value may start on a following line */
+    int choice_only;       /* only for multiple choice: "option C" */
 } tg__phrase_t;
 
 /* Phrases announcing a final answer, tried at every position from the
  * end of the final-answer part backwards. */
 static const tg__phrase_t tg__phrases[] = {
-    { "answer is",    0 },     /* "the (final) answer is 204." */
-    { "answer:",      0 },     /* "Answer: B" */
-    { "answer**:",    0 },     /* "**Answer**: B" */
-    { "final answer", 1 },     /* "**Final Answer**" then the value */
+    { "answer is",    0, 0 },  /* "the (final) answer is 204." */
+    { "answer:",      0, 0 },  /* "Answer: B" */
+    { "answer**:",    0, 0 },  /* "**Answer**: B" */
+    { "final answer", 1, 0 },  /* "**Final Answer**" then the value */
+    { "option",       0, 1 },  /* "corresponds to **option C**" */
+    { "choice",       0, 1 },  /* "the correct choice is (B)" */
+};
+
+/* Where a reasoning model's final answer starts: the end of its thinking
+ * (DeepSeek-R1 and Qwen style), or the final channel of OpenAI's harmony
+ * format (gpt-oss), whose analysis channel is the thinking. */
+static const char *const tg__final_markers[] = {
+    "</think>", "<|channel|>final<|message|>",
+};
+
+/* Words that, following an option letter in its sentence, say the option
+ * is being ruled out rather than chosen ("Option C incorrectly pairs"). */
+static const char *const tg__ruled_out[] = {
+    "incorrect", "wrong", "not ", "fail", "cannot", "eliminat", "unlikely",
+    "suggest", "would be", "could be",
 };
 
 /* A value whose sentence goes on with one of these is a guess the model
@@ -69,6 +86,9 @@ static const char *const tg__hedges[] = {
 #define TG__PROSE_WORDS  3
 
 static void tg__scan_byte(tg_answer_scan_t *s, unsigned char c);
+static int tg__box_fallback(const char *box, size_t len,
+                            const tg_answer_opts_t *opts, char *norm,
+                            size_t size);
 static void tg__scan_complete(tg_answer_scan_t *s);
 static int tg__phrase_value(const char *t, size_t len, size_t pos,
                             const tg__phrase_t *ph, size_t *vs, size_t *ve);
@@ -78,6 +98,11 @@ static int tg__phrase_answer(const char *t, size_t len,
                              const tg_answer_opts_t *opts, char *out,
                              size_t out_size);
 static const char *tg__memmem_last(const char *h, size_t hl, const char *n);
+static int tg__choice_letter(const char *v, size_t len, size_t *after);
+static int tg__choice_phrase(const char *t, size_t len, size_t vs,
+                             const tg__phrase_t *ph,
+                             const tg_answer_opts_t *opts);
+static const char *tg__final_part(const char *text, size_t len);
 static int tg__rational(const char *s, __int128 *num, __int128 *den);
 
 void
@@ -113,6 +138,62 @@ tg_answer_opts_for_bench(const char *bench, tg_answer_opts_t *opts)
         }
     }
     return -ENOENT;
+}
+
+/* The option label of letter at t[i]: "(X)" anywhere, followed by a
+ * space, or at a line's start "X)", "X." or "X:" followed by a space.
+ * Returns the offset past it, or 0. */
+static size_t
+tg__option_label(const char *t, size_t len, size_t i, char letter)
+{
+    size_t j = i;
+
+    if (t[i] == '(') {
+        /* "(E)-pent-2-en-1-ol" is a stereo descriptor, not option E. */
+        return i + 2 < len && t[i + 1] == letter && t[i + 2] == ')'
+               && (i + 3 == len || isspace((unsigned char) t[i + 3]))
+               ? i + 3 : 0;
+    }
+    while (j > 0 && (t[j - 1] == ' ' || t[j - 1] == '\t')) {
+        j--;
+    }
+    if (t[i] != letter || (j > 0 && t[j - 1] != '\n') || i + 2 >= len
+        || strchr(").:", t[i + 1]) == NULL || t[i + 2] != ' ')
+    {
+        return 0;
+    }
+    return i + 2;
+}
+
+int
+tg_answer_opts_for_problem(const char *problem, size_t len,
+                           tg_answer_opts_t *opts)
+{
+    size_t i = 0, next;
+    unsigned found = 0;
+
+    if (problem == NULL || opts == NULL) {
+        return -EINVAL;
+    }
+    while (found < 26) {
+        for (next = 0; i < len; i++) {
+            next = tg__option_label(problem, len, i, (char) ('A' + found));
+            if (next != 0) {
+                break;
+            }
+        }
+        if (next == 0) {
+            break;
+        }
+        found++;
+        i = next;
+    }
+    if (found < 2) {
+        return 0;
+    }
+    opts->format = TG_ANSWER_CHOICE;
+    opts->choices = found;
+    return (int) found;
 }
 
 int
@@ -159,6 +240,48 @@ tg_answer_scan_init(tg_answer_scan_t *scan, const tg_answer_opts_t *opts)
     }
 }
 
+/*
+ * A box whose whole content does not fit a strict format may still hold
+ * the answer: "\boxed{147 + 147 = 294}" ends an integer derivation with
+ * its value, "\boxed{\text{(B) 3536}}" names an option and repeats it.
+ * Only formats that say what an answer looks like get this second look.
+ */
+static int
+tg__box_fallback(const char *box, size_t len, const tg_answer_opts_t *opts,
+                 char *norm, size_t size)
+{
+    size_t i, eq = len, depth = 0;
+    int letter;
+
+    if (opts->format == TG_ANSWER_CHOICE) {
+        letter = tg__choice_letter(box, len, NULL);
+        if (letter == 0) {
+            return 0;
+        }
+        norm[0] = (char) letter;
+        norm[1] = '\0';
+        return 1;
+    }
+    if (opts->format != TG_ANSWER_INTEGER) {
+        return 0;
+    }
+    for (i = 0; i < len; i++) {
+        if (box[i] == '{') {
+            depth++;
+        } else if (box[i] == '}' && depth > 0) {
+            depth--;
+        } else if (box[i] == '=' && depth == 0) {
+            eq = i;
+        } else if ((box[i] == ',' || box[i] == ';') && depth == 0) {
+            return 0;       /* "a = 1, b = 2": a list, not one value */
+        }
+    }
+    if (eq == len) {
+        return 0;
+    }
+    return tg_answer_normalize(box + eq + 1, len - eq - 1, norm, size);
+}
+
 static void
 tg__scan_complete(tg_answer_scan_t *s)
 {
@@ -171,6 +294,10 @@ tg__scan_complete(tg_answer_scan_t *s)
         return;
     }
     n = tg_answer_normalize(s->cur, s->cur_len, norm, sizeof(norm));
+    if (n > 0 && !tg_answer_fits(norm, (size_t) n, &s->opts)) {
+        n = tg__box_fallback(s->cur, s->cur_len, &s->opts, norm,
+                             sizeof(norm));
+    }
     if (n > 0 && tg_answer_fits(norm, (size_t) n, &s->opts)) {
         memcpy(s->last, norm, (size_t) n + 1);
         s->last_len = (size_t) n;
@@ -438,6 +565,176 @@ tg__is_prose(const char *v, size_t len)
     return 0;
 }
 
+int
+tg_answer_final_split(const char *text, size_t len, size_t *think_len,
+                      size_t *final_off)
+{
+    static const char harmony_end[] = "<|end|><|start|>assistant";
+    const char *best = NULL, *m;
+    size_t k, best_k = 0, mlen = 0, start;
+
+    if (text == NULL) {
+        return 0;
+    }
+    for (k = 0; k < sizeof(tg__final_markers) / sizeof(tg__final_markers[0]);
+         k++)
+    {
+        m = tg__memmem_last(text, len, tg__final_markers[k]);
+        if (m != NULL && (best == NULL || m > best)) {
+            best = m;
+            best_k = k;
+            mlen = strlen(tg__final_markers[k]);
+        }
+    }
+    if (best == NULL) {
+        return 0;
+    }
+    start = (size_t) (best - text);
+    if (best_k > 0 && start >= sizeof(harmony_end) - 1
+        && memcmp(best - (sizeof(harmony_end) - 1), harmony_end,
+                  sizeof(harmony_end) - 1) == 0)
+    {
+        start -= sizeof(harmony_end) - 1;
+    }
+    if (think_len != NULL) {
+        *think_len = start;
+    }
+    if (final_off != NULL) {
+        *final_off = (size_t) (best - text) + mlen;
+    }
+    return 1;
+}
+
+/* The text just past the last end-of-thinking marker; NULL when none. */
+static const char *
+tg__final_part(const char *text, size_t len)
+{
+    size_t off;
+
+    return tg_answer_final_split(text, len, NULL, &off) ? text + off : NULL;
+}
+
+/*
+ * An option letter standing alone at the start of v: "C", "(C)", "C)",
+ * "**C**", "\text{(C)}", "$C$", followed by anything that is not part of
+ * a word.  A capital that starts a word ("Answer", "Carbon") is not one,
+ * nor is a bare "A" followed by a lower-case word ("A mixture of ...").
+ * Returns the letter, or 0; *after gets the offset past it.
+ */
+static int
+tg__choice_letter(const char *v, size_t len, size_t *after)
+{
+    static const char *const wraps[] = {
+        "\\text{", "\\textbf{", "\\mathrm{", "\\mathbf{",
+    };
+    size_t i = 0, k, wl;
+    int paren = 0, letter;
+
+    for (;;) {
+        while (i < len && strchr(" \t*$:", v[i]) != NULL) {
+            i++;
+        }
+        for (k = 0; k < sizeof(wraps) / sizeof(wraps[0]); k++) {
+            wl = strlen(wraps[k]);
+            if (len - i >= wl && memcmp(v + i, wraps[k], wl) == 0) {
+                i += wl;
+                break;
+            }
+        }
+        if (k == sizeof(wraps) / sizeof(wraps[0])) {
+            break;
+        }
+    }
+    if (i < len && v[i] == '(') {
+        paren = 1;
+        i++;
+    }
+    if (i >= len || v[i] < 'A' || v[i] > 'Z') {
+        return 0;
+    }
+    letter = v[i++];
+    if (i < len && v[i] == ')') {
+        paren = 1;
+        i++;
+    } else if (paren) {
+        return 0;
+    }
+    if (i < len && (isalnum((unsigned char) v[i]) || v[i] == '_'
+                    || (unsigned char) v[i] >= 0x80))
+    {
+        return 0;
+    }
+    if (!paren && i + 1 < len && v[i] == ' '
+        && islower((unsigned char) v[i + 1]))
+    {
+        return 0;
+    }
+    if (after != NULL) {
+        *after = i;
+    }
+    return letter;
+}
+
+/*
+ * The option a phrase at t[vs] names, for a multiple-choice answer: after
+ * decoration (and "is"), an option letter that fits.  For "option" and
+ * "choice" the rest of the sentence must not list more options ("option A
+ * and D") or rule the one named out ("option C incorrectly pairs").
+ */
+static int
+tg__choice_phrase(const char *t, size_t len, size_t vs,
+                  const tg__phrase_t *ph, const tg_answer_opts_t *opts)
+{
+    size_t i = vs, e, after = 0, k;
+    int lines = 0, letter;
+    char c;
+
+    while (i < len && (strchr(" \t*:#", t[i]) != NULL
+                       || (ph->heading && t[i] == '\n' && ++lines <= 3)))
+    {
+        i++;
+    }
+    if (len - i >= 3 && strncasecmp(t + i, "is ", 3) == 0) {
+        i += 3;
+    }
+    letter = tg__choice_letter(t + i, len - i, &after);
+    c = (char) letter;
+    if (letter == 0 || !tg_answer_fits(&c, 1, opts)) {
+        return 0;
+    }
+    if (!ph->choice_only) {
+        return letter;
+    }
+    i += after;
+    for (e = i; e < len && e - i < 80 && t[e] != '\n'; e++) {
+        if (t[e] == '.' && (e + 1 == len || isspace((unsigned char) t[e + 1])))
+        {
+            break;
+        }
+    }
+    for (; i < e; i++) {
+        for (k = 0; k < sizeof(tg__ruled_out) / sizeof(tg__ruled_out[0]);
+             k++)
+        {
+            size_t wl = strlen(tg__ruled_out[k]);
+
+            if (e - i >= wl && strncasecmp(t + i, tg__ruled_out[k], wl) == 0)
+            {
+                return 0;
+            }
+        }
+        if ((t[i] == ',' || t[i] == '/'
+             || (e - i > 4 && (strncmp(t + i, " and", 4) == 0
+                               || strncmp(t + i, " or ", 4) == 0)))
+            && tg__choice_letter(t + i + (t[i] == ' ' ? 4 : 1),
+                                 e - i - (t[i] == ' ' ? 4 : 1), NULL) != 0)
+        {
+            return 0;
+        }
+    }
+    return letter;
+}
+
 static int
 tg__phrase_answer(const char *t, size_t len, const tg_answer_opts_t *opts,
                   char *out, size_t out_size)
@@ -451,7 +748,22 @@ tg__phrase_answer(const char *t, size_t len, const tg_answer_opts_t *opts,
             const tg__phrase_t *ph = &tg__phrases[k];
             size_t pl = strlen(ph->text);
 
-            if (p + pl > len || strncasecmp(t + p, ph->text, pl) != 0
+            if (p + pl > len || strncasecmp(t + p, ph->text, pl) != 0) {
+                continue;
+            }
+            if (opts != NULL && opts->format == TG_ANSWER_CHOICE) {
+                n = tg__choice_phrase(t, len, p + pl, ph, opts);
+                if (n == 0) {
+                    continue;
+                }
+                if (out_size < 2) {
+                    return -ENOSPC;
+                }
+                out[0] = (char) n;
+                out[1] = '\0';
+                return 1;
+            }
+            if (ph->choice_only
                 || !tg__phrase_value(t, len, p, ph, &vs, &ve)
                 || tg__is_prose(t + vs, ve - vs))
             {
@@ -477,7 +789,7 @@ tg_answer_extract_opts(const char *text, size_t len,
                        size_t out_size)
 {
     tg_answer_scan_t scan;
-    const char *end_think, *final;
+    const char *final;
     size_t final_len;
 
     if (text == NULL || out == NULL || out_size == 0) {
@@ -497,9 +809,8 @@ tg_answer_extract_opts(const char *text, size_t len,
     if (opts != NULL && (opts->flags & TG_ANSWER_F_BOXED_ONLY)) {
         return 0;
     }
-    end_think = tg__memmem_last(text, len, "</think>");
-    if (end_think != NULL) {
-        final = end_think + 8;
+    final = tg__final_part(text, len);
+    if (final != NULL) {
         final_len = len - (size_t) (final - text);
     } else if (opts != NULL && (opts->flags & TG_ANSWER_F_REASONING)) {
         return 0;

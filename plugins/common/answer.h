@@ -10,9 +10,18 @@
  *      just before </think> and then run out of tokens.
  *   2. Otherwise the last "answer is ...", "Answer: ..." or "Final Answer"
  *      phrase that fits, but only in the final-answer part: after the last
- *      </think>.  Without </think> the whole text counts, unless the caller
- *      says the text is a reasoning model's (TG_ANSWER_F_REASONING): its
- *      thinking muses "perhaps the answer is 17, but..." all the time.
+ *      </think> (or gpt-oss's "<|channel|>final<|message|>").  Without one
+ *      the whole text counts, unless the caller says the text is a
+ *      reasoning model's (TG_ANSWER_F_REASONING): its thinking muses
+ *      "perhaps the answer is 17, but..." all the time.
+ *   3. Multiple choice (TG_ANSWER_CHOICE) reads an option letter standing
+ *      alone -- "(C)", "C", "**C**", "\text{(C)}" -- from boxes and from
+ *      those phrases and "option C", "choice (C)" (unless the sentence
+ *      lists more options or rules the one named out); never a capital
+ *      that starts a word ("**Answer", "Carbon").  A box that names an
+ *      option and repeats its text ("\boxed{(B) 3536}") gives the letter;
+ *      an integer box ending a derivation ("\boxed{147 + 147 = 294}")
+ *      gives the value after its last '='.
  *
  * Nothing here allocates, keeps global state or depends on the engine;
  * every function is thread-safe.  Functions return the length written or
@@ -59,6 +68,16 @@ void tg_answer_opts_default(tg_answer_opts_t *opts);
  */
 int tg_answer_opts_for_bench(const char *bench, tg_answer_opts_t *opts);
 
+/*
+ * Sets *opts to a multiple-choice format when the problem text offers
+ * lettered options: "(A) ... (B) ..." anywhere, in order, or lines that
+ * start with "A)", "A." or "A:" then "B)", ... -- at least two, from A.
+ * Returns the number of options found (opts->choices), or 0 when the
+ * problem offers none (opts then unchanged).  Flags are kept.
+ */
+int tg_answer_opts_for_problem(const char *problem, size_t len,
+                               tg_answer_opts_t *opts);
+
 /* 1 when a normalized answer fits the format in opts (NULL: any). */
 int tg_answer_fits(const char *norm, size_t len, const tg_answer_opts_t *opts);
 
@@ -87,6 +106,16 @@ int tg_answer_extract_split(const char *reasoning, size_t rlen,
                             const char *content, size_t clen,
                             const tg_answer_opts_t *opts, char *out,
                             size_t out_size);
+
+/*
+ * Where a reasoning model's text ends its thinking: the last "</think>"
+ * or gpt-oss's "<|channel|>final<|message|>" (with the "<|end|><|start|>
+ * assistant" that precedes it in harmony format).  Returns 1 and sets
+ * *think_len (the thinking's bytes) and *final_off (where the final answer
+ * starts), as a reasoning parser splits them; 0 when there is no marker.
+ */
+int tg_answer_final_split(const char *text, size_t len, size_t *think_len,
+                          size_t *final_off);
 
 /*
  * Normalizes one answer: LaTeX spacing, \left/\right, $, \text{} unwrapped

@@ -62,9 +62,17 @@ tg_samples_answer_opts(tg_samples_t *s, tg_req_t *req)
     if (api->opt_bool(req, "reasoning")) {
         s->opts.flags |= TG_ANSWER_F_REASONING;
     }
-    if (bench != NULL && *bench != '\0'
-        && tg_answer_opts_for_bench(bench, &s->opts) != 0)
-    {
+    if (bench == NULL || *bench == '\0') {
+        /* Without a bench, the problem itself says whether it offers
+         * lettered options; then only a letter is an answer, so that
+         * "**Answer" or a stray number never wins the vote. */
+        const tg_request_info_t *info = api->request_info(req);
+
+        if (info != NULL && info->problem != NULL) {
+            tg_answer_opts_for_problem(info->problem, info->problem_len,
+                                       &s->opts);
+        }
+    } else if (tg_answer_opts_for_bench(bench, &s->opts) != 0) {
         /* A misspelt bench would silently change what counts as an
          * answer, and with it the vote. */
         snprintf(msg, sizeof(msg), "%s: unknown bench \"%.256s\"", s->name,

@@ -13,6 +13,8 @@
 #include "common/answer.h"
 #include "traces_reader.h"
 
+#include <ctype.h>
+
 #define TG_TEST_AGREEMENT  0.99
 
 typedef struct {
@@ -220,6 +222,88 @@ Test(answer, reasoning_flag)
                                         sizeof(out)), 0);
 }
 
+/* Multiple choice: a letter standing alone, never a word's capital. */
+static const tg_case_t tg_choice_cases[] = {
+    { "</think>**Answer: C**", "C" },
+    { "</think>Thus the answer is (C).", "C" },
+    { "</think>The correct choice is **(D)**.", "D" },
+    { "</think>which corresponds to choice **(B)**", "B" },
+    { "</think>Thus, the correct starting materials are in **option B**.",
+      "B" },
+    { "</think>### Final Answer:\n\n**(C) Cs**", "C" },
+    { "</think>\\boxed{\\text{(B) } 6.3 \\times 10^{-7}}", "B" },
+    { "</think>\\boxed{(D) ~0.32}", "D" },
+    { "</think>\\boxed{\\text{A}}", "A" },
+    { "</think>**Answer**", "" },
+    { "</think>**Carbon** is the answer", "" },
+    { "</think>Answer: A mixture of isomers", "" },
+    { "</think>Options A and D fail; **Option C** incorrectly pairs them.",
+      "" },
+    { "</think>**Option A** and **D** suggest single ketones.", "" },
+    { "</think>The answer is E.", "" },
+    { "the answer is (B), surely\n", "" },
+    { "analysis: the answer is (A)<|end|><|start|>assistant<|channel|>"
+      "final<|message|>The answer is (B).", "B" },
+};
+
+Test(answer, multiple_choice)
+{
+    static const char gpqa[] = "Which is it?\nChoices:\n(A) 10^-4 eV\n"
+                               "(B) 10^-9 eV\n(C) 10^-11 eV\n(D) 10^-8 eV\n";
+    static const char lines[] = "Pick one.\nA) red\nB) green\nC) blue\n";
+    static const char stereo[] = "(E)-pent-2-en-1-ol + acetyl bromide\n"
+                                 "(A) x\n(B) y\n";
+    static const char aime[] = "Find the remainder when (a) is divided by 7.";
+    tg_answer_opts_t o;
+    char out[64];
+    size_t i;
+    int r;
+
+    tg_answer_opts_default(&o);
+    cr_assert_eq(tg_answer_opts_for_problem(gpqa, strlen(gpqa), &o), 4);
+    cr_assert_eq(o.format, TG_ANSWER_CHOICE);
+    cr_assert_eq(o.choices, 4);
+    o.flags = TG_ANSWER_F_REASONING;
+    for (i = 0; i < sizeof(tg_choice_cases) / sizeof(tg_choice_cases[0]);
+         i++)
+    {
+        const tg_case_t *c = &tg_choice_cases[i];
+
+        r = tg_answer_extract_opts(c->in, strlen(c->in), &o, out,
+                                   sizeof(out));
+        cr_assert_eq(r, (int) strlen(c->want), "\"%s\": %d", c->in, r);
+        cr_assert_str_eq(out, c->want, "\"%s\"", c->in);
+    }
+
+    tg_answer_opts_default(&o);
+    cr_assert_eq(tg_answer_opts_for_problem(lines, strlen(lines), &o), 3);
+    tg_answer_opts_default(&o);
+    cr_assert_eq(tg_answer_opts_for_problem(stereo, strlen(stereo), &o), 2);
+    tg_answer_opts_default(&o);
+    cr_assert_eq(tg_answer_opts_for_problem(aime, strlen(aime), &o), 0);
+    cr_assert_eq(o.format, TG_ANSWER_ANY);
+    cr_assert_eq(tg_answer_opts_for_problem(NULL, 0, &o), -EINVAL);
+}
+
+/* An integer box ending a derivation gives its value; a list does not. */
+Test(answer, integer_derivation_box)
+{
+    static const char sum[] = "\\boxed{147 + 147 = 294 }.";
+    static const char list[] = "\\boxed{200 - 70 = 130, 300 - 130 = 170.}";
+    tg_answer_opts_t o;
+    char out[64];
+
+    tg_answer_opts_default(&o);
+    tg_answer_opts_for_bench("aime", &o);
+    cr_assert_eq(tg_answer_extract_opts(sum, strlen(sum), &o, out,
+                                        sizeof(out)), 3);
+    cr_assert_str_eq(out, "294");
+    cr_assert_eq(tg_answer_extract_opts(list, strlen(list), &o, out,
+                                        sizeof(out)), 0);
+    /* Any format keeps the box as written. */
+    cr_assert_gt(tg_answer_extract(sum, strlen(sum), out, sizeof(out)), 3);
+}
+
 Test(answer, last_boxed_on_prefix)
 {
     static const char t[] = "a \\boxed{1} b \\fbox{x{y}z} c \\boxed{2";
@@ -271,6 +355,64 @@ tg_json_answer(json_t *v, char *out, size_t size)
     }
 }
 
+/*
+ * 1 when the recorder's multiple-choice `pred` came from its "**X"
+ * pattern matching a capital that starts a word ("**Correct answer",
+ * "**Answer"): its rule takes the last of \boxed{X, \boxed{(X,
+ * \boxed{\text{(X, \boxed{\text{X, **X, **(X with X in A-D.
+ */
+static int
+tg_recorder_word_artefact(const char *t, size_t len)
+{
+    static const char *const pats[] = {
+        "\\boxed{", "\\boxed{(", "\\boxed{\\text{(", "\\boxed{\\text{", "**",
+        "**(",
+    };
+    size_t i, k, pl, last = len;
+    int word = 0;
+
+    for (i = 0; i < len; i++) {
+        for (k = 0; k < sizeof(pats) / sizeof(pats[0]); k++) {
+            pl = strlen(pats[k]);
+            if (i + pl < len && memcmp(t + i, pats[k], pl) == 0
+                && t[i + pl] >= 'A' && t[i + pl] <= 'D')
+            {
+                last = i;
+                word = k == 4 && i + pl + 1 < len
+                       && islower((unsigned char) t[i + pl + 1]);
+            }
+        }
+    }
+    return last < len && word;
+}
+
+/* What one trace file gave, for the per-file verdict. */
+typedef struct {
+    unsigned long   n, agree, acc;
+    unsigned long   zero_artefact;  /* ours "0", recorded NO_ANSWER */
+    unsigned long   both, both_agree;   /* both found a letter */
+    unsigned long   word_artefact;  /* pred from "**Word" */
+    unsigned long   ours_only, pred_only;
+    unsigned long   options_found;  /* problems read as multiple choice */
+    int             format;
+} tg_file_tally_t;
+
+/*
+ * Compares our extraction with the recorder's `pred` on every trace.
+ *
+ * Integer benchmarks (AIME): at least 99% of every file agrees.  The one
+ * recorder artefact forgiven is a falsy zero: in recordings without a
+ * finish_reason the recorder wrote NO_ANSWER for a final \boxed{0} (and 0
+ * where finish_reason is STOP), while 0 is a legal AIME answer and ours.
+ * Both counts are printed.
+ *
+ * Multiple choice (GPQA): the recorder reads "**X" as option X, so
+ * "**Answer" is "A" and "**Carbon" is "C", and it does not read prose
+ * ("the correct choice is **(D)**") or gpt-oss's final channel; so raw
+ * agreement says little.  What must hold: where both found a letter they
+ * agree on at least 99% of every file, and every problem's text is read
+ * as offering four options.  Disagreements are printed by kind.
+ */
 Test(answer, recorded_traces, .timeout = 600)
 {
     char ours[TG_ANSWER_MAX], pred[TG_ANSWER_MAX];
@@ -281,39 +423,63 @@ Test(answer, recorded_traces, .timeout = 600)
 
     tg_traces_open(&tr);
     while (tg_traces_next_file(&tr)) {
-        unsigned long n = 0, ok = 0, acc = 0;
+        tg_file_tally_t f = { 0 };
         const char *base = tr.base;
 
+        json_t *all = json_array();
+        size_t at;
+
+        cr_assert_not_null(all);
         while ((j = tg_traces_next(&tr)) != NULL) {
-            json_t *out, *pid;
-            tg_answer_opts_t o;
+            json_array_append_new(all, j);
+        }
+        f.format = -1;
+        json_array_foreach(all, at, j) {
+            json_t *out, *pid, *prob;
+            tg_answer_opts_t o, po;
             tg_answer_scan_t sc;
             const char *text;
             size_t tlen, i, step;
-            int r;
+            int r, same;
 
             out = json_object_get(j, "output");
             cr_assert(json_is_string(out), "%s: no output", base);
             text = json_string_value(out);
             tlen = json_string_length(out);
 
-            /* Trace files record reasoning models: an output without
-             * </think> is thinking cut off, with no final answer. */
             tg_answer_opts_default(&o);
+            /* Read every file as a reasoning model's: an output without
+             * an end of thinking is thinking cut off (Qwen3-235B's are
+             * all cut at 5,000 tokens), so its musings are not answers;
+             * boxes still count. */
             o.flags = TG_ANSWER_F_REASONING;
             tg_answer_opts_for_bench(
                 json_string_value(json_object_get(j, "bench")) ?: "", &o);
+            f.format = (int) o.format;
             r = tg_answer_extract_opts(text, tlen, &o, ours, sizeof(ours));
             cr_assert_geq(r, 0);
             tg_json_answer(json_object_get(j, "pred"), pred, sizeof(pred));
             tg_json_answer(json_object_get(j, "answer"), gold, sizeof(gold));
 
-            n++;
-            if ((r == 0 && tg_answer_normalize(pred, strlen(pred), pred,
-                                               sizeof(pred)) == 0)
-                || tg_answer_equal(ours, pred))
+            /* The problem text alone must say what the bench says. */
+            prob = json_object_get(j, "problem");
+            tg_answer_opts_default(&po);
+            if (json_is_string(prob)
+                && tg_answer_opts_for_problem(json_string_value(prob),
+                                              json_string_length(prob),
+                                              &po) > 0)
             {
-                ok++;
+                f.options_found++;
+                cr_assert_eq(po.choices, o.format == TG_ANSWER_CHOICE
+                                         ? o.choices : po.choices);
+            }
+
+            f.n++;
+            same = (r == 0 && tg_answer_normalize(pred, strlen(pred), pred,
+                                                  sizeof(pred)) == 0)
+                   || tg_answer_equal(ours, pred);
+            if (same) {
+                f.agree++;
             } else {
                 pid = json_object_get(j, "problem_id");
                 if (json_is_string(pid)) {
@@ -322,12 +488,31 @@ Test(answer, recorded_traces, .timeout = 600)
                     snprintf(id, sizeof(id), "%lld",
                              (long long) json_integer_value(pid));
                 }
-                fprintf(stderr, "traces: disagree %s problem %s sample %lld:"
-                        " ours \"%s\" pred \"%s\"\n", base, id,
-                        (long long) json_integer_value(
-                            json_object_get(j, "sample_id")), ours, pred);
+                if (r > 0 && pred[0] == '\0') {
+                    f.ours_only++;
+                } else if (r == 0) {
+                    f.pred_only++;
+                }
+                if (strcmp(ours, "0") == 0 && pred[0] == '\0') {
+                    f.zero_artefact++;
+                }
+                if (o.format != TG_ANSWER_CHOICE || (r > 0 && *pred)) {
+                    fprintf(stderr, "traces: disagree %s problem %s sample "
+                            "%lld: ours \"%s\" pred \"%s\"\n", base, id,
+                            (long long) json_integer_value(
+                                json_object_get(j, "sample_id")), ours,
+                            pred);
+                }
             }
-            acc += tg_answer_equal(ours, gold);
+            if (o.format == TG_ANSWER_CHOICE && pred[0] != '\0'
+                && tg_recorder_word_artefact(text, tlen))
+            {
+                f.word_artefact++;
+            } else if (r > 0 && pred[0] != '\0') {
+                f.both++;
+                f.both_agree += same;
+            }
+            f.acc += tg_answer_equal(ours, gold);
 
             /* The streamed scanner, fed in uneven pieces, must find the
              * same last box as the whole-text pass. */
@@ -343,14 +528,40 @@ Test(answer, recorded_traces, .timeout = 600)
                 cr_assert_str_eq(sc.last, ours, "%s: streamed box differs",
                                  base);
             }
-            json_decref(j);
         }
+        json_decref(all);
         fprintf(stderr, "traces: %s: agree with pred %lu/%lu (%.1f%%), "
-                "accuracy vs answer %lu/%lu (%.1f%%)\n", base, ok, n,
-                n ? 100.0 * ok / n : 0.0, acc, n, n ? 100.0 * acc / n : 0.0);
-        total += n;
-        agree += ok;
-        correct += acc;
+                "accuracy vs answer %lu/%lu (%.1f%%)\n", base,
+                f.agree, f.n,
+                f.n ? 100.0 * f.agree / f.n : 0.0, f.acc, f.n,
+                f.n ? 100.0 * f.acc / f.n : 0.0);
+        if (f.format == TG_ANSWER_CHOICE) {
+            fprintf(stderr, "traces: %s: pred from \"**Word\" %lu; both "
+                    "found a letter otherwise %lu, agree %lu; only ours %lu, "
+                    "only pred %lu\n", base, f.word_artefact, f.both,
+                    f.both_agree, f.ours_only, f.pred_only);
+            cr_assert_geq((double) f.both_agree, 0.99 * (double) f.both,
+                          "%s: the letters differ on %lu of %lu traces",
+                          base, f.both - f.both_agree, f.both);
+            cr_assert_eq(f.options_found, f.n,
+                         "%s: options read in %lu of %lu problems", base,
+                         f.options_found, f.n);
+        } else {
+            fprintf(stderr, "traces: %s: with the recorder's falsy zero "
+                    "(%lu) forgiven: %lu/%lu (%.1f%%)\n", base,
+                    f.zero_artefact, f.agree + f.zero_artefact, f.n,
+                    f.n ? 100.0 * (f.agree + f.zero_artefact) / f.n : 0.0);
+            cr_assert_geq((double) (f.agree + f.zero_artefact),
+                          TG_TEST_AGREEMENT * (double) f.n,
+                          "%s: extraction agrees with pred on only %lu of "
+                          "%lu traces", base, f.agree, f.n);
+            cr_assert_eq(f.options_found, 0,
+                         "%s: options read in %lu problems", base,
+                         f.options_found);
+        }
+        total += f.n;
+        agree += f.agree;
+        correct += f.acc;
     }
     fprintf(stderr, "traces: all: agree with pred %lu/%lu (%.2f%%), "
             "accuracy vs answer %lu/%lu (%.1f%%)\n", agree, total,
@@ -358,9 +569,6 @@ Test(answer, recorded_traces, .timeout = 600)
             total ? 100.0 * correct / total : 0.0);
     tg_traces_close(&tr);
     cr_assert_gt(total, 0, "trace files hold no traces");
-    cr_assert_geq((double) agree, TG_TEST_AGREEMENT * (double) total,
-                  "extraction agrees with pred on only %lu of %lu traces",
-                  agree, total);
 }
 
 /* --- random input -------------------------------------------------------- */

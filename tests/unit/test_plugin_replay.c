@@ -2,7 +2,7 @@
  * Replay of recorded traces through self_consistency and ffs on the fake
  * host: for every problem of every file in ../shared/traces (or
  * $TG_TRACES_DIR), its recorded samples become the scripted traces (text =
- * output, split at </think> into reasoning and content as the backend's
+ * output, split at </think> or gpt-oss's final channel as the backend's
  * reasoning parser would; tokens = completion_tokens; all start together
  * and stream one token per ms, a lockstep batch).  Checks that
  *
@@ -42,7 +42,7 @@ typedef struct {
     const char  *output;
     size_t       output_len;
     char        *reasoning;     /* before </think>, or all of it */
-    const char  *content;       /* after </think>, or "" */
+    const char  *content;       /* the final part, or "" */
     uint32_t     tokens;
     int          stop;          /* recorded as not cut off */
     char         answer[TG_ANSWER_MAX];     /* "" when none */
@@ -66,9 +66,8 @@ tg_replay_sample(tg_replay_sample_t *s, json_t *j, const char *bench)
 {
     json_t            *out = json_object_get(j, "output");
     json_t            *fr = json_object_get(j, "finish_reason");
-    const char        *end;
     tg_answer_opts_t   o;
-    size_t             rlen;
+    size_t             rlen, coff;
 
     cr_assert(json_is_string(out), "a sample without output");
     s->json = j;
@@ -81,11 +80,16 @@ tg_replay_sample(tg_replay_sample_t *s, json_t *j, const char *bench)
     s->stop = !(json_is_string(fr)
                 && (strcmp(json_string_value(fr), "CUTOFF") == 0
                     || strcmp(json_string_value(fr), "length") == 0));
-    end = strstr(s->output, "</think>");
-    rlen = end != NULL ? (size_t) (end - s->output) : s->output_len;
+    /* Split as a reasoning parser would: at </think>, or at gpt-oss's
+     * final channel. */
+    if (tg_answer_final_split(s->output, s->output_len, &rlen, &coff)) {
+        s->content = s->output + coff;
+    } else {
+        rlen = s->output_len;
+        s->content = "";
+    }
     s->reasoning = strndup(s->output, rlen);
     cr_assert_not_null(s->reasoning, "out of memory");
-    s->content = end != NULL ? end + strlen("</think>") : "";
 
     /* The expectation comes from the whole output, as test_answer reads
      * it; the plugins see it split, as a reasoning parser splits it. */
