@@ -301,7 +301,8 @@ tg_sim_extract_answer(const char *text, size_t len, char *out,
 
     if (outlen == 0)
         return 0;
-    /* The last \boxed{...} whose braces close inside text. */
+    /* The last non-empty \boxed{...} whose braces close inside text (an
+     * empty box, "put the answer in \boxed{}", states nothing). */
     while ((p = tg_sim_memrmem(text, hlen, "\\boxed{", 7)) != NULL) {
         const char *q = p + 7, *end = text + len;
         int depth = 1;
@@ -313,7 +314,7 @@ tg_sim_extract_answer(const char *text, size_t len, char *out,
                 depth--;
             q++;
         }
-        if (depth == 0) {
+        if (depth == 0 && q - 1 > p + 7) {
             n = (size_t) (q - 1 - (p + 7));
             if (n >= outlen)
                 n = outlen - 1;

@@ -52,7 +52,7 @@ def extract(text):
         while i < len(text) and depth:
             depth += {"{": 1, "}": -1}.get(text[i], 0)
             i += 1
-        if depth == 0:
+        if depth == 0 and i - 1 > m.end():
             best = text[m.end():i - 1]
     if best is not None:
         return best
