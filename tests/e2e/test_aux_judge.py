@@ -12,12 +12,14 @@ aux_probe test plugin answers like passthrough on the sim while it
 The llama.cpp test skips when the model file or llama-cpp-python[server]
 is absent; the others need only the build."""
 import glob
+import http.server
 import importlib.util
 import json
 import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -80,6 +82,31 @@ def start_llama():
     return proc
 
 
+class _Scripted(http.server.BaseHTTPRequestHandler):
+    """Answers every POST with the server's current body (200)."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = self.server.body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def start_scripted():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    srv.body = "{}"
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
 class Stack:
     """sim (reasoners, embeddings) + engine + nginx, and optionally
     llama.cpp as the judge pool; dead pools beside them."""
@@ -88,6 +115,7 @@ class Stack:
         self.procs = []
         self.pdir = make_plugin_dir()
         self.silent = harness.start_bad_backend("silent")
+        self.scripted = start_scripted()
         try:
             self.sim = harness.start_sim("--speed", "0")
             self.procs.append(self.sim)
@@ -101,8 +129,11 @@ class Stack:
                     "    thinkgate_backend mute0 http://127.0.0.1:%d "
                     "connect_timeout=1s idle_timeout=1s;\n"
                     "    thinkgate_pool mutepool mute0;\n"
+                    "    thinkgate_backend odd0 http://127.0.0.1:%d;\n"
+                    "    thinkgate_pool oddpool odd0;\n"
                     % (self.sim.url, self.sim.url, harness.free_port(),
-                       self.silent.server_address[1]))
+                       self.silent.server_address[1],
+                       self.scripted.server_address[1]))
             if llama is not None:
                 # SmolLM2 on two shared cores takes seconds per request.
                 http += ("    thinkgate_backend judge0 %s model=smollm2 "
@@ -136,6 +167,7 @@ class Stack:
             p.cleanup()
         self.procs = []
         self.silent.shutdown()
+        self.scripted.shutdown()
         shutil.rmtree(self.pdir, ignore_errors=True)
 
 
@@ -177,6 +209,62 @@ def test_dead_aux_pool_is_an_error_not_a_hang(stack, pool):
     if pool == "mutepool":
         assert tg["judge_status"] == -110       # -ETIMEDOUT
     assert took < 10
+    assert answered(doc)
+
+
+def _emb(rows):
+    return json.dumps({"object": "list", "model": "m", "data": [
+        {"object": "embedding", "index": i, "embedding": e}
+        for i, e in rows]})
+
+
+@pytest.mark.parametrize("body,why", [
+    ("{not json", "not JSON"),
+    ('{"data": "x"}', 'no "data" array'),
+    (_emb([(0, [1, 0]), (1, [0, 1])]), "2 embeddings for 3 inputs"),
+    (_emb([(0, [1, 0]), (0, [0, 1]), (2, [1, 1])]), "index"),
+    (_emb([(0, [1, 0]), (1, [0, 1]), (7, [1, 1])]), "index"),
+    (_emb([(0, [1, 0]), (1, [0, 1, 2]), (2, [1, 1])]), "differ in length"),
+    (_emb([(0, [1, 0]), (1, ["a", 1]), (2, [1, 1])]), "non-number"),
+    (_emb([(0, []), (1, []), (2, [])]), "1 to 65536"),
+])
+def test_malformed_embeddings_are_an_error_result(stack, body, why):
+    stack.scripted.body = body
+    doc, _ = stack.ask(embed="oddpool")
+    tg = doc["thinkgate"]
+    assert tg["embed_status"] < 0, tg
+    assert why in tg["embed_error"], tg
+    assert answered(doc)
+
+
+def test_embeddings_rows_follow_index_not_order(stack):
+    stack.scripted.body = _emb([(2, [0, 0, 1]), (0, [1, 0, 0]),
+                                (1, [0.6, 0.8, 0])])
+    tg = stack.ask(embed="oddpool")[0]["thinkgate"]
+    assert tg["embed_status"] == 0, tg
+    assert tg["embed_dim"] == 3
+    assert tg["embed_cos01"] == pytest.approx(0.6)
+    assert tg["embed_cos02"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("body,status,why", [
+    ('{"choices": "x"}', -71, "no choices[0]"),
+    ('{"choices": [{"message": {"content": "Yes"}, "logprobs": {"content":'
+     ' [{"top_logprobs": [{"token": "Yes", "logprob": "high"}]}]}}]}',
+     -71, "top_logprobs entry"),
+    # No logprobs at all: success, and the helper says neither was seen.
+    ('{"choices": [{"message": {"content": "Yes"}}]}', 0, None),
+])
+def test_malformed_judge_replies(stack, body, status, why):
+    stack.scripted.body = body
+    doc, _ = stack.ask(judge="oddpool")
+    tg = doc["thinkgate"]
+    assert tg["judge_status"] == status, tg
+    if why:
+        assert why in tg["judge_error"], tg
+    else:
+        assert tg["judge_ntop"] == 0 and tg["judge_p_yes"] is None
+        assert "neither" in tg["judge_p_error"]
     assert answered(doc)
 
 
