@@ -30,6 +30,8 @@ TG_ENGINE_LIB_SRCS := \
     engine/strategy/host_api.c \
     engine/strategy/host_async.c \
     engine/strategy/host_trace.c \
+    engine/strategy/host_aux.c \
+    engine/strategy/host_kv.c \
     engine/strategy/host_sse.c \
     engine/strategy/host_output.c \
     engine/strategy/host_choice.c \
@@ -100,3 +102,15 @@ $(TG_ABI_PROBE): tests/plugins/abi_probe.c include/thinkgate/plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -fPIC -fvisibility=hidden -shared -Wl,-z,defs \
 	    -o $@ $< -lm
+
+# The test plugin for aux requests to model servers and kv (tests/e2e/
+# test_aux_judge.py, test_kv.py), with plugins/common/judge compiled in.
+TG_AUX_PROBE := $(BUILD)/tests/plugins/aux_probe.so
+ALL_TARGETS += $(TG_AUX_PROBE)
+
+$(TG_AUX_PROBE): tests/plugins/aux_probe.c plugins/common/judge.c \
+    plugins/common/judge.h include/thinkgate/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -Iplugins -fPIC -fvisibility=hidden -shared \
+	    -Wl,-z,defs -o $@ tests/plugins/aux_probe.c plugins/common/judge.c \
+	    -lm

@@ -67,3 +67,9 @@ $(eval $(call tg_unit_test,test_plugin_replay,$(TG_COMMON_SAMPLES) \
     $(TG_FAKE_LIBS) -ljansson -lz))
 $(BUILD)/tests/test_plugin_replay $(BUILD)/asan/tests/test_plugin_replay: \
     plugins/self_consistency.c plugins/ffs.c
+
+# The aux_probe test plugin (tests/plugins/) against the fake host: the
+# aux result fields and kv as the fake host serves them.
+$(eval $(call tg_unit_test,test_aux_probe,tests/plugins/aux_probe.c \
+    $(TG_COMMON_JUDGE) $(TG_FAKE_HOST) tests/unit/test_aux_probe.c, \
+    $(TG_FAKE_LIBS)))

@@ -280,6 +280,26 @@ failed:
 }
 
 static void
+tg_sim_handle_embeddings(tg_sim_t *sim, struct evhttp_request *r)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(r);
+    struct evbuffer *out = evbuffer_new();
+    size_t len = evbuffer_get_length(in);
+    const char *raw = (const char *) evbuffer_pullup(in, -1);
+    tg_sim_err_t e;
+
+    memset(&e, 0, sizeof(e));
+    if (out == NULL)
+        evhttp_send_error(r, 500, "out of memory");
+    else if (tg_sim_embed_reply(sim, raw, len, out, &e) != 0)
+        tg_sim_send_error(r, &e);
+    else
+        tg_sim_send_json(r, 200, "OK", out);
+    if (out != NULL)
+        evbuffer_free(out);
+}
+
+static void
 tg_sim_handle_models(tg_sim_t *sim, struct evhttp_request *r)
 {
     struct evbuffer *b = evbuffer_new();
@@ -369,6 +389,8 @@ tg_sim_http_cb(struct evhttp_request *r, void *arg)
         tg_sim_handle_generate(sim, r, TG_SIM_CHAT);
     else if (TG_SIM_PATH("/v1/completions") && post)
         tg_sim_handle_generate(sim, r, TG_SIM_COMPLETION);
+    else if (TG_SIM_PATH("/v1/embeddings") && post)
+        tg_sim_handle_embeddings(sim, r);
     else if (TG_SIM_PATH("/v1/models") && get)
         tg_sim_handle_models(sim, r);
     else if (TG_SIM_PATH("/sim/stats") && get)
@@ -381,6 +403,7 @@ tg_sim_http_cb(struct evhttp_request *r, void *arg)
         evhttp_send_reply(r, 200, "OK", NULL);
     } else if (TG_SIM_PATH("/v1/chat/completions")
                || TG_SIM_PATH("/v1/completions") || TG_SIM_PATH("/v1/models")
+               || TG_SIM_PATH("/v1/embeddings")
                || TG_SIM_PATH("/sim/stats") || TG_SIM_PATH("/sim/reset")
                || TG_SIM_PATH("/health")) {
         tg_sim_fail(&e, 405, NULL, "method_not_allowed",

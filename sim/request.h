@@ -56,4 +56,11 @@ int tg_sim_parse_chat(json_t *body, tg_sim_parsed_t *p, tg_sim_err_t *e);
 int tg_sim_parse_completion(json_t *body, tg_sim_parsed_t *p,
                             tg_sim_err_t *e);
 
+/* embed.c: POST /v1/embeddings.  0 with the reply in out, or -1 with e
+ * filled (400 bad input, 404 unknown model). */
+int tg_sim_embed_reply(tg_sim_t *sim, const char *raw, size_t len,
+                       struct evbuffer *out, tg_sim_err_t *e);
+/* The vector of one text: dim floats, L2-normalised. */
+void tg_sim_embed_vector(const char *text, size_t len, size_t dim, float *v);
+
 #endif

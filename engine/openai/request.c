@@ -98,6 +98,8 @@ tg_oa_endpoint_path(int endpoint)
         return "/completions";
     case TG_OA_MODELS:
         return "/models";
+    case TG_OA_EMBEDDINGS:
+        return "/embeddings";
     default:
         return "";
     }

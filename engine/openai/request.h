@@ -19,7 +19,9 @@ enum {
     TG_OA_UNKNOWN = 0,
     TG_OA_CHAT,             /* /chat/completions */
     TG_OA_COMPLETIONS,      /* /completions */
-    TG_OA_MODELS            /* /models */
+    TG_OA_MODELS,           /* /models */
+    TG_OA_EMBEDDINGS        /* /embeddings: aux requests only, never a
+                               client's endpoint */
 };
 
 /* An OpenAI-shaped error, ready to render. */

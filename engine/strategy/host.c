@@ -101,7 +101,9 @@ tg__host_stall_check(tg_host_req_t *hr)
     tg_host_trace_t  *a;
     size_t            i;
 
-    if (!hr->started || !tg__host_usable(hr) || hr->scores != NULL) {
+    if (!hr->started || !tg__host_usable(hr) || hr->scores != NULL
+        || hr->kvs != NULL)
+    {
         return;
     }
     for (i = 0; i < hr->ntraces; i++) {
@@ -376,20 +378,9 @@ tg__host_end_trace(tg_host_trace_t *ht)
 
     tg__host_enter(hr);
     if (ht->aux) {
-        memset(&ar, 0, sizeof(ar));
-        ar.status = e.state == TG_TRACE_DONE ? 0 : -EIO;
-        ar.http_status = ht->http_status;
-        ar.content = tg_buf_size(&ht->content) ? tg_buf_ptr(&ht->content)
-                                               : "";
-        ar.content_len = tg_buf_size(&ht->content);
-        ar.reasoning = tg_buf_size(&ht->reasoning)
-                       ? tg_buf_cstr(&ht->reasoning) : "";
-        ar.reasoning_len = tg_buf_size(&ht->reasoning);
-        ar.body = tg_buf_size(&ht->body) ? tg_buf_cstr(&ht->body) : "";
-        ar.body_len = tg_buf_size(&ht->body);
-        ar.error = e.error;
-        ar.data = ht->spec.data;
+        tg__host_aux_result(ht, &e, &ar);
         hr->p->on_aux_result(hr->r, (tg_aux_t *) ht, &ar);
+        tg__host_aux_release(ht);
     } else {
         hr->p->on_trace_end(hr->r, ht->t, &e);
     }
@@ -442,6 +433,7 @@ tg__host_cancel_all(tg_host_req_t *hr)
     }
     tg__host_timers_stop(hr);
     tg__host_scores_cancel(hr);
+    tg__host_kvs_cancel(hr);
 }
 
 

@@ -6,10 +6,12 @@
  *   host.c         the tg_strategy_t adapter: selection and start, trace
  *                  events into plugin callbacks, cancel, destroy
  *   host_api.c     the tg_host_api_t table: request, memory, options,
- *                  summary, pools, kv, log, counters
+ *                  summary, pools, log, counters
+ *   host_kv.c      kv_get / kv_set on the Redis link
  *   host_async.c   timers and score()
- *   host_trace.c   traces and aux requests: request bodies, cancel,
- *                  continue, info
+ *   host_trace.c   traces: request bodies, cancel, continue, info
+ *   host_aux.c     aux requests: chat, completions and embeddings
+ *                  bodies; replies into results (logprobs, vectors)
  *   host_sse.c     what backends send: SSE chunks into text, tokens and
  *                  an end; inline <think> splitting
  *   host_output.c  output to the client: live relay, emit, finish,
@@ -44,6 +46,7 @@
 typedef struct tg_host_req_s    tg_host_req_t;
 typedef struct tg_host_trace_s  tg_host_trace_t;
 typedef struct tg_host_block_s  tg_host_block_t;
+typedef struct tg_host_kv_s     tg_host_kv_t;
 
 /* Inline <think> splitting (llama.cpp-style backends put thinking in
  * content). */
@@ -106,6 +109,15 @@ struct tg_host_trace_s {
 
 struct tg_aux_s {
     tg_host_trace_t     ht;             /* first: tg_aux_t * casts */
+    int                 endpoint;       /* TG_ENDPOINT_* of the spec */
+    size_t              ninputs;        /* EMBEDDINGS: rows expected */
+    int                 status;         /* -EPROTO: the reply was bad */
+    json_t             *doc;            /* the reply top[] points into */
+    tg_logprob_t       *top;            /* first token's alternatives */
+    size_t              ntop;
+    float              *vectors;        /* nvectors x dim, row-major */
+    size_t              nvectors;
+    size_t              dim;
 };
 
 struct tg_timer_s {
@@ -148,6 +160,8 @@ struct tg_host_req_s {
     tg_host_trace_t        *auxs;
     tg_timer_t             *timers;
     tg_host_score_t        *scores;
+    tg_host_kv_t           *kvs;            /* kv calls waiting for Redis */
+    unsigned                nkvs;
     unsigned                cancelled;      /* traces cancelled */
 
     tg_host_choice_t       *choices;        /* client_n of them */
@@ -206,8 +220,10 @@ tg_trace_t *tg__host_trace_continue(tg_req_t *req, tg_trace_t *t,
 int tg__host_trace_info(tg_trace_t *t, tg_trace_info_t *out);
 size_t tg__host_trace_count(tg_req_t *req);
 tg_trace_t *tg__host_trace_at(tg_req_t *req, size_t index);
-tg_aux_t *tg__host_aux_start(tg_req_t *req, const tg_aux_spec_t *spec);
-int tg__host_aux_cancel(tg_req_t *req, tg_aux_t *a);
+tg_host_trace_t *tg__host_trace_new(tg_host_req_t *hr, int aux);
+int tg__host_launch(tg_host_req_t *hr, tg_host_trace_t *ht,
+    const char *pool_name, const char *backend, int endpoint, json_t *body,
+    int stream);
 /* Engine trace events for the adapter; each returns 1 when the plugin is
  * to hear of it (a delta or an end), filling the out struct. */
 int tg__host_trace_event(tg_host_trace_t *ht, const char *payload,
@@ -219,6 +235,24 @@ void tg__host_trace_free(tg_host_trace_t *ht);
  * text on first read. */
 json_t *tg__host_trace_usage(tg_host_trace_t *ht);
 void tg__host_prefix_text(tg_host_trace_t *ht, tg_buf_t *b);
+
+/* host_kv.c */
+int tg__host_kv_get(tg_req_t *req, const char *key, tg_kv_cb cb,
+    void *data);
+int tg__host_kv_set(tg_req_t *req, const char *key, const char *v,
+    size_t len, uint64_t ttl_ms, tg_kv_cb cb, void *data);
+void tg__host_kv_limits(size_t *max_key, size_t *max_value);
+void tg__host_kvs_cancel(tg_host_req_t *hr);
+
+/* host_aux.c */
+tg_aux_t *tg__host_aux_start(tg_req_t *req, const tg_aux_spec_t *spec);
+int tg__host_aux_cancel(tg_req_t *req, tg_aux_t *a);
+int tg__host_aux_is_embed(const tg_host_trace_t *ht);
+/* A whole JSON reply checked and read: 0, or -EPROTO with ht->err set. */
+int tg__host_aux_reply(tg_host_trace_t *ht, json_t *doc);
+void tg__host_aux_result(tg_host_trace_t *ht, const tg_trace_end_t *e,
+    tg_aux_result_t *ar);
+void tg__host_aux_release(tg_host_trace_t *ht);
 
 /* host_output.c */
 int tg__host_emit(tg_req_t *req, const char *reasoning, size_t rlen,

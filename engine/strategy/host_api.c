@@ -1,7 +1,7 @@
 /*
  * The host API table handed to every plugin (include/thinkgate/plugin.h),
  * and the entries that are the request's own: info, state, arena,
- * options, summary, pools, kv, log, counters.  Traces, output, timers
+ * options, summary, pools, log, counters.  Traces, output, timers
  * and score live in host_trace.c, host_output.c and host_async.c.
  *
  * now_ms and counter_add take no request, so the engine they act on is
@@ -210,7 +210,7 @@ tg__host_summary_json(tg_req_t *req, const char *key, const char *json)
 }
 
 
-/* ---- pools, kv, log, counters ------------------------------------- */
+/* ---- pools, log, counters ----------------------------------------- */
 
 static size_t
 tg__host_pool_backends(tg_req_t *req, const char *pool_name,
@@ -255,32 +255,6 @@ tg__host_pool_backends(tg_req_t *req, const char *pool_name,
         }
     }
     return pool->nbackends;
-}
-
-
-static int
-tg__host_kv_get(tg_req_t *req, const char *key, tg_kv_cb cb, void *data)
-{
-    tg_host_req_t  *hr = tg__host_of(req);
-
-    (void) key;
-    (void) cb;
-    (void) data;
-    if (hr != NULL) {
-        tg__host_set_error(hr, "no Redis is configured");
-    }
-    return -ENOTCONN;
-}
-
-
-static int
-tg__host_kv_set(tg_req_t *req, const char *key, const char *v, size_t len,
-    uint64_t ttl_ms, tg_kv_cb cb, void *data)
-{
-    (void) v;
-    (void) len;
-    (void) ttl_ms;
-    return tg__host_kv_get(req, key, cb, data);
 }
 
 
@@ -377,5 +351,6 @@ const tg_host_api_t  tg_host_api = {
     tg__host_kv_set,
     tg__host_log,
     tg__host_counter_add,
-    tg__host_client_n
+    tg__host_client_n,
+    tg__host_kv_limits
 };

@@ -519,8 +519,15 @@ tg__host_trace_ended(tg_host_trace_t *ht, tg_trace_end_t *e)
     } else if (!t->sse_ready) {
         doc = json_loadb(tg_buf_ptr(&ht->body), tg_buf_size(&ht->body), 0,
                          NULL);
-        if (json_is_object(doc)) {
-            tg__host_parse_answer(ht, doc);
+        if (json_is_object(doc) && ht->aux
+            && tg__host_aux_reply(ht, doc) != 0)
+        {
+            ht->state = TG_TRACE_FAILED;        /* ht->err says why */
+
+        } else if (json_is_object(doc)) {
+            if (!tg__host_aux_is_embed(ht)) {
+                tg__host_parse_answer(ht, doc);
+            }
             ht->state = TG_TRACE_DONE;
         } else {
             tg_oa_error_set(&ht->err, 502, "server_error", "backend_error",

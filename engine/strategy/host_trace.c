@@ -1,6 +1,7 @@
 /*
- * The plugin host's traces and aux requests: the backend request each one
- * sends, and what comes back turned into text, tokens and an end.
+ * The plugin host's traces: the backend request each one sends, and what
+ * comes back turned into text, tokens and an end (aux requests, which
+ * share the machinery: host_aux.c).
  *
  * Traces always stream, with usage in every chunk (vLLM's
  * stream_options.continuous_usage_stats), so that the host knows the
@@ -17,16 +18,12 @@
 #include "log.h"
 #include "strategy/host.h"
 
-static tg_host_trace_t *tg__host_trace_new(tg_host_req_t *hr, int aux);
-static int tg__host_launch(tg_host_req_t *hr, tg_host_trace_t *ht,
-    const char *pool_name, const char *backend, int endpoint, json_t *body,
-    int stream);
 static json_t *tg__host_trace_body(tg_host_req_t *hr,
     const tg_trace_spec_t *spec, uint32_t index);
 static int tg__host_spec_keep(tg_host_spec_t *ks, const tg_trace_spec_t *s);
 
 
-static tg_host_trace_t *
+tg_host_trace_t *
 tg__host_trace_new(tg_host_req_t *hr, int aux)
 {
     tg_host_trace_t  *ht;
@@ -60,13 +57,16 @@ tg__host_trace_free(tg_host_trace_t *ht)
     free(ht->spec.pool);
     free(ht->spec.backend);
     free(ht->spec.messages_json);
+    if (ht->aux) {
+        tg__host_aux_release(ht);
+    }
     free(ht);
 }
 
 
 /* Starts ht's transfer: pool (NULL: the request's) and backend (NULL: the
  * pool's policy picks).  0, or -errno with last_error set. */
-static int
+int
 tg__host_launch(tg_host_req_t *hr, tg_host_trace_t *ht, const char *pool_name,
     const char *backend, int endpoint, json_t *body, int stream)
 {
@@ -500,123 +500,4 @@ tg__host_trace_at(tg_req_t *req, size_t index)
     tg_host_req_t  *hr = tg__host_of(req);
 
     return hr && index < hr->ntraces ? hr->traces[index]->t : NULL;
-}
-
-
-tg_aux_t *
-tg__host_aux_start(tg_req_t *req, const tg_aux_spec_t *spec)
-{
-    tg_host_req_t    *hr = tg__host_of(req);
-    tg_host_trace_t  *ht;
-    json_t           *body, *msgs;
-    json_error_t      jerr;
-    int               rc = 0, chat;
-
-    if (hr == NULL || spec == NULL) {
-        return NULL;
-    }
-    if (!tg__host_usable(hr)) {
-        tg__host_set_error(hr, "the request is over");
-        return NULL;
-    }
-    if (spec->pool == NULL) {
-        tg__host_set_error(hr, "an aux request needs a pool");
-        return NULL;
-    }
-    chat = spec->endpoint != TG_ENDPOINT_COMPLETIONS;
-
-    body = json_object();
-    if (body == NULL) {
-        goto nomem;
-    }
-    if (hr->r->oa.model != NULL) {
-        rc |= json_object_set_new(body, "model",
-                                  json_string(hr->r->oa.model));
-    }
-    if (chat) {
-        msgs = spec->messages_json ? json_loads(spec->messages_json, 0, &jerr)
-                                   : NULL;
-        if (!json_is_array(msgs)) {
-            json_decref(msgs);
-            json_decref(body);
-            tg__host_set_error(hr, "aux: messages_json must be a JSON "
-                               "array of messages");
-            return NULL;
-        }
-        rc |= json_object_set_new(body, "messages", msgs);
-    } else {
-        if (spec->prompt == NULL) {
-            json_decref(body);
-            tg__host_set_error(hr, "aux: a completions request needs a "
-                               "prompt");
-            return NULL;
-        }
-        rc |= json_object_set_new(body, "prompt", json_string(spec->prompt));
-    }
-    if (spec->max_tokens > 0) {
-        rc |= json_object_set_new(body, "max_tokens",
-                                  json_integer(spec->max_tokens));
-    }
-    if (spec->temperature >= 0) {
-        rc |= json_object_set_new(body, "temperature",
-                                  json_real(spec->temperature));
-    }
-    if (spec->top_logprobs > 0) {
-        if (chat) {
-            rc |= json_object_set_new(body, "logprobs", json_true());
-            rc |= json_object_set_new(body, "top_logprobs",
-                                      json_integer(spec->top_logprobs));
-        } else {
-            rc |= json_object_set_new(body, "logprobs",
-                                      json_integer(spec->top_logprobs));
-        }
-    }
-    if (rc != 0) {
-        json_decref(body);
-        goto nomem;
-    }
-
-    ht = tg__host_trace_new(hr, 1);
-    if (ht == NULL) {
-        json_decref(body);
-        return NULL;
-    }
-    ht->spec.data = spec->data;
-
-    /* The endpoint is the aux spec's, not the client's. */
-    rc = tg__host_launch(hr, ht, spec->pool, spec->backend,
-                         chat ? TG_OA_CHAT : TG_OA_COMPLETIONS, body, 0);
-    json_decref(body);
-    if (rc != 0) {
-        tg__host_trace_free(ht);
-        return NULL;
-    }
-    ht->next_aux = hr->auxs;
-    hr->auxs = ht;
-    return (tg_aux_t *) ht;
-
-nomem:
-    tg__host_set_error(hr, "out of memory");
-    return NULL;
-}
-
-
-int
-tg__host_aux_cancel(tg_req_t *req, tg_aux_t *a)
-{
-    tg_host_req_t    *hr = tg__host_of(req);
-    tg_host_trace_t  *ht = (tg_host_trace_t *) a;
-
-    if (hr == NULL || ht == NULL || ht->hr != hr || !ht->aux) {
-        return -EINVAL;
-    }
-    if (ht->ended) {
-        tg__host_set_error(hr, "the aux request already ended");
-        return -EALREADY;
-    }
-    tg_trace_cancel(ht->t);
-    ht->ended = 1;
-    ht->by_plugin = 1;
-    ht->state = TG_TRACE_CANCELLED;
-    return 0;
 }

@@ -133,7 +133,10 @@ typedef struct {
 
 typedef enum {
     TG_ENDPOINT_CHAT = 1,       /* /v1/chat/completions */
-    TG_ENDPOINT_COMPLETIONS     /* /v1/completions */
+    TG_ENDPOINT_COMPLETIONS,    /* /v1/completions */
+    TG_ENDPOINT_EMBEDDINGS      /* /v1/embeddings (aux requests only;
+                                   a host whose table ends before
+                                   kv_limits refuses it: -EINVAL) */
 } tg_endpoint_t;
 
 typedef struct {
@@ -227,7 +230,28 @@ typedef struct {
     double          temperature;
     int32_t         top_logprobs;   /* 0: no logprobs */
     void           *data;
+    /* Appended with kv_limits, read only for TG_ENDPOINT_EMBEDDINGS (a
+     * value older plugins cannot set, so they never reach past their
+     * struct): the texts to embed, sent as "input", an array of strings
+     * (as vLLM, TEI and llama.cpp --embedding serve it), 1 to
+     * TG_AUX_MAX_INPUTS of them.  input_lens NULL: NUL-terminated.
+     * dimensions > 0 asks for that many (models that can shorten). */
+    const char *const *inputs;
+    const size_t   *input_lens;
+    size_t          ninputs;
+    int32_t         dimensions;
 } tg_aux_spec_t;
+
+#define TG_AUX_MAX_INPUTS   256
+
+/* One alternative for the first generated token: its text (UTF-8, as the
+ * backend's tokenizer decodes it; may start with a space) and its natural
+ * log probability (<= 0). */
+typedef struct {
+    const char     *token;
+    size_t          token_len;
+    double          logprob;
+} tg_logprob_t;
 
 typedef struct {
     int             status;         /* 0, or negative errno */
@@ -243,6 +267,23 @@ typedef struct {
      * completions reply keeps everything in content. */
     const char     *reasoning;
     size_t          reasoning_len;
+    /* Appended with kv_limits (fields valid during the callback only):
+     * top: the first generated token's alternatives, as the backend
+     * ranked them, when the spec asked for top_logprobs and the reply
+     * carried them (chat: choices[0].logprobs.content[0].top_logprobs;
+     * completions: choices[0].logprobs.top_logprobs[0]); NULL and 0
+     * otherwise, which is no error: a backend may ignore logprobs.
+     * vectors: an EMBEDDINGS reply, nvectors rows of dim floats,
+     * row-major, row i for inputs[i] (data[].index decides the row, not
+     * the reply's order).  A reply that is not that shape (missing or
+     * duplicate index, rows of different lengths, non-numbers, fewer
+     * rows than inputs) is status -EPROTO with error saying what, and
+     * vectors NULL. */
+    const tg_logprob_t *top;
+    size_t          ntop;
+    const float    *vectors;
+    size_t          nvectors;
+    size_t          dim;
 } tg_aux_result_t;
 
 typedef struct {
@@ -268,6 +309,15 @@ typedef struct {
                                        them, the prompt counted once,
                                        as OpenAI reports n choices) */
 } tg_finish_t;
+
+#define TG_KV_MAX_KEY       200
+#define TG_KV_MAX_VALUE     (1024 * 1024)
+#define TG_KV_MAX_PENDING   64
+
+/* api has entry (a field of tg_host_api_t): api->size covers it. */
+#define TG_API_HAS(api, entry) \
+    ((api)->size >= offsetof(tg_host_api_t, entry) \
+                    + sizeof(((tg_host_api_t *) 0)->entry))
 
 typedef void (*tg_score_cb)(tg_req_t *req, void *data, const float *sim,
     size_t n);
@@ -352,7 +402,19 @@ typedef struct tg_host_api_s {
     size_t      (*pool_backends)(tg_req_t *req, const char *pool,
                                  tg_backend_info_t *out, size_t max);
 
-    /* Redis, under the plugin's own key space; -ENOTCONN without Redis. */
+    /* Redis, under the plugin's own key space: the key is stored as the
+     * configured prefix + "plugin:<plugin name>:" + key.  Keys are 1 to
+     * TG_KV_MAX_KEY bytes of [A-Za-z0-9_.:-]; values up to
+     * TG_KV_MAX_VALUE bytes, any bytes; ttl_ms 0 keeps the value until
+     * overwritten.  A bad key or value, or a NULL cb, is -EINVAL
+     * (-EMSGSIZE for a value too large) with last_error naming it.
+     * -ENOTCONN (no callback) when no Redis is configured or the link
+     * is down at the call; -EBUSY when the request has
+     * TG_KV_MAX_PENDING calls in flight.  On 0, cb runs once, later:
+     * status 0 (get: value and len, valid during the callback; set:
+     * NULL, 0), -ENOENT (get: no such key), -ETIMEDOUT or -ECONNRESET
+     * (Redis stalled or went away meanwhile), -EIO (Redis refused).
+     * A request that ends first drops its calls' callbacks. */
     int         (*kv_get)(tg_req_t *req, const char *key, tg_kv_cb cb,
                           void *data);
     int         (*kv_set)(tg_req_t *req, const char *key, const char *v,
@@ -369,6 +431,12 @@ typedef struct tg_host_api_s {
      * none.  It bounds the live traces running at once (see "Live traces
      * and choices" above). */
     uint32_t    (*client_n)(tg_req_t *req);
+
+    /* kv's limits as this host enforces them (max_key, max_value in
+     * bytes; either may be NULL).  Its presence also says that the host
+     * fills the tg_aux_result_t fields and serves the tg_aux_spec_t
+     * fields and endpoint appended with it. */
+    void        (*kv_limits)(size_t *max_key, size_t *max_value);
 } tg_host_api_t;
 
 

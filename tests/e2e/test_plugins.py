@@ -386,7 +386,7 @@ PROBE_CHECKS = {
     "opt_bool", "opt_str", "reserved_key", "trace_start_bad_pool",
     "trace_start", "one_live", "trace_count", "trace_at", "trace_info",
     "aux_cancel", "timer_stop", "now_ms", "score", "pool_backends", "kv_get",
-    "kv_set", "emit", "trace_cancel", "trace_continue", "trace_end_done",
+    "kv_set", "kv_limits", "emit", "trace_cancel", "trace_continue", "trace_end_done",
     "deltas_tokens", "trace_info_end", "continue_done", "continue_text",
     "aux_result", "timer", "score_async", "score_data", "score_matrix",
     "cancelled_quiet", "finish_trace_not_done", "summary_json",

@@ -314,6 +314,70 @@ def test_bad_inputs(own_sim):
             model="Own", messages=[{"role": "user", "content": "unknown"}])
 
 
+def test_embeddings(synth_sim):
+    """POST /v1/embeddings: the OpenAI shape, deterministic unit vectors
+    (string or list input, optional dimensions), through the SDK too."""
+    import math
+    url = synth_sim.url + "/v1/embeddings"
+    model = "thinkgate-sim"
+    texts = ["the cat sat on the mat", "the cat sat on a mat",
+             "Quantum chromodynamics of heavy quarks", "the cat sat on the mat"]
+    st, data = post(url, {"model": model, "input": texts})
+    assert st == 200, data
+    doc = json.loads(data)
+    assert doc["object"] == "list" and doc["model"] == model
+    assert [d["index"] for d in doc["data"]] == [0, 1, 2, 3]
+    assert all(d["object"] == "embedding" for d in doc["data"])
+    vecs = [d["embedding"] for d in doc["data"]]
+    assert all(len(v) == 384 for v in vecs)
+    for v in vecs:
+        assert abs(math.sqrt(sum(x * x for x in v)) - 1) < 1e-5
+
+    def cos(a, b):
+        return sum(x * y for x, y in zip(a, b))
+    assert vecs[0] == vecs[3]
+    assert cos(vecs[0], vecs[1]) > 0.6
+    assert abs(cos(vecs[0], vecs[2])) < 0.3
+    u = doc["usage"]
+    assert u["prompt_tokens"] == u["total_tokens"] > 0
+
+    # A string input, fewer dimensions; the same text, the same vector.
+    st, data = post(url, {"model": model, "input": texts[0],
+                          "dimensions": 8})
+    assert st == 200
+    one = json.loads(data)["data"]
+    assert len(one) == 1 and len(one[0]["embedding"]) == 8
+    st, again = post(url, {"model": model, "input": [texts[0]],
+                           "dimensions": 8, "encoding_format": "float"})
+    assert json.loads(again)["data"][0]["embedding"] == one[0]["embedding"]
+
+    r = client(synth_sim).embeddings.create(model=model, input=texts[:2],
+                                            encoding_format="float")
+    assert [len(d.embedding) for d in r.data] == [384, 384]
+    assert r.data[0].embedding == pytest.approx(vecs[0], abs=1e-6)
+
+    bad = [
+        ({"model": model}, 400), ({"model": model, "input": []}, 400),
+        ({"model": model, "input": [1, 2]}, 400),
+        ({"model": model, "input": ["ok", ""]}, 400),
+        ({"model": model, "input": 7}, 400),
+        ({"model": model, "input": "x", "dimensions": 0}, 400),
+        ({"model": model, "input": "x", "dimensions": "8"}, 400),
+        ({"model": model, "input": "x", "encoding_format": "base64"}, 400),
+        ({"input": "x"}, 400), ({"model": "nope", "input": "x"}, 404),
+        (b"{not json", 400),
+    ]
+    for body, code in bad:
+        st, data = post(url, body, raw=isinstance(body, bytes))
+        assert st == code, (body, data)
+        err = json.loads(data)["error"]
+        assert set(err) >= {"message", "type", "param", "code"}
+    req = urllib.request.Request(url)
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 405
+
+
 def test_queue_full_gets_429():
     sim = start_sim("--max-concurrency", "1", "--max-queue", "0",
                     "--step-ms", "50")

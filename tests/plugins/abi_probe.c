@@ -49,6 +49,8 @@ static void tg_probe_on_trace_end(tg_req_t *req, tg_trace_t *t,
     const tg_trace_end_t *e);
 static void tg_probe_on_aux(tg_req_t *req, tg_aux_t *a,
     const tg_aux_result_t *r);
+static void tg_probe_kv_cb(tg_req_t *req, void *data, int status,
+    const char *value, size_t len);
 static void tg_probe_on_timer(tg_req_t *req, tg_timer_t *tm, void *data);
 static void tg_probe_on_cancel(tg_req_t *req);
 static void tg_probe_destroy(tg_req_t *req);
@@ -148,6 +150,19 @@ tg_probe_score_cb(tg_req_t *req, void *data, const float *sim, size_t n)
        && fabsf(sim[0] - 1.0f) < 1e-4f && fabsf(sim[1] - 1.0f) < 1e-4f
        && sim[2] < 0.5f && fabsf(sim[2] - sim[6]) < 1e-6f);
     st->score_done = 2;
+}
+
+
+/* Never called: every kv call of the probe is refused at once. */
+static void
+tg_probe_kv_cb(tg_req_t *req, void *data, int status, const char *value,
+    size_t len)
+{
+    (void) data;
+    (void) status;
+    (void) value;
+    (void) len;
+    ok(req, "kv_no_callback", 0);
 }
 
 
@@ -309,9 +324,21 @@ tg_probe_start(tg_req_t *req)
     ok(req, "pool_backends", nb >= 1 && bi[0].name != NULL
        && bi[0].name[0] != '\0');
 
-    ok(req, "kv_get", H(api->kv_get(req, "k", NULL, NULL)) == -ENOTCONN);
-    ok(req, "kv_set", H(api->kv_set(req, "k", "v", 1, 0, NULL, NULL))
-                      == -ENOTCONN);
+    /* No Redis here: -ENOTCONN and no callback; bad keys are refused
+     * first, whatever the link (tests/e2e/test_kv.py has Redis). */
+    ok(req, "kv_get", H(api->kv_get(req, "k", tg_probe_kv_cb, NULL))
+                      == -ENOTCONN
+       && H(api->kv_get(req, "bad key", tg_probe_kv_cb, NULL)) == -EINVAL
+       && H(api->kv_get(req, "k", NULL, NULL)) == -EINVAL);
+    ok(req, "kv_set", H(api->kv_set(req, "k", "v", 1, 0, tg_probe_kv_cb,
+                                    NULL)) == -ENOTCONN);
+    if (TG_API_HAS(api, kv_limits)) {
+        size_t  max_key = 0, max_value = 0;
+
+        HV(api->kv_limits(&max_key, &max_value));
+        ok(req, "kv_limits", max_key == TG_KV_MAX_KEY
+           && max_value == TG_KV_MAX_VALUE);
+    }
     HV(api->log(req, TG_LOG_INFO, "abi_probe: started %u traces",
                 (unsigned) api->trace_count(req)));
     HV(api->counter_add("abi_probe_requests", 1));

@@ -109,6 +109,7 @@ fake_host_free(fake_host_t *h)
     while ((j = h->jobs) != NULL) {
         h->jobs = j->next;
         free(j->value);
+        free(j->vectors);
         free(j->sim);
         free(j);
     }
@@ -134,6 +135,7 @@ fake_host_free(fake_host_t *h)
     free(h->fail_message);
     free(h->aux_reply);
     free(h->aux_reasoning);
+    free(h->aux_error);
     free(h->opts);
     free(h->state);
     free(h);
@@ -366,6 +368,41 @@ fake_host_set_aux_reply(fake_host_t *h, const char *content,
     free(h->aux_reply);
     h->aux_reply = content != NULL ? strdup(content) : NULL;
     h->aux_delay = delay_ms;
+}
+
+
+void
+fake_host_set_aux_top(fake_host_t *h, const tg_logprob_t *top, size_t n)
+{
+    size_t  i, len;
+
+    h->aux_ntop = 0;
+    for (i = 0; i < n && i < FAKE_HOST_MAX_TOP; i++) {
+        len = top[i].token_len < sizeof(h->aux_top_text[i])
+              ? top[i].token_len : sizeof(h->aux_top_text[i]) - 1;
+        memcpy(h->aux_top_text[i], top[i].token, len);
+        h->aux_top_text[i][len] = '\0';
+        h->aux_top[i].token = h->aux_top_text[i];
+        h->aux_top[i].token_len = len;
+        h->aux_top[i].logprob = top[i].logprob;
+        h->aux_ntop++;
+    }
+}
+
+
+void
+fake_host_set_aux_failure(fake_host_t *h, int status, const char *error)
+{
+    free(h->aux_error);
+    h->aux_error = error != NULL ? strdup(error) : NULL;
+    h->aux_status = status < 0 ? status : 0;
+}
+
+
+void
+fake_host_set_kv_down(fake_host_t *h, int down)
+{
+    h->kv_down = !!down;
 }
 
 

@@ -94,6 +94,20 @@ void fake_host_set_aux_reply(fake_host_t *h, const char *content,
 /* The thinking every aux reply carries (tg_aux_result_t.reasoning);
  * default "". */
 void fake_host_set_aux_reasoning(fake_host_t *h, const char *reasoning);
+/* The first token's top logprobs every chat or completions aux reply
+ * carries (tg_aux_result_t.top), copied; at most 16, tokens under 32
+ * bytes.  Default none.  Embeddings aux requests answer with hashed
+ * character-trigram vectors of each input, L2-normalised, of the spec's
+ * dimensions (default 32): equal texts get equal rows. */
+void fake_host_set_aux_top(fake_host_t *h, const tg_logprob_t *top,
+    size_t n);
+/* status < 0: every aux reply fails with it and error; 0: they succeed
+ * (default). */
+void fake_host_set_aux_failure(fake_host_t *h, int status,
+    const char *error);
+/* down: kv_get and kv_set return -ENOTCONN, as the engine does without
+ * Redis.  Keys and values are checked as the engine checks them. */
+void fake_host_set_kv_down(fake_host_t *h, int down);
 /* The client's n (client_n(); default 1): that many live traces may run
  * at once. */
 void fake_host_set_client_n(fake_host_t *h, uint32_t n);

@@ -559,7 +559,8 @@ static const tg_host_api_t  fake_api = {
     fake_kv_set,
     fake_log,
     fake_counter_add,
-    fake_client_n
+    fake_client_n,
+    fake_kv_limits
 };
 
 

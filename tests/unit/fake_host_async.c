@@ -12,6 +12,7 @@
 
 #include "fake_host_int.h"
 
+static int fake__embed(fake_job_t *j, const tg_aux_spec_t *spec);
 static fake_job_t *fake__job(fake_host_t *h, int kind, uint64_t delay,
     void *data);
 static int fake__job_stop(tg_req_t *req, void *handle, int kind);
@@ -57,6 +58,41 @@ fake__job_stop(tg_req_t *req, void *handle, int kind)
 }
 
 
+/* Hashed character trigrams of each input, L2-normalised. */
+static int
+fake__embed(fake_job_t *j, const tg_aux_spec_t *spec)
+{
+    size_t                i, k, c, len, dim;
+    const unsigned char  *p;
+    float                *v;
+    double                norm;
+
+    dim = spec->dimensions > 0 ? (size_t) spec->dimensions : 32;
+    j->vectors = calloc(spec->ninputs * dim, sizeof(float));
+    if (j->vectors == NULL) {
+        return -ENOMEM;
+    }
+    for (i = 0; i < spec->ninputs; i++) {
+        p = (const unsigned char *) spec->inputs[i];
+        len = spec->input_lens ? spec->input_lens[i] : strlen((char *) p);
+        v = j->vectors + i * dim;
+        for (k = 0; k + 3 <= len; k++) {
+            v[((p[k] * 31u + p[k + 1]) * 31u + p[k + 2]) % dim] += 1;
+        }
+        norm = 0;
+        for (c = 0; c < dim; c++) {
+            norm += (double) v[c] * v[c];
+        }
+        for (c = 0; norm > 0 && c < dim; c++) {
+            v[c] = (float) (v[c] / sqrt(norm));
+        }
+    }
+    j->nvectors = spec->ninputs;
+    j->dim = dim;
+    return 0;
+}
+
+
 tg_aux_t *
 fake_aux_start(tg_req_t *req, const tg_aux_spec_t *spec)
 {
@@ -70,8 +106,25 @@ fake_aux_start(tg_req_t *req, const tg_aux_spec_t *spec)
     if (fake__check_open(h, "aux_start") != 0) {
         return NULL;
     }
+    if (spec->endpoint < TG_ENDPOINT_CHAT
+        || spec->endpoint > TG_ENDPOINT_EMBEDDINGS
+        || (spec->endpoint == TG_ENDPOINT_EMBEDDINGS
+            && (spec->inputs == NULL || spec->ninputs == 0
+                || spec->ninputs > TG_AUX_MAX_INPUTS)))
+    {
+        snprintf(h->err, sizeof(h->err), "aux: bad endpoint or inputs");
+        return NULL;
+    }
     j = fake__job(h, FAKE_JOB_AUX, h->aux_delay, spec->data);
     if (j == NULL) {
+        return NULL;
+    }
+    j->endpoint = spec->endpoint;
+    if (spec->endpoint == TG_ENDPOINT_EMBEDDINGS
+        && fake__embed(j, spec) != 0)
+    {
+        j->active = 0;
+        snprintf(h->err, sizeof(h->err), "out of memory");
         return NULL;
     }
     if (h->aux_reply != NULL) {
@@ -200,14 +253,60 @@ fake__kv_reply(fake_host_t *h, tg_kv_cb cb, void *data, int status,
 }
 
 
+void
+fake_kv_limits(size_t *max_key, size_t *max_value)
+{
+    if (max_key != NULL) {
+        *max_key = TG_KV_MAX_KEY;
+    }
+    if (max_value != NULL) {
+        *max_value = TG_KV_MAX_VALUE;
+    }
+}
+
+
+/* The engine's checks (strategy/host_kv.c), in its order. */
+static int
+fake__kv_check(fake_host_t *h, const char *key, tg_kv_cb cb)
+{
+    size_t  n;
+
+    if (cb == NULL || key == NULL) {
+        snprintf(h->err, sizeof(h->err), "kv: no callback or key");
+        return -EINVAL;
+    }
+    n = strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789_.:-");
+    if (n == 0 || key[n] != '\0' || n > TG_KV_MAX_KEY) {
+        snprintf(h->err, sizeof(h->err), "kv: bad key \"%.64s\"", key);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+
+static int
+fake__kv_down(fake_host_t *h)
+{
+    if (h->kv_down) {
+        snprintf(h->err, sizeof(h->err), "kv: no Redis is configured");
+        return -ENOTCONN;
+    }
+    return 0;
+}
+
+
 int
 fake_kv_get(tg_req_t *req, const char *key, tg_kv_cb cb, void *data)
 {
     fake_host_t  *h = fake__req(req);
     size_t        i;
+    int           rc;
 
-    if (key == NULL) {
-        return -EINVAL;
+    if ((rc = fake__kv_check(h, key, cb)) != 0
+        || (rc = fake__kv_down(h)) != 0)
+    {
+        return rc;
     }
     for (i = 0; i < h->nkv; i++) {
         if (strcmp(h->kv[i].key, key) == 0) {
@@ -227,10 +326,21 @@ fake_kv_set(tg_req_t *req, const char *key, const char *v, size_t len,
     char         *copy;
     void         *p;
     size_t        i;
+    int           rc;
 
     (void) ttl_ms;
-    if (key == NULL || (v == NULL && len > 0)) {
+    if ((rc = fake__kv_check(h, key, cb)) != 0) {
+        return rc;
+    }
+    if (v == NULL && len > 0) {
         return -EINVAL;
+    }
+    if (len > TG_KV_MAX_VALUE) {
+        snprintf(h->err, sizeof(h->err), "kv_set: value too large");
+        return -EMSGSIZE;
+    }
+    if ((rc = fake__kv_down(h)) != 0) {
+        return rc;
     }
     copy = malloc(len + 1);
     if (copy == NULL) {

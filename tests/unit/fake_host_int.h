@@ -44,7 +44,13 @@ typedef struct fake_job_s {
     int                 status;
     char               *value;
     size_t              len;
+    float              *vectors;        /* an embeddings aux reply */
+    size_t              nvectors;
+    size_t              dim;
+    int                 endpoint;       /* aux: TG_ENDPOINT_* */
 } fake_job_t;
+
+#define FAKE_HOST_MAX_TOP  16
 
 typedef struct fake_block_s {
     struct fake_block_s  *next;
@@ -97,6 +103,12 @@ struct tg_req_s {
     char                 *aux_reply;
     char                 *aux_reasoning;
     uint64_t              aux_delay;
+    tg_logprob_t          aux_top[FAKE_HOST_MAX_TOP];
+    char                  aux_top_text[FAKE_HOST_MAX_TOP][32];
+    size_t                aux_ntop;
+    int                   aux_status;     /* < 0: every aux reply fails */
+    char                 *aux_error;
+    int                   kv_down;        /* kv calls: -ENOTCONN */
     uint32_t              client_n;
 
     fake_end_t            end;
@@ -165,6 +177,7 @@ int fake_timer_stop(tg_req_t *req, tg_timer_t *tm);
 uint64_t fake_now_ms(void);
 int fake_score(tg_req_t *req, const char *const *texts, const size_t *lens,
     size_t n, tg_score_cb cb, void *data);
+void fake_kv_limits(size_t *max_key, size_t *max_value);
 int fake_kv_get(tg_req_t *req, const char *key, tg_kv_cb cb, void *data);
 int fake_kv_set(tg_req_t *req, const char *key, const char *v, size_t len,
     uint64_t ttl_ms, tg_kv_cb cb, void *data);

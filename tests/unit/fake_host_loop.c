@@ -238,6 +238,18 @@ fake__run_job(fake_host_t *h, fake_job_t *j)
         r.reasoning = h->aux_reasoning ? h->aux_reasoning : "";
         r.reasoning_len = strlen(r.reasoning);
         r.data = j->data;
+        if (h->aux_status < 0) {
+            r.status = h->aux_status;
+            r.http_status = 502;
+            r.error = h->aux_error ? h->aux_error : "aux failed";
+        } else if (j->endpoint == TG_ENDPOINT_EMBEDDINGS) {
+            r.vectors = j->vectors;
+            r.nvectors = j->nvectors;
+            r.dim = j->dim;
+        } else if (h->aux_ntop > 0) {
+            r.top = h->aux_top;
+            r.ntop = h->aux_ntop;
+        }
         if (p->on_aux_result != NULL) {
             p->on_aux_result(h, (tg_aux_t *) j, &r);
         }
