@@ -305,7 +305,7 @@ ngx_int_t ngx_http_thinkgate_send_body(ngx_http_request_t *r,
 
 /* ngx_http_thinkgate_stream.c */
 void ngx_http_thinkgate_frame(ngx_http_thinkgate_ctx_t *ctx,
-    tg_frame_t *f);
+    const tg_frame_view_t *f);
 void ngx_http_thinkgate_pass_end(ngx_http_thinkgate_ctx_t *ctx);
 void ngx_http_thinkgate_fail(ngx_http_thinkgate_ctx_t *ctx);
 void ngx_http_thinkgate_write_handler(ngx_http_request_t *r);

@@ -30,7 +30,8 @@ ngx_http_thinkgate_engine_service(void)
 {
     int                           err;
     uint64_t                      id;
-    tg_frame_t                   *f;
+    tg_frame_view_t               view;
+    const tg_frame_view_t        *f;
     ngx_queue_t                  *q;
     ngx_connection_t             *c;
     ngx_http_thinkgate_ctx_t     *ctx;
@@ -39,7 +40,7 @@ ngx_http_thinkgate_engine_service(void)
     ngx_http_thinkgate_engine_flush();
 
     for ( ;; ) {
-        f = tg_ring_peek(&e->to_worker, &err);
+        f = tg_ring_peek(&e->to_worker, &view, &err);
 
         if (f == NULL) {
             break;

@@ -31,7 +31,7 @@
 
 
 static ngx_int_t ngx_http_thinkgate_head(ngx_http_thinkgate_ctx_t *ctx,
-    tg_frame_t *f);
+    const tg_frame_view_t *f);
 static ngx_int_t ngx_http_thinkgate_data(ngx_http_thinkgate_ctx_t *ctx,
     const u_char *p, size_t len);
 static ngx_int_t ngx_http_thinkgate_append(ngx_http_thinkgate_ctx_t *ctx,
@@ -41,9 +41,9 @@ static ngx_int_t ngx_http_thinkgate_send(ngx_http_thinkgate_ctx_t *ctx,
 static ngx_int_t ngx_http_thinkgate_after_output(ngx_http_request_t *r,
     ngx_http_thinkgate_ctx_t *ctx, ngx_chain_t *out, ngx_int_t rc);
 static void ngx_http_thinkgate_end(ngx_http_thinkgate_ctx_t *ctx,
-    tg_frame_t *f);
+    const tg_frame_view_t *f);
 static void ngx_http_thinkgate_error(ngx_http_thinkgate_ctx_t *ctx,
-    tg_frame_t *f);
+    const tg_frame_view_t *f);
 static void ngx_http_thinkgate_sse_error(ngx_http_thinkgate_ctx_t *ctx,
     const u_char *p, size_t len);
 static ngx_int_t ngx_http_thinkgate_unhead(ngx_http_thinkgate_ctx_t *ctx);
@@ -57,7 +57,8 @@ static void ngx_http_thinkgate_bad_frame(ngx_http_thinkgate_ctx_t *ctx,
  * ring: everything needed later is copied). */
 
 void
-ngx_http_thinkgate_frame(ngx_http_thinkgate_ctx_t *ctx, tg_frame_t *f)
+ngx_http_thinkgate_frame(ngx_http_thinkgate_ctx_t *ctx,
+    const tg_frame_view_t *f)
 {
     ngx_int_t  rc;
 
@@ -108,7 +109,7 @@ ngx_http_thinkgate_frame(ngx_http_thinkgate_ctx_t *ctx, tg_frame_t *f)
 
 
 static ngx_int_t
-ngx_http_thinkgate_head(ngx_http_thinkgate_ctx_t *ctx, tg_frame_t *f)
+ngx_http_thinkgate_head(ngx_http_thinkgate_ctx_t *ctx, const tg_frame_view_t *f)
 {
     u_char               *p, *last, *eol, *colon, *v;
     off_t                 n;
@@ -533,7 +534,7 @@ ngx_http_thinkgate_write_handler(ngx_http_request_t *r)
 
 
 static void
-ngx_http_thinkgate_end(ngx_http_thinkgate_ctx_t *ctx, tg_frame_t *f)
+ngx_http_thinkgate_end(ngx_http_thinkgate_ctx_t *ctx, const tg_frame_view_t *f)
 {
     ngx_int_t            rc;
     ngx_http_request_t  *r;
@@ -576,7 +577,8 @@ ngx_http_thinkgate_end(ngx_http_thinkgate_ctx_t *ctx, tg_frame_t *f)
 
 
 static void
-ngx_http_thinkgate_error(ngx_http_thinkgate_ctx_t *ctx, tg_frame_t *f)
+ngx_http_thinkgate_error(ngx_http_thinkgate_ctx_t *ctx,
+    const tg_frame_view_t *f)
 {
     u_char              *p;
     size_t               len;

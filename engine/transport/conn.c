@@ -31,7 +31,7 @@ static void tg__conn_close_cb(uv_handle_t *h);
 static void tg__conn_prepare_cb(uv_prepare_t *prepare);
 static void tg__conn_check_cb(uv_check_t *check);
 static void tg__conn_bell(tg_conn_t *conn);
-static int tg__conn_frame(tg_conn_t *conn, const tg_frame_t *f);
+static int tg__conn_frame(tg_conn_t *conn, const tg_frame_view_t *f);
 static tg_request_t *tg__conn_find(tg_conn_t *conn, uint64_t id);
 
 
@@ -424,12 +424,13 @@ tg__conn_find(tg_conn_t *conn, uint64_t id)
 void
 tg_conn_service(tg_conn_t *conn)
 {
-    tg_frame_t    *f;
-    tg_request_t  *r, *list;
-    int            err;
+    tg_frame_view_t        view;
+    const tg_frame_view_t  *f;
+    tg_request_t           *r, *list;
+    int                     err;
 
     while (conn->state == TG_CONN_ACTIVE) {
-        f = tg_ring_peek(&conn->in, &err);
+        f = tg_ring_peek(&conn->in, &view, &err);
         if (f == NULL) {
             if (err != 0) {
                 tg_log_error("worker %d: corrupt frame in its ring",
@@ -475,7 +476,7 @@ tg_conn_service(tg_conn_t *conn)
 
 
 static int
-tg__conn_frame(tg_conn_t *conn, const tg_frame_t *f)
+tg__conn_frame(tg_conn_t *conn, const tg_frame_view_t *f)
 {
     tg_request_t  *r;
     uint32_t       credit;

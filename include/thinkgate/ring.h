@@ -61,6 +61,22 @@ typedef struct {
 } tg_frame_t;
 
 
+/*
+ * A frame as the consumer sees it: the header read once from shared
+ * memory into the consumer's own copy, and where its payload starts.  The
+ * producer is another process; had the consumer read the length again
+ * after checking it, a producer rewriting it in between could make it
+ * read past the ring.  Everything after tg_ring_peek() uses this copy.
+ */
+typedef struct {
+    uint32_t        len;
+    uint16_t        type;
+    uint16_t        flags;
+    uint64_t        id;
+    const uint8_t  *payload;    /* len bytes in the ring */
+} tg_frame_view_t;
+
+
 /* Control block of one ring; each counter has its own cache line. */
 typedef struct {
     _Alignas(64) _Atomic uint64_t  head;    /* bytes produced, ever */
@@ -258,18 +274,20 @@ tg_ring_write(tg_ring_t *ring, uint16_t type, uint16_t flags, uint64_t id,
 
 
 /*
- * Returns the next frame without consuming it, or NULL when the ring is
- * empty.  PAD frames and short tail gaps are skipped (consumed) here.  The
- * frame stays valid until tg_ring_consume().  A corrupt frame (length past
- * what the producer published) makes it return NULL and set *err to
- * -EPROTO; the caller must then drop the registration.
+ * Fills *v with the next frame without consuming it and returns v, or
+ * returns NULL when the ring is empty.  PAD frames and short tail gaps are
+ * skipped (consumed) here.  The header is read from shared memory once,
+ * into *v (see tg_frame_view_t); the payload stays valid until
+ * tg_ring_consume().  A corrupt frame (length past what the producer
+ * published) makes it return NULL and set *err to -EPROTO; the caller
+ * must then drop the registration.
  */
-static inline tg_frame_t *
-tg_ring_peek(tg_ring_t *ring, int *err)
+static inline const tg_frame_view_t *
+tg_ring_peek(tg_ring_t *ring, tg_frame_view_t *v, int *err)
 {
-    uint32_t     size = ring->size;
-    uint64_t     head, tail, off;
-    tg_frame_t  *f;
+    uint32_t                    size = ring->size;
+    uint64_t                    head, tail, off;
+    const volatile tg_frame_t  *f;
 
     *err = 0;
 
@@ -288,37 +306,42 @@ tg_ring_peek(tg_ring_t *ring, int *err)
             continue;
         }
 
-        f = (tg_frame_t *) (ring->data + off);
+        f = (const volatile tg_frame_t *) (ring->data + off);
+        v->len = f->len;
+        v->type = f->type;
+        v->flags = f->flags;
+        v->id = f->id;
+        v->payload = ring->data + off + sizeof(tg_frame_t);
 
-        if (tg_ring_align(sizeof(tg_frame_t) + (uint64_t) f->len)
+        if (tg_ring_align(sizeof(tg_frame_t) + (uint64_t) v->len)
             > head - tail
-            || off + sizeof(tg_frame_t) + f->len > size)
+            || off + sizeof(tg_frame_t) + v->len > size)
         {
             *err = -EPROTO;
             return NULL;
         }
 
-        if (f->type == 0) {
+        if (v->type == 0) {
             atomic_store(&ring->ctl->tail,
-                         tail + tg_ring_align(sizeof(tg_frame_t) + f->len));
+                         tail + tg_ring_align(sizeof(tg_frame_t) + v->len));
             continue;
         }
 
-        return f;
+        return v;
     }
 }
 
 
-/* Releases the frame returned by tg_ring_peek().  Returns 1 when the
- * producer was waiting for room and must be woken (doorbell), else 0. */
+/* Releases the frame tg_ring_peek() returned, by the length it checked.
+ * Returns 1 when the producer is waiting for room (ring its doorbell). */
 static inline int
-tg_ring_consume(tg_ring_t *ring, const tg_frame_t *f)
+tg_ring_consume(tg_ring_t *ring, const tg_frame_view_t *v)
 {
     uint64_t  tail;
 
     tail = atomic_load_explicit(&ring->ctl->tail, memory_order_relaxed);
     atomic_store(&ring->ctl->tail,
-                 tail + tg_ring_align(sizeof(tg_frame_t) + f->len));
+                 tail + tg_ring_align(sizeof(tg_frame_t) + v->len));
 
     if (atomic_load(&ring->ctl->producer_waiting)) {
         atomic_store(&ring->ctl->producer_waiting, 0);
@@ -330,9 +353,9 @@ tg_ring_consume(tg_ring_t *ring, const tg_frame_t *f)
 
 
 static inline const uint8_t *
-tg_frame_payload(const tg_frame_t *f)
+tg_frame_payload(const tg_frame_view_t *v)
 {
-    return (const uint8_t *) (f + 1);
+    return v->payload;
 }
 
 

@@ -72,11 +72,12 @@ check(const uint8_t *p, size_t n, uint64_t seed)
 static size_t
 read_one(tg_ring_t *ring, uint64_t id, int *woke)
 {
-    tg_frame_t  *f;
-    int          err;
-    size_t       len;
+    tg_frame_view_t        view;
+    const tg_frame_view_t *f;
+    int                    err;
+    size_t                 len;
 
-    f = tg_ring_peek(ring, &err);
+    f = tg_ring_peek(ring, &view, &err);
     cr_assert_not_null(f, "ring empty at id %llu (err %d)",
                        (unsigned long long) id, err);
     cr_assert_eq(f->id, id);
@@ -117,11 +118,12 @@ Test(ring, shm_check_rejects_bad_layouts)
 
 Test(ring, empty_ring_peeks_null)
 {
-    fixture_t  fx;
-    int        err = 7;
+    fixture_t        fx;
+    tg_frame_view_t  view;
+    int              err = 7;
 
     fixture_init(&fx, TG_RING_MIN_SIZE);
-    cr_assert_null(tg_ring_peek(&fx.ring, &err));
+    cr_assert_null(tg_ring_peek(&fx.ring, &view, &err));
     cr_assert_eq(err, 0);
     fixture_free(&fx);
 }
@@ -160,21 +162,22 @@ Test(ring, every_size_from_zero_to_max_payload)
 
 Test(ring, split_payload_is_concatenated)
 {
-    fixture_t    fx;
-    tg_frame_t  *f;
-    int          err;
+    fixture_t              fx;
+    tg_frame_view_t        view;
+    const tg_frame_view_t *f;
+    int                    err;
 
     fixture_init(&fx, TG_RING_MIN_SIZE);
     cr_assert_eq(tg_ring_write(&fx.ring, TG_FRAME_HEAD, 3, 42, "abc", 3,
                                "defg", 4), 1);
-    f = tg_ring_peek(&fx.ring, &err);
+    f = tg_ring_peek(&fx.ring, &view, &err);
     cr_assert_not_null(f);
     cr_assert_eq(f->len, 7);
     cr_assert_eq(f->flags, 3);
     cr_assert_eq(f->type, TG_FRAME_HEAD);
     cr_assert_eq(memcmp(tg_frame_payload(f), "abcdefg", 7), 0);
     cr_assert_eq(tg_ring_consume(&fx.ring, f), 0);
-    cr_assert_null(tg_ring_peek(&fx.ring, &err));
+    cr_assert_null(tg_ring_peek(&fx.ring, &view, &err));
     fixture_free(&fx);
 }
 
@@ -219,7 +222,11 @@ Test(ring, full_ring_eagain_and_producer_waiting)
     while (next_read <= id) {
         read_one(&fx.ring, next_read++, &woke);
     }
-    cr_assert_null(tg_ring_peek(&fx.ring, &rc));
+    {
+        tg_frame_view_t  view;
+
+        cr_assert_null(tg_ring_peek(&fx.ring, &view, &rc));
+    }
 
     fixture_free(&fx);
 }
@@ -231,6 +238,7 @@ Test(ring, wrap_with_pad_frame_and_short_gap)
     uint32_t     size = TG_RING_MIN_SIZE;
     uint8_t      buf[4096];
     tg_frame_t  *f;
+    tg_frame_view_t view;
     uint64_t     head;
     int          err, woke;
 
@@ -251,7 +259,7 @@ Test(ring, wrap_with_pad_frame_and_short_gap)
     cr_assert_eq(atomic_load(&fx.shm->to_engine.head),
                  size + tg_ring_align(sizeof(tg_frame_t) + 1000));
     cr_assert_eq(read_one(&fx.ring, 9, &woke), 1000);
-    cr_assert_null(tg_ring_peek(&fx.ring, &err));
+    cr_assert_null(tg_ring_peek(&fx.ring, &view, &err));
 
     /* 8 bytes before the end: too short for a PAD header, left as a gap
      * that the consumer skips. */
@@ -283,17 +291,47 @@ Test(ring, wrap_with_pad_frame_and_short_gap)
 
 Test(ring, corrupt_length_is_eproto)
 {
-    fixture_t    fx;
-    tg_frame_t  *f;
-    int          err;
+    fixture_t        fx;
+    tg_frame_view_t  view;
+    tg_frame_t      *f;
+    int              err;
 
     fixture_init(&fx, TG_RING_MIN_SIZE);
     cr_assert_eq(tg_ring_write(&fx.ring, TG_FRAME_DATA, 0, 1, "x", 1, NULL,
                                0), 1);
     f = (tg_frame_t *) fx.ring.data;
     f->len = 4096;
-    cr_assert_null(tg_ring_peek(&fx.ring, &err));
+    cr_assert_null(tg_ring_peek(&fx.ring, &view, &err));
     cr_assert_eq(err, -EPROTO);
+    fixture_free(&fx);
+}
+
+
+/* The length is read once: a producer rewriting it after the check
+ * changes neither the frame the consumer reads nor how far it moves. */
+Test(ring, length_read_once)
+{
+    fixture_t              fx;
+    tg_frame_view_t        view;
+    const tg_frame_view_t *v;
+    tg_frame_t            *f;
+    int                    err;
+
+    fixture_init(&fx, TG_RING_MIN_SIZE);
+    cr_assert_eq(tg_ring_write(&fx.ring, TG_FRAME_DATA, 0, 1, "abc", 3, NULL,
+                               0), 1);
+    cr_assert_geq(tg_ring_write(&fx.ring, TG_FRAME_DATA, 0, 2, "de", 2, NULL,
+                                0), 0);
+    v = tg_ring_peek(&fx.ring, &view, &err);
+    cr_assert_not_null(v);
+    f = (tg_frame_t *) fx.ring.data;
+    f->len = TG_RING_MIN_SIZE * 4;
+    cr_assert_eq(v->len, 3);
+    cr_assert_eq(tg_ring_consume(&fx.ring, v), 0);
+    v = tg_ring_peek(&fx.ring, &view, &err);
+    cr_assert_not_null(v, "err %d", err);
+    cr_assert_eq(v->id, 2);
+    cr_assert_eq(memcmp(tg_frame_payload(v), "de", 2), 0);
     fixture_free(&fx);
 }
 
@@ -420,7 +458,8 @@ Test(ring, two_thread_stress_with_doorbells, .timeout = 60)
     fixture_t    fx;
     stress_t     st;
     pthread_t    th;
-    tg_frame_t  *f;
+    tg_frame_view_t        view;
+    const tg_frame_view_t *f;
     uint64_t     expect = 0, consumer_sleeps = 0;
     int          err;
 
@@ -434,7 +473,7 @@ Test(ring, two_thread_stress_with_doorbells, .timeout = 60)
     cr_assert_eq(pthread_create(&th, NULL, producer, &st), 0);
 
     while (expect < STRESS_FRAMES) {
-        f = tg_ring_peek(&fx.ring, &err);
+        f = tg_ring_peek(&fx.ring, &view, &err);
         cr_assert_eq(err, 0);
         if (f == NULL) {
             consumer_sleeps++;
@@ -458,7 +497,7 @@ Test(ring, two_thread_stress_with_doorbells, .timeout = 60)
      * least as many doorbells as sleeps, and far fewer than frames. */
     cr_assert_geq(st.doorbells_sent, consumer_sleeps);
     cr_assert_lt(st.doorbells_sent, STRESS_FRAMES);
-    cr_assert_null(tg_ring_peek(&fx.ring, &err));
+    cr_assert_null(tg_ring_peek(&fx.ring, &view, &err));
 
     close(st.to_consumer);
     close(st.to_producer);
