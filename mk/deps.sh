@@ -18,7 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
 fi
 
-pys=(openai pytest matplotlib)
+pys=(openai pytest matplotlib tokenizers)
 pymissing=()
 for m in "${pys[@]}"; do
     python3 -c "import $m" 2>/dev/null || pymissing+=("$m")
