@@ -35,6 +35,9 @@ TG_ENGINE_LIB_SRCS := \
     engine/strategy/host_choice.c \
     engine/strategy/host_select.c \
     engine/score/score.c \
+    engine/score/embed_pool.c \
+    engine/strategy/host_score.c \
+    engine/core/embed_link.c \
     engine/admin.c \
     engine/status.c \
     engine/transport/conn.c \
@@ -45,6 +48,11 @@ TG_ENGINE_LIB_SRCS := \
 # included after this one, hence the wildcard).
 TG_ENGINE_SRCS := engine/main.c $(TG_ENGINE_LIB_SRCS) $(TG_STATE_SRCS) \
                   $(wildcard engine/plugin/*.c)
+
+# The embedder and its tokenizer (engine/embed/embed.mk, wordpiece.mk):
+# built by embed.mk's own rule (-O3), linked with OpenBLAS.
+TG_ENGINE_SRCS += $(TG_EMBED_SRCS) $(TG_WORDPIECE_SRCS)
+TG_ENGINE_LIBS += $(TG_EMBED_LIBS)
 
 # The backend client is written alongside; until its sources exist the
 # engine binary cannot link, and `make` stays green without it.

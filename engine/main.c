@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/request.h"
+#include "core/embed_link.h"
 #include "core/shared.h"
 #include "engine.h"
 #include "log.h"
@@ -188,6 +189,8 @@ tg__signal_cb(uv_signal_t *sig, int signum)
         uv_close((uv_handle_t *) &e->plugin_timer, NULL);
     }
     tg_host_shutdown();
+    /* No request is left to hear from an embedder. */
+    tg_embed_close_all(e);
 
     /* Closed requests released their session locks; Redis goes last. */
     tg_shared_close_all(e);

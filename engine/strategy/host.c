@@ -101,7 +101,9 @@ tg__host_stall_check(tg_host_req_t *hr)
     tg_host_trace_t  *a;
     size_t            i;
 
-    if (!hr->started || !tg__host_usable(hr) || hr->scores != NULL) {
+    if (!hr->started || !tg__host_usable(hr) || hr->scores != NULL
+        || hr->embeds != NULL)
+    {
         return;
     }
     for (i = 0; i < hr->ntraces; i++) {
@@ -442,6 +444,7 @@ tg__host_cancel_all(tg_host_req_t *hr)
     }
     tg__host_timers_stop(hr);
     tg__host_scores_cancel(hr);
+    tg__host_embeds_cancel(hr);
 }
 
 
