@@ -108,3 +108,13 @@ $(TG_ABI_PROBE): tests/plugins/abi_probe.c include/thinkgate/plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -fPIC -fvisibility=hidden -shared -Wl,-z,defs \
 	    -o $@ $< -lm
+
+# The test plugin that calls score_kind() on a request's texts (tests/e2e/
+# test_embed_score.py, bench/embed_score).
+TG_SCORE_PROBE := $(BUILD)/tests/plugins/score_probe.so
+ALL_TARGETS += $(TG_SCORE_PROBE)
+
+$(TG_SCORE_PROBE): tests/plugins/score_probe.c include/thinkgate/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -fPIC -fvisibility=hidden -shared -Wl,-z,defs \
+	    -o $@ $<
