@@ -42,7 +42,9 @@ tg__usage(FILE *f)
         "                           always accepted)\n"
         "  --plugin-dir DIR         strategy plugins load only from DIR\n"
         "  --log-level LEVEL        error, warn, info (default), debug\n"
-        "  --score-device DEV       auto (default), cpu, cuda\n"
+        "  --score-device DEV       auto (default), cpu, cuda: the\n"
+        "                           embedder's device where\n"
+        "                           thinkgate_embedder says device=auto\n"
         "  --lua-dir DIR            Redis scripts (default: the checkout's\n"
         "                           or installed lua/ directory)\n"
         "  --help                   this text\n");
