@@ -223,6 +223,9 @@ typedef struct {
     ngx_msec_t                       backoff;
     ngx_uint_t                       failures;
     int32_t                          refused;   /* last refusal logged */
+    /* the engine's reason, kept for the 503s while it refuses us */
+    u_char                           refusal[sizeof(((tg_register_reply_t *)
+                                                      0)->message)];
 
     /* keeps a gracefully exiting worker alive while requests run */
     ngx_event_t                      keeper;

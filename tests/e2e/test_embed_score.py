@@ -217,6 +217,8 @@ def test_device_cuda_without_gpu_is_refused_at_registration():
         assert "engine refused registration" in log
         status, doc = score(g, PARAPHRASES[:2])
         assert status == 503, doc
+        msg = doc["error"]["message"]
+        assert "refused this configuration" in msg and "device=cuda" in msg
         assert g.engine.poll() is None
     finally:
         close(g)
