@@ -222,3 +222,62 @@ def test_device_cuda_without_gpu_is_refused_at_registration():
         assert g.engine.poll() is None
     finally:
         close(g)
+
+
+def long_texts(n, words=150):
+    return [" ".join("token%d thought %d" % (i, k) for k in range(words))
+            for i in range(n)]
+
+
+def send_and_leave(g, texts):
+    """Sends a score request and closes the connection before the answer:
+    nginx cancels the request while its texts are in the model."""
+    import socket
+    body = json.dumps({"model": "m", "messages": [
+        {"role": "user", "content": "\n".join(texts)}]}).encode()
+    s = socket.create_connection(("127.0.0.1", g.nginx.port))
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+              % len(body) + body)
+    time.sleep(0.05)
+    s.close()
+
+
+def test_client_gone_while_its_batch_runs(gw):
+    _, before = request(gw, "GET", "/thinkgate/status")
+    for _ in range(3):
+        send_and_leave(gw, long_texts(8))
+    # the batches finish and their answers are dropped; the engine serves on
+    deadline = time.monotonic() + 30
+    while True:
+        _, st = request(gw, "GET", "/thinkgate/status")
+        e = st["embedder"]
+        if e["running"] == 0 and e["queue_depth"] == 0 \
+                and st["requests"]["in_flight"] == 0:
+            break
+        assert time.monotonic() < deadline, e
+        time.sleep(0.05)
+    assert e["texts"] > before["embedder"]["texts"]
+    status, doc = score(gw, PARAPHRASES[:2])
+    assert status == 200, doc
+    assert gw.engine.poll() is None
+
+
+def test_engine_stops_cleanly_with_a_batch_running():
+    g = gateway("%s max_batch=2" % MODEL)
+    try:
+        wait_registered(g)
+        with concurrent.futures.ThreadPoolExecutor(2) as ex:
+            fut = ex.submit(score, g, long_texts(8))
+            deadline = time.monotonic() + 10
+            while request(g, "GET", "/thinkgate/status")[1]["embedder"][
+                    "running"] == 0:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            g.engine.p.send_signal(15)
+            assert g.engine.p.wait(timeout=20) == 0, g.engine.log()
+            status, _ = fut.result(timeout=20)
+            assert status >= 500
+        assert "shutting down" in g.engine.log()
+    finally:
+        close(g)
