@@ -43,3 +43,8 @@ $(BUILD)/bin/thinkgate-embed: $(TG_EMBED_TOOL_OBJS) | $(BUILD)/bin
 	$(CC) $(TG_EMBED_CFLAGS) -o $@ $(TG_EMBED_TOOL_OBJS) $(TG_EMBED_LIBS)
 
 -include $(TG_EMBED_TOOL_OBJS:.o=.d)
+
+$(eval $(call tg_unit_test,test_embed,tests/unit/test_embed.c \
+    $(TG_EMBED_SRCS) $(TG_WORDPIECE_SRCS) $(TG_EMBED_HDRS),\
+    -Iengine -fopenmp-simd \
+    $(shell pkg-config --cflags openblas 2>/dev/null) $(TG_EMBED_LIBS)))
