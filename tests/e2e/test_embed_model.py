@@ -263,3 +263,25 @@ def test_bad_lines_and_devices(model):
     r = subprocess.run([TOOL, "--model", "/nonexistent"], capture_output=True,
                        input=b"", timeout=60)
     assert r.returncode == 1 and b"/nonexistent/vocab.txt" in r.stderr
+
+
+def test_cublas_backend_on_cpu_stand_in(model, reference):
+    """The cuBLAS backend's code (operand swap for column-major, strides,
+    spans, copies) against the CPU path, with build/tests/fake_cuda's
+    libcudart/libcublas computing cuBLAS's column-major contract on the
+    CPU.  bench/device-check runs the same comparison on a real GPU."""
+    fake = os.path.join(BUILD, "tests", "fake_cuda")
+    if not os.path.exists(os.path.join(fake, "libcublas.so.13")):
+        pytest.fail("%s missing: run make" % fake)
+    ids, _ = reference
+    lines = [json.dumps(i) + "\n" for i in ids[:40]]
+    cpu = run_tool(lines, "--ids")
+    env = dict(os.environ, LD_LIBRARY_PATH=fake)
+    r = subprocess.run([TOOL, "--model", MODEL, "--device", "cuda", "--ids",
+                        "--batch", "7"], input="".join(lines).encode(),
+                       capture_output=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert b"device cuda" in r.stderr
+    gpu = np.array([json.loads(x) for x in r.stdout.decode().splitlines()])
+    assert gpu.shape == cpu.shape
+    assert np.abs(gpu - cpu).max() <= 1e-4
