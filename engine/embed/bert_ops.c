@@ -3,7 +3,9 @@
  * branch-free polynomials rather than libm calls so that the loops that
  * use them vectorise; target_clones builds each loop for the baseline
  * x86-64, x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512), picked once at
- * load by the CPU the binary meets.
+ * load by the CPU the binary meets.  The reductions carry `omp simd`
+ * (-fopenmp-simd, no OpenMP runtime) so that they vectorise without
+ * -ffast-math; their order changes, their accuracy does not suffer.
  */
 #include "embed/bert_ops.h"
 #include "embed/bert.h"
@@ -126,11 +128,13 @@ tg_bert_layernorm(float *h, const float *y, const float *bias, size_t rows,
             y += TG_BERT_HIDDEN;
         }
         mean = 0.0f;
+#pragma omp simd reduction(+:mean)
         for (j = 0; j < TG_BERT_HIDDEN; j++) {
             mean += h[j];
         }
         mean /= TG_BERT_HIDDEN;
         var = 0.0f;
+#pragma omp simd reduction(+:var)
         for (j = 0; j < TG_BERT_HIDDEN; j++) {
             d = h[j] - mean;
             var += d * d;
@@ -150,15 +154,21 @@ tg_bert_softmax(float *s, size_t rows, size_t cols)
 
     for (r = 0; r < rows; r++, s += cols) {
         max = s[0];
+#pragma omp simd reduction(max:max)
         for (j = 1; j < cols; j++) {
             max = s[j] > max ? s[j] : max;
         }
-        sum = 0.0f;
+#pragma omp simd
         for (j = 0; j < cols; j++) {
             s[j] = tg__exp(s[j] - max);
+        }
+        sum = 0.0f;
+#pragma omp simd reduction(+:sum)
+        for (j = 0; j < cols; j++) {
             sum += s[j];
         }
         inv = 1.0f / sum;
+#pragma omp simd
         for (j = 0; j < cols; j++) {
             s[j] *= inv;
         }

@@ -43,3 +43,18 @@ $(BUILD)/bin/thinkgate-embed: $(TG_EMBED_TOOL_OBJS) | $(BUILD)/bin
 	$(CC) $(TG_EMBED_CFLAGS) -o $@ $(TG_EMBED_TOOL_OBJS) $(TG_EMBED_LIBS)
 
 -include $(TG_EMBED_TOOL_OBJS:.o=.d)
+
+$(eval $(call tg_unit_test,test_embed,tests/unit/test_embed.c \
+    $(TG_EMBED_SRCS) $(TG_WORDPIECE_SRCS) $(TG_EMBED_HDRS),\
+    -Iengine -fopenmp-simd \
+    $(shell pkg-config --cflags openblas 2>/dev/null) $(TG_EMBED_LIBS)))
+
+# The CPU stand-in for libcudart/libcublas (fake_cuda.c) that lets
+# tests/e2e/test_embed_model.py run the cuBLAS backend without a GPU.
+TG_FAKE_CUDA := $(BUILD)/tests/fake_cuda/libcudart.so.13 \
+                $(BUILD)/tests/fake_cuda/libcublas.so.13
+ALL_TARGETS += $(TG_FAKE_CUDA)
+
+$(TG_FAKE_CUDA): engine/embed/fake_cuda.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -fPIC -shared -o $@ $<

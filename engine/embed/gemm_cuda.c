@@ -198,12 +198,10 @@ tg__cuda_close(void *ctx)
     if (cu->handle != NULL) {
         cu->destroy(cu->handle);
     }
-    if (cu->cublas != NULL) {
-        dlclose(cu->cublas);
-    }
-    if (cu->cudart != NULL) {
-        dlclose(cu->cudart);
-    }
+    /* The libraries stay loaded (dlopen counts references, a second
+     * embedder finds them there): unloading the CUDA runtime or the C++
+     * runtime it pulls in is not safe while anything of them may run, and
+     * it loses their static buffers. */
     free(cu);
 }
 

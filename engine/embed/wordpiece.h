@@ -12,6 +12,10 @@
  * characters or with no match becomes [UNK].  The output is
  * [CLS] pieces... [SEP], truncated so that it holds at most max_ids ids
  * ([SEP] always last).  Invalid UTF-8 is read byte by byte as U+FFFD.
+ * As in tokenizers (added tokens with "normalized": false), the special
+ * tokens spelled out in the text ("[CLS]", "[SEP]", "[PAD]", "[UNK]",
+ * "[MASK]", case-sensitive) are matched before normalization and encode
+ * to their own ids.
  *
  * The vocabulary is immutable after load: encode is thread-safe.
  * Functions return 0 / a count, or a negative errno code with a message in

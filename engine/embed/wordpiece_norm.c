@@ -4,6 +4,12 @@
  * decided inline; everything else is a binary search in the tables that
  * gen_unicode.py generates, plus the two arithmetic cases the tables leave
  * out (CJK spacing, Hangul syllables).
+ *
+ * Normalizing code point by code point leaves out one step of NFD, the
+ * canonical reordering of combining marks.  Nearly all marks are dropped
+ * anyway; those kept (spacing marks with a combining class, marks newer
+ * than the reference's tables) occur in no vocabulary piece, so a word
+ * holding one is [UNK] in either order and the ids do not change.
  */
 #include "wordpiece_int.h"
 
