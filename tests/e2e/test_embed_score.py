@@ -55,7 +55,7 @@ def plugin_dir():
     return d
 
 
-def gateway(embedder):
+def gateway(embedder, engine_env=None):
     pdir = plugin_dir()
     sim = harness.start_sim()
     http = ("    thinkgate_backend b0 %s;\n"
@@ -67,7 +67,13 @@ def gateway(embedder):
     g.sims = [sim]
     g.sim = sim
     try:
-        g.engine = harness.start_engine(plugin_dir=pdir)
+        saved = dict(os.environ)
+        os.environ.update(engine_env or {})
+        try:
+            g.engine = harness.start_engine(plugin_dir=pdir)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
         g.procs.append(g.engine)
         g.nginx = harness.start_nginx(g.engine.sock, http, SERVER)
         g.procs.append(g.nginx)
@@ -279,5 +285,31 @@ def test_engine_stops_cleanly_with_a_batch_running():
             status, _ = fut.result(timeout=20)
             assert status >= 500
         assert "shutting down" in g.engine.log()
+    finally:
+        close(g)
+
+
+FAKE_CUDA = os.path.join(harness.BUILD, "tests", "fake_cuda")
+
+
+@pytest.mark.skipif(not os.path.isdir(FAKE_CUDA),
+                    reason="no CUDA stand-in (engine/embed/fake_cuda.c)")
+def test_device_cuda_through_the_engine(gw):
+    """device=cuda with build/tests/fake_cuda's stand-in for libcudart and
+    libcublas: the engine's cuBLAS path end to end, its device named in the
+    answer and status, its matrix the CPU path's within float tolerance."""
+    g = gateway("%s device=cuda" % MODEL,
+                engine_env={"LD_LIBRARY_PATH": FAKE_CUDA})
+    try:
+        wait_registered(g)
+        status, doc = score(g, PARAPHRASES)
+        assert status == 200, doc
+        assert doc["thinkgate"]["device"] == "cuda"
+        _, st = request(g, "GET", "/thinkgate/status")
+        assert st["embedder"]["device"] == "cuda"
+        _, cpu = score(gw, PARAPHRASES)
+        diff = max(abs(a - b) for a, b in zip(doc["thinkgate"]["sim"],
+                                              cpu["thinkgate"]["sim"]))
+        assert diff < 1e-4, diff
     finally:
         close(g)
