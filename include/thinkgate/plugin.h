@@ -412,7 +412,8 @@ typedef struct tg_host_api_s {
      * for EMBED without a thinkgate_embedder directive (last_error names
      * it: plugins answer 400); -EBUSY when the embedder's queue is full,
      * at once rather than a stall (last_error says how full: plugins
-     * answer 503 or retry later); -ENOMEM. */
+     * answer 503 or retry later); -E2BIG when n alone is more than the
+     * queue holds (4 x the directive's max_batch); -ENOMEM. */
     int         (*score_kind)(tg_req_t *req, tg_score_kind_t kind,
                               const char *const *texts, const size_t *lens,
                               size_t n, tg_score_kind_cb cb, void *data);
