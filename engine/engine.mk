@@ -97,6 +97,8 @@ $(eval $(call tg_unit_test,test_chunk,tests/unit/test_chunk.c \
     engine/openai/chunk.c engine/util/jstr.c engine/util/jdump.c \
     engine/util/buf.c,\
     $(TG_ENGINE_TEST_FLAGS)))
+$(eval $(call tg_unit_test,test_embed_pool,tests/unit/test_embed_pool.c \
+    engine/score/embed_pool.c,-Iengine -luv -lpthread))
 
 # The test plugin that touches every host API entry (tests/e2e/
 # test_plugins.py).  Built beside the loader's test plugins, never into

@@ -110,9 +110,9 @@ tg_embed_pool_open(uv_loop_t *loop, const tg_embed_pool_conf_t *conf,
         snprintf(err, errlen, "embedder: uv_idle_init: %s", uv_strerror(rc));
         goto failed;
     }
+    /* Active only while jobs wait for the end of the turn, so it keeps
+     * the loop alive exactly as long as there is work. */
     p->idle.data = p;
-    /* A stopping loop must not wait for an idle queue. */
-    uv_unref((uv_handle_t *) &p->idle);
     p->work.data = p;
 
     *out = p;
