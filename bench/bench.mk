@@ -6,6 +6,9 @@
 # means it could not run, and `make bench` reports that at the end.
 
 BENCH_TIMEOUT ?= 300
+# bench/embed (the CPU embedder vs onnxruntime) and bench/device-check
+# (cuBLAS vs CPU on a GPU machine, "no GPU" and exit 0 elsewhere) are
+# entry points like the others.
 # `make bench BENCH="overhead relay"` runs only those.
 BENCH ?=
 

@@ -26,6 +26,7 @@ typedef struct tg_req_s      tg_request_t;
 typedef struct tg_trace_s    tg_trace_t;
 typedef struct tg_plugin_registry_s  tg_plugin_registry_t;
 typedef struct tg_shared_s   tg_shared_t;
+typedef struct tg_embed_link_s  tg_embed_link_t;
 
 enum {
     TG_SCORE_AUTO = 0,
@@ -80,6 +81,9 @@ struct tg_engine_s {
      * and the directory their Lua scripts are read from (--lua-dir). */
     tg_shared_t        *shared;
     char                lua_dir[PATH_MAX];
+    /* Embedders, one per distinct "embedder" settings
+     * (core/embed_link.h). */
+    tg_embed_link_t    *embeds;
 };
 
 #define TG_PLUGIN_REFRESH_MS  2000

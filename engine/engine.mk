@@ -37,6 +37,9 @@ TG_ENGINE_LIB_SRCS := \
     engine/strategy/host_choice.c \
     engine/strategy/host_select.c \
     engine/score/score.c \
+    engine/score/embed_pool.c \
+    engine/strategy/host_score.c \
+    engine/core/embed_link.c \
     engine/admin.c \
     engine/status.c \
     engine/transport/conn.c \
@@ -47,6 +50,11 @@ TG_ENGINE_LIB_SRCS := \
 # included after this one, hence the wildcard).
 TG_ENGINE_SRCS := engine/main.c $(TG_ENGINE_LIB_SRCS) $(TG_STATE_SRCS) \
                   $(wildcard engine/plugin/*.c)
+
+# The embedder and its tokenizer (engine/embed/embed.mk, wordpiece.mk):
+# built by embed.mk's own rule (-O3), linked with OpenBLAS.
+TG_ENGINE_SRCS += $(TG_EMBED_SRCS) $(TG_WORDPIECE_SRCS)
+TG_ENGINE_LIBS += $(TG_EMBED_LIBS)
 
 # The backend client is written alongside; until its sources exist the
 # engine binary cannot link, and `make` stays green without it.
@@ -91,6 +99,8 @@ $(eval $(call tg_unit_test,test_chunk,tests/unit/test_chunk.c \
     engine/openai/chunk.c engine/util/jstr.c engine/util/jdump.c \
     engine/util/buf.c,\
     $(TG_ENGINE_TEST_FLAGS)))
+$(eval $(call tg_unit_test,test_embed_pool,tests/unit/test_embed_pool.c \
+    engine/score/embed_pool.c,-Iengine -luv -lpthread))
 
 # The test plugin that touches every host API entry (tests/e2e/
 # test_plugins.py).  Built beside the loader's test plugins, never into
@@ -114,3 +124,13 @@ $(TG_AUX_PROBE): tests/plugins/aux_probe.c plugins/common/judge.c \
 	$(CC) $(CFLAGS_BASE) -Iplugins -fPIC -fvisibility=hidden -shared \
 	    -Wl,-z,defs -o $@ tests/plugins/aux_probe.c plugins/common/judge.c \
 	    -lm
+
+# The test plugin that calls score_kind() on a request's texts (tests/e2e/
+# test_embed_score.py, bench/embed_score).
+TG_SCORE_PROBE := $(BUILD)/tests/plugins/score_probe.so
+ALL_TARGETS += $(TG_SCORE_PROBE)
+
+$(TG_SCORE_PROBE): tests/plugins/score_probe.c include/thinkgate/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -fPIC -fvisibility=hidden -shared -Wl,-z,defs \
+	    -o $@ $<

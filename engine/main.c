@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/request.h"
+#include "core/embed_link.h"
 #include "core/shared.h"
 #include "engine.h"
 #include "log.h"
@@ -41,7 +42,9 @@ tg__usage(FILE *f)
         "                           always accepted)\n"
         "  --plugin-dir DIR         strategy plugins load only from DIR\n"
         "  --log-level LEVEL        error, warn, info (default), debug\n"
-        "  --score-device DEV       auto (default), cpu, cuda\n"
+        "  --score-device DEV       auto (default), cpu, cuda: the\n"
+        "                           embedder's device where\n"
+        "                           thinkgate_embedder says device=auto\n"
         "  --lua-dir DIR            Redis scripts (default: the checkout's\n"
         "                           or installed lua/ directory)\n"
         "  --help                   this text\n");
@@ -188,6 +191,8 @@ tg__signal_cb(uv_signal_t *sig, int signum)
         uv_close((uv_handle_t *) &e->plugin_timer, NULL);
     }
     tg_host_shutdown();
+    /* No request is left to hear from an embedder. */
+    tg_embed_close_all(e);
 
     /* Closed requests released their session locks; Redis goes last. */
     tg_shared_close_all(e);

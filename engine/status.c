@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/embed_link.h"
 #include "core/shared.h"
 #include "plugin/loader.h"
 #include "status.h"
@@ -104,6 +105,9 @@ tg__status_prometheus(tg_request_t *r, tg_buf_t *b)
 
     if (rc == 0) {
         rc = tg_shared_status_prometheus(tg_shared_of(e, g), b);
+    }
+    if (rc == 0) {
+        rc = tg_embed_status_prometheus(tg_embed_of(e, g), b);
     }
 
     for (k = 0; rc == 0 && k < sizeof(per_backend) / sizeof(per_backend[0]);
@@ -211,6 +215,10 @@ tg__status_json(tg_request_t *r)
                      "backends", backends,
                      "plugins", plugins,
                      "counters", counters);
+    if (doc != NULL && tg_embed_status_json(tg_embed_of(e, g), doc) != 0) {
+        json_decref(doc);
+        return NULL;
+    }
     if (doc != NULL && tg_shared_status_json(tg_shared_of(e, g), doc) != 0) {
         json_decref(doc);
         return NULL;

@@ -4,7 +4,8 @@ set -euo pipefail
 
 debs=(build-essential pkg-config nginx nginx-dev redis-server
       libuv1-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev
-      libcriterion-dev libevent-dev libxxhash-dev zlib1g-dev wrk curl)
+      libcriterion-dev libevent-dev libxxhash-dev zlib1g-dev wrk curl
+      libopenblas-dev)
 missing=()
 for p in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' \
@@ -18,7 +19,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
 fi
 
-pys=(openai pytest matplotlib tokenizers)
+pys=(openai pytest matplotlib numpy safetensors tokenizers onnx onnxruntime)
 pymissing=()
 for m in "${pys[@]}"; do
     python3 -c "import $m" 2>/dev/null || pymissing+=("$m")

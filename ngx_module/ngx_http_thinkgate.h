@@ -11,6 +11,7 @@
  *   ngx_http_thinkgate_stream.c    HEAD/DATA/END/ERROR to the client
  *   ngx_http_thinkgate_status.c    thinkgate_status
  *   ngx_http_thinkgate_services.c  thinkgate_plugin, thinkgate_redis
+ *   ngx_http_thinkgate_embedder.c  thinkgate_embedder
  *   ngx_http_thinkgate_vars.c      $thinkgate_* variables, END figures
  */
 
@@ -85,6 +86,15 @@ typedef struct {
 } ngx_http_thinkgate_redis_t;
 
 
+/* thinkgate_embedder PATH [threads=] [device=] [max_batch=] */
+typedef struct {
+    ngx_str_t                   path;       /* the model directory */
+    ngx_uint_t                  threads;
+    ngx_uint_t                  device;     /* 0 auto, 1 cpu, 2 cuda */
+    ngx_uint_t                  max_batch;
+} ngx_http_thinkgate_embedder_t;
+
+
 typedef struct {
     ngx_str_t                   engine;     /* unix socket path */
     size_t                      ring_size;
@@ -92,6 +102,7 @@ typedef struct {
     ngx_array_t                 pools;      /* ngx_http_thinkgate_pool_t */
     ngx_array_t                 plugins;    /* ngx_str_t, to preload */
     ngx_http_thinkgate_redis_t *redis;      /* NULL: no thinkgate_redis */
+    ngx_http_thinkgate_embedder_t *embedder;    /* NULL: none */
     ngx_str_t                   doc;        /* configuration document */
     ngx_uint_t                  enabled;    /* a location uses the engine */
 } ngx_http_thinkgate_main_conf_t;
@@ -212,6 +223,9 @@ typedef struct {
     ngx_msec_t                       backoff;
     ngx_uint_t                       failures;
     int32_t                          refused;   /* last refusal logged */
+    /* the engine's reason, kept for the 503s while it refuses us */
+    u_char                           refusal[sizeof(((tg_register_reply_t *)
+                                                      0)->message)];
 
     /* keeps a gracefully exiting worker alive while requests run */
     ngx_event_t                      keeper;
@@ -314,6 +328,10 @@ void ngx_http_thinkgate_write_handler(ngx_http_request_t *r);
 char *ngx_http_thinkgate_conf_plugin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_thinkgate_conf_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_thinkgate_embedder.c */
+char *ngx_http_thinkgate_conf_embedder(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* ngx_http_thinkgate_vars.c */

@@ -18,6 +18,10 @@ static const char  *ngx_http_thinkgate_policies[] = {
     "least_inflight", "round_robin", "prefix"
 };
 
+static const char  *ngx_http_thinkgate_devices[] = {
+    "auto", "cpu", "cuda"
+};
+
 
 void
 ngx_http_thinkgate_json_init(ngx_http_thinkgate_json_t *j, ngx_pool_t *pool,
@@ -345,6 +349,27 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
         ngx_http_thinkgate_json_msec(&j, "connect_timeout_ms",
                                      mcf->redis->connect_timeout);
         ngx_http_thinkgate_json_msec(&j, "timeout_ms", mcf->redis->timeout);
+        ngx_http_thinkgate_json_raw(&j, "}");
+    }
+
+    ngx_http_thinkgate_json_key(&j, "embedder");
+
+    if (mcf->embedder == NULL) {
+        ngx_http_thinkgate_json_raw(&j, "null");
+
+    } else {
+        ngx_http_thinkgate_json_raw(&j, "{");
+        ngx_http_thinkgate_json_key(&j, "path");
+        ngx_http_thinkgate_json_str(&j, &mcf->embedder->path);
+        ngx_http_thinkgate_json_key(&j, "threads");
+        ngx_http_thinkgate_json_uint(&j, mcf->embedder->threads);
+        ngx_http_thinkgate_json_key(&j, "device");
+        ngx_http_thinkgate_json_raw(&j, "\"");
+        ngx_http_thinkgate_json_raw(&j,
+                        ngx_http_thinkgate_devices[mcf->embedder->device]);
+        ngx_http_thinkgate_json_raw(&j, "\"");
+        ngx_http_thinkgate_json_key(&j, "max_batch");
+        ngx_http_thinkgate_json_uint(&j, mcf->embedder->max_batch);
         ngx_http_thinkgate_json_raw(&j, "}");
     }
 

@@ -397,6 +397,8 @@ ngx_http_thinkgate_engine_read_reply(void)
         /* the same refusal every backoff period is logged once loudly */
         level = (e->reply.status != e->refused) ? NGX_LOG_ERR : NGX_LOG_INFO;
         e->refused = e->reply.status;
+        ngx_cpystrn(e->refusal, (u_char *) e->reply.message,
+                    sizeof(e->refusal));
 
         ngx_log_error(level, e->log, 0,
                       "thinkgate: engine refused registration "
@@ -464,6 +466,7 @@ ngx_http_thinkgate_engine_read_handler(ngx_event_t *ev)
                       e->reply.generation);
         e->failures = 0;
         e->refused = 0;
+        e->refusal[0] = '\0';
     }
 
     /* doorbells: drain them all, then look at both rings */

@@ -465,13 +465,29 @@ ngx_http_thinkgate_cleanup(void *data)
 ngx_int_t
 ngx_http_thinkgate_unavailable(ngx_http_request_t *r, ngx_uint_t kind)
 {
-    ngx_str_t  msg;
+    ngx_str_t                     msg;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
 
     if (kind == NGX_HTTP_THINKGATE_KIND_STATUS) {
         return ngx_http_thinkgate_status_offline(r);
     }
 
     ngx_str_set(&msg, "thinkgate engine unavailable");
+
+    /* a refused configuration says why, so that the client's error
+     * names what the operator has to fix */
+
+    if (e->refused != 0 && e->refusal[0] != '\0') {
+        msg.len = sizeof("thinkgate engine refused this configuration: ")
+                  - 1 + ngx_strlen(e->refusal);
+        msg.data = ngx_pnalloc(r->pool, msg.len);
+        if (msg.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf(msg.data, "thinkgate engine refused this "
+                    "configuration: %s", e->refusal);
+    }
 
     return ngx_http_thinkgate_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                          "engine_unavailable", &msg);

@@ -90,6 +90,14 @@ static ngx_command_t  ngx_http_thinkgate_commands[] = {
       0,
       NULL },
 
+    /* thinkgate_embedder PATH [threads=] [device=] [max_batch=] */
+    { ngx_string("thinkgate_embedder"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_thinkgate_conf_embedder,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     /* thinkgate_pass POOL: the location is served by the engine */
     { ngx_string("thinkgate_pass"),
       NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF|NGX_CONF_TAKE1,

@@ -25,7 +25,8 @@ enum {
     TG__F_SKILLS,       /* object of numbers, or null */
     TG__F_NAMES,        /* array of backend names (pools) */
     TG__F_POLICY,       /* pool policy name */
-    TG__F_ADDR          /* "host:port" or "unix:/path" */
+    TG__F_ADDR,         /* "host:port" or "unix:/path" */
+    TG__F_DEVICE        /* "auto", "cpu" or "cuda" (embedder) */
 };
 
 typedef struct {
@@ -77,8 +78,24 @@ static const tg__field_t  tg__redis_fields[] = {
     { NULL, 0, 0, 0, 0, 0 }
 };
 
+/* Defaults for keys left out are set by tg__parse_embedder. */
+static const tg__field_t  tg__embedder_fields[] = {
+    { "path", TG__F_STR, 1, offsetof(tg_embedder_settings_t, path), 0, 0 },
+    { "threads", TG__F_INT, 0, offsetof(tg_embedder_settings_t, threads),
+      1, 64 },
+    { "device", TG__F_DEVICE, 0, offsetof(tg_embedder_settings_t, device),
+      0, 0 },
+    { "max_batch", TG__F_INT, 0,
+      offsetof(tg_embedder_settings_t, max_batch), 1, 4096 },
+    { NULL, 0, 0, 0, 0, 0 }
+};
+
 static const char  *tg__top_keys[] = {
-    "backends", "pools", "plugins", "redis", NULL
+    "backends", "pools", "plugins", "redis", "embedder", NULL
+};
+
+static const char  *tg__devices[] = {
+    "auto", "cpu", "cuda", NULL
 };
 
 static const char  *tg__policies[] = {
@@ -94,6 +111,8 @@ static int tg__parse_pool_members(tg_generation_t *g, tg_pool_t *pool,
     json_t *names, const char *where, char *err, size_t errlen);
 static int tg__parse_plugins(tg_generation_t *g, char *err, size_t errlen);
 static int tg__parse_redis(tg_generation_t *g, char *err, size_t errlen);
+static int tg__parse_embedder(tg_generation_t *g, char *err,
+    size_t errlen);
 static int tg__valid_addr(const char *s);
 
 
@@ -162,6 +181,10 @@ tg_generation_parse(tg_generation_t *g, char *err, size_t errlen)
         return rc;
     }
     rc = tg__parse_redis(g, err, errlen);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = tg__parse_embedder(g, err, errlen);
     if (rc != 0) {
         return rc;
     }
@@ -396,6 +419,20 @@ tg__parse_fields(json_t *obj, const tg__field_t *fields, void *dst,
             *(int *) slot = (int) i;
             break;
 
+        case TG__F_DEVICE:
+            s = json_string_value(v);
+            for (i = 0; s != NULL && tg__devices[i] != NULL; i++) {
+                if (strcmp(s, tg__devices[i]) == 0) {
+                    break;
+                }
+            }
+            if (s == NULL || tg__devices[i] == NULL) {
+                return tg__fail(err, errlen, "%s: \"%s\" must be \"auto\", "
+                                "\"cpu\" or \"cuda\"", where, f->key);
+            }
+            *(int *) slot = (int) i;
+            break;
+
         case TG__F_NAMES:
             /* Resolved by tg__parse_pool_members once every backend is
              * known. */
@@ -526,6 +563,34 @@ tg__parse_redis(tg_generation_t *g, char *err, size_t errlen)
 
     return tg__parse_fields(g->redis, tg__redis_fields, r, "redis", err,
                             errlen);
+}
+
+
+/* "embedder": an object (thinkgate_embedder) or null (none configured). */
+static int
+tg__parse_embedder(tg_generation_t *g, char *err, size_t errlen)
+{
+    tg_embedder_settings_t  *es = &g->embedder_settings;
+
+    memset(es, 0, sizeof(*es));
+    g->embedder = json_object_get(g->root, "embedder");
+    if (g->embedder != NULL && json_is_null(g->embedder)) {
+        g->embedder = NULL;
+    }
+    if (g->embedder == NULL) {
+        return 0;
+    }
+    if (!json_is_object(g->embedder)) {
+        return tg__fail(err, errlen, "\"embedder\" must be an object or "
+                        "null");
+    }
+
+    /* the module's defaults, for documents that leave keys out */
+    es->threads = 1;
+    es->max_batch = 64;
+
+    return tg__parse_fields(g->embedder, tg__embedder_fields, es,
+                            "embedder", err, errlen);
 }
 
 

@@ -77,6 +77,15 @@ typedef struct {
     int64_t              timeout_ms;    /* one command; > 0 */
 } tg_redis_settings_t;
 
+/* The "embedder" object of the document (thinkgate_embedder); path is
+ * borrowed from the generation's root. */
+typedef struct {
+    const char          *path;          /* the model directory */
+    int64_t              threads;       /* CPU GEMM threads, 1..64 */
+    int                  device;        /* 0 auto, 1 cpu, 2 cuda */
+    int64_t              max_batch;     /* texts per model call, 1..4096 */
+} tg_embedder_settings_t;
+
 typedef struct tg_config_s      tg_config_t;
 typedef struct tg_generation_s  tg_generation_t;
 
@@ -94,6 +103,8 @@ struct tg_generation_s {
     json_t              *redis;         /* object, or NULL: no Redis */
     size_t               nplugins;      /* tg_generation_plugin(g, i) */
     tg_redis_settings_t  redis_settings;    /* valid when redis != NULL */
+    json_t              *embedder;      /* object, or NULL: none */
+    tg_embedder_settings_t  embedder_settings;  /* valid when embedder */
     tg_generation_t     *next;
 };
 

@@ -64,11 +64,27 @@ const char *tg_embedder_device(const tg_embedder_t *e);
 /*
  * Embeds n texts into out[n * dim] (row-major, each row L2-normalised; an
  * empty text is embedded like any other: [CLS] [SEP]).  Texts of one call
- * go through the model as one batch (padded to the longest).  Returns 0,
+ * go through the model as one batch (up to a few thousand tokens at a
+ * time; each text's attention runs over its own length, which is what
+ * padding to the longest with an attention mask computes).  Returns 0,
  * -ENOMEM, or -EIO on a device error (err says which call failed).
  */
 int tg_embedder_run(tg_embedder_t *e, const char *const *texts,
                     const size_t *lens, size_t n, float *out,
                     tg_embed_stats_t *stats, char *err, size_t err_size);
+
+/*
+ * The forward pass alone, from token ids: n sequences concatenated in ids,
+ * sequence i of lens[i] ids (1 .. 512, [CLS] ... [SEP] as the tokenizer
+ * makes them, each id below the vocabulary size), into out[n * dim].
+ * -EINVAL with err saying which sequence or id is wrong.
+ */
+int tg_embedder_run_ids(tg_embedder_t *e, const int32_t *ids,
+                        const size_t *lens, size_t n, float *out,
+                        tg_embed_stats_t *stats, char *err, size_t err_size);
+
+/* Why device=auto chose the CPU ("" when it did not fall back), e.g. "no
+ * CUDA device: cudaGetDeviceCount returned 35 (insufficient driver)". */
+const char *tg_embedder_device_note(const tg_embedder_t *e);
 
 #endif /* TG_EMBED_EMBED_H */

@@ -102,7 +102,7 @@ tg__host_stall_check(tg_host_req_t *hr)
     size_t            i;
 
     if (!hr->started || !tg__host_usable(hr) || hr->scores != NULL
-        || hr->kvs != NULL)
+        || hr->kvs != NULL || hr->embeds != NULL)
     {
         return;
     }
@@ -434,6 +434,7 @@ tg__host_cancel_all(tg_host_req_t *hr)
     tg__host_timers_stop(hr);
     tg__host_scores_cancel(hr);
     tg__host_kvs_cancel(hr);
+    tg__host_embeds_cancel(hr);
 }
 
 

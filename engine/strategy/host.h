@@ -9,6 +9,7 @@
  *                  summary, pools, log, counters
  *   host_kv.c      kv_get / kv_set on the Redis link
  *   host_async.c   timers and score()
+ *   host_score.c   score_kind(): lexical, or the embed service
  *   host_trace.c   traces: request bodies, cancel, continue, info
  *   host_aux.c     aux requests: chat, completions and embeddings
  *                  bodies; replies into results (logprobs, vectors)
@@ -139,6 +140,8 @@ typedef struct {
 
 /* A pending score() call, delivered on the next loop turn. */
 typedef struct tg_host_score_s  tg_host_score_t;
+/* A pending score_kind() call (host_score.c). */
+typedef struct tg_host_embed_s  tg_host_embed_t;
 
 struct tg_host_req_s {
     tg_request_t           *r;
@@ -162,6 +165,7 @@ struct tg_host_req_s {
     tg_host_score_t        *scores;
     tg_host_kv_t           *kvs;            /* kv calls waiting for Redis */
     unsigned                nkvs;
+    tg_host_embed_t        *embeds;         /* score_kind() calls */
     unsigned                cancelled;      /* traces cancelled */
 
     tg_host_choice_t       *choices;        /* client_n of them */
@@ -211,6 +215,12 @@ void tg__host_timers_stop(tg_host_req_t *hr);
 int tg__host_score(tg_req_t *req, const char *const *texts,
     const size_t *lens, size_t n, tg_score_cb cb, void *data);
 void tg__host_scores_cancel(tg_host_req_t *hr);
+
+/* host_score.c */
+int tg__host_score_kind(tg_req_t *req, tg_score_kind_t kind,
+    const char *const *texts, const size_t *lens, size_t n,
+    tg_score_kind_cb cb, void *data);
+void tg__host_embeds_cancel(tg_host_req_t *hr);
 
 /* host_trace.c */
 tg_trace_t *tg__host_trace_start(tg_req_t *req, const tg_trace_spec_t *spec);

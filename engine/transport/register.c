@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/embed_link.h"
 #include "core/shared.h"
 #include "log.h"
 #include "plugin/loader.h"
@@ -217,6 +218,16 @@ tg__conn_register(tg_conn_t *conn)
 
     /* The generation's Redis link (connection, prefix index, sessions). */
     rc = tg_shared_attach(e, conn->gen, msg, sizeof(msg));
+    if (rc != 0) {
+        tg_log_error("worker %d: configuration refused: %s",
+                     (int) conn->peer_pid, msg);
+        tg__conn_reply(conn, rc, msg);
+        return;
+    }
+
+    /* The generation's embedder (thinkgate_embedder): a model that
+     * cannot be opened, or device=cuda without a GPU, refuses it. */
+    rc = tg_embed_attach(e, conn->gen, msg, sizeof(msg));
     if (rc != 0) {
         tg_log_error("worker %d: configuration refused: %s",
                      (int) conn->peer_pid, msg);

@@ -321,6 +321,37 @@ typedef struct {
 
 typedef void (*tg_score_cb)(tg_req_t *req, void *data, const float *sim,
     size_t n);
+
+/* What score_kind() compares (api->score_kind). */
+typedef enum {
+    TG_SCORE_KIND_LEXICAL = 0,  /* hashed character 3-grams, as score() */
+    TG_SCORE_KIND_EMBED         /* sentence embeddings, all-MiniLM-L6-v2
+                                   (thinkgate_embedder) */
+} tg_score_kind_t;
+
+/*
+ * The answer to one score_kind() call.  Everything it points to is the
+ * host's and valid until the callback returns: copy what you keep.
+ */
+typedef struct {
+    int                 status;     /* 0, or a negative errno: -EIO (the
+                                       model failed), -ENOMEM, -ECANCELED
+                                       (the engine is stopping) */
+    const char         *error;      /* "" when status is 0; else why */
+    tg_score_kind_t     kind;
+    const char         *device;     /* what ran it: "cpu", "cuda", or
+                                       "lexical" for TG_SCORE_KIND_LEXICAL */
+    size_t              n;          /* texts; 0 when status != 0 */
+    const float        *sim;        /* n x n row-major cosines, 1 on the
+                                       diagonal (0 for an empty lexical
+                                       text); NULL when status != 0 */
+    size_t              dim;        /* EMBED: vector size (384); else 0 */
+    const float        *vectors;    /* EMBED: n x dim row-major, each row
+                                       L2-normalised; else NULL */
+} tg_score_result_t;
+
+typedef void (*tg_score_kind_cb)(tg_req_t *req, void *data,
+    const tg_score_result_t *res);
 typedef void (*tg_kv_cb)(tg_req_t *req, void *data, int status,
     const char *value, size_t len);
 
@@ -437,6 +468,23 @@ typedef struct tg_host_api_s {
      * fills the tg_aux_result_t fields and serves the tg_aux_spec_t
      * fields and endpoint appended with it. */
     void        (*kv_limits)(size_t *max_key, size_t *max_value);
+
+    /* Similarity of n texts (0 < n <= 4096), all pairs, of a kind: like
+     * score(), but cb hears which kind and device ran it and, for EMBED,
+     * the vectors too.  cb is called once, from the loop, never from
+     * inside this call; not at all once the request is over (its answer
+     * is dropped safely, even when the model is still running it).
+     * EMBED calls of one loop turn, from all requests, go through the
+     * model as one batch, off the loop.  Returns 0, or, without calling
+     * cb: -EINVAL (bad arguments, unknown kind, request over); -ENOTSUP
+     * for EMBED without a thinkgate_embedder directive (last_error names
+     * it: plugins answer 400); -EBUSY when the embedder's queue is full,
+     * at once rather than a stall (last_error says how full: plugins
+     * answer 503 or retry later); -E2BIG when n alone is more than the
+     * queue holds (4 x the directive's max_batch); -ENOMEM. */
+    int         (*score_kind)(tg_req_t *req, tg_score_kind_t kind,
+                              const char *const *texts, const size_t *lens,
+                              size_t n, tg_score_kind_cb cb, void *data);
 } tg_host_api_t;
 
 

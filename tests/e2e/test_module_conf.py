@@ -412,7 +412,8 @@ def test_document_carries_plugins_redis_and_pool_policy():
                       password_env=REDIS_PW connect_timeout=2s timeout=150ms;
 """
     doc = registered_document(http)
-    assert set(doc) == {"backends", "pools", "plugins", "redis"}
+    assert set(doc) == {"backends", "pools", "plugins", "redis",
+                        "embedder"}
     assert doc["plugins"] == ["ffs", "self_consistency", "passthrough"]
     assert doc["redis"] == {"addr": "unix:/run/redis.sock", "db": 2,
                             "prefix": "gw1:", "password_env": "REDIS_PW",
@@ -438,7 +439,7 @@ def test_document_defaults_without_plugins_or_redis():
 
     doc = registered_document("")
     assert doc == {"backends": [], "pools": [], "plugins": [],
-                   "redis": None}
+                   "redis": None, "embedder": None}
 
 
 def test_real_engine_accepts_plugins_and_redis():
@@ -476,3 +477,115 @@ def test_real_engine_accepts_plugins_and_redis():
         if nginx:
             nginx.cleanup()
         engine.cleanup()
+
+
+# -- thinkgate_embedder --------------------------------------------------------
+
+EMBED_MODEL = os.path.join(harness.BUILD, "models", "all-MiniLM-L6-v2")
+
+
+def fake_model(dirname, header=None, vocab=True, model=True):
+    """A model directory: vocab.txt and a model.safetensors whose header
+    is the given bytes (default: a well-formed one)."""
+    import json
+    import struct
+    d = os.path.join(dirname, "model")
+    os.makedirs(d, exist_ok=True)
+    if vocab:
+        with open(os.path.join(d, "vocab.txt"), "w") as f:
+            f.write("[PAD]\n")
+    if model:
+        if header is None:
+            text = json.dumps({"embeddings.word_embeddings.weight": {
+                "dtype": "F32", "shape": [1, 1],
+                "data_offsets": [0, 4]}}).encode() + b"   "
+            header = struct.pack("<Q", len(text)) + text + b"\0" * 4
+        with open(os.path.join(d, "model.safetensors"), "wb") as f:
+            f.write(header)
+    return d
+
+
+def embedder_main(args):
+    return MAIN + "    thinkgate_embedder %s;\n" % args
+
+
+def test_embedder_accepted(tmp_path):
+    d = fake_model(str(tmp_path))
+    write_conf(str(tmp_path), main=embedder_main(
+        "%s threads=4 device=cpu max_batch=4096" % d))
+    rc, out = nginx_t(str(tmp_path))
+    assert rc == 0, out
+
+
+@pytest.mark.skipif(not os.path.exists(EMBED_MODEL),
+                    reason="no model: make models")
+def test_embedder_real_model_accepted(tmp_path):
+    write_conf(str(tmp_path), main=embedder_main(EMBED_MODEL + "/"))
+    rc, out = nginx_t(str(tmp_path))
+    assert rc == 0, out
+
+
+EMBEDDER_BAD = [
+    ("{d} threads=0", "threads=0"),
+    ("{d} threads=65", "threads must be 1..64"),
+    ("{d} max_batch=0", "max_batch=0"),
+    ("{d} max_batch=4097", "max_batch must be 1..4096"),
+    ("{d} device=gpu", "device must be auto, cpu or cuda"),
+    ("{d} batch=4", "unknown parameter"),
+    ("{d} threads=2 threads=3", "given twice"),
+]
+
+
+@pytest.mark.parametrize("args,bad", EMBEDDER_BAD)
+def test_embedder_params_rejected(tmp_path, args, bad):
+    d = fake_model(str(tmp_path))
+    check_rejected(tmp_path, "thinkgate_embedder", bad,
+                   main=embedder_main(args.format(d=d)))
+
+
+def test_embedder_duplicate_rejected(tmp_path):
+    d = fake_model(str(tmp_path))
+    main = embedder_main(d) + "    thinkgate_embedder %s;\n" % d
+    check_rejected(tmp_path, "thinkgate_embedder", "duplicate", main=main)
+
+
+def test_embedder_missing_directory(tmp_path):
+    check_rejected(tmp_path, "thinkgate_embedder", "/nonexistent/minilm",
+                   main=embedder_main("/nonexistent/minilm"))
+
+
+def test_embedder_missing_files(tmp_path):
+    d = fake_model(str(tmp_path), vocab=False)
+    check_rejected(tmp_path, "vocab.txt", "missing",
+                   main=embedder_main(d))
+    shutil.rmtree(d)
+    d = fake_model(str(tmp_path), model=False)
+    check_rejected(tmp_path, "model.safetensors", "missing",
+                   main=embedder_main(d))
+
+
+def test_embedder_path_is_a_file(tmp_path):
+    d = fake_model(str(tmp_path))
+    f = os.path.join(d, "vocab.txt")
+    check_rejected(tmp_path, "thinkgate_embedder", "is not a directory",
+                   main=embedder_main(f))
+
+
+@pytest.mark.parametrize("header,why", [
+    (b"\x01\x02", "shorter than the 8-byte header length"),
+    (b"\xff" * 8 + b"{}", "does not fit the file"),
+    (b"\x02" + b"\0" * 7 + b"[]", "not a JSON object"),
+    (b"\x0a" + b"\0" * 7 + b'{"a": 1}  ', "no \"embeddings.word_embeddings"),
+])
+def test_embedder_malformed_safetensors(tmp_path, header, why):
+    d = fake_model(str(tmp_path), header=header)
+    check_rejected(tmp_path, "model.safetensors", why,
+                   main=embedder_main(d))
+
+
+def test_document_carries_the_embedder(tmp_path):
+    d = fake_model(str(tmp_path))
+    doc = registered_document("    thinkgate_embedder %s max_batch=8;\n"
+                              % d)
+    assert doc["embedder"] == {"path": d, "threads": 1, "device": "auto",
+                               "max_batch": 8}

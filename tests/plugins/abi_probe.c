@@ -138,6 +138,16 @@ tg_probe_unload(void)
 }
 
 
+/* Never called: every score_kind() of the probe is refused. */
+static void
+tg_probe_kind_cb(tg_req_t *req, void *data, const tg_score_result_t *res)
+{
+    (void) data;
+    (void) res;
+    ok(req, "score_kind_cb_called", 0);
+}
+
+
 static void
 tg_probe_score_cb(tg_req_t *req, void *data, const float *sim, size_t n)
 {
@@ -319,6 +329,19 @@ tg_probe_start(tg_req_t *req)
                             &dummy_data));
     st->score_done = rc == 0;
     ok(req, "score", rc == 0);
+
+    /* No thinkgate_embedder here: refused at once, naming the directive,
+     * and the callback (NULL would crash) is never called. */
+    rc = (int) H(api->score_kind(req, TG_SCORE_KIND_EMBED, texts, NULL, 3,
+                                 NULL, NULL));
+    ok(req, "score_kind_bad", rc == -EINVAL
+       && H(api->score_kind(req, (tg_score_kind_t) 7, texts, NULL, 3,
+                            tg_probe_kind_cb, NULL)) == -EINVAL);
+    rc = (int) H(api->score_kind(req, TG_SCORE_KIND_EMBED, texts, NULL, 3,
+                                 tg_probe_kind_cb, NULL));
+    ok(req, "score_kind_no_embedder", rc == -ENOTSUP
+       && strstr((const char *) H(api->last_error(req)),
+                 "thinkgate_embedder") != NULL);
 
     nb = (size_t) H(api->pool_backends(req, NULL, bi, 8));
     ok(req, "pool_backends", nb >= 1 && bi[0].name != NULL

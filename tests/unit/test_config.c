@@ -155,6 +155,20 @@ static const bad_doc_t  bad_docs[] = {
       "\"timeout_ms\" must be an integer from 1" },
     { "{\"redis\":{\"addr\":\"h:1\",\"connect_timeout_ms\":-5}}",
       "\"connect_timeout_ms\"" },
+    { "{\"embedder\":[]}", "\"embedder\" must be an object or null" },
+    { "{\"embedder\":{}}", "embedder: \"path\" is required" },
+    { "{\"embedder\":{\"path\":\"\"}}", "\"path\" must be a non-empty" },
+    { "{\"embedder\":{\"path\":\"/m\",\"batch\":4}}",
+      "unknown key \"batch\" in embedder" },
+    { "{\"embedder\":{\"path\":\"/m\",\"threads\":0}}",
+      "\"threads\" must be an integer from 1 to 64" },
+    { "{\"embedder\":{\"path\":\"/m\",\"threads\":65}}",
+      "\"threads\" must be an integer from 1 to 64" },
+    { "{\"embedder\":{\"path\":\"/m\",\"max_batch\":4097}}",
+      "\"max_batch\" must be an integer from 1 to 4096" },
+    { "{\"embedder\":{\"path\":\"/m\",\"device\":\"gpu\"}}",
+      "\"device\" must be \"auto\", \"cpu\" or \"cuda\"" },
+    { "{\"embedder\":{\"path\":\"/m\",\"device\":1}}", "\"device\"" },
 };
 
 
@@ -457,4 +471,39 @@ Test(config, plugins_and_redis_take_part_in_dedupe, .init = setup,
     cr_assert_neq(a, b, "another Redis is another generation");
     tg_generation_release(a);
     tg_generation_release(b);
+}
+
+
+Test(config, embedder_as_the_module_writes_it_and_defaults, .init = setup,
+     .fini = teardown)
+{
+    tg_generation_t               *g;
+    const tg_embedder_settings_t  *es;
+    char                           err[256];
+
+    cr_assert_eq(acquire("{\"embedder\":{\"path\":\"/models/minilm\","
+                         "\"threads\":4,\"device\":\"cuda\","
+                         "\"max_batch\":128}}", &g, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_not_null(g->embedder);
+    es = &g->embedder_settings;
+    cr_assert_str_eq(es->path, "/models/minilm");
+    cr_assert_eq(es->threads, 4);
+    cr_assert_eq(es->device, 2);
+    cr_assert_eq(es->max_batch, 128);
+    tg_generation_release(g);
+
+    /* keys left out take the module's defaults */
+    cr_assert_eq(acquire("{\"embedder\":{\"path\":\"/m\"}}", &g, err,
+                         sizeof(err)), 0, "%s", err);
+    es = &g->embedder_settings;
+    cr_assert_eq(es->threads, 1);
+    cr_assert_eq(es->device, 0);
+    cr_assert_eq(es->max_batch, 64);
+    tg_generation_release(g);
+
+    cr_assert_eq(acquire("{\"embedder\":null}", &g, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_null(g->embedder);
+    tg_generation_release(g);
 }

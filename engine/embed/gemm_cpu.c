@@ -1,0 +1,138 @@
+/*
+ * The CPU GEMM backend: OpenBLAS's sgemm (Debian's libopenblas, whose
+ * kernels are chosen at run time for the CPU it meets).  Weights are
+ * copied into 64-byte aligned rows at load so that the hot loop never
+ * touches the (possibly unaligned) mapping of the model file.
+ */
+#include "embed/gemm.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tg_gemm_weight_s {
+    int     n;
+    int     k;
+    float  *w;                              /* n x k, row-major */
+};
+
+typedef struct {
+    int     threads;
+} tg_gemm_cpu_t;
+
+static int  tg__cpu_weight(void *ctx, const float *w, int n, int k,
+                           tg_gemm_weight_t **out, char *err,
+                           size_t err_size);
+static void tg__cpu_weight_free(void *ctx, tg_gemm_weight_t *w);
+static int  tg__cpu_linear(void *ctx, const float *x, int m,
+                           const tg_gemm_weight_t *w, float *y, char *err,
+                           size_t err_size);
+static int  tg__cpu_batched(void *ctx, int trans_b, int m, int n, int k,
+                            float alpha, const float *a, int lda, size_t sa,
+                            const float *b, int ldb, size_t sb, float *c,
+                            int ldc, size_t sc, int count, char *err,
+                            size_t err_size);
+static void tg__cpu_close(void *ctx);
+
+static const tg_gemm_ops_t tg__cpu_ops = {
+    "cpu",
+    tg__cpu_weight,
+    tg__cpu_weight_free,
+    tg__cpu_linear,
+    tg__cpu_batched,
+    tg__cpu_close
+};
+
+int
+tg_gemm_cpu_open(int threads, const tg_gemm_ops_t **ops, void **ctx,
+                 char *err, size_t err_size)
+{
+    tg_gemm_cpu_t  *cpu;
+
+    cpu = calloc(1, sizeof(*cpu));
+    if (cpu == NULL) {
+        snprintf(err, err_size, "cpu gemm: out of memory");
+        return -ENOMEM;
+    }
+    cpu->threads = threads < 1 ? 1 : threads;
+    /* OpenBLAS keeps one process-wide pool; the last embedder opened
+     * sets its size. */
+    openblas_set_num_threads(cpu->threads);
+    *ops = &tg__cpu_ops;
+    *ctx = cpu;
+    return 0;
+}
+
+static int
+tg__cpu_weight(void *ctx, const float *w, int n, int k,
+               tg_gemm_weight_t **out, char *err, size_t err_size)
+{
+    tg_gemm_weight_t   *wt;
+    size_t              bytes = (size_t) n * (size_t) k * sizeof(float);
+
+    (void) ctx;
+    wt = calloc(1, sizeof(*wt));
+    if (wt == NULL
+        || posix_memalign((void **) &wt->w, 64, bytes ? bytes : 64) != 0)
+    {
+        free(wt);
+        snprintf(err, err_size, "cpu gemm: out of memory for a %d x %d "
+                 "weight", n, k);
+        return -ENOMEM;
+    }
+    memcpy(wt->w, w, bytes);
+    wt->n = n;
+    wt->k = k;
+    *out = wt;
+    return 0;
+}
+
+static void
+tg__cpu_weight_free(void *ctx, tg_gemm_weight_t *w)
+{
+    (void) ctx;
+    if (w != NULL) {
+        free(w->w);
+        free(w);
+    }
+}
+
+static int
+tg__cpu_linear(void *ctx, const float *x, int m, const tg_gemm_weight_t *w,
+               float *y, char *err, size_t err_size)
+{
+    (void) ctx;
+    (void) err;
+    (void) err_size;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, w->n, w->k,
+                1.0f, x, w->k, w->w, w->k, 0.0f, y, w->n);
+    return 0;
+}
+
+static int
+tg__cpu_batched(void *ctx, int trans_b, int m, int n, int k, float alpha,
+                const float *a, int lda, size_t sa, const float *b, int ldb,
+                size_t sb, float *c, int ldc, size_t sc, int count,
+                char *err, size_t err_size)
+{
+    int i;
+
+    (void) ctx;
+    (void) err;
+    (void) err_size;
+    for (i = 0; i < count; i++) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha,
+                    a + (size_t) i * sa, lda, b + (size_t) i * sb, ldb,
+                    0.0f, c + (size_t) i * sc, ldc);
+    }
+    return 0;
+}
+
+static void
+tg__cpu_close(void *ctx)
+{
+    free(ctx);
+}
