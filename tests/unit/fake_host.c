@@ -407,6 +407,13 @@ fake_host_set_kv_down(fake_host_t *h, int down)
 
 
 void
+fake_host_set_embedder(fake_host_t *h, int on)
+{
+    h->embedder = !!on;
+}
+
+
+void
 fake_host_set_aux_reasoning(fake_host_t *h, const char *reasoning)
 {
     free(h->aux_reasoning);

@@ -108,6 +108,10 @@ void fake_host_set_aux_failure(fake_host_t *h, int status,
 /* down: kv_get and kv_set return -ENOTCONN, as the engine does without
  * Redis.  Keys and values are checked as the engine checks them. */
 void fake_host_set_kv_down(fake_host_t *h, int down);
+/* on: score_kind(EMBED) answers (with the trigram cosine, device
+ * "fake"); off (default): -ENOTSUP naming thinkgate_embedder, as the
+ * engine without the directive. */
+void fake_host_set_embedder(fake_host_t *h, int on);
 /* The client's n (client_n(); default 1): that many live traces may run
  * at once. */
 void fake_host_set_client_n(fake_host_t *h, uint32_t n);

@@ -560,7 +560,8 @@ static const tg_host_api_t  fake_api = {
     fake_log,
     fake_counter_add,
     fake_client_n,
-    fake_kv_limits
+    fake_kv_limits,
+    fake_score_kind
 };
 
 

@@ -171,10 +171,11 @@ fake_now_ms(void)
 }
 
 
-/* Cosine of hashed character-trigram counts: the real score's idea. */
-int
-fake_score(tg_req_t *req, const char *const *texts, const size_t *lens,
-    size_t n, tg_score_cb cb, void *data)
+/* Cosine of hashed character-trigram counts: the real score's idea.  A
+ * score job with the matrix computed; NULL and *rc set on failure. */
+static fake_job_t *
+fake__score_job(tg_req_t *req, const char *const *texts, const size_t *lens,
+    size_t n, void *data, int *rc)
 {
     enum { DIM = 256 };
     fake_host_t  *h = fake__req(req);
@@ -182,12 +183,14 @@ fake_score(tg_req_t *req, const char *const *texts, const size_t *lens,
     float        *v;
     size_t        i, k, c;
 
-    if (texts == NULL || lens == NULL || cb == NULL || n == 0) {
-        return -EINVAL;
+    if (texts == NULL || lens == NULL || n == 0) {
+        *rc = -EINVAL;
+        return NULL;
     }
     v = calloc(n * DIM, sizeof(float));
     if (v == NULL) {
-        return -ENOMEM;
+        *rc = -ENOMEM;
+        return NULL;
     }
     j = fake__job(h, FAKE_JOB_SCORE, 0, data);
     if (j == NULL || (j->sim = calloc(n * n, sizeof(float))) == NULL) {
@@ -195,7 +198,8 @@ fake_score(tg_req_t *req, const char *const *texts, const size_t *lens,
             j->active = 0;
         }
         free(v);
-        return -ENOMEM;
+        *rc = -ENOMEM;
+        return NULL;
     }
     for (i = 0; i < n; i++) {
         for (k = 0; k + 3 <= lens[i]; k++) {
@@ -218,8 +222,57 @@ fake_score(tg_req_t *req, const char *const *texts, const size_t *lens,
         }
     }
     free(v);
-    j->score_cb = cb;
     j->n = n;
+    return j;
+}
+
+
+int
+fake_score(tg_req_t *req, const char *const *texts, const size_t *lens,
+    size_t n, tg_score_cb cb, void *data)
+{
+    fake_job_t  *j;
+    int          rc = 0;
+
+    if (cb == NULL) {
+        return -EINVAL;
+    }
+    j = fake__score_job(req, texts, lens, n, data, &rc);
+    if (j == NULL) {
+        return rc;
+    }
+    j->score_cb = cb;
+    return 0;
+}
+
+
+/* score_kind: both kinds answer with the trigram cosine; EMBED only when
+ * the test said an embedder is there (fake_host_set_embedder), as the
+ * engine refuses it without thinkgate_embedder. */
+int
+fake_score_kind(tg_req_t *req, tg_score_kind_t kind, const char *const *texts,
+    const size_t *lens, size_t n, tg_score_kind_cb cb, void *data)
+{
+    fake_host_t  *h = fake__req(req);
+    fake_job_t   *j;
+    int           rc = 0;
+
+    if (cb == NULL
+        || (kind != TG_SCORE_KIND_LEXICAL && kind != TG_SCORE_KIND_EMBED))
+    {
+        return -EINVAL;
+    }
+    if (kind == TG_SCORE_KIND_EMBED && !h->embedder) {
+        snprintf(h->err, sizeof(h->err),
+                 "no embedder: add thinkgate_embedder PATH;");
+        return -ENOTSUP;
+    }
+    j = fake__score_job(req, texts, lens, n, data, &rc);
+    if (j == NULL) {
+        return rc;
+    }
+    j->score_kind_cb = cb;
+    j->score_kind = kind;
     return 0;
 }
 

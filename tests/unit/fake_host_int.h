@@ -38,6 +38,8 @@ typedef struct fake_job_s {
     uint64_t            due;
     void               *data;
     tg_score_cb         score_cb;
+    tg_score_kind_cb    score_kind_cb;  /* a score_kind() job */
+    tg_score_kind_t     score_kind;
     float              *sim;
     size_t              n;
     tg_kv_cb            kv_cb;
@@ -109,6 +111,7 @@ struct tg_req_s {
     int                   aux_status;     /* < 0: every aux reply fails */
     char                 *aux_error;
     int                   kv_down;        /* kv calls: -ENOTCONN */
+    int                   embedder;       /* score_kind EMBED answers */
     uint32_t              client_n;
 
     fake_end_t            end;
@@ -177,6 +180,9 @@ int fake_timer_stop(tg_req_t *req, tg_timer_t *tm);
 uint64_t fake_now_ms(void);
 int fake_score(tg_req_t *req, const char *const *texts, const size_t *lens,
     size_t n, tg_score_cb cb, void *data);
+int fake_score_kind(tg_req_t *req, tg_score_kind_t kind,
+    const char *const *texts, const size_t *lens, size_t n,
+    tg_score_kind_cb cb, void *data);
 void fake_kv_limits(size_t *max_key, size_t *max_value);
 int fake_kv_get(tg_req_t *req, const char *key, tg_kv_cb cb, void *data);
 int fake_kv_set(tg_req_t *req, const char *key, const char *v, size_t len,

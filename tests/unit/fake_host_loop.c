@@ -255,7 +255,19 @@ fake__run_job(fake_host_t *h, fake_job_t *j)
         }
         break;
     case FAKE_JOB_SCORE:
-        j->score_cb(h, j->data, j->sim, j->n);
+        if (j->score_kind_cb != NULL) {
+            tg_score_result_t  res = { 0 };
+
+            res.error = "";
+            res.kind = j->score_kind;
+            res.device = j->score_kind == TG_SCORE_KIND_EMBED ? "fake"
+                                                              : "lexical";
+            res.n = j->n;
+            res.sim = j->sim;
+            j->score_kind_cb(h, j->data, &res);
+        } else {
+            j->score_cb(h, j->data, j->sim, j->n);
+        }
         break;
     case FAKE_JOB_KV:
         j->kv_cb(h, j->data, j->status, j->value, j->len);
