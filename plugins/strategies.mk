@@ -16,17 +16,24 @@ TG_COMMON_VOTE ?= plugins/common/vote.c plugins/common/vote.h \
 TG_COMMON_SAMPLES ?= plugins/common/samples.c plugins/common/samples.h \
                      $(TG_COMMON_VOTE)
 TG_TRACES_READER ?= tests/unit/traces_reader.c tests/unit/traces_reader.h
+TG_COMMON_JUDGE ?= plugins/common/judge.c plugins/common/judge.h
+TG_COMMON_CLUSTER ?= plugins/common/cluster.c plugins/common/cluster.h
+
+# DeepPrune is two files (the strategy and its judges) and one header.
+TG_DEEPPRUNE_SRC = plugins/deepprune_judge.c plugins/deepprune.h \
+                   $(TG_COMMON_CLUSTER) $(TG_COMMON_JUDGE) $(TG_COMMON_SAMPLES)
 
 TG_STRATEGY_CFLAGS = $(CFLAGS_BASE) $(TG_PLUGIN_CFLAGS) -fPIC \
                      -fvisibility=hidden
 TG_PLUGIN_HDRS     = include/thinkgate/plugin.h
 
-# $(call tg_strategy_so,NAME,EXTRA_SOURCES): the .so rule of one strategy.
+# $(call tg_strategy_so,NAME,EXTRA_SOURCES[,LIBS]): the .so rule of one
+# strategy; LIBS are system libraries it needs (-lm).
 define tg_strategy_so
 $(BUILD)/plugins/$(1).so: plugins/$(1).c $(2) $(TG_PLUGIN_HDRS) \
         plugins/strategies.mk | $(BUILD)/plugins
 	$$(CC) $$(TG_STRATEGY_CFLAGS) -shared -Wl,-z,defs -o $$@.tmp \
-	    plugins/$(1).c $$(filter %.c,$(2))
+	    plugins/$(1).c $$(filter %.c,$(2)) $(3)
 	@bad=$$$$(nm -D --defined-only $$@.tmp | awk '{ print $$$$NF }' \
 	    | grep -vx 'thinkgate_plugin' | grep -v '^_' || true); \
 	if [ -n "$$$$bad" ]; then \
@@ -40,6 +47,7 @@ endef
 $(eval $(call tg_strategy_so,passthrough,))
 $(eval $(call tg_strategy_so,self_consistency,$(TG_COMMON_SAMPLES)))
 $(eval $(call tg_strategy_so,ffs,$(TG_COMMON_SAMPLES)))
+$(eval $(call tg_strategy_so,deepprune,$(TG_DEEPPRUNE_SRC),-lm))
 
 # Unit tests: each links its plugin's .c directly (no dlopen) with the
 # fake host (tests/unit/fake_host*.c) and the helpers every plugin test
@@ -57,6 +65,10 @@ $(eval $(call tg_unit_test,test_plugin_self_consistency, \
     tests/unit/test_plugin_self_consistency.c,$(TG_FAKE_LIBS)))
 $(eval $(call tg_unit_test,test_plugin_ffs,plugins/ffs.c \
     $(TG_COMMON_SAMPLES) $(TG_FAKE_HOST) tests/unit/test_plugin_ffs.c, \
+    $(TG_FAKE_LIBS)))
+
+$(eval $(call tg_unit_test,test_plugin_deepprune,plugins/deepprune.c \
+    $(TG_DEEPPRUNE_SRC) $(TG_FAKE_HOST) tests/unit/test_plugin_deepprune.c, \
     $(TG_FAKE_LIBS)))
 
 # The replay test runs both voting strategies over ../shared/traces; it
