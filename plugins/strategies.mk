@@ -1,4 +1,5 @@
-# Strategy plugins: passthrough, self_consistency and ffs, each built to
+# Strategy plugins: passthrough, self_consistency, ffs and deepprune, each
+# built to
 # $(BUILD)/plugins/NAME.so from its .c and the plugins/common/ sources it
 # needs.  Compiled with -fvisibility=hidden so that the only dynamic
 # symbol is the descriptor, thinkgate_plugin (marked visibility default in
@@ -71,14 +72,14 @@ $(eval $(call tg_unit_test,test_plugin_deepprune,plugins/deepprune.c \
     $(TG_DEEPPRUNE_SRC) $(TG_FAKE_HOST) tests/unit/test_plugin_deepprune.c, \
     $(TG_FAKE_LIBS)))
 
-# The replay test runs both voting strategies over ../shared/traces; it
+# The replay test runs the voting strategies over ../shared/traces; it
 # #includes both plugin sources (renaming each descriptor), so they are
 # prerequisites here rather than sources of the macro.
-$(eval $(call tg_unit_test,test_plugin_replay,$(TG_COMMON_SAMPLES) \
+$(eval $(call tg_unit_test,test_plugin_replay,$(TG_DEEPPRUNE_SRC) \
     $(TG_FAKE_HOST) $(TG_TRACES_READER) tests/unit/test_plugin_replay.c, \
     $(TG_FAKE_LIBS) -ljansson -lz))
 $(BUILD)/tests/test_plugin_replay $(BUILD)/asan/tests/test_plugin_replay: \
-    plugins/self_consistency.c plugins/ffs.c
+    plugins/self_consistency.c plugins/ffs.c plugins/deepprune.c
 
 # The aux_probe test plugin (tests/plugins/) against the fake host: the
 # aux result fields and kv as the fake host serves them.
