@@ -1,7 +1,8 @@
 /*
  * thinkgate — DeepPrune's internals, shared by deepprune.c (traces,
  * clustering rounds, the vote) and deepprune_judge.c (the judges).  Not a
- * public header: both files are compiled into deepprune.so only.
+ * public header: with deepprune_summary.c (the summary), they are compiled
+ * into deepprune.so only.
  */
 #ifndef TG_DEEPPRUNE_H
 #define TG_DEEPPRUNE_H
@@ -107,6 +108,9 @@ void tg_dp_judge_on_aux(const tg_host_api_t *api, tg_req_t *req,
 
 /* deepprune.c: every verdict of r is in (NaN where none came). */
 void tg_dp_round_done(tg_req_t *req, tg_dp_round_t *r);
+
+/* deepprune_summary.c: the summary entries, written before the answer. */
+void tg_dp_summary(const tg_host_api_t *api, tg_req_t *req, tg_dp_t *st);
 
 /* s as a JSON string literal, quotes included, in the arena; NULL when
  * out of memory. */

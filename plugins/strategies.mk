@@ -20,8 +20,10 @@ TG_TRACES_READER ?= tests/unit/traces_reader.c tests/unit/traces_reader.h
 TG_COMMON_JUDGE ?= plugins/common/judge.c plugins/common/judge.h
 TG_COMMON_CLUSTER ?= plugins/common/cluster.c plugins/common/cluster.h
 
-# DeepPrune is two files (the strategy and its judges) and one header.
-TG_DEEPPRUNE_SRC = plugins/deepprune_judge.c plugins/deepprune.h \
+# DeepPrune is three files (the strategy, its judges, its summary) and one
+# header.
+TG_DEEPPRUNE_SRC = plugins/deepprune_judge.c plugins/deepprune_summary.c \
+                   plugins/deepprune.h \
                    $(TG_COMMON_CLUSTER) $(TG_COMMON_JUDGE) $(TG_COMMON_SAMPLES)
 
 TG_STRATEGY_CFLAGS = $(CFLAGS_BASE) $(TG_PLUGIN_CFLAGS) -fPIC \
