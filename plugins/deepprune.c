@@ -307,6 +307,14 @@ tg_dp_round_start(tg_req_t *req, tg_dp_t *st)
     if (st->samples.answered || st->round != NULL) {
         return;
     }
+    if (st->degraded) {
+        /* Those that arrived while the failed round ran: kept. */
+        for (q = 0; q < st->nqueue; q++) {
+            st->tr[st->queue[q]].phase = TG_DP_UNJUDGED;
+        }
+        st->nqueue = 0;
+        return;
+    }
     /* The first trace there founds cluster 0 unjudged. */
     while (st->clusters.nclusters == 0 && st->nqueue > 0) {
         i = st->queue[0];
