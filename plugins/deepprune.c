@@ -148,6 +148,47 @@ tg_dp_start(tg_req_t *req)
 }
 
 
+/* The probe's answer: nothing to do, it only asked whether the host
+ * has an embedder. */
+static void
+tg_dp_embed_probe_cb(tg_req_t *req, void *data, const tg_score_result_t *res)
+{
+    (void) req;
+    (void) data;
+    (void) res;
+}
+
+
+/*
+ * judge=embed needs the host's embedding score and an embedder in the
+ * configuration.  Only a call says whether there is one, so one empty
+ * text is embedded at the start (a two-token forward pass, batched with
+ * whatever else the loop turn brings): without thinkgate_embedder the
+ * request is a 400 naming the directive, before any trace starts.
+ */
+static const char *
+tg_dp_embed_check(tg_req_t *req)
+{
+    static char               msg[320];
+    const tg_host_api_t      *api = tg_dp_api;
+    const char               *probe = "";
+    size_t                    len = 0;
+    int                       rc;
+
+    if (!TG_API_HAS(api, score_kind)) {
+        return "deepprune: judge=embed needs a host with embedding scores";
+    }
+    rc = api->score_kind(req, TG_SCORE_KIND_EMBED, &probe, &len, 1,
+                         tg_dp_embed_probe_cb, NULL);
+    if (rc == 0) {
+        return NULL;
+    }
+    snprintf(msg, sizeof(msg), "deepprune: judge=embed: %s",
+             api->last_error(req) ? api->last_error(req) : "refused");
+    return msg;
+}
+
+
 static int
 tg_dp_options(tg_req_t *req, tg_dp_t *st)
 {
@@ -177,10 +218,7 @@ tg_dp_options(tg_req_t *req, tg_dp_t *st)
                     (uint32_t) api->opt_int(req, "max_clusters"));
 
     if (st->judge == TG_DP_EMBED) {
-        /* This ABI's host table has no embedding score entry yet
-         * (score_kind is appended on another branch). */
-        msg = "deepprune: judge=embed needs the host's embedding score "
-              "(thinkgate_embedder)";
+        msg = tg_dp_embed_check(req);
     } else if ((st->judge == TG_DP_LLM || st->judge == TG_DP_POOL)
                && st->judge_pool == NULL)
     {

@@ -4,6 +4,8 @@
  *
  *   lexical  one host score() call over every text of the round (the
  *            host batches the calls of one loop turn);
+ *   embed    the same through score_kind(EMBED): cosines of the engine's
+ *            all-MiniLM-L6-v2 embeddings (thinkgate_embedder);
  *   pool     one embeddings aux call over them; the score is the cosine
  *            of the two vectors;
  *   llm      one chat aux call per pair, all at once, asking for one
@@ -22,6 +24,8 @@
 
 static void tg_dp_score_cb(tg_req_t *req, void *data, const float *sim,
     size_t n);
+static void tg_dp_embed_cb(tg_req_t *req, void *data,
+    const tg_score_result_t *res);
 static int tg_dp_llm_start(const tg_host_api_t *api, tg_req_t *req,
     tg_dp_t *st, tg_dp_round_t *r);
 static char *tg_dp_llm_messages(const tg_host_api_t *api, tg_req_t *req,
@@ -56,6 +60,18 @@ tg_dp_judge_start(const tg_host_api_t *api, tg_req_t *req, tg_dp_t *st,
         lens[i] = st->tr[r->items[i]].prefix_len;
     }
     st->judge_calls++;
+    if (st->judge == TG_DP_EMBED) {
+        if (api->score_kind(req, TG_SCORE_KIND_EMBED, texts, lens,
+                            r->nitems, tg_dp_embed_cb, r) != 0)
+        {
+            api->log(req, TG_LOG_WARN, "deepprune: embed judge: %s",
+                     api->last_error(req));
+            st->judge_failures++;
+            return -EIO;
+        }
+        r->outstanding = 1;
+        return 0;
+    }
     if (st->judge == TG_DP_LEXICAL) {
         if (api->score(req, texts, lens, r->nitems, tg_dp_score_cb, r) != 0) {
             st->judge_failures++;
@@ -98,6 +114,15 @@ tg_dp_score_cb(tg_req_t *req, void *data, const float *sim, size_t n)
         st->degraded = 1;
     }
     tg_dp_round_done(req, r);
+}
+
+
+/* The embed judge's answer: cosines of the in-engine embeddings. */
+static void
+tg_dp_embed_cb(tg_req_t *req, void *data, const tg_score_result_t *res)
+{
+    tg_dp_score_cb(req, data, res->status == 0 ? res->sim : NULL,
+                   res->status == 0 ? res->n : 0);
 }
 
 

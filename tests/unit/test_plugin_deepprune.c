@@ -90,10 +90,13 @@ Test(deepprune, descriptor_and_option_errors)
     cr_assert_eq(fake_host_set_options(h, "judge=embed"), 0);
     cr_assert_eq(fake_host_run(h), -EINVAL);
     cr_assert_eq(fake_host_fail_status(h), 400);
-    cr_assert_str_eq(fake_host_fail_message(h), "deepprune: judge=embed "
-                     "needs the host's embedding score (thinkgate_embedder)");
+    cr_assert(strstr(fake_host_fail_message(h), "thinkgate_embedder")
+              != NULL, "%s", fake_host_fail_message(h));
+    cr_assert_eq(fake_host_traces_started(h), 0);
     tg_test_clean(h);
 }
+
+
 
 
 Test(deepprune, lexical_founds_joins_and_cancels_exactly_the_pruned)
@@ -282,6 +285,22 @@ Test(deepprune, judge_timeout_keeps_the_traces)
     cr_assert_eq(fake_host_run(h), 0);
     tg_dp_expect_plain(h, "6");
     cr_assert_str_eq(fake_host_summary(h, "judge_ms"), "20");
+    tg_test_clean(h);
+}
+
+
+/* judge=embed with an embedder: the host's score_kind(EMBED) clusters. */
+Test(deepprune, embed_judge_clusters_through_score_kind)
+{
+    fake_host_t  *h = tg_dp_host("n=4 prefix_tokens=10 judge=embed tau=0.8",
+                                 tg_dp_four, 4);
+
+    fake_host_set_embedder(h, 1);
+    cr_assert_eq(fake_host_run(h), 0);
+    cr_assert_str_eq(fake_host_summary(h, "degraded"), "false");
+    cr_assert(tg_dp_cancelled(h, 3), "line a again");
+    cr_assert_not(tg_dp_cancelled(h, 1));
+    cr_assert_not(tg_dp_cancelled(h, 2));
     tg_test_clean(h);
 }
 
