@@ -1,4 +1,5 @@
-# Strategy plugins: passthrough, self_consistency and ffs, each built to
+# Strategy plugins: passthrough, self_consistency, ffs and deepprune, each
+# built to
 # $(BUILD)/plugins/NAME.so from its .c and the plugins/common/ sources it
 # needs.  Compiled with -fvisibility=hidden so that the only dynamic
 # symbol is the descriptor, thinkgate_plugin (marked visibility default in
@@ -16,17 +17,26 @@ TG_COMMON_VOTE ?= plugins/common/vote.c plugins/common/vote.h \
 TG_COMMON_SAMPLES ?= plugins/common/samples.c plugins/common/samples.h \
                      $(TG_COMMON_VOTE)
 TG_TRACES_READER ?= tests/unit/traces_reader.c tests/unit/traces_reader.h
+TG_COMMON_JUDGE ?= plugins/common/judge.c plugins/common/judge.h
+TG_COMMON_CLUSTER ?= plugins/common/cluster.c plugins/common/cluster.h
+
+# DeepPrune is three files (the strategy, its judges, its summary) and one
+# header.
+TG_DEEPPRUNE_SRC = plugins/deepprune_judge.c plugins/deepprune_summary.c \
+                   plugins/deepprune.h \
+                   $(TG_COMMON_CLUSTER) $(TG_COMMON_JUDGE) $(TG_COMMON_SAMPLES)
 
 TG_STRATEGY_CFLAGS = $(CFLAGS_BASE) $(TG_PLUGIN_CFLAGS) -fPIC \
                      -fvisibility=hidden
 TG_PLUGIN_HDRS     = include/thinkgate/plugin.h
 
-# $(call tg_strategy_so,NAME,EXTRA_SOURCES): the .so rule of one strategy.
+# $(call tg_strategy_so,NAME,EXTRA_SOURCES[,LIBS]): the .so rule of one
+# strategy; LIBS are system libraries it needs (-lm).
 define tg_strategy_so
 $(BUILD)/plugins/$(1).so: plugins/$(1).c $(2) $(TG_PLUGIN_HDRS) \
         plugins/strategies.mk | $(BUILD)/plugins
 	$$(CC) $$(TG_STRATEGY_CFLAGS) -shared -Wl,-z,defs -o $$@.tmp \
-	    plugins/$(1).c $$(filter %.c,$(2))
+	    plugins/$(1).c $$(filter %.c,$(2)) $(3)
 	@bad=$$$$(nm -D --defined-only $$@.tmp | awk '{ print $$$$NF }' \
 	    | grep -vx 'thinkgate_plugin' | grep -v '^_' || true); \
 	if [ -n "$$$$bad" ]; then \
@@ -40,6 +50,7 @@ endef
 $(eval $(call tg_strategy_so,passthrough,))
 $(eval $(call tg_strategy_so,self_consistency,$(TG_COMMON_SAMPLES)))
 $(eval $(call tg_strategy_so,ffs,$(TG_COMMON_SAMPLES)))
+$(eval $(call tg_strategy_so,deepprune,$(TG_DEEPPRUNE_SRC),-lm))
 
 # Unit tests: each links its plugin's .c directly (no dlopen) with the
 # fake host (tests/unit/fake_host*.c) and the helpers every plugin test
@@ -59,14 +70,18 @@ $(eval $(call tg_unit_test,test_plugin_ffs,plugins/ffs.c \
     $(TG_COMMON_SAMPLES) $(TG_FAKE_HOST) tests/unit/test_plugin_ffs.c, \
     $(TG_FAKE_LIBS)))
 
-# The replay test runs both voting strategies over ../shared/traces; it
+$(eval $(call tg_unit_test,test_plugin_deepprune,plugins/deepprune.c \
+    $(TG_DEEPPRUNE_SRC) $(TG_FAKE_HOST) tests/unit/test_plugin_deepprune.c, \
+    $(TG_FAKE_LIBS)))
+
+# The replay test runs the voting strategies over ../shared/traces; it
 # #includes both plugin sources (renaming each descriptor), so they are
 # prerequisites here rather than sources of the macro.
-$(eval $(call tg_unit_test,test_plugin_replay,$(TG_COMMON_SAMPLES) \
+$(eval $(call tg_unit_test,test_plugin_replay,$(TG_DEEPPRUNE_SRC) \
     $(TG_FAKE_HOST) $(TG_TRACES_READER) tests/unit/test_plugin_replay.c, \
     $(TG_FAKE_LIBS) -ljansson -lz))
 $(BUILD)/tests/test_plugin_replay $(BUILD)/asan/tests/test_plugin_replay: \
-    plugins/self_consistency.c plugins/ffs.c
+    plugins/self_consistency.c plugins/ffs.c plugins/deepprune.c
 
 # The aux_probe test plugin (tests/plugins/) against the fake host: the
 # aux result fields and kv as the fake host serves them.

@@ -1,6 +1,6 @@
 /*
- * Replay of recorded traces through self_consistency and ffs on the fake
- * host: for every problem of every file in ../shared/traces (or
+ * Replay of recorded traces through self_consistency, ffs and deepprune on
+ * the fake host: for every problem of every file in ../shared/traces (or
  * $TG_TRACES_DIR), its recorded samples become the scripted traces (text =
  * output, split at </think> or gpt-oss's final channel as the backend's
  * reasoning parser would; tokens = completion_tokens; all start together
@@ -11,6 +11,8 @@
  *   - self_consistency (n=8) answers with majority@8 (ties to the earliest
  *     finisher), for the sum of all lengths;
  *   - early_stop=exact gives the same winner for no more tokens;
+ *   - deepprune (lexical judge, prefix_tokens=512, several tau) spends no
+ *     more tokens than self_consistency;
  *
  * the expectations worked out here from the whole recorded outputs, and
  * prints accuracy and tokens per file.  Skipped when there are no traces.
@@ -34,8 +36,16 @@
 #define thinkgate_plugin  tg_replay_ffs_plugin
 #include "ffs.c"
 #undef thinkgate_plugin
+#define thinkgate_plugin  tg_replay_dp_plugin
+#include "deepprune.c"
+#undef thinkgate_plugin
 
 #define TG_REPLAY_N  8
+
+/* deepprune with the lexical judge (the fake host's trigram cosine, the
+ * real score's idea), prefix_tokens=512, at these tau. */
+static const double  tg_replay_dp_tau[] = { 0.5, 0.8, 0.9, 0.95 };
+#define TG_REPLAY_DP  (sizeof(tg_replay_dp_tau) / sizeof(tg_replay_dp_tau[0]))
 
 typedef struct {
     json_t      *json;
@@ -53,6 +63,8 @@ typedef struct {
     unsigned     problems;
     unsigned     sc_correct, ffs_correct, ffs_fallbacks;
     uint64_t     sc_tokens, exact_tokens, strict_tokens, ffs_tokens;
+    unsigned     dp_correct[TG_REPLAY_DP];
+    uint64_t     dp_tokens[TG_REPLAY_DP];
 } tg_replay_file_t;
 
 typedef struct {
@@ -280,6 +292,17 @@ tg_replay_problem(tg_replay_file_t *f, tg_replay_sample_t *s, size_t n,
                      && tg_answer_equal(s[sc.winner].answer, gold);
     f->ffs_correct += ffs.winner >= 0 && s[ffs.winner].answer[0] != '\0'
                       && tg_answer_equal(s[ffs.winner].answer, gold);
+    for (i = 0; i < TG_REPLAY_DP; i++) {
+        tg_replay_run_t  dp;
+
+        snprintf(opts, sizeof(opts), "n=%zu bench=%s prefix_tokens=512 "
+                 "tau=%.2f", n, bench, tg_replay_dp_tau[i]);
+        tg_replay_run(&tg_replay_dp_plugin, opts, s, n, &dp);
+        cr_expect_leq(dp.tokens, sc.tokens, "%s problem %s", f->name, pid);
+        f->dp_correct[i] += dp.winner >= 0 && s[dp.winner].answer[0] != '\0'
+                            && tg_answer_equal(s[dp.winner].answer, gold);
+        f->dp_tokens[i] += dp.tokens;
+    }
     f->sc_tokens += sc.tokens;
     f->exact_tokens += exact.tokens;
     f->strict_tokens += tg_replay_strict_tokens(s, n);
@@ -350,6 +373,8 @@ tg_replay_file(tg_traces_t *tr, tg_replay_file_t *f)
 static void
 tg_replay_print(const tg_replay_file_t *p)
 {
+    size_t  i;
+
     cr_assert_gt(p->problems, 0, "%s holds no problems", p->name);
     fprintf(stderr, "replay: %-32s %5u %7.1f%% %12llu %7.1f%% %12llu "
             "%6.3fx %7.3fx %7.3fx\n", p->name, p->problems,
@@ -360,12 +385,19 @@ tg_replay_print(const tg_replay_file_t *p)
             (double) p->ffs_tokens / (double) p->sc_tokens,
             (double) p->exact_tokens / (double) p->sc_tokens,
             (double) p->strict_tokens / (double) p->sc_tokens);
+    fprintf(stderr, "replay: %-32s deepprune lexical:", "");
+    for (i = 0; i < TG_REPLAY_DP; i++) {
+        fprintf(stderr, "  tau %.2f %5.1f%% %5.3fx", tg_replay_dp_tau[i],
+                100.0 * p->dp_correct[i] / p->problems,
+                (double) p->dp_tokens[i] / (double) p->sc_tokens);
+    }
+    fprintf(stderr, "\n");
 }
 
 
 Test(replay, recorded_traces, .timeout = 900)
 {
-    tg_replay_file_t  all = { "all", 0, 0, 0, 0, 0, 0, 0, 0 };
+    tg_replay_file_t  all = { .name = "all" };
     tg_traces_t       tr;
 
     tg_traces_open(&tr);
@@ -385,6 +417,10 @@ Test(replay, recorded_traces, .timeout = 900)
         all.exact_tokens += f.exact_tokens;
         all.strict_tokens += f.strict_tokens;
         all.ffs_tokens += f.ffs_tokens;
+        for (size_t i = 0; i < TG_REPLAY_DP; i++) {
+            all.dp_correct[i] += f.dp_correct[i];
+            all.dp_tokens[i] += f.dp_tokens[i];
+        }
         tg_replay_print(&f);
     }
     tg_replay_print(&all);
