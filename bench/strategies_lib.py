@@ -377,7 +377,65 @@ def expect_file(tf, cfg, max_tokens=40000):
     return ex
 
 
+# ---- yardstick and judge quality ------------------------------------------
+
+def yardstick(tf, n, max_tokens=40000):
+    """Majority over k random traces of the n a request starts, k = 1..n,
+    worked out exactly from the recording (every k-subset of the n traces,
+    equally likely): [(k, correct, tokens)], correct the expected number
+    of problems right, tokens the expected sum of the k traces' lengths.
+    Ties go to the answer whose first voter is shortest, as _vote."""
+    import itertools
+    out = []
+    for k in range(1, n + 1):
+        correct = tokens = 0.0
+        for p in tf.problems:
+            traces = _traces(p, n, max_tokens)
+            subsets = list(itertools.combinations(traces, k))
+            for sub in subsets:
+                order = sorted(sub, key=lambda t: (t[1], t[0]))
+                ans, _, _ = _vote([t for t in order if t[2] is not None])
+                correct += answers_equal(ans, p.answer) / len(subsets)
+                tokens += sum(t[1] for t in sub) / len(subsets)
+        out.append((k, correct, tokens))
+    return out
+
+
+def on_yardstick(points, tokens):
+    """The yardstick's accuracy at equal tokens: linear between its
+    points; None outside them (a point left of k=1 or right of k=n
+    cannot be placed)."""
+    for (_, a0, t0), (_, a1, t1) in zip(points, points[1:]):
+        if t0 <= tokens <= t1:
+            return a0 + (a1 - a0) * ((tokens - t0) / (t1 - t0)
+                                     if t1 > t0 else 0.0)
+    return None
+
+
+def auroc(scores, labels):
+    """P(score of a positive > score of a negative), ties count half;
+    None without both kinds."""
+    pos = sum(1 for x in labels if x)
+    neg = len(labels) - pos
+    if not pos or not neg:
+        return None
+    pairs = sorted(zip(scores, labels))
+    rank_sum, i = 0.0, 0
+    while i < len(pairs):
+        j = i
+        while j < len(pairs) and pairs[j][0] == pairs[i][0]:
+            j += 1
+        rank_sum += (i + 1 + j) / 2.0 * sum(1 for _, x in pairs[i:j] if x)
+        i = j
+    return (rank_sum - pos * (pos + 1) / 2.0) / (pos * neg)
+
+
 # ---- the processes --------------------------------------------------------
+
+# The simulated judge (thinkgate-sim --judge-model): its model name and
+# the pool the gateway reaches it through.
+JUDGE_MODEL = "thinkgate-sim-judge"
+JUDGE_POOL = "judge"
 
 SERVER = """
         location /v1/ {{
@@ -396,7 +454,7 @@ class Stack:
     build/plugins, one nginx worker with a client-strategy location."""
 
     def __init__(self, files, sim_args=(), inflight=4096, timeout_s=600,
-                 workers=1, plugins=()):
+                 workers=1, plugins=(), judge_model=None):
         self.procs = []
         self.tmp = None
         try:
@@ -417,6 +475,13 @@ class Stack:
             http = ("    thinkgate_backend sim %s max_inflight=%d;\n"
                     "    thinkgate_pool reasoners sim;\n"
                     % (self.sim.url, inflight))
+            if judge_model:
+                # The same sim plays the judge (--judge-model): a backend
+                # whose model= names it, in a pool of its own.
+                http += ("    thinkgate_backend judge %s model=%s "
+                         "max_inflight=%d;\n"
+                         "    thinkgate_pool %s judge;\n"
+                         % (self.sim.url, judge_model, inflight, JUDGE_POOL))
             # Preload the plugins in use (a module without the directive
             # loads them on demand).
             load = [p for p in plugins if os.path.exists(
@@ -475,6 +540,10 @@ class Stack:
 
     def stats(self):
         return self.sim_call("GET", "/sim/stats")
+
+    def judge_log(self):
+        """The sim judge's answers since the last reset: {p_yes, same}."""
+        return self.sim_call("GET", "/sim/judge")
 
     def reset(self):
         return self.sim_call("POST", "/sim/reset")
@@ -558,7 +627,7 @@ def thinkgate_field(cfg, bench):
     if cfg.get("early_stop", "none") != "none":
         tg["early_stop"] = cfg["early_stop"]
     if bench and cfg.get("bench", True) and bench_format(bench) \
-            and cfg["strategy"] in ("ffs", "self_consistency"):
+            and cfg["strategy"] in ("ffs", "self_consistency", "deepprune"):
         tg["bench"] = bench
     for key, v in (cfg.get("extra") or {}).items():
         tg[key] = v

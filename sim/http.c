@@ -187,6 +187,26 @@ tg_sim_plan_choices(tg_sim_t *sim, tg_sim_parsed_t *p, tg_sim_req_t *req,
     return 0;
 }
 
+/* A request for --judge-model: answered at once, without the scheduler
+ * (a one-token reply; its prefill is not modelled). */
+static void
+tg_sim_handle_judge(tg_sim_t *sim, struct evhttp_request *r, json_t *body,
+                    int kind)
+{
+    struct evbuffer *out = evbuffer_new();
+    tg_sim_err_t e;
+
+    memset(&e, 0, sizeof(e));
+    if (out == NULL)
+        evhttp_send_error(r, 500, "out of memory");
+    else if (tg_sim_judge_reply(sim, body, kind, out, &e) != 0)
+        tg_sim_send_error(r, &e);
+    else
+        tg_sim_send_json(r, 200, "OK", out);
+    if (out != NULL)
+        evbuffer_free(out);
+}
+
 static void
 tg_sim_handle_generate(tg_sim_t *sim, struct evhttp_request *r, int kind)
 {
@@ -213,6 +233,15 @@ tg_sim_handle_generate(tg_sim_t *sim, struct evhttp_request *r, int kind)
         tg_sim_fail(&e, 400, NULL, NULL, "the body must be a JSON object: %s",
                     body == NULL ? jerr.text : "not an object");
         goto failed;
+    }
+    if (sim->opt.judge_model != NULL
+        && json_is_string(json_object_get(body, "model"))
+        && strcmp(json_string_value(json_object_get(body, "model")),
+                  sim->opt.judge_model) == 0) {
+        tg_sim_handle_judge(sim, r, body, kind);
+        json_decref(body);
+        evbuffer_free(p.rendered);
+        return;
     }
     if (tg_sim_parse_common(sim, body, &p, &e) != 0
         || (kind == TG_SIM_CHAT ? tg_sim_parse_chat(body, &p, &e)
@@ -339,13 +368,29 @@ tg_sim_handle_stats(tg_sim_t *sim, struct evhttp_request *r)
         "\"cancelled_streams\":%llu,\"completed_streams\":%llu,"
         "\"prefix_cache_hits\":%llu,\"prefix_cache_misses\":%llu,"
         "\"prefix_cache_unit\":\"blocks\",\"prefix_cache_blocks\":%zu,"
-        "\"rejected\":%llu,\"steps\":%llu}\n",
+        "\"rejected\":%llu,\"steps\":%llu,\"judge_requests\":%llu,"
+        "\"judge_unmatched\":%llu,\"judge_yes\":%llu,"
+        "\"judge_ambiguous\":%llu}\n",
         s->requests, sim->open_streams, sim->running_streams,
         sim->queued_streams, s->tokens_generated, s->tokens_after_close,
         s->cancelled_streams, s->completed_streams, s->prefix_cache_hits,
         s->prefix_cache_misses,
         sim->cache ? tg_sim_cache_size(sim->cache) : (size_t) 0,
-        s->rejected, s->steps) < 0)
+        s->rejected, s->steps, sim->judge.requests, sim->judge.unmatched,
+        sim->judge.yes, sim->judge.ambiguous) < 0)
+        evhttp_send_error(r, 500, "out of memory");
+    else
+        tg_sim_send_json(r, 200, "OK", b);
+    if (b != NULL)
+        evbuffer_free(b);
+}
+
+static void
+tg_sim_handle_judge_log(tg_sim_t *sim, struct evhttp_request *r)
+{
+    struct evbuffer *b = evbuffer_new();
+
+    if (b == NULL || tg_sim_judge_render_log(sim, b) != 0)
         evhttp_send_error(r, 500, "out of memory");
     else
         tg_sim_send_json(r, 200, "OK", b);
@@ -395,9 +440,12 @@ tg_sim_http_cb(struct evhttp_request *r, void *arg)
         tg_sim_handle_models(sim, r);
     else if (TG_SIM_PATH("/sim/stats") && get)
         tg_sim_handle_stats(sim, r);
+    else if (TG_SIM_PATH("/sim/judge") && get)
+        tg_sim_handle_judge_log(sim, r);
     else if (TG_SIM_PATH("/sim/reset") && post) {
         /* Counters only: open_streams, running and queued are gauges. */
         memset(&sim->stats, 0, sizeof(sim->stats));
+        tg_sim_judge_reset(sim);
         tg_sim_handle_stats(sim, r);
     } else if (TG_SIM_PATH("/health") && get) {
         evhttp_send_reply(r, 200, "OK", NULL);
@@ -405,6 +453,7 @@ tg_sim_http_cb(struct evhttp_request *r, void *arg)
                || TG_SIM_PATH("/v1/completions") || TG_SIM_PATH("/v1/models")
                || TG_SIM_PATH("/v1/embeddings")
                || TG_SIM_PATH("/sim/stats") || TG_SIM_PATH("/sim/reset")
+               || TG_SIM_PATH("/sim/judge")
                || TG_SIM_PATH("/health")) {
         tg_sim_fail(&e, 405, NULL, "method_not_allowed",
                     "method not allowed for %s", uri);

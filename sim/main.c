@@ -47,6 +47,10 @@ main(int argc, char **argv)
             return 1;
         }
     }
+    if (tg_sim_judge_init(&sim, err, sizeof(err)) != 0) {
+        fprintf(stderr, "thinkgate-sim: %s\n", err);
+        goto failed;
+    }
     sim.base = event_base_new();
     if (sim.base == NULL) {
         fprintf(stderr, "thinkgate-sim: event_base_new failed\n");
@@ -72,6 +76,10 @@ main(int argc, char **argv)
         fprintf(stderr, "thinkgate-sim: %zu traces, %zu problems, %zu "
                 "models\n", sim.traces->n_samples, sim.traces->n_problems,
                 sim.traces->n_models);
+    if (sim.opt.judge_model != NULL)
+        fprintf(stderr, "thinkgate-sim: model `%s` is a SIMULATED judge of "
+                "AUROC %g (seed %lld)\n", sim.opt.judge_model,
+                sim.opt.judge_auroc, sim.opt.judge_seed);
     fprintf(stderr, "thinkgate-sim listening on %s:%d\n",
             sim.opt.listen_host, sim.opt.listen_port);
     if (event_base_dispatch(sim.base) < 0) {

@@ -60,6 +60,15 @@ static const tg_sim_opt_row_t tg_sim_opt_rows[] = {
       "share of synthetic traces that end with a wrong answer" },
     { "model", TG_SIM_OPT_STR, TG_SIM_OFF(model), "thinkgate-sim", 0, 0,
       "model name served in synthetic mode" },
+    { "judge-model", TG_SIM_OPT_STR, TG_SIM_OFF(judge_model), NULL, 0, 0,
+      "answer chat and completions requests for this model as a SIMULATED "
+      "Yes/No judge of two recorded trace prefixes (needs --traces; see "
+      "sim/README.md)" },
+    { "judge-auroc", TG_SIM_OPT_DOUBLE, TG_SIM_OFF(judge_auroc), "0.87",
+      0.01, 0.999, "the AUROC with which the judge's P(Yes) separates "
+      "pairs with the same recorded final answer from the rest" },
+    { "judge-seed", TG_SIM_OPT_LL, TG_SIM_OFF(judge_seed), "0", -1e18, 1e18,
+      "seed of the judge's per-pair draws" },
 };
 
 #define TG_SIM_N_ROWS (sizeof(tg_sim_opt_rows) / sizeof(tg_sim_opt_rows[0]))
@@ -91,7 +100,8 @@ tg_sim_options_help(FILE *out)
     }
     fprintf(out, "  --help\n      print this help\n\n"
             "endpoints: POST /v1/chat/completions, POST /v1/completions, "
-            "GET /v1/models,\n           GET /sim/stats, POST /sim/reset\n");
+            "GET /v1/models,\n           GET /sim/stats, POST /sim/reset, "
+            "GET /sim/judge\n");
 }
 
 int

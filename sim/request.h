@@ -63,4 +63,9 @@ int tg_sim_embed_reply(tg_sim_t *sim, const char *raw, size_t len,
 /* The vector of one text: dim floats, L2-normalised. */
 void tg_sim_embed_vector(const char *text, size_t len, size_t dim, float *v);
 
+/* judge.c: a request for --judge-model.  0 with the reply in out, or -1
+ * with e filled (400 for a bad request or a prompt it cannot match). */
+int tg_sim_judge_reply(tg_sim_t *sim, json_t *body, int kind,
+                       struct evbuffer *out, tg_sim_err_t *e);
+
 #endif

@@ -109,6 +109,7 @@ tg_sim_destroy(tg_sim_t *sim)
     sim->step_ev = NULL;
     tg_sim_cache_free(sim->cache);
     sim->cache = NULL;
+    tg_sim_judge_free(sim);
 }
 
 tg_sim_req_t *

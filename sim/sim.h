@@ -12,6 +12,7 @@
  *   render.c   OpenAI JSON for chunks and whole responses
  *   request.c  parsing and validating requests (request.h)
  *   http.c     evhttp handlers: routing and choosing the text
+ *   judge.c    a simulated Yes/No judge of chosen AUROC
  *   main.c     process setup
  * Everything but main.c links into the unit tests.
  */
@@ -47,6 +48,9 @@ typedef struct {
     long long   seed;
     double      error_rate;
     const char *model;
+    const char *judge_model;     /* NULL: no simulated judge */
+    double      judge_auroc;
+    long long   judge_seed;
 } tg_sim_options_t;
 
 /* Fills *opt with the defaults, then applies argv.  Returns 0, 1 when
@@ -111,6 +115,7 @@ typedef struct {
     uint32_t       completion_tokens;
     long long      sample_id;
     int            finish_length;
+    char          *answer;       /* recorded final answer; NULL: none */
     tg_sim_plan_t  plan;         /* built on first use */
     int            planned;
 } tg_sim_sample_t;
@@ -247,6 +252,18 @@ typedef struct {
     tg_sim_req_t *head, *tail;
 } tg_sim_list_t;
 
+/* What the simulated judge answered, for GET /sim/judge and the stats. */
+typedef struct {
+    double        *p_yes;        /* per judged pair, in answer order */
+    unsigned char *same;         /* 1: the recorded answers are equal */
+    size_t         n, cap;
+    unsigned long long requests;   /* answered (200) */
+    unsigned long long unmatched;  /* 400: no problem or < 2 prefixes */
+    unsigned long long yes;        /* answered "Yes" */
+    unsigned long long dropped;    /* answered but not logged (log full) */
+    unsigned long long ambiguous;  /* a prefix that several samples share */
+} tg_sim_judge_log_t;
+
 struct tg_sim_s {
     tg_sim_options_t   opt;
     struct event_base *base;
@@ -266,6 +283,8 @@ struct tg_sim_s {
     uint64_t           synth_counter;
     uint64_t           req_counter;
     tg_sim_stats_t     stats;
+    double             judge_mu;  /* binormal separation for judge_auroc */
+    tg_sim_judge_log_t judge;
 };
 
 int tg_sim_init(tg_sim_t *sim, struct event_base *base);
@@ -302,6 +321,36 @@ int tg_sim_render_error(struct evbuffer *out, const char *message,
                         const char *code);
 uint32_t tg_sim_completion_tokens(const tg_sim_req_t *req);
 uint32_t tg_sim_choice_reasoning_tokens(const tg_sim_choice_t *c);
+
+/* ---- simulated judge (judge.c) ---------------------------------------- */
+
+/* sqrt(2) * Phi^-1(auroc): the distance between the two classes' normal
+ * score distributions that gives that AUROC. */
+double tg_sim_judge_mu(double auroc);
+/* Whether two samples' recorded final answers are equal (no answer
+ * equals nothing). */
+int tg_sim_judge_same(const tg_sim_sample_t *a, const tg_sim_sample_t *b);
+/* The pair's draw key: problem, the two sample ids in either order, seed. */
+uint64_t tg_sim_judge_key(const tg_sim_problem_t *p, long long sid_a,
+                          long long sid_b, long long seed);
+/* The judge's logit for a pair: +mu/2 (same) or -mu/2, plus a standard
+ * normal drawn from key.  P(Yes) = 1 / (1 + exp(-z)). */
+double tg_sim_judge_z(double mu, int same, uint64_t key);
+/* Finds the recorded problem in text (verbatim, any model) and the two
+ * samples whose prefixes it shows ("Reasoning A:" / "Reasoning B:"
+ * sections, else the first two prefixes after the problem).  A prefix
+ * that several samples share is the lowest sample_id's (*ambiguous set).
+ * Returns 0; -1: no recorded problem; -2: fewer than two prefixes. */
+int tg_sim_judge_match(tg_sim_traces_t *t, const char *text, size_t len,
+                       tg_sim_problem_t **p, tg_sim_sample_t **a,
+                       tg_sim_sample_t **b, size_t *a_len, size_t *b_len,
+                       int *ambiguous);
+/* Sets judge_mu; 0, or -1 with a message (the judge needs traces). */
+int tg_sim_judge_init(tg_sim_t *sim, char *err, size_t errlen);
+void tg_sim_judge_reset(tg_sim_t *sim);
+void tg_sim_judge_free(tg_sim_t *sim);
+/* GET /sim/judge: the log of judged pairs as JSON. */
+int tg_sim_judge_render_log(tg_sim_t *sim, struct evbuffer *out);
 
 /* ---- http ------------------------------------------------------------- */
 

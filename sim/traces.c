@@ -26,6 +26,7 @@ static tg_sim_problem_t **tg_sim_traces_slot(tg_sim_traces_t *t,
                                              const char *model,
                                              const char *norm, size_t len);
 static int tg_sim_traces_rehash(tg_sim_traces_t *t);
+static int tg_sim_sample_answer(tg_sim_sample_t *s, json_t *pred);
 
 static int
 tg_sim_name_cmp(const void *a, const void *b)
@@ -202,6 +203,7 @@ tg_sim_traces_add(tg_sim_traces_t *t, json_t *row, char *err, size_t errlen)
     json_t *ct = json_object_get(row, "completion_tokens");
     json_t *fr = json_object_get(row, "finish_reason");
     json_t *sid = json_object_get(row, "sample_id");
+    json_t *pred = json_object_get(row, "pred");
     tg_sim_problem_t **slot, *p;
     tg_sim_sample_t *s;
     char *norm;
@@ -281,6 +283,10 @@ tg_sim_traces_add(tg_sim_traces_t *t, json_t *row, char *err, size_t errlen)
     s->finish_length = json_is_string(fr)
         && (strcasecmp(json_string_value(fr), "CUTOFF") == 0
             || strcasecmp(json_string_value(fr), "length") == 0);
+    if (tg_sim_sample_answer(s, pred) != 0) {
+        free(s->output);
+        goto nomem;
+    }
     p->count++;
     t->n_samples++;
     return 0;
@@ -288,6 +294,54 @@ tg_sim_traces_add(tg_sim_traces_t *t, json_t *row, char *err, size_t errlen)
 nomem:
     snprintf(err, errlen, "out of memory");
     return -1;
+}
+
+/*
+ * The sample's final answer, for the simulated judge: the recorded `pred`
+ * (a string, trimmed, or a number), where the line has the field; null,
+ * "", NO_ANSWER, NONE and None state no answer.  Without the field, the
+ * last answer the output states (tg_sim_extract_answer).
+ */
+static int
+tg_sim_sample_answer(tg_sim_sample_t *s, json_t *pred)
+{
+    static const char *const none[] = { "", "NO_ANSWER", "NONE", "None" };
+    char buf[1024];
+    const char *a = NULL;
+    size_t len = 0, i;
+
+    if (pred == NULL) {
+        len = tg_sim_extract_answer(s->output, s->output_len, buf,
+                                    sizeof(buf));
+        a = buf;
+    } else if (json_is_string(pred)) {
+        a = json_string_value(pred);
+        len = json_string_length(pred);
+        while (len > 0 && (*a == ' ' || *a == '\t' || *a == '\n')) {
+            a++;
+            len--;
+        }
+        while (len > 0 && (a[len - 1] == ' ' || a[len - 1] == '\t'
+                           || a[len - 1] == '\n'))
+            len--;
+    } else if (json_is_integer(pred)) {
+        len = (size_t) snprintf(buf, sizeof(buf), "%lld",
+                                (long long) json_integer_value(pred));
+        a = buf;
+    } else if (json_is_real(pred)) {
+        len = (size_t) snprintf(buf, sizeof(buf), "%.17g",
+                                json_real_value(pred));
+        a = buf;
+    }
+    s->answer = NULL;
+    if (a == NULL || len == 0)
+        return 0;
+    for (i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+        if (strlen(none[i]) == len && memcmp(a, none[i], len) == 0)
+            return 0;
+    }
+    s->answer = strndup(a, len);
+    return s->answer != NULL ? 0 : -ENOMEM;
 }
 
 static const char *
@@ -368,6 +422,7 @@ tg_sim_traces_free(tg_sim_traces_t *t)
 
         for (j = 0; j < p->count; j++) {
             free(p->samples[j].output);
+            free(p->samples[j].answer);
             tg_sim_plan_free(&p->samples[j].plan);
         }
         free(p->samples);

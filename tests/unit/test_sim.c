@@ -4,6 +4,7 @@
  * batching scheduler (driven without HTTP).
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -350,4 +351,120 @@ Test(sim_sched, lockstep_and_limits)
     tg_sim_destroy(sim);
     event_base_free(base);
     free(sim);
+}
+
+/* ---- simulated judge -------------------------------------------------- */
+
+Test(sim_judge, mu_and_binormal_auroc)
+{
+    static const double targets[] = { 0.6, 0.8, 0.95 };
+    size_t t;
+
+    cr_assert_float_eq(tg_sim_judge_mu(0.5), 0.0, 1e-9);
+    /* Phi^-1(0.8) = 0.841621 */
+    cr_assert_float_eq(tg_sim_judge_mu(0.8), sqrt(2.0) * 0.841621, 1e-5);
+    for (t = 0; t < sizeof(targets) / sizeof(targets[0]); t++) {
+        double mu = tg_sim_judge_mu(targets[t]), zs[400], zd[400];
+        size_t i, j, wins = 0;
+
+        /* Keys as different pairs give them: P(z_same > z_diff). */
+        for (i = 0; i < 400; i++) {
+            zs[i] = tg_sim_judge_z(mu, 1, tg_sim_hash(1, &i, sizeof(i)));
+            zd[i] = tg_sim_judge_z(mu, 0, tg_sim_hash(2, &i, sizeof(i)));
+        }
+        for (i = 0; i < 400; i++)
+            for (j = 0; j < 400; j++)
+                wins += zs[i] > zd[j];
+        cr_assert_float_eq((double) wins / (400.0 * 400.0), targets[t],
+                           0.03, "target %g", targets[t]);
+    }
+}
+
+static char *
+write_judge_traces(void)
+{
+    static char path[] = "/tmp/tg-sim-judge-XXXXXX.jsonl";
+    int fd = mkstemps(path, 6);
+    FILE *f;
+
+    cr_assert_geq(fd, 0);
+    f = fdopen(fd, "w");
+    cr_assert_not_null(f);
+    /* Samples 0 and 1 share their first bytes; 3 has no pred field. */
+    fputs("{\"model\":\"M\",\"problem\":\"Add 2 and 5.\",\"sample_id\":0,"
+          "\"pred\":7,\"output\":\"Adding two and five slowly gives seven "
+          "in the end.\"}\n"
+          "{\"model\":\"M\",\"problem\":\"Add 2 and 5.\",\"sample_id\":1,"
+          "\"pred\":\" 8 \",\"output\":\"Adding two and five slowly gives "
+          "eight, I think.\"}\n"
+          "{\"model\":\"M\",\"problem\":\"Add 2 and 5.\",\"sample_id\":2,"
+          "\"pred\":\"NO_ANSWER\",\"output\":\"Unsure what to do here, "
+          "let me think about it.\"}\n"
+          "{\"model\":\"M\",\"problem\":\"Add 2 and 5.\",\"sample_id\":3,"
+          "\"output\":\"So the answer is \\\\boxed{7} surely.\"}\n", f);
+    fclose(f);
+    return path;
+}
+
+Test(sim_judge, match_answers_and_keys)
+{
+    char err[256];
+    char *path = write_judge_traces();
+    tg_sim_traces_t *t = tg_sim_traces_load(path, err, sizeof(err));
+    tg_sim_problem_t *p;
+    tg_sim_sample_t *a, *b;
+    size_t la, lb;
+    int amb;
+    const char *q = "Problem:\nAdd 2 and 5.\n\nReasoning A:\nAdding two and "
+                    "five slowly gives eight\n\nReasoning B:\nSo the answer "
+                    "is \\boxed{7}\n\nWill A and B reach the same final "
+                    "answer? Answer Yes or No.";
+    const char *bare = "Add 2 and 5. First: Adding two and five slowly "
+                       "gives seven. Second: Unsure what to do here, let me "
+                       "think";
+
+    cr_assert_not_null(t, "%s", err);
+    p = t->problems[0];
+    cr_assert_str_eq(p->samples[0].answer, "7");
+    cr_assert_str_eq(p->samples[1].answer, "8");
+    cr_assert_null(p->samples[2].answer);
+    cr_assert_str_eq(p->samples[3].answer, "7");   /* extracted */
+    cr_assert(tg_sim_judge_same(&p->samples[0], &p->samples[3]));
+    cr_assert_not(tg_sim_judge_same(&p->samples[0], &p->samples[1]));
+    cr_assert_not(tg_sim_judge_same(&p->samples[2], &p->samples[2]));
+
+    cr_assert_eq(tg_sim_judge_match(t, q, strlen(q), &p, &a, &b, &la, &lb,
+                                    &amb), 0);
+    cr_assert_eq(a->sample_id, 1);
+    cr_assert_eq(b->sample_id, 3);
+    cr_assert_eq(la, strlen("Adding two and five slowly gives eight"));
+    cr_assert_not(amb);
+    /* Without the section marks: the first two prefixes after the
+     * problem.  "...gives seven" is also sample 1's up to "gives ". */
+    cr_assert_eq(tg_sim_judge_match(t, bare, strlen(bare), &p, &a, &b, &la,
+                                    &lb, &amb), 0);
+    cr_assert_eq(a->sample_id, 0);
+    cr_assert_eq(b->sample_id, 2);
+    /* A prefix both 0 and 1 start with is 0's, and says so. */
+    q = "Problem:\nAdd 2 and 5.\nReasoning A:\nAdding two and five\n"
+        "Reasoning B:\nUnsure what";
+    cr_assert_eq(tg_sim_judge_match(t, q, strlen(q), &p, &a, &b, &la, &lb,
+                                    &amb), 0);
+    cr_assert_eq(a->sample_id, 0);
+    cr_assert(amb);
+    q = "Problem:\nAdd 3 and 5.\nReasoning A:\nx\nReasoning B:\ny";
+    cr_assert_eq(tg_sim_judge_match(t, q, strlen(q), &p, &a, &b, &la, &lb,
+                                    &amb), -1);
+    q = "Problem:\nAdd 2 and 5.\nReasoning A:\nAdding two and five\n"
+        "Reasoning B:\nnothing recorded";
+    cr_assert_eq(tg_sim_judge_match(t, q, strlen(q), &p, &a, &b, &la, &lb,
+                                    &amb), -2);
+
+    /* Order-independent, seed-dependent. */
+    p = t->problems[0];
+    cr_assert_eq(tg_sim_judge_key(p, 1, 3, 0), tg_sim_judge_key(p, 3, 1, 0));
+    cr_assert_neq(tg_sim_judge_key(p, 1, 3, 0), tg_sim_judge_key(p, 1, 3, 1));
+    cr_assert_neq(tg_sim_judge_key(p, 1, 3, 0), tg_sim_judge_key(p, 1, 2, 0));
+    tg_sim_traces_free(t);
+    unlink(path);
 }

@@ -1,0 +1,188 @@
+"""The summary bench/strategies prints after a single-strategy run (and a
+--judge-auroc sweep): per file and pooled, accuracy and tokens next to
+self_consistency at the same n and to the yardstick (majority over k
+random traces, k = 1..n), both worked out from the recording alone, and
+the simulated judge's measured AUROC.  Plus the plot of a sweep.
+"""
+import strategies_lib as L
+from lib import make_table, print_tables, png_path, plt
+
+
+def _pct(v):
+    return "-" if v is None else "%.1f%%" % (100 * v)
+
+
+def _pt(v):
+    return "-" if v is None else "%+.1f pt" % (100 * v)
+
+
+def _ratio(v):
+    return "-" if v is None else "%.3fx" % v
+
+
+def _auroc(v):
+    return "-" if v is None else "%.3f" % v
+
+
+def rows(results, files, max_tokens):
+    """One row per (configuration, file) and one pooled row per
+    configuration: dicts with the figures, and the yardsticks used."""
+    by_name = {tf.name: tf for tf in files}
+    ys = {}
+    out = []
+    groups = {}
+    for cfg, rec in results:
+        tf = by_name[rec["file"]]
+        n = rec["n"]
+        if (tf.name, n) not in ys:
+            ys[(tf.name, n)] = L.yardstick(tf, n, max_tokens)
+        y = ys[(tf.name, n)]
+        g = groups.setdefault(id(cfg), {"cfg": cfg, "recs": [], "ys": []})
+        g["recs"].append(rec)
+        g["ys"].append(y)
+        out.append(_row(cfg, rec["file"], rec["problems"], rec["correct"],
+                        rec["tokens"], y, rec.get("_judge_log"),
+                        rec.get("errors", 0)))
+    for g in groups.values():
+        if len(g["recs"]) < 2:
+            continue
+        recs = g["recs"]
+        # Pooled yardstick: per k, the files' expected figures summed.
+        y = [(k, sum(yy[i][1] for yy in g["ys"]),
+              sum(yy[i][2] for yy in g["ys"]))
+             for i, (k, _, _) in enumerate(g["ys"][0])]
+        log = None
+        if all(r.get("_judge_log") for r in recs):
+            logs = [r["_judge_log"] for r in recs]
+            log = {"p_yes": [x for lg in logs for x in lg["p_yes"]],
+                   "same": [x for lg in logs for x in lg["same"]]}
+        out.append(_row(g["cfg"], "pooled", sum(r["problems"] for r in recs),
+                        sum(r["correct"] for r in recs),
+                        None if any(r["tokens"] is None for r in recs)
+                        else sum(r["tokens"] for r in recs), y, log,
+                        sum(r.get("errors", 0) for r in recs)))
+    return out
+
+
+def _row(cfg, name, problems, correct, tokens, y, log, errors):
+    sc_correct, sc_tokens = y[-1][1], y[-1][2]
+    acc = correct / problems if problems else None
+    on = L.on_yardstick([(k, c / problems, t) for k, c, t in y], tokens) \
+        if tokens is not None and problems else None
+    r = {"file": name, "config": cfg["config_name"], "n": y[-1][0],
+         "judge_auroc": cfg.get("judge_auroc"), "problems": problems,
+         "accuracy": acc, "tokens": tokens, "errors": errors,
+         "sc_accuracy": sc_correct / problems if problems else None,
+         "sc_tokens": round(sc_tokens),
+         "tokens_vs_sc": tokens / sc_tokens if tokens and sc_tokens
+         else None,
+         "yardstick_accuracy": on,
+         "vs_yardstick": None if on is None or acc is None else acc - on,
+         "yardstick": [{"k": k, "accuracy": c / problems if problems
+                        else None, "tokens": round(t)} for k, c, t in y]}
+    if log is not None:
+        r["judge_pairs"] = len(log["same"])
+        r["judge_pairs_same"] = sum(log["same"])
+        r["judge_auroc_measured"] = L.auroc(log["p_yes"], log["same"])
+    return r
+
+
+def report(rs, out_json=None):
+    """Prints the summary tables; returns the doc with them."""
+    headers = ["file", "strategy", "accuracy", "tokens", "tokens vs sc@n",
+               "sc@n accuracy", "judge AUROC set", "measured", "pairs judged",
+               "yardstick at equal tokens", "vs yardstick"]
+    table = [[r["file"], r["config"], _pct(r["accuracy"]),
+              "-" if r["tokens"] is None else "{:,}".format(r["tokens"]),
+              _ratio(r["tokens_vs_sc"]), _pct(r["sc_accuracy"]),
+              "-" if r["judge_auroc"] is None else "%g" % r["judge_auroc"],
+              _auroc(r.get("judge_auroc_measured")),
+              r.get("judge_pairs", "-"), _pct(r["yardstick_accuracy"]),
+              _pt(r["vs_yardstick"])] for r in rs]
+    yard = []
+    seen = set()
+    for r in rs:
+        if (r["file"], r["n"]) in seen:
+            continue
+        seen.add((r["file"], r["n"]))
+        yard.append([r["file"]] + ["%s / %s" % (
+            _pct(p["accuracy"]), "{:,}".format(p["tokens"]))
+            for p in r["yardstick"]])
+    n = max(r["n"] for r in rs)
+    doc = {"title": "Strategies against the yardstick",
+           "tables": [
+               make_table("per file and pooled; sc@n and the yardstick are "
+                          "worked out from the recording; the judge is the "
+                          "sim's SIMULATED judge (figures are 'with a judge "
+                          "of AUROC A')", headers, table),
+               make_table("yardstick: majority over k random traces of the "
+                          "n (accuracy / tokens, expected over every "
+                          "k-subset)", ["file"] + ["k=%d" % k
+                                                   for k in range(1, n + 1)],
+                          [row + ["-"] * (n + 1 - len(row)) for row in yard])],
+           "rows": rs}
+    print_tables(doc)
+    return doc
+
+
+def plot(rs, name="strategies_judge"):
+    """Accuracy vs tokens per judge AUROC, one panel per file and the
+    pooled one, with the yardstick line; returns the path."""
+    pyplot = plt()
+    files = []
+    for r in rs:
+        if r["file"] not in files:
+            files.append(r["file"])
+    if "pooled" in files:
+        files.remove("pooled")
+        files.insert(0, "pooled")
+    cols = min(len(files), 2)
+    nrows = (len(files) + cols - 1) // cols
+    fig, axes = pyplot.subplots(nrows, cols, squeeze=False,
+                                figsize=(6.4 * cols, 4.8 * nrows))
+    cmap = pyplot.get_cmap("viridis")
+    for ax, f in zip(axes.flat, files):
+        fr = [r for r in rs if r["file"] == f and r["tokens"]]
+        if not fr:
+            ax.axis("off")
+            continue
+        y = fr[0]["yardstick"]
+        ax.plot([p["tokens"] / 1e6 for p in y],
+                [100 * p["accuracy"] for p in y], "-o", color="0.55",
+                label="yardstick: majority of k random (k=1..%d)" % len(y))
+        for p in y:
+            ax.annotate("k=%d" % p["k"], (p["tokens"] / 1e6,
+                                          100 * p["accuracy"]),
+                        textcoords="offset points", xytext=(-6, -13),
+                        fontsize=7, color="0.4")
+        aurocs = sorted({r["judge_auroc"] for r in fr
+                         if r["judge_auroc"] is not None})
+        for r in fr:
+            a = r["judge_auroc"]
+            c = cmap(aurocs.index(a) / max(1, len(aurocs) - 1)) \
+                if a is not None else "C3"
+            label = r["config"] if a is None else \
+                "judge AUROC %g (measured %s)" % (
+                    a, _auroc(r.get("judge_auroc_measured")))
+            ax.scatter([r["tokens"] / 1e6], [100 * r["accuracy"]], s=60,
+                       color=c, edgecolors="black", linewidths=0.5,
+                       zorder=3, label=label)
+        ax.set_title("%s (%d problems)" % (f, fr[0]["problems"]))
+        ax.set_xlabel("tokens generated (millions, as the sim counts them)")
+        ax.set_ylabel("accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in list(axes.flat)[len(files):]:
+        ax.axis("off")
+    fig.suptitle("deepprune with a SIMULATED judge of set AUROC "
+                 "(thinkgate-sim --judge-auroc) vs the yardstick")
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    path = png_path(name)
+    fig.savefig(path, dpi=110)
+    pyplot.close(fig)
+    return path
+
+
+def write(doc, name="strategies_judge"):
+    return L.write_json(name, doc) if doc else None
+
