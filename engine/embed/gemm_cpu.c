@@ -2,7 +2,10 @@
  * The CPU GEMM backend: OpenBLAS's sgemm (Debian's libopenblas, whose
  * kernels are chosen at run time for the CPU it meets).  Weights are
  * copied into 64-byte aligned rows at load so that the hot loop never
- * touches the (possibly unaligned) mapping of the model file.
+ * touches the (possibly unaligned) mapping of the model file.  OpenBLAS
+ * runs single-threaded: the embedder's pool shares a product's rows out
+ * instead, so that GEMMs and the elementwise steps use the same threads
+ * and never more than the operator gave.
  */
 #include "embed/gemm.h"
 
@@ -19,8 +22,17 @@ struct tg_gemm_weight_s {
 };
 
 typedef struct {
-    int     threads;
+    tg_embed_pool_t    *pool;
 } tg_gemm_cpu_t;
+
+/* One product shared out by rows. */
+typedef struct {
+    const float            *x;
+    const tg_gemm_weight_t *w;
+    float                  *y;
+    int                     m;
+    int                     chunk;
+} tg_gemm_cpu_job_t;
 
 static int  tg__cpu_weight(void *ctx, const float *w, int n, int k,
                            tg_gemm_weight_t **out, char *err,
@@ -35,9 +47,11 @@ static int  tg__cpu_batched(void *ctx, int trans_b, int m, int n, int k,
                             int ldc, size_t sc, int count, char *err,
                             size_t err_size);
 static void tg__cpu_close(void *ctx);
+static void tg__cpu_linear_unit(void *arg, size_t unit, int worker);
 
 static const tg_gemm_ops_t tg__cpu_ops = {
     "cpu",
+    1,
     tg__cpu_weight,
     tg__cpu_weight_free,
     tg__cpu_linear,
@@ -46,8 +60,8 @@ static const tg_gemm_ops_t tg__cpu_ops = {
 };
 
 int
-tg_gemm_cpu_open(int threads, const tg_gemm_ops_t **ops, void **ctx,
-                 char *err, size_t err_size)
+tg_gemm_cpu_open(tg_embed_pool_t *pool, const tg_gemm_ops_t **ops,
+                 void **ctx, char *err, size_t err_size)
 {
     tg_gemm_cpu_t  *cpu;
 
@@ -56,10 +70,10 @@ tg_gemm_cpu_open(int threads, const tg_gemm_ops_t **ops, void **ctx,
         snprintf(err, err_size, "cpu gemm: out of memory");
         return -ENOMEM;
     }
-    cpu->threads = threads < 1 ? 1 : threads;
-    /* OpenBLAS keeps one process-wide pool; the last embedder opened
-     * sets its size. */
-    openblas_set_num_threads(cpu->threads);
+    cpu->pool = pool;
+    /* Process-wide: OpenBLAS's own threads would compete with the pool's
+     * (and with other embedders'). */
+    openblas_set_num_threads(1);
     *ops = &tg__cpu_ops;
     *ctx = cpu;
     return 0;
@@ -99,15 +113,44 @@ tg__cpu_weight_free(void *ctx, tg_gemm_weight_t *w)
     }
 }
 
+static void
+tg__cpu_linear_unit(void *arg, size_t unit, int worker)
+{
+    tg_gemm_cpu_job_t  *job = arg;
+    int                 r0 = (int) unit * job->chunk;
+    int                 rows = job->m - r0;
+
+    (void) worker;
+    rows = rows < job->chunk ? rows : job->chunk;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, job->w->n,
+                job->w->k, 1.0f, job->x + (size_t) r0 * job->w->k,
+                job->w->k, job->w->w, job->w->k, 0.0f,
+                job->y + (size_t) r0 * job->w->n, job->w->n);
+}
+
 static int
 tg__cpu_linear(void *ctx, const float *x, int m, const tg_gemm_weight_t *w,
                float *y, char *err, size_t err_size)
 {
-    (void) ctx;
+    tg_gemm_cpu_t      *cpu = ctx;
+    tg_gemm_cpu_job_t   job = { x, w, y, m, m };
+    int                 threads = tg_embed_pool_threads(cpu->pool);
+
     (void) err;
     (void) err_size;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, w->n, w->k,
-                1.0f, x, w->k, w->w, w->k, 0.0f, y, w->n);
+    if (m <= 0) {
+        return 0;
+    }
+    if (threads > 1) {
+        /* Two units a thread, so that a thread slowed by a neighbour is
+         * evened out; at least 32 rows, a multiple of 16 (the kernels'
+         * row blocks). */
+        job.chunk = (m + 2 * threads - 1) / (2 * threads);
+        job.chunk = (job.chunk + 15) / 16 * 16;
+        job.chunk = job.chunk < 32 ? 32 : job.chunk;
+    }
+    tg_embed_pool_run(cpu->pool, tg__cpu_linear_unit, &job,
+                      (size_t) ((m + job.chunk - 1) / job.chunk));
     return 0;
 }
 
