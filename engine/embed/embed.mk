@@ -13,9 +13,11 @@
 TG_EMBED_SRCS := engine/embed/safetensors.c engine/embed/bert.c \
                  engine/embed/bert_forward.c engine/embed/bert_ops.c \
                  engine/embed/pool.c engine/embed/gemm_cpu.c \
+                 engine/embed/gemm_avx512.c \
                  engine/embed/gemm_cuda.c engine/embed/embed.c
 TG_EMBED_HDRS := engine/embed/embed.h engine/embed/bert.h \
                  engine/embed/bert_int.h engine/embed/pool.h \
+                 engine/embed/gemm_avx512.h \
                  engine/embed/bert_ops.h engine/embed/gemm.h \
                  engine/embed/safetensors.h engine/embed/wordpiece.h
 TG_EMBED_PKGS := openblas jansson
