@@ -10,9 +10,12 @@
  */
 #include "embed/gemm_avx512.h"
 
-#include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #define MR  TG_GEMM_AVX512_MR
 #define NR  32
@@ -30,9 +33,15 @@ tg__kc(int k)
 int
 tg_gemm_avx512_usable(int n, int k)
 {
+#if !defined(__x86_64__)
+    (void) n;
+    (void) k;
+    return 0;
+#else
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && n % NR == 0 && k % 16 == 0
            && k > 0;
+#endif
 }
 
 size_t
@@ -58,6 +67,8 @@ tg_gemm_avx512_pack(const float *w, int n, int k, float *packed)
         }
     }
 }
+
+#if defined(__x86_64__)
 
 TG_AVX512 static void
 tg__avx512_tile(size_t kc, const float *a, size_t lda, const float *b,
@@ -144,3 +155,21 @@ tg_gemm_avx512_run(const float *x, int m, int n, int k, const float *packed,
         }
     }
 }
+
+#else /* !__x86_64__: never usable, so never called */
+
+void
+tg_gemm_avx512_run(const float *x, int m, int n, int k, const float *packed,
+                   float *y, float *scratch)
+{
+    (void) x;
+    (void) m;
+    (void) n;
+    (void) k;
+    (void) packed;
+    (void) y;
+    (void) scratch;
+    abort();
+}
+
+#endif
