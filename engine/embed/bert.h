@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "embed/gemm.h"
+#include "embed/pool.h"
 
 #define TG_BERT_HIDDEN      384
 #define TG_BERT_HEADS       12
@@ -23,9 +24,11 @@
 typedef struct tg_bert_s tg_bert_t;
 
 /* Loads and checks every tensor (name, dtype, shape) of path and hands
- * the weight matrices to the backend. */
+ * the weight matrices to the backend; the forward pass spreads its
+ * steps over pool's threads. */
 int  tg_bert_load(const char *path, const tg_gemm_ops_t *ops, void *gemm,
-                  tg_bert_t **out, char *err, size_t err_size);
+                  tg_embed_pool_t *pool, tg_bert_t **out, char *err,
+                  size_t err_size);
 void tg_bert_free(tg_bert_t *b);
 
 /*

@@ -6,6 +6,7 @@
 #include "embed/embed.h"
 #include "embed/bert.h"
 #include "embed/gemm.h"
+#include "embed/pool.h"
 #include "embed/wordpiece.h"
 
 #include <errno.h>
@@ -16,13 +17,14 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Tokens of one forward pass: bounds the activations (about 12 KB a
- * token) whatever the number of texts of one call. */
+/* Tokens of one forward pass: bounds the activations (15 KB a token,
+ * 60 MB at most) whatever the number of texts of one call. */
 #define TG_EMBED_CHUNK_TOKENS 4096
 
 struct tg_embedder_s {
     tg_wordpiece_t         *wp;
     tg_bert_t              *bert;
+    tg_embed_pool_t        *pool;
     const tg_gemm_ops_t    *ops;
     void                   *gemm;
     size_t                  max_tokens;
@@ -138,6 +140,10 @@ tg_embedder_open(const char *model_dir, const tg_embed_opts_t *opts,
         rc = -EINVAL;
         goto failed;
     }
+    rc = tg_embed_pool_create(o.threads, &e->pool, err, err_size);
+    if (rc != 0) {
+        goto failed;
+    }
     if (o.device != TG_EMBED_DEVICE_CPU) {
         rc = tg_gemm_cuda_open(&e->ops, &e->gemm, e->note, sizeof(e->note));
         if (rc != 0 && o.device == TG_EMBED_DEVICE_CUDA) {
@@ -146,13 +152,14 @@ tg_embedder_open(const char *model_dir, const tg_embed_opts_t *opts,
         }
     }
     if (e->ops == NULL) {
-        rc = tg_gemm_cpu_open(o.threads, &e->ops, &e->gemm, err, err_size);
+        rc = tg_gemm_cpu_open(e->pool, &e->ops, &e->gemm, err, err_size);
         if (rc != 0) {
             goto failed;
         }
     }
     snprintf(path, sizeof(path), "%s/model.safetensors", model_dir);
-    rc = tg_bert_load(path, e->ops, e->gemm, &e->bert, err, err_size);
+    rc = tg_bert_load(path, e->ops, e->gemm, e->pool, &e->bert, err,
+                      err_size);
     if (rc != 0) {
         goto failed;
     }
@@ -175,6 +182,7 @@ tg_embedder_close(tg_embedder_t *e)
     if (e->ops != NULL) {
         e->ops->close(e->gemm);
     }
+    tg_embed_pool_destroy(e->pool);
     tg_wordpiece_free(e->wp);
     free(e->ids);
     free(e->lens);

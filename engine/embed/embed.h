@@ -33,7 +33,7 @@ typedef enum {
 typedef struct tg_embedder_s tg_embedder_t;
 
 typedef struct {
-    int                 threads;    /* CPU GEMM threads; 0: 1 */
+    int                 threads;    /* worker threads of a run; 0: 1 */
     tg_embed_device_t   device;
     size_t              max_tokens; /* 0: TG_EMBED_MAX_TOKENS */
 } tg_embed_opts_t;

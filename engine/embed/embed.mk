@@ -11,9 +11,13 @@
 # CUDA is loaded with dlopen at run time: nothing of it at link time.
 
 TG_EMBED_SRCS := engine/embed/safetensors.c engine/embed/bert.c \
-                 engine/embed/bert_ops.c engine/embed/gemm_cpu.c \
+                 engine/embed/bert_forward.c engine/embed/bert_ops.c \
+                 engine/embed/pool.c engine/embed/gemm_cpu.c \
+                 engine/embed/gemm_avx512.c \
                  engine/embed/gemm_cuda.c engine/embed/embed.c
 TG_EMBED_HDRS := engine/embed/embed.h engine/embed/bert.h \
+                 engine/embed/bert_int.h engine/embed/pool.h \
+                 engine/embed/gemm_avx512.h \
                  engine/embed/bert_ops.h engine/embed/gemm.h \
                  engine/embed/safetensors.h engine/embed/wordpiece.h
 TG_EMBED_PKGS := openblas jansson
@@ -21,7 +25,7 @@ TG_EMBED_CFLAGS := $(CFLAGS_BASE) -O3 -fno-math-errno -fopenmp-simd \
                    -Iengine \
                    $(shell pkg-config --cflags $(TG_EMBED_PKGS) 2>/dev/null)
 TG_EMBED_LIBS := $(shell pkg-config --libs $(TG_EMBED_PKGS) 2>/dev/null \
-                   || echo -lopenblas -ljansson) -ldl -lm
+                   || echo -lopenblas -ljansson) -lpthread -ldl -lm
 
 TG_EMBED_TOOL_SRCS := engine/embed/tool.c $(TG_EMBED_SRCS) \
                       $(TG_WORDPIECE_SRCS)

@@ -12,10 +12,15 @@
 
 #include <stddef.h>
 
+#include "embed/pool.h"
+
 typedef struct tg_gemm_weight_s tg_gemm_weight_t;
 
 typedef struct tg_gemm_ops_s {
     const char *name;                       /* "cpu", "cuda" */
+    /* 1: the hooks may run on several threads at once (the forward pass
+     * then hands attention out per (sequence, head)); 0: one at a time. */
+    int         concurrent;
 
     /* Takes a copy of the weight w[n x k] (PyTorch Linear layout: out x
      * in), in whatever form the backend multiplies fastest. */
@@ -41,9 +46,10 @@ typedef struct tg_gemm_ops_s {
     void (*close)(void *ctx);
 } tg_gemm_ops_t;
 
-/* The CPU backend (always there).  threads: GEMM threads, >= 1. */
-int tg_gemm_cpu_open(int threads, const tg_gemm_ops_t **ops, void **ctx,
-                     char *err, size_t err_size);
+/* The CPU backend (always there): a product's rows are shared out over
+ * pool's threads, each running a single-threaded OpenBLAS sgemm. */
+int tg_gemm_cpu_open(tg_embed_pool_t *pool, const tg_gemm_ops_t **ops,
+                     void **ctx, char *err, size_t err_size);
 
 /* The cuBLAS backend: -ENODEV with err saying why when libcudart or
  * libcublas cannot be loaded or no device answers. */

@@ -83,6 +83,7 @@ static int  tg__cuda_copy(tg_gemm_cuda_t *cu, void *dst, const void *src,
 
 static const tg_gemm_ops_t tg__cuda_ops = {
     "cuda",
+    0,
     tg__cuda_weight,
     tg__cuda_weight_free,
     tg__cuda_linear,

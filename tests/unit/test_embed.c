@@ -299,3 +299,74 @@ Test(embed, shape_norm_and_batching)
                                  sizeof(err)), 0);
     tg_embedder_close(e);
 }
+
+Test(embed, threads_agree_with_one)
+{
+    static const char *const texts[] = {
+        "Three threads share the rows and the heads.", "short",
+        "A longer text, so that the batch has more rows than one unit of "
+        "thirty-two rows holds: the quick brown fox jumps over the lazy "
+        "dog, again and again, until the tokens run past a block or two."
+    };
+    tg_embed_opts_t     one = { 1, TG_EMBED_DEVICE_CPU, 0 };
+    tg_embed_opts_t     three = { 3, TG_EMBED_DEVICE_CPU, 0 };
+    tg_embedder_t      *e1, *e3;
+    size_t              lens[3], i;
+    float               a[3 * 384], b[3 * 384];
+    char                err[512];
+
+    if (!have_model()) {
+        cr_skip_test("no model in %s", model_dir());
+    }
+    for (i = 0; i < 3; i++) {
+        lens[i] = strlen(texts[i]);
+    }
+    cr_assert_eq(tg_embedder_open(model_dir(), &one, &e1, err, sizeof(err)),
+                 0, "%s", err);
+    cr_assert_eq(tg_embedder_open(model_dir(), &three, &e3, err,
+                                  sizeof(err)), 0, "%s", err);
+    cr_assert_str_eq(tg_embedder_device(e3), "cpu");
+    cr_assert_str_eq(tg_embedder_device_note(e3), "");
+    cr_assert_eq(tg_embedder_run(e1, texts, lens, 3, a, NULL, err,
+                                 sizeof(err)), 0, "%s", err);
+    cr_assert_eq(tg_embedder_run(e3, texts, lens, 3, b, NULL, err,
+                                 sizeof(err)), 0, "%s", err);
+    for (i = 0; i < 3 * 384; i++) {
+        cr_assert_float_eq(a[i], b[i], 1e-6, "component %zu", i);
+    }
+    tg_embedder_close(e3);
+    tg_embedder_close(e1);
+}
+
+/* The own AVX-512 kernel (where the CPU has it) and OpenBLAS agree. */
+Test(embed, own_kernel_agrees_with_openblas)
+{
+    static const char *const texts[] = {
+        "Nine rows do not fill a tile of twelve.",
+        "Padding the edge rows with zeros keeps the sums exact: the "
+        "quick brown fox jumps over the lazy dog, twice, to make rows."
+    };
+    tg_embed_opts_t     opts = { 2, TG_EMBED_DEVICE_CPU, 0 };
+    tg_embedder_t      *e;
+    size_t              lens[2] = { strlen(texts[0]), strlen(texts[1]) }, i;
+    float               own[2 * 384], ref[2 * 384];
+    char                err[512];
+
+    if (!have_model()) {
+        cr_skip_test("no model in %s", model_dir());
+    }
+    cr_assert_eq(tg_embedder_open(model_dir(), &opts, &e, err, sizeof(err)),
+                 0, "%s", err);
+    cr_assert_eq(tg_embedder_run(e, texts, lens, 2, own, NULL, err,
+                                 sizeof(err)), 0, "%s", err);
+    tg_embedder_close(e);
+    cr_assert_eq(setenv("TG_EMBED_GEMM", "openblas", 1), 0);
+    cr_assert_eq(tg_embedder_open(model_dir(), &opts, &e, err, sizeof(err)),
+                 0, "%s", err);
+    cr_assert_eq(tg_embedder_run(e, texts, lens, 2, ref, NULL, err,
+                                 sizeof(err)), 0, "%s", err);
+    tg_embedder_close(e);
+    for (i = 0; i < 2 * 384; i++) {
+        cr_assert_float_eq(own[i], ref[i], 1e-5, "component %zu", i);
+    }
+}
