@@ -59,6 +59,6 @@ TG_FAKE_CUDA := $(BUILD)/tests/fake_cuda/libcudart.so.13 \
                 $(BUILD)/tests/fake_cuda/libcublas.so.13
 ALL_TARGETS += $(TG_FAKE_CUDA)
 
-$(TG_FAKE_CUDA): engine/embed/fake_cuda.c
+$(TG_FAKE_CUDA): tests/unit/fake_cuda.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -fPIC -shared -o $@ $<

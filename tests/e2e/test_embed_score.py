@@ -293,7 +293,7 @@ FAKE_CUDA = os.path.join(harness.BUILD, "tests", "fake_cuda")
 
 
 @pytest.mark.skipif(not os.path.isdir(FAKE_CUDA),
-                    reason="no CUDA stand-in (engine/embed/fake_cuda.c)")
+                    reason="no CUDA stand-in (tests/unit/fake_cuda.c)")
 def test_device_cuda_through_the_engine(gw):
     """device=cuda with build/tests/fake_cuda's stand-in for libcudart and
     libcublas: the engine's cuBLAS path end to end, its device named in the
