@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -352,3 +353,25 @@ def start_bad_backend(mode):
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
+
+
+def start_llama(model_file, n_ctx=512, timeout=90):
+    """llama.cpp's OpenAI-compatible server (llama-cpp-python) on
+    model_file, on a free port; .url and .port set.  Raises with the
+    server's log when it does not come up."""
+    port = free_port()
+    proc = Proc("llamacpp", [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", model_file, "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", str(n_ctx), "--verbose", "False"])
+    proc.start()
+    try:
+        wait_port(port, timeout=timeout, proc=proc)
+    except Exception as e:
+        log = proc.log()
+        proc.cleanup()
+        raise RuntimeError("llama_cpp.server did not start: %s\n%s"
+                           % (e, log[-4000:]))
+    proc.port = port
+    proc.url = "http://127.0.0.1:%d" % port
+    return proc

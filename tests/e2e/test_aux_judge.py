@@ -64,22 +64,7 @@ def make_plugin_dir():
 
 
 def start_llama():
-    port = harness.free_port()
-    proc = harness.Proc("llamacpp", [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", MODEL_FILE, "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", "512", "--verbose", "False"])
-    proc.start()
-    try:
-        harness.wait_port(port, timeout=90, proc=proc)
-    except Exception as e:
-        log = proc.log()
-        proc.cleanup()
-        raise RuntimeError("llama_cpp.server did not start: %s\n%s"
-                           % (e, log[-4000:]))
-    proc.port = port
-    proc.url = "http://127.0.0.1:%d" % port
-    return proc
+    return harness.start_llama(MODEL_FILE, n_ctx=512, timeout=90)
 
 
 class _Scripted(http.server.BaseHTTPRequestHandler):

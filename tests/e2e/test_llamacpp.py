@@ -59,22 +59,7 @@ def _post(port, path, body, timeout=30):
 
 
 def _start_llama():
-    port = harness.free_port()
-    proc = harness.Proc("llamacpp", [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", MODEL_FILE, "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", str(N_CTX), "--verbose", "False"])
-    proc.start()
-    try:
-        harness.wait_port(port, timeout=60, proc=proc)
-    except Exception as e:
-        log = proc.log()
-        proc.cleanup()
-        raise RuntimeError("llama_cpp.server did not start: %s\n%s"
-                           % (e, log[-4000:]))
-    proc.port = port
-    proc.url = "http://127.0.0.1:%d" % port
-    return proc
+    return harness.start_llama(MODEL_FILE, n_ctx=N_CTX, timeout=60)
 
 
 class LlamaGateway:
