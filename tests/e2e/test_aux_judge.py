@@ -17,7 +17,6 @@ import importlib.util
 import json
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time

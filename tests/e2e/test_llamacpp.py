@@ -11,7 +11,6 @@ import importlib.util
 import json
 import os
 import socket
-import sys
 import time
 
 import openai
