@@ -52,6 +52,14 @@ $(eval $(call tg_strategy_so,self_consistency,$(TG_COMMON_SAMPLES)))
 $(eval $(call tg_strategy_so,ffs,$(TG_COMMON_SAMPLES)))
 $(eval $(call tg_strategy_so,deepprune,$(TG_DEEPPRUNE_SRC),-lm))
 
+# Symbolic-MoE: the strategy, its experts and the skills helpers (lexicon,
+# profiles, recruitment); jansson parses the profile files at load().
+TG_COMMON_SKILLS = plugins/common/skills.c plugins/common/lexicon.c \
+                   plugins/common/skills.h
+TG_MOE_SRC = plugins/symbolic_moe_experts.c plugins/symbolic_moe.h \
+             $(TG_COMMON_SKILLS) $(TG_COMMON_VOTE)
+$(eval $(call tg_strategy_so,symbolic_moe,$(TG_MOE_SRC),-ljansson -lm))
+
 # Unit tests: each links its plugin's .c directly (no dlopen) with the
 # fake host (tests/unit/fake_host*.c) and the helpers every plugin test
 # shares (tests/unit/plugin_test_util.c).
@@ -73,6 +81,12 @@ $(eval $(call tg_unit_test,test_plugin_ffs,plugins/ffs.c \
 $(eval $(call tg_unit_test,test_plugin_deepprune,plugins/deepprune.c \
     $(TG_DEEPPRUNE_SRC) $(TG_FAKE_HOST) tests/unit/test_plugin_deepprune.c, \
     $(TG_FAKE_LIBS)))
+
+$(eval $(call tg_unit_test,test_plugin_symbolic_moe,plugins/symbolic_moe.c \
+    $(TG_MOE_SRC) $(TG_FAKE_HOST) tests/unit/test_plugin_symbolic_moe.c, \
+    $(TG_FAKE_LIBS) -ljansson))
+$(eval $(call tg_unit_test,test_skills,$(TG_COMMON_SKILLS) \
+    tests/unit/test_skills.c,$(TG_PLUGIN_CFLAGS) -ljansson -lm))
 
 # The replay test runs the voting strategies over ../shared/traces; it
 # #includes both plugin sources (renaming each descriptor), so they are

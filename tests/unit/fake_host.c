@@ -407,6 +407,14 @@ fake_host_set_kv_down(fake_host_t *h, int down)
 
 
 void
+fake_host_set_backends(fake_host_t *h, const tg_backend_info_t *b, size_t n)
+{
+    h->nbackends = n < FAKE_HOST_MAX_BACKENDS ? n : FAKE_HOST_MAX_BACKENDS;
+    memcpy(h->backends, b, h->nbackends * sizeof(*b));
+}
+
+
+void
 fake_host_set_embedder(fake_host_t *h, int on)
 {
     h->embedder = !!on;
@@ -512,6 +520,9 @@ fake_host_trace(const fake_host_t *h, size_t i)
     r->cancelled_by_plugin = t->cancelled_by_plugin;
     r->end_order = t->end_order;
     r->flags = t->spec.flags;
+    r->backend = t->spec.backend;
+    r->seed_mode = t->spec.seed_mode;
+    r->seed = t->spec.seed;
     return r;
 }
 

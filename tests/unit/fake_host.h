@@ -59,6 +59,9 @@ typedef struct {
     int               cancelled_by_plugin;
     int               end_order;  /* order of on_trace_end; -1: none */
     uint32_t          flags;      /* spec flags */
+    const char       *backend;    /* spec backend; NULL: the pool's */
+    int               seed_mode;  /* spec seed_mode and seed */
+    int64_t           seed;
 } fake_trace_result_t;
 
 typedef struct tg_req_s  fake_host_t;
@@ -112,6 +115,12 @@ void fake_host_set_kv_down(fake_host_t *h, int down);
  * "fake"); off (default): -ENOTSUP naming thinkgate_embedder, as the
  * engine without the directive. */
 void fake_host_set_embedder(fake_host_t *h, int on);
+/* The backends pool_backends() lists, copied (their strings must
+ * outlive the host); at most 16.  Default: one "fake0" serving
+ * "fake-model".  A trace whose spec names a backend runs its script
+ * wherever it is sent; trace_info() reports the backend named. */
+void fake_host_set_backends(fake_host_t *h, const tg_backend_info_t *b,
+    size_t n);
 /* The client's n (client_n(); default 1): that many live traces may run
  * at once. */
 void fake_host_set_client_n(fake_host_t *h, uint32_t n);

@@ -163,6 +163,11 @@ fake_trace_start(tg_req_t *req, const tg_trace_spec_t *spec)
     t->index = h->ntraces;
     t->s = h->scripts[h->ntraces];
     t->spec = *spec;
+    if (spec->backend != NULL) {
+        /* The host copies what the plugin passes (plugin.h). */
+        snprintf(t->backend, sizeof(t->backend), "%s", spec->backend);
+        t->spec.backend = t->backend;
+    }
     t->rlen = t->s.reasoning ? strlen(t->s.reasoning) : 0;
     t->clen = t->s.content ? strlen(t->s.content) : 0;
     t->final = t->s.fail_after > 0 ? t->s.fail_after : t->s.tokens;
@@ -228,7 +233,7 @@ fake_trace_info(tg_trace_t *t, tg_trace_info_t *out)
     out->index = (uint32_t) t->index;
     out->state = t->state;
     out->tokens = t->produced;
-    out->backend = "fake0";
+    out->backend = t->spec.backend != NULL ? t->spec.backend : "fake0";
     out->reasoning = t->s.reasoning ? t->s.reasoning : "";
     out->reasoning_len = t->bytes < t->rlen ? t->bytes : t->rlen;
     out->content = t->s.content ? t->s.content : "";
@@ -453,6 +458,12 @@ fake_pool_backends(tg_req_t *req, const char *pool, tg_backend_info_t *out,
     size_t                   i, busy = 0;
 
     (void) pool;
+    if (h->nbackends > 0) {
+        for (i = 0; i < h->nbackends && i < max && out != NULL; i++) {
+            out[i] = h->backends[i];
+        }
+        return h->nbackends;
+    }
     for (i = 0; i < h->ntraces; i++) {
         busy += fake__running(h->traces[i]);
     }

@@ -53,6 +53,7 @@ typedef struct fake_job_s {
 } fake_job_t;
 
 #define FAKE_HOST_MAX_TOP  16
+#define FAKE_HOST_MAX_BACKENDS  16
 
 typedef struct fake_block_s {
     struct fake_block_s  *next;
@@ -79,6 +80,7 @@ struct tg_trace_s {
     int                   cancelled_by_plugin;
     int                   end_order;
     fake_trace_result_t   result;
+    char                  backend[64];    /* spec->backend, copied */
 };
 
 struct tg_req_s {
@@ -112,6 +114,8 @@ struct tg_req_s {
     char                 *aux_error;
     int                   kv_down;        /* kv calls: -ENOTCONN */
     int                   embedder;       /* score_kind EMBED answers */
+    tg_backend_info_t     backends[FAKE_HOST_MAX_BACKENDS];
+    size_t                nbackends;      /* 0: one "fake0" */
     uint32_t              client_n;
 
     fake_end_t            end;
