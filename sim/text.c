@@ -354,7 +354,10 @@ tg_sim_extract_answer(const char *text, size_t len, char *out,
             q++;
         while (q > s && (q[-1] == '.' || q[-1] == '!' || q[-1] == '?'))
             q--;
-        if (q > s) {
+        /* "the answer is \boxed{" with the box still open (a guide or a
+         * probe) states nothing yet. */
+        if (q > s && !((size_t) (q - s) >= 6
+                       && memcmp(s, "\\boxed", 6) == 0)) {
             n = (size_t) (q - s);
             if (n >= outlen)
                 n = outlen - 1;
