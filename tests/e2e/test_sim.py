@@ -63,7 +63,8 @@ def extract(text):
         rest = rest.lstrip(" ")
         x = re.match(r"[^\s$,;*]*", rest).group(0)
         x = re.split(r"\\[)\]]", x)[0].rstrip(".!?")
-        if x:
+        if x and not x.startswith("\\boxed") \
+                and not re.fullmatch(r"[A-Za-z]{2,}", x):
             return x
     return None
 

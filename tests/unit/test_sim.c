@@ -139,6 +139,10 @@ Test(sim_text, extract_answer)
     cr_assert_eq(tg_sim_extract_answer(t, strlen(t), out, sizeof(out)), 1,
                  "an open box after 'answer is' states nothing");
     cr_assert_str_eq(out, "4");
+    t = "The answer is B. So the answer is the number of ways";
+    cr_assert_eq(tg_sim_extract_answer(t, strlen(t), out, sizeof(out)), 1,
+                 "a word after 'answer is' states nothing");
+    cr_assert_str_eq(out, "B");
 }
 
 Test(sim_text, norm_ws)
