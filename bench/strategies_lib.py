@@ -629,7 +629,8 @@ def thinkgate_field(cfg, bench):
     if cfg.get("early_stop", "none") != "none":
         tg["early_stop"] = cfg["early_stop"]
     if bench and cfg.get("bench", True) and bench_format(bench) \
-            and cfg["strategy"] in ("ffs", "self_consistency", "deepprune"):
+            and cfg["strategy"] in ("ffs", "self_consistency", "deepprune",
+                                    "trimr"):
         tg["bench"] = bench
     for key, v in (cfg.get("extra") or {}).items():
         tg[key] = v
@@ -718,7 +719,8 @@ def measured_answer(doc, kind=None):
 
 # Per-problem counters a plugin may report in its thinkgate object (trimr),
 # summed per file when present.
-TG_SUMS = ("cut_tokens", "verifier_calls", "verifier_tokens")
+TG_SUMS = ("cut_tokens", "verifier_calls", "verifier_tokens",
+           "no_answer_cuts")
 
 
 def thinkgate_counts(tgs_and_answers):

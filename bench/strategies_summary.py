@@ -164,7 +164,10 @@ def report(rs, out_json=None):
                     r.get("judge_pairs", "-")]
         row += [_pct(r["yardstick_accuracy"]), _pt(r["vs_yardstick"])]
         if trig:
-            row += [_triggers(r), r.get("cuts_no_answer", "-"),
+            # The plugin's own count where it reports one (it reads the
+            # continuation alone), else ours (its answer is empty).
+            row += [_triggers(r), r.get("no_answer_cuts",
+                                        r.get("cuts_no_answer", "-")),
                     "-" if r.get("verifier_calls") is None
                     else "{:,}".format(r["verifier_calls"]),
                     "-" if r.get("verifier_tokens") is None
