@@ -21,6 +21,8 @@ the engine gives trace i the seed 0 + i):
                     change that result (the plugin's rule), tokens = sum of
                     min(len_i, len_at_stop).
   passthrough       sample 0, its length.
+  anything else     not worked out (trimr's cuts depend on its verifier
+                    and on the sim's continuation rule): printed "-".
 
 "Finished first" is "fewest tokens": the sim decodes every running stream
 of a batch in lockstep, so the shortest trace ends first.
@@ -627,7 +629,8 @@ def thinkgate_field(cfg, bench):
     if cfg.get("early_stop", "none") != "none":
         tg["early_stop"] = cfg["early_stop"]
     if bench and cfg.get("bench", True) and bench_format(bench) \
-            and cfg["strategy"] in ("ffs", "self_consistency", "deepprune"):
+            and cfg["strategy"] in ("ffs", "self_consistency", "deepprune",
+                                    "trimr"):
         tg["bench"] = bench
     for key, v in (cfg.get("extra") or {}).items():
         tg[key] = v
@@ -714,6 +717,38 @@ def measured_answer(doc, kind=None):
     return ans, tg.get("winner"), tg
 
 
+# Per-problem counters a plugin may report in its thinkgate object (trimr),
+# summed per file when present.
+TG_SUMS = ("cut_tokens", "verifier_calls", "verifier_tokens",
+           "no_answer_cuts")
+
+
+def thinkgate_counts(tgs_and_answers):
+    """What the plugins' thinkgate objects say about triggers, read
+    generically: {"triggers": {name: count}, "cuts_no_answer": cuts (a
+    trigger other than none) whose answer came back empty, and the sums of
+    TG_SUMS}; only the keys some object carried."""
+    out = {}
+    triggers = collections.Counter()
+    no_answer = 0
+    sums = {}
+    for tg, ans in tgs_and_answers:
+        if "trigger" in tg:
+            trig = str(tg["trigger"])
+            triggers[trig] += 1
+            if trig not in ("none", "None") and not has_answer(ans):
+                no_answer += 1
+        for key in TG_SUMS:
+            v = tg.get(key)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                sums[key] = sums.get(key, 0) + v
+    if triggers:
+        out["triggers"] = dict(triggers)
+        out["cuts_no_answer"] = no_answer
+    out.update(sums)
+    return out
+
+
 def run_file(stack, tf, cfg, concurrency, max_tokens=40000,
              tokens_per_step=1):
     """Sends every problem of tf through the gateway with configuration
@@ -732,6 +767,7 @@ def run_file(stack, tf, cfg, concurrency, max_tokens=40000,
     engine_tokens = 0
     mismatches = []
     err_samples = []
+    tgs = []
     for i, (p, (status, doc)) in enumerate(zip(tf.problems, res)):
         if status != 200 or "error" in doc:
             errors += 1
@@ -740,6 +776,7 @@ def run_file(stack, tf, cfg, concurrency, max_tokens=40000,
                     status, (doc.get("error") or {}).get("message")))
             continue
         ans, winner, tg = measured_answer(doc, bench_format(p.bench))
+        tgs.append((tg, ans))
         ok = answers_equal(ans, p.answer)
         correct += ok
         if isinstance(tg.get("tokens"), int):
@@ -795,6 +832,7 @@ def run_file(stack, tf, cfg, concurrency, max_tokens=40000,
     rec["cancelled_streams"] = st.get("cancelled_streams")
     rec["completed_streams"] = st.get("completed_streams")
     rec["sim_requests"] = st.get("requests")
+    rec.update(thinkgate_counts(tgs))
     if ex is not None:
         et = sum(e.tokens for e in ex)
         ec = sum(e.correct for e in ex)

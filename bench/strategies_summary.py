@@ -1,8 +1,9 @@
 """The summary bench/strategies prints after a single-strategy run (and a
 --judge-auroc sweep): per file and pooled, accuracy and tokens next to
-self_consistency at the same n and to the yardstick (majority over k
-random traces, k = 1..n), both worked out from the recording alone, and
-the simulated judge's measured AUROC.  Plus the plot of a sweep.
+self_consistency at the same n, to passthrough (n=1) and self_consistency
+n=8, and to the yardstick (majority over k random traces, k = 1..n), all
+worked out from the recording alone; the simulated judge's measured AUROC;
+and the triggers a plugin reports (trimr).  Plus the plot of a sweep.
 """
 import strategies_lib as L
 from lib import make_table, print_tables, png_path, plt
@@ -24,6 +25,23 @@ def _auroc(v):
     return "-" if v is None else "%.3f" % v
 
 
+# The two fixed baselines: (label, n of the yardstick, its point).
+BASELINES = (("pt1", 1, 0), ("sc8", 8, -1))
+
+
+def _counts(recs):
+    """The thinkgate counters of bench/strategies' records, summed."""
+    out = {}
+    for r in recs:
+        for name, c in (r.get("triggers") or {}).items():
+            out.setdefault("triggers", {})
+            out["triggers"][name] = out["triggers"].get(name, 0) + c
+        for key in ("cuts_no_answer",) + L.TG_SUMS:
+            if r.get(key) is not None:
+                out[key] = out.get(key, 0) + r[key]
+    return out
+
+
 def rows(results, files, max_tokens):
     """One row per (configuration, file) and one pooled row per
     configuration: dicts with the figures, and the yardsticks used."""
@@ -31,18 +49,25 @@ def rows(results, files, max_tokens):
     ys = {}
     out = []
     groups = {}
-    for cfg, rec in results:
-        tf = by_name[rec["file"]]
-        n = rec["n"]
+
+    def yard(tf, n):
         if (tf.name, n) not in ys:
             ys[(tf.name, n)] = L.yardstick(tf, n, max_tokens)
-        y = ys[(tf.name, n)]
-        g = groups.setdefault(id(cfg), {"cfg": cfg, "recs": [], "ys": []})
+        return ys[(tf.name, n)]
+
+    for cfg, rec in results:
+        tf = by_name[rec["file"]]
+        y = yard(tf, rec["n"])
+        base = {label: yard(tf, n)[i] for label, n, i in BASELINES}
+        g = groups.setdefault(id(cfg), {"cfg": cfg, "recs": [], "ys": [],
+                                        "base": []})
         g["recs"].append(rec)
         g["ys"].append(y)
+        g["base"].append(base)
         out.append(_row(cfg, rec["file"], rec["problems"], rec["correct"],
                         rec["tokens"], y, rec.get("_judge_log"),
-                        rec.get("errors", 0)))
+                        rec.get("errors", 0), base, _counts([rec]),
+                        rec.get("converge")))
     for g in groups.values():
         if len(g["recs"]) < 2:
             continue
@@ -56,15 +81,20 @@ def rows(results, files, max_tokens):
             logs = [r["_judge_log"] for r in recs]
             log = {"p_yes": [x for lg in logs for x in lg["p_yes"]],
                    "same": [x for lg in logs for x in lg["same"]]}
+        base = {label: (None, sum(b[label][1] for b in g["base"]),
+                        sum(b[label][2] for b in g["base"]))
+                for label, _, _ in BASELINES}
         out.append(_row(g["cfg"], "pooled", sum(r["problems"] for r in recs),
                         sum(r["correct"] for r in recs),
                         None if any(r["tokens"] is None for r in recs)
                         else sum(r["tokens"] for r in recs), y, log,
-                        sum(r.get("errors", 0) for r in recs)))
+                        sum(r.get("errors", 0) for r in recs), base,
+                        _counts(recs), recs[0].get("converge")))
     return out
 
 
-def _row(cfg, name, problems, correct, tokens, y, log, errors):
+def _row(cfg, name, problems, correct, tokens, y, log, errors, base=None,
+         counts=None, converge=None):
     sc_correct, sc_tokens = y[-1][1], y[-1][2]
     acc = correct / problems if problems else None
     on = L.on_yardstick([(k, c / problems, t) for k, c, t in y], tokens) \
@@ -80,6 +110,16 @@ def _row(cfg, name, problems, correct, tokens, y, log, errors):
          "vs_yardstick": None if on is None or acc is None else acc - on,
          "yardstick": [{"k": k, "accuracy": c / problems if problems
                         else None, "tokens": round(t)} for k, c, t in y]}
+    r["converge"] = converge
+    for label, (_, c, t) in (base or {}).items():
+        # Against a baseline worked out from the recording: passthrough
+        # (sample 0 alone) and self_consistency n=8.
+        r[label + "_accuracy"] = c / problems if problems else None
+        r[label + "_tokens"] = round(t)
+        r["accuracy_vs_" + label] = None if acc is None or not problems \
+            else acc - c / problems
+        r["tokens_vs_" + label] = tokens / t if tokens and t else None
+    r.update(counts or {})
     if log is not None:
         r["judge_pairs"] = len(log["same"])
         r["judge_pairs_same"] = sum(log["same"])
@@ -87,18 +127,52 @@ def _row(cfg, name, problems, correct, tokens, y, log, errors):
     return r
 
 
+def _triggers(r):
+    t = r.get("triggers")
+    if not t:
+        return "-"
+    return ", ".join("%s %d" % kv for kv in sorted(t.items()))
+
+
 def report(rs, out_json=None):
-    """Prints the summary tables; returns the doc with them."""
+    """Prints the summary tables; returns the doc with them.  The judge
+    columns appear when a row has a judge, the trigger columns when a
+    plugin reported triggers."""
+    judge = any(r["judge_auroc"] is not None for r in rs)
+    trig = any(r.get("triggers") for r in rs)
     headers = ["file", "strategy", "accuracy", "tokens", "tokens vs sc@n",
-               "sc@n accuracy", "judge AUROC set", "measured", "pairs judged",
-               "yardstick at equal tokens", "vs yardstick"]
-    table = [[r["file"], r["config"], _pct(r["accuracy"]),
-              "-" if r["tokens"] is None else "{:,}".format(r["tokens"]),
-              _ratio(r["tokens_vs_sc"]), _pct(r["sc_accuracy"]),
-              "-" if r["judge_auroc"] is None else "%g" % r["judge_auroc"],
-              _auroc(r.get("judge_auroc_measured")),
-              r.get("judge_pairs", "-"), _pct(r["yardstick_accuracy"]),
-              _pt(r["vs_yardstick"])] for r in rs]
+               "sc@n accuracy", "vs pt@1", "tokens vs pt@1", "vs sc@8",
+               "tokens vs sc@8"]
+    if judge:
+        headers += ["judge AUROC set", "measured", "pairs judged"]
+    headers += ["yardstick at equal tokens", "vs yardstick"]
+    if trig:
+        headers += ["triggers", "cuts with no answer", "verifier calls",
+                    "verifier tokens"]
+    table = []
+    for r in rs:
+        row = [r["file"], r["config"], _pct(r["accuracy"]),
+               "-" if r["tokens"] is None else "{:,}".format(r["tokens"]),
+               _ratio(r["tokens_vs_sc"]), _pct(r["sc_accuracy"]),
+               _pt(r.get("accuracy_vs_pt1")), _ratio(r.get("tokens_vs_pt1")),
+               _pt(r.get("accuracy_vs_sc8")),
+               _ratio(r.get("tokens_vs_sc8"))]
+        if judge:
+            row += ["-" if r["judge_auroc"] is None
+                    else "%g" % r["judge_auroc"],
+                    _auroc(r.get("judge_auroc_measured")),
+                    r.get("judge_pairs", "-")]
+        row += [_pct(r["yardstick_accuracy"]), _pt(r["vs_yardstick"])]
+        if trig:
+            # The plugin's own count where it reports one (it reads the
+            # continuation alone), else ours (its answer is empty).
+            row += [_triggers(r), r.get("no_answer_cuts",
+                                        r.get("cuts_no_answer", "-")),
+                    "-" if r.get("verifier_calls") is None
+                    else "{:,}".format(r["verifier_calls"]),
+                    "-" if r.get("verifier_tokens") is None
+                    else "{:,}".format(r["verifier_tokens"])]
+        table.append(row)
     yard = []
     seen = set()
     for r in rs:
@@ -111,10 +185,13 @@ def report(rs, out_json=None):
     n = max(r["n"] for r in rs)
     doc = {"title": "Strategies against the yardstick",
            "tables": [
-               make_table("per file and pooled; sc@n and the yardstick are "
-                          "worked out from the recording; the judge is the "
-                          "sim's SIMULATED judge (figures are 'with a judge "
-                          "of AUROC A')", headers, table),
+               make_table("per file and pooled; sc@n, pt@1 (passthrough, "
+                          "sample 0), sc@8 and the yardstick are worked out "
+                          "from the recording" + (
+                              "; the judge is the sim's SIMULATED judge "
+                              "(figures are 'with a judge of AUROC A')"
+                              if judge else "") + _converge_note(rs),
+                          headers, table),
                make_table("yardstick: majority over k random traces of the "
                           "n (accuracy / tokens, expected over every "
                           "k-subset)", ["file"] + ["k=%d" % k
@@ -123,6 +200,14 @@ def report(rs, out_json=None):
            "rows": rs}
     print_tables(doc)
     return doc
+
+
+def _converge_note(rs):
+    fs = sorted({r["converge"] for r in rs if r.get("converge")})
+    if not fs:
+        return "; the sim's plain continuation rule"
+    return "; at convergence %s (the sim's SIMULATED model: --converge)" \
+        % ", ".join("%g" % f for f in fs)
 
 
 def plot(rs, name="strategies_judge"):

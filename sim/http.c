@@ -22,8 +22,6 @@
 
 #include "request.h"
 
-#define TG_SIM_NO_ANSWER "I have not reached a final answer yet."
-
 static void tg_sim_http_cb(struct evhttp_request *r, void *arg);
 static int tg_sim_http_listen(tg_sim_t *sim);
 
@@ -54,24 +52,19 @@ tg_sim_send_error(struct evhttp_request *r, const tg_sim_err_t *e)
         evbuffer_free(b);
 }
 
-/* The continuation reply: the last answer the prefix states, never more. */
+/* The continuation reply (continue.c): never a replay of a sample. */
 static int
-tg_sim_set_continuation(tg_sim_choice_t *c, const char *prefix, size_t len)
+tg_sim_set_continuation(tg_sim_t *sim, tg_sim_choice_t *c,
+                        tg_sim_problem_t *prob, const char *text, size_t len,
+                        long long seed)
 {
-    char ans[1024];
-    size_t n = tg_sim_extract_answer(prefix, len, ans, sizeof(ans));
-    size_t cap = n + 16;
+    tg_sim_continue_info_t info;
 
-    c->own_text = malloc(cap > sizeof(TG_SIM_NO_ANSWER)
-                         ? cap : sizeof(TG_SIM_NO_ANSWER));
-    if (c->own_text == NULL)
-        return -ENOMEM;
-    if (n > 0)
-        snprintf(c->own_text, cap, "\\boxed{%s}", ans);
-    else
-        strcpy(c->own_text, TG_SIM_NO_ANSWER);
-    if (tg_sim_plan_build(&c->own, c->own_text, strlen(c->own_text), 0, 0)
-        != 0)
+    c->own_text = tg_sim_continue_reply(prob, text, len, sim->opt.converge,
+                                        seed, &info);
+    if (c->own_text == NULL
+        || tg_sim_plan_build(&c->own, c->own_text, strlen(c->own_text), 0,
+                             0) != 0)
         return -ENOMEM;
     c->plan = &c->own;
     return 0;
@@ -99,8 +92,7 @@ tg_sim_plan_choices(tg_sim_t *sim, tg_sim_parsed_t *p, tg_sim_req_t *req,
 {
     tg_sim_problem_t *prob = NULL;
     const char *cont = NULL;
-    size_t cont_len = 0, end, plen = 0;
-    tg_sim_sample_t *match = NULL;
+    size_t cont_len = 0, end;
     uint64_t base;
     int i;
 
@@ -118,6 +110,8 @@ tg_sim_plan_choices(tg_sim_t *sim, tg_sim_parsed_t *p, tg_sim_req_t *req,
                                    "message for model `%s`", p->model);
         }
     } else if (sim->traces != NULL) {
+        size_t plen;
+
         prob = tg_sim_traces_find_in(sim->traces, p->model, p->prompt,
                                      p->prompt_len, &end);
         if (prob == NULL)
@@ -125,9 +119,12 @@ tg_sim_plan_choices(tg_sim_t *sim, tg_sim_parsed_t *p, tg_sim_req_t *req,
                                "no recorded trace matches: the prompt holds "
                                "no recorded problem of model `%s`",
                                p->model);
-        match = tg_sim_traces_match_prefix(prob, p->prompt + end,
-                                           p->prompt_len - end, &plen);
-        if (match != NULL) {
+        /* Model text after the problem asks to go on from it, whether or
+         * not it repeats a recording; template markup alone does not. */
+        if (tg_sim_continue_wanted(p->prompt + end, p->prompt_len - end)
+            || tg_sim_traces_match_prefix(prob, p->prompt + end,
+                                          p->prompt_len - end, &plen)
+               != NULL) {
             cont = p->prompt + end;
             cont_len = p->prompt_len - end;
         }
@@ -144,8 +141,6 @@ tg_sim_plan_choices(tg_sim_t *sim, tg_sim_parsed_t *p, tg_sim_req_t *req,
         }
     }
 
-    if (cont != NULL && prob != NULL && match == NULL)
-        match = tg_sim_traces_match_prefix(prob, cont, cont_len, &plen);
     base = p->has_seed ? (uint64_t) p->seed : 0;
     if (!p->has_seed && cont == NULL) {
         /* Seedless requests take the next samples in turn. */
@@ -162,11 +157,9 @@ tg_sim_plan_choices(tg_sim_t *sim, tg_sim_parsed_t *p, tg_sim_req_t *req,
         int rc;
 
         if (cont != NULL) {
-            /* Only the part that matches a recording counts as what the
-             * model said; without a match, the client's text itself. */
-            rc = match != NULL
-                ? tg_sim_set_continuation(c, match->output, plen)
-                : tg_sim_set_continuation(c, cont, cont_len);
+            rc = tg_sim_set_continuation(sim, c, prob, cont, cont_len,
+                                         p->has_seed && p->seed >= 0
+                                         ? p->seed + i : -1);
         } else if (prob != NULL) {
             tg_sim_sample_t *s = &prob->samples[(base + (uint64_t) i)
                                                 % prob->count];

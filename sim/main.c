@@ -47,6 +47,11 @@ main(int argc, char **argv)
             return 1;
         }
     }
+    if (sim.opt.converge > 0 && sim.traces == NULL) {
+        fprintf(stderr, "thinkgate-sim: --converge needs --traces: it "
+                "answers with recorded final answers\n");
+        goto failed;
+    }
     if (tg_sim_judge_init(&sim, err, sizeof(err)) != 0) {
         fprintf(stderr, "thinkgate-sim: %s\n", err);
         goto failed;
@@ -80,6 +85,9 @@ main(int argc, char **argv)
         fprintf(stderr, "thinkgate-sim: model `%s` is a SIMULATED judge of "
                 "AUROC %g (seed %lld)\n", sim.opt.judge_model,
                 sim.opt.judge_auroc, sim.opt.judge_seed);
+    if (sim.opt.converge > 0)
+        fprintf(stderr, "thinkgate-sim: continuations answer as a "
+                "SIMULATED model at convergence %g\n", sim.opt.converge);
     fprintf(stderr, "thinkgate-sim listening on %s:%d\n",
             sim.opt.listen_host, sim.opt.listen_port);
     if (event_base_dispatch(sim.base) < 0) {

@@ -69,6 +69,11 @@ static const tg_sim_opt_row_t tg_sim_opt_rows[] = {
       "pairs with the same recorded final answer from the rest" },
     { "judge-seed", TG_SIM_OPT_LL, TG_SIM_OFF(judge_seed), "0", -1e18, 1e18,
       "seed of the judge's per-pair draws" },
+    { "converge", TG_SIM_OPT_DOUBLE, TG_SIM_OFF(converge), "0", 0, 1,
+      "a continuation whose recorded prefix covers at least this share of "
+      "its sample's thinking answers with the sample's recorded final "
+      "answer: a SIMULATED model that has made up its mind (0: off, the "
+      "last answer the prefix states; needs --traces)" },
 };
 
 #define TG_SIM_N_ROWS (sizeof(tg_sim_opt_rows) / sizeof(tg_sim_opt_rows[0]))

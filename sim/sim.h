@@ -13,6 +13,7 @@
  *   request.c  parsing and validating requests (request.h)
  *   http.c     evhttp handlers: routing and choosing the text
  *   judge.c    a simulated Yes/No judge of chosen AUROC
+ *   continue.c the reply to a continuation (--converge)
  *   main.c     process setup
  * Everything but main.c links into the unit tests.
  */
@@ -51,6 +52,7 @@ typedef struct {
     const char *judge_model;     /* NULL: no simulated judge */
     double      judge_auroc;
     long long   judge_seed;
+    double      converge;        /* 0: off; else the share of thinking */
 } tg_sim_options_t;
 
 /* Fills *opt with the defaults, then applies argv.  Returns 0, 1 when
@@ -163,6 +165,43 @@ const tg_sim_plan_t *tg_sim_sample_plan(tg_sim_sample_t *s);
 tg_sim_sample_t *tg_sim_traces_match_prefix(tg_sim_problem_t *p,
                                             const char *text, size_t len,
                                             size_t *prefix_len);
+/* The common prefix of text (from the anchor on) with one sample: 0
+ * unless text holds the sample's first 32 bytes (all, when shorter). */
+size_t tg_sim_sample_common(const tg_sim_sample_t *s, const char *text,
+                            size_t len);
+
+/* ---- continuation (continue.c) ---------------------------------------- */
+
+/* What a continuation reply was made from (for tests and logs). */
+typedef struct {
+    int     matched;             /* a recorded sample starts the text */
+    size_t  prefix_len;          /* bytes of it the text repeats */
+    double  coverage;            /* prefix_len / the sample's thinking */
+    int     converged;           /* the recorded final answer was used */
+    int     open_box;            /* the text ends in an open \boxed{ */
+    int     answered;            /* the reply states an answer */
+} tg_sim_continue_info_t;
+
+/* Whether the text after a completions prompt's recorded problem holds
+ * model text to continue: anything but white space after the last chat
+ * template markup (special tokens, a role word after one, "<think>"). */
+int tg_sim_continue_wanted(const char *text, size_t len);
+/* Bytes of the sample's output before "</think>" (all of it without). */
+size_t tg_sim_sample_think_len(const tg_sim_sample_t *s);
+/*
+ * The reply to a request that continues text: "\boxed{X}" with X the
+ * last answer stated in the matched recorded prefix (or in text itself
+ * when no sample of prob, which may be NULL, starts it), or "I have not
+ * reached a final answer yet.".  converge > 0: a prefix covering at least
+ * that share of the sample's thinking answers with its recorded answer.
+ * Text ending in an open "\boxed{" gets "X}" ("}" with no answer).
+ * A prefix several samples share is the one seed picks (seed >= 0:
+ * sample seed mod count), else the lowest sample_id's.
+ * malloc'd, NUL-ended; NULL when out of memory.
+ */
+char *tg_sim_continue_reply(tg_sim_problem_t *prob, const char *text,
+                            size_t len, double converge, long long seed,
+                            tg_sim_continue_info_t *info);
 
 /* ---- synthetic -------------------------------------------------------- */
 

@@ -7,7 +7,8 @@ TG_SIM_LIBS   := $(shell pkg-config --libs $(TG_SIM_PKGS) 2>/dev/null \
                    || echo -levent -ljansson -lz)
 TG_SIM_LIB_SRC := sim/options.c sim/text.c sim/traces.c sim/synth.c \
                   sim/cache.c sim/sched.c sim/render.c sim/request.c \
-                  sim/http.c sim/embed.c sim/judge.c
+                  sim/http.c sim/embed.c sim/judge.c \
+                  sim/continue.c
 TG_SIM_OBJ    := $(patsubst sim/%.c,$(BUILD)/obj/sim/%.o,\
                    $(TG_SIM_LIB_SRC) sim/main.c)
 

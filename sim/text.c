@@ -18,6 +18,7 @@
 
 enum { TG_SIM_C_SPACE, TG_SIM_C_WORD, TG_SIM_C_PUNCT };
 
+static int tg_sim_is_word(const char *s, size_t len);
 static int tg_sim_class(unsigned char c);
 static size_t tg_sim_decode(const char *text, size_t len, uint32_t *off);
 static size_t tg_sim_piece_starts(const char *text, const uint32_t *off,
@@ -292,6 +293,21 @@ tg_sim_memrmem(const char *h, size_t hlen, const char *n, size_t nlen)
     return NULL;
 }
 
+/* Two or more letters and nothing else: a word, not an answer. */
+static int
+tg_sim_is_word(const char *s, size_t len)
+{
+    size_t i;
+
+    if (len < 2)
+        return 0;
+    for (i = 0; i < len; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+            return 0;
+    }
+    return 1;
+}
+
 size_t
 tg_sim_extract_answer(const char *text, size_t len, char *out,
                       size_t outlen)
@@ -354,7 +370,12 @@ tg_sim_extract_answer(const char *text, size_t len, char *out,
             q++;
         while (q > s && (q[-1] == '.' || q[-1] == '!' || q[-1] == '?'))
             q--;
-        if (q > s) {
+        /* "the answer is \boxed{" with the box still open (a guide or a
+         * probe) states nothing yet, nor does a word ("the answer is the
+         * number of..."); a single letter is a choice. */
+        if (q > s && !((size_t) (q - s) >= 6
+                       && memcmp(s, "\\boxed", 6) == 0)
+            && !tg_sim_is_word(s, (size_t) (q - s))) {
             n = (size_t) (q - s);
             if (n >= outlen)
                 n = outlen - 1;

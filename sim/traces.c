@@ -518,6 +518,25 @@ tg_sim_sample_plan(tg_sim_sample_t *s)
     return &s->plan;
 }
 
+size_t
+tg_sim_sample_common(const tg_sim_sample_t *s, const char *text, size_t len)
+{
+    size_t alen = s->output_len < 32 ? s->output_len : 32, k = 0;
+    const char *a;
+
+    if (alen == 0)
+        return 0;
+    /* The continuation may start after template text ("<think>\n"):
+     * anchor on the trace's first bytes, then extend. */
+    a = memmem(text, len, s->output, alen);
+    if (a == NULL)
+        return 0;
+    while ((size_t) (a - text) + k < len && k < s->output_len
+           && a[k] == s->output[k])
+        k++;
+    return k;
+}
+
 tg_sim_sample_t *
 tg_sim_traces_match_prefix(tg_sim_problem_t *p, const char *text,
                            size_t len, size_t *prefix_len)
@@ -526,22 +545,10 @@ tg_sim_traces_match_prefix(tg_sim_problem_t *p, const char *text,
     size_t best_len = 0, i;
 
     for (i = 0; i < p->count; i++) {
-        tg_sim_sample_t *s = &p->samples[i];
-        size_t alen = s->output_len < 32 ? s->output_len : 32, k = 0;
-        const char *a;
+        size_t k = tg_sim_sample_common(&p->samples[i], text, len);
 
-        if (alen == 0)
-            continue;
-        /* The continuation may start after template text ("<think>\n"):
-         * anchor on the trace's first bytes, then extend. */
-        a = memmem(text, len, s->output, alen);
-        if (a == NULL)
-            continue;
-        while ((size_t) (a - text) + k < len && k < s->output_len
-               && a[k] == s->output[k])
-            k++;
         if (k > best_len) {
-            best = s;
+            best = &p->samples[i];
             best_len = k;
         }
     }

@@ -63,7 +63,8 @@ def extract(text):
         rest = rest.lstrip(" ")
         x = re.match(r"[^\s$,;*]*", rest).group(0)
         x = re.split(r"\\[)\]]", x)[0].rstrip(".!?")
-        if x:
+        if x and not x.startswith("\\boxed") \
+                and not re.fullmatch(r"[A-Za-z]{2,}", x):
             return x
     return None
 
@@ -123,7 +124,7 @@ def test_help_documents_every_flag():
                  "--tokens-per-step", "--step-ms", "--step-ms-per-seq",
                  "--prefill-ms-per-1k", "--max-concurrency", "--max-queue",
                  "--speed", "--prefix-cache-blocks", "--seed",
-                 "--error-rate", "--model"):
+                 "--error-rate", "--model", "--converge"):
         assert flag in out
 
 
@@ -276,6 +277,134 @@ def test_continuation_rule(own_sim):
     full = row["output"][:row["output"].index("</think>")]
     r = c.completions.create(model="Own", prompt=row["problem"] + full)
     assert r.choices[0].text == "\\boxed{2}"
+
+
+
+NOT_REACHED = "I have not reached a final answer yet."
+PROBE = "\n\n... **Final Answer**\n\\boxed{"
+
+
+def continue_both(sim, problem, text, **kw):
+    """The reply to text continued as chat (continue_final_message) and
+    as completions (bare and with template text): [(shape, text, usage,
+    reasoning)]."""
+    c = client(sim)
+    out = []
+    r = c.chat.completions.create(
+        model="Own", messages=[{"role": "user", "content": problem},
+                               {"role": "assistant", "content": text}],
+        extra_body={"continue_final_message": True,
+                    "add_generation_prompt": False}, **kw)
+    m = r.choices[0].message
+    out.append(("chat", m.content, r.usage,
+                getattr(m, "reasoning_content", None)))
+    for shape, prompt in (
+            ("completions", problem + "\n" + text),
+            ("completions+template", "<|im_start|>user\n" + problem
+             + "\nPut the answer in \\boxed{}.<|im_end|>\n<|im_start|>"
+             "assistant\n<think>\n" + text)):
+        r = c.completions.create(model="Own", prompt=prompt, **kw)
+        out.append((shape, r.choices[0].text, r.usage, None))
+    return out
+
+
+def test_continuation_never_replays(own_sim):
+    """A continuation that repeats no recording from its first 32 bytes
+    (shorter, whitespace changed, starting mid-trace) gets the rule on
+    the client's own text, never a replay of a sample (whose answer part
+    says \\boxed{102})."""
+    row = own_rows()[2]
+    think = row["output"][:row["output"].index("</think>")]
+    box = think.index(" so \\boxed")
+    shapes = {
+        "short": (think[:20], None),
+        "short, states an answer": ("It is \\boxed{7}.", "7"),
+        "whitespace changed": (think.replace(" ", "  "), "2"),
+        "whitespace changed, before the box":
+            (think[:box].replace(" ", "  "), None),
+        "mid-trace": (think[40:], "2"),
+        "mid-trace, before the box": (think[40:box], None),
+    }
+    for name, (text, want) in shapes.items():
+        for guide in ("", GUIDE):
+            for shape, got, usage, reasoning in continue_both(
+                    own_sim, row["problem"], text + guide):
+                where = (name, repr(guide), shape)
+                assert got == (NOT_REACHED if want is None
+                               else "\\boxed{%s}" % want), where
+                assert not reasoning, where
+                assert usage.completion_tokens < 20, where
+            # The probe's open box gets the answer and "}".
+            for shape, got, usage, _ in continue_both(
+                    own_sim, row["problem"], text + PROBE, max_tokens=20):
+                assert got == (want or "") + "}", (name, shape)
+    # Template text alone after the problem is an ordinary prompt: replay.
+    c = client(own_sim)
+    for tail in ("<|assistant|><think>\n", "\nPlease reason step by step."
+                 "<｜Assistant｜><think>\n"):
+        r = c.completions.create(model="Own", prompt=row["problem"] + tail,
+                                 seed=2)
+        assert r.choices[0].text == row["output"], repr(tail)
+    # max_tokens caps a probe's reply too.
+    r = c.completions.create(model="Own", max_tokens=1,
+                             prompt=row["problem"] + think + PROBE)
+    assert r.choices[0].finish_reason == "length"
+    assert "2}".startswith(r.choices[0].text) and r.usage.completion_tokens \
+        == 1
+
+
+def converge_rows():
+    """own_rows, plus a problem whose samples record no answer (pred
+    NO_ANSWER) and none (no pred: the sim reads the output's)."""
+    rows = own_rows()
+    for sid, pred in ((0, "NO_ANSWER"), (1, None)):
+        r = dict(rows[sid], problem="Glorp has 5 zits.  How many now?")
+        if pred is None:
+            del r["pred"]
+        else:
+            r["pred"] = pred
+        rows.append(r)
+    return rows
+
+
+def test_converge():
+    """--converge 0.5: a prefix that covers 60% of a sample's thinking
+    answers with the recorded final answer (pred 102), one at 40% by the
+    rule (nothing stated yet); probes too."""
+    d = tempfile.mkdtemp(prefix="tg-sim-traces-")
+    path = os.path.join(d, "own.jsonl.gz")
+    write_traces(path, converge_rows())
+    sim = start_sim("--traces", path, "--speed", "0", "--converge", "0.5")
+    try:
+        rows = converge_rows()
+        row = rows[2]
+        think = row["output"][:row["output"].index("</think>")]
+        assert think.index("\\boxed") > 0.6 * len(think)
+        for share, want in ((0.4, None), (0.6, "102")):
+            text = think[:int(share * len(think))]
+            for guide in (GUIDE, ""):
+                for shape, got, _, _ in continue_both(
+                        sim, row["problem"], text + guide, seed=2):
+                    assert got == (NOT_REACHED if want is None
+                                   else "\\boxed{%s}" % want), (share, shape)
+            for shape, got, _, _ in continue_both(
+                    sim, row["problem"], text + PROBE, max_tokens=20,
+                    seed=2):
+                assert got == (want or "") + "}", (share, shape)
+        # No recorded answer: not reached; no pred: the output's last box.
+        for r, want in ((rows[-2], None), (rows[-1], "101")):
+            t = r["output"][:int(0.8 * len(r["output"]))]
+            got = continue_both(sim, r["problem"], t + GUIDE,
+                                seed=r["sample_id"])[0][1]
+            assert got == (NOT_REACHED if want is None
+                           else "\\boxed{%s}" % want)
+        # A text that repeats no recording keeps the rule.
+        got = continue_both(sim, row["problem"], think[40:] + GUIDE)[0][1]
+        assert got == "\\boxed{2}"
+    finally:
+        sim.cleanup()
+        os.unlink(path)
+        os.rmdir(d)
 
 
 def test_bad_inputs(own_sim):

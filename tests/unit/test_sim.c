@@ -135,6 +135,14 @@ Test(sim_text, extract_answer)
     cr_assert_eq(tg_sim_extract_answer("no result \\boxed{unclosed", 25,
                                        out, sizeof(out)), 0);
     cr_assert_eq(tg_sim_extract_answer("nothing", 7, out, sizeof(out)), 0);
+    t = "the answer is 4. So the final answer is \\boxed{";
+    cr_assert_eq(tg_sim_extract_answer(t, strlen(t), out, sizeof(out)), 1,
+                 "an open box after 'answer is' states nothing");
+    cr_assert_str_eq(out, "4");
+    t = "The answer is B. So the answer is the number of ways";
+    cr_assert_eq(tg_sim_extract_answer(t, strlen(t), out, sizeof(out)), 1,
+                 "a word after 'answer is' states nothing");
+    cr_assert_str_eq(out, "B");
 }
 
 Test(sim_text, norm_ws)
@@ -274,6 +282,97 @@ Test(sim_traces, load_find_and_prefix)
                                    &plen);
     cr_assert_eq(s, &p->samples[0]);
     cr_assert_eq(plen, strlen("Hmm, maybe the answer is 3. Wait"));
+    tg_sim_traces_free(t);
+    unlink(path);
+}
+
+/* ---- continuation ----------------------------------------------------- */
+
+Test(sim_continue, wanted_after_the_problem)
+{
+    static const char *const wanted[] = {
+        "\nOkay, so", "<|im_start|>assistant\n<think>\nOkay",
+        "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c><think>\nx", "</think>",
+        "\nPlease reason.\n<|assistant|>so 5", "<|user|> x <b>",
+    };
+    static const char *const template_only[] = {
+        "", " \n", "<think>\n", "<|im_end|>\n<|im_start|>assistant\n",
+        "\nPlease reason step by step.<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>"
+        "<think>\n", "<|start|>assistant<|channel|>analysis<|message|>",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++)
+        cr_assert(tg_sim_continue_wanted(wanted[i], strlen(wanted[i])),
+                  "%s", wanted[i]);
+    for (i = 0; i < sizeof(template_only) / sizeof(template_only[0]); i++)
+        cr_assert_not(tg_sim_continue_wanted(template_only[i],
+                                             strlen(template_only[i])),
+                      "%s", template_only[i]);
+}
+
+static void
+check_reply(tg_sim_problem_t *p, const char *text, double converge,
+            const char *want)
+{
+    tg_sim_continue_info_t info;
+    char *got = tg_sim_continue_reply(p, text, strlen(text), converge, -1,
+                                      &info);
+
+    cr_assert_not_null(got);
+    cr_assert_str_eq(got, want, "converge %g, text %s", converge, text);
+    free(got);
+}
+
+Test(sim_continue, converge_and_probe)
+{
+    static const char think[] = "First we add the groups one at a time, then "
+        "we check the sum again and again until it stays put; \\boxed{5} ok";
+    static char path[] = "/tmp/tg-sim-unit-XXXXXX.jsonl.gz";
+    char err[256], text[512];
+    int fd = mkstemps(path, 9);
+    size_t at40 = (sizeof(think) - 1) * 4 / 10;
+    size_t at60 = (sizeof(think) - 1) * 6 / 10;
+    tg_sim_traces_t *t;
+    tg_sim_problem_t *p;
+    gzFile gz;
+
+    cr_assert_geq(fd, 0);
+    gz = gzdopen(fd, "wb");
+    cr_assert_not_null(gz);
+    gzputs(gz, "{\"model\": \"M\", \"problem\": \"Q?\", \"pred\": 7, "
+           "\"output\": \"First we add the groups one at a time, then we "
+           "check the sum again and again until it stays put; \\\\boxed{5} "
+           "ok</think>\\\\boxed{7}\"}\n");
+    gzclose(gz);
+    t = tg_sim_traces_load(path, err, sizeof(err));
+    cr_assert_not_null(t, "%s", err);
+    p = t->problems[0];
+    cr_assert_eq(tg_sim_sample_think_len(&p->samples[0]), sizeof(think) - 1);
+
+    /* The plain rule: nothing stated before the box, 5 after it. */
+    snprintf(text, sizeof(text), "%.*s\n\n**Final Answer**\n", (int) at60,
+             think);
+    check_reply(p, text, 0, "I have not reached a final answer yet.");
+    check_reply(p, think, 0, "\\boxed{5}");
+    /* At convergence 0.5: 40% of the thinking is the rule, 60% the
+     * recorded answer (7, not the 5 the thinking states). */
+    check_reply(p, text, 0.5, "\\boxed{7}");
+    check_reply(p, think, 0.5, "\\boxed{7}");
+    snprintf(text, sizeof(text), "%.*s\n\n**Final Answer**\n", (int) at40,
+             think);
+    check_reply(p, text, 0.5, "I have not reached a final answer yet.");
+    /* A probe's open box gets the answer and "}"; "}" alone with none. */
+    snprintf(text, sizeof(text), "%.*s ... **Final Answer**\n\\boxed{",
+             (int) at40, think);
+    check_reply(p, text, 0.5, "}");
+    snprintf(text, sizeof(text), "%.*s ... The answer is \\boxed{ ",
+             (int) at60, think);
+    check_reply(p, text, 0.5, "7}");
+    check_reply(p, text, 0, "}");
+    /* Text that repeats no recording (here mid-trace) keeps the rule. */
+    check_reply(p, think + 20, 0.5, "\\boxed{5}");
+    check_reply(NULL, "so \\boxed{3}. Then", 0.5, "\\boxed{3}");
     tg_sim_traces_free(t);
     unlink(path);
 }
