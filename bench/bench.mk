@@ -6,6 +6,9 @@
 # means it could not run, and `make bench` reports that at the end.
 
 BENCH_TIMEOUT ?= 300
+# bench/judge embeds every trace prefix of ../shared/traces three times and
+# asks SmolLM2 (seconds a call): it gets longer.
+BENCH_JUDGE_TIMEOUT ?= 3600
 # bench/embed (the CPU embedder vs onnxruntime) and bench/device-check
 # (cuBLAS vs CPU on a GPU machine, "no GPU" and exit 0 elsewhere) are
 # entry points like the others.
@@ -24,7 +27,9 @@ bench: all
 	  fi; \
 	  echo "== $$f"; \
 	  start=$$(date +%s); \
-	  timeout -k 10 $(BENCH_TIMEOUT) "$$f" || failed="$$failed $$f"; \
+	  limit=$(BENCH_TIMEOUT); \
+	  [ "$${f#bench/}" = judge ] && limit=$(BENCH_JUDGE_TIMEOUT); \
+	  timeout -k 10 $$limit "$$f" || failed="$$failed $$f"; \
 	  echo "== $$f: $$(( $$(date +%s) - start )) s"; \
 	done; \
 	python3 bench/report.py || failed="$$failed bench/report.py"; \

@@ -52,6 +52,7 @@ OUT = os.path.join(BUILD, "bench")
 SHARED_TRACES = os.environ.get("TG_TRACES_DIR") or os.path.abspath(
     os.path.join(ROOT, "..", "shared", "traces"))
 
+EMBED_MODEL = os.path.join(BUILD, "models", "all-MiniLM-L6-v2")
 NO_ANSWER = (None, "", "NO_ANSWER", "NONE", "None")
 CUTOFF = ("CUTOFF", "length", "LENGTH")
 
@@ -456,7 +457,7 @@ class Stack:
     build/plugins, one nginx worker with a client-strategy location."""
 
     def __init__(self, files, sim_args=(), inflight=4096, timeout_s=600,
-                 workers=1, plugins=(), judge_model=None):
+                 workers=1, plugins=(), judge_model=None, embedder=None):
         self.procs = []
         self.tmp = None
         try:
@@ -484,6 +485,11 @@ class Stack:
                          "max_inflight=%d;\n"
                          "    thinkgate_pool %s judge;\n"
                          % (self.sim.url, judge_model, inflight, JUDGE_POOL))
+            if embedder:
+                # judge=embed: the engine's all-MiniLM-L6-v2
+                # ("MODEL_DIR [threads=N ...]", thinkgate_embedder's
+                # arguments).
+                http += "    thinkgate_embedder %s;\n" % embedder
             # Preload the plugins in use (a module without the directive
             # loads them on demand).
             load = [p for p in plugins if os.path.exists(

@@ -60,6 +60,17 @@ TG_MOE_SRC = plugins/symbolic_moe_experts.c plugins/symbolic_moe.h \
              $(TG_COMMON_SKILLS) $(TG_COMMON_VOTE)
 $(eval $(call tg_strategy_so,symbolic_moe,$(TG_MOE_SRC),-ljansson -lm))
 
+# The test plugin that runs deepprune's judges (deepprune_judge.c, as the
+# plugin has it) on given prefixes, for bench/judge.
+TG_JUDGE_PROBE := $(BUILD)/tests/plugins/judge_probe.so
+ALL_TARGETS += $(TG_JUDGE_PROBE)
+
+$(TG_JUDGE_PROBE): tests/plugins/judge_probe.c $(TG_DEEPPRUNE_SRC) \
+    include/thinkgate/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TG_STRATEGY_CFLAGS) -shared -Wl,-z,defs -o $@ \
+	    tests/plugins/judge_probe.c $(filter %.c,$(TG_DEEPPRUNE_SRC)) -lm
+
 # Unit tests: each links its plugin's .c directly (no dlopen) with the
 # fake host (tests/unit/fake_host*.c) and the helpers every plugin test
 # shares (tests/unit/plugin_test_util.c).
