@@ -29,7 +29,7 @@
  *
  * Summary: thoughts, verifier, verifier_calls, verifier_failures,
  * verifier_tokens (aux completion tokens: the host's "tokens" counts
- * traces only), verdicts_late, cuts, trigger (n = 1) and triggers,
+ * traces only), verdicts (replies read), verdicts_late, cuts, trigger (n = 1) and triggers,
  * cut_tokens (tokens of the trace at the cut, summed over traces),
  * no_answer_cuts (continuations that stated no answer), answer.
  */
@@ -549,6 +549,7 @@ tg_trimr_summary(tg_trimr_t *st)
     api->summary_int(st->req, "verifier_calls", st->calls);
     api->summary_int(st->req, "verifier_failures", st->call_failures);
     api->summary_int(st->req, "verifier_tokens", st->call_tokens);
+    api->summary_int(st->req, "verdicts", st->verdicts);
     api->summary_int(st->req, "verdicts_late", st->late);
     api->summary_int(st->req, "cuts", st->cuts);
     api->summary_int(st->req, "cut_tokens", st->cut_tokens);

@@ -139,6 +139,7 @@ struct tg_trimr_s {
     int64_t               calls;
     int64_t               call_failures;
     int64_t               call_tokens;
+    int64_t               verdicts;     /* replies read (Yes/No or box) */
     int64_t               late;         /* verdicts dropped as stale */
     int64_t               cuts;
     int64_t               no_answer_cuts;

@@ -412,12 +412,14 @@ tg_trimr_verify_on_aux(tg_trimr_t *st, tg_aux_t *a, const tg_aux_result_t *r)
                                        &st->samples.opts, s->text,
                                        TG_ANSWER_MAX) : 0;
         s->len = n > 0 ? (size_t) n : 0;
+        st->verdicts += ok;
         s->verdict = n > 0 ? TG_TRIMR_V_ANSWER : TG_TRIMR_V_NONE;
     } else {
         if (ok && tg_judge_p_yes(r->top, r->ntop, &j) != 0) {
             st->call_failures++;    /* neither Yes nor No: no verdict */
             ok = 0;
         }
+        st->verdicts += ok;
         if (c->stage == 2) {
             s->equal = ok && j.p_yes >= 0.5;
         } else {

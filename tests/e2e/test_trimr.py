@@ -10,10 +10,12 @@ leaving during a probe (to a pool that never answers) or during a slow
 continuation leaves nothing open.
 """
 import gzip
+import importlib.util
 import json
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import time
 import types
@@ -32,14 +34,23 @@ THINKING = (
     "Hmm, maybe count one by one. " + FILLER + "\n\n"
     "Wait, yes it is 13.")
 OUTPUT = THINKING + "</think>\n\nThe answer is \\boxed{13}."
-SLOW_OUTPUT = ("Let me see. " + " ".join("y%d" % k for k in range(1500))
+LLM = "Quux counts 6 zims and 7 more, again and again. How many zims?"
+LLM_OUTPUT = "".join(
+    "%s6 + 7 = 13, so the answer is 13. %s\n\n"
+    % ("" if k == 0 else "Wait, check again: ",
+       " ".join("x%d_%d" % (k, j) for j in range(150)))
+    for k in range(10)) \
+    + "</think>\n\n\\boxed{13}"
+SLOW_OUTPUT = ("Let me see. " + " ".join("y%d" % k for k in range(50))
+               + "\n\nWait, more. " + " ".join("y%d" % k for k in range(1500))
                + "\n\nWait, 5 + 8 = 13.</think>\n\n\\boxed{13}")
 
 
 def write_traces(path):
     with gzip.open(path, "wt") as f:
         for pid, (problem, out) in enumerate([(PROBLEM, OUTPUT),
-                                              (SLOW, SLOW_OUTPUT)]):
+                                              (SLOW, SLOW_OUTPUT),
+                                              (LLM, LLM_OUTPUT)]):
             f.write(json.dumps({
                 "model": "Trim", "bench": "invented", "problem_id": str(pid),
                 "sample_id": 0, "problem": problem, "answer": 13,
@@ -58,20 +69,19 @@ SERVER = """
 """
 
 
-@pytest.fixture(scope="module")
-def gw():
+def gateway(extra_http="", step_ms="3"):
     tdir = tempfile.mkdtemp(prefix="tg-trimr-traces-")
     path = os.path.join(tdir, "invented.jsonl.gz")
     write_traces(path)
     mute = harness.start_bad_backend("silent")
-    sim = harness.start_sim("--traces", path, "--step-ms", "3",
+    sim = harness.start_sim("--traces", path, "--step-ms", step_ms,
                             "--step-ms-per-seq", "0")
     http = ("    thinkgate_backend r0 %s max_inflight=1024;\n"
             "    thinkgate_pool reasoners r0;\n"
             "    thinkgate_backend mute0 http://127.0.0.1:%d "
             "connect_timeout=1s idle_timeout=5s;\n"
             "    thinkgate_pool mutepool mute0;\n"
-            % (sim.url, mute.server_address[1]))
+            % (sim.url, mute.server_address[1])) + extra_http
     g = types.SimpleNamespace(sim=sim, mute=mute, procs=[sim])
     try:
         g.engine = harness.start_engine()
@@ -87,9 +97,14 @@ def gw():
     shutil.rmtree(tdir, ignore_errors=True)
 
 
-def sse(gw, body):
+@pytest.fixture(scope="module")
+def gw():
+    yield from gateway()
+
+
+def sse(gw, body, timeout=30):
     """POSTs a streamed chat request; returns the parsed events."""
-    sock = socket.create_connection(("127.0.0.1", gw.nginx.port), 30)
+    sock = socket.create_connection(("127.0.0.1", gw.nginx.port), timeout)
     data = json.dumps(body).encode()
     sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
                  b"Content-Type: application/json\r\nConnection: close\r\n"
@@ -201,3 +216,60 @@ def test_client_leaving_during_a_continuation_leaks_nothing(gw):
         "thinkgate": {"strategy": "trimr", "max_thoughts": 1}},
         lambda: sim_stats(gw)["requests"] - before >= 2)
     assert sim_stats(gw)["tokens_after_close"] == 0
+
+
+MODEL_FILE = os.path.join(harness.BUILD, "models", "smollm2",
+                          "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def _llama_skip_reason():
+    if not os.path.isfile(MODEL_FILE):
+        return "model file %s is absent (bash mk/models.sh smollm2)" % (
+            MODEL_FILE)
+    for mod in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette",
+                "starlette_context", "pydantic_settings"):
+        if importlib.util.find_spec(mod) is None:
+            return "python module %s is absent: llama-cpp-python[server]" % (
+                mod)
+    return None
+
+
+@pytest.mark.skipif(_llama_skip_reason() is not None,
+                    reason=_llama_skip_reason() or "")
+def test_llm_verifier_with_llama_cpp():
+    """verifier=llm on SmolLM2 served by llama.cpp: real first-token
+    logprobs in, Yes/No verdicts out, whatever their quality."""
+    port = harness.free_port()
+    llama = harness.Proc("llamacpp", [
+        sys.executable, "-m", "llama_cpp.server", "--model", MODEL_FILE,
+        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+        "--verbose", "False"])
+    llama.start()
+    gen = None
+    try:
+        harness.wait_port(port, timeout=90, proc=llama)
+        gen = gateway("    thinkgate_backend small0 http://127.0.0.1:%d "
+                      "connect_timeout=5s idle_timeout=60s;\n"
+                      "    thinkgate_pool small small0;\n" % port,
+                      step_ms="20")  # llama.cpp on a CPU: ~1 s a call
+        g = next(gen)
+        events = sse(g, timeout=120, body={
+            "model": "Trim", "seed": 0, "max_tokens": 8000, "stream": True,
+            "messages": [{"role": "user", "content": LLM}],
+            "thinkgate": {"strategy": "trimr", "verifier": "llm",
+                          "verifier_pool": "small", "max_thoughts": 0,
+                          "m": 2}})
+        tg = [e["thinkgate"] for e in events if "thinkgate" in e][-1]
+        print("trimr verifier=llm on SmolLM2: %s" % json.dumps(tg))
+        assert tg["verifier"] == "llm"
+        assert tg["verifier_calls"] >= 2, tg
+        # Every reply carried logprobs with a Yes or a No among them.
+        assert tg["verifier_failures"] == 0, tg
+        assert tg["verdicts"] >= 2, tg
+        assert tg["verifier_tokens"] >= tg["verdicts"], tg
+        assert tg["trigger"] in ("overthinking", "none"), tg
+        wait_no_open_streams(g)
+    finally:
+        if gen is not None:
+            gen.close()
+        llama.cleanup()
