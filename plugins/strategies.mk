@@ -1,5 +1,5 @@
-# Strategy plugins: passthrough, self_consistency, ffs and deepprune, each
-# built to
+# Strategy plugins: passthrough, self_consistency, ffs, deepprune and
+# trimr, each built to
 # $(BUILD)/plugins/NAME.so from its .c and the plugins/common/ sources it
 # needs.  Compiled with -fvisibility=hidden so that the only dynamic
 # symbol is the descriptor, thinkgate_plugin (marked visibility default in
@@ -26,6 +26,11 @@ TG_DEEPPRUNE_SRC = plugins/deepprune_judge.c plugins/deepprune_summary.c \
                    plugins/deepprune.h \
                    $(TG_COMMON_CLUSTER) $(TG_COMMON_JUDGE) $(TG_COMMON_SAMPLES)
 
+# TrimR: the strategy, its stream watcher and its verifiers, one header.
+TG_COMMON_THOUGHTS ?= plugins/common/thoughts.c plugins/common/thoughts.h
+TG_TRIMR_SRC = plugins/trimr_watch.c plugins/trimr_verify.c plugins/trimr.h \
+               $(TG_COMMON_THOUGHTS) $(TG_COMMON_JUDGE) $(TG_COMMON_SAMPLES)
+
 TG_STRATEGY_CFLAGS = $(CFLAGS_BASE) $(TG_PLUGIN_CFLAGS) -fPIC \
                      -fvisibility=hidden
 TG_PLUGIN_HDRS     = include/thinkgate/plugin.h
@@ -51,6 +56,7 @@ $(eval $(call tg_strategy_so,passthrough,))
 $(eval $(call tg_strategy_so,self_consistency,$(TG_COMMON_SAMPLES)))
 $(eval $(call tg_strategy_so,ffs,$(TG_COMMON_SAMPLES)))
 $(eval $(call tg_strategy_so,deepprune,$(TG_DEEPPRUNE_SRC),-lm))
+$(eval $(call tg_strategy_so,trimr,$(TG_TRIMR_SRC),-lm))
 
 # Symbolic-MoE: the strategy, its experts and the skills helpers (lexicon,
 # profiles, recruitment); jansson parses the profile files at load().
@@ -98,6 +104,9 @@ $(eval $(call tg_unit_test,test_plugin_symbolic_moe,plugins/symbolic_moe.c \
     $(TG_FAKE_LIBS) -ljansson))
 $(eval $(call tg_unit_test,test_skills,$(TG_COMMON_SKILLS) \
     tests/unit/test_skills.c,$(TG_PLUGIN_CFLAGS) -ljansson -lm))
+$(eval $(call tg_unit_test,test_plugin_trimr,plugins/trimr.c \
+    $(TG_TRIMR_SRC) $(TG_FAKE_HOST) tests/unit/test_plugin_trimr.c, \
+    $(TG_FAKE_LIBS)))
 
 # The replay test runs the voting strategies over ../shared/traces; it
 # #includes both plugin sources (renaming each descriptor), so they are

@@ -127,6 +127,10 @@ fake_host_free(fake_host_t *h)
         free(h->kv[i].key);
         free(h->kv[i].value);
     }
+    for (i = 0; i < h->naux && i < FAKE_HOST_MAX_AUX; i++) {
+        free(h->aux_text[i]);
+    }
+    free(h->continue_append);
     free(h->kv);
     free(h->counters);
     free(h->summary);
@@ -396,6 +400,38 @@ fake_host_set_aux_failure(fake_host_t *h, int status, const char *error)
     free(h->aux_error);
     h->aux_error = error != NULL ? strdup(error) : NULL;
     h->aux_status = status < 0 ? status : 0;
+}
+
+
+int
+fake_host_add_aux(fake_host_t *h, const fake_aux_script_t *s)
+{
+    if (h->naux_scripts >= FAKE_HOST_MAX_AUX) {
+        return -ENOSPC;
+    }
+    h->aux_scripts[h->naux_scripts++] = *s;
+    return 0;
+}
+
+
+size_t
+fake_host_aux_started(const fake_host_t *h)
+{
+    return h->naux;
+}
+
+
+const char *
+fake_host_aux_text(const fake_host_t *h, size_t i)
+{
+    return i < h->naux && i < FAKE_HOST_MAX_AUX ? h->aux_text[i] : NULL;
+}
+
+
+const char *
+fake_host_continue_append(const fake_host_t *h)
+{
+    return h->continue_append;
 }
 
 

@@ -104,6 +104,27 @@ void fake_host_set_aux_reasoning(fake_host_t *h, const char *reasoning);
  * dimensions (default 32): equal texts get equal rows. */
 void fake_host_set_aux_top(fake_host_t *h, const tg_logprob_t *top,
     size_t n);
+/* One scripted aux reply: the next aux request (chat or completions, in
+ * start order) answers with it; once the scripts run out, the defaults
+ * above answer.  content NULL: "".  status < 0 fails it.  top (kept by
+ * pointer: static storage) is its first token's alternatives. */
+typedef struct {
+    const char          *content;
+    uint64_t             delay_ms;
+    int                  status;
+    const tg_logprob_t  *top;
+    size_t               ntop;
+} fake_aux_script_t;
+
+#define FAKE_HOST_MAX_AUX  128
+
+int fake_host_add_aux(fake_host_t *h, const fake_aux_script_t *s);
+/* Aux requests started, and request i's prompt (completions) or
+ * messages_json (chat), copied. */
+size_t fake_host_aux_started(const fake_host_t *h);
+const char *fake_host_aux_text(const fake_host_t *h, size_t i);
+/* The text the last trace_continue() appended; NULL: none called. */
+const char *fake_host_continue_append(const fake_host_t *h);
 /* status < 0: every aux reply fails with it and error; 0: they succeed
  * (default). */
 void fake_host_set_aux_failure(fake_host_t *h, int status,

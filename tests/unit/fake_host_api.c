@@ -209,13 +209,17 @@ fake_trace_continue(tg_req_t *req, tg_trace_t *t, const char *append,
     size_t len, const tg_trace_spec_t *spec)
 {
     /* The fake has no text to carry over: the next script is the
-     * continuation, as the test wrote it. */
-    (void) append;
-    (void) len;
+     * continuation, as the test wrote it.  The appended text is kept for
+     * the test. */
+    fake_host_t  *h = fake__req(req);
+
     if (t == NULL || t->h != req) {
         fake__violation(req, "trace_continue() of a foreign trace");
         return NULL;
     }
+    free(h->continue_append);
+    h->continue_append = strndup(append != NULL ? append : "",
+                                 append != NULL ? len : 0);
     if (fake__running(t)) {
         fake_trace_cancel(req, t);
     }

@@ -96,8 +96,10 @@ fake__embed(fake_job_t *j, const tg_aux_spec_t *spec)
 tg_aux_t *
 fake_aux_start(tg_req_t *req, const tg_aux_spec_t *spec)
 {
-    fake_host_t  *h = fake__req(req);
-    fake_job_t   *j;
+    fake_host_t              *h = fake__req(req);
+    const fake_aux_script_t  *script = NULL;
+    const char               *text;
+    fake_job_t               *j;
 
     if (spec == NULL || spec->pool == NULL) {
         snprintf(h->err, sizeof(h->err), "aux spec without a pool");
@@ -115,11 +117,34 @@ fake_aux_start(tg_req_t *req, const tg_aux_spec_t *spec)
         snprintf(h->err, sizeof(h->err), "aux: bad endpoint or inputs");
         return NULL;
     }
-    j = fake__job(h, FAKE_JOB_AUX, h->aux_delay, spec->data);
+    if (spec->endpoint != TG_ENDPOINT_EMBEDDINGS
+        && h->naux < h->naux_scripts)
+    {
+        script = &h->aux_scripts[h->naux];
+    }
+    j = fake__job(h, FAKE_JOB_AUX, script ? script->delay_ms : h->aux_delay,
+                  spec->data);
     if (j == NULL) {
         return NULL;
     }
     j->endpoint = spec->endpoint;
+    j->script = script;
+    if (h->naux < FAKE_HOST_MAX_AUX) {
+        text = spec->endpoint == TG_ENDPOINT_COMPLETIONS ? spec->prompt
+               : spec->messages_json;
+        h->aux_text[h->naux] = strdup(text != NULL ? text : "");
+    }
+    h->naux++;
+    if (script != NULL) {
+        j->value = strdup(script->content != NULL ? script->content : "");
+        if (j->value == NULL) {
+            j->active = 0;
+            snprintf(h->err, sizeof(h->err), "out of memory");
+            return NULL;
+        }
+        j->len = strlen(j->value);
+        return (tg_aux_t *) j;
+    }
     if (spec->endpoint == TG_ENDPOINT_EMBEDDINGS
         && fake__embed(j, spec) != 0)
     {

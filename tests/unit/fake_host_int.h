@@ -50,6 +50,7 @@ typedef struct fake_job_s {
     size_t              nvectors;
     size_t              dim;
     int                 endpoint;       /* aux: TG_ENDPOINT_* */
+    const fake_aux_script_t *script;    /* aux: scripted reply, or NULL */
 } fake_job_t;
 
 #define FAKE_HOST_MAX_TOP  16
@@ -111,6 +112,11 @@ struct tg_req_s {
     char                  aux_top_text[FAKE_HOST_MAX_TOP][32];
     size_t                aux_ntop;
     int                   aux_status;     /* < 0: every aux reply fails */
+    fake_aux_script_t     aux_scripts[FAKE_HOST_MAX_AUX];
+    size_t                naux_scripts;
+    size_t                naux;           /* aux requests started */
+    char                 *aux_text[FAKE_HOST_MAX_AUX];
+    char                 *continue_append;
     char                 *aux_error;
     int                   kv_down;        /* kv calls: -ENOTCONN */
     int                   embedder;       /* score_kind EMBED answers */

@@ -238,7 +238,14 @@ fake__run_job(fake_host_t *h, fake_job_t *j)
         r.reasoning = h->aux_reasoning ? h->aux_reasoning : "";
         r.reasoning_len = strlen(r.reasoning);
         r.data = j->data;
-        if (h->aux_status < 0) {
+        if (j->script != NULL && j->script->status < 0) {
+            r.status = j->script->status;
+            r.http_status = 502;
+            r.error = "scripted aux failure";
+        } else if (j->script != NULL) {
+            r.top = j->script->top;
+            r.ntop = j->script->top != NULL ? j->script->ntop : 0;
+        } else if (h->aux_status < 0) {
             r.status = h->aux_status;
             r.http_status = 502;
             r.error = h->aux_error ? h->aux_error : "aux failed";
