@@ -298,10 +298,6 @@ tg_request_end(tg_request_t *r, json_t *figures)
         return tg_request_error(r, &err);
     }
 
-    /* A session request stores its turn before the client can send the
-     * next one. */
-    tg_prep_end(r);
-
     r->finished = 1;
     r->term_type = TG_FRAME_END;
     if (figures != NULL && tg__request_figures(&r->term, figures) != 0) {
