@@ -218,16 +218,31 @@ def test_client_disconnect_stops_backend(gw):
 def faulty():
     err500 = harness.start_bad_backend("500")
     silent = harness.start_bad_backend("silent")
+    garbage = harness.start_bad_backend("garbage")
+    badchoices = harness.start_bad_backend("badchoices")
     dead = harness.free_port()
     http_conf = (
         "    thinkgate_backend e500 http://127.0.0.1:%d;\n"
         "    thinkgate_backend silent http://127.0.0.1:%d;\n"
         "    thinkgate_backend dead http://127.0.0.1:%d connect_timeout=1s;\n"
+        "    thinkgate_backend garbage http://127.0.0.1:%d;\n"
+        "    thinkgate_backend badchoices http://127.0.0.1:%d;\n"
         "    thinkgate_pool p500 e500;\n"
         "    thinkgate_pool psilent silent;\n"
         "    thinkgate_pool pdead dead;\n"
-        % (err500.server_address[1], silent.server_address[1], dead))
+        "    thinkgate_pool pgarbage garbage;\n"
+        "    thinkgate_pool pbadchoices badchoices;\n"
+        % (err500.server_address[1], silent.server_address[1], dead,
+           garbage.server_address[1], badchoices.server_address[1]))
     server = """
+        location /garbage/v1/ { thinkgate_pass pgarbage; }
+        location /garbage/ffs/v1/ {
+            thinkgate_pass pgarbage; thinkgate_strategy ffs n=2;
+        }
+        location /badchoices/v1/ { thinkgate_pass pbadchoices; }
+        location /badchoices/ffs/v1/ {
+            thinkgate_pass pbadchoices; thinkgate_strategy ffs n=2;
+        }
         location /e500/v1/ { thinkgate_pass p500; }
         location /silent/v1/ { thinkgate_pass psilent; thinkgate_timeout 1s; }
         location /dead/v1/ { thinkgate_pass pdead; }
@@ -240,8 +255,21 @@ def faulty():
     yield nginx
     nginx.cleanup()
     engine.cleanup()
-    err500.shutdown()
-    silent.shutdown()
+    for b in (err500, silent, garbage, badchoices):
+        b.shutdown()
+
+
+# Issue 14, bug 5: garbage is a 502 naming the backend, never an empty
+# answer, in all 8 combinations.
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("path", ["/garbage/v1/", "/garbage/ffs/v1/",
+                                  "/badchoices/v1/", "/badchoices/ffs/v1/"])
+def test_garbage_from_a_backend_is_502(faulty, path, stream):
+    status, raw = post(faulty.port, path + "chat/completions",
+                       dict(CHAT, stream=stream))
+    assert status == 502, raw
+    backend = path.split("/")[1]
+    assert ('Backend "%s"' % backend) in error_of(raw)["message"], raw
 
 
 def test_backend_5xx_is_502_with_its_message(faulty):
