@@ -456,5 +456,51 @@ def test_peer_credentials():
             else:
                 assert "uid %d" % nobody.pw_uid in msg and \
                     "--allow-user" in msg, msg
+                # Issue 14, bug 2: refused on the fixed header alone, so
+                # that the engine never buffers the document of a peer it
+                # refuses (it used to read up to 4 MiB first).
+                msg = _header_only_as(nobody.pw_uid, nobody.pw_gid,
+                                      engine.sock)
+                assert msg.startswith("refused: ") and \
+                    "uid %d" % nobody.pw_uid in msg, msg
         finally:
             engine.cleanup()
+
+
+def _header_only_as(uid, gid, sock):
+    """As uid: a registration header announcing a 4 MiB document, and no
+    document; returns "refused: MESSAGE" when the engine answers at
+    once."""
+    import struct
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            os.setgid(gid)
+            os.setuid(uid)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(2)
+            s.connect(sock)
+            fd = os.memfd_create("tg-test", os.MFD_CLOEXEC)
+            reg = struct.pack("<IIIIQII", ec.REG_MAGIC, ec.PROTO_VERSION,
+                              os.getpid(), 1 << 20, 4 << 20, 4 << 20, 0)
+            socket.send_fds(s, [reg], [fd])
+            reply = b""
+            while len(reply) < 256:
+                chunk = s.recv(256 - len(reply))
+                if not chunk:
+                    break
+                reply += chunk
+            status = struct.unpack_from("<IIiI", reply)[2]
+            text = reply[16:].split(b"\0", 1)[0].decode()
+            msg = ("refused: " if status != 0 else "accepted: ") + text
+        except BaseException as e:       # noqa: B902 - report anything
+            msg = "error: %r" % e
+        os.write(w, msg.encode())
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        out = f.read().decode()
+    os.waitpid(pid, 0)
+    return out
