@@ -334,3 +334,60 @@ def test_engine_restart(gw):
             time.sleep(0.3)
             continue
         assert status == 200, raw
+
+
+def raw_request(port, path, headers):
+    """One POST written byte for byte (http.client refuses these bytes);
+    returns (status, body)."""
+    body = json.dumps(CHAT).encode()
+    req = b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    req += b"Content-Type: application/json\r\n"
+    req += b"Content-Length: %d\r\n" % len(body)
+    for k, v in headers:
+        req += k + b": " + v + b"\r\n"
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(req + b"\r\n" + body)
+    out = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    head, _, rest = out.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    if b"chunked" in head.lower():
+        data, rest = b"", rest
+        while True:
+            size, _, rest = rest.partition(b"\r\n")
+            n = int(size, 16)
+            if n == 0:
+                break
+            data, rest = data + rest[:n], rest[n + 2:]
+        rest = data
+    return status, rest
+
+
+# Issue 14, bug 4: a surrogate encoded in UTF-8 (ED A0 80) in a header or
+# the URI is the client's mistake: 400 in OpenAI's shape, nothing internal.
+SURROGATE = b"\xed\xa0\x80"
+
+
+@pytest.mark.parametrize("where", [
+    b"X-Request-Id", b"Authorization", b"X-Thinkgate-Session",
+    b"X-Thinkgate-Strategy", b"uri"])
+def test_surrogate_in_a_header_or_the_uri_is_400(gw, where):
+    if where == b"uri":
+        st, raw = raw_request(gw.nginx.port,
+                              b"/v1/%ED%A0%80/chat/completions", [])
+    else:
+        value = (b"Bearer " if where == b"Authorization" else b"") + \
+            SURROGATE
+        st, raw = raw_request(gw.nginx.port, b"/v1/chat/completions",
+                              [(where, value)])
+    assert st == 400, raw
+    err = error_of(raw)
+    assert err["type"] == "invalid_request_error", err
+    assert err["code"] == "invalid_encoding", err
+    assert "meta" not in err["message"] and "decode" not in \
+        err["message"], err
