@@ -97,7 +97,7 @@ tg__prep_on_session(tg_session_store_t *st, int status,
     const tg_session_t *s, void *data)
 {
     tg_prep_t  *p = data;
-    char        msg[320];
+    char        msg[400];
 
     (void) st;
     p->session_op = NULL;
@@ -132,6 +132,18 @@ tg__prep_on_session(tg_session_store_t *st, int status,
     p->locked = 1;
     p->turns = s->turns;
     p->dropped = s->dropped;
+
+    /* The stored history counts against the location's body limit as if
+     * the client had sent it: a session must not grow the prompt past
+     * what thinkgate_max_body allows (issue 14, bug 7). */
+    if ((uint64_t) s->history_len + p->r->body_len > p->r->max_body) {
+        snprintf(msg, sizeof(msg), "Session \"%s\" holds %zu bytes of "
+                 "history; with this request that exceeds this endpoint's "
+                 "limit of %llu bytes. Start a new session.", p->id,
+                 s->history_len, (unsigned long long) p->r->max_body);
+        tg__prep_fail(p, 413, "session_too_large", msg);
+        return;
+    }
 
     if (tg__prep_prepend(p, s) != 0) {
         tg__prep_fail(p, 503, "session_store_unavailable",

@@ -27,6 +27,11 @@ SERVER = """
         location /nosession/v1/ {
             thinkgate_pass reasoners;
         }
+        location /small/v1/ {
+            thinkgate_pass reasoners;
+            thinkgate_session on;
+            thinkgate_max_body 4k;
+        }
         location /multi/v1/ {
             thinkgate_pass reasoners;
             thinkgate_session on;
@@ -566,6 +571,35 @@ def test_session_redis_killed_during_a_request(stack):
     st, raw = session_turn(stack, sid, "turn three")
     assert st == 200, raw
     assert json.loads(raw)["thinkgate"]["session_turns"] == 1
+
+
+# Issue 14, bug 7: the stored history counts against thinkgate_max_body.
+def test_session_history_respects_max_body(stack):
+    sid = "big-" + uuid.uuid4().hex
+    words = " ".join("w%d" % i for i in range(300))        # ~1.5 KB
+
+    def turn(i):
+        return post(stack.a.port, "/small/v1/chat/completions",
+                    {"model": "thinkgate-sim", "max_tokens": 8,
+                     "messages": [{"role": "user",
+                                   "content": "%d %s" % (i, words)}]},
+                    {"X-Thinkgate-Session": sid})
+
+    statuses = []
+    for i in range(4):
+        st, raw = turn(i)
+        statuses.append(st)
+        if st != 200:
+            break
+    assert statuses[:2] == [200, 200], statuses
+    assert statuses[-1] == 413, statuses
+    err = json.loads(raw)["error"]
+    assert err["code"] == "session_too_large", err
+    assert sid in err["message"] and "4096" in err["message"], err
+    # The lock was released: the same answer again, not 409.
+    st, raw = turn(9)
+    assert st == 413, raw
+    assert len(turns_of(stack, sid)) == len(statuses) - 1
 
 
 def test_prometheus_lines(stack):
