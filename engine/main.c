@@ -40,6 +40,9 @@ tg__usage(FILE *f)
         "  --allow-user NAME        also accept workers running as NAME\n"
         "                           (repeatable; root and our own user are\n"
         "                           always accepted)\n"
+        "  --allow-env NAME         configurations may name the variable\n"
+        "                           NAME in api_key_env= / password_env=\n"
+        "                           (repeatable; THINKGATE_* always may)\n"
         "  --plugin-dir DIR         strategy plugins load only from DIR\n"
         "  --log-level LEVEL        error, warn, info (default), debug\n"
         "  --score-device DEV       auto (default), cpu, cuda: the\n"
@@ -57,6 +60,7 @@ tg__parse_args(tg_engine_t *e, int argc, char **argv)
     static const struct option  opts[] = {
         { "socket", required_argument, NULL, 's' },
         { "allow-user", required_argument, NULL, 'u' },
+        { "allow-env", required_argument, NULL, 'E' },
         { "plugin-dir", required_argument, NULL, 'p' },
         { "log-level", required_argument, NULL, 'l' },
         { "score-device", required_argument, NULL, 'd' },
@@ -66,6 +70,7 @@ tg__parse_args(tg_engine_t *e, int argc, char **argv)
     };
     struct passwd  *pw;
     uid_t          *uids;
+    char          **names;
     int             c, level;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -90,6 +95,16 @@ tg__parse_args(tg_engine_t *e, int argc, char **argv)
             }
             e->allowed_uids = uids;
             e->allowed_uids[e->nallowed_uids++] = pw->pw_uid;
+            break;
+
+        case 'E':
+            names = realloc(e->config.allowed_env,
+                            (e->config.nallowed_env + 1) * sizeof(char *));
+            if (names == NULL) {
+                return -ENOMEM;
+            }
+            e->config.allowed_env = names;
+            e->config.allowed_env[e->config.nallowed_env++] = optarg;
             break;
 
         case 'p':
@@ -340,6 +355,7 @@ main(int argc, char **argv)
     }
     tg_config_free(&e.config);
     free(e.allowed_uids);
+    free(e.config.allowed_env);
     tg_log_info("engine stopped");
     return 0;
 }

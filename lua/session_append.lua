@@ -7,6 +7,10 @@ The append does not depend on the lock: a request whose lease ran out
 still stores its turn (nothing is lost), it only leaves another holder's
 lock alone.  The first append creates the session, owned by ARGV[1].
 
+An append is retried by the engine when its reply is lost (timeout,
+connection reset), so it is idempotent per token: the meta hash keeps
+the token of the last append, and the same token again changes nothing.
+
 KEYS[1]  meta hash   (see session_get.lua)
 KEYS[2]  turns list
 KEYS[3]  lock
@@ -42,6 +46,15 @@ if turn == nil or turn == '' then
     return redis.error_reply('ERR session_append: empty turn')
 end
 
+local token = ARGV[2] or ''
+if token ~= '' and owner
+   and redis.call('HGET', KEYS[1], 'last_token') == token then
+    if redis.call('GET', KEYS[3]) == token then
+        redis.call('DEL', KEYS[3])
+    end
+    return {redis.call('LLEN', KEYS[2]), 0}
+end
+
 local n = redis.call('RPUSH', KEYS[2], turn)
 local dropped = 0
 if cap > 0 and n > cap then
@@ -55,6 +68,9 @@ if not owner then
     redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'created_ms', now)
 end
 redis.call('HSET', KEYS[1], 'turns', n, 'updated_ms', now)
+if token ~= '' then
+    redis.call('HSET', KEYS[1], 'last_token', token)
+end
 if dropped > 0 then
     redis.call('HINCRBY', KEYS[1], 'dropped', dropped)
 end
@@ -64,7 +80,7 @@ end
 redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl))
 redis.call('PEXPIRE', KEYS[2], string.format('%d', ttl))
 
-if ARGV[2] and ARGV[2] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then
+if token ~= '' and redis.call('GET', KEYS[3]) == token then
     redis.call('DEL', KEYS[3])
 end
 return {n, dropped}

@@ -5,7 +5,8 @@ session's lock so that a second concurrent request on it is refused
 
 Keys (all of one session; the id is in a hash tag, {id}, so that they
 share a cluster slot):
-KEYS[1]  meta hash: owner, backend, turns, dropped, created_ms, updated_ms
+KEYS[1]  meta hash: owner, backend, turns, dropped, created_ms, updated_ms,
+         last_token (the last append's, see session_append.lua)
 KEYS[2]  turns list: one element per turn, the turn's messages as JSON
          objects joined by commas (no brackets)
 KEYS[3]  lock: the token of the request holding the session

@@ -68,6 +68,11 @@ start_all() {
 
     allow=()
     [ "$(id -u)" -ne 0 ] || allow=(--allow-user nobody)
+    # Variables a configuration may name besides THINKGATE_* (api_key_env=,
+    # password_env=): the engine reads no others.
+    for name in ${TG_ALLOW_ENV:-}; do
+        allow+=(--allow-env "$name")
+    done
     setsid "$BIN/thinkgated" --socket "$RUN/engine.sock" \
         --plugin-dir "$ROOT/build/plugins" "${allow[@]}" \
         >"$RUN/engine.log" 2>&1 < /dev/null &

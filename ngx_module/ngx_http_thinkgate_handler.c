@@ -389,6 +389,10 @@ ngx_http_thinkgate_meta(ngx_http_request_t *r, ngx_http_thinkgate_ctx_t *ctx)
     ngx_http_thinkgate_json_raw(&j, lcf->client_strategy ? "true" : "false");
     ngx_http_thinkgate_json_key(&j, "timeout_ms");
     ngx_http_thinkgate_json_uint(&j, lcf->timeout);
+
+    /* the engine bounds a session's history with it */
+    ngx_http_thinkgate_json_key(&j, "max_body");
+    ngx_http_thinkgate_json_uint(&j, lcf->max_body);
     ngx_http_thinkgate_json_key(&j, "session");
     ngx_http_thinkgate_json_raw(&j, lcf->session ? "true" : "false");
 

@@ -17,6 +17,7 @@
 static int tg__fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void tg__generation_free(tg_generation_t *g);
+static int tg__generation_env(tg_generation_t *g, char *err, size_t errlen);
 
 
 void
@@ -105,6 +106,9 @@ tg_config_acquire(tg_config_t *cf, const char *doc, size_t len,
     g->root = root;
 
     rc = tg_generation_parse(g, err, errlen);
+    if (rc == 0) {
+        rc = tg__generation_env(g, err, errlen);
+    }
     if (rc != 0) {
         tg__generation_free(g);
         return rc;
@@ -120,6 +124,56 @@ tg_config_acquire(tg_config_t *cf, const char *doc, size_t len,
                 g->id, g->nbackends, g->npools);
 
     *out = g;
+    return 0;
+}
+
+
+int
+tg_config_env_allowed(const tg_config_t *cf, const char *name)
+{
+    size_t  i, n = sizeof(TG_CONFIG_ENV_PREFIX) - 1;
+
+    if (strncmp(name, TG_CONFIG_ENV_PREFIX, n) == 0 && name[n] != '\0') {
+        return 1;
+    }
+    for (i = 0; i < cf->nallowed_env; i++) {
+        if (strcmp(name, cf->allowed_env[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
+/* Whoever may register may name variables: only those the operator
+ * allowed on the engine's command line are read (issue 14, bug 3). */
+static int
+tg__generation_env(tg_generation_t *g, char *err, size_t errlen)
+{
+    const char  *name;
+    size_t       i;
+
+    for (i = 0; i < g->nbackends; i++) {
+        name = g->backends[i].api_key_env;
+        if (name != NULL && name[0] != '\0'
+            && !tg_config_env_allowed(g->config, name))
+        {
+            return tg__fail(err, errlen, "backend \"%s\": api_key_env "
+                            "\"%s\" is not allowed: the engine reads only "
+                            TG_CONFIG_ENV_PREFIX "* variables and those "
+                            "given with thinkgated --allow-env",
+                            g->backends[i].name, name);
+        }
+    }
+    name = g->redis != NULL ? g->redis_settings.password_env : NULL;
+    if (name != NULL && name[0] != '\0'
+        && !tg_config_env_allowed(g->config, name))
+    {
+        return tg__fail(err, errlen, "redis: password_env \"%s\" is not "
+                        "allowed: the engine reads only "
+                        TG_CONFIG_ENV_PREFIX "* variables and those given "
+                        "with thinkgated --allow-env", name);
+    }
     return 0;
 }
 

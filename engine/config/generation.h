@@ -114,7 +114,18 @@ struct tg_config_s {
     size_t               ngenerations;
     uint32_t             last_id;
     tg_backend_stats_t  *stats;
+    /* The environment variables a document may name (api_key_env,
+     * password_env): THINKGATE_* and these (thinkgated --allow-env).
+     * The peer sending the document must not read any other. */
+    char               **allowed_env;
+    size_t               nallowed_env;
 };
+
+/* The variable prefix every document may name. */
+#define TG_CONFIG_ENV_PREFIX  "THINKGATE_"
+
+/* 1 when a document may name the variable (see allowed_env). */
+int tg_config_env_allowed(const tg_config_t *cf, const char *name);
 
 void tg_config_init(tg_config_t *cf);
 

@@ -86,6 +86,10 @@ tg__dispatch_meta(tg_request_t *r, tg_oa_error_t *err)
     if (json_is_integer(v) && json_integer_value(v) > 0) {
         r->timeout_ms = json_integer_value(v);
     }
+    v = json_object_get(r->meta, "max_body");
+    r->max_body = json_is_integer(v) && json_integer_value(v) > 0
+                  && json_integer_value(v) < TG_REQUEST_MAX_BODY
+                  ? (uint64_t) json_integer_value(v) : TG_REQUEST_MAX_BODY;
 
     if (r->method == NULL) {
         r->method = "GET";
@@ -141,6 +145,7 @@ tg__dispatch_api(tg_request_t *r)
     }
 
     /* The body is parsed; its text is not needed any more. */
+    r->body_len = tg_buf_size(&r->body);
     tg_buf_free(&r->body);
 
     if (r->pool_name == NULL) {

@@ -422,8 +422,16 @@ tg_prep_summary(const tg_request_t *r, json_t *obj)
     }
     if (p->session) {
         rc |= json_object_set_new(obj, "session", json_string(p->id));
+        rc |= json_object_set_new(obj, "session_stored",
+                                  json_boolean(p->stored > 0));
+        if (p->stored <= 0) {
+            rc |= json_object_set_new(obj, "session_error",
+                                      json_string(p->store_error
+                                                  ? p->store_error
+                                                  : "not stored"));
+        }
         rc |= json_object_set_new(obj, "session_turns",
-                                  json_integer(p->turns + 1 - p->dropping));
+                                  json_integer(p->turns));
         rc |= json_object_set_new(obj, "session_dropped_turns",
                                   json_integer(p->dropping));
     }

@@ -43,8 +43,19 @@ int tg_prep_run(tg_request_t *r, tg_oa_error_t *err);
  * of a session request. */
 void tg_prep_output(tg_request_t *r, const char *p, size_t n);
 
-/* The request ended with END: a session request stores its turn. */
-void tg_prep_end(tg_request_t *r);
+typedef void (*tg_prep_stored_cb)(tg_request_t *r, void *data);
+
+/*
+ * The answer is complete: a session request stores its turn (choice 0
+ * of doc, the answer when it is not streamed; else what the output
+ * carried) and cb follows once Redis confirmed it or the store gave up
+ * (retries bounded by the session's write_ms), before the "thinkgate"
+ * object is built: tg_prep_summary() then says whether the turn was
+ * stored.  Returns 0 when cb follows (not if the request closes first),
+ * 1 when there is nothing to wait for (cb is not called).
+ */
+int tg_prep_store(tg_request_t *r, json_t *doc, tg_prep_stored_cb cb,
+    void *data);
 
 /* The request is closed: pending state operations are cancelled, a
  * session lock still held is released. */
@@ -52,7 +63,9 @@ void tg_prep_close(tg_request_t *r);
 
 /*
  * Adds what the steps did to a response's "thinkgate" object (and the
- * END figures): "session", "session_turns", "session_dropped_turns",
+ * END figures): "session", "session_stored" (false: the turn was not
+ * stored, "session_error" says why, and "session_turns" counts only
+ * the turns stored before), "session_turns", "session_dropped_turns",
  * "routed_by" ("prefix" or "session") and "prefix_blocks".  Nothing when
  * the request took no step.  Returns 0 or -ENOMEM.
  */

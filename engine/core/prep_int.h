@@ -34,8 +34,14 @@ struct tg_prep_s {
     char                 owner[TG_SESSION_OWNER_LEN + 1];
     char                 token[TG_SESSION_TOKEN_MAX];
     json_t              *turn;          /* the client's messages */
-    unsigned             turns;         /* stored before this request */
-    unsigned             dropping;      /* this append drops as many */
+    tg_session_op_t     *append_op;
+    tg_prep_stored_cb    stored_cb;
+    void                *stored_data;
+    unsigned             turns;         /* stored before this request, then
+                                           after it when stored */
+    unsigned             dropping;      /* this append dropped as many */
+    int                  stored;        /* 1 stored, -1 not, 0 not yet */
+    const char          *store_error;   /* why not (static text) */
     uint64_t             dropped;       /* dropped before this request */
     unsigned             session:1;
     unsigned             locked:1;

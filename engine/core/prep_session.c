@@ -21,6 +21,8 @@ static void tg__prep_fail(tg_prep_t *p, int status, const char *code,
     const char *msg);
 static void tg__prep_event(tg_prep_t *p, const char *ev, size_t len);
 static void tg__prep_choice_text(tg_prep_t *p, json_t *doc, int stream);
+static void tg__prep_on_stored(tg_session_store_t *st, int status,
+    unsigned turns, unsigned dropped, void *data);
 
 
 int
@@ -95,8 +97,9 @@ tg__prep_on_session(tg_session_store_t *st, int status,
     const tg_session_t *s, void *data)
 {
     tg_prep_t  *p = data;
-    char        msg[320];
+    char        msg[400];
 
+    (void) st;
     p->session_op = NULL;
 
     switch (status) {
@@ -129,8 +132,18 @@ tg__prep_on_session(tg_session_store_t *st, int status,
     p->locked = 1;
     p->turns = s->turns;
     p->dropped = s->dropped;
-    p->dropping = s->turns >= st->conf.max_turns
-                  ? s->turns + 1 - st->conf.max_turns : 0;
+
+    /* The stored history counts against the location's body limit as if
+     * the client had sent it: a session must not grow the prompt past
+     * what thinkgate_max_body allows (issue 14, bug 7). */
+    if ((uint64_t) s->history_len + p->r->body_len > p->r->max_body) {
+        snprintf(msg, sizeof(msg), "Session \"%s\" holds %zu bytes of "
+                 "history; with this request that exceeds this endpoint's "
+                 "limit of %llu bytes. Start a new session.", p->id,
+                 s->history_len, (unsigned long long) p->r->max_body);
+        tg__prep_fail(p, 413, "session_too_large", msg);
+        return;
+    }
 
     if (tg__prep_prepend(p, s) != 0) {
         tg__prep_fail(p, 503, "session_store_unavailable",
@@ -225,8 +238,10 @@ tg_prep_output(tg_request_t *r, const char *data, size_t n)
     const char  *s, *end;
     size_t       len;
 
-    if (p == NULL || !p->locked || p->tap_failed || r->status >= 400) {
-        return;
+    if (p == NULL || !p->locked || p->tap_failed || r->status >= 400
+        || !r->oa.stream)
+    {
+        return;                 /* not streamed: tg_prep_store's doc */
     }
     if (tg_buf_size(&p->pending) + n > TG_PREP_MAX_ANSWER
         || tg_buf_append(&p->pending, data, n) != 0)
@@ -235,10 +250,6 @@ tg_prep_output(tg_request_t *r, const char *data, size_t n)
         tg_buf_free(&p->pending);
         return;
     }
-    if (!r->oa.stream) {
-        return;                 /* parsed whole in tg_prep_end */
-    }
-
     for ( ;; ) {
         s = tg_buf_ptr(&p->pending);
         len = tg_buf_size(&p->pending);
@@ -313,68 +324,106 @@ tg__prep_choice_text(tg_prep_t *p, json_t *doc, int stream)
 }
 
 
-/* After END: the client's messages and the answer become one turn; the
- * append also releases the lock.  Fire and forget: the reply comes after
- * this request may be gone, and a later request on this engine's one
- * Redis connection is ordered after it anyway. */
-void
-tg_prep_end(tg_request_t *r)
+/* The answer is complete: the client's messages and the answer become
+ * one turn; the append also releases the lock.  The client's END waits
+ * for Redis to confirm it, so that the "thinkgate" object never counts a
+ * turn that was lost, and the client's next turn (through any engine)
+ * sees this one. */
+int
+tg_prep_store(tg_request_t *r, json_t *doc, tg_prep_stored_cb cb,
+    void *data)
 {
     tg_prep_t     *p = r->prep;
-    json_t        *doc, *turn;
+    json_t        *turn, *msg;
     const char    *backend;
     char          *text;
     int            rc;
 
     if (p == NULL || !p->locked || r->status >= 400) {
-        return;
+        return 1;
     }
-
-    if (!r->oa.stream && !p->tap_failed) {
-        doc = json_loadb(tg_buf_ptr(&p->pending), tg_buf_size(&p->pending),
-                         0, NULL);
-        if (doc == NULL) {
-            p->tap_failed = 1;
-        } else {
-            tg__prep_choice_text(p, doc, 0);
-            json_decref(doc);
-        }
+    if (doc != NULL && !p->tap_failed) {
+        tg__prep_choice_text(p, doc, 0);
     }
     if (p->tap_failed) {
         tg_log_warn("request %llu: session %s: the answer could not be "
                     "read; the turn is not stored",
                     (unsigned long long) r->id, p->id);
-        return;                 /* tg_prep_close unlocks */
+        p->stored = -1;
+        p->store_error = "the answer could not be read (over 8 MiB)";
+        return 1;               /* tg_prep_close unlocks */
     }
 
     turn = json_copy(p->turn);
-    doc = json_pack("{s:s, s:s#}", "role", "assistant", "content",
+    msg = json_pack("{s:s, s:s#}", "role", "assistant", "content",
                     p->answer.data ? tg_buf_ptr(&p->answer) : "",
                     tg_buf_size(&p->answer));
-    if (turn == NULL || doc == NULL || json_array_append_new(turn, doc)) {
-        json_decref(turn);
-        tg_log_error("request %llu: session %s: out of memory",
-                     (unsigned long long) r->id, p->id);
-        return;
+    text = NULL;
+    if (turn != NULL && msg != NULL && json_array_append_new(turn, msg) == 0) {
+        text = json_dumps(turn, JSON_COMPACT);
+    } else if (turn == NULL) {
+        json_decref(msg);
     }
-    text = json_dumps(turn, JSON_COMPACT);
     json_decref(turn);
     if (text == NULL) {
-        return;
+        tg_log_error("request %llu: session %s: out of memory",
+                     (unsigned long long) r->id, p->id);
+        p->stored = -1;
+        p->store_error = "out of memory";
+        return 1;
     }
 
     backend = r->prefer ? r->prefer->name
               : (r->traces && r->traces->backend) ? r->traces->backend->name
               : NULL;
     rc = tg_session_append(p->st, p->id, p->owner, p->token, backend, text,
-                           NULL, NULL, NULL);
+                           tg__prep_on_stored, p, &p->append_op);
     free(text);
     if (rc != 0) {
         tg_log_error("request %llu: session %s: the turn is not stored: %s",
                      (unsigned long long) r->id, p->id, strerror(-rc));
-        return;
+        p->stored = -1;
+        p->store_error = "session store unavailable: the turn was not "
+                         "stored";
+        return 1;               /* tg_prep_close unlocks */
     }
+    /* The append owns the lock now: it releases it, or the store does
+     * when the append fails. */
     p->locked = 0;
+    p->stored_cb = cb;
+    p->stored_data = data;
+    return 0;
+}
+
+
+static void
+tg__prep_on_stored(tg_session_store_t *st, int status, unsigned turns,
+    unsigned dropped, void *data)
+{
+    tg_prep_t  *p = data;
+
+    (void) st;
+    p->append_op = NULL;
+    if (status == -ECANCELED) {
+        return;                 /* the engine is stopping */
+    }
+    if (status == 0) {
+        p->stored = 1;
+        p->turns = turns;
+        p->dropping = dropped;
+    } else {
+        tg_log_error("request %llu: session %s: the turn is not stored: %s",
+                     (unsigned long long) p->r->id, p->id,
+                     strerror(-status));
+        p->stored = -1;
+        p->dropping = 0;
+        p->store_error = status == -EACCES
+                         ? "the session belongs to another API key: the "
+                           "turn was not stored"
+                         : "session store unavailable: the turn was not "
+                           "stored";
+    }
+    p->stored_cb(p->r, p->stored_data);
 }
 
 
@@ -387,6 +436,10 @@ tg__prep_session_close(tg_prep_t *p)
         tg_session_cancel(p->session_op);
         p->session_op = NULL;
         p->locked = 1;
+    }
+    if (p->append_op != NULL) {
+        tg_session_cancel(p->append_op);    /* the append goes on */
+        p->append_op = NULL;
     }
     if (p->locked) {
         (void) tg_session_unlock(p->st, p->id, p->token);

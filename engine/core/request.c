@@ -21,6 +21,7 @@
 
 static void tg__request_pace(tg_request_t *r);
 static void tg__reap_cb(uv_idle_t *idle);
+static void tg__request_bad_meta(tg_request_t *r, const json_error_t *jerr);
 static void tg__request_fail(tg_request_t *r, int status, const char *fmt,
     const char *what);
 
@@ -82,8 +83,7 @@ tg_request_feed(tg_request_t *r, const uint8_t *p, size_t n, int first,
                                 meta_len, &jerr);
         if (r->meta == NULL || !json_is_object(r->meta)) {
             r->assembling = 0;
-            tg__request_fail(r, 500, "REQUEST meta is not a JSON object: %s",
-                             r->meta ? "wrong type" : jerr.text);
+            tg__request_bad_meta(r, &jerr);
             return 0;
         }
 
@@ -111,6 +111,32 @@ tg_request_feed(tg_request_t *r, const uint8_t *p, size_t n, int first,
     r->assembling = 0;
     tg_dispatch(r);
     return 0;
+}
+
+
+/*
+ * The meta carries the client's headers and URI as the module read them:
+ * bytes that are not UTF-8 (surrogates encoded in UTF-8, say) are the
+ * client's mistake, a 400 in OpenAI's shape; anything else is ours, a 500
+ * that keeps the parser's words in the log only (issue 14, bug 4).
+ */
+static void
+tg__request_bad_meta(tg_request_t *r, const json_error_t *jerr)
+{
+    tg_oa_error_t  err;
+
+    tg_log_warn("request %llu: REQUEST meta is not a JSON object: %s",
+                (unsigned long long) r->id,
+                r->meta != NULL ? "wrong type" : jerr->text);
+    if (r->meta == NULL && json_error_code(jerr) == json_error_invalid_utf8) {
+        tg_oa_error_set(&err, 400, "invalid_request_error",
+                        "invalid_encoding", NULL,
+                        "A request header or the URI is not valid UTF-8.");
+    } else {
+        tg_oa_error_set(&err, 500, NULL, NULL, NULL,
+                        "The gateway could not read the request.");
+    }
+    tg_request_error(r, &err);
 }
 
 
@@ -297,10 +323,6 @@ tg_request_end(tg_request_t *r, json_t *figures)
                         "The strategy produced no answer.");
         return tg_request_error(r, &err);
     }
-
-    /* A session request stores its turn before the client can send the
-     * next one. */
-    tg_prep_end(r);
 
     r->finished = 1;
     r->term_type = TG_FRAME_END;

@@ -73,6 +73,11 @@ struct tg_req_s {
     const char            *args;
     const char            *pool_name;
     int64_t                timeout_ms;      /* 0: none */
+    uint64_t               max_body;        /* the location's
+                                               thinkgate_max_body (meta
+                                               "max_body"), else
+                                               TG_REQUEST_MAX_BODY */
+    size_t                 body_len;        /* the client's body, bytes */
     tg_oa_request_t        oa;
 
     /* Strategy and traces. */

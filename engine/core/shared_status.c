@@ -73,14 +73,16 @@ tg_shared_status_json(const tg_shared_t *s, json_t *doc)
                        (json_int_t) (s ? s->to_holder : 0),
                        "diverted_overloaded",
                        (json_int_t) (s ? s->diverted : 0));
-    sessions = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}",
+    sessions = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                          "available", s != NULL && s->sessions_ok
                                       && rs.connected,
                          "gets", (json_int_t) ss.gets,
                          "appends", (json_int_t) ss.appends,
                          "busy", (json_int_t) ss.busy,
                          "not_owner", (json_int_t) ss.not_owner,
-                         "unavailable", (json_int_t) ss.unavailable);
+                         "unavailable", (json_int_t) ss.unavailable,
+                         "write_retries", (json_int_t) ss.retries,
+                         "lost_turns", (json_int_t) ss.lost);
 
     if (redis == NULL || prefix == NULL || sessions == NULL
         || json_object_set_new(doc, "redis", redis) != 0

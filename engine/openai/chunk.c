@@ -610,8 +610,9 @@ tg_chunk_scan(const char *p, size_t n, tg_chunk_t *ck)
                 return -EINVAL;
             }
             seen |= 8;
+            /* Any other "choices" is garbage: jansson's path says so. */
             rc = c.p < c.end && *c.p == '[' ? tg__js_choices(&c, ck, 1)
-                                            : tg__js_value(&c, &v, 1);
+                                            : -EINVAL;
         } else {
             rc = tg__js_value(&c, &v, 1);
         }

@@ -10,38 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "state/session.h"
+#include "log.h"
+#include "state/session_int.h"
 #include "state/sha1.h"
 
-enum {
-    TG__SESSION_GET = 0,
-    TG__SESSION_APPEND,
-    TG__SESSION_UNLOCK
-};
-
-struct tg_session_op_s {
-    tg_session_store_t    *st;
-    tg_session_op_t       *prev;
-    tg_session_op_t       *next;
-    int                    kind;
-    tg_session_get_cb      get_cb;
-    tg_session_append_cb   append_cb;
-    void                  *data;
-    tg_redis_cmd_t        *cmd;
-};
-
-static int tg__session_call(tg_session_store_t *st, int kind, const char *id,
-    tg_redis_script_t *s, int nkeys, int nargs, const char *const *args,
-    tg_session_op_t **out);
-static void tg__session_on_reply(tg_redis_t *r, int status,
-    redisReply *reply, void *data);
-static void tg__session_got(tg_session_op_t *op, int status,
-    redisReply *reply);
-static void tg__session_appended(tg_session_op_t *op, int status,
-    redisReply *reply);
-static void tg__session_unlink(tg_session_op_t *op);
-static int tg__session_status(tg_session_store_t *st, int status,
-    redisReply *reply);
 static uint64_t tg__session_wall_ms(void);
 
 
@@ -67,6 +39,9 @@ tg_session_store_init(tg_session_store_t *st, tg_redis_t *redis,
     }
     if (st->conf.max_turns == 0) {
         st->conf.max_turns = 64;
+    }
+    if (st->conf.write_ms == 0) {
+        st->conf.write_ms = 5000;
     }
 
     /* Lock tokens must differ between engines sharing one Redis. */
@@ -102,18 +77,21 @@ tg_session_store_init(tg_session_store_t *st, tg_redis_t *redis,
 void
 tg_session_store_close(tg_session_store_t *st)
 {
-    tg_session_op_t  *op;
+    tg_session_op_t      *op;
+    tg_session_get_cb     get_cb;
+    tg_session_append_cb  append_cb;
+    void                 *data;
 
     while ((op = st->ops) != NULL) {
-        tg_redis_cancel(op->cmd);
-        op->cmd = NULL;
-        tg__session_unlink(op);
-        if (op->get_cb != NULL) {
-            op->get_cb(st, -ECANCELED, NULL, op->data);
-        } else if (op->append_cb != NULL) {
-            op->append_cb(st, -ECANCELED, 0, 0, op->data);
+        get_cb = op->get_cb;
+        append_cb = op->append_cb;
+        data = op->data;
+        tg__session_free(op);
+        if (get_cb != NULL) {
+            get_cb(st, -ECANCELED, NULL, data);
+        } else if (append_cb != NULL) {
+            append_cb(st, -ECANCELED, 0, 0, data);
         }
-        free(op);
     }
     tg_redis_script_free(&st->get_script);
     tg_redis_script_free(&st->append_script);
@@ -169,63 +147,6 @@ tg__session_wall_ms(void)
         return 0;
     }
     return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-
-/* The session's keys share a hash tag, {id}, so that a cluster keeps
- * them on one node as a script needs. */
-static int
-tg__session_call(tg_session_store_t *st, int kind, const char *id,
-    tg_redis_script_t *s, int nkeys, int nargs, const char *const *args,
-    tg_session_op_t **out)
-{
-    tg_session_op_t  *op;
-    const char       *keys[3];
-    char             *buf;
-    size_t            klen;
-    int               rc;
-
-    if (id == NULL || !tg_session_id_valid(id, strlen(id))) {
-        return -EINVAL;
-    }
-    if (st->redis == NULL || !tg_redis_connected(st->redis)) {
-        st->stats.unavailable++;
-        return -ENOTCONN;
-    }
-    klen = st->redis->prefix_len + sizeof("sess:{}:turns")
-           + TG_SESSION_ID_MAX;
-    op = calloc(1, sizeof(*op) + 3 * klen);
-    if (op == NULL) {
-        return -ENOMEM;
-    }
-    buf = (char *) (op + 1);
-    snprintf(buf, klen, "%ssess:{%s}", st->redis->prefix, id);
-    snprintf(buf + klen, klen, "%ssess:{%s}:turns", st->redis->prefix, id);
-    snprintf(buf + 2 * klen, klen, "%ssess:{%s}:lock", st->redis->prefix,
-             id);
-    keys[0] = buf;
-    keys[1] = buf + klen;
-    keys[2] = buf + 2 * klen;
-
-    op->st = st;
-    op->kind = kind;
-    rc = tg_redis_script_call(st->redis, s, nkeys,
-                              nkeys == 1 ? keys + 2 : keys, nargs, args,
-                              tg__session_on_reply, op, &op->cmd);
-    if (rc != 0) {
-        free(op);
-        if (rc == -ENOTCONN) {
-            st->stats.unavailable++;
-        }
-        return rc;
-    }
-    op->next = st->ops;
-    if (st->ops != NULL) {
-        st->ops->prev = op;
-    }
-    st->ops = op;
-    *out = op;
-    return 0;
 }
 
 
@@ -337,13 +258,15 @@ tg_session_unlock(tg_session_store_t *st, const char *id, const char *token)
 {
     tg_session_op_t  *op;
     const char       *args[1];
+    int               rc;
 
     if (token == NULL || token[0] == '\0') {
         return -EINVAL;
     }
     args[0] = token;
-    return tg__session_call(st, TG__SESSION_UNLOCK, id, &st->unlock_script,
-                            1, 1, args, &op);
+    rc = tg__session_call(st, TG__SESSION_UNLOCK, id, &st->unlock_script,
+                          1, 1, args, &op);
+    return rc;
 }
 
 
@@ -353,68 +276,18 @@ tg_session_cancel(tg_session_op_t *op)
     if (op == NULL) {
         return;
     }
-    tg_redis_cancel(op->cmd);
-    tg__session_unlink(op);
-    free(op);
+    if (op->kind != TG__SESSION_GET) {
+        /* A write goes on (the lock must be released either way); only
+         * its caller is gone. */
+        op->append_cb = NULL;
+        op->data = NULL;
+        return;
+    }
+    tg__session_free(op);
 }
 
 
-static void
-tg__session_unlink(tg_session_op_t *op)
-{
-    if (op->prev != NULL) {
-        op->prev->next = op->next;
-    } else if (op->st->ops == op) {
-        op->st->ops = op->next;
-    }
-    if (op->next != NULL) {
-        op->next->prev = op->prev;
-    }
-    op->prev = op->next = NULL;
-}
-
-
-/* Script errors that are answers, not failures, get their own codes. */
-static int
-tg__session_status(tg_session_store_t *st, int status, redisReply *reply)
-{
-    if (status == -EIO && reply != NULL && reply->str != NULL) {
-        if (strncmp(reply->str, "NOTOWNER ", 9) == 0) {
-            st->stats.not_owner++;
-            return -EACCES;
-        }
-        if (strncmp(reply->str, "SESSIONBUSY ", 12) == 0) {
-            st->stats.busy++;
-            return -EBUSY;
-        }
-    }
-    if (status != 0) {
-        st->stats.unavailable++;
-    }
-    return status;
-}
-
-
-static void
-tg__session_on_reply(tg_redis_t *r, int status, redisReply *reply,
-    void *data)
-{
-    tg_session_op_t  *op = data;
-
-    (void) r;
-    op->cmd = NULL;
-    tg__session_unlink(op);
-    status = tg__session_status(op->st, status, reply);
-    if (op->kind == TG__SESSION_GET) {
-        tg__session_got(op, status, reply);
-    } else if (op->kind == TG__SESSION_APPEND) {
-        tg__session_appended(op, status, reply);
-    }
-    free(op);
-}
-
-
-static void
+void
 tg__session_got(tg_session_op_t *op, int status, redisReply *reply)
 {
     tg_session_t   s;
@@ -472,7 +345,7 @@ tg__session_got(tg_session_op_t *op, int status, redisReply *reply)
 }
 
 
-static void
+void
 tg__session_appended(tg_session_op_t *op, int status, redisReply *reply)
 {
     unsigned  turns = 0, dropped = 0;

@@ -44,6 +44,9 @@ typedef struct {
     uint64_t   lease_ms;    /* lock lifetime, 0: 600000 (longer than any
                                request) */
     unsigned   max_turns;   /* turns kept, oldest dropped, 0: 64 */
+    uint64_t   write_ms;    /* an append or unlock whose reply is lost
+                               (timeout, reset, Redis away) is sent again
+                               for this long, 0: 5000 */
 } tg_session_conf_t;
 
 /* What tg_session_get() found; valid during the callback only. */
@@ -70,6 +73,8 @@ typedef struct {
     uint64_t   busy;
     uint64_t   not_owner;
     uint64_t   unavailable;    /* -ENOTCONN, timeouts, lost, errors */
+    uint64_t   retries;        /* writes sent again */
+    uint64_t   lost;           /* appends that failed for good */
 } tg_session_stats_t;
 
 /* Embedded by the owner; fields below data are private. */
@@ -124,6 +129,13 @@ int tg_session_get(tg_session_store_t *st, const char *id, const char *owner,
  * pins the session to backend (NULL or "": unchanged), refreshes the
  * TTL, drops the oldest turns beyond max_turns and releases the lock
  * held by token.  cb may be NULL.  Returns as tg_session_get().
+ *
+ * The append is confirmed: cb gets 0 only once Redis has stored the
+ * turn.  A lost reply (timeout, reset, Redis away) is retried for
+ * write_ms (the script is idempotent per token); if it still fails, cb
+ * gets the error and the store itself releases the lock (an unlock,
+ * retried too), so a stall never leaves the session locked for a lease.
+ * tg_session_cancel() on an append only drops cb: the write goes on.
  */
 int tg_session_append(tg_session_store_t *st, const char *id,
     const char *owner, const char *token, const char *backend,
@@ -131,11 +143,13 @@ int tg_session_append(tg_session_store_t *st, const char *id,
     tg_session_op_t **op);
 
 /* Releases the lock of a request that ends without appending.  Fire and
- * forget: if it fails the lock expires after lease_ms. */
+ * forget, retried for write_ms: if it still fails the lock expires
+ * after lease_ms. */
 int tg_session_unlock(tg_session_store_t *st, const char *id,
     const char *token);
 
-/* The operation's callback will not be called. */
+/* The operation's callback will not be called (a write still goes
+ * on). */
 void tg_session_cancel(tg_session_op_t *op);
 
 #endif /* TG_STATE_SESSION_H */

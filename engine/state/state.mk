@@ -11,7 +11,8 @@ TG_STATE_SRCS := \
     engine/state/script.c \
     engine/state/prefix.c \
     engine/state/prefix_local.c \
-    engine/state/session.c
+    engine/state/session.c \
+    engine/state/session_op.c
 
 # The compiled-in fallback for --lua-dir (see tg_redis_default_lua_dir).
 TG_STATE_CFLAGS := -DTG_LUA_DIR='"$(abspath lua)"'

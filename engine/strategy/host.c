@@ -495,6 +495,7 @@ tg__host_free(tg_host_req_t *hr)
     tg__host_arena_free(hr);
     tg_opt_values_free(&hr->opts);
     json_decref(hr->summary);
+    json_decref(hr->end_doc);
     tg__host_choices_free(hr);
     tg_buf_free(&hr->out);
     free(hr->state);

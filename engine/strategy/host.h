@@ -174,6 +174,9 @@ struct tg_host_req_s {
 
     tg_buf_t                out;            /* a chunk being rendered */
     json_t                 *summary;        /* the plugin's keys */
+    json_t                 *end_doc;        /* the answer (not streamed)
+                                               while its turn is stored */
+    tg_host_trace_t        *end_usage_of;   /* the end's usage_of */
     uv_timer_t             *keepalive;
     uint64_t                last_out_ms;
     char                    id[48];

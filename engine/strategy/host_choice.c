@@ -29,6 +29,8 @@ static tg_host_trace_t *tg__host_model_of(tg_host_req_t *hr,
     tg_host_trace_t *usage_of, uint32_t k);
 static json_t *tg__host_choice_obj(uint32_t k, const char *key, json_t *v,
     const char *finish);
+static void tg__host_end_stored(tg_request_t *r, void *data);
+static int tg__host_end_rest(tg_host_req_t *hr);
 static json_t *tg__host_choice_json(tg_host_req_t *hr, uint32_t k,
     const char *finish);
 
@@ -323,22 +325,22 @@ tg__host_choice_obj(uint32_t k, const char *key, json_t *v,
 }
 
 
+/*
+ * The response's end in two steps: the choices are closed (streamed) or
+ * rendered (not streamed); then a session request stores its turn and
+ * waits for Redis to confirm it (core/prep.h), so that the "thinkgate"
+ * object says whether it was stored; then the rest goes out.
+ */
 int
 tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of, const char *finish)
 {
     tg_request_t  *r = hr->r;
-    json_t        *summary, *usage, *doc, *choices = NULL;
-    char          *s;
+    json_t        *doc, *choices;
     uint32_t       k, n = hr->nopen > 1 ? hr->nopen : 1;
     int            rc = 0, chat = r->oa.endpoint == TG_OA_CHAT;
     tg_oa_error_t  err;
 
-    summary = tg__host_summary(hr, usage_of);
-    usage = tg__host_usage(hr, usage_of);
-    if (summary == NULL || usage == NULL) {
-        goto nomem;
-    }
-
+    hr->end_usage_of = usage_of;
     if (r->oa.stream) {
         for (k = 0; k < n && rc == 0; k++) {
             if (!hr->choices[k].closed) {
@@ -348,15 +350,91 @@ tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of, const char *finish)
                                            finish);
             }
         }
-        if (rc == 0) {
-            rc = tg__host_send_json(hr, json_pack("{s:s, s:s, s:I, s:s, "
-                "s:[], s:O, s:O}", "id", hr->id,
-                "object", chat ? "chat.completion.chunk" : "text_completion",
-                "created", (json_int_t) hr->created,
-                "model", tg__host_model(hr, tg__host_model_of(hr, usage_of,
-                                                              0)),
-                "choices", "usage", usage, "thinkgate", summary));
+        if (rc != 0) {
+            return rc == -EPIPE ? 0 : rc;
         }
+    } else {
+        choices = json_array();
+        for (k = 0; k < n && choices != NULL; k++) {
+            if (json_array_append_new(choices,
+                                      tg__host_choice_json(hr, k, finish))
+                != 0)
+            {
+                json_decref(choices);
+                choices = NULL;
+            }
+        }
+        doc = json_object();
+        if (choices == NULL || doc == NULL
+            || json_object_set_new_nocheck(doc, "id", json_string(hr->id))
+            || json_object_set_new_nocheck(doc, "object",
+                   json_string_nocheck(chat ? "chat.completion"
+                                            : "text_completion"))
+            || json_object_set_new_nocheck(doc, "created",
+                                           json_integer((json_int_t)
+                                                        hr->created))
+            || json_object_set_new_nocheck(doc, "model", json_string(
+                   tg__host_model(hr, tg__host_model_of(hr, usage_of, 0))))
+            || json_object_set_nocheck(doc, "choices", choices))
+        {
+            json_decref(choices);
+            json_decref(doc);
+            goto nomem;
+        }
+        json_decref(choices);
+        hr->end_doc = doc;
+    }
+
+    if (tg_prep_store(r, hr->end_doc, tg__host_end_stored, hr) == 0) {
+        return 0;               /* the rest when Redis has answered */
+    }
+    return tg__host_end_rest(hr);
+
+nomem:
+    tg_oa_error_set(&err, 500, NULL, NULL, NULL, "out of memory");
+    tg__host_error(hr, &err);
+    return -ENOMEM;
+}
+
+
+static void
+tg__host_end_stored(tg_request_t *r, void *data)
+{
+    tg_host_req_t  *hr = data;
+
+    if (r->closed || hr->closing) {
+        return;
+    }
+    tg__host_enter(hr);
+    (void) tg__host_end_rest(hr);
+    tg__host_leave(hr);
+}
+
+
+/* The usage, the "thinkgate" object and END. */
+static int
+tg__host_end_rest(tg_host_req_t *hr)
+{
+    tg_request_t     *r = hr->r;
+    tg_host_trace_t  *usage_of = hr->end_usage_of;
+    json_t           *summary, *usage, *doc;
+    char             *s;
+    int               rc = 0, chat = r->oa.endpoint == TG_OA_CHAT;
+    tg_oa_error_t     err;
+
+    summary = tg__host_summary(hr, usage_of);
+    usage = tg__host_usage(hr, usage_of);
+    if (summary == NULL || usage == NULL) {
+        goto nomem;
+    }
+
+    if (r->oa.stream) {
+        rc = tg__host_send_json(hr, json_pack("{s:s, s:s, s:I, s:s, "
+            "s:[], s:O, s:O}", "id", hr->id,
+            "object", chat ? "chat.completion.chunk" : "text_completion",
+            "created", (json_int_t) hr->created,
+            "model", tg__host_model(hr, tg__host_model_of(hr, usage_of, 0)),
+            "choices", "usage", usage, "thinkgate", summary));
         if (rc == 0) {
             rc = tg_request_data(r, "data: [DONE]\n\n", 14);
         }
@@ -368,37 +446,15 @@ tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of, const char *finish)
         return tg_request_end(r, summary);
     }
 
-    choices = json_array();
-    for (k = 0; k < n && choices != NULL; k++) {
-        if (json_array_append_new(choices,
-                                  tg__host_choice_json(hr, k, finish)) != 0)
-        {
-            json_decref(choices);
-            choices = NULL;
-        }
-    }
-    if (choices == NULL) {
-        goto nomem;
-    }
-    doc = json_object();
+    doc = hr->end_doc;
+    hr->end_doc = NULL;
     if (doc == NULL
-        || json_object_set_new_nocheck(doc, "id", json_string(hr->id))
-        || json_object_set_new_nocheck(doc, "object", json_string_nocheck(
-               chat ? "chat.completion" : "text_completion"))
-        || json_object_set_new_nocheck(doc, "created",
-                                       json_integer((json_int_t)
-                                                    hr->created))
-        || json_object_set_new_nocheck(doc, "model", json_string(
-               tg__host_model(hr, tg__host_model_of(hr, usage_of, 0))))
-        || json_object_set_nocheck(doc, "choices", choices)
         || json_object_set_nocheck(doc, "usage", usage)
         || json_object_set_nocheck(doc, "thinkgate", summary))
     {
-        json_decref(choices);
         json_decref(doc);
         goto nomem;
     }
-    json_decref(choices);
     json_decref(usage);
     usage = NULL;
     s = tg_json_dumps(doc);

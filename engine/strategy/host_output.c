@@ -31,6 +31,7 @@
 #define TG_KEEPALIVE_MS  1000
 
 static int tg__host_sse_head(tg_host_req_t *hr);
+static void tg__host_fail_cause(tg_host_req_t *hr, tg_oa_error_t *err);
 
 
 /* A JSON string of n bytes; backends' text is UTF-8, but a plugin's
@@ -403,6 +404,30 @@ tg__host_finish_trace(tg_req_t *req, tg_trace_t *winner)
 /* A failed trace whose error the plugin relays keeps its own status
  * (504 for a silent backend, the backend's 400 with its param, 429 for a
  * full pool); anything else is the plugin's status and message. */
+/* A strategy's own 502 ("all traces failed") names no backend: the
+ * last failed trace's message says which one and why. */
+static void
+tg__host_fail_cause(tg_host_req_t *hr, tg_oa_error_t *err)
+{
+    tg_host_trace_t  *ht;
+    size_t            i, n;
+
+    for (i = hr->ntraces; i > 0; i--) {
+        ht = hr->traces[i - 1];
+        if (ht->state == TG_TRACE_FAILED && ht->err.message[0] != '\0') {
+            /* Cut to fit: the cause's own words come first. */
+            n = strlen(err->message);
+            snprintf(err->message + n, sizeof(err->message) - n,
+                     " (last: %.*s)",
+                     (int) (sizeof(err->message) - n > 10
+                            ? sizeof(err->message) - n - 10 : 0),
+                     ht->err.message);
+            return;
+        }
+    }
+}
+
+
 int
 tg__host_fail(tg_req_t *req, int http_status, const char *type,
     const char *message)
@@ -439,6 +464,8 @@ tg__host_fail(tg_req_t *req, int http_status, const char *type,
             && hr->start_err.status != 0)
         {
             err = hr->start_err;
+        } else if (i == hr->ntraces) {
+            tg__host_fail_cause(hr, &err);
         }
     }
 

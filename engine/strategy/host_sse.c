@@ -32,6 +32,7 @@ static int tg__host_event_json(tg_host_trace_t *ht, const char *payload,
     size_t len, int *has_usage, int *chunk);
 static const char *tg__host_jtext(tg_host_trace_t *ht, const tg_jval_t *v,
     size_t *n);
+static int tg__host_event_bad(tg_host_trace_t *ht, const char *why);
 static int tg__host_event_scan(tg_host_trace_t *ht, const tg_chunk_t *ck,
     int *has_usage, int *chunk);
 
@@ -142,6 +143,19 @@ tg__host_add_content(tg_host_trace_t *ht, const char *p, size_t n)
 }
 
 
+/* A stream event that is not an OpenAI chunk: the trace fails with a
+ * 502 naming its backend.  Returns 2 (tg__host_trace_event's). */
+static int
+tg__host_event_bad(tg_host_trace_t *ht, const char *why)
+{
+    tg_oa_error_set(&ht->err, 502, "server_error", "bad_backend_response",
+                    NULL, "Backend \"%s\" sent a stream event that is not "
+                    "an OpenAI chunk: %s.",
+                    ht->t->backend ? ht->t->backend->name : "?", why);
+    return 2;
+}
+
+
 /* The chunk read by jansson: events the scanner does not answer for
  * (an error, logprobs to relay, unusual shapes).  -1 when it is not a
  * JSON object, 2 for a backend error (ht->err filled), else 1. */
@@ -149,14 +163,16 @@ static int
 tg__host_event_json(tg_host_trace_t *ht, const char *payload, size_t len,
     int *has_usage, int *chunk)
 {
-    json_t      *doc, *v, *choices, *ch = NULL, *delta, *usage;
-    const char  *s;
-    size_t       i;
+    json_t        *doc, *v, *choices, *ch = NULL, *delta, *usage;
+    const char    *s;
+    size_t         i;
+    json_error_t   jerr;
 
-    doc = json_loadb(payload, len, 0, NULL);
+    doc = json_loadb(payload, len, 0, &jerr);
     if (!json_is_object(doc)) {
         json_decref(doc);
-        return -1;
+        return tg__host_event_bad(ht, doc == NULL ? jerr.text
+                                  : "not a JSON object");
     }
 
     v = json_object_get(doc, "error");
@@ -191,7 +207,19 @@ tg__host_event_json(tg_host_trace_t *ht, const char *payload, size_t len,
         ht->usage_dirty = 0;
     }
 
+    /* A chunk whose shape is not OpenAI's is garbage, never an empty
+     * answer (issue 14, bug 5). */
     choices = json_object_get(doc, "choices");
+    if (choices != NULL && !json_is_array(choices)) {
+        json_decref(doc);
+        return tg__host_event_bad(ht, "\"choices\" is not an array");
+    }
+    json_array_foreach(choices, i, v) {
+        if (!json_is_object(v)) {
+            json_decref(doc);
+            return tg__host_event_bad(ht, "a choice is not an object");
+        }
+    }
     json_array_foreach(choices, i, v) {
         json_t  *idx = json_object_get(v, "index");
 

@@ -6,8 +6,10 @@
  * receive the worker's memfd, so they are never libuv streams.
  *
  * The socket is made world-connectable (0666): nginx workers usually run
- * as an unprivileged user.  Access control is the peer-credential check at
- * registration (root, our own uid, and --allow-user uids).
+ * as an unprivileged user.  Access control is the peer-credential check
+ * (SO_PEERCRED at accept: root, our own uid, and --allow-user uids),
+ * applied on the registration's fixed header, before any byte of the
+ * configuration document is read.
  */
 
 #include <errno.h>

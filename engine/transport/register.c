@@ -22,6 +22,7 @@
 #include "transport/conn_int.h"
 
 static void tg__conn_register(tg_conn_t *conn);
+static void tg__conn_refuse_peer(tg_conn_t *conn);
 static void tg__conn_reply(tg_conn_t *conn, int status, const char *msg);
 
 
@@ -109,6 +110,12 @@ tg_conn_read_registration(tg_conn_t *conn)
                 tg__conn_reply(conn, -EPROTO, m);
                 return;
             }
+            /* Before any byte of the document is buffered: a refused
+             * peer costs the engine nothing (issue 14, bug 2). */
+            if (!conn->peer_allowed) {
+                tg__conn_refuse_peer(conn);
+                return;
+            }
             if (conn->reg.conf_len > TG_CONN_MAX_CONF) {
                 tg__conn_reply(conn, -EMSGSIZE, "configuration document "
                                "too large");
@@ -125,6 +132,22 @@ tg_conn_read_registration(tg_conn_t *conn)
 }
 
 
+/* The peer's uid (SO_PEERCRED at accept) is not root, ours or an
+ * --allow-user one. */
+static void
+tg__conn_refuse_peer(tg_conn_t *conn)
+{
+    char  msg[160];
+
+    tg_log_warn("refused a worker with uid %u (pid %d); allow it with "
+                "--allow-user", (unsigned) conn->peer_uid,
+                (int) conn->peer_pid);
+    snprintf(msg, sizeof(msg), "uid %u is not allowed to use this engine "
+             "(thinkgated --allow-user)", (unsigned) conn->peer_uid);
+    tg__conn_reply(conn, -EACCES, msg);
+}
+
+
 static void
 tg__conn_register(tg_conn_t *conn)
 {
@@ -135,12 +158,7 @@ tg__conn_register(tg_conn_t *conn)
     int           rc, seals;
 
     if (!conn->peer_allowed) {
-        tg_log_warn("refused a worker with uid %u (pid %d); allow it with "
-                    "--allow-user", (unsigned) conn->peer_uid,
-                    (int) conn->peer_pid);
-        snprintf(msg, sizeof(msg), "uid %u is not allowed to use this "
-                 "engine (thinkgated --allow-user)", (unsigned) conn->peer_uid);
-        tg__conn_reply(conn, -EACCES, msg);
+        tg__conn_refuse_peer(conn);
         return;
     }
 

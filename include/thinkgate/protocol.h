@@ -54,6 +54,8 @@
  *    "strategy": "ffs n=8",                 (location default, optional)
  *    "client_strategy": true,
  *    "timeout_ms": 60000,
+ *    "max_body": 1048576,                   (thinkgate_max_body: also
+ *                                            bounds a session's history)
  *    "session": false,
  *    "headers": {"authorization": "...", "x-thinkgate-strategy": "...",
  *                "x-thinkgate-session": "...", "x-request-id": "..."}}

@@ -317,8 +317,13 @@ def wait_registered(nginx, workers=2, timeout=10.0):
         time.sleep(0.02)
 
 
+# Streams of events that are not OpenAI chunks, then [DONE].
+_GARBAGE = {"garbage": '{not json', "badchoices": '{"choices":"x"}'}
+
+
 class _BadBackend(http.server.BaseHTTPRequestHandler):
-    """500 with a message, 400 with a message, or silence."""
+    """500 with a message, 400 with a message, silence, or a stream of
+    garbage (_GARBAGE)."""
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *a):
@@ -329,6 +334,14 @@ class _BadBackend(http.server.BaseHTTPRequestHandler):
         mode = self.server.mode
         if mode == "silent":
             time.sleep(3)
+            return
+        if mode in _GARBAGE:
+            body = ("data: %s\n\ndata: [DONE]\n\n" % _GARBAGE[mode]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return
         status = 500 if mode == "500" else 400
         body = json.dumps({"error": {
@@ -346,8 +359,10 @@ class _BadBackend(http.server.BaseHTTPRequestHandler):
 
 def start_bad_backend(mode):
     """A misbehaving backend on a free loopback port: mode "500" (an error
-    with a message), "400" (a client error naming max_tokens) or "silent"
-    (reads the request, says nothing for 3 s).  shutdown() stops it."""
+    with a message), "400" (a client error naming max_tokens), "silent"
+    (reads the request, says nothing for 3 s), "garbage" or "badchoices"
+    (a 200 stream whose event is not an OpenAI chunk, then [DONE]).
+    shutdown() stops it."""
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BadBackend)
     srv.mode = mode
     srv.daemon_threads = True

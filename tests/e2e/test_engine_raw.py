@@ -456,5 +456,120 @@ def test_peer_credentials():
             else:
                 assert "uid %d" % nobody.pw_uid in msg and \
                     "--allow-user" in msg, msg
+                # Issue 14, bug 2: refused on the fixed header alone, so
+                # that the engine never buffers the document of a peer it
+                # refuses (it used to read up to 4 MiB first).
+                msg = _header_only_as(nobody.pw_uid, nobody.pw_gid,
+                                      engine.sock)
+                assert msg.startswith("refused: ") and \
+                    "uid %d" % nobody.pw_uid in msg, msg
         finally:
             engine.cleanup()
+
+
+def _header_only_as(uid, gid, sock):
+    """As uid: a registration header announcing a 4 MiB document, and no
+    document; returns "refused: MESSAGE" when the engine answers at
+    once."""
+    import struct
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            os.setgid(gid)
+            os.setuid(uid)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(2)
+            s.connect(sock)
+            fd = os.memfd_create("tg-test", os.MFD_CLOEXEC)
+            reg = struct.pack("<IIIIQII", ec.REG_MAGIC, ec.PROTO_VERSION,
+                              os.getpid(), 1 << 20, 4 << 20, 4 << 20, 0)
+            socket.send_fds(s, [reg], [fd])
+            reply = b""
+            while len(reply) < 256:
+                chunk = s.recv(256 - len(reply))
+                if not chunk:
+                    break
+                reply += chunk
+            status = struct.unpack_from("<IIiI", reply)[2]
+            text = reply[16:].split(b"\0", 1)[0].decode()
+            msg = ("refused: " if status != 0 else "accepted: ") + text
+        except BaseException as e:       # noqa: B902 - report anything
+            msg = "error: %r" % e
+        os.write(w, msg.encode())
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        out = f.read().decode()
+    os.waitpid(pid, 0)
+    return out
+
+
+# -- issue 14, bug 3: which environment variables a peer may name ------------
+
+class _KeyBackend(__import__("http.server").server.BaseHTTPRequestHandler):
+    """Records the Authorization header; answers one SSE chunk."""
+    protocol_version = "HTTP/1.1"
+    seen = []
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        _KeyBackend.seen.append(self.headers.get("Authorization"))
+        body = (b'data: {"choices":[{"index":0,"delta":{"content":"ok"},'
+                b'"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n')
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _refusal(engine, conf):
+    try:
+        ec.Worker(engine.sock, conf).close()
+    except ec.Refused as e:
+        return e.message
+    return ""
+
+
+def test_env_variables_a_peer_may_name():
+    import http.server
+    import threading
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _KeyBackend)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d" % srv.server_address[1]
+    os.environ["THINKGATE_TEST_KEY"] = "sk-prefixed"
+    os.environ["TG_OPERATOR_KEY"] = "sk-allowed"
+    engine = start_engine("--allow-env", "TG_OPERATOR_KEY")
+    try:
+        # Any other variable is a registration error naming it, whatever
+        # the peer sends: it used to get Bearer /bin/bash for SHELL.
+        for var in ("SHELL", "HOME", "THINKGATE_"):
+            msg = _refusal(engine, ec.config([("b0", url)],
+                                             api_key_env=var))
+            assert 'api_key_env "%s" is not allowed' % var in msg, msg
+            assert "--allow-env" in msg
+        conf = ec.config([("b0", url)])
+        conf["redis"] = {"addr": "127.0.0.1:9", "password_env": "PATH"}
+        msg = _refusal(engine, conf)
+        assert 'password_env "PATH" is not allowed' in msg, msg
+
+        for var, key in (("THINKGATE_TEST_KEY", "sk-prefixed"),
+                         ("TG_OPERATOR_KEY", "sk-allowed")):
+            w = ec.Worker(engine.sock, ec.config([("b0", url)],
+                                                 api_key_env=var))
+            try:
+                resp = w.call("/v1/chat/completions",
+                              dict(CHAT, stream=False))
+                assert resp.status == 200
+            finally:
+                w.close()
+            assert _KeyBackend.seen[-1] == "Bearer " + key
+    finally:
+        engine.cleanup()
+        srv.shutdown()
+        del os.environ["THINKGATE_TEST_KEY"], os.environ["TG_OPERATOR_KEY"]

@@ -218,16 +218,31 @@ def test_client_disconnect_stops_backend(gw):
 def faulty():
     err500 = harness.start_bad_backend("500")
     silent = harness.start_bad_backend("silent")
+    garbage = harness.start_bad_backend("garbage")
+    badchoices = harness.start_bad_backend("badchoices")
     dead = harness.free_port()
     http_conf = (
         "    thinkgate_backend e500 http://127.0.0.1:%d;\n"
         "    thinkgate_backend silent http://127.0.0.1:%d;\n"
         "    thinkgate_backend dead http://127.0.0.1:%d connect_timeout=1s;\n"
+        "    thinkgate_backend garbage http://127.0.0.1:%d;\n"
+        "    thinkgate_backend badchoices http://127.0.0.1:%d;\n"
         "    thinkgate_pool p500 e500;\n"
         "    thinkgate_pool psilent silent;\n"
         "    thinkgate_pool pdead dead;\n"
-        % (err500.server_address[1], silent.server_address[1], dead))
+        "    thinkgate_pool pgarbage garbage;\n"
+        "    thinkgate_pool pbadchoices badchoices;\n"
+        % (err500.server_address[1], silent.server_address[1], dead,
+           garbage.server_address[1], badchoices.server_address[1]))
     server = """
+        location /garbage/v1/ { thinkgate_pass pgarbage; }
+        location /garbage/ffs/v1/ {
+            thinkgate_pass pgarbage; thinkgate_strategy ffs n=2;
+        }
+        location /badchoices/v1/ { thinkgate_pass pbadchoices; }
+        location /badchoices/ffs/v1/ {
+            thinkgate_pass pbadchoices; thinkgate_strategy ffs n=2;
+        }
         location /e500/v1/ { thinkgate_pass p500; }
         location /silent/v1/ { thinkgate_pass psilent; thinkgate_timeout 1s; }
         location /dead/v1/ { thinkgate_pass pdead; }
@@ -240,8 +255,21 @@ def faulty():
     yield nginx
     nginx.cleanup()
     engine.cleanup()
-    err500.shutdown()
-    silent.shutdown()
+    for b in (err500, silent, garbage, badchoices):
+        b.shutdown()
+
+
+# Issue 14, bug 5: garbage is a 502 naming the backend, never an empty
+# answer, in all 8 combinations.
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("path", ["/garbage/v1/", "/garbage/ffs/v1/",
+                                  "/badchoices/v1/", "/badchoices/ffs/v1/"])
+def test_garbage_from_a_backend_is_502(faulty, path, stream):
+    status, raw = post(faulty.port, path + "chat/completions",
+                       dict(CHAT, stream=stream))
+    assert status == 502, raw
+    backend = path.split("/")[1]
+    assert ('Backend "%s"' % backend) in error_of(raw)["message"], raw
 
 
 def test_backend_5xx_is_502_with_its_message(faulty):
@@ -306,3 +334,60 @@ def test_engine_restart(gw):
             time.sleep(0.3)
             continue
         assert status == 200, raw
+
+
+def raw_request(port, path, headers):
+    """One POST written byte for byte (http.client refuses these bytes);
+    returns (status, body)."""
+    body = json.dumps(CHAT).encode()
+    req = b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    req += b"Content-Type: application/json\r\n"
+    req += b"Content-Length: %d\r\n" % len(body)
+    for k, v in headers:
+        req += k + b": " + v + b"\r\n"
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(req + b"\r\n" + body)
+    out = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    head, _, rest = out.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    if b"chunked" in head.lower():
+        data, rest = b"", rest
+        while True:
+            size, _, rest = rest.partition(b"\r\n")
+            n = int(size, 16)
+            if n == 0:
+                break
+            data, rest = data + rest[:n], rest[n + 2:]
+        rest = data
+    return status, rest
+
+
+# Issue 14, bug 4: a surrogate encoded in UTF-8 (ED A0 80) in a header or
+# the URI is the client's mistake: 400 in OpenAI's shape, nothing internal.
+SURROGATE = b"\xed\xa0\x80"
+
+
+@pytest.mark.parametrize("where", [
+    b"X-Request-Id", b"Authorization", b"X-Thinkgate-Session",
+    b"X-Thinkgate-Strategy", b"uri"])
+def test_surrogate_in_a_header_or_the_uri_is_400(gw, where):
+    if where == b"uri":
+        st, raw = raw_request(gw.nginx.port,
+                              b"/v1/%ED%A0%80/chat/completions", [])
+    else:
+        value = (b"Bearer " if where == b"Authorization" else b"") + \
+            SURROGATE
+        st, raw = raw_request(gw.nginx.port, b"/v1/chat/completions",
+                              [(where, value)])
+    assert st == 400, raw
+    err = error_of(raw)
+    assert err["type"] == "invalid_request_error", err
+    assert err["code"] == "invalid_encoding", err
+    assert "meta" not in err["message"] and "decode" not in \
+        err["message"], err

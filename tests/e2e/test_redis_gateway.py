@@ -27,6 +27,11 @@ SERVER = """
         location /nosession/v1/ {
             thinkgate_pass reasoners;
         }
+        location /small/v1/ {
+            thinkgate_pass reasoners;
+            thinkgate_session on;
+            thinkgate_max_body 4k;
+        }
         location /multi/v1/ {
             thinkgate_pass reasoners;
             thinkgate_session on;
@@ -467,6 +472,134 @@ def test_redis_down_then_back(stack):
                    {"X-Thinkgate-Session": sid})
     assert st == 200, raw
     assert len(turns_of(stack, sid)) == 1
+
+
+# -- a confirmed append (issue 14, bug 1) ------------------------------------
+
+def stream_session_turn(stack, sid, question, during):
+    """A streamed session turn: `during()` runs once the first chunk has
+    arrived (the session is read and locked, the append not yet sent).
+    Returns the turn's "thinkgate" object."""
+    conn = http.client.HTTPConnection("127.0.0.1", stack.a.port, timeout=60)
+    body = {"model": "thinkgate-sim", "max_tokens": 400, "stream": True,
+            "messages": [{"role": "user", "content": question}]}
+    conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
+                 headers={"Content-Type": "application/json",
+                          "Authorization": "Bearer key-a",
+                          "X-Thinkgate-Session": sid})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    first = resp.readline()
+    assert first.startswith(b"data: "), first
+    during()
+    rest = first + resp.read()
+    conn.close()
+    tg = None
+    for line in rest.decode().splitlines():
+        if line.startswith("data: {"):
+            doc = json.loads(line[6:])
+            tg = doc.get("thinkgate", tg)
+    assert tg is not None, rest[-400:]
+    return tg
+
+
+def session_turn(stack, sid, question):
+    return post(stack.a.port, "/v1/chat/completions",
+                {"model": "thinkgate-sim", "max_tokens": 16,
+                 "messages": [{"role": "user", "content": question}]},
+                {"X-Thinkgate-Session": sid,
+                 "Authorization": "Bearer key-a"})
+
+
+def test_session_append_waits_out_a_redis_stall(stack):
+    sid = "stall-" + uuid.uuid4().hex
+    st, raw = session_turn(stack, sid, "turn one")
+    assert st == 200, raw
+    t0 = time.monotonic()
+    tg = stream_session_turn(
+        stack, sid, "turn two",
+        lambda: harness.redis_cli(stack.redis.port, "CLIENT", "PAUSE",
+                                  4000, "WRITE"))
+    # The END waited for Redis: the turn is stored and counted.
+    assert tg["session_stored"] is True, tg
+    assert tg["session_turns"] == 2, tg
+    assert time.monotonic() - t0 >= 3.0
+    st, raw = session_turn(stack, sid, "turn three")
+    assert st == 200, raw
+    tg = json.loads(raw)["thinkgate"]
+    assert tg["session_stored"] is True and tg["session_turns"] == 3, tg
+    assert [t[0]["content"] for t in turns_of(stack, sid)] == [
+        "turn one", "turn two", "turn three"]
+
+
+def test_session_stall_past_the_bound_reports_the_lost_turn(stack):
+    sid = "stall2-" + uuid.uuid4().hex
+    st, raw = session_turn(stack, sid, "turn one")
+    assert st == 200, raw
+    tg = stream_session_turn(
+        stack, sid, "turn two",
+        lambda: harness.redis_cli(stack.redis.port, "CLIENT", "PAUSE",
+                                  7000, "WRITE"))
+    assert tg["session_stored"] is False, tg
+    assert tg["session_turns"] == 1, tg
+    assert "not stored" in tg["session_error"]
+    # The store releases the lock once Redis answers again: no 409 for
+    # the lease's ten minutes (503 while the link reconnects).
+    deadline = time.monotonic() + 15
+    while True:
+        st, raw = session_turn(stack, sid, "turn three")
+        if st not in (409, 503) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert st == 200, raw
+    assert [t[0]["content"] for t in turns_of(stack, sid)] == [
+        "turn one", "turn three"]
+
+
+def test_session_redis_killed_during_a_request(stack):
+    sid = "killed-" + uuid.uuid4().hex
+    st, raw = session_turn(stack, sid, "turn one")
+    assert st == 200, raw
+    try:
+        tg = stream_session_turn(stack, sid, "turn two", stack.redis.kill)
+    finally:
+        stack.redis.restart()
+    assert tg["session_stored"] is False, tg
+    assert tg["session_turns"] == 1, tg
+    wait_mode(stack.a, "shared")
+    # A fresh Redis is empty; the session is usable at once.
+    st, raw = session_turn(stack, sid, "turn three")
+    assert st == 200, raw
+    assert json.loads(raw)["thinkgate"]["session_turns"] == 1
+
+
+# Issue 14, bug 7: the stored history counts against thinkgate_max_body.
+def test_session_history_respects_max_body(stack):
+    sid = "big-" + uuid.uuid4().hex
+    words = " ".join("w%d" % i for i in range(300))        # ~1.5 KB
+
+    def turn(i):
+        return post(stack.a.port, "/small/v1/chat/completions",
+                    {"model": "thinkgate-sim", "max_tokens": 8,
+                     "messages": [{"role": "user",
+                                   "content": "%d %s" % (i, words)}]},
+                    {"X-Thinkgate-Session": sid})
+
+    statuses = []
+    for i in range(4):
+        st, raw = turn(i)
+        statuses.append(st)
+        if st != 200:
+            break
+    assert statuses[:2] == [200, 200], statuses
+    assert statuses[-1] == 413, statuses
+    err = json.loads(raw)["error"]
+    assert err["code"] == "session_too_large", err
+    assert sid in err["message"] and "4096" in err["message"], err
+    # The lock was released: the same answer again, not 409.
+    st, raw = turn(9)
+    assert st == 413, raw
+    assert len(turns_of(stack, sid)) == len(statuses) - 1
 
 
 def test_prometheus_lines(stack):

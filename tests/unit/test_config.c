@@ -389,7 +389,11 @@ Test(config, plugins_and_redis_as_the_module_writes_them, .init = setup,
         "\"redis\":{\"addr\":\"127.0.0.1:6379\",\"db\":3,"
         "\"prefix\":\"gw1:\",\"password_env\":\"REDIS_PW\","
         "\"connect_timeout_ms\":1500,\"timeout_ms\":250}}";
+    char                       *allowed[] = { "REDIS_PW" };
 
+    /* As thinkgated --allow-env REDIS_PW. */
+    cf.allowed_env = allowed;
+    cf.nallowed_env = 1;
     cr_assert_eq(acquire(doc, &g, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(g->nplugins, 3);
     cr_assert_str_eq(tg_generation_plugin(g, 0), "ffs");
@@ -406,6 +410,36 @@ Test(config, plugins_and_redis_as_the_module_writes_them, .init = setup,
     cr_assert_eq(r->connect_timeout_ms, 1500);
     cr_assert_eq(r->timeout_ms, 250);
     tg_generation_release(g);
+}
+
+
+/* Issue 14, bug 3: a document names only THINKGATE_* or --allow-env
+ * variables, whoever sends it. */
+Test(config, env_variables_only_allowed_ones, .init = setup,
+     .fini = teardown)
+{
+    tg_generation_t  *g;
+    char              err[256];
+    char             *allowed[] = { "OPERATOR_KEY" };
+
+    cr_assert_neq(acquire("{\"backends\":[{\"name\":\"b0\",\"url\":"
+                          "\"http://h:1\",\"api_key_env\":\"SHELL\"}],"
+                          "\"pools\":[]}", &g, err, sizeof(err)), 0);
+    cr_assert(strstr(err, "api_key_env \"SHELL\" is not allowed") != NULL,
+              "%s", err);
+    cr_assert_neq(acquire("{\"backends\":[],\"pools\":[],\"redis\":"
+                          "{\"addr\":\"h:1\",\"password_env\":\"HOME\"}}",
+                          &g, err, sizeof(err)), 0);
+    cr_assert(strstr(err, "password_env \"HOME\" is not allowed") != NULL,
+              "%s", err);
+
+    cr_assert(tg_config_env_allowed(&cf, "THINKGATE_KEY"));
+    cr_assert(!tg_config_env_allowed(&cf, "THINKGATE_"));
+    cr_assert(!tg_config_env_allowed(&cf, "OPERATOR_KEY"));
+    cf.allowed_env = allowed;
+    cf.nallowed_env = 1;
+    cr_assert(tg_config_env_allowed(&cf, "OPERATOR_KEY"));
+    cr_assert(!tg_config_env_allowed(&cf, "OPERATOR_KEY2"));
 }
 
 

@@ -590,7 +590,7 @@ on_append(tg_session_store_t *st, int status, unsigned turns,
 static void
 sess_open(unsigned max_turns)
 {
-    tg_session_conf_t  conf = { 60000, 5000, max_turns };
+    tg_session_conf_t  conf = { 60000, 5000, max_turns, 1500 };
     char               err[256];
 
     open_redis(1000, NULL, 0);
@@ -752,8 +752,58 @@ Test(session, bad_input_and_redis_away, .init = setup, .fini = teardown)
     RUN_UNTIL(!tg_redis_connected(&rd), 2000);
     cr_assert_eq(tg_session_get(&ss, "s", "o", NULL, on_get, &r, NULL),
                  -ENOTCONN, "never a silent empty history");
+    /* A write waits for the link (write_ms), then reports the loss. */
+    memset(&r, 0, sizeof(r));
     cr_assert_eq(tg_session_append(&ss, "s", "o", NULL, NULL, "[1]",
-                                   on_append, &r, NULL), -ENOTCONN);
+                                   on_append, &r, NULL), 0);
+    RUN_UNTIL(r.calls == 1, 4000);
+    cr_assert_eq(r.calls, 1);
+    cr_assert_eq(r.status, -ENOTCONN);
+    cr_assert_eq(ss.stats.lost, 1);
+    tg_session_store_close(&ss);
+}
+
+
+/* Issue 14, bug 1: a stall longer than the command timeout.  The append
+ * is sent again and confirmed once Redis answers, stored once. */
+Test(session, append_survives_a_stall, .init = setup, .fini = teardown)
+{
+    sres_t  r;
+
+    sess_open(0);
+    memset(&r, 0, sizeof(r));
+    cr_assert_eq(tg_session_get(&ss, "st", "o", "tok-1", on_get, &r, NULL),
+                 0);
+    RUN_UNTIL(r.calls == 1, 2000);
+    cr_assert_eq(r.status, 0);
+
+    kill(srv.pid, SIGSTOP);
+    memset(&r, 0, sizeof(r));
+    cr_assert_eq(tg_session_append(&ss, "st", "o", "tok-1", NULL,
+                                   "[{\"role\":\"user\"}]", on_append, &r,
+                                   NULL), 0);
+    RUN_UNTIL(ss.stats.retries >= 1, 2000);
+    kill(srv.pid, SIGCONT);
+    RUN_UNTIL(r.calls == 1, 3000);
+    cr_assert_eq(r.calls, 1);
+    cr_assert_eq(r.status, 0, "%s", strerror(-r.status));
+    cr_assert_eq(r.turns, 1);
+
+    /* The same token again (a reply lost after Redis applied it) is a
+     * no-op, and the lock is free for the next request. */
+    memset(&r, 0, sizeof(r));
+    cr_assert_eq(tg_session_append(&ss, "st", "o", "tok-1", NULL,
+                                   "[{\"role\":\"user\"}]", on_append, &r,
+                                   NULL), 0);
+    RUN_UNTIL(r.calls == 1, 2000);
+    cr_assert_eq(r.status, 0);
+    cr_assert_eq(r.turns, 1, "the retried append is stored once");
+    memset(&r, 0, sizeof(r));
+    cr_assert_eq(tg_session_get(&ss, "st", "o", "tok-2", on_get, &r, NULL),
+                 0);
+    RUN_UNTIL(r.calls == 1, 2000);
+    cr_assert_eq(r.status, 0);
+    cr_assert_eq(r.turns, 1);
     tg_session_store_close(&ss);
 }
 
