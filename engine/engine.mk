@@ -42,6 +42,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/score/embed_pool.c \
     engine/strategy/host_score.c \
     engine/core/embed_link.c \
+    engine/core/model_fetch.c \
     engine/admin.c \
     engine/status.c \
     engine/transport/conn.c \

@@ -38,6 +38,7 @@ struct tg_backend_stats_s {
      * fetch has answered yet.  Replaced whole by each refresh. */
     json_t              *models;
     int                  models_failed; /* the last fetch failed */
+    uint64_t             models_at_ms;  /* loop time of the last answer */
     tg_backend_stats_t **fetching;      /* a running fetch's pointer to
                                            this entry, cleared when it goes */
     tg_backend_stats_t  *next;
