@@ -27,6 +27,7 @@ typedef struct tg_trace_s    tg_trace_t;
 typedef struct tg_plugin_registry_s  tg_plugin_registry_t;
 typedef struct tg_shared_s   tg_shared_t;
 typedef struct tg_embed_link_s  tg_embed_link_t;
+typedef struct tg_model_fetch_s  tg_model_fetch_t;
 
 enum {
     TG_SCORE_AUTO = 0,
@@ -84,6 +85,10 @@ struct tg_engine_s {
     /* Embedders, one per distinct "embedder" settings
      * (core/embed_link.h). */
     tg_embed_link_t    *embeds;
+    /* Model lists of backends without model= (core/model_fetch.h): the
+     * refresh timer and the GET /v1/models in flight. */
+    uv_timer_t          models_timer;
+    tg_model_fetch_t   *model_fetches;
 };
 
 #define TG_PLUGIN_REFRESH_MS  2000

@@ -17,6 +17,8 @@ TG_ENGINE_LIB_SRCS := \
     engine/openai/chunk.c \
     engine/config/generation.c \
     engine/config/document.c \
+    engine/config/fields.c \
+    engine/config/models.c \
     engine/openai/request.c \
     engine/route/pool.c \
     engine/core/request.c \
@@ -40,6 +42,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/score/embed_pool.c \
     engine/strategy/host_score.c \
     engine/core/embed_link.c \
+    engine/core/model_fetch.c \
     engine/admin.c \
     engine/status.c \
     engine/transport/conn.c \
@@ -90,8 +93,13 @@ $(eval $(call tg_unit_test,test_request,tests/unit/test_request.c \
     engine/openai/request.c engine/util/jload.c engine/util/jstr.c \
     engine/util/buf.c engine/log.c,$(TG_ENGINE_TEST_FLAGS) -lm))
 $(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
-    engine/config/generation.c engine/config/document.c engine/route/pool.c \
+    engine/config/generation.c engine/config/document.c \
+    engine/config/fields.c engine/config/models.c engine/route/pool.c \
     engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+$(eval $(call tg_unit_test,test_config_models,tests/unit/test_config_models.c \
+    engine/config/generation.c engine/config/document.c \
+    engine/config/fields.c engine/config/models.c engine/log.c,\
+    $(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_jload,tests/unit/test_jload.c \
     engine/util/jload.c engine/util/jstr.c engine/util/buf.c,\
     $(TG_ENGINE_TEST_FLAGS) -lm))

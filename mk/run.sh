@@ -107,6 +107,22 @@ A conversation kept by the gateway (send only the new turn):
        -H 'Content-Type: application/json' -H 'X-Thinkgate-Session: demo1' \\
        -d '{"model":"thinkgate-sim","messages":[{"role":"user","content":"What is 2 + 3?"}]}'
 
+The OpenAI Python SDK: list the models, then let First-Finish Search run
+8 traces and answer with the first to finish (the "thinkgate" object says
+what it did):
+
+  python3 - <<'PY'
+from openai import OpenAI
+client = OpenAI(base_url="http://127.0.0.1:$port/v1", api_key="none")
+print([m.id for m in client.models.list()])
+r = client.chat.completions.create(
+    model="thinkgate-sim",
+    messages=[{"role": "user", "content": "What is 17 + 25?"}],
+    extra_body={"thinkgate": {"strategy": "ffs", "n": 8}})
+print(r.choices[0].message.content)
+print(r.model_extra["thinkgate"])
+PY
+
 Status: curl -s http://127.0.0.1:$port/thinkgate/status
 Stop:   make stop
 MSG

@@ -12,6 +12,7 @@
  *   ngx_http_thinkgate_status.c    thinkgate_status
  *   ngx_http_thinkgate_services.c  thinkgate_plugin, thinkgate_redis
  *   ngx_http_thinkgate_embedder.c  thinkgate_embedder
+ *   ngx_http_thinkgate_models.c    thinkgate_model
  *   ngx_http_thinkgate_vars.c      $thinkgate_* variables, END figures
  */
 
@@ -75,6 +76,16 @@ typedef struct {
 } ngx_http_thinkgate_pool_t;
 
 
+/* thinkgate_model NAME POOL [model=UPSTREAM] */
+typedef struct {
+    ngx_str_t                   name;
+    ngx_str_t                   pool;
+    ngx_str_t                   model;      /* empty: the backend's own */
+    ngx_str_t                   file;       /* where it was declared */
+    ngx_uint_t                  line;
+} ngx_http_thinkgate_model_t;
+
+
 /* thinkgate_redis ADDR [db=] [prefix=] [password_env=] [...timeout=] */
 typedef struct {
     ngx_str_t                   addr;       /* host:port or unix:/path */
@@ -101,6 +112,7 @@ typedef struct {
     ngx_array_t                 backends;   /* ngx_http_thinkgate_backend_t */
     ngx_array_t                 pools;      /* ngx_http_thinkgate_pool_t */
     ngx_array_t                 plugins;    /* ngx_str_t, to preload */
+    ngx_array_t                 models;     /* ngx_http_thinkgate_model_t */
     ngx_http_thinkgate_redis_t *redis;      /* NULL: no thinkgate_redis */
     ngx_http_thinkgate_embedder_t *embedder;    /* NULL: none */
     ngx_str_t                   doc;        /* configuration document */
@@ -109,7 +121,8 @@ typedef struct {
 
 
 typedef struct {
-    ngx_str_t                   pool;       /* thinkgate_pass */
+    ngx_str_t                   pool;       /* thinkgate_pass; empty: by
+                                               the request's model */
     ngx_str_t                   strategy;   /* "name k=v ..." */
     ngx_flag_t                  client_strategy;
     ngx_flag_t                  session;
@@ -117,6 +130,7 @@ typedef struct {
     size_t                      max_body;
     ngx_str_t                   pass_file;  /* where thinkgate_pass is */
     ngx_uint_t                  pass_line;
+    ngx_uint_t                  pass;       /* thinkgate_pass given */
 } ngx_http_thinkgate_loc_conf_t;
 
 
@@ -333,6 +347,14 @@ char *ngx_http_thinkgate_conf_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 /* ngx_http_thinkgate_embedder.c */
 char *ngx_http_thinkgate_conf_embedder(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_thinkgate_models.c */
+char *ngx_http_thinkgate_conf_model(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_thinkgate_check_models(ngx_conf_t *cf,
+    ngx_http_thinkgate_main_conf_t *mcf);
+void ngx_http_thinkgate_json_models(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_main_conf_t *mcf);
 
 /* ngx_http_thinkgate_vars.c */
 ngx_int_t ngx_http_thinkgate_add_variables(ngx_conf_t *cf);

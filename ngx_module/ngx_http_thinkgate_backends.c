@@ -54,6 +54,13 @@ ngx_http_thinkgate_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    if (ngx_array_init(&mcf->models, cf->pool, 4,
+                       sizeof(ngx_http_thinkgate_model_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     return mcf;
 }
 
@@ -104,6 +111,10 @@ ngx_http_thinkgate_init_main_conf(ngx_conf_t *cf, void *conf)
                 return NGX_CONF_ERROR;
             }
         }
+    }
+
+    if (ngx_http_thinkgate_check_models(cf, mcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_http_thinkgate_conf_doc(cf, mcf) != NGX_OK) {

@@ -373,6 +373,8 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
         ngx_http_thinkgate_json_raw(&j, "}");
     }
 
+    ngx_http_thinkgate_json_models(&j, mcf);
+
     ngx_http_thinkgate_json_raw(&j, "}");
 
     if (j.failed) {

@@ -375,7 +375,9 @@ ngx_http_thinkgate_meta(ngx_http_request_t *r, ngx_http_thinkgate_ctx_t *ctx)
     ngx_http_thinkgate_json_key(&j, "args");
     ngx_http_thinkgate_json_str(&j, &r->args);
 
-    if (ctx->kind == NGX_HTTP_THINKGATE_KIND_API) {
+    /* without a pool the engine routes by the request's model */
+
+    if (ctx->kind == NGX_HTTP_THINKGATE_KIND_API && lcf->pool.len) {
         ngx_http_thinkgate_json_key(&j, "pool");
         ngx_http_thinkgate_json_str(&j, &lcf->pool);
     }

@@ -98,9 +98,18 @@ static ngx_command_t  ngx_http_thinkgate_commands[] = {
       0,
       NULL },
 
-    /* thinkgate_pass POOL: the location is served by the engine */
+    /* thinkgate_model NAME POOL [model=UPSTREAM]: a model name and where */
+    { ngx_string("thinkgate_model"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      ngx_http_thinkgate_conf_model,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    /* thinkgate_pass [POOL]: the location is served by the engine, from
+     * POOL or, without one, from the pool serving the request's model */
     { ngx_string("thinkgate_pass"),
-      NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_thinkgate_pass,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -214,6 +223,7 @@ ngx_http_thinkgate_create_loc_conf(ngx_conf_t *cf)
      *     conf->strategy = { 0, NULL };
      *     conf->pass_file = { 0, NULL };
      *     conf->pass_line = 0;
+     *     conf->pass = 0;
      */
 
     conf->client_strategy = NGX_CONF_UNSET;
@@ -243,14 +253,14 @@ ngx_http_thinkgate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->max_body, prev->max_body,
                               1024 * 1024);
 
-    if (conf->pool.data == NULL) {
+    if (!conf->pass) {
         return NGX_CONF_OK;
     }
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thinkgate_module);
     pool = mcf->pools.elts;
 
-    for (i = 0; i < mcf->pools.nelts; i++) {
+    for (i = 0; conf->pool.len && i < mcf->pools.nelts; i++) {
         if (pool[i].name.len == conf->pool.len
             && ngx_strncmp(pool[i].name.data, conf->pool.data,
                            conf->pool.len)
@@ -260,7 +270,7 @@ ngx_http_thinkgate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
-    if (i == mcf->pools.nelts) {
+    if (conf->pool.len && i == mcf->pools.nelts) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"thinkgate_pass\" directive: unknown pool \"%V\" "
                       "in %V:%ui", &conf->pool, &conf->pass_file,
@@ -326,13 +336,15 @@ ngx_http_thinkgate_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_core_loc_conf_t        *clcf;
     ngx_http_thinkgate_main_conf_t  *mcf;
 
-    if (tlcf->pool.data) {
+    if (tlcf->pass) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
-    if (!ngx_http_thinkgate_conf_valid_name(&value[1])) {
+    if (cf->args->nelts == 2
+        && !ngx_http_thinkgate_conf_valid_name(&value[1]))
+    {
         return ngx_http_thinkgate_conf_bad(cf, cmd, &value[1], "bad pool name");
     }
 
@@ -344,7 +356,12 @@ ngx_http_thinkgate_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf->handler = ngx_http_thinkgate_pass_handler;
 
-    tlcf->pool = value[1];
+    /* without a pool the engine routes by the request's "model" */
+    if (cf->args->nelts == 2) {
+        tlcf->pool = value[1];
+    }
+
+    tlcf->pass = 1;
     tlcf->pass_file = cf->conf_file->file.name;
     tlcf->pass_line = cf->conf_file->line;
 

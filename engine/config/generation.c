@@ -251,6 +251,7 @@ tg__generation_free(tg_generation_t *g)
     }
     free(g->backends);
     free(g->pools);
+    free(g->aliases);
     free(g->doc);
     json_decref(g->root);
     free(g);
@@ -308,6 +309,11 @@ tg_backend_stats_put(tg_config_t *cf, tg_backend_stats_t *st)
         }
     }
 
+    /* A fetch of its model list still running finds nothing to fill. */
+    if (st->fetching != NULL) {
+        *st->fetching = NULL;
+    }
+    json_decref(st->models);
     free(st->name);
     free(st->url);
     free(st);

@@ -33,6 +33,14 @@ struct tg_backend_stats_s {
     uint64_t             in_flight;     /* transfers running now */
     uint64_t             requests;      /* transfers started, ever */
     uint64_t             errors;        /* transport failures and 5xx */
+    /* The ids its own GET /v1/models listed (core/models.c), for backends
+     * configured without model=: an array of strings, or NULL while no
+     * fetch has answered yet.  Replaced whole by each refresh. */
+    json_t              *models;
+    int                  models_failed; /* the last fetch failed */
+    uint64_t             models_at_ms;  /* loop time of the last answer */
+    tg_backend_stats_t **fetching;      /* a running fetch's pointer to
+                                           this entry, cleared when it goes */
     tg_backend_stats_t  *next;
 };
 
@@ -65,6 +73,24 @@ typedef struct {
     int64_t              ttl_ms;
     unsigned             cursor;        /* round robin position */
 } tg_pool_t;
+
+/* A model name that differs from what backends call it: thinkgate_model
+ * NAME POOL [model=UPSTREAM].  Strings borrowed from the root. */
+typedef struct {
+    const char          *name;
+    tg_pool_t           *pool;
+    const char          *model;         /* upstream name; NULL: the
+                                           backend's own (see trace.c) */
+} tg_model_alias_t;
+
+/* What a request's "model" names: the pool serving it and, for an alias
+ * with model=, the name the backend is sent. */
+typedef struct {
+    const char          *name;
+    tg_pool_t           *pool;
+    const char          *upstream;      /* NULL: not renamed by an alias */
+    int                  alias;         /* through thinkgate_model */
+} tg_model_route_t;
 
 /* The "redis" object of the document (thinkgate_redis); the strings are
  * borrowed from the generation's root. */
@@ -105,6 +131,8 @@ struct tg_generation_s {
     tg_redis_settings_t  redis_settings;    /* valid when redis != NULL */
     json_t              *embedder;      /* object, or NULL: none */
     tg_embedder_settings_t  embedder_settings;  /* valid when embedder */
+    tg_model_alias_t    *aliases;       /* "models" (thinkgate_model) */
+    size_t               naliases;
     tg_generation_t     *next;
 };
 
@@ -152,5 +180,29 @@ tg_pool_t *tg_generation_pool(tg_generation_t *g, const char *name);
  * 1 to 64 characters, unique in the generation; NULL past the end. */
 const char *tg_generation_plugin(const tg_generation_t *g, size_t i);
 tg_backend_t *tg_generation_backend(tg_generation_t *g, const char *name);
+
+/*
+ * The model names requests may use (config/models.c), in this order:
+ * aliases, then for each pool (or only pool "only" when not NULL) each
+ * backend's model=, else the ids its own /v1/models listed.  A name is
+ * reported once, with its first route.  fn returning non-zero stops the
+ * walk and is returned.
+ */
+int tg_generation_models_each(tg_generation_t *g, tg_pool_t *only,
+    int (*fn)(const tg_model_route_t *route, void *data), void *data);
+
+/* The route of the first name equal to model (as listed above):
+ * 0, or -ENOENT. */
+int tg_generation_model_route(tg_generation_t *g, tg_pool_t *only,
+    const char *model, tg_model_route_t *out);
+
+/* A backend of those pools whose names are not known yet (no model=, its
+ * /v1/models neither answered nor failed so far), or NULL. */
+tg_backend_t *tg_generation_models_pending(tg_generation_t *g,
+    tg_pool_t *only);
+
+/* The name backend b is sent for an alias without model=: its model=,
+ * else the first id its /v1/models listed, else NULL. */
+const char *tg_backend_own_model(const tg_backend_t *b);
 
 #endif /* TG_CONFIG_GENERATION_H */

@@ -7,9 +7,52 @@
 
 #include "config/generation.h"
 
+/* Field kinds of the option tables (config/fields.c). */
+enum {
+    TG_CF_STR,          /* non-empty string */
+    TG_CF_STR_NULL,     /* string or null; "" reads as null */
+    TG_CF_URL,          /* http:// or https:// string */
+    TG_CF_INT,          /* integer >= 0 */
+    TG_CF_BOOL,         /* true/false (0/1 accepted) */
+    TG_CF_SKILLS,       /* object of numbers, or null */
+    TG_CF_NAMES,        /* array of backend names (pools) */
+    TG_CF_POLICY,       /* pool policy name */
+    TG_CF_ADDR,         /* "host:port" or "unix:/path" */
+    TG_CF_DEVICE        /* "auto", "cpu" or "cuda" (embedder) */
+};
+
+typedef struct {
+    const char  *key;
+    int          kind;
+    int          required;
+    size_t       offset;
+    int64_t      min;           /* TG_CF_INT bounds; max 0: no upper */
+    int64_t      max;
+} tg_config_field_t;
+
+
+/* Reads obj's keys by the table fields (ended by a NULL key) into dst;
+ * where names obj in messages.  0, -ENOMEM, or -EINVAL with the reason
+ * (unknown key, missing required key, wrong type or value) in err. */
+int tg_config_parse_fields(json_t *obj, const tg_config_field_t *fields,
+    void *dst, const char *where, char *err, size_t errlen);
+
+/* -EINVAL when obj has a key not in allowed (NULL-terminated). */
+int tg_config_check_keys(json_t *obj, const char **allowed,
+    const char *where, char *err, size_t errlen);
+
+/* Formats the reason into err and returns -EINVAL. */
+int tg_config_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Reads g->root into g's backends and pools.  0, -ENOMEM, or -EINVAL with
  * the reason in err. */
 int tg_generation_parse(tg_generation_t *g, char *err, size_t errlen);
+
+/* Reads the document's "models" (aliases) into g; pools are read.
+ * 0, -ENOMEM, or -EINVAL with the reason in err. */
+int tg_generation_parse_models(tg_generation_t *g, char *err,
+    size_t errlen);
 
 /* The counters of backend (name, url), created or shared; NULL when out
  * of memory. */

@@ -18,7 +18,18 @@
 
 static int tg__dispatch_meta(tg_request_t *r, tg_oa_error_t *err);
 static void tg__dispatch_api(tg_request_t *r);
+static int tg__dispatch_route(tg_request_t *r, tg_oa_error_t *err);
+static void tg__dispatch_unknown_model(tg_request_t *r, tg_oa_error_t *err);
+static int tg__names_cb(const tg_model_route_t *route, void *data);
 static void tg__dispatch_models(tg_request_t *r);
+static int tg__models_cb(const tg_model_route_t *route, void *data);
+
+/* The valid names an unknown model's 404 lists, up to a length. */
+typedef struct {
+    char    text[480];
+    size_t  len;
+    size_t  more;
+} tg__names_t;
 
 
 void
@@ -110,7 +121,6 @@ tg__dispatch_api(tg_request_t *r)
 {
     tg_engine_t          *e = r->engine;
     tg_oa_error_t         err;
-    tg_pool_t            *pool;
     int                   endpoint;
 
     e->requests_total++;
@@ -148,17 +158,7 @@ tg__dispatch_api(tg_request_t *r)
     r->body_len = tg_buf_size(&r->body);
     tg_buf_free(&r->body);
 
-    if (r->pool_name == NULL) {
-        tg_oa_error_set(&err, 500, "server_error", "no_pool", NULL,
-                        "This location names no pool (thinkgate_pass).");
-        goto failed;
-    }
-
-    pool = tg_generation_pool(r->gen, r->pool_name);
-    if (pool == NULL) {
-        tg_oa_error_set(&err, 500, "server_error", "no_pool", NULL,
-                        "The engine's configuration has no pool \"%.64s\".",
-                        r->pool_name);
+    if (tg__dispatch_route(r, &err) != 0) {
         goto failed;
     }
 
@@ -181,50 +181,148 @@ failed:
 }
 
 
-/* GET /models: the models this location's pool serves (every backend's
- * when the location names no pool), in OpenAI's list shape.  A backend
- * without a configured model is listed by its name. */
+/*
+ * The pool that serves the request.  A location that pins one
+ * (thinkgate_pass POOL) serves every model name there, as before; one
+ * that does not (thinkgate_pass;) routes by the request's "model" among
+ * the names GET /models lists, and an unknown name is a 404 listing the
+ * valid ones.  Either way a name that is an alias with model= is renamed
+ * on its pool's traces.
+ */
+static int
+tg__dispatch_route(tg_request_t *r, tg_oa_error_t *err)
+{
+    tg_model_route_t   route;
+    tg_pool_t         *pool;
+    tg_backend_t      *b;
+    int                rc;
+
+    pool = NULL;
+
+    if (r->pool_name != NULL) {
+        pool = tg_generation_pool(r->gen, r->pool_name);
+        if (pool == NULL) {
+            tg_oa_error_set(err, 500, "server_error", "no_pool", NULL,
+                            "The engine's configuration has no pool "
+                            "\"%.64s\".", r->pool_name);
+            return -ENOENT;
+        }
+        if (r->oa.model == NULL) {
+            return 0;
+        }
+    }
+
+    if (r->oa.model == NULL) {
+        tg_oa_error_set(err, 400, "invalid_request_error", NULL, "model",
+                        "You must provide a model parameter.");
+        return -EINVAL;
+    }
+
+    rc = tg_generation_model_route(r->gen, pool, r->oa.model, &route);
+
+    if (rc == -ENOENT && pool != NULL) {
+        return 0;
+    }
+
+    if (rc == -ENOENT) {
+        b = tg_generation_models_pending(r->gen, NULL);
+        if (b != NULL) {
+            tg_oa_error_set(err, 503, "server_error", "models_pending",
+                            "model", "The model `%.200s` is not known yet: "
+                            "backend \"%s\" has not listed its models; "
+                            "retry in a moment.", r->oa.model, b->name);
+            return -EAGAIN;
+        }
+        tg__dispatch_unknown_model(r, err);
+        return -ENOENT;
+    }
+
+    if (rc != 0) {
+        tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
+        return rc;
+    }
+
+    r->pool_name = route.pool->name;
+    r->model_pool = route.pool;
+    r->model_upstream = route.upstream;
+    r->model_alias = route.alias;
+    return 0;
+}
+
+
+/* 404 in OpenAI's shape, naming the model and the ones that exist. */
+static void
+tg__dispatch_unknown_model(tg_request_t *r, tg_oa_error_t *err)
+{
+    tg__names_t  names;
+
+    memset(&names, 0, sizeof(names));
+    (void) tg_generation_models_each(r->gen, NULL, tg__names_cb, &names);
+
+    if (names.len == 0) {
+        tg_oa_error_set(err, 404, "invalid_request_error",
+                        "model_not_found", "model", "The model `%.200s` "
+                        "does not exist: this gateway serves no model yet.",
+                        r->oa.model);
+        return;
+    }
+
+    if (names.more > 0) {
+        tg_oa_error_set(err, 404, "invalid_request_error",
+                        "model_not_found", "model", "The model `%.200s` "
+                        "does not exist. Available models: %s and %zu more "
+                        "(GET /v1/models).", r->oa.model, names.text,
+                        names.more);
+        return;
+    }
+
+    tg_oa_error_set(err, 404, "invalid_request_error", "model_not_found",
+                    "model", "The model `%.200s` does not exist. Available "
+                    "models: %s.", r->oa.model, names.text);
+}
+
+
+static int
+tg__names_cb(const tg_model_route_t *route, void *data)
+{
+    tg__names_t  *names = data;
+    size_t        need;
+
+    need = strlen(route->name) + 4;
+    if (names->more > 0 || names->len + need >= sizeof(names->text)) {
+        names->more++;
+        return 0;
+    }
+
+    names->len += snprintf(names->text + names->len,
+                           sizeof(names->text) - names->len, "%s`%s`",
+                           names->len ? ", " : "", route->name);
+    return 0;
+}
+
+
+/* GET /models: the names a request may use here, in OpenAI's list shape:
+ * the pinned pool's, or every pool's where the location routes by model
+ * (config/models.c walks both, so listing and routing agree). */
 static void
 tg__dispatch_models(tg_request_t *r)
 {
     tg_generation_t  *g = r->gen;
     tg_pool_t        *pool;
-    tg_backend_t     *b;
-    json_t           *list, *data, *m, *it;
-    const char       *id;
-    size_t            i, j, n;
-    int               dup;
+    json_t           *list, *data;
 
     pool = r->pool_name ? tg_generation_pool(g, r->pool_name) : NULL;
-    n = pool ? pool->nbackends : g->nbackends;
 
     data = json_array();
     if (data == NULL) {
         goto nomem;
     }
 
-    for (i = 0; i < n; i++) {
-        b = pool ? pool->backends[i] : &g->backends[i];
-        id = b->model ? b->model : b->name;
-
-        dup = 0;
-        json_array_foreach(data, j, it) {
-            if (strcmp(json_string_value(json_object_get(it, "id")), id)
-                == 0)
-            {
-                dup = 1;
-            }
-        }
-        if (dup) {
-            continue;
-        }
-
-        m = json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", "model",
-                      "created", (json_int_t) 0, "owned_by", "thinkgate");
-        if (m == NULL || json_array_append_new(data, m) != 0) {
-            json_decref(data);
-            goto nomem;
-        }
+    if ((r->pool_name == NULL || pool != NULL)
+        && tg_generation_models_each(g, pool, tg__models_cb, data) != 0)
+    {
+        json_decref(data);
+        goto nomem;
     }
 
     list = json_pack("{s:s, s:o}", "object", "list", "data", data);
@@ -243,4 +341,19 @@ nomem:
         tg_oa_error_set(&err, 500, NULL, NULL, NULL, "out of memory");
         tg_request_error(r, &err);
     }
+}
+
+
+static int
+tg__models_cb(const tg_model_route_t *route, void *data)
+{
+    json_t  *m;
+
+    m = json_pack("{s:s, s:s, s:I, s:s}", "id", route->name, "object",
+                  "model", "created", (json_int_t) 0, "owned_by",
+                  "thinkgate");
+    if (m == NULL || json_array_append_new(data, m) != 0) {
+        return -ENOMEM;
+    }
+    return 0;
 }

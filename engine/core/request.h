@@ -71,13 +71,19 @@ struct tg_req_s {
     const char            *method;          /* borrowed from meta */
     const char            *uri;
     const char            *args;
-    const char            *pool_name;
+    const char            *pool_name;       /* pinned, or by "model" */
     int64_t                timeout_ms;      /* 0: none */
     uint64_t               max_body;        /* the location's
                                                thinkgate_max_body (meta
                                                "max_body"), else
                                                TG_REQUEST_MAX_BODY */
     size_t                 body_len;        /* the client's body, bytes */
+    /* Where the request's "model" led (config/models.c): traces on
+     * model_pool send model_upstream, or for an alias without model=
+     * the backend's own name, instead of the client's. */
+    tg_pool_t             *model_pool;
+    const char            *model_upstream;
+    int                    model_alias;
     tg_oa_request_t        oa;
 
     /* Strategy and traces. */

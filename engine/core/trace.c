@@ -117,7 +117,7 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
     tg_http_req_t   hr;
     json_t         *body;
     char           *text, url[2048];
-    const char     *key;
+    const char     *key, *model;
     size_t          ulen;
     int             full;
 
@@ -154,8 +154,13 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
         if (body == NULL) {
             goto nomem;
         }
-        if (b->model != NULL
-            && json_object_set_new(body, "model", json_string(b->model)))
+        model = b->model;
+        if (t->pool == r->model_pool && r->model_alias) {
+            model = r->model_upstream ? r->model_upstream
+                                      : tg_backend_own_model(b);
+        }
+        if (model != NULL
+            && json_object_set_new(body, "model", json_string(model)))
         {
             json_decref(body);
             goto nomem;

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/model_fetch.h"
 #include "core/embed_link.h"
 #include "core/shared.h"
 #include "log.h"
@@ -277,6 +278,9 @@ tg__conn_register(tg_conn_t *conn)
         e->plugins_seen_gen = conn->gen->id;
         (void) tg_plugin_refresh(e->plugins);
     }
+
+    /* Backends without model= tell their names themselves. */
+    tg_model_fetch_attach(e, conn->gen);
 
     /* Frames may already wait. */
     tg_conn_service(conn);

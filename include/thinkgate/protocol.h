@@ -32,7 +32,10 @@
  *    "plugins":  ["ffs", ...],                (thinkgate_plugin; may be [])
  *    "redis":    {"addr": "host:port" | "unix:/path", "db", "prefix",
  *                 "password_env", "connect_timeout_ms", "timeout_ms"}
- *                | null}                       (thinkgate_redis)
+ *                | null,                       (thinkgate_redis)
+ *    "embedder": {"path", "threads", "device", "max_batch"} | null,
+ *    "models":   [{"name", "pool", "model"}, ...]}  (thinkgate_model;
+ *                 "model" "" or null: the backend's own name)
  * Durations are integers in milliseconds; every key is always present
  * (the module writes its merged defaults).
  * Unknown keys are errors in the engine, so module and engine stay in step.
@@ -50,7 +53,9 @@
  * MORE flag.  meta:
  *   {"kind": "api" | "status" | "admin",
  *    "method": "POST", "uri": "/v1/chat/completions", "args": "a=b",
- *    "pool": "reasoners",                   (thinkgate_pass; api only)
+ *    "pool": "reasoners",                   (thinkgate_pass POOL; api
+ *                                            only; absent: route by the
+ *                                            body's "model")
  *    "strategy": "ffs n=8",                 (location default, optional)
  *    "client_strategy": true,
  *    "timeout_ms": 60000,

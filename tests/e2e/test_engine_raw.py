@@ -136,8 +136,10 @@ def test_models_list(env):
     doc = r.json()
     assert r.status == 200 and doc["object"] == "list"
     ids = [m["id"] for m in doc["data"]]
-    assert "b0" in ids and "thinkgate-sim" in ids
-    assert len(ids) == len(set(ids))
+    # b0 and slow have no model=: they are listed by what their own
+    # /v1/models says (asked at registration), never by backend name;
+    # the misbehaving backends list nothing
+    assert ids == ["thinkgate-sim"], ids
     r = env.worker.call("/v1/models", method="GET", pool="renamed")
     assert [m["id"] for m in r.json()["data"]] == ["thinkgate-sim"]
 

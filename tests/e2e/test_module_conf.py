@@ -413,7 +413,8 @@ def test_document_carries_plugins_redis_and_pool_policy():
 """
     doc = registered_document(http)
     assert set(doc) == {"backends", "pools", "plugins", "redis",
-                        "embedder"}
+                        "embedder", "models"}
+    assert doc["models"] == []
     assert doc["plugins"] == ["ffs", "self_consistency", "passthrough"]
     assert doc["redis"] == {"addr": "unix:/run/redis.sock", "db": 2,
                             "prefix": "gw1:", "password_env": "REDIS_PW",
@@ -439,7 +440,7 @@ def test_document_defaults_without_plugins_or_redis():
 
     doc = registered_document("")
     assert doc == {"backends": [], "pools": [], "plugins": [],
-                   "redis": None, "embedder": None}
+                   "redis": None, "embedder": None, "models": []}
 
 
 def test_real_engine_accepts_plugins_and_redis():
@@ -589,3 +590,70 @@ def test_document_carries_the_embedder(tmp_path):
                               % d)
     assert doc["embedder"] == {"path": d, "threads": 1, "device": "auto",
                                "max_batch": 8}
+
+
+def test_models_and_pass_by_model_accepted(tmp_path):
+    """thinkgate_model aliases (before the pool they name, too) and a
+    location without a pinned pool (thinkgate_pass;)."""
+    main = MAIN + """
+    thinkgate_model reasoner p1;
+    thinkgate_model gpt-4o p2 model=Qwen/Qwen2.5-7B-Instruct;
+    thinkgate_model llama3:8b p1;
+    thinkgate_pool  p2 b2;
+"""
+    location = """
+        location /v1/ { thinkgate_pass; thinkgate_client_strategy on; }
+        location /pinned/v1/ { thinkgate_pass p1; }
+"""
+    write_conf(str(tmp_path), main=main, location=location)
+    rc, out = nginx_t(str(tmp_path))
+    assert rc == 0, out
+
+
+MODEL_BAD = [
+    ("m nosuch", "thinkgate_model", "nosuch"),          # unknown pool
+    ("m p1 model=", "thinkgate_model", "model="),
+    ("m p1 weight=1", "thinkgate_model", "weight=1"),
+    ("m p/1", "thinkgate_model", "p/1"),
+    ('"a b" p1', "thinkgate_model", "a b"),
+    ('"a\\"b" p1', "thinkgate_model", 'a"b'),
+    ("m " + "p1 " * 3, "thinkgate_model", "number of arguments"),
+    ("m", "thinkgate_model", "number of arguments"),
+]
+
+
+@pytest.mark.parametrize("args,directive,bad", MODEL_BAD)
+def test_model_rejected(tmp_path, args, directive, bad):
+    main = MAIN + "    thinkgate_model %s;\n" % args
+    check_rejected(tmp_path, directive, bad, main=main)
+
+
+def test_model_duplicate_rejected(tmp_path):
+    main = MAIN + "    thinkgate_model m p1;\n    thinkgate_model m p1;\n"
+    check_rejected(tmp_path, "thinkgate_model", "duplicate", main=main)
+
+
+def test_model_in_location_rejected(tmp_path):
+    location = LOCATION.replace("thinkgate_pass p1;",
+                                "thinkgate_pass p1; thinkgate_model m p1;")
+    check_rejected(tmp_path, "thinkgate_model", "not allowed",
+                   location=location)
+
+
+def test_pass_twice_rejected(tmp_path):
+    location = LOCATION.replace("thinkgate_pass p1;",
+                                "thinkgate_pass; thinkgate_pass p1;")
+    check_rejected(tmp_path, "thinkgate_pass", "duplicate",
+                   location=location)
+
+
+def test_document_carries_models():
+    doc = registered_document("""
+    thinkgate_model   gpt-4o p1 model=Qwen/Qwen2.5-7B-Instruct;
+    thinkgate_model   reasoner p1;
+    thinkgate_backend b1 http://127.0.0.1:9;
+    thinkgate_pool    p1 b1;
+""")
+    assert doc["models"] == [
+        {"name": "gpt-4o", "pool": "p1", "model": "Qwen/Qwen2.5-7B-Instruct"},
+        {"name": "reasoner", "pool": "p1", "model": ""}]
