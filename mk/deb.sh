@@ -21,9 +21,16 @@ build() {
     src=$OUT/src/thinkgate-$version
     rm -rf "$OUT"
     mkdir -p "$src"
-    (cd "$REPO" && git ls-files -z --cached --others --exclude-standard \
-        | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
-        | tar --null -T - -cf -) | tar -xf - -C "$src"
+    if git -C "$REPO" rev-parse --is-inside-work-tree > /dev/null 2>&1; then
+        (cd "$REPO" && git ls-files -z --cached --others --exclude-standard \
+            | while IFS= read -r -d '' f; do
+                  [ -e "$f" ] && printf '%s\0' "$f"
+              done \
+            | tar --null -T - -cf -) | tar -xf - -C "$src"
+    else
+        # An unpacked source tarball: everything but the build outputs.
+        tar -C "$REPO" --exclude=./build -cf - . | tar -xf - -C "$src"
+    fi
 
     echo "deb: dpkg-buildpackage in $src (log: $OUT/build.log)"
     (cd "$src" && dpkg-buildpackage -b -us -uc) > "$OUT/build.log" 2>&1 \
@@ -32,7 +39,7 @@ build() {
     rm -rf "$OUT/src"
 
     echo "deb: lintian"
-    lintian --info --display-info "$OUT"/thinkgate_*.changes \
+    lintian --display-info "$OUT"/thinkgate_*.changes \
         | tee "$OUT/lintian.log"
     if grep -q '^E: ' "$OUT/lintian.log"; then
         echo "deb: lintian reports errors (build/deb/lintian.log)" >&2
