@@ -5,7 +5,8 @@
 
 PORT ?= 8080
 
-.PHONY: all deps models run stop test test-unit test-e2e style clean module bench
+.PHONY: all deps models run stop test test-unit test-e2e style clean module bench \
+        programs deb deb-test
 
 include mk/config.mk
 
@@ -37,6 +38,20 @@ deps:
 # checked by SHA-256 into $(BUILD)/models/; a repeat run only re-hashes.
 models:
 	BUILD=$(BUILD) bash mk/models.sh
+
+# What the Debian packages install (debian/rules): the engine, the embed
+# tool and the strategy plugins; no deps check, no test plugins.
+programs: $(BUILD)/bin/thinkgated $(BUILD)/bin/thinkgate-embed \
+          $(filter $(BUILD)/plugins/%.so,$(ALL_TARGETS))
+
+# Debian packages into $(BUILD)/deb/ (mk/deb.sh).  deb-test installs them
+# into the system nginx, checks them and purges them: it changes the
+# machine, so `make test` never runs it.
+deb:
+	bash mk/deb.sh build
+
+deb-test:
+	bash mk/deb.sh test
 
 module: $(BUILD)/.deps-checked
 	@if [ -f config ]; then bash mk/module.sh; fi

@@ -6,6 +6,11 @@ debs=(build-essential pkg-config nginx nginx-dev redis-server
       libuv1-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev
       libcriterion-dev libevent-dev libxxhash-dev zlib1g-dev wrk curl
       libopenblas-dev)
+# `make deb` (--deb) also needs Debian's packaging tools, and nothing from
+# PyPI.
+if [ "${1:-}" = "--deb" ]; then
+    debs+=(debhelper dpkg-dev lintian systemd)
+fi
 missing=()
 for p in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' \
@@ -17,6 +22,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || sudo=sudo
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+fi
+
+if [ "${1:-}" = "--deb" ]; then
+    exit 0
 fi
 
 pys=(openai pytest matplotlib numpy safetensors tokenizers onnx onnxruntime)
