@@ -494,12 +494,18 @@ tg__phrase_value(const char *t, size_t len, size_t pos,
                  const tg__phrase_t *ph, size_t *vs, size_t *ve)
 {
     size_t i = pos + strlen(ph->text), e;
-    int lines = 0;
+    int lines = 0, marked = 0;
 
     while (i < len && (strchr(" \t*:#", t[i]) != NULL
                        || (ph->heading && t[i] == '\n' && ++lines <= 3)))
     {
+        marked |= t[i] != ' ' && t[i] != '\t';
         i++;
+    }
+    /* A heading is set off from its value ("Final Answer: 5", "**Final
+     * Answer**\n5"); "not reached a final answer yet" runs on in prose. */
+    if (ph->heading && !marked) {
+        return 0;
     }
     for (e = i; e < len && t[e] != '\n'; e++) {
         if (t[e] == '.' && (e + 1 == len || isspace((unsigned char) t[e + 1])))

@@ -104,6 +104,9 @@ static const tg_case_t tg_extract_cases[] = {
     { "the answer is \\boxed{9} really", "9" },
     { "thinking: the answer is 5.\n</think>\nThe answer is 6.", "6" },
     { "no answer here at all", "" },
+    { "I have not reached a final answer yet.", "" },
+    { "**Final Answer**\n\n42", "42" },
+    { "Final Answer: 7", "7" },
 };
 
 static void
@@ -241,6 +244,7 @@ static const tg_case_t tg_choice_cases[] = {
       "" },
     { "</think>**Option A** and **D** suggest single ketones.", "" },
     { "</think>The answer is E.", "" },
+    { "</think>I have not reached a final answer yet.", "" },
     { "the answer is (B), surely\n", "" },
     { "analysis: the answer is (A)<|end|><|start|>assistant<|channel|>"
       "final<|message|>The answer is (B).", "B" },
