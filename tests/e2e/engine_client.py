@@ -189,10 +189,18 @@ class Worker:
         reg = struct.pack("<IIIIQII", REG_MAGIC, PROTO_VERSION, os.getpid(),
                           ring_size, self.shm_size, len(doc), 0)
         socket.send_fds(self.sock, [reg], [self.fd])
-        self.sock.sendall(doc)
+        try:
+            self.sock.sendall(doc)
+        except (BrokenPipeError, ConnectionResetError):
+            # A refused peer is answered on the header alone and the
+            # connection closed (issue 14, bug 2): the reply is there.
+            pass
         reply = b""
         while len(reply) < 256:
-            chunk = self.sock.recv(256 - len(reply))
+            try:
+                chunk = self.sock.recv(256 - len(reply))
+            except ConnectionResetError:
+                chunk = b""
             if not chunk:
                 raise ConnectionError("engine closed during registration")
             reply += chunk
