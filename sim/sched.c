@@ -29,6 +29,7 @@ static void tg_sim_prefill_cb(evutil_socket_t fd, short what, void *arg);
 static void tg_sim_close_cb(struct evhttp_connection *conn, void *arg);
 static void tg_sim_schedule(tg_sim_t *sim, int after_step);
 static void tg_sim_admit_queued(tg_sim_t *sim);
+static double tg_sim_swap_ms(tg_sim_t *sim, const tg_sim_req_t *req);
 static void tg_sim_finish(tg_sim_t *sim, tg_sim_req_t *req);
 static void tg_sim_cancel(tg_sim_t *sim, tg_sim_req_t *req);
 
@@ -230,6 +231,25 @@ tg_sim_start_running(tg_sim_t *sim, tg_sim_req_t *req)
         tg_sim_schedule(sim, 0);
 }
 
+/* --swap-ms: requests are admitted in order, so "consecutive" means
+ * admission order; a change of model costs the swap before prefill (the
+ * first request loads its model for free: the server starts with it). */
+static double
+tg_sim_swap_ms(tg_sim_t *sim, const tg_sim_req_t *req)
+{
+    const char *m = req->model != NULL ? req->model : "";
+
+    if (sim->opt.swap_ms <= 0 || strcmp(sim->loaded_model, m) == 0)
+        return 0;
+    if (sim->loaded_model[0] == '\0') {
+        snprintf(sim->loaded_model, sizeof(sim->loaded_model), "%s", m);
+        return 0;
+    }
+    snprintf(sim->loaded_model, sizeof(sim->loaded_model), "%s", m);
+    sim->stats.model_swaps++;
+    return sim->opt.speed > 0 ? sim->opt.swap_ms / sim->opt.speed : 0;
+}
+
 static void
 tg_sim_admit_queued(tg_sim_t *sim)
 {
@@ -247,6 +267,7 @@ tg_sim_admit_queued(tg_sim_t *sim)
             ? (double) (req->prompt_tokens - req->cached_tokens) / 1000.0
               * sim->opt.prefill_ms_per_1k / sim->opt.speed
             : 0;
+        ms += tg_sim_swap_ms(sim, req);
         if (ms > 0) {
             struct timeval tv;
 
