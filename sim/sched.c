@@ -231,23 +231,29 @@ tg_sim_start_running(tg_sim_t *sim, tg_sim_req_t *req)
         tg_sim_schedule(sim, 0);
 }
 
-/* --swap-ms: requests are admitted in order, so "consecutive" means
- * admission order; a change of model costs the swap before prefill (the
- * first request loads its model for free: the server starts with it). */
+/* --swap-ms, as a server holding one model at a time behaves (llama-swap,
+ * Ollama with one slot): a request for another model waits until the
+ * running streams have drained (-1: not admitted yet, the FIFO keeps its
+ * order), then the load takes MS during which every admitted request
+ * waits; the first request loads for free (the server starts with it).
+ * Returns the delay before this request's prefill. */
 static double
 tg_sim_swap_ms(tg_sim_t *sim, const tg_sim_req_t *req)
 {
     const char *m = req->model != NULL ? req->model : "";
+    double now = tg_sim_now_ms();
 
-    if (sim->opt.swap_ms <= 0 || strcmp(sim->loaded_model, m) == 0)
+    if (sim->opt.swap_ms <= 0)
         return 0;
-    if (sim->loaded_model[0] == '\0') {
-        snprintf(sim->loaded_model, sizeof(sim->loaded_model), "%s", m);
-        return 0;
+    if (sim->loaded_model[0] != '\0' && strcmp(sim->loaded_model, m) != 0) {
+        if (sim->running_streams > 0)
+            return -1;
+        sim->stats.model_swaps++;
+        sim->loaded_at = now + (sim->opt.speed > 0
+                                ? sim->opt.swap_ms / sim->opt.speed : 0);
     }
     snprintf(sim->loaded_model, sizeof(sim->loaded_model), "%s", m);
-    sim->stats.model_swaps++;
-    return sim->opt.speed > 0 ? sim->opt.swap_ms / sim->opt.speed : 0;
+    return sim->loaded_at > now ? sim->loaded_at - now : 0;
 }
 
 static void
@@ -255,10 +261,13 @@ tg_sim_admit_queued(tg_sim_t *sim)
 {
     while (sim->queue.head != NULL) {
         tg_sim_req_t *req = sim->queue.head;
-        double ms;
+        double ms, swap;
 
         if (sim->running_streams + req->n > sim->opt.max_concurrency
             && sim->running_streams > 0)
+            break;
+        swap = tg_sim_swap_ms(sim, req);
+        if (swap < 0)
             break;
         tg_sim_list_remove(&sim->queue, req);
         sim->queued_streams -= req->n;
@@ -267,7 +276,7 @@ tg_sim_admit_queued(tg_sim_t *sim)
             ? (double) (req->prompt_tokens - req->cached_tokens) / 1000.0
               * sim->opt.prefill_ms_per_1k / sim->opt.speed
             : 0;
-        ms += tg_sim_swap_ms(sim, req);
+        ms += swap;
         if (ms > 0) {
             struct timeval tv;
 

@@ -326,6 +326,7 @@ struct tg_sim_s {
     tg_sim_stats_t     stats;
     char               loaded_model[256]; /* --swap-ms: the model now in
                                              memory; "" before the first */
+    double             loaded_at;  /* monotonic ms when its load ends */
     double             judge_mu;  /* binormal separation for judge_auroc */
     tg_sim_judge_log_t judge;
 };
