@@ -89,6 +89,12 @@ struct tg_engine_s {
      * refresh timer and the GET /v1/models in flight. */
     uv_timer_t          models_timer;
     tg_model_fetch_t   *model_fetches;
+    /* Traces waiting for a policy=grouped pool, oldest first, and the
+     * timer that releases them (core/group_wait.h). */
+    tg_trace_t         *group_head;
+    tg_trace_t         *group_tail;
+    size_t              group_waiting;
+    uv_timer_t          group_timer;
 };
 
 #define TG_PLUGIN_REFRESH_MS  2000

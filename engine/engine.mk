@@ -21,8 +21,10 @@ TG_ENGINE_LIB_SRCS := \
     engine/config/models.c \
     engine/openai/request.c \
     engine/route/pool.c \
+    engine/route/group.c \
     engine/core/request.c \
     engine/core/trace.c \
+    engine/core/group_wait.c \
     engine/core/dispatch.c \
     engine/core/prep.c \
     engine/core/prep_session.c \
@@ -96,6 +98,8 @@ $(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
     engine/config/generation.c engine/config/document.c \
     engine/config/fields.c engine/config/models.c engine/route/pool.c \
     engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+$(eval $(call tg_unit_test,test_route_group,tests/unit/test_route_group.c \
+    engine/route/group.c engine/route/pool.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_config_models,tests/unit/test_config_models.c \
     engine/config/generation.c engine/config/document.c \
     engine/config/fields.c engine/config/models.c engine/log.c,\

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/group_wait.h"
 #include "core/model_fetch.h"
 #include "core/request.h"
 #include "core/embed_link.h"
@@ -203,6 +204,7 @@ tg__signal_cb(uv_signal_t *sig, int signum)
     tg_http_client_free(e->http);
     e->http = NULL;
     tg_model_fetch_stop(e);
+    tg_group_wait_stop(e);
 
     if (e->plugins != NULL) {
         uv_close((uv_handle_t *) &e->plugin_timer, NULL);
@@ -331,6 +333,13 @@ main(int argc, char **argv)
     }
 
     if (tg__plugins_start(&e) != 0) {
+        return 1;
+    }
+
+    rc = tg_group_wait_start(&e);
+    if (rc != 0) {
+        tg_log_error("cannot start the grouped pools' timer: %s",
+                     uv_strerror(rc));
         return 1;
     }
 

@@ -35,7 +35,8 @@
 typedef enum {
     NGX_HTTP_THINKGATE_POLICY_LEAST_INFLIGHT = 0,
     NGX_HTTP_THINKGATE_POLICY_ROUND_ROBIN,
-    NGX_HTTP_THINKGATE_POLICY_PREFIX
+    NGX_HTTP_THINKGATE_POLICY_PREFIX,
+    NGX_HTTP_THINKGATE_POLICY_GROUPED
 } ngx_http_thinkgate_policy_e;
 
 
@@ -71,6 +72,8 @@ typedef struct {
     ngx_uint_t                  policy;
     ngx_uint_t                  block;
     ngx_msec_t                  ttl;
+    ngx_msec_t                  window;     /* policy=grouped: longest
+                                               hold of a trace */
     ngx_str_t                   file;       /* where it was declared */
     ngx_uint_t                  line;
 } ngx_http_thinkgate_pool_t;

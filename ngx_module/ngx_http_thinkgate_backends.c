@@ -13,6 +13,18 @@ static char *ngx_http_thinkgate_conf_skills(ngx_conf_t *cf,
     ngx_http_thinkgate_backend_t *b, ngx_str_t *value);
 
 
+/* policy= of thinkgate_pool; the values are ngx_http_thinkgate_policy_e,
+ * in the order of ngx_http_thinkgate_policies[] (conf_doc.c). */
+static ngx_conf_enum_t  ngx_http_thinkgate_pool_policies[] = {
+    { ngx_string("least_inflight"),
+      NGX_HTTP_THINKGATE_POLICY_LEAST_INFLIGHT },
+    { ngx_string("round_robin"), NGX_HTTP_THINKGATE_POLICY_ROUND_ROBIN },
+    { ngx_string("prefix"), NGX_HTTP_THINKGATE_POLICY_PREFIX },
+    { ngx_string("grouped"), NGX_HTTP_THINKGATE_POLICY_GROUPED },
+    { ngx_null_string, 0 }
+};
+
+
 void *
 ngx_http_thinkgate_create_main_conf(ngx_conf_t *cf)
 {
@@ -421,6 +433,7 @@ ngx_http_thinkgate_conf_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t                  *value, *name, v;
     ngx_uint_t                  i, j;
     ngx_http_thinkgate_pool_t  *pool;
+    ngx_conf_enum_t            *e;
 
     value = cf->args->elts;
 
@@ -456,6 +469,7 @@ ngx_http_thinkgate_conf_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pool->policy = NGX_HTTP_THINKGATE_POLICY_LEAST_INFLIGHT;
     pool->block = 64;
     pool->ttl = 600000;
+    pool->window = 1000;
 
     if (ngx_array_init(&pool->backends, cf->pool, 4, sizeof(ngx_str_t))
         != NGX_OK)
@@ -469,24 +483,22 @@ ngx_http_thinkgate_conf_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             v.data = value[i].data + 7;
             v.len = value[i].len - 7;
 
-            if (v.len == 14
-                && ngx_strncmp(v.data, "least_inflight", 14) == 0)
-            {
-                pool->policy = NGX_HTTP_THINKGATE_POLICY_LEAST_INFLIGHT;
+            for (e = ngx_http_thinkgate_pool_policies; e->name.len; e++) {
+                if (e->name.len == v.len
+                    && ngx_strncmp(e->name.data, v.data, v.len) == 0)
+                {
+                    break;
+                }
+            }
 
-            } else if (v.len == 11
-                       && ngx_strncmp(v.data, "round_robin", 11) == 0)
-            {
-                pool->policy = NGX_HTTP_THINKGATE_POLICY_ROUND_ROBIN;
-
-            } else if (v.len == 6 && ngx_strncmp(v.data, "prefix", 6) == 0) {
-                pool->policy = NGX_HTTP_THINKGATE_POLICY_PREFIX;
-
-            } else {
+            if (e->name.len == 0) {
                 return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
                                               "policy is least_inflight, "
-                                              "round_robin or prefix");
+                                              "round_robin, prefix or "
+                                              "grouped");
             }
+
+            pool->policy = e->value;
 
             continue;
         }
@@ -499,6 +511,21 @@ ngx_http_thinkgate_conf_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             pool->block = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "window=", 7) == 0) {
+            v.data = value[i].data + 7;
+            v.len = value[i].len - 7;
+
+            n = ngx_parse_time(&v, 0);
+            if (n == NGX_ERROR || n > 3600000) {
+                return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
+                                              "expected a time up to 1h "
+                                              "such as 500ms");
+            }
+
+            pool->window = n;
             continue;
         }
 

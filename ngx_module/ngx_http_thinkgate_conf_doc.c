@@ -15,7 +15,7 @@ static void ngx_http_thinkgate_json_msec(ngx_http_thinkgate_json_t *j,
 
 
 static const char  *ngx_http_thinkgate_policies[] = {
-    "least_inflight", "round_robin", "prefix"
+    "least_inflight", "round_robin", "prefix", "grouped"
 };
 
 static const char  *ngx_http_thinkgate_devices[] = {
@@ -313,6 +313,7 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
         ngx_http_thinkgate_json_key(&j, "block");
         ngx_http_thinkgate_json_uint(&j, pool[i].block);
         ngx_http_thinkgate_json_msec(&j, "ttl_ms", pool[i].ttl);
+        ngx_http_thinkgate_json_msec(&j, "window_ms", pool[i].window);
 
         ngx_http_thinkgate_json_raw(&j, "}");
     }

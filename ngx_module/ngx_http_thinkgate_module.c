@@ -65,7 +65,7 @@ static ngx_command_t  ngx_http_thinkgate_commands[] = {
       0,
       NULL },
 
-    /* thinkgate_pool NAME BACKEND... [policy=] [block=] [ttl=] */
+    /* thinkgate_pool NAME BACKEND... [policy=] [block=] [ttl=] [window=] */
     { ngx_string("thinkgate_pool"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_thinkgate_conf_pool,

@@ -55,6 +55,7 @@ endef
 $(eval $(call tg_strategy_so,passthrough,))
 $(eval $(call tg_strategy_so,self_consistency,$(TG_COMMON_SAMPLES)))
 $(eval $(call tg_strategy_so,ffs,$(TG_COMMON_SAMPLES)))
+$(eval $(call tg_strategy_so,auto,$(TG_COMMON_SAMPLES)))
 $(eval $(call tg_strategy_so,deepprune,$(TG_DEEPPRUNE_SRC),-lm))
 $(eval $(call tg_strategy_so,trimr,$(TG_TRIMR_SRC),-lm))
 
@@ -93,6 +94,10 @@ $(eval $(call tg_unit_test,test_plugin_self_consistency, \
     tests/unit/test_plugin_self_consistency.c,$(TG_FAKE_LIBS)))
 $(eval $(call tg_unit_test,test_plugin_ffs,plugins/ffs.c \
     $(TG_COMMON_SAMPLES) $(TG_FAKE_HOST) tests/unit/test_plugin_ffs.c, \
+    $(TG_FAKE_LIBS)))
+
+$(eval $(call tg_unit_test,test_plugin_auto,plugins/auto.c \
+    $(TG_COMMON_SAMPLES) $(TG_FAKE_HOST) tests/unit/test_plugin_auto.c, \
     $(TG_FAKE_LIBS)))
 
 $(eval $(call tg_unit_test,test_plugin_deepprune,plugins/deepprune.c \

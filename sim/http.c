@@ -363,14 +363,14 @@ tg_sim_handle_stats(tg_sim_t *sim, struct evhttp_request *r)
         "\"prefix_cache_unit\":\"blocks\",\"prefix_cache_blocks\":%zu,"
         "\"rejected\":%llu,\"steps\":%llu,\"judge_requests\":%llu,"
         "\"judge_unmatched\":%llu,\"judge_yes\":%llu,"
-        "\"judge_ambiguous\":%llu}\n",
+        "\"judge_ambiguous\":%llu,\"model_swaps\":%llu}\n",
         s->requests, sim->open_streams, sim->running_streams,
         sim->queued_streams, s->tokens_generated, s->tokens_after_close,
         s->cancelled_streams, s->completed_streams, s->prefix_cache_hits,
         s->prefix_cache_misses,
         sim->cache ? tg_sim_cache_size(sim->cache) : (size_t) 0,
         s->rejected, s->steps, sim->judge.requests, sim->judge.unmatched,
-        sim->judge.yes, sim->judge.ambiguous) < 0)
+        sim->judge.yes, sim->judge.ambiguous, s->model_swaps) < 0)
         evhttp_send_error(r, 500, "out of memory");
     else
         tg_sim_send_json(r, 200, "OK", b);

@@ -74,6 +74,10 @@ static const tg_sim_opt_row_t tg_sim_opt_rows[] = {
       "its sample's thinking answers with the sample's recorded final "
       "answer: a SIMULATED model that has made up its mind (0: off, the "
       "last answer the prefix states; needs --traces)" },
+    { "swap-ms", TG_SIM_OPT_DOUBLE, TG_SIM_OFF(swap_ms), "0", 0, 1e7,
+      "a server that holds one model at a time (llama-swap, Ollama): a "
+      "request for another model waits for the running streams to drain, "
+      "then the load takes this long and counts in model_swaps (0: off)" },
 };
 
 #define TG_SIM_N_ROWS (sizeof(tg_sim_opt_rows) / sizeof(tg_sim_opt_rows[0]))

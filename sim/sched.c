@@ -29,6 +29,7 @@ static void tg_sim_prefill_cb(evutil_socket_t fd, short what, void *arg);
 static void tg_sim_close_cb(struct evhttp_connection *conn, void *arg);
 static void tg_sim_schedule(tg_sim_t *sim, int after_step);
 static void tg_sim_admit_queued(tg_sim_t *sim);
+static double tg_sim_swap_ms(tg_sim_t *sim, const tg_sim_req_t *req);
 static void tg_sim_finish(tg_sim_t *sim, tg_sim_req_t *req);
 static void tg_sim_cancel(tg_sim_t *sim, tg_sim_req_t *req);
 
@@ -230,15 +231,43 @@ tg_sim_start_running(tg_sim_t *sim, tg_sim_req_t *req)
         tg_sim_schedule(sim, 0);
 }
 
+/* --swap-ms, as a server holding one model at a time behaves (llama-swap,
+ * Ollama with one slot): a request for another model waits until the
+ * running streams have drained (-1: not admitted yet, the FIFO keeps its
+ * order), then the load takes MS during which every admitted request
+ * waits; the first request loads for free (the server starts with it).
+ * Returns the delay before this request's prefill. */
+static double
+tg_sim_swap_ms(tg_sim_t *sim, const tg_sim_req_t *req)
+{
+    const char *m = req->model != NULL ? req->model : "";
+    double now = tg_sim_now_ms();
+
+    if (sim->opt.swap_ms <= 0)
+        return 0;
+    if (sim->loaded_model[0] != '\0' && strcmp(sim->loaded_model, m) != 0) {
+        if (sim->running_streams > 0)
+            return -1;
+        sim->stats.model_swaps++;
+        sim->loaded_at = now + (sim->opt.speed > 0
+                                ? sim->opt.swap_ms / sim->opt.speed : 0);
+    }
+    snprintf(sim->loaded_model, sizeof(sim->loaded_model), "%s", m);
+    return sim->loaded_at > now ? sim->loaded_at - now : 0;
+}
+
 static void
 tg_sim_admit_queued(tg_sim_t *sim)
 {
     while (sim->queue.head != NULL) {
         tg_sim_req_t *req = sim->queue.head;
-        double ms;
+        double ms, swap;
 
         if (sim->running_streams + req->n > sim->opt.max_concurrency
             && sim->running_streams > 0)
+            break;
+        swap = tg_sim_swap_ms(sim, req);
+        if (swap < 0)
             break;
         tg_sim_list_remove(&sim->queue, req);
         sim->queued_streams -= req->n;
@@ -247,6 +276,7 @@ tg_sim_admit_queued(tg_sim_t *sim)
             ? (double) (req->prompt_tokens - req->cached_tokens) / 1000.0
               * sim->opt.prefill_ms_per_1k / sim->opt.speed
             : 0;
+        ms += swap;
         if (ms > 0) {
             struct timeval tv;
 

@@ -53,6 +53,7 @@ typedef struct {
     double      judge_auroc;
     long long   judge_seed;
     double      converge;        /* 0: off; else the share of thinking */
+    double      swap_ms;         /* 0: off; else a model change's delay */
 } tg_sim_options_t;
 
 /* Fills *opt with the defaults, then applies argv.  Returns 0, 1 when
@@ -285,6 +286,7 @@ typedef struct {
     unsigned long long prefix_cache_misses;
     unsigned long long rejected;
     unsigned long long steps;
+    unsigned long long model_swaps;  /* admissions that changed model */
 } tg_sim_stats_t;
 
 typedef struct {
@@ -322,6 +324,9 @@ struct tg_sim_s {
     uint64_t           synth_counter;
     uint64_t           req_counter;
     tg_sim_stats_t     stats;
+    char               loaded_model[256]; /* --swap-ms: the model now in
+                                             memory; "" before the first */
+    double             loaded_at;  /* monotonic ms when its load ends */
     double             judge_mu;  /* binormal separation for judge_auroc */
     tg_sim_judge_log_t judge;
 };

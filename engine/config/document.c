@@ -37,6 +37,8 @@ static const tg_config_field_t  tg__pool_fields[] = {
     { "policy", TG_CF_POLICY, 0, offsetof(tg_pool_t, policy), 0, 0 },
     { "block", TG_CF_INT, 0, offsetof(tg_pool_t, block), 0, 0 },
     { "ttl_ms", TG_CF_INT, 0, offsetof(tg_pool_t, ttl_ms), 0, 0 },
+    { "window_ms", TG_CF_INT, 0, offsetof(tg_pool_t, window_ms), 0,
+      3600000 },
     { NULL, 0, 0, 0, 0, 0 }
 };
 

@@ -19,7 +19,7 @@ static const char  *tg__devices[] = {
 };
 
 static const char  *tg__policies[] = {
-    "least_inflight", "round_robin", "prefix", NULL
+    "least_inflight", "round_robin", "prefix", "grouped", NULL
 };
 
 
@@ -215,8 +215,8 @@ tg_config_parse_fields(json_t *obj, const tg_config_field_t *fields, void *dst,
             }
             if (s == NULL || tg__policies[i] == NULL) {
                 return tg_config_fail(err, errlen, "%s: \"policy\" must be "
-                                      "\"least_inflight\", \"round_robin\" or "
-                                      "\"prefix\"", where);
+                                      "\"least_inflight\", \"round_robin\", "
+                                      "\"prefix\" or \"grouped\"", where);
             }
             *(int *) slot = (int) i;
             break;

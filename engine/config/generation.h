@@ -33,6 +33,9 @@ struct tg_backend_stats_s {
     uint64_t             in_flight;     /* transfers running now */
     uint64_t             requests;      /* transfers started, ever */
     uint64_t             errors;        /* transport failures and 5xx */
+    /* The model of the last trace it was given (route/group.h): what a
+     * server that swaps models holds now; "" before the first. */
+    char                 serving[256];
     /* The ids its own GET /v1/models listed (core/models.c), for backends
      * configured without model=: an array of strings, or NULL while no
      * fetch has answered yet.  Replaced whole by each refresh. */
@@ -60,8 +63,10 @@ typedef struct {
 enum {
     TG_POOL_LEAST_INFLIGHT = 0,
     TG_POOL_ROUND_ROBIN,
-    TG_POOL_PREFIX      /* holder of the longest prompt prefix (core/prep.h),
+    TG_POOL_PREFIX,     /* holder of the longest prompt prefix (core/prep.h),
                            else least in flight */
+    TG_POOL_GROUPED     /* traces wait and go grouped by model
+                           (route/group.h) */
 };
 
 typedef struct {
@@ -71,6 +76,7 @@ typedef struct {
     int                  policy;        /* TG_POOL_* */
     int64_t              block;         /* prefix block size, tokens */
     int64_t              ttl_ms;
+    int64_t              window_ms;     /* grouped: longest hold */
     unsigned             cursor;        /* round robin position */
 } tg_pool_t;
 

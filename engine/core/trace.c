@@ -7,12 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/group_wait.h"
 #include "core/strategy.h"
 #include "core/trace.h"
 #include "log.h"
 #include "util/jdump.h"
 
 static int tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err);
+static const char *tg__trace_model(tg_trace_t *t);
+static void tg__trace_backend_done(tg_trace_t *t, int failed);
 static void tg__on_head(tg_http_t *h, long status, const char *ctype,
     void *data);
 static void tg__on_body(tg_http_t *h, const char *p, size_t n, void *data);
@@ -85,12 +88,22 @@ tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
     t->stream = stream;
     t->body = json_incref(body);
 
-    rc = tg__trace_launch(t, err);
-    if (rc != 0) {
-        json_decref(t->body);
-        free(t->tried);
-        free(t);
-        return rc;
+    if (only == NULL && pool->policy == TG_POOL_GROUPED
+        && pool->nbackends > 0)
+    {
+        t->wait.pool = pool;
+        t->wait.model = tg__trace_model(t);
+        t->wait.since_ms = uv_now(r->engine->loop);
+        tg_group_wait_add(r->engine, t);
+
+    } else {
+        rc = tg__trace_launch(t, err);
+        if (rc != 0) {
+            json_decref(t->body);
+            free(t->tried);
+            free(t);
+            return rc;
+        }
     }
 
     /* Appended, so traces keep their start order. */
@@ -104,6 +117,49 @@ tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
 
     *out = t;
     return 0;
+}
+
+
+/* The model a trace asks for, as policy=grouped compares it: the
+ * client's (the body's), whatever name the backend is sent. */
+static const char *
+tg__trace_model(tg_trace_t *t)
+{
+    const char  *m = json_string_value(json_object_get(t->body, "model"));
+
+    return m != NULL ? m : "";
+}
+
+
+/* A transfer of t ended: the backend's counters, and a waiting trace of
+ * a grouped pool may take the slot. */
+static void
+tg__trace_backend_done(tg_trace_t *t, int failed)
+{
+    tg_backend_finished(t->backend, failed);
+    tg_group_wait_kick(t->req->engine);
+}
+
+
+void
+tg_trace_release(tg_trace_t *t, tg_backend_t *b)
+{
+    tg_request_t   *r = t->req;
+    tg_oa_error_t   e;
+
+    t->group_to = b;
+    if (tg__trace_launch(t, &e) == 0) {
+        return;
+    }
+
+    snprintf(t->err, sizeof(t->err), "%.*s", (int) sizeof(t->err) - 1,
+             e.message);
+    t->ended = 1;
+    t->rc = -ECONNREFUSED;
+    r->traces_running--;
+    if (!r->closed) {
+        r->strategy->on_trace_end(t);
+    }
 }
 
 
@@ -122,8 +178,14 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
     int             full;
 
     for ( ;; ) {
-        b = tg_pool_pick_prefer(t->pool, r->prefer, t->tried, t->ntried,
-                                &full);
+        if (t->group_to != NULL) {
+            b = t->group_to;
+            t->group_to = NULL;
+            full = 0;
+        } else {
+            b = tg_pool_pick_prefer(t->pool, r->prefer, t->tried, t->ntried,
+                                    &full);
+        }
 
         if (b == NULL) {
             if (full) {
@@ -200,6 +262,7 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
 
         if (t->http != NULL) {
             tg_backend_started(b);
+            tg_backend_serve(b, tg__trace_model(t));
             tg_log_debug("request %llu trace %u: %s %s",
                          (unsigned long long) r->id, t->index, b->name, url);
             return 0;
@@ -221,6 +284,14 @@ nomem:
 void
 tg_trace_cancel(tg_trace_t *t)
 {
+    if (t->waiting) {
+        tg_group_wait_remove(t->req->engine, t);
+        t->ended = 1;
+        t->rc = -ECANCELED;
+        t->req->traces_running--;
+        return;
+    }
+
     if (t->http == NULL) {
         return;
     }
@@ -229,7 +300,7 @@ tg_trace_cancel(tg_trace_t *t)
     t->http = NULL;
     t->ended = 1;
     t->rc = -ECANCELED;
-    tg_backend_finished(t->backend, 0);
+    tg__trace_backend_done(t, 0);
     t->req->traces_running--;
 }
 
@@ -325,7 +396,7 @@ tg__on_body(tg_http_t *h, const char *p, size_t n, void *data)
             tg_http_cancel(t->http);
             t->http = NULL;
             t->ended = 1;
-            tg_backend_finished(t->backend, 1);
+            tg__trace_backend_done(t, 1);
             r->traces_running--;
             r->strategy->on_trace_end(t);
         }
@@ -376,7 +447,7 @@ tg__on_done(tg_http_t *h, int rc, const char *err, void *data)
     }
 
     failed = rc != 0 || t->status >= 500;
-    tg_backend_finished(t->backend, failed);
+    tg__trace_backend_done(t, failed);
 
     if (r->closed || t->ended) {
         return;

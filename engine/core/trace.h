@@ -20,6 +20,7 @@
 #include "backend/client.h"
 #include "backend/sse.h"
 #include "core/request.h"
+#include "route/group.h"
 #include "route/pool.h"
 
 #define TG_TRACE_MAX_ERRBODY  (16u * 1024)
@@ -51,11 +52,20 @@ struct tg_trace_s {
 
     void             *data;             /* the strategy's */
     unsigned          aux:1;            /* an auxiliary completion */
+
+    /* policy=grouped (core/group_wait.h): waiting for a backend, in the
+     * engine's list; group_to is the one a release chose. */
+    unsigned          waiting:1;
+    tg_group_wait_t   wait;
+    tg_trace_t       *wait_prev, *wait_next;
+    tg_backend_t     *group_to;
 };
 
 /* Starts a trace on the pool with body (a reference is taken).  Returns
  * 0 and *out, or a negative errno with err filled (502 when no backend
- * could be started, 429 when every backend is at max_inflight). */
+ * could be started, 429 when every backend is at max_inflight).  In a
+ * policy=grouped pool the trace waits instead (core/group_wait.h): 0,
+ * and it starts when released. */
 int tg_trace_start(tg_request_t *r, tg_pool_t *pool, int endpoint,
     json_t *body, int stream, tg_trace_t **out, tg_oa_error_t *err);
 
@@ -65,6 +75,12 @@ int tg_trace_start(tg_request_t *r, tg_pool_t *pool, int endpoint,
 int tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
     int endpoint, json_t *body, int stream, tg_trace_t **out,
     tg_oa_error_t *err);
+
+/* Starts a waiting trace (policy=grouped) on b, as the release rule
+ * chose it.  When it cannot start, the trace ends with a 502 and its
+ * strategy hears it (on_trace_end), from the caller's frame: the
+ * release timer's, never a strategy call's. */
+void tg_trace_release(tg_trace_t *t, tg_backend_t *b);
 
 /* Cancels a running trace at once (closes the backend connection); no
  * callback follows. */

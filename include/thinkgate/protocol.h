@@ -27,8 +27,9 @@
  *                  "api_key_env", "connect_timeout_ms", "idle_timeout_ms",
  *                  "tls_verify", "skills": {"math": 0.9, ...}}, ...],
  *    "pools":    [{"name", "backends": ["name", ...],
- *                  "policy": "least_inflight" | "round_robin" | "prefix",
- *                  "block", "ttl_ms"}, ...],
+ *                  "policy": "least_inflight" | "round_robin" | "prefix"
+ *                            | "grouped",
+ *                  "block", "ttl_ms", "window_ms"}, ...],
  *    "plugins":  ["ffs", ...],                (thinkgate_plugin; may be [])
  *    "redis":    {"addr": "host:port" | "unix:/path", "db", "prefix",
  *                 "password_env", "connect_timeout_ms", "timeout_ms"}

@@ -202,6 +202,8 @@ POOL_BAD = [
     ("p2 b1 b1", "b1"),                                 # listed twice
     ("p2 b1 shards=2", "shards=2"),
     ("p2 policy=prefix", "p2"),                         # no backend
+    ("p2 b1 policy=grouped window=soon", "window=soon"),
+    ("p2 b1 policy=grouped window=2h", "window=2h"),
 ]
 
 
@@ -406,6 +408,7 @@ def test_document_carries_plugins_redis_and_pool_policy():
     thinkgate_backend b2 http://127.0.0.1:10;
     thinkgate_pool    p1 b1 b2 policy=prefix block=32 ttl=10m;
     thinkgate_pool    p2 b2 policy=round_robin;
+    thinkgate_pool    p3 b1 policy=grouped window=250ms;
     thinkgate_plugin  ffs self_consistency;
     thinkgate_plugin  passthrough;
     thinkgate_redis   unix:/run/redis.sock db=2 prefix=gw1:
@@ -419,9 +422,11 @@ def test_document_carries_plugins_redis_and_pool_policy():
     assert doc["redis"] == {"addr": "unix:/run/redis.sock", "db": 2,
                             "prefix": "gw1:", "password_env": "REDIS_PW",
                             "connect_timeout_ms": 2000, "timeout_ms": 150}
-    p1, p2 = doc["pools"]
+    p1, p2, p3 = doc["pools"]
     assert (p1["policy"], p1["block"], p1["ttl_ms"]) == ("prefix", 32,
                                                          600000)
+    assert (p3["policy"], p3["window_ms"]) == ("grouped", 250)
+    assert p1["window_ms"] == 1000
     assert (p2["policy"], p2["block"], p2["ttl_ms"]) == ("round_robin", 64,
                                                          600000)
 

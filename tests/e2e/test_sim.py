@@ -688,3 +688,34 @@ def test_continuation_on_recorded_prefixes():
                     assert got == "\\boxed{%s}" % want
     finally:
         sim.cleanup()
+
+
+def test_swap_ms_charges_model_changes():
+    """--swap-ms: a request whose model differs from the one admitted
+    before it waits the swap before prefill and counts in model_swaps;
+    the same model in a row costs nothing."""
+    d = tempfile.mkdtemp(prefix="tg-sim-swap-")
+    path = os.path.join(d, "two.jsonl.gz")
+    rows = own_rows()[:8]
+    write_traces(path, rows + [dict(r, model="Other") for r in rows])
+    sim = start_sim("--traces", path, "--swap-ms", "800", "--step-ms", "1",
+                    "--prefill-ms-per-1k", "0")
+    try:
+        def ask(model):
+            t0 = time.monotonic()
+            client(sim).chat.completions.create(
+                model=model, max_tokens=4, messages=[
+                    {"role": "user", "content": rows[0]["problem"]}])
+            return time.monotonic() - t0
+
+        first, same = ask("Own"), ask("Own")
+        assert stats(sim)["model_swaps"] == 0
+        assert first < 0.6 and same < 0.6
+        assert ask("Other") >= 0.8
+        assert ask("Other") < 0.6
+        assert ask("Own") >= 0.8
+        assert stats(sim)["model_swaps"] == 2
+    finally:
+        sim.cleanup()
+        os.unlink(path)
+        os.rmdir(d)
