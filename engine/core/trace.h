@@ -51,6 +51,12 @@ struct tg_trace_s {
 
     void             *data;             /* the strategy's */
     unsigned          aux:1;            /* an auxiliary completion */
+
+    size_t            nfixed;           /* tried[] entries set at start
+                                           (one chosen backend) */
+    tg_backend_t     *prefer;           /* a restart's backend, first */
+    unsigned          feeding:1;        /* inside tg_sse_feed */
+    unsigned          restart:1;        /* relaunch when the feed returns */
 };
 
 /* Starts a trace on the pool with body (a reference is taken).  Returns
@@ -65,6 +71,17 @@ int tg_trace_start(tg_request_t *r, tg_pool_t *pool, int endpoint,
 int tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
     int endpoint, json_t *body, int stream, tg_trace_t **out,
     tg_oa_error_t *err);
+
+/* Ends the running transfer at once (no callback follows for it) and
+ * starts body (a reference is taken) as the same trace, on the same
+ * backend while it has a slot: the strategy keeps its tg_trace_t and
+ * hears the new transfer's events as the trace's.  Called from inside
+ * one of the trace's event callbacks, the old transfer's remaining events
+ * are dropped and the new one starts when the callback's feed returns;
+ * if it cannot start then, the trace ends failed (on_trace_end).  Returns
+ * 0, or (called outside a feed) a negative errno with err filled, the
+ * trace then ended without a callback. */
+int tg_trace_restart(tg_trace_t *t, json_t *body, tg_oa_error_t *err);
 
 /* Cancels a running trace at once (closes the backend connection); no
  * callback follows. */
