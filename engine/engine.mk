@@ -28,6 +28,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/core/dispatch.c \
     engine/core/prep.c \
     engine/core/prep_session.c \
+    engine/core/effort.c \
     engine/core/shared.c \
     engine/core/shared_status.c \
     engine/strategy/host.c \
@@ -40,6 +41,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/strategy/host_output.c \
     engine/strategy/host_choice.c \
     engine/strategy/host_select.c \
+    engine/strategy/host_budget.c \
     engine/score/score.c \
     engine/score/embed_pool.c \
     engine/strategy/host_score.c \
@@ -100,6 +102,8 @@ $(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
     engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_route_group,tests/unit/test_route_group.c \
     engine/route/group.c engine/route/pool.c,$(TG_ENGINE_TEST_FLAGS)))
+$(eval $(call tg_unit_test,test_effort,tests/unit/test_effort.c \
+    engine/core/effort.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_config_models,tests/unit/test_config_models.c \
     engine/config/generation.c engine/config/document.c \
     engine/config/fields.c engine/config/models.c engine/log.c,\

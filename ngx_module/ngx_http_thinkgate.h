@@ -62,6 +62,8 @@ typedef struct {
     ngx_msec_t                  connect_timeout;
     ngx_msec_t                  idle_timeout;
     ngx_flag_t                  tls_verify;
+    ngx_flag_t                  native_effort;  /* reasoning_effort
+                                                   passed through */
     ngx_array_t                 skills;     /* ngx_http_thinkgate_skill_t */
 } ngx_http_thinkgate_backend_t;
 
@@ -123,10 +125,16 @@ typedef struct {
 } ngx_http_thinkgate_main_conf_t;
 
 
+/* reasoning_effort levels: minimal, low, medium, high */
+#define NGX_HTTP_THINKGATE_EFFORT_LEVELS  4
+
 typedef struct {
     ngx_str_t                   pool;       /* thinkgate_pass; empty: by
                                                the request's model */
     ngx_str_t                   strategy;   /* "name k=v ..." */
+    ngx_str_t                   effort[NGX_HTTP_THINKGATE_EFFORT_LEVELS];
+                                            /* thinkgate_effort, by level:
+                                               "budget=N [strategy=...]" */
     ngx_flag_t                  client_strategy;
     ngx_flag_t                  session;
     ngx_msec_t                  timeout;
@@ -273,6 +281,12 @@ extern ngx_http_thinkgate_engine_t   ngx_http_thinkgate_engine;
 char *ngx_http_thinkgate_conf_bad(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, const char *why);
 ngx_int_t ngx_http_thinkgate_conf_valid_name(ngx_str_t *s);
+
+/* ngx_http_thinkgate_effort.c */
+char *ngx_http_thinkgate_effort(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_thinkgate_effort_meta(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_loc_conf_t *lcf);
 
 /* ngx_http_thinkgate_backends.c */
 void *ngx_http_thinkgate_create_main_conf(ngx_conf_t *cf);

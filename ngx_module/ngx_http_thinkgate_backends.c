@@ -321,19 +321,33 @@ ngx_http_thinkgate_conf_backend(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "tls_verify=", 11) == 0) {
-            v.data = value[i].data + 11;
-            v.len = value[i].len - 11;
+        if (ngx_strncmp(value[i].data, "tls_verify=", 11) == 0
+            || ngx_strncmp(value[i].data, "native_effort=", 14) == 0)
+        {
+            v.data = (u_char *) ngx_strlchr(value[i].data,
+                                            value[i].data + value[i].len,
+                                            '=') + 1;
+            v.len = value[i].data + value[i].len - v.data;
 
             if (v.len == 2 && ngx_strncmp(v.data, "on", 2) == 0) {
-                b->tls_verify = 1;
+                n = 1;
 
             } else if (v.len == 3 && ngx_strncmp(v.data, "off", 3) == 0) {
-                b->tls_verify = 0;
+                n = 0;
 
             } else {
                 return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                              "tls_verify is on or off");
+                                              value[i].data[0] == 't'
+                                              ? "tls_verify is on or off"
+                                              : "native_effort is on or "
+                                                "off");
+            }
+
+            if (value[i].data[0] == 't') {
+                b->tls_verify = n;
+
+            } else {
+                b->native_effort = n;
             }
 
             continue;

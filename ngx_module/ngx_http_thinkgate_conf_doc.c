@@ -258,6 +258,10 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
                                      b[i].idle_timeout);
         ngx_http_thinkgate_json_key(&j, "tls_verify");
         ngx_http_thinkgate_json_raw(&j, b[i].tls_verify ? "true" : "false");
+        if (b[i].native_effort) {
+            ngx_http_thinkgate_json_key(&j, "native_effort");
+            ngx_http_thinkgate_json_raw(&j, "true");
+        }
 
         ngx_http_thinkgate_json_key(&j, "skills");
         ngx_http_thinkgate_json_raw(&j, "{");

@@ -387,6 +387,8 @@ ngx_http_thinkgate_meta(ngx_http_request_t *r, ngx_http_thinkgate_ctx_t *ctx)
         ngx_http_thinkgate_json_str(&j, &lcf->strategy);
     }
 
+    ngx_http_thinkgate_effort_meta(&j, lcf);
+
     ngx_http_thinkgate_json_key(&j, "client_strategy");
     ngx_http_thinkgate_json_raw(&j, lcf->client_strategy ? "true" : "false");
     ngx_http_thinkgate_json_key(&j, "timeout_ms");

@@ -155,6 +155,15 @@ static ngx_command_t  ngx_http_thinkgate_commands[] = {
       offsetof(ngx_http_thinkgate_loc_conf_t, strategy),
       NULL },
 
+    /* thinkgate_effort LEVEL budget=N|none [strategy=NAME k=v ...]: what
+     * a request's reasoning_effort does here */
+    { ngx_string("thinkgate_effort"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_thinkgate_effort,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     /* whether a request may choose another strategy */
     { ngx_string("thinkgate_client_strategy"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -221,6 +230,7 @@ ngx_http_thinkgate_create_loc_conf(ngx_conf_t *cf)
      *
      *     conf->pool = { 0, NULL };
      *     conf->strategy = { 0, NULL };
+     *     conf->effort[] = { 0, NULL } each;
      *     conf->pass_file = { 0, NULL };
      *     conf->pass_line = 0;
      *     conf->pass = 0;
@@ -247,6 +257,12 @@ ngx_http_thinkgate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_thinkgate_main_conf_t  *mcf;
 
     ngx_conf_merge_str_value(conf->strategy, prev->strategy, "");
+
+    /* each level on its own; the engine's defaults fill the rest */
+    for (i = 0; i < NGX_HTTP_THINKGATE_EFFORT_LEVELS; i++) {
+        ngx_conf_merge_str_value(conf->effort[i], prev->effort[i], "");
+    }
+
     ngx_conf_merge_value(conf->client_strategy, prev->client_strategy, 0);
     ngx_conf_merge_value(conf->session, prev->session, 0);
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 600000);

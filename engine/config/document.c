@@ -27,6 +27,8 @@ static const tg_config_field_t  tg__backend_fields[] = {
     { "idle_timeout_ms", TG_CF_INT, 0,
       offsetof(tg_backend_t, idle_timeout_ms), 0, 0 },
     { "tls_verify", TG_CF_BOOL, 0, offsetof(tg_backend_t, tls_verify), 0, 0 },
+    { "native_effort", TG_CF_BOOL, 0,
+      offsetof(tg_backend_t, native_effort), 0, 0 },
     { "skills", TG_CF_SKILLS, 0, offsetof(tg_backend_t, skills), 0, 0 },
     { NULL, 0, 0, 0, 0, 0 }
 };

@@ -56,6 +56,8 @@ typedef struct {
     int64_t              connect_timeout_ms;    /* 0: client default */
     int64_t              idle_timeout_ms;       /* 0: none */
     int                  tls_verify;
+    int                  native_effort; /* honours reasoning_effort
+                                           itself: passed through */
     json_t              *skills;        /* object or NULL; borrowed */
     tg_backend_stats_t  *stats;
 } tg_backend_t;

@@ -16,6 +16,7 @@
 static int tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err);
 static const char *tg__trace_model(tg_trace_t *t);
 static void tg__trace_backend_done(tg_trace_t *t, int failed);
+static int tg__trace_relaunch(tg_trace_t *t, tg_oa_error_t *err);
 static void tg__on_head(tg_http_t *h, long status, const char *ctype,
     void *data);
 static void tg__on_body(tg_http_t *h, const char *p, size_t n, void *data);
@@ -82,6 +83,7 @@ tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
         }
     }
 
+    t->nfixed = t->ntried;
     t->req = r;
     t->pool = pool;
     t->endpoint = endpoint;
@@ -183,8 +185,9 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
             t->group_to = NULL;
             full = 0;
         } else {
-            b = tg_pool_pick_prefer(t->pool, r->prefer, t->tried, t->ntried,
-                                    &full);
+            b = tg_pool_pick_prefer(t->pool,
+                                    t->prefer ? t->prefer : r->prefer,
+                                    t->tried, t->ntried, &full);
         }
 
         if (b == NULL) {
@@ -281,6 +284,55 @@ nomem:
 }
 
 
+int
+tg_trace_restart(tg_trace_t *t, json_t *body, tg_oa_error_t *err)
+{
+    tg_trace_cancel(t);
+    json_decref(t->body);
+    t->body = json_incref(body);
+    t->prefer = t->backend;
+    if (t->feeding) {
+        t->restart = 1;
+        return 0;
+    }
+    return tg__trace_relaunch(t, err);
+}
+
+
+/* A cancelled trace's transfer state cleared and a new transfer started;
+ * the trace runs again on 0. */
+static int
+tg__trace_relaunch(tg_trace_t *t, tg_oa_error_t *err)
+{
+    int  rc;
+
+    t->status = 0;
+    free(t->content_type);
+    t->content_type = NULL;
+    if (t->sse_ready) {
+        tg_sse_free(&t->sse);
+        t->sse_ready = 0;
+    }
+    t->paused = 0;
+    t->done_seen = 0;
+    t->bytes = 0;
+    t->errbody.start = t->errbody.len = 0;
+    t->rc = 0;
+    t->err[0] = '\0';
+    t->ntried = t->nfixed;
+
+    rc = tg__trace_launch(t, err);
+    if (rc != 0) {
+        t->rc = rc;
+        snprintf(t->err, sizeof(t->err), "%.200s", err->message);
+        return rc;
+    }
+    t->ended = 0;
+    t->req->traces_running++;
+    return 0;
+}
+
+
 void
 tg_trace_cancel(tg_trace_t *t)
 {
@@ -369,6 +421,7 @@ tg__on_body(tg_http_t *h, const char *p, size_t n, void *data)
     tg_request_t  *r = t->req;
     size_t         room;
     int            rc;
+    tg_oa_error_t  e;
 
     (void) h;
 
@@ -387,7 +440,18 @@ tg__on_body(tg_http_t *h, const char *p, size_t n, void *data)
     }
 
     if (t->sse_ready) {
+        t->feeding = 1;
         rc = tg_sse_feed(&t->sse, p, n);
+        t->feeding = 0;
+        if (t->restart) {
+            /* The strategy restarted the trace from an event: the old
+             * stream's parser is gone with it. */
+            t->restart = 0;
+            if (!r->closed && tg__trace_relaunch(t, &e) != 0) {
+                r->strategy->on_trace_end(t);
+            }
+            return;
+        }
         if (rc != 0 && !t->ended) {
             snprintf(t->err, sizeof(t->err), "backend %s sent a bad event "
                      "stream: %s", t->backend->name, strerror(-rc));

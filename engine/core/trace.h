@@ -59,6 +59,11 @@ struct tg_trace_s {
     tg_group_wait_t   wait;
     tg_trace_t       *wait_prev, *wait_next;
     tg_backend_t     *group_to;
+    size_t            nfixed;           /* tried[] entries set at start
+                                           (one chosen backend) */
+    tg_backend_t     *prefer;           /* a restart's backend, first */
+    unsigned          feeding:1;        /* inside tg_sse_feed */
+    unsigned          restart:1;        /* relaunch when the feed returns */
 };
 
 /* Starts a trace on the pool with body (a reference is taken).  Returns
@@ -81,6 +86,16 @@ int tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
  * strategy hears it (on_trace_end), from the caller's frame: the
  * release timer's, never a strategy call's. */
 void tg_trace_release(tg_trace_t *t, tg_backend_t *b);
+/* Ends the running transfer at once (no callback follows for it) and
+ * starts body (a reference is taken) as the same trace, on the same
+ * backend while it has a slot: the strategy keeps its tg_trace_t and
+ * hears the new transfer's events as the trace's.  Called from inside
+ * one of the trace's event callbacks, the old transfer's remaining events
+ * are dropped and the new one starts when the callback's feed returns;
+ * if it cannot start then, the trace ends failed (on_trace_end).  Returns
+ * 0, or (called outside a feed) a negative errno with err filled, the
+ * trace then ended without a callback. */
+int tg_trace_restart(tg_trace_t *t, json_t *body, tg_oa_error_t *err);
 
 /* Cancels a running trace at once (closes the backend connection); no
  * callback follows. */

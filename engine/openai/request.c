@@ -19,7 +19,8 @@ enum {
     TG__P_NUMBER,       /* number within [min, max] */
     TG__P_STOP,         /* string or array of strings */
     TG__P_OBJECT,
-    TG__P_STRING
+    TG__P_STRING,
+    TG__P_ENUM          /* one of the '|'-separated words in choices */
 };
 
 typedef struct {
@@ -27,32 +28,37 @@ typedef struct {
     int          kind;
     double       min;
     double       max;
+    const char  *choices;
 } tg__param_t;
 
 #define TG__NOLIMIT  1e300
 
 /* One row per parameter: name, kind, bounds. */
 static const tg__param_t  tg__params[] = {
-    { "stream", TG__P_BOOL, 0, 0 },
-    { "n", TG__P_INT, 1, 128 },
-    { "max_tokens", TG__P_INT, 1, TG__NOLIMIT },
-    { "max_completion_tokens", TG__P_INT, 1, TG__NOLIMIT },
-    { "temperature", TG__P_NUMBER, 0, 2 },
-    { "top_p", TG__P_NUMBER, 0, 1 },
-    { "presence_penalty", TG__P_NUMBER, -2, 2 },
-    { "frequency_penalty", TG__P_NUMBER, -2, 2 },
-    { "seed", TG__P_INT, -TG__NOLIMIT, TG__NOLIMIT },
-    { "logprobs", TG__P_NUMBER, -TG__NOLIMIT, TG__NOLIMIT },  /* below */
-    { "stop", TG__P_STOP, 0, 0 },
-    { "stream_options", TG__P_OBJECT, 0, 0 },
-    { "thinkgate", TG__P_OBJECT, 0, 0 },
-    { "user", TG__P_STRING, 0, 0 },
-    { NULL, 0, 0, 0 }
+    { "stream", TG__P_BOOL, 0, 0, NULL },
+    { "n", TG__P_INT, 1, 128, NULL },
+    { "max_tokens", TG__P_INT, 1, TG__NOLIMIT, NULL },
+    { "max_completion_tokens", TG__P_INT, 1, TG__NOLIMIT, NULL },
+    { "temperature", TG__P_NUMBER, 0, 2, NULL },
+    { "top_p", TG__P_NUMBER, 0, 1, NULL },
+    { "presence_penalty", TG__P_NUMBER, -2, 2, NULL },
+    { "frequency_penalty", TG__P_NUMBER, -2, 2, NULL },
+    { "seed", TG__P_INT, -TG__NOLIMIT, TG__NOLIMIT, NULL },
+    { "logprobs", TG__P_NUMBER, -TG__NOLIMIT, TG__NOLIMIT, NULL },  /* below */
+    { "stop", TG__P_STOP, 0, 0, NULL },
+    { "stream_options", TG__P_OBJECT, 0, 0, NULL },
+    { "thinkgate", TG__P_OBJECT, 0, 0, NULL },
+    { "user", TG__P_STRING, 0, 0, NULL },
+    /* OpenAI's levels; the gateway maps each to a thinking budget and a
+     * strategy (core/effort.h) unless the backend honours it itself. */
+    { "reasoning_effort", TG__P_ENUM, 0, 0, "minimal|low|medium|high" },
+    { NULL, 0, 0, 0, NULL }
 };
 
 
 static int tg__check_params(json_t *body, int endpoint, tg_oa_error_t *err);
 static int tg__check_messages(json_t *messages, tg_oa_error_t *err);
+static int tg__enum_has(const char *choices, const char *word);
 static int tg__invalid(tg_oa_error_t *err, const char *code,
     const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -294,6 +300,29 @@ tg_oa_request_free(tg_oa_request_t *rq)
 }
 
 
+/* Whether word is one of the '|'-separated choices. */
+static int
+tg__enum_has(const char *choices, const char *word)
+{
+    size_t       n = strlen(word);
+    const char  *p = choices, *e;
+
+    while (n > 0) {
+        e = strchr(p, '|');
+        if ((e ? (size_t) (e - p) : strlen(p)) == n
+            && memcmp(p, word, n) == 0)
+        {
+            return 1;
+        }
+        if (e == NULL) {
+            break;
+        }
+        p = e + 1;
+    }
+    return 0;
+}
+
+
 static int
 tg__check_params(json_t *body, int endpoint, tg_oa_error_t *err)
 {
@@ -402,6 +431,16 @@ tg__check_params(json_t *body, int endpoint, tg_oa_error_t *err)
                 return tg__invalid(err, "invalid_type", p->name,
                                    "Invalid type for '%s': expected a "
                                    "string.", p->name);
+            }
+            break;
+
+        case TG__P_ENUM:
+            if (!json_is_string(v) || !tg__enum_has(p->choices,
+                                                    json_string_value(v)))
+            {
+                return tg__invalid(err, "invalid_value", p->name,
+                                   "Invalid value for '%s': expected one "
+                                   "of %s.", p->name, p->choices);
             }
             break;
         }

@@ -327,6 +327,13 @@ tg__host_on_event(tg_trace_t *t, const char *event, const char *payload,
     tg__host_enter(hr);
     hr->p->on_delta(hr->r, t, &d);
     tg__host_leave(hr);
+
+    /* The plugin may have ended the request or the trace meanwhile. */
+    if (tg__host_usable(hr) && !ht->ended && hr->budget > 0
+        && tg__host_budget_check(ht) != 0)
+    {
+        tg__host_end_trace(ht);
+    }
 }
 
 

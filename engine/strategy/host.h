@@ -38,6 +38,7 @@
 
 #include <thinkgate/plugin.h>
 
+#include "core/effort.h"
 #include "core/request.h"
 #include "core/strategy.h"
 #include "core/trace.h"
@@ -106,6 +107,11 @@ struct tg_host_trace_s {
     tg_oa_error_t       err;            /* FAILED: why */
     tg_host_spec_t      spec;
     tg_host_trace_t    *next_aux;
+    /* Budget forcing (host_budget.c). */
+    uint32_t            cut_at;         /* thinking tokens at the budget
+                                           cut; 0: not cut */
+    uint32_t            tokens_base;    /* tokens before the continuation */
+    int64_t             prompt_tokens;  /* the first transfer's; -1: unknown */
 };
 
 struct tg_aux_s {
@@ -167,6 +173,10 @@ struct tg_host_req_s {
     unsigned                nkvs;
     tg_host_embed_t        *embeds;         /* score_kind() calls */
     unsigned                cancelled;      /* traces cancelled */
+    int                     effort;         /* TG_EFFORT_*; -1: none */
+    uint32_t                budget;         /* thinking tokens; 0: none */
+    uint32_t                budget_cuts;
+    unsigned                effort_native:1;    /* passed through */
 
     tg_host_choice_t       *choices;        /* client_n of them */
     uint32_t                nchoices;       /* the client's n */
@@ -248,6 +258,18 @@ void tg__host_trace_free(tg_host_trace_t *ht);
  * text on first read. */
 json_t *tg__host_trace_usage(tg_host_trace_t *ht);
 void tg__host_prefix_text(tg_host_trace_t *ht, tg_buf_t *b);
+
+/* host_budget.c: the request's reasoning_effort (hr->effort, budget;
+ * rule->strategy "" or the strategy it runs), 0 or -EINVAL with err; a
+ * trace's budget check after each delta (0, or -errno: the trace could
+ * not be continued, ht->err says why, it has ended); the usage and
+ * summary of budget cuts. */
+int tg__host_effort(tg_host_req_t *hr, tg_effort_t *rule, tg_oa_error_t *err);
+int tg__host_budget_check(tg_host_trace_t *ht);
+void tg__host_budget_usage(tg_host_trace_t *ht, json_t *u);
+int tg__host_budget_summary(tg_host_req_t *hr, json_t *o);
+json_t *tg__host_trace_body(tg_host_req_t *hr, const tg_trace_spec_t *spec,
+    uint32_t index);
 
 /* host_kv.c */
 int tg__host_kv_get(tg_req_t *req, const char *key, tg_kv_cb cb,

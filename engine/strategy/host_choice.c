@@ -159,7 +159,7 @@ tg__host_choice_close(tg_host_req_t *hr, uint32_t choice,
 static json_t *
 tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
 {
-    uint64_t    n = 0;
+    uint64_t    n = 0, cut = 0;
     json_int_t  pt = -1;
     size_t      i;
 
@@ -178,6 +178,7 @@ tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
             json_object_set_new(u, "total_tokens",
                                 json_integer(pt + ht->tokens));
         }
+        tg__host_budget_usage(ht, u);
         return u;
     }
     if (ht != NULL) {
@@ -190,13 +191,24 @@ tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
                 continue;
             }
             n += t->tokens;
-            if (pt < 0 && tg__host_trace_usage(t) != NULL) {
+            cut += t->cut_at;
+            if (pt < 0 && t->cut_at > 0) {
+                pt = t->prompt_tokens;
+            } else if (pt < 0 && tg__host_trace_usage(t) != NULL) {
                 pt = json_integer_value(json_object_get(t->usage,
                                                         "prompt_tokens"));
             }
         }
     }
     pt = pt < 0 ? 0 : pt;
+    if (cut > 0) {
+        /* Budget cuts: the thinking of the choices that were cut. */
+        return json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", pt,
+                         "completion_tokens", (json_int_t) n,
+                         "total_tokens", pt + (json_int_t) n,
+                         "completion_tokens_details", "reasoning_tokens",
+                         (json_int_t) cut);
+    }
     return json_pack("{s:I, s:I, s:I}", "prompt_tokens", pt,
                      "completion_tokens", (json_int_t) n,
                      "total_tokens", pt + (json_int_t) n);
@@ -238,7 +250,9 @@ tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
     if (hr->summary != NULL) {
         (void) json_object_update(o, hr->summary);
     }
-    if (tg_prep_summary(hr->r, o) != 0) {
+    if (tg__host_budget_summary(hr, o) != 0
+        || tg_prep_summary(hr->r, o) != 0)
+    {
         json_decref(o);
         return NULL;
     }

@@ -56,6 +56,7 @@ tg__host_select(tg_request_t *r, tg_host_req_t *hr, tg_oa_error_t *err)
     const char             *values[3 * TG_SELECTION_MAX];
     const char             *name, *text, *from;
     char                    msg[512];
+    tg_effort_t             effort;
     size_t                  n = 0;
     int                     client_ok, rc;
 
@@ -103,7 +104,14 @@ tg__host_select(tg_request_t *r, tg_host_req_t *hr, tg_oa_error_t *err)
         }
     }
 
-    text = json_string_value(json_object_get(r->meta, "strategy"));
+    /* A reasoning_effort level that names a strategy stands in for the
+     * location's; its options are checked as the location's are. */
+    rc = tg__host_effort(hr, &effort, err);
+    if (rc != 0) {
+        goto done;
+    }
+    text = effort.strategy[0] != '\0' ? effort.strategy
+           : json_string_value(json_object_get(r->meta, "strategy"));
     if (text != NULL && text[0] != '\0') {
         rc = tg_plugin_selection_parse_args(text, strlen(text), &loc, msg,
                                             sizeof(msg));

@@ -198,8 +198,9 @@ tg__host_event_json(tg_host_trace_t *ht, const char *payload, size_t len,
         v = json_object_get(usage, "completion_tokens");
         if (json_is_integer(v)) {
             *has_usage = 1;
-            if (json_integer_value(v) > (json_int_t) ht->tokens) {
-                ht->tokens = (uint32_t) json_integer_value(v);
+            if (json_integer_value(v) + ht->tokens_base > ht->tokens) {
+                ht->tokens = (uint32_t) json_integer_value(v)
+                             + ht->tokens_base;
             }
         }
         json_decref(ht->usage);
@@ -243,7 +244,9 @@ tg__host_event_json(tg_host_trace_t *ht, const char *payload, size_t len,
                 if (ht->think == TG_THINK_UNKNOWN) {
                     ht->think = TG_THINK_NATIVE;
                 }
-                (void) tg_buf_append(&ht->reasoning, json_string_value(v),
+                (void) tg_buf_append(ht->cut_at ? &ht->content
+                                                : &ht->reasoning,
+                                     json_string_value(v),
                                      json_string_length(v));
             }
             v = json_object_get(delta, "content");
@@ -314,8 +317,9 @@ tg__host_event_scan(tg_host_trace_t *ht, const tg_chunk_t *ck,
     if (ck->usage.object) {
         if (ck->completion_tokens.type == TG_JV_INT) {
             *has_usage = 1;
-            if (ck->completion_tokens.i > (int64_t) ht->tokens) {
-                ht->tokens = (uint32_t) ck->completion_tokens.i;
+            if (ck->completion_tokens.i + ht->tokens_base > ht->tokens) {
+                ht->tokens = (uint32_t) ck->completion_tokens.i
+                             + ht->tokens_base;
             }
         }
         ht->usage_raw.start = ht->usage_raw.len = 0;
@@ -336,10 +340,16 @@ tg__host_event_scan(tg_host_trace_t *ht, const tg_chunk_t *ck,
             if (ht->think == TG_THINK_UNKNOWN) {
                 ht->think = TG_THINK_NATIVE;
             }
+            /* After a budget cut the thinking is closed: a backend
+             * that still calls the continuation reasoning answers. */
             if (v->esc) {
-                (void) tg_jstr_unescape(&ht->reasoning, v->p, v->n);
+                (void) tg_jstr_unescape(ht->cut_at ? &ht->content
+                                                   : &ht->reasoning,
+                                        v->p, v->n);
             } else {
-                (void) tg_buf_append(&ht->reasoning, v->p, v->n);
+                (void) tg_buf_append(ht->cut_at ? &ht->content
+                                                : &ht->reasoning,
+                                     v->p, v->n);
             }
         }
         v = &ck->content;

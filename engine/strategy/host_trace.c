@@ -18,8 +18,6 @@
 #include "log.h"
 #include "strategy/host.h"
 
-static json_t *tg__host_trace_body(tg_host_req_t *hr,
-    const tg_trace_spec_t *spec, uint32_t index);
 static int tg__host_spec_keep(tg_host_spec_t *ks, const tg_trace_spec_t *s);
 
 
@@ -248,7 +246,7 @@ tg__host_spec_keep(tg_host_spec_t *ks, const tg_trace_spec_t *s)
  * The backend request of a trace: the client's body with the spec's
  * changes, always streamed, one choice.
  */
-static json_t *
+json_t *
 tg__host_trace_body(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     uint32_t index)
 {
@@ -266,6 +264,10 @@ tg__host_trace_body(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     }
     json_object_del(body, "n");
     json_object_del(body, "best_of");
+    if (!hr->effort_native) {
+        /* The gateway's to honour (host_budget.c). */
+        json_object_del(body, "reasoning_effort");
+    }
 
     if (spec->messages_json != NULL) {
         if (r->oa.endpoint != TG_OA_CHAT) {

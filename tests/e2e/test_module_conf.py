@@ -662,3 +662,49 @@ def test_document_carries_models():
     assert doc["models"] == [
         {"name": "gpt-4o", "pool": "p1", "model": "Qwen/Qwen2.5-7B-Instruct"},
         {"name": "reasoner", "pool": "p1", "model": ""}]
+
+
+def test_effort_and_native_effort_accepted(tmp_path):
+    main = MAIN + "    thinkgate_backend b3 http://127.0.0.1:9 " \
+                  "native_effort=on;\n    thinkgate_effort low budget=512;\n"
+    location = LOCATION.replace(
+        "thinkgate_timeout 30s;",
+        "thinkgate_timeout 30s;\n"
+        "            thinkgate_effort minimal budget=none;\n"
+        "            thinkgate_effort high budget=8192 strategy=ffs n=4;")
+    write_conf(str(tmp_path), main=main, location=location)
+    rc, out = nginx_t(str(tmp_path))
+    assert rc == 0, out
+
+
+EFFORT_BAD = [
+    ("extreme budget=10", "extreme"),
+    ("low budget=0", "budget=0"),
+    ("low budget=1000001", "budget=1000001"),
+    ("low budget=lots", "budget=lots"),
+    ("low strategy=ffs", "strategy=ffs"),
+    ("low budget=10 n=4", "n=4"),
+    ("low budget=10 strategy=bad/name", "strategy=bad/name"),
+    ("low budget=10 strategy=ffs budget=3", "budget=3"),
+    ("low budget=10 strategy=ffs n", "n"),
+]
+
+
+@pytest.mark.parametrize("args,bad", EFFORT_BAD)
+def test_effort_rejected(tmp_path, args, bad):
+    check_rejected(tmp_path, "thinkgate_effort", bad,
+                   http_extra="    thinkgate_effort %s;\n" % args)
+
+
+def test_effort_level_duplicate_rejected(tmp_path):
+    write_conf(str(tmp_path), http_extra="    thinkgate_effort low budget=1;"
+               "\n    thinkgate_effort low budget=2;\n")
+    rc, out = nginx_t(str(tmp_path))
+    assert rc != 0 and "is duplicate" in out, out
+
+
+def test_native_effort_rejected(tmp_path):
+    main = MAIN + "    thinkgate_backend b3 http://127.0.0.1:9 " \
+                  "native_effort=yes;\n"
+    check_rejected(tmp_path, "thinkgate_backend", "native_effort=yes",
+                   main=main)

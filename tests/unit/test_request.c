@@ -50,6 +50,14 @@ static bad_t  bad_inputs[] = {
       "invalid_type", 0 },
     { TG_OA_CHAT, "{\"stream\":1," CHAT_MSG "}", "stream", "invalid_type", 0 },
     { TG_OA_CHAT, "{\"n\":0," CHAT_MSG "}", "n", "invalid_value", 0 },
+    { TG_OA_CHAT, "{\"reasoning_effort\":\"extreme\"," CHAT_MSG "}",
+      "reasoning_effort", "invalid_value", 0 },
+    { TG_OA_CHAT, "{\"reasoning_effort\":\"\"," CHAT_MSG "}",
+      "reasoning_effort", "invalid_value", 0 },
+    { TG_OA_CHAT, "{\"reasoning_effort\":\"lo\"," CHAT_MSG "}",
+      "reasoning_effort", "invalid_value", 0 },
+    { TG_OA_COMPLETIONS, "{\"reasoning_effort\":2,\"prompt\":\"p\"}",
+      "reasoning_effort", "invalid_value", 0 },
     { TG_OA_CHAT, "{\"n\":1.5," CHAT_MSG "}", "n", "invalid_type", 0 },
     { TG_OA_CHAT, "{\"n\":\"2\"," CHAT_MSG "}", "n", "invalid_type", 0 },
     { TG_OA_CHAT, "{\"max_tokens\":-3," CHAT_MSG "}", "max_tokens",
@@ -178,7 +186,8 @@ Test(request, good_completions)
     tg_oa_request_t  rq;
     tg_oa_error_t    err;
     const char      *b1 = "{\"model\":\"m\",\"prompt\":\"2+3=\",\"logprobs\":2}";
-    const char      *b2 = "{\"prompt\":[\"a\",\"b\"],\"stop\":\"\\n\"}";
+    const char      *b2 = "{\"prompt\":[\"a\",\"b\"],\"stop\":\"\\n\","
+                          "\"reasoning_effort\":\"minimal\"}";
 
     cr_assert_eq(tg_oa_parse(&rq, TG_OA_COMPLETIONS, b1, strlen(b1), &err),
                  0, "%s", err.message);
