@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/health_check.h"
 #include "core/model_fetch.h"
 #include "core/request.h"
 #include "core/embed_link.h"
@@ -203,6 +204,7 @@ tg__signal_cb(uv_signal_t *sig, int signum)
     tg_http_client_free(e->http);
     e->http = NULL;
     tg_model_fetch_stop(e);
+    tg_health_check_stop(e);
 
     if (e->plugins != NULL) {
         uv_close((uv_handle_t *) &e->plugin_timer, NULL);
@@ -337,6 +339,13 @@ main(int argc, char **argv)
     rc = tg_model_fetch_start(&e);
     if (rc != 0) {
         tg_log_error("cannot start the model list timer: %s",
+                     uv_strerror(rc));
+        return 1;
+    }
+
+    rc = tg_health_check_start(&e);
+    if (rc != 0) {
+        tg_log_error("cannot start the health check timer: %s",
                      uv_strerror(rc));
         return 1;
     }

@@ -62,6 +62,11 @@ typedef struct {
     ngx_msec_t                  idle_timeout;
     ngx_flag_t                  tls_verify;
     ngx_array_t                 skills;     /* ngx_http_thinkgate_skill_t */
+    ngx_str_t                   health;     /* check path; empty: none */
+    ngx_msec_t                  health_interval;
+    ngx_uint_t                  fails;      /* 0: no circuit breaking */
+    ngx_msec_t                  cooloff;
+    ngx_uint_t                  error_rate; /* percent; 0: off */
 } ngx_http_thinkgate_backend_t;
 
 
@@ -281,6 +286,12 @@ char *ngx_http_thinkgate_conf_backend(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_thinkgate_conf_pool(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+/* ngx_http_thinkgate_health.c */
+void ngx_http_thinkgate_health_init(ngx_http_thinkgate_backend_t *b);
+void ngx_http_thinkgate_health_finish(ngx_http_thinkgate_backend_t *b);
+ngx_int_t ngx_http_thinkgate_conf_health(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_thinkgate_backend_t *b, ngx_str_t *value);
+
 /* ngx_http_thinkgate_conf_doc.c */
 void ngx_http_thinkgate_json_init(ngx_http_thinkgate_json_t *j,
     ngx_pool_t *pool, size_t size);
@@ -296,6 +307,8 @@ void ngx_http_thinkgate_json_uint(ngx_http_thinkgate_json_t *j,
     uint64_t n);
 ngx_int_t ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
     ngx_http_thinkgate_main_conf_t *mcf);
+void ngx_http_thinkgate_health_doc(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_backend_t *b);
 
 /* ngx_http_thinkgate_engine.c */
 ngx_int_t ngx_http_thinkgate_engine_init(ngx_cycle_t *cycle,

@@ -258,6 +258,7 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
                                      b[i].idle_timeout);
         ngx_http_thinkgate_json_key(&j, "tls_verify");
         ngx_http_thinkgate_json_raw(&j, b[i].tls_verify ? "true" : "false");
+        ngx_http_thinkgate_health_doc(&j, &b[i]);
 
         ngx_http_thinkgate_json_key(&j, "skills");
         ngx_http_thinkgate_json_raw(&j, "{");

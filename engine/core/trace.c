@@ -126,12 +126,19 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
                                 &full);
 
         if (b == NULL) {
-            if (full) {
+            if (full > 0) {
                 tg_oa_error_set(err, 429, "rate_limit_error", "pool_full",
                                 NULL, "Every backend of pool \"%s\" is at "
                                 "its max_inflight; retry later.",
                                 t->pool->name);
                 return -EBUSY;
+            }
+            if (full < 0 && t->backend == NULL) {
+                tg_oa_error_set(err, 502, "server_error", "backend_down",
+                                NULL, "Every backend of pool \"%s\" is "
+                                "down (circuit open); retry later.",
+                                t->pool->name);
+                return -ECONNREFUSED;
             }
             if (t->backend != NULL) {
                 tg_oa_error_set(err, 502, "server_error", "backend_error",
@@ -229,7 +236,7 @@ tg_trace_cancel(tg_trace_t *t)
     t->http = NULL;
     t->ended = 1;
     t->rc = -ECANCELED;
-    tg_backend_finished(t->backend, 0);
+    tg_backend_finished(t->backend, -1, NULL);
     t->req->traces_running--;
 }
 
@@ -325,7 +332,7 @@ tg__on_body(tg_http_t *h, const char *p, size_t n, void *data)
             tg_http_cancel(t->http);
             t->http = NULL;
             t->ended = 1;
-            tg_backend_finished(t->backend, 1);
+            tg_backend_finished(t->backend, 1, t->err);
             r->traces_running--;
             r->strategy->on_trace_end(t);
         }
@@ -365,6 +372,7 @@ tg__on_done(tg_http_t *h, int rc, const char *err, void *data)
     tg_request_t  *r = t->req;
     tg_oa_error_t  e;
     int            failed;
+    char           why[32];
 
     (void) h;
 
@@ -376,7 +384,10 @@ tg__on_done(tg_http_t *h, int rc, const char *err, void *data)
     }
 
     failed = rc != 0 || t->status >= 500;
-    tg_backend_finished(t->backend, failed);
+    if (failed && rc == 0) {
+        snprintf(why, sizeof(why), "HTTP status %ld", t->status);
+    }
+    tg_backend_finished(t->backend, failed, rc == 0 ? why : t->err);
 
     if (r->closed || t->ended) {
         return;
