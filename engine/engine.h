@@ -28,6 +28,7 @@ typedef struct tg_plugin_registry_s  tg_plugin_registry_t;
 typedef struct tg_shared_s   tg_shared_t;
 typedef struct tg_embed_link_s  tg_embed_link_t;
 typedef struct tg_model_fetch_s  tg_model_fetch_t;
+typedef struct tg_health_check_s  tg_health_check_t;
 
 enum {
     TG_SCORE_AUTO = 0,
@@ -95,6 +96,9 @@ struct tg_engine_s {
     tg_trace_t         *group_tail;
     size_t              group_waiting;
     uv_timer_t          group_timer;
+    /* Active health checks (core/health_check.h). */
+    uv_timer_t          health_timer;
+    tg_health_check_t  *health_checks;
 };
 
 #define TG_PLUGIN_REFRESH_MS  2000

@@ -22,6 +22,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/openai/request.c \
     engine/route/pool.c \
     engine/route/group.c \
+    engine/route/health.c \
     engine/core/request.c \
     engine/core/trace.c \
     engine/core/group_wait.c \
@@ -47,6 +48,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/strategy/host_score.c \
     engine/core/embed_link.c \
     engine/core/model_fetch.c \
+    engine/core/health_check.c \
     engine/admin.c \
     engine/status.c \
     engine/transport/conn.c \
@@ -99,15 +101,20 @@ $(eval $(call tg_unit_test,test_request,tests/unit/test_request.c \
 $(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
     engine/config/generation.c engine/config/document.c \
     engine/config/fields.c engine/config/models.c engine/route/pool.c \
-    engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+    engine/route/health.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_route_group,tests/unit/test_route_group.c \
-    engine/route/group.c engine/route/pool.c,$(TG_ENGINE_TEST_FLAGS)))
+    engine/route/group.c engine/route/pool.c engine/route/health.c \
+    engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_effort,tests/unit/test_effort.c \
     engine/core/effort.c,$(TG_ENGINE_TEST_FLAGS)))
+$(eval $(call tg_unit_test,test_health,tests/unit/test_health.c \
+    engine/config/generation.c engine/config/document.c \
+    engine/config/fields.c engine/config/models.c engine/route/pool.c \
+    engine/route/health.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_config_models,tests/unit/test_config_models.c \
     engine/config/generation.c engine/config/document.c \
-    engine/config/fields.c engine/config/models.c engine/log.c,\
-    $(TG_ENGINE_TEST_FLAGS)))
+    engine/config/fields.c engine/config/models.c engine/route/health.c \
+    engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_jload,tests/unit/test_jload.c \
     engine/util/jload.c engine/util/jstr.c engine/util/buf.c,\
     $(TG_ENGINE_TEST_FLAGS) -lm))

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/group_wait.h"
+#include "core/health_check.h"
 #include "core/model_fetch.h"
 #include "core/request.h"
 #include "core/embed_link.h"
@@ -205,6 +206,7 @@ tg__signal_cb(uv_signal_t *sig, int signum)
     e->http = NULL;
     tg_model_fetch_stop(e);
     tg_group_wait_stop(e);
+    tg_health_check_stop(e);
 
     if (e->plugins != NULL) {
         uv_close((uv_handle_t *) &e->plugin_timer, NULL);
@@ -346,6 +348,13 @@ main(int argc, char **argv)
     rc = tg_model_fetch_start(&e);
     if (rc != 0) {
         tg_log_error("cannot start the model list timer: %s",
+                     uv_strerror(rc));
+        return 1;
+    }
+
+    rc = tg_health_check_start(&e);
+    if (rc != 0) {
+        tg_log_error("cannot start the health check timer: %s",
                      uv_strerror(rc));
         return 1;
     }

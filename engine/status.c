@@ -50,6 +50,29 @@ tg__prom_label(tg_buf_t *b, const char *s)
 }
 
 
+/* The k-th per-backend figure of the Prometheus table below. */
+static uint64_t
+tg__status_backend_figure(const tg_backend_stats_t *st, size_t k)
+{
+    switch (k) {
+    case 0:
+        return st->in_flight;
+    case 1:
+        return st->requests;
+    case 2:
+        return st->errors;
+    case 3:
+        return (uint64_t) st->health.state;
+    case 4:
+        return st->health.opened;
+    case 5:
+        return st->health.closed;
+    default:
+        return st->health.check_failures;
+    }
+}
+
+
 static int
 tg__status_prometheus(tg_request_t *r, tg_buf_t *b)
 {
@@ -69,7 +92,15 @@ tg__status_prometheus(tg_request_t *r, tg_buf_t *b)
           "Transfers started on the backend." },
         { "thinkgate_backend_errors_total", "counter",
           "Transport failures and 5xx answers of the backend." },
-    };
+            { "thinkgate_backend_state", "gauge",
+          "Circuit breaker: 0 closed, 1 half-open, 2 open." },
+        { "thinkgate_backend_circuit_opened_total", "counter",
+          "Times the backend's circuit opened." },
+        { "thinkgate_backend_circuit_closed_total", "counter",
+          "Times the backend's circuit closed again after a probe." },
+        { "thinkgate_backend_health_check_failures_total", "counter",
+          "Active health checks of the backend that failed." },
+};
     size_t            k;
 
     rc = tg_buf_printf(b,
@@ -121,8 +152,7 @@ tg__status_prometheus(tg_request_t *r, tg_buf_t *b)
             uint64_t  v;
 
             be = &g->backends[i];
-            v = k == 0 ? be->stats->in_flight
-                : k == 1 ? be->stats->requests : be->stats->errors;
+            v = tg__status_backend_figure(be->stats, k);
 
             rc = tg_buf_printf(b, "%s{backend=\"", per_backend[k].name);
             if (rc == 0) {
@@ -163,8 +193,12 @@ tg__status_json(tg_request_t *r)
     tg_engine_t      *e = r->engine;
     tg_generation_t  *g = r->gen;
     tg_backend_t     *be;
+    tg_health_t      *h;
     json_t           *backends, *b, *plugins, *counters, *doc;
+    uint64_t          now;
     size_t            i;
+
+    now = tg_health_now_ms();
 
     backends = json_array();
     if (backends == NULL) {
@@ -173,12 +207,26 @@ tg__status_json(tg_request_t *r)
 
     for (i = 0; i < g->nbackends; i++) {
         be = &g->backends[i];
-        b = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}",
+        h = &be->stats->health;
+        b = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:{s:b, s:s?, "
+                      "s:I, s:I, s:I, s:I, s:I, s:I, s:s?}}",
                       "name", be->name, "url", be->url,
                       "in_flight", (json_int_t) be->stats->in_flight,
                       "max_inflight", (json_int_t) be->max_inflight,
                       "requests", (json_int_t) be->stats->requests,
-                      "errors", (json_int_t) be->stats->errors);
+                      "errors", (json_int_t) be->stats->errors,
+                      "state", tg_health_state_name(h->state),
+                      "health",
+                      "breaker", h->enabled,
+                      "check", be->health.path,
+                      "consecutive_failures", (json_int_t) h->consecutive,
+                      "opened", (json_int_t) h->opened,
+                      "closed", (json_int_t) h->closed,
+                      "checks", (json_int_t) h->checks,
+                      "check_failures", (json_int_t) h->check_failures,
+                      "state_for_ms", (json_int_t) (now - h->since_ms),
+                      "last_error", h->last_error[0] ? h->last_error
+                                                     : NULL);
         if (b == NULL || json_array_append_new(backends, b) != 0) {
             json_decref(backends);
             return NULL;

@@ -65,6 +65,11 @@ typedef struct {
     ngx_flag_t                  native_effort;  /* reasoning_effort
                                                    passed through */
     ngx_array_t                 skills;     /* ngx_http_thinkgate_skill_t */
+    ngx_str_t                   health;     /* check path; empty: none */
+    ngx_msec_t                  health_interval;
+    ngx_uint_t                  fails;      /* 0: no circuit breaking */
+    ngx_msec_t                  cooloff;
+    ngx_uint_t                  error_rate; /* percent; 0: off */
 } ngx_http_thinkgate_backend_t;
 
 
@@ -89,6 +94,15 @@ typedef struct {
     ngx_str_t                   file;       /* where it was declared */
     ngx_uint_t                  line;
 } ngx_http_thinkgate_model_t;
+
+
+/* one line of the thinkgate_keys file: the key itself is never kept */
+typedef struct {
+    ngx_str_t                   name;
+    u_char                      hash[32];   /* SHA-256 of the key */
+    ngx_str_t                   models;     /* "a,b" or "*"; empty: all */
+    ngx_str_t                   strategies; /* the same */
+} ngx_http_thinkgate_key_t;
 
 
 /* thinkgate_redis ADDR [db=] [prefix=] [password_env=] [...timeout=] */
@@ -120,6 +134,8 @@ typedef struct {
     ngx_array_t                 models;     /* ngx_http_thinkgate_model_t */
     ngx_http_thinkgate_redis_t *redis;      /* NULL: no thinkgate_redis */
     ngx_http_thinkgate_embedder_t *embedder;    /* NULL: none */
+    ngx_array_t                *keys;       /* ngx_http_thinkgate_key_t;
+                                               NULL: no thinkgate_keys */
     ngx_str_t                   doc;        /* configuration document */
     ngx_uint_t                  enabled;    /* a location uses the engine */
 } ngx_http_thinkgate_main_conf_t;
@@ -137,6 +153,7 @@ typedef struct {
                                                "budget=N [strategy=...]" */
     ngx_flag_t                  client_strategy;
     ngx_flag_t                  session;
+    ngx_flag_t                  auth;       /* thinkgate_auth */
     ngx_msec_t                  timeout;
     size_t                      max_body;
     ngx_str_t                   pass_file;  /* where thinkgate_pass is */
@@ -173,6 +190,7 @@ struct ngx_http_thinkgate_ctx_s {
     uint64_t                    id;
     ngx_http_request_t         *request;
     ngx_uint_t                  kind;
+    ngx_http_thinkgate_key_t   *key;        /* thinkgate_auth; or NULL */
 
     ngx_str_t                   meta;       /* u32 length + JSON */
     u_char                     *body;
@@ -298,6 +316,18 @@ char *ngx_http_thinkgate_conf_backend(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_thinkgate_conf_pool(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+/* ngx_http_thinkgate_health.c */
+void ngx_http_thinkgate_health_init(ngx_http_thinkgate_backend_t *b);
+void ngx_http_thinkgate_health_finish(ngx_http_thinkgate_backend_t *b);
+ngx_int_t ngx_http_thinkgate_conf_health(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_thinkgate_backend_t *b, ngx_str_t *value);
+
+/* ngx_http_thinkgate_keys.c */
+char *ngx_http_thinkgate_conf_keys(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_thinkgate_auth(ngx_http_request_t *r,
+    ngx_http_thinkgate_key_t **key);
+
 /* ngx_http_thinkgate_conf_doc.c */
 void ngx_http_thinkgate_json_init(ngx_http_thinkgate_json_t *j,
     ngx_pool_t *pool, size_t size);
@@ -313,6 +343,8 @@ void ngx_http_thinkgate_json_uint(ngx_http_thinkgate_json_t *j,
     uint64_t n);
 ngx_int_t ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
     ngx_http_thinkgate_main_conf_t *mcf);
+void ngx_http_thinkgate_health_doc(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_backend_t *b);
 
 /* ngx_http_thinkgate_engine.c */
 ngx_int_t ngx_http_thinkgate_engine_init(ngx_cycle_t *cycle,

@@ -197,7 +197,7 @@ ngx_http_thinkgate_conf_backend(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_thinkgate_main_conf_t *mcf = conf;
 
     char                          *rv;
-    ngx_int_t                      n;
+    ngx_int_t                      n, rc;
     ngx_str_t                     *value, v;
     ngx_uint_t                     i;
     ngx_http_thinkgate_backend_t  *b;
@@ -244,6 +244,7 @@ ngx_http_thinkgate_conf_backend(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     b->connect_timeout = 5000;
     b->idle_timeout = 60000;
     b->tls_verify = 1;
+    ngx_http_thinkgate_health_init(b);
 
     if (ngx_array_init(&b->skills, cf->pool, 2,
                        sizeof(ngx_http_thinkgate_skill_t))
@@ -362,9 +363,20 @@ ngx_http_thinkgate_conf_backend(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        rc = ngx_http_thinkgate_conf_health(cf, cmd, b, &value[i]);
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
         return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
                                       "unknown parameter");
     }
+
+    ngx_http_thinkgate_health_finish(b);
 
     return NGX_CONF_OK;
 }

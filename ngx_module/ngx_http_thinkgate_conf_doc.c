@@ -262,6 +262,7 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
             ngx_http_thinkgate_json_key(&j, "native_effort");
             ngx_http_thinkgate_json_raw(&j, "true");
         }
+        ngx_http_thinkgate_health_doc(&j, &b[i]);
 
         ngx_http_thinkgate_json_key(&j, "skills");
         ngx_http_thinkgate_json_raw(&j, "{");

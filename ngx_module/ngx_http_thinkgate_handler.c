@@ -14,6 +14,7 @@
 static void ngx_http_thinkgate_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_thinkgate_collect_body(ngx_http_request_t *r,
     ngx_http_thinkgate_ctx_t *ctx, size_t max);
+static ngx_int_t ngx_http_thinkgate_unauthorized(ngx_http_request_t *r);
 static ngx_int_t ngx_http_thinkgate_meta(ngx_http_request_t *r,
     ngx_http_thinkgate_ctx_t *ctx);
 static void ngx_http_thinkgate_cleanup(void *data);
@@ -63,6 +64,7 @@ ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
     ngx_uint_t                      methods;
     ngx_pool_cleanup_t             *cln;
     ngx_http_thinkgate_ctx_t       *ctx;
+    ngx_http_thinkgate_key_t       *key;
     ngx_http_core_loc_conf_t       *clcf;
     ngx_http_thinkgate_loc_conf_t  *lcf;
 
@@ -85,6 +87,19 @@ ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
     }
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_thinkgate_module);
+
+    key = NULL;
+
+    if (kind == NGX_HTTP_THINKGATE_KIND_API
+        && ngx_http_thinkgate_auth(r, &key) != NGX_OK)
+    {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_thinkgate_unauthorized(r);
+    }
 
     if (!ngx_http_thinkgate_engine_connected()) {
         rc = ngx_http_discard_request_body(r);
@@ -114,6 +129,7 @@ ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
 
     ctx->request = r;
     ctx->kind = kind;
+    ctx->key = key;
     ctx->id = ngx_http_thinkgate_engine_next_id();
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -400,6 +416,17 @@ ngx_http_thinkgate_meta(ngx_http_request_t *r, ngx_http_thinkgate_ctx_t *ctx)
     ngx_http_thinkgate_json_key(&j, "session");
     ngx_http_thinkgate_json_raw(&j, lcf->session ? "true" : "false");
 
+    /* the key's name and rights: the engine may refuse (403) and count */
+
+    if (ctx->key) {
+        ngx_http_thinkgate_json_key(&j, "key");
+        ngx_http_thinkgate_json_str(&j, &ctx->key->name);
+        ngx_http_thinkgate_json_key(&j, "key_models");
+        ngx_http_thinkgate_json_str(&j, &ctx->key->models);
+        ngx_http_thinkgate_json_key(&j, "key_strategies");
+        ngx_http_thinkgate_json_str(&j, &ctx->key->strategies);
+    }
+
     ngx_http_thinkgate_json_key(&j, "headers");
     ngx_http_thinkgate_json_raw(&j, "{");
 
@@ -499,6 +526,33 @@ ngx_http_thinkgate_unavailable(ngx_http_request_t *r, ngx_uint_t kind)
 
     return ngx_http_thinkgate_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                          "engine_unavailable", &msg);
+}
+
+
+/* 401 as OpenAI answers it, with WWW-Authenticate */
+
+static ngx_int_t
+ngx_http_thinkgate_unauthorized(ngx_http_request_t *r)
+{
+    static u_char  body[] =
+        "{\"error\":{\"message\":\"Incorrect or missing API key: send "
+        "\\\"Authorization: Bearer KEY\\\" with a key of this "
+        "gateway.\",\"type\":\"invalid_request_error\",\"param\":null,"
+        "\"code\":\"invalid_api_key\"}}\n";
+
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    ngx_str_set(&h->value, "Bearer");
+
+    return ngx_http_thinkgate_send_json(r, NGX_HTTP_UNAUTHORIZED, body,
+                                        sizeof(body) - 1);
 }
 
 

@@ -57,7 +57,8 @@ static ngx_command_t  ngx_http_thinkgate_commands[] = {
       NULL },
 
     /* thinkgate_backend NAME URL [model=] [max_inflight=] [api_key_env=]
-     *     [connect_timeout=] [idle_timeout=] [tls_verify=] [skills=] */
+     *     [connect_timeout=] [idle_timeout=] [tls_verify=] [skills=]
+     *     [health=] [interval=] [fails=] [cooloff=] [error_rate=] */
     { ngx_string("thinkgate_backend"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_thinkgate_conf_backend,
@@ -180,6 +181,22 @@ static ngx_command_t  ngx_http_thinkgate_commands[] = {
       offsetof(ngx_http_thinkgate_loc_conf_t, session),
       NULL },
 
+    /* thinkgate_keys file=PATH: client API keys, stored hashed */
+    { ngx_string("thinkgate_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_thinkgate_conf_keys,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    /* whether API requests need a key of thinkgate_keys */
+    { ngx_string("thinkgate_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thinkgate_loc_conf_t, auth),
+      NULL },
+
       ngx_null_command
 };
 
@@ -238,6 +255,7 @@ ngx_http_thinkgate_create_loc_conf(ngx_conf_t *cf)
 
     conf->client_strategy = NGX_CONF_UNSET;
     conf->session = NGX_CONF_UNSET;
+    conf->auth = NGX_CONF_UNSET;
     conf->timeout = NGX_CONF_UNSET_MSEC;
     conf->max_body = NGX_CONF_UNSET_SIZE;
 
@@ -265,6 +283,7 @@ ngx_http_thinkgate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->client_strategy, prev->client_strategy, 0);
     ngx_conf_merge_value(conf->session, prev->session, 0);
+    ngx_conf_merge_value(conf->auth, prev->auth, 0);
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 600000);
     ngx_conf_merge_size_value(conf->max_body, prev->max_body,
                               1024 * 1024);

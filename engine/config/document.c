@@ -30,6 +30,15 @@ static const tg_config_field_t  tg__backend_fields[] = {
     { "native_effort", TG_CF_BOOL, 0,
       offsetof(tg_backend_t, native_effort), 0, 0 },
     { "skills", TG_CF_SKILLS, 0, offsetof(tg_backend_t, skills), 0, 0 },
+    { "health", TG_CF_STR_NULL, 0, offsetof(tg_backend_t, health.path),
+      0, 0 },
+    { "health_interval_ms", TG_CF_INT, 0,
+      offsetof(tg_backend_t, health.interval_ms), 100, 86400000 },
+    { "fails", TG_CF_INT, 0, offsetof(tg_backend_t, health.fails), 0, 1000 },
+    { "cooloff_ms", TG_CF_INT, 0, offsetof(tg_backend_t, health.cooloff_ms),
+      100, 86400000 },
+    { "error_rate", TG_CF_INT, 0, offsetof(tg_backend_t, health.error_rate),
+      0, 100 },
     { NULL, 0, 0, 0, 0, 0 }
 };
 
@@ -145,6 +154,8 @@ tg_generation_parse(tg_generation_t *g, char *err, size_t errlen)
         v = json_array_get(backends, i);
         snprintf(where, sizeof(where), "backends[%zu]", i);
         b->tls_verify = 1;
+        b->health.interval_ms = 5000;
+        b->health.cooloff_ms = 10000;
 
         rc = tg_config_parse_fields(v, tg__backend_fields, b, where, err, errlen);
         if (rc != 0) {
@@ -158,10 +169,16 @@ tg_generation_parse(tg_generation_t *g, char *err, size_t errlen)
             }
         }
 
+        if (b->health.path != NULL && b->health.path[0] != '/') {
+            return tg_config_fail(err, errlen, "%s: \"health\" must be a "
+                                  "path starting with \"/\"", where);
+        }
+
         b->stats = tg_backend_stats_get(g->config, b->name, b->url);
         if (b->stats == NULL) {
             return -ENOMEM;
         }
+        tg_health_configure(&b->stats->health, b->stats->name, &b->health);
     }
 
     for (i = 0; i < g->npools; i++) {

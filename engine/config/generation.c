@@ -313,6 +313,9 @@ tg_backend_stats_put(tg_config_t *cf, tg_backend_stats_t *st)
     if (st->fetching != NULL) {
         *st->fetching = NULL;
     }
+    if (st->checking != NULL) {
+        *st->checking = NULL;
+    }
     json_decref(st->models);
     free(st->name);
     free(st->url);

@@ -22,6 +22,8 @@
 
 #include <jansson.h>
 
+#include "route/health.h"
+
 /* Runtime figures of one backend, shared by every generation naming the
  * same backend (same name and URL). */
 typedef struct tg_backend_stats_s  tg_backend_stats_t;
@@ -44,6 +46,10 @@ struct tg_backend_stats_s {
     uint64_t             models_at_ms;  /* loop time of the last answer */
     tg_backend_stats_t **fetching;      /* a running fetch's pointer to
                                            this entry, cleared when it goes */
+    /* The circuit breaker (route/health.h), set up by the newest
+     * generation naming the backend, and its running active check. */
+    tg_health_t          health;
+    tg_backend_stats_t **checking;
     tg_backend_stats_t  *next;
 };
 
@@ -59,6 +65,7 @@ typedef struct {
     int                  native_effort; /* honours reasoning_effort
                                            itself: passed through */
     json_t              *skills;        /* object or NULL; borrowed */
+    tg_health_conf_t     health;        /* health= interval= fails= ... */
     tg_backend_stats_t  *stats;
 } tg_backend_t;
 

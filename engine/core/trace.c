@@ -15,7 +15,8 @@
 
 static int tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err);
 static const char *tg__trace_model(tg_trace_t *t);
-static void tg__trace_backend_done(tg_trace_t *t, int failed);
+static void tg__trace_backend_done(tg_trace_t *t, int failed,
+    const char *err);
 static int tg__trace_relaunch(tg_trace_t *t, tg_oa_error_t *err);
 static void tg__on_head(tg_http_t *h, long status, const char *ctype,
     void *data);
@@ -136,9 +137,9 @@ tg__trace_model(tg_trace_t *t)
 /* A transfer of t ended: the backend's counters, and a waiting trace of
  * a grouped pool may take the slot. */
 static void
-tg__trace_backend_done(tg_trace_t *t, int failed)
+tg__trace_backend_done(tg_trace_t *t, int failed, const char *err)
 {
-    tg_backend_finished(t->backend, failed);
+    tg_backend_finished(t->backend, failed, err);
     tg_group_wait_kick(t->req->engine);
 }
 
@@ -191,12 +192,19 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
         }
 
         if (b == NULL) {
-            if (full) {
+            if (full > 0) {
                 tg_oa_error_set(err, 429, "rate_limit_error", "pool_full",
                                 NULL, "Every backend of pool \"%s\" is at "
                                 "its max_inflight; retry later.",
                                 t->pool->name);
                 return -EBUSY;
+            }
+            if (full < 0 && t->backend == NULL) {
+                tg_oa_error_set(err, 502, "server_error", "backend_down",
+                                NULL, "Every backend of pool \"%s\" is "
+                                "down (circuit open); retry later.",
+                                t->pool->name);
+                return -ECONNREFUSED;
             }
             if (t->backend != NULL) {
                 tg_oa_error_set(err, 502, "server_error", "backend_error",
@@ -352,7 +360,7 @@ tg_trace_cancel(tg_trace_t *t)
     t->http = NULL;
     t->ended = 1;
     t->rc = -ECANCELED;
-    tg__trace_backend_done(t, 0);
+    tg__trace_backend_done(t, -1, NULL);
     t->req->traces_running--;
 }
 
@@ -460,7 +468,7 @@ tg__on_body(tg_http_t *h, const char *p, size_t n, void *data)
             tg_http_cancel(t->http);
             t->http = NULL;
             t->ended = 1;
-            tg__trace_backend_done(t, 1);
+            tg__trace_backend_done(t, 1, t->err);
             r->traces_running--;
             r->strategy->on_trace_end(t);
         }
@@ -500,6 +508,7 @@ tg__on_done(tg_http_t *h, int rc, const char *err, void *data)
     tg_request_t  *r = t->req;
     tg_oa_error_t  e;
     int            failed;
+    char           why[32];
 
     (void) h;
 
@@ -511,7 +520,10 @@ tg__on_done(tg_http_t *h, int rc, const char *err, void *data)
     }
 
     failed = rc != 0 || t->status >= 500;
-    tg__trace_backend_done(t, failed);
+    if (failed && rc == 0) {
+        snprintf(why, sizeof(why), "HTTP status %ld", t->status);
+    }
+    tg__trace_backend_done(t, failed, rc == 0 ? why : t->err);
 
     if (r->closed || t->ended) {
         return;

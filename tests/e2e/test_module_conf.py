@@ -181,7 +181,27 @@ BACKEND_BAD = [
     ("b3 http://127.0.0.1:9 skills=", "skills="),
     ("b3 http://127.0.0.1:9 model=", "model="),
     ("b3 http://127.0.0.1:9 weight=3", "weight=3"),
+    ("b3 http://127.0.0.1:9 health=health", "health=health"),
+    ("b3 http://127.0.0.1:9 health=", "health="),
+    ("b3 http://127.0.0.1:9 interval=10ms", "interval=10ms"),
+    ("b3 http://127.0.0.1:9 interval=often", "interval=often"),
+    ("b3 http://127.0.0.1:9 fails=1001", "fails=1001"),
+    ("b3 http://127.0.0.1:9 fails=-1", "fails=-1"),
+    ("b3 http://127.0.0.1:9 cooloff=0", "cooloff=0"),
+    ("b3 http://127.0.0.1:9 error_rate=101%", "error_rate=101%"),
+    ("b3 http://127.0.0.1:9 error_rate=half", "error_rate=half"),
 ]
+
+
+def test_backend_health_accepted(tmp_path):
+    main = MAIN + ("    thinkgate_backend b3 http://127.0.0.1:9 "
+                   "health=/health interval=5s fails=3 cooloff=10s "
+                   "error_rate=50%;\n"
+                   "    thinkgate_backend b4 http://127.0.0.1:9/v1 "
+                   "health=/v1/models fails=0;\n")
+    write_conf(str(tmp_path), main=main)
+    rc, out = nginx_t(str(tmp_path))
+    assert rc == 0, out
 
 
 @pytest.mark.parametrize("args,bad", BACKEND_BAD)

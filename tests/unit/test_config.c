@@ -286,14 +286,14 @@ Test(pool, least_in_flight_respects_max_and_exclusions, .init = setup,
     cr_assert_eq(full, 1, "all full reads as full, not as none left");
 
     /* Exclusion (a backend that refused) is not "full". */
-    tg_backend_finished(a, 1);
+    tg_backend_finished(a, 1, NULL);
     ex[0] = a;
     cr_assert_null(tg_pool_pick(p, ex, 1, &full));
     cr_assert_eq(full, 1);
-    tg_backend_finished(b, 0);
+    tg_backend_finished(b, 0, NULL);
     cr_assert_eq(tg_pool_pick(p, ex, 1, &full), b);
     ex[0] = b;
-    tg_backend_finished(a, 0);
+    tg_backend_finished(a, 0, NULL);
     cr_assert_eq(tg_pool_pick(p, ex, 1, &full), a);
 
     cr_assert_eq(a->stats->requests, 2);
@@ -325,7 +325,7 @@ Test(pool, round_robin_cycles, .init = setup, .fini = teardown)
         got = tg_pool_pick(p, NULL, 0, &full);
         cr_assert_eq(got, p->backends[(first - g->backends + i) % 3]);
     }
-    tg_backend_finished(first, 0);
+    tg_backend_finished(first, 0, NULL);
     tg_generation_release(g);
 }
 
@@ -364,7 +364,7 @@ Test(pool, preferred_backend_while_it_has_slots, .init = setup,
     /* Full: the pool's own pick. */
     tg_backend_started(a);
     cr_assert_eq(tg_pool_pick_prefer(p, a, NULL, 0, &full), b);
-    tg_backend_finished(a, 0);
+    tg_backend_finished(a, 0, NULL);
     /* Excluded (it refused the connection): the others. */
     ex[0] = a;
     cr_assert_eq(tg_pool_pick_prefer(p, a, ex, 1, &full), b);
@@ -373,7 +373,7 @@ Test(pool, preferred_backend_while_it_has_slots, .init = setup,
     /* No preference: plain least in flight. */
     cr_assert_eq(tg_pool_pick_prefer(p, NULL, NULL, 0, &full), b);
 
-    tg_backend_finished(a, 0);
+    tg_backend_finished(a, 0, NULL);
     tg_generation_release(g);
 }
 

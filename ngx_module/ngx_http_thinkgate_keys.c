@@ -1,0 +1,304 @@
+
+/*
+ * thinkgate nginx module: client API keys.  thinkgate_keys file=PATH
+ * reads the key file when the configuration is read (nginx -t refuses a
+ * malformed one, naming the line); thinkgate_auth on checks each API
+ * request's bearer token against the SHA-256 digests in it.  Keys are
+ * never held in clear.  File lines:
+ *
+ *     NAME SHA256HEX [models=A,B|*] [strategies=X,Y|*]
+ */
+
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "ngx_http_thinkgate.h"
+
+
+#define NGX_HTTP_THINKGATE_KEY_LINE  4096
+
+
+static ngx_int_t ngx_http_thinkgate_keys_load(ngx_conf_t *cf,
+    ngx_http_thinkgate_main_conf_t *mcf, ngx_str_t *path);
+static ngx_int_t ngx_http_thinkgate_keys_line(ngx_conf_t *cf,
+    ngx_http_thinkgate_main_conf_t *mcf, u_char *p, size_t len,
+    ngx_str_t *path, ngx_uint_t line);
+static ngx_int_t ngx_http_thinkgate_keys_hex(u_char *dst, u_char *src,
+    size_t len);
+
+
+char *
+ngx_http_thinkgate_conf_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_thinkgate_main_conf_t *mcf = conf;
+
+    ngx_str_t  *value, path;
+
+    if (mcf->keys != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 5 && ngx_strncmp(value[1].data, "redis", 5) == 0) {
+        return ngx_http_thinkgate_conf_bad(cf, cmd, &value[1],
+                                      "the redis key store is not "
+                                      "available yet; use file=PATH");
+    }
+
+    if (value[1].len <= 5 || ngx_strncmp(value[1].data, "file=", 5) != 0) {
+        return ngx_http_thinkgate_conf_bad(cf, cmd, &value[1],
+                                      "unknown key store: expected "
+                                      "file=PATH");
+    }
+
+    path.data = value[1].data + 5;
+    path.len = value[1].len - 5;
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->keys = ngx_array_create(cf->pool, 8,
+                                 sizeof(ngx_http_thinkgate_key_t));
+    if (mcf->keys == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_thinkgate_keys_load(cf, mcf, &path) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_thinkgate_keys_load(ngx_conf_t *cf,
+    ngx_http_thinkgate_main_conf_t *mcf, ngx_str_t *path)
+{
+    FILE        *f;
+    char         buf[NGX_HTTP_THINKGATE_KEY_LINE];
+    size_t       len;
+    ngx_int_t    rc;
+    ngx_uint_t   line;
+
+    /* read once, when the configuration is read: never on a request */
+    f = fopen((char *) path->data, "r");
+    if (f == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"thinkgate_keys\" directive: cannot open the "
+                           "key file \"%V\"", path);
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+
+    for (line = 1; fgets(buf, sizeof(buf), f) != NULL; line++) {
+        len = ngx_strlen(buf);
+
+        if (len && buf[len - 1] == '\n') {
+            len--;
+
+        } else if (len == sizeof(buf) - 1) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"thinkgate_keys\" directive: line %ui of "
+                               "\"%V\" is too long", line, path);
+            rc = NGX_ERROR;
+            break;
+        }
+
+        rc = ngx_http_thinkgate_keys_line(cf, mcf, (u_char *) buf, len,
+                                          path, line);
+        if (rc != NGX_OK) {
+            break;
+        }
+    }
+
+    fclose(f);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_thinkgate_keys_line(ngx_conf_t *cf,
+    ngx_http_thinkgate_main_conf_t *mcf, u_char *p, size_t len,
+    ngx_str_t *path, ngx_uint_t line)
+{
+    u_char                    *last, *s;
+    ngx_str_t                  word[4], *w;
+    ngx_uint_t                 n, i;
+    const char                *why;
+    ngx_http_thinkgate_key_t  *k, *keys;
+
+    last = p + len;
+    n = 0;
+
+    while (p < last) {
+        while (p < last && (*p == ' ' || *p == '\t' || *p == '\r')) {
+            p++;
+        }
+
+        if (p == last || *p == '#') {
+            break;
+        }
+
+        if (n == 4) {
+            why = "too many fields";
+            goto invalid;
+        }
+
+        s = p;
+        while (p < last && *p != ' ' && *p != '\t' && *p != '\r') {
+            p++;
+        }
+
+        word[n].data = ngx_pstrdup(cf->pool, &(ngx_str_t) { p - s, s });
+        word[n].len = p - s;
+        if (word[n].data == NULL) {
+            return NGX_ERROR;
+        }
+        n++;
+    }
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    if (n < 2) {
+        why = "expected NAME SHA256HEX [models=...] [strategies=...]";
+        goto invalid;
+    }
+
+    if (!ngx_http_thinkgate_conf_valid_name(&word[0])) {
+        why = "a key name is 1-64 letters, digits, \"_\", \"-\" or \".\"";
+        goto invalid;
+    }
+
+    keys = mcf->keys->elts;
+    for (i = 0; i < mcf->keys->nelts; i++) {
+        if (keys[i].name.len == word[0].len
+            && ngx_strncmp(keys[i].name.data, word[0].data, word[0].len)
+               == 0)
+        {
+            why = "duplicate key name";
+            goto invalid;
+        }
+    }
+
+    k = ngx_array_push(mcf->keys);
+    if (k == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(k, sizeof(ngx_http_thinkgate_key_t));
+    k->name = word[0];
+
+    if (word[1].len != 64
+        || ngx_http_thinkgate_keys_hex(k->hash, word[1].data, 64) != NGX_OK)
+    {
+        why = "the key's SHA-256 digest must be 64 hex digits";
+        goto invalid;
+    }
+
+    for (i = 2; i < n; i++) {
+        w = &word[i];
+
+        if (w->len > 7 && ngx_strncmp(w->data, "models=", 7) == 0) {
+            k->models.data = w->data + 7;
+            k->models.len = w->len - 7;
+
+        } else if (w->len > 11
+                   && ngx_strncmp(w->data, "strategies=", 11) == 0)
+        {
+            k->strategies.data = w->data + 11;
+            k->strategies.len = w->len - 11;
+
+        } else {
+            why = "unknown field (models= or strategies=)";
+            goto invalid;
+        }
+    }
+
+    return NGX_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"thinkgate_keys\" directive: invalid line %ui of "
+                       "\"%V\": %s", line, path, why);
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_thinkgate_keys_hex(u_char *dst, u_char *src, size_t len)
+{
+    ngx_int_t  n;
+    size_t     i;
+
+    for (i = 0; i < len; i += 2) {
+        n = ngx_hextoi(src + i, 2);
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        dst[i / 2] = (u_char) n;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The key of an API request: NGX_OK with *key set (NULL when the location
+ * does not check keys), or NGX_DECLINED when it has none or an unknown
+ * one (the caller answers 401).
+ */
+ngx_int_t
+ngx_http_thinkgate_auth(ngx_http_request_t *r,
+    ngx_http_thinkgate_key_t **key)
+{
+    u_char                          *p, digest[SHA256_DIGEST_LENGTH];
+    size_t                           len;
+    ngx_uint_t                       i;
+    ngx_table_elt_t                 *h;
+    ngx_http_thinkgate_key_t        *keys;
+    ngx_http_thinkgate_loc_conf_t   *lcf;
+    ngx_http_thinkgate_main_conf_t  *mcf;
+
+    *key = NULL;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_thinkgate_module);
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_thinkgate_module);
+
+    if (!lcf->auth) {
+        return NGX_OK;
+    }
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL || mcf->keys == NULL || h->value.len <= 7
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = h->value.data + 7;
+    len = h->value.len - 7;
+
+    (void) SHA256(p, len, digest);
+
+    keys = mcf->keys->elts;
+
+    /* compare every digest whole: the time says nothing of the key */
+    for (i = 0; i < mcf->keys->nelts; i++) {
+        if (CRYPTO_memcmp(keys[i].hash, digest, sizeof(digest)) == 0) {
+            *key = &keys[i];
+        }
+    }
+
+    return *key ? NGX_OK : NGX_DECLINED;
+}
