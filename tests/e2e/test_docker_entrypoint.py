@@ -82,7 +82,7 @@ class Gateway:
         out = self.output()
         pids = {}
         for name in ("engine", "nginx"):
-            tag = "%s started (pid " % name
+            tag = "thinkgate-entrypoint: %s started (pid " % name
             i = out.index(tag) + len(tag)
             pids[name] = int(out[i:out.index(",", i)])
         return pids
