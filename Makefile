@@ -6,7 +6,7 @@
 PORT ?= 8080
 
 .PHONY: all deps models run stop test test-unit test-e2e style clean module bench \
-        programs deb deb-test
+        programs deb deb-test docker docker-test
 
 include mk/config.mk
 
@@ -52,6 +52,16 @@ deb:
 
 deb-test:
 	bash mk/deb.sh test
+
+# The Docker image (docker/, mk/docker.sh): thinkgate:VERSION and :latest,
+# from the debootstrap base unless BASE= names one (BASE=debian:12);
+# docker-test builds it and runs docker/test.sh.  `make test` runs that only
+# with THINKGATE_DOCKER_TEST=1 (tests/e2e/test_docker.py).
+docker:
+	bash mk/docker.sh build
+
+docker-test:
+	bash mk/docker.sh test
 
 module: $(BUILD)/.deps-checked
 	@if [ -f config ]; then bash mk/module.sh; fi
