@@ -1,7 +1,7 @@
 # thinkgate — top-level build.  `make run`, `make stop`, `make test`.
 # Component rules live next to their sources (sim/sim.mk, engine/engine.mk,
-# plugins/plugins.mk, ngx_module via mk/module.sh); this file ties them
-# together.
+# plugins/plugins.mk, ngx_module via mk/module.sh, the fuzz harnesses in
+# tests/fuzz/fuzz.mk); this file ties them together.
 
 PORT ?= 8080
 
@@ -22,6 +22,7 @@ all: $(BUILD)/.deps-checked
 -include plugins/strategies.mk
 -include engine/plugin/plugin.mk
 -include bench/bench.mk
+-include tests/fuzz/fuzz.mk
 
 all: $(ALL_TARGETS) module
 
@@ -77,7 +78,7 @@ style:
 test:
 	bash mk/deps.sh --test
 	BUILD=$(BUILD) bash mk/models.sh
-	$(MAKE) style test-unit test-e2e
+	$(MAKE) style test-unit test-fuzz test-e2e
 
 clean:
 	rm -rf $(BUILD)
