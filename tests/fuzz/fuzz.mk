@@ -3,7 +3,8 @@
 # seconds and writes $(BUILD)/fuzz/summary.json; `make test-fuzz` (part of
 # `make test`) replays tests/fuzz/regress/ and runs each for
 # FUZZ_TEST_S seconds.  Included by the top-level Makefile after
-# mk/config.mk, sim/sim.mk and engine/engine.mk.
+# mk/config.mk, sim/sim.mk and engine/engine.mk.  module_end needs
+# nginx-dev and the module's configure (mk/module.sh), as `make all` does.
 
 FUZZ_CC      ?= clang
 FUZZ_S       ?= 60
@@ -41,6 +42,21 @@ $(eval $(call tg_fuzz,answer,plugins/common/answer.c \
 $(eval $(call tg_fuzz,thoughts,plugins/common/thoughts.c,-Iplugins))
 $(eval $(call tg_fuzz,sim_request,$(TG_SIM_LIB_SRC),-Isim $(TG_SIM_CFLAGS) \
     $(TG_SIM_LIBS) -lm))
+
+# The module's END parsing, against nginx's headers as mk/module.sh
+# configures them (nginx-dev); without nginx-dev there is no such harness.
+NGX_SRC       ?= /usr/share/nginx/src
+ifneq ($(wildcard $(NGX_SRC)/conf_flags),)
+TG_FUZZ_NGX_I  = $(addprefix -I$(NGX_SRC)/src/,core event event/modules \
+                   os/unix http http/modules http/v2) -I$(BUILD)/nginx \
+                 -Ingx_module -Wno-unused-parameter
+$(eval $(call tg_fuzz,module_end,ngx_module/ngx_http_thinkgate_vars.c \
+    ngx_module/ngx_http_thinkgate.h $(BUILD)/nginx/ngx_auto_config.h,\
+    $(TG_FUZZ_NGX_I)))
+
+$(BUILD)/nginx/ngx_auto_config.h:
+	bash mk/module.sh
+endif
 
 TG_FUZZ_BINS := $(patsubst %,$(FUZZ_BIN)/fuzz_%,$(TG_FUZZ_HARNESSES))
 

@@ -37,8 +37,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int               endpoint, rc;
 
     endpoint = (tg_fuzz_byte(&in) & 1) ? TG_OA_COMPLETIONS : TG_OA_CHAT;
-
-    endpoint = endpoint == TG_OA_CHAT ? TG_OA_CHAT : TG_OA_COMPLETIONS;
     (void) tg_oa_endpoint((const char *) in.p, in.n);
 
     memset(&rq, 0, sizeof(rq));
