@@ -1,12 +1,12 @@
 # thinkgate — top-level build.  `make run`, `make stop`, `make test`.
 # Component rules live next to their sources (sim/sim.mk, engine/engine.mk,
-# plugins/plugins.mk, ngx_module via mk/module.sh); this file ties them
-# together.
+# plugins/plugins.mk, ngx_module via mk/module.sh, the fuzz harnesses in
+# tests/fuzz/fuzz.mk); this file ties them together.
 
 PORT ?= 8080
 
-.PHONY: all deps models run stop test test-unit test-e2e style clean module bench \
-        programs deb deb-test docker docker-test
+.PHONY: all deps models run stop test test-unit test-e2e test-san-e2e style clean \
+        module bench programs deb deb-test docker docker-test
 
 include mk/config.mk
 
@@ -22,6 +22,7 @@ all: $(BUILD)/.deps-checked
 -include plugins/strategies.mk
 -include engine/plugin/plugin.mk
 -include bench/bench.mk
+-include tests/fuzz/fuzz.mk
 
 all: $(ALL_TARGETS) module
 
@@ -81,13 +82,21 @@ test-unit: all $(UNIT_TESTS)
 test-e2e: all
 	python3 -m pytest -q -ra tests/e2e
 
+# The engine, the sim and the plugins again with ASan+UBSan, into
+# $(BUILD)/san/, and an e2e subset against them (mk/san-e2e.sh says which
+# and why); any sanitizer report fails it.
+test-san-e2e:
+	$(MAKE) --no-print-directory BUILD=$(BUILD)/san OPT="$(ASAN_FLAGS)" \
+	    programs $(BUILD)/san/bin/thinkgate-sim
+	BUILD=$(BUILD) bash mk/san-e2e.sh
+
 style:
 	bash mk/style.sh
 
 test:
 	bash mk/deps.sh --test
 	BUILD=$(BUILD) bash mk/models.sh
-	$(MAKE) style test-unit test-e2e
+	$(MAKE) style test-unit test-fuzz test-e2e test-san-e2e
 
 clean:
 	rm -rf $(BUILD)

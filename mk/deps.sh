@@ -11,6 +11,14 @@ debs=(build-essential pkg-config nginx nginx-dev redis-server
 if [ "${1:-}" = "--deb" ]; then
     debs+=(debhelper dpkg-dev lintian systemd)
 fi
+# The fuzz harnesses (tests/fuzz/) need clang and its libFuzzer runtime:
+# `make test` (--test) and `make fuzz` (--fuzz, nothing else) ask for them.
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--fuzz" ]; then
+    debs+=(clang libclang-rt-14-dev)
+fi
+if [ "${1:-}" = "--fuzz" ]; then
+    debs=(clang libclang-rt-14-dev)
+fi
 missing=()
 for p in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' \
@@ -24,7 +32,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
 fi
 
-if [ "${1:-}" = "--deb" ]; then
+if [ "${1:-}" = "--deb" ] || [ "${1:-}" = "--fuzz" ]; then
     exit 0
 fi
 

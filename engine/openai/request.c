@@ -59,6 +59,7 @@ static const tg__param_t  tg__params[] = {
 static int tg__check_params(json_t *body, int endpoint, tg_oa_error_t *err);
 static int tg__check_messages(json_t *messages, tg_oa_error_t *err);
 static int tg__enum_has(const char *choices, const char *word);
+static void tg__utf8_clean(const char *s, char *out, size_t out_size);
 static int tg__invalid(tg_oa_error_t *err, const char *code,
     const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -172,17 +173,69 @@ tg_oa_error_type(int status)
 }
 
 
+/*
+ * Copies s into out (out_size >= strlen(s) + 1) with every byte that does
+ * not start a valid UTF-8 sequence, as jansson checks it, replaced by '?'.
+ * Messages quote what a client sent: jansson's own error text cites the
+ * bytes near a bad token raw and cuts them at 160 bytes, and
+ * json_string() refuses the whole message for one such byte.
+ */
+static void
+tg__utf8_clean(const char *s, char *out, size_t out_size)
+{
+    const unsigned char  *p = (const unsigned char *) s;
+    unsigned              cp;
+    size_t                i, k, n, o = 0;
+
+    for (i = 0; p[i] != '\0' && o + 1 < out_size; i += n) {
+        n = 1;
+        if (p[i] < 0x80) {
+            out[o++] = (char) p[i];
+            continue;
+        }
+        if (p[i] >= 0xC2 && p[i] <= 0xDF) {
+            k = 2;
+            cp = p[i] & 0x1F;
+        } else if (p[i] >= 0xE0 && p[i] <= 0xEF) {
+            k = 3;
+            cp = p[i] & 0x0F;
+        } else if (p[i] >= 0xF0 && p[i] <= 0xF4) {
+            k = 4;
+            cp = p[i] & 0x07;
+        } else {
+            out[o++] = '?';
+            continue;
+        }
+        for (n = 1; n < k && (p[i + n] & 0xC0) == 0x80; n++) {
+            cp = cp << 6 | (p[i + n] & 0x3F);
+        }
+        if (n < k || (k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000)
+            || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)
+            || o + k >= out_size)
+        {
+            n = 1;
+            out[o++] = '?';
+            continue;
+        }
+        memcpy(out + o, p + i, k);
+        o += k;
+    }
+    out[o] = '\0';
+}
+
+
 char *
 tg_oa_error_render(const tg_oa_error_t *err)
 {
     json_t  *doc;
-    char    *s;
+    char    *s, message[sizeof(err->message)], param[sizeof(err->param)];
 
+    tg__utf8_clean(err->message, message, sizeof(message));
+    tg__utf8_clean(err->param, param, sizeof(param));
     doc = json_pack("{s:{s:s, s:s, s:o, s:o}}", "error",
-                    "message", err->message,
+                    "message", message,
                     "type", err->type ? err->type : "server_error",
-                    "param", err->param[0] ? json_string(err->param)
-                                           : json_null(),
+                    "param", param[0] ? json_string(param) : json_null(),
                     "code", err->code ? json_string(err->code)
                                       : json_null());
     if (doc == NULL) {

@@ -278,9 +278,10 @@ tg_ring_write(tg_ring_t *ring, uint16_t type, uint16_t flags, uint64_t id,
  * returns NULL when the ring is empty.  PAD frames and short tail gaps are
  * skipped (consumed) here.  The header is read from shared memory once,
  * into *v (see tg_frame_view_t); the payload stays valid until
- * tg_ring_consume().  A corrupt frame (length past what the producer
- * published) makes it return NULL and set *err to -EPROTO; the caller
- * must then drop the registration.
+ * tg_ring_consume().  A corrupt ring (a frame length past what the
+ * producer published, counters not 8-aligned, head more than a ring
+ * ahead of tail or behind it) makes it return NULL and set *err to
+ * -EPROTO; the caller must then drop the registration.
  */
 static inline const tg_frame_view_t *
 tg_ring_peek(tg_ring_t *ring, tg_frame_view_t *v, int *err)
@@ -299,9 +300,25 @@ tg_ring_peek(tg_ring_t *ring, tg_frame_view_t *v, int *err)
             return NULL;
         }
 
+        /* Both counters live in shared memory, where the peer can write
+         * anything.  An honest producer keeps them 8-aligned and head at
+         * most one ring ahead; without these checks a tail gap skipped
+         * past head (or head behind tail) would leave head - tail near
+         * 2^64 and this loop consuming garbage for ever. */
+        if (((head | tail) & (TG_RING_ALIGN - 1)) != 0
+            || head - tail > size)
+        {
+            *err = -EPROTO;
+            return NULL;
+        }
+
         off = tail & (size - 1);
 
         if (size - off < sizeof(tg_frame_t)) {
+            if (size - off > head - tail) {
+                *err = -EPROTO;
+                return NULL;
+            }
             atomic_store(&ring->ctl->tail, tail + (size - off));
             continue;
         }

@@ -19,6 +19,8 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, "build")
 BIN = os.path.join(BUILD, "bin")
+# THINKGATE_SIM=path runs another build of the sim (mk/san-e2e.sh: ASan).
+SIM = os.environ.get("THINKGATE_SIM", os.path.join(BIN, "thinkgate-sim"))
 SHARED = os.path.abspath(os.path.join(ROOT, "..", "shared"))
 TRACES = os.path.join(SHARED, "traces")
 
@@ -111,7 +113,7 @@ class Proc:
 def start_sim(*args, port=None):
     """Starts build/bin/thinkgate-sim on a free loopback port."""
     port = port or free_port()
-    proc = Proc("sim", [os.path.join(BIN, "thinkgate-sim"),
+    proc = Proc("sim", [SIM,
                         "--listen", "127.0.0.1:%d" % port] + list(args))
     proc.start()
     wait_port(port, proc=proc)
@@ -121,6 +123,9 @@ def start_sim(*args, port=None):
 
 
 MODULE = os.path.join(BUILD, "modules", "ngx_http_thinkgate_module.so")
+# THINKGATE_PLUGIN_DIR=path: the strategy plugins of another build.
+PLUGIN_DIR = os.environ.get("THINKGATE_PLUGIN_DIR",
+                            os.path.join(BUILD, "plugins"))
 
 NGINX_CONF = """
 daemon off;
@@ -171,7 +176,7 @@ def start_engine(sock_dir=None, args=(), plugin_dir=None):
     # THINKGATED=path runs another build (e.g. one with ASan).
     argv = [os.environ.get("THINKGATED", os.path.join(BIN, "thinkgated")),
             "--socket", sock,
-            "--plugin-dir", plugin_dir or os.path.join(BUILD, "plugins")]
+            "--plugin-dir", plugin_dir or PLUGIN_DIR]
     if os.geteuid() == 0:
         argv += ["--allow-user", "nobody"]
     proc.argv = argv + list(args)

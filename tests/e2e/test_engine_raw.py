@@ -37,7 +37,7 @@ def start_engine(*args):
                             os.path.join(harness.BIN, "thinkgated"))
     # Every request runs a strategy plugin (passthrough by default).
     proc.argv = [binary, "--socket", sock,
-                 "--plugin-dir", os.path.join(harness.BUILD, "plugins"),
+                 "--plugin-dir", harness.PLUGIN_DIR,
                  "--log-level", "debug"] + list(args)
     proc.sock = sock
     proc.start()

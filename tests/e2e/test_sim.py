@@ -117,8 +117,8 @@ def synth_sim():
 
 def test_help_documents_every_flag():
     import subprocess
-    from harness import BIN
-    out = subprocess.run([os.path.join(BIN, "thinkgate-sim"), "--help"],
+    from harness import SIM
+    out = subprocess.run([SIM, "--help"],
                          capture_output=True, text=True, check=True).stdout
     for flag in ("--listen", "--traces", "--think-inline",
                  "--tokens-per-step", "--step-ms", "--step-ms-per-seq",

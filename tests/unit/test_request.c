@@ -242,3 +242,47 @@ Test(request, error_render_shape)
     cr_assert_str_eq(tg_oa_error_type(504), "timeout_error");
     cr_assert_str_eq(tg_oa_error_type(413), "invalid_request_error");
 }
+
+
+/* jansson cites the bytes near a bad token raw: a body with a byte that
+ * is not UTF-8 there (fuzz_request found it) got a 400 without a body,
+ * because json_string() refused the message.  Such bytes render as '?'. */
+Test(request, error_quoting_bad_utf8_still_renders)
+{
+    static const char  body[] = "{\"mode9\\ud830\\\xd5\x9c\x9a\xcf\xcb\","
+                                "\"mess\"}]}";
+    tg_oa_request_t    rq;
+    tg_oa_error_t      err;
+    json_t            *doc;
+    const char        *msg;
+    char              *s;
+
+    cr_assert_eq(tg_oa_parse(&rq, TG_OA_CHAT, body, sizeof(body) - 1, &err),
+                 -EINVAL);
+    cr_assert_eq(err.status, 400);
+    s = tg_oa_error_render(&err);
+    cr_assert_not_null(s, "message: %s", err.message);
+    doc = json_loads(s, 0, NULL);
+    cr_assert_not_null(doc, "%s", s);
+    msg = json_string_value(json_object_get(json_object_get(doc, "error"),
+                                            "message"));
+    cr_assert_not_null(msg);
+    cr_assert(strstr(msg, "not valid JSON") != NULL, "%s", msg);
+    cr_assert(strchr(msg, '?') != NULL, "%s", msg);
+    json_decref(doc);
+    free(s);
+
+    /* Valid multi-byte text is kept as it is. */
+    tg_oa_error_set(&err, 400, NULL, NULL, "p\xc3\xa9", "caf\xc3\xa9 \xe2\x82"
+                    "\xac\xf0\x9f\x98\x80 \xed\xa0\x80 \xc0\xaf \xff");
+    s = tg_oa_error_render(&err);
+    cr_assert_not_null(s);
+    doc = json_loads(s, 0, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(doc, "error"), "message")),
+                     "caf\xc3\xa9 \xe2\x82\xac\xf0\x9f\x98\x80 ??? ?? ?");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(doc, "error"), "param")), "p\xc3\xa9");
+    json_decref(doc);
+    free(s);
+}

@@ -307,6 +307,37 @@ Test(ring, corrupt_length_is_eproto)
 }
 
 
+/* Counters a peer scribbled on (fuzz_ring found these): a tail gap that
+ * would skip past head, head behind tail or more than a ring ahead,
+ * counters not 8-aligned.  Each is -EPROTO at once, never a consumer
+ * walking on until 2^64 bytes wrap. */
+Test(ring, scribbled_counters_are_eproto)
+{
+    static const uint64_t  bad[][2] = {
+        { TG_RING_MIN_SIZE - 8, TG_RING_MIN_SIZE - 4 },   /* gap past head */
+        { 4096, 0 },                                      /* head behind */
+        { 0, 2 * (uint64_t) TG_RING_MIN_SIZE },           /* too far ahead */
+        { 3, 64 },                                        /* unaligned */
+        { 0, 67 }
+    };
+    fixture_t        fx;
+    tg_frame_view_t  view;
+    size_t           i;
+    int              err;
+
+    fixture_init(&fx, TG_RING_MIN_SIZE);
+    memset(fx.ring.data, 0, TG_RING_MIN_SIZE);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        atomic_store(&fx.shm->to_engine.tail, bad[i][0]);
+        atomic_store(&fx.shm->to_engine.head, bad[i][1]);
+        err = 0;
+        cr_assert_null(tg_ring_peek(&fx.ring, &view, &err), "case %zu", i);
+        cr_assert_eq(err, -EPROTO, "case %zu", i);
+    }
+    fixture_free(&fx);
+}
+
+
 /* The length is read once: a producer rewriting it after the check
  * changes neither the frame the consumer reads nor how far it moves. */
 Test(ring, length_read_once)

@@ -1,0 +1,112 @@
+/*
+ * engine/openai/chunk.c: the scanner answers only for documents jansson
+ * accepts, its pointers stay inside the input, and the fields it reports
+ * are the ones jansson reads from the same text.
+ */
+#include <jansson.h>
+
+#include "openai/chunk.h"
+
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+tg_fuzz_in_range(const tg_jval_t *v, const char *p, size_t n)
+{
+    if (v->type == TG_JV_ABSENT) {
+        return;
+    }
+    tg_fuzz_check(v->p >= p && v->p + v->n <= p + n);
+}
+
+/* A scanned value against the value jansson built for the same key. */
+static void
+tg_fuzz_same(const tg_jval_t *v, json_t *j)
+{
+    if (j == NULL) {
+        tg_fuzz_check(v->type == TG_JV_ABSENT);
+        return;
+    }
+    switch (v->type) {
+    case TG_JV_NULL:
+        tg_fuzz_check(json_is_null(j));
+        break;
+    case TG_JV_STRING:
+        tg_fuzz_check(json_is_string(j));
+        if (!v->esc) {
+            tg_fuzz_check(json_string_length(j) == v->n
+                          && memcmp(json_string_value(j), v->p, v->n) == 0);
+        }
+        break;
+    case TG_JV_INT:
+        tg_fuzz_check(json_is_integer(j) && json_integer_value(j) == v->i);
+        break;
+    case TG_JV_OTHER:
+        tg_fuzz_check(!json_is_null(j) && !json_is_string(j));
+        tg_fuzz_check(!v->object || json_is_object(j));
+        break;
+    default:
+        tg_fuzz_check(0);
+    }
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char    *p = (const char *) data;
+    tg_chunk_t     c;
+    json_error_t   err;
+    json_t        *doc, *choices, *choice, *delta, *usage;
+
+    memset(&c, 0, sizeof(c));
+    if (tg_chunk_scan(p, size, &c) != 0) {
+        return 0;
+    }
+
+    doc = json_loadb(p, size, 0, &err);
+    tg_fuzz_check(doc != NULL);
+    tg_fuzz_check(json_is_object(doc));
+
+    tg_fuzz_in_range(&c.error, p, size);
+    tg_fuzz_in_range(&c.model, p, size);
+    tg_fuzz_in_range(&c.usage, p, size);
+    tg_fuzz_in_range(&c.completion_tokens, p, size);
+    tg_fuzz_in_range(&c.reasoning_content, p, size);
+    tg_fuzz_in_range(&c.reasoning, p, size);
+    tg_fuzz_in_range(&c.content, p, size);
+    tg_fuzz_in_range(&c.text, p, size);
+    tg_fuzz_in_range(&c.finish_reason, p, size);
+    tg_fuzz_in_range(&c.logprobs, p, size);
+
+    /* The host hands a chunk with an "error" to jansson; the scanner
+     * still says whether there is one. */
+    tg_fuzz_same(&c.error, json_object_get(doc, "error"));
+    tg_fuzz_same(&c.model, json_object_get(doc, "model"));
+
+    usage = json_object_get(doc, "usage");
+    if (json_is_object(usage)) {
+        tg_fuzz_same(&c.completion_tokens,
+                     json_object_get(usage, "completion_tokens"));
+    }
+
+    /* With a single choice, that choice is the one reported. */
+    choices = json_object_get(doc, "choices");
+    if (json_is_array(choices) && json_array_size(choices) == 1
+        && c.has_choice)
+    {
+        choice = json_array_get(choices, 0);
+        tg_fuzz_same(&c.finish_reason,
+                     json_object_get(choice, "finish_reason"));
+        tg_fuzz_same(&c.text, json_object_get(choice, "text"));
+        delta = json_object_get(choice, "delta");
+        if (json_is_object(delta)) {
+            tg_fuzz_same(&c.content, json_object_get(delta, "content"));
+            tg_fuzz_same(&c.reasoning_content,
+                         json_object_get(delta, "reasoning_content"));
+        }
+    }
+
+    json_decref(doc);
+    return 0;
+}
