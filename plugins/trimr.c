@@ -28,9 +28,10 @@
  * alone.  Verifier calls are aux requests and never hold the stream up.
  *
  * Summary: thoughts, verifier, verifier_calls, verifier_failures,
- * verifier_tokens (aux completion tokens: the host's "tokens" counts
- * traces only), verdicts (replies read), verdicts_late, cuts, trigger (n = 1) and triggers,
- * cut_tokens (tokens of the trace at the cut, summed over traces),
+ * verifier_tokens (completion tokens of the verifier calls whose reply
+ * came back; the host counts them in "tokens" and "aux_tokens" too),
+ * verdicts (replies read), verdicts_late, cuts, trigger (n = 1) and
+ * triggers, cut_tokens (tokens of the trace at the cut, summed over traces),
  * no_answer_cuts (continuations that stated no answer), answer.
  */
 

@@ -23,7 +23,7 @@ import types
 import pytest
 
 import harness
-from test_plugins import sim_stats, wait_no_open_streams
+from test_plugins import request, sim_stats, wait_no_open_streams
 
 PROBLEM = "Quux has 6 zims and gets 7 more. How many zims does Quux have?"
 SLOW = "Quux loops forever on 5 zims and 8 more. How many zims now?"
@@ -166,6 +166,31 @@ def test_trimmed_stream_is_thinking_to_the_cut_then_the_answer(gw):
     assert after["requests"] - before["requests"] == 2
     # Far fewer tokens than the whole recorded trace.
     assert after["tokens_generated"] - before["tokens_generated"] < 80
+
+
+def test_probe_tokens_count_in_the_requests_tokens(gw):
+    """Probes decode on the reasoning model: the host counts their
+    completion tokens in the thinkgate object's tokens, and apart as
+    aux_tokens, which agree with trimr's own verifier_tokens."""
+    before = sim_stats(gw)
+    status, raw = request(gw, "POST", "/v1/chat/completions", {
+        "model": "Trim", "seed": 0, "max_tokens": 4000,
+        "messages": [{"role": "user", "content": PROBLEM}],
+        "thinkgate": {"strategy": "trimr", "verifier": "probe", "m": 2}})
+    assert status == 200, raw[:300]
+    doc = json.loads(raw)
+    tg = doc["thinkgate"]
+    assert tg["trigger"] == "overthinking" and tg["answer"] == "13", tg
+    assert tg["verifier_calls"] >= 2 and tg["verifier_failures"] == 0, tg
+    assert tg["aux_tokens"] == tg["verifier_tokens"] > 0, tg
+    # The client's usage is its choice's: the thinking to the cut and the
+    # continuation; the request's tokens add the probes'.
+    assert tg["tokens"] == (doc["usage"]["completion_tokens"]
+                            + tg["aux_tokens"]), (tg, doc["usage"])
+    wait_no_open_streams(gw)
+    after = sim_stats(gw)
+    assert tg["tokens"] <= after["tokens_generated"] \
+        - before["tokens_generated"], (tg, after)
 
 
 def leave_after(gw, body, ready):
