@@ -5,7 +5,9 @@ then goes on for a long while; with verifier=rule and m=2 it is cut at the
 third thought's marker and continued.  The client gets one SSE stream:
 the recorded thinking up to the cut, then the continuation's answer (the
 sim's continuation rule: the last answer the prefix states).  The sim
-shows the first stream cancelled and, after, no open stream.  A client
+shows the first stream cancelled and, after, no open stream.  With the
+defaults (verifier=probe, m=2) the probes' tokens count in the request's
+tokens.  A client
 leaving during a probe (to a pool that never answers) or during a slow
 continuation leaves nothing open.
 """
@@ -138,7 +140,7 @@ def test_trimmed_stream_is_thinking_to_the_cut_then_the_answer(gw):
     events = sse(gw, {
         "model": "Trim", "seed": 0, "max_tokens": 4000, "stream": True,
         "messages": [{"role": "user", "content": PROBLEM}],
-        "thinkgate": {"strategy": "trimr", "max_thoughts": 0}})
+        "thinkgate": {"strategy": "trimr", "verifier": "rule"}})
     thinking = "".join(c["delta"].get("reasoning_content") or ""
                        for e in events for c in e["choices"])
     answer = "".join(c["delta"].get("content") or ""
@@ -169,14 +171,15 @@ def test_trimmed_stream_is_thinking_to_the_cut_then_the_answer(gw):
 
 
 def test_probe_tokens_count_in_the_requests_tokens(gw):
-    """Probes decode on the reasoning model: the host counts their
-    completion tokens in the thinkgate object's tokens, and apart as
-    aux_tokens, which agree with trimr's own verifier_tokens."""
+    """The defaults (verifier=probe, m=2).  Probes decode on the
+    reasoning model: the host counts their completion tokens in the
+    thinkgate object's tokens, and apart as aux_tokens, which agree with
+    trimr's own verifier_tokens."""
     before = sim_stats(gw)
     status, raw = request(gw, "POST", "/v1/chat/completions", {
         "model": "Trim", "seed": 0, "max_tokens": 4000,
         "messages": [{"role": "user", "content": PROBLEM}],
-        "thinkgate": {"strategy": "trimr", "verifier": "probe", "m": 2}})
+        "thinkgate": {"strategy": "trimr"}})
     assert status == 200, raw[:300]
     doc = json.loads(raw)
     tg = doc["thinkgate"]
@@ -227,7 +230,7 @@ def test_client_leaving_during_a_probe_leaks_nothing(gw):
         "model": "Trim", "seed": 0, "max_tokens": 4000, "stream": True,
         "messages": [{"role": "user", "content": SLOW}],
         "thinkgate": {"strategy": "trimr", "verifier": "probe",
-                      "verifier_pool": "mutepool", "max_thoughts": 0}},
+                      "verifier_pool": "mutepool"}},
         lambda: established_to(port) > 0)
 
 
@@ -238,7 +241,8 @@ def test_client_leaving_during_a_continuation_leaks_nothing(gw):
     leave_after(gw, {
         "model": "Trim", "seed": 0, "max_tokens": 4000, "stream": True,
         "messages": [{"role": "user", "content": SLOW}],
-        "thinkgate": {"strategy": "trimr", "max_thoughts": 1}},
+        "thinkgate": {"strategy": "trimr", "verifier": "rule",
+                      "max_thoughts": 1}},
         lambda: sim_stats(gw)["requests"] - before >= 2)
     assert sim_stats(gw)["tokens_after_close"] == 0
 
@@ -282,8 +286,7 @@ def test_llm_verifier_with_llama_cpp():
             "model": "Trim", "seed": 0, "max_tokens": 8000, "stream": True,
             "messages": [{"role": "user", "content": LLM}],
             "thinkgate": {"strategy": "trimr", "verifier": "llm",
-                          "verifier_pool": "small", "max_thoughts": 0,
-                          "m": 2}})
+                          "verifier_pool": "small", "m": 2}})
         tg = [e["thinkgate"] for e in events if "thinkgate" in e][-1]
         print("trimr verifier=llm on SmolLM2: %s" % json.dumps(tg))
         assert tg["verifier"] == "llm"
