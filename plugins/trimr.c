@@ -24,8 +24,8 @@
  * untrimmed: budget_share 0.5 with max_thoughts 20 alone lost 14 points,
  * repeat_ngram 32 alone 1.6, rule with m = 2 alone 11 (the rule reads
  * answers a thought names that the model does not give when led to
- * conclude); probe with m = 2 alone 0.6, at 0.91x the tokens, probes
- * included.
+ * conclude); probe with m = 2 alone 0.6 to 1.0 over three runs (its
+ * verdicts race the stream), at 0.91x the tokens, probes included.
  *
  * The cut is trace_continue() with "\n</think>" and the guide: the host
  * cancels the trace and continues its text (chat with
