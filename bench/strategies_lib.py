@@ -731,9 +731,10 @@ TG_SUMS = ("cut_tokens", "verifier_calls", "verifier_tokens",
 
 def thinkgate_counts(tgs_and_answers):
     """What the plugins' thinkgate objects say about triggers, read
-    generically: {"triggers": {name: count}, "cuts_no_answer": cuts (a
-    trigger other than none) whose answer came back empty, and the sums of
-    TG_SUMS}; only the keys some object carried."""
+    generically: {"triggers": {name: count} (per request from `trigger`,
+    or per trace from a `triggers` object), "cuts_no_answer": requests
+    cut (n = 1) whose answer came back empty, and the sums of TG_SUMS};
+    only the keys some object carried."""
     out = {}
     triggers = collections.Counter()
     no_answer = 0
@@ -744,6 +745,11 @@ def thinkgate_counts(tgs_and_answers):
             triggers[trig] += 1
             if trig not in ("none", "None") and not has_answer(ans):
                 no_answer += 1
+        elif isinstance(tg.get("triggers"), dict):
+            # Several traces (trimr n > 1): each trace's trigger, counted.
+            for trig, c in tg["triggers"].items():
+                if isinstance(c, int) and not isinstance(c, bool):
+                    triggers[str(trig)] += c
         for key in TG_SUMS:
             v = tg.get(key)
             if isinstance(v, (int, float)) and not isinstance(v, bool):

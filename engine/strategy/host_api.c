@@ -154,7 +154,8 @@ tg__host_summary_set(tg_req_t *req, const char *key, json_t *v)
 {
     tg_host_req_t  *hr = tg__host_of(req);
     static const char *const reserved[] = {
-        "strategy", "traces_started", "traces_cancelled", "tokens", NULL
+        "strategy", "traces_started", "traces_cancelled", "tokens",
+        "aux_tokens", NULL
     };
     size_t          i;
 

@@ -216,17 +216,26 @@ tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
 
 
 /* The "thinkgate" object: the host's figures, the plugin's keys, then
- * what the state steps did (session, prefix routing: core/prep.h). */
+ * what the state steps did (session, prefix routing: core/prep.h).
+ * tokens is every completion token the request cost: its traces' and its
+ * aux requests' (a probe or a judge decodes on a GPU too), the latter
+ * also as aux_tokens when it made any (as their usage says; one
+ * cancelled before its reply counts none). */
 static json_t *
 tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
 {
-    json_t    *o;
-    uint64_t   tokens = 0;
-    size_t     i;
+    json_t            *o;
+    tg_host_trace_t   *a;
+    uint64_t           tokens = 0, aux = 0;
+    size_t             i;
 
     for (i = 0; i < hr->ntraces; i++) {
         tokens += hr->traces[i]->tokens;
     }
+    for (a = hr->auxs; a != NULL; a = a->next_aux) {
+        aux += a->tokens;
+    }
+    tokens += aux;
     /* Built key by key: json_pack parses its format and checks every
      * literal key as UTF-8 on each call. */
     o = json_object();
@@ -242,7 +251,10 @@ tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
                                        json_integer((json_int_t) tokens))
         || json_object_set_new_nocheck(o, "winner",
                                        winner ? json_integer(winner->index)
-                                              : json_null()))
+                                              : json_null())
+        || (hr->auxs != NULL
+            && json_object_set_new_nocheck(o, "aux_tokens",
+                                           json_integer((json_int_t) aux))))
     {
         json_decref(o);
         return NULL;

@@ -71,8 +71,10 @@
  *
  * Options of type TG_OPT_ENUM and TG_OPT_STRING are read with opt_str.
  *
- * Summary keys strategy, traces_started, traces_cancelled and tokens are
- * the host's and cannot be set; winner is set by the host from
+ * Summary keys strategy, traces_started, traces_cancelled, tokens (the
+ * completion tokens of every trace and aux request) and aux_tokens (those
+ * of the aux requests, there when the request made any) are the host's
+ * and cannot be set; winner is set by the host from
  * finish_trace() unless the plugin sets it, in which case the plugin's
  * value stands.  answer is the plugin's to set (the host does not read
  * answers).
@@ -409,8 +411,8 @@ typedef struct tg_host_api_s {
                         const char *message);
 
     /* The "thinkgate" summary object and $thinkgate_* variables.  The host
-     * fills strategy, traces_started, traces_cancelled, tokens and winner
-     * itself; plugins add their own figures. */
+     * fills strategy, traces_started, traces_cancelled, tokens,
+     * aux_tokens and winner itself; plugins add their own figures. */
     int         (*summary_int)(tg_req_t *req, const char *key, int64_t v);
     int         (*summary_str)(tg_req_t *req, const char *key,
                                const char *v);

@@ -5,7 +5,9 @@ then goes on for a long while; with verifier=rule and m=2 it is cut at the
 third thought's marker and continued.  The client gets one SSE stream:
 the recorded thinking up to the cut, then the continuation's answer (the
 sim's continuation rule: the last answer the prefix states).  The sim
-shows the first stream cancelled and, after, no open stream.  A client
+shows the first stream cancelled and, after, no open stream.  With the
+defaults (verifier=probe, m=2) the probes' tokens count in the request's
+tokens.  A client
 leaving during a probe (to a pool that never answers) or during a slow
 continuation leaves nothing open.
 """
@@ -23,7 +25,7 @@ import types
 import pytest
 
 import harness
-from test_plugins import sim_stats, wait_no_open_streams
+from test_plugins import request, sim_stats, wait_no_open_streams
 
 PROBLEM = "Quux has 6 zims and gets 7 more. How many zims does Quux have?"
 SLOW = "Quux loops forever on 5 zims and 8 more. How many zims now?"
@@ -138,7 +140,7 @@ def test_trimmed_stream_is_thinking_to_the_cut_then_the_answer(gw):
     events = sse(gw, {
         "model": "Trim", "seed": 0, "max_tokens": 4000, "stream": True,
         "messages": [{"role": "user", "content": PROBLEM}],
-        "thinkgate": {"strategy": "trimr", "max_thoughts": 0}})
+        "thinkgate": {"strategy": "trimr", "verifier": "rule"}})
     thinking = "".join(c["delta"].get("reasoning_content") or ""
                        for e in events for c in e["choices"])
     answer = "".join(c["delta"].get("content") or ""
@@ -166,6 +168,32 @@ def test_trimmed_stream_is_thinking_to_the_cut_then_the_answer(gw):
     assert after["requests"] - before["requests"] == 2
     # Far fewer tokens than the whole recorded trace.
     assert after["tokens_generated"] - before["tokens_generated"] < 80
+
+
+def test_probe_tokens_count_in_the_requests_tokens(gw):
+    """The defaults (verifier=probe, m=2).  Probes decode on the
+    reasoning model: the host counts their completion tokens in the
+    thinkgate object's tokens, and apart as aux_tokens, which agree with
+    trimr's own verifier_tokens."""
+    before = sim_stats(gw)
+    status, raw = request(gw, "POST", "/v1/chat/completions", {
+        "model": "Trim", "seed": 0, "max_tokens": 4000,
+        "messages": [{"role": "user", "content": PROBLEM}],
+        "thinkgate": {"strategy": "trimr"}})
+    assert status == 200, raw[:300]
+    doc = json.loads(raw)
+    tg = doc["thinkgate"]
+    assert tg["trigger"] == "overthinking" and tg["answer"] == "13", tg
+    assert tg["verifier_calls"] >= 2 and tg["verifier_failures"] == 0, tg
+    assert tg["aux_tokens"] == tg["verifier_tokens"] > 0, tg
+    # The client's usage is its choice's: the thinking to the cut and the
+    # continuation; the request's tokens add the probes'.
+    assert tg["tokens"] == (doc["usage"]["completion_tokens"]
+                            + tg["aux_tokens"]), (tg, doc["usage"])
+    wait_no_open_streams(gw)
+    after = sim_stats(gw)
+    assert tg["tokens"] <= after["tokens_generated"] \
+        - before["tokens_generated"], (tg, after)
 
 
 def leave_after(gw, body, ready):
@@ -202,7 +230,7 @@ def test_client_leaving_during_a_probe_leaks_nothing(gw):
         "model": "Trim", "seed": 0, "max_tokens": 4000, "stream": True,
         "messages": [{"role": "user", "content": SLOW}],
         "thinkgate": {"strategy": "trimr", "verifier": "probe",
-                      "verifier_pool": "mutepool", "max_thoughts": 0}},
+                      "verifier_pool": "mutepool"}},
         lambda: established_to(port) > 0)
 
 
@@ -213,7 +241,8 @@ def test_client_leaving_during_a_continuation_leaks_nothing(gw):
     leave_after(gw, {
         "model": "Trim", "seed": 0, "max_tokens": 4000, "stream": True,
         "messages": [{"role": "user", "content": SLOW}],
-        "thinkgate": {"strategy": "trimr", "max_thoughts": 1}},
+        "thinkgate": {"strategy": "trimr", "verifier": "rule",
+                      "max_thoughts": 1}},
         lambda: sim_stats(gw)["requests"] - before >= 2)
     assert sim_stats(gw)["tokens_after_close"] == 0
 
@@ -258,8 +287,7 @@ def test_llm_verifier_with_llama_cpp():
             "model": "Trim", "seed": 0, "max_tokens": 8000, "stream": True,
             "messages": [{"role": "user", "content": LLM}],
             "thinkgate": {"strategy": "trimr", "verifier": "llm",
-                          "verifier_pool": "small", "max_thoughts": 0,
-                          "m": 2}})
+                          "verifier_pool": "small", "m": 2}})
         tg = [e["thinkgate"] for e in events if "thinkgate" in e][-1]
         print("trimr verifier=llm on SmolLM2: %s" % json.dumps(tg))
         assert tg["verifier"] == "llm"

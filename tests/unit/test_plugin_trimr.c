@@ -86,8 +86,15 @@ Test(trimr, descriptor_and_options)
 
     cr_assert_str_eq(thinkgate_plugin.name, "trimr");
     cr_assert_str_eq(tg_test_option(&thinkgate_plugin, "verifier")->def,
-                     "rule");
+                     "probe");
     cr_assert_str_eq(tg_test_option(&thinkgate_plugin, "m")->def, "2");
+    /* Only overthinking cuts by default: the other triggers are off. */
+    cr_assert_str_eq(tg_test_option(&thinkgate_plugin, "budget_share")->def,
+                     "0");
+    cr_assert_str_eq(tg_test_option(&thinkgate_plugin, "max_thoughts")->def,
+                     "0");
+    cr_assert_str_eq(tg_test_option(&thinkgate_plugin, "repeat_ngram")->def,
+                     "0");
     cr_assert_str_eq(tg_test_option(&thinkgate_plugin, "n")->def, "1");
     cr_assert_str_eq(tg_test_option(&thinkgate_plugin, "probe_tokens")->def,
                      "20");
@@ -197,7 +204,7 @@ Test(trimr, overthinking_cuts_into_one_stream)
 {
     static const char *const  answers[] = { "-", "42", "42", "7", "8" };
     const char               *text = tg_tt_thinking(answers, 5);
-    fake_host_t              *h = tg_tt_host("max_thoughts=0", text,
+    fake_host_t              *h = tg_tt_host("verifier=rule", text,
                                              "\\boxed{42}", 1);
     const char               *out, *cut_at;
 
@@ -232,7 +239,7 @@ Test(trimr, streak_needs_m_equal_answers_in_a_row)
     static const char *const  answers[] = { "1", "2", "2", "-", "3", "3",
                                             "-", "3", "9", "9" };
     const char               *text = tg_tt_thinking(answers, 10);
-    fake_host_t              *h = tg_tt_host("m=3 max_thoughts=0", text,
+    fake_host_t              *h = tg_tt_host("verifier=rule m=3", text,
                                              "\\boxed{3}", 1);
 
     /* 1 | 2 2 | 3 3 (skip) 3: the third 3 is thought 7. */
@@ -245,7 +252,7 @@ Test(trimr, streak_needs_m_equal_answers_in_a_row)
     tg_test_clean(h);
 
     /* No two equal in a row: it runs to its own end. */
-    h = tg_tt_host("max_thoughts=0", tg_tt_thinking((const char *[]) {
+    h = tg_tt_host("verifier=rule", tg_tt_thinking((const char *[]) {
                    "1", "2", "1", "2", "-" }, 5), "x", 0);
     cr_assert_eq(fake_host_run(h), 0);
     cr_assert_eq(fake_host_traces_started(h), 1);
@@ -263,7 +270,7 @@ Test(trimr, underthinking_by_thoughts_and_budget)
                                             "7", "8" };
     tg_request_info_t         info = { 0 };
     const char               *text = tg_tt_thinking(answers, 8);
-    fake_host_t              *h = tg_tt_host("max_thoughts=3", text,
+    fake_host_t              *h = tg_tt_host("verifier=rule max_thoughts=3", text,
                                              "I have not reached a final "
                                              "answer yet.", 1);
 
@@ -275,7 +282,7 @@ Test(trimr, underthinking_by_thoughts_and_budget)
     tg_test_clean(h);
 
     /* max_tokens 400 in the body: half of it is the budget share. */
-    h = tg_tt_host("max_thoughts=0", text, "\\boxed{8}", 1);
+    h = tg_tt_host("verifier=rule budget_share=0.5", text, "\\boxed{8}", 1);
     info.endpoint = TG_ENDPOINT_CHAT;
     info.stream = 1;
     info.body = "{\"messages\":[{\"role\":\"user\",\"content\":"
@@ -291,9 +298,63 @@ Test(trimr, underthinking_by_thoughts_and_budget)
     tg_test_clean(h);
 
     /* Without max_tokens that trigger is off. */
-    h = tg_tt_host("max_thoughts=0", text, "\\boxed{8}", 1);
+    h = tg_tt_host("verifier=rule budget_share=0.5", text, "\\boxed{8}", 1);
     cr_assert_eq(fake_host_run(h), 0);
     tg_tt_summary_is(h, "trigger", "\"none\"");
+    tg_test_clean(h);
+}
+
+
+Test(trimr, defaults_cut_only_when_probes_agree)
+{
+    static const char *const  answers[] = { "1", "2", "3", "4", "5", "6",
+                                            "7", "8", "9", "10", "11",
+                                            "12", "13", "14", "15", "16",
+                                            "17", "18", "19", "20", "21",
+                                            "22", "23", "24" };
+    tg_request_info_t         info = { 0 };
+    char                      buf[8192];
+    fake_host_t              *h;
+    int                       i;
+
+    /* 24 thoughts, each with its own answer, a max_tokens whose half
+     * falls early, and a passage written four times: the old defaults
+     * (max_thoughts 20, budget_share 0.5, repeat_ngram 32) cut this;
+     * probes that never agree leave it to its own end. */
+    snprintf(buf, sizeof(buf), "%s", tg_tt_thinking(answers, 24));
+    for (i = 0; i < 4; i++) {
+        strcat(buf, "So x equals y plus z and y equals two times z so x "
+               "equals three times z and then we check all of that again "
+               "with the very same words as before in this long sentence "
+               "that keeps going on and on and on for many more words "
+               "still. ");
+    }
+    h = tg_tt_host("", buf, "x", 0);
+    fake_host_set_aux_reply(h, "}", 0);
+    info.endpoint = TG_ENDPOINT_CHAT;
+    info.stream = 1;
+    info.body = "{\"messages\":[], \"max_tokens\": 400}";
+    info.body_len = strlen(info.body);
+    info.problem = "What?";
+    info.problem_len = 5;
+    info.pool = "default";
+    fake_host_set_request(h, &info);
+    cr_assert_eq(fake_host_run(h), 0);
+    cr_assert_eq(fake_host_traces_started(h), 1);
+    tg_tt_summary_is(h, "verifier", "\"probe\"");
+    tg_tt_summary_is(h, "trigger", "\"none\"");
+    tg_tt_summary_is(h, "cuts", "0");
+    cr_assert_geq(atoi(fake_host_summary(h, "verifier_calls")), 20);
+    tg_tt_summary_is(h, "answer", "\"99\"");
+    tg_test_clean(h);
+
+    /* Two probes that agree do cut. */
+    h = tg_tt_host("", buf, "\\boxed{5}", 1);
+    fake_host_set_aux_reply(h, "5}", 0);
+    fake_host_set_request(h, &info);
+    cr_assert_eq(fake_host_run(h), 0);
+    tg_tt_summary_is(h, "trigger", "\"overthinking\"");
+    tg_tt_summary_is(h, "answer", "\"5\"");
     tg_test_clean(h);
 }
 
@@ -309,7 +370,7 @@ Test(trimr, repetition_cuts_a_loop)
         strcat(buf, " So x equals y plus z, and y equals two times z, so x "
                "equals three times z and then we check that again.");
     }
-    h = tg_tt_host("repeat_ngram=10", buf, "\\boxed{3}", 1);
+    h = tg_tt_host("verifier=rule repeat_ngram=10", buf, "\\boxed{3}", 1);
     cr_assert_eq(fake_host_run(h), 0);
     tg_tt_summary_is(h, "trigger", "\"repetition\"");
     /* 19 words repeat within the second copy (of 22 words). */
@@ -459,7 +520,7 @@ Test(trimr, n_traces_each_cut_then_vote)
     fake_host_t              *h = tg_test_new(&thinkgate_plugin);
     int                       i;
 
-    cr_assert_eq(fake_host_set_options(h, "n=3 max_thoughts=0"), 0);
+    cr_assert_eq(fake_host_set_options(h, "n=3 verifier=rule"), 0);
     s.reasoning = tg_tt_thinking(answers, 4);
     s.content = "\\boxed{1}";
     s.tokens = (uint32_t) strlen(s.reasoning) + 9;
@@ -501,7 +562,7 @@ Test(trimr, client_leaves_during_probe_or_continuation)
     cr_assert_eq(fake_host_end(h), FAKE_END_NONE);
     tg_test_clean(h);
 
-    h = tg_tt_host("max_thoughts=1", text, "x", 0);
+    h = tg_tt_host("verifier=rule max_thoughts=1", text, "x", 0);
     c.content = "a long answer that takes its time";
     c.tokens = 30;
     c.ms_per_token = 50;
@@ -513,7 +574,7 @@ Test(trimr, client_leaves_during_probe_or_continuation)
     tg_test_clean(h);
 
     /* A continuation that cannot start fails the request. */
-    h = tg_tt_host("max_thoughts=1", text, "x", 0);
+    h = tg_tt_host("verifier=rule max_thoughts=1", text, "x", 0);
     c.refuse_start = 1;
     fake_host_add_trace(h, &c);
     cr_assert_eq(fake_host_run(h), 0);
