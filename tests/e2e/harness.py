@@ -326,6 +326,17 @@ def wait_registered(nginx, workers=2, timeout=10.0):
 _GARBAGE = {"garbage": '{not json', "badchoices": '{"choices":"x"}'}
 
 
+def start_engine_nginx(g, http, server=DEFAULT_SERVER):
+    """An engine and an nginx registered with it, appended to g.procs (a
+    fixture's namespace, cleaned up in reverse by its caller) and set as
+    g.engine and g.nginx."""
+    g.engine = start_engine()
+    g.procs.append(g.engine)
+    g.nginx = start_nginx(g.engine.sock, http, server)
+    g.procs.append(g.nginx)
+    wait_registered(g.nginx, 2)
+
+
 class _BadBackend(http.server.BaseHTTPRequestHandler):
     """500 with a message, 400 with a message, silence, or a stream of
     garbage (_GARBAGE)."""

@@ -78,11 +78,7 @@ def gw():
             % (sim.url, harness.free_port(), mute.server_address[1]))
     g = types.SimpleNamespace(sim=sim, mute=mute, procs=[sim])
     try:
-        g.engine = harness.start_engine()
-        g.procs.append(g.engine)
-        g.nginx = harness.start_nginx(g.engine.sock, http, SERVER)
-        g.procs.append(g.nginx)
-        harness.wait_registered(g.nginx, 2)
+        harness.start_engine_nginx(g, http, SERVER)
         yield g
     finally:
         for p in reversed(g.procs):

@@ -64,11 +64,7 @@ def gw():
             "    thinkgate_pool natives n0;\n" % (sim.url, sim.url))
     g = types.SimpleNamespace(sim=sim, procs=[sim])
     try:
-        g.engine = harness.start_engine()
-        g.procs.append(g.engine)
-        g.nginx = harness.start_nginx(g.engine.sock, http, SERVER)
-        g.procs.append(g.nginx)
-        harness.wait_registered(g.nginx, 2)
+        harness.start_engine_nginx(g, http, SERVER)
         base = "http://127.0.0.1:%d" % g.nginx.port
         g.client = openai.OpenAI(base_url=base + "/v1", api_key="k",
                                  max_retries=0, timeout=60)

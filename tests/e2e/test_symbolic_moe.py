@@ -93,11 +93,7 @@ def gw():
     old = os.environ.get("THINKGATE_MOE_PROFILES")
     os.environ["THINKGATE_MOE_PROFILES"] = prof
     try:
-        g.engine = harness.start_engine()
-        g.procs.append(g.engine)
-        g.nginx = harness.start_nginx(g.engine.sock, http, SERVER)
-        g.procs.append(g.nginx)
-        harness.wait_registered(g.nginx, 2)
+        harness.start_engine_nginx(g, http, SERVER)
         yield g
     finally:
         if old is None:

@@ -86,11 +86,7 @@ def gateway(extra_http="", step_ms="3"):
             % (sim.url, mute.server_address[1])) + extra_http
     g = types.SimpleNamespace(sim=sim, mute=mute, procs=[sim])
     try:
-        g.engine = harness.start_engine()
-        g.procs.append(g.engine)
-        g.nginx = harness.start_nginx(g.engine.sock, http, SERVER)
-        g.procs.append(g.nginx)
-        harness.wait_registered(g.nginx, 2)
+        harness.start_engine_nginx(g, http, SERVER)
         yield g
     finally:
         for p in reversed(g.procs):
