@@ -9,13 +9,18 @@
 # The base image: BASE=debian:12 (any Debian 12 image) is used as it is.
 # Without BASE, no registry is assumed: debootstrap builds a Debian 12
 # (minbase) root from Debian's mirror (DEBIAN_MIRROR), cached as
-# build/docker/base-bookworm.tar, and `docker import` makes it
+# $CACHE/base-bookworm.tar, and `docker import` makes it
 # thinkgate-base:bookworm.
+#
+# $CACHE (THINKGATE_CACHE, default ~/.cache/thinkgate/docker) holds what
+# outlives a checkout, as pip's cache does: the base root and the private
+# daemon's data, so a fresh clone reuses the layer cache.  Build logs stay
+# in build/docker/.
 #
 # The daemon: the one `docker info` reaches (DOCKER_HOST or the default
 # socket).  When none answers and this runs as root, a private dockerd is
 # started for the duration (--iptables=false --bridge=none
-# --storage-driver=vfs, data under build/docker/dockerd/ so the layer cache
+# --storage-driver=vfs, data under $CACHE/dockerd/ so the layer cache
 # survives) and stopped after.  Its containers can only use the host
 # network (`--network host`), which the build and test use anyway.
 #
@@ -25,10 +30,11 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$REPO/build/docker
+CACHE=${THINKGATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/thinkgate}/docker
 IMAGE=${IMAGE:-thinkgate}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 BASE_IMAGE=thinkgate-base:bookworm
-DD=$OUT/dockerd
+DD=$CACHE/dockerd
 
 say() { echo "docker: $*"; }
 die() { echo "docker: $*" >&2; exit 1; }
@@ -132,10 +138,10 @@ base_image() {
         echo "$BASE"
         return
     fi
-    local tar=$OUT/base-bookworm.tar
+    local tar=$CACHE/base-bookworm.tar
     if [ ! -s "$tar" ]; then
         command -v debootstrap > /dev/null || apt_install debootstrap >&2
-        local root=$OUT/base-root
+        local root=$CACHE/base-root
         rm -rf "$root"
         say "debootstrap bookworm (minbase) from $MIRROR" >&2
         debootstrap --variant=minbase bookworm "$root" "$MIRROR" \
@@ -191,11 +197,11 @@ build() {
 }
 
 cmd=${1:-build}
-mkdir -p "$OUT"
+mkdir -p "$OUT" "$CACHE"
 case $cmd in
 build|test)
-    # One build at a time per checkout (the private daemon's data).
-    exec 9> "$OUT/lock"
+    # One build at a time per cache (the private daemon's data).
+    exec 9> "$CACHE/lock"
     flock 9
     dockerd_start || exit 77
     trap dockerd_stop EXIT
