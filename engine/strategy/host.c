@@ -26,6 +26,7 @@ static void tg__host_on_event(tg_trace_t *t, const char *event,
 static void tg__host_on_data(tg_trace_t *t, const char *p, size_t n);
 static void tg__host_on_trace_end(tg_trace_t *t);
 static void tg__host_on_cancel(tg_request_t *r);
+static void tg__host_on_deadline(tg_request_t *r);
 static void tg__host_destroy(tg_request_t *r);
 static void tg__host_free(tg_host_req_t *hr);
 static int tg__host_info(tg_request_t *r, tg_host_req_t *hr);
@@ -40,6 +41,7 @@ const tg_strategy_t  tg_strategy_host = {
     tg__host_on_data,
     tg__host_on_trace_end,
     tg__host_on_cancel,
+    tg__host_on_deadline,
     tg__host_destroy
 };
 
@@ -409,6 +411,28 @@ tg__host_on_cancel(tg_request_t *r)
     }
     tg__host_enter(hr);
     hr->p->on_cancel(r);
+    tg__host_leave(hr);
+}
+
+
+/* The deadline passed: the plugin hears it as a client gone (on_cancel,
+ * so that it releases what it holds) and may no longer answer; everything
+ * it runs stops now, whatever output still waits for the client. */
+static void
+tg__host_on_deadline(tg_request_t *r)
+{
+    tg_host_req_t  *hr = r->strategy_data;
+
+    if (hr == NULL || hr->closing) {
+        return;
+    }
+    tg__host_enter(hr);
+    if (hr->started && !hr->gone && !hr->answered) {
+        hr->gone = 1;
+        hr->p->on_cancel(r);
+    }
+    hr->gone = 1;
+    tg__host_cancel_all(hr);
     tg__host_leave(hr);
 }
 
