@@ -121,7 +121,7 @@ tg_oa_error_set(tg_oa_error_t *err, int status, const char *type,
 
     err->status = status;
     err->type = type ? type : tg_oa_error_type(status);
-    err->code = code;
+    snprintf(err->code, sizeof(err->code), "%s", code ? code : "");
     snprintf(err->param, sizeof(err->param), "%s", param ? param : "");
 
     va_start(ap, fmt);
@@ -138,7 +138,7 @@ tg__invalid(tg_oa_error_t *err, const char *code, const char *param,
 
     err->status = 400;
     err->type = "invalid_request_error";
-    err->code = code;
+    snprintf(err->code, sizeof(err->code), "%s", code ? code : "");
     snprintf(err->param, sizeof(err->param), "%s", param ? param : "");
 
     va_start(ap, fmt);
@@ -236,8 +236,8 @@ tg_oa_error_render(const tg_oa_error_t *err)
                     "message", message,
                     "type", err->type ? err->type : "server_error",
                     "param", param[0] ? json_string(param) : json_null(),
-                    "code", err->code ? json_string(err->code)
-                                      : json_null());
+                    "code", err->code[0] ? json_string(err->code)
+                                         : json_null());
     if (doc == NULL) {
         return NULL;
     }

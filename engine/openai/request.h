@@ -28,7 +28,9 @@ enum {
 typedef struct {
     int          status;        /* HTTP status */
     const char  *type;          /* "invalid_request_error", ... */
-    const char  *code;          /* NULL or a short machine code */
+    char         code[64];      /* a short machine code; "" renders as
+                                   null (a copy: a backend's own code
+                                   outlives its reply) */
     char         param[96];     /* "" renders as null */
     char         message[768];
 } tg_oa_error_t;
