@@ -245,6 +245,13 @@ def faulty():
         }
         location /e500/v1/ { thinkgate_pass p500; }
         location /silent/v1/ { thinkgate_pass psilent; thinkgate_timeout 1s; }
+        location /silent/ffs/v1/ {
+            thinkgate_pass psilent; thinkgate_timeout 1s;
+            thinkgate_strategy ffs n=2;
+        }
+        location /e500/ffs/v1/ {
+            thinkgate_pass p500; thinkgate_strategy ffs n=2;
+        }
         location /dead/v1/ { thinkgate_pass pdead; }
         location /small/v1/ { thinkgate_pass p500; thinkgate_max_body 1k; }
         location = /thinkgate/status { thinkgate_status; }
@@ -290,6 +297,39 @@ def test_silent_backend_is_504(faulty):
     assert status == 504
     error_of(raw)
     assert time.monotonic() - t0 < 2.9
+
+
+# Issue 14, bug 8: when every trace of a multi-trace strategy fails, the
+# client hears it as passthrough says it, with OpenAI's types: 504
+# timeout_error backend_timeout for silent backends (it was 502 with the
+# type "backend_error" and code null), 502 server_error for a 5xx.
+@pytest.mark.parametrize("stream", [False, True])
+def test_every_ffs_trace_failing_is_typed_like_passthrough(faulty, stream):
+    status, raw = post(faulty.port, "/silent/v1/chat/completions",
+                       dict(CHAT, stream=stream))
+    one = error_of(raw)
+    assert status == 504 and one["type"] == "timeout_error", raw
+    assert one["code"] == "backend_timeout", raw
+    status, raw = post(faulty.port, "/silent/ffs/v1/chat/completions",
+                       dict(CHAT, stream=stream))
+    if stream and status == 200:
+        # keep-alive comments went out first: the error ends the stream
+        last = raw.decode().strip().split("\n\n")[-1]
+        assert last.startswith("data: "), raw
+        err = json.loads(last[len("data: "):])["error"]
+    else:
+        assert status == 504, raw
+        err = error_of(raw)
+    assert err["type"] == "timeout_error", err
+    assert err["code"] == "backend_timeout", err
+    assert "all 2 traces failed" in err["message"], err
+
+    status, raw = post(faulty.port, "/e500/ffs/v1/chat/completions", CHAT)
+    assert status == 502, raw
+    err = error_of(raw)
+    assert err["type"] == "server_error", err
+    assert err["code"] == "backend_error", err
+    assert "CUDA OOM" in err["message"], err
 
 
 def test_body_over_max_is_413(faulty):
