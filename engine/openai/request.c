@@ -72,11 +72,14 @@ tg_oa_endpoint(const char *uri, size_t len)
         const char  *suffix;
         int          endpoint;
     } map[] = {
-        { "/chat/completions", TG_OA_CHAT },
-        { "/completions", TG_OA_COMPLETIONS },
-        { "/models", TG_OA_MODELS },
+        { "/v1/chat/completions", TG_OA_CHAT },
+        { "/v1/completions", TG_OA_COMPLETIONS },
+        { "/v1/models", TG_OA_MODELS },
         { NULL, 0 }
     };
+
+    /* OpenAI's own paths only, under any mount prefix (a client's
+     * base_url ends in /v1): /v1/x/chat/completions is no endpoint. */
     size_t  i, n;
 
     /* A trailing slash is tolerated, as most OpenAI servers do. */

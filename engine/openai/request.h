@@ -44,7 +44,9 @@ typedef struct {
     const char  *model;         /* the client's model or NULL; in body */
 } tg_oa_request_t;
 
-/* Maps a request URI (without arguments) to an endpoint by its suffix. */
+/* Maps a request URI (without arguments) to an endpoint: it ends in
+ * /v1/chat/completions, /v1/completions or /v1/models (one trailing
+ * slash tolerated), whatever prefix comes before /v1. */
 int tg_oa_endpoint(const char *uri, size_t len);
 
 /* Returns the endpoint's path as sent to backends ("/chat/completions"). */

@@ -178,6 +178,22 @@ def test_unknown_endpoint_is_404(gw):
     error_of(raw)
 
 
+# Issue 14, bug 8: any path ending in /chat/completions was served.
+@pytest.mark.parametrize("path", ["/v1/x/chat/completions",
+                                  "/v1/anything/completions",
+                                  "/v1/v2/chat/completions",
+                                  "/v1/foo/models"])
+def test_only_openai_paths_are_served(gw, path):
+    status, raw = post(gw.nginx.port, path, CHAT)
+    assert status == 404, raw
+    err = error_of(raw)
+    assert err["code"] == "unknown_url", err
+    assert path in err["message"], err
+    # the same request on the real path is served
+    status, raw = post(gw.nginx.port, "/v1/chat/completions", CHAT)
+    assert status == 200, raw
+
+
 def test_gateway_still_serves_after_bad_input(gw):
     for _ in range(3):
         post(gw.nginx.port, "/v1/chat/completions", b"\x00\xff{")

@@ -210,6 +210,16 @@ Test(request, endpoints_by_suffix)
     cr_assert_eq(EP("/"), TG_OA_UNKNOWN);
     cr_assert_eq(EP(""), TG_OA_UNKNOWN);
     cr_assert_eq(EP("/v1/completionsx"), TG_OA_UNKNOWN);
+    /* Issue 14, bug 8: only OpenAI's paths, not any path with the
+     * endpoint's last segments. */
+    cr_assert_eq(EP("/v1/x/chat/completions"), TG_OA_UNKNOWN);
+    cr_assert_eq(EP("/v1/anything/completions"), TG_OA_UNKNOWN);
+    cr_assert_eq(EP("/v1/foo/models"), TG_OA_UNKNOWN);
+    cr_assert_eq(EP("/chat/completions"), TG_OA_UNKNOWN);
+    cr_assert_eq(EP("/v1/xchat/completions"), TG_OA_UNKNOWN);
+    cr_assert_eq(EP("/v2/chat/completions"), TG_OA_UNKNOWN);
+    cr_assert_eq(EP("/tenant/v1/completions"), TG_OA_COMPLETIONS);
+    cr_assert_eq(EP("/v1/models/"), TG_OA_MODELS);
 #undef EP
 }
 
