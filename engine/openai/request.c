@@ -544,8 +544,19 @@ tg__check_messages(json_t *messages, tg_oa_error_t *err)
                                param);
         }
 
-        /* Assistant messages that only call tools carry no content. */
+        /* Assistant messages that only call tools carry no content;
+         * every other role's message is its content (OpenAI requires it
+         * for system, developer, user and tool messages). */
         content = json_object_get(m, "content");
+        if ((content == NULL || json_is_null(content))
+            && strcmp(json_string_value(role), "assistant") != 0)
+        {
+            snprintf(param, sizeof(param), "messages[%zu].content", i);
+            return tg__invalid(err, "missing_required_parameter", param,
+                               "Missing required parameter: '%s' (a %.32s "
+                               "message needs its content).", param,
+                               json_string_value(role));
+        }
         if (content != NULL && !json_is_null(content)
             && !json_is_string(content) && !json_is_array(content))
         {

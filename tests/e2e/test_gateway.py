@@ -178,6 +178,18 @@ def test_unknown_endpoint_is_404(gw):
     error_of(raw)
 
 
+# Issue 14, bug 8: a user message without content was accepted.
+def test_user_message_without_content_is_400(gw):
+    body = dict(CHAT, messages=[{"role": "system", "content": "Be brief."},
+                                {"role": "user"}])
+    status, raw = post(gw.nginx.port, "/v1/chat/completions", body)
+    assert status == 400, raw
+    err = error_of(raw)
+    assert err["param"] == "messages[1].content", err
+    assert err["code"] == "missing_required_parameter", err
+    assert "messages[1].content" in err["message"], err
+
+
 # Issue 14, bug 8: any path ending in /chat/completions was served.
 @pytest.mark.parametrize("path", ["/v1/x/chat/completions",
                                   "/v1/anything/completions",

@@ -34,6 +34,15 @@ static bad_t  bad_inputs[] = {
     { TG_OA_CHAT, "{\"messages\":\"hi\"}", "messages", "invalid_type", 0 },
     { TG_OA_CHAT, "{\"messages\":[]}", "messages", "invalid_value", 0 },
     { TG_OA_CHAT, "{\"messages\":[1]}", "messages[0]", "invalid_type", 0 },
+    /* Issue 14, bug 8: a user message without content was accepted. */
+    { TG_OA_CHAT, "{\"messages\":[{\"role\":\"user\"}]}",
+      "messages[0].content", "missing_required_parameter", 0 },
+    { TG_OA_CHAT, "{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},"
+      "{\"role\":\"user\",\"content\":null}]}",
+      "messages[1].content", "missing_required_parameter", 0 },
+    { TG_OA_CHAT, "{\"messages\":[{\"role\":\"tool\","
+      "\"tool_call_id\":\"c1\"}]}",
+      "messages[0].content", "missing_required_parameter", 0 },
     { TG_OA_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
       "{\"role\":1,\"content\":\"x\"}]}", "messages[1].role",
       "invalid_type", 0 },
