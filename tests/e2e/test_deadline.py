@@ -4,9 +4,11 @@ request for as long as it liked.  The deadline bounds the whole request:
 past it the client gets 504 deadline_exceeded (an SSE error event when a
 stream had begun) and every backend stream is closed.
 
-The sim plays the trickling backend: one token every 400 ms never trips a
-2 s thinkgate_timeout, and a synthetic trace of thousands of tokens would
-run for many minutes."""
+The sim plays the trickling backend: one token every 400 ms, and a
+synthetic trace of thousands of tokens would run for many minutes.  The
+idle timeout (thinkgate_timeout) is 10 s, so what cuts at 2.5 s is the
+deadline; passthrough without streaming asks the sim for its whole answer
+(silent until done), where the deadline cuts just the same."""
 import http.client
 import json
 import time
@@ -18,18 +20,18 @@ import harness
 SERVER = """
         location /v1/ {
             thinkgate_pass reasoners;
-            thinkgate_timeout 2s;
+            thinkgate_timeout 10s;
             thinkgate_deadline 2500ms;
         }
         location /ffs/v1/ {
             thinkgate_pass reasoners;
-            thinkgate_timeout 2s;
+            thinkgate_timeout 10s;
             thinkgate_deadline 2500ms;
             thinkgate_strategy ffs n=4;
         }
         location /sc/v1/ {
             thinkgate_pass reasoners;
-            thinkgate_timeout 2s;
+            thinkgate_timeout 10s;
             thinkgate_deadline 2500ms;
             thinkgate_strategy self_consistency n=4;
         }
@@ -88,15 +90,12 @@ def check_deadline_error(err):
 
 @pytest.mark.parametrize("prefix", ["/v1", "/ffs/v1", "/sc/v1"])
 def test_trickling_backend_is_cut_non_streamed(gw, prefix):
-    t0 = time.monotonic()
     status, ctype, raw = post(gw, prefix + "/chat/completions", CHAT)
     assert status == 504, raw
     assert ctype.startswith("application/json"), ctype
     doc = json.loads(raw)
     assert set(doc) == {"error"}, doc
     check_deadline_error(doc["error"])
-    # Not cut by the idle timeout: the sim kept talking past it.
-    assert time.monotonic() - t0 >= 2.4
     wait_no_open_streams(gw)
 
 
