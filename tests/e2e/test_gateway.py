@@ -459,3 +459,106 @@ def test_surrogate_in_a_header_or_the_uri_is_400(gw, where):
     assert err["code"] == "invalid_encoding", err
     assert "meta" not in err["message"] and "decode" not in \
         err["message"], err
+
+
+class _ResetSecondRequest:
+    """A backend that keeps its first connection alive after one answer,
+    reads the second request sent on it and resets the connection (RST,
+    no byte of an answer); every later connection is served normally."""
+
+    ANSWER = (b'data: {"choices":[{"index":0,"delta":{"content":"ok"},'
+              b'"finish_reason":"stop"}],"usage":{"prompt_tokens":3,'
+              b'"completion_tokens":1,"total_tokens":4}}\n\n'
+              b'data: [DONE]\n\n')
+
+    def __init__(self):
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.resets = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve,
+                             args=(conn, self.connections == 1),
+                             daemon=True).start()
+
+    @staticmethod
+    def _read_request(conn, buf):
+        while b"\r\n\r\n" not in buf:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None, b""
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        n = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                n = int(line.split(b":")[1])
+        while len(rest) < n:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None, b""
+            rest += chunk
+        return head, rest[n:]
+
+    def _serve(self, conn, first):
+        import struct
+        buf, served = b"", 0
+        try:
+            while True:
+                head, buf = self._read_request(conn, buf)
+                if head is None:
+                    return
+                if first and served == 1:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    struct.pack("ii", 1, 0))
+                    self.resets += 1
+                    return
+                conn.sendall(b"HTTP/1.1 200 OK\r\n"
+                             b"Content-Type: text/event-stream\r\n"
+                             b"Content-Length: %d\r\n\r\n%s"
+                             % (len(self.ANSWER), self.ANSWER))
+                served += 1
+        finally:
+            conn.close()
+
+
+def test_kept_alive_connection_reset_is_retried_on_a_fresh_one():
+    """engine/backend/client.c tg__poll_cb once handed curl
+    CURL_CSELECT_ERR on libuv's POLLERR, so that a request sent on a
+    kept-alive connection the backend then reset failed ("select/poll",
+    502) instead of going again on a new connection, as curl does by
+    itself.  test_llamacpp.py met it by chance; this backend resets the
+    reused connection every time."""
+    backend = _ResetSecondRequest()
+    http_conf = ("    thinkgate_backend rst http://127.0.0.1:%d;\n"
+                 "    thinkgate_pool prst rst;\n" % backend.port)
+    engine = harness.start_engine()
+    nginx = harness.start_nginx(engine.sock, http_conf, """
+        location /v1/ { thinkgate_pass prst; }
+        location = /thinkgate/status { thinkgate_status; }
+""", workers=1)
+    try:
+        wait_registered(nginx, 1)
+        for i in range(3):
+            status, raw = post(nginx.port, "/v1/chat/completions",
+                               dict(CHAT, stream=True))
+            assert status == 200, (i, raw)
+            assert b'"ok"' in raw, raw
+        assert backend.resets == 1, backend.resets
+        assert backend.connections >= 2, backend.connections
+    finally:
+        nginx.cleanup()
+        engine.cleanup()
+        backend.sock.close()
