@@ -152,7 +152,7 @@ say "streamed request: 200, $events chunks, then data: [DONE]"
 
 if [ -n "$redis_pid" ]; then
     code=$(post "$work/session.json" "{\"model\":\"thinkgate-sim\",\"max_tokens\":32,$q}" \
-        -H 'X-Thinkgate-Session: dockertest')
+        -H 'X-Thinkgate-Session: dockertest' -H 'Authorization: Bearer docker-key')
     [ "$code" = 200 ] || fail "session request: HTTP $code: $(cat "$work/session.json")"
     curl -sS "$url/thinkgate/status" > "$work/status.json"
     python3 - "$work/status.json" <<'EOF' || fail "status: $(head -c 600 "$work/status.json")"

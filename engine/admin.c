@@ -85,11 +85,19 @@ tg__admin_reload(tg_request_t *r, const char *p, size_t len)
     tg_oa_error_t          err;
     json_t                *list, *it, *doc;
     char                   name[TG_PLUGIN_NAME_MAX + 1], msg[512];
+    char                   shown[512];
     size_t                 i;
     int                    rc;
 
+    /* A longer name is no plugin's: refused whole, never cut to a
+     * prefix that might name another. */
     if (len > TG_PLUGIN_NAME_MAX) {
-        len = TG_PLUGIN_NAME_MAX;
+        tg_oa_error_set(&err, 400, "invalid_request_error",
+                        "invalid_plugin_name", NULL,
+                        "A plugin name is at most %d characters; this one "
+                        "has %zu.", TG_PLUGIN_NAME_MAX, len);
+        tg_request_error(r, &err);
+        return;
     }
     memcpy(name, p, len);
     name[len] = '\0';
@@ -97,11 +105,12 @@ tg__admin_reload(tg_request_t *r, const char *p, size_t len)
     rc = tg_plugin_reload(reg, name, msg, sizeof(msg));
     if (rc != 0) {
         tg_log_warn("admin: reload of plugin %s refused: %s", name, msg);
+        tg_plugin_public_text(reg, msg, shown, sizeof(shown));
         tg_oa_error_set(&err, rc == -ENOENT ? 404 : rc == -EINVAL ? 400
                                                                   : 422,
                         "invalid_request_error", "reload_failed", NULL,
                         "Reload of plugin \"%s\" failed (the current version, "
-                        "if any, keeps serving): %s", name, msg);
+                        "if any, keeps serving): %s", name, shown);
         tg_request_error(r, &err);
         return;
     }

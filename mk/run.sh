@@ -101,10 +101,12 @@ Logs in $RUN/.  Try:
        -H 'Content-Type: application/json' \\
        -d '{"model":"thinkgate-sim","messages":[{"role":"user","content":"What is 17 + 25?"}]}'
 
-A conversation kept by the gateway (send only the new turn):
+A conversation kept by the gateway (send only the new turn; it belongs to
+the API key that started it, so sessions need one):
 
   curl -s http://127.0.0.1:$port/v1/chat/completions \\
        -H 'Content-Type: application/json' -H 'X-Thinkgate-Session: demo1' \\
+       -H 'Authorization: Bearer my-key' \\
        -d '{"model":"thinkgate-sim","messages":[{"role":"user","content":"What is 2 + 3?"}]}'
 
 The OpenAI Python SDK: list the models, then let First-Finish Search run

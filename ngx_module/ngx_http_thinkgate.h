@@ -155,6 +155,7 @@ typedef struct {
     ngx_flag_t                  session;
     ngx_flag_t                  auth;       /* thinkgate_auth */
     ngx_msec_t                  timeout;
+    ngx_msec_t                  deadline;   /* thinkgate_deadline; 0: off */
     size_t                      max_body;
     ngx_str_t                   pass_file;  /* where thinkgate_pass is */
     ngx_uint_t                  pass_line;

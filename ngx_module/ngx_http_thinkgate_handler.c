@@ -409,6 +409,8 @@ ngx_http_thinkgate_meta(ngx_http_request_t *r, ngx_http_thinkgate_ctx_t *ctx)
     ngx_http_thinkgate_json_raw(&j, lcf->client_strategy ? "true" : "false");
     ngx_http_thinkgate_json_key(&j, "timeout_ms");
     ngx_http_thinkgate_json_uint(&j, lcf->timeout);
+    ngx_http_thinkgate_json_key(&j, "deadline_ms");
+    ngx_http_thinkgate_json_uint(&j, lcf->deadline);
 
     /* the engine bounds a session's history with it */
     ngx_http_thinkgate_json_key(&j, "max_body");

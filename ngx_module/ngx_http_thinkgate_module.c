@@ -10,6 +10,7 @@
 typedef struct {
     ngx_uint_t                  min;
     ngx_uint_t                  max;
+    ngx_uint_t                  off;        /* "off" allowed, stored as 0 */
 } ngx_http_thinkgate_bounds_t;
 
 
@@ -38,11 +39,15 @@ static ngx_http_handler_pt  ngx_http_thinkgate_admin_post =
 
 
 static ngx_http_thinkgate_bounds_t  ngx_http_thinkgate_timeout_bounds = {
-    1, 7 * 24 * 3600 * 1000
+    1, 7 * 24 * 3600 * 1000, 0
+};
+
+static ngx_http_thinkgate_bounds_t  ngx_http_thinkgate_deadline_bounds = {
+    1, 7 * 24 * 3600 * 1000, 1
 };
 
 static ngx_http_thinkgate_bounds_t  ngx_http_thinkgate_max_body_bounds = {
-    1, 1024 * 1024 * 1024
+    1, 1024 * 1024 * 1024, 0
 };
 
 
@@ -123,6 +128,15 @@ static ngx_command_t  ngx_http_thinkgate_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_thinkgate_loc_conf_t, timeout),
       &ngx_http_thinkgate_timeout_bounds },
+
+    /* the whole request, however the backend trickles: the engine
+     * answers 504 deadline_exceeded; "off" for none */
+    { ngx_string("thinkgate_deadline"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_thinkgate_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thinkgate_loc_conf_t, deadline),
+      &ngx_http_thinkgate_deadline_bounds },
 
     /* larger request bodies get 413 without reaching the engine */
     { ngx_string("thinkgate_max_body"),
@@ -257,6 +271,7 @@ ngx_http_thinkgate_create_loc_conf(ngx_conf_t *cf)
     conf->session = NGX_CONF_UNSET;
     conf->auth = NGX_CONF_UNSET;
     conf->timeout = NGX_CONF_UNSET_MSEC;
+    conf->deadline = NGX_CONF_UNSET_MSEC;
     conf->max_body = NGX_CONF_UNSET_SIZE;
 
     return conf;
@@ -285,6 +300,9 @@ ngx_http_thinkgate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->session, prev->session, 0);
     ngx_conf_merge_value(conf->auth, prev->auth, 0);
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 600000);
+    /* 30 minutes: longer than any generation a backend should take,
+     * short enough that a trickling one frees its slot */
+    ngx_conf_merge_msec_value(conf->deadline, prev->deadline, 1800000);
     ngx_conf_merge_size_value(conf->max_body, prev->max_body,
                               1024 * 1024);
 
@@ -511,12 +529,22 @@ ngx_http_thinkgate_msec_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     bounds = cmd->post;
 
+    if (bounds->off && value[1].len == 3
+        && ngx_strncmp(value[1].data, "off", 3) == 0)
+    {
+        *field = 0;
+        return NGX_CONF_OK;
+    }
+
     n = ngx_parse_time(&value[1], 0);
     if (n == NGX_ERROR || (ngx_uint_t) n < bounds->min
         || (ngx_uint_t) n > bounds->max)
     {
         return ngx_http_thinkgate_conf_bad(cf, cmd, &value[1],
-                                      "expected a time from 1ms to 7d");
+                                      bounds->off
+                                      ? "expected \"off\" or a time from "
+                                        "1ms to 7d"
+                                      : "expected a time from 1ms to 7d");
     }
 
     *field = n;

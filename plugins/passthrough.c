@@ -117,7 +117,9 @@ tg_passthrough_start(tg_req_t *req)
     }
 
     spec.temperature = -1;
-    spec.flags = TG_TRACE_F_LIVE;
+    /* Nothing is read before the end: a client that does not stream is
+     * served from the backend's whole answer (its own usage and errors). */
+    spec.flags = TG_TRACE_F_LIVE | TG_TRACE_F_WHOLE;
     for (i = 0; i < st->n; i++) {
         st->traces[i] = api->trace_start(req, &spec);
         if (st->traces[i] == NULL) {

@@ -97,6 +97,10 @@ tg__dispatch_meta(tg_request_t *r, tg_oa_error_t *err)
     if (json_is_integer(v) && json_integer_value(v) > 0) {
         r->timeout_ms = json_integer_value(v);
     }
+    v = json_object_get(r->meta, "deadline_ms");
+    if (json_is_integer(v) && json_integer_value(v) > 0) {
+        r->deadline_ms = json_integer_value(v);
+    }
     v = json_object_get(r->meta, "max_body");
     r->max_body = json_is_integer(v) && json_integer_value(v) > 0
                   && json_integer_value(v) < TG_REQUEST_MAX_BODY
@@ -126,6 +130,12 @@ tg__dispatch_api(tg_request_t *r)
     e->requests_total++;
     e->requests_in_flight++;
     r->counted = 1;
+
+    if (tg_request_deadline_start(r) != 0) {
+        tg_oa_error_set(&err, 500, NULL, NULL, NULL,
+                        "cannot start the deadline timer");
+        goto failed;
+    }
 
     endpoint = tg_oa_endpoint(r->uri, strlen(r->uri));
 

@@ -25,6 +25,39 @@ static void tg__prep_on_stored(tg_session_store_t *st, int status,
     unsigned turns, unsigned dropped, void *data);
 
 
+/* The key of "Bearer KEY" (the scheme in any case, one or more spaces,
+ * a key without spaces): 0 with *key and *len, else -1 with *key NULL when
+ * there was no header at all. */
+static int
+tg__prep_bearer(const char *h, const char **key, size_t *len)
+{
+    const char  *k;
+    size_t       n;
+
+    *key = h;
+    *len = 0;
+    if (h == NULL) {
+        return -1;
+    }
+    if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t')) {
+        return -1;
+    }
+    for (k = h + 6; *k == ' ' || *k == '\t'; k++) {
+        /* the spaces after the scheme */
+    }
+    n = strlen(k);
+    while (n > 0 && (k[n - 1] == ' ' || k[n - 1] == '\t')) {
+        n--;
+    }
+    if (n == 0 || strcspn(k, " \t") < n) {
+        return -1;
+    }
+    *key = k;
+    *len = n;
+    return 0;
+}
+
+
 int
 tg__prep_session(tg_prep_t *p, const char *id, size_t len,
     tg_oa_error_t *err)
@@ -43,6 +76,27 @@ tg__prep_session(tg_prep_t *p, const char *id, size_t len,
     }
     memcpy(p->id, id, len);
     p->id[len] = '\0';
+
+    /* A session belongs to the API key that created it; only a digest
+     * of the key is stored.  Without a key every client would share one
+     * owner, and anyone who knows or guesses an id (the README's is
+     * "demo1") could read the conversation: sessions need a key.  Only
+     * the Bearer scheme names one, so that "Authorization: KEY" is not
+     * taken for the owner of "Bearer KEY". */
+    auth = json_string_value(json_object_get(json_object_get(r->meta,
+                                                             "headers"),
+                                             "authorization"));
+    if (tg__prep_bearer(auth, &auth, &alen) != 0) {
+        tg_oa_error_set(err, 401, "authentication_error",
+                        auth == NULL ? "session_needs_api_key"
+                                     : "invalid_authorization",
+                        NULL, auth == NULL
+                        ? "A session belongs to the API key that created "
+                          "it: send \"Authorization: Bearer KEY\"."
+                        : "The Authorization header must be \"Bearer "
+                          "KEY\".");
+        return -EACCES;
+    }
     p->session = 1;
 
     p->st = tg_shared_sessions(p->link);
@@ -54,16 +108,6 @@ tg__prep_session(tg_prep_t *p, const char *id, size_t len,
         return -ENOTCONN;
     }
 
-    /* A session belongs to the API key that created it; only a digest
-     * of the key is stored. */
-    auth = json_string_value(json_object_get(json_object_get(r->meta,
-                                                             "headers"),
-                                             "authorization"));
-    auth = auth ? auth : "";
-    if (strncasecmp(auth, "Bearer ", 7) == 0) {
-        auth += 7;
-    }
-    alen = strlen(auth);
     tg_session_owner(auth, alen, p->owner);
     tg_session_token(p->st, p->token);
 

@@ -20,6 +20,8 @@
 #include "util/jload.h"
 
 static void tg__request_pace(tg_request_t *r);
+static void tg__deadline_cb(uv_timer_t *timer);
+static void tg__deadline_closed(uv_handle_t *h);
 static void tg__reap_cb(uv_idle_t *idle);
 static void tg__request_bad_meta(tg_request_t *r, const json_error_t *jerr);
 static void tg__request_fail(tg_request_t *r, int status, const char *fmt,
@@ -526,6 +528,84 @@ tg__request_pace(tg_request_t *r)
 }
 
 
+int
+tg_request_deadline_start(tg_request_t *r)
+{
+    uint64_t  now, left;
+
+    if (r->deadline_ms <= 0 || r->deadline != NULL) {
+        return 0;
+    }
+
+    r->deadline = malloc(sizeof(uv_timer_t));
+    if (r->deadline == NULL
+        || uv_timer_init(r->engine->loop, r->deadline) != 0)
+    {
+        free(r->deadline);
+        r->deadline = NULL;
+        return -ENOMEM;
+    }
+    r->deadline->data = r;
+
+    now = uv_now(r->engine->loop);
+    left = now - r->started_ms >= (uint64_t) r->deadline_ms
+           ? 0 : (uint64_t) r->deadline_ms - (now - r->started_ms);
+
+    (void) uv_timer_start(r->deadline, tg__deadline_cb, left, 0);
+    return 0;
+}
+
+
+/*
+ * thinkgate_deadline passed (issue 14, bug 6): thinkgate_timeout only
+ * bounds silence, so a backend dripping a byte now and then could hold a
+ * request for ever.  The strategy stops, every backend transfer closes
+ * now, and the client gets 504 deadline_exceeded: a JSON error when
+ * nothing was sent yet, an SSE error event ending a stream that began.
+ */
+static void
+tg__deadline_cb(uv_timer_t *timer)
+{
+    tg_request_t   *r = timer->data;
+    tg_trace_t     *t;
+    tg_oa_error_t   err;
+
+    if (r == NULL || r->closed || r->finished) {
+        return;
+    }
+
+    tg_log_warn("request %llu: deadline of %lld ms passed, %u trace(s) "
+                "running", (unsigned long long) r->id,
+                (long long) r->deadline_ms, r->traces_running);
+
+    if (r->strategy != NULL && r->strategy->on_deadline != NULL) {
+        r->strategy->on_deadline(r);
+    }
+
+    /* Traces a strategy does not know of (none today) stop too. */
+    for (t = r->traces; t != NULL; t = t->next) {
+        tg_trace_cancel(t);
+    }
+
+    if (r->closed || r->finished) {
+        return;
+    }
+
+    tg_oa_error_set(&err, 504, "timeout_error", "deadline_exceeded", NULL,
+                    "The request did not finish within its deadline of "
+                    "%lld ms (thinkgate_deadline).",
+                    (long long) r->deadline_ms);
+    (void) tg_request_error(r, &err);
+}
+
+
+static void
+tg__deadline_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+
 void
 tg_request_close(tg_request_t *r)
 {
@@ -536,6 +616,12 @@ tg_request_close(tg_request_t *r)
         return;
     }
     r->closed = 1;
+
+    if (r->deadline != NULL) {
+        r->deadline->data = NULL;
+        uv_close((uv_handle_t *) r->deadline, tg__deadline_closed);
+        r->deadline = NULL;
+    }
 
     for (t = r->traces; t != NULL; t = t->next) {
         tg_trace_cancel(t);

@@ -73,6 +73,9 @@ struct tg_req_s {
     const char            *args;
     const char            *pool_name;       /* pinned, or by "model" */
     int64_t                timeout_ms;      /* 0: none */
+    int64_t                deadline_ms;     /* thinkgate_deadline, from
+                                               started_ms; 0: none */
+    uv_timer_t            *deadline;        /* its timer; NULL: none */
     uint64_t               max_body;        /* the location's
                                                thinkgate_max_body (meta
                                                "max_body"), else
@@ -132,6 +135,12 @@ int tg_request_json(tg_request_t *r, int status, json_t *doc);
 /* A whole response with its own content type. */
 int tg_request_reply(tg_request_t *r, int status, const char *content_type,
     const char *body, size_t len);
+
+/* Arms the request's deadline (r->deadline_ms after started_ms): when it
+ * passes before END or ERROR, the strategy stops (on_deadline), every
+ * trace is cancelled and the client gets a 504 deadline_exceeded (an SSE
+ * error event once a stream has begun).  Returns 0 or -ENOMEM. */
+int tg_request_deadline_start(tg_request_t *r);
 
 /* Cancels every trace and releases the request (memory goes later, from
  * the engine's reaper). */

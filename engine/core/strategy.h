@@ -42,6 +42,10 @@ struct tg_strategy_s {
     /* The client left; traces are cancelled by the host right after. */
     void (*on_cancel)(tg_request_t *r);
 
+    /* The request's deadline passed before it answered: stop everything
+     * it runs (no callback follows); the request answers the client. */
+    void (*on_deadline)(tg_request_t *r);
+
     /* The request is closed (traces cancelled): release r->strategy_data,
      * now or once the strategy's own callbacks have returned. */
     void (*destroy)(tg_request_t *r);

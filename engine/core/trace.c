@@ -88,7 +88,8 @@ tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
     t->req = r;
     t->pool = pool;
     t->endpoint = endpoint;
-    t->stream = stream;
+    t->stream = stream == 1;
+    t->whole = stream == TG_TRACE_WHOLE;
     t->body = json_incref(body);
 
     if (only == NULL && pool->policy == TG_POOL_GROUPED
@@ -261,8 +262,11 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
         hr.connect_timeout_ms = (long) b->connect_timeout_ms;
         hr.idle_timeout_ms = (long) b->idle_timeout_ms;
         if (r->timeout_ms > 0
-            && (hr.idle_timeout_ms == 0 || r->timeout_ms < hr.idle_timeout_ms))
+            && (hr.idle_timeout_ms == 0 || r->timeout_ms < hr.idle_timeout_ms
+                || t->whole))
         {
+            /* A whole answer comes only once it is generated: silence up
+             * to thinkgate_timeout is expected there. */
             hr.idle_timeout_ms = (long) r->timeout_ms;
         }
         hr.tls_verify = b->tls_verify;
@@ -410,8 +414,13 @@ tg__on_head(tg_http_t *h, long status, const char *ctype, void *data)
     }
 
     /* A streamed request answered with plain JSON (some servers do that
-     * when they ignore "stream") is relayed as data, not parsed as SSE. */
-    if (t->stream && (ctype == NULL || strstr(ctype, "text/event-stream"))) {
+     * when they ignore "stream") is relayed as data, not parsed as SSE;
+     * a whole answer asked for and streamed all the same is parsed as
+     * the stream it is. */
+    if ((t->stream && ctype == NULL)
+        || ((t->stream || t->whole) && ctype != NULL
+            && strstr(ctype, "text/event-stream")))
+    {
         tg_sse_init(&t->sse, tg__on_event, t);
         t->sse_ready = 1;
     }
@@ -556,14 +565,14 @@ tg__on_done(tg_http_t *h, int rc, const char *err, void *data)
 
 static void
 tg__error_message(tg_trace_t *t, char *msg, size_t len, char *param,
-    size_t plen, const char **code)
+    size_t plen, char *code, size_t clen)
 {
     json_t      *doc, *e, *m;
     const char  *s;
 
     msg[0] = '\0';
     param[0] = '\0';
-    *code = NULL;
+    code[0] = '\0';
 
     doc = json_loadb(tg_buf_ptr(&t->errbody), tg_buf_size(&t->errbody), 0,
                      NULL);
@@ -584,6 +593,16 @@ tg__error_message(tg_trace_t *t, char *msg, size_t len, char *param,
             if (s != NULL) {
                 snprintf(param, plen, "%s", s);
             }
+            /* The backend's own code (context_length_exceeded, ...),
+             * when it is a plain identifier. */
+            s = json_string_value(json_object_get(e, "code"));
+            if (s != NULL && s[0] != '\0' && strlen(s) < clen
+                && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+                   == strlen(s))
+            {
+                snprintf(code, clen, "%s", s);
+            }
         }
         json_decref(doc);
     }
@@ -599,8 +618,7 @@ tg__error_message(tg_trace_t *t, char *msg, size_t len, char *param,
 int
 tg_trace_error(tg_trace_t *t, tg_oa_error_t *err)
 {
-    char          msg[512], param[96];
-    const char   *code;
+    char          msg[512], param[96], code[64];
     const char   *name = t->backend ? t->backend->name : "?";
 
     if (t->rc == 0 && t->status >= 200 && t->status < 400) {
@@ -632,7 +650,8 @@ tg_trace_error(tg_trace_t *t, tg_oa_error_t *err)
         return 1;
     }
 
-    tg__error_message(t, msg, sizeof(msg), param, sizeof(param), &code);
+    tg__error_message(t, msg, sizeof(msg), param, sizeof(param), code,
+                      sizeof(code));
 
     switch (t->status) {
 
@@ -643,7 +662,7 @@ tg_trace_error(tg_trace_t *t, tg_oa_error_t *err)
     case 413:
     case 422:
     case 429:
-        tg_oa_error_set(err, (int) t->status, NULL, code,
+        tg_oa_error_set(err, (int) t->status, NULL, code[0] ? code : NULL,
                         param[0] ? param : NULL, "%s",
                         msg[0] ? msg : "the backend refused the request");
         return 1;

@@ -36,6 +36,10 @@ struct tg_trace_s {
     size_t            ntried;
     int               endpoint;         /* TG_OA_CHAT / _COMPLETIONS */
     int               stream;
+    unsigned          whole:1;          /* a non-streamed answer the
+                                           client waits for whole: silent
+                                           up to the request's timeout,
+                                           not the backend's idle one */
     json_t           *body;             /* request to send; owned */
 
     long              status;           /* HTTP status, 0 before head */
@@ -65,6 +69,12 @@ struct tg_trace_s {
     unsigned          feeding:1;        /* inside tg_sse_feed */
     unsigned          restart:1;        /* relaunch when the feed returns */
 };
+
+/* stream: 1 an SSE stream, 0 a plain answer (aux requests),
+ * TG_TRACE_WHOLE a plain answer the client waits for (its silence is
+ * bounded by the request's thinkgate_timeout, not the backend's
+ * idle_timeout). */
+#define TG_TRACE_WHOLE  2
 
 /* Starts a trace on the pool with body (a reference is taken).  Returns
  * 0 and *out, or a negative errno with err filled (502 when no backend

@@ -72,11 +72,14 @@ tg_oa_endpoint(const char *uri, size_t len)
         const char  *suffix;
         int          endpoint;
     } map[] = {
-        { "/chat/completions", TG_OA_CHAT },
-        { "/completions", TG_OA_COMPLETIONS },
-        { "/models", TG_OA_MODELS },
+        { "/v1/chat/completions", TG_OA_CHAT },
+        { "/v1/completions", TG_OA_COMPLETIONS },
+        { "/v1/models", TG_OA_MODELS },
         { NULL, 0 }
     };
+
+    /* OpenAI's own paths only, under any mount prefix (a client's
+     * base_url ends in /v1): /v1/x/chat/completions is no endpoint. */
     size_t  i, n;
 
     /* A trailing slash is tolerated, as most OpenAI servers do. */
@@ -121,7 +124,7 @@ tg_oa_error_set(tg_oa_error_t *err, int status, const char *type,
 
     err->status = status;
     err->type = type ? type : tg_oa_error_type(status);
-    err->code = code;
+    snprintf(err->code, sizeof(err->code), "%s", code ? code : "");
     snprintf(err->param, sizeof(err->param), "%s", param ? param : "");
 
     va_start(ap, fmt);
@@ -138,7 +141,7 @@ tg__invalid(tg_oa_error_t *err, const char *code, const char *param,
 
     err->status = 400;
     err->type = "invalid_request_error";
-    err->code = code;
+    snprintf(err->code, sizeof(err->code), "%s", code ? code : "");
     snprintf(err->param, sizeof(err->param), "%s", param ? param : "");
 
     va_start(ap, fmt);
@@ -236,8 +239,8 @@ tg_oa_error_render(const tg_oa_error_t *err)
                     "message", message,
                     "type", err->type ? err->type : "server_error",
                     "param", param[0] ? json_string(param) : json_null(),
-                    "code", err->code ? json_string(err->code)
-                                      : json_null());
+                    "code", err->code[0] ? json_string(err->code)
+                                         : json_null());
     if (doc == NULL) {
         return NULL;
     }
@@ -541,8 +544,19 @@ tg__check_messages(json_t *messages, tg_oa_error_t *err)
                                param);
         }
 
-        /* Assistant messages that only call tools carry no content. */
+        /* Assistant messages that only call tools carry no content;
+         * every other role's message is its content (OpenAI requires it
+         * for system, developer, user and tool messages). */
         content = json_object_get(m, "content");
+        if ((content == NULL || json_is_null(content))
+            && strcmp(json_string_value(role), "assistant") != 0)
+        {
+            snprintf(param, sizeof(param), "messages[%zu].content", i);
+            return tg__invalid(err, "missing_required_parameter", param,
+                               "Missing required parameter: '%s' (a %.32s "
+                               "message needs its content).", param,
+                               json_string_value(role));
+        }
         if (content != NULL && !json_is_null(content)
             && !json_is_string(content) && !json_is_array(content))
         {

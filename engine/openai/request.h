@@ -28,7 +28,9 @@ enum {
 typedef struct {
     int          status;        /* HTTP status */
     const char  *type;          /* "invalid_request_error", ... */
-    const char  *code;          /* NULL or a short machine code */
+    char         code[64];      /* a short machine code; "" renders as
+                                   null (a copy: a backend's own code
+                                   outlives its reply) */
     char         param[96];     /* "" renders as null */
     char         message[768];
 } tg_oa_error_t;
@@ -42,7 +44,9 @@ typedef struct {
     const char  *model;         /* the client's model or NULL; in body */
 } tg_oa_request_t;
 
-/* Maps a request URI (without arguments) to an endpoint by its suffix. */
+/* Maps a request URI (without arguments) to an endpoint: it ends in
+ * /v1/chat/completions, /v1/completions or /v1/models (one trailing
+ * slash tolerated), whatever prefix comes before /v1. */
 int tg_oa_endpoint(const char *uri, size_t len);
 
 /* Returns the endpoint's path as sent to backends ("/chat/completions"). */

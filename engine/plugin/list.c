@@ -14,10 +14,13 @@
 static void tg__list_info(const tg__plugin_entry_t *e,
     const tg_plugin_version_t *v, tg_plugin_info_t *info);
 static json_t *tg__list_options(const tg_option_t *opts);
-static json_t *tg__list_entry(const tg__plugin_entry_t *e);
+static json_t *tg__list_entry(const tg_plugin_registry_t *reg,
+    const tg__plugin_entry_t *e);
 static int tg__list_set(json_t *obj, const char *key, json_t *val);
 static json_t *tg__list_time(int64_t ms);
 static json_t *tg__list_str(const char *s);
+static json_t *tg__list_public(const tg_plugin_registry_t *reg,
+    const char *s);
 
 
 static void
@@ -98,6 +101,48 @@ tg__list_str(const char *s)
 }
 
 
+void
+tg_plugin_public_text(const tg_plugin_registry_t *reg, const char *in,
+    char *out, size_t len)
+{
+    size_t       dl, k = 0;
+    const char  *p = in, *at;
+
+    if (len == 0) {
+        return;
+    }
+    dl = reg != NULL && reg->dir != NULL ? strlen(reg->dir) : 0;
+    while (*p != '\0' && k + 1 < len) {
+        at = dl > 0 ? strstr(p, reg->dir) : NULL;
+        if (at != NULL && at[dl] == '/') {
+            while (p < at && k + 1 < len) {
+                out[k++] = *p++;
+            }
+            p = at + dl + 1;
+            continue;
+        }
+        while (*p != '\0' && k + 1 < len) {
+            out[k++] = *p++;
+        }
+    }
+    out[k] = '\0';
+}
+
+
+/* A text the admin API shows: the plugin directory's path left out. */
+static json_t *
+tg__list_public(const tg_plugin_registry_t *reg, const char *s)
+{
+    char  buf[1024];
+
+    if (s == NULL) {
+        return json_null();
+    }
+    tg_plugin_public_text(reg, s, buf, sizeof(buf));
+    return tg__list_str(buf);
+}
+
+
 static json_t *
 tg__list_time(int64_t ms)
 {
@@ -174,7 +219,7 @@ failed:
 
 
 static json_t *
-tg__list_entry(const tg__plugin_entry_t *e)
+tg__list_entry(const tg_plugin_registry_t *reg, const tg__plugin_entry_t *e)
 {
     int                         rc;
     json_t                     *o, *draining, *d;
@@ -192,7 +237,7 @@ tg__list_entry(const tg__plugin_entry_t *e)
         rc |= tg__list_set(o, "version", tg__list_str(cur->plugin.version));
         rc |= tg__list_set(o, "description",
                            tg__list_str(cur->plugin.description));
-        rc |= tg__list_set(o, "file", tg__list_str(cur->file));
+        rc |= tg__list_set(o, "file", tg__list_public(reg, cur->file));
         rc |= tg__list_set(o, "generation",
                            json_integer((json_int_t) cur->generation));
         rc |= tg__list_set(o, "refs", json_integer((json_int_t) cur->refs));
@@ -234,7 +279,7 @@ tg__list_entry(const tg__plugin_entry_t *e)
     }
 
     rc = tg__list_set(o, "last_error", e->failed
-                      ? tg__list_str(e->last_error) : json_null());
+                      ? tg__list_public(reg, e->last_error) : json_null());
     if (rc != 0) {
         goto failed;
     }
@@ -260,7 +305,7 @@ tg_plugin_list_json(const tg_plugin_registry_t *reg)
     }
 
     for (e = reg->entries; e != NULL; e = e->next) {
-        o = tg__list_entry(e);
+        o = tg__list_entry(reg, e);
         if (o == NULL || json_array_append_new(arr, o) != 0) {
             json_decref(arr);
             return NULL;

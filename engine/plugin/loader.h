@@ -179,6 +179,11 @@ int tg_plugin_list(const tg_plugin_registry_t *reg, tg_plugin_list_cb cb,
  * tg_plugin_list_json_text returns malloc()ed text (free()) or NULL.
  */
 json_t *tg_plugin_list_json(const tg_plugin_registry_t *reg);
+/* in with every "DIR/" of the plugin directory left out, into out (len
+ * bytes, cut to fit): the admin API shows no absolute path of the
+ * engine's host ("file" is "ffs.so"). */
+void tg_plugin_public_text(const tg_plugin_registry_t *reg, const char *in,
+    char *out, size_t len);
 char *tg_plugin_list_json_text(const tg_plugin_registry_t *reg);
 
 #endif /* TG_PLUGIN_LOADER_H */

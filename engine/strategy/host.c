@@ -26,11 +26,13 @@ static void tg__host_on_event(tg_trace_t *t, const char *event,
 static void tg__host_on_data(tg_trace_t *t, const char *p, size_t n);
 static void tg__host_on_trace_end(tg_trace_t *t);
 static void tg__host_on_cancel(tg_request_t *r);
+static void tg__host_on_deadline(tg_request_t *r);
 static void tg__host_destroy(tg_request_t *r);
 static void tg__host_free(tg_host_req_t *hr);
 static int tg__host_info(tg_request_t *r, tg_host_req_t *hr);
 static void tg__host_stall_check(tg_host_req_t *hr);
 static void tg__host_end_trace(tg_host_trace_t *ht);
+static int tg__host_retry_whole(tg_host_trace_t *ht);
 
 const tg_strategy_t  tg_strategy_host = {
     "plugin",
@@ -40,6 +42,7 @@ const tg_strategy_t  tg_strategy_host = {
     tg__host_on_data,
     tg__host_on_trace_end,
     tg__host_on_cancel,
+    tg__host_on_deadline,
     tg__host_destroy
 };
 
@@ -353,10 +356,65 @@ tg__host_on_trace_end(tg_trace_t *t)
 {
     tg_host_trace_t  *ht = t->data;
 
-    if (ht->ended) {
+    if (ht->ended || tg__host_retry_whole(ht)) {
         return;
     }
     tg__host_end_trace(ht);
+}
+
+
+/*
+ * A backend that accepted a stream (200) and closed it without a single
+ * byte gave no reason: llama.cpp's Python server does that when the
+ * prompt is over its context, raising inside its SSE generator.  Asked
+ * once more for a plain answer, it says why, with its own status, which
+ * the client then gets; or it answers, and the client gets that.  Only
+ * when nothing of the trace was seen yet.  1 when the trace runs again.
+ */
+static int
+tg__host_retry_whole(tg_host_trace_t *ht)
+{
+    tg_host_req_t  *hr = ht->hr;
+    tg_trace_t     *t = ht->t;
+    tg_oa_error_t   err;
+    json_t         *body;
+    int             rc;
+
+    if (ht->aux || ht->whole || ht->whole_retry || !tg__host_usable(hr)
+        || t->rc != 0 || t->status < 200 || t->status >= 300
+        || !t->sse_ready || t->bytes != 0 || ht->tokens != 0
+        || ht->cut_at != 0 || tg_buf_size(&ht->content) != 0
+        || tg_buf_size(&ht->reasoning) != 0)
+    {
+        return 0;
+    }
+
+    body = json_copy(t->body);
+    if (body == NULL
+        || json_object_set_new(body, "stream", json_false()) != 0)
+    {
+        json_decref(body);
+        return 0;
+    }
+    json_object_del(body, "stream_options");
+
+    tg_log_warn("request %llu: backend %s closed trace %u's stream without "
+                "a byte; asking again without streaming",
+                (unsigned long long) hr->r->id,
+                t->backend ? t->backend->name : "?", ht->index);
+
+    ht->whole_retry = 1;
+    ht->whole = 1;
+    t->stream = 0;
+    t->whole = 1;
+    rc = tg_trace_restart(t, body, &err);
+    json_decref(body);
+    if (rc != 0) {
+        /* It ended with err's reason: the trace fails with it. */
+        ht->err = err;
+        return 0;
+    }
+    return 1;
 }
 
 
@@ -368,9 +426,21 @@ tg__host_end_trace(tg_host_trace_t *ht)
     tg_host_req_t    *hr = ht->hr;
     tg_trace_end_t    e;
     tg_aux_result_t   ar;
+    int               rc;
 
     tg__host_trace_ended(ht, &e);
     if (!tg__host_usable(hr) || ht->by_plugin) {
+        return;
+    }
+    if (ht->live && ht->whole && ht->state == TG_TRACE_DONE
+        && (rc = tg__host_live_rest(hr, ht)) != 0 && rc != -EPIPE)
+    {
+        tg_oa_error_t  err;
+
+        tg_oa_error_set(&err, 500, NULL, NULL, NULL, "out of memory");
+        hr->answered = 1;
+        tg__host_cancel_all(hr);
+        tg__host_error(hr, &err);
         return;
     }
     if (ht->live && tg__host_live_ended(hr, ht) != 0) {
@@ -409,6 +479,28 @@ tg__host_on_cancel(tg_request_t *r)
     }
     tg__host_enter(hr);
     hr->p->on_cancel(r);
+    tg__host_leave(hr);
+}
+
+
+/* The deadline passed: the plugin hears it as a client gone (on_cancel,
+ * so that it releases what it holds) and may no longer answer; everything
+ * it runs stops now, whatever output still waits for the client. */
+static void
+tg__host_on_deadline(tg_request_t *r)
+{
+    tg_host_req_t  *hr = r->strategy_data;
+
+    if (hr == NULL || hr->closing) {
+        return;
+    }
+    tg__host_enter(hr);
+    if (hr->started && !hr->gone && !hr->answered) {
+        hr->gone = 1;
+        hr->p->on_cancel(r);
+    }
+    hr->gone = 1;
+    tg__host_cancel_all(hr);
     tg__host_leave(hr);
 }
 

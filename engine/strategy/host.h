@@ -82,6 +82,9 @@ struct tg_host_trace_s {
     unsigned            live:1;
     unsigned            by_plugin:1;    /* cancelled by the plugin */
     unsigned            ended:1;
+    unsigned            whole:1;        /* asked non-streamed (F_WHOLE, or
+                                           the retry of an empty stream) */
+    unsigned            whole_retry:1;  /* an empty stream was retried */
     int                 think;          /* TG_THINK_* */
     tg_trace_state_t    state;
     uint32_t            tokens;

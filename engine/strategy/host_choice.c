@@ -215,6 +215,32 @@ tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
 }
 
 
+/* Where the usage's counts come from: "backend" (its usage objects),
+ * "counted" (a backend that sends none in streams, such as llama.cpp's
+ * Python server: one completion token per chunk that carried text, and
+ * prompt_tokens 0, unknown), or "mixed" over several choices. */
+static const char *
+tg__host_usage_source(tg_host_req_t *hr, tg_host_trace_t *ht)
+{
+    size_t   i, with = 0, without = 0;
+
+    if (ht != NULL) {
+        return tg__host_trace_usage(ht) != NULL ? "backend" : "counted";
+    }
+    for (i = 0; i < hr->ntraces; i++) {
+        if (!hr->traces[i]->live) {
+            continue;
+        }
+        if (tg__host_trace_usage(hr->traces[i]) != NULL) {
+            with++;
+        } else {
+            without++;
+        }
+    }
+    return without == 0 ? "backend" : with == 0 ? "counted" : "mixed";
+}
+
+
 /* The "thinkgate" object: the host's figures, the plugin's keys, then
  * what the state steps did (session, prefix routing: core/prep.h).
  * tokens is every completion token the request cost: its traces' and its
@@ -252,6 +278,9 @@ tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
         || json_object_set_new_nocheck(o, "winner",
                                        winner ? json_integer(winner->index)
                                               : json_null())
+        || json_object_set_new_nocheck(o, "usage_source",
+                                       json_string(tg__host_usage_source(
+                                           hr, winner)))
         || (hr->auxs != NULL
             && json_object_set_new_nocheck(o, "aux_tokens",
                                            json_integer((json_int_t) aux))))

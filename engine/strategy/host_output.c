@@ -415,6 +415,15 @@ tg__host_fail_cause(tg_host_req_t *hr, tg_oa_error_t *err)
     for (i = hr->ntraces; i > 0; i--) {
         ht = hr->traces[i - 1];
         if (ht->state == TG_TRACE_FAILED && ht->err.message[0] != '\0') {
+            /* The client hears what the backend did, as passthrough
+             * says it: 504 backend_timeout for a silent one, the
+             * backend's own 400, 502 bad_backend_response, ... */
+            if (ht->err.status >= 400 && ht->err.status <= 599) {
+                err->status = ht->err.status;
+                err->type = ht->err.type;
+                memcpy(err->code, ht->err.code, sizeof(err->code));
+                memcpy(err->param, ht->err.param, sizeof(err->param));
+            }
             /* Cut to fit: the cause's own words come first. */
             n = strlen(err->message);
             snprintf(err->message + n, sizeof(err->message) - n,
@@ -425,6 +434,25 @@ tg__host_fail_cause(tg_host_req_t *hr, tg_oa_error_t *err)
             return;
         }
     }
+}
+
+
+static int
+tg__host_openai_type(const char *type)
+{
+    static const char  *types[] = {
+        "invalid_request_error", "authentication_error", "permission_error",
+        "not_found_error", "rate_limit_error", "server_error",
+        "timeout_error", "api_error", NULL
+    };
+    size_t  i;
+
+    for (i = 0; types[i] != NULL; i++) {
+        if (strcmp(type, types[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 
@@ -447,7 +475,16 @@ tg__host_fail(tg_req_t *req, int http_status, const char *type,
     if (message == NULL || message[0] == '\0') {
         message = "the strategy failed";
     }
-    tg_oa_error_set(&err, http_status, type, NULL, NULL, "%s", message);
+    /* Plugins name "backend_error" and the like as a type: OpenAI's
+     * types are few, and SDKs read them; anything else becomes the code,
+     * under the status's own type. */
+    if (type != NULL && !tg__host_openai_type(type)) {
+        tg_oa_error_set(&err, http_status, NULL,
+                        strspn(type, "abcdefghijklmnopqrstuvwxyz_")
+                        == strlen(type) ? type : NULL, NULL, "%s", message);
+    } else {
+        tg_oa_error_set(&err, http_status, type, NULL, NULL, "%s", message);
+    }
 
     if (http_status == 502) {
         for (i = 0; i < hr->ntraces; i++) {

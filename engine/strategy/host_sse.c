@@ -263,7 +263,7 @@ tg__host_event_json(tg_host_trace_t *ht, const char *payload, size_t len,
             snprintf(ht->finish_reason, sizeof(ht->finish_reason), "%s", s);
         }
         *chunk = tg_buf_size(&ht->reasoning) != r0
-                 || tg_buf_size(&ht->content) != c0 || s != NULL;
+                 || tg_buf_size(&ht->content) != c0;
 
         v = json_object_get(ch, "logprobs");
         if (ht->live && v != NULL && !json_is_null(v)) {
@@ -373,9 +373,11 @@ tg__host_event_scan(tg_host_trace_t *ht, const tg_chunk_t *ck,
             ht->finish_reason[n] = '\0';
         }
     }
+    /* Only a chunk that carried text counts as a token when the backend
+     * sends no usage: a closing chunk with a finish_reason and an empty
+     * delta generated nothing the client is billed for. */
     *chunk = tg_buf_size(&ht->reasoning) != r0
-             || tg_buf_size(&ht->content) != c0
-             || ck->finish_reason.type == TG_JV_STRING;
+             || tg_buf_size(&ht->content) != c0;
     return 1;
 }
 

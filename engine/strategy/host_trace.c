@@ -19,6 +19,7 @@
 #include "strategy/host.h"
 
 static int tg__host_spec_keep(tg_host_spec_t *ks, const tg_trace_spec_t *s);
+static int tg__host_whole_ok(tg_host_req_t *hr, const tg_trace_spec_t *spec);
 
 
 tg_host_trace_t *
@@ -160,8 +161,18 @@ tg__host_trace_spawn(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     if (body == NULL) {
         goto failed;
     }
+    if (tg__host_whole_ok(hr, spec)) {
+        ht->whole = 1;
+        json_object_del(body, "stream_options");
+        if (json_object_set_new(body, "stream", json_false()) != 0) {
+            json_decref(body);
+            tg__host_set_error(hr, "out of memory");
+            goto failed;
+        }
+    }
     if (tg__host_launch(hr, ht, spec->pool, spec->backend,
-                        hr->r->oa.endpoint, body, 1) != 0)
+                        hr->r->oa.endpoint, body,
+                        ht->whole ? TG_TRACE_WHOLE : 1) != 0)
     {
         json_decref(body);
         goto failed;
@@ -217,6 +228,34 @@ tg__host_trace_start(tg_req_t *req, const tg_trace_spec_t *spec)
         return NULL;
     }
     return tg__host_trace_spawn(hr, spec, NULL, NULL, 0);
+}
+
+
+/*
+ * Whether a trace may be asked for its whole answer at once instead of a
+ * stream: the plugin reads nothing before the end (TG_TRACE_F_WHOLE), the
+ * client does not stream, no thinking budget must be watched, and no
+ * logprobs or echo are asked for (the host relays those per chunk only).
+ * The backend's usage is then its own, exact, also where a backend sends
+ * none in streams (llama.cpp's Python server), and an error it reports
+ * only on a plain request (a prompt over its context) keeps its status.
+ */
+static int
+tg__host_whole_ok(tg_host_req_t *hr, const tg_trace_spec_t *spec)
+{
+    json_t  *body = hr->r->oa.body, *v;
+
+    if (!(spec->flags & TG_TRACE_F_WHOLE) || hr->r->oa.stream
+        || hr->budget > 0 || (spec->flags & TG_TRACE_F_LOGPROBS))
+    {
+        return 0;
+    }
+    v = json_object_get(body, "logprobs");
+    if (v != NULL && !json_is_false(v) && !json_is_null(v)) {
+        return 0;
+    }
+    v = json_object_get(body, "echo");
+    return v == NULL || json_is_false(v) || json_is_null(v);
 }
 
 

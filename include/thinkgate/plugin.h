@@ -202,6 +202,13 @@ typedef struct {
 #define TG_TRACE_F_LIVE      0x0001  /* relay deltas to the client as they
                                         arrive, as one choice (above) */
 #define TG_TRACE_F_LOGPROBS  0x0002  /* ask for logprobs */
+#define TG_TRACE_F_WHOLE     0x0004  /* the plugin needs nothing of the
+                                        trace before its end: when the
+                                        client does not stream, the host
+                                        may ask the backend for the whole
+                                        answer at once, with the backend's
+                                        own usage and errors (no deltas
+                                        then) */
 
 typedef struct {
     const char     *pool;       /* NULL: the request's pool */

@@ -12,7 +12,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import time
 
 import pytest
 
@@ -58,6 +60,96 @@ def test_example_passes_nginx_t(tmp_path, path):
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "test is successful" in p.stderr
+
+
+# Issue 14, bug 8: nginx's own 400s reached OpenAI clients as HTML.  Each
+# example (and the `make run` configuration) sends them as OpenAI errors
+# through error_page; nginx runs the localized example for real.
+BAD_REQUESTS = [
+    ("header over 8 KB", 400, "bad_request",
+     b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Big: "
+     + b"a" * 9000 + b"\r\nContent-Length: 0\r\n\r\n"),
+    ("NUL in a header", 400, "bad_request",
+     b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n"
+     b"Content-Length: 0\r\n\r\n"),
+    ("Content-Length with Transfer-Encoding", 400, "bad_request",
+     b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+     b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+    ("malformed request line", 400, "bad_request",
+     b"POST /v1/chat/completions HTTP/1.1 junk\r\nHost: x\r\n\r\n"),
+    ("URI too long", 414, "uri_too_long",
+     b"GET /v1/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("unknown Transfer-Encoding", 501, "unsupported_transfer_encoding",
+     b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+     b"Transfer-Encoding: gzip\r\n\r\n"),
+]
+
+
+def raw_exchange(port, data):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(data)
+    out = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except socket.timeout:
+        pass
+    s.close()
+    return out
+
+
+def run_template(text, d):
+    """conf/thinkgate.conf.in with its @...@ fields filled as mk/run.sh
+    does (nothing listens behind them: only nginx answers here)."""
+    for k, v in (("@ROOT@", harness.ROOT), ("@RUN@", d), ("@PORT@", "80"),
+                 ("@SIM_PORT@", "9"), ("@REDIS_PORT@", "9")):
+        text = text.replace(k, v)
+    # its own temporary paths: localize() writes them
+    text = re.sub(r"^\s*\w+_temp_path [^;]*;", "", text, flags=re.M)
+    return text.replace("daemon on;", "")
+
+
+@needs_module
+@pytest.mark.parametrize("path", EXAMPLES + [os.path.join(CONF,
+                                                          "thinkgate.conf.in")],
+                         ids=os.path.basename)
+def test_nginx_rejections_are_openai_errors(tmp_path, path):
+    with open(path) as f:
+        text = f.read()
+    d = str(tmp_path)
+    if path.endswith(".in"):
+        text = run_template(text, d)
+    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+    os.chmod(d, 0o755)
+    port = harness.free_port()
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(localize(text, d, port))
+    proc = subprocess.Popen([NGINX, "-p", d, "-c", conf, "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        harness.wait_port(port, timeout=10)
+        for what, status, code, data in BAD_REQUESTS:
+            raw = raw_exchange(port, data)
+            head, _, body = raw.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 %d" % status), (what, raw[:300])
+            assert b"Content-Type: application/json" in head, (what, head)
+            doc = json.loads(body)
+            assert set(doc) == {"error"}, (what, doc)
+            assert doc["error"]["code"] == code, (what, doc)
+            assert doc["error"]["type"] == "invalid_request_error", doc
+            assert doc["error"]["message"], doc
+        # the error locations are internal: not a page anyone can fetch
+        raw = raw_exchange(port, b"GET /thinkgate/error/400 HTTP/1.1\r\n"
+                                 b"Host: x\r\nConnection: close\r\n\r\n")
+        assert raw.startswith(b"HTTP/1.1 404"), raw[:200]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_examples_are_there():

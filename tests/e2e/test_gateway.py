@@ -178,6 +178,34 @@ def test_unknown_endpoint_is_404(gw):
     error_of(raw)
 
 
+# Issue 14, bug 8: a user message without content was accepted.
+def test_user_message_without_content_is_400(gw):
+    body = dict(CHAT, messages=[{"role": "system", "content": "Be brief."},
+                                {"role": "user"}])
+    status, raw = post(gw.nginx.port, "/v1/chat/completions", body)
+    assert status == 400, raw
+    err = error_of(raw)
+    assert err["param"] == "messages[1].content", err
+    assert err["code"] == "missing_required_parameter", err
+    assert "messages[1].content" in err["message"], err
+
+
+# Issue 14, bug 8: any path ending in /chat/completions was served.
+@pytest.mark.parametrize("path", ["/v1/x/chat/completions",
+                                  "/v1/anything/completions",
+                                  "/v1/v2/chat/completions",
+                                  "/v1/foo/models"])
+def test_only_openai_paths_are_served(gw, path):
+    status, raw = post(gw.nginx.port, path, CHAT)
+    assert status == 404, raw
+    err = error_of(raw)
+    assert err["code"] == "unknown_url", err
+    assert path in err["message"], err
+    # the same request on the real path is served
+    status, raw = post(gw.nginx.port, "/v1/chat/completions", CHAT)
+    assert status == 200, raw
+
+
 def test_gateway_still_serves_after_bad_input(gw):
     for _ in range(3):
         post(gw.nginx.port, "/v1/chat/completions", b"\x00\xff{")
@@ -245,6 +273,13 @@ def faulty():
         }
         location /e500/v1/ { thinkgate_pass p500; }
         location /silent/v1/ { thinkgate_pass psilent; thinkgate_timeout 1s; }
+        location /silent/ffs/v1/ {
+            thinkgate_pass psilent; thinkgate_timeout 1s;
+            thinkgate_strategy ffs n=2;
+        }
+        location /e500/ffs/v1/ {
+            thinkgate_pass p500; thinkgate_strategy ffs n=2;
+        }
         location /dead/v1/ { thinkgate_pass pdead; }
         location /small/v1/ { thinkgate_pass p500; thinkgate_max_body 1k; }
         location = /thinkgate/status { thinkgate_status; }
@@ -290,6 +325,39 @@ def test_silent_backend_is_504(faulty):
     assert status == 504
     error_of(raw)
     assert time.monotonic() - t0 < 2.9
+
+
+# Issue 14, bug 8: when every trace of a multi-trace strategy fails, the
+# client hears it as passthrough says it, with OpenAI's types: 504
+# timeout_error backend_timeout for silent backends (it was 502 with the
+# type "backend_error" and code null), 502 server_error for a 5xx.
+@pytest.mark.parametrize("stream", [False, True])
+def test_every_ffs_trace_failing_is_typed_like_passthrough(faulty, stream):
+    status, raw = post(faulty.port, "/silent/v1/chat/completions",
+                       dict(CHAT, stream=stream))
+    one = error_of(raw)
+    assert status == 504 and one["type"] == "timeout_error", raw
+    assert one["code"] == "backend_timeout", raw
+    status, raw = post(faulty.port, "/silent/ffs/v1/chat/completions",
+                       dict(CHAT, stream=stream))
+    if stream and status == 200:
+        # keep-alive comments went out first: the error ends the stream
+        last = raw.decode().strip().split("\n\n")[-1]
+        assert last.startswith("data: "), raw
+        err = json.loads(last[len("data: "):])["error"]
+    else:
+        assert status == 504, raw
+        err = error_of(raw)
+    assert err["type"] == "timeout_error", err
+    assert err["code"] == "backend_timeout", err
+    assert "all 2 traces failed" in err["message"], err
+
+    status, raw = post(faulty.port, "/e500/ffs/v1/chat/completions", CHAT)
+    assert status == 502, raw
+    err = error_of(raw)
+    assert err["type"] == "server_error", err
+    assert err["code"] == "backend_error", err
+    assert "CUDA OOM" in err["message"], err
 
 
 def test_body_over_max_is_413(faulty):
@@ -391,3 +459,106 @@ def test_surrogate_in_a_header_or_the_uri_is_400(gw, where):
     assert err["code"] == "invalid_encoding", err
     assert "meta" not in err["message"] and "decode" not in \
         err["message"], err
+
+
+class _ResetSecondRequest:
+    """A backend that keeps its first connection alive after one answer,
+    reads the second request sent on it and resets the connection (RST,
+    no byte of an answer); every later connection is served normally."""
+
+    ANSWER = (b'data: {"choices":[{"index":0,"delta":{"content":"ok"},'
+              b'"finish_reason":"stop"}],"usage":{"prompt_tokens":3,'
+              b'"completion_tokens":1,"total_tokens":4}}\n\n'
+              b'data: [DONE]\n\n')
+
+    def __init__(self):
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.resets = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve,
+                             args=(conn, self.connections == 1),
+                             daemon=True).start()
+
+    @staticmethod
+    def _read_request(conn, buf):
+        while b"\r\n\r\n" not in buf:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None, b""
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        n = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                n = int(line.split(b":")[1])
+        while len(rest) < n:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None, b""
+            rest += chunk
+        return head, rest[n:]
+
+    def _serve(self, conn, first):
+        import struct
+        buf, served = b"", 0
+        try:
+            while True:
+                head, buf = self._read_request(conn, buf)
+                if head is None:
+                    return
+                if first and served == 1:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    struct.pack("ii", 1, 0))
+                    self.resets += 1
+                    return
+                conn.sendall(b"HTTP/1.1 200 OK\r\n"
+                             b"Content-Type: text/event-stream\r\n"
+                             b"Content-Length: %d\r\n\r\n%s"
+                             % (len(self.ANSWER), self.ANSWER))
+                served += 1
+        finally:
+            conn.close()
+
+
+def test_kept_alive_connection_reset_is_retried_on_a_fresh_one():
+    """engine/backend/client.c tg__poll_cb once handed curl
+    CURL_CSELECT_ERR on libuv's POLLERR, so that a request sent on a
+    kept-alive connection the backend then reset failed ("select/poll",
+    502) instead of going again on a new connection, as curl does by
+    itself.  test_llamacpp.py met it by chance; this backend resets the
+    reused connection every time."""
+    backend = _ResetSecondRequest()
+    http_conf = ("    thinkgate_backend rst http://127.0.0.1:%d;\n"
+                 "    thinkgate_pool prst rst;\n" % backend.port)
+    engine = harness.start_engine()
+    nginx = harness.start_nginx(engine.sock, http_conf, """
+        location /v1/ { thinkgate_pass prst; }
+        location = /thinkgate/status { thinkgate_status; }
+""", workers=1)
+    try:
+        wait_registered(nginx, 1)
+        for i in range(3):
+            status, raw = post(nginx.port, "/v1/chat/completions",
+                               dict(CHAT, stream=True))
+            assert status == 200, (i, raw)
+            assert b'"ok"' in raw, raw
+        assert backend.resets == 1, backend.resets
+        assert backend.connections >= 2, backend.connections
+    finally:
+        nginx.cleanup()
+        engine.cleanup()
+        backend.sock.close()

@@ -128,6 +128,16 @@ def test_module_without_directives_accepted(tmp_path):
     assert rc == 0, out
 
 
+def test_deadline_off_and_times_accepted(tmp_path):
+    location = LOCATION.replace(
+        "thinkgate_timeout 30s;",
+        "thinkgate_timeout 30s;\n            thinkgate_deadline off;")
+    write_conf(str(tmp_path), location=location,
+               http_extra="thinkgate_deadline 45m;")
+    rc, out = nginx_t(str(tmp_path))
+    assert rc == 0, out
+
+
 def test_max_body_and_timeout_inherit_from_http(tmp_path):
     write_conf(str(tmp_path),
                http_extra="thinkgate_max_body 2m; thinkgate_timeout 1h;",
@@ -258,6 +268,10 @@ LOCATION_BAD = [
     ("thinkgate_timeout", "0"),
     ("thinkgate_timeout", "soon"),
     ("thinkgate_timeout", "8d"),
+    ("thinkgate_timeout", "off"),
+    ("thinkgate_deadline", "0"),
+    ("thinkgate_deadline", "soon"),
+    ("thinkgate_deadline", "8d"),
     ("thinkgate_max_body", "0"),
     ("thinkgate_max_body", "2g"),
     ("thinkgate_max_body", "huge"),

@@ -460,6 +460,36 @@ def test_admin_list_and_reload(gw):
     assert any(p["name"] == "ffs" and p["current"] for p in plugins)
 
 
+def test_admin_refuses_a_long_name_and_shows_no_paths(gw):
+    """Issue 14, bug 8: a name over 64 characters was cut and its prefix
+    reloaded; it is refused whole.  The list and the errors name plugin
+    files without the engine's directory."""
+    long_name = "passthrough" + "x" * 60
+    status, doc = admin(gw, "POST", "/plugins/%s/reload" % long_name)
+    assert status == 400, doc
+    assert doc["error"]["code"] == "invalid_plugin_name", doc
+    assert "64" in doc["error"]["message"], doc
+    status, doc = admin(gw, "GET", "/plugins")
+    assert status == 200
+    for p in doc:
+        assert p["file"] is None or "/" not in p["file"], p
+        assert gw.plugin_dir not in json.dumps(p), p
+    assert plugin_entry(gw, "ffs")["file"] == "ffs.so"
+    deploy(gw.plugin_dir, "ffs",
+           os.path.join(harness.BUILD, "tests", "plugins", "no_symbol.so"))
+    try:
+        status, doc = admin(gw, "POST", "/plugins/ffs/reload")
+        assert status == 422, doc
+        assert gw.plugin_dir not in doc["error"]["message"], doc
+        assert "ffs.so" in doc["error"]["message"], doc
+        last = plugin_entry(gw, "ffs")["last_error"]
+        assert last and gw.plugin_dir not in last, last
+    finally:
+        deploy(gw.plugin_dir, "ffs",
+               os.path.join(harness.BUILD, "plugins", "ffs.so"))
+        admin(gw, "POST", "/plugins/ffs/reload")
+
+
 def test_bad_reload_keeps_old_version_serving(gw):
     gen = plugin_entry(gw, "self_consistency")["generation"]
     deploy(gw.plugin_dir, "self_consistency",

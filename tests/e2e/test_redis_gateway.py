@@ -314,7 +314,8 @@ def test_session_with_a_strategy_choice_and_summary(stack):
                                       "content": "What is %d + 2?" % n}],
                         "thinkgate": {"session": sid,
                                       "strategy": "self_consistency",
-                                      "n": 2}})
+                                      "n": 2}},
+                       {"Authorization": "Bearer key-a"})
         assert st == 200, raw
         tg = json.loads(raw)["thinkgate"]
         assert tg["strategy"] == "self_consistency"
@@ -360,6 +361,45 @@ def test_session_belongs_to_its_api_key(stack):
                    {"Authorization": "Bearer key-two",
                     "X-Thinkgate-Session": sid})
     assert st == 404, raw
+
+
+# Issue 14, bug 8: every client without a key shared one session owner, so
+# any keyless client could read a keyless session whose id it knew; and
+# "Authorization: key-one" was taken for the owner of "Bearer key-one".
+# Sessions need a Bearer key now.
+@pytest.mark.parametrize("auth,code", [
+    (None, "session_needs_api_key"),
+    ("key-one", "invalid_authorization"),
+    ("Basic key-one", "invalid_authorization"),
+    ("Bearer", "invalid_authorization"),
+    ("Bearer   ", "invalid_authorization"),
+    ("Bearer key one", "invalid_authorization"),
+])
+def test_session_needs_a_bearer_key(stack, auth, code):
+    sid = "keyed-" + uuid.uuid4().hex
+    st, raw = post(stack.a.port, "/v1/chat/completions",
+                   chat("s", "What is 1 + 1?"),
+                   {"Authorization": "Bearer key-one",
+                    "X-Thinkgate-Session": sid})
+    assert st == 200, raw
+    headers = {"X-Thinkgate-Session": sid}
+    if auth is not None:
+        headers["Authorization"] = auth
+    st, raw = post(stack.a.port, "/v1/chat/completions",
+                   chat("s", "What is 2 + 2?"), headers)
+    assert st == 401, raw
+    err = json.loads(raw)["error"]
+    assert err["code"] == code, err
+    assert err["type"] == "authentication_error", err
+    assert "Bearer" in err["message"], err
+    assert len(turns_of(stack, sid)) == 1
+    # the scheme is case-insensitive, spaces around the key do not matter
+    st, raw = post(stack.a.port, "/v1/chat/completions",
+                   chat("s", "What is 3 + 3?"),
+                   {"Authorization": "bearer  key-one ",
+                    "X-Thinkgate-Session": sid})
+    assert st == 200, raw
+    assert len(turns_of(stack, sid)) == 2
 
 
 @pytest.mark.parametrize("sid", ["", "a b", "x" * 129, "semi;colon",
@@ -438,7 +478,8 @@ def test_redis_down_then_back(stack):
     sid = "outage-" + uuid.uuid4().hex
     st, raw = post(stack.a.port, "/v1/chat/completions",
                    chat(system, "What is 4 + 4?"),
-                   {"X-Thinkgate-Session": sid})
+                   {"X-Thinkgate-Session": sid,
+                    "Authorization": "Bearer key-a"})
     assert st == 200, raw
 
     stack.redis.kill()
@@ -454,7 +495,8 @@ def test_redis_down_then_back(stack):
         assert sorted(served) == [0, 4], served
         st, raw = post(stack.a.port, "/v1/chat/completions",
                        chat(system, "What is 5 + 4?"),
-                       {"X-Thinkgate-Session": sid})
+                       {"X-Thinkgate-Session": sid,
+                    "Authorization": "Bearer key-a"})
         assert st == 503, raw
         err = json.loads(raw)["error"]
         assert "session store unavailable" in err["message"]
@@ -469,7 +511,8 @@ def test_redis_down_then_back(stack):
     # A fresh Redis is empty: the session starts over, and works.
     st, raw = post(stack.a.port, "/v1/chat/completions",
                    chat(system, "What is 6 + 4?"),
-                   {"X-Thinkgate-Session": sid})
+                   {"X-Thinkgate-Session": sid,
+                    "Authorization": "Bearer key-a"})
     assert st == 200, raw
     assert len(turns_of(stack, sid)) == 1
 
@@ -583,7 +626,8 @@ def test_session_history_respects_max_body(stack):
                     {"model": "thinkgate-sim", "max_tokens": 8,
                      "messages": [{"role": "user",
                                    "content": "%d %s" % (i, words)}]},
-                    {"X-Thinkgate-Session": sid})
+                    {"X-Thinkgate-Session": sid,
+                    "Authorization": "Bearer key-a"})
 
     statuses = []
     for i in range(4):

@@ -274,8 +274,9 @@ Test(loader, good_load_and_list)
                      "1.0");
     cr_assert_eq(json_integer_value(json_object_get(o, "refs")), 1);
     cr_assert_eq(json_integer_value(json_object_get(o, "generation")), 1);
-    cr_assert(strstr(json_string_value(json_object_get(o, "file")),
-                     "/probe.so") != NULL);
+    /* The plugin directory's path is not shown (issue 14, bug 8). */
+    cr_assert_str_eq(json_string_value(json_object_get(o, "file")),
+                     "probe.so");
     cr_assert_eq(json_array_size(json_object_get(o, "options")), 5);
     {
         json_t  *n = json_array_get(json_object_get(o, "options"), 0);

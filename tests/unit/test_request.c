@@ -34,6 +34,15 @@ static bad_t  bad_inputs[] = {
     { TG_OA_CHAT, "{\"messages\":\"hi\"}", "messages", "invalid_type", 0 },
     { TG_OA_CHAT, "{\"messages\":[]}", "messages", "invalid_value", 0 },
     { TG_OA_CHAT, "{\"messages\":[1]}", "messages[0]", "invalid_type", 0 },
+    /* Issue 14, bug 8: a user message without content was accepted. */
+    { TG_OA_CHAT, "{\"messages\":[{\"role\":\"user\"}]}",
+      "messages[0].content", "missing_required_parameter", 0 },
+    { TG_OA_CHAT, "{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},"
+      "{\"role\":\"user\",\"content\":null}]}",
+      "messages[1].content", "missing_required_parameter", 0 },
+    { TG_OA_CHAT, "{\"messages\":[{\"role\":\"tool\","
+      "\"tool_call_id\":\"c1\"}]}",
+      "messages[0].content", "missing_required_parameter", 0 },
     { TG_OA_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
       "{\"role\":1,\"content\":\"x\"}]}", "messages[1].role",
       "invalid_type", 0 },
@@ -210,6 +219,16 @@ Test(request, endpoints_by_suffix)
     cr_assert_eq(EP("/"), TG_OA_UNKNOWN);
     cr_assert_eq(EP(""), TG_OA_UNKNOWN);
     cr_assert_eq(EP("/v1/completionsx"), TG_OA_UNKNOWN);
+    /* Issue 14, bug 8: only OpenAI's paths, not any path with the
+     * endpoint's last segments. */
+    cr_assert_eq(EP("/v1/x/chat/completions"), TG_OA_UNKNOWN);
+    cr_assert_eq(EP("/v1/anything/completions"), TG_OA_UNKNOWN);
+    cr_assert_eq(EP("/v1/foo/models"), TG_OA_UNKNOWN);
+    cr_assert_eq(EP("/chat/completions"), TG_OA_UNKNOWN);
+    cr_assert_eq(EP("/v1/xchat/completions"), TG_OA_UNKNOWN);
+    cr_assert_eq(EP("/v2/chat/completions"), TG_OA_UNKNOWN);
+    cr_assert_eq(EP("/tenant/v1/completions"), TG_OA_COMPLETIONS);
+    cr_assert_eq(EP("/v1/models/"), TG_OA_MODELS);
 #undef EP
 }
 
