@@ -32,6 +32,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/core/effort.c \
     engine/core/shared.c \
     engine/core/shared_status.c \
+    engine/core/keys.c \
     engine/strategy/host.c \
     engine/strategy/host_api.c \
     engine/strategy/host_async.c \

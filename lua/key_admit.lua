@@ -1,0 +1,30 @@
+--[[
+key_admit.lua: may a client key start one more request?  Read only: the
+request is charged when it ends (key_charge.lua).
+
+KEYS[1]  requests in the key's short window      ({prefix}key:{NAME}:req)
+KEYS[2]  tokens in the key's short window        ({prefix}key:{NAME}:tok)
+KEYS[3]  tokens in the key's day                 ({prefix}key:{NAME}:day)
+ARGV[1..3]  the limits of KEYS[1..3]; 0: none
+
+Returns {over, retry_ms, used1, used2, used3}: over is 0 when every
+window has room, else the index of the full window that reopens last,
+and retry_ms how long until it does (its TTL).
+]]
+
+local over, retry = 0, 0
+local used = {}
+for i = 1, 3 do
+    used[i] = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
+    local limit = tonumber(ARGV[i]) or 0
+    if limit > 0 and used[i] >= limit then
+        local ttl = redis.call('PTTL', KEYS[i])
+        if ttl < 0 then
+            ttl = 1000
+        end
+        if ttl >= retry then
+            over, retry = i, ttl
+        end
+    end
+end
+return {over, retry, used[1], used[2], used[3]}
