@@ -12,12 +12,13 @@ window has room, else the index of the full window that reopens last,
 and retry_ms how long until it does (its TTL).
 ]]
 
+local limits = {tonumber(ARGV[1]) or 0, tonumber(ARGV[2]) or 0,
+                tonumber(ARGV[3]) or 0}
 local over, retry = 0, 0
 local used = {}
 for i = 1, 3 do
     used[i] = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
-    local limit = tonumber(ARGV[i]) or 0
-    if limit > 0 and used[i] >= limit then
+    if limits[i] > 0 and used[i] >= limits[i] then
         local ttl = redis.call('PTTL', KEYS[i])
         if ttl < 0 then
             ttl = 1000

@@ -20,7 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 LUA = os.path.join(ROOT, "lua")
 SCRIPTS = ["prefix_lookup.lua", "prefix_record.lua", "session_get.lua",
-           "session_append.lua", "session_unlock.lua"]
+           "session_append.lua", "session_unlock.lua", "key_admit.lua",
+           "key_charge.lua"]
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("redis-server") and shutil.which("redis-cli")),
@@ -277,6 +278,36 @@ def test_session_concurrent_appends_lose_nothing(redis):
     assert all(ok for ok, _ in res)
     assert redis.cli("LLEN", skeys()[1]) == "40"
     assert sorted(int(out[0]) for _, out in res) == list(range(1, 41))
+
+
+# -- key_admit / key_charge ----------------------------------------------
+
+def test_key_windows(redis):
+    """Charges add up in three windows that start with their first charge
+    (PTTL = the window); admission is read-only, and names the full
+    window that reopens last with its TTL."""
+    k = ["tgt:key:{bob}:req", "tgt:key:{bob}:tok", "tgt:key:{bob}:day"]
+    ok, out = redis.ev("key_admit.lua", k, ["2", "100", "1000"])
+    assert ok and out == ["0", "0", "0", "0", "0"], out
+    ok, out = redis.ev("key_charge.lua", k, ["1", "60", "5000", "86400000"])
+    assert ok and out == ["1", "60", "60"], out
+    assert 4000 < int(redis.cli("PTTL", k[1])) <= 5000
+    assert int(redis.cli("PTTL", k[2])) > 86000000
+    ok, out = redis.ev("key_admit.lua", k, ["2", "100", "1000"])
+    assert ok and out[0] == "0" and out[2:] == ["1", "60", "60"], out
+    # the window's TTL is not renewed by later charges
+    redis.cli("PEXPIRE", k[1], "3000")
+    ok, out = redis.ev("key_charge.lua", k, ["1", "50", "5000", "86400000"])
+    assert ok and out == ["2", "110", "110"], out
+    assert int(redis.cli("PTTL", k[1])) <= 3000
+    # two windows full: the one that reopens last is named
+    ok, out = redis.ev("key_admit.lua", k, ["2", "100", "1000"])
+    assert ok and out[0] == "1" and 4000 < int(out[1]) <= 5000, out
+    ok, out = redis.ev("key_admit.lua", k, ["0", "100", "110"])
+    assert ok and out[0] == "3" and int(out[1]) > 86000000, out
+    ok, out = redis.ev("key_admit.lua", k, ["0", "0", "0"])
+    assert ok and out[0] == "0", out
+    assert redis.cli("GET", k[1]) == "110"
 
 
 # -- every script --------------------------------------------------------

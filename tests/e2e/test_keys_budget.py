@@ -1,0 +1,275 @@
+"""Budgets and rate limits of client keys (issue 17): a key's token budget
+counts what the GPUs spent (every trace of an ffs n=8 request, cancelled
+ones included, prompt and completion), lets requests through until the
+count passes the budget, then answers 429 with Retry-After in OpenAI's
+shape until the window resets; two gateways on one Redis share the
+budget; keys kept in Redis (thinkgate_keys redis) are revoked for every
+gateway at once; auth_request names the key; Prometheus counts per key
+with bounded labels.  Real nginx, engines, sims and redis-server."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+import harness
+
+TOOL = os.path.join(harness.ROOT, "tools", "thinkgate-keys")
+BODY = {"model": "thinkgate-sim", "max_tokens": 16,
+        "messages": [{"role": "user", "content": "What is 2 + 2?"}]}
+FFS8 = {"strategy": "ffs", "n": 8}
+PREFIX = "tgkeys:"
+WINDOW = 4      # seconds: the keys' short window here (window=)
+
+need_redis = pytest.mark.skipif(
+    not (shutil.which("redis-server") and shutil.which("redis-cli")),
+    reason="redis-server / redis-cli not installed")
+
+SERVER = """
+        location /v1/ {
+            thinkgate_pass reasoners;
+            thinkgate_auth on;
+            thinkgate_client_strategy on;
+        }
+        location = /thinkgate/status {
+            thinkgate_status;
+        }
+"""
+
+
+def tool(*args):
+    return subprocess.run([TOOL] + list(args), check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def chat(port, key, strategy=None, path="/v1/chat/completions",
+         headers=None):
+    """(status, headers, JSON document) of one chat completion."""
+    h = {"Content-Type": "application/json"}
+    if key:
+        h["Authorization"] = "Bearer " + key
+    h.update(headers or {})
+    body = dict(BODY)
+    if strategy:
+        body["thinkgate"] = strategy
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("POST", path, json.dumps(body), h)
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        doc = {"raw": data.decode(errors="replace")}
+    return resp.status, dict(resp.getheaders()), doc
+
+
+def status(port, prom=False):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/thinkgate/status"
+                 + ("?format=prometheus" if prom else ""))
+    data = conn.getresponse().read().decode()
+    conn.close()
+    return data if prom else json.loads(data)
+
+
+def reload(nginx, key):
+    """nginx reads its key file again; waits until key is accepted."""
+    os.kill(nginx.p.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 15
+    while True:
+        code = chat(nginx.port, key)[0]
+        if code == 200:
+            break
+        assert code == 401, code
+        assert time.monotonic() < deadline, "reload did not take the key"
+        time.sleep(0.1)
+    harness.wait_registered(nginx)
+
+
+def http_conf(sims, keys, redis=None):
+    conf = "".join("    thinkgate_backend b%d %s max_inflight=64;\n"
+                   % (i, s.url) for i, s in enumerate(sims))
+    conf += "    thinkgate_pool reasoners %s;\n" % " ".join(
+        "b%d" % i for i in range(len(sims)))
+    conf += "    thinkgate_keys %s;\n" % keys
+    if redis:
+        conf += ("    thinkgate_redis %s prefix=%s connect_timeout=500ms "
+                 "timeout=500ms;\n" % (redis.addr, PREFIX))
+    return conf
+
+
+def spent_of(doc):
+    return doc["thinkgate"]["key_tokens_spent"]
+
+
+def check_ffs_cost(doc):
+    """An ffs n=8 answer's charge is all 8 traces: their completion tokens
+    (the thinkgate object's tokens, cancelled traces included) and 8
+    prompts."""
+    tg = doc["thinkgate"]
+    assert tg["strategy"] == "ffs" and tg["traces_started"] == 8, tg
+    prompt = doc["usage"]["prompt_tokens"]
+    assert prompt > 0
+    assert tg["key_tokens_spent"] == tg["tokens"] + 8 * prompt, (tg, prompt)
+    # far more than the answer the client sees
+    assert tg["key_tokens_spent"] > doc["usage"]["total_tokens"]
+    return tg["key_tokens_spent"]
+
+
+def check_429(code, headers, doc):
+    assert code == 429, (code, doc)
+    err = doc["error"]
+    assert err["code"] == "rate_limit_exceeded", err
+    assert err["type"] == "tokens", err
+    assert "`budget`" in err["message"], err
+    retry = int(headers["Retry-After"])
+    assert 1 <= retry <= WINDOW, headers
+    return retry
+
+
+def test_budget_local_counts_every_trace(tmp_path):
+    """Without Redis: a budget of N tokens per window lets ffs n=8
+    requests through while the count is under N, then 429 with
+    Retry-After; after the window the key is served again."""
+    path = str(tmp_path / "keys")
+    probe = tool("--file", path, "create", "probe")
+    sim = harness.start_sim("--speed", "0")
+    engine = harness.start_engine()
+    nginx = harness.start_nginx(engine.sock,
+                                http_conf([sim], "file=" + path), SERVER)
+    try:
+        harness.wait_registered(nginx)
+        code, _, doc = chat(nginx.port, probe, FFS8)
+        assert code == 200, doc
+        cost = check_ffs_cost(doc)
+
+        budget_n = cost * 5 // 2
+        budget = tool("--file", path, "create", "budget", "--tpm",
+                      str(budget_n), "--window", str(WINDOW))
+        reload(nginx, budget)
+        # the reload's probe request (passthrough) counts too
+        time.sleep(WINDOW + 0.5)
+
+        used, passed = 0, 0
+        while True:
+            code, headers, doc = chat(nginx.port, budget, FFS8)
+            if code != 200:
+                break
+            assert used < budget_n, "admitted over the budget"
+            spent = check_ffs_cost(doc)
+            assert doc["thinkgate"]["key"] == "budget"
+            assert doc["thinkgate"]["key_tokens_remaining"] == max(
+                0, budget_n - used - spent)
+            used += spent
+            passed += 1
+            assert passed < 20
+        retry = check_429(code, headers, doc)
+        assert used >= budget_n
+        assert passed == 3, (passed, used, budget_n)
+        print("budget %d tokens, ffs n=8 costs %d: %d requests passed "
+              "(%d tokens), then 429 Retry-After %d"
+              % (budget_n, cost, passed, used, retry))
+
+        # the probe key has no budget: unaffected
+        assert chat(nginx.port, probe)[0] == 200
+        # the window resets
+        time.sleep(retry + 0.2)
+        code, _, doc = chat(nginx.port, budget, FFS8)
+        assert code == 200, doc
+        assert doc["thinkgate"]["key_tokens_remaining"] == max(
+            0, budget_n - spent_of(doc))
+        st = status(nginx.port)
+        assert st["keys"]["limits"] == "local"
+    finally:
+        for p in (nginx, engine, sim):
+            p.cleanup()
+
+
+def redis_used(redis, name):
+    v = harness.redis_cli(redis.port, "GET", PREFIX + "key:{%s}:tok" % name)
+    return int(v) if v else 0
+
+
+def wait_used(redis, name, want):
+    """The charges of requests already answered reached Redis (a charge
+    is sent when the request closes, on that gateway's connection)."""
+    deadline = time.monotonic() + 10
+    while redis_used(redis, name) != want:
+        assert time.monotonic() < deadline, (redis_used(redis, name), want)
+        time.sleep(0.02)
+
+
+@need_redis
+def test_budget_shared_by_two_gateways(tmp_path):
+    """Two nginx+engine pairs on one Redis share a key's budget: requests
+    alternate between them until the shared count passes N, then both
+    answer 429, and both serve the key again after the window."""
+    path = str(tmp_path / "keys")
+    probe = tool("--file", path, "create", "probe")
+    redis = harness.start_redis()
+    sims = [harness.start_sim("--speed", "0") for _ in range(2)]
+    procs = [redis] + sims
+    try:
+        conf = http_conf(sims, "file=" + path, redis)
+        pairs = []
+        for _ in range(2):
+            engine = harness.start_engine()
+            procs.append(engine)
+            nginx = harness.start_nginx(engine.sock, conf, SERVER)
+            procs.append(nginx)
+            harness.wait_registered(nginx)
+            pairs.append(nginx)
+        a, b = pairs
+        deadline = time.monotonic() + 10
+        while status(a.port)["keys"]["limits"] != "shared":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+        code, _, doc = chat(a.port, probe, FFS8)
+        assert code == 200, doc
+        cost = check_ffs_cost(doc)
+        budget_n = cost * 7 // 2
+        budget = tool("--file", path, "create", "budget", "--tpm",
+                      str(budget_n), "--window", str(WINDOW))
+        reload(a, budget)
+        reload(b, budget)
+        time.sleep(WINDOW + 0.5)
+        assert redis_used(redis, "budget") == 0
+
+        used, passed, turn = 0, [0, 0], 0
+        while True:
+            gw = pairs[turn % 2]
+            code, headers, doc = chat(gw.port, budget, FFS8)
+            if code != 200:
+                break
+            assert used < budget_n
+            used += check_ffs_cost(doc)
+            passed[turn % 2] += 1
+            turn += 1
+            wait_used(redis, "budget", used)
+            assert turn < 20
+        check_429(code, headers, doc)
+        assert used >= budget_n
+        assert sum(passed) == 4 and passed == [2, 2], passed
+        # the other gateway refuses too: the count is shared
+        other = pairs[(turn + 1) % 2]
+        code, headers, doc = chat(other.port, budget, FFS8)
+        retry = check_429(code, headers, doc)
+        print("shared budget %d tokens, ffs n=8 costs %d: %s requests "
+              "passed on gateways A, B (%d tokens), then 429 on both"
+              % (budget_n, cost, passed, used))
+
+        time.sleep(retry + 0.2)
+        for gw in pairs:
+            code, _, doc = chat(gw.port, budget)
+            assert code == 200, doc
+        st = status(b.port)
+        assert st["keys"]["limits"] == "shared"
+    finally:
+        for p in reversed(procs):
+            p.cleanup()
