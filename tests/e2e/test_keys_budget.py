@@ -273,3 +273,128 @@ def test_budget_shared_by_two_gateways(tmp_path):
     finally:
         for p in reversed(procs):
             p.cleanup()
+
+
+def start_pairs(procs, conf, server=SERVER, n=2, engine_args=()):
+    pairs = []
+    for _ in range(n):
+        engine = harness.start_engine(args=engine_args)
+        procs.append(engine)
+        nginx = harness.start_nginx(engine.sock, conf, server)
+        procs.append(nginx)
+        harness.wait_registered(nginx)
+        pairs.append(nginx)
+    for gw in pairs:
+        deadline = time.monotonic() + 10
+        while status(gw.port)["keys"]["limits"] != "shared":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    return pairs
+
+
+@need_redis
+def test_redis_key_store_two_gateways(tmp_path):
+    """thinkgate_keys redis: keys made, rotated and revoked with
+    tools/thinkgate-keys --redis hold for the next request of every
+    gateway on that Redis, without a reload; only digests are stored;
+    limits set there are enforced (rpm, tpd)."""
+    redis = harness.start_redis()
+    sims = [harness.start_sim("--speed", "0")]
+    procs = [redis] + sims
+    adm = ["--redis", redis.addr, "--prefix", PREFIX]
+    try:
+        a, b = start_pairs(procs, http_conf(sims, "redis", redis))
+        alice = tool(*adm, "create", "alice", "--models", "reasoners")
+        for gw in (a, b):
+            code, _, doc = chat(gw.port, alice)
+            assert code == 200, doc
+            assert doc["thinkgate"]["key"] == "alice"
+        assert tool(*adm, "list") == "alice models=reasoners"
+        dump = subprocess.run(["redis-cli", "-p", str(redis.port),
+                               "--scan"], capture_output=True,
+                              text=True).stdout
+        assert alice not in dump
+        for k in dump.split():
+            vals = harness.redis_cli(redis.port, "HGETALL", k)
+            assert alice not in vals, "stored in clear"
+
+        code, headers, doc = chat(a.port, "sk-tg-unknown")
+        assert code == 401, doc
+        assert doc["error"]["code"] == "invalid_api_key"
+        assert headers.get("WWW-Authenticate") == "Bearer"
+        assert chat(b.port, None)[0] == 401
+
+        new = tool(*adm, "rotate", "alice")
+        for gw in (a, b):
+            assert chat(gw.port, alice)[0] == 401
+            assert chat(gw.port, new)[0] == 200
+        tool(*adm, "revoke", "alice")
+        for gw in (b, a):
+            code, _, doc = chat(gw.port, new)
+            assert code == 401, doc
+        assert tool(*adm, "list") == ""
+
+        # limits kept in Redis: 2 requests per window, shared
+        rpm = tool(*adm, "create", "rpm2", "--rpm", "2", "--window",
+                   str(WINDOW))
+        assert chat(a.port, rpm)[0] == 200
+        deadline = time.monotonic() + 10
+        while harness.redis_cli(redis.port, "GET",
+                                PREFIX + "key:{rpm2}:req") != "1":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        code, _, doc = chat(b.port, rpm)
+        assert code == 200 and doc["thinkgate"][
+            "key_requests_remaining"] == 0, doc
+        while harness.redis_cli(redis.port, "GET",
+                                PREFIX + "key:{rpm2}:req") != "2":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        code, headers, doc = chat(a.port, rpm)
+        assert code == 429, doc
+        assert doc["error"]["type"] == "requests"
+        assert doc["error"]["code"] == "rate_limit_exceeded"
+        assert 1 <= int(headers["Retry-After"]) <= WINDOW
+
+        # a day's budget spent: insufficient_quota
+        day = tool(*adm, "create", "day1", "--tpd", "1")
+        assert chat(b.port, day)[0] == 200
+        while not harness.redis_cli(redis.port, "GET",
+                                    PREFIX + "key:{day1}:day"):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        code, headers, doc = chat(a.port, day)
+        assert code == 429, doc
+        assert doc["error"]["code"] == "insufficient_quota"
+        assert doc["error"]["type"] == "insufficient_quota"
+        assert int(headers["Retry-After"]) > 3600
+    finally:
+        for p in reversed(procs):
+            p.cleanup()
+
+
+def test_redis_key_store_needs_redis(tmp_path):
+    """nginx -t refuses thinkgate_keys redis without thinkgate_redis, and
+    a malformed limit in the key file, naming the directive and value."""
+    conf = tmp_path / "nginx.conf"
+
+    def nginx_t(http):
+        conf.write_text(harness.nginx_conf(
+            str(tmp_path), harness.free_port(), str(tmp_path / "s.sock"),
+            http, ""))
+        return subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c",
+                               str(conf)], capture_output=True, text=True)
+
+    p = nginx_t("    thinkgate_keys redis;\n")
+    assert p.returncode != 0
+    assert "thinkgate_keys" in p.stderr and "thinkgate_redis" in p.stderr, \
+        p.stderr
+    keyfile = tmp_path / "keys"
+    keyfile.write_text("alice %s tpm=lots\n" % ("ab" * 32))
+    p = nginx_t("    thinkgate_keys file=%s;\n" % keyfile)
+    assert p.returncode != 0
+    assert "thinkgate_keys" in p.stderr and "line 1" in p.stderr \
+        and "tpm=" in p.stderr, p.stderr
+    keyfile.write_text("alice %s window=0s\n" % ("ab" * 32))
+    p = nginx_t("    thinkgate_keys file=%s;\n" % keyfile)
+    assert p.returncode != 0 and "window=" in p.stderr, p.stderr
