@@ -164,3 +164,74 @@ def test_bad_key_file_refused(tmp_path):
                        capture_output=True, text=True)
     assert p.returncode != 0
     assert "thinkgate_keys" in p.stderr and "ldap" in p.stderr, p.stderr
+
+
+AUTH_HTTP = """
+    map $http_authorization $idp_user {
+        "Bearer idp-alice"  alice;
+        "Bearer idp-ghost"  ghost;
+        default             "";
+    }
+"""
+
+AUTH_SERVER = """
+        location = /_idp {
+            internal;
+            proxy_pass http://127.0.0.1:{port}/idp;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }
+        location = /idp {
+            if ($idp_user = "") {
+                return 401;
+            }
+            add_header X-Thinkgate-Key $idp_user;
+            return 204;
+        }
+        location /v1/ {
+            auth_request /_idp;
+            auth_request_set $tg_key $upstream_http_x_thinkgate_key;
+            thinkgate_pass reasoners;
+            thinkgate_auth on;
+            thinkgate_auth_key $tg_key;
+        }
+        location = /thinkgate/status {
+            thinkgate_status;
+        }
+"""
+
+
+def test_auth_request_names_the_key(tmp_path):
+    """Beside nginx's auth_request: the identity provider's answer names
+    the key (a header, through auth_request_set and thinkgate_auth_key);
+    its rights apply; a name that is no key is a 401 in OpenAI's shape;
+    the provider's own refusal stays its own."""
+    path = str(tmp_path / "keys")
+    keys(path, "create", "alice", "--models", "thinkgate-sim")
+    sim = harness.start_sim("--speed", "0")
+    engine = harness.start_engine()
+    http_conf = AUTH_HTTP + ("    thinkgate_backend b0 %s;\n"
+                             "    thinkgate_pool reasoners b0;\n"
+                             "    thinkgate_keys file=%s;\n"
+                             % (sim.url, path))
+    port = harness.free_port()
+    nginx = harness.start_nginx(engine.sock, http_conf,
+                                AUTH_SERVER.replace("{port}", str(port)),
+                                port=port)
+    try:
+        harness.wait_registered(nginx)
+        code, data, _ = chat(nginx.port, "idp-alice")
+        assert code == 200, data
+        assert json.loads(data)["thinkgate"]["key"] == "alice"
+        code, data, _ = chat(nginx.port, "idp-alice", model="gpt-x")
+        assert code == 403, data
+        assert json.loads(data)["error"]["code"] == "model_not_allowed"
+        code, data, www = chat(nginx.port, "idp-ghost")
+        assert code == 401, data
+        assert json.loads(data)["error"]["code"] == "invalid_api_key"
+        assert www == "Bearer"
+        # refused by the provider: nginx's 401, the gateway never asked
+        assert chat(nginx.port, "nobody")[0] == 401
+    finally:
+        for p in (nginx, engine, sim):
+            p.cleanup()

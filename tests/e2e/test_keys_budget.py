@@ -398,3 +398,40 @@ def test_redis_key_store_needs_redis(tmp_path):
     keyfile.write_text("alice %s window=0s\n" % ("ab" * 32))
     p = nginx_t("    thinkgate_keys file=%s;\n" % keyfile)
     assert p.returncode != 0 and "window=" in p.stderr, p.stderr
+
+
+@need_redis
+def test_auth_request_with_redis_keys(tmp_path):
+    """auth_request naming a key kept in Redis: the engine reads the
+    record by name; revoked there, the name is refused at once."""
+    import test_keys
+    redis = harness.start_redis()
+    sims = [harness.start_sim("--speed", "0")]
+    procs = [redis] + sims
+    adm = ["--redis", redis.addr, "--prefix", PREFIX]
+    try:
+        tool(*adm, "create", "alice")
+        port = harness.free_port()
+        engine = harness.start_engine()
+        procs.append(engine)
+        nginx = harness.start_nginx(
+            engine.sock, test_keys.AUTH_HTTP + http_conf(sims, "redis",
+                                                         redis),
+            test_keys.AUTH_SERVER.replace("{port}", str(port)), port=port)
+        procs.append(nginx)
+        harness.wait_registered(nginx)
+        deadline = time.monotonic() + 10
+        while status(port)["keys"]["limits"] != "shared":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        code, _, doc = chat(port, "idp-alice")
+        assert code == 200, doc
+        assert doc["thinkgate"]["key"] == "alice"
+        tool(*adm, "revoke", "alice")
+        code, headers, doc = chat(port, "idp-alice")
+        assert code == 401, doc
+        assert doc["error"]["code"] == "invalid_api_key"
+        assert headers.get("WWW-Authenticate") == "Bearer"
+    finally:
+        for p in reversed(procs):
+            p.cleanup()
