@@ -435,3 +435,78 @@ def test_auth_request_with_redis_keys(tmp_path):
     finally:
         for p in reversed(procs):
             p.cleanup()
+
+
+def prom_values(port, name):
+    out = {}
+    for line in status(port, prom=True).splitlines():
+        if line.startswith(name + "{key=\""):
+            label = line.split('"')[1]
+            out[label] = int(line.rsplit(" ", 1)[1])
+    return out
+
+
+def test_prometheus_per_key_counters(tmp_path):
+    """Per-key request, token and refusal counters; with --key-labels 2
+    the third key seen is counted as key="other" (bounded cardinality);
+    a streamed ffs n=8 request the client leaves is still charged with
+    what its traces spent."""
+    path = str(tmp_path / "keys")
+    k = {n: tool("--file", path, "create", n, "--models", "thinkgate-sim")
+         for n in ("k1", "k2", "k3")}
+    sim = harness.start_sim("--step-ms", "20", "--step-ms-per-seq", "0")
+    engine = harness.start_engine(args=["--key-labels", "2"])
+    nginx = harness.start_nginx(engine.sock,
+                                http_conf([sim], "file=" + path), SERVER)
+    try:
+        harness.wait_registered(nginx)
+        spent = {"k1": 0, "k2": 0, "other": 0}
+        for name in ("k1", "k2", "k3", "k1", "k3"):
+            code, _, doc = chat(nginx.port, k[name])
+            assert code == 200, doc
+            spent[name if name != "k3" else "other"] += spent_of(doc)
+        body = dict(BODY, model="gpt-x")
+        conn = http.client.HTTPConnection("127.0.0.1", nginx.port,
+                                          timeout=30)
+        conn.request("POST", "/v1/chat/completions", json.dumps(body),
+                     {"Authorization": "Bearer " + k["k3"],
+                      "Content-Type": "application/json"})
+        assert conn.getresponse().status == 403
+        conn.close()
+
+        req = prom_values(nginx.port, "thinkgate_key_requests_total")
+        tok = prom_values(nginx.port, "thinkgate_key_tokens_total")
+        ref = prom_values(nginx.port, "thinkgate_key_refused_total")
+        assert req == {"k1": 2, "k2": 1, "other": 2}, req
+        assert set(tok) == {"k1", "k2", "other"}
+        assert tok["k1"] == spent["k1"] and tok["k2"] == spent["k2"]
+        assert tok["other"] == spent["other"] > 0
+        assert ref == {"k1": 0, "k2": 0, "other": 1}, ref
+
+        # a client that leaves a streamed ffs n=8 request: charged anyway
+        body = dict(BODY, stream=True, max_tokens=400, thinkgate=FFS8)
+        conn = http.client.HTTPConnection("127.0.0.1", nginx.port,
+                                          timeout=30)
+        conn.request("POST", "/v1/chat/completions", json.dumps(body),
+                     {"Authorization": "Bearer " + k["k2"],
+                      "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        for _ in range(10):
+            assert resp.fp.readline()
+        conn.sock.close()
+        conn.close()
+        deadline = time.monotonic() + 10
+        while prom_values(nginx.port,
+                          "thinkgate_key_requests_total")["k2"] != 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        left = prom_values(nginx.port, "thinkgate_key_tokens_total")["k2"]
+        # 8 traces ran a few steps each: more than one trace's worth
+        assert left - tok["k2"] >= 8, (left, tok["k2"])
+        assert left - tok["k2"] < 8 * 400
+        print("a streamed ffs n=8 request left after 10 lines was charged "
+              "%d tokens" % (left - tok["k2"]))
+    finally:
+        for p in (nginx, engine, sim):
+            p.cleanup()
