@@ -69,6 +69,7 @@ static int tg__keys_name_valid(const char *s, size_t len);
 static int tg__keys_uint(json_t *v, uint64_t *out);
 static int tg__keys_limits(tg_key_req_t *kr, json_t *o);
 static tg_redis_t *tg__keys_redis(tg_request_t *r, tg_shared_t **link);
+static int tg__keys_shared(tg_request_t *r);
 static void tg__keys_lookup_cb(tg_redis_t *redis, int status,
     redisReply *reply, void *data);
 static int tg__keys_record(tg_key_req_t *kr, redisReply *reply);
@@ -157,7 +158,8 @@ tg__keys_entry(tg_keys_t *k, const char *name)
         return NULL;
     }
     snprintf(x->name, sizeof(x->name), "%s", name);
-    if (k->nlabelled < k->labels) {
+    /* a key named "other" is counted in the "other" series */
+    if (k->nlabelled < k->labels && strcmp(name, "other") != 0) {
         x->labelled = 1;
         k->nlabelled++;
     }
@@ -322,6 +324,18 @@ tg__keys_redis(tg_request_t *r, tg_shared_t **link)
         return NULL;
     }
     return &s->redis;
+}
+
+
+/* Whether key windows are kept in Redis now: connected, scripts read. */
+static int
+tg__keys_shared(tg_request_t *r)
+{
+    tg_shared_t  *link;
+
+    return tg__keys_redis(r, &link) != NULL
+           && link->keys_admit.body != NULL
+           && link->keys_charge.body != NULL;
 }
 
 
@@ -535,6 +549,8 @@ tg_keys_allow_strategy(tg_request_t *r, const char *strategy,
     if (kr == NULL || tg__keys_listed(kr->strategies, strategy)) {
         return 0;
     }
+    /* refused before any work: not charged as a request either */
+    kr->admitted = 0;
     tg__keys_refused(r);
     tg_oa_error_set(err, 403, "invalid_request_error",
                     "strategy_not_allowed", NULL, "The key `%s` may not "
@@ -631,6 +647,7 @@ tg__keys_admit_cb(tg_redis_t *redis, int status, redisReply *reply,
     }
     for (i = 0; i < reply->elements; i++) {
         if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+            tg__keys_of(r->engine)->redis_errors++;
             tg__keys_admit_local(r);
             return;
         }
@@ -741,21 +758,29 @@ tg__keys_unauthorized(tg_request_t *r, const char *why)
 }
 
 
-/* An error with its own headers: HEAD, DATA, END (ERROR has none). */
+/* An error with its own headers: HEAD, DATA, END (ERROR has none);
+ * END's figures name the key for $thinkgate_key. */
 static void
 tg__keys_answer(tg_request_t *r, const tg_oa_error_t *err,
     const char *headers)
 {
-    char  *s;
+    json_t  *figures = NULL;
+    char    *s;
 
+    if (r->key != NULL && r->key->name[0] != '\0') {
+        figures = json_pack("{s:s}", "key", r->key->name);
+    }
     s = tg_oa_error_render(err);
     if (s == NULL
         || tg_request_head(r, err->status, 0, headers) != 0
         || tg_request_data(r, s, strlen(s)) != 0
-        || tg_request_data(r, "\n", 1) != 0
-        || tg_request_end(r, NULL) != 0)
+        || tg_request_data(r, "\n", 1) != 0)
     {
+        json_decref(figures);
         (void) tg_request_error(r, err);
+    } else {
+        /* takes figures */
+        (void) tg_request_end(r, figures);
     }
     free(s);
 }
@@ -944,12 +969,10 @@ int
 tg_keys_status_json(tg_request_t *r, json_t *doc)
 {
     tg_keys_t    *k = r->engine->keys;
-    tg_redis_t   *redis;
     json_t       *o;
 
-    redis = tg__keys_redis(r, NULL);
     o = json_pack("{s:s, s:I, s:I, s:I}",
-                  "limits", redis != NULL ? "shared" : "local",
+                  "limits", tg__keys_shared(r) ? "shared" : "local",
                   "keys_seen", (json_int_t) (k ? k->nkeys : 0),
                   "labelled", (json_int_t) (k ? k->nlabelled : 0),
                   "redis_errors", (json_int_t) (k ? k->redis_errors : 0));
@@ -988,7 +1011,7 @@ tg_keys_status_prometheus(tg_request_t *r, tg_buf_t *b)
                        "this gateway alone (0).\n# TYPE "
                        "thinkgate_key_limits_shared gauge\n"
                        "thinkgate_key_limits_shared %d\n",
-                       tg__keys_redis(r, NULL) != NULL);
+                       tg__keys_shared(r));
 
     for (j = 0; rc == 0 && j < sizeof(m) / sizeof(m[0]); j++) {
         rc = tg_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n",

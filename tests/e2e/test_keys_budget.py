@@ -137,11 +137,16 @@ def test_budget_local_counts_every_trace(tmp_path):
     requests through while the count is under N, then 429 with
     Retry-After; after the window the key is served again."""
     path = str(tmp_path / "keys")
+    log = str(tmp_path / "keys.log")
     probe = tool("--file", path, "create", "probe")
     sim = harness.start_sim("--speed", "0")
     engine = harness.start_engine()
-    nginx = harness.start_nginx(engine.sock,
-                                http_conf([sim], "file=" + path), SERVER)
+    conf = http_conf([sim], "file=" + path) + (
+        "    log_format keys '$thinkgate_key $thinkgate_key_tokens_spent "
+        "$thinkgate_key_tokens_remaining $status';\n")
+    server = SERVER.replace("thinkgate_auth on;", "thinkgate_auth on;\n"
+                            "            access_log %s keys;" % log)
+    nginx = harness.start_nginx(engine.sock, conf, server)
     try:
         harness.wait_registered(nginx)
         code, _, doc = chat(nginx.port, probe, FFS8)
@@ -185,6 +190,14 @@ def test_budget_local_counts_every_trace(tmp_path):
             0, budget_n - spent_of(doc))
         st = status(nginx.port)
         assert st["keys"]["limits"] == "local"
+        # the access log's $thinkgate_key* variables
+        with open(log) as f:
+            lines = [ln.split() for ln in f]
+        assert ["budget", str(spent_of(doc)),
+                str(doc["thinkgate"]["key_tokens_remaining"]),
+                "200"] == lines[-1], lines[-1]
+        assert lines[0][0] == "probe" and lines[0][2] == "-"
+        assert ["budget", "-", "-", "429"] in lines
     finally:
         for p in (nginx, engine, sim):
             p.cleanup()
