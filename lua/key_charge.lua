@@ -1,23 +1,21 @@
 --[[
-key_charge.lua: charge a client key for one finished request.  A window
-starts with its first charge and lasts its length (PEXPIRE on a counter
-that has none).
+key_charge.lua: charge a client key the tokens one finished request cost
+the GPUs.  A window starts with its first charge and lasts its length
+(PEXPIRE on a counter that has none).
 
-KEYS[1..3]  as key_admit.lua: requests and tokens in the short window,
-            tokens in the day
-ARGV[1]     requests to add (1)
-ARGV[2]     tokens the request cost the GPUs
-ARGV[3]     the short window, ms
-ARGV[4]     the day, ms
+KEYS[1]  tokens in the key's short window        ({prefix}key:{NAME}:tok)
+KEYS[2]  tokens in the key's day                 ({prefix}key:{NAME}:day)
+ARGV[1]  tokens the request cost the GPUs
+ARGV[2]  the short window, ms
+ARGV[3]  the day, ms
 
-Returns the three counters after the charge.
+Returns the two counters after the charge.
 ]]
 
-local add = {tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[2])}
-local window = {ARGV[3], ARGV[3], ARGV[4]}
 local out = {}
-for i = 1, 3 do
-    out[i] = redis.call('INCRBY', KEYS[i], add[i])
+local window = {ARGV[2], ARGV[3]}
+for i = 1, 2 do
+    out[i] = redis.call('INCRBY', KEYS[i], ARGV[1])
     if redis.call('PTTL', KEYS[i]) < 0 then
         redis.call('PEXPIRE', KEYS[i], window[i])
     end

@@ -581,8 +581,8 @@ tg_keys_admit(tg_request_t *r, void (*next)(tg_request_t *r))
     tg_key_req_t  *kr = r->key;
     tg_redis_t    *redis;
     tg_shared_t   *link;
-    char           names[TG_KEY_NWIN][256], lim[TG_KEY_NWIN][24];
-    const char    *keys[TG_KEY_NWIN], *args[TG_KEY_NWIN];
+    char           names[TG_KEY_NWIN][256], lim[TG_KEY_NWIN + 1][24];
+    const char    *keys[TG_KEY_NWIN], *args[TG_KEY_NWIN + 1];
     int            i, rc;
 
     if (kr == NULL || (kr->limit[TG_KEY_REQ] == 0
@@ -610,9 +610,12 @@ tg_keys_admit(tg_request_t *r, void (*next)(tg_request_t *r))
         keys[i] = names[i];
         args[i] = lim[i];
     }
+    snprintf(lim[i], sizeof(lim[i]), "%llu",
+             (unsigned long long) kr->window_ms);
+    args[i] = lim[i];
 
     rc = tg_redis_script_call(redis, &link->keys_admit, TG_KEY_NWIN, keys,
-                              TG_KEY_NWIN, args, tg__keys_admit_cb, kr,
+                              TG_KEY_NWIN + 1, args, tg__keys_admit_cb, kr,
                               &kr->op);
     if (rc != 0) {
         kr->op = NULL;
@@ -689,6 +692,13 @@ tg__keys_admit_local(tg_request_t *r)
             over = i + 1;
             retry = x->ends_ms[i] - now;
         }
+    }
+    /* an admitted request counts at once (key_admit.lua does the same) */
+    if (over == 0 && kr->limit[TG_KEY_REQ] > 0) {
+        if (x->ends_ms[TG_KEY_REQ] == 0) {
+            x->ends_ms[TG_KEY_REQ] = now + kr->window_ms;
+        }
+        kr->used[TG_KEY_REQ] = ++x->used[TG_KEY_REQ];
     }
     tg__keys_verdict(r, over, retry);
 }
@@ -830,7 +840,8 @@ tg_keys_summary(const tg_request_t *r, json_t *obj, uint64_t spent)
         if (kr->limit[i] == 0 || !kr->admitted) {
             continue;
         }
-        cost = kr->used[i] + (i == TG_KEY_REQ ? 1 : spent);
+        /* the request window counts this request already */
+        cost = kr->used[i] + (i == TG_KEY_REQ ? 0 : spent);
         left = cost < kr->limit[i] ? kr->limit[i] - cost : 0;
         if (json_object_set_new(obj, rem[i],
                                 json_integer((json_int_t) left)) != 0)
@@ -850,8 +861,8 @@ tg_keys_close(tg_request_t *r, uint64_t spent)
     tg_key_entry_t  *x;
     tg_redis_t      *redis;
     tg_shared_t     *link;
-    char             names[TG_KEY_NWIN][256], a[4][24];
-    const char      *keys[TG_KEY_NWIN], *args[4];
+    char             names[TG_KEY_NWIN][256], a[3][24];
+    const char      *keys[2], *args[3];
     uint64_t         now, len;
     int              i;
 
@@ -877,30 +888,27 @@ tg_keys_close(tg_request_t *r, uint64_t spent)
         k->other_tokens += spent;
     }
 
-    if (kr->limit[TG_KEY_REQ] == 0 && kr->limit[TG_KEY_TOK] == 0
-        && kr->limit[TG_KEY_DAY] == 0)
-    {
+    /* the request window counted the request at admission */
+    if (kr->limit[TG_KEY_TOK] == 0 && kr->limit[TG_KEY_DAY] == 0) {
         return;
     }
 
     redis = tg__keys_redis(r, &link);
     if (redis != NULL && link->keys_charge.body != NULL) {
         tg__keys_counter_names(kr, redis->prefix, names);
-        snprintf(a[0], sizeof(a[0]), "1");
-        snprintf(a[1], sizeof(a[1]), "%llu", (unsigned long long) spent);
-        snprintf(a[2], sizeof(a[2]), "%llu",
+        snprintf(a[0], sizeof(a[0]), "%llu", (unsigned long long) spent);
+        snprintf(a[1], sizeof(a[1]), "%llu",
                  (unsigned long long) kr->window_ms);
-        snprintf(a[3], sizeof(a[3]), "%u", TG_KEY_DAY_MS);
-        for (i = 0; i < TG_KEY_NWIN; i++) {
-            keys[i] = names[i];
-        }
-        for (i = 0; i < 4; i++) {
+        snprintf(a[2], sizeof(a[2]), "%u", TG_KEY_DAY_MS);
+        keys[0] = names[TG_KEY_TOK];
+        keys[1] = names[TG_KEY_DAY];
+        for (i = 0; i < 3; i++) {
             args[i] = a[i];
         }
         /* nothing waits for it: the request is gone */
-        if (tg_redis_script_call(redis, &link->keys_charge, TG_KEY_NWIN,
-                                 keys, 4, args, tg__keys_charge_cb,
-                                 r->engine, NULL) == 0)
+        if (tg_redis_script_call(redis, &link->keys_charge, 2, keys, 3,
+                                 args, tg__keys_charge_cb, r->engine,
+                                 NULL) == 0)
         {
             return;
         }
@@ -913,7 +921,7 @@ tg_keys_close(tg_request_t *r, uint64_t spent)
         return;
     }
     now = uv_now(r->engine->loop);
-    for (i = 0; i < TG_KEY_NWIN; i++) {
+    for (i = TG_KEY_TOK; i < TG_KEY_NWIN; i++) {
         if (x->ends_ms[i] != 0 && now >= x->ends_ms[i]) {
             x->used[i] = 0;
             x->ends_ms[i] = 0;
@@ -922,7 +930,7 @@ tg_keys_close(tg_request_t *r, uint64_t spent)
             len = i == TG_KEY_DAY ? TG_KEY_DAY_MS : kr->window_ms;
             x->ends_ms[i] = now + len;
         }
-        x->used[i] += i == TG_KEY_REQ ? 1 : spent;
+        x->used[i] += spent;
     }
 }
 

@@ -15,19 +15,20 @@
  *   2. routing, then tg_keys_allow_model: 403 for a model or pool the
  *      key may not use;
  *   3. tg_keys_admit: 429 when a window of the key is already over;
+ *      an admitted request is counted in the request window at once;
  *   4. strategy selection, then tg_keys_allow_strategy: 403 for a
  *      strategy the key may not use;
- *   5. tg_keys_close, when the request closes: its requests and the
- *      tokens its traces and aux requests cost the GPUs (prompt and
- *      completion, cancelled traces included) are charged.
+ *   5. tg_keys_close, when the request closes: the tokens its traces
+ *      and aux requests cost the GPUs (prompt and completion, cancelled
+ *      traces included) are charged.
  *
  * Windows are fixed and start with the first charge: requests and tokens
  * per short window (60 s unless the key says window=), tokens per day
  * (24 h).  With Redis connected the counters live there (lua/
  * key_admit.lua and key_charge.lua) and every gateway on that Redis
  * shares them; without, each engine keeps its own and the status
- * document says "local".  Spend is charged at the end, so requests in
- * flight when a window fills may all finish: a window overshoots by at
+ * document says "local".  Tokens are charged at the end, so requests in
+ * flight when a token window fills may all finish: it overshoots by at
  * most what they cost.
  */
 
@@ -79,7 +80,8 @@ void tg_keys_admit(tg_request_t *r, void (*next)(tg_request_t *r));
  * request) to a "thinkgate" object.  Returns 0 or -ENOMEM. */
 int tg_keys_summary(const tg_request_t *r, json_t *obj, uint64_t spent);
 
-/* Step 5 (tg_request_close): charges spent tokens and one request. */
+/* Step 5 (tg_request_close): charges the spent tokens (and counts the
+ * request in the per-key metrics). */
 void tg_keys_close(tg_request_t *r, uint64_t spent);
 
 /* Frees the request's key (the reaper). */

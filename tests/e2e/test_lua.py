@@ -283,31 +283,40 @@ def test_session_concurrent_appends_lose_nothing(redis):
 # -- key_admit / key_charge ----------------------------------------------
 
 def test_key_windows(redis):
-    """Charges add up in three windows that start with their first charge
-    (PTTL = the window); admission is read-only, and names the full
-    window that reopens last with its TTL."""
+    """Admission counts an admitted request in the request window and
+    only reads the token windows; charges add tokens; each window starts
+    with its first count (PTTL = its length, not renewed later); a full
+    window refuses, naming the one that reopens last with its TTL."""
     k = ["tgt:key:{bob}:req", "tgt:key:{bob}:tok", "tgt:key:{bob}:day"]
-    ok, out = redis.ev("key_admit.lua", k, ["2", "100", "1000"])
-    assert ok and out == ["0", "0", "0", "0", "0"], out
-    ok, out = redis.ev("key_charge.lua", k, ["1", "60", "5000", "86400000"])
-    assert ok and out == ["1", "60", "60"], out
+    lim = ["2", "100", "1000", "5000"]
+    ok, out = redis.ev("key_admit.lua", k, lim)
+    assert ok and out == ["0", "0", "1", "0", "0"], out
+    assert 4000 < int(redis.cli("PTTL", k[0])) <= 5000
+    assert redis.cli("EXISTS", k[1]) == "0", "tokens are only read"
+    ok, out = redis.ev("key_charge.lua", k[1:], ["60", "5000", "86400000"])
+    assert ok and out == ["60", "60"], out
     assert 4000 < int(redis.cli("PTTL", k[1])) <= 5000
     assert int(redis.cli("PTTL", k[2])) > 86000000
-    ok, out = redis.ev("key_admit.lua", k, ["2", "100", "1000"])
-    assert ok and out[0] == "0" and out[2:] == ["1", "60", "60"], out
-    # the window's TTL is not renewed by later charges
     redis.cli("PEXPIRE", k[1], "3000")
-    ok, out = redis.ev("key_charge.lua", k, ["1", "50", "5000", "86400000"])
-    assert ok and out == ["2", "110", "110"], out
+    ok, out = redis.ev("key_charge.lua", k[1:], ["50", "5000", "86400000"])
+    assert ok and out == ["110", "110"], out
     assert int(redis.cli("PTTL", k[1])) <= 3000
-    # two windows full: the one that reopens last is named
-    ok, out = redis.ev("key_admit.lua", k, ["2", "100", "1000"])
-    assert ok and out[0] == "1" and 4000 < int(out[1]) <= 5000, out
-    ok, out = redis.ev("key_admit.lua", k, ["0", "100", "110"])
+    # tokens over: refused, and the refused request is not counted
+    ok, out = redis.ev("key_admit.lua", k, lim)
+    assert ok and out[0] == "2" and 0 < int(out[1]) <= 3000, out
+    assert redis.cli("GET", k[0]) == "1"
+    # without a token limit it passes: the second request of the window
+    ok, out = redis.ev("key_admit.lua", k, ["2", "0", "0", "5000"])
+    assert ok and out == ["0", "0", "2", "110", "110"], out
+    # requests and day both full: the day reopens last
+    ok, out = redis.ev("key_admit.lua", k, ["2", "0", "110", "5000"])
     assert ok and out[0] == "3" and int(out[1]) > 86000000, out
-    ok, out = redis.ev("key_admit.lua", k, ["0", "0", "0"])
-    assert ok and out[0] == "0", out
-    assert redis.cli("GET", k[1]) == "110"
+    ok, out = redis.ev("key_admit.lua", k, ["2", "0", "0", "5000"])
+    assert ok and out[0] == "1" and 0 < int(out[1]) <= 5000, out
+    assert redis.cli("GET", k[0]) == "2"
+    # no limits: nothing counted
+    ok, out = redis.ev("key_admit.lua", k, ["0", "0", "0", "5000"])
+    assert ok and out[0] == "0" and out[2] == "2", out
 
 
 # -- every script --------------------------------------------------------

@@ -314,6 +314,29 @@ Test(keys, requests_and_day)
     done(r, 0);
 }
 
+Test(keys, a_burst_cannot_pass_the_request_limit_together)
+{
+    tg_request_t  *a, *b, *c;
+    json_t        *o = json_object();
+
+    /* three requests in flight at once: the third is refused */
+    a = request(KEY("burst", "\"rpm\":2"));
+    tg_keys_admit(a, next_cb);
+    b = request(KEY("burst", "\"rpm\":2"));
+    tg_keys_admit(b, next_cb);
+    cr_assert_eq(nexts, 1);
+    cr_assert_eq(tg_keys_summary(b, o, 0), 0);
+    cr_assert_eq(json_integer_value(json_object_get(o,
+                                   "key_requests_remaining")), 0);
+    c = request(KEY("burst", "\"rpm\":2"));
+    tg_keys_admit(c, next_cb);
+    cr_assert_eq(answered, 429);
+    done(c, 0);
+    done(b, 0);
+    done(a, 0);
+    json_decref(o);
+}
+
 Test(keys, a_client_gone_before_admission_is_not_charged)
 {
     tg_request_t  *r;
