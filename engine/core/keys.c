@@ -45,6 +45,15 @@ struct tg_keys_s {
     uint64_t           redis_errors;            /* fell back to local */
 };
 
+/* A charge on its way to Redis; kept to charge this gateway's windows
+ * when Redis loses it. */
+typedef struct {
+    tg_engine_t       *engine;
+    char               name[TG_KEY_NAME_MAX + 1];
+    uint64_t           spent;
+    uint64_t           window_ms;
+} tg__keys_charge_t;
+
 /* The request's key (r->key). */
 struct tg_key_req_s {
     tg_request_t      *r;
@@ -79,6 +88,8 @@ static void tg__keys_admit_local(tg_request_t *r);
 static void tg__keys_verdict(tg_request_t *r, int over, uint64_t retry_ms);
 static void tg__keys_charge_cb(tg_redis_t *redis, int status,
     redisReply *reply, void *data);
+static void tg__keys_charge_local(tg_engine_t *e, tg_key_entry_t *x,
+    uint64_t spent, uint64_t window_ms);
 static void tg__keys_counter_names(const tg_key_req_t *kr,
     const char *prefix, char names[TG_KEY_NWIN][256]);
 static int tg__keys_listed(const char *list, const char *name);
@@ -856,15 +867,15 @@ tg_keys_summary(const tg_request_t *r, json_t *obj, uint64_t spent)
 void
 tg_keys_close(tg_request_t *r, uint64_t spent)
 {
-    tg_key_req_t    *kr = r->key;
-    tg_keys_t       *k;
-    tg_key_entry_t  *x;
-    tg_redis_t      *redis;
-    tg_shared_t     *link;
-    char             names[TG_KEY_NWIN][256], a[3][24];
-    const char      *keys[2], *args[3];
-    uint64_t         now, len;
-    int              i;
+    tg_key_req_t       *kr = r->key;
+    tg_keys_t          *k;
+    tg_key_entry_t     *x;
+    tg_redis_t         *redis;
+    tg_shared_t        *link;
+    tg__keys_charge_t  *c;
+    char                names[TG_KEY_NWIN][256], a[3][24];
+    const char         *keys[2], *args[3];
+    int                 i;
 
     if (kr == NULL) {
         return;
@@ -894,7 +905,14 @@ tg_keys_close(tg_request_t *r, uint64_t spent)
     }
 
     redis = tg__keys_redis(r, &link);
-    if (redis != NULL && link->keys_charge.body != NULL) {
+    c = NULL;
+    if (redis != NULL && link->keys_charge.body != NULL
+        && (c = calloc(1, sizeof(*c))) != NULL)
+    {
+        c->engine = r->engine;
+        memcpy(c->name, kr->name, sizeof(c->name));
+        c->spent = spent;
+        c->window_ms = kr->window_ms;
         tg__keys_counter_names(kr, redis->prefix, names);
         snprintf(a[0], sizeof(a[0]), "%llu", (unsigned long long) spent);
         snprintf(a[1], sizeof(a[1]), "%llu",
@@ -907,27 +925,38 @@ tg_keys_close(tg_request_t *r, uint64_t spent)
         }
         /* nothing waits for it: the request is gone */
         if (tg_redis_script_call(redis, &link->keys_charge, 2, keys, 3,
-                                 args, tg__keys_charge_cb, r->engine,
-                                 NULL) == 0)
+                                 args, tg__keys_charge_cb, c, NULL) == 0)
         {
             return;
         }
+        free(c);
         if (k != NULL) {
             k->redis_errors++;
         }
     }
+    tg__keys_charge_local(r->engine, x, spent, kr->window_ms);
+}
+
+
+/* This gateway's windows (no Redis, or Redis lost the charge). */
+static void
+tg__keys_charge_local(tg_engine_t *e, tg_key_entry_t *x, uint64_t spent,
+    uint64_t window_ms)
+{
+    uint64_t  now, len;
+    int       i;
 
     if (x == NULL) {
         return;
     }
-    now = uv_now(r->engine->loop);
+    now = uv_now(e->loop);
     for (i = TG_KEY_TOK; i < TG_KEY_NWIN; i++) {
         if (x->ends_ms[i] != 0 && now >= x->ends_ms[i]) {
             x->used[i] = 0;
             x->ends_ms[i] = 0;
         }
         if (x->ends_ms[i] == 0) {
-            len = i == TG_KEY_DAY ? TG_KEY_DAY_MS : kr->window_ms;
+            len = i == TG_KEY_DAY ? TG_KEY_DAY_MS : window_ms;
             x->ends_ms[i] = now + len;
         }
         x->used[i] += spent;
@@ -939,17 +968,23 @@ static void
 tg__keys_charge_cb(tg_redis_t *redis, int status, redisReply *reply,
     void *data)
 {
-    tg_engine_t  *e = data;
+    tg__keys_charge_t  *c = data;
+    tg_engine_t        *e = c->engine;
 
     (void) redis;
-    if (status != 0) {
-        tg_log_warn("charging a key in Redis failed: %s",
+    /* -ECANCELED: the engine is stopping, nothing to keep */
+    if (status != 0 && status != -ECANCELED) {
+        tg_log_warn("charging key \"%s\" in Redis failed (%s): "
+                    "charged to this gateway's windows", c->name,
                     status == -EIO && reply ? reply->str
                                             : strerror(-status));
         if (e->keys != NULL) {
             e->keys->redis_errors++;
+            tg__keys_charge_local(e, tg__keys_entry(e->keys, c->name),
+                                  c->spent, c->window_ms);
         }
     }
+    free(c);
 }
 
 
