@@ -85,7 +85,8 @@ def reload(nginx, key):
         code = chat(nginx.port, key)[0]
         if code == 200:
             break
-        assert code == 401, code
+        # 401: an old worker; 503: a new one still registering
+        assert code in (401, 503), code
         assert time.monotonic() < deadline, "reload did not take the key"
         time.sleep(0.1)
     harness.wait_registered(nginx)
