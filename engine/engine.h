@@ -29,6 +29,7 @@ typedef struct tg_shared_s   tg_shared_t;
 typedef struct tg_embed_link_s  tg_embed_link_t;
 typedef struct tg_model_fetch_s  tg_model_fetch_t;
 typedef struct tg_health_check_s  tg_health_check_t;
+typedef struct tg_keys_s     tg_keys_t;
 
 enum {
     TG_SCORE_AUTO = 0,
@@ -99,6 +100,10 @@ struct tg_engine_s {
     /* Active health checks (core/health_check.h). */
     uv_timer_t          health_timer;
     tg_health_check_t  *health_checks;
+    /* Client keys' local windows and metrics (core/keys.h); created on
+     * first use. */
+    tg_keys_t          *keys;
+    unsigned            key_labels;         /* --key-labels */
 };
 
 #define TG_PLUGIN_REFRESH_MS  2000

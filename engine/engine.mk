@@ -32,6 +32,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/core/effort.c \
     engine/core/shared.c \
     engine/core/shared_status.c \
+    engine/core/keys.c \
     engine/strategy/host.c \
     engine/strategy/host_api.c \
     engine/strategy/host_async.c \
@@ -122,6 +123,10 @@ $(eval $(call tg_unit_test,test_chunk,tests/unit/test_chunk.c \
     engine/openai/chunk.c engine/util/jstr.c engine/util/jdump.c \
     engine/util/buf.c,\
     $(TG_ENGINE_TEST_FLAGS)))
+$(eval $(call tg_unit_test,test_keys,tests/unit/test_keys.c \
+    engine/core/keys.c engine/openai/request.c engine/util/jload.c \
+    engine/util/jstr.c engine/util/buf.c engine/log.c,\
+    $(TG_ENGINE_TEST_FLAGS) -lm))
 $(eval $(call tg_unit_test,test_embed_pool,tests/unit/test_embed_pool.c \
     engine/score/embed_pool.c,-Iengine -luv -lpthread))
 

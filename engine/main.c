@@ -18,6 +18,7 @@
 #include "core/model_fetch.h"
 #include "core/request.h"
 #include "core/embed_link.h"
+#include "core/keys.h"
 #include "core/shared.h"
 #include "engine.h"
 #include "log.h"
@@ -53,6 +54,9 @@ tg__usage(FILE *f)
         "                           thinkgate_embedder says device=auto\n"
         "  --lua-dir DIR            Redis scripts (default: the checkout's\n"
         "                           or installed lua/ directory)\n"
+        "  --key-labels N           client keys with their own Prometheus\n"
+        "                           series (default 100; later keys are\n"
+        "                           counted as key=\"other\")\n"
         "  --help                   this text\n");
 }
 
@@ -68,12 +72,15 @@ tg__parse_args(tg_engine_t *e, int argc, char **argv)
         { "log-level", required_argument, NULL, 'l' },
         { "score-device", required_argument, NULL, 'd' },
         { "lua-dir", required_argument, NULL, 'L' },
+        { "key-labels", required_argument, NULL, 'K' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     struct passwd  *pw;
     uid_t          *uids;
     char          **names;
+    char           *end;
+    unsigned long   n;
     int             c, level;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -144,6 +151,19 @@ tg__parse_args(tg_engine_t *e, int argc, char **argv)
                 return -EINVAL;
             }
             strcpy(e->lua_dir, optarg);
+            break;
+
+        case 'K':
+            errno = 0;
+            n = strtoul(optarg, &end, 10);
+            if (optarg[0] == '\0' || optarg[0] == '-' || *end != '\0'
+                || errno != 0 || n > 100000)
+            {
+                fprintf(stderr, "thinkgated: --key-labels must be a number "
+                        "from 0 to 100000, not \"%s\"\n", optarg);
+                return -EINVAL;
+            }
+            e->key_labels = (unsigned) n;
             break;
 
         case 'h':
@@ -293,6 +313,7 @@ main(int argc, char **argv)
     int          rc;
 
     memset(&e, 0, sizeof(e));
+    e.key_labels = TG_KEY_LABELS;
     e.listen_fd = -1;
     tg_config_init(&e.config);
 
@@ -309,6 +330,11 @@ main(int argc, char **argv)
     }
     e.loop = &loop;
     e.started_ms = uv_now(&loop);
+    e.keys = tg_keys_new(e.key_labels);
+    if (e.keys == NULL) {
+        tg_log_error("out of memory");
+        return 1;
+    }
 
     e.http = tg_http_client_new(&loop);
     if (e.http == NULL) {
@@ -381,6 +407,7 @@ main(int argc, char **argv)
         tg_plugin_registry_free(e.plugins);
     }
     tg_config_free(&e.config);
+    tg_keys_free(e.keys);
     free(e.allowed_uids);
     free(e.config.allowed_env);
     tg_log_info("engine stopped");

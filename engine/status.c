@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/embed_link.h"
+#include "core/keys.h"
 #include "core/shared.h"
 #include "plugin/loader.h"
 #include "status.h"
@@ -140,6 +141,9 @@ tg__status_prometheus(tg_request_t *r, tg_buf_t *b)
     if (rc == 0) {
         rc = tg_embed_status_prometheus(tg_embed_of(e, g), b);
     }
+    if (rc == 0) {
+        rc = tg_keys_status_prometheus(r, b);
+    }
 
     for (k = 0; rc == 0 && k < sizeof(per_backend) / sizeof(per_backend[0]);
          k++)
@@ -268,6 +272,10 @@ tg__status_json(tg_request_t *r)
         return NULL;
     }
     if (doc != NULL && tg_shared_status_json(tg_shared_of(e, g), doc) != 0) {
+        json_decref(doc);
+        return NULL;
+    }
+    if (doc != NULL && tg_keys_status_json(r, doc) != 0) {
         json_decref(doc);
         return NULL;
     }

@@ -102,7 +102,23 @@ typedef struct {
     u_char                      hash[32];   /* SHA-256 of the key */
     ngx_str_t                   models;     /* "a,b" or "*"; empty: all */
     ngx_str_t                   strategies; /* the same */
+    ngx_uint_t                  rpm;        /* requests per window; 0: no
+                                               limit */
+    ngx_uint_t                  tpm;        /* tokens per window */
+    ngx_uint_t                  tpd;        /* tokens per day */
+    ngx_msec_t                  window;     /* 0: 60 s */
 } ngx_http_thinkgate_key_t;
+
+
+/* The key of an API request, as thinkgate_auth found it. */
+typedef struct {
+    ngx_http_thinkgate_key_t   *key;        /* from the key file */
+    ngx_str_t                   name;       /* Redis store: named by
+                                               thinkgate_auth_key */
+    u_char                      sha[64];    /* Redis store: the bearer
+                                               token's SHA-256, hex */
+    ngx_uint_t                  redis;      /* the engine looks it up */
+} ngx_http_thinkgate_auth_t;
 
 
 /* thinkgate_redis ADDR [db=] [prefix=] [password_env=] [...timeout=] */
@@ -135,7 +151,8 @@ typedef struct {
     ngx_http_thinkgate_redis_t *redis;      /* NULL: no thinkgate_redis */
     ngx_http_thinkgate_embedder_t *embedder;    /* NULL: none */
     ngx_array_t                *keys;       /* ngx_http_thinkgate_key_t;
-                                               NULL: no thinkgate_keys */
+                                               NULL: no key file */
+    ngx_flag_t                  keys_redis; /* thinkgate_keys redis */
     ngx_str_t                   doc;        /* configuration document */
     ngx_uint_t                  enabled;    /* a location uses the engine */
 } ngx_http_thinkgate_main_conf_t;
@@ -154,6 +171,10 @@ typedef struct {
     ngx_flag_t                  client_strategy;
     ngx_flag_t                  session;
     ngx_flag_t                  auth;       /* thinkgate_auth */
+    ngx_http_complex_value_t   *auth_key;   /* thinkgate_auth_key: the
+                                               key's name, from
+                                               auth_request; NULL: the
+                                               bearer token */
     ngx_msec_t                  timeout;
     ngx_msec_t                  deadline;   /* thinkgate_deadline; 0: off */
     size_t                      max_body;
@@ -191,7 +212,7 @@ struct ngx_http_thinkgate_ctx_s {
     uint64_t                    id;
     ngx_http_request_t         *request;
     ngx_uint_t                  kind;
-    ngx_http_thinkgate_key_t   *key;        /* thinkgate_auth; or NULL */
+    ngx_http_thinkgate_auth_t   auth;       /* thinkgate_auth */
 
     ngx_str_t                   meta;       /* u32 length + JSON */
     u_char                     *body;
@@ -326,8 +347,12 @@ ngx_int_t ngx_http_thinkgate_conf_health(ngx_conf_t *cf, ngx_command_t *cmd,
 /* ngx_http_thinkgate_keys.c */
 char *ngx_http_thinkgate_conf_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_thinkgate_conf_auth_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_thinkgate_auth(ngx_http_request_t *r,
-    ngx_http_thinkgate_key_t **key);
+    ngx_http_thinkgate_auth_t *auth);
+void ngx_http_thinkgate_key_meta(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_auth_t *auth);
 
 /* ngx_http_thinkgate_conf_doc.c */
 void ngx_http_thinkgate_json_init(ngx_http_thinkgate_json_t *j,

@@ -129,6 +129,13 @@ ngx_http_thinkgate_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (mcf->keys_redis && mcf->redis == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"thinkgate_keys\" directive: the key store "
+                      "\"redis\" needs thinkgate_redis");
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_thinkgate_conf_doc(cf, mcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }

@@ -64,7 +64,7 @@ ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
     ngx_uint_t                      methods;
     ngx_pool_cleanup_t             *cln;
     ngx_http_thinkgate_ctx_t       *ctx;
-    ngx_http_thinkgate_key_t       *key;
+    ngx_http_thinkgate_auth_t       auth;
     ngx_http_core_loc_conf_t       *clcf;
     ngx_http_thinkgate_loc_conf_t  *lcf;
 
@@ -88,10 +88,10 @@ ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_thinkgate_module);
 
-    key = NULL;
+    ngx_memzero(&auth, sizeof(ngx_http_thinkgate_auth_t));
 
     if (kind == NGX_HTTP_THINKGATE_KIND_API
-        && ngx_http_thinkgate_auth(r, &key) != NGX_OK)
+        && ngx_http_thinkgate_auth(r, &auth) != NGX_OK)
     {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
@@ -129,7 +129,7 @@ ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
 
     ctx->request = r;
     ctx->kind = kind;
-    ctx->key = key;
+    ctx->auth = auth;
     ctx->id = ngx_http_thinkgate_engine_next_id();
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -418,15 +418,11 @@ ngx_http_thinkgate_meta(ngx_http_request_t *r, ngx_http_thinkgate_ctx_t *ctx)
     ngx_http_thinkgate_json_key(&j, "session");
     ngx_http_thinkgate_json_raw(&j, lcf->session ? "true" : "false");
 
-    /* the key's name and rights: the engine may refuse (403) and count */
+    /* the key's name, rights and limits: the engine refuses (403, 429)
+     * and counts */
 
-    if (ctx->key) {
-        ngx_http_thinkgate_json_key(&j, "key");
-        ngx_http_thinkgate_json_str(&j, &ctx->key->name);
-        ngx_http_thinkgate_json_key(&j, "key_models");
-        ngx_http_thinkgate_json_str(&j, &ctx->key->models);
-        ngx_http_thinkgate_json_key(&j, "key_strategies");
-        ngx_http_thinkgate_json_str(&j, &ctx->key->strategies);
+    if (ctx->kind == NGX_HTTP_THINKGATE_KIND_API) {
+        ngx_http_thinkgate_key_meta(&j, &ctx->auth);
     }
 
     ngx_http_thinkgate_json_key(&j, "headers");

@@ -7,6 +7,13 @@
  * never held in clear.  File lines:
  *
  *     NAME SHA256HEX [models=A,B|*] [strategies=X,Y|*]
+ *                    [rpm=N] [tpm=N] [tpd=N] [window=DURATION]
+ *
+ * thinkgate_keys redis keeps the keys in Redis (tools/thinkgate-keys
+ * --redis): the bearer token's SHA-256 goes to the engine, which reads
+ * the key's record on every request (engine/core/keys.h).
+ * thinkgate_auth_key VALUE names the key instead of a bearer token, for
+ * an identity provider behind nginx's auth_request.
  */
 
 
@@ -16,7 +23,8 @@
 #include "ngx_http_thinkgate.h"
 
 
-#define NGX_HTTP_THINKGATE_KEY_LINE  4096
+#define NGX_HTTP_THINKGATE_KEY_LINE    4096
+#define NGX_HTTP_THINKGATE_KEY_FIELDS  8
 
 
 static ngx_int_t ngx_http_thinkgate_keys_load(ngx_conf_t *cf,
@@ -35,22 +43,22 @@ ngx_http_thinkgate_conf_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t  *value, path;
 
-    if (mcf->keys != NULL) {
+    if (mcf->keys != NULL || mcf->keys_redis) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
+    /* thinkgate_redis may come later: init_main_conf checks it is there */
     if (value[1].len == 5 && ngx_strncmp(value[1].data, "redis", 5) == 0) {
-        return ngx_http_thinkgate_conf_bad(cf, cmd, &value[1],
-                                      "the redis key store is not "
-                                      "available yet; use file=PATH");
+        mcf->keys_redis = 1;
+        return NGX_CONF_OK;
     }
 
     if (value[1].len <= 5 || ngx_strncmp(value[1].data, "file=", 5) != 0) {
         return ngx_http_thinkgate_conf_bad(cf, cmd, &value[1],
                                       "unknown key store: expected "
-                                      "file=PATH");
+                                      "redis or file=PATH");
     }
 
     path.data = value[1].data + 5;
@@ -128,8 +136,9 @@ ngx_http_thinkgate_keys_line(ngx_conf_t *cf,
     ngx_str_t *path, ngx_uint_t line)
 {
     u_char                    *last, *s;
-    ngx_str_t                  word[4], *w;
-    ngx_uint_t                 n, i;
+    ngx_str_t                  word[NGX_HTTP_THINKGATE_KEY_FIELDS], *w, v;
+    ngx_int_t                  num;
+    ngx_uint_t                 n, i, *limit;
     const char                *why;
     ngx_http_thinkgate_key_t  *k, *keys;
 
@@ -145,7 +154,7 @@ ngx_http_thinkgate_keys_line(ngx_conf_t *cf,
             break;
         }
 
-        if (n == 4) {
+        if (n == NGX_HTTP_THINKGATE_KEY_FIELDS) {
             why = "too many fields";
             goto invalid;
         }
@@ -168,7 +177,8 @@ ngx_http_thinkgate_keys_line(ngx_conf_t *cf,
     }
 
     if (n < 2) {
-        why = "expected NAME SHA256HEX [models=...] [strategies=...]";
+        why = "expected NAME SHA256HEX [models=...] [strategies=...] "
+              "[rpm=N] [tpm=N] [tpd=N] [window=DURATION]";
         goto invalid;
     }
 
@@ -216,8 +226,32 @@ ngx_http_thinkgate_keys_line(ngx_conf_t *cf,
             k->strategies.data = w->data + 11;
             k->strategies.len = w->len - 11;
 
+        } else if (w->len > 7 && ngx_strncmp(w->data, "window=", 7) == 0) {
+            v.data = w->data + 7;
+            v.len = w->len - 7;
+            k->window = ngx_parse_time(&v, 0);
+            if (k->window == (ngx_msec_t) NGX_ERROR || k->window == 0) {
+                why = "window= must be a duration such as 60s or 10m";
+                goto invalid;
+            }
+
+        } else if (w->len > 4 && w->data[3] == '='
+                   && (ngx_strncmp(w->data, "rpm", 3) == 0
+                       || ngx_strncmp(w->data, "tpm", 3) == 0
+                       || ngx_strncmp(w->data, "tpd", 3) == 0))
+        {
+            limit = w->data[0] == 'r' ? &k->rpm
+                    : w->data[2] == 'm' ? &k->tpm : &k->tpd;
+            num = ngx_atoi(w->data + 4, w->len - 4);
+            if (num == NGX_ERROR) {
+                why = "rpm=, tpm= and tpd= take a whole number";
+                goto invalid;
+            }
+            *limit = (ngx_uint_t) num;
+
         } else {
-            why = "unknown field (models= or strategies=)";
+            why = "unknown field (models=, strategies=, rpm=, tpm=, tpd= "
+                  "or window=)";
             goto invalid;
         }
     }
@@ -252,24 +286,69 @@ ngx_http_thinkgate_keys_hex(u_char *dst, u_char *src, size_t len)
 }
 
 
+/* thinkgate_auth_key VALUE: the key's name, from a variable that
+ * auth_request_set fills from the identity provider's answer */
+
+char *
+ngx_http_thinkgate_conf_auth_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_thinkgate_loc_conf_t *lcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (lcf->auth_key != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return ngx_http_thinkgate_conf_bad(cf, cmd, &value[1],
+                                      "expected a value naming the key, "
+                                      "such as $thinkgate_key_name");
+    }
+
+    lcf->auth_key = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (lcf->auth_key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = lcf->auth_key;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /*
- * The key of an API request: NGX_OK with *key set (NULL when the location
- * does not check keys), or NGX_DECLINED when it has none or an unknown
- * one (the caller answers 401).
+ * The key of an API request: NGX_OK with auth filled (auth->key NULL and
+ * auth->redis 0 when the location does not check keys), or NGX_DECLINED
+ * when it has none or an unknown one (the caller answers 401).  A key
+ * kept in Redis is only named here; the engine looks it up.
  */
 ngx_int_t
 ngx_http_thinkgate_auth(ngx_http_request_t *r,
-    ngx_http_thinkgate_key_t **key)
+    ngx_http_thinkgate_auth_t *auth)
 {
     u_char                          *p, digest[SHA256_DIGEST_LENGTH];
     size_t                           len;
+    ngx_str_t                        name;
     ngx_uint_t                       i;
     ngx_table_elt_t                 *h;
     ngx_http_thinkgate_key_t        *keys;
     ngx_http_thinkgate_loc_conf_t   *lcf;
     ngx_http_thinkgate_main_conf_t  *mcf;
 
-    *key = NULL;
+    ngx_memzero(auth, sizeof(ngx_http_thinkgate_auth_t));
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_thinkgate_module);
     mcf = ngx_http_get_module_main_conf(r, ngx_http_thinkgate_module);
@@ -278,9 +357,43 @@ ngx_http_thinkgate_auth(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    if (mcf->keys == NULL && !mcf->keys_redis) {
+        return NGX_DECLINED;
+    }
+
+    if (lcf->auth_key != NULL) {
+
+        /* named by the identity provider: no bearer token to check */
+
+        if (ngx_http_complex_value(r, lcf->auth_key, &name) != NGX_OK
+            || !ngx_http_thinkgate_conf_valid_name(&name))
+        {
+            return NGX_DECLINED;
+        }
+
+        if (mcf->keys_redis) {
+            auth->name = name;
+            auth->redis = 1;
+            return NGX_OK;
+        }
+
+        keys = mcf->keys->elts;
+
+        for (i = 0; i < mcf->keys->nelts; i++) {
+            if (keys[i].name.len == name.len
+                && ngx_strncmp(keys[i].name.data, name.data, name.len) == 0)
+            {
+                auth->key = &keys[i];
+                return NGX_OK;
+            }
+        }
+
+        return NGX_DECLINED;
+    }
+
     h = r->headers_in.authorization;
 
-    if (h == NULL || mcf->keys == NULL || h->value.len <= 7
+    if (h == NULL || h->value.len <= 7
         || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) != 0)
     {
         return NGX_DECLINED;
@@ -291,14 +404,72 @@ ngx_http_thinkgate_auth(ngx_http_request_t *r,
 
     (void) SHA256(p, len, digest);
 
+    if (mcf->keys_redis) {
+        ngx_hex_dump(auth->sha, digest, sizeof(digest));
+        auth->redis = 1;
+        return NGX_OK;
+    }
+
     keys = mcf->keys->elts;
 
     /* compare every digest whole: the time says nothing of the key */
     for (i = 0; i < mcf->keys->nelts; i++) {
         if (CRYPTO_memcmp(keys[i].hash, digest, sizeof(digest)) == 0) {
-            *key = &keys[i];
+            auth->key = &keys[i];
         }
     }
 
-    return *key ? NGX_OK : NGX_DECLINED;
+    return auth->key ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* The key's part of the REQUEST meta (protocol.h): its name, rights and
+ * limits from the file, or what the engine looks up in Redis. */
+void
+ngx_http_thinkgate_key_meta(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_auth_t *auth)
+{
+    ngx_str_t                  sha;
+    ngx_http_thinkgate_key_t  *k = auth->key;
+
+    if (auth->redis) {
+        ngx_http_thinkgate_json_key(j, "key_store");
+        ngx_http_thinkgate_json_raw(j, "\"redis\"");
+
+        if (auth->name.len) {
+            ngx_http_thinkgate_json_key(j, "key");
+            ngx_http_thinkgate_json_str(j, &auth->name);
+
+        } else {
+            sha.data = auth->sha;
+            sha.len = sizeof(auth->sha);
+            ngx_http_thinkgate_json_key(j, "key_sha256");
+            ngx_http_thinkgate_json_str(j, &sha);
+        }
+
+        return;
+    }
+
+    if (k == NULL) {
+        return;
+    }
+
+    ngx_http_thinkgate_json_key(j, "key");
+    ngx_http_thinkgate_json_str(j, &k->name);
+    ngx_http_thinkgate_json_key(j, "key_models");
+    ngx_http_thinkgate_json_str(j, &k->models);
+    ngx_http_thinkgate_json_key(j, "key_strategies");
+    ngx_http_thinkgate_json_str(j, &k->strategies);
+
+    ngx_http_thinkgate_json_key(j, "key_limits");
+    ngx_http_thinkgate_json_raw(j, "{");
+    ngx_http_thinkgate_json_key(j, "rpm");
+    ngx_http_thinkgate_json_uint(j, k->rpm);
+    ngx_http_thinkgate_json_key(j, "tpm");
+    ngx_http_thinkgate_json_uint(j, k->tpm);
+    ngx_http_thinkgate_json_key(j, "tpd");
+    ngx_http_thinkgate_json_uint(j, k->tpd);
+    ngx_http_thinkgate_json_key(j, "window_ms");
+    ngx_http_thinkgate_json_uint(j, k->window ? k->window : 60000);
+    ngx_http_thinkgate_json_raw(j, "}");
 }

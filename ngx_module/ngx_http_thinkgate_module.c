@@ -211,6 +211,15 @@ static ngx_command_t  ngx_http_thinkgate_commands[] = {
       offsetof(ngx_http_thinkgate_loc_conf_t, auth),
       NULL },
 
+    /* thinkgate_auth_key VALUE: the key's name instead of a bearer token
+     * (auth_request_set fills the variable) */
+    { ngx_string("thinkgate_auth_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_thinkgate_conf_auth_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -270,6 +279,7 @@ ngx_http_thinkgate_create_loc_conf(ngx_conf_t *cf)
     conf->client_strategy = NGX_CONF_UNSET;
     conf->session = NGX_CONF_UNSET;
     conf->auth = NGX_CONF_UNSET;
+    conf->auth_key = NGX_CONF_UNSET_PTR;
     conf->timeout = NGX_CONF_UNSET_MSEC;
     conf->deadline = NGX_CONF_UNSET_MSEC;
     conf->max_body = NGX_CONF_UNSET_SIZE;
@@ -299,6 +309,7 @@ ngx_http_thinkgate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->client_strategy, prev->client_strategy, 0);
     ngx_conf_merge_value(conf->session, prev->session, 0);
     ngx_conf_merge_value(conf->auth, prev->auth, 0);
+    ngx_conf_merge_ptr_value(conf->auth_key, prev->auth_key, NULL);
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 600000);
     /* 30 minutes: longer than any generation a backend should take,
      * short enough that a trickling one frees its slot */

@@ -10,6 +10,7 @@
 
 #include "admin.h"
 #include "core/dispatch.h"
+#include "core/keys.h"
 #include "core/prep.h"
 #include "core/strategy.h"
 #include "log.h"
@@ -18,6 +19,8 @@
 
 static int tg__dispatch_meta(tg_request_t *r, tg_oa_error_t *err);
 static void tg__dispatch_api(tg_request_t *r);
+static void tg__dispatch_keyed(tg_request_t *r);
+static void tg__dispatch_admitted(tg_request_t *r);
 static int tg__dispatch_route(tg_request_t *r, tg_oa_error_t *err);
 static void tg__dispatch_unknown_model(tg_request_t *r, tg_oa_error_t *err);
 static int tg__names_cb(const tg_model_route_t *route, void *data);
@@ -116,7 +119,7 @@ tg__dispatch_meta(tg_request_t *r, tg_oa_error_t *err)
         r->args = "";
     }
 
-    return 0;
+    return r->kind == TG_KIND_API ? tg_keys_meta(r, err) : 0;
 }
 
 
@@ -125,7 +128,6 @@ tg__dispatch_api(tg_request_t *r)
 {
     tg_engine_t          *e = r->engine;
     tg_oa_error_t         err;
-    int                   endpoint;
 
     e->requests_total++;
     e->requests_in_flight++;
@@ -134,8 +136,21 @@ tg__dispatch_api(tg_request_t *r)
     if (tg_request_deadline_start(r) != 0) {
         tg_oa_error_set(&err, 500, NULL, NULL, NULL,
                         "cannot start the deadline timer");
-        goto failed;
+        tg_request_error(r, &err);
+        return;
     }
+
+    /* a key kept in Redis is read first: nothing is answered to a
+     * request whose key is unknown */
+    tg_keys_resolve(r, tg__dispatch_keyed);
+}
+
+
+static void
+tg__dispatch_keyed(tg_request_t *r)
+{
+    tg_oa_error_t         err;
+    int                   endpoint;
 
     endpoint = tg_oa_endpoint(r->uri, strlen(r->uri));
 
@@ -168,17 +183,14 @@ tg__dispatch_api(tg_request_t *r)
     r->body_len = tg_buf_size(&r->body);
     tg_buf_free(&r->body);
 
-    if (tg__dispatch_route(r, &err) != 0) {
+    if (tg__dispatch_route(r, &err) != 0
+        || tg_keys_allow_model(r, &err) != 0)
+    {
         goto failed;
     }
 
-    /* The plugin host selects and runs the strategy (passthrough unless
-     * the request or the location names another). */
-    r->strategy = &tg_strategy_host;
-    if (tg_prep_run(r, &err) != 0) {
-        goto failed;
-    }
-
+    /* a key over one of its windows is refused before any GPU works */
+    tg_keys_admit(r, tg__dispatch_admitted);
     return;
 
 not_allowed:
@@ -188,6 +200,20 @@ not_allowed:
 
 failed:
     tg_request_error(r, &err);
+}
+
+
+static void
+tg__dispatch_admitted(tg_request_t *r)
+{
+    tg_oa_error_t  err;
+
+    /* The plugin host selects and runs the strategy (passthrough unless
+     * the request or the location names another). */
+    r->strategy = &tg_strategy_host;
+    if (tg_prep_run(r, &err) != 0) {
+        tg_request_error(r, &err);
+    }
 }
 
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/dispatch.h"
+#include "core/keys.h"
 #include "core/prep.h"
 #include "core/request.h"
 #include <thinkgate/protocol.h>
@@ -623,6 +624,10 @@ tg_request_close(tg_request_t *r)
         r->deadline = NULL;
     }
 
+    /* What the GPUs spent so far is charged to the client's key, what
+     * the traces cancelled here cost included. */
+    tg_keys_close(r, r->strategy_data != NULL ? tg_host_spent(r) : 0);
+
     for (t = r->traces; t != NULL; t = t->next) {
         tg_trace_cancel(t);
     }
@@ -676,6 +681,7 @@ tg_request_reap(tg_engine_t *e)
             tg_trace_free(t);
         }
 
+        tg_keys_free_request(r);
         json_decref(r->meta);
         tg_oa_request_free(&r->oa);
         tg_buf_free(&r->body);

@@ -43,6 +43,7 @@ enum {
 
 typedef struct tg_strategy_s  tg_strategy_t;
 typedef struct tg_prep_s      tg_prep_t;
+typedef struct tg_key_req_s   tg_key_req_t;
 
 struct tg_req_s {
     tg_engine_t           *engine;
@@ -88,6 +89,8 @@ struct tg_req_s {
     const char            *model_upstream;
     int                    model_alias;
     tg_oa_request_t        oa;
+    /* The client's key (core/keys.h); NULL without one. */
+    tg_key_req_t          *key;
 
     /* Strategy and traces. */
     const tg_strategy_t   *strategy;

@@ -44,6 +44,9 @@ struct tg_shared_s {
     tg_session_store_t   sessions;
     int                  sessions_ok;    /* store initialised */
     tg_shared_index_t   *indexes;
+    /* Client keys' windows (core/keys.h); body NULL when unread. */
+    tg_redis_script_t    keys_admit;
+    tg_redis_script_t    keys_charge;
 
     uint32_t            *gens;      /* ids of the generations using it */
     size_t               ngens;

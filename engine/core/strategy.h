@@ -55,4 +55,11 @@ struct tg_strategy_s {
  * plugin the request selects, passthrough by default. */
 extern const tg_strategy_t  tg_strategy_host;
 
+/* The tokens the request's traces and aux requests cost the GPUs so far:
+ * prompt and completion, cancelled traces included (a trace cancelled
+ * before its usage arrived counts the request's known prompt size);
+ * what client keys are charged (core/keys.h).  r->strategy_data must be
+ * the host's. */
+uint64_t tg_host_spent(tg_request_t *r);
+
 #endif /* TG_CORE_STRATEGY_H */

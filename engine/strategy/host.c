@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/keys.h"
 #include "log.h"
 #include "strategy/host.h"
 #include "util/jdump.h"
@@ -159,6 +160,9 @@ tg__host_start(tg_request_t *r, tg_oa_error_t *err)
     r->strategy_data = hr;
 
     rc = tg__host_select(r, hr, err);
+    if (rc == 0) {
+        rc = tg_keys_allow_strategy(r, hr->strategy, err);
+    }
     if (rc != 0) {
         return rc;
     }

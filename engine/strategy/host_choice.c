@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/keys.h"
 #include "core/prep.h"
+#include "core/strategy.h"
 #include "strategy/host.h"
 #include "util/jdump.h"
 
@@ -241,6 +243,60 @@ tg__host_usage_source(tg_host_req_t *hr, tg_host_trace_t *ht)
 }
 
 
+/* A trace's prompt tokens as its usage says (a budget cut's
+ * continuation prefilled its own, larger prompt: both count); -1 when
+ * no usage arrived. */
+static int64_t
+tg__host_prompt_of(tg_host_trace_t *ht)
+{
+    json_t   *v;
+    int64_t   p;
+
+    v = json_object_get(tg__host_trace_usage(ht), "prompt_tokens");
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        return ht->cut_at && ht->prompt_tokens >= 0 ? ht->prompt_tokens
+                                                    : -1;
+    }
+    p = json_integer_value(v);
+    if (ht->cut_at && ht->prompt_tokens >= 0) {
+        p += ht->prompt_tokens;
+    }
+    return p;
+}
+
+
+uint64_t
+tg_host_spent(tg_request_t *r)
+{
+    tg_host_req_t    *hr = r->strategy_data;
+    tg_host_trace_t  *a;
+    uint64_t          total = 0;
+    int64_t           known = 0, p;
+    size_t            i;
+
+    if (hr == NULL) {
+        return 0;
+    }
+    /* the traces of one request share its prompt: one that ended
+     * without usage (cancelled) prefilled as much as the others */
+    for (i = 0; i < hr->ntraces; i++) {
+        p = tg__host_prompt_of(hr->traces[i]);
+        if (p > known) {
+            known = p;
+        }
+    }
+    for (i = 0; i < hr->ntraces; i++) {
+        p = tg__host_prompt_of(hr->traces[i]);
+        total += hr->traces[i]->tokens + (uint64_t) (p >= 0 ? p : known);
+    }
+    for (a = hr->auxs; a != NULL; a = a->next_aux) {
+        p = tg__host_prompt_of(a);
+        total += a->tokens + (uint64_t) (p >= 0 ? p : 0);
+    }
+    return total;
+}
+
+
 /* The "thinkgate" object: the host's figures, the plugin's keys, then
  * what the state steps did (session, prefix routing: core/prep.h).
  * tokens is every completion token the request cost: its traces' and its
@@ -292,7 +348,8 @@ tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
         (void) json_object_update(o, hr->summary);
     }
     if (tg__host_budget_summary(hr, o) != 0
-        || tg_prep_summary(hr->r, o) != 0)
+        || tg_prep_summary(hr->r, o) != 0
+        || tg_keys_summary(hr->r, o, tg_host_spent(hr->r)) != 0)
     {
         json_decref(o);
         return NULL;

@@ -63,6 +63,15 @@
  *    "max_body": 1048576,                   (thinkgate_max_body: also
  *                                            bounds a session's history)
  *    "session": false,
+ *    "key": "alice",                        (thinkgate_auth: the key's
+ *                                            name; see engine/core/keys.h)
+ *    "key_models": "a,b", "key_strategies": "ffs",
+ *    "key_limits": {"rpm", "tpm", "tpd", "window_ms"},
+ *                                           (a key of the key file)
+ *    "key_store": "redis", "key_sha256": HEX (a key kept in Redis: the
+ *                                            engine reads its record by
+ *                                            digest, or by "key" when
+ *                                            thinkgate_auth_key named it)
  *    "headers": {"authorization": "...", "x-thinkgate-strategy": "...",
  *                "x-thinkgate-session": "...", "x-request-id": "..."}}
  * For kind "api" the engine maps uri to the endpoint by its suffix

@@ -1,7 +1,9 @@
 """Client API keys (thinkgate_keys file=, thinkgate_auth): keys made with
 tools/thinkgate-keys are accepted, a missing or unknown key is a 401 in
-OpenAI's shape, a revoked key is refused after nginx reads the file
-again, and nginx -t refuses a malformed key file naming the line."""
+OpenAI's shape, a key without the right to a model or strategy is a 403
+naming it, a revoked key is refused after nginx reads the file again, and
+nginx -t refuses a malformed key file naming the line.  Budgets and
+Redis-kept keys: test_keys_budget.py."""
 import http.client
 import json
 import os
@@ -21,12 +23,17 @@ def keys(path, *args):
                           capture_output=True, text=True).stdout.strip()
 
 
-def chat(port, key=None):
+def chat(port, key=None, strategy=None, model=None):
     h = {"Content-Type": "application/json"}
     if key:
         h["Authorization"] = "Bearer " + key
+    body = dict(BODY)
+    if strategy:
+        body["thinkgate"] = strategy
+    if model:
+        body["model"] = model
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("POST", "/v1/chat/completions", json.dumps(BODY), h)
+    conn.request("POST", "/v1/chat/completions", json.dumps(body), h)
     resp = conn.getresponse()
     data = resp.read()
     conn.close()
@@ -78,6 +85,67 @@ def test_keys_accept_refuse_revoke(tmp_path):
             p.cleanup()
 
 
+def test_keys_forbidden_model_and_strategy(tmp_path):
+    """403 in OpenAI's shape, naming the model or the strategy, checked
+    after routing and strategy selection; a pool name grants its models,
+    and a key without models=/strategies= may use any."""
+    path = str(tmp_path / "keys")
+    other = keys(path, "create", "other", "--models", "gpt-x,gpt-y")
+    plain = keys(path, "create", "plain", "--strategies", "passthrough")
+    pool = keys(path, "create", "pool", "--models", "reasoners",
+                "--strategies", "passthrough,ffs")
+    anyk = keys(path, "create", "any")
+
+    sim = harness.start_sim("--speed", "0")
+    engine = harness.start_engine()
+    http_conf = ("    thinkgate_backend b0 %s;\n"
+                 "    thinkgate_pool reasoners b0;\n"
+                 "    thinkgate_keys file=%s;\n" % (sim.url, path))
+    server = harness.DEFAULT_SERVER.replace(
+        "thinkgate_pass reasoners;", "thinkgate_pass reasoners; "
+        "thinkgate_auth on; thinkgate_client_strategy on;")
+    nginx = harness.start_nginx(engine.sock, http_conf, server)
+    ffs = {"strategy": "ffs", "n": 2}
+    try:
+        harness.wait_registered(nginx)
+        code, data, _ = chat(nginx.port, other)
+        assert code == 403, data
+        err = json.loads(data)["error"]
+        assert err["code"] == "model_not_allowed"
+        assert err["type"] == "invalid_request_error"
+        assert err["param"] == "model"
+        assert "thinkgate-sim" in err["message"]
+        assert "`other`" in err["message"]
+
+        assert chat(nginx.port, plain)[0] == 200
+        code, data, _ = chat(nginx.port, plain, ffs)
+        assert code == 403, data
+        err = json.loads(data)["error"]
+        assert err["code"] == "strategy_not_allowed"
+        assert err["type"] == "invalid_request_error"
+        assert "`ffs`" in err["message"], err
+
+        code, data, _ = chat(nginx.port, pool, ffs)
+        assert code == 200, data
+        tg = json.loads(data)["thinkgate"]
+        assert tg["strategy"] == "ffs" and tg["key"] == "pool"
+        assert chat(nginx.port, anyk, ffs)[0] == 200
+        # without Redis, status says the limits are this gateway's own
+        st = json.loads(_status(nginx.port))
+        assert st["keys"]["limits"] == "local"
+    finally:
+        for p in (nginx, engine, sim):
+            p.cleanup()
+
+
+def _status(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/thinkgate/status")
+    data = conn.getresponse().read()
+    conn.close()
+    return data
+
+
 def test_bad_key_file_refused(tmp_path):
     path = tmp_path / "keys"
     path.write_text("alice 1234\n")
@@ -96,3 +164,74 @@ def test_bad_key_file_refused(tmp_path):
                        capture_output=True, text=True)
     assert p.returncode != 0
     assert "thinkgate_keys" in p.stderr and "ldap" in p.stderr, p.stderr
+
+
+AUTH_HTTP = """
+    map $http_authorization $idp_user {
+        "Bearer idp-alice"  alice;
+        "Bearer idp-ghost"  ghost;
+        default             "";
+    }
+"""
+
+AUTH_SERVER = """
+        location = /_idp {
+            internal;
+            proxy_pass http://127.0.0.1:{port}/idp;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }
+        location = /idp {
+            if ($idp_user = "") {
+                return 401;
+            }
+            add_header X-Thinkgate-Key $idp_user;
+            return 204;
+        }
+        location /v1/ {
+            auth_request /_idp;
+            auth_request_set $tg_key $upstream_http_x_thinkgate_key;
+            thinkgate_pass reasoners;
+            thinkgate_auth on;
+            thinkgate_auth_key $tg_key;
+        }
+        location = /thinkgate/status {
+            thinkgate_status;
+        }
+"""
+
+
+def test_auth_request_names_the_key(tmp_path):
+    """Beside nginx's auth_request: the identity provider's answer names
+    the key (a header, through auth_request_set and thinkgate_auth_key);
+    its rights apply; a name that is no key is a 401 in OpenAI's shape;
+    the provider's own refusal stays its own."""
+    path = str(tmp_path / "keys")
+    keys(path, "create", "alice", "--models", "thinkgate-sim")
+    sim = harness.start_sim("--speed", "0")
+    engine = harness.start_engine()
+    http_conf = AUTH_HTTP + ("    thinkgate_backend b0 %s;\n"
+                             "    thinkgate_pool reasoners b0;\n"
+                             "    thinkgate_keys file=%s;\n"
+                             % (sim.url, path))
+    port = harness.free_port()
+    nginx = harness.start_nginx(engine.sock, http_conf,
+                                AUTH_SERVER.replace("{port}", str(port)),
+                                port=port)
+    try:
+        harness.wait_registered(nginx)
+        code, data, _ = chat(nginx.port, "idp-alice")
+        assert code == 200, data
+        assert json.loads(data)["thinkgate"]["key"] == "alice"
+        code, data, _ = chat(nginx.port, "idp-alice", model="gpt-x")
+        assert code == 403, data
+        assert json.loads(data)["error"]["code"] == "model_not_allowed"
+        code, data, www = chat(nginx.port, "idp-ghost")
+        assert code == 401, data
+        assert json.loads(data)["error"]["code"] == "invalid_api_key"
+        assert www == "Bearer"
+        # refused by the provider: nginx's 401, the gateway never asked
+        assert chat(nginx.port, "nobody")[0] == 401
+    finally:
+        for p in (nginx, engine, sim):
+            p.cleanup()

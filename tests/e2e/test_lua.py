@@ -20,7 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 LUA = os.path.join(ROOT, "lua")
 SCRIPTS = ["prefix_lookup.lua", "prefix_record.lua", "session_get.lua",
-           "session_append.lua", "session_unlock.lua"]
+           "session_append.lua", "session_unlock.lua", "key_admit.lua",
+           "key_charge.lua"]
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("redis-server") and shutil.which("redis-cli")),
@@ -277,6 +278,45 @@ def test_session_concurrent_appends_lose_nothing(redis):
     assert all(ok for ok, _ in res)
     assert redis.cli("LLEN", skeys()[1]) == "40"
     assert sorted(int(out[0]) for _, out in res) == list(range(1, 41))
+
+
+# -- key_admit / key_charge ----------------------------------------------
+
+def test_key_windows(redis):
+    """Admission counts an admitted request in the request window and
+    only reads the token windows; charges add tokens; each window starts
+    with its first count (PTTL = its length, not renewed later); a full
+    window refuses, naming the one that reopens last with its TTL."""
+    k = ["tgt:key:{bob}:req", "tgt:key:{bob}:tok", "tgt:key:{bob}:day"]
+    lim = ["2", "100", "1000", "5000"]
+    ok, out = redis.ev("key_admit.lua", k, lim)
+    assert ok and out == ["0", "0", "1", "0", "0"], out
+    assert 4000 < int(redis.cli("PTTL", k[0])) <= 5000
+    assert redis.cli("EXISTS", k[1]) == "0", "tokens are only read"
+    ok, out = redis.ev("key_charge.lua", k[1:], ["60", "5000", "86400000"])
+    assert ok and out == ["60", "60"], out
+    assert 4000 < int(redis.cli("PTTL", k[1])) <= 5000
+    assert int(redis.cli("PTTL", k[2])) > 86000000
+    redis.cli("PEXPIRE", k[1], "3000")
+    ok, out = redis.ev("key_charge.lua", k[1:], ["50", "5000", "86400000"])
+    assert ok and out == ["110", "110"], out
+    assert int(redis.cli("PTTL", k[1])) <= 3000
+    # tokens over: refused, and the refused request is not counted
+    ok, out = redis.ev("key_admit.lua", k, lim)
+    assert ok and out[0] == "2" and 0 < int(out[1]) <= 3000, out
+    assert redis.cli("GET", k[0]) == "1"
+    # without a token limit it passes: the second request of the window
+    ok, out = redis.ev("key_admit.lua", k, ["2", "0", "0", "5000"])
+    assert ok and out == ["0", "0", "2", "110", "110"], out
+    # requests and day both full: the day reopens last
+    ok, out = redis.ev("key_admit.lua", k, ["2", "0", "110", "5000"])
+    assert ok and out[0] == "3" and int(out[1]) > 86000000, out
+    ok, out = redis.ev("key_admit.lua", k, ["2", "0", "0", "5000"])
+    assert ok and out[0] == "1" and 0 < int(out[1]) <= 5000, out
+    assert redis.cli("GET", k[0]) == "2"
+    # no limits: nothing counted
+    ok, out = redis.ev("key_admit.lua", k, ["0", "0", "0", "5000"])
+    assert ok and out[0] == "0" and out[2] == "2", out
 
 
 # -- every script --------------------------------------------------------
