@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "openai/request.h"
+#include "openai/responses.h"
 #include "util/jload.h"
 
 /* Kinds of optional sampling parameters; null always reads as absent, as
@@ -75,9 +76,15 @@ tg_oa_endpoint(const char *uri, size_t len)
         { "/chat/completions", TG_OA_CHAT },
         { "/completions", TG_OA_COMPLETIONS },
         { "/models", TG_OA_MODELS },
+        { "/responses", TG_OA_RESPONSES },
         { NULL, 0 }
     };
-    size_t  i, n;
+    const char  *id;
+    size_t       i, n, idlen;
+
+    if (tg_oa_response_get_id(uri, &id, &idlen)) {
+        return TG_OA_RESPONSE_GET;
+    }
 
     /* A trailing slash is tolerated, as most OpenAI servers do. */
     if (len > 1 && uri[len - 1] == '/') {
@@ -107,6 +114,8 @@ tg_oa_endpoint_path(int endpoint)
         return "/models";
     case TG_OA_EMBEDDINGS:
         return "/embeddings";
+    case TG_OA_RESPONSES:
+        return "/responses";
     default:
         return "";
     }
@@ -347,6 +356,8 @@ tg_oa_request_free(tg_oa_request_t *rq)
 {
     json_decref(rq->body);
     json_decref(rq->thinkgate);
+    tg_oa_responses_free(rq->responses);
+    rq->responses = NULL;
     rq->body = NULL;
     rq->thinkgate = NULL;
     rq->model = NULL;
