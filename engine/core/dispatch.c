@@ -152,7 +152,7 @@ tg__dispatch_api(tg_request_t *r)
         if (strcmp(r->method, "GET") != 0) {
             goto not_allowed;
         }
-        (void) tg_oa_response_get_id(r->uri, &id, &idlen);
+        (void) tg_oa_response_get_id(r->uri, strlen(r->uri), &id, &idlen);
         tg_prep_response_get(r, id, idlen);
         return;
     }

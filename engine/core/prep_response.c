@@ -242,7 +242,8 @@ tg_prep_response_get(tg_request_t *r, const char *id, size_t len)
     tg_redis_t     *redis;
     tg_oa_error_t   err;
     const char     *argv[2];
-    char            key[TG_OA_RESPONSE_ID_MAX + 128], sid[TG_OA_RESPONSE_ID_MAX];
+    char            key[TG_OA_RESPONSE_ID_MAX + 128];
+    char            sid[TG_OA_RESPONSE_ID_MAX];
     tg_prep_t      *p;
     int             rc;
 

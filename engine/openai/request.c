@@ -82,7 +82,7 @@ tg_oa_endpoint(const char *uri, size_t len)
     const char  *id;
     size_t       i, n, idlen;
 
-    if (tg_oa_response_get_id(uri, &id, &idlen)) {
+    if (tg_oa_response_get_id(uri, len, &id, &idlen)) {
         return TG_OA_RESPONSE_GET;
     }
 

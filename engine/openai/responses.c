@@ -714,16 +714,18 @@ tg_oa_response_id_valid(const char *id, size_t len)
 
 
 int
-tg_oa_response_get_id(const char *uri, const char **id, size_t *len)
+tg_oa_response_get_id(const char *uri, size_t n, const char **id,
+    size_t *len)
 {
-    const char  *p = strstr(uri, "/responses/");
+    static const char  dir[] = "/responses/";
+    const char        *p = memmem(uri, n, dir, sizeof(dir) - 1);
 
     if (p == NULL) {
         return 0;
     }
-    p += sizeof("/responses/") - 1;
+    p += sizeof(dir) - 1;
     *id = p;
-    *len = strlen(p);
+    *len = n - (size_t) (p - uri);
     if (*len > 0 && p[*len - 1] == '/') {
         (*len)--;
     }

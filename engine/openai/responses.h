@@ -75,9 +75,10 @@ int tg_oa_responses_chain(tg_oa_request_t *rq, json_t *history);
 /* A new response id, "resp_" and 32 random hex digits. */
 void tg_oa_response_id(char id[TG_OA_RESPONSE_ID_MAX]);
 
-/* The id of GET /responses/{id}: 1 with id and len set when uri is one,
- * else 0. */
-int tg_oa_response_get_id(const char *uri, const char **id, size_t *len);
+/* The id of GET /responses/{id}: 1 with id and len set when uri (n
+ * bytes) is one, else 0. */
+int tg_oa_response_get_id(const char *uri, size_t n, const char **id,
+    size_t *len);
 
 /* 1 when id looks like a response id: [A-Za-z0-9_-]{1,63}. */
 int tg_oa_response_id_valid(const char *id, size_t len);

@@ -1,8 +1,8 @@
 /*
  * engine/openai/request.c and responses.c: a client's body through
- * tg_oa_parse or tg_oa_responses_parse, as the first byte picks.  A body is accepted with a validated
- * document, or refused with an OpenAI error whose rendering is JSON; the
- * rest of the input also goes through tg_oa_endpoint as a URI.
+ * tg_oa_parse or tg_oa_responses_parse, as the first byte picks.  A body
+ * is accepted with a validated document, or refused with an OpenAI
+ * error whose rendering is JSON; the rest of the input also goes through tg_oa_endpoint as a URI.
  */
 #include <errno.h>
 
