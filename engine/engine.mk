@@ -104,6 +104,11 @@ $(eval $(call tg_unit_test,test_request,tests/unit/test_request.c \
     engine/openai/responses_out.c engine/util/jload.c engine/util/jstr.c \
     engine/util/jdump.c engine/util/buf.c engine/log.c,\
     $(TG_ENGINE_TEST_FLAGS) -lm))
+$(eval $(call tg_unit_test,test_responses,tests/unit/test_responses.c \
+    engine/openai/request.c engine/openai/responses.c \
+    engine/openai/responses_out.c engine/util/jload.c engine/util/jstr.c \
+    engine/util/jdump.c engine/util/buf.c engine/log.c,\
+    $(TG_ENGINE_TEST_FLAGS) -lm))
 $(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
     engine/config/generation.c engine/config/document.c \
     engine/config/fields.c engine/config/models.c engine/route/pool.c \
