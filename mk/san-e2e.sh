@@ -5,8 +5,10 @@
 # LSan or UBSan report, from any process, fails the run; leaks that are not
 # ours are suppressed in mk/lsan.supp, each with its reason.
 #
-# The subset: test_engine_raw.py (every frame and meta path of the engine)
-# and test_sim.py, without test_peer_credentials, whose refusal races the
+# The subset: test_engine_raw.py (every frame and meta path of the engine),
+# test_responses.py (the Responses API: every strategy's output rendered,
+# stored and chained through Redis, Redis killed under it) and
+# test_sim.py, without test_peer_credentials, whose refusal races the
 # client's write (BrokenPipeError under ASan's timing; issue 14).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +26,8 @@ export THINKGATED=$san/bin/thinkgated
 export THINKGATE_SIM=$san/bin/thinkgate-sim
 export THINKGATE_PLUGIN_DIR=$san/plugins
 
-python3 -m pytest -q -ra tests/e2e/test_engine_raw.py tests/e2e/test_sim.py \
+python3 -m pytest -q -ra tests/e2e/test_engine_raw.py \
+    tests/e2e/test_responses.py tests/e2e/test_sim.py \
     -k "not test_peer_credentials"
 rc=$?
 
