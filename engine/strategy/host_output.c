@@ -120,7 +120,6 @@ tg__host_chunk(tg_host_req_t *hr, uint32_t choice, tg_host_trace_t *model_of,
 
     if (hr->r->oa.responses != NULL) {
         /* One choice; its finish is the response's end. */
-        (void) choice;
         return tg__host_resp_chunk(hr, rs, rl, cs, cl);
     }
     b->start = b->len = 0;
