@@ -42,6 +42,9 @@ SERVER = """
             thinkgate_client_strategy on;
             thinkgate_effort low budget=%d;
         }
+        location /broken/v1/ {
+            thinkgate_pass broken;
+        }
         location = /thinkgate/status {
             thinkgate_status;
         }
@@ -66,10 +69,14 @@ def gw():
         g.sim = harness.start_sim("--traces", path, "--step-ms", "1",
                                   "--step-ms-per-seq", "0")
         g.procs.append(g.sim)
+        g.bad = harness.start_bad_backend("500")
         http = ("    thinkgate_backend r0 %s max_inflight=1024;\n"
                 "    thinkgate_pool reasoners r0;\n"
+                "    thinkgate_backend e500 http://127.0.0.1:%d;\n"
+                "    thinkgate_pool broken e500;\n"
                 "    thinkgate_redis %s prefix=%s connect_timeout=500ms "
-                "timeout=300ms;\n" % (g.sim.url, g.redis.addr, KEY_PREFIX))
+                "timeout=300ms;\n" % (g.sim.url, g.bad.server_address[1],
+                                       g.redis.addr, KEY_PREFIX))
         harness.start_engine_nginx(g, http, SERVER)
         g.base = "http://127.0.0.1:%d" % g.nginx.port
         g.client = client(g, "key-one")
@@ -78,6 +85,8 @@ def gw():
     finally:
         for p in reversed(g.procs):
             p.cleanup()
+        if getattr(g, "bad", None) is not None:
+            g.bad.shutdown()
         shutil.rmtree(tdir, ignore_errors=True)
 
 
@@ -341,6 +350,19 @@ def test_unsupported_is_a_clear_400(gw, kw, param):
         create(gw, **kw)
     assert e.value.body["param"] == param, e.value.body
     assert e.value.body["message"], e.value.body
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_failing_backend_is_a_502_with_its_message(gw, stream):
+    broken = openai.OpenAI(base_url=gw.base + "/broken/v1", api_key="k",
+                           max_retries=0, timeout=30)
+    with pytest.raises(openai.APIStatusError) as e:
+        r = broken.responses.create(model="Effort", input=PROBLEM,
+                                    stream=stream)
+        if stream:
+            list(r)
+    assert e.value.status_code == 502
+    assert "CUDA OOM" in e.value.body["message"], e.value.body
 
 
 def test_sessions_do_not_apply(gw):
