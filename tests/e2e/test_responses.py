@@ -21,7 +21,7 @@ import openai
 import pytest
 
 import harness
-from test_plugins import wait_no_open_streams
+from test_plugins import sim_stats, wait_no_open_streams
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("redis-server") and shutil.which("redis-cli")),
@@ -157,6 +157,22 @@ def test_create_streamed_every_event_parses(gw):
                 if e.type in ("response.created", "response.in_progress",
                               "response.completed")}) == 1
     wait_no_open_streams(gw)
+
+
+def test_client_leaving_mid_stream_cancels_its_traces(gw):
+    # The trace thinks for about 600 tokens: it is still running when
+    # the client leaves after its first reasoning delta.
+    before = sim_stats(gw)
+    stream = create(gw, stream=True)
+    for ev in stream:
+        if ev.type == "response.reasoning_text.delta":
+            break
+    stream.close()
+    wait_no_open_streams(gw)
+    after = sim_stats(gw)
+    assert after["cancelled_streams"] - before["cancelled_streams"] >= 1
+    # The gateway goes on serving.
+    assert create(gw).status == "completed"
 
 
 def test_stream_helper_accumulates_the_same_response(gw):
