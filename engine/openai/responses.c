@@ -639,6 +639,8 @@ tg_oa_responses_chain(tg_oa_request_t *rq, json_t *history)
     lead = json_object_get(rq->responses->echo, "instructions") != NULL
            && !json_is_null(json_object_get(rq->responses->echo,
                                             "instructions")) ? 1 : 0;
+    /* Copies: what goes to the backends must not share objects with
+     * what is stored at the end. */
     all = json_array();
     if (all == NULL
         || (lead && json_array_append(all, json_array_get(msgs, 0)) != 0)
@@ -648,5 +650,10 @@ tg_oa_responses_chain(tg_oa_request_t *rq, json_t *history)
         json_decref(all);
         return -ENOMEM;
     }
-    return json_object_set_new(rq->body, "messages", all) ? -ENOMEM : 0;
+    msgs = json_deep_copy(all);
+    json_decref(all);
+    if (msgs == NULL) {
+        return -ENOMEM;
+    }
+    return json_object_set_new(rq->body, "messages", msgs) ? -ENOMEM : 0;
 }
