@@ -149,11 +149,13 @@ tg__dispatch_api(tg_request_t *r)
         const char  *id;
         size_t       idlen;
 
-        if (strcmp(r->method, "GET") != 0) {
+        if (strcmp(r->method, "GET") != 0
+            && strcmp(r->method, "DELETE") != 0)
+        {
             goto not_allowed;
         }
         (void) tg_oa_response_get_id(r->uri, strlen(r->uri), &id, &idlen);
-        tg_prep_response_get(r, id, idlen);
+        tg_prep_response_get(r, id, idlen, r->method[0] == 'D');
         return;
     }
 

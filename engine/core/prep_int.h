@@ -53,6 +53,7 @@ struct tg_prep_s {
     tg_redis_cmd_t      *resp_cmd;      /* a GET or SET in flight */
     int                  resp_stored;   /* 1 stored, -1 not, 0 not tried */
     const char          *resp_store_error;  /* why not (static text) */
+    unsigned             resp_delete:1; /* DELETE /responses/{id} */
 };
 
 /* prep.c: the next step after the session one. */

@@ -13,7 +13,8 @@
  * key gets 404, exactly as for an id that does not exist.  Redis away is
  * a 503 for a chained turn and GET, never an empty history; a request
  * that names no previous response works without Redis (its response is
- * then not stored, and its "thinkgate" object says so).
+ * then not stored, and its "thinkgate" object says so).  DELETE removes
+ * a stored response, for its owner only too.
  */
 
 #include <errno.h>
@@ -37,6 +38,8 @@ static json_t *tg__resp_doc(tg_redis_t *redis, int status,
 static void tg__resp_on_load(tg_redis_t *redis, int status,
     redisReply *reply, void *data);
 static void tg__resp_on_get(tg_redis_t *redis, int status,
+    redisReply *reply, void *data);
+static void tg__resp_on_deleted(tg_redis_t *redis, int status,
     redisReply *reply, void *data);
 static void tg__resp_on_stored(tg_redis_t *redis, int status,
     redisReply *reply, void *data);
@@ -235,9 +238,10 @@ tg__resp_on_load(tg_redis_t *redis, int status, redisReply *reply,
 }
 
 
-/* GET /responses/{id}: the stored object, for its owner only. */
+/* GET /responses/{id}: the stored object, for its owner only; DELETE:
+ * the same read, then the key's removal. */
 void
-tg_prep_response_get(tg_request_t *r, const char *id, size_t len)
+tg_prep_response_get(tg_request_t *r, const char *id, size_t len, int del)
 {
     tg_redis_t     *redis;
     tg_oa_error_t   err;
@@ -268,6 +272,7 @@ tg_prep_response_get(tg_request_t *r, const char *id, size_t len)
         return;
     }
     p->r = r;
+    p->resp_delete = del ? 1 : 0;
     memcpy(p->id, sid, len + 1);
     r->prep = p;
     tg__resp_key(redis, sid, key, sizeof(key));
@@ -298,9 +303,47 @@ tg__resp_on_get(tg_redis_t *redis, int status, redisReply *reply,
         tg__resp_fail(p->r, code, p->id);
         return;
     }
+    if (p->resp_delete) {
+        const char  *argv[2];
+        char         key[TG_OA_RESPONSE_ID_MAX + 128];
+
+        json_decref(doc);
+        tg__resp_key(redis, p->id, key, sizeof(key));
+        argv[0] = "DEL";
+        argv[1] = key;
+        if (tg_redis_command(redis, 2, argv, NULL, tg__resp_on_deleted, p,
+                             &p->resp_cmd) != 0)
+        {
+            tg__resp_fail(p->r, 503, p->id);
+        }
+        return;
+    }
     (void) tg_request_json(p->r, 200,
                            json_incref(json_object_get(doc, "response")));
     json_decref(doc);
+}
+
+
+/* OpenAI's answer to a deletion: {"id", "object", "deleted"}. */
+static void
+tg__resp_on_deleted(tg_redis_t *redis, int status, redisReply *reply,
+    void *data)
+{
+    tg_prep_t  *p = data;
+
+    (void) redis;
+    (void) reply;
+    p->resp_cmd = NULL;
+    if (status == -ECANCELED) {
+        return;
+    }
+    if (status != 0) {
+        tg__resp_fail(p->r, 503, p->id);
+        return;
+    }
+    (void) tg_request_json(p->r, 200, json_pack("{s:s, s:s, s:b}", "id",
+                                                p->id, "object", "response",
+                                                "deleted", 1));
 }
 
 

@@ -328,6 +328,23 @@ def test_another_key_gets_404(gw):
         == "completed"
 
 
+def test_delete_is_the_owners_only(gw):
+    r = create(gw)
+    with pytest.raises(openai.NotFoundError):
+        gw.other.responses.delete(r.id)
+    assert gw.client.responses.retrieve(r.id).id == r.id
+    gw.client.responses.delete(r.id)
+    with pytest.raises(openai.NotFoundError):
+        gw.client.responses.retrieve(r.id)
+    with pytest.raises(openai.NotFoundError) as e:
+        create(gw, previous_response_id=r.id)
+    assert e.value.body["param"] == "previous_response_id"
+    # DELETE means nothing elsewhere.
+    with pytest.raises(openai.APIStatusError) as e:
+        gw.client.delete("/chat/completions", cast_to=object)
+    assert e.value.status_code == 405
+
+
 def test_unknown_id_is_404(gw):
     with pytest.raises(openai.NotFoundError):
         gw.client.responses.retrieve("resp_doesnotexist")
