@@ -20,6 +20,8 @@ TG_ENGINE_LIB_SRCS := \
     engine/config/fields.c \
     engine/config/models.c \
     engine/openai/request.c \
+    engine/openai/responses.c \
+    engine/openai/responses_out.c \
     engine/route/pool.c \
     engine/route/group.c \
     engine/route/health.c \
@@ -29,6 +31,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/core/dispatch.c \
     engine/core/prep.c \
     engine/core/prep_session.c \
+    engine/core/prep_response.c \
     engine/core/effort.c \
     engine/core/shared.c \
     engine/core/shared_status.c \
@@ -42,6 +45,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/strategy/host_sse.c \
     engine/strategy/host_output.c \
     engine/strategy/host_choice.c \
+    engine/strategy/host_responses.c \
     engine/strategy/host_select.c \
     engine/strategy/host_budget.c \
     engine/score/score.c \
@@ -97,8 +101,15 @@ TG_ENGINE_TEST_FLAGS := -Iengine -ljansson
 
 $(eval $(call tg_unit_test,test_ring,tests/unit/test_ring.c,-lpthread))
 $(eval $(call tg_unit_test,test_request,tests/unit/test_request.c \
-    engine/openai/request.c engine/util/jload.c engine/util/jstr.c \
-    engine/util/buf.c engine/log.c,$(TG_ENGINE_TEST_FLAGS) -lm))
+    engine/openai/request.c engine/openai/responses.c \
+    engine/openai/responses_out.c engine/util/jload.c engine/util/jstr.c \
+    engine/util/jdump.c engine/util/buf.c engine/log.c,\
+    $(TG_ENGINE_TEST_FLAGS) -lm))
+$(eval $(call tg_unit_test,test_responses,tests/unit/test_responses.c \
+    engine/openai/request.c engine/openai/responses.c \
+    engine/openai/responses_out.c engine/util/jload.c engine/util/jstr.c \
+    engine/util/jdump.c engine/util/buf.c engine/log.c,\
+    $(TG_ENGINE_TEST_FLAGS) -lm))
 $(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
     engine/config/generation.c engine/config/document.c \
     engine/config/fields.c engine/config/models.c engine/route/pool.c \

@@ -109,6 +109,12 @@ the API key that started it, so sessions need one):
        -H 'Authorization: Bearer my-key' \\
        -d '{"model":"thinkgate-sim","messages":[{"role":"user","content":"What is 2 + 3?"}]}'
 
+The Responses API (stored in Redis; chain with "previous_response_id"):
+
+  curl -s http://127.0.0.1:$port/v1/responses \\
+       -H 'Content-Type: application/json' \\
+       -d '{"model":"thinkgate-sim","input":"What is 17 + 25?","reasoning":{"effort":"low"}}'
+
 The OpenAI Python SDK: list the models, then let First-Finish Search run
 8 traces and answer with the first to finish (the "thinkgate" object says
 what it did):

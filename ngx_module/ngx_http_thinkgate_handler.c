@@ -73,6 +73,10 @@ ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
     if (kind == NGX_HTTP_THINKGATE_KIND_ADMIN) {
         /* the engine decides what the admin API answers to */
         methods |= NGX_HTTP_PUT|NGX_HTTP_DELETE|NGX_HTTP_PATCH;
+
+    } else if (kind == NGX_HTTP_THINKGATE_KIND_API) {
+        /* DELETE /v1/responses/{id}; elsewhere the engine answers 405 */
+        methods |= NGX_HTTP_DELETE;
     }
 
     if (!(r->method & methods)) {

@@ -14,6 +14,7 @@
 #include "core/prep.h"
 #include "core/strategy.h"
 #include "log.h"
+#include "openai/responses.h"
 #include "status.h"
 #include "transport/conn.h"
 
@@ -169,12 +170,29 @@ tg__dispatch_keyed(tg_request_t *r)
         return;
     }
 
+    if (endpoint == TG_OA_RESPONSE_GET) {
+        const char  *id;
+        size_t       idlen;
+
+        if (strcmp(r->method, "GET") != 0
+            && strcmp(r->method, "DELETE") != 0)
+        {
+            goto not_allowed;
+        }
+        (void) tg_oa_response_get_id(r->uri, strlen(r->uri), &id, &idlen);
+        tg_prep_response_get(r, id, idlen, r->method[0] == 'D');
+        return;
+    }
+
     if (strcmp(r->method, "POST") != 0) {
         goto not_allowed;
     }
 
-    if (tg_oa_parse(&r->oa, endpoint, tg_buf_ptr(&r->body),
-                    tg_buf_size(&r->body), &err) != 0)
+    if ((endpoint == TG_OA_RESPONSES
+         ? tg_oa_responses_parse(&r->oa, tg_buf_ptr(&r->body),
+                                 tg_buf_size(&r->body), &err)
+         : tg_oa_parse(&r->oa, endpoint, tg_buf_ptr(&r->body),
+                       tg_buf_size(&r->body), &err)) != 0)
     {
         goto failed;
     }

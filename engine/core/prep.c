@@ -13,6 +13,7 @@
 #include "core/prep_int.h"
 #include "core/strategy.h"
 #include "log.h"
+#include "openai/responses.h"
 #include "route/pool.h"
 
 static int tg__prep_render(tg_request_t *r, tg_buf_t *b);
@@ -31,7 +32,7 @@ tg_prep_run(tg_request_t *r, tg_oa_error_t *err)
     tg_pool_t    *pool;
     tg_prep_t    *p;
     json_t       *v;
-    const char   *id, *param;
+    const char   *id, *param, *prev;
     char          idbuf[TG_SESSION_ID_MAX + 1];
     size_t        idlen;
     int           session_on, need_prefix;
@@ -79,8 +80,16 @@ tg_prep_run(tg_request_t *r, tg_oa_error_t *err)
     }
 
     need_prefix = pool != NULL && pool->policy == TG_POOL_PREFIX;
+    prev = r->oa.responses ? r->oa.responses->previous : NULL;
 
-    if (id == NULL && !need_prefix) {
+    if (id != NULL && r->oa.responses != NULL) {
+        tg_oa_error_set(err, 400, "invalid_request_error",
+                        "session_needs_chat", param,
+                        "Sessions do not apply to /v1/responses: chain "
+                        "turns with previous_response_id.");
+        return -EINVAL;
+    }
+    if (id == NULL && !need_prefix && prev == NULL) {
         return r->strategy->start(r, err);
     }
 
@@ -110,6 +119,9 @@ tg_prep_run(tg_request_t *r, tg_oa_error_t *err)
 
     if (id != NULL) {
         return tg__prep_session(p, id, idlen, err);
+    }
+    if (prev != NULL) {
+        return tg__prep_response_load(p, err);
     }
 
     tg__prep_route(p);
@@ -406,6 +418,7 @@ tg_prep_close(tg_request_t *r)
         tg_prefix_cancel(p->prefix_op);
     }
     tg__prep_session_close(p);
+    tg__prep_response_close(p);
     free(p->prompt);
     free(p);
 }

@@ -71,4 +71,22 @@ void tg_prep_close(tg_request_t *r);
  */
 int tg_prep_summary(const tg_request_t *r, json_t *obj);
 
+/*
+ * Stored responses (/responses, core/prep_response.c).  A request with
+ * previous_response_id reads the chain in tg_prep_run (404 for another
+ * API key's or an unknown id, 503 without Redis).  tg_prep_response_store
+ * stores an answered response that asked for it (the object and the
+ * conversation with answer, len bytes, as the assistant's turn): 0 when
+ * cb follows, 1 when there is nothing to wait for.
+ * tg_prep_response_summary then adds "response_stored" (and
+ * "response_store_error") to the "thinkgate" object.
+ * tg_prep_response_get answers GET /responses/{id} itself, or with del
+ * set DELETE /responses/{id} (the owner's only, as GET).
+ */
+int tg_prep_response_store(tg_request_t *r, json_t *resp, const char *answer,
+    size_t len, tg_prep_stored_cb cb, void *data);
+int tg_prep_response_summary(const tg_request_t *r, json_t *obj);
+void tg_prep_response_get(tg_request_t *r, const char *id, size_t len,
+    int del);
+
 #endif /* TG_CORE_PREP_H */

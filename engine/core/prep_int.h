@@ -48,6 +48,12 @@ struct tg_prep_s {
     unsigned             tap_failed:1;
     tg_buf_t             pending;       /* partial SSE event, or body */
     tg_buf_t             answer;        /* content of choice 0 */
+
+    /* stored responses (prep_response.c) */
+    tg_redis_cmd_t      *resp_cmd;      /* a GET or SET in flight */
+    int                  resp_stored;   /* 1 stored, -1 not, 0 not tried */
+    const char          *resp_store_error;  /* why not (static text) */
+    unsigned             resp_delete:1; /* DELETE /responses/{id} */
 };
 
 /* prep.c: the next step after the session one. */
@@ -59,5 +65,9 @@ void tg__prep_start(tg_prep_t *p);
 int tg__prep_session(tg_prep_t *p, const char *id, size_t len,
     tg_oa_error_t *err);
 void tg__prep_session_close(tg_prep_t *p);
+
+/* prep_response.c */
+int tg__prep_response_load(tg_prep_t *p, tg_oa_error_t *err);
+void tg__prep_response_close(tg_prep_t *p);
 
 #endif /* TG_CORE_PREP_INT_H */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "openai/request.h"
+#include "openai/responses.h"
 #include "util/jload.h"
 
 /* Kinds of optional sampling parameters; null always reads as absent, as
@@ -75,12 +76,18 @@ tg_oa_endpoint(const char *uri, size_t len)
         { "/v1/chat/completions", TG_OA_CHAT },
         { "/v1/completions", TG_OA_COMPLETIONS },
         { "/v1/models", TG_OA_MODELS },
+        { "/v1/responses", TG_OA_RESPONSES },
         { NULL, 0 }
     };
 
     /* OpenAI's own paths only, under any mount prefix (a client's
      * base_url ends in /v1): /v1/x/chat/completions is no endpoint. */
-    size_t  i, n;
+    const char  *id;
+    size_t       i, n, idlen;
+
+    if (tg_oa_response_get_id(uri, len, &id, &idlen)) {
+        return TG_OA_RESPONSE_GET;
+    }
 
     /* A trailing slash is tolerated, as most OpenAI servers do. */
     if (len > 1 && uri[len - 1] == '/') {
@@ -110,6 +117,8 @@ tg_oa_endpoint_path(int endpoint)
         return "/models";
     case TG_OA_EMBEDDINGS:
         return "/embeddings";
+    case TG_OA_RESPONSES:
+        return "/responses";
     default:
         return "";
     }
@@ -350,6 +359,8 @@ tg_oa_request_free(tg_oa_request_t *rq)
 {
     json_decref(rq->body);
     json_decref(rq->thinkgate);
+    tg_oa_responses_free(rq->responses);
+    rq->responses = NULL;
     rq->body = NULL;
     rq->thinkgate = NULL;
     rq->model = NULL;

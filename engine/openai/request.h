@@ -20,9 +20,14 @@ enum {
     TG_OA_CHAT,             /* /chat/completions */
     TG_OA_COMPLETIONS,      /* /completions */
     TG_OA_MODELS,           /* /models */
-    TG_OA_EMBEDDINGS        /* /embeddings: aux requests only, never a
+    TG_OA_EMBEDDINGS,       /* /embeddings: aux requests only, never a
                                client's endpoint */
+    TG_OA_RESPONSES,        /* POST /responses (openai/responses.h),
+                               parsed into a chat request */
+    TG_OA_RESPONSE_GET      /* GET /responses/{id} */
 };
+
+typedef struct tg_oa_responses_s  tg_oa_responses_t;
 
 /* An OpenAI-shaped error, ready to render. */
 typedef struct {
@@ -42,6 +47,8 @@ typedef struct {
                                    owned; reserved for strategies */
     int          stream;        /* "stream": true */
     const char  *model;         /* the client's model or NULL; in body */
+    tg_oa_responses_t  *responses;  /* a /responses request (endpoint is
+                                       then TG_OA_CHAT), else NULL; owned */
 } tg_oa_request_t;
 
 /* Maps a request URI (without arguments) to an endpoint: it ends in

@@ -283,9 +283,16 @@ tg__host_info(tg_request_t *r, tg_host_req_t *hr)
     in->seed = json_is_integer(v) ? json_integer_value(v) : 0;
     in->id = r->id;
 
-    snprintf(hr->id, sizeof(hr->id), "%s-tg%llx",
-             r->oa.endpoint == TG_OA_CHAT ? "chatcmpl" : "cmpl",
-             (unsigned long long) r->id);
+    if (r->oa.responses != NULL) {
+        char  rid[TG_OA_RESPONSE_ID_MAX];
+
+        tg_oa_response_id(rid);
+        snprintf(hr->id, sizeof(hr->id), "%s", rid);
+    } else {
+        snprintf(hr->id, sizeof(hr->id), "%s-tg%llx",
+                 r->oa.endpoint == TG_OA_CHAT ? "chatcmpl" : "cmpl",
+                 (unsigned long long) r->id);
+    }
     hr->created = (int64_t) time(NULL);
     return 0;
 }
@@ -599,6 +606,8 @@ tg__host_free(tg_host_req_t *hr)
     tg_opt_values_free(&hr->opts);
     json_decref(hr->summary);
     json_decref(hr->end_doc);
+    json_decref(hr->end_summary);
+    tg_oa_resp_stream_free(&hr->resp);
     tg__host_choices_free(hr);
     tg_buf_free(&hr->out);
     free(hr->state);

@@ -42,6 +42,7 @@
 #include "core/request.h"
 #include "core/strategy.h"
 #include "core/trace.h"
+#include "openai/responses.h"
 #include "plugin/loader.h"
 #include "plugin/options.h"
 
@@ -190,9 +191,13 @@ struct tg_host_req_s {
     json_t                 *end_doc;        /* the answer (not streamed)
                                                while its turn is stored */
     tg_host_trace_t        *end_usage_of;   /* the end's usage_of */
+    char                    end_finish[16]; /* the end's finish_reason */
+    json_t                 *end_summary;    /* /responses: the "thinkgate"
+                                               object while it is stored */
+    tg_oa_resp_stream_t     resp;           /* /responses, streamed */
     uv_timer_t             *keepalive;
     uint64_t                last_out_ms;
-    char                    id[48];
+    char                    id[TG_OA_RESPONSE_ID_MAX];
     int64_t                 created;
 
     int                     depth;          /* plugin callbacks running */
@@ -307,6 +312,8 @@ int tg__host_live_rest(tg_host_req_t *hr, tg_host_trace_t *ht);
 json_t *tg__host_str(const char *s, size_t n);
 const char *tg__host_model(tg_host_req_t *hr, tg_host_trace_t *ht);
 int tg__host_send_json(tg_host_req_t *hr, json_t *doc);
+/* HEAD of a streamed answer, once, before its first DATA. */
+int tg__host_sse_head(tg_host_req_t *hr);
 /* One streamed chunk of a choice; finish non-NULL makes it the choice's
  * last one; model_of: the trace whose model it names (NULL: the
  * client's). */
@@ -325,6 +332,13 @@ int tg__host_live_ended(tg_host_req_t *hr, tg_host_trace_t *ht);
 /* The response's end: the choices' finish, usage, the summary, END. */
 int tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of,
     const char *finish);
+
+/* host_responses.c: the output of a /responses request (its text as
+ * Responses stream events; its end: the response object, stored when
+ * asked, then END).  resp_end takes summary and usage. */
+int tg__host_resp_chunk(tg_host_req_t *hr, const char *rs, size_t rl,
+    const char *cs, size_t cl);
+int tg__host_resp_end(tg_host_req_t *hr, json_t *summary, json_t *usage);
 
 /* host_select.c: the plugin version and options of r, or err filled
  * (400 for the client's mistakes, 5xx for the server's). */

@@ -453,6 +453,7 @@ tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of, const char *finish)
     tg_oa_error_t  err;
 
     hr->end_usage_of = usage_of;
+    snprintf(hr->end_finish, sizeof(hr->end_finish), "%s", finish);
     if (r->oa.stream) {
         for (k = 0; k < n && rc == 0; k++) {
             if (!hr->choices[k].closed) {
@@ -538,6 +539,9 @@ tg__host_end_rest(tg_host_req_t *hr)
     usage = tg__host_usage(hr, usage_of);
     if (summary == NULL || usage == NULL) {
         goto nomem;
+    }
+    if (r->oa.responses != NULL) {
+        return tg__host_resp_end(hr, summary, usage);
     }
 
     if (r->oa.stream) {

@@ -30,7 +30,6 @@
 
 #define TG_KEEPALIVE_MS  1000
 
-static int tg__host_sse_head(tg_host_req_t *hr);
 static void tg__host_fail_cause(tg_host_req_t *hr, tg_oa_error_t *err);
 
 
@@ -55,7 +54,7 @@ tg__host_model(tg_host_req_t *hr, tg_host_trace_t *ht)
 }
 
 
-static int
+int
 tg__host_sse_head(tg_host_req_t *hr)
 {
     tg_request_t  *r = hr->r;
@@ -119,6 +118,10 @@ tg__host_chunk(tg_host_req_t *hr, uint32_t choice, tg_host_trace_t *model_of,
     const char  *model = tg__host_model(hr, model_of);
     int          chat = hr->r->oa.endpoint == TG_OA_CHAT, rc = 0;
 
+    if (hr->r->oa.responses != NULL) {
+        /* One choice; its finish is the response's end. */
+        return tg__host_resp_chunk(hr, rs, rl, cs, cl);
+    }
     b->start = b->len = 0;
     rc |= TG_LIT(b, "data: {\"id\":\"");
     rc |= tg_jstr_escape(b, hr->id, strlen(hr->id));

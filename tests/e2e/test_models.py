@@ -172,6 +172,24 @@ def test_client_strategy_ffs_n4(run_gw):
     assert tg["traces_started"] == 4
 
 
+def test_responses_api_under_make_run(run_gw):
+    # make run's /v1/ location serves the Responses API too, its Redis
+    # keeps the chain, and the alias routes as for chat.
+    c = run_gw.client
+    r1 = c.responses.create(model="reasoner", input="What is 17 + 25?",
+                            max_output_tokens=64)
+    assert r1.object == "response" and r1.output, r1
+    assert r1.model_extra["thinkgate"]["response_stored"] is True
+    events = list(c.responses.create(model="thinkgate-sim",
+                                     input="And plus 1?", stream=True,
+                                     previous_response_id=r1.id,
+                                     max_output_tokens=64))
+    assert events[0].type == "response.created"
+    assert events[-1].type in ("response.completed", "response.incomplete")
+    assert events[-1].response.previous_response_id == r1.id
+    assert c.responses.retrieve(r1.id).id == r1.id
+
+
 def test_unknown_model_is_404_naming_it(run_gw):
     with pytest.raises(openai.NotFoundError) as ei:
         run_gw.client.chat.completions.create(model="gpt-5",

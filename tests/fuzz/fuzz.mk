@@ -28,7 +28,9 @@ $(FUZZ_BIN)/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(2) tests/fuzz/fuzz.h \
 TG_FUZZ_HARNESSES += $(1)
 endef
 
-$(eval $(call tg_fuzz,request,engine/openai/request.c $(TG_FUZZ_JLOAD) \
+$(eval $(call tg_fuzz,request,engine/openai/request.c \
+    engine/openai/responses.c engine/openai/responses_out.c \
+    engine/util/jdump.c $(TG_FUZZ_JLOAD) \
     engine/log.c,-Iengine -ljansson -lm))
 $(eval $(call tg_fuzz,sse,engine/backend/sse.c,-Iengine))
 $(eval $(call tg_fuzz,chunk,engine/openai/chunk.c,-Iengine -ljansson))

@@ -1,8 +1,8 @@
 /*
- * engine/openai/request.c: a client's body through tg_oa_parse for the
- * endpoint the first byte picks.  A body is accepted with a validated
- * document, or refused with an OpenAI error whose rendering is JSON; the
- * rest of the input also goes through tg_oa_endpoint as a URI.
+ * engine/openai/request.c and responses.c: a client's body through
+ * tg_oa_parse or tg_oa_responses_parse, as the first byte picks.  A body
+ * is accepted with a validated document, or refused with an OpenAI
+ * error whose rendering is JSON; the rest of the input also goes through tg_oa_endpoint as a URI.
  */
 #include <errno.h>
 
@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "openai/request.h"
+#include "openai/responses.h"
 
 #include "fuzz.h"
 
@@ -34,16 +35,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_error_t      jerr;
     json_t           *doc;
     char             *text;
-    int               endpoint, rc;
+    int               endpoint, rc, pick;
 
-    endpoint = (tg_fuzz_byte(&in) & 1) ? TG_OA_COMPLETIONS : TG_OA_CHAT;
+    pick = tg_fuzz_byte(&in) % 3;
+    endpoint = pick == 1 ? TG_OA_COMPLETIONS : TG_OA_CHAT;
     (void) tg_oa_endpoint((const char *) in.p, in.n);
 
     memset(&rq, 0, sizeof(rq));
     memset(&err, 0, sizeof(err));
-    rc = tg_oa_parse(&rq, endpoint, (const char *) in.p, in.n, &err);
+    rc = pick == 2 ? tg_oa_responses_parse(&rq, (const char *) in.p, in.n,
+                                           &err)
+                   : tg_oa_parse(&rq, endpoint, (const char *) in.p, in.n,
+                                 &err);
 
     if (rc == 0) {
+        /* A Responses body becomes a chat request with its messages. */
+        tg_fuzz_check((pick == 2) == (rq.responses != NULL));
+        tg_fuzz_check(pick != 2
+                      || json_is_array(json_object_get(rq.body,
+                                                       "messages")));
         tg_fuzz_check(json_is_object(rq.body));
         tg_fuzz_check(rq.endpoint == endpoint);
         tg_fuzz_check(json_object_get(rq.body, "thinkgate") == NULL);
