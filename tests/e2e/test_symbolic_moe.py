@@ -21,6 +21,8 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 import types
@@ -29,6 +31,11 @@ import pytest
 
 import harness
 from test_plugins import request, sim_stats, wait_no_open_streams
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import skill_profile  # noqa: E402
 
 PHYSICS = ("A spin-1/2 particle sits in a quantum well. Which eigenstate "
            "has the lowest energy, in units of the well depth?")
@@ -345,3 +352,64 @@ def test_unknown_pool_is_a_400(gw, opt):
     status, doc = chat(gw, PHYSICS, **{opt: "nosuchpool"})
     assert status == 400, doc
     assert "nosuchpool" in doc["error"]["message"], doc
+
+
+# ---- thinkgate-profile with an LLM annotator ------------------------------
+
+def test_profile_tool_parses_keywords_as_the_plugin():
+    # The same cases the plugin's unit test reads.
+    with open(os.path.join(ROOT, "tests", "unit", "moe_keywords.json")) as f:
+        cases = json.load(f)["cases"]
+    assert len(cases) > 10
+    for c in cases:
+        assert skill_profile.parse_keywords(c["reply"]) == \
+            (c["keywords"], c["over"]), c
+    assert "List 2-5 short skill keywords" in \
+        skill_profile.annotator_instruction()
+
+
+def run_profile(*args):
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "thinkgate-profile")]
+        + list(args), capture_output=True, text=True, timeout=60)
+
+
+def test_profile_tool_annotates_through_an_endpoint(gw, tmp_path):
+    # annot writes keywords for PLAIN, an answer (garbage) for PHYSICS:
+    # the lexicon annotates that one, and stderr says so.
+    path = tmp_path / "val.jsonl"
+    with open(path, "w") as f:
+        for model, problem, pred in [("A", PLAIN, 1), ("B", PLAIN, 2),
+                                     ("A", PHYSICS, 1)]:
+            f.write(json.dumps({"model": model, "bench": "invented",
+                                "problem_id": str(len(problem)),
+                                "problem": problem, "answer": 1,
+                                "pred": pred}) + "\n")
+    out = tmp_path / "prof.json"
+    r = run_profile("--traces", str(path), "--annotator", gw.sim.url,
+                    "--annotator-model", "annot", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "annotator no keyword in its reply; the lexicon" in r.stderr, \
+        r.stderr
+    prof = json.loads(out.read_text())
+    assert prof["annotator"] == "pool" and prof["annotator_model"] == "annot"
+    assert prof["annotator_fallbacks"] == 1, prof
+    assert prof["models"]["A"]["skills"] == {
+        "quantum mechanics": 2.0, "optics": 1.0, "physics": 1.0}, prof
+    assert prof["models"]["B"]["skills"] == {
+        "quantum mechanics": -1.0, "optics": -1.0}, prof
+
+
+@pytest.mark.parametrize("annotator,needle", [
+    ("ftp://x", "neither lexicon nor an http(s) URL"),
+    ("http://127.0.0.1:1", "cannot list its models"),
+])
+def test_profile_tool_refuses_a_bad_annotator(tmp_path, annotator, needle):
+    path = tmp_path / "val.jsonl"
+    path.write_text(json.dumps({"model": "A", "bench": "invented",
+                                "problem_id": "1", "problem": PLAIN,
+                                "answer": 1, "pred": 1}) + "\n")
+    r = run_profile("--traces", str(path), "--annotator", annotator,
+                    "-o", str(tmp_path / "p.json"))
+    assert r.returncode != 0 and needle in r.stderr, r.stderr
+    assert not (tmp_path / "p.json").exists()

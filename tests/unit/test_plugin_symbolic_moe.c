@@ -309,46 +309,39 @@ tg_test_parse(const char *reply, char *joined, size_t size, size_t *over)
 }
 
 
+/* The cases tools/skill_profile.py is tested on too (make runs the
+ * tests from the top of the tree). */
+#define TG_TEST_KEYWORD_CASES  "tests/unit/moe_keywords.json"
+
 Test(symbolic_moe, keyword_parsing)
 {
-    static const struct {
-        const char  *reply;
-        const char  *want;
-        size_t       over;
-    } cases[] = {
-        /* good, in the shapes models write them */
-        { "Quantum Mechanics, eigenstates, potential well",
-          "quantum mechanics|eigenstates|potential well", 0 },
-        { "Keywords: optics; thin lenses.\n", "optics|thin lenses", 0 },
-        { "1. Number theory\n2) modular arithmetic\n- `primes`\n* \"gcd\"",
-          "number theory|modular arithmetic|primes|gcd", 0 },
-        { "\xe2\x80\xa2 graph theory\n\xe2\x80\xa2 graph theory\n",
-          "graph theory", 0 },
-        { "hmm, which fields?</think>\n\ncombinatorics, probability",
-          "combinatorics|probability", 0 },
-        /* too many: the first five, the rest counted */
-        { "algebra, geometry, calculus, topology, logic, optics, genetics",
-          "algebra|geometry|calculus|topology|logic", 2 },
-        /* empty */
-        { "", "", 0 },
-        { " ,\n; ", "", 0 },
-        /* garbage: an answer, math, sentences, symbols */
-        { "The answer is \\boxed{11}.", "", 0 },
-        { "$x^2 = 4$, {a}, <b>", "", 0 },
-        { "I am not sure what this question is asking about here", "", 0 },
-        { "42, 3.14, --", "", 0 },
-    };
-    char    joined[512];
-    size_t  i, n, over;
+    json_t        *doc, *c, *want;
+    json_error_t   jerr;
+    char           joined[512], expect[512];
+    size_t         i, j, n, over, len;
 
-    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    doc = json_load_file(TG_TEST_KEYWORD_CASES, 0, &jerr);
+    cr_assert_not_null(doc, "%s: %s (run from the top of the tree)",
+                       TG_TEST_KEYWORD_CASES, jerr.text);
+    cr_assert_gt(json_array_size(json_object_get(doc, "cases")), 10);
+    json_array_foreach(json_object_get(doc, "cases"), i, c) {
+        const char  *reply = json_string_value(json_object_get(c, "reply"));
+
+        want = json_object_get(c, "keywords");
+        expect[0] = '\0';
+        for (j = 0, len = 0; j < json_array_size(want); j++) {
+            len += (size_t) snprintf(expect + len, sizeof(expect) - len,
+                "%s%s", j ? "|" : "",
+                json_string_value(json_array_get(want, j)));
+        }
         over = 99;
-        n = tg_test_parse(cases[i].reply, joined, sizeof(joined), &over);
-        cr_assert_str_eq(joined, cases[i].want, "case %zu: %s", i,
-                         cases[i].reply);
-        cr_assert_eq(n == 0, cases[i].want[0] == '\0', "case %zu", i);
-        cr_assert_eq(over, cases[i].over, "case %zu", i);
+        n = tg_test_parse(reply, joined, sizeof(joined), &over);
+        cr_assert_str_eq(joined, expect, "case %zu: %s", i, reply);
+        cr_assert_eq(n, json_array_size(want), "case %zu", i);
+        cr_assert_eq(over, (size_t) json_integer_value(
+                         json_object_get(c, "over")), "case %zu", i);
     }
+    json_decref(doc);
     cr_assert_eq(tg_moe_parse_keywords(NULL, 0, NULL, 0, NULL), 0);
 }
 
