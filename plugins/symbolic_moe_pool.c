@@ -153,9 +153,15 @@ tg_moe_keyword(const char *s, size_t len, char out[TG_MOE_KEYWORD_MAX])
         }
         break;
     }
+    /* A closing bracket goes unless it closes one the keyword opened:
+     * "(optics)" is optics, "mCPBA (C)" stays whole. */
     while (e > s && (isspace((unsigned char) e[-1]) || e[-1] == '.'
                      || e[-1] == '"' || e[-1] == '\'' || e[-1] == '`'
-                     || e[-1] == '*' || e[-1] == ')' || e[-1] == ']'))
+                     || e[-1] == '*'
+                     || (e[-1] == ')' && memchr(s, '(', (size_t) (e - s))
+                                         == NULL)
+                     || (e[-1] == ']' && memchr(s, '[', (size_t) (e - s))
+                                         == NULL)))
     {
         e--;
     }

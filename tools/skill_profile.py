@@ -95,7 +95,7 @@ def annotator_instruction(path=POOL_C):
 
 _SPACE = " \t\n\v\f\r"
 _LEAD = "-*\"'`(["
-_TRAIL = ".\"'`*)]"
+_TRAIL = ".\"'`*"
 
 
 def _keyword(item):
@@ -116,7 +116,10 @@ def _keyword(item):
             b = b[m.end():]
             continue
         break
-    b = b.rstrip((_SPACE + _TRAIL).encode())
+    while b and (chr(b[-1]) in _SPACE + _TRAIL
+                 or (b[-1:] == b")" and b"(" not in b)
+                 or (b[-1:] == b"]" and b"[" not in b)):
+        b = b[:-1]
     if len(b) < 2 or len(b) >= KEYWORD_MAX:
         return None
     if any(c in b"\\{}$=<>|#^" or c < 0x20 for c in b):
