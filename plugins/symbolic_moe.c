@@ -56,6 +56,7 @@ static void tg_moe_on_trace_end(tg_req_t *req, tg_trace_t *t,
     const tg_trace_end_t *e);
 static void tg_moe_on_aux_result(tg_req_t *req, tg_aux_t *a,
     const tg_aux_result_t *r);
+static void tg_moe_on_timer(tg_req_t *req, tg_timer_t *tm, void *data);
 static int tg_moe_pools(tg_moe_t *st, tg_req_t *req);
 static void tg_moe_on_cancel(tg_req_t *req);
 static void tg_moe_destroy(tg_req_t *req);
@@ -87,6 +88,8 @@ static const tg_option_t  tg_moe_options[] = {
       "query's skill keywords (the lexicon when it fails)" },
     { "annotator_tokens", TG_OPT_INT, "256", 16, 32768, NULL,
       "max_tokens of the annotator's reply" },
+    { "annotator_timeout_ms", TG_OPT_INT, "10000", 1, 600000, NULL,
+      "the lexicon annotates when the pool has not replied by then" },
     { "aggregator", TG_OPT_STRING, "vote", 0, 0, NULL,
       "vote: majority over extracted answers, ties to the strongest; "
       "else a pool whose LLM writes the final answer from the experts' "
@@ -113,7 +116,7 @@ TG_MOE_EXPORT const tg_plugin_t  thinkgate_plugin = {
     NULL,
     tg_moe_on_trace_end,
     tg_moe_on_aux_result,
-    NULL,
+    tg_moe_on_timer,
     tg_moe_on_cancel,
     tg_moe_destroy,
     { NULL }
@@ -473,7 +476,26 @@ tg_moe_on_aux_result(tg_req_t *req, tg_aux_t *a, const tg_aux_result_t *r)
 
     if (a == st->annotating && !st->answered) {
         st->annotating = NULL;
+        if (st->annotate_timer != NULL) {
+            tg_moe_api->timer_stop(req, st->annotate_timer);
+            st->annotate_timer = NULL;
+        }
         tg_moe_annotate_result(st, req, r);
+    }
+}
+
+
+static void
+tg_moe_on_timer(tg_req_t *req, tg_timer_t *tm, void *data)
+{
+    tg_moe_t  *st = tg_moe_api->state(req);
+
+    (void) data;
+    if (tm == st->annotate_timer && st->annotating != NULL
+        && !st->answered)
+    {
+        st->annotate_timer = NULL;
+        tg_moe_annotate_timeout(st, req);
     }
 }
 

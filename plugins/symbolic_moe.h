@@ -67,6 +67,7 @@ typedef struct {
     /* annotator=POOL: the aux request, and why the lexicon stood in. */
     const char                 *annotator;      /* NULL: the lexicon */
     tg_aux_t                   *annotating;
+    tg_timer_t                 *annotate_timer;
     const char                 *annotator_fallback;
     size_t                      kw_dropped;     /* pool keywords over the
                                                    limit, left out */
@@ -138,6 +139,10 @@ size_t tg_moe_parse_keywords(const char *text, size_t len,
 /* Asks the annotator pool for the problem's keywords; 0, or a negative
  * code when the request cannot start it (the caller falls back). */
 int tg_moe_annotate_start(tg_moe_t *st, tg_req_t *req);
+
+/* The annotator did not reply in annotator_timeout_ms: cancelled, the
+ * lexicon annotates. */
+void tg_moe_annotate_timeout(tg_moe_t *st, tg_req_t *req);
 
 /* The annotator's reply: keywords, or the lexicon with the reason. */
 void tg_moe_annotate_result(tg_moe_t *st, tg_req_t *req,

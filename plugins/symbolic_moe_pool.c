@@ -268,7 +268,31 @@ tg_moe_annotate_start(tg_moe_t *st, tg_req_t *req)
                  st->annotator_fallback);
         return -EIO;
     }
+    /* Without a timer the backend's own timeouts bound the wait. */
+    st->annotate_timer = api->timer_start(req,
+        (uint64_t) api->opt_int(req, "annotator_timeout_ms"), NULL);
     return 0;
+}
+
+
+void
+tg_moe_annotate_timeout(tg_moe_t *st, tg_req_t *req)
+{
+    const tg_host_api_t      *api = tg_moe_api;
+    const tg_request_info_t  *info = api->request_info(req);
+    char                      ms[32];
+
+    api->aux_cancel(req, st->annotating);
+    st->annotating = NULL;
+    snprintf(ms, sizeof(ms), "%lld",
+             (long long) api->opt_int(req, "annotator_timeout_ms"));
+    st->annotator_fallback = tg_moe_why(req, "pool %s: no reply within %s "
+                                        "ms", st->annotator, ms);
+    api->log(req, TG_LOG_WARN, "symbolic_moe: annotator %s; the lexicon "
+             "annotates", st->annotator_fallback);
+    st->nkw = tg_skills_annotate(info->problem, info->problem_len, st->kw,
+                                 TG_SKILLS_MAX_KEYWORDS);
+    tg_moe_annotated(st, req);
 }
 
 

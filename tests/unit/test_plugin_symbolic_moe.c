@@ -427,6 +427,24 @@ Test(symbolic_moe, annotator_garbage_empty_or_failed_falls_back_to_lexicon)
 }
 
 
+Test(symbolic_moe, annotator_too_slow_falls_back_to_lexicon)
+{
+    tg_test_trace_t  tr[3] = { { "7", 5, 0 }, { "7", 5, 0 }, { "7", 5, 0 } };
+    fake_host_t     *h = tg_test_pools("annotator=annot "
+                                       "annotator_timeout_ms=500",
+                                       tg_test_physics, tr, 3);
+
+    fake_host_set_aux_reply(h, "optics", 5000);
+    cr_assert_eq(fake_host_run(h), 0);
+    cr_assert_str_eq(fake_host_summary(h, "keywords"),
+                     "[\"physics\",\"quantum mechanics\"]");
+    cr_assert_str_eq(fake_host_summary(h, "annotator_fallback"),
+                     "\"pool annot: no reply within 500 ms\"");
+    cr_assert_lt(fake_host_end_ms(h), 5000, "the experts did not wait");
+    tg_test_clean(h);
+}
+
+
 Test(symbolic_moe, unknown_pools_are_a_400)
 {
     tg_test_trace_t  tr[1] = { { "7", 5, 0 } };
