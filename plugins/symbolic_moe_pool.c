@@ -13,8 +13,9 @@
  * the pool reads the question and each expert's final answer with the
  * end of its answer text ("### Model i's response", as in the paper) and
  * writes the final answer, streamed to the client as it comes.  The vote
- * is counted first and stands by: when the aggregator cannot start or
- * fails, the vote's winner answers and aggregator_fallback says why.  If
+ * is counted first and stands by: when the aggregator cannot start,
+ * fails, or ends without any answer text (a reasoning model cut off while
+ * thinking), the vote's winner answers and aggregator_fallback says why.  If
  * part of the aggregator's text was already streamed, a line saying that
  * it failed separates it from the vote's answer.
  */
@@ -435,13 +436,23 @@ tg_moe_aggregate_ended(tg_moe_t *st, tg_req_t *req, const tg_trace_end_t *e)
     tg_trace_info_t           ti;
     tg_finish_t               fin;
     char                      answer[TG_ANSWER_MAX];
-    int                       shown;
+    size_t                    i;
+    int                       shown, blank;
 
-    shown = api->trace_info(st->agg, &ti) == 0
-            && (ti.reasoning_len > 0 || ti.content_len > 0);
-    if (e->state != TG_TRACE_DONE) {
+    if (api->trace_info(st->agg, &ti) != 0) {
+        memset(&ti, 0, sizeof(ti));
+    }
+    shown = ti.reasoning_len > 0 || ti.content_len > 0;
+    for (blank = 1, i = 0; i < ti.content_len && blank; i++) {
+        blank = isspace((unsigned char) ti.content[i]);
+    }
+    if (e->state != TG_TRACE_DONE || blank) {
+        /* Failed, or done without a word of answer (a reasoning model
+         * cut off while thinking): the vote answers. */
         st->aggregator_fallback = tg_moe_why(req, "pool %s: %.400s",
-            st->aggregator, e->error != NULL ? e->error
+            st->aggregator, e->state == TG_TRACE_DONE
+                            ? "no answer text in its reply"
+                            : e->error != NULL ? e->error
                             : e->state == TG_TRACE_CANCELLED ? "cancelled"
                                                              : "failed");
         api->log(req, TG_LOG_WARN, "symbolic_moe: aggregator %s; the vote "

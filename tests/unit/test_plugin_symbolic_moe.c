@@ -572,3 +572,23 @@ Test(symbolic_moe, aggregator_failure_falls_back_to_the_vote)
         tg_test_clean(h);
     }
 }
+
+
+Test(symbolic_moe, aggregator_without_answer_text_falls_back_to_the_vote)
+{
+    fake_trace_script_t  agg = { 0 };
+    fake_host_t         *h;
+
+    agg.reasoning = "Let me weigh model 1 against model 3 and";
+    agg.content = "  \n";
+    agg.tokens = 10;
+    agg.finish_reason = "length";
+    h = tg_test_aggregated(&agg);
+    cr_assert_eq(fake_host_run(h), 0);
+    cr_assert_eq(fake_host_end(h), FAKE_END_FINISH_TRACE);
+    cr_assert_str_eq(fake_host_summary(h, "answer"), "\"7\"");
+    cr_assert_str_eq(fake_host_summary(h, "aggregator_fallback"),
+                     "\"pool agg: no answer text in its reply\"");
+    cr_assert(strstr(fake_host_out_content(h), "aggregator failed") != NULL);
+    tg_test_clean(h);
+}
