@@ -63,7 +63,8 @@ $(eval $(call tg_strategy_so,trimr,$(TG_TRIMR_SRC),-lm))
 # profiles, recruitment); jansson parses the profile files at load().
 TG_COMMON_SKILLS = plugins/common/skills.c plugins/common/lexicon.c \
                    plugins/common/skills.h
-TG_MOE_SRC = plugins/symbolic_moe_experts.c plugins/symbolic_moe.h \
+TG_MOE_SRC = plugins/symbolic_moe_experts.c plugins/symbolic_moe_pool.c \
+             plugins/symbolic_moe.h \
              $(TG_COMMON_SKILLS) $(TG_COMMON_VOTE)
 $(eval $(call tg_strategy_so,symbolic_moe,$(TG_MOE_SRC),-ljansson -lm))
 

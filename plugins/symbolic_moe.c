@@ -11,7 +11,10 @@
  * engine keeps the old version serving.  The option profiles=PATH picks
  * one of them (default: the first); a path not loaded is a 400.
  *
- * Per request: the problem is annotated with the built-in lexicon; its
+ * Per request: the problem is annotated with the built-in lexicon, or,
+ * with annotator=POOL, by an LLM of that pool (an aux request asking for
+ * 2-5 short skill keywords; symbolic_moe_pool.c), falling back to the
+ * lexicon when that fails or its reply holds no usable keyword; its
  * keywords are mapped onto the profile's by score_kind(EMBED) cosine (the
  * engine's MiniLM), or LEXICAL when the engine has no embedder (or it is
  * busy or failed); a keyword maps when the nearest reaches min_sim.  The
@@ -26,9 +29,12 @@
  * weight); with none left it is reported in the summary.  The vote is
  * self-consistency's, but ties go to the answer whose strongest expert
  * is strongest (profile strength), and the request is answered with that
- * expert's trace.  The summary adds keywords, mapped, score_kind,
+ * expert's trace.  With aggregator=POOL, a live trace of that pool
+ * reads the question and every expert's answer and writes the final one,
+ * streamed to the client; when it fails the vote answers (summary:
+ * aggregator_fallback).  The summary adds keywords, mapped, score_kind,
  * weights, experts (model, backend, weight, traces, answer, replaced),
- * votes and answer.
+ * votes and answer; annotator and aggregator say which ran.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -48,6 +54,10 @@ static void tg_moe_unload(void);
 static int tg_moe_start(tg_req_t *req);
 static void tg_moe_on_trace_end(tg_req_t *req, tg_trace_t *t,
     const tg_trace_end_t *e);
+static void tg_moe_on_aux_result(tg_req_t *req, tg_aux_t *a,
+    const tg_aux_result_t *r);
+static void tg_moe_on_timer(tg_req_t *req, tg_timer_t *tm, void *data);
+static int tg_moe_pools(tg_moe_t *st, tg_req_t *req);
 static void tg_moe_on_cancel(tg_req_t *req);
 static void tg_moe_destroy(tg_req_t *req);
 static int tg_moe_score(tg_moe_t *st, tg_req_t *req, tg_score_kind_t kind);
@@ -73,8 +83,19 @@ static const tg_option_t  tg_moe_options[] = {
       "seed of the draw; -1: the client's seed, else the request id" },
     { "min_sim", TG_OPT_DOUBLE, "0.5", 0, 1, NULL,
       "least cosine for a query keyword to map onto a profile keyword" },
-    { "aggregator", TG_OPT_ENUM, "vote", 0, 0, "vote",
-      "vote: majority over extracted answers, ties to the strongest" },
+    { "annotator", TG_OPT_STRING, "lexicon", 0, 0, NULL,
+      "lexicon: the built-in one; else a pool whose LLM writes the "
+      "query's skill keywords (the lexicon when it fails)" },
+    { "annotator_tokens", TG_OPT_INT, "256", 16, 32768, NULL,
+      "max_tokens of the annotator's reply" },
+    { "annotator_timeout_ms", TG_OPT_INT, "10000", 1, 600000, NULL,
+      "the lexicon annotates when the pool has not replied by then" },
+    { "aggregator", TG_OPT_STRING, "vote", 0, 0, NULL,
+      "vote: majority over extracted answers, ties to the strongest; "
+      "else a pool whose LLM writes the final answer from the experts' "
+      "(the vote when it fails)" },
+    { "aggregator_tokens", TG_OPT_INT, "0", 0, 1000000, NULL,
+      "max_tokens of the aggregator's answer; 0: the client's" },
     { "bench", TG_OPT_STRING, NULL, 0, 0, NULL,
       "benchmark fixing the answer format (aime*, gpqa*); unset: any" },
     { "reasoning", TG_OPT_BOOL, "on", 0, 0, NULL,
@@ -94,8 +115,8 @@ TG_MOE_EXPORT const tg_plugin_t  thinkgate_plugin = {
     tg_moe_start,
     NULL,
     tg_moe_on_trace_end,
-    NULL,
-    NULL,
+    tg_moe_on_aux_result,
+    tg_moe_on_timer,
     tg_moe_on_cancel,
     tg_moe_destroy,
     { NULL }
@@ -267,7 +288,6 @@ tg_moe_start(tg_req_t *req)
     const tg_request_info_t  *info = api->request_info(req);
     tg_moe_t                 *st = api->state(req);
     int64_t                   seed = api->opt_int(req, "seed");
-    size_t                    i;
     int                       rc;
 
     st->profile = tg_moe_profile(req);
@@ -288,8 +308,71 @@ tg_moe_start(tg_req_t *req)
     if (tg_moe_candidates(st, req) != 0) {
         return -EIO;
     }
+    rc = tg_moe_pools(st, req);
+    if (rc != 0) {
+        return rc;
+    }
+    if (st->annotator != NULL) {
+        rc = tg_moe_annotate_start(st, req);
+        if (rc == 0 || rc == -ENOMEM) {
+            return rc;
+        }
+    }
     st->nkw = tg_skills_annotate(info->problem, info->problem_len, st->kw,
                                  TG_SKILLS_MAX_KEYWORDS);
+    return tg_moe_annotated(st, req);
+}
+
+
+/* The annotator and aggregator options: "lexicon" / "vote", or a pool
+ * of this configuration (else a 400 naming it). */
+static int
+tg_moe_pools(tg_moe_t *st, tg_req_t *req)
+{
+    const tg_host_api_t  *api = tg_moe_api;
+    static const char    *opt[2] = { "annotator", "aggregator" };
+    static const char    *own[2] = { "lexicon", "vote" };
+    const char           *v, **slot;
+    char                 *copy;
+    tg_backend_info_t     b;
+    char                  msg[320];
+    int                   i;
+
+    for (i = 0; i < 2; i++) {
+        v = api->opt_str(req, opt[i]);
+        slot = i == 0 ? &st->annotator : &st->aggregator;
+        *slot = NULL;
+        if (v == NULL || *v == '\0' || strcmp(v, own[i]) == 0) {
+            continue;
+        }
+        if (api->pool_backends(req, v, &b, 1) == 0) {
+            snprintf(msg, sizeof(msg), "symbolic_moe: %s \"%.128s\" is "
+                     "neither \"%s\" nor a pool with backends",
+                     opt[i], v, own[i]);
+            api->fail(req, 400, "invalid_request_error", msg);
+            return -EINVAL;
+        }
+        copy = api->alloc(req, strlen(v) + 1);
+        if (copy == NULL) {
+            api->fail(req, 500, "server_error", "symbolic_moe: out of "
+                      "memory");
+            return -ENOMEM;
+        }
+        *slot = strcpy(copy, v);
+    }
+    st->aggregator_tokens = (int32_t) api->opt_int(req,
+                                                   "aggregator_tokens");
+    return 0;
+}
+
+
+int
+tg_moe_annotated(tg_moe_t *st, tg_req_t *req)
+{
+    const tg_host_api_t  *api = tg_moe_api;
+    size_t                i;
+    int                   rc;
+
     for (i = 0; i < TG_SKILLS_MAX_KEYWORDS; i++) {
         st->mapped[i] = -1;
     }
@@ -383,6 +466,37 @@ tg_moe_on_trace_end(tg_req_t *req, tg_trace_t *t, const tg_trace_end_t *e)
     tg_moe_t  *st = tg_moe_api->state(req);
 
     tg_moe_trace_ended(st, req, t, e);
+}
+
+
+static void
+tg_moe_on_aux_result(tg_req_t *req, tg_aux_t *a, const tg_aux_result_t *r)
+{
+    tg_moe_t  *st = tg_moe_api->state(req);
+
+    if (a == st->annotating && !st->answered) {
+        st->annotating = NULL;
+        if (st->annotate_timer != NULL) {
+            tg_moe_api->timer_stop(req, st->annotate_timer);
+            st->annotate_timer = NULL;
+        }
+        tg_moe_annotate_result(st, req, r);
+    }
+}
+
+
+static void
+tg_moe_on_timer(tg_req_t *req, tg_timer_t *tm, void *data)
+{
+    tg_moe_t  *st = tg_moe_api->state(req);
+
+    (void) data;
+    if (tm == st->annotate_timer && st->annotating != NULL
+        && !st->answered)
+    {
+        st->annotate_timer = NULL;
+        tg_moe_annotate_timeout(st, req);
+    }
 }
 
 

@@ -1,6 +1,7 @@
 /*
  * thinkgate — Symbolic-MoE: recruitment, the experts' traces, their
- * replacement, the vote and the summary (see symbolic_moe.c).
+ * replacement, the vote and the summary (see symbolic_moe.c); the
+ * aggregator pool is symbolic_moe_pool.c's.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -23,7 +24,7 @@ static int tg_moe_pick_backend(const tg_moe_t *st, int model);
 static int tg_moe_next_model(const tg_moe_t *st, int current);
 static void tg_moe_aggregate(tg_moe_t *st, tg_req_t *req);
 static double tg_moe_strength(const tg_moe_t *st, int model);
-static void tg_moe_summary(tg_moe_t *st, tg_req_t *req, const tg_vote_t *v);
+static char *tg_moe_tail(tg_req_t *req, const char *s, size_t len);
 static void tg_moe_put(tg_moe_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void tg_moe_put_str(tg_moe_buf_t *b, const char *s);
@@ -185,6 +186,10 @@ tg_moe_trace_ended(tg_moe_t *st, tg_req_t *req, tg_trace_t *t,
     if (st->answered) {
         return;
     }
+    if (t == st->agg && t != NULL) {
+        tg_moe_aggregate_ended(st, req, e);
+        return;
+    }
     for (i = 0; i < st->ntraces; i++) {
         if (st->traces[i].trace == t && st->traces[i].running) {
             slot = &st->traces[i];
@@ -199,12 +204,19 @@ tg_moe_trace_ended(tg_moe_t *st, tg_req_t *req, tg_trace_t *t,
     st->backends[slot->backend].in_flight--;
     if (e->state == TG_TRACE_DONE) {
         slot->done = 1;
-        if (api->trace_info(t, &ti) == 0
-            && tg_answer_extract_split(ti.reasoning, ti.reasoning_len,
-                                       ti.content, ti.content_len, &st->opts,
-                                       slot->answer, TG_ANSWER_MAX) > 0)
-        {
-            slot->has_answer = 1;
+        if (api->trace_info(t, &ti) == 0) {
+            if (tg_answer_extract_split(ti.reasoning, ti.reasoning_len,
+                                        ti.content, ti.content_len,
+                                        &st->opts, slot->answer,
+                                        TG_ANSWER_MAX) > 0)
+            {
+                slot->has_answer = 1;
+            }
+            /* What the aggregator reads: the answer text, or the end of
+             * the thinking when there is none. */
+            slot->rationale = ti.content_len > 0
+                ? tg_moe_tail(req, ti.content, ti.content_len)
+                : tg_moe_tail(req, ti.reasoning, ti.reasoning_len);
         }
     } else if (e->state == TG_TRACE_FAILED) {
         /* A dead expert backend: the expert goes on elsewhere. */
@@ -223,6 +235,33 @@ tg_moe_trace_ended(tg_moe_t *st, tg_req_t *req, tg_trace_t *t,
 }
 
 
+/* The last TG_MOE_RATIONALE_MAX - 1 bytes of s, starting on a UTF-8
+ * sequence's first byte, in the arena; NULL when empty or out of
+ * memory. */
+static char *
+tg_moe_tail(tg_req_t *req, const char *s, size_t len)
+{
+    size_t  from = 0;
+    char   *out;
+
+    if (s == NULL || len == 0) {
+        return NULL;
+    }
+    if (len >= TG_MOE_RATIONALE_MAX) {
+        from = len - (TG_MOE_RATIONALE_MAX - 1);
+        while (from < len && ((unsigned char) s[from] & 0xC0) == 0x80) {
+            from++;
+        }
+    }
+    out = tg_moe_api->alloc(req, len - from + 1);
+    if (out != NULL) {
+        memcpy(out, s + from, len - from);
+        out[len - from] = '\0';
+    }
+    return out;
+}
+
+
 static double
 tg_moe_strength(const tg_moe_t *st, int model)
 {
@@ -237,20 +276,20 @@ tg_moe_strength(const tg_moe_t *st, int model)
  * The vote.  A voter's order is its model's strength rank, then its
  * start index: the tally breaks ties by the lowest first voter, so a tie
  * goes to the answer of the strongest expert, and that voter answers.
+ * With an aggregator pool, its trace answers instead (the vote stands
+ * by in case it fails).
  */
 static void
 tg_moe_aggregate(tg_moe_t *st, tg_req_t *req)
 {
     const tg_host_api_t  *api = tg_moe_api;
-    tg_trace_t           *winner = NULL;
-    tg_vote_t             v;
+    tg_vote_t            *v = &st->vote;
     uint32_t              order[TG_MOE_MAX_TRACES], rank;
     size_t                i, m;
-    int                   lead, mi;
+    int                   mi;
     char                  msg[96];
 
-    st->answered = 1;
-    tg_vote_init(&v);
+    tg_vote_init(v);
     for (i = 0; i < st->ntraces; i++) {
         mi = st->backends[st->traces[i].backend].model;
         for (rank = 0, m = 0; m < st->nmodels; m++) {
@@ -261,32 +300,49 @@ tg_moe_aggregate(tg_moe_t *st, tg_req_t *req)
         }
         order[i] = rank * TG_MOE_MAX_TRACES + (uint32_t) i;
         if (st->traces[i].has_answer) {
-            tg_vote_add(&v, st->traces[i].answer, order[i]);
+            tg_vote_add(v, st->traces[i].answer, order[i]);
         }
     }
-    lead = tg_vote_leader(&v);
-    for (i = 0; i < st->ntraces && winner == NULL; i++) {
-        if (lead >= 0 ? st->traces[i].has_answer
-                        && order[i] == v.groups[lead].first
-                      : st->traces[i].done)
+    st->vote_lead = tg_vote_leader(v);
+    st->vote_winner = NULL;
+    for (i = 0; i < st->ntraces && st->vote_winner == NULL; i++) {
+        if (st->vote_lead >= 0
+            ? st->traces[i].has_answer
+              && order[i] == v->groups[st->vote_lead].first
+            : st->traces[i].done)
         {
-            winner = st->traces[i].trace;
+            st->vote_winner = st->traces[i].trace;
         }
     }
-    if (winner == NULL) {
+    if (st->vote_winner == NULL) {
+        st->answered = 1;
         snprintf(msg, sizeof(msg), "symbolic_moe: all %zu expert traces "
                  "failed", st->ntraces);
         api->fail(req, 502, "backend_error", msg);
         return;
     }
-    tg_moe_summary(st, req, &v);
-    if (lead >= 0) {
-        api->summary_str(req, "answer", v.groups[lead].answer);
+    if (st->aggregator != NULL && tg_moe_aggregate_start(st, req) == 0) {
+        return;
+    }
+    tg_moe_answer_vote(st, req);
+}
+
+
+void
+tg_moe_answer_vote(tg_moe_t *st, tg_req_t *req)
+{
+    const tg_host_api_t  *api = tg_moe_api;
+
+    st->answered = 1;
+    tg_moe_summary(st, req);
+    if (st->vote_lead >= 0) {
+        api->summary_str(req, "answer",
+                         st->vote.groups[st->vote_lead].answer);
     } else {
         api->summary_json(req, "answer", "null");
         api->summary_str(req, "fallback", "first_done");
     }
-    if (api->finish_trace(req, winner) != 0) {
+    if (api->finish_trace(req, st->vote_winner) != 0) {
         api->fail(req, 502, "backend_error", "symbolic_moe: cannot return "
                   "the winning trace");
     }
@@ -323,9 +379,10 @@ tg_moe_put_str(tg_moe_buf_t *b, const char *s)
 }
 
 
-static void
-tg_moe_summary(tg_moe_t *st, tg_req_t *req, const tg_vote_t *v)
+void
+tg_moe_summary(tg_moe_t *st, tg_req_t *req)
 {
+    const tg_vote_t      *v = &st->vote;
     const tg_host_api_t  *api = tg_moe_api;
     char                 *buf = api->alloc(req, TG_MOE_SUMMARY_MAX);
     tg_moe_buf_t          b;
@@ -415,4 +472,33 @@ tg_moe_summary(tg_moe_t *st, tg_req_t *req, const tg_vote_t *v)
         api->summary_json(req, "experts", buf);
     }
     api->summary_int(req, "unreplaced", st->unreplaced);
+
+    if (st->annotator != NULL && st->annotator_fallback == NULL) {
+        snprintf(buf, TG_MOE_SUMMARY_MAX, "pool %s", st->annotator);
+        api->summary_str(req, "annotator", buf);
+    } else {
+        api->summary_str(req, "annotator", "lexicon");
+    }
+    if (st->annotator_fallback != NULL) {
+        api->summary_str(req, "annotator_fallback", st->annotator_fallback);
+    }
+    if (st->kw_dropped > 0) {
+        api->summary_int(req, "keywords_dropped", (int64_t) st->kw_dropped);
+    }
+    if (st->aggregator != NULL && st->aggregator_fallback == NULL) {
+        snprintf(buf, TG_MOE_SUMMARY_MAX, "pool %s", st->aggregator);
+        api->summary_str(req, "aggregator", buf);
+    } else {
+        api->summary_str(req, "aggregator", "vote");
+    }
+    if (st->aggregator_fallback != NULL) {
+        api->summary_str(req, "aggregator_fallback",
+                         st->aggregator_fallback);
+    }
+    if (st->vote_lead >= 0) {
+        api->summary_str(req, "vote_answer",
+                         st->vote.groups[st->vote_lead].answer);
+    } else {
+        api->summary_json(req, "vote_answer", "null");
+    }
 }

@@ -6,6 +6,14 @@ backends of their models, a query without keywords recruits uniformly, a
 dead expert backend is replaced by the next expert, a client disconnect
 closes every trace.  Also: one sim over all recorded trace files serves
 every recorded model by name (issue 12, item 5).
+
+The LLM pools run on the same sim, as two more invented models whose
+recordings are their replies: the sim replays the recording of the
+problem an instruction wraps, so "annot" answers the annotator's prompt
+about PLAIN with keywords and the one about PHYSICS with an answer
+(garbage to a keyword parser), and "agg" answers the aggregator's prompt
+about PHYSICS with 22 where the experts' vote says 11.  A dead aggregator
+pool gives the vote's answer, and the summary says so.
 """
 import gzip
 import http.client
@@ -13,6 +21,8 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 import types
@@ -21,6 +31,11 @@ import pytest
 
 import harness
 from test_plugins import request, sim_stats, wait_no_open_streams
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import skill_profile  # noqa: E402
 
 PHYSICS = ("A spin-1/2 particle sits in a quantum well. Which eigenstate "
            "has the lowest energy, in units of the well depth?")
@@ -35,8 +50,25 @@ def output(tokens, answer):
         think, answer, answer)
 
 
+# The pools' replies, as recordings: (model, problem, thinking, reply).
+POOL_REPLIES = [
+    ("annot", PLAIN, "Which fields does this need?",
+     "Quantum mechanics, optics"),
+    ("annot", PHYSICS, "The lowest level is the ground state.",
+     "The answer is \\boxed{11}."),
+    ("agg", PHYSICS, "Models 1 to 3 say 11; checking the well depth again.",
+     "The experts are wrong: the answer is \\boxed{22}."),
+]
+
+
 def write_traces(path):
     with gzip.open(path, "wt") as f:
+        for model, problem, think, reply in POOL_REPLIES:
+            f.write(json.dumps({
+                "model": model, "bench": "invented", "problem_id": "pool",
+                "sample_id": 0, "problem": problem, "answer": None,
+                "pred": None, "finish_reason": "STOP",
+                "output": think + "</think>\n\n" + reply}) + "\n")
         for pid, (problem, tokens) in enumerate(
                 [(PHYSICS, 40), (PLAIN, 40), (SLOW, 3000)]):
             for model, answer in ANSWER.items():
@@ -87,8 +119,15 @@ def gw():
                    for m in ANSWER)
     http += ("    thinkgate_backend deadA http://127.0.0.1:%d model=A "
              "connect_timeout=1s;\n" % dead)
+    http += "    thinkgate_backend bannot %s model=annot;\n" % sim.url
+    http += "    thinkgate_backend bagg %s model=agg;\n" % sim.url
+    http += ("    thinkgate_backend deadagg http://127.0.0.1:%d model=agg "
+             "connect_timeout=1s;\n" % dead)
     http += "    thinkgate_pool experts bA bB bC;\n"
     http += "    thinkgate_pool halfdead deadA bB bC;\n"
+    http += "    thinkgate_pool annotators bannot;\n"
+    http += "    thinkgate_pool aggregators bagg;\n"
+    http += "    thinkgate_pool deadaggregators deadagg;\n"
     g = types.SimpleNamespace(sim=sim, procs=[sim])
     old = os.environ.get("THINKGATE_MOE_PROFILES")
     os.environ["THINKGATE_MOE_PROFILES"] = prof
@@ -214,3 +253,163 @@ def test_one_sim_serves_every_recorded_model():
         conn.close()
     finally:
         sim.cleanup()
+
+
+# ---- the LLM pools ---------------------------------------------------
+
+def test_annotator_pool_writes_the_keywords(gw):
+    # Without it PLAIN has no keyword (uniform); the pool's keywords map
+    # onto A's "quantum mechanics", so A answers.
+    status, doc = chat(gw, PLAIN, k=3, seed=1, annotator="annotators")
+    assert status == 200, doc
+    tg = doc["thinkgate"]
+    assert tg["annotator"] == "pool annotators", tg
+    assert "annotator_fallback" not in tg, tg
+    assert tg["keywords"] == ["quantum mechanics", "optics"], tg
+    assert tg["mapped"] == {"quantum mechanics": "quantum mechanics"}, tg
+    assert tg["recruit"] == "skills", tg
+    assert {e["model"] for e in tg["experts"]} == {"A"}, tg
+    assert tg["answer"] == "11" and tg["aggregator"] == "vote", tg
+    assert tg["aux_tokens"] > 0, tg
+    wait_no_open_streams(gw)
+
+
+@pytest.mark.parametrize("problem,why", [
+    (PHYSICS, "no keyword in its reply"),      # it answered instead
+    (SLOW, "failed"),                          # the sim has no recording
+])
+def test_annotator_pool_garbage_or_failure_falls_back(gw, problem, why):
+    body = {"model": "any", "seed": 0, "max_tokens": 4000,
+            "messages": [{"role": "user", "content": problem}],
+            "thinkgate": {"strategy": "symbolic_moe", "k": 1,
+                          "annotator": "annotators"}}
+    if problem == SLOW:
+        body["max_tokens"] = 8       # the experts' traces are long
+    status, raw = request(gw, "POST", "/v1/chat/completions", body)
+    doc = json.loads(raw)
+    assert status == 200, doc
+    tg = doc["thinkgate"]
+    assert tg["annotator"] == "lexicon", tg
+    assert "pool annotators" in tg["annotator_fallback"], tg
+    assert why in tg["annotator_fallback"], tg
+    if problem == PHYSICS:
+        assert tg["keywords"] == ["physics", "quantum mechanics"], tg
+    wait_no_open_streams(gw)
+
+
+def test_aggregator_pool_writes_the_answer(gw):
+    status, doc = chat(gw, PHYSICS, k=3, seed=1, aggregator="aggregators")
+    assert status == 200, doc
+    tg = doc["thinkgate"]
+    assert tg["aggregator"] == "pool aggregators", tg
+    assert tg["vote_answer"] == "11" and tg["answer"] == "22", tg
+    assert [e["answer"] for e in tg["experts"]] == ["11"] * 3, tg
+    assert tg["traces_started"] == 4, tg
+    msg = doc["choices"][0]["message"]
+    assert msg["content"] == "\n\n" + POOL_REPLIES[2][3], msg
+    assert doc["model"] == "agg", doc
+    wait_no_open_streams(gw)
+
+
+def test_aggregator_pool_streams_its_answer(gw):
+    body = {"model": "any", "seed": 0, "max_tokens": 4000, "stream": True,
+            "messages": [{"role": "user", "content": PHYSICS}],
+            "thinkgate": {"strategy": "symbolic_moe", "k": 2,
+                          "aggregator": "aggregators"}}
+    status, raw = request(gw, "POST", "/v1/chat/completions", body)
+    assert status == 200, raw[:300]
+    events = [json.loads(e[6:]) for e in raw.decode().split("\n\n")
+              if e.startswith("data: {")]
+    reasoning = content = ""
+    chunks = 0
+    for ev in events:
+        for c in ev["choices"]:
+            reasoning += c["delta"].get("reasoning_content") or ""
+            content += c["delta"].get("content") or ""
+            chunks += bool(c["delta"].get("content"))
+    assert reasoning == POOL_REPLIES[2][2], reasoning
+    assert content == "\n\n" + POOL_REPLIES[2][3], content
+    assert chunks > 1, "streamed as it came, not in one piece"
+    tg = events[-1]["thinkgate"]
+    assert tg["answer"] == "22" and tg["aggregator"] == "pool aggregators"
+    wait_no_open_streams(gw)
+
+
+def test_dead_aggregator_pool_gives_the_vote(gw):
+    status, doc = chat(gw, PHYSICS, k=3, seed=1,
+                       aggregator="deadaggregators")
+    assert status == 200, doc
+    tg = doc["thinkgate"]
+    assert tg["aggregator"] == "vote", tg
+    assert "pool deadaggregators" in tg["aggregator_fallback"], tg
+    assert tg["answer"] == "11" == tg["vote_answer"], tg
+    assert "\\boxed{11}" in doc["choices"][0]["message"]["content"]
+    wait_no_open_streams(gw)
+
+
+@pytest.mark.parametrize("opt", ["annotator", "aggregator"])
+def test_unknown_pool_is_a_400(gw, opt):
+    status, doc = chat(gw, PHYSICS, **{opt: "nosuchpool"})
+    assert status == 400, doc
+    assert "nosuchpool" in doc["error"]["message"], doc
+
+
+# ---- thinkgate-profile with an LLM annotator ------------------------------
+
+def test_profile_tool_parses_keywords_as_the_plugin():
+    # The same cases the plugin's unit test reads.
+    with open(os.path.join(ROOT, "tests", "unit", "moe_keywords.json")) as f:
+        cases = json.load(f)["cases"]
+    assert len(cases) > 10
+    for c in cases:
+        assert skill_profile.parse_keywords(c["reply"]) == \
+            (c["keywords"], c["over"]), c
+    assert "List 2-5 short skill keywords" in \
+        skill_profile.annotator_instruction()
+
+
+def run_profile(*args):
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "thinkgate-profile")]
+        + list(args), capture_output=True, text=True, timeout=60)
+
+
+def test_profile_tool_annotates_through_an_endpoint(gw, tmp_path):
+    # annot writes keywords for PLAIN, an answer (garbage) for PHYSICS:
+    # the lexicon annotates that one, and stderr says so.
+    path = tmp_path / "val.jsonl"
+    with open(path, "w") as f:
+        for model, problem, pred in [("A", PLAIN, 1), ("B", PLAIN, 2),
+                                     ("A", PHYSICS, 1)]:
+            f.write(json.dumps({"model": model, "bench": "invented",
+                                "problem_id": str(len(problem)),
+                                "problem": problem, "answer": 1,
+                                "pred": pred}) + "\n")
+    out = tmp_path / "prof.json"
+    r = run_profile("--traces", str(path), "--annotator", gw.sim.url,
+                    "--annotator-model", "annot", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "annotator no keyword in its reply; the lexicon" in r.stderr, \
+        r.stderr
+    prof = json.loads(out.read_text())
+    assert prof["annotator"] == "pool" and prof["annotator_model"] == "annot"
+    assert prof["annotator_fallbacks"] == 1, prof
+    assert prof["models"]["A"]["skills"] == {
+        "quantum mechanics": 2.0, "optics": 1.0, "physics": 1.0}, prof
+    assert prof["models"]["B"]["skills"] == {
+        "quantum mechanics": -1.0, "optics": -1.0}, prof
+
+
+@pytest.mark.parametrize("annotator,needle", [
+    ("ftp://x", "neither lexicon nor an http(s) URL"),
+    ("http://127.0.0.1:1", "cannot list its models"),
+])
+def test_profile_tool_refuses_a_bad_annotator(tmp_path, annotator, needle):
+    path = tmp_path / "val.jsonl"
+    path.write_text(json.dumps({"model": "A", "bench": "invented",
+                                "problem_id": "1", "problem": PLAIN,
+                                "answer": 1, "pred": 1}) + "\n")
+    r = run_profile("--traces", str(path), "--annotator", annotator,
+                    "-o", str(tmp_path / "p.json"))
+    assert r.returncode != 0 and needle in r.stderr, r.stderr
+    assert not (tmp_path / "p.json").exists()

@@ -114,6 +114,7 @@ fake_host_free(fake_host_t *h)
         free(j);
     }
     for (i = 0; i < h->ntraces; i++) {
+        free(h->traces[i]->messages);
         free(h->traces[i]);
     }
     for (i = 0; i < h->nsummary; i++) {
@@ -131,6 +132,7 @@ fake_host_free(fake_host_t *h)
         free(h->aux_text[i]);
     }
     free(h->continue_append);
+    free(h->pools);
     free(h->kv);
     free(h->counters);
     free(h->summary);
@@ -472,6 +474,37 @@ fake_host_set_client_n(fake_host_t *h, uint32_t n)
 }
 
 
+void
+fake_host_set_pools(fake_host_t *h, const char *names)
+{
+    free(h->pools);
+    h->pools = names != NULL ? strdup(names) : NULL;
+}
+
+
+int
+fake__pool_known(fake_host_t *h, const char *pool)
+{
+    const char  *p;
+    size_t       len;
+
+    if (pool == NULL || h->pools == NULL) {
+        return 0;
+    }
+    len = strlen(pool);
+    for (p = h->pools; (p = strstr(p, pool)) != NULL; p += len) {
+        if ((p == h->pools || p[-1] == ' ')
+            && (p[len] == ' ' || p[len] == '\0'))
+        {
+            return 0;
+        }
+    }
+    snprintf(h->err, sizeof(h->err), "no pool \"%.64s\" in this "
+             "configuration", pool);
+    return -ENOENT;
+}
+
+
 /* ---- results ---- */
 
 fake_end_t fake_host_end(const fake_host_t *h) { return h->end; }
@@ -559,6 +592,8 @@ fake_host_trace(const fake_host_t *h, size_t i)
     r->backend = t->spec.backend;
     r->seed_mode = t->spec.seed_mode;
     r->seed = t->spec.seed;
+    r->pool = t->spec.pool;
+    r->messages_json = t->messages;
     return r;
 }
 

@@ -62,6 +62,8 @@ typedef struct {
     const char       *backend;    /* spec backend; NULL: the pool's */
     int               seed_mode;  /* spec seed_mode and seed */
     int64_t           seed;
+    const char       *pool;       /* spec pool, copied; NULL: the request's */
+    const char       *messages_json;  /* spec messages_json, copied */
 } fake_trace_result_t;
 
 typedef struct tg_req_s  fake_host_t;
@@ -142,6 +144,11 @@ void fake_host_set_embedder(fake_host_t *h, int on);
  * wherever it is sent; trace_info() reports the backend named. */
 void fake_host_set_backends(fake_host_t *h, const tg_backend_info_t *b,
     size_t n);
+/* The pools that exist, space-separated ("experts judges"); NULL (the
+ * default): every name does.  pool_backends() of another lists nothing,
+ * and trace_start() or aux_start() on it fails, naming it, as the
+ * engine's do. */
+void fake_host_set_pools(fake_host_t *h, const char *names);
 /* The client's n (client_n(); default 1): that many live traces may run
  * at once. */
 void fake_host_set_client_n(fake_host_t *h, uint32_t n);

@@ -132,6 +132,9 @@ fake_trace_start(tg_req_t *req, const tg_trace_spec_t *spec)
         snprintf(h->err, sizeof(h->err), "no backend left");
         return NULL;
     }
+    if (fake__pool_known(h, spec->pool) != 0) {
+        return NULL;
+    }
     if (h->scripts[h->ntraces].refuse_start) {
         /* The script slot is used up, as a backend refusal would be. */
         h->scripts[h->ntraces].refuse_start = 0;
@@ -168,6 +171,19 @@ fake_trace_start(tg_req_t *req, const tg_trace_spec_t *spec)
         snprintf(t->backend, sizeof(t->backend), "%s", spec->backend);
         t->spec.backend = t->backend;
     }
+    if (spec->pool != NULL) {
+        snprintf(t->pool, sizeof(t->pool), "%s", spec->pool);
+        t->spec.pool = t->pool;
+    }
+    if (spec->messages_json != NULL) {
+        t->messages = strdup(spec->messages_json);
+        if (t->messages == NULL) {
+            free(t);
+            snprintf(h->err, sizeof(h->err), "out of memory");
+            return NULL;
+        }
+    }
+    t->spec.messages_json = t->messages;
     t->rlen = t->s.reasoning ? strlen(t->s.reasoning) : 0;
     t->clen = t->s.content ? strlen(t->s.content) : 0;
     t->final = t->s.fail_after > 0 ? t->s.fail_after : t->s.tokens;
@@ -461,7 +477,9 @@ fake_pool_backends(tg_req_t *req, const char *pool, tg_backend_info_t *out,
     fake_host_t             *h = fake__req(req);
     size_t                   i, busy = 0;
 
-    (void) pool;
+    if (fake__pool_known(h, pool) != 0) {
+        return 0;
+    }
     if (h->nbackends > 0) {
         for (i = 0; i < h->nbackends && i < max && out != NULL; i++) {
             out[i] = h->backends[i];

@@ -105,7 +105,9 @@ fake_aux_start(tg_req_t *req, const tg_aux_spec_t *spec)
         snprintf(h->err, sizeof(h->err), "aux spec without a pool");
         return NULL;
     }
-    if (fake__check_open(h, "aux_start") != 0) {
+    if (fake__check_open(h, "aux_start") != 0
+        || fake__pool_known(h, spec->pool) != 0)
+    {
         return NULL;
     }
     if (spec->endpoint < TG_ENDPOINT_CHAT

@@ -82,6 +82,8 @@ struct tg_trace_s {
     int                   end_order;
     fake_trace_result_t   result;
     char                  backend[64];    /* spec->backend, copied */
+    char                  pool[64];       /* spec->pool, copied */
+    char                 *messages;       /* spec->messages_json, copied */
 };
 
 struct tg_req_s {
@@ -123,6 +125,7 @@ struct tg_req_s {
     tg_backend_info_t     backends[FAKE_HOST_MAX_BACKENDS];
     size_t                nbackends;      /* 0: one "fake0" */
     uint32_t              client_n;
+    char                 *pools;          /* NULL: every pool exists */
 
     fake_end_t            end;
     int                   end_calls;
@@ -178,6 +181,10 @@ void fake__violation(fake_host_t *h, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int fake__buf_add(fake_host_t *h, fake_buf_t *b, const char *s, size_t len);
 int fake__check_open(fake_host_t *h, const char *what);
+
+/* fake_host.c: 0 when pool (NULL: the request's) exists, else -ENOENT
+ * with the reason in h->err. */
+int fake__pool_known(fake_host_t *h, const char *pool);
 
 /* fake_host_api.c: the table handed to the plugin's load(). */
 const tg_host_api_t *fake_host_api(void);
