@@ -135,8 +135,9 @@ $(eval $(call tg_unit_test,test_chunk,tests/unit/test_chunk.c \
     engine/util/buf.c,\
     $(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_keys,tests/unit/test_keys.c \
-    engine/core/keys.c engine/openai/request.c engine/util/jload.c \
-    engine/util/jstr.c engine/util/buf.c engine/log.c,\
+    engine/core/keys.c engine/openai/request.c engine/openai/responses.c \
+    engine/openai/responses_out.c engine/util/jload.c engine/util/jstr.c \
+    engine/util/jdump.c engine/util/buf.c engine/log.c,\
     $(TG_ENGINE_TEST_FLAGS) -lm))
 $(eval $(call tg_unit_test,test_embed_pool,tests/unit/test_embed_pool.c \
     engine/score/embed_pool.c,-Iengine -luv -lpthread))

@@ -33,6 +33,8 @@ static void tg__resp_key(tg_redis_t *redis, const char *id, char *key,
     size_t size);
 static void tg__resp_owner(tg_request_t *r,
     char owner[TG_SESSION_OWNER_LEN + 1]);
+static void tg__resp_owner_raw(const char *auth,
+    char owner[TG_SESSION_OWNER_LEN + 1]);
 static json_t *tg__resp_doc(tg_redis_t *redis, int status,
     redisReply *reply, tg_request_t *r, const char *id, int *code);
 static void tg__resp_on_load(tg_redis_t *redis, int status,
@@ -79,11 +81,33 @@ tg__resp_owner(tg_request_t *r, char owner[TG_SESSION_OWNER_LEN + 1])
     auth = json_string_value(json_object_get(json_object_get(r->meta,
                                                              "headers"),
                                              "authorization"));
-    auth = auth ? auth : "";
-    if (strncasecmp(auth, "Bearer ", 7) == 0) {
-        auth += 7;
+    if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
+        tg_session_owner(auth + 7, strlen(auth + 7), owner);
+        return;
     }
-    tg_session_owner(auth, strlen(auth), owner);
+    /* Any other header is its own owner, never that of "Bearer" plus the
+     * same text: "Authorization: keyA" cannot read keyA's responses. */
+    tg__resp_owner_raw(auth != NULL ? auth : "", owner);
+}
+
+
+static void
+tg__resp_owner_raw(const char *auth, char owner[TG_SESSION_OWNER_LEN + 1])
+{
+    static const char   mark[] = "raw:";
+    size_t              n = strlen(auth);
+    char               *s;
+
+    s = malloc(sizeof(mark) + n);
+    if (s == NULL) {
+        /* no owner can match an empty digest */
+        owner[0] = '\0';
+        return;
+    }
+    memcpy(s, mark, sizeof(mark) - 1);
+    memcpy(s + sizeof(mark) - 1, auth, n);
+    tg_session_owner(s, sizeof(mark) - 1 + n, owner);
+    free(s);
 }
 
 

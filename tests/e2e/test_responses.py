@@ -328,6 +328,20 @@ def test_another_key_gets_404(gw):
         == "completed"
 
 
+def test_a_key_without_bearer_is_another_owner(gw):
+    """"Authorization: key-one" is not "Bearer key-one" (issue 14, 8)."""
+    r = create(gw)
+    bare = openai.OpenAI(base_url=gw.base + "/v1", api_key="unused",
+                         max_retries=0, timeout=60,
+                         default_headers={"Authorization": "key-one"})
+    with pytest.raises(openai.NotFoundError):
+        bare.responses.retrieve(r.id)
+    with pytest.raises(openai.NotFoundError):
+        bare.responses.create(model="Effort", input=PROBLEM,
+                              previous_response_id=r.id)
+    assert gw.client.responses.retrieve(r.id).id == r.id
+
+
 def test_delete_is_the_owners_only(gw):
     r = create(gw)
     with pytest.raises(openai.NotFoundError):
