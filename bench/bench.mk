@@ -1,9 +1,14 @@
 # `make bench`: every executable file directly in bench/ is a benchmark
 # entry point (bench/overhead, bench/relay, bench/scale, and whatever later
-# issues add).  Each prints its table and writes build/bench/NAME.json and
-# NAME.png; bench/report.py then renders all JSON into README.md's
-# Performance block.  A benchmark never fails on speed; a non-zero exit
-# means it could not run, and `make bench` reports that at the end.
+# issues add; not bench/soak, which is `make soak`).  Each prints its
+# table and writes build/bench/NAME.json and NAME.png, stamped with the
+# commit and this run's id (TG_BENCH_RUN_ID); bench/report.py then renders
+# all JSON into README.md's Performance block, and refuses when they are
+# not all of one run on one commit (so a benchmark that failed and left an
+# older JSON fails the report too).  A benchmark never fails on speed; a
+# non-zero exit means it could not run, and `make bench` reports that at
+# the end.  `make bench BENCH="..."` runs a subset and leaves README.md
+# alone: its JSON cannot make one run with the others.
 
 BENCH_TIMEOUT ?= 300
 # bench/judge embeds every trace prefix of ../shared/traces three times and
@@ -15,13 +20,15 @@ BENCH_JUDGE_TIMEOUT ?= 3600
 # `make bench BENCH="overhead relay"` runs only those.
 BENCH ?=
 
-.PHONY: bench bench-report
+.PHONY: bench bench-report soak
 
 bench: all
 	@mkdir -p $(BUILD)/bench
 	@failed=""; \
+	export TG_BENCH_RUN_ID="bench-$$(date -u +%Y%m%dT%H%M%SZ)-$$$$"; \
 	for f in bench/*; do \
 	  [ -f "$$f" ] && [ -x "$$f" ] || continue; \
+	  [ "$$f" = bench/soak ] && continue; \
 	  if [ -n "$(BENCH)" ]; then \
 	    case " $(BENCH) " in *" $${f#bench/} "*) ;; *) continue ;; esac; \
 	  fi; \
@@ -32,8 +39,24 @@ bench: all
 	  timeout -k 10 $$limit "$$f" || failed="$$failed $$f"; \
 	  echo "== $$f: $$(( $$(date +%s) - start )) s"; \
 	done; \
-	python3 bench/report.py || failed="$$failed bench/report.py"; \
+	if [ -z "$(BENCH)" ]; then \
+	  python3 bench/report.py || failed="$$failed bench/report.py"; \
+	else \
+	  echo "bench: a subset (BENCH=$(BENCH)): README.md left alone"; \
+	fi; \
 	if [ -n "$$failed" ]; then echo "bench: failed:$$failed"; exit 1; fi
 
 bench-report:
 	python3 bench/report.py
+
+# `make soak [SOAK_S=600]`: bench/soak, mixed load against two gateways
+# under injected faults (bench/README.md); writes build/bench/soak.json
+# and fails when a request failed other than cleanly, a stream leaked, a
+# session turn was lost or RSS grew.  Not part of `make test` or `make
+# bench`.
+SOAK_S ?= 120
+SOAK_SEED ?= 1
+
+soak: all
+	@mkdir -p $(BUILD)/bench
+	python3 bench/soak --seconds $(SOAK_S) --seed $(SOAK_SEED)

@@ -452,9 +452,34 @@ def machine():
             "kernel": os.uname().release}
 
 
+def commit():
+    """The checkout's commit, "+dirty" when tracked files differ from it
+    ("unknown" outside a git checkout)."""
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"],
+                              capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain",
+                                "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+# One id for every benchmark of one `make bench` (bench/bench.mk sets
+# TG_BENCH_RUN_ID); a benchmark run by hand gets one of its own, so that
+# bench/report.py never mixes it with another run.
+RUN_ID = os.environ.get("TG_BENCH_RUN_ID") or "single-%s-%d" % (
+    time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), os.getpid())
+
+
 def write_json(name, doc):
     os.makedirs(OUT, exist_ok=True)
     doc.setdefault("benchmark", name)
+    doc.setdefault("commit", commit())
+    doc.setdefault("run_id", RUN_ID)
     doc.setdefault("time", time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                          time.gmtime()))
     doc.setdefault("machine", machine())

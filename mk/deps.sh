@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
 # Installs what thinkgate needs on Debian 12, only what is missing.
+# Debian packages: as root, else through sudo (it says which; without
+# either it names what is missing and stops).  PyPI packages: with the
+# python3 on PATH, into its site-packages as root, else into the user's
+# (pip --user); a python3 without pip gets python3-pip and python3-venv.
 set -euo pipefail
 
 debs=(build-essential pkg-config nginx nginx-dev redis-server
@@ -19,15 +23,31 @@ fi
 if [ "${1:-}" = "--fuzz" ]; then
     debs=(clang libclang-rt-14-dev)
 fi
+# A stock Debian python3 has no pip (nor venv); a python3 that has pip
+# (a pyenv or venv one) needs neither package.
+if [ "${1:-}" != "--deb" ] && [ "${1:-}" != "--fuzz" ] \
+   && ! python3 -m pip --version >/dev/null 2>&1; then
+    debs+=(python3 python3-pip python3-venv)
+fi
 missing=()
 for p in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' \
         || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-    echo "deps: installing ${missing[*]}"
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    if [ "$(id -u)" -eq 0 ]; then
+        sudo=""
+        how="as root"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo=sudo
+        how="through sudo"
+    else
+        echo "deps: missing Debian packages: ${missing[*]}; installing them" \
+             "needs root or sudo: run 'apt-get install ${missing[*]}' as" \
+             "root, then this again" >&2
+        exit 1
+    fi
+    echo "deps: installing ${missing[*]} ($how)"
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
 fi
@@ -36,15 +56,27 @@ if [ "${1:-}" = "--deb" ] || [ "${1:-}" = "--fuzz" ]; then
     exit 0
 fi
 
-pys=(openai pytest matplotlib numpy safetensors tokenizers onnx onnxruntime)
+# Root installs into python3's own site-packages, anyone else into the
+# user's (pip --user; ~/.local is on python3's path by default).
+pipflags=()
+pipwhere="python3's site-packages (root)"
+if [ "$(id -u)" -ne 0 ]; then
+    pipflags=(--user)
+    pipwhere="the user's site-packages (pip --user, not root)"
+fi
+
+# MODULE or MODULE:PYPI-NAME where the two differ.
+pys=(openai pytest pytest_timeout:pytest-timeout matplotlib numpy
+     safetensors tokenizers onnx onnxruntime)
 pymissing=()
 for m in "${pys[@]}"; do
-    python3 -c "import $m" 2>/dev/null || pymissing+=("$m")
+    python3 -c "import ${m%%:*}" 2>/dev/null || pymissing+=("${m#*:}")
 done
 if [ ${#pymissing[@]} -gt 0 ]; then
-    echo "deps: pip installing ${pymissing[*]}"
-    python3 -m pip install -q "${pymissing[@]}" \
-        || python3 -m pip install -q --break-system-packages "${pymissing[@]}"
+    echo "deps: pip installing ${pymissing[*]} into $pipwhere"
+    python3 -m pip install -q "${pipflags[@]}" "${pymissing[@]}" \
+        || python3 -m pip install -q "${pipflags[@]}" \
+               --break-system-packages "${pymissing[@]}"
 fi
 
 # llama.cpp's OpenAI-compatible server, the second, independent backend of
@@ -58,20 +90,22 @@ llama_pkg='llama-cpp-python[server]==0.3.36'
 # Only `make test` asks for it (--test): `make run` does not wait for it.
 if [ "${1:-}" = "--test" ] && [ -z "${THINKGATE_NO_LLAMA:-}" ] \
    && ! python3 -c "import llama_cpp.server.app" 2>/dev/null; then
-    echo "deps: pip installing $llama_pkg (compiles llama.cpp; minutes)"
+    echo "deps: pip installing $llama_pkg into $pipwhere (compiles" \
+         "llama.cpp; minutes)"
     export CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF \
 -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
 -DLLAMA_BUILD_SERVER=OFF"
     export CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)"
     llama_log="$(mktemp /tmp/thinkgate-llama-cpp-install.XXXXXX.log)"
     llama_ok=0
-    timeout 1500 python3 -m pip install -q "$llama_pkg" >"$llama_log" 2>&1 \
-        && llama_ok=1
+    timeout 1500 python3 -m pip install -q "${pipflags[@]}" "$llama_pkg" \
+        >"$llama_log" 2>&1 && llama_ok=1
     # Retry only when pip refused to touch the system Python, never after a
     # failed build (that would compile again for nothing).
     if [ $llama_ok -eq 0 ] && grep -q externally-managed "$llama_log"; then
-        timeout 1500 python3 -m pip install -q --break-system-packages \
-            "$llama_pkg" >>"$llama_log" 2>&1 && llama_ok=1
+        timeout 1500 python3 -m pip install -q "${pipflags[@]}" \
+            --break-system-packages "$llama_pkg" >>"$llama_log" 2>&1 \
+            && llama_ok=1
     fi
     if [ $llama_ok -eq 1 ]; then
         rm -f "$llama_log"

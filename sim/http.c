@@ -200,6 +200,28 @@ tg_sim_handle_judge(tg_sim_t *sim, struct evhttp_request *r, json_t *body,
         evbuffer_free(out);
 }
 
+/* A 200 whose body is not an OpenAI answer: an SSE event that is not
+ * JSON then [DONE], or a JSON document cut short. */
+static void
+tg_sim_send_garbage(struct evhttp_request *r, int stream)
+{
+    struct evbuffer *b = evbuffer_new();
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r);
+
+    if (b == NULL || evbuffer_add_printf(b, "%s", stream
+                                         ? "data: {not json\n\n"
+                                           "data: [DONE]\n\n"
+                                         : "{\"choices\": [{not json") < 0) {
+        evhttp_send_error(r, 500, "out of memory");
+    } else {
+        evhttp_add_header(h, "Content-Type", stream ? "text/event-stream"
+                                                    : "application/json");
+        evhttp_send_reply(r, 200, "OK", b);
+    }
+    if (b != NULL)
+        evbuffer_free(b);
+}
+
 static void
 tg_sim_handle_generate(tg_sim_t *sim, struct evhttp_request *r, int kind)
 {
@@ -254,6 +276,21 @@ tg_sim_handle_generate(tg_sim_t *sim, struct evhttp_request *r, int kind)
     req->inline_think = sim->opt.think_inline;
     if (tg_sim_plan_choices(sim, &p, req, &e) != 0)
         goto failed;
+    if (sim->fault_left > 0) {
+        sim->fault_left--;
+        sim->stats.faults++;
+        if (sim->fault_mode == TG_SIM_FAULT_GARBAGE) {
+            tg_sim_send_garbage(r, p.stream);
+            tg_sim_req_free(req);
+            json_decref(body);
+            free(p.user);
+            free(p.cont);
+            evbuffer_free(p.rendered);
+            return;
+        }
+        req->fault = sim->fault_mode;
+        req->fault_after = sim->fault_after;
+    }
 
     len = evbuffer_get_length(p.rendered);
     raw = (const char *) evbuffer_pullup(p.rendered, -1);
@@ -363,19 +400,100 @@ tg_sim_handle_stats(tg_sim_t *sim, struct evhttp_request *r)
         "\"prefix_cache_unit\":\"blocks\",\"prefix_cache_blocks\":%zu,"
         "\"rejected\":%llu,\"steps\":%llu,\"judge_requests\":%llu,"
         "\"judge_unmatched\":%llu,\"judge_yes\":%llu,"
-        "\"judge_ambiguous\":%llu,\"model_swaps\":%llu}\n",
+        "\"judge_ambiguous\":%llu,\"model_swaps\":%llu,"
+        "\"faults\":%llu,\"faults_armed\":%lld}\n",
         s->requests, sim->open_streams, sim->running_streams,
         sim->queued_streams, s->tokens_generated, s->tokens_after_close,
         s->cancelled_streams, s->completed_streams, s->prefix_cache_hits,
         s->prefix_cache_misses,
         sim->cache ? tg_sim_cache_size(sim->cache) : (size_t) 0,
         s->rejected, s->steps, sim->judge.requests, sim->judge.unmatched,
-        sim->judge.yes, sim->judge.ambiguous, s->model_swaps) < 0)
+        sim->judge.yes, sim->judge.ambiguous, s->model_swaps, s->faults,
+        sim->fault_left) < 0)
         evhttp_send_error(r, 500, "out of memory");
     else
         tg_sim_send_json(r, 200, "OK", b);
     if (b != NULL)
         evbuffer_free(b);
+}
+
+/*
+ * POST /sim/fault {"mode": "hang"|"garbage"|"close"|"none", "count": N,
+ * "after": S}: the next N generation requests (default 1) misbehave.
+ * hang: after S decode steps the request says nothing more until its
+ * client leaves (a streamed one has its headers and role chunk by then);
+ * close: after S steps the connection is dropped mid-answer; garbage: a
+ * 200 that is not an OpenAI answer, at once.  "none" disarms.  Requests
+ * that fail validation do not use up the count.
+ */
+static void
+tg_sim_handle_fault(tg_sim_t *sim, struct evhttp_request *r)
+{
+    static const char *const modes[] = { "none", "hang", "garbage",
+                                         "close" };
+    struct evbuffer *in = evhttp_request_get_input_buffer(r);
+    size_t len = evbuffer_get_length(in), i;
+    const char *raw = (const char *) evbuffer_pullup(in, -1);
+    json_error_t jerr;
+    json_t *body = json_loadb(raw ? raw : "", len, 0, &jerr), *v;
+    struct evbuffer *b = NULL;
+    const char *mode;
+    long long count = 1, after = 0;
+    tg_sim_err_t e;
+
+    memset(&e, 0, sizeof(e));
+    if (body == NULL || !json_is_object(body)) {
+        tg_sim_fail(&e, 400, NULL, NULL, "the body must be a JSON object: %s",
+                    body == NULL ? jerr.text : "not an object");
+        goto failed;
+    }
+    v = json_object_get(body, "mode");
+    mode = json_is_string(v) ? json_string_value(v) : "";
+    for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+        if (strcmp(mode, modes[i]) == 0)
+            break;
+    if (i == sizeof(modes) / sizeof(modes[0])) {
+        tg_sim_fail(&e, 400, "mode", NULL, "mode must be \"hang\", "
+                    "\"garbage\", \"close\" or \"none\"%s", NULL);
+        goto failed;
+    }
+    if ((v = json_object_get(body, "count")) != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0
+            || json_integer_value(v) > 1000000000) {
+            tg_sim_fail(&e, 400, "count", NULL, "count must be an integer "
+                        "from 0 to 1000000000%s", NULL);
+            goto failed;
+        }
+        count = json_integer_value(v);
+    }
+    if ((v = json_object_get(body, "after")) != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0
+            || json_integer_value(v) > 100000000) {
+            tg_sim_fail(&e, 400, "after", NULL, "after must be an integer "
+                        "from 0 to 100000000%s", NULL);
+            goto failed;
+        }
+        after = json_integer_value(v);
+    }
+    sim->fault_mode = (int) i;
+    sim->fault_left = i == TG_SIM_FAULT_NONE ? 0 : count;
+    sim->fault_after = (uint32_t) after;
+    b = evbuffer_new();
+    if (b == NULL || evbuffer_add_printf(b, "{\"mode\":\"%s\",\"count\":%lld,"
+                                         "\"after\":%lld}\n", modes[i],
+                                         sim->fault_left, after) < 0)
+        evhttp_send_error(r, 500, "out of memory");
+    else
+        tg_sim_send_json(r, 200, "OK", b);
+    if (b != NULL)
+        evbuffer_free(b);
+    json_decref(body);
+    return;
+
+failed:
+    tg_sim_send_error(r, &e);
+    if (body != NULL)
+        json_decref(body);
 }
 
 static void
@@ -435,6 +553,8 @@ tg_sim_http_cb(struct evhttp_request *r, void *arg)
         tg_sim_handle_stats(sim, r);
     else if (TG_SIM_PATH("/sim/judge") && get)
         tg_sim_handle_judge_log(sim, r);
+    else if (TG_SIM_PATH("/sim/fault") && post)
+        tg_sim_handle_fault(sim, r);
     else if (TG_SIM_PATH("/sim/reset") && post) {
         /* Counters only: open_streams, running and queued are gauges. */
         memset(&sim->stats, 0, sizeof(sim->stats));
@@ -446,7 +566,7 @@ tg_sim_http_cb(struct evhttp_request *r, void *arg)
                || TG_SIM_PATH("/v1/completions") || TG_SIM_PATH("/v1/models")
                || TG_SIM_PATH("/v1/embeddings")
                || TG_SIM_PATH("/sim/stats") || TG_SIM_PATH("/sim/reset")
-               || TG_SIM_PATH("/sim/judge")
+               || TG_SIM_PATH("/sim/judge") || TG_SIM_PATH("/sim/fault")
                || TG_SIM_PATH("/health")) {
         tg_sim_fail(&e, 405, NULL, "method_not_allowed",
                     "method not allowed for %s", uri);

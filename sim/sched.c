@@ -408,11 +408,28 @@ tg_sim_step(tg_sim_t *sim)
             evhttp_connection_free(conn);
             continue;
         }
+        /* An armed fault (POST /sim/fault) after its steps: a hang keeps
+         * the request open and silent until the client leaves; a close
+         * drops the connection mid-answer, as a crashing server does. */
+        if (req->fault != TG_SIM_FAULT_NONE
+            && req->steps_done >= req->fault_after) {
+            struct evhttp_connection *conn = req->conn;
+
+            if (req->fault == TG_SIM_FAULT_HANG || conn == NULL) {
+                stalled++;
+                continue;
+            }
+            evhttp_connection_set_closecb(conn, NULL, NULL);
+            tg_sim_cancel(sim, req);
+            evhttp_connection_free(conn);
+            continue;
+        }
         if (tg_sim_backpressured(req)) {
             stalled++;
             continue;
         }
         stepped++;
+        req->steps_done++;
         for (i = 0; i < req->n; i++) {
             tg_sim_choice_t *c = &req->choices[i];
             uint32_t from = c->pos, to;
@@ -453,8 +470,8 @@ tg_sim_step(tg_sim_t *sim)
         }
     }
     tg_sim_admit_queued(sim);
-    /* Everyone waits on slow readers: poll again in a millisecond instead
-     * of spinning. */
+    /* Everyone waits on slow readers (or hangs): poll again in a
+     * millisecond instead of spinning. */
     if (stalled > 0 && stepped == 0 && sim->opt.speed <= 0)
         sim->next_step_at = tg_sim_now_ms() + 1;
 }

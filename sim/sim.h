@@ -235,6 +235,10 @@ size_t tg_sim_cache_size(const tg_sim_cache_t *c);
 
 enum { TG_SIM_CHAT = 0, TG_SIM_COMPLETION = 1 };
 enum { TG_SIM_QUEUED = 0, TG_SIM_PREFILL, TG_SIM_RUNNING, TG_SIM_DONE };
+/* POST /sim/fault: what the next generation requests do instead of
+ * answering (for soak and fault tests). */
+enum { TG_SIM_FAULT_NONE = 0, TG_SIM_FAULT_HANG, TG_SIM_FAULT_GARBAGE,
+       TG_SIM_FAULT_CLOSE };
 
 typedef struct {
     tg_sim_plan_t  own;          /* used when the text is not a sample's */
@@ -273,6 +277,9 @@ typedef struct tg_sim_req_s {
     uint32_t      cached_tokens;
     int           n;
     int           n_active;
+    int           fault;         /* TG_SIM_FAULT_HANG or _CLOSE, else 0 */
+    uint32_t      fault_after;   /* decode steps before the fault */
+    uint32_t      steps_done;
     tg_sim_choice_t choices[];
 } tg_sim_req_t;
 
@@ -287,6 +294,7 @@ typedef struct {
     unsigned long long rejected;
     unsigned long long steps;
     unsigned long long model_swaps;  /* admissions that changed model */
+    unsigned long long faults;       /* requests given an armed fault */
 } tg_sim_stats_t;
 
 typedef struct {
@@ -329,6 +337,9 @@ struct tg_sim_s {
     double             loaded_at;  /* monotonic ms when its load ends */
     double             judge_mu;  /* binormal separation for judge_auroc */
     tg_sim_judge_log_t judge;
+    int                fault_mode; /* POST /sim/fault: armed fault */
+    long long          fault_left; /* requests still to get it */
+    uint32_t           fault_after;
 };
 
 int tg_sim_init(tg_sim_t *sim, struct event_base *base);

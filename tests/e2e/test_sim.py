@@ -562,6 +562,115 @@ def test_client_close_stops_generation():
         sim.cleanup()
 
 
+def _raw_chat(sim, stream, timeout=5):
+    """One chat request on a raw socket; the socket (response unread)."""
+    s = socket.create_connection(("127.0.0.1", sim.port), timeout=timeout)
+    body = json.dumps({"model": "thinkgate-sim", "stream": stream,
+                       "messages": [{"role": "user", "content": "7 8 9 10"}]})
+    s.sendall(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+               "Content-Type: application/json\r\nContent-Length: %d"
+               "\r\n\r\n%s" % (len(body), body)).encode())
+    return s
+
+
+def _read_until_close(s):
+    got = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return got
+        got += chunk
+
+
+def test_fault_injection():
+    """POST /sim/fault: garbage is a 200 that is no OpenAI answer, close
+    drops the connection mid-answer, hang goes silent until the client
+    leaves; each takes one armed request and leaves no open stream."""
+    sim = start_sim("--step-ms", "5")
+    try:
+        # Bad input changes nothing.
+        for bad in ({"mode": "explode"}, {"mode": "hang", "count": -1},
+                    {"mode": "close", "after": "3"}, [1]):
+            st, data = post(sim.url + "/sim/fault", bad)
+            assert st == 400, (bad, data)
+            assert "error" in json.loads(data)
+        assert stats(sim)["faults_armed"] == 0
+
+        st, data = post(sim.url + "/sim/fault", {"mode": "garbage",
+                                                 "count": 2})
+        assert st == 200 and json.loads(data)["count"] == 2
+        # A request that fails validation does not use up the fault.
+        st, _ = post(sim.url + "/v1/chat/completions",
+                     {"model": "thinkgate-sim"})
+        assert st == 400
+        st, data = post(sim.url + "/v1/chat/completions", {
+            "model": "thinkgate-sim", "stream": True,
+            "messages": [{"role": "user", "content": "1 2 3 4"}]})
+        assert st == 200 and data == b"data: {not json\n\ndata: [DONE]\n\n"
+        st, data = post(sim.url + "/v1/chat/completions", {
+            "model": "thinkgate-sim",
+            "messages": [{"role": "user", "content": "1 2 3 4"}]})
+        assert st == 200
+        with pytest.raises(ValueError):
+            json.loads(data)
+        # Disarmed after two: the next one is a real answer.
+        st, data = post(sim.url + "/v1/chat/completions", {
+            "model": "thinkgate-sim",
+            "messages": [{"role": "user", "content": "1 2 3 4"}]})
+        assert st == 200 and json.loads(data)["choices"][0]["message"]
+        assert stats(sim)["faults"] == 2
+
+        # close after 3 steps: headers, role chunk, 3 token chunks, EOF
+        # without the terminating chunk or [DONE].
+        post(sim.url + "/sim/fault", {"mode": "close", "after": 3})
+        got = _read_until_close(_raw_chat(sim, True))
+        assert got.startswith(b"HTTP/1.1 200")
+        assert got.count(b"reasoning_content") == 3
+        assert b"[DONE]" not in got and not got.endswith(b"0\r\n\r\n")
+        # non-streamed: EOF with no response at all.
+        post(sim.url + "/sim/fault", {"mode": "close", "after": 2})
+        assert _read_until_close(_raw_chat(sim, False)) == b""
+        st = stats(sim)
+        assert st["open_streams"] == 0 and st["cancelled_streams"] == 2
+
+        # hang after 2 steps: the stream stays open and silent.
+        post(sim.url + "/sim/fault", {"mode": "hang", "after": 2})
+        tokens = stats(sim)["tokens_generated"]
+        s = _raw_chat(sim, True, timeout=0.5)
+        got = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                assert chunk, "the sim closed a hanging request"
+                got += chunk
+        except socket.timeout:
+            pass
+        assert got.count(b"reasoning_content") == 2
+        steps = stats(sim)["steps"]
+        time.sleep(0.1)
+        st = stats(sim)
+        assert st["open_streams"] == 1 and st["steps"] > steps
+        assert st["tokens_generated"] == tokens + 2
+        s.close()
+        deadline = time.monotonic() + 5
+        while stats(sim)["open_streams"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        st = stats(sim)
+        assert st["open_streams"] == 0 and st["cancelled_streams"] == 3
+        assert st["faults"] == 5 and st["faults_armed"] == 0
+
+        # "none" disarms what is left.
+        post(sim.url + "/sim/fault", {"mode": "hang", "count": 5})
+        st, data = post(sim.url + "/sim/fault", {"mode": "none"})
+        assert json.loads(data) == {"mode": "none", "count": 0, "after": 0}
+        st, data = post(sim.url + "/v1/chat/completions", {
+            "model": "thinkgate-sim",
+            "messages": [{"role": "user", "content": "1 2 3 4"}]})
+        assert st == 200 and stats(sim)["faults"] == 5
+    finally:
+        sim.cleanup()
+
+
 def test_synthetic_same_seed_same_bytes():
     outs = []
     for _ in range(2):

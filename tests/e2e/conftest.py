@@ -1,0 +1,31 @@
+"""Settings shared by the e2e tests.
+
+pytest.ini gives every test 300 s (pytest-timeout).  The files below hold
+tests that may legitimately run longer on a busy 2-core machine, each for
+the reason given; they get their own limit here so that no test file
+needs to repeat it.  A `@pytest.mark.timeout` on a test still wins, and
+`--timeout N` / PYTEST_TIMEOUT=N changes the default for a run.
+"""
+import os
+
+import pytest
+
+LONGER = {
+    # builds the Docker image (minutes); its own subprocess limit is 3600 s
+    "test_docker.py": 3700,
+    # thinkgate-embed over hundreds of texts, subprocess limits of 300 s
+    "test_embed_model.py": 900,
+    # 10,000 texts through two tokenizers at three lengths
+    "test_embed_tokenizer.py": 900,
+    # llama.cpp loading SmolLM2 (up to 90 s) and CPU generation
+    "test_llamacpp.py": 900,
+    # SmolLM2 as a judge: 5-10 s a call, 120 s allowed each
+    "test_aux_judge.py": 900,
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        limit = LONGER.get(os.path.basename(str(item.fspath)))
+        if limit and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(limit))
