@@ -276,6 +276,17 @@ def trace_files(path):
 Expect = collections.namedtuple("Expect", "winner answer tokens correct note")
 
 
+def keep_half(tf, half):
+    """Keeps tf's problems at even or odd positions of its problem ids in
+    numeric order (tools/auto_prior.py --half's split)."""
+    def key(p):
+        pid = str(p.problem_id)
+        return (0, int(pid), "") if pid.isdigit() else (1, 0, pid)
+    ordered = sorted(tf.problems, key=key)
+    keep = {id(p) for p in ordered[0 if half == "even" else 1::2]}
+    tf.problems = [p for p in tf.problems if id(p) in keep]
+
+
 def _traces(p, n, max_tokens):
     """(index, tokens, answer-or-None, stop) of the n traces of a request."""
     out = []
