@@ -637,6 +637,15 @@ from lib import machine, write_json  # noqa: E402,F401
 
 # ---- the client -----------------------------------------------------------
 
+# The strategies whose option table has `bench` (the answer format): the
+# request names the file's benchmark to them, as a client that knows it
+# would.  auto was missing here, so its votes took answers no AIME
+# problem can have (an integer past 999) where self_consistency, told the
+# format, did not.
+BENCH_OPTION = ("ffs", "self_consistency", "deepprune", "trimr", "auto",
+                "symbolic_moe")
+
+
 def thinkgate_field(cfg, bench):
     tg = {"strategy": cfg["strategy"]}
     if cfg["strategy"] != "passthrough":
@@ -646,8 +655,7 @@ def thinkgate_field(cfg, bench):
     if cfg.get("early_stop", "none") != "none":
         tg["early_stop"] = cfg["early_stop"]
     if bench and cfg.get("bench", True) and bench_format(bench) \
-            and cfg["strategy"] in ("ffs", "self_consistency", "deepprune",
-                                    "trimr"):
+            and cfg["strategy"] in BENCH_OPTION:
         tg["bench"] = bench
     for key, v in (cfg.get("extra") or {}).items():
         tg[key] = v

@@ -103,7 +103,7 @@ static const tg_option_t  tg_auto_options[] = {
       "agreement from which the margin rule stops; below it exact" },
     { "margin", TG_OPT_INT, "2", 1, TG_SAMPLES_MAX, NULL,
       "votes the leader needs over any other answer (margin rule)" },
-    { "first", TG_OPT_INT, "0", 0, TG_SAMPLES_MAX, NULL,
+    { "first", TG_OPT_INT, "3", 0, TG_SAMPLES_MAX, NULL,
       "margin/exact start this many traces, the rest on a dissent or "
       "when they are done undecided; 0: all n at once" },
     { "prior", TG_OPT_STRING, NULL, 0, 0, NULL,

@@ -81,12 +81,13 @@ Test(auto_plugin, margin_where_first_disagrees)
     const char  *ans;
     size_t       cancelled;
 
-    (void) run("min_explored=1 explore=0", disagree, &ans, &cancelled);
+    (void) run("min_explored=1 explore=0 first=0", disagree, &ans,
+               &cancelled);
     /* Agreement 0 >= lo 0: the margin rule.  After 9,4,4 the lead is 1;
      * after the 4th (9) it is 0; 4 then 4 make it 2: stop at the 6th,
      * before the majority is settled, with the majority's answer. */
-    cr_assert_str_eq(run("min_explored=1 explore=0", disagree, &ans,
-                         &cancelled), "\"margin\"");
+    cr_assert_str_eq(run("min_explored=1 explore=0 first=0", disagree,
+                         &ans, &cancelled), "\"margin\"");
     cr_assert_str_eq(ans, "\"4\"");
     cr_assert_eq(cancelled, 2);
 }
@@ -96,7 +97,7 @@ Test(auto_plugin, prior_below_lo_is_exact_and_explore_share)
     const char  *ans;
     size_t       cancelled;
     const char  *o = "prior=other:0.99,fake-model:0.2 prior_n=10 lo=0.5 "
-                     "explore=0.5";
+                     "explore=0.5 first=0";
 
     /* Prior 0.2 over 10 counts: no exploring needed; exact voting. */
     cr_assert_str_eq(run(o, disagree, &ans, &cancelled), "\"exact\"");
@@ -170,11 +171,11 @@ Test(auto_plugin, first_traces_that_agree_answer_alone)
 {
     /* Margin 2 after "4", "4": the third of the first three is
      * cancelled and the other five never start. */
-    staged("prior=fake-model:0.5 first=3", early_agree, "\"margin\"",
-           "\"4\"", 3, 1, "3");
-    /* Without first= all 8 start; the same two finishers answer. */
-    staged("prior=fake-model:0.5", early_agree, "\"margin\"", "\"4\"", 8,
-           6, NULL);
+    staged("prior=fake-model:0.5", early_agree, "\"margin\"", "\"4\"", 3,
+           1, "3");
+    /* first=0: all 8 at once; the same two finishers answer. */
+    staged("prior=fake-model:0.5 first=0", early_agree, "\"margin\"",
+           "\"4\"", 8, 6, NULL);
 }
 
 Test(auto_plugin, a_dissent_starts_the_rest)
