@@ -2,22 +2,26 @@
 trace file written here: the first K traces answer alone when they agree;
 a dissent starts the rest, which replay the samples of their own index
 (the engine seeds trace i with seed + i whenever it starts); nothing is
-left open in the sim either way.
+left open in the sim either way, nor when the client leaves during the
+second stage.
 """
 import gzip
 import json
 import os
 import shutil
+import socket
 import tempfile
+import time
 import types
 
 import pytest
 
 import harness
-from test_plugins import request, wait_no_open_streams
+from test_plugins import request, sim_stats, wait_no_open_streams
 
 AGREE = "Quib has 40 quabs and finds 2. How many quabs now?"
 DISSENT = "Snarl owns 3 snarks, then 4 more. How many snarks?"
+SLOW = "Blorp stacks 900 blips, then 7 more. Which is the count?"
 # (tokens, answer) per sample; with seed 0 trace i replays sample i.
 SAMPLES = {
     AGREE: [(60, 42), (70, 42), (400, 42), (80, 7), (90, 7), (95, 7),
@@ -25,6 +29,8 @@ SAMPLES = {
     # Sample 1 dissents at 70 tokens; samples 3-7 (all 7) then outvote.
     DISSENT: [(60, 42), (70, 7), (400, 42), (50, 7), (55, 7), (58, 7),
               (62, 7), (64, 7)],
+    # The same dissent, then a slow second stage to leave during.
+    SLOW: [(60, 42), (70, 7), (900, 42)] + [(900, 7)] * 5,
 }
 
 SERVER = """
@@ -120,3 +126,27 @@ def test_first_zero_starts_all_at_once(gw):
     assert tg["traces_started"] == 8, tg
     assert tg["answer"] == "42", tg
     wait_no_open_streams(gw)
+
+
+def test_client_gone_in_the_second_stage_closes_every_trace(gw):
+    body = {"model": "Probe", "seed": 0, "max_tokens": 4000, "stream": True,
+            "messages": [{"role": "user", "content": SLOW}],
+            "thinkgate": {"strategy": "auto", "n": 8, "explore": 0,
+                          "prior": "Probe:0.5"}}
+    before = sim_stats(gw)["requests"]
+    data = json.dumps(body).encode()
+    sock = socket.create_connection(("127.0.0.1", gw.nginx.port))
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: %d\r\n"
+                 b"\r\n%s" % (len(data), data))
+    deadline = time.monotonic() + 5
+    # The dissent at 70 tokens starts traces 3-7: 6 streams open.
+    while sim_stats(gw)["open_streams"] < 6:
+        assert time.monotonic() < deadline, sim_stats(gw)
+        time.sleep(0.01)
+    sock.close()
+    wait_no_open_streams(gw)
+    time.sleep(0.3)
+    st = sim_stats(gw)
+    assert st["open_streams"] == 0, st
+    assert st["requests"] - before == 8, st
