@@ -276,6 +276,17 @@ def trace_files(path):
 Expect = collections.namedtuple("Expect", "winner answer tokens correct note")
 
 
+def keep_half(tf, half):
+    """Keeps tf's problems at even or odd positions of its problem ids in
+    numeric order (tools/auto_prior.py --half's split)."""
+    def key(p):
+        pid = str(p.problem_id)
+        return (0, int(pid), "") if pid.isdigit() else (1, 0, pid)
+    ordered = sorted(tf.problems, key=key)
+    keep = {id(p) for p in ordered[0 if half == "even" else 1::2]}
+    tf.problems = [p for p in tf.problems if id(p) in keep]
+
+
 def _traces(p, n, max_tokens):
     """(index, tokens, answer-or-None, stop) of the n traces of a request."""
     out = []
@@ -626,6 +637,15 @@ from lib import machine, write_json  # noqa: E402,F401
 
 # ---- the client -----------------------------------------------------------
 
+# The strategies whose option table has `bench` (the answer format): the
+# request names the file's benchmark to them, as a client that knows it
+# would.  auto was missing here, so its votes took answers no AIME
+# problem can have (an integer past 999) where self_consistency, told the
+# format, did not.
+BENCH_OPTION = ("ffs", "self_consistency", "deepprune", "trimr", "auto",
+                "symbolic_moe")
+
+
 def thinkgate_field(cfg, bench):
     tg = {"strategy": cfg["strategy"]}
     if cfg["strategy"] != "passthrough":
@@ -635,8 +655,7 @@ def thinkgate_field(cfg, bench):
     if cfg.get("early_stop", "none") != "none":
         tg["early_stop"] = cfg["early_stop"]
     if bench and cfg.get("bench", True) and bench_format(bench) \
-            and cfg["strategy"] in ("ffs", "self_consistency", "deepprune",
-                                    "trimr"):
+            and cfg["strategy"] in BENCH_OPTION:
         tg["bench"] = bench
     for key, v in (cfg.get("extra") or {}).items():
         tg[key] = v

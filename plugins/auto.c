@@ -17,6 +17,14 @@
  *                 is plain voting's).
  * Every rule cancels the other traces when it answers.
  *
+ * first=K (staged sampling, after adaptive-consistency): the margin and
+ * exact rules start K traces only, and the other n - K once one of them
+ * dissents (ends without an answer, or a second answer appears) or all K
+ * have ended without a decision.  A question the first traces agree on is
+ * answered from them alone; one they disagree on gets all n.  The traces
+ * not started yet count as votes still to come, so "settled" means
+ * settled over all n.  Explored and ffs requests start all n at once.
+ *
  * prior= starts models from profile data ("R1:0.93,QwQ:0.87", as
  * tools/auto_prior.py prints it from recorded traces), counted as prior_n
  * explored requests.  The counts live in this plugin's memory and, when
@@ -57,6 +65,7 @@ typedef struct {
     tg_auto_model_t  *model;
     int               mode;
     int               started;
+    uint32_t          first;        /* traces started first; n: all */
     double            agreement;
 } tg_auto_t;
 
@@ -94,6 +103,9 @@ static const tg_option_t  tg_auto_options[] = {
       "agreement from which the margin rule stops; below it exact" },
     { "margin", TG_OPT_INT, "2", 1, TG_SAMPLES_MAX, NULL,
       "votes the leader needs over any other answer (margin rule)" },
+    { "first", TG_OPT_INT, "3", 0, TG_SAMPLES_MAX, NULL,
+      "margin/exact start this many traces, the rest on a dissent or "
+      "when they are done undecided; 0: all n at once" },
     { "prior", TG_OPT_STRING, NULL, 0, 0, NULL,
       "MODEL:AGREEMENT,... from profile data (tools/auto_prior.py)" },
     { "prior_n", TG_OPT_INT, "10", 0, 1000000, NULL,
@@ -335,6 +347,13 @@ tg_auto_begin(tg_req_t *req)
         }
     }
 
+    st->first = st->samples.n;
+    if ((st->mode == TG_AUTO_MARGIN || st->mode == TG_AUTO_EXACT)
+        && api->opt_int(req, "first") > 0
+        && (uint32_t) api->opt_int(req, "first") < st->samples.n)
+    {
+        st->first = (uint32_t) api->opt_int(req, "first");
+    }
     if (api->summary_str(req, "auto_mode", tg_auto_modes[st->mode]) != 0
         || (st->agreement >= 0
             && api->summary_int(req, "auto_agreement_pct",
@@ -343,7 +362,7 @@ tg_auto_begin(tg_req_t *req)
         /* The summary is informative; a full one is not a failure. */
         api->log(req, TG_LOG_DEBUG, "auto: summary full");
     }
-    return tg_samples_start(&st->samples, req);
+    return tg_samples_start_upto(&st->samples, req, st->first);
 }
 
 
@@ -378,6 +397,7 @@ tg_auto_on_trace_end(tg_req_t *req, tg_trace_t *t, const tg_trace_end_t *e)
     tg_auto_t            *st = api->state(req);
     tg_sample_t          *s;
     tg_vote_t             v;
+    uint32_t              pending;
     int                   lead, done;
 
     s = tg_samples_end(&st->samples, t, e);
@@ -394,22 +414,37 @@ tg_auto_on_trace_end(tg_req_t *req, tg_trace_t *t, const tg_trace_end_t *e)
 
     tg_samples_vote(&st->samples, 0, &v);
     lead = tg_vote_leader(&v);
-    done = st->samples.running == 0;
+    /* Votes still to come: the running traces and those not started. */
+    pending = st->samples.running + st->samples.n - st->samples.started;
+    done = pending == 0;
 
     switch (st->mode) {
     case TG_AUTO_MARGIN:
-        done = done || tg_vote_settled(&v, st->samples.running)
+        done = done || tg_vote_settled(&v, pending)
                || tg_auto_lead(&v, lead)
                   >= (uint32_t) api->opt_int(req, "margin");
         break;
     case TG_AUTO_EXACT:
-        done = done || tg_vote_settled(&v, st->samples.running);
+        done = done || tg_vote_settled(&v, pending);
         break;
     default:
         break;
     }
+    if (!done && st->samples.started < st->samples.n
+        && (!s->has_answer || v.ngroups > 1 || st->samples.running == 0))
+    {
+        /* The first ones dissent, or ended undecided: all n vote. */
+        (void) tg_samples_start_upto(&st->samples, req, st->samples.n);
+        done = st->samples.running == 0;
+    }
     if (!done) {
         return;
+    }
+    if (st->first < st->samples.n
+        && api->summary_int(req, "auto_started",
+                            (int64_t) st->samples.started) != 0)
+    {
+        api->log(req, TG_LOG_DEBUG, "auto: summary full");
     }
     if (st->mode == TG_AUTO_EXPLORE) {
         tg_auto_learn(req, st, lead);

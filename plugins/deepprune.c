@@ -25,8 +25,12 @@
  * votes as its cluster has members (pruned ones included); every trace
  * outside a cluster (ended before prefix_tokens, or unjudged) votes once.
  * vote=representative gives each of them one vote.  Ties and the winner
- * follow self_consistency (common/samples.h); early_stop=exact cancels
- * the survivors once no weight still to come can change the result.  A
+ * follow self_consistency (common/samples.h); early_stop=exact (the
+ * default) cancels the survivors once no weight still to come can change
+ * the result, so the answer is the one waiting for them all would give,
+ * for fewer tokens: a representative carries its whole cluster's weight,
+ * so a large cluster's answer often settles the vote while the long,
+ * lone survivors are still running.  A
  * representative that fails or ends without an answer loses its
  * cluster's votes: its pruned members are gone.
  */
@@ -83,8 +87,9 @@ static const tg_option_t  tg_dp_options_table[] = {
       "a judging round not answered by then keeps its traces" },
     { "vote", TG_OPT_ENUM, "weighted", 0, 0, "weighted|representative",
       "a cluster votes with its size, or once" },
-    { "early_stop", TG_OPT_ENUM, "none", 0, 0, "none|exact",
-      "exact: cancel the survivors once they cannot change the vote" },
+    { "early_stop", TG_OPT_ENUM, "exact", 0, 0, "none|exact",
+      "exact (default): cancel the survivors once they cannot change the "
+      "vote; none: every survivor runs to its end" },
     { "bench", TG_OPT_STRING, NULL, 0, 0, NULL,
       "benchmark fixing the answer format (aime*, gpqa*); unset: any" },
     { "reasoning", TG_OPT_BOOL, "on", 0, 0, NULL,

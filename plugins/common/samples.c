@@ -87,11 +87,22 @@ tg_samples_answer_opts(tg_samples_t *s, tg_req_t *req)
 int
 tg_samples_start(tg_samples_t *s, tg_req_t *req)
 {
+    return tg_samples_start_upto(s, req, s->n);
+}
+
+
+int
+tg_samples_start_upto(tg_samples_t *s, tg_req_t *req, uint32_t upto)
+{
     const tg_host_api_t  *api = s->api;
     const char           *why = NULL;
+    int                   first = s->started == 0;
     uint32_t              i;
 
-    for (i = 0; i < s->n; i++) {
+    if (upto > s->n) {
+        upto = s->n;
+    }
+    for (i = s->started; i < upto; i++) {
         tg_trace_spec_t  spec = { 0 };
 
         spec.temperature = -1;
@@ -107,7 +118,10 @@ tg_samples_start(tg_samples_t *s, tg_req_t *req)
         s->slots[i].running = 1;
         s->running++;
     }
-    if (s->running == 0) {
+    if (upto > s->started) {
+        s->started = upto;
+    }
+    if (first && s->running == 0) {
         s->answered = 1;
         api->fail(req, 502, "backend_error",
                   why != NULL && *why != '\0' ? why : "no trace started");

@@ -44,6 +44,7 @@ typedef struct {
     const char           *name;     /* the plugin's, for messages */
     tg_answer_opts_t      opts;
     uint32_t              n;
+    uint32_t              started;  /* slots asked for so far (0..n) */
     uint32_t              running;
     uint32_t              ended;
     int                   answered; /* finish or fail called, or client
@@ -70,6 +71,14 @@ int tg_samples_answer_opts(tg_samples_t *s, tg_req_t *req);
 /* Starts the n traces.  Fewer is fine; none fails the request with 502
  * and returns -EIO. */
 int tg_samples_start(tg_samples_t *s, tg_req_t *req);
+
+/* Starts the slots not asked for yet, in slot order, until `upto` (at
+ * most n) have been: tg_samples_start() is upto = n.  A later call starts
+ * more of them; the host numbers traces in start order, so slot i is
+ * still the request's trace i.  The first call fails the request with
+ * 502 and returns -EIO when none starts; a later one that starts none
+ * returns 0 (the running ones still answer). */
+int tg_samples_start_upto(tg_samples_t *s, tg_req_t *req, uint32_t upto);
 
 /* Records the end of trace t and reads its answer.  The sample, or NULL
  * when the request is answered or t is not one of the running samples. */

@@ -96,7 +96,9 @@ def chat(gw, problem, **tg):
 
 
 def test_lexical_prunes_each_line_of_reasoning_to_one_trace(gw):
-    status, doc = chat(gw, PROBLEM, n=8, prefix_tokens=20, tau=0.9)
+    # Every survivor to its end, so that both clusters vote.
+    status, doc = chat(gw, PROBLEM, n=8, prefix_tokens=20, tau=0.9,
+                       early_stop="none")
     assert status == 200, doc
     tg = doc["thinkgate"]
     assert tg["strategy"] == "deepprune"
@@ -117,9 +119,21 @@ def test_lexical_prunes_each_line_of_reasoning_to_one_trace(gw):
     wait_no_open_streams(gw)
 
 
+def test_early_stop_exact_by_default_cancels_the_outvoted_line(gw):
+    status, doc = chat(gw, PROBLEM, n=8, prefix_tokens=20, tau=0.9)
+    assert status == 200, doc
+    tg = doc["thinkgate"]
+    # Line 42's representative (trace 0, 60 tokens) ends with its
+    # cluster's 5 votes; line 7's 3 can no longer win: it is cancelled.
+    assert tg["answer"] == "42" and tg["votes"] == {"42": 5}, tg
+    assert tg["traces_pruned"] == 6 and tg["traces_cancelled"] == 7, tg
+    assert tg["tokens"] < 60 + 70 + 6 * 40, tg
+    wait_no_open_streams(gw)
+
+
 def test_dead_judge_pool_degrades_to_plain_voting(gw):
     status, doc = chat(gw, PROBLEM, n=8, prefix_tokens=20, judge="llm",
-                       judge_pool="deadpool")
+                       judge_pool="deadpool", early_stop="none")
     assert status == 200, doc
     tg = doc["thinkgate"]
     assert tg["degraded"] is True, tg

@@ -36,7 +36,14 @@ tg_dp_host(const char *opts, const tg_dp_test_t *tr, size_t n)
     };
     fake_host_t              *h = tg_test_new(&thinkgate_plugin);
     size_t                    i, k;
+    char                      all[512];
 
+    /* Unless a test asks for early stopping, every survivor runs to its
+     * end, so that clusters and votes are all on show. */
+    if (strstr(opts, "early_stop=") == NULL) {
+        snprintf(all, sizeof(all), "early_stop=none %s", opts);
+        opts = all;
+    }
     for (k = 0; k < 3; k++) {
         tg_dp_reasoning[k][0] = '\0';
         while (strlen(tg_dp_reasoning[k]) + 32 < sizeof(tg_dp_reasoning[k])) {
@@ -317,6 +324,16 @@ Test(deepprune, pool_judge_clusters_by_embeddings)
     cr_assert_not(tg_dp_cancelled(h, 1));
     cr_assert_not(tg_dp_cancelled(h, 2));
     tg_test_clean(h);
+}
+
+
+Test(deepprune, early_stop_is_exact_by_default)
+{
+    const tg_option_t  *o = tg_test_option(&thinkgate_plugin, "early_stop");
+
+    /* The host fills an absent option from the table's default. */
+    cr_assert_not_null(o);
+    cr_assert_str_eq(o->def, "exact");
 }
 
 

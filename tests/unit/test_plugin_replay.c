@@ -11,8 +11,8 @@
  *   - self_consistency (n=8) answers with majority@8 (ties to the earliest
  *     finisher), for the sum of all lengths;
  *   - early_stop=exact gives the same winner for no more tokens;
- *   - deepprune (lexical judge, prefix_tokens=512, several tau) spends no
- *     more tokens than self_consistency;
+ *   - deepprune (lexical judge, prefix_tokens=512, several tau, every
+ *     survivor to its end) spends no more tokens than self_consistency;
  *
  * the expectations worked out here from the whole recorded outputs, and
  * prints accuracy and tokens per file.  Skipped when there are no traces.
@@ -296,7 +296,7 @@ tg_replay_problem(tg_replay_file_t *f, tg_replay_sample_t *s, size_t n,
         tg_replay_run_t  dp;
 
         snprintf(opts, sizeof(opts), "n=%zu bench=%s prefix_tokens=512 "
-                 "tau=%.2f", n, bench, tg_replay_dp_tau[i]);
+                 "early_stop=none tau=%.2f", n, bench, tg_replay_dp_tau[i]);
         tg_replay_run(&tg_replay_dp_plugin, opts, s, n, &dp);
         cr_expect_leq(dp.tokens, sc.tokens, "%s problem %s", f->name, pid);
         f->dp_correct[i] += dp.winner >= 0 && s[dp.winner].answer[0] != '\0'
