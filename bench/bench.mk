@@ -17,8 +17,13 @@ BENCH ?=
 
 .PHONY: bench bench-report
 
+# overhead and relay measure the LiteLLM proxy too: mk/litellm.sh installs
+# it once (pinned, into $(BUILD)/litellm/venv, never the system Python),
+# or says why not, and the benchmarks then skip its rows.
 bench: all
 	@mkdir -p $(BUILD)/bench
+	@if [ -z "$(BENCH)" ] || case " $(BENCH) " in *" overhead "*|*" relay "*) \
+	  true ;; *) false ;; esac; then BUILD=$(BUILD) bash mk/litellm.sh; fi
 	@failed=""; \
 	for f in bench/*; do \
 	  [ -f "$$f" ] && [ -x "$$f" ] || continue; \

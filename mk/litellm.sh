@@ -29,7 +29,8 @@ fi
 [ "${1:-}" = "--check" ] && exit 1
 
 skip() {
-    echo "litellm: skipped: $1" | tee "$dir/skipped"
+    echo "$1" >"$dir/skipped"
+    echo "litellm: skipped: $1"
     exit 0
 }
 
