@@ -37,31 +37,32 @@ skip() {
 mkdir -p "$dir"
 rm -f "$dir/skipped" "$stamp"
 py="${LITELLM_PYTHON:-python3}"
-# Debian ships venv's pip bootstrap (ensurepip) as python3-venv.
-if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then
+echo "litellm: installing $pkg into $venv (once; a minute or more)"
+rm -rf "$venv"
+if ! "$py" -m venv "$venv" >"$log" 2>&1; then
+    rm -rf "$venv"
+    # Debian ships venv's pip bootstrap (ensurepip) as python3-venv.
     if [ -r /etc/debian_version ] && command -v apt-get >/dev/null; then
         sudo=""
         [ "$(id -u)" -eq 0 ] || sudo=sudo
         echo "litellm: installing python3-venv (Debian)"
         { $sudo apt-get update -q \
           && DEBIAN_FRONTEND=noninteractive \
-             $sudo apt-get install -y -q python3-venv; } >"$log" 2>&1 \
+             $sudo apt-get install -y -q python3-venv; } >>"$log" 2>&1 \
             || skip "python3-venv could not be installed (see $log)"
+        "$py" -m venv "$venv" >>"$log" 2>&1 \
+            || { rm -rf "$venv"; skip "$py -m venv failed (see $log)"; }
     else
-        skip "$py has no venv/ensurepip module"
+        skip "$py -m venv failed (see $log)"
     fi
 fi
-echo "litellm: installing $pkg into $venv (once; a minute or more)"
-rm -rf "$venv"
-"$py" -m venv "$venv" >"$log" 2>&1 \
-    || skip "python3 -m venv $venv failed (see $log)"
 # Few retries: without a network this should fail in seconds, not minutes.
 if ! timeout 1200 "$venv/bin/python" -m pip install -q --retries 1 \
         --timeout 20 --disable-pip-version-check "$pkg" >>"$log" 2>&1; then
     rm -rf "$venv"
     skip "pip could not install $pkg (no network? see $log)"
 fi
-if ! LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_TELEMETRY=False \
+if ! LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_TELEMETRY_DISABLED=true \
         "$venv/bin/python" -c 'import litellm.proxy.proxy_server' >>"$log" 2>&1
 then
     rm -rf "$venv"
