@@ -82,6 +82,17 @@ def children(pid):
     return out
 
 
+def descendants(pid):
+    """Every process below pid (LiteLLM's uvicorn workers and whatever
+    they start), children first met first."""
+    out, todo = [], [pid]
+    while todo:
+        kids = children(todo.pop())
+        out += kids
+        todo += kids
+    return out
+
+
 def total_cpu(pids):
     return sum(cpu_seconds(p) for p in pids)
 
@@ -207,13 +218,132 @@ def start_sim(args):
     return proc
 
 
+# ---- LiteLLM, the peer gateway -------------------------------------------
+
+LITELLM_DIR = os.path.join(BUILD, "litellm")
+LITELLM_BIN = os.path.join(LITELLM_DIR, "venv", "bin", "litellm")
+LITELLM_WORKERS = 1
+
+
+def litellm_version():
+    """The pinned package mk/litellm.sh installed, or None."""
+    try:
+        with open(os.path.join(LITELLM_DIR, "installed")) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def litellm_missing():
+    """None when mk/litellm.sh has installed the LiteLLM proxy, else one
+    line saying why its rows are skipped."""
+    if os.access(LITELLM_BIN, os.X_OK) and litellm_version():
+        return None
+    try:
+        with open(os.path.join(LITELLM_DIR, "skipped")) as f:
+            why = f.read().strip()
+    except OSError:
+        why = "not installed"
+    return "%s (run `bash mk/litellm.sh`; `make bench` does)" % why
+
+
+def start_litellm(sim_url, models, workers=LITELLM_WORKERS, timeout=180):
+    """The LiteLLM proxy on a free loopback port, every name in models
+    routed to the sim as an OpenAI-compatible server (provider `openai/`,
+    api_base).  No database, no master key, no callbacks, telemetry
+    vetoed, logs at ERROR, the model cost map read from the package (no
+    fetch); otherwise its defaults, uvicorn with `workers` processes.
+    It refuses to start without a master key, so it gets a random one:
+    clients send `Authorization: Bearer` p.key (lib.run_wrk's auth=).
+    Waits until /health/liveliness answers."""
+    import secrets
+    port = harness.free_port()
+    p = harness.Proc("litellm", [])
+    # YAML is a superset of JSON: the config is written as JSON.
+    conf = os.path.join(p.workdir, "config.yaml")
+    with open(conf, "w") as f:
+        json.dump({
+            "model_list": [{"model_name": m, "litellm_params": {
+                "model": "openai/" + m, "api_base": sim_url + "/v1",
+                "api_key": "none"}} for m in models],
+            "litellm_settings": {"set_verbose": False},
+            "general_settings": {"disable_spend_logs": True},
+        }, f, indent=1)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LITELLM_", "DATABASE_", "OPENAI_",
+                                "REDIS_", "PROMETHEUS_"))}
+    key = "sk-" + secrets.token_hex(32)
+    env.update({"LITELLM_MASTER_KEY": key,
+                "LITELLM_TELEMETRY_DISABLED": "true",
+                "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                "LITELLM_LOG": "ERROR",
+                "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1"})
+    p.env = env
+    p.argv = [LITELLM_BIN, "--config", conf, "--host", "127.0.0.1",
+              "--port", str(port), "--num_workers", str(workers)]
+    if workers > 1:
+        # uvicorn's supervisor restarts a worker that does not answer its
+        # ping in 5 s: on a busy 2-core machine that is one still
+        # importing, or one busy serving.
+        p.argv += ["--timeout_worker_healthcheck", "120"]
+    p.start()
+    p.port = port
+    p.url = "http://127.0.0.1:%d" % port
+    p.workers = workers
+    p.key = key
+    deadline = time.monotonic() + timeout
+    while True:
+        if p.poll() is not None:
+            log = p.log()[-3000:]
+            p.cleanup()
+            raise RuntimeError("litellm exited with %s before serving:\n%s"
+                               % (p.poll(), log))
+        try:
+            if http_json(port, "GET", "/health/liveliness",
+                         timeout=2)[0] == 200:
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            log = p.log()[-3000:]
+            p.cleanup()
+            raise RuntimeError("litellm did not serve in %d s:\n%s"
+                               % (timeout, log))
+        time.sleep(0.2)
+    # With several workers the first to answer is not the last started.
+    t0 = time.monotonic()
+    while (len(descendants(p.p.pid)) < (workers if workers > 1 else 0)
+           and time.monotonic() - t0 < 30):
+        time.sleep(0.1)
+    return p
+
+
+def litellm_setup(stack, workers):
+    """The `setup` line for LiteLLM in a benchmark's JSON: how it ran, or
+    why it did not."""
+    if not workers:
+        return "left out (--litellm-workers 0)"
+    if not stack.litellm:
+        return "skipped: %s" % stack.litellm_skip
+    return ("%s, %d uvicorn worker%s, `openai/` provider with api_base the "
+            "sim, master key, no database, telemetry off, logs at ERROR; "
+            "its CPU is all its python processes'"
+            % (litellm_version(), workers, "" if workers == 1 else "s"))
+
+
 class Stack:
     """sim + thinkgated + one nginx serving both (b) proxy_pass and (c)
-    thinkgate_pass, on two ports of the same workers."""
+    thinkgate_pass, on two ports of the same workers; with litellm= a
+    list of model names, also (d) the LiteLLM proxy in front of the same
+    sim (self.litellm is None and self.litellm_skip says why when it is
+    not installed)."""
 
     def __init__(self, sim_args, workers=1, worker_connections=4096,
-                 inflight=1024, ring=None):
+                 inflight=1024, ring=None, litellm=None,
+                 litellm_workers=LITELLM_WORKERS):
         self.procs = []
+        self.litellm = None
+        self.litellm_skip = None
         try:
             self.sim = start_sim(sim_args)
             self.procs.append(self.sim)
@@ -252,6 +382,13 @@ class Stack:
                 "proxy_pass": "http://127.0.0.1:%d" % self.pp_port,
                 "thinkgate": "http://127.0.0.1:%d" % self.tg_port,
             }
+            if litellm:
+                self.litellm_skip = litellm_missing()
+                if self.litellm_skip is None:
+                    self.litellm = start_litellm(self.sim.url, litellm,
+                                                 litellm_workers)
+                    self.procs.append(self.litellm)
+                    self.urls["litellm"] = self.litellm.url
         except Exception:
             self.close()
             raise
@@ -285,8 +422,14 @@ class Stack:
         return out
 
     def pids(self):
-        return {"nginx": list(self.workers), "engine": [self.engine.p.pid],
-                "sim": [self.sim.p.pid]}
+        out = {"nginx": list(self.workers), "engine": [self.engine.p.pid],
+               "sim": [self.sim.p.pid]}
+        if self.litellm:
+            # Its python processes: the server and, with several workers,
+            # uvicorn's worker processes under it.
+            out["litellm"] = ([self.litellm.p.pid]
+                              + descendants(self.litellm.p.pid))
+        return out
 
     def dump(self):
         for p in self.procs:
@@ -307,11 +450,12 @@ class Stack:
         self.close()
 
 
-def http_json(port, method, path, body=None, timeout=10):
+def http_json(port, method, path, body=None, timeout=10, headers=None):
     import http.client
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     c.request(method, path, body=json.dumps(body) if body else None,
-              headers={"Content-Type": "application/json"})
+              headers=dict({"Content-Type": "application/json"},
+                           **(headers or {})))
     r = c.getresponse()
     data = r.read()
     c.close()
@@ -325,7 +469,7 @@ def wait_idle(stack, timeout=20.0, quiet_cpu=0.02, step=0.25):
     gateway still relaying for clients that left shows here)."""
     t0 = time.monotonic()
     pids = stack.pids()
-    busy = pids["nginx"] + pids["engine"]
+    busy = pids["nginx"] + pids["engine"] + pids.get("litellm", [])
     while time.monotonic() - t0 < timeout:
         c0 = total_cpu(busy)
         time.sleep(step)
@@ -351,14 +495,17 @@ def sim_stats(stack):
 # ---- wrk -----------------------------------------------------------------
 
 def run_wrk(url, script, connections, duration_s, threads=1, args=(),
-            timeout_s=10):
+            timeout_s=10, auth=None):
     """Runs wrk with one of bench/wrk/*.lua, whose done() prints one JSON
     line starting with WRKJSON.  Returns that document plus the client's
-    own CPU seconds (from wait4's rusage)."""
+    own CPU seconds (from wait4's rusage).  auth: a bearer token sent on
+    every request (LiteLLM's key)."""
     argv = ["wrk", "-t", str(threads), "-c", str(connections),
             "-d", "%ds" % max(1, round(duration_s)),
-            "--timeout", "%ds" % timeout_s,
-            "-s", os.path.join(WRK_DIR, script), url, "--"] + list(args)
+            "--timeout", "%ds" % timeout_s]
+    if auth:
+        argv += ["-H", "Authorization: Bearer " + auth]
+    argv += ["-s", os.path.join(WRK_DIR, script), url, "--"] + list(args)
     p = subprocess.Popen(argv, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT)
     out = b""
@@ -433,6 +580,16 @@ def fmt(v):
             return "%.1f" % v
         return "%.2f" % v
     return str(v)
+
+
+def ratio_cell(a, b):
+    """a / b as a table cell: two decimals, or two significant digits
+    below 0.1 (LiteLLM against proxy_pass); None ("-") when b is 0 or
+    either is missing."""
+    if a is None or not b:
+        return None
+    x = a / b
+    return "%.2g" % x if abs(x) < 0.1 else round(x, 2)
 
 
 def machine():
