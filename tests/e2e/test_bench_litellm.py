@@ -47,8 +47,10 @@ def ov_doc(with_litellm):
             ov_run("thinkgate", 1, 0.30, 0.60, 2000.0, 200.0)]
     if with_litellm:
         runs.append(ov_run("litellm", 1, 12.10, 20.20, 80.0, 12000.0))
+    # one run of one commit, as bench/report.py requires
     return {"title": "Overhead", "concurrency": [1], "runs": runs,
-            "setup": {"litellm": "litellm[proxy]==X, 1 uvicorn worker"}}
+            "setup": {"litellm": "litellm[proxy]==X, 1 uvicorn worker"},
+            "run_id": "test-run", "commit": "0123456"}
 
 
 def rows_of(table, col=1):
