@@ -382,13 +382,75 @@ def expect(p, strategy, n=8, k=1, early_stop="none", max_tokens=40000):
 def expect_file(tf, cfg, max_tokens=40000):
     """Per-problem Expect list and totals for a file and a configuration
     ({"strategy", "n", "k", "early_stop"}), or None for a strategy whose
-    figures cannot be worked out from the recording."""
+    figures cannot be worked out from the recording (or a thinking budget:
+    its cuts are answered by the sim's continuation rule)."""
+    if cfg.get("budget"):
+        return None
     ex = [expect(p, cfg["strategy"], cfg.get("n", 8), cfg.get("k", 1),
                  cfg.get("early_stop", "none"), max_tokens)
           for p in tf.problems]
     if any(e is None for e in ex):
         return None
     return ex
+
+
+# ---- reasoning effort -------------------------------------------------------
+
+# The engine's default thinkgate_effort mapping (engine/core/effort.c,
+# README "Reasoning effort"): level -> (thinking budget or None, the
+# strategy that runs instead of the location's or None, its options).
+# The bench configures nothing for effort, as a user keeping the defaults
+# would; these rows only name the configuration and the expected figures,
+# and every reply's thinkgate object is checked against them.
+EFFORT_LEVELS = ("minimal", "low", "medium", "high")
+EFFORT_DEFAULTS = {
+    "minimal": (256, None, {}),
+    "low": (1024, None, {}),
+    "medium": (4096, None, {}),
+    "high": (None, "self_consistency", {"n": 4, "early_stop": "exact"}),
+}
+
+
+def effort_config(level, location_strategy="passthrough"):
+    """The configuration a request with reasoning_effort=level runs under
+    the default mapping in a location whose strategy is
+    location_strategy: {"effort", "budget", "strategy", "n",
+    "early_stop", "client_strategy": False} (the strategy is the
+    location's, never named by the client, so that the level's own
+    strategy applies); "none" (no reasoning_effort field): the location's
+    strategy, unbounded."""
+    if level == "none":
+        return {"strategy": location_strategy, "n": 1,
+                "client_strategy": False, "effort": None, "budget": None}
+    budget, strategy, options = EFFORT_DEFAULTS[level]
+    cfg = {"effort": level, "budget": budget,
+           "strategy": strategy or location_strategy, "n": 1,
+           "client_strategy": False}
+    cfg.update(options)
+    return cfg
+
+
+def effort_check(cfg, tg):
+    """None when a reply's thinkgate object shows the level and budget the
+    configuration expects, else what differs."""
+    if "effort" not in cfg:
+        return None
+    want = cfg["effort"]
+    if want is None:
+        return None if "effort" not in tg else \
+            "effort %r reported for a request without one" % tg["effort"]
+    if tg.get("effort") != want:
+        return "effort %r reported, %r sent" % (tg.get("effort"), want)
+    if tg.get("effort_native"):
+        return "the backend got the level natively (native_effort)"
+    if tg.get("thinking_budget") != cfg.get("budget"):
+        return "thinking_budget %r reported, %r expected (the default " \
+               "mapping)" % (tg.get("thinking_budget"), cfg.get("budget"))
+    if not cfg.get("client_strategy", True) \
+            and tg.get("strategy") not in (None, cfg["strategy"]):
+        return "strategy %r ran, %r expected" % (tg.get("strategy"),
+                                                cfg["strategy"])
+    return None
 
 
 # ---- yardstick and judge quality ------------------------------------------
@@ -647,26 +709,36 @@ BENCH_OPTION = ("ffs", "self_consistency", "deepprune", "trimr", "auto",
 
 
 def thinkgate_field(cfg, bench):
-    tg = {"strategy": cfg["strategy"]}
-    if cfg["strategy"] != "passthrough":
-        tg["n"] = cfg.get("n", 8)
-    if cfg.get("k", 1) != 1:
-        tg["k"] = cfg["k"]
-    if cfg.get("early_stop", "none") != "none":
-        tg["early_stop"] = cfg["early_stop"]
+    """The request's "thinkgate" object, or None when it would be empty.
+    A configuration with client_strategy false (an effort level left to
+    the location) names no strategy and none of its n, k, early_stop."""
+    tg = {}
+    if cfg.get("client_strategy", True):
+        tg["strategy"] = cfg["strategy"]
+        if cfg["strategy"] != "passthrough":
+            tg["n"] = cfg.get("n", 8)
+        if cfg.get("k", 1) != 1:
+            tg["k"] = cfg["k"]
+        if cfg.get("early_stop", "none") != "none":
+            tg["early_stop"] = cfg["early_stop"]
     if bench and cfg.get("bench", True) and bench_format(bench) \
             and cfg["strategy"] in BENCH_OPTION:
         tg["bench"] = bench
     for key, v in (cfg.get("extra") or {}).items():
         tg[key] = v
-    return tg
+    return tg or None
 
 
 def request_body(p, cfg, max_tokens):
-    return {"model": p.model,
+    body = {"model": p.model,
             "messages": [{"role": "user", "content": p.problem}],
-            "max_tokens": max_tokens, "seed": 0,
-            "thinkgate": thinkgate_field(cfg, p.bench)}
+            "max_tokens": max_tokens, "seed": 0}
+    tg = thinkgate_field(cfg, p.bench)
+    if tg is not None:
+        body["thinkgate"] = tg
+    if cfg.get("effort"):
+        body["reasoning_effort"] = cfg["effort"]
+    return body
 
 
 def post(conn, body, timeout):
@@ -746,13 +818,17 @@ def measured_answer(doc, kind=None):
 # summed per file when present.
 TG_SUMS = ("cut_tokens", "verifier_calls", "verifier_tokens",
            "no_answer_cuts")
+# Counters thinkgate_counts() works out itself (the host's budget_cuts
+# list, counted), summed the same way.
+TG_COUNTS = ("budget_cuts",)
 
 
 def thinkgate_counts(tgs_and_answers):
     """What the plugins' thinkgate objects say about triggers, read
     generically: {"triggers": {name: count} (per request from `trigger`,
     or per trace from a `triggers` object), "cuts_no_answer": requests
-    cut (n = 1) whose answer came back empty, and the sums of TG_SUMS};
+    cut (n = 1) whose answer came back empty, the sums of TG_SUMS, and
+    budget_cuts: the traces reasoning_effort's budget cut};
     only the keys some object carried."""
     out = {}
     triggers = collections.Counter()
@@ -773,6 +849,10 @@ def thinkgate_counts(tgs_and_answers):
             v = tg.get(key)
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 sums[key] = sums.get(key, 0) + v
+        if isinstance(tg.get("budget_cuts"), list):
+            # reasoning_effort's budget forcing: the traces cut.
+            sums["budget_cuts"] = sums.get("budget_cuts", 0) \
+                + len(tg["budget_cuts"])
     if triggers:
         out["triggers"] = dict(triggers)
         out["cuts_no_answer"] = no_answer
@@ -807,6 +887,13 @@ def run_file(stack, tf, cfg, concurrency, max_tokens=40000,
                     status, (doc.get("error") or {}).get("message")))
             continue
         ans, winner, tg = measured_answer(doc, bench_format(p.bench))
+        bad = effort_check(cfg, tg)
+        if bad is not None:
+            # Not the configuration the record would be labelled with.
+            errors += 1
+            if len(err_samples) < 3:
+                err_samples.append("problem %s: %s" % (p.problem_id, bad))
+            continue
         tgs.append((tg, ans))
         ok = answers_equal(ans, p.answer)
         correct += ok
@@ -848,6 +935,9 @@ def run_file(stack, tf, cfg, concurrency, max_tokens=40000,
         rec["k"] = cfg["k"]
     if cfg.get("early_stop", "none") != "none":
         rec["early_stop"] = cfg["early_stop"]
+    if "effort" in cfg:
+        rec["effort"] = cfg["effort"] or "none"
+        rec["thinking_budget"] = cfg.get("budget")
     rec["errors"] = errors
     if err_samples:
         rec["error_samples"] = err_samples

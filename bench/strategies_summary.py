@@ -36,7 +36,7 @@ def _counts(recs):
         for name, c in (r.get("triggers") or {}).items():
             out.setdefault("triggers", {})
             out["triggers"][name] = out["triggers"].get(name, 0) + c
-        for key in ("cuts_no_answer",) + L.TG_SUMS:
+        for key in ("cuts_no_answer",) + L.TG_SUMS + L.TG_COUNTS:
             if r.get(key) is not None:
                 out[key] = out.get(key, 0) + r[key]
     return out
@@ -111,6 +111,9 @@ def _row(cfg, name, problems, correct, tokens, y, log, errors, base=None,
          "yardstick": [{"k": k, "accuracy": c / problems if problems
                         else None, "tokens": round(t)} for k, c, t in y]}
     r["converge"] = converge
+    if "effort" in cfg:
+        r["effort"] = cfg["effort"] or "none"
+        r["thinking_budget"] = cfg.get("budget")
     for label, (_, c, t) in (base or {}).items():
         # Against a baseline worked out from the recording: passthrough
         # (sample 0 alone) and self_consistency n=8.
@@ -183,8 +186,9 @@ def report(rs, out_json=None):
             _pct(p["accuracy"]), "{:,}".format(p["tokens"]))
             for p in r["yardstick"]])
     n = max(r["n"] for r in rs)
+    effort = _effort_table(rs)
     doc = {"title": "Strategies against the yardstick",
-           "tables": [
+           "tables": effort + [
                make_table("per file and pooled; sc@n, pt@1 (passthrough, "
                           "sample 0), sc@8 and the yardstick are worked out "
                           "from the recording" + (
@@ -202,12 +206,53 @@ def report(rs, out_json=None):
     return doc
 
 
+def _effort_table(rs):
+    """[the reasoning-effort table] when the rows are effort levels (bench
+    /strategies --effort), else []: per file and pooled, each level's
+    accuracy and tokens, and both against the run without
+    reasoning_effort (the level "none", when it ran) and against
+    passthrough's sample 0 as recorded."""
+    if not any("effort" in r for r in rs):
+        return []
+    base = {r["file"]: r for r in rs if r.get("effort") == "none"}
+    order = {"none": 0, "minimal": 1, "low": 2, "medium": 3, "high": 4}
+    files = []
+    for r in rs:
+        if r["file"] not in files:
+            files.append(r["file"])
+    # Pooled first, then the files in run order; levels in effort order.
+    files.sort(key=lambda f: f != "pooled")
+    table = []
+    for f in files:
+        for r in sorted((r for r in rs if r["file"] == f and "effort" in r),
+                        key=lambda r: order.get(r["effort"], 9)):
+            b = base.get(f)
+            table.append([
+                f, r["config"], _pct(r["accuracy"]),
+                "-" if r["tokens"] is None else "{:,}".format(r["tokens"]),
+                "-" if b is None or b is r or r["accuracy"] is None
+                else _pt(r["accuracy"] - b["accuracy"]),
+                "-" if b is None or b is r or not r["tokens"]
+                or not b["tokens"] else _ratio(r["tokens"] / b["tokens"]),
+                _pt(r.get("accuracy_vs_pt1")), _ratio(r.get("tokens_vs_pt1")),
+                r.get("budget_cuts", 0), r.get("errors", 0)])
+    return [make_table(
+        "reasoning_effort under the default thinkgate_effort mapping, per "
+        "file and pooled; vs no effort: against the measured run without "
+        "reasoning_effort; pt@1: passthrough's sample 0 as recorded"
+        + _converge_note(rs),
+        ["file", "level", "accuracy", "tokens", "vs no effort",
+         "tokens vs no effort", "vs pt@1", "tokens vs pt@1",
+         "traces cut at the budget", "errors"], table)]
+
+
 def _converge_note(rs):
     fs = sorted({r["converge"] for r in rs if r.get("converge")})
     if not fs:
         return "; the sim's plain continuation rule"
-    return "; at convergence %s (the sim's SIMULATED model: --converge)" \
-        % ", ".join("%g" % f for f in fs)
+    return "; at convergence %s (the sim's SIMULATED model converging at " \
+        "F=%s: --converge)" % (", ".join("%g" % f for f in fs),
+                               ", ".join("%g" % f for f in fs))
 
 
 def plot(rs, name="strategies_judge"):
