@@ -528,18 +528,23 @@ tg__keys_listed(const char *list, const char *name)
 
 
 int
+tg_keys_may_use(const tg_request_t *r, const char *model, const char *pool)
+{
+    const tg_key_req_t  *kr = r->key;
+
+    /* a model name, or the pool serving it, may be granted */
+    return kr == NULL
+           || (model != NULL && tg__keys_listed(kr->models, model))
+           || (pool != NULL && tg__keys_listed(kr->models, pool));
+}
+
+
+int
 tg_keys_allow_model(tg_request_t *r, tg_oa_error_t *err)
 {
     tg_key_req_t  *kr = r->key;
 
-    if (kr == NULL) {
-        return 0;
-    }
-    /* a model name, or the pool serving it, may be granted */
-    if ((r->oa.model != NULL && tg__keys_listed(kr->models, r->oa.model))
-        || (r->pool_name != NULL && tg__keys_listed(kr->models,
-                                                    r->pool_name)))
-    {
+    if (tg_keys_may_use(r, r->oa.model, r->pool_name)) {
         return 0;
     }
     tg__keys_refused(r);

@@ -66,6 +66,11 @@ void tg_keys_resolve(tg_request_t *r, void (*next)(tg_request_t *r));
 
 /* Steps 2 and 4: 0, or -EPERM with a 403 in err. */
 int tg_keys_allow_model(tg_request_t *r, tg_oa_error_t *err);
+/* Whether the request's key (if any) may use model, served by the pool
+ * named pool (NULL: none): 1 or 0, nothing counted.  GET /v1/models
+ * lists only those. */
+int tg_keys_may_use(const tg_request_t *r, const char *model,
+    const char *pool);
 int tg_keys_allow_strategy(tg_request_t *r, const char *strategy,
     tg_oa_error_t *err);
 
