@@ -3,6 +3,7 @@
 # them.  Installs build/deb/*.deb with apt into the system nginx, then:
 #   - the module is enabled (modules-enabled symlink) and `nginx -t` passes
 #   - `systemd-analyze verify` passes on thinkgate.service
+#   - thinkgate-keys (python3) creates and lists a key
 #   - the engine runs from the unit's ExecStart line, as the unit's user,
 #     in the RuntimeDirectory the unit asks for (no systemd runs here, so
 #     this script does what systemd would: directory, EnvironmentFile,
@@ -104,6 +105,17 @@ say "module enabled ($link), user thinkgate exists"
 
 nginx -t -q 2> "$work/nginx-t.log" || { cat "$work/nginx-t.log"; fail "nginx -t"; }
 say "nginx -t passes with the module enabled"
+
+# --- thinkgate-keys (python3, from the package) -----------------------------
+head -1 /usr/bin/thinkgate-keys | grep -qx '#!/usr/bin/python3' \
+    || fail "/usr/bin/thinkgate-keys does not run /usr/bin/python3"
+key=$(thinkgate-keys --file "$work/keys" create debtest --rpm 5) \
+    || fail "thinkgate-keys create"
+case $key in sk-tg-*) ;; *) fail "thinkgate-keys printed no key" ;; esac
+grep -q "$key" "$work/keys" && fail "thinkgate-keys stored the key in clear"
+thinkgate-keys --file "$work/keys" list | grep -q '^debtest rpm=5' \
+    || fail "thinkgate-keys list"
+say "thinkgate-keys creates and lists a key"
 
 # --- systemd-analyze verify -------------------------------------------------
 if ! systemd-analyze verify "$UNIT" > "$work/verify.log" 2>&1 \

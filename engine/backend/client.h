@@ -59,7 +59,9 @@ typedef struct {
      *   0              the response was received completely;
      *   -ECONNREFUSED  no connection could be made (refused, DNS failure,
      *                  connect timeout, TLS handshake failure): nothing was
-     *                  sent or received, so retrying elsewhere is safe;
+     *                  sent or received, so retrying elsewhere is safe
+     *                  (a kept-alive connection curl found closed and
+     *                  could not open again counts too);
      *   -ETIMEDOUT     connected, but nothing arrived for idle_timeout_ms;
      *   -EIO           any other failure after the request went out (the
      *                  server closed early, malformed response, ...).

@@ -267,7 +267,9 @@ tg__http_done(tg_http_t *h, CURLcode result)
 
     if (result != CURLE_OK) {
         err = h->errbuf[0] != '\0' ? h->errbuf : curl_easy_strerror(result);
-        if (!h->sent) {
+        /* A kept-alive connection found closed is retried by curl on a
+         * fresh one: a refusal there is a refusal too. */
+        if (!h->sent || result == CURLE_COULDNT_CONNECT) {
             rc = -ECONNREFUSED;
         } else if (result == CURLE_OPERATION_TIMEDOUT) {
             rc = -ETIMEDOUT;

@@ -26,6 +26,13 @@ static int tg__dispatch_route(tg_request_t *r, tg_oa_error_t *err);
 static void tg__dispatch_unknown_model(tg_request_t *r, tg_oa_error_t *err);
 static int tg__names_cb(const tg_model_route_t *route, void *data);
 static void tg__dispatch_models(tg_request_t *r);
+
+/* GET /v1/models: the list, and the request whose key filters it. */
+typedef struct {
+    tg_request_t  *r;
+    json_t        *data;
+} tg__models_t;
+
 static int tg__models_cb(const tg_model_route_t *route, void *data);
 
 /* The valid names an unknown model's 404 lists, up to a length. */
@@ -365,6 +372,8 @@ tg__dispatch_models(tg_request_t *r)
     tg_pool_t        *pool;
     json_t           *list, *data;
 
+    tg__models_t      m;
+
     pool = r->pool_name ? tg_generation_pool(g, r->pool_name) : NULL;
 
     data = json_array();
@@ -372,8 +381,11 @@ tg__dispatch_models(tg_request_t *r)
         goto nomem;
     }
 
+    /* a key with models= sees only the names it may use */
+    m.r = r;
+    m.data = data;
     if ((r->pool_name == NULL || pool != NULL)
-        && tg_generation_models_each(g, pool, tg__models_cb, data) != 0)
+        && tg_generation_models_each(g, pool, tg__models_cb, &m) != 0)
     {
         json_decref(data);
         goto nomem;
@@ -401,12 +413,18 @@ nomem:
 static int
 tg__models_cb(const tg_model_route_t *route, void *data)
 {
-    json_t  *m;
+    tg__models_t  *ms = data;
+    json_t        *m;
 
+    if (!tg_keys_may_use(ms->r, route->name,
+                         route->pool ? route->pool->name : NULL))
+    {
+        return 0;
+    }
     m = json_pack("{s:s, s:s, s:I, s:s}", "id", route->name, "object",
                   "model", "created", (json_int_t) 0, "owned_by",
                   "thinkgate");
-    if (m == NULL || json_array_append_new(data, m) != 0) {
+    if (m == NULL || json_array_append_new(ms->data, m) != 0) {
         return -ENOMEM;
     }
     return 0;

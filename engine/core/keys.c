@@ -54,6 +54,13 @@ typedef struct {
     uint64_t           window_ms;
 } tg__keys_charge_t;
 
+/* Where admission counted a request in its key's request window. */
+enum {
+    TG__KEY_COUNTED_NONE = 0,
+    TG__KEY_COUNTED_LOCAL,
+    TG__KEY_COUNTED_REDIS
+};
+
 /* The request's key (r->key). */
 struct tg_key_req_s {
     tg_request_t      *r;
@@ -67,6 +74,8 @@ struct tg_key_req_s {
     int                by_name;                 /* Redis: look up name */
     int                resolved;
     int                admitted;
+    int                counted;                 /* in the request window:
+                                                   TG__KEY_COUNTED_* */
     int                charged;
     tg_redis_cmd_t    *op;
     void             (*next)(tg_request_t *r);
@@ -97,6 +106,9 @@ static void tg__keys_unauthorized(tg_request_t *r, const char *why);
 static void tg__keys_answer(tg_request_t *r, const tg_oa_error_t *err,
     const char *headers);
 static void tg__keys_refused(tg_request_t *r);
+static void tg__keys_refund(tg_request_t *r);
+static void tg__keys_refund_cb(tg_redis_t *redis, int status,
+    redisReply *reply, void *data);
 
 
 tg_keys_t *
@@ -528,18 +540,23 @@ tg__keys_listed(const char *list, const char *name)
 
 
 int
+tg_keys_may_use(const tg_request_t *r, const char *model, const char *pool)
+{
+    const tg_key_req_t  *kr = r->key;
+
+    /* a model name, or the pool serving it, may be granted */
+    return kr == NULL
+           || (model != NULL && tg__keys_listed(kr->models, model))
+           || (pool != NULL && tg__keys_listed(kr->models, pool));
+}
+
+
+int
 tg_keys_allow_model(tg_request_t *r, tg_oa_error_t *err)
 {
     tg_key_req_t  *kr = r->key;
 
-    if (kr == NULL) {
-        return 0;
-    }
-    /* a model name, or the pool serving it, may be granted */
-    if ((r->oa.model != NULL && tg__keys_listed(kr->models, r->oa.model))
-        || (r->pool_name != NULL && tg__keys_listed(kr->models,
-                                                    r->pool_name)))
-    {
+    if (tg_keys_may_use(r, r->oa.model, r->pool_name)) {
         return 0;
     }
     tg__keys_refused(r);
@@ -560,8 +577,10 @@ tg_keys_allow_strategy(tg_request_t *r, const char *strategy,
     if (kr == NULL || tg__keys_listed(kr->strategies, strategy)) {
         return 0;
     }
-    /* refused before any work: not charged as a request either */
+    /* refused before any work: not charged as a request either, and
+     * given back to the request window admission counted it in */
     kr->admitted = 0;
+    tg__keys_refund(r);
     tg__keys_refused(r);
     tg_oa_error_set(err, 403, "invalid_request_error",
                     "strategy_not_allowed", NULL, "The key `%s` may not "
@@ -669,6 +688,9 @@ tg__keys_admit_cb(tg_redis_t *redis, int status, redisReply *reply,
     for (i = 0; i < TG_KEY_NWIN; i++) {
         kr->used[i] = (uint64_t) reply->element[2 + i]->integer;
     }
+    if (reply->element[0]->integer == 0 && kr->limit[TG_KEY_REQ] > 0) {
+        kr->counted = TG__KEY_COUNTED_REDIS;
+    }
     tg__keys_verdict(r, (int) reply->element[0]->integer,
                      (uint64_t) reply->element[1]->integer);
 }
@@ -710,6 +732,7 @@ tg__keys_admit_local(tg_request_t *r)
             x->ends_ms[TG_KEY_REQ] = now + kr->window_ms;
         }
         kr->used[TG_KEY_REQ] = ++x->used[TG_KEY_REQ];
+        kr->counted = TG__KEY_COUNTED_LOCAL;
     }
     tg__keys_verdict(r, over, retry);
 }
@@ -759,6 +782,70 @@ tg__keys_verdict(tg_request_t *r, int over, uint64_t retry_ms)
     snprintf(hdr, sizeof(hdr), "Content-Type: application/json\r\n"
              "Retry-After: %llu\r\n", (unsigned long long) s);
     tg__keys_answer(r, &err, hdr);
+}
+
+
+/* The request admission counted, given back where it was counted. */
+static void
+tg__keys_refund(tg_request_t *r)
+{
+    tg_key_req_t    *kr = r->key;
+    tg_key_entry_t  *x;
+    tg_redis_t      *redis;
+    tg_shared_t     *link;
+    char             names[TG_KEY_NWIN][256];
+    const char      *keys[1];
+    int              counted = kr->counted;
+
+    kr->counted = TG__KEY_COUNTED_NONE;
+
+    if (counted == TG__KEY_COUNTED_LOCAL) {
+        x = tg__keys_entry(tg__keys_of(r->engine), kr->name);
+        /* a window that ended since has nothing of it */
+        if (x != NULL && x->used[TG_KEY_REQ] > 0
+            && x->ends_ms[TG_KEY_REQ] > uv_now(r->engine->loop))
+        {
+            x->used[TG_KEY_REQ]--;
+        }
+        return;
+    }
+    if (counted != TG__KEY_COUNTED_REDIS) {
+        return;
+    }
+    redis = tg__keys_redis(r, &link);
+    if (redis == NULL || link->keys_refund.body == NULL) {
+        tg_log_warn("request %llu: the request window of key \"%s\" keeps "
+                    "a request refused for its strategy: Redis is away",
+                    (unsigned long long) r->id, kr->name);
+        return;
+    }
+    tg__keys_counter_names(kr, redis->prefix, names);
+    keys[0] = names[TG_KEY_REQ];
+    /* nothing waits for it: the 403 goes out now */
+    if (tg_redis_script_call(redis, &link->keys_refund, 1, keys, 0, NULL,
+                             tg__keys_refund_cb, r->engine, NULL) != 0
+        && r->engine->keys != NULL)
+    {
+        r->engine->keys->redis_errors++;
+    }
+}
+
+
+static void
+tg__keys_refund_cb(tg_redis_t *redis, int status, redisReply *reply,
+    void *data)
+{
+    tg_engine_t  *e = data;
+
+    (void) redis;
+    if (status != 0 && status != -ECANCELED) {
+        tg_log_warn("a key's request refund in Redis failed (%s)",
+                    status == -EIO && reply ? reply->str
+                                            : strerror(-status));
+        if (e->keys != NULL) {
+            e->keys->redis_errors++;
+        }
+    }
 }
 
 

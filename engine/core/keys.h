@@ -17,7 +17,8 @@
  *   3. tg_keys_admit: 429 when a window of the key is already over;
  *      an admitted request is counted in the request window at once;
  *   4. strategy selection, then tg_keys_allow_strategy: 403 for a
- *      strategy the key may not use;
+ *      strategy the key may not use; the request step 3 counted is
+ *      given back (lua/key_refund.lua with Redis);
  *   5. tg_keys_close, when the request closes: the tokens its traces
  *      and aux requests cost the GPUs (prompt and completion, cancelled
  *      traces included) are charged.
@@ -25,8 +26,8 @@
  * Windows are fixed and start with the first charge: requests and tokens
  * per short window (60 s unless the key says window=), tokens per day
  * (24 h).  With Redis connected the counters live there (lua/
- * key_admit.lua and key_charge.lua) and every gateway on that Redis
- * shares them; without, each engine keeps its own and the status
+ * key_admit.lua, key_charge.lua, key_refund.lua) and every gateway on
+ * that Redis shares them; without, each engine keeps its own and the status
  * document says "local".  Tokens are charged at the end, so requests in
  * flight when a token window fills may all finish: it overshoots by at
  * most what they cost.
@@ -66,6 +67,11 @@ void tg_keys_resolve(tg_request_t *r, void (*next)(tg_request_t *r));
 
 /* Steps 2 and 4: 0, or -EPERM with a 403 in err. */
 int tg_keys_allow_model(tg_request_t *r, tg_oa_error_t *err);
+/* Whether the request's key (if any) may use model, served by the pool
+ * named pool (NULL: none): 1 or 0, nothing counted.  GET /v1/models
+ * lists only those. */
+int tg_keys_may_use(const tg_request_t *r, const char *model,
+    const char *pool);
 int tg_keys_allow_strategy(tg_request_t *r, const char *strategy,
     tg_oa_error_t *err);
 

@@ -117,11 +117,14 @@ tg__shared_new(tg_engine_t *e, tg_generation_t *g, const char *key,
         if (tg_redis_script_load(&s->keys_admit, e->lua_dir,
                                  "key_admit.lua", err, errlen) != 0
             || tg_redis_script_load(&s->keys_charge, e->lua_dir,
-                                    "key_charge.lua", err, errlen) != 0)
+                                    "key_charge.lua", err, errlen) != 0
+            || tg_redis_script_load(&s->keys_refund, e->lua_dir,
+                                    "key_refund.lua", err, errlen) != 0)
         {
             tg_log_error("key limits not shared: %s", err);
             tg_redis_script_free(&s->keys_admit);
             tg_redis_script_free(&s->keys_charge);
+            tg_redis_script_free(&s->keys_refund);
         }
         tg_log_info("redis %s (db %d, prefix \"%s\"): connecting",
                     rs->addr, rc.db, rc.prefix ? rc.prefix : "");
@@ -318,6 +321,7 @@ tg__shared_closed_one(tg_shared_t *s)
     }
     tg_redis_script_free(&s->keys_admit);
     tg_redis_script_free(&s->keys_charge);
+    tg_redis_script_free(&s->keys_refund);
     free(s->gens);
     free(s->key);
     free(s);

@@ -47,6 +47,7 @@ struct tg_shared_s {
     /* Client keys' windows (core/keys.h); body NULL when unread. */
     tg_redis_script_t    keys_admit;
     tg_redis_script_t    keys_charge;
+    tg_redis_script_t    keys_refund;
 
     uint32_t            *gens;      /* ids of the generations using it */
     size_t               ngens;

@@ -18,6 +18,7 @@ static const char *tg__trace_model(tg_trace_t *t);
 static void tg__trace_backend_done(tg_trace_t *t, int failed,
     const char *err);
 static int tg__trace_relaunch(tg_trace_t *t, tg_oa_error_t *err);
+static void tg__trace_clear(tg_trace_t *t);
 static void tg__on_head(tg_http_t *h, long status, const char *ctype,
     void *data);
 static void tg__on_body(tg_http_t *h, const char *p, size_t n, void *data);
@@ -311,13 +312,11 @@ tg_trace_restart(tg_trace_t *t, json_t *body, tg_oa_error_t *err)
 }
 
 
-/* A cancelled trace's transfer state cleared and a new transfer started;
- * the trace runs again on 0. */
-static int
-tg__trace_relaunch(tg_trace_t *t, tg_oa_error_t *err)
+/* What one transfer left on the trace (its head, parser, error body)
+ * cleared for the next; the backends tried stay. */
+static void
+tg__trace_clear(tg_trace_t *t)
 {
-    int  rc;
-
     t->status = 0;
     free(t->content_type);
     t->content_type = NULL;
@@ -330,6 +329,17 @@ tg__trace_relaunch(tg_trace_t *t, tg_oa_error_t *err)
     t->bytes = 0;
     t->errbody.start = t->errbody.len = 0;
     t->rc = 0;
+}
+
+
+/* A cancelled trace's transfer state cleared and a new transfer started;
+ * the trace runs again on 0. */
+static int
+tg__trace_relaunch(tg_trace_t *t, tg_oa_error_t *err)
+{
+    int  rc;
+
+    tg__trace_clear(t);
     t->err[0] = '\0';
     t->ntried = t->nfixed;
 
@@ -538,16 +548,30 @@ tg__on_done(tg_http_t *h, int rc, const char *err, void *data)
         return;
     }
 
-    /* Retry elsewhere when the connection could not even be made. */
-    if (rc == -ECONNREFUSED && t->bytes == 0) {
-        tg_log_warn("request %llu: backend %s (%s) unreachable: %s",
-                    (unsigned long long) r->id, t->backend->name,
-                    t->backend->url, t->err);
+    /* Retry elsewhere when the connection could not even be made, and
+     * once when the backend failed (it died, it reset the connection)
+     * before a byte of the answer came: nothing of this trace reached
+     * the strategy, so nothing reached the client.  A timeout is not
+     * retried: the deadline would pay for it twice. */
+    if (t->bytes == 0
+        && (rc == -ECONNREFUSED
+            || (rc != 0 && rc != -ETIMEDOUT && !t->resent)))
+    {
+        tg_log_warn("request %llu: backend %s (%s) %s: %s; trying "
+                    "another backend of pool %s", (unsigned long long) r->id,
+                    t->backend->name, t->backend->url,
+                    rc == -ECONNREFUSED ? "unreachable"
+                                        : "failed before answering",
+                    t->err, t->pool->name);
 
+        if (rc != -ECONNREFUSED) {
+            t->resent = 1;
+        }
+        tg__trace_clear(t);
         if (tg__trace_launch(t, &e) == 0) {
-            t->status = 0;
             return;
         }
+        t->status = 0;
     }
 
     t->ended = 1;

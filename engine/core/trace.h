@@ -68,6 +68,8 @@ struct tg_trace_s {
     tg_backend_t     *prefer;           /* a restart's backend, first */
     unsigned          feeding:1;        /* inside tg_sse_feed */
     unsigned          restart:1;        /* relaunch when the feed returns */
+    unsigned          resent:1;         /* retried once after a backend
+                                           failed before answering */
 };
 
 /* stream: 1 an SSE stream, 0 a plain answer (aux requests),

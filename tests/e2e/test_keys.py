@@ -235,3 +235,70 @@ def test_auth_request_names_the_key(tmp_path):
     finally:
         for p in (nginx, engine, sim):
             p.cleanup()
+
+
+def _models(port, key):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/v1/models", headers={"Authorization":
+                                               "Bearer " + key})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, data
+
+
+def test_models_list_follows_the_key(tmp_path):
+    """GET /v1/models through an authenticated location lists only the
+    names the key may use (a model name, or a pool granting its names),
+    the same the chat endpoint lets through; a key without models= sees
+    every name, and a missing key is a 401."""
+    path = str(tmp_path / "keys")
+    one = keys(path, "create", "one", "--models", "alpha-7b")
+    pool = keys(path, "create", "pool", "--models", "pb")
+    anyk = keys(path, "create", "any")
+
+    sims = [harness.start_sim("--speed", "0", "--model", m)
+            for m in ("alpha-7b", "beta-32b")]
+    engine = harness.start_engine()
+    http_conf = ("    thinkgate_backend a %s model=alpha-7b;\n"
+                 "    thinkgate_backend b %s model=beta-32b;\n"
+                 "    thinkgate_pool pa a;\n"
+                 "    thinkgate_pool pb b;\n"
+                 "    thinkgate_model gpt-4o pb model=beta-32b;\n"
+                 "    thinkgate_model fast pa;\n"
+                 "    thinkgate_keys file=%s;\n"
+                 % (sims[0].url, sims[1].url, path))
+    server = ("        location /v1/ { thinkgate_pass; thinkgate_auth on; }\n"
+              "        location = /thinkgate/status { thinkgate_status; }\n")
+    nginx = harness.start_nginx(engine.sock, http_conf, server)
+    try:
+        harness.wait_registered(nginx)
+        seen = {}
+        for name, key in (("one", one), ("pool", pool), ("any", anyk)):
+            code, data = _models(nginx.port, key)
+            assert code == 200, data
+            doc = json.loads(data)
+            assert doc["object"] == "list"
+            seen[name] = sorted(m["id"] for m in doc["data"])
+        assert seen["one"] == ["alpha-7b"], seen
+        assert seen["pool"] == ["beta-32b", "gpt-4o"], seen
+        assert seen["any"] == ["alpha-7b", "beta-32b", "fast", "gpt-4o"], \
+            seen
+
+        # what the list shows is what chat lets through, and no more
+        for name, key in (("one", one), ("pool", pool)):
+            for model in seen["any"]:
+                code, data, _ = chat(nginx.port, key, model=model)
+                if model in seen[name]:
+                    assert code == 200, (name, model, data)
+                else:
+                    assert code == 403, (name, model, data)
+                    assert json.loads(data)["error"]["code"] \
+                        == "model_not_allowed"
+
+        code, data = _models(nginx.port, "sk-tg-nope")
+        assert code == 401, data
+        assert json.loads(data)["error"]["code"] == "invalid_api_key"
+    finally:
+        for p in [nginx, engine] + sims:
+            p.cleanup()

@@ -519,3 +519,61 @@ def test_prometheus_per_key_counters(tmp_path):
     finally:
         for p in (nginx, engine, sim):
             p.cleanup()
+
+
+def _strategy_refusals_not_counted(tmp_path, with_redis):
+    path = str(tmp_path / "keys")
+    key = tool("--file", path, "create", "narrow", "--strategies",
+               "passthrough", "--rpm", "2", "--window", "60")
+    redis = harness.start_redis() if with_redis else None
+    sim = harness.start_sim("--speed", "0")
+    procs = ([redis] if redis else []) + [sim]
+    try:
+        conf = http_conf([sim], "file=" + path, redis)
+        if redis:
+            gw = start_pairs(procs, conf, n=1)[0]
+        else:
+            engine = harness.start_engine()
+            procs.append(engine)
+            gw = harness.start_nginx(engine.sock, conf, SERVER)
+            procs.append(gw)
+            harness.wait_registered(gw)
+            assert status(gw.port)["keys"]["limits"] == "local"
+        for _ in range(3):
+            code, _, doc = chat(gw.port, key, FFS8)
+            assert code == 403, doc
+            assert doc["error"]["code"] == "strategy_not_allowed", doc
+        if redis:
+            # the refunds went to Redis before the next admission
+            deadline = time.monotonic() + 10
+            name = PREFIX + "key:{narrow}:req"
+            while harness.redis_cli(redis.port, "GET", name) not in ("0",
+                                                                     ""):
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        for left in (1, 0):
+            code, _, doc = chat(gw.port, key)
+            assert code == 200, doc
+            assert doc["thinkgate"]["key_requests_remaining"] == left, doc
+        code, headers, doc = chat(gw.port, key)
+        assert code == 429, doc
+        assert doc["error"]["type"] == "requests", doc
+        assert int(headers["Retry-After"]) >= 1
+        if redis:
+            assert harness.redis_cli(redis.port, "GET", name) == "2"
+    finally:
+        for p in reversed(procs):
+            p.cleanup()
+
+
+def test_strategy_refusal_not_counted_local(tmp_path):
+    """A 403 for a strategy the key may not use is decided after
+    admission counted the request: the count is given back, so three
+    refusals leave a key with rpm=2 both its requests."""
+    _strategy_refusals_not_counted(tmp_path, False)
+
+
+@need_redis
+def test_strategy_refusal_not_counted_redis(tmp_path):
+    """The same with the window in Redis (lua/key_refund.lua)."""
+    _strategy_refusals_not_counted(tmp_path, True)

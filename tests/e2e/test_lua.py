@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 LUA = os.path.join(ROOT, "lua")
 SCRIPTS = ["prefix_lookup.lua", "prefix_record.lua", "session_get.lua",
            "session_append.lua", "session_unlock.lua", "key_admit.lua",
-           "key_charge.lua"]
+           "key_charge.lua", "key_refund.lua"]
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("redis-server") and shutil.which("redis-cli")),
@@ -317,6 +317,29 @@ def test_key_windows(redis):
     # no limits: nothing counted
     ok, out = redis.ev("key_admit.lua", k, ["0", "0", "0", "5000"])
     assert ok and out[0] == "0" and out[2] == "2", out
+
+
+def test_key_refund(redis):
+    """A refund lowers an open request window by one and keeps its TTL;
+    a window that ended (no counter) or is at 0 stays as it is, and no
+    counter is made."""
+    k = ["tgt:key:{ann}:req", "tgt:key:{ann}:tok", "tgt:key:{ann}:day"]
+    for _ in range(2):
+        ok, out = redis.ev("key_admit.lua", k, ["5", "0", "0", "5000"])
+        assert ok and out[0] == "0", out
+    redis.cli("PEXPIRE", k[0], "3000")
+    ok, out = redis.ev("key_refund.lua", k[:1])
+    assert ok and out == ["1"], out
+    assert 0 < int(redis.cli("PTTL", k[0])) <= 3000
+    ok, out = redis.ev("key_refund.lua", k[:1])
+    assert ok and out == ["0"], out
+    ok, out = redis.ev("key_refund.lua", k[:1])
+    assert ok and out == ["0"], out
+    assert redis.cli("GET", k[0]) == "0"
+    redis.cli("DEL", k[0])
+    ok, out = redis.ev("key_refund.lua", k[:1])
+    assert ok and out == ["0"], out
+    assert redis.cli("EXISTS", k[0]) == "0"
 
 
 # -- every script --------------------------------------------------------
