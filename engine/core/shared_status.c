@@ -73,7 +73,8 @@ tg_shared_status_json(const tg_shared_t *s, json_t *doc)
                        (json_int_t) (s ? s->to_holder : 0),
                        "diverted_overloaded",
                        (json_int_t) (s ? s->diverted : 0));
-    sessions = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+    sessions = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                         "s:I, s:I, s:I}",
                          "available", s != NULL && s->sessions_ok
                                       && rs.connected,
                          "gets", (json_int_t) ss.gets,
@@ -82,7 +83,12 @@ tg_shared_status_json(const tg_shared_t *s, json_t *doc)
                          "not_owner", (json_int_t) ss.not_owner,
                          "unavailable", (json_int_t) ss.unavailable,
                          "write_retries", (json_int_t) ss.retries,
-                         "lost_turns", (json_int_t) ss.lost);
+                         "lost_turns", (json_int_t) ss.lost,
+                         "unknown_turns", (json_int_t) ss.unknown,
+                         "lease_ms",
+                         (json_int_t) (s ? s->sessions.conf.lease_ms : 0),
+                         "lock_refreshes", (json_int_t) ss.refreshes,
+                         "locks_lost", (json_int_t) ss.locks_lost);
 
     if (redis == NULL || prefix == NULL || sessions == NULL
         || json_object_set_new(doc, "redis", redis) != 0

@@ -41,10 +41,11 @@ tg__session_call(tg_session_store_t *st, int kind, const char *id,
     if (id == NULL || !tg_session_id_valid(id, strlen(id))) {
         return -EINVAL;
     }
-    /* A write waits for a reconnection (tg__session_retry); a read
-     * answers at once. */
+    /* A write waits for a reconnection (tg__session_retry); a read or
+     * a heartbeat answers at once. */
     if (st->redis == NULL
-        || (kind == TG__SESSION_GET && !tg_redis_connected(st->redis)))
+        || ((kind == TG__SESSION_GET || kind == TG__SESSION_REFRESH)
+            && !tg_redis_connected(st->redis)))
     {
         st->stats.unavailable++;
         return -ENOTCONN;
@@ -127,7 +128,7 @@ tg__session_retry(tg_session_op_t *op, int status)
 {
     uv_loop_t  *loop = op->st->redis->loop;
 
-    if (op->kind == TG__SESSION_GET
+    if (op->kind == TG__SESSION_GET || op->kind == TG__SESSION_REFRESH
         || (status != -ETIMEDOUT && status != -ECONNRESET
             && status != -ENOTCONN)
         || uv_now(loop) + TG__SESSION_RETRY_MS > op->deadline_ms)
@@ -202,6 +203,13 @@ tg__session_on_reply(tg_redis_t *r, int status, redisReply *reply,
 
     (void) r;
     op->cmd = NULL;
+    if (op->kind == TG__SESSION_APPEND
+        && (status == -ETIMEDOUT || status == -ECONNRESET))
+    {
+        /* This copy was sent (or may have been) and Redis may have run
+         * it: until a retry's reply says, the outcome is unknown. */
+        op->unsure = status;
+    }
     if (status != 0 && tg__session_retry(op, status)) {
         return;
     }
@@ -210,11 +218,32 @@ tg__session_on_reply(tg_redis_t *r, int status, redisReply *reply,
     if (op->kind == TG__SESSION_GET) {
         tg__session_got(op, status, reply);
     } else if (op->kind == TG__SESSION_APPEND) {
+        if (status == -ENOTCONN && op->unsure != 0) {
+            status = op->unsure;    /* the last copy was never sent, an
+                                       earlier one was */
+        }
+        if (status == -ETIMEDOUT || status == -ECONNRESET) {
+            op->st->stats.unknown++;
+        }
         tg__session_appended(op, status, reply);
         if (status != 0 && status != -EACCES) {
-            /* The turn is lost; the lock must not outlive it. */
+            /* Not stored, or not known to be; the lock must not outlive
+             * the request either way. */
             tg__session_unlock_after(op);
             return;
+        }
+    } else if (op->kind == TG__SESSION_REFRESH) {
+        if (status == 0 && reply != NULL
+            && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
+        {
+            op->st->stats.locks_lost++;
+            tg_log_warn("session: the lock of %s was gone when its holder "
+                        "refreshed it (expired during a stall?): another "
+                        "request may use the session meanwhile",
+                        op->keys[2]);
+        } else if (status != 0) {
+            tg_log_debug("session: a lock heartbeat failed (%s); the next "
+                         "one retries", strerror(-status));
         }
     } else if (status != 0) {
         tg_log_warn("session: a lock could not be released (%s); it "
