@@ -20,7 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 LUA = os.path.join(ROOT, "lua")
 SCRIPTS = ["prefix_lookup.lua", "prefix_record.lua", "session_get.lua",
-           "session_append.lua", "session_unlock.lua", "key_admit.lua",
+           "session_append.lua", "session_unlock.lua",
+           "session_refresh.lua", "key_admit.lua",
            "key_charge.lua"]
 
 pytestmark = pytest.mark.skipif(
@@ -269,6 +270,24 @@ def test_session_unlock(redis):
     assert redis.ev("session_unlock.lua", [skeys()[2]], ["t1"]) == \
         (True, ["1"])
     assert redis.cli("EXISTS", skeys()[2]) == "0"
+
+
+def test_session_refresh_extends_only_its_own_lock(redis):
+    def refresh(token, lease="5000"):
+        return redis.ev("session_refresh.lua", [skeys()[2]], [token, lease])
+
+    assert refresh("t1") == (True, ["0"])               # no lock at all
+    assert redis.cli("EXISTS", skeys()[2]) == "0", "a refresh creates none"
+    get(redis, "alice", token="t1", lease="1000")
+    assert refresh("t2") == (True, ["0"])
+    assert redis.cli("GET", skeys()[2]) == "t1"
+    assert int(redis.cli("PTTL", skeys()[2])) <= 1000
+    assert refresh("t1") == (True, ["1"])
+    assert 1000 < int(redis.cli("PTTL", skeys()[2])) <= 5000
+    ok, out = refresh("t1", "0")
+    assert not ok and "bad lease_ms" in out[0]
+    ok, out = refresh("", "5000")
+    assert ok and out == ["0"]
 
 
 def test_session_concurrent_appends_lose_nothing(redis):

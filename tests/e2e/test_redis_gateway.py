@@ -575,7 +575,7 @@ def test_session_append_waits_out_a_redis_stall(stack):
         "turn one", "turn two", "turn three"]
 
 
-def test_session_stall_past_the_bound_reports_the_lost_turn(stack):
+def test_session_stall_past_the_bound_reports_the_unknown_turn(stack):
     sid = "stall2-" + uuid.uuid4().hex
     st, raw = session_turn(stack, sid, "turn one")
     assert st == 200, raw
@@ -583,9 +583,13 @@ def test_session_stall_past_the_bound_reports_the_lost_turn(stack):
         stack, sid, "turn two",
         lambda: harness.redis_cli(stack.redis.port, "CLIENT", "PAUSE",
                                   7000, "WRITE"))
-    assert tg["session_stored"] is False, tg
+    # The append was sent and no reply came within write_ms: the engine
+    # cannot know whether Redis ran it, and says so (null), rather than
+    # "not stored" (test_session_lock.py has a stall in which Redis does
+    # run it).  Here the paused Redis drops it with its connection.
+    assert tg["session_stored"] is None, tg
     assert tg["session_turns"] == 1, tg
-    assert "not stored" in tg["session_error"]
+    assert "may or may not have been stored" in tg["session_error"]
     # The store releases the lock once Redis answers again: no 409 for
     # the lease's ten minutes (503 while the link reconnects).
     deadline = time.monotonic() + 15
