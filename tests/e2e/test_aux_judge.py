@@ -259,8 +259,7 @@ def test_aux_to_an_unknown_pool_fails_at_once(stack):
     assert "embed_status" not in tg
 
 
-@pytest.mark.skipif(_llama_skip_reason() is not None,
-                    reason=_llama_skip_reason() or "")
+@harness.needs(_llama_skip_reason(), opt_out="THINKGATE_NO_LLAMA")
 def test_judge_p_yes_from_smollm2():
     llama = start_llama()
     s = None

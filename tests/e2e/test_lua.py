@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+import harness
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 LUA = os.path.join(ROOT, "lua")
@@ -24,9 +26,7 @@ SCRIPTS = ["prefix_lookup.lua", "prefix_record.lua", "session_get.lua",
            "session_refresh.lua", "key_admit.lua",
            "key_charge.lua"]
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("redis-server") and shutil.which("redis-cli")),
-    reason="redis-server / redis-cli not installed")
+pytestmark = harness.needs_redis()
 
 
 def _free_port():

@@ -4,7 +4,6 @@ happens when Redis goes away and comes back.  A real redis-server, two
 simulators with prefix caches, real nginx and engines."""
 import http.client
 import json
-import shutil
 import threading
 import time
 import uuid
@@ -14,9 +13,7 @@ import pytest
 
 import harness
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("redis-server") and shutil.which("redis-cli")),
-    reason="redis-server / redis-cli not installed")
+pytestmark = harness.needs_redis()
 
 KEY_PREFIX = "tgtest:"
 SERVER = """

@@ -8,7 +8,7 @@ unknown (`session_stored: null`), never as "not stored".
 A real redis-server, a simulator, real nginx and engines."""
 import http.client
 import json
-import shutil
+import os
 import signal
 import threading
 import time
@@ -18,9 +18,7 @@ import pytest
 
 import harness
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("redis-server") and shutil.which("redis-cli")),
-    reason="redis-server / redis-cli not installed")
+pytestmark = harness.needs_redis()
 
 KEY_PREFIX = "tglock:"
 LEASE_MS = 2000
@@ -66,7 +64,7 @@ class Stack:
         """A new engine on the killed one's socket; nginx reconnects."""
         old = self.engine
         self.engine = harness.start_engine(
-            sock_dir=harness.os.path.dirname(old.sock),
+            sock_dir=os.path.dirname(old.sock),
             args=old.extra_args)
         self.procs.append(self.engine)
 
@@ -222,11 +220,11 @@ def test_lost_reply_is_reported_unknown_not_lost():
         st, raw = turn(s, sid, "turn one")
         assert st == 200, raw
         conn, resp, first = open_stream(s, sid, "turn two", 20)
-        harness.os.kill(s.redis.p.pid, signal.SIGSTOP)
+        os.kill(s.redis.p.pid, signal.SIGSTOP)
         try:
             rest = resp.read()       # ends once the append gives up
         finally:
-            harness.os.kill(s.redis.p.pid, signal.SIGCONT)
+            os.kill(s.redis.p.pid, signal.SIGCONT)
         conn.close()
         tg = thinkgate_of(first + rest)
         assert tg["session_stored"] is None, tg

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import harness
 from harness import TRACES, have_traces, start_sim
 
 JUDGE = "sim-judge"
@@ -131,7 +132,7 @@ def judge_all(sim, pairs):
 @pytest.fixture(scope="module")
 def pairs():
     if not have_traces():
-        pytest.skip("../shared/traces is absent: no recorded traces")
+        harness.missing("../shared/traces is absent: no recorded traces")
     return recorded_pairs()
 
 
