@@ -74,7 +74,7 @@ tg_shared_status_json(const tg_shared_t *s, json_t *doc)
                        "diverted_overloaded",
                        (json_int_t) (s ? s->diverted : 0));
     sessions = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                         "s:I, s:I, s:I}",
+                         "s:I, s:I, s:I, s:I, s:I}",
                          "available", s != NULL && s->sessions_ok
                                       && rs.connected,
                          "gets", (json_int_t) ss.gets,
@@ -85,6 +85,10 @@ tg_shared_status_json(const tg_shared_t *s, json_t *doc)
                          "write_retries", (json_int_t) ss.retries,
                          "lost_turns", (json_int_t) ss.lost,
                          "unknown_turns", (json_int_t) ss.unknown,
+                         "unknown_settled_stored",
+                         (json_int_t) ss.settled_stored,
+                         "unknown_settled_not_stored",
+                         (json_int_t) ss.settled_lost,
                          "lease_ms",
                          (json_int_t) (s ? s->sessions.conf.lease_ms : 0),
                          "lock_refreshes", (json_int_t) ss.refreshes,

@@ -69,11 +69,16 @@ tg_session_store_init(tg_session_store_t *st, tg_redis_t *redis,
         rc = tg_redis_script_load(&st->refresh_script, lua_dir,
                                   "session_refresh.lua", err, errlen);
     }
+    if (rc == 0) {
+        rc = tg_redis_script_load(&st->settle_script, lua_dir,
+                                  "session_settle.lua", err, errlen);
+    }
     if (rc != 0) {
         tg_redis_script_free(&st->get_script);
         tg_redis_script_free(&st->append_script);
         tg_redis_script_free(&st->unlock_script);
         tg_redis_script_free(&st->refresh_script);
+        tg_redis_script_free(&st->settle_script);
     }
     return rc;
 }
@@ -102,6 +107,7 @@ tg_session_store_close(tg_session_store_t *st)
     tg_redis_script_free(&st->append_script);
     tg_redis_script_free(&st->unlock_script);
     tg_redis_script_free(&st->refresh_script);
+    tg_redis_script_free(&st->settle_script);
 }
 
 

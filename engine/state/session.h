@@ -82,6 +82,9 @@ typedef struct {
     uint64_t   lost;           /* appends that failed for good */
     uint64_t   unknown;        /* of those, sent with their reply lost:
                                   they may have been stored */
+    uint64_t   settled_stored; /* unknown ones found stored later */
+    uint64_t   settled_lost;   /* unknown ones found not stored, and
+                                  fenced */
     uint64_t   refreshes;      /* lock heartbeats sent */
     uint64_t   locks_lost;     /* heartbeats that found the lock gone */
 } tg_session_stats_t;
@@ -95,6 +98,7 @@ struct tg_session_store_s {
     tg_redis_script_t    append_script;
     tg_redis_script_t    unlock_script;
     tg_redis_script_t    refresh_script;
+    tg_redis_script_t    settle_script;
     tg_session_op_t     *ops;
     uint64_t             instance;     /* random, for lock tokens */
     uint64_t             next_token;
@@ -151,6 +155,11 @@ int tg_session_get(tg_session_store_t *st, const char *id, const char *owner,
  *                                       reached Redis, or it refused it)
  *   -ETIMEDOUT, -ECONNRESET             unknown: a copy was sent and its
  *                                       reply lost, Redis may have run it
+ * After an unknown outcome the store settles it in the background
+ * (lua/session_settle.lua, retried for a minute): it finds whether the
+ * turn is stored, fences it when not (a late copy is then refused), logs
+ * the answer and counts it (settled_stored, settled_lost).  -ESTALE: the
+ * token was fenced (not stored).
  * tg_session_cancel() on an append only drops cb: the write goes on.
  */
 int tg_session_append(tg_session_store_t *st, const char *id,

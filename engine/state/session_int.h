@@ -13,7 +13,8 @@ enum {
     TG__SESSION_GET = 0,
     TG__SESSION_APPEND,
     TG__SESSION_UNLOCK,
-    TG__SESSION_REFRESH
+    TG__SESSION_REFRESH,
+    TG__SESSION_SETTLE
 };
 
 struct tg_session_op_s {

@@ -587,6 +587,12 @@ def test_session_stall_past_the_bound_reports_the_unknown_turn(stack):
     assert tg["session_stored"] is None, tg
     assert tg["session_turns"] == 1, tg
     assert "may or may not have been stored" in tg["session_error"]
+    # Once Redis runs again the engine settles it: not stored, and fenced
+    # so that no late copy can store it after all.
+    deadline = time.monotonic() + 20
+    while status(stack.a)["sessions"]["unknown_settled_not_stored"] < 1:
+        assert time.monotonic() < deadline, status(stack.a)["sessions"]
+        time.sleep(0.3)
     # The store releases the lock once Redis answers again: no 409 for
     # the lease's ten minutes (503 while the link reconnects).
     deadline = time.monotonic() + 15

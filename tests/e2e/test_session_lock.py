@@ -131,12 +131,17 @@ def thinkgate_of(raw):
     return tg
 
 
-def test_status_reports_the_lease(stack):
+def sessions_status(stack):
     conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=5)
     conn.request("GET", "/thinkgate/status")
     doc = json.loads(conn.getresponse().read())
     conn.close()
-    assert doc["sessions"]["lease_ms"] == LEASE_MS, doc["sessions"]
+    return doc["sessions"]
+
+
+def test_status_reports_the_lease(stack):
+    doc = sessions_status(stack)
+    assert doc["lease_ms"] == LEASE_MS, doc
 
 
 def test_engine_killed_mid_request_frees_the_session(stack):
@@ -230,11 +235,16 @@ def test_lost_reply_is_reported_unknown_not_lost():
         assert tg["session_stored"] is None, tg
         assert "may or may not have been stored" in tg["session_error"], tg
         # Redis reads the copy it was sent: the turn was stored after
-        # all, which "session_stored": false would have denied.
-        deadline = time.monotonic() + 10
-        while s.turns(sid) != ["turn one", "turn two"]:
-            assert time.monotonic() < deadline, s.turns(sid)
+        # all, which "session_stored": false would have denied.  The
+        # engine settles it (lua/session_settle.lua) and says so.
+        deadline = time.monotonic() + 20
+        while sessions_status(s)["unknown_settled_stored"] != 1:
+            assert time.monotonic() < deadline, sessions_status(s)
             time.sleep(0.2)
+        doc = sessions_status(s)
+        assert doc["unknown_turns"] == 1, doc
+        assert doc["unknown_settled_not_stored"] == 0, doc
+        assert s.turns(sid) == ["turn one", "turn two"]
         # The lock was released with it: the next turn is served.
         deadline = time.monotonic() + 15
         while True:
