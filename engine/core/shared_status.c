@@ -171,7 +171,15 @@ tg_shared_status_prometheus(const tg_shared_t *s, tg_buf_t *b)
         "# HELP thinkgate_sessions_unavailable_total Requests refused "
         "with 503.\n"
         "# TYPE thinkgate_sessions_unavailable_total counter\n"
-        "thinkgate_sessions_unavailable_total %llu\n",
+        "thinkgate_sessions_unavailable_total %llu\n"
+        "# HELP thinkgate_sessions_unknown_turns_total Turns whose append "
+        "got no reply: reported as maybe stored.\n"
+        "# TYPE thinkgate_sessions_unknown_turns_total counter\n"
+        "thinkgate_sessions_unknown_turns_total %llu\n"
+        "# HELP thinkgate_sessions_locks_lost_total Lock heartbeats that "
+        "found the lock gone.\n"
+        "# TYPE thinkgate_sessions_locks_lost_total counter\n"
+        "thinkgate_sessions_locks_lost_total %llu\n",
         strcmp(mode, "shared") == 0, strcmp(mode, "local") == 0,
         strcmp(mode, "off") == 0, rs.connected,
         (double) rs.latency_us / 1e6,
@@ -180,5 +188,7 @@ tg_shared_status_prometheus(const tg_shared_t *s, tg_buf_t *b)
         (unsigned long long) ps.lookups, (unsigned long long) ps.hits,
         (unsigned long long) ps.fallbacks, (unsigned long long) ss.gets,
         (unsigned long long) ss.appends, (unsigned long long) ss.busy,
-        (unsigned long long) ss.unavailable);
+        (unsigned long long) ss.unavailable,
+        (unsigned long long) ss.unknown,
+        (unsigned long long) ss.locks_lost);
 }

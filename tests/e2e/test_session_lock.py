@@ -142,6 +142,12 @@ def sessions_status(stack):
 def test_status_reports_the_lease(stack):
     doc = sessions_status(stack)
     assert doc["lease_ms"] == LEASE_MS, doc
+    conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=5)
+    conn.request("GET", "/thinkgate/status?format=prometheus")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    assert "\nthinkgate_sessions_unknown_turns_total 0\n" in text
+    assert "\nthinkgate_sessions_locks_lost_total 0\n" in text
 
 
 def test_engine_killed_mid_request_frees_the_session(stack):
