@@ -230,7 +230,7 @@ def test_lost_reply_is_reported_unknown_not_lost():
         sid = "unsure-" + uuid.uuid4().hex
         st, raw = turn(s, sid, "turn one")
         assert st == 200, raw
-        conn, resp, first = open_stream(s, sid, "turn two", 20)
+        conn, resp, first = open_stream(s, sid, "turn two", 5)
         os.kill(s.redis.p.pid, signal.SIGSTOP)
         try:
             rest = resp.read()       # ends once the append gives up
