@@ -22,6 +22,7 @@
 #include "state/session.h"
 #include "state/sha1.h"
 
+#include "needs.h"
 #include "redis_server.h"
 
 /* Criterion's workers may end without LeakSanitizer's exit check; each
@@ -78,7 +79,7 @@ setup(void)
 {
     tg_log_level = -1;      /* quiet: failures are asserted, not read */
     if (!tg_test_redis_installed()) {
-        cr_skip_test("redis-server is not installed");
+        TG_TEST_MISSING("redis-server is not installed");
     }
     memset(&srv, 0, sizeof(srv));
     cr_assert_eq(uv_loop_init(&loop), 0);
