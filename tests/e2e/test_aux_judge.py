@@ -10,7 +10,8 @@ aux_probe test plugin answers like passthrough on the sim while it
   answers.
 
 The llama.cpp test skips when the model file or llama-cpp-python[server]
-is absent; the others need only the build."""
+is absent (fails when CI=true, unless THINKGATE_NO_LLAMA=1); the others
+need only the build."""
 import glob
 import http.server
 import importlib.util

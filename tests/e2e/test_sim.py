@@ -2,7 +2,7 @@
 
 Most tests write their own trace file (problems no other test has seen)
 so they run without ../shared; the replay of every recorded trace skips
-when ../shared/traces is absent.
+when ../shared/traces is absent (fails when CI=true: harness.missing).
 """
 import glob
 import gzip

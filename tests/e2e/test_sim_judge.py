@@ -4,7 +4,8 @@ trace prefixes, its P(Yes) separates "same recorded final answer" from
 "different" with the AUROC it was given; the same pair and seed give the
 same answer; misuse is a 400 that says what was not found.
 
-The recorded-trace tests skip when ../shared/traces is absent.
+The recorded-trace tests skip when ../shared/traces is absent (fail when
+CI=true: harness.missing).
 """
 import gzip
 import json
