@@ -104,6 +104,9 @@ struct tg_engine_s {
      * first use. */
     tg_keys_t          *keys;
     unsigned            key_labels;         /* --key-labels */
+    /* A session lock's lease without its heartbeat (--session-lease),
+     * 0: TG_SESSION_LEASE_MS. */
+    uint64_t            session_lease_ms;
 };
 
 #define TG_PLUGIN_REFRESH_MS  2000

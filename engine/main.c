@@ -57,6 +57,11 @@ tg__usage(FILE *f)
         "  --key-labels N           client keys with their own Prometheus\n"
         "                           series (default 100; later keys are\n"
         "                           counted as key=\"other\")\n"
+        "  --session-lease MS       a session lock's lease (default 10000,\n"
+        "                           1000 to 600000): renewed every third\n"
+        "                           of it while its request runs, so an\n"
+        "                           engine that dies frees a session\n"
+        "                           after at most this long\n"
         "  --help                   this text\n");
 }
 
@@ -73,6 +78,7 @@ tg__parse_args(tg_engine_t *e, int argc, char **argv)
         { "score-device", required_argument, NULL, 'd' },
         { "lua-dir", required_argument, NULL, 'L' },
         { "key-labels", required_argument, NULL, 'K' },
+        { "session-lease", required_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -164,6 +170,20 @@ tg__parse_args(tg_engine_t *e, int argc, char **argv)
                 return -EINVAL;
             }
             e->key_labels = (unsigned) n;
+            break;
+
+        case 'S':
+            errno = 0;
+            n = strtoul(optarg, &end, 10);
+            if (optarg[0] == '\0' || optarg[0] == '-' || *end != '\0'
+                || errno != 0 || n < 1000 || n > 600000)
+            {
+                fprintf(stderr, "thinkgated: --session-lease must be a "
+                        "number of milliseconds from 1000 to 600000, not "
+                        "\"%s\"\n", optarg);
+                return -EINVAL;
+            }
+            e->session_lease_ms = n;
             break;
 
         case 'h':

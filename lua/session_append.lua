@@ -9,7 +9,11 @@ lock alone.  The first append creates the session, owned by ARGV[1].
 
 An append is retried by the engine when its reply is lost (timeout,
 connection reset), so it is idempotent per token: the meta hash keeps
-the token of the last append, and the same token again changes nothing.
+the tokens of the last 16 appends (field tokens, space-separated), and
+a token found there again changes nothing.  A token that
+session_settle.lua fenced ("!" + token in tokens: the engine gave up on
+it and reported the turn unknown, then not stored) is refused, so that a
+late copy cannot contradict what the engine settled.
 
 KEYS[1]  meta hash   (see session_get.lua)
 KEYS[2]  turns list
@@ -25,6 +29,7 @@ ARGV[7]  the turn: its messages as JSON objects joined by commas
 Returns {turns, dropped}: turns kept after the append, and how many of
 the oldest turns this append dropped.
 Errors: "NOTOWNER ..." the session belongs to another owner (nothing
+written); "FENCED ..." the token was settled as not stored (nothing
 written); "ERR session_append: ..." on a bad argument.
 ]]
 
@@ -47,12 +52,20 @@ if turn == nil or turn == '' then
 end
 
 local token = ARGV[2] or ''
-if token ~= '' and owner
-   and redis.call('HGET', KEYS[1], 'last_token') == token then
-    if redis.call('GET', KEYS[3]) == token then
-        redis.call('DEL', KEYS[3])
+local tokens = redis.call('HGET', KEYS[1], 'tokens') or ''
+if token ~= '' then
+    local padded = ' ' .. tokens .. ' '
+    if string.find(padded, ' !' .. token .. ' ', 1, true) then
+        return redis.error_reply('FENCED this request\'s turn was settled '
+                                 .. 'as not stored')
     end
-    return {redis.call('LLEN', KEYS[2]), 0}
+    if string.find(padded, ' ' .. token .. ' ', 1, true)
+       or (owner and redis.call('HGET', KEYS[1], 'last_token') == token) then
+        if redis.call('GET', KEYS[3]) == token then
+            redis.call('DEL', KEYS[3])
+        end
+        return {redis.call('LLEN', KEYS[2]), 0}
+    end
 end
 
 local n = redis.call('RPUSH', KEYS[2], turn)
@@ -69,7 +82,17 @@ if not owner then
 end
 redis.call('HSET', KEYS[1], 'turns', n, 'updated_ms', now)
 if token ~= '' then
-    redis.call('HSET', KEYS[1], 'last_token', token)
+    -- the newest 16 tokens, oldest first
+    local kept = {}
+    for t in string.gmatch(tokens, '%S+') do
+        kept[#kept + 1] = t
+    end
+    kept[#kept + 1] = token
+    while #kept > 16 do
+        table.remove(kept, 1)
+    end
+    redis.call('HSET', KEYS[1], 'last_token', token,
+               'tokens', table.concat(kept, ' '))
 end
 if dropped > 0 then
     redis.call('HINCRBY', KEYS[1], 'dropped', dropped)

@@ -14,7 +14,8 @@ KEYS[3]  lock: the token of the request holding the session
 ARGV[1]  owner: hex hash of the caller's bearer token
 ARGV[2]  token: unique id of the calling request ("" to read unlocked)
 ARGV[3]  lease_ms: the lock's lifetime, so that a crashed engine does
-         not block the session for longer (required with a token)
+         not block the session for longer (required with a token); the
+         holder renews it with session_refresh.lua while it runs
 ARGV[4]  ttl_ms: session TTL refreshed by the read (0: leave it)
 
 Returns {found, backend, dropped, turn1, ..., turnN}: found is 1 when the

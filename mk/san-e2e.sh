@@ -8,8 +8,10 @@
 # The subset: test_engine_raw.py (every frame and meta path of the engine),
 # test_responses.py (the Responses API: every strategy's output rendered,
 # stored and chained through Redis, Redis killed under it), test_keys.py
-# (client keys: 401, 403, auth_request; a few seconds) and test_sim.py,
-# without test_peer_credentials, whose refusal races the client's write
+# (client keys: 401, 403, auth_request; a few seconds), test_sim.py and
+# test_session_lock.py (a session lock's heartbeat, an engine killed and
+# restarted mid-request, an append settled after a frozen Redis; about
+# 40 s), without test_peer_credentials, whose refusal races the client's write
 # (BrokenPipeError under ASan's timing; issue 14).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +31,7 @@ export THINKGATE_PLUGIN_DIR=$san/plugins
 
 python3 -m pytest -q -ra tests/e2e/test_engine_raw.py \
     tests/e2e/test_responses.py tests/e2e/test_sim.py tests/e2e/test_keys.py \
-    -k "not test_peer_credentials"
+    tests/e2e/test_session_lock.py -k "not test_peer_credentials"
 rc=$?
 
 reports=$(ls "$logs" 2>/dev/null | wc -l)

@@ -435,8 +435,11 @@ tg_prep_summary(const tg_request_t *r, json_t *obj)
     }
     if (p->session) {
         rc |= json_object_set_new(obj, "session", json_string(p->id));
+        /* null: unknown (a copy reached Redis, or may have, and its
+         * reply was lost); false only when known not stored. */
         rc |= json_object_set_new(obj, "session_stored",
-                                  json_boolean(p->stored > 0));
+                                  p->stored == -2 ? json_null()
+                                  : json_boolean(p->stored > 0));
         if (p->stored <= 0) {
             rc |= json_object_set_new(obj, "session_error",
                                       json_string(p->store_error

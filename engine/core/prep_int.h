@@ -35,12 +35,15 @@ struct tg_prep_s {
     char                 token[TG_SESSION_TOKEN_MAX];
     json_t              *turn;          /* the client's messages */
     tg_session_op_t     *append_op;
+    uv_timer_t          *beat;          /* the lock's heartbeat */
     tg_prep_stored_cb    stored_cb;
     void                *stored_data;
     unsigned             turns;         /* stored before this request, then
                                            after it when stored */
     unsigned             dropping;      /* this append dropped as many */
-    int                  stored;        /* 1 stored, -1 not, 0 not yet */
+    int                  stored;        /* 1 stored, -1 not, -2 unknown (a
+                                           copy was sent, its reply lost),
+                                           0 not yet */
     const char          *store_error;   /* why not (static text) */
     uint64_t             dropped;       /* dropped before this request */
     unsigned             session:1;

@@ -23,6 +23,9 @@ static void tg__prep_event(tg_prep_t *p, const char *ev, size_t len);
 static void tg__prep_choice_text(tg_prep_t *p, json_t *doc, int stream);
 static void tg__prep_on_stored(tg_session_store_t *st, int status,
     unsigned turns, unsigned dropped, void *data);
+static void tg__prep_beat_start(tg_prep_t *p);
+static void tg__prep_on_beat(uv_timer_t *t);
+static void tg__prep_beat_closed(uv_handle_t *h);
 
 
 /* The key of "Bearer KEY" (the scheme in any case, one or more spaces,
@@ -176,6 +179,7 @@ tg__prep_on_session(tg_session_store_t *st, int status,
     p->locked = 1;
     p->turns = s->turns;
     p->dropped = s->dropped;
+    tg__prep_beat_start(p);
 
     /* The stored history counts against the location's body limit as if
      * the client had sent it: a session must not grow the prompt past
@@ -451,10 +455,24 @@ tg__prep_on_stored(tg_session_store_t *st, int status, unsigned turns,
     if (status == -ECANCELED) {
         return;                 /* the engine is stopping */
     }
+    if (p->beat != NULL) {
+        uv_timer_stop(p->beat); /* the lock is released or given up */
+    }
     if (status == 0) {
         p->stored = 1;
         p->turns = turns;
         p->dropping = dropped;
+    } else if (status == -ETIMEDOUT || status == -ECONNRESET) {
+        /* A copy reached Redis, or may have, and no reply came back
+         * before write_ms: "not stored" could be false. */
+        tg_log_error("request %llu: session %s: the turn may not have "
+                     "been stored: %s", (unsigned long long) p->r->id,
+                     p->id, strerror(-status));
+        p->stored = -2;
+        p->dropping = 0;
+        p->store_error = "session store did not answer: the turn may or "
+                         "may not have been stored (session_turns counts "
+                         "it as not stored)";
     } else {
         tg_log_error("request %llu: session %s: the turn is not stored: %s",
                      (unsigned long long) p->r->id, p->id,
@@ -471,9 +489,69 @@ tg__prep_on_stored(tg_session_store_t *st, int status, unsigned turns,
 }
 
 
+/*
+ * The lock's heartbeat: the lock's lease is short, so that a dead engine
+ * frees the session soon; while this request runs (from the read that
+ * took the lock until the append that releases it) the lease is renewed
+ * every third of it.
+ */
+static void
+tg__prep_beat_start(tg_prep_t *p)
+{
+    uint64_t  every = p->st->conf.lease_ms / 3;
+
+    p->beat = malloc(sizeof(*p->beat));
+    if (p->beat == NULL) {
+        tg_log_error("request %llu: session %s: no memory for the lock's "
+                     "heartbeat; the lock lasts one lease",
+                     (unsigned long long) p->r->id, p->id);
+        return;
+    }
+    if (uv_timer_init(p->st->redis->loop, p->beat) != 0) {
+        free(p->beat);
+        p->beat = NULL;
+        return;
+    }
+    p->beat->data = p;
+    if (every == 0) {
+        every = 1;
+    }
+    (void) uv_timer_start(p->beat, tg__prep_on_beat, every, every);
+}
+
+
+static void
+tg__prep_on_beat(uv_timer_t *t)
+{
+    tg_prep_t  *p = t->data;
+    int         rc;
+
+    if (!p->locked && p->append_op == NULL) {
+        return;
+    }
+    rc = tg_session_refresh(p->st, p->id, p->token);
+    if (rc != 0) {
+        tg_log_debug("request %llu: session %s: lock heartbeat not sent: "
+                     "%s", (unsigned long long) p->r->id, p->id,
+                     strerror(-rc));
+    }
+}
+
+
+static void
+tg__prep_beat_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+
 void
 tg__prep_session_close(tg_prep_t *p)
 {
+    if (p->beat != NULL) {
+        uv_close((uv_handle_t *) p->beat, tg__prep_beat_closed);
+        p->beat = NULL;
+    }
     /* A read still on its way may have taken the lock already: releasing
      * with our token is harmless if it did not. */
     if (p->session_op != NULL) {

@@ -72,6 +72,7 @@ tg__shared_new(tg_engine_t *e, tg_generation_t *g, const char *key,
 {
     const tg_redis_settings_t  *rs = &g->redis_settings;
     tg_redis_conf_t             rc;
+    tg_session_conf_t           sc;
     tg_shared_t                *s;
     char                        addr[512];
 
@@ -103,9 +104,11 @@ tg__shared_new(tg_engine_t *e, tg_generation_t *g, const char *key,
         }
         s->has_redis = 1;
 
+        memset(&sc, 0, sizeof(sc));
+        sc.lease_ms = e->session_lease_ms;
         s->sessions.data = s;
         if (tg_session_store_init(&s->sessions, &s->redis, e->lua_dir,
-                                  NULL, err, errlen) != 0)
+                                  &sc, err, errlen) != 0)
         {
             /* Without its scripts the store answers 503; prefix routing
              * still works. */

@@ -73,7 +73,8 @@ tg_shared_status_json(const tg_shared_t *s, json_t *doc)
                        (json_int_t) (s ? s->to_holder : 0),
                        "diverted_overloaded",
                        (json_int_t) (s ? s->diverted : 0));
-    sessions = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+    sessions = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                         "s:I, s:I, s:I, s:I, s:I}",
                          "available", s != NULL && s->sessions_ok
                                       && rs.connected,
                          "gets", (json_int_t) ss.gets,
@@ -82,7 +83,16 @@ tg_shared_status_json(const tg_shared_t *s, json_t *doc)
                          "not_owner", (json_int_t) ss.not_owner,
                          "unavailable", (json_int_t) ss.unavailable,
                          "write_retries", (json_int_t) ss.retries,
-                         "lost_turns", (json_int_t) ss.lost);
+                         "lost_turns", (json_int_t) ss.lost,
+                         "unknown_turns", (json_int_t) ss.unknown,
+                         "unknown_settled_stored",
+                         (json_int_t) ss.settled_stored,
+                         "unknown_settled_not_stored",
+                         (json_int_t) ss.settled_lost,
+                         "lease_ms",
+                         (json_int_t) (s ? s->sessions.conf.lease_ms : 0),
+                         "lock_refreshes", (json_int_t) ss.refreshes,
+                         "locks_lost", (json_int_t) ss.locks_lost);
 
     if (redis == NULL || prefix == NULL || sessions == NULL
         || json_object_set_new(doc, "redis", redis) != 0
@@ -161,7 +171,15 @@ tg_shared_status_prometheus(const tg_shared_t *s, tg_buf_t *b)
         "# HELP thinkgate_sessions_unavailable_total Requests refused "
         "with 503.\n"
         "# TYPE thinkgate_sessions_unavailable_total counter\n"
-        "thinkgate_sessions_unavailable_total %llu\n",
+        "thinkgate_sessions_unavailable_total %llu\n"
+        "# HELP thinkgate_sessions_unknown_turns_total Turns whose append "
+        "got no reply: reported as maybe stored.\n"
+        "# TYPE thinkgate_sessions_unknown_turns_total counter\n"
+        "thinkgate_sessions_unknown_turns_total %llu\n"
+        "# HELP thinkgate_sessions_locks_lost_total Lock heartbeats that "
+        "found the lock gone.\n"
+        "# TYPE thinkgate_sessions_locks_lost_total counter\n"
+        "thinkgate_sessions_locks_lost_total %llu\n",
         strcmp(mode, "shared") == 0, strcmp(mode, "local") == 0,
         strcmp(mode, "off") == 0, rs.connected,
         (double) rs.latency_us / 1e6,
@@ -170,5 +188,7 @@ tg_shared_status_prometheus(const tg_shared_t *s, tg_buf_t *b)
         (unsigned long long) ps.lookups, (unsigned long long) ps.hits,
         (unsigned long long) ps.fallbacks, (unsigned long long) ss.gets,
         (unsigned long long) ss.appends, (unsigned long long) ss.busy,
-        (unsigned long long) ss.unavailable);
+        (unsigned long long) ss.unavailable,
+        (unsigned long long) ss.unknown,
+        (unsigned long long) ss.locks_lost);
 }

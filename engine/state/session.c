@@ -35,7 +35,7 @@ tg_session_store_init(tg_session_store_t *st, tg_redis_t *redis,
         st->conf.ttl_ms = 86400000;
     }
     if (st->conf.lease_ms == 0) {
-        st->conf.lease_ms = 600000;
+        st->conf.lease_ms = TG_SESSION_LEASE_MS;
     }
     if (st->conf.max_turns == 0) {
         st->conf.max_turns = 64;
@@ -65,10 +65,20 @@ tg_session_store_init(tg_session_store_t *st, tg_redis_t *redis,
         rc = tg_redis_script_load(&st->unlock_script, lua_dir,
                                   "session_unlock.lua", err, errlen);
     }
+    if (rc == 0) {
+        rc = tg_redis_script_load(&st->refresh_script, lua_dir,
+                                  "session_refresh.lua", err, errlen);
+    }
+    if (rc == 0) {
+        rc = tg_redis_script_load(&st->settle_script, lua_dir,
+                                  "session_settle.lua", err, errlen);
+    }
     if (rc != 0) {
         tg_redis_script_free(&st->get_script);
         tg_redis_script_free(&st->append_script);
         tg_redis_script_free(&st->unlock_script);
+        tg_redis_script_free(&st->refresh_script);
+        tg_redis_script_free(&st->settle_script);
     }
     return rc;
 }
@@ -96,6 +106,8 @@ tg_session_store_close(tg_session_store_t *st)
     tg_redis_script_free(&st->get_script);
     tg_redis_script_free(&st->append_script);
     tg_redis_script_free(&st->unlock_script);
+    tg_redis_script_free(&st->refresh_script);
+    tg_redis_script_free(&st->settle_script);
 }
 
 
@@ -266,6 +278,30 @@ tg_session_unlock(tg_session_store_t *st, const char *id, const char *token)
     args[0] = token;
     rc = tg__session_call(st, TG__SESSION_UNLOCK, id, &st->unlock_script,
                           1, 1, args, &op);
+    return rc;
+}
+
+
+int
+tg_session_refresh(tg_session_store_t *st, const char *id, const char *token)
+{
+    tg_session_op_t  *op;
+    const char       *args[2];
+    char              lease[24];
+    int               rc;
+
+    if (token == NULL || token[0] == '\0') {
+        return -EINVAL;
+    }
+    snprintf(lease, sizeof(lease), "%llu",
+             (unsigned long long) st->conf.lease_ms);
+    args[0] = token;
+    args[1] = lease;
+    rc = tg__session_call(st, TG__SESSION_REFRESH, id, &st->refresh_script,
+                          1, 2, args, &op);
+    if (rc == 0) {
+        st->stats.refreshes++;
+    }
     return rc;
 }
 

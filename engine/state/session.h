@@ -7,9 +7,13 @@
  * takes the session's lock (SET NX PX in lua/session_get.lua) together
  * with the read; a second request on the same session while the first
  * runs gets -EBUSY (the engine answers 409 "session busy").  The lock is
- * released by tg_session_append() or tg_session_unlock(), or expires
- * after lease_ms if the engine dies.  Appends are atomic and never
- * refused for the lock, so no answered turn is lost.
+ * released by tg_session_append() or tg_session_unlock().  Its lease is
+ * short (lease_ms, 10 s by default): the holder refreshes it with
+ * tg_session_refresh() while its request runs (a heartbeat, every
+ * lease_ms / 3), so that the lock lasts as long as the request however
+ * long that is, and an engine killed mid-request blocks the session for
+ * at most one lease.  Appends are atomic and never refused for the lock,
+ * so no answered turn is lost.
  *
  * Redis away is never an empty history: every call returns -ENOTCONN
  * (the engine answers 503 "session store unavailable") or its callback
@@ -35,14 +39,15 @@
 #define TG_SESSION_ID_MAX     128
 #define TG_SESSION_OWNER_LEN  40      /* hex digits */
 #define TG_SESSION_TOKEN_MAX  48
+#define TG_SESSION_LEASE_MS   10000   /* default lock lease */
 
 typedef struct tg_session_store_s  tg_session_store_t;
 typedef struct tg_session_op_s     tg_session_op_t;
 
 typedef struct {
     uint64_t   ttl_ms;      /* session lifetime after its last use, 0: 1 day */
-    uint64_t   lease_ms;    /* lock lifetime, 0: 600000 (longer than any
-                               request) */
+    uint64_t   lease_ms;    /* lock lifetime without a heartbeat,
+                               0: TG_SESSION_LEASE_MS */
     unsigned   max_turns;   /* turns kept, oldest dropped, 0: 64 */
     uint64_t   write_ms;    /* an append or unlock whose reply is lost
                                (timeout, reset, Redis away) is sent again
@@ -75,6 +80,13 @@ typedef struct {
     uint64_t   unavailable;    /* -ENOTCONN, timeouts, lost, errors */
     uint64_t   retries;        /* writes sent again */
     uint64_t   lost;           /* appends that failed for good */
+    uint64_t   unknown;        /* of those, sent with their reply lost:
+                                  they may have been stored */
+    uint64_t   settled_stored; /* unknown ones found stored later */
+    uint64_t   settled_lost;   /* unknown ones found not stored, and
+                                  fenced */
+    uint64_t   refreshes;      /* lock heartbeats sent */
+    uint64_t   locks_lost;     /* heartbeats that found the lock gone */
 } tg_session_stats_t;
 
 /* Embedded by the owner; fields below data are private. */
@@ -85,6 +97,8 @@ struct tg_session_store_s {
     tg_redis_script_t    get_script;
     tg_redis_script_t    append_script;
     tg_redis_script_t    unlock_script;
+    tg_redis_script_t    refresh_script;
+    tg_redis_script_t    settle_script;
     tg_session_op_t     *ops;
     uint64_t             instance;     /* random, for lock tokens */
     uint64_t             next_token;
@@ -132,9 +146,20 @@ int tg_session_get(tg_session_store_t *st, const char *id, const char *owner,
  *
  * The append is confirmed: cb gets 0 only once Redis has stored the
  * turn.  A lost reply (timeout, reset, Redis away) is retried for
- * write_ms (the script is idempotent per token); if it still fails, cb
- * gets the error and the store itself releases the lock (an unlock,
- * retried too), so a stall never leaves the session locked for a lease.
+ * write_ms (the script is idempotent per token, so a retry that gets
+ * through also tells whether an earlier copy was stored); if it still
+ * fails, cb gets the error and the store itself releases the lock (an
+ * unlock, retried too), so a stall never leaves the session locked.
+ * The error says what is known:
+ *   -ENOTCONN, -EIO, -ENOMEM, -EACCES   the turn is not stored (no copy
+ *                                       reached Redis, or it refused it)
+ *   -ETIMEDOUT, -ECONNRESET             unknown: a copy was sent and its
+ *                                       reply lost, Redis may have run it
+ * After an unknown outcome the store settles it in the background
+ * (lua/session_settle.lua, retried for a minute): it finds whether the
+ * turn is stored, fences it when not (a late copy is then refused), logs
+ * the answer and counts it (settled_stored, settled_lost).  -ESTALE: the
+ * token was fenced (not stored).
  * tg_session_cancel() on an append only drops cb: the write goes on.
  */
 int tg_session_append(tg_session_store_t *st, const char *id,
@@ -146,6 +171,12 @@ int tg_session_append(tg_session_store_t *st, const char *id,
  * forget, retried for write_ms: if it still fails the lock expires
  * after lease_ms. */
 int tg_session_unlock(tg_session_store_t *st, const char *id,
+    const char *token);
+
+/* The heartbeat: extends the lock held by token to lease_ms from now.
+ * Fire and forget, not retried (the next beat is); a lock found gone is
+ * logged and counted (locks_lost).  Returns as tg_session_unlock(). */
+int tg_session_refresh(tg_session_store_t *st, const char *id,
     const char *token);
 
 /* The operation's callback will not be called (a write still goes

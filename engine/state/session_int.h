@@ -12,7 +12,9 @@
 enum {
     TG__SESSION_GET = 0,
     TG__SESSION_APPEND,
-    TG__SESSION_UNLOCK
+    TG__SESSION_UNLOCK,
+    TG__SESSION_REFRESH,
+    TG__SESSION_SETTLE
 };
 
 struct tg_session_op_s {
@@ -34,6 +36,9 @@ struct tg_session_op_s {
     const char            *args[7];
     uv_timer_t            *timer;       /* a write waiting to be resent */
     uint64_t               deadline_ms; /* loop time */
+    int                    unsure;      /* an append sent whose reply was
+                                           lost: its error (it may have
+                                           been stored), else 0 */
     /* keys and arguments follow */
 };
 

@@ -19,7 +19,9 @@ static void tg__session_on_retry(uv_timer_t *t);
 static void tg__session_timer_closed(uv_handle_t *h);
 static void tg__session_on_reply(tg_redis_t *r, int status,
     redisReply *reply, void *data);
-static void tg__session_unlock_after(tg_session_op_t *op);
+static void tg__session_unlock_after(tg_session_op_t *op, int unknown);
+static void tg__session_settled(tg_session_op_t *op, int status,
+    redisReply *reply);
 static void tg__session_unlink(tg_session_op_t *op);
 static int tg__session_status(tg_session_store_t *st, int status,
     redisReply *reply);
@@ -41,10 +43,11 @@ tg__session_call(tg_session_store_t *st, int kind, const char *id,
     if (id == NULL || !tg_session_id_valid(id, strlen(id))) {
         return -EINVAL;
     }
-    /* A write waits for a reconnection (tg__session_retry); a read
-     * answers at once. */
+    /* A write waits for a reconnection (tg__session_retry); a read or
+     * a heartbeat answers at once. */
     if (st->redis == NULL
-        || (kind == TG__SESSION_GET && !tg_redis_connected(st->redis)))
+        || ((kind == TG__SESSION_GET || kind == TG__SESSION_REFRESH)
+            && !tg_redis_connected(st->redis)))
     {
         st->stats.unavailable++;
         return -ENOTCONN;
@@ -127,7 +130,7 @@ tg__session_retry(tg_session_op_t *op, int status)
 {
     uv_loop_t  *loop = op->st->redis->loop;
 
-    if (op->kind == TG__SESSION_GET
+    if (op->kind == TG__SESSION_GET || op->kind == TG__SESSION_REFRESH
         || (status != -ETIMEDOUT && status != -ECONNRESET
             && status != -ENOTCONN)
         || uv_now(loop) + TG__SESSION_RETRY_MS > op->deadline_ms)
@@ -202,6 +205,13 @@ tg__session_on_reply(tg_redis_t *r, int status, redisReply *reply,
 
     (void) r;
     op->cmd = NULL;
+    if (op->kind == TG__SESSION_APPEND
+        && (status == -ETIMEDOUT || status == -ECONNRESET))
+    {
+        /* This copy was sent (or may have been) and Redis may have run
+         * it: until a retry's reply says, the outcome is unknown. */
+        op->unsure = status;
+    }
     if (status != 0 && tg__session_retry(op, status)) {
         return;
     }
@@ -210,11 +220,35 @@ tg__session_on_reply(tg_redis_t *r, int status, redisReply *reply,
     if (op->kind == TG__SESSION_GET) {
         tg__session_got(op, status, reply);
     } else if (op->kind == TG__SESSION_APPEND) {
+        if (status == -ENOTCONN && op->unsure != 0) {
+            status = op->unsure;    /* the last copy was never sent, an
+                                       earlier one was */
+        }
+        if (status == -ETIMEDOUT || status == -ECONNRESET) {
+            op->st->stats.unknown++;
+        }
         tg__session_appended(op, status, reply);
         if (status != 0 && status != -EACCES) {
-            /* The turn is lost; the lock must not outlive it. */
-            tg__session_unlock_after(op);
+            /* Not stored, or not known to be; the lock must not outlive
+             * the request either way. */
+            tg__session_unlock_after(op, status == -ETIMEDOUT
+                                         || status == -ECONNRESET);
             return;
+        }
+    } else if (op->kind == TG__SESSION_SETTLE) {
+        tg__session_settled(op, status, reply);
+    } else if (op->kind == TG__SESSION_REFRESH) {
+        if (status == 0 && reply != NULL
+            && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
+        {
+            op->st->stats.locks_lost++;
+            tg_log_warn("session: the lock of %s was gone when its holder "
+                        "refreshed it (expired during a stall?): another "
+                        "request may use the session meanwhile",
+                        op->keys[2]);
+        } else if (status != 0) {
+            tg_log_debug("session: a lock heartbeat failed (%s); the next "
+                         "one retries", strerror(-status));
         }
     } else if (status != 0) {
         tg_log_warn("session: a lock could not be released (%s); it "
@@ -226,26 +260,40 @@ tg__session_on_reply(tg_redis_t *r, int status, redisReply *reply,
 
 /* The append failed for good: the same op, relinked, becomes the unlock
  * of its token, retried for as long as a lease could still block the
- * session (at most a minute). */
+ * session (at most a minute).  When its outcome is unknown it becomes
+ * the settling of its token instead (which also unlocks), retried for a
+ * minute: it finds whether the turn is stored and fences it if not. */
 static void
-tg__session_unlock_after(tg_session_op_t *op)
+tg__session_unlock_after(tg_session_op_t *op, int unknown)
 {
     tg_session_store_t  *st = op->st;
     uint64_t             bound;
 
     st->stats.lost++;
-    op->kind = TG__SESSION_UNLOCK;
     op->append_cb = NULL;
     op->data = NULL;
     if (op->args[1] == NULL || op->args[1][0] == '\0') {
         tg__session_free(op);
         return;
     }
-    op->script = &st->unlock_script;
-    op->nkeys = 1;
-    op->nargs = 1;
-    op->args[0] = op->args[1];
-    bound = st->conf.lease_ms < 60000 ? st->conf.lease_ms : 60000;
+    if (unknown) {
+        /* append args: owner, token, ttl_ms, ...; settle: token, ttl_ms */
+        op->kind = TG__SESSION_SETTLE;
+        op->script = &st->settle_script;
+        op->nkeys = 3;
+        op->nargs = 2;
+        op->args[0] = op->args[1];
+        op->args[1] = op->args[2];
+        bound = 60000;
+    } else {
+        op->kind = TG__SESSION_UNLOCK;
+        op->script = &st->unlock_script;
+        op->nkeys = 1;
+        op->nargs = 1;
+        op->args[0] = op->args[1];
+        bound = st->conf.lease_ms < 60000 ? st->conf.lease_ms : 60000;
+    }
+    op->unsure = 0;
     op->deadline_ms = uv_now(st->redis->loop) + bound;
     op->next = st->ops;
     if (st->ops != NULL) {
@@ -254,6 +302,39 @@ tg__session_unlock_after(tg_session_op_t *op)
     st->ops = op;
     if (tg__session_send(op) != 0 && !tg__session_retry(op, -ENOTCONN)) {
         tg__session_free(op);
+    }
+}
+
+
+/* What the settling found: logged, so that an operator can tell a
+ * client whose turn was reported unknown what became of it. */
+static void
+tg__session_settled(tg_session_op_t *op, int status, redisReply *reply)
+{
+    tg_session_store_t  *st = op->st;
+
+    if (status == 0
+        && (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+            || reply->element[0]->type != REDIS_REPLY_INTEGER))
+    {
+        status = -EIO;
+    }
+    if (status != 0) {
+        tg_log_warn("session %s: the turn of request token %s could not "
+                    "be settled (%s): its outcome stays unknown; the lock "
+                    "expires after its lease", op->keys[0], op->args[0],
+                    strerror(-status));
+        return;
+    }
+    if (reply->element[0]->integer == 1) {
+        st->stats.settled_stored++;
+        tg_log_info("session %s: the turn of request token %s, reported "
+                    "as unknown, is stored", op->keys[0], op->args[0]);
+    } else {
+        st->stats.settled_lost++;
+        tg_log_warn("session %s: the turn of request token %s, reported "
+                    "as unknown, is not stored (fenced: a late copy will "
+                    "be refused)", op->keys[0], op->args[0]);
     }
 }
 
@@ -281,6 +362,9 @@ tg__session_status(tg_session_store_t *st, int status, redisReply *reply)
         if (strncmp(reply->str, "NOTOWNER ", 9) == 0) {
             st->stats.not_owner++;
             return -EACCES;
+        }
+        if (strncmp(reply->str, "FENCED ", 7) == 0) {
+            return -ESTALE;     /* settled as not stored */
         }
         if (strncmp(reply->str, "SESSIONBUSY ", 12) == 0) {
             st->stats.busy++;

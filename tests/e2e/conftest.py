@@ -10,6 +10,8 @@ import os
 
 import pytest
 
+import harness
+
 LONGER = {
     # builds the Docker image (minutes); its own subprocess limit is 3600 s
     "test_docker.py": 3700,
@@ -29,3 +31,15 @@ def pytest_collection_modifyitems(items):
         limit = LONGER.get(os.path.basename(str(item.fspath)))
         if limit and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(limit))
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "tg_needs(reason, opt_out): a needed input is missing "
+        "when reason is not None: skip, or fail in CI (harness.missing)")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("tg_needs"):
+        if mark.kwargs.get("reason"):
+            harness.missing(mark.kwargs["reason"], mark.kwargs.get("opt_out"))

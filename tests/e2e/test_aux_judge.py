@@ -10,7 +10,8 @@ aux_probe test plugin answers like passthrough on the sim while it
   answers.
 
 The llama.cpp test skips when the model file or llama-cpp-python[server]
-is absent; the others need only the build."""
+is absent (fails when CI=true, unless THINKGATE_NO_LLAMA=1); the others
+need only the build."""
 import glob
 import http.server
 import importlib.util
@@ -259,8 +260,7 @@ def test_aux_to_an_unknown_pool_fails_at_once(stack):
     assert "embed_status" not in tg
 
 
-@pytest.mark.skipif(_llama_skip_reason() is not None,
-                    reason=_llama_skip_reason() or "")
+@harness.needs(_llama_skip_reason(), opt_out="THINKGATE_NO_LLAMA")
 def test_judge_p_yes_from_smollm2():
     llama = start_llama()
     s = None

@@ -26,9 +26,9 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 EXAMPLES = sorted(glob.glob(os.path.join(CONF, "*.conf")))
 
-needs_module = pytest.mark.skipif(
-    not os.path.exists(MODULE) or not os.path.exists(NGINX),
-    reason="module not built (make module) or nginx not installed")
+needs_module = harness.needs(
+    None if os.path.exists(MODULE) and os.path.exists(NGINX)
+    else "module not built (make module) or nginx not installed")
 
 
 def localize(text, d, port):

@@ -26,9 +26,9 @@ import harness
 ENTRYPOINT = os.path.join(harness.ROOT, "docker", "entrypoint.sh")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(harness.MODULE) or not os.path.exists(NGINX),
-    reason="module not built (make module) or nginx not installed")
+pytestmark = harness.needs(
+    None if os.path.exists(harness.MODULE) and os.path.exists(NGINX)
+    else "module not built (make module) or nginx not installed")
 
 
 class Gateway:

@@ -26,10 +26,11 @@ import zipfile
 import numpy as np
 import pytest
 
+import harness
 from harness import BUILD, ROOT
 
-tokenizers = pytest.importorskip("tokenizers")
-st_numpy = pytest.importorskip("safetensors.numpy")
+tokenizers = harness.import_or_missing("tokenizers")
+st_numpy = harness.import_or_missing("safetensors.numpy")
 
 MODEL = os.path.join(BUILD, "models", "all-MiniLM-L6-v2")
 TOOL = os.path.join(BUILD, "bin", "thinkgate-embed")
@@ -91,7 +92,8 @@ def texts():
 def model():
     for f in ("model.safetensors", "vocab.txt", "tokenizer.json"):
         if not os.path.exists(os.path.join(MODEL, f)):
-            pytest.skip("%s missing: run `bash mk/models.sh minilm`" % f)
+            harness.missing("%s missing: run `bash mk/models.sh minilm`"
+                            % f)
     if not os.access(TOOL, os.X_OK):
         pytest.fail("%s missing: run make" % TOOL)
     return MODEL
@@ -222,10 +224,10 @@ def int8_model():
 
 
 def test_int8_onnx_agrees_roughly(model, texts, reference):
-    ort = pytest.importorskip("onnxruntime")
+    ort = harness.import_or_missing("onnxruntime")
     path = int8_model()
     if path is None:
-        pytest.skip("%s could not be fetched" % INT8_PKG)
+        harness.missing("%s could not be fetched" % INT8_PKG)
     ids, ref = reference
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     names = [i.name for i in sess.get_inputs()]

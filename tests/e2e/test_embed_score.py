@@ -39,9 +39,9 @@ PARAPHRASES = [
     "Sales for the quarter went up 8%.",
 ]
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(os.path.join(MODEL, "model.safetensors")),
-    reason="no model: run `make models` (mk/models.sh)")
+pytestmark = harness.needs(
+    None if os.path.exists(os.path.join(MODEL, "model.safetensors"))
+    else "no model: run `make models` (mk/models.sh)")
 
 
 def have_gpu():
@@ -292,8 +292,8 @@ def test_engine_stops_cleanly_with_a_batch_running():
 FAKE_CUDA = os.path.join(harness.BUILD, "tests", "fake_cuda")
 
 
-@pytest.mark.skipif(not os.path.isdir(FAKE_CUDA),
-                    reason="no CUDA stand-in (tests/unit/fake_cuda.c)")
+@harness.needs(None if os.path.isdir(FAKE_CUDA)
+               else "no CUDA stand-in (tests/unit/fake_cuda.c)")
 def test_device_cuda_through_the_engine(gw):
     """device=cuda with build/tests/fake_cuda's stand-in for libcudart and
     libcublas: the engine's cuBLAS path end to end, its device named in the

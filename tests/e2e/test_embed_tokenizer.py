@@ -20,9 +20,10 @@ import subprocess
 
 import pytest
 
+import harness
 from harness import BUILD, TRACES, have_traces
 
-tokenizers = pytest.importorskip("tokenizers")
+tokenizers = harness.import_or_missing("tokenizers")
 
 MODEL = os.path.join(BUILD, "models", "all-MiniLM-L6-v2")
 TOOL = os.path.join(BUILD, "tests", "wordpiece_ids")
@@ -133,7 +134,7 @@ def make_texts():
 @pytest.fixture(scope="module")
 def texts():
     if not have_traces():
-        pytest.skip("no traces in %s" % TRACES)
+        harness.missing("no traces in %s" % TRACES)
     return make_texts()
 
 
@@ -141,9 +142,9 @@ def texts():
 def test_ids_match_tokenizers(texts, max_len):
     vocab = os.path.join(MODEL, "vocab.txt")
     if not os.path.exists(vocab):
-        pytest.skip("no model in %s (make models)" % MODEL)
+        harness.missing("no model in %s (make models)" % MODEL)
     if not os.access(TOOL, os.X_OK):
-        pytest.skip("%s not built" % TOOL)
+        harness.missing("%s not built" % TOOL)
     tok = tokenizers.Tokenizer.from_file(os.path.join(MODEL,
                                                       "tokenizer.json"))
     tok.no_padding()

@@ -9,12 +9,9 @@ with bounded labels.  Real nginx, engines, sims and redis-server."""
 import http.client
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
-
-import pytest
 
 import harness
 
@@ -25,9 +22,7 @@ FFS8 = {"strategy": "ffs", "n": 8}
 PREFIX = "tgkeys:"
 WINDOW = 4      # seconds: the keys' short window here (window=)
 
-need_redis = pytest.mark.skipif(
-    not (shutil.which("redis-server") and shutil.which("redis-cli")),
-    reason="redis-server / redis-cli not installed")
+need_redis = harness.needs_redis()
 
 SERVER = """
         location /v1/ {

@@ -34,8 +34,7 @@ def _skip_reason():
     return None
 
 
-pytestmark = pytest.mark.skipif(_skip_reason() is not None,
-                                reason=_skip_reason() or "")
+pytestmark = harness.needs(_skip_reason(), opt_out="THINKGATE_NO_LLAMA")
 
 
 def _get(port, path, timeout=10):

@@ -16,16 +16,17 @@ import time
 
 import pytest
 
+import harness
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 LUA = os.path.join(ROOT, "lua")
 SCRIPTS = ["prefix_lookup.lua", "prefix_record.lua", "session_get.lua",
-           "session_append.lua", "session_unlock.lua", "key_admit.lua",
+           "session_append.lua", "session_unlock.lua",
+           "session_refresh.lua", "session_settle.lua", "key_admit.lua",
            "key_charge.lua", "key_refund.lua"]
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("redis-server") and shutil.which("redis-cli")),
-    reason="redis-server / redis-cli not installed")
+pytestmark = harness.needs_redis()
 
 
 def _free_port():
@@ -52,7 +53,7 @@ class Redis:
         out = p.stdout.rstrip("\n")
         lines = out.split("\n") if out else []
         err = p.returncode != 0 or (lines and re.match(
-            r"^(\(error\) )?(ERR|NOTOWNER|SESSIONBUSY|WRONGTYPE) ", lines[0]))
+            r"^(\(error\) )?(ERR|NOTOWNER|SESSIONBUSY|FENCED|WRONGTYPE) ", lines[0]))
         if lines and lines[0].startswith("(error) "):
             lines[0] = lines[0][len("(error) "):]
         return (not err), lines
@@ -269,6 +270,84 @@ def test_session_unlock(redis):
     assert redis.ev("session_unlock.lua", [skeys()[2]], ["t1"]) == \
         (True, ["1"])
     assert redis.cli("EXISTS", skeys()[2]) == "0"
+
+
+def test_session_refresh_extends_only_its_own_lock(redis):
+    def refresh(token, lease="5000"):
+        return redis.ev("session_refresh.lua", [skeys()[2]], [token, lease])
+
+    assert refresh("t1") == (True, ["0"])               # no lock at all
+    assert redis.cli("EXISTS", skeys()[2]) == "0", "a refresh creates none"
+    get(redis, "alice", token="t1", lease="1000")
+    assert refresh("t2") == (True, ["0"])
+    assert redis.cli("GET", skeys()[2]) == "t1"
+    assert int(redis.cli("PTTL", skeys()[2])) <= 1000
+    assert refresh("t1") == (True, ["1"])
+    assert 1000 < int(redis.cli("PTTL", skeys()[2])) <= 5000
+    ok, out = refresh("t1", "0")
+    assert not ok and "bad lease_ms" in out[0]
+    ok, out = refresh("", "5000")
+    assert ok and out == ["0"]
+
+
+def settle(r, token, sid="s1", ttl="60000"):
+    return r.ev("session_settle.lua", skeys(sid), [token, ttl])
+
+
+def test_session_append_idempotent_after_another_append(redis):
+    """A retry of t1 whose first copy was stored must not store it again
+    even when another request appended in between (t1 is no longer the
+    last token)."""
+    assert append(redis, "alice", '{"n":1}', token="t1")[1][0] == "1"
+    assert append(redis, "alice", '{"n":2}', token="t2")[1][0] == "2"
+    assert append(redis, "alice", '{"n":1}', token="t1") == (True,
+                                                             ["2", "0"])
+    assert redis.cli("LLEN", skeys()[1]) == "2"
+    for i in range(20):         # only the newest 16 tokens are kept
+        append(redis, "alice", '{"m":%d}' % i, token="u%d" % i)
+    assert redis.cli("HGET", skeys()[0], "tokens").split() == [
+        "u%d" % i for i in range(4, 20)]
+
+
+def test_session_settle_stored(redis):
+    get(redis, "alice", token="t1")
+    append(redis, "alice", '{"n":1}', token="t1")
+    get(redis, "alice", token="t2")
+    assert settle(redis, "t1") == (True, ["1", "1"])
+    assert redis.cli("GET", skeys()[2]) == "t2", "only its own lock"
+
+
+def test_session_settle_not_stored_fences(redis):
+    append(redis, "alice", '{"n":1}', token="t0")
+    get(redis, "alice", token="t1")
+    assert settle(redis, "t1") == (True, ["0", "1"])
+    assert redis.cli("EXISTS", skeys()[2]) == "0", "its lock released"
+    # A late copy of t1's append is refused; nothing is written.
+    ok, out = append(redis, "alice", '{"n":2}', token="t1")
+    assert not ok and out[0].startswith("FENCED "), out
+    assert redis.cli("LLEN", skeys()[1]) == "1"
+    assert settle(redis, "t1") == (True, ["0", "1"]), "settled once"
+    assert redis.cli("HGET", skeys()[0], "tokens") == "t0 !t1"
+
+
+def test_session_settle_of_a_new_session(redis):
+    assert settle(redis, "t1", sid="new") == (True, ["0", "0"])
+    ttl = int(redis.cli("PTTL", skeys("new")[0]))
+    assert 0 < ttl <= 60000
+    assert get(redis, "alice", sid="new") == (True, ["0", "", "0"])
+    ok, out = append(redis, "alice", '{"n":1}', token="t1", sid="new")
+    assert not ok and out[0].startswith("FENCED ")
+    assert append(redis, "alice", '{"n":1}', token="t2", sid="new") == (
+        True, ["1", "0"])
+    assert redis.cli("HGET", skeys("new")[0], "owner") == "alice"
+
+
+@pytest.mark.parametrize("args,msg", [(["", "1000"], "bad token"),
+                                      (["a b", "1000"], "bad token"),
+                                      (["t1", "0"], "bad ttl_ms")])
+def test_session_settle_bad_arguments(redis, args, msg):
+    ok, out = redis.ev("session_settle.lua", skeys(), args)
+    assert not ok and msg in out[0]
 
 
 def test_session_concurrent_appends_lose_nothing(redis):

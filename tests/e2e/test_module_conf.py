@@ -17,9 +17,9 @@ import harness
 MODULE = os.path.join(harness.BUILD, "modules", "ngx_http_thinkgate_module.so")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(MODULE) or not os.path.exists(NGINX),
-    reason="module not built (make module) or nginx not installed")
+pytestmark = harness.needs(
+    None if os.path.exists(MODULE) and os.path.exists(NGINX)
+    else "module not built (make module) or nginx not installed")
 
 MAIN = """
     thinkgate_engine  unix:{dir}/engine.sock ring=256k;
@@ -557,8 +557,8 @@ def test_embedder_accepted(tmp_path):
     assert rc == 0, out
 
 
-@pytest.mark.skipif(not os.path.exists(EMBED_MODEL),
-                    reason="no model: make models")
+@harness.needs(None if os.path.exists(EMBED_MODEL)
+               else "no model: make models")
 def test_embedder_real_model_accepted(tmp_path):
     write_conf(str(tmp_path), main=embedder_main(EMBED_MODEL + "/"))
     rc, out = nginx_t(str(tmp_path))

@@ -11,9 +11,7 @@ import pytest
 import fake_engine as fe
 import harness
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(harness.MODULE),
-    reason="module not built (make module)")
+pytestmark = harness.needs_module(nginx=False)
 
 FIGURES = {"strategy": "ffs", "traces_started": "8",
            "traces_cancelled": "7", "tokens": "1234", "winner": "3",

@@ -4,7 +4,6 @@ happens when Redis goes away and comes back.  A real redis-server, two
 simulators with prefix caches, real nginx and engines."""
 import http.client
 import json
-import shutil
 import threading
 import time
 import uuid
@@ -14,9 +13,7 @@ import pytest
 
 import harness
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("redis-server") and shutil.which("redis-cli")),
-    reason="redis-server / redis-cli not installed")
+pytestmark = harness.needs_redis()
 
 KEY_PREFIX = "tgtest:"
 SERVER = """
@@ -575,7 +572,7 @@ def test_session_append_waits_out_a_redis_stall(stack):
         "turn one", "turn two", "turn three"]
 
 
-def test_session_stall_past_the_bound_reports_the_lost_turn(stack):
+def test_session_stall_past_the_bound_reports_the_unknown_turn(stack):
     sid = "stall2-" + uuid.uuid4().hex
     st, raw = session_turn(stack, sid, "turn one")
     assert st == 200, raw
@@ -583,9 +580,19 @@ def test_session_stall_past_the_bound_reports_the_lost_turn(stack):
         stack, sid, "turn two",
         lambda: harness.redis_cli(stack.redis.port, "CLIENT", "PAUSE",
                                   7000, "WRITE"))
-    assert tg["session_stored"] is False, tg
+    # The append was sent and no reply came within write_ms: the engine
+    # cannot know whether Redis ran it, and says so (null), rather than
+    # "not stored" (test_session_lock.py has a stall in which Redis does
+    # run it).  Here the paused Redis drops it with its connection.
+    assert tg["session_stored"] is None, tg
     assert tg["session_turns"] == 1, tg
-    assert "not stored" in tg["session_error"]
+    assert "may or may not have been stored" in tg["session_error"]
+    # Once Redis runs again the engine settles it: not stored, and fenced
+    # so that no late copy can store it after all.
+    deadline = time.monotonic() + 20
+    while status(stack.a)["sessions"]["unknown_settled_not_stored"] < 1:
+        assert time.monotonic() < deadline, status(stack.a)["sessions"]
+        time.sleep(0.3)
     # The store releases the lock once Redis answers again: no 409 for
     # the lease's ten minutes (503 while the link reconnects).
     deadline = time.monotonic() + 15

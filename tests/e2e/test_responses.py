@@ -23,9 +23,7 @@ import pytest
 import harness
 from test_plugins import sim_stats, wait_no_open_streams
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("redis-server") and shutil.which("redis-cli")),
-    reason="redis-server / redis-cli not installed")
+pytestmark = harness.needs_redis()
 
 PROBLEM = "Zork has 6 quibs and finds 7 more. How many quibs has Zork?"
 FILLER = " ".join("q%d" % k for k in range(600))

@@ -2,7 +2,7 @@
 
 Most tests write their own trace file (problems no other test has seen)
 so they run without ../shared; the replay of every recorded trace skips
-when ../shared/traces is absent.
+when ../shared/traces is absent (fails when CI=true: harness.missing).
 """
 import glob
 import gzip
@@ -18,6 +18,7 @@ import urllib.request
 import openai
 import pytest
 
+import harness
 from harness import TRACES, have_traces, start_sim
 
 GUIDE = "\n\n**Final Answer**\n"
@@ -726,7 +727,7 @@ def recorded():
 
 def test_replay_every_recorded_trace():
     if not have_traces():
-        pytest.skip("../shared/traces is absent: no recorded traces")
+        harness.missing("../shared/traces is absent: no recorded traces")
     sim = start_sim("--traces", TRACES, "--speed", "0",
                     "--tokens-per-step", "64")
     try:
@@ -777,7 +778,7 @@ def test_replay_every_recorded_trace():
 
 def test_continuation_on_recorded_prefixes():
     if not have_traces():
-        pytest.skip("../shared/traces is absent: no recorded traces")
+        harness.missing("../shared/traces is absent: no recorded traces")
     sim = start_sim("--traces", TRACES, "--speed", "0")
     try:
         c = client(sim)

@@ -4,7 +4,8 @@ trace prefixes, its P(Yes) separates "same recorded final answer" from
 "different" with the AUROC it was given; the same pair and seed give the
 same answer; misuse is a 400 that says what was not found.
 
-The recorded-trace tests skip when ../shared/traces is absent.
+The recorded-trace tests skip when ../shared/traces is absent (fail when
+CI=true: harness.missing).
 """
 import gzip
 import json
@@ -17,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import harness
 from harness import TRACES, have_traces, start_sim
 
 JUDGE = "sim-judge"
@@ -131,7 +133,7 @@ def judge_all(sim, pairs):
 @pytest.fixture(scope="module")
 def pairs():
     if not have_traces():
-        pytest.skip("../shared/traces is absent: no recorded traces")
+        harness.missing("../shared/traces is absent: no recorded traces")
     return recorded_pairs()
 
 

@@ -221,7 +221,7 @@ def test_client_disconnect_closes_every_trace(gw):
         time.sleep(0.01)
 
 
-@pytest.mark.skipif(not harness.have_traces(), reason="no ../shared/traces")
+@harness.needs(None if harness.have_traces() else "no ../shared/traces")
 def test_one_sim_serves_every_recorded_model():
     rows = {}
     for fn in sorted(os.listdir(harness.TRACES)):

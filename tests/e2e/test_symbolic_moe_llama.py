@@ -28,8 +28,8 @@ from test_plugins import request, wait_no_open_streams
 from test_symbolic_moe import ANSWER, PHYSICS, PROFILE, SERVER, write_traces
 import skill_profile  # noqa: E402 (test_symbolic_moe puts tools/ on the path)
 
-pytestmark = pytest.mark.skipif(_llama_skip_reason() is not None,
-                                reason=_llama_skip_reason() or "")
+pytestmark = harness.needs(_llama_skip_reason(),
+                           opt_out="THINKGATE_NO_LLAMA")
 
 
 @pytest.fixture(scope="module")

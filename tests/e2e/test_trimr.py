@@ -259,8 +259,7 @@ def _llama_skip_reason():
     return None
 
 
-@pytest.mark.skipif(_llama_skip_reason() is not None,
-                    reason=_llama_skip_reason() or "")
+@harness.needs(_llama_skip_reason(), opt_out="THINKGATE_NO_LLAMA")
 def test_llm_verifier_with_llama_cpp():
     """verifier=llm on SmolLM2 served by llama.cpp: real first-token
     logprobs in, Yes/No verdicts out, whatever their quality."""

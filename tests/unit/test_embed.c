@@ -19,6 +19,7 @@
 
 #include <criterion/criterion.h>
 
+#include "needs.h"
 #include "embed/bert_ops.h"
 #include "embed/embed.h"
 #include "embed/safetensors.h"
@@ -190,7 +191,7 @@ Test(safetensors, model_dir_with_wrong_weights)
     char                err[512], vocab[512], link[128];
 
     if (!have_model()) {
-        cr_skip_test("no model in %s", model_dir());
+        TG_TEST_MISSING("no model in %s", model_dir());
     }
     snprintf(vocab, sizeof(vocab), "%s/vocab.txt", model_dir());
     if (vocab[0] != '/') {
@@ -220,7 +221,7 @@ Test(embed, cuda_without_gpu_is_enodev)
     int                 rc;
 
     if (!have_model()) {
-        cr_skip_test("no model in %s", model_dir());
+        TG_TEST_MISSING("no model in %s", model_dir());
     }
     rc = tg_embedder_open(model_dir(), &opts, &e, err, sizeof(err));
     if (rc == 0) {
@@ -265,7 +266,7 @@ Test(embed, shape_norm_and_batching)
     char                err[512];
 
     if (!have_model()) {
-        cr_skip_test("no model in %s", model_dir());
+        TG_TEST_MISSING("no model in %s", model_dir());
     }
     cr_assert_eq(tg_embedder_open(model_dir(), &opts, &e, err, sizeof(err)),
                  0, "%s", err);
@@ -316,7 +317,7 @@ Test(embed, threads_agree_with_one)
     char                err[512];
 
     if (!have_model()) {
-        cr_skip_test("no model in %s", model_dir());
+        TG_TEST_MISSING("no model in %s", model_dir());
     }
     for (i = 0; i < 3; i++) {
         lens[i] = strlen(texts[i]);
@@ -353,7 +354,7 @@ Test(embed, own_kernel_agrees_with_openblas)
     char                err[512];
 
     if (!have_model()) {
-        cr_skip_test("no model in %s", model_dir());
+        TG_TEST_MISSING("no model in %s", model_dir());
     }
     cr_assert_eq(tg_embedder_open(model_dir(), &opts, &e, err, sizeof(err)),
                  0, "%s", err);

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "state/prefix.h"
 
+#include "needs.h"
 #include "redis_server.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -106,7 +107,7 @@ setup_redis(void)
     tg_redis_conf_t     conf;
 
     if (!tg_test_redis_installed()) {
-        cr_skip_test("redis-server is not installed");
+        TG_TEST_MISSING("redis-server is not installed");
     }
     setup_loop();
     memset(&srv, 0, sizeof(srv));

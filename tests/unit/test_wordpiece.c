@@ -16,6 +16,7 @@
 
 #include <criterion/criterion.h>
 
+#include "needs.h"
 #include "embed/wordpiece.h"
 
 #define TG_TEST_MAX 256
@@ -54,7 +55,7 @@ static void
 need_vocab(void)
 {
     if (wp == NULL) {
-        cr_skip_test("no vocabulary at %s: run `bash mk/models.sh minilm`",
+        TG_TEST_MISSING("no vocabulary at %s: run `bash mk/models.sh minilm`",
                      vocab_path());
     }
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "needs.h"
 #include "traces_reader.h"
 
 static long tg_traces_line(tg_traces_t *t);
@@ -29,7 +30,7 @@ tg_traces_open(tg_traces_t *t)
              tg_traces_dir());
     if (glob(t->pattern, 0, NULL, &t->glob) != 0 || t->glob.gl_pathc == 0) {
         globfree(&t->glob);
-        cr_skip_test("no trace files match %s (set TG_TRACES_DIR)",
+        TG_TEST_MISSING("no trace files match %s (set TG_TRACES_DIR)",
                      t->pattern);
     }
 }
