@@ -318,3 +318,38 @@ def test_pinned_location_lists_its_pool_and_serves_any_name(two_gw):
         pinned.chat.completions.create(model="beta-32b", messages=QUESTION,
                                        max_tokens=16)
     assert "does not exist" in str(ei.value)
+
+
+def test_reasoning_effort_under_make_run(run_gw):
+    # make run's location has no thinkgate_effort lines: the documented
+    # defaults hold (low: a 1,024-token thinking budget; high:
+    # self_consistency n=4 early_stop=exact, no budget).
+    c = run_gw.client
+    low = c.chat.completions.create(model="reasoner", messages=QUESTION,
+                                    reasoning_effort="low")
+    tg = low.model_extra["thinkgate"]
+    assert tg["effort"] == "low" and tg["thinking_budget"] == 1024, tg
+    details = low.usage.completion_tokens_details
+    assert details.reasoning_tokens <= 1024 + 4, low.usage
+    assert low.choices[0].message.content, low
+    high = c.chat.completions.create(model="reasoner", messages=QUESTION,
+                                     reasoning_effort="high",
+                                     max_tokens=64)
+    tg = high.model_extra["thinkgate"]
+    assert tg["effort"] == "high" and tg["strategy"] == "self_consistency"
+    assert tg["traces_started"] >= 2, tg
+    r = c.responses.create(model="reasoner", input="What is 17 + 25?",
+                           reasoning={"effort": "low"})
+    assert r.model_extra["thinkgate"]["effort"] == "low"
+    assert r.usage.output_tokens_details.reasoning_tokens <= 1024 + 4
+
+
+def test_another_key_cannot_chain_under_make_run(run_gw):
+    r = run_gw.client.responses.create(model="reasoner", input="Hi",
+                                       max_output_tokens=16)
+    other = run_gw.client.with_options(api_key="another-key")
+    with pytest.raises(openai.NotFoundError):
+        other.responses.create(model="reasoner", input="And?",
+                               previous_response_id=r.id)
+    with pytest.raises(openai.NotFoundError):
+        other.responses.retrieve(r.id)
