@@ -168,7 +168,7 @@ tg__host_event_json(tg_host_trace_t *ht, const char *payload, size_t len,
     size_t         i;
     json_error_t   jerr;
 
-    doc = json_loadb(payload, len, 0, &jerr);
+    doc = tg_json_loadb(payload, len, &jerr);
     if (!json_is_object(doc)) {
         json_decref(doc);
         return tg__host_event_bad(ht, doc == NULL ? jerr.text
@@ -557,8 +557,8 @@ tg__host_trace_ended(tg_host_trace_t *ht, tg_trace_end_t *e)
         ht->state = TG_TRACE_FAILED;
 
     } else if (!t->sse_ready) {
-        doc = json_loadb(tg_buf_ptr(&ht->body), tg_buf_size(&ht->body), 0,
-                         NULL);
+        doc = tg_json_loadb(tg_buf_ptr(&ht->body), tg_buf_size(&ht->body),
+                            NULL);
         if (json_is_object(doc) && ht->aux
             && tg__host_aux_reply(ht, doc) != 0)
         {
