@@ -1,6 +1,7 @@
 # `make bench`: every executable file directly in bench/ is a benchmark
 # entry point (bench/overhead, bench/relay, bench/scale, and whatever later
-# issues add; not bench/soak, which is `make soak`).  Each prints its
+# issues add; not bench/soak, which is `make soak`, nor bench/callgrind,
+# which is `make callgrind`).  Each prints its
 # table and writes build/bench/NAME.json and NAME.png, stamped with the
 # commit and this run's id (TG_BENCH_RUN_ID); bench/report.py then renders
 # all JSON into README.md's Performance block, and refuses when they are
@@ -22,7 +23,7 @@ BENCH_JUDGE_TIMEOUT ?= 3600
 # `make bench BENCH="overhead relay"` runs only those.
 BENCH ?=
 
-.PHONY: bench bench-report soak
+.PHONY: bench bench-report soak callgrind
 
 # overhead and relay measure the LiteLLM proxy too: mk/litellm.sh installs
 # it once (pinned, into $(BUILD)/litellm/venv, never the system Python),
@@ -36,6 +37,7 @@ bench: all
 	for f in bench/*; do \
 	  [ -f "$$f" ] && [ -x "$$f" ] || continue; \
 	  [ "$$f" = bench/soak ] && continue; \
+	  [ "$$f" = bench/callgrind ] && continue; \
 	  if [ -n "$(BENCH)" ]; then \
 	    case " $(BENCH) " in *" $${f#bench/} "*) ;; *) continue ;; esac; \
 	  fi; \
@@ -67,3 +69,13 @@ SOAK_SEED ?= 1
 soak: all
 	@mkdir -p $(BUILD)/bench
 	python3 bench/soak --seconds $(SOAK_S) --seed $(SOAK_SEED)
+
+# `make callgrind [CALLGRIND_N=2000]`: bench/callgrind, the user-space
+# instructions per small non-streamed request of the engine and of the
+# nginx process (thinkgate_pass and proxy_pass), counted by valgrind's
+# callgrind, so repeatable on a busy machine; with the engine's system
+# calls per request (strace).  Not part of `make test` or `make bench`.
+CALLGRIND_N ?= 2000
+
+callgrind: all
+	python3 bench/callgrind --requests $(CALLGRIND_N) --syscalls

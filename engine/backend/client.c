@@ -142,6 +142,10 @@ tg_http_client_free(tg_http_client_t *c)
         tg__http_remove(h);
     }
 
+    while (c->nspare > 0) {
+        curl_easy_cleanup(c->spare[--c->nspare]);
+    }
+
     /* curl closes its pooled connections here and reports most sockets
      * through tg__curl_socket_cb; c->closing is not set yet so that those
      * polls are closed the normal way. */

@@ -46,7 +46,7 @@ tg_http_start(tg_http_client_t *c, const tg_http_req_t *req,
     tg__list_init(&h->link);
     tg__list_init(&h->pending);
 
-    h->easy = curl_easy_init();
+    h->easy = c->nspare > 0 ? c->spare[--c->nspare] : curl_easy_init();
     if (h->easy == NULL) {
         goto failed;
     }
@@ -322,7 +322,14 @@ tg__http_release(tg_http_t *h)
     }
     c->nactive--;
     uv_timer_stop(&h->idle);
-    curl_easy_cleanup(h->easy);
+    if (!h->added && !c->closing && c->nspare < TG_HTTP_SPARE_MAX) {
+        /* Back to its defaults; curl's connections and caches live in
+         * the multi handle, not here. */
+        curl_easy_reset(h->easy);
+        c->spare[c->nspare++] = h->easy;
+    } else {
+        curl_easy_cleanup(h->easy);
+    }
     h->easy = NULL;
     uv_close((uv_handle_t *) &h->idle, tg__http_close_cb);
 }

@@ -12,6 +12,7 @@
 #include "core/trace.h"
 #include "log.h"
 #include "util/jdump.h"
+#include "util/str.h"
 
 static int tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err);
 static const char *tg__trace_model(tg_trace_t *t);
@@ -179,7 +180,7 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
     json_t         *body;
     char           *text, url[2048];
     const char     *key, *model;
-    size_t          ulen;
+    size_t          ulen, n;
     int             full;
 
     for ( ;; ) {
@@ -249,9 +250,12 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
         /* Backends are given as http://host:port; a URL that already
          * ends in /v1 is accepted as well. */
         ulen = strlen(b->url);
-        snprintf(url, sizeof(url), "%s%s%s", b->url,
-                 (ulen >= 3 && strcmp(b->url + ulen - 3, "/v1") == 0)
-                 ? "" : "/v1", tg_oa_endpoint_path(t->endpoint));
+        n = tg_str_copy(url, sizeof(url), b->url);
+        if (!(ulen >= 3 && strcmp(b->url + ulen - 3, "/v1") == 0)) {
+            n += tg_str_copy(url + n, sizeof(url) - n, "/v1");
+        }
+        tg_str_copy(url + n, sizeof(url) - n,
+                    tg_oa_endpoint_path(t->endpoint));
 
         key = b->api_key_env ? getenv(b->api_key_env) : NULL;
 

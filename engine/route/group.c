@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "route/group.h"
+#include "util/str.h"
 
 
 static int
@@ -78,6 +79,6 @@ tg_group_next(tg_group_wait_t *const *w, size_t n, uint64_t now_ms,
 void
 tg_backend_serve(tg_backend_t *b, const char *model)
 {
-    snprintf(b->stats->serving, sizeof(b->stats->serving), "%s",
-             model != NULL ? model : "");
+    tg_str_copy(b->stats->serving, sizeof(b->stats->serving),
+                model != NULL ? model : "");
 }

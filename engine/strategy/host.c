@@ -20,6 +20,7 @@
 #include "log.h"
 #include "strategy/host.h"
 #include "util/jdump.h"
+#include "util/str.h"
 
 static int tg__host_start(tg_request_t *r, tg_oa_error_t *err);
 static void tg__host_on_event(tg_trace_t *t, const char *event,
@@ -287,7 +288,7 @@ tg__host_info(tg_request_t *r, tg_host_req_t *hr)
         char  rid[TG_OA_RESPONSE_ID_MAX];
 
         tg_oa_response_id(rid);
-        snprintf(hr->id, sizeof(hr->id), "%s", rid);
+        tg_str_copy(hr->id, sizeof(hr->id), rid);
     } else {
         snprintf(hr->id, sizeof(hr->id), "%s-tg%llx",
                  r->oa.endpoint == TG_OA_CHAT ? "chatcmpl" : "cmpl",

@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "strategy/host.h"
+#include "util/jload.h"
 
 /* Rows longer than this are not an embedding any server sends. */
 #define TG_AUX_MAX_DIM  65536
@@ -48,8 +49,10 @@ tg__host_aux_body(tg_host_req_t *hr, const tg_aux_spec_t *spec)
 
     switch (spec->endpoint) {
     case TG_ENDPOINT_CHAT:
-        v = spec->messages_json ? json_loads(spec->messages_json, 0, &jerr)
-                                : NULL;
+        v = spec->messages_json
+            ? tg_json_loadb(spec->messages_json,
+                            strlen(spec->messages_json), &jerr)
+            : NULL;
         if (!json_is_array(v)) {
             json_decref(v);
             tg__host_set_error(hr, "aux: messages_json must be a JSON "

@@ -21,6 +21,7 @@
 #include "strategy/host.h"
 #include "util/jload.h"
 #include "util/jstr.h"
+#include "util/str.h"
 
 #define TG_OPEN_TAG     "<think>"
 #define TG_CLOSE_TAG    "</think>"
@@ -168,7 +169,7 @@ tg__host_event_json(tg_host_trace_t *ht, const char *payload, size_t len,
     size_t         i;
     json_error_t   jerr;
 
-    doc = json_loadb(payload, len, 0, &jerr);
+    doc = tg_json_loadb(payload, len, &jerr);
     if (!json_is_object(doc)) {
         json_decref(doc);
         return tg__host_event_bad(ht, doc == NULL ? jerr.text
@@ -260,7 +261,7 @@ tg__host_event_json(tg_host_trace_t *ht, const char *payload, size_t len,
 
         s = json_string_value(json_object_get(ch, "finish_reason"));
         if (s != NULL) {
-            snprintf(ht->finish_reason, sizeof(ht->finish_reason), "%s", s);
+            tg_str_copy(ht->finish_reason, sizeof(ht->finish_reason), s);
         }
         *chunk = tg_buf_size(&ht->reasoning) != r0
                  || tg_buf_size(&ht->content) != c0;
@@ -520,7 +521,7 @@ tg__host_parse_answer(tg_host_trace_t *ht, json_t *doc)
     }
     s = json_string_value(json_object_get(ch, "finish_reason"));
     if (s != NULL) {
-        snprintf(ht->finish_reason, sizeof(ht->finish_reason), "%s", s);
+        tg_str_copy(ht->finish_reason, sizeof(ht->finish_reason), s);
     }
     if ((s = json_string_value(json_object_get(doc, "model"))) != NULL
         && ht->model == NULL)
@@ -557,8 +558,8 @@ tg__host_trace_ended(tg_host_trace_t *ht, tg_trace_end_t *e)
         ht->state = TG_TRACE_FAILED;
 
     } else if (!t->sse_ready) {
-        doc = json_loadb(tg_buf_ptr(&ht->body), tg_buf_size(&ht->body), 0,
-                         NULL);
+        doc = tg_json_loadb(tg_buf_ptr(&ht->body), tg_buf_size(&ht->body),
+                            NULL);
         if (json_is_object(doc) && ht->aux
             && tg__host_aux_reply(ht, doc) != 0)
         {

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "strategy/host.h"
+#include "util/jload.h"
 
 static int tg__host_spec_keep(tg_host_spec_t *ks, const tg_trace_spec_t *s);
 static int tg__host_whole_ok(tg_host_req_t *hr, const tg_trace_spec_t *spec);
@@ -313,7 +314,8 @@ tg__host_trace_body(tg_host_req_t *hr, const tg_trace_spec_t *spec,
             tg__host_set_error(hr, "messages_json needs a chat request");
             goto invalid;
         }
-        msgs = json_loads(spec->messages_json, 0, &jerr);
+        msgs = tg_json_loadb(spec->messages_json,
+                             strlen(spec->messages_json), &jerr);
         if (!json_is_array(msgs)) {
             json_decref(msgs);
             tg__host_set_error(hr, "messages_json is not a JSON array: %s",

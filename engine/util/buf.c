@@ -61,7 +61,7 @@ tg_buf_reserve(tg_buf_t *b, size_t n)
 
 
 int
-tg_buf_append(tg_buf_t *b, const void *p, size_t n)
+tg_buf_append_grow(tg_buf_t *b, const void *p, size_t n)
 {
     int  rc;
 

@@ -7,6 +7,7 @@
 #define TG_BUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 typedef struct {
     char    *data;
@@ -18,9 +19,25 @@ typedef struct {
 #define tg_buf_size(b)   ((b)->len - (b)->start)
 #define tg_buf_ptr(b)    ((b)->data + (b)->start)
 
+int tg_buf_append_grow(tg_buf_t *b, const void *p, size_t n);
+
 /* 0 or -ENOMEM.  The buffer keeps one spare byte so that tg_buf_cstr()
- * can always terminate it. */
-int tg_buf_append(tg_buf_t *b, const void *p, size_t n);
+ * can always terminate it.  Inline when the bytes fit after the written
+ * ones (and the buffer is not an emptied one, which is rewound first):
+ * JSON writing appends a few bytes at a time, hundreds of times per
+ * request. */
+static inline int
+tg_buf_append(tg_buf_t *b, const void *p, size_t n)
+{
+    if (b->len + n + 1 <= b->cap && (b->start == 0 || b->start != b->len)) {
+        if (n) {
+            memcpy(b->data + b->len, p, n);
+        }
+        b->len += n;
+        return 0;
+    }
+    return tg_buf_append_grow(b, p, n);
+}
 int tg_buf_printf(tg_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

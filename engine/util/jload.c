@@ -28,6 +28,12 @@ static json_t *tg__jload_number(tg__jload_t *c);
 static void tg__jload_ws(tg__jload_t *c);
 static size_t tg__jload_utf8(const char *s, size_t left);
 
+/* 1 for the bytes a string holds as they are: printable ASCII but '"'
+ * and '\\'. */
+static const unsigned char  tg__jload_plain[256] = {
+    [0x20 ... 0x21] = 1, [0x23 ... 0x5B] = 1, [0x5D ... 0x7F] = 1,
+};
+
 
 json_t *
 tg_json_loadb(const char *p, size_t n, json_error_t *err)
@@ -166,6 +172,13 @@ tg__jload_string(tg__jload_t *c, const char **s, size_t *n, int *esc)
 
     *esc = 0;
     while (c->p < c->end) {
+        /* Plain ASCII, most of any string, in a tight loop first. */
+        while (c->p < c->end && tg__jload_plain[(unsigned char) *c->p]) {
+            c->p++;
+        }
+        if (c->p >= c->end) {
+            break;
+        }
         ch = (unsigned char) *c->p;
         if (ch == '"') {
             break;
