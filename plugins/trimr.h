@@ -66,6 +66,10 @@ typedef struct {
     uint32_t    thought;    /* the thought it judges */
     uint32_t    epoch;      /* the trace's epoch when it started */
     uint8_t     stage;      /* 1 or 2 (llm), 0 otherwise */
+    uint8_t     rounds;     /* probe: calls so far for this thought */
+    const char *prompt;     /* probe: the prompt sent, in the arena */
+    size_t      prompt_len;
+    size_t      box;        /* probe: where the box's text starts in it */
 } tg_trimr_call_t;
 
 typedef struct {
@@ -166,8 +170,11 @@ void tg_trimr_verify_on_aux(tg_trimr_t *st, tg_aux_t *a,
 /* Cancels every call of tr still outstanding and empties its ring. */
 void tg_trimr_verify_stop(tg_trimr_t *st, tg_trimr_trace_t *tr);
 /* The answer read from a probe's reply ("" when none): the box the
- * probe opened, closed by the reply. */
-int tg_trimr_probe_answer(const char *reply, size_t len,
+ * probe opened, closed by the reply, or, when stopped (the backend ended
+ * it at the stop sequence "}", which it leaves out), by that stop.
+ * -EAGAIN: stopped inside a nested brace ("\frac{1"), the box still
+ * open. */
+int tg_trimr_probe_answer(const char *reply, size_t len, int stopped,
     const tg_answer_opts_t *opts, char *out, size_t out_size);
 
 /* trimr.c: the streak of tr reached m (overthinking). */

@@ -8,7 +8,11 @@
  *          call whose prompt is the problem, the thinking up to the end
  *          of the thought and "... **Final Answer**\n\boxed{", for
  *          probe_tokens tokens; the box it closes is the answer
- *          (Dynasor-CoT's probe);
+ *          (Dynasor-CoT's probe).  Where the host has aux_start_stop the
+ *          call stops at "}" so that the model does not write on after
+ *          the box; a stop that closed a nested brace ("\frac{1") is
+ *          continued, the "}" put back, by up to TG_TRIMR_PROBE_ROUNDS
+ *          calls in all (each a few tokens on a cached prefix);
  *   llm    a Yes/No model on verifier_pool, read from first-token
  *          logprobs (common/judge.h): stage 1 "does this thought end
  *          with a final answer?", and for a thought that does, stage 2
@@ -38,18 +42,26 @@
 
 #define TG_TRIMR_PROBE_OPEN   "\n\n... **Final Answer**\n\\boxed{"
 #define TG_TRIMR_TOP_LOGPROBS 5
+#define TG_TRIMR_PROBE_ROUNDS 4
 
 static void tg_trimr_eval(tg_trimr_t *st, tg_trimr_trace_t *tr);
 static void tg_trimr_slot_free(tg_trimr_t *st, tg_trimr_slot_t *s);
 static int tg_trimr_call(tg_trimr_t *st, tg_trimr_trace_t *tr,
-    tg_trimr_slot_t *s, uint8_t stage, const tg_aux_spec_t *spec);
+    tg_trimr_slot_t *s, uint8_t stage, const tg_aux_spec_t *spec,
+    const tg_trimr_call_t *probe);
 static int tg_trimr_probe(tg_trimr_t *st, tg_trimr_trace_t *tr,
     tg_trimr_slot_t *s, const char *text, size_t end);
+static int tg_trimr_probe_send(tg_trimr_t *st, tg_trimr_trace_t *tr,
+    tg_trimr_slot_t *s, const char *prompt, size_t len, size_t box,
+    uint8_t rounds);
 static int tg_trimr_ask(tg_trimr_t *st, tg_trimr_trace_t *tr,
     tg_trimr_slot_t *s, uint8_t stage);
 static char *tg_trimr_json_str(tg_trimr_t *st, char *out, const char *s,
     size_t len);
 static int64_t tg_trimr_reply_tokens(const tg_aux_result_t *r);
+static int tg_trimr_probe_reply(tg_trimr_t *st, tg_trimr_trace_t *tr,
+    tg_trimr_slot_t *s, const tg_trimr_call_t *c,
+    const tg_aux_result_t *r);
 
 
 static void
@@ -181,14 +193,16 @@ tg_trimr_eval(tg_trimr_t *st, tg_trimr_trace_t *tr)
 }
 
 
-/* Starts one aux call for slot s; 0, or a negative code (counted as a
- * failure: the thought then has no answer). */
+/* Starts one aux call for slot s (probe: a probe's prompt and round,
+ * sent with the stop "}" where the host can); 0, or a negative code
+ * (counted as a failure: the thought then has no answer). */
 static int
 tg_trimr_call(tg_trimr_t *st, tg_trimr_trace_t *tr, tg_trimr_slot_t *s,
-    uint8_t stage, const tg_aux_spec_t *spec)
+    uint8_t stage, const tg_aux_spec_t *spec, const tg_trimr_call_t *probe)
 {
-    tg_trimr_call_t  *c = st->api->alloc(st->req, sizeof(*c));
-    tg_aux_spec_t     sp = *spec;
+    static const char *const  stop[] = { "}" };
+    tg_trimr_call_t          *c = st->api->alloc(st->req, sizeof(*c));
+    tg_aux_spec_t             sp = *spec;
 
     if (c == NULL) {
         st->call_failures++;
@@ -198,8 +212,14 @@ tg_trimr_call(tg_trimr_t *st, tg_trimr_trace_t *tr, tg_trimr_slot_t *s,
     c->thought = s->thought;
     c->epoch = tr->epoch;
     c->stage = stage;
+    c->rounds = probe != NULL ? probe->rounds : 0;
+    c->prompt = probe != NULL ? probe->prompt : NULL;
+    c->prompt_len = probe != NULL ? probe->prompt_len : 0;
+    c->box = probe != NULL ? probe->box : 0;
     sp.data = c;
-    s->aux = st->api->aux_start(st->req, &sp);
+    s->aux = probe != NULL && TG_API_HAS(st->api, aux_start_stop)
+             ? st->api->aux_start_stop(st->req, &sp, stop, 1)
+             : st->api->aux_start(st->req, &sp);
     if (s->aux == NULL) {
         st->api->log(st->req, TG_LOG_WARN, "trimr: verifier call not "
                      "started: %s", st->api->last_error(st->req)
@@ -217,7 +237,6 @@ tg_trimr_probe(tg_trimr_t *st, tg_trimr_trace_t *tr, tg_trimr_slot_t *s,
     const char *text, size_t end)
 {
     const tg_request_info_t  *info = st->api->request_info(st->req);
-    tg_aux_spec_t             spec = { 0 };
     const char               *sep = st->completions ? "" : "\n<think>\n";
     size_t                    plen = info->problem_len, len;
     char                     *prompt;
@@ -234,12 +253,28 @@ tg_trimr_probe(tg_trimr_t *st, tg_trimr_trace_t *tr, tg_trimr_slot_t *s,
     snprintf(prompt, len, "%.*s%s%.*s%s", (int) plen,
              info->problem != NULL ? info->problem : "", sep, (int) end,
              text, TG_TRIMR_PROBE_OPEN);
+    return tg_trimr_probe_send(st, tr, s, prompt, len - 1, len - 1, 1);
+}
+
+
+/* A probe's call number rounds: prompt[len] (its box opened at box). */
+static int
+tg_trimr_probe_send(tg_trimr_t *st, tg_trimr_trace_t *tr, tg_trimr_slot_t *s,
+    const char *prompt, size_t len, size_t box, uint8_t rounds)
+{
+    tg_aux_spec_t    spec = { 0 };
+    tg_trimr_call_t  probe = { 0 };
+
     spec.pool = st->pool;
     spec.endpoint = TG_ENDPOINT_COMPLETIONS;
     spec.prompt = prompt;
     spec.max_tokens = (int32_t) st->probe_tokens;
     spec.temperature = 0;
-    return tg_trimr_call(st, tr, s, 0, &spec);
+    probe.rounds = rounds;
+    probe.prompt = prompt;
+    probe.prompt_len = len;
+    probe.box = box;
+    return tg_trimr_call(st, tr, s, 0, &spec, &probe);
 }
 
 
@@ -317,7 +352,7 @@ tg_trimr_ask(tg_trimr_t *st, tg_trimr_trace_t *tr, tg_trimr_slot_t *s,
     spec.max_tokens = 1;
     spec.temperature = 0;
     spec.top_logprobs = TG_TRIMR_TOP_LOGPROBS;
-    return tg_trimr_call(st, tr, s, stage, &spec);
+    return tg_trimr_call(st, tr, s, stage, &spec, NULL);
 }
 
 
@@ -348,7 +383,7 @@ tg_trimr_reply_tokens(const tg_aux_result_t *r)
 
 
 int
-tg_trimr_probe_answer(const char *reply, size_t len,
+tg_trimr_probe_answer(const char *reply, size_t len, int stopped,
     const tg_answer_opts_t *opts, char *out, size_t out_size)
 {
     tg_answer_opts_t  o = *opts;
@@ -356,11 +391,15 @@ tg_trimr_probe_answer(const char *reply, size_t len,
     int               n;
 
     out[0] = '\0';
-    /* A model that writes the box again: read it as a box. */
+    /* A model that writes the box again: read it as a box; stopped
+     * before that box closed, it goes on below (-EAGAIN). */
     if (memmem(reply, len, "\\boxed", 6) != NULL) {
         o.flags |= TG_ANSWER_F_BOXED_ONLY;
         n = tg_answer_extract_opts(reply, len, &o, out, out_size);
-        return n > 0 ? n : 0;
+        if (n > 0 || !stopped) {
+            return n > 0 ? n : 0;
+        }
+        out[0] = '\0';
     }
     for (i = 0; i < len; i++) {
         if (reply[i] == '{') {
@@ -369,8 +408,10 @@ tg_trimr_probe_answer(const char *reply, size_t len,
             break;
         }
     }
-    if (i == len) {
-        return 0;       /* the box never closed: cut off, no answer */
+    if (i == len && (!stopped || depth > 0)) {
+        /* Stopped at an inner "}": the box goes on.  Else cut off, no
+         * answer. */
+        return stopped ? -EAGAIN : 0;
     }
     n = tg_answer_normalize(reply, i, out, out_size);
     if (n <= 0 || !tg_answer_fits(out, (size_t) n, opts)) {
@@ -378,6 +419,55 @@ tg_trimr_probe_answer(const char *reply, size_t len,
         return 0;
     }
     return n;
+}
+
+
+/* A probe's reply read: the answer's length, 0 for none, or -EAGAIN when
+ * the next round was started (the stop closed a nested brace). */
+static int
+tg_trimr_probe_reply(tg_trimr_t *st, tg_trimr_trace_t *tr,
+    tg_trimr_slot_t *s, const tg_trimr_call_t *c, const tg_aux_result_t *r)
+{
+    const char  *box = r->content;
+    char        *next;
+    size_t       blen = r->content_len, len;
+    int          stopped, n;
+
+    stopped = TG_API_HAS(st->api, aux_start_stop)
+              && r->finish_reason != NULL
+              && strcmp(r->finish_reason, "stop") == 0;
+    if (c->prompt == NULL) {
+        return tg_trimr_probe_answer(box, blen, 0, &st->samples.opts,
+                                     s->text, TG_ANSWER_MAX);
+    }
+    /* The box so far: what earlier rounds wrote, then this reply. */
+    len = c->prompt_len + r->content_len;
+    next = st->api->alloc(st->req, len + 2);
+    if (next == NULL) {
+        st->call_failures++;
+        return 0;
+    }
+    memcpy(next, c->prompt, c->prompt_len);
+    memcpy(next + c->prompt_len, r->content, r->content_len);
+    box = next + c->box;
+    blen = len - c->box;
+    n = tg_trimr_probe_answer(box, blen, stopped, &st->samples.opts,
+                              s->text, TG_ANSWER_MAX);
+    if (n != -EAGAIN) {
+        return n;
+    }
+    if (c->rounds >= TG_TRIMR_PROBE_ROUNDS) {
+        return 0;       /* nested past reason: no answer */
+    }
+    /* Put the "}" the backend left out back, and go on. */
+    next[len] = '}';
+    next[len + 1] = '\0';
+    if (tg_trimr_probe_send(st, tr, s, next, len + 1, c->box,
+                            (uint8_t) (c->rounds + 1)) != 0)
+    {
+        return 0;
+    }
+    return -EAGAIN;
 }
 
 
@@ -408,9 +498,10 @@ tg_trimr_verify_on_aux(tg_trimr_t *st, tg_aux_t *a, const tg_aux_result_t *r)
         st->call_failures++;
     }
     if (st->verifier == TG_TRIMR_PROBE) {
-        n = ok ? tg_trimr_probe_answer(r->content, r->content_len,
-                                       &st->samples.opts, s->text,
-                                       TG_ANSWER_MAX) : 0;
+        n = ok ? tg_trimr_probe_reply(st, tr, s, c, r) : 0;
+        if (n == -EAGAIN) {
+            return;     /* continued: the next round answers */
+        }
         s->len = n > 0 ? (size_t) n : 0;
         st->verdicts += ok;
         s->verdict = n > 0 ? TG_TRIMR_V_ANSWER : TG_TRIMR_V_NONE;

@@ -289,6 +289,8 @@ void tg__host_kvs_cancel(tg_host_req_t *hr);
 
 /* host_aux.c */
 tg_aux_t *tg__host_aux_start(tg_req_t *req, const tg_aux_spec_t *spec);
+tg_aux_t *tg__host_aux_start_stop(tg_req_t *req, const tg_aux_spec_t *spec,
+    const char *const *stop, size_t nstop);
 int tg__host_aux_cancel(tg_req_t *req, tg_aux_t *a);
 int tg__host_aux_is_embed(const tg_host_trace_t *ht);
 /* A whole JSON reply checked and read: 0, or -EPROTO with ht->err set. */

@@ -354,5 +354,6 @@ const tg_host_api_t  tg_host_api = {
     tg__host_counter_add,
     tg__host_client_n,
     tg__host_kv_limits,
-    tg__host_score_kind
+    tg__host_score_kind,
+    tg__host_aux_start_stop
 };

@@ -149,10 +149,20 @@ failed:
 tg_aux_t *
 tg__host_aux_start(tg_req_t *req, const tg_aux_spec_t *spec)
 {
+    return tg__host_aux_start_stop(req, spec, NULL, 0);
+}
+
+
+/* aux_start() with stop sequences (nstop 0: none, aux_start() itself). */
+tg_aux_t *
+tg__host_aux_start_stop(tg_req_t *req, const tg_aux_spec_t *spec,
+    const char *const *stop, size_t nstop)
+{
     tg_host_req_t    *hr = tg__host_of(req);
     tg_host_trace_t  *ht;
     tg_aux_t         *a;
-    json_t           *body;
+    json_t           *body, *v;
+    size_t            i, len;
     int               rc;
 
     if (hr == NULL || spec == NULL) {
@@ -166,9 +176,42 @@ tg__host_aux_start(tg_req_t *req, const tg_aux_spec_t *spec)
         tg__host_set_error(hr, "an aux request needs a pool");
         return NULL;
     }
+    if (nstop > 0 || stop != NULL) {
+        if (stop == NULL || nstop == 0 || nstop > TG_AUX_MAX_STOP
+            || spec->endpoint == TG_ENDPOINT_EMBEDDINGS)
+        {
+            tg__host_set_error(hr, "aux: stop takes 1 to %d sequences, "
+                               "for chat or completions", TG_AUX_MAX_STOP);
+            return NULL;
+        }
+        for (i = 0; i < nstop; i++) {
+            len = stop[i] != NULL ? strlen(stop[i]) : 0;
+            if (len == 0 || len > TG_AUX_MAX_STOP_LEN) {
+                tg__host_set_error(hr, "aux: stop sequence %zu is empty or "
+                                   "longer than %d bytes", i,
+                                   TG_AUX_MAX_STOP_LEN);
+                return NULL;
+            }
+        }
+    }
     body = tg__host_aux_body(hr, spec);
     if (body == NULL) {
         return NULL;
+    }
+    if (nstop > 0) {
+        v = json_array();
+        rc = json_object_set_new(body, "stop", v);
+        for (i = 0; rc == 0 && v != NULL && i < nstop; i++) {
+            if (json_array_append_new(v, json_string(stop[i])) != 0) {
+                rc = -1;
+            }
+        }
+        if (rc != 0 || v == NULL) {
+            tg__host_set_error(hr, "aux: a stop sequence is not UTF-8 (or "
+                               "memory ran out)");
+            json_decref(body);
+            return NULL;
+        }
     }
 
     ht = tg__host_trace_new(hr, 1);
@@ -455,6 +498,7 @@ tg__host_aux_result(tg_host_trace_t *ht, const tg_trace_end_t *e,
     ar->body_len = tg_buf_size(&ht->body);
     ar->error = ht->state == TG_TRACE_FAILED ? ht->err.message : e->error;
     ar->data = ht->spec.data;
+    ar->finish_reason = ht->finish_reason[0] ? ht->finish_reason : NULL;
     if (ar->status == 0) {
         ar->top = a->ntop ? a->top : NULL;
         ar->ntop = a->ntop;

@@ -252,6 +252,8 @@ typedef struct {
 } tg_aux_spec_t;
 
 #define TG_AUX_MAX_INPUTS   256
+#define TG_AUX_MAX_STOP     4
+#define TG_AUX_MAX_STOP_LEN 64
 
 /* One alternative for the first generated token: its text (UTF-8, as the
  * backend's tokenizer decodes it; may start with a space) and its natural
@@ -293,6 +295,10 @@ typedef struct {
     const float    *vectors;
     size_t          nvectors;
     size_t          dim;
+    /* Appended with aux_start_stop: choices[0].finish_reason ("stop":
+     * the model ended or wrote a stop sequence; "length": max_tokens
+     * ran out), NULL when the reply had none. */
+    const char     *finish_reason;
 } tg_aux_result_t;
 
 typedef struct {
@@ -494,6 +500,17 @@ typedef struct tg_host_api_s {
     int         (*score_kind)(tg_req_t *req, tg_score_kind_t kind,
                               const char *const *texts, const size_t *lens,
                               size_t n, tg_score_kind_cb cb, void *data);
+
+    /* aux_start() for chat or completions with stop sequences: the
+     * backend ends the completion before the first of stop[0..nstop) it
+     * would write (sent as OpenAI's "stop"; vLLM, llama.cpp and the sim
+     * leave the stop text out of the reply and say finish_reason
+     * "stop").  1 to TG_AUX_MAX_STOP sequences of 1 to
+     * TG_AUX_MAX_STOP_LEN bytes, else NULL with last_error saying why.
+     * Its presence also says the host fills tg_aux_result_t's
+     * finish_reason. */
+    tg_aux_t   *(*aux_start_stop)(tg_req_t *req, const tg_aux_spec_t *spec,
+                                  const char *const *stop, size_t nstop);
 } tg_host_api_t;
 
 

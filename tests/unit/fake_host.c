@@ -130,6 +130,7 @@ fake_host_free(fake_host_t *h)
     }
     for (i = 0; i < h->naux && i < FAKE_HOST_MAX_AUX; i++) {
         free(h->aux_text[i]);
+        free(h->aux_stop[i]);
     }
     free(h->continue_append);
     free(h->pools);
@@ -427,6 +428,13 @@ const char *
 fake_host_aux_text(const fake_host_t *h, size_t i)
 {
     return i < h->naux && i < FAKE_HOST_MAX_AUX ? h->aux_text[i] : NULL;
+}
+
+
+const char *
+fake_host_aux_stop(const fake_host_t *h, size_t i)
+{
+    return i < h->naux && i < FAKE_HOST_MAX_AUX ? h->aux_stop[i] : NULL;
 }
 
 

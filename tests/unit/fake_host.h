@@ -125,6 +125,11 @@ int fake_host_add_aux(fake_host_t *h, const fake_aux_script_t *s);
  * messages_json (chat), copied. */
 size_t fake_host_aux_started(const fake_host_t *h);
 const char *fake_host_aux_text(const fake_host_t *h, size_t i);
+/* Request i's stop sequences (aux_start_stop), joined with "|"; NULL when
+ * it had none.  Such a request's reply ends before the first stop it
+ * holds (finish_reason "stop"), or is all there ("length"), as vLLM and
+ * llama.cpp answer. */
+const char *fake_host_aux_stop(const fake_host_t *h, size_t i);
 /* The text the last trace_continue() appended; NULL: none called. */
 const char *fake_host_continue_append(const fake_host_t *h);
 /* status < 0: every aux reply fails with it and error; 0: they succeed

@@ -594,7 +594,8 @@ static const tg_host_api_t  fake_api = {
     fake_counter_add,
     fake_client_n,
     fake_kv_limits,
-    fake_score_kind
+    fake_score_kind,
+    fake_aux_start_stop
 };
 
 

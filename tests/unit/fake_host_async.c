@@ -167,6 +167,69 @@ fake_aux_start(tg_req_t *req, const tg_aux_spec_t *spec)
 }
 
 
+tg_aux_t *
+fake_aux_start_stop(tg_req_t *req, const tg_aux_spec_t *spec,
+    const char *const *stop, size_t nstop)
+{
+    fake_host_t  *h = fake__req(req);
+    fake_job_t   *j;
+    size_t        i, sl, cut, total = 0;
+    const char   *hit;
+    char         *joined;
+
+    if (stop == NULL || nstop == 0 || nstop > TG_AUX_MAX_STOP
+        || (spec != NULL && spec->endpoint == TG_ENDPOINT_EMBEDDINGS))
+    {
+        snprintf(h->err, sizeof(h->err), "aux: bad stop sequences");
+        return NULL;
+    }
+    for (i = 0; i < nstop; i++) {
+        sl = stop[i] != NULL ? strlen(stop[i]) : 0;
+        if (sl == 0 || sl > TG_AUX_MAX_STOP_LEN) {
+            snprintf(h->err, sizeof(h->err), "aux: bad stop sequence");
+            return NULL;
+        }
+        total += sl + 1;
+    }
+    j = (fake_job_t *) fake_aux_start(req, spec);
+    if (j == NULL) {
+        return NULL;
+    }
+    joined = malloc(total);
+    if (joined == NULL) {
+        j->active = 0;
+        snprintf(h->err, sizeof(h->err), "out of memory");
+        return NULL;
+    }
+    joined[0] = '\0';
+    for (i = 0; i < nstop; i++) {
+        if (i > 0) {
+            strcat(joined, "|");
+        }
+        strcat(joined, stop[i]);
+    }
+    if (h->naux - 1 < FAKE_HOST_MAX_AUX) {
+        h->aux_stop[h->naux - 1] = joined;
+    } else {
+        free(joined);
+    }
+    /* A backend ends before the first stop it would write. */
+    cut = j->len;
+    for (i = 0; j->value != NULL && i < nstop; i++) {
+        hit = memmem(j->value, j->len, stop[i], strlen(stop[i]));
+        if (hit != NULL && (size_t) (hit - j->value) < cut) {
+            cut = (size_t) (hit - j->value);
+        }
+    }
+    j->finish = cut < j->len ? "stop" : "length";
+    j->len = cut;
+    if (j->value != NULL) {
+        j->value[cut] = '\0';
+    }
+    return (tg_aux_t *) j;
+}
+
+
 int
 fake_aux_cancel(tg_req_t *req, tg_aux_t *a)
 {

@@ -51,6 +51,7 @@ typedef struct fake_job_s {
     size_t              dim;
     int                 endpoint;       /* aux: TG_ENDPOINT_* */
     const fake_aux_script_t *script;    /* aux: scripted reply, or NULL */
+    const char         *finish;         /* aux: finish_reason, or NULL */
 } fake_job_t;
 
 #define FAKE_HOST_MAX_TOP  16
@@ -118,6 +119,7 @@ struct tg_req_s {
     size_t                naux_scripts;
     size_t                naux;           /* aux requests started */
     char                 *aux_text[FAKE_HOST_MAX_AUX];
+    char                 *aux_stop[FAKE_HOST_MAX_AUX];
     char                 *continue_append;
     char                 *aux_error;
     int                   kv_down;        /* kv calls: -ENOTCONN */
@@ -191,6 +193,8 @@ const tg_host_api_t *fake_host_api(void);
 
 /* fake_host_async.c: the table's entries that call back later. */
 tg_aux_t *fake_aux_start(tg_req_t *req, const tg_aux_spec_t *spec);
+tg_aux_t *fake_aux_start_stop(tg_req_t *req, const tg_aux_spec_t *spec,
+    const char *const *stop, size_t nstop);
 int fake_aux_cancel(tg_req_t *req, tg_aux_t *a);
 tg_timer_t *fake_timer_start(tg_req_t *req, uint64_t ms, void *data);
 int fake_timer_stop(tg_req_t *req, tg_timer_t *tm);

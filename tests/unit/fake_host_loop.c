@@ -238,6 +238,7 @@ fake__run_job(fake_host_t *h, fake_job_t *j)
         r.reasoning = h->aux_reasoning ? h->aux_reasoning : "";
         r.reasoning_len = strlen(r.reasoning);
         r.data = j->data;
+        r.finish_reason = j->finish;
         if (j->script != NULL && j->script->status < 0) {
             r.status = j->script->status;
             r.http_status = 502;

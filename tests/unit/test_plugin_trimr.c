@@ -395,7 +395,8 @@ Test(trimr, probe_verifier_and_out_of_order_verdicts)
     fake_host_add_aux(h, &a);
     cr_assert_eq(fake_host_run(h), 0);
     tg_tt_summary_is(h, "trigger", "\"overthinking\"");
-    tg_tt_summary_is(h, "verifier_calls", "2");
+    /* The box written again stops at its own "}": one more round. */
+    tg_tt_summary_is(h, "verifier_calls", "3");
     cr_assert_gt(atoi(fake_host_summary(h, "verifier_tokens")), 0);
     cr_assert_not_null(strstr(fake_host_aux_text(h, 0), "What is 1+1?"));
     cr_assert_not_null(strstr(fake_host_aux_text(h, 1), "redo step 1"));
@@ -418,6 +419,96 @@ Test(trimr, probe_verifier_and_out_of_order_verdicts)
     cr_assert_eq(fake_host_run(h), 0);
     tg_tt_summary_is(h, "cuts", "0");
     tg_tt_summary_is(h, "trigger", "\"none\"");
+    tg_test_clean(h);
+}
+
+
+Test(trimr, probe_reader_stopped_and_nested)
+{
+    tg_answer_opts_t  o = { 0 };
+    char              a[TG_ANSWER_MAX], b[TG_ANSWER_MAX];
+    int               n;
+
+    /* Stopped at "}" (left out by the backend): the reply is the box. */
+    cr_assert_eq(tg_trimr_probe_answer("13", 2, 1, &o, a, sizeof(a)), 2);
+    cr_assert_str_eq(a, "13");
+    /* Not stopped and never closed: cut off, no answer. */
+    cr_assert_eq(tg_trimr_probe_answer("13", 2, 0, &o, a, sizeof(a)), 0);
+    /* A backend that ignored the stop: the first unbalanced "}". */
+    cr_assert_eq(tg_trimr_probe_answer("13} and on", 10, 1, &o, a,
+                                       sizeof(a)), 2);
+    cr_assert_str_eq(a, "13");
+    /* Stopped at an inner brace: the box is still open. */
+    cr_assert_eq(tg_trimr_probe_answer("\\frac{1", 7, 1, &o, a, sizeof(a)),
+                 -EAGAIN);
+    cr_assert_eq(tg_trimr_probe_answer("\\frac{1}{2", 10, 1, &o, a,
+                                       sizeof(a)), -EAGAIN);
+    cr_assert_eq(tg_trimr_probe_answer("\\boxed{5", 9, 1, &o, a,
+                                       sizeof(a)), -EAGAIN);
+    /* Balanced: read as the unstopped reply with its "}" reads it. */
+    n = tg_trimr_probe_answer("\\frac{1}{2}", 11, 1, &o, a, sizeof(a));
+    cr_assert_gt(n, 0);
+    cr_assert_eq(tg_trimr_probe_answer("\\frac{1}{2}}", 12, 0, &o, b,
+                                       sizeof(b)), n);
+    cr_assert_str_eq(a, b);
+}
+
+
+Test(trimr, probe_stops_at_the_closing_brace)
+{
+    static const char *const  answers[] = { "-", "-", "-", "-", "-" };
+    fake_aux_script_t         a = { 0 };
+    const char               *text = tg_tt_thinking(answers, 5);
+    const char               *p;
+    fake_host_t              *h;
+    size_t                    i;
+
+    /* Each probe carries the stop "}" and is read without it: 13, 13. */
+    h = tg_tt_host("verifier=probe max_thoughts=0", text, "x", 1);
+    a.content = "13}\n\nSo the answer is 13, which we check by";
+    fake_host_add_aux(h, &a);
+    fake_host_add_aux(h, &a);
+    cr_assert_eq(fake_host_run(h), 0);
+    cr_assert_eq(fake_host_aux_started(h), 2);
+    cr_assert_str_eq(fake_host_aux_stop(h, 0), "}");
+    cr_assert_str_eq(fake_host_aux_stop(h, 1), "}");
+    tg_tt_summary_is(h, "trigger", "\"overthinking\"");
+    tg_tt_summary_is(h, "verifier_calls", "2");
+    tg_test_clean(h);
+
+    /* \frac{1}{2} stops at each inner "}": the probe goes on with the
+     * "}" put back, 3 rounds per thought, and both thoughts agree. */
+    h = tg_tt_host("verifier=probe max_thoughts=0", text, "x", 1);
+    for (i = 0; i < 2; i++) {
+        a.content = "\\frac{1}{2}}";
+        fake_host_add_aux(h, &a);
+        a.content = "{2}}";
+        fake_host_add_aux(h, &a);
+        a.content = "}\n";
+        fake_host_add_aux(h, &a);
+    }
+    cr_assert_eq(fake_host_run(h), 0);
+    tg_tt_summary_is(h, "trigger", "\"overthinking\"");
+    tg_tt_summary_is(h, "verifier_calls", "6");
+    p = fake_host_aux_text(h, 1);
+    cr_assert_str_eq(p + strlen(p) - 15, "\\boxed{\\frac{1}");
+    p = fake_host_aux_text(h, 2);
+    cr_assert_str_eq(p + strlen(p) - 18, "\\boxed{\\frac{1}{2}");
+    cr_assert_str_eq(fake_host_aux_stop(h, 2), "}");
+    tg_test_clean(h);
+
+    /* A box that keeps opening is given up after 4 rounds: no answer,
+     * no cut. */
+    h = tg_tt_host("verifier=probe max_thoughts=0", text, "x", 0);
+    a.content = "{a}";
+    for (i = 0; i < 40; i++) {
+        fake_host_add_aux(h, &a);
+    }
+    cr_assert_eq(fake_host_run(h), 0);
+    tg_tt_summary_is(h, "cuts", "0");
+    tg_tt_summary_is(h, "trigger", "\"none\"");
+    p = fake_host_summary(h, "verifier_calls");
+    cr_assert_eq(atoi(p) % 4, 0, "%s calls: rounds of 4", p);
     tg_test_clean(h);
 }
 
