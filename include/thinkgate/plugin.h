@@ -506,7 +506,8 @@ typedef struct tg_host_api_s {
      * would write (sent as OpenAI's "stop"; vLLM, llama.cpp and the sim
      * leave the stop text out of the reply and say finish_reason
      * "stop").  1 to TG_AUX_MAX_STOP sequences of 1 to
-     * TG_AUX_MAX_STOP_LEN bytes, else NULL with last_error saying why.
+     * TG_AUX_MAX_STOP_LEN bytes (stop NULL and nstop 0: aux_start()
+     * itself), else NULL with last_error saying why.
      * Its presence also says the host fills tg_aux_result_t's
      * finish_reason. */
     tg_aux_t   *(*aux_start_stop)(tg_req_t *req, const tg_aux_spec_t *spec,

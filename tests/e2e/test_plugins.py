@@ -390,7 +390,8 @@ PROBE_CHECKS = {
     "deltas_tokens", "trace_info_end", "continue_done", "continue_text",
     "aux_result", "timer", "score_async", "score_data", "score_matrix",
     "cancelled_quiet", "finish_trace_not_done", "summary_json",
-    "summary_str", "score_kind_bad", "score_kind_no_embedder"}
+    "summary_str", "score_kind_bad", "score_kind_no_embedder",
+    "aux_start_stop_bad", "aux_start_stop", "aux_finish_reason"}
 PROBE = {"strategy": "abi_probe", "n": 3, "ratio": 0.25, "flag": True,
          "mode": "b"}
 

@@ -318,6 +318,24 @@ tg_probe_start(tg_req_t *req)
            && H(api->aux_cancel(req, a2)) == 0
            && H(api->aux_cancel(req, a2)) == -EALREADY);
     }
+    {
+        static const char *const  stop[] = { "}", "\n\n", "", "x", "y" };
+        static const char *const  empty[] = { "" };
+        tg_aux_t                 *a3;
+
+        /* Bad stop lists are refused, naming why; a good one starts. */
+        const char               *e;
+
+        ok(req, "aux_start_stop_bad",
+           H(api->aux_start_stop(req, &aux, stop, 0)) == 0
+           && H(api->aux_start_stop(req, &aux, stop, 5)) == 0
+           && H(api->aux_start_stop(req, &aux, empty, 1)) == 0
+           && (e = (const char *) H(api->last_error(req))) != NULL
+           && strstr(e, "stop") != NULL);
+        a3 = (tg_aux_t *) H(api->aux_start_stop(req, &aux, stop, 2));
+        ok(req, "aux_start_stop", a3 != NULL
+           && H(api->aux_cancel(req, a3)) == 0);
+    }
 
     st->timer = (tg_timer_t *) H(api->timer_start(req, 20, &dummy_data));
     tm2 = (tg_timer_t *) H(api->timer_start(req, 10, NULL));
@@ -459,6 +477,9 @@ tg_probe_on_aux(tg_req_t *req, tg_aux_t *a, const tg_aux_result_t *r)
        && (r->reasoning_len > 0)
           == (strstr(r->body, "\"reasoning_content\":\"") != NULL
               || strstr(r->body, "\"reasoning\":\"") != NULL));
+    ok(req, "aux_finish_reason", r->finish_reason != NULL
+       && (strcmp(r->finish_reason, "stop") == 0
+           || strcmp(r->finish_reason, "length") == 0));
     st->aux_done = 1;
     tg_probe_maybe_finish(req, st);
 }
