@@ -7,11 +7,14 @@ the recorded thinking up to the cut, then the continuation's answer (the
 sim's continuation rule: the last answer the prefix states).  The sim
 shows the first stream cancelled and, after, no open stream.  With the
 defaults (verifier=probe, m=2) the probes' tokens count in the request's
-tokens.  A client
+tokens.  A probe asks for the stop "}" and a reply stopped there (the
+stop left out, as vLLM and llama.cpp answer) is read as the box: a
+recording backend shows the request and answers "13".  A client
 leaving during a probe (to a pool that never answers) or during a slow
 continuation leaves nothing open.
 """
 import gzip
+import http.server
 import importlib.util
 import json
 import os
@@ -19,6 +22,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
 import types
 
@@ -71,11 +75,45 @@ SERVER = """
 """
 
 
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """A completions backend that keeps every request (path, body) and
+    answers "13" with finish_reason "stop", as vLLM answers a probe that
+    reached its stop sequence."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", 0))
+        self.server.seen.append((self.path, json.loads(self.rfile.read(n))))
+        body = json.dumps({
+            "id": "cmpl-rec", "object": "text_completion", "model": "Trim",
+            "choices": [{"index": 0, "text": "13", "logprobs": None,
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 40, "completion_tokens": 1,
+                      "total_tokens": 41}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def start_recorder():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    srv.seen = []
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
 def gateway(extra_http="", step_ms="3"):
     tdir = tempfile.mkdtemp(prefix="tg-trimr-traces-")
     path = os.path.join(tdir, "invented.jsonl.gz")
     write_traces(path)
     mute = harness.start_bad_backend("silent")
+    rec = start_recorder()
     sim = harness.start_sim("--traces", path, "--step-ms", step_ms,
                             "--step-ms-per-seq", "0")
     http = ("    thinkgate_backend r0 %s max_inflight=1024;\n"
@@ -83,8 +121,11 @@ def gateway(extra_http="", step_ms="3"):
             "    thinkgate_backend mute0 http://127.0.0.1:%d "
             "connect_timeout=1s idle_timeout=5s;\n"
             "    thinkgate_pool mutepool mute0;\n"
-            % (sim.url, mute.server_address[1])) + extra_http
-    g = types.SimpleNamespace(sim=sim, mute=mute, procs=[sim])
+            "    thinkgate_backend rec0 http://127.0.0.1:%d;\n"
+            "    thinkgate_pool recpool rec0;\n"
+            % (sim.url, mute.server_address[1], rec.server_address[1])) \
+        + extra_http
+    g = types.SimpleNamespace(sim=sim, mute=mute, rec=rec, procs=[sim])
     try:
         harness.start_engine_nginx(g, http, SERVER)
         yield g
@@ -92,6 +133,7 @@ def gateway(extra_http="", step_ms="3"):
         for p in reversed(g.procs):
             p.cleanup()
         mute.shutdown()
+        rec.shutdown()
     shutil.rmtree(tdir, ignore_errors=True)
 
 
@@ -190,6 +232,32 @@ def test_probe_tokens_count_in_the_requests_tokens(gw):
     after = sim_stats(gw)
     assert tg["tokens"] <= after["tokens_generated"] \
         - before["tokens_generated"], (tg, after)
+
+
+def test_probe_stops_at_the_closing_brace(gw):
+    """Each probe asks its pool for a completion of the trace plus
+    '**Final Answer**\\n\\boxed{' with the stop "}", so that the model
+    does not write probe_tokens past the box; the reply "13" (stopped,
+    the "}" left out) is the box's answer: two agree and the trace is
+    cut."""
+    del gw.rec.seen[:]
+    status, raw = request(gw, "POST", "/v1/chat/completions", {
+        "model": "Trim", "seed": 0, "max_tokens": 4000,
+        "messages": [{"role": "user", "content": PROBLEM}],
+        "thinkgate": {"strategy": "trimr", "verifier": "probe",
+                      "verifier_pool": "recpool"}})
+    assert status == 200, raw[:300]
+    tg = json.loads(raw)["thinkgate"]
+    assert tg["trigger"] == "overthinking" and tg["answer"] == "13", tg
+    assert tg["verifier_calls"] == len(gw.rec.seen) >= 2, tg
+    for path, body in gw.rec.seen:
+        assert path == "/v1/completions", path
+        assert body["stop"] == ["}"], body
+        assert body["max_tokens"] == 20 and body["temperature"] == 0, body
+        assert body["prompt"].endswith("**Final Answer**\n\\boxed{"), \
+            body["prompt"][-80:]
+        assert PROBLEM in body["prompt"], body["prompt"][:200]
+    wait_no_open_streams(gw)
 
 
 def leave_after(gw, body, ready):
