@@ -429,18 +429,36 @@ tg_trimr_probe_reply(tg_trimr_t *st, tg_trimr_trace_t *tr,
     tg_trimr_slot_t *s, const tg_trimr_call_t *c, const tg_aux_result_t *r)
 {
     const char  *box = r->content;
-    char        *next;
-    size_t       blen = r->content_len, len;
+    char        *buf, *next;
+    size_t       blen = r->content_len, done, len;
     int          stopped, n;
 
     stopped = TG_API_HAS(st->api, aux_start_stop)
               && r->finish_reason != NULL
               && strcmp(r->finish_reason, "stop") == 0;
-    if (c->prompt == NULL) {
-        return tg_trimr_probe_answer(box, blen, 0, &st->samples.opts,
-                                     s->text, TG_ANSWER_MAX);
+    /* The box so far: what earlier rounds wrote (the prompt's end), then
+     * this reply. */
+    done = c->prompt != NULL ? c->prompt_len - c->box : 0;
+    if (done > 0) {
+        buf = st->api->alloc(st->req, done + r->content_len + 1);
+        if (buf == NULL) {
+            st->call_failures++;
+            return 0;
+        }
+        memcpy(buf, c->prompt + c->box, done);
+        memcpy(buf + done, r->content, r->content_len);
+        box = buf;
+        blen = done + r->content_len;
     }
-    /* The box so far: what earlier rounds wrote, then this reply. */
+    n = tg_trimr_probe_answer(box, blen, stopped, &st->samples.opts,
+                              s->text, TG_ANSWER_MAX);
+    if (n != -EAGAIN) {
+        return n;
+    }
+    if (c->prompt == NULL || c->rounds >= TG_TRIMR_PROBE_ROUNDS) {
+        return 0;       /* nested past reason: no answer */
+    }
+    /* Go on from the reply, with the "}" the backend left out put back. */
     len = c->prompt_len + r->content_len;
     next = st->api->alloc(st->req, len + 2);
     if (next == NULL) {
@@ -449,17 +467,6 @@ tg_trimr_probe_reply(tg_trimr_t *st, tg_trimr_trace_t *tr,
     }
     memcpy(next, c->prompt, c->prompt_len);
     memcpy(next + c->prompt_len, r->content, r->content_len);
-    box = next + c->box;
-    blen = len - c->box;
-    n = tg_trimr_probe_answer(box, blen, stopped, &st->samples.opts,
-                              s->text, TG_ANSWER_MAX);
-    if (n != -EAGAIN) {
-        return n;
-    }
-    if (c->rounds >= TG_TRIMR_PROBE_ROUNDS) {
-        return 0;       /* nested past reason: no answer */
-    }
-    /* Put the "}" the backend left out back, and go on. */
     next[len] = '}';
     next[len + 1] = '\0';
     if (tg_trimr_probe_send(st, tr, s, next, len + 1, c->box,
