@@ -413,3 +413,26 @@ def test_profile_tool_refuses_a_bad_annotator(tmp_path, annotator, needle):
                     "-o", str(tmp_path / "p.json"))
     assert r.returncode != 0 and needle in r.stderr, r.stderr
     assert not (tmp_path / "p.json").exists()
+
+
+def test_symbolic_moe_under_the_responses_api(gw):
+    """Issue 16: every strategy under both APIs; symbolic_moe needs its
+    profiles, which this fixture's engine has."""
+    import openai
+    c = openai.OpenAI(base_url="http://127.0.0.1:%d/v1" % gw.nginx.port,
+                      api_key="k", max_retries=0, timeout=60)
+    extra = {"thinkgate": {"strategy": "symbolic_moe", "k": 3,
+                           "samples": 2, "seed": 1}}
+    r = c.responses.create(model="any", input=PHYSICS, store=False,
+                           max_output_tokens=4000, extra_body=extra)
+    tg = r.model_extra["thinkgate"]
+    assert tg["strategy"] == "symbolic_moe" and tg["answer"] == "11", tg
+    assert all(e["model"] == "A" for e in tg["experts"]), tg
+    assert "\\boxed{11}" in r.output_text
+    events = list(c.responses.create(model="any", input=PHYSICS,
+                                     store=False, max_output_tokens=4000,
+                                     stream=True, extra_body=extra))
+    assert events[0].type == "response.created"
+    assert events[-1].type == "response.completed", events[-1]
+    assert "\\boxed{11}" in events[-1].response.output_text
+    wait_no_open_streams(gw)
