@@ -321,6 +321,9 @@ extern ngx_http_thinkgate_engine_t   ngx_http_thinkgate_engine;
 char *ngx_http_thinkgate_conf_bad(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *value, const char *why);
 ngx_int_t ngx_http_thinkgate_conf_valid_name(ngx_str_t *s);
+ngx_int_t ngx_http_thinkgate_conf_is_option(ngx_str_t *v);
+char *ngx_http_thinkgate_conf_join(ngx_conf_t *cf, ngx_uint_t first,
+    ngx_str_t *out);
 
 /* ngx_http_thinkgate_effort.c */
 char *ngx_http_thinkgate_effort(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -36,8 +36,6 @@ ngx_http_thinkgate_effort(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_thinkgate_loc_conf_t  *lcf = conf;
 
-    u_char      *d;
-    size_t       len;
     ngx_int_t    n;
     ngx_str_t   *value, *field, v;
     ngx_uint_t   i, level;
@@ -87,20 +85,13 @@ ngx_http_thinkgate_effort(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    len = 0;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-        if (i > 2
-            && (value[i].len < 3 || value[i].data[0] == '='
-                || ngx_strlchr(value[i].data, value[i].data + value[i].len,
-                               '=')
-                   == NULL))
-        {
+    for (i = 3; i < cf->args->nelts; i++) {
+        if (!ngx_http_thinkgate_conf_is_option(&value[i])) {
             return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
                                           "options are key=value");
         }
 
-        if (i > 2 && ngx_strncmp(value[i].data, "budget=", 7) == 0) {
+        if (ngx_strncmp(value[i].data, "budget=", 7) == 0) {
             return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
                                           "budget is given once");
         }
@@ -126,28 +117,9 @@ ngx_http_thinkgate_effort(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                           "options need strategy=NAME "
                                           "first");
         }
-
-        len += value[i].len + 1;
     }
 
-    d = ngx_pnalloc(cf->pool, len);
-    if (d == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    field->data = d;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-        if (i > 2) {
-            *d++ = ' ';
-        }
-
-        d = ngx_cpymem(d, value[i].data, value[i].len);
-    }
-
-    field->len = d - field->data;
-
-    return NGX_CONF_OK;
+    return ngx_http_thinkgate_conf_join(cf, 2, field);
 }
 
 

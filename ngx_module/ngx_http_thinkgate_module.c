@@ -391,6 +391,56 @@ ngx_http_thinkgate_conf_valid_name(ngx_str_t *s)
 }
 
 
+/* KEY=VALUE with a key of at least one byte and a value of at least one */
+
+ngx_int_t
+ngx_http_thinkgate_conf_is_option(ngx_str_t *v)
+{
+    return v->len >= 3 && v->data[0] != '='
+           && ngx_strlchr(v->data, v->data + v->len, '=') != NULL;
+}
+
+
+/* The directive's arguments from the first-th on, joined by spaces into
+ * out (in cf->pool), as thinkgate_strategy and thinkgate_effort keep them */
+
+char *
+ngx_http_thinkgate_conf_join(ngx_conf_t *cf, ngx_uint_t first,
+    ngx_str_t *out)
+{
+    u_char      *d;
+    size_t       len;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+    len = 0;
+
+    for (i = first; i < cf->args->nelts; i++) {
+        len += value[i].len + 1;
+    }
+
+    d = ngx_pnalloc(cf->pool, len);
+    if (d == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    out->data = d;
+
+    for (i = first; i < cf->args->nelts; i++) {
+        if (i > first) {
+            *d++ = ' ';
+        }
+
+        d = ngx_cpymem(d, value[i].data, value[i].len);
+    }
+
+    out->len = d - out->data;
+
+    return NGX_CONF_OK;
+}
+
+
 static char *
 ngx_http_thinkgate_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -466,8 +516,6 @@ ngx_http_thinkgate_strategy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
-    u_char      *d;
-    size_t       len;
     ngx_str_t   *value, *field;
     ngx_uint_t   i;
 
@@ -484,40 +532,14 @@ ngx_http_thinkgate_strategy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                       "bad strategy name");
     }
 
-    len = 0;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        if (i > 1
-            && (value[i].len < 3 || value[i].data[0] == '='
-                || ngx_strlchr(value[i].data, value[i].data + value[i].len,
-                               '=')
-                   == NULL))
-        {
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (!ngx_http_thinkgate_conf_is_option(&value[i])) {
             return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
                                           "options are key=value");
         }
-
-        len += value[i].len + 1;
     }
 
-    d = ngx_pnalloc(cf->pool, len);
-    if (d == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    field->data = d;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        if (i > 1) {
-            *d++ = ' ';
-        }
-
-        d = ngx_cpymem(d, value[i].data, value[i].len);
-    }
-
-    field->len = d - field->data;
-
-    return NGX_CONF_OK;
+    return ngx_http_thinkgate_conf_join(cf, 1, field);
 }
 
 
