@@ -4,6 +4,8 @@
  *
  *   ngx_http_thinkgate_module.c    location directives, module hooks
  *   ngx_http_thinkgate_backends.c  thinkgate_engine, _backend, _pool
+ *   ngx_http_thinkgate_conf_keys.c their KEY=VALUE parameters by the
+ *                                  shared schema (thinkgate/conf_keys.h)
  *   ngx_http_thinkgate_conf_doc.c  JSON writer, the configuration document
  *   ngx_http_thinkgate_engine.c    engine connection and registration
  *   ngx_http_thinkgate_ring.c      frames in and out of the rings
@@ -27,17 +29,10 @@
 
 #include <thinkgate/ring.h>
 #include <thinkgate/protocol.h>
+#include <thinkgate/conf_keys.h>
 
 
 #define NGX_HTTP_THINKGATE_DEFAULT_ENGINE  "/run/thinkgate/engine.sock"
-
-
-typedef enum {
-    NGX_HTTP_THINKGATE_POLICY_LEAST_INFLIGHT = 0,
-    NGX_HTTP_THINKGATE_POLICY_ROUND_ROBIN,
-    NGX_HTTP_THINKGATE_POLICY_PREFIX,
-    NGX_HTTP_THINKGATE_POLICY_GROUPED
-} ngx_http_thinkgate_policy_e;
 
 
 typedef enum {
@@ -61,8 +56,8 @@ typedef struct {
     ngx_uint_t                  max_inflight;
     ngx_msec_t                  connect_timeout;
     ngx_msec_t                  idle_timeout;
-    ngx_flag_t                  tls_verify;
-    ngx_flag_t                  native_effort;  /* reasoning_effort
+    ngx_uint_t                  tls_verify;
+    ngx_uint_t                  native_effort;  /* reasoning_effort
                                                    passed through */
     ngx_array_t                 skills;     /* ngx_http_thinkgate_skill_t */
     ngx_str_t                   health;     /* check path; empty: none */
@@ -76,7 +71,7 @@ typedef struct {
 typedef struct {
     ngx_str_t                   name;
     ngx_array_t                 backends;   /* ngx_str_t */
-    ngx_uint_t                  policy;
+    ngx_uint_t                  policy;     /* TG_CONF_POLICIES index */
     ngx_uint_t                  block;
     ngx_msec_t                  ttl;
     ngx_msec_t                  window;     /* policy=grouped: longest
@@ -341,11 +336,22 @@ char *ngx_http_thinkgate_conf_backend(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_thinkgate_conf_pool(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
-/* ngx_http_thinkgate_health.c */
-void ngx_http_thinkgate_health_init(ngx_http_thinkgate_backend_t *b);
-void ngx_http_thinkgate_health_finish(ngx_http_thinkgate_backend_t *b);
-ngx_int_t ngx_http_thinkgate_conf_health(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_http_thinkgate_backend_t *b, ngx_str_t *value);
+/* ngx_http_thinkgate_conf_keys.c: a schema's rows and, by row, where
+ * each key lives in the module's structure */
+typedef struct {
+    const tg_conf_key_t        *rows;
+    const size_t               *offsets;
+} ngx_http_thinkgate_keys_t;
+
+extern const ngx_http_thinkgate_keys_t  ngx_http_thinkgate_backend_keys;
+extern const ngx_http_thinkgate_keys_t  ngx_http_thinkgate_pool_keys;
+
+ngx_int_t ngx_http_thinkgate_keys_defaults(ngx_conf_t *cf,
+    const ngx_http_thinkgate_keys_t *t, void *conf);
+ngx_int_t ngx_http_thinkgate_keys_param(ngx_conf_t *cf, ngx_command_t *cmd,
+    const ngx_http_thinkgate_keys_t *t, void *conf, ngx_str_t *value);
+void ngx_http_thinkgate_keys_doc(ngx_http_thinkgate_json_t *j,
+    const ngx_http_thinkgate_keys_t *t, void *conf);
 
 /* ngx_http_thinkgate_keys.c */
 char *ngx_http_thinkgate_conf_keys(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -372,8 +378,6 @@ void ngx_http_thinkgate_json_uint(ngx_http_thinkgate_json_t *j,
     uint64_t n);
 ngx_int_t ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
     ngx_http_thinkgate_main_conf_t *mcf);
-void ngx_http_thinkgate_health_doc(ngx_http_thinkgate_json_t *j,
-    ngx_http_thinkgate_backend_t *b);
 
 /* ngx_http_thinkgate_engine.c */
 ngx_int_t ngx_http_thinkgate_engine_init(ngx_cycle_t *cycle,

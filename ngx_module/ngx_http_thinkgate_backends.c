@@ -9,20 +9,8 @@
 #include "ngx_http_thinkgate.h"
 
 
-static char *ngx_http_thinkgate_conf_skills(ngx_conf_t *cf,
-    ngx_http_thinkgate_backend_t *b, ngx_str_t *value);
-
-
-/* policy= of thinkgate_pool; the values are ngx_http_thinkgate_policy_e,
- * in the order of ngx_http_thinkgate_policies[] (conf_doc.c). */
-static ngx_conf_enum_t  ngx_http_thinkgate_pool_policies[] = {
-    { ngx_string("least_inflight"),
-      NGX_HTTP_THINKGATE_POLICY_LEAST_INFLIGHT },
-    { ngx_string("round_robin"), NGX_HTTP_THINKGATE_POLICY_ROUND_ROBIN },
-    { ngx_string("prefix"), NGX_HTTP_THINKGATE_POLICY_PREFIX },
-    { ngx_string("grouped"), NGX_HTTP_THINKGATE_POLICY_GROUPED },
-    { ngx_null_string, 0 }
-};
+static ngx_int_t ngx_http_thinkgate_conf_pool_member(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_http_thinkgate_pool_t *pool, ngx_str_t *value);
 
 
 void *
@@ -198,14 +186,18 @@ ngx_http_thinkgate_conf_engine(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * thinkgate_backend NAME URL [KEY=VALUE ...]: the keys, their bounds and
+ * defaults are the shared schema's (thinkgate/conf_keys.h).
+ */
+
 char *
 ngx_http_thinkgate_conf_backend(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_thinkgate_main_conf_t *mcf = conf;
 
-    char                          *rv;
-    ngx_int_t                      n, rc;
-    ngx_str_t                     *value, v;
+    ngx_int_t                      rc;
+    ngx_str_t                     *value;
     ngx_uint_t                     i;
     ngx_http_thinkgate_backend_t  *b;
 
@@ -246,227 +238,51 @@ ngx_http_thinkgate_conf_backend(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     b->name = value[1];
     b->url = value[2];
 
-    /* the per-backend defaults */
-    b->max_inflight = 64;
-    b->connect_timeout = 5000;
-    b->idle_timeout = 60000;
-    b->tls_verify = 1;
-    ngx_http_thinkgate_health_init(b);
-
-    if (ngx_array_init(&b->skills, cf->pool, 2,
-                       sizeof(ngx_http_thinkgate_skill_t))
+    if (ngx_http_thinkgate_keys_defaults(cf, &ngx_http_thinkgate_backend_keys,
+                                         b)
         != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
+    /* without fails=, a backend with health= opens after 3 failures and
+     * one without never opens on them */
+    b->fails = NGX_CONF_UNSET_UINT;
+
     for (i = 3; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "model=", 6) == 0) {
-            b->model.data = value[i].data + 6;
-            b->model.len = value[i].len - 6;
-
-            if (b->model.len == 0) {
-                return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                              "empty model");
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "max_inflight=", 13) == 0) {
-            n = ngx_atoi(value[i].data + 13, value[i].len - 13);
-            if (n == NGX_ERROR || n < 1 || n > 1000000) {
-                return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                              "max_inflight must be "
-                                              "1..1000000");
-            }
-
-            b->max_inflight = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "api_key_env=", 12) == 0) {
-            v.data = value[i].data + 12;
-            v.len = value[i].len - 12;
-
-            if (v.len == 0 || !ngx_http_thinkgate_conf_valid_name(&v)
-                || ngx_strlchr(v.data, v.data + v.len, '-')
-                || ngx_strlchr(v.data, v.data + v.len, '.')
-                || (v.data[0] >= '0' && v.data[0] <= '9'))
-            {
-                return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                              "not an environment "
-                                              "variable name");
-            }
-
-            b->api_key_env = v;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0
-            || ngx_strncmp(value[i].data, "idle_timeout=", 13) == 0)
-        {
-            v.data = (u_char *) ngx_strlchr(value[i].data,
-                                            value[i].data + value[i].len,
-                                            '=') + 1;
-            v.len = value[i].data + value[i].len - v.data;
-
-            n = ngx_parse_time(&v, 0);
-            if (n == NGX_ERROR || n < 1) {
-                return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                              "expected a positive time "
-                                              "such as 5s or 500ms");
-            }
-
-            if (value[i].data[0] == 'c') {
-                b->connect_timeout = n;
-
-            } else {
-                b->idle_timeout = n;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "tls_verify=", 11) == 0
-            || ngx_strncmp(value[i].data, "native_effort=", 14) == 0)
-        {
-            v.data = (u_char *) ngx_strlchr(value[i].data,
-                                            value[i].data + value[i].len,
-                                            '=') + 1;
-            v.len = value[i].data + value[i].len - v.data;
-
-            if (v.len == 2 && ngx_strncmp(v.data, "on", 2) == 0) {
-                n = 1;
-
-            } else if (v.len == 3 && ngx_strncmp(v.data, "off", 3) == 0) {
-                n = 0;
-
-            } else {
-                return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                              value[i].data[0] == 't'
-                                              ? "tls_verify is on or off"
-                                              : "native_effort is on or "
-                                                "off");
-            }
-
-            if (value[i].data[0] == 't') {
-                b->tls_verify = n;
-
-            } else {
-                b->native_effort = n;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "skills=", 7) == 0) {
-            rv = ngx_http_thinkgate_conf_skills(cf, b, &value[i]);
-            if (rv != NGX_CONF_OK) {
-                return rv;
-            }
-
-            continue;
-        }
-
-        rc = ngx_http_thinkgate_conf_health(cf, cmd, b, &value[i]);
+        rc = ngx_http_thinkgate_keys_param(cf, cmd,
+                                           &ngx_http_thinkgate_backend_keys,
+                                           b, &value[i]);
         if (rc == NGX_ERROR) {
             return NGX_CONF_ERROR;
         }
 
-        if (rc == NGX_OK) {
-            continue;
+        if (rc == NGX_DECLINED) {
+            return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
+                                          "unknown parameter");
         }
-
-        return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                      "unknown parameter");
     }
 
-    ngx_http_thinkgate_health_finish(b);
+    ngx_conf_init_uint_value(b->fails, b->health.len ? 3 : 0);
 
     return NGX_CONF_OK;
 }
 
 
-/* skills=math:0.9,code:0.5; weights from 0 to 1, kept in thousandths */
-
-static char *
-ngx_http_thinkgate_conf_skills(ngx_conf_t *cf, ngx_http_thinkgate_backend_t *b,
-    ngx_str_t *value)
-{
-    u_char                      *p, *last, *comma, *colon;
-    ngx_int_t                    w;
-    ngx_str_t                    name;
-    ngx_http_thinkgate_skill_t  *sk;
-
-    p = value->data + 7;
-    last = value->data + value->len;
-
-    if (p == last) {
-        goto invalid;
-    }
-
-    while (p < last) {
-        comma = ngx_strlchr(p, last, ',');
-        if (comma == NULL) {
-            comma = last;
-        }
-
-        colon = ngx_strlchr(p, comma, ':');
-        if (colon == NULL) {
-            goto invalid;
-        }
-
-        name.data = p;
-        name.len = colon - p;
-
-        if (!ngx_http_thinkgate_conf_valid_name(&name)) {
-            goto invalid;
-        }
-
-        w = ngx_atofp(colon + 1, comma - colon - 1, 3);
-        if (w == NGX_ERROR || w > 1000) {
-            goto invalid;
-        }
-
-        sk = ngx_array_push(&b->skills);
-        if (sk == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        sk->name = name;
-        sk->weight = w;
-
-        p = comma + 1;
-
-        if (comma + 1 == last) {
-            goto invalid;
-        }
-    }
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"thinkgate_backend\" directive: invalid value "
-                       "\"%V\": expected skills=NAME:WEIGHT,... with "
-                       "weights from 0 to 1", value);
-    return NGX_CONF_ERROR;
-}
-
+/*
+ * thinkgate_pool NAME BACKEND ... [KEY=VALUE ...]: the keys, their bounds
+ * and defaults are the shared schema's; a bare name is a member.
+ */
 
 char *
 ngx_http_thinkgate_conf_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_thinkgate_main_conf_t *mcf = conf;
 
-    ngx_int_t                   n;
-    ngx_str_t                  *value, *name, v;
-    ngx_uint_t                  i, j;
+    ngx_int_t                   rc;
+    ngx_str_t                  *value;
+    ngx_uint_t                  i;
     ngx_http_thinkgate_pool_t  *pool;
-    ngx_conf_enum_t            *e;
 
     value = cf->args->elts;
 
@@ -498,109 +314,27 @@ ngx_http_thinkgate_conf_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pool->file = cf->conf_file->file.name;
     pool->line = cf->conf_file->line;
 
-    /* the per-pool defaults */
-    pool->policy = NGX_HTTP_THINKGATE_POLICY_LEAST_INFLIGHT;
-    pool->block = 64;
-    pool->ttl = 600000;
-    pool->window = 1000;
-
-    if (ngx_array_init(&pool->backends, cf->pool, 4, sizeof(ngx_str_t))
-        != NGX_OK)
+    if (ngx_http_thinkgate_keys_defaults(cf, &ngx_http_thinkgate_pool_keys,
+                                         pool)
+        != NGX_OK
+        || ngx_array_init(&pool->backends, cf->pool, 4, sizeof(ngx_str_t))
+           != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
     for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "policy=", 7) == 0) {
-            v.data = value[i].data + 7;
-            v.len = value[i].len - 7;
-
-            for (e = ngx_http_thinkgate_pool_policies; e->name.len; e++) {
-                if (e->name.len == v.len
-                    && ngx_strncmp(e->name.data, v.data, v.len) == 0)
-                {
-                    break;
-                }
-            }
-
-            if (e->name.len == 0) {
-                return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                              "policy is least_inflight, "
-                                              "round_robin, prefix or "
-                                              "grouped");
-            }
-
-            pool->policy = e->value;
-
-            continue;
+        rc = ngx_http_thinkgate_keys_param(cf, cmd,
+                                           &ngx_http_thinkgate_pool_keys,
+                                           pool, &value[i]);
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_thinkgate_conf_pool_member(cf, cmd, pool,
+                                                     &value[i]);
         }
 
-        if (ngx_strncmp(value[i].data, "block=", 6) == 0) {
-            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
-            if (n == NGX_ERROR || n < 1 || n > 65536) {
-                return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                              "block must be 1..65536");
-            }
-
-            pool->block = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "window=", 7) == 0) {
-            v.data = value[i].data + 7;
-            v.len = value[i].len - 7;
-
-            n = ngx_parse_time(&v, 0);
-            if (n == NGX_ERROR || n > 3600000) {
-                return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                              "expected a time up to 1h "
-                                              "such as 500ms");
-            }
-
-            pool->window = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            v.data = value[i].data + 4;
-            v.len = value[i].len - 4;
-
-            n = ngx_parse_time(&v, 0);
-            if (n == NGX_ERROR || n < 1) {
-                return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                              "expected a positive time "
-                                              "such as 600s");
-            }
-
-            pool->ttl = n;
-            continue;
-        }
-
-        if (ngx_strlchr(value[i].data, value[i].data + value[i].len, '=')
-            || !ngx_http_thinkgate_conf_valid_name(&value[i]))
-        {
-            return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                          "unknown parameter");
-        }
-
-        name = pool->backends.elts;
-        for (j = 0; j < pool->backends.nelts; j++) {
-            if (name[j].len == value[i].len
-                && ngx_strncmp(name[j].data, value[i].data, value[i].len)
-                   == 0)
-            {
-                return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                              "backend listed twice");
-            }
-        }
-
-        name = ngx_array_push(&pool->backends);
-        if (name == NULL) {
+        if (rc != NGX_OK) {
             return NGX_CONF_ERROR;
         }
-
-        *name = value[i];
     }
 
     if (pool->backends.nelts == 0) {
@@ -609,4 +343,44 @@ ngx_http_thinkgate_conf_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* A backend name listed in thinkgate_pool, checked once the http block is
+ * read; anything else that is not a key is an unknown parameter. */
+
+static ngx_int_t
+ngx_http_thinkgate_conf_pool_member(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_thinkgate_pool_t *pool, ngx_str_t *value)
+{
+    ngx_str_t   *name;
+    ngx_uint_t   j;
+
+    if (ngx_strlchr(value->data, value->data + value->len, '=')
+        || !ngx_http_thinkgate_conf_valid_name(value))
+    {
+        (void) ngx_http_thinkgate_conf_bad(cf, cmd, value,
+                                           "unknown parameter");
+        return NGX_ERROR;
+    }
+
+    name = pool->backends.elts;
+    for (j = 0; j < pool->backends.nelts; j++) {
+        if (name[j].len == value->len
+            && ngx_strncmp(name[j].data, value->data, value->len) == 0)
+        {
+            (void) ngx_http_thinkgate_conf_bad(cf, cmd, value,
+                                               "backend listed twice");
+            return NGX_ERROR;
+        }
+    }
+
+    name = ngx_array_push(&pool->backends);
+    if (name == NULL) {
+        return NGX_ERROR;
+    }
+
+    *name = *value;
+
+    return NGX_OK;
 }

@@ -14,10 +14,6 @@ static void ngx_http_thinkgate_json_msec(ngx_http_thinkgate_json_t *j,
     const char *key, ngx_msec_t ms);
 
 
-static const char  *ngx_http_thinkgate_policies[] = {
-    "least_inflight", "round_robin", "prefix", "grouped"
-};
-
 static const char  *ngx_http_thinkgate_devices[] = {
     "auto", "cpu", "cuda"
 };
@@ -225,12 +221,10 @@ ngx_int_t
 ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
     ngx_http_thinkgate_main_conf_t *mcf)
 {
-    u_char                        buf[32];
     ngx_str_t                    *name;
     ngx_uint_t                    i, k;
     ngx_http_thinkgate_json_t     j;
     ngx_http_thinkgate_pool_t    *pool;
-    ngx_http_thinkgate_skill_t   *sk;
     ngx_http_thinkgate_backend_t *b;
 
     ngx_http_thinkgate_json_init(&j, cf->pool, 1024);
@@ -246,43 +240,9 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
         ngx_http_thinkgate_json_str(&j, &b[i].name);
         ngx_http_thinkgate_json_key(&j, "url");
         ngx_http_thinkgate_json_str(&j, &b[i].url);
-        ngx_http_thinkgate_json_key(&j, "model");
-        ngx_http_thinkgate_json_str(&j, &b[i].model);
-        ngx_http_thinkgate_json_key(&j, "max_inflight");
-        ngx_http_thinkgate_json_uint(&j, b[i].max_inflight);
-        ngx_http_thinkgate_json_key(&j, "api_key_env");
-        ngx_http_thinkgate_json_str(&j, &b[i].api_key_env);
-        ngx_http_thinkgate_json_msec(&j, "connect_timeout_ms",
-                                     b[i].connect_timeout);
-        ngx_http_thinkgate_json_msec(&j, "idle_timeout_ms",
-                                     b[i].idle_timeout);
-        ngx_http_thinkgate_json_key(&j, "tls_verify");
-        ngx_http_thinkgate_json_raw(&j, b[i].tls_verify ? "true" : "false");
-        if (b[i].native_effort) {
-            ngx_http_thinkgate_json_key(&j, "native_effort");
-            ngx_http_thinkgate_json_raw(&j, "true");
-        }
-        ngx_http_thinkgate_health_doc(&j, &b[i]);
-
-        ngx_http_thinkgate_json_key(&j, "skills");
-        ngx_http_thinkgate_json_raw(&j, "{");
-
-        sk = b[i].skills.elts;
-
-        for (k = 0; k < b[i].skills.nelts; k++) {
-            if (k) {
-                ngx_http_thinkgate_json_raw(&j, ",");
-            }
-
-            ngx_http_thinkgate_json_str(&j, &sk[k].name);
-
-            /* a JSON number: 0.9 is written 0.900 */
-            *ngx_sprintf(buf, ":%ui.%03ui", sk[k].weight / 1000,
-                         sk[k].weight % 1000) = '\0';
-            ngx_http_thinkgate_json_raw(&j, (char *) buf);
-        }
-
-        ngx_http_thinkgate_json_raw(&j, "}}");
+        ngx_http_thinkgate_keys_doc(&j, &ngx_http_thinkgate_backend_keys,
+                                    &b[i]);
+        ngx_http_thinkgate_json_raw(&j, "}");
     }
 
     ngx_http_thinkgate_json_raw(&j, "],\"pools\":[");
@@ -310,15 +270,8 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
 
         ngx_http_thinkgate_json_raw(&j, "]");
 
-        ngx_http_thinkgate_json_key(&j, "policy");
-        ngx_http_thinkgate_json_raw(&j, "\"");
-        ngx_http_thinkgate_json_raw(&j,
-                                ngx_http_thinkgate_policies[pool[i].policy]);
-        ngx_http_thinkgate_json_raw(&j, "\"");
-        ngx_http_thinkgate_json_key(&j, "block");
-        ngx_http_thinkgate_json_uint(&j, pool[i].block);
-        ngx_http_thinkgate_json_msec(&j, "ttl_ms", pool[i].ttl);
-        ngx_http_thinkgate_json_msec(&j, "window_ms", pool[i].window);
+        ngx_http_thinkgate_keys_doc(&j, &ngx_http_thinkgate_pool_keys,
+                                    &pool[i]);
 
         ngx_http_thinkgate_json_raw(&j, "}");
     }
