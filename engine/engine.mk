@@ -114,6 +114,10 @@ $(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
     engine/config/generation.c engine/config/document.c \
     engine/config/fields.c engine/config/models.c engine/route/pool.c \
     engine/route/health.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+$(eval $(call tg_unit_test,test_conf_keys,tests/unit/test_conf_keys.c \
+    engine/config/generation.c engine/config/document.c \
+    engine/config/fields.c engine/config/models.c engine/route/pool.c \
+    engine/route/health.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_route_group,tests/unit/test_route_group.c \
     engine/route/group.c engine/route/pool.c engine/route/health.c \
     engine/log.c,$(TG_ENGINE_TEST_FLAGS)))

@@ -12,6 +12,10 @@ static ngx_int_t ngx_http_thinkgate_json_reserve(
     ngx_http_thinkgate_json_t *j, size_t n);
 static void ngx_http_thinkgate_json_msec(ngx_http_thinkgate_json_t *j,
     const char *key, ngx_msec_t ms);
+static void ngx_http_thinkgate_json_backends(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_main_conf_t *mcf);
+static void ngx_http_thinkgate_json_pools(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_main_conf_t *mcf);
 
 
 static const char  *ngx_http_thinkgate_devices[] = {
@@ -222,59 +226,16 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
     ngx_http_thinkgate_main_conf_t *mcf)
 {
     ngx_str_t                    *name;
-    ngx_uint_t                    i, k;
+    ngx_uint_t                    i;
     ngx_http_thinkgate_json_t     j;
-    ngx_http_thinkgate_pool_t    *pool;
-    ngx_http_thinkgate_backend_t *b;
 
     ngx_http_thinkgate_json_init(&j, cf->pool, 1024);
 
     ngx_http_thinkgate_json_raw(&j, "{\"backends\":[");
 
-    b = mcf->backends.elts;
-
-    for (i = 0; i < mcf->backends.nelts; i++) {
-        ngx_http_thinkgate_json_raw(&j, i ? ",{" : "{");
-
-        ngx_http_thinkgate_json_key(&j, "name");
-        ngx_http_thinkgate_json_str(&j, &b[i].name);
-        ngx_http_thinkgate_json_key(&j, "url");
-        ngx_http_thinkgate_json_str(&j, &b[i].url);
-        ngx_http_thinkgate_keys_doc(&j, &ngx_http_thinkgate_backend_keys,
-                                    &b[i]);
-        ngx_http_thinkgate_json_raw(&j, "}");
-    }
-
+    ngx_http_thinkgate_json_backends(&j, mcf);
     ngx_http_thinkgate_json_raw(&j, "],\"pools\":[");
-
-    pool = mcf->pools.elts;
-
-    for (i = 0; i < mcf->pools.nelts; i++) {
-        ngx_http_thinkgate_json_raw(&j, i ? ",{" : "{");
-
-        ngx_http_thinkgate_json_key(&j, "name");
-        ngx_http_thinkgate_json_str(&j, &pool[i].name);
-
-        ngx_http_thinkgate_json_key(&j, "backends");
-        ngx_http_thinkgate_json_raw(&j, "[");
-
-        name = pool[i].backends.elts;
-
-        for (k = 0; k < pool[i].backends.nelts; k++) {
-            if (k) {
-                ngx_http_thinkgate_json_raw(&j, ",");
-            }
-
-            ngx_http_thinkgate_json_str(&j, &name[k]);
-        }
-
-        ngx_http_thinkgate_json_raw(&j, "]");
-
-        ngx_http_thinkgate_keys_doc(&j, &ngx_http_thinkgate_pool_keys,
-                                    &pool[i]);
-
-        ngx_http_thinkgate_json_raw(&j, "}");
-    }
+    ngx_http_thinkgate_json_pools(&j, mcf);
 
     ngx_http_thinkgate_json_raw(&j, "],\"plugins\":[");
 
@@ -344,4 +305,70 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
     mcf->doc.len = j.pos - j.start;
 
     return NGX_OK;
+}
+
+
+/* The backends' objects: name and URL, then the schema's keys */
+
+static void
+ngx_http_thinkgate_json_backends(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_main_conf_t *mcf)
+{
+    ngx_uint_t                     i;
+    ngx_http_thinkgate_backend_t  *b;
+
+    b = mcf->backends.elts;
+
+    for (i = 0; i < mcf->backends.nelts; i++) {
+        ngx_http_thinkgate_json_raw(j, i ? ",{" : "{");
+
+        ngx_http_thinkgate_json_key(j, "name");
+        ngx_http_thinkgate_json_str(j, &b[i].name);
+        ngx_http_thinkgate_json_key(j, "url");
+        ngx_http_thinkgate_json_str(j, &b[i].url);
+        ngx_http_thinkgate_keys_doc(j, &ngx_http_thinkgate_backend_keys,
+                                    &b[i]);
+        ngx_http_thinkgate_json_raw(j, "}");
+    }
+}
+
+
+/* The pools' objects: name and members, then the schema's keys */
+
+static void
+ngx_http_thinkgate_json_pools(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_main_conf_t *mcf)
+{
+    ngx_str_t                  *name;
+    ngx_uint_t                  i, k;
+    ngx_http_thinkgate_pool_t  *pool;
+
+    pool = mcf->pools.elts;
+
+    for (i = 0; i < mcf->pools.nelts; i++) {
+        ngx_http_thinkgate_json_raw(j, i ? ",{" : "{");
+
+        ngx_http_thinkgate_json_key(j, "name");
+        ngx_http_thinkgate_json_str(j, &pool[i].name);
+
+        ngx_http_thinkgate_json_key(j, "backends");
+        ngx_http_thinkgate_json_raw(j, "[");
+
+        name = pool[i].backends.elts;
+
+        for (k = 0; k < pool[i].backends.nelts; k++) {
+            if (k) {
+                ngx_http_thinkgate_json_raw(j, ",");
+            }
+
+            ngx_http_thinkgate_json_str(j, &name[k]);
+        }
+
+        ngx_http_thinkgate_json_raw(j, "]");
+
+        ngx_http_thinkgate_keys_doc(j, &ngx_http_thinkgate_pool_keys,
+                                    &pool[i]);
+
+        ngx_http_thinkgate_json_raw(j, "}");
+    }
 }

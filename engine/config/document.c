@@ -1,8 +1,10 @@
 /*
  * The configuration document (include/thinkgate/protocol.h) read into a
  * generation.  Each object kind is a table of fields (name, kind,
- * required, offset); unknown keys are refused by name so that module and
- * engine stay in step.
+ * required, offset); a backend's and a pool's other keys, with their
+ * bounds and defaults, are the schema the module parses nginx's
+ * parameters by (thinkgate/conf_keys.h).  Unknown keys are refused by
+ * name so that module and engine stay in step.
  */
 
 #include <errno.h>
@@ -15,42 +17,50 @@
 #include "config/generation.h"
 #include "config/generation_int.h"
 
+/* Each object's own fields; the rest are the schema's keys. */
 static const tg_config_field_t  tg__backend_fields[] = {
     { "name", TG_CF_STR, 1, offsetof(tg_backend_t, name), 0, 0 },
     { "url", TG_CF_URL, 1, offsetof(tg_backend_t, url), 0, 0 },
-    { "model", TG_CF_STR_NULL, 0, offsetof(tg_backend_t, model), 0, 0 },
-    { "max_inflight", TG_CF_INT, 0, offsetof(tg_backend_t, max_inflight), 0, 0 },
-    { "api_key_env", TG_CF_STR_NULL, 0,
-      offsetof(tg_backend_t, api_key_env), 0, 0 },
-    { "connect_timeout_ms", TG_CF_INT, 0,
-      offsetof(tg_backend_t, connect_timeout_ms), 0, 0 },
-    { "idle_timeout_ms", TG_CF_INT, 0,
-      offsetof(tg_backend_t, idle_timeout_ms), 0, 0 },
-    { "tls_verify", TG_CF_BOOL, 0, offsetof(tg_backend_t, tls_verify), 0, 0 },
-    { "native_effort", TG_CF_BOOL, 0,
-      offsetof(tg_backend_t, native_effort), 0, 0 },
-    { "skills", TG_CF_SKILLS, 0, offsetof(tg_backend_t, skills), 0, 0 },
-    { "health", TG_CF_STR_NULL, 0, offsetof(tg_backend_t, health.path),
-      0, 0 },
-    { "health_interval_ms", TG_CF_INT, 0,
-      offsetof(tg_backend_t, health.interval_ms), 100, 86400000 },
-    { "fails", TG_CF_INT, 0, offsetof(tg_backend_t, health.fails), 0, 1000 },
-    { "cooloff_ms", TG_CF_INT, 0, offsetof(tg_backend_t, health.cooloff_ms),
-      100, 86400000 },
-    { "error_rate", TG_CF_INT, 0, offsetof(tg_backend_t, health.error_rate),
-      0, 100 },
     { NULL, 0, 0, 0, 0, 0 }
 };
 
 static const tg_config_field_t  tg__pool_fields[] = {
     { "name", TG_CF_STR, 1, offsetof(tg_pool_t, name), 0, 0 },
     { "backends", TG_CF_NAMES, 1, 0, 0, 0 },
-    { "policy", TG_CF_POLICY, 0, offsetof(tg_pool_t, policy), 0, 0 },
-    { "block", TG_CF_INT, 0, offsetof(tg_pool_t, block), 0, 0 },
-    { "ttl_ms", TG_CF_INT, 0, offsetof(tg_pool_t, ttl_ms), 0, 0 },
-    { "window_ms", TG_CF_INT, 0, offsetof(tg_pool_t, window_ms), 0,
-      3600000 },
     { NULL, 0, 0, 0, 0, 0 }
+};
+
+const tg_conf_key_t  tg_config_backend_keys[] = {
+    TG_CONF_BACKEND_KEYS(TG_CONF_KEY_ROW)
+    TG_CONF_KEY_END
+};
+
+const size_t  tg_config_backend_offsets[TG_CONF_BACKEND_NKEYS] = {
+    [TG_CONF_B_MODEL] = offsetof(tg_backend_t, model),
+    [TG_CONF_B_MAX_INFLIGHT] = offsetof(tg_backend_t, max_inflight),
+    [TG_CONF_B_API_KEY_ENV] = offsetof(tg_backend_t, api_key_env),
+    [TG_CONF_B_CONNECT_TIMEOUT] = offsetof(tg_backend_t, connect_timeout_ms),
+    [TG_CONF_B_IDLE_TIMEOUT] = offsetof(tg_backend_t, idle_timeout_ms),
+    [TG_CONF_B_TLS_VERIFY] = offsetof(tg_backend_t, tls_verify),
+    [TG_CONF_B_NATIVE_EFFORT] = offsetof(tg_backend_t, native_effort),
+    [TG_CONF_B_SKILLS] = offsetof(tg_backend_t, skills),
+    [TG_CONF_B_HEALTH] = offsetof(tg_backend_t, health.path),
+    [TG_CONF_B_INTERVAL] = offsetof(tg_backend_t, health.interval_ms),
+    [TG_CONF_B_FAILS] = offsetof(tg_backend_t, health.fails),
+    [TG_CONF_B_COOLOFF] = offsetof(tg_backend_t, health.cooloff_ms),
+    [TG_CONF_B_ERROR_RATE] = offsetof(tg_backend_t, health.error_rate)
+};
+
+const tg_conf_key_t  tg_config_pool_keys[] = {
+    TG_CONF_POOL_KEYS(TG_CONF_KEY_ROW)
+    TG_CONF_KEY_END
+};
+
+const size_t  tg_config_pool_offsets[TG_CONF_POOL_NKEYS] = {
+    [TG_CONF_P_POLICY] = offsetof(tg_pool_t, policy),
+    [TG_CONF_P_BLOCK] = offsetof(tg_pool_t, block),
+    [TG_CONF_P_TTL] = offsetof(tg_pool_t, ttl_ms),
+    [TG_CONF_P_WINDOW] = offsetof(tg_pool_t, window_ms)
 };
 
 /* Defaults for keys left out are set by tg__parse_redis. */
@@ -86,6 +96,10 @@ static const char  *tg__top_keys[] = {
 
 
 
+static int tg__parse_backends(tg_generation_t *g, json_t *backends,
+    char *err, size_t errlen);
+static int tg__parse_pools(tg_generation_t *g, json_t *pools, char *err,
+    size_t errlen);
 static int tg__parse_pool_members(tg_generation_t *g, tg_pool_t *pool,
     json_t *names, const char *where, char *err, size_t errlen);
 static int tg__parse_plugins(tg_generation_t *g, char *err, size_t errlen);
@@ -97,9 +111,7 @@ static int tg__parse_embedder(tg_generation_t *g, char *err,
 int
 tg_generation_parse(tg_generation_t *g, char *err, size_t errlen)
 {
-    json_t       *backends, *pools, *v;
-    size_t        i, j;
-    char          where[64];
+    json_t       *backends, *pools;
     int           rc;
 
     rc = tg_config_check_keys(g->root, tg__top_keys, "the configuration", err,
@@ -148,16 +160,40 @@ tg_generation_parse(tg_generation_t *g, char *err, size_t errlen)
         }
     }
 
+    rc = tg__parse_backends(g, backends, err, errlen);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = tg__parse_pools(g, pools, err, errlen);
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* Aliases name pools, so they come last. */
+    return tg_generation_parse_models(g, err, errlen);
+}
+
+
+/* "backends": each read by the schema, named once, given its counters. */
+static int
+tg__parse_backends(tg_generation_t *g, json_t *backends, char *err,
+    size_t errlen)
+{
+    json_t       *v;
+    size_t        i, j;
+    char          where[64];
+    int           rc;
+
     for (i = 0; i < g->nbackends; i++) {
         tg_backend_t  *b = &g->backends[i];
 
         v = json_array_get(backends, i);
         snprintf(where, sizeof(where), "backends[%zu]", i);
-        b->tls_verify = 1;
-        b->health.interval_ms = 5000;
-        b->health.cooloff_ms = 10000;
 
-        rc = tg_config_parse_fields(v, tg__backend_fields, b, where, err, errlen);
+        rc = tg_config_parse_object(v, tg__backend_fields,
+                                    tg_config_backend_keys,
+                                    tg_config_backend_offsets, b, where, err,
+                                    errlen);
         if (rc != 0) {
             return rc;
         }
@@ -169,11 +205,6 @@ tg_generation_parse(tg_generation_t *g, char *err, size_t errlen)
             }
         }
 
-        if (b->health.path != NULL && b->health.path[0] != '/') {
-            return tg_config_fail(err, errlen, "%s: \"health\" must be a "
-                                  "path starting with \"/\"", where);
-        }
-
         b->stats = tg_backend_stats_get(g->config, b->name, b->url);
         if (b->stats == NULL) {
             return -ENOMEM;
@@ -181,13 +212,28 @@ tg_generation_parse(tg_generation_t *g, char *err, size_t errlen)
         tg_health_configure(&b->stats->health, b->stats->name, &b->health);
     }
 
+    return 0;
+}
+
+
+/* "pools": each read by the schema, its members resolved, named once. */
+static int
+tg__parse_pools(tg_generation_t *g, json_t *pools, char *err, size_t errlen)
+{
+    json_t       *v;
+    size_t        i, j;
+    char          where[64];
+    int           rc;
+
     for (i = 0; i < g->npools; i++) {
         tg_pool_t  *p = &g->pools[i];
 
         v = json_array_get(pools, i);
         snprintf(where, sizeof(where), "pools[%zu]", i);
 
-        rc = tg_config_parse_fields(v, tg__pool_fields, p, where, err, errlen);
+        rc = tg_config_parse_object(v, tg__pool_fields, tg_config_pool_keys,
+                                    tg_config_pool_offsets, p, where, err,
+                                    errlen);
         if (rc != 0) {
             return rc;
         }
@@ -206,8 +252,7 @@ tg_generation_parse(tg_generation_t *g, char *err, size_t errlen)
         }
     }
 
-    /* Aliases name pools, so they come last. */
-    return tg_generation_parse_models(g, err, errlen);
+    return 0;
 }
 
 

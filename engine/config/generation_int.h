@@ -5,18 +5,18 @@
 #ifndef TG_CONFIG_GENERATION_INT_H
 #define TG_CONFIG_GENERATION_INT_H
 
+#include <thinkgate/conf_keys.h>
+
 #include "config/generation.h"
 
-/* Field kinds of the option tables (config/fields.c). */
+/* Field kinds of the option tables (config/fields.c); the keys of
+ * backends and pools are the shared schema's (thinkgate/conf_keys.h). */
 enum {
     TG_CF_STR,          /* non-empty string */
     TG_CF_STR_NULL,     /* string or null; "" reads as null */
     TG_CF_URL,          /* http:// or https:// string */
-    TG_CF_INT,          /* integer >= 0 */
-    TG_CF_BOOL,         /* true/false (0/1 accepted) */
-    TG_CF_SKILLS,       /* object of numbers, or null */
+    TG_CF_INT,          /* integer >= min, <= max unless max is 0 */
     TG_CF_NAMES,        /* array of backend names (pools) */
-    TG_CF_POLICY,       /* pool policy name */
     TG_CF_ADDR,         /* "host:port" or "unix:/path" */
     TG_CF_DEVICE        /* "auto", "cpu" or "cuda" (embedder) */
 };
@@ -36,6 +36,21 @@ typedef struct {
  * (unknown key, missing required key, wrong type or value) in err. */
 int tg_config_parse_fields(json_t *obj, const tg_config_field_t *fields,
     void *dst, const char *where, char *err, size_t errlen);
+
+/* Reads obj by fields and by the schema's keys (a TG_CONF_KEY_END-ended
+ * table; offsets into dst by row): a key left out gets its default
+ * (int64_t for numbers, int for flags and policies, const char * for
+ * strings, json_t * for skills).  Errors as tg_config_parse_fields. */
+int tg_config_parse_object(json_t *obj, const tg_config_field_t *fields,
+    const tg_conf_key_t *keys, const size_t *offsets, void *dst,
+    const char *where, char *err, size_t errlen);
+
+/* The schema's rows for backends and pools and where each lives in
+ * tg_backend_t and tg_pool_t (config/document.c). */
+extern const tg_conf_key_t  tg_config_backend_keys[];
+extern const size_t         tg_config_backend_offsets[];
+extern const tg_conf_key_t  tg_config_pool_keys[];
+extern const size_t         tg_config_pool_offsets[];
 
 /* -EINVAL when obj has a key not in allowed (NULL-terminated). */
 int tg_config_check_keys(json_t *obj, const char **allowed,

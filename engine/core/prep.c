@@ -157,11 +157,9 @@ tg__prep_route(tg_prep_t *p)
         return;
     }
 
-    p->idx = tg_shared_index(p->link,
-                             p->pool->block > 0 ? (unsigned) p->pool->block
-                                                : 64,
-                             p->pool->ttl_ms > 0 ? (uint64_t) p->pool->ttl_ms
-                                                 : 600000);
+    /* block and ttl_ms are >= 1: defaults and bounds are config's */
+    p->idx = tg_shared_index(p->link, (unsigned) p->pool->block,
+                             (uint64_t) p->pool->ttl_ms);
     if (p->idx == NULL || tg__prep_render(r, &b) != 0) {
         tg_buf_free(&b);
         tg__prep_start(p);

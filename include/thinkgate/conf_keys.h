@@ -5,7 +5,7 @@
  *   - the nginx module parses KEY=VALUE parameters by it (name, type,
  *     bounds; why is nginx -t's message for a bad value), starts every
  *     object from its defaults and writes each key into the document
- *     under doc_key (ngx_module/ngx_http_thinkgate_keys_table.c);
+ *     under doc_key (ngx_module/ngx_http_thinkgate_conf_keys.c);
  *   - the engine reads the document by it, with the same bounds, and
  *     gives a key a document leaves out the same default
  *     (engine/config/document.c).

@@ -1,0 +1,273 @@
+/*
+ * The shared schema of thinkgate_backend and thinkgate_pool
+ * (include/thinkgate/conf_keys.h) and the engine's reading of documents
+ * by it (engine/config/fields.c): the table is well formed, and for every
+ * row a document that leaves the key out gets the default, values at the
+ * bounds are kept, values past them and of the wrong type are refused
+ * naming the key, and an unknown key is refused by name.
+ */
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config/generation.h"
+#include "config/generation_int.h"
+#include "log.h"
+
+#define BACKEND  "\"name\":\"b0\",\"url\":\"http://127.0.0.1:9\""
+#define POOL     "\"name\":\"p\",\"backends\":[\"b0\"]"
+
+static tg_config_t  cf;
+
+static void
+setup(void)
+{
+    tg_log_level = TG_LOG_ERROR;
+    tg_config_init(&cf);
+}
+
+static void
+teardown(void)
+{
+    tg_config_free(&cf);
+}
+
+
+/* A document whose backend (pool 0) or pool (pool 1) has extra keys. */
+static int
+acquire(int pool, const char *extra, tg_generation_t **g, char *err,
+    size_t errlen)
+{
+    char  doc[1024];
+
+    snprintf(doc, sizeof(doc),
+             "{\"backends\":[{" BACKEND "%s%s}],\"pools\":[{" POOL "%s%s}]}",
+             pool || extra[0] == '\0' ? "" : ",", pool ? "" : extra,
+             !pool || extra[0] == '\0' ? "" : ",", pool ? extra : "");
+    *g = NULL;
+    return tg_config_acquire(&cf, doc, strlen(doc), g, err, errlen);
+}
+
+
+static const tg_conf_key_t *
+rows(int pool)
+{
+    return pool ? tg_config_pool_keys : tg_config_backend_keys;
+}
+
+
+static const char *
+slot(tg_generation_t *g, int pool, size_t i)
+{
+    return pool ? (const char *) &g->pools[0] + tg_config_pool_offsets[i]
+                : (const char *) &g->backends[0]
+                  + tg_config_backend_offsets[i];
+}
+
+
+static int
+numeric(const tg_conf_key_t *k)
+{
+    return k->type == TG_KEY_COUNT || k->type == TG_KEY_MSEC
+           || k->type == TG_KEY_PERCENT;
+}
+
+
+Test(conf_keys, the_table_is_well_formed)
+{
+    const tg_conf_key_t  *k, *o;
+    const char           *policies[] = TG_CONF_POLICIES;
+    size_t                npolicies;
+    int                   pool, n;
+
+    for (npolicies = 0; policies[npolicies] != NULL; npolicies++) {
+        /* count */
+    }
+
+    for (pool = 0; pool < 2; pool++) {
+        n = 0;
+        for (k = rows(pool); k->name != NULL; k++, n++) {
+            cr_assert_not_null(k->doc_key, "%s", k->name);
+            cr_assert_not_null(k->why, "%s", k->name);
+            cr_assert_gt(strlen(k->why), 0, "%s", k->name);
+            for (o = rows(pool); o != k; o++) {
+                cr_assert_str_neq(o->name, k->name);
+                cr_assert_str_neq(o->doc_key, k->doc_key);
+            }
+            if (numeric(k)) {
+                cr_assert_leq(k->min, k->def, "%s: default below min",
+                              k->name);
+                cr_assert(k->max == 0 || k->def <= k->max,
+                          "%s: default above max", k->name);
+            }
+            if (k->type == TG_KEY_POLICY) {
+                cr_assert_eq(k->max, (int64_t) npolicies - 1);
+                cr_assert_lt(k->def, (int64_t) npolicies);
+            }
+        }
+        cr_assert_eq(n, pool ? TG_CONF_POOL_NKEYS : TG_CONF_BACKEND_NKEYS);
+    }
+}
+
+
+Test(conf_keys, a_key_left_out_gets_its_default, .init = setup,
+     .fini = teardown)
+{
+    const tg_conf_key_t  *k;
+    tg_generation_t      *g;
+    char                  err[256];
+    const char           *s;
+    size_t                i;
+    int                   pool;
+
+    cr_assert_eq(acquire(0, "", &g, err, sizeof(err)), 0, "%s", err);
+
+    for (pool = 0; pool < 2; pool++) {
+        for (i = 0, k = rows(pool); k->name != NULL; i++, k++) {
+            s = slot(g, pool, i);
+
+            if (numeric(k)) {
+                cr_assert_eq(*(const int64_t *) s,
+                             (k->flags & TG_KEY_DOC_ZERO) ? 0 : k->def,
+                             "%s", k->name);
+            } else if (k->type == TG_KEY_FLAG || k->type == TG_KEY_POLICY) {
+                cr_assert_eq(*(const int *) s, k->def, "%s", k->name);
+            } else if (k->type == TG_KEY_SKILLS) {
+                cr_assert_null(*(json_t * const *) s, "%s", k->name);
+            } else {
+                cr_assert_null(*(const char * const *) s, "%s", k->name);
+            }
+        }
+    }
+
+    /* the figures the module sends when nginx's parameters are left out */
+    cr_assert_eq(g->pools[0].policy, TG_POOL_LEAST_INFLIGHT);
+    cr_assert_eq(g->pools[0].block, 64);
+    cr_assert_eq(g->pools[0].ttl_ms, 600000);
+    cr_assert_eq(g->pools[0].window_ms, 1000);
+    cr_assert_eq(g->backends[0].tls_verify, 1);
+    cr_assert_eq(g->backends[0].health.interval_ms, 5000);
+    cr_assert_eq(g->backends[0].health.cooloff_ms, 10000);
+    cr_assert_eq(g->backends[0].max_inflight, 0, "unlimited when left out");
+
+    tg_generation_release(g);
+}
+
+
+/* value accepted and read back as want */
+static void
+accepts_number(int pool, size_t i, const tg_conf_key_t *k, int64_t value)
+{
+    tg_generation_t  *g;
+    char              extra[128], err[256];
+
+    snprintf(extra, sizeof(extra), "\"%s\":%lld", k->doc_key,
+             (long long) value);
+    cr_assert_eq(acquire(pool, extra, &g, err, sizeof(err)), 0,
+                 "%s refused: %s", extra, err);
+    cr_assert_eq(*(const int64_t *) slot(g, pool, i), value, "%s", extra);
+    tg_generation_release(g);
+}
+
+
+static void
+refuses(int pool, const char *key, const char *json, const char *needle)
+{
+    tg_generation_t  *g;
+    char              extra[128], err[256];
+
+    snprintf(extra, sizeof(extra), "\"%s\":%s", key, json);
+    cr_assert_eq(acquire(pool, extra, &g, err, sizeof(err)), -EINVAL,
+                 "%s accepted", extra);
+    cr_assert_null(g);
+    cr_assert_not_null(strstr(err, needle), "%s: \"%s\" lacks \"%s\"", extra,
+                       err, needle);
+}
+
+
+Test(conf_keys, numbers_are_held_to_their_bounds, .init = setup,
+     .fini = teardown)
+{
+    const tg_conf_key_t  *k;
+    char                  json[32], needle[96];
+    int64_t               lo;
+    size_t                i;
+    int                   pool, checked = 0;
+
+    for (pool = 0; pool < 2; pool++) {
+        for (i = 0, k = rows(pool); k->name != NULL; i++, k++) {
+            if (!numeric(k)) {
+                continue;
+            }
+            lo = (k->flags & TG_KEY_DOC_ZERO) ? 0 : k->min;
+
+            accepts_number(pool, i, k, lo);
+            snprintf(json, sizeof(json), "%lld", (long long) (lo - 1));
+            snprintf(needle, sizeof(needle), "\"%s\" must be an integer",
+                     k->doc_key);
+            refuses(pool, k->doc_key, json, needle);
+            refuses(pool, k->doc_key, "\"5\"", needle);
+            refuses(pool, k->doc_key, "1.5", needle);
+
+            if (k->max != 0) {
+                accepts_number(pool, i, k, k->max);
+                snprintf(json, sizeof(json), "%lld", (long long) k->max + 1);
+                snprintf(needle, sizeof(needle), "\"%s\" must be an integer "
+                         "from %lld to %lld", k->doc_key, (long long) lo,
+                         (long long) k->max);
+                refuses(pool, k->doc_key, json, needle);
+            }
+            checked++;
+        }
+    }
+    cr_assert_geq(checked, 10);
+}
+
+
+Test(conf_keys, other_types_are_checked, .init = setup, .fini = teardown)
+{
+    tg_generation_t  *g;
+    char              err[256];
+
+    refuses(0, "model", "7", "\"model\" must be a string or null");
+    refuses(0, "api_key_env", "[]", "\"api_key_env\"");
+    refuses(0, "health", "\"health\"", "\"health\" must be a path");
+    refuses(0, "tls_verify", "\"off\"", "\"tls_verify\" must be a boolean");
+    refuses(0, "native_effort", "2", "\"native_effort\" must be a boolean");
+    refuses(0, "skills", "[1]", "\"skills\" must be an object");
+    refuses(0, "skills", "{\"math\":\"high\"}", "skill \"math\"");
+    refuses(1, "policy", "\"random\"", "\"policy\" must be "
+            "\"least_inflight\", \"round_robin\", \"prefix\" or \"grouped\"");
+    refuses(1, "policy", "1", "\"policy\"");
+
+    cr_assert_eq(acquire(0, "\"model\":\"m\",\"api_key_env\":\"\","
+                         "\"health\":\"/h\",\"tls_verify\":false,"
+                         "\"native_effort\":1,\"skills\":{\"math\":0.5}",
+                         &g, err, sizeof(err)), 0, "%s", err);
+    cr_assert_str_eq(g->backends[0].model, "m");
+    cr_assert_null(g->backends[0].api_key_env, "\"\" reads as none");
+    cr_assert_str_eq(g->backends[0].health.path, "/h");
+    cr_assert_eq(g->backends[0].tls_verify, 0);
+    cr_assert_eq(g->backends[0].native_effort, 1);
+    cr_assert_not_null(g->backends[0].skills);
+    tg_generation_release(g);
+
+    cr_assert_eq(acquire(1, "\"policy\":\"grouped\"", &g, err, sizeof(err)),
+                 0, "%s", err);
+    cr_assert_eq(g->pools[0].policy, TG_POOL_GROUPED);
+    tg_generation_release(g);
+}
+
+
+Test(conf_keys, unknown_keys_are_refused_by_name, .init = setup,
+     .fini = teardown)
+{
+    /* the nginx parameter's name is not its document key */
+    refuses(0, "connect_timeout", "1000",
+            "unknown key \"connect_timeout\" in backends[0]");
+    refuses(0, "max_inflght", "1", "unknown key \"max_inflght\"");
+    refuses(1, "ttl", "1000", "unknown key \"ttl\" in pools[0]");
+    refuses(1, "shards", "2", "unknown key \"shards\"");
+}
