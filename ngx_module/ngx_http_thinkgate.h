@@ -350,6 +350,8 @@ ngx_int_t ngx_http_thinkgate_keys_defaults(ngx_conf_t *cf,
     const ngx_http_thinkgate_keys_t *t, void *conf);
 ngx_int_t ngx_http_thinkgate_keys_param(ngx_conf_t *cf, ngx_command_t *cmd,
     const ngx_http_thinkgate_keys_t *t, void *conf, ngx_str_t *value);
+char *ngx_http_thinkgate_keys_unknown(ngx_conf_t *cf, ngx_command_t *cmd,
+    const ngx_http_thinkgate_keys_t *t, ngx_str_t *value);
 void ngx_http_thinkgate_keys_doc(ngx_http_thinkgate_json_t *j,
     const ngx_http_thinkgate_keys_t *t, void *conf);
 

@@ -258,8 +258,9 @@ ngx_http_thinkgate_conf_backend(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (rc == NGX_DECLINED) {
-            return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                          "unknown parameter");
+            return ngx_http_thinkgate_keys_unknown(cf, cmd,
+                                            &ngx_http_thinkgate_backend_keys,
+                                            &value[i]);
         }
     }
 
@@ -359,8 +360,9 @@ ngx_http_thinkgate_conf_pool_member(ngx_conf_t *cf, ngx_command_t *cmd,
     if (ngx_strlchr(value->data, value->data + value->len, '=')
         || !ngx_http_thinkgate_conf_valid_name(value))
     {
-        (void) ngx_http_thinkgate_conf_bad(cf, cmd, value,
-                                           "unknown parameter");
+        (void) ngx_http_thinkgate_keys_unknown(cf, cmd,
+                                               &ngx_http_thinkgate_pool_keys,
+                                               value);
         return NGX_ERROR;
     }
 

@@ -166,6 +166,32 @@ ngx_http_thinkgate_keys_param(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* "unknown parameter", with the parameters the table knows */
+
+char *
+ngx_http_thinkgate_keys_unknown(ngx_conf_t *cf, ngx_command_t *cmd,
+    const ngx_http_thinkgate_keys_t *t, ngx_str_t *value)
+{
+    u_char               *p, *last;
+    u_char                buf[NGX_MAX_CONF_ERRSTR];
+    const tg_conf_key_t  *k;
+
+    p = buf;
+    last = buf + sizeof(buf) - 1;
+
+    p = ngx_slprintf(p, last, "unknown parameter; known are");
+
+    for (k = t->rows; k->name; k++) {
+        p = ngx_slprintf(p, last, "%s %s=", k == t->rows ? "" : ",",
+                         k->name);
+    }
+
+    *p = '\0';
+
+    return ngx_http_thinkgate_conf_bad(cf, cmd, value, (char *) buf);
+}
+
+
 /* NGX_OK, NGX_DECLINED: not a good value for k, NGX_ERROR: no memory */
 
 static ngx_int_t

@@ -243,6 +243,48 @@ def test_pool_rejected(tmp_path, args, bad):
     check_rejected(tmp_path, "thinkgate_pool", bad, main=main)
 
 
+# nginx -t says what a good value is: the shared schema's message
+# (include/thinkgate/conf_keys.h) with the key and its bounds, and an
+# unknown parameter is answered with the ones that exist.
+MESSAGES = [
+    ("thinkgate_backend", "b3 http://127.0.0.1:9 max_inflight=0",
+     '"max_inflight=0": max_inflight must be 1..1000000'),
+    ("thinkgate_backend", "b3 http://127.0.0.1:9 idle_timeout=0",
+     '"idle_timeout=0": expected a positive time such as 5s or 500ms'),
+    ("thinkgate_backend", "b3 http://127.0.0.1:9 tls_verify=yes",
+     '"tls_verify=yes": tls_verify is on or off'),
+    ("thinkgate_backend", "b3 http://127.0.0.1:9 interval=99ms",
+     '"interval=99ms": interval is a time from 100ms to 1d'),
+    ("thinkgate_backend", "b3 http://127.0.0.1:9 error_rate=101",
+     '"error_rate=101": error_rate is a percentage from 0 (off) to 100%'),
+    ("thinkgate_backend", "b3 http://127.0.0.1:9 skills=math:2",
+     '"skills=math:2": expected skills=NAME:WEIGHT,... with weights '
+     'from 0 to 1'),
+    ("thinkgate_backend", "b3 http://127.0.0.1:9 weight=3",
+     '"weight=3": unknown parameter; known are model=, max_inflight=, '
+     'api_key_env=, connect_timeout=, idle_timeout=, tls_verify=, '
+     'native_effort=, skills=, health=, interval=, fails=, cooloff=, '
+     'error_rate='),
+    ("thinkgate_pool", "p2 b1 block=65537",
+     '"block=65537": block must be 1..65536'),
+    ("thinkgate_pool", "p2 b1 policy=random",
+     '"policy=random": policy is least_inflight, round_robin, prefix or '
+     'grouped'),
+    ("thinkgate_pool", "p2 b1 window=2h",
+     '"window=2h": expected a time up to 1h such as 500ms'),
+    ("thinkgate_pool", "p2 b1 shards=2",
+     '"shards=2": unknown parameter; known are policy=, block=, ttl=, '
+     'window='),
+]
+
+
+@pytest.mark.parametrize("directive,args,message", MESSAGES)
+def test_bad_value_message_names_key_and_bounds(tmp_path, directive, args,
+                                                message):
+    main = MAIN + "    %s %s;\n" % (directive, args)
+    check_rejected(tmp_path, directive, message, main=main)
+
+
 def test_pass_unknown_pool_rejected(tmp_path):
     check_rejected(tmp_path, "thinkgate_pass", "nosuch",
                    location="location / { thinkgate_pass nosuch; }")
