@@ -25,11 +25,16 @@
  * Configuration document (JSON object, the http-level configuration):
  *   {"backends": [{"name", "url", "model", "max_inflight",
  *                  "api_key_env", "connect_timeout_ms", "idle_timeout_ms",
- *                  "tls_verify", "skills": {"math": 0.9, ...}}, ...],
+ *                  "tls_verify", "native_effort",
+ *                  "skills": {"math": 0.9, ...}, "health",
+ *                  "health_interval_ms", "fails", "cooloff_ms",
+ *                  "error_rate"}, ...],
  *    "pools":    [{"name", "backends": ["name", ...],
  *                  "policy": "least_inflight" | "round_robin" | "prefix"
  *                            | "grouped",
  *                  "block", "ttl_ms", "window_ms"}, ...],
+ *   (a backend's keys after "url" and a pool's after "backends", their
+ *   bounds and defaults: the schema in conf_keys.h)
  *    "plugins":  ["ffs", ...],                (thinkgate_plugin; may be [])
  *    "redis":    {"addr": "host:port" | "unix:/path", "db", "prefix",
  *                 "password_env", "connect_timeout_ms", "timeout_ms"}
