@@ -19,6 +19,10 @@
 #include "ngx_http_thinkgate.h"
 
 
+static char *ngx_http_thinkgate_effort_options(ngx_conf_t *cf,
+    ngx_command_t *cmd);
+
+
 static ngx_str_t  ngx_http_thinkgate_effort_levels[] = {
     ngx_string("minimal"),
     ngx_string("low"),
@@ -36,9 +40,10 @@ ngx_http_thinkgate_effort(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_thinkgate_loc_conf_t  *lcf = conf;
 
+    char        *rv;
     ngx_int_t    n;
     ngx_str_t   *value, *field, v;
-    ngx_uint_t   i, level;
+    ngx_uint_t   level;
 
     value = cf->args->elts;
 
@@ -85,6 +90,25 @@ ngx_http_thinkgate_effort(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
+    rv = ngx_http_thinkgate_effort_options(cf, cmd);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    return ngx_http_thinkgate_conf_join(cf, 2, field);
+}
+
+
+/* After budget=: [strategy=NAME [KEY=VALUE ...]] */
+
+static char *
+ngx_http_thinkgate_effort_options(ngx_conf_t *cf, ngx_command_t *cmd)
+{
+    ngx_str_t   *value, v;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
     for (i = 3; i < cf->args->nelts; i++) {
         if (!ngx_http_thinkgate_conf_is_option(&value[i])) {
             return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
@@ -119,7 +143,7 @@ ngx_http_thinkgate_effort(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    return ngx_http_thinkgate_conf_join(cf, 2, field);
+    return NGX_CONF_OK;
 }
 
 
