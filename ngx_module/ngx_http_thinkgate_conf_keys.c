@@ -31,7 +31,9 @@ static const tg_conf_key_t  ngx_http_thinkgate_backend_rows[] = {
     TG_CONF_KEY_END
 };
 
-static const size_t  ngx_http_thinkgate_backend_offsets[] = {
+/* by row; 0 (the name's place) would be a row left out here */
+static const size_t  ngx_http_thinkgate_backend_offsets[TG_CONF_BACKEND_NKEYS]
+    = {
     [TG_CONF_B_MODEL] = offsetof(ngx_http_thinkgate_backend_t, model),
     [TG_CONF_B_MAX_INFLIGHT] =
         offsetof(ngx_http_thinkgate_backend_t, max_inflight),
@@ -60,7 +62,7 @@ static const tg_conf_key_t  ngx_http_thinkgate_pool_rows[] = {
     TG_CONF_KEY_END
 };
 
-static const size_t  ngx_http_thinkgate_pool_offsets[] = {
+static const size_t  ngx_http_thinkgate_pool_offsets[TG_CONF_POOL_NKEYS] = {
     [TG_CONF_P_POLICY] = offsetof(ngx_http_thinkgate_pool_t, policy),
     [TG_CONF_P_BLOCK] = offsetof(ngx_http_thinkgate_pool_t, block),
     [TG_CONF_P_TTL] = offsetof(ngx_http_thinkgate_pool_t, ttl),
@@ -88,6 +90,13 @@ ngx_http_thinkgate_keys_defaults(ngx_conf_t *cf,
     const tg_conf_key_t  *k;
 
     for (i = 0, k = t->rows; k->name; i++, k++) {
+        if (t->offsets[i] == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "thinkgate: the key \"%s\" has no place in "
+                               "the module's structure", k->name);
+            return NGX_ERROR;
+        }
+
         slot = (u_char *) conf + t->offsets[i];
 
         switch (k->type) {

@@ -92,6 +92,10 @@ Test(conf_keys, the_table_is_well_formed)
             cr_assert_not_null(k->doc_key, "%s", k->name);
             cr_assert_not_null(k->why, "%s", k->name);
             cr_assert_gt(strlen(k->why), 0, "%s", k->name);
+            /* a row without a place: 0 is where the name lives */
+            cr_assert_neq(pool ? tg_config_pool_offsets[n]
+                               : tg_config_backend_offsets[n], 0,
+                          "%s has no offset", k->name);
             for (o = rows(pool); o != k; o++) {
                 cr_assert_str_neq(o->name, k->name);
                 cr_assert_str_neq(o->doc_key, k->doc_key);
