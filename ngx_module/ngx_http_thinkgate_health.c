@@ -3,7 +3,7 @@
  * thinkgate nginx module: the health parameters of thinkgate_backend,
  * health=PATH interval=TIME fails=N cooloff=TIME error_rate=N%, read
  * from a parameter table; the engine runs the checks and the circuit
- * breaker (engine/route/health.h).
+ * breaker (engine/config/health.h).
  */
 
 
