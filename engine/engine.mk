@@ -140,6 +140,13 @@ $(eval $(call tg_unit_test,test_keys,tests/unit/test_keys.c \
     engine/openai/responses_out.c engine/util/jload.c engine/util/jstr.c \
     engine/util/jdump.c engine/util/buf.c engine/log.c,\
     $(TG_ENGINE_TEST_FLAGS) -lm))
+# core/request.c alone: transport, traces, generations and the hooks
+# above are fakes in the test.
+$(eval $(call tg_unit_test,test_core_request,tests/unit/test_core_request.c \
+    engine/core/request.c engine/openai/request.c engine/openai/responses.c \
+    engine/openai/responses_out.c engine/util/jload.c engine/util/jstr.c \
+    engine/util/jdump.c engine/util/buf.c engine/log.c,\
+    $(TG_ENGINE_TEST_FLAGS) -luv -lm))
 $(eval $(call tg_unit_test,test_embed_pool,tests/unit/test_embed_pool.c \
     engine/score/embed_pool.c,-Iengine -luv -lpthread))
 
