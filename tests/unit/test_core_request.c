@@ -166,6 +166,14 @@ fake_on_cancel(tg_request_t *r)
 
 
 static void
+fake_on_deadline(tg_request_t *r)
+{
+    (void) r;
+    event("deadline");
+}
+
+
+static void
 fake_destroy(tg_request_t *r)
 {
     cr_assert_not_null(r->strategy_data);
@@ -178,6 +186,7 @@ fake_destroy(tg_request_t *r)
 static const tg_strategy_t  fake_strategy = {
     .name = "fake",
     .on_cancel = fake_on_cancel,
+    .on_deadline = fake_on_deadline,
     .destroy = fake_destroy,
 };
 
@@ -529,4 +538,40 @@ Test(core_request, meta_not_json_is_400_or_500)
     cr_assert_eq(h.status, 400);
     cr_assert_not_null(strstr((char *) frames[1].p + sizeof(h),
                               "invalid_encoding"));
+}
+
+
+Test(core_request, deadline_stops_everything_and_answers_504)
+{
+    tg_request_t  *r;
+    tg_trace_t    *t;
+    tg_head_t      h;
+
+    answer = NULL;
+    cr_assert_eq(request_frame(NULL, 41, meta, "{}", 0), 0);
+    r = ready;
+    t = calloc(1, sizeof(*t));
+    cr_assert_not_null(t);
+    t->req = r;
+    r->traces = t;
+
+    r->deadline_ms = 5;
+    cr_assert_eq(tg_request_deadline_start(r), 0);
+    cr_assert_not_null(r->deadline);
+    cr_assert_eq(tg_request_deadline_start(r), 0, "armed once");
+
+    /* The loop runs until the timer fires and the request is closed (its
+     * timer handle closed, the reaper armed then run). */
+    (void) uv_run(&loop, UV_RUN_DEFAULT);
+
+    cr_assert_str_eq(events, "ready deadline close closed destroy free ");
+    cr_assert_geq(traces_cancelled, 1);
+    cr_assert_eq(nframes, 1);
+    cr_assert_eq(frames[0].type, TG_FRAME_ERROR);
+    memcpy(&h, frames[0].p, sizeof(h));
+    cr_assert_eq(h.status, 504);
+    cr_assert_not_null(strstr((char *) frames[0].p + sizeof(h),
+                              "deadline_exceeded"));
+    cr_assert_eq(traces_freed, 1, "the reaper ran from the loop");
+    cr_assert_eq(gen_refs, 0);
 }
