@@ -93,6 +93,7 @@ test-san-e2e:
 
 style:
 	bash mk/style.sh
+	bash mk/layers.sh
 
 test:
 	bash mk/deps.sh --test

@@ -30,6 +30,9 @@ typedef struct tg_embed_link_s  tg_embed_link_t;
 typedef struct tg_model_fetch_s  tg_model_fetch_t;
 typedef struct tg_health_check_s  tg_health_check_t;
 typedef struct tg_keys_s     tg_keys_t;
+typedef struct tg_request_hooks_s  tg_request_hooks_t;
+typedef struct tg_conn_hooks_s     tg_conn_hooks_t;
+typedef struct tg_host_hooks_s     tg_host_hooks_t;
 
 enum {
     TG_SCORE_AUTO = 0,
@@ -54,6 +57,14 @@ struct tg_engine_s {
     int                 listen_fd;
     uv_poll_t           listen_poll;
     int                 listening;
+
+    /* The calls that go up the layers (serve -> strategy -> core ->
+     * transport): each lower layer calls the one above only through the
+     * table it declares, and main.c fills them in
+     * (transport/conn.h, core/request.h, strategy/host.h). */
+    const tg_conn_hooks_t     *conn_hooks;
+    const tg_request_hooks_t  *request_hooks;
+    const tg_host_hooks_t     *host_hooks;
 
     uv_signal_t         sigterm;
     uv_signal_t         sigint;
@@ -87,7 +98,7 @@ struct tg_engine_s {
     /* Embedders, one per distinct "embedder" settings
      * (core/embed_link.h). */
     tg_embed_link_t    *embeds;
-    /* Model lists of backends without model= (core/model_fetch.h): the
+    /* Model lists of backends without model= (serve/model_fetch.h): the
      * refresh timer and the GET /v1/models in flight. */
     uv_timer_t          models_timer;
     tg_model_fetch_t   *model_fetches;
@@ -97,10 +108,10 @@ struct tg_engine_s {
     tg_trace_t         *group_tail;
     size_t              group_waiting;
     uv_timer_t          group_timer;
-    /* Active health checks (core/health_check.h). */
+    /* Active health checks (serve/health_check.h). */
     uv_timer_t          health_timer;
     tg_health_check_t  *health_checks;
-    /* Client keys' local windows and metrics (core/keys.h); created on
+    /* Client keys' local windows and metrics (serve/keys.h); created on
      * first use. */
     tg_keys_t          *keys;
     unsigned            key_labels;         /* --key-labels */

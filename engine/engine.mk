@@ -24,18 +24,18 @@ TG_ENGINE_LIB_SRCS := \
     engine/openai/responses_out.c \
     engine/route/pool.c \
     engine/route/group.c \
-    engine/route/health.c \
+    engine/config/health.c \
     engine/core/request.c \
     engine/core/trace.c \
     engine/core/group_wait.c \
-    engine/core/dispatch.c \
-    engine/core/prep.c \
-    engine/core/prep_session.c \
-    engine/core/prep_response.c \
+    engine/serve/dispatch.c \
+    engine/serve/prep.c \
+    engine/serve/prep_session.c \
+    engine/serve/prep_response.c \
     engine/core/effort.c \
     engine/core/shared.c \
     engine/core/shared_status.c \
-    engine/core/keys.c \
+    engine/serve/keys.c \
     engine/strategy/host.c \
     engine/strategy/host_api.c \
     engine/strategy/host_async.c \
@@ -52,10 +52,11 @@ TG_ENGINE_LIB_SRCS := \
     engine/score/embed_pool.c \
     engine/strategy/host_score.c \
     engine/core/embed_link.c \
-    engine/core/model_fetch.c \
-    engine/core/health_check.c \
-    engine/admin.c \
-    engine/status.c \
+    engine/serve/model_fetch.c \
+    engine/serve/health_check.c \
+    engine/serve/registration.c \
+    engine/serve/admin.c \
+    engine/serve/status.c \
     engine/transport/conn.c \
     engine/transport/register.c \
     engine/transport/listener.c
@@ -113,23 +114,23 @@ $(eval $(call tg_unit_test,test_responses,tests/unit/test_responses.c \
 $(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
     engine/config/generation.c engine/config/document.c \
     engine/config/fields.c engine/config/models.c engine/route/pool.c \
-    engine/route/health.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+    engine/config/health.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_conf_keys,tests/unit/test_conf_keys.c \
     engine/config/generation.c engine/config/document.c \
     engine/config/fields.c engine/config/models.c engine/route/pool.c \
-    engine/route/health.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+    engine/config/health.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_route_group,tests/unit/test_route_group.c \
-    engine/route/group.c engine/route/pool.c engine/route/health.c \
+    engine/route/group.c engine/route/pool.c engine/config/health.c \
     engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_effort,tests/unit/test_effort.c \
     engine/core/effort.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_health,tests/unit/test_health.c \
     engine/config/generation.c engine/config/document.c \
     engine/config/fields.c engine/config/models.c engine/route/pool.c \
-    engine/route/health.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+    engine/config/health.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_config_models,tests/unit/test_config_models.c \
     engine/config/generation.c engine/config/document.c \
-    engine/config/fields.c engine/config/models.c engine/route/health.c \
+    engine/config/fields.c engine/config/models.c engine/config/health.c \
     engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_jload,tests/unit/test_jload.c \
     engine/util/jload.c engine/util/jstr.c engine/util/buf.c,\
@@ -139,10 +140,17 @@ $(eval $(call tg_unit_test,test_chunk,tests/unit/test_chunk.c \
     engine/util/buf.c,\
     $(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_keys,tests/unit/test_keys.c \
-    engine/core/keys.c engine/openai/request.c engine/openai/responses.c \
+    engine/serve/keys.c engine/openai/request.c engine/openai/responses.c \
     engine/openai/responses_out.c engine/util/jload.c engine/util/jstr.c \
     engine/util/jdump.c engine/util/buf.c engine/log.c,\
     $(TG_ENGINE_TEST_FLAGS) -lm))
+# core/request.c alone: transport, traces, generations and the hooks
+# above are fakes in the test.
+$(eval $(call tg_unit_test,test_core_request,tests/unit/test_core_request.c \
+    engine/core/request.c engine/openai/request.c engine/openai/responses.c \
+    engine/openai/responses_out.c engine/util/jload.c engine/util/jstr.c \
+    engine/util/jdump.c engine/util/buf.c engine/log.c,\
+    $(TG_ENGINE_TEST_FLAGS) -luv -lm))
 $(eval $(call tg_unit_test,test_embed_pool,tests/unit/test_embed_pool.c \
     engine/score/embed_pool.c,-Iengine -luv -lpthread))
 

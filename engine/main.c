@@ -13,19 +13,30 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/group_wait.h"
-#include "core/health_check.h"
-#include "core/model_fetch.h"
-#include "core/request.h"
 #include "core/embed_link.h"
-#include "core/keys.h"
+#include "core/group_wait.h"
+#include "core/request.h"
 #include "core/shared.h"
 #include "engine.h"
 #include "log.h"
 #include "plugin/loader.h"
+#include "serve/health_check.h"
+#include "serve/dispatch.h"
+#include "serve/keys.h"
+#include "serve/model_fetch.h"
+#include "serve/registration.h"
 #include "strategy/host.h"
 #include "transport/conn.h"
 #include "transport/listener.h"
+
+/* The calls up the layers: transport -> core and serve, core -> serve. */
+static const tg_conn_hooks_t  tg__conn_hooks = {
+    .on_register = tg_serve_register,
+    .on_active = tg_serve_active,
+    .on_frame = tg_request_frame,
+    .on_room = tg_request_room,
+    .on_close = tg_request_conn_gone,
+};
 
 static void tg__usage(FILE *f);
 static int tg__parse_args(tg_engine_t *e, int argc, char **argv);
@@ -350,6 +361,9 @@ main(int argc, char **argv)
     }
     e.loop = &loop;
     e.started_ms = uv_now(&loop);
+    e.conn_hooks = &tg__conn_hooks;
+    e.request_hooks = &tg_serve_request_hooks;
+    e.host_hooks = &tg_serve_host_hooks;
     e.keys = tg_keys_new(e.key_labels);
     if (e.keys == NULL) {
         tg_log_error("out of memory");

@@ -11,7 +11,7 @@
  *
  * thinkgate_keys redis keeps the keys in Redis (tools/thinkgate-keys
  * --redis): the bearer token's SHA-256 goes to the engine, which reads
- * the key's record on every request (engine/core/keys.h).
+ * the key's record on every request (engine/serve/keys.h).
  * thinkgate_auth_key VALUE names the key instead of a bearer token, for
  * an identity provider behind nginx's auth_request.
  */

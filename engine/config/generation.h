@@ -22,7 +22,7 @@
 
 #include <jansson.h>
 
-#include "route/health.h"
+#include "config/health.h"
 
 /* Runtime figures of one backend, shared by every generation naming the
  * same backend (same name and URL). */
@@ -46,7 +46,7 @@ struct tg_backend_stats_s {
     uint64_t             models_at_ms;  /* loop time of the last answer */
     tg_backend_stats_t **fetching;      /* a running fetch's pointer to
                                            this entry, cleared when it goes */
-    /* The circuit breaker (route/health.h), set up by the newest
+    /* The circuit breaker (config/health.h), set up by the newest
      * generation naming the backend, and its running active check. */
     tg_health_t          health;
     tg_backend_stats_t **checking;
@@ -72,7 +72,7 @@ typedef struct {
 enum {
     TG_POOL_LEAST_INFLIGHT = 0,
     TG_POOL_ROUND_ROBIN,
-    TG_POOL_PREFIX,     /* holder of the longest prompt prefix (core/prep.h),
+    TG_POOL_PREFIX,     /* holder of the longest prompt prefix (serve/prep.h),
                            else least in flight */
     TG_POOL_GROUPED     /* traces wait and go grouped by model
                            (route/group.h) */

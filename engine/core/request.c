@@ -3,13 +3,11 @@
  */
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/dispatch.h"
-#include "core/keys.h"
-#include "core/prep.h"
 #include "core/request.h"
 #include <thinkgate/protocol.h>
 
@@ -42,14 +40,93 @@ tg_request_new(tg_conn_t *conn, uint64_t id)
     r->engine = conn->engine;
     r->conn = conn;
     r->id = id;
+    r->stream.id = id;
     r->gen = conn->gen;
     tg_generation_ref(r->gen);
     r->started_ms = uv_now(conn->engine->loop);
     r->credit = TG_INITIAL_WINDOW;
     r->assembling = 1;
-    r->strategy = &tg_strategy_host;
 
     return r;
+}
+
+
+static tg_request_t *
+tg__request_of(tg_stream_t *s)
+{
+    return (tg_request_t *) (void *) ((char *) s
+                                      - offsetof(tg_request_t, stream));
+}
+
+
+/* One frame of the worker's ring for request id f->id; s is its stream
+ * when the id is in the connection's table. */
+int
+tg_request_frame(tg_conn_t *conn, tg_stream_t *s, const tg_frame_view_t *f)
+{
+    tg_request_t  *r = s != NULL ? tg__request_of(s) : NULL;
+    uint32_t       credit;
+
+    switch (f->type) {
+
+    case TG_FRAME_REQUEST:
+        if (r == NULL) {
+            r = tg_request_new(conn, f->id);
+            if (r == NULL) {
+                tg_log_error("worker %d: out of memory for a request",
+                             (int) conn->peer_pid);
+                /* Best effort: without memory, no error body either. */
+                return 0;
+            }
+            tg_conn_adopt(conn, &r->stream);
+            return tg_request_feed(r, tg_frame_payload(f), f->len, 1,
+                                   f->flags & TG_FRAME_F_MORE);
+        }
+        if (!r->assembling) {
+            tg_log_warn("worker %d: REQUEST for id %llu already in use",
+                        (int) conn->peer_pid, (unsigned long long) f->id);
+            return 0;
+        }
+        return tg_request_feed(r, tg_frame_payload(f), f->len, 0,
+                               f->flags & TG_FRAME_F_MORE);
+
+    case TG_FRAME_CANCEL:
+        if (r != NULL) {
+            tg_request_cancel(r);
+        }
+        return 0;
+
+    case TG_FRAME_WINDOW:
+        if (f->len != sizeof(uint32_t)) {
+            tg_log_error("worker %d: WINDOW frame of %u bytes",
+                         (int) conn->peer_pid, f->len);
+            return -EPROTO;
+        }
+        if (r != NULL) {
+            memcpy(&credit, tg_frame_payload(f), sizeof(credit));
+            tg_request_window(r, credit);
+        }
+        return 0;
+
+    default:
+        tg_log_warn("worker %d: unknown frame type %u ignored",
+                    (int) conn->peer_pid, (unsigned) f->type);
+        return 0;
+    }
+}
+
+
+void
+tg_request_room(tg_stream_t *s)
+{
+    tg_request_flush(tg__request_of(s));
+}
+
+
+void
+tg_request_conn_gone(tg_stream_t *s)
+{
+    tg_request_close(tg__request_of(s));    /* unlinks s from the table */
 }
 
 
@@ -62,8 +139,9 @@ int
 tg_request_feed(tg_request_t *r, const uint8_t *p, size_t n, int first,
     int more)
 {
-    uint32_t      meta_len;
-    json_error_t  jerr;
+    const tg_request_hooks_t  *h = r->engine->request_hooks;
+    uint32_t                   meta_len;
+    json_error_t               jerr;
 
     if (!r->assembling) {
         return 0;
@@ -112,7 +190,9 @@ tg_request_feed(tg_request_t *r, const uint8_t *p, size_t n, int first,
     }
 
     r->assembling = 0;
-    tg_dispatch(r);
+    if (h != NULL && h->on_ready != NULL) {
+        h->on_ready(r);
+    }
     return 0;
 }
 
@@ -209,6 +289,8 @@ tg_request_head(tg_request_t *r, int status, unsigned flags,
 int
 tg_request_data(tg_request_t *r, const void *p, size_t n)
 {
+    const tg_request_hooks_t  *h = r->engine->request_hooks;
+
     if (r->closed || r->finished) {
         return -EPIPE;
     }
@@ -217,7 +299,9 @@ tg_request_data(tg_request_t *r, const void *p, size_t n)
         return 0;
     }
 
-    tg_prep_output(r, p, n);
+    if (h != NULL && h->on_output != NULL) {
+        h->on_output(r, p, n);
+    }
 
     if (tg_buf_append(&r->out, p, n) != 0) {
         return -ENOMEM;
@@ -429,7 +513,7 @@ tg_request_flush(tg_request_t *r)
     size_t      n;
     int         rc;
 
-    if (r->closed || c == NULL || r->done || r->blocked) {
+    if (r->closed || c == NULL || r->done || r->stream.blocked) {
         return;
     }
 
@@ -437,7 +521,7 @@ tg_request_flush(tg_request_t *r)
         rc = tg_conn_write(c, TG_FRAME_HEAD, 0, r->id, tg_buf_ptr(&r->head),
                            tg_buf_size(&r->head), NULL, 0);
         if (rc == -EAGAIN) {
-            tg_conn_block(c, r);
+            tg_conn_block(c, &r->stream);
             goto pace;
         }
         if (rc != 0) {
@@ -464,7 +548,7 @@ tg_request_flush(tg_request_t *r)
         rc = tg_conn_write(c, TG_FRAME_DATA, 0, r->id, tg_buf_ptr(&r->out),
                            n, NULL, 0);
         if (rc == -EAGAIN) {
-            tg_conn_block(c, r);
+            tg_conn_block(c, &r->stream);
             goto pace;
         }
         if (rc != 0) {
@@ -479,7 +563,7 @@ tg_request_flush(tg_request_t *r)
         rc = tg_conn_write(c, r->term_type, 0, r->id, tg_buf_ptr(&r->term),
                            tg_buf_size(&r->term), NULL, 0);
         if (rc == -EAGAIN) {
-            tg_conn_block(c, r);
+            tg_conn_block(c, &r->stream);
             return;
         }
         if (rc != 0) {
@@ -610,8 +694,9 @@ tg__deadline_closed(uv_handle_t *h)
 void
 tg_request_close(tg_request_t *r)
 {
-    tg_engine_t  *e = r->engine;
-    tg_trace_t   *t;
+    tg_engine_t               *e = r->engine;
+    const tg_request_hooks_t  *h = e->request_hooks;
+    tg_trace_t                *t;
 
     if (r->closed) {
         return;
@@ -624,15 +709,19 @@ tg_request_close(tg_request_t *r)
         r->deadline = NULL;
     }
 
-    /* What the GPUs spent so far is charged to the client's key, what
+    /* serve charges what the GPUs spent so far to the client's key, what
      * the traces cancelled here cost included. */
-    tg_keys_close(r, r->strategy_data != NULL ? tg_host_spent(r) : 0);
+    if (h != NULL && h->on_close != NULL) {
+        h->on_close(r);
+    }
 
     for (t = r->traces; t != NULL; t = t->next) {
         tg_trace_cancel(t);
     }
 
-    tg_prep_close(r);
+    if (h != NULL && h->on_closed != NULL) {
+        h->on_closed(r);
+    }
 
     /* The strategy releases strategy_data itself: it may have to wait
      * until its own callback, still on the stack, returns. */
@@ -645,7 +734,7 @@ tg_request_close(tg_request_t *r)
     tg__request_count_end(r, 0);
 
     if (r->conn != NULL) {
-        tg_conn_forget(r->conn, r);
+        tg_conn_forget(r->conn, &r->stream);
         r->conn = NULL;
     }
 
@@ -670,8 +759,9 @@ tg__reap_cb(uv_idle_t *idle)
 void
 tg_request_reap(tg_engine_t *e)
 {
-    tg_request_t  *r, *next;
-    tg_trace_t    *t, *tn;
+    const tg_request_hooks_t  *h = e->request_hooks;
+    tg_request_t              *r, *next;
+    tg_trace_t                *t, *tn;
 
     for (r = e->reap, e->reap = NULL; r != NULL; r = next) {
         next = r->reap_next;
@@ -681,7 +771,9 @@ tg_request_reap(tg_engine_t *e)
             tg_trace_free(t);
         }
 
-        tg_keys_free_request(r);
+        if (h != NULL && h->on_free != NULL) {
+            h->on_free(r);
+        }
         json_decref(r->meta);
         tg_oa_request_free(&r->oa);
         tg_buf_free(&r->body);

@@ -29,6 +29,7 @@
 
 #include "engine.h"
 #include "openai/request.h"
+#include "transport/conn.h"
 #include "util/buf.h"
 
 #define TG_REQUEST_MAX_BODY     (64u << 20)
@@ -52,10 +53,9 @@ struct tg_req_s {
     tg_generation_t       *gen;
     uint64_t               started_ms;
 
-    tg_request_t          *hash_next;       /* conn's id table */
-    tg_request_t          *blocked_next;    /* conn's blocked queue */
+    tg_stream_t            stream;          /* the transport's part:
+                                               id, id table, blocked */
     tg_request_t          *reap_next;       /* engine's reap list */
-    unsigned               blocked:1;
     unsigned               assembling:1;    /* more REQUEST frames due */
     unsigned               head_pending:1;  /* HEAD queued, not written */
     unsigned               head_sent:1;
@@ -89,7 +89,7 @@ struct tg_req_s {
     const char            *model_upstream;
     int                    model_alias;
     tg_oa_request_t        oa;
-    /* The client's key (core/keys.h); NULL without one. */
+    /* The client's key (serve/keys.h); NULL without one. */
     tg_key_req_t          *key;
 
     /* Strategy and traces. */
@@ -98,7 +98,7 @@ struct tg_req_s {
     tg_trace_t            *traces;          /* every trace, ended too */
     unsigned               traces_running;
 
-    /* State steps (core/prep.h): session and prefix routing.  Traces on
+    /* State steps (serve/prep.h): session and prefix routing.  Traces on
      * a pool holding prefer go there while it has slots. */
     tg_prep_t             *prep;
     tg_backend_t          *prefer;
@@ -112,7 +112,35 @@ struct tg_req_s {
     tg_buf_t               term;            /* its payload */
 };
 
-/* Called by the transport for each frame of a request. */
+/*
+ * What the layer above (serve/) does at a request's turns.  main.c puts
+ * the table in engine->request_hooks; core calls up through it only, and
+ * a NULL entry (or table) does nothing.
+ */
+struct tg_request_hooks_s {
+    /* Every REQUEST frame is in: route the request, start its strategy
+     * or answer it. */
+    void (*on_ready)(tg_request_t *r);
+    /* The output tap: every DATA byte the request emits, before it is
+     * queued for the worker. */
+    void (*on_output)(tg_request_t *r, const char *p, size_t n);
+    /* The request closes: on_close before its traces are cancelled,
+     * on_closed after (the strategy is destroyed next). */
+    void (*on_close)(tg_request_t *r);
+    void (*on_closed)(tg_request_t *r);
+    /* The reaper frees the request's memory. */
+    void (*on_free)(tg_request_t *r);
+};
+
+/* The transport's side (transport/conn.h), for engine->conn_hooks: a
+ * worker's frame (REQUEST, CANCEL, WINDOW), room in its ring for a
+ * blocked request, the connection gone. */
+int tg_request_frame(tg_conn_t *conn, tg_stream_t *s,
+    const tg_frame_view_t *f);
+void tg_request_room(tg_stream_t *s);
+void tg_request_conn_gone(tg_stream_t *s);
+
+/* The steps of a request's frames (tg_request_frame calls them). */
 tg_request_t *tg_request_new(tg_conn_t *conn, uint64_t id);
 int tg_request_feed(tg_request_t *r, const uint8_t *p, size_t n, int first,
     int more);

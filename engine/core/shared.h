@@ -44,7 +44,7 @@ struct tg_shared_s {
     tg_session_store_t   sessions;
     int                  sessions_ok;    /* store initialised */
     tg_shared_index_t   *indexes;
-    /* Client keys' windows (core/keys.h); body NULL when unread. */
+    /* Client keys' windows (serve/keys.h); body NULL when unread. */
     tg_redis_script_t    keys_admit;
     tg_redis_script_t    keys_charge;
     tg_redis_script_t    keys_refund;

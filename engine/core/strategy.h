@@ -3,7 +3,8 @@
  * answered: which traces to start, what to do with their deltas, what to
  * emit to the client and when to finish.  Built-in strategies implement
  * this table; the plugin host (strategy/host.c) adapts loaded plugins
- * to it, and is the one every request uses.
+ * to it, and is the one serve/dispatch.c gives every request.  Core never
+ * names it: r->strategy is NULL until dispatch sets it.
  *
  * Every callback runs on the loop.  A strategy emits with tg_request_*
  * (core/request.h) and starts or cancels traces with tg_trace_*
@@ -50,16 +51,5 @@ struct tg_strategy_s {
      * now or once the strategy's own callbacks have returned. */
     void (*destroy)(tg_request_t *r);
 };
-
-/* The only strategy: the plugin host (strategy/host.c), which runs the
- * plugin the request selects, passthrough by default. */
-extern const tg_strategy_t  tg_strategy_host;
-
-/* The tokens the request's traces and aux requests cost the GPUs so far:
- * prompt and completion, cancelled traces included (a trace cancelled
- * before its usage arrived counts the request's known prompt size);
- * what client keys are charged (core/keys.h).  r->strategy_data must be
- * the host's. */
-uint64_t tg_host_spent(tg_request_t *r);
 
 #endif /* TG_CORE_STRATEGY_H */

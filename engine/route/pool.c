@@ -1,6 +1,6 @@
 /*
  * Backend selection within a pool.  A backend whose circuit is open
- * (route/health.h) is skipped; when that leaves none, *full says -1.
+ * (config/health.h) is skipped; when that leaves none, *full says -1.
  */
 
 #include <stddef.h>

@@ -13,7 +13,7 @@
 
 /*
  * Picks a backend not in exclude[nexclude] whose circuit lets it serve
- * (route/health.h); picking a backend past its cool-off makes this
+ * (config/health.h); picking a backend past its cool-off makes this
  * transfer its half-open probe.  Returns it, or NULL with *full set: 1
  * when every remaining backend is at its max_inflight, -1 when the rest
  * have their circuit open, 0 when none remains at all.
@@ -24,7 +24,7 @@ tg_backend_t *tg_pool_pick(tg_pool_t *pool, tg_backend_t *const *exclude,
 /*
  * The same, but prefer (may be NULL) when it is a member of the pool, not
  * excluded and below its max_inflight: a request's prefix holder or
- * session backend (core/prep.h).
+ * session backend (serve/prep.h).
  */
 tg_backend_t *tg_pool_pick_prefer(tg_pool_t *pool, tg_backend_t *prefer,
     tg_backend_t *const *exclude, size_t nexclude, int *full);

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/keys.h"
 #include "log.h"
 #include "strategy/host.h"
 #include "util/jdump.h"
@@ -162,7 +161,7 @@ tg__host_start(tg_request_t *r, tg_oa_error_t *err)
 
     rc = tg__host_select(r, hr, err);
     if (rc == 0) {
-        rc = tg_keys_allow_strategy(r, hr->strategy, err);
+        rc = tg__host_up_allow(r, hr->strategy, err);
     }
     if (rc != 0) {
         return rc;

@@ -209,8 +209,91 @@ struct tg_host_req_s {
     unsigned                final_sent:1;
 };
 
+/*
+ * What the layer above (serve/: client keys, sessions, stored responses)
+ * adds to a request the host runs: main.c puts the table in
+ * engine->host_hooks.  The host calls up through it only, with the
+ * tg__host_up_* wrappers below (a NULL entry: nothing to add).
+ */
+typedef void (*tg_host_stored_cb)(tg_request_t *r, void *data);
+
+struct tg_host_hooks_s {
+    /* The strategy is selected: may the request's key use it?  0, or a
+     * negative errno with err filled. */
+    int  (*allow_strategy)(tg_request_t *r, const char *strategy,
+                           tg_oa_error_t *err);
+    /* The answer is whole (doc: the chat completion object, or NULL):
+     * keep what sessions keep before the "thinkgate" object is built.  0
+     * when cb follows, 1 when there is nothing to wait for. */
+    int  (*store)(tg_request_t *r, json_t *doc, tg_host_stored_cb cb,
+                  void *data);
+    /* The same for an answered /responses request (resp: the response
+     * object, answer: the assistant's text). */
+    int  (*response_store)(tg_request_t *r, json_t *resp, const char *answer,
+                           size_t len, tg_host_stored_cb cb, void *data);
+    /* Adds serve's members to the "thinkgate" object (spent: what the
+     * request cost the GPUs, tg_host_spent), or to a stored response's
+     * summary.  0 or -ENOMEM. */
+    int  (*summary)(const tg_request_t *r, json_t *obj, uint64_t spent);
+    int  (*response_summary)(const tg_request_t *r, json_t *obj);
+};
+
+static inline int
+tg__host_up_allow(tg_request_t *r, const char *strategy, tg_oa_error_t *err)
+{
+    const tg_host_hooks_t  *h = r->engine->host_hooks;
+
+    return h != NULL && h->allow_strategy != NULL
+           ? h->allow_strategy(r, strategy, err) : 0;
+}
+
+static inline int
+tg__host_up_store(tg_request_t *r, json_t *doc, tg_host_stored_cb cb,
+    void *data)
+{
+    const tg_host_hooks_t  *h = r->engine->host_hooks;
+
+    return h != NULL && h->store != NULL ? h->store(r, doc, cb, data) : 1;
+}
+
+static inline int
+tg__host_up_response_store(tg_request_t *r, json_t *resp, const char *answer,
+    size_t len, tg_host_stored_cb cb, void *data)
+{
+    const tg_host_hooks_t  *h = r->engine->host_hooks;
+
+    return h != NULL && h->response_store != NULL
+           ? h->response_store(r, resp, answer, len, cb, data) : 1;
+}
+
+static inline int
+tg__host_up_summary(const tg_request_t *r, json_t *obj, uint64_t spent)
+{
+    const tg_host_hooks_t  *h = r->engine->host_hooks;
+
+    return h != NULL && h->summary != NULL ? h->summary(r, obj, spent) : 0;
+}
+
+static inline int
+tg__host_up_response_summary(const tg_request_t *r, json_t *obj)
+{
+    const tg_host_hooks_t  *h = r->engine->host_hooks;
+
+    return h != NULL && h->response_summary != NULL
+           ? h->response_summary(r, obj) : 0;
+}
+
+/* The only strategy: the plugin host (strategy/host.c), which runs the
+ * plugin the request selects, passthrough by default. */
 extern const tg_strategy_t  tg_strategy_host;
 extern const tg_host_api_t  tg_host_api;
+
+/* The tokens the request's traces and aux requests cost the GPUs so far:
+ * prompt and completion, cancelled traces included (a trace cancelled
+ * before its usage arrived counts the request's known prompt size);
+ * what client keys are charged (serve/keys.h).  r->strategy_data must be
+ * the host's. */
+uint64_t tg_host_spent(tg_request_t *r);
 
 /* host.c */
 void tg__host_enter(tg_host_req_t *hr);

@@ -17,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/keys.h"
-#include "core/prep.h"
 #include "core/strategy.h"
 #include "strategy/host.h"
 #include "util/jdump.h"
@@ -298,7 +296,7 @@ tg_host_spent(tg_request_t *r)
 
 
 /* The "thinkgate" object: the host's figures, the plugin's keys, then
- * what the state steps did (session, prefix routing: core/prep.h).
+ * what the state steps did (session, prefix routing: serve/prep.h).
  * tokens is every completion token the request cost: its traces' and its
  * aux requests' (a probe or a judge decodes on a GPU too), the latter
  * also as aux_tokens when it made any (as their usage says; one
@@ -348,8 +346,7 @@ tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
         (void) json_object_update(o, hr->summary);
     }
     if (tg__host_budget_summary(hr, o) != 0
-        || tg_prep_summary(hr->r, o) != 0
-        || tg_keys_summary(hr->r, o, tg_host_spent(hr->r)) != 0)
+        || tg__host_up_summary(hr->r, o, tg_host_spent(hr->r)) != 0)
     {
         json_decref(o);
         return NULL;
@@ -440,7 +437,7 @@ tg__host_choice_obj(uint32_t k, const char *key, json_t *v,
 /*
  * The response's end in two steps: the choices are closed (streamed) or
  * rendered (not streamed); then a session request stores its turn and
- * waits for Redis to confirm it (core/prep.h), so that the "thinkgate"
+ * waits for Redis to confirm it (serve/prep.h), so that the "thinkgate"
  * object says whether it was stored; then the rest goes out.
  */
 int
@@ -498,7 +495,7 @@ tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of, const char *finish)
         hr->end_doc = doc;
     }
 
-    if (tg_prep_store(r, hr->end_doc, tg__host_end_stored, hr) == 0) {
+    if (tg__host_up_store(r, hr->end_doc, tg__host_end_stored, hr) == 0) {
         return 0;               /* the rest when Redis has answered */
     }
     return tg__host_end_rest(hr);

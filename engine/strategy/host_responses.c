@@ -8,7 +8,7 @@
  * every part and item done and response.completed (or
  * response.incomplete) with the whole object.  Not streamed: the
  * response object.  Either way the object carries the "thinkgate"
- * object, and a response that asked to be stored is stored (core/prep.h)
+ * object, and a response that asked to be stored is stored (serve/prep.h)
  * before it goes out, so that a chained turn through any gateway finds
  * it as soon as the client has it.
  */
@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/prep.h"
 #include "strategy/host.h"
 #include "util/jdump.h"
 
@@ -106,8 +105,8 @@ tg__host_resp_end(tg_host_req_t *hr, json_t *summary, json_t *usage)
     hr->end_doc = obj;
     hr->end_summary = summary;
 
-    if (tg_prep_response_store(r, obj, cb->data ? tg_buf_ptr(cb) : "",
-                               tg_buf_size(cb), tg__host_resp_stored, hr)
+    if (tg__host_up_response_store(r, obj, cb->data ? tg_buf_ptr(cb) : "",
+                                   tg_buf_size(cb), tg__host_resp_stored, hr)
         == 0)
     {
         return 0;               /* the rest when Redis has answered */
@@ -143,7 +142,7 @@ tg__host_resp_send(tg_host_req_t *hr)
 
     hr->end_doc = NULL;
     hr->end_summary = NULL;
-    if (tg_prep_response_summary(r, summary) != 0) {
+    if (tg__host_up_response_summary(r, summary) != 0) {
         goto nomem;
     }
 

@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/request.h"
 #include "log.h"
 #include "transport/conn.h"
 #include "transport/conn_int.h"
@@ -32,7 +31,7 @@ static void tg__conn_prepare_cb(uv_prepare_t *prepare);
 static void tg__conn_check_cb(uv_check_t *check);
 static void tg__conn_bell(tg_conn_t *conn);
 static int tg__conn_frame(tg_conn_t *conn, const tg_frame_view_t *f);
-static tg_request_t *tg__conn_find(tg_conn_t *conn, uint64_t id);
+static tg_stream_t *tg__conn_find(tg_conn_t *conn, uint64_t id);
 
 
 int
@@ -128,9 +127,10 @@ tg_conn_accept(tg_engine_t *e, int fd)
 void
 tg_conn_close(tg_conn_t *conn, const char *why)
 {
-    tg_engine_t   *e = conn->engine;
-    tg_request_t  *r;
-    size_t         i;
+    tg_engine_t            *e = conn->engine;
+    const tg_conn_hooks_t  *h = e->conn_hooks;
+    tg_stream_t            *s;
+    size_t                  i;
 
     if (conn->state == TG_CONN_CLOSING) {
         return;
@@ -149,8 +149,12 @@ tg_conn_close(tg_conn_t *conn, const char *why)
     conn->state = TG_CONN_CLOSING;
 
     for (i = 0; i < TG_CONN_BUCKETS; i++) {
-        while ((r = conn->requests[i]) != NULL) {
-            tg_request_close(r);     /* unlinks r from the table */
+        while ((s = conn->requests[i]) != NULL) {
+            if (h != NULL && h->on_close != NULL) {
+                h->on_close(s);      /* unlinks s from the table */
+            } else {
+                tg_conn_forget(conn, s);
+            }
         }
     }
 
@@ -360,37 +364,46 @@ tg_conn_write(tg_conn_t *conn, uint16_t type, uint16_t flags, uint64_t id,
 
 
 void
-tg_conn_block(tg_conn_t *conn, tg_request_t *r)
+tg_conn_adopt(tg_conn_t *conn, tg_stream_t *s)
 {
-    if (r->blocked) {
-        return;
-    }
-    r->blocked = 1;
-    r->blocked_next = NULL;
-    *conn->blocked_tail = r;
-    conn->blocked_tail = &r->blocked_next;
+    s->hash_next = conn->requests[s->id % TG_CONN_BUCKETS];
+    conn->requests[s->id % TG_CONN_BUCKETS] = s;
+    conn->nrequests++;
 }
 
 
 void
-tg_conn_forget(tg_conn_t *conn, tg_request_t *r)
+tg_conn_block(tg_conn_t *conn, tg_stream_t *s)
 {
-    tg_request_t  **pp;
+    if (s->blocked) {
+        return;
+    }
+    s->blocked = 1;
+    s->blocked_next = NULL;
+    *conn->blocked_tail = s;
+    conn->blocked_tail = &s->blocked_next;
+}
 
-    for (pp = &conn->requests[r->id % TG_CONN_BUCKETS]; *pp != NULL;
+
+void
+tg_conn_forget(tg_conn_t *conn, tg_stream_t *s)
+{
+    tg_stream_t  **pp;
+
+    for (pp = &conn->requests[s->id % TG_CONN_BUCKETS]; *pp != NULL;
          pp = &(*pp)->hash_next)
     {
-        if (*pp == r) {
-            *pp = r->hash_next;
+        if (*pp == s) {
+            *pp = s->hash_next;
             conn->nrequests--;
             break;
         }
     }
 
-    if (r->blocked) {
+    if (s->blocked) {
         for (pp = &conn->blocked; *pp != NULL; pp = &(*pp)->blocked_next) {
-            if (*pp == r) {
-                *pp = r->blocked_next;
+            if (*pp == s) {
+                *pp = s->blocked_next;
                 break;
             }
         }
@@ -398,21 +411,21 @@ tg_conn_forget(tg_conn_t *conn, tg_request_t *r)
         while (*conn->blocked_tail != NULL) {
             conn->blocked_tail = &(*conn->blocked_tail)->blocked_next;
         }
-        r->blocked = 0;
+        s->blocked = 0;
     }
 }
 
 
-static tg_request_t *
+static tg_stream_t *
 tg__conn_find(tg_conn_t *conn, uint64_t id)
 {
-    tg_request_t  *r;
+    tg_stream_t  *s;
 
-    for (r = conn->requests[id % TG_CONN_BUCKETS]; r != NULL;
-         r = r->hash_next)
+    for (s = conn->requests[id % TG_CONN_BUCKETS]; s != NULL;
+         s = s->hash_next)
     {
-        if (r->id == id) {
-            return r;
+        if (s->id == id) {
+            return s;
         }
     }
     return NULL;
@@ -426,7 +439,8 @@ tg_conn_service(tg_conn_t *conn)
 {
     tg_frame_view_t        view;
     const tg_frame_view_t  *f;
-    tg_request_t           *r, *list;
+    const tg_conn_hooks_t  *h = conn->engine->conn_hooks;
+    tg_stream_t            *s, *list;
     int                     err;
 
     while (conn->state == TG_CONN_ACTIVE) {
@@ -458,12 +472,14 @@ tg_conn_service(tg_conn_t *conn)
     conn->blocked_tail = &conn->blocked;
 
     while (list != NULL && conn->state == TG_CONN_ACTIVE) {
-        r = list;
-        list = r->blocked_next;
-        r->blocked = 0;
-        r->blocked_next = NULL;
-        tg_request_flush(r);
-        if (r->blocked) {
+        s = list;
+        list = s->blocked_next;
+        s->blocked = 0;
+        s->blocked_next = NULL;
+        if (h != NULL && h->on_room != NULL) {
+            h->on_room(s);
+        }
+        if (s->blocked) {
             /* No room again: keep the rest behind it. */
             *conn->blocked_tail = list;
             while (*conn->blocked_tail != NULL) {
@@ -475,60 +491,17 @@ tg_conn_service(tg_conn_t *conn)
 }
 
 
+/* A frame for a request goes up to core (on_frame) with the stream of
+ * its id, if there is one. */
 static int
 tg__conn_frame(tg_conn_t *conn, const tg_frame_view_t *f)
 {
-    tg_request_t  *r;
-    uint32_t       credit;
+    const tg_conn_hooks_t  *h = conn->engine->conn_hooks;
 
-    r = tg__conn_find(conn, f->id);
-
-    switch (f->type) {
-
-    case TG_FRAME_REQUEST:
-        if (r == NULL) {
-            r = tg_request_new(conn, f->id);
-            if (r == NULL) {
-                tg_log_error("worker %d: out of memory for a request",
-                             (int) conn->peer_pid);
-                /* Best effort: without memory, no error body either. */
-                return 0;
-            }
-            r->hash_next = conn->requests[f->id % TG_CONN_BUCKETS];
-            conn->requests[f->id % TG_CONN_BUCKETS] = r;
-            conn->nrequests++;
-            return tg_request_feed(r, tg_frame_payload(f), f->len, 1,
-                                   f->flags & TG_FRAME_F_MORE);
-        }
-        if (!r->assembling) {
-            tg_log_warn("worker %d: REQUEST for id %llu already in use",
-                        (int) conn->peer_pid, (unsigned long long) f->id);
-            return 0;
-        }
-        return tg_request_feed(r, tg_frame_payload(f), f->len, 0,
-                               f->flags & TG_FRAME_F_MORE);
-
-    case TG_FRAME_CANCEL:
-        if (r != NULL) {
-            tg_request_cancel(r);
-        }
-        return 0;
-
-    case TG_FRAME_WINDOW:
-        if (f->len != sizeof(uint32_t)) {
-            tg_log_error("worker %d: WINDOW frame of %u bytes",
-                         (int) conn->peer_pid, f->len);
-            return -EPROTO;
-        }
-        if (r != NULL) {
-            memcpy(&credit, tg_frame_payload(f), sizeof(credit));
-            tg_request_window(r, credit);
-        }
-        return 0;
-
-    default:
-        tg_log_warn("worker %d: unknown frame type %u ignored",
+    if (h == NULL || h->on_frame == NULL) {
+        tg_log_warn("worker %d: frame type %u without a handler ignored",
                     (int) conn->peer_pid, (unsigned) f->type);
         return 0;
     }
+    return h->on_frame(conn, tg__conn_find(conn, f->id), f);
 }

@@ -27,6 +27,42 @@
 #define TG_CONN_MAX_CONF    (4u << 20)  /* configuration document cap */
 #define TG_CONN_REG_TIMEOUT 5000        /* ms to complete registration */
 
+typedef struct tg_stream_s  tg_stream_t;
+
+/*
+ * A request as the transport sees it: its id and the links of its
+ * connection's id table and blocked queue.  Core embeds one in each
+ * request; the transport knows nothing else of it.
+ */
+struct tg_stream_s {
+    uint64_t        id;
+    tg_stream_t    *hash_next;          /* conn's id table */
+    tg_stream_t    *blocked_next;       /* conn's blocked queue */
+    unsigned        blocked:1;
+};
+
+/*
+ * What the layers above do at a connection's turns: main.c puts the
+ * table in engine->conn_hooks.  The transport calls up through it only.
+ */
+struct tg_conn_hooks_s {
+    /* The configuration is read and conn->gen acquired, before the
+     * reply: attach what the generation needs.  0, or a negative errno
+     * with err filled: the registration is refused with it. */
+    int   (*on_register)(tg_conn_t *conn, char *err, size_t errlen);
+    /* The worker got its reply and the connection is active. */
+    void  (*on_active)(tg_conn_t *conn);
+    /* One frame of the worker's ring: s is the stream of its id, NULL when
+     * none is in the table (tg_conn_adopt puts a new one there).  0, or a
+     * negative errno: a protocol error, the connection closes. */
+    int   (*on_frame)(tg_conn_t *conn, tg_stream_t *s,
+                      const tg_frame_view_t *f);
+    /* The worker freed room in its ring: s, blocked, may write again. */
+    void  (*on_room)(tg_stream_t *s);
+    /* The connection is going: s must leave it (tg_conn_forget). */
+    void  (*on_close)(tg_stream_t *s);
+};
+
 enum {
     TG_CONN_REGISTERING = 0,
     TG_CONN_ACTIVE,
@@ -64,12 +100,12 @@ struct tg_conn_s {
     uint32_t            max_payload;    /* of out, fixed at registration */
     tg_generation_t    *gen;
 
-    tg_request_t       *requests[TG_CONN_BUCKETS];
+    tg_stream_t        *requests[TG_CONN_BUCKETS];
     size_t              nrequests;
 
     /* Requests with output waiting for ring room, in order. */
-    tg_request_t       *blocked;
-    tg_request_t      **blocked_tail;
+    tg_stream_t        *blocked;
+    tg_stream_t       **blocked_tail;
 
     tg_conn_t          *next;
     tg_conn_t          *prev;
@@ -93,10 +129,14 @@ void tg_conn_close(tg_conn_t *conn, const char *why);
 int tg_conn_write(tg_conn_t *conn, uint16_t type, uint16_t flags,
     uint64_t id, const void *p1, size_t l1, const void *p2, size_t l2);
 
-/* Queues a request to be flushed again when the worker frees room. */
-void tg_conn_block(tg_conn_t *conn, tg_request_t *r);
+/* Puts a new stream (s->id set) in the connection's id table. */
+void tg_conn_adopt(tg_conn_t *conn, tg_stream_t *s);
 
-/* Removes a request from the id table and the blocked queue. */
-void tg_conn_forget(tg_conn_t *conn, tg_request_t *r);
+/* Queues a stream to be offered room again (on_room) when the worker
+ * frees some. */
+void tg_conn_block(tg_conn_t *conn, tg_stream_t *s);
+
+/* Removes a stream from the id table and the blocked queue. */
+void tg_conn_forget(tg_conn_t *conn, tg_stream_t *s);
 
 #endif /* TG_TRANSPORT_CONN_H */

@@ -14,11 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/model_fetch.h"
-#include "core/embed_link.h"
-#include "core/shared.h"
 #include "log.h"
-#include "plugin/loader.h"
 #include "transport/conn.h"
 #include "transport/conn_int.h"
 
@@ -235,23 +231,16 @@ tg__conn_register(tg_conn_t *conn)
     }
     tg_buf_free(&conn->conf);
 
-    /* The generation's Redis link (connection, prefix index, sessions). */
-    rc = tg_shared_attach(e, conn->gen, msg, sizeof(msg));
-    if (rc != 0) {
-        tg_log_error("worker %d: configuration refused: %s",
-                     (int) conn->peer_pid, msg);
-        tg__conn_reply(conn, rc, msg);
-        return;
-    }
-
-    /* The generation's embedder (thinkgate_embedder): a model that
-     * cannot be opened, or device=cuda without a GPU, refuses it. */
-    rc = tg_embed_attach(e, conn->gen, msg, sizeof(msg));
-    if (rc != 0) {
-        tg_log_error("worker %d: configuration refused: %s",
-                     (int) conn->peer_pid, msg);
-        tg__conn_reply(conn, rc, msg);
-        return;
+    /* What the generation needs beside the engine (its Redis link, its
+     * embedder): the layer above attaches it or refuses. */
+    if (e->conn_hooks != NULL && e->conn_hooks->on_register != NULL) {
+        rc = e->conn_hooks->on_register(conn, msg, sizeof(msg));
+        if (rc != 0) {
+            tg_log_error("worker %d: configuration refused: %s",
+                         (int) conn->peer_pid, msg);
+            tg__conn_reply(conn, rc, msg);
+            return;
+        }
     }
 
     conn->in = tg_shm_ring(conn->shm, &conn->shm->to_engine);
@@ -272,15 +261,9 @@ tg__conn_register(tg_conn_t *conn)
                 (unsigned long long) conn->serial, conn->reg.ring_size,
                 conn->gen->id);
 
-    /* A new generation means nginx -s reload: the operator may have
-     * deployed plugins with it. */
-    if (e->plugins != NULL && conn->gen->id > e->plugins_seen_gen) {
-        e->plugins_seen_gen = conn->gen->id;
-        (void) tg_plugin_refresh(e->plugins);
+    if (e->conn_hooks != NULL && e->conn_hooks->on_active != NULL) {
+        e->conn_hooks->on_active(conn);
     }
-
-    /* Backends without model= tell their names themselves. */
-    tg_model_fetch_attach(e, conn->gen);
 
     /* Frames may already wait. */
     tg_conn_service(conn);

@@ -69,7 +69,7 @@
  *                                            bounds a session's history)
  *    "session": false,
  *    "key": "alice",                        (thinkgate_auth: the key's
- *                                            name; see engine/core/keys.h)
+ *                                            name; see engine/serve/keys.h)
  *    "key_models": "a,b", "key_strategies": "ffs",
  *    "key_limits": {"rpm", "tpm", "tpd", "window_ms"},
  *                                           (a key of the key file)

@@ -1,5 +1,5 @@
 /*
- * Circuit breakers (engine/route/health.c) and the pool's use of them
+ * Circuit breakers (engine/config/health.c) and the pool's use of them
  * (engine/route/pool.c): consecutive failures and error rate open,
  * cool-off, one half-open probe, its outcome, cancelled transfers,
  * settings from the configuration document.
@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "config/generation.h"
+#include "config/health.h"
 #include "log.h"
-#include "route/health.h"
 #include "route/pool.h"
 
 static tg_health_t  h;

@@ -1,5 +1,5 @@
 /*
- * Client keys in the engine (engine/core/keys.c) without Redis: rights
+ * Client keys in the engine (engine/serve/keys.c) without Redis: rights
  * (403), this gateway's own windows (429 with Retry-After, reset after
  * the window), what the "thinkgate" object says remains, and the bounded
  * Prometheus labels.  The request output, the Redis link and the loop's
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/keys.h"
+#include "serve/keys.h"
 #include "core/shared.h"
 
 /* ---- stand-ins -------------------------------------------------------- */

@@ -14,8 +14,8 @@
  * milliseconds, tg_health_now_ms()) so that tests can drive it.
  */
 
-#ifndef TG_ROUTE_HEALTH_H
-#define TG_ROUTE_HEALTH_H
+#ifndef TG_CONFIG_HEALTH_H
+#define TG_CONFIG_HEALTH_H
 
 #include <stdint.h>
 
@@ -89,4 +89,4 @@ const char *tg_health_state_name(tg_health_state_e state);
 /* CLOCK_MONOTONIC in milliseconds. */
 uint64_t tg_health_now_ms(void);
 
-#endif /* TG_ROUTE_HEALTH_H */
+#endif /* TG_CONFIG_HEALTH_H */

@@ -1,5 +1,5 @@
 /*
- * Active health checks of backends (core/health_check.h).
+ * Active health checks of backends (serve/health_check.h).
  */
 
 #include <errno.h>
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/health_check.h"
 #include "log.h"
+#include "serve/health_check.h"
 
 /* One check in flight.  st is cleared when the counters entry goes (its
  * last generation released) before the answer. */

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/prep_int.h"
 #include "core/trace.h"
 #include "log.h"
+#include "serve/prep_int.h"
 
 static void tg__prep_on_session(tg_session_store_t *st, int status,
     const tg_session_t *s, void *data);

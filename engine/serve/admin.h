@@ -10,11 +10,11 @@
  *                                    version keeps serving)
  */
 
-#ifndef TG_ADMIN_H
-#define TG_ADMIN_H
+#ifndef TG_SERVE_ADMIN_H
+#define TG_SERVE_ADMIN_H
 
 #include "core/request.h"
 
 void tg_admin_respond(tg_request_t *r);
 
-#endif /* TG_ADMIN_H */
+#endif /* TG_SERVE_ADMIN_H */

@@ -7,8 +7,8 @@
  * routing by a request's "model".
  */
 
-#ifndef TG_CORE_MODEL_FETCH_H
-#define TG_CORE_MODEL_FETCH_H
+#ifndef TG_SERVE_MODEL_FETCH_H
+#define TG_SERVE_MODEL_FETCH_H
 
 #include "engine.h"
 
@@ -28,4 +28,4 @@ void tg_model_fetch_attach(tg_engine_t *e, tg_generation_t *g);
  * it was freed (call after tg_http_client_free). */
 void tg_model_fetch_stop(tg_engine_t *e);
 
-#endif /* TG_CORE_MODEL_FETCH_H */
+#endif /* TG_SERVE_MODEL_FETCH_H */

@@ -1,12 +1,12 @@
 /*
- * Private to core/prep.c and core/prep_session.c.
+ * Private to serve/prep.c and serve/prep_session.c.
  */
 
-#ifndef TG_CORE_PREP_INT_H
-#define TG_CORE_PREP_INT_H
+#ifndef TG_SERVE_PREP_INT_H
+#define TG_SERVE_PREP_INT_H
 
-#include "core/prep.h"
 #include "core/shared.h"
+#include "serve/prep.h"
 #include "state/prefix.h"
 #include "state/session.h"
 
@@ -73,4 +73,4 @@ void tg__prep_session_close(tg_prep_t *p);
 int tg__prep_response_load(tg_prep_t *p, tg_oa_error_t *err);
 void tg__prep_response_close(tg_prep_t *p);
 
-#endif /* TG_CORE_PREP_INT_H */
+#endif /* TG_SERVE_PREP_INT_H */

@@ -8,14 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin.h"
-#include "core/dispatch.h"
-#include "core/keys.h"
-#include "core/prep.h"
 #include "core/strategy.h"
 #include "log.h"
 #include "openai/responses.h"
-#include "status.h"
+#include "serve/admin.h"
+#include "serve/dispatch.h"
+#include "serve/keys.h"
+#include "serve/prep.h"
+#include "serve/status.h"
+#include "strategy/host.h"
 #include "transport/conn.h"
 
 static int tg__dispatch_meta(tg_request_t *r, tg_oa_error_t *err);
@@ -429,3 +430,41 @@ tg__models_cb(const tg_model_route_t *route, void *data)
     }
     return 0;
 }
+
+
+/* A closing request's key is charged what its traces cost so far, those
+ * about to be cancelled included. */
+static void
+tg__dispatch_close(tg_request_t *r)
+{
+    tg_keys_close(r, r->strategy_data != NULL ? tg_host_spent(r) : 0);
+}
+
+
+const tg_request_hooks_t  tg_serve_request_hooks = {
+    .on_ready = tg_dispatch,
+    .on_output = tg_prep_output,
+    .on_close = tg__dispatch_close,
+    .on_closed = tg_prep_close,
+    .on_free = tg_keys_free_request,
+};
+
+
+/* The "thinkgate" object's session and key members. */
+static int
+tg__dispatch_summary(const tg_request_t *r, json_t *obj, uint64_t spent)
+{
+    if (tg_prep_summary(r, obj) != 0) {
+        return -ENOMEM;
+    }
+    return tg_keys_summary(r, obj, spent);
+}
+
+
+const tg_host_hooks_t  tg_serve_host_hooks = {
+    .allow_strategy = tg_keys_allow_strategy,
+    .store = tg_prep_store,
+    .response_store = tg_prep_response_store,
+    .summary = tg__dispatch_summary,
+    .response_summary = tg_prep_response_summary,
+};

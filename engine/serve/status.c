@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include "core/embed_link.h"
-#include "core/keys.h"
 #include "core/shared.h"
 #include "plugin/loader.h"
-#include "status.h"
+#include "serve/keys.h"
+#include "serve/status.h"
 #include "strategy/host.h"
 #include "util/buf.h"
 

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin.h"
 #include "log.h"
 #include "plugin/loader.h"
+#include "serve/admin.h"
 
 static void tg__admin_reload(tg_request_t *r, const char *name, size_t len);
 

@@ -1,5 +1,5 @@
 /*
- * Model lists of backends without model= (core/model_fetch.h).
+ * Model lists of backends without model= (serve/model_fetch.h).
  */
 
 #include <errno.h>
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/model_fetch.h"
 #include "log.h"
+#include "serve/model_fetch.h"
 #include "util/buf.h"
 
 /* A /v1/models answer larger than this is refused (a few thousand ids). */

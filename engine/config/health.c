@@ -1,13 +1,13 @@
 /*
- * Backend circuit breakers (route/health.h).
+ * Backend circuit breakers (config/health.h).
  */
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "config/health.h"
 #include "log.h"
-#include "route/health.h"
 
 
 static void tg__health_open(tg_health_t *h, uint64_t now_ms,

@@ -23,9 +23,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/prep_int.h"
 #include "log.h"
 #include "openai/responses.h"
+#include "serve/prep_int.h"
 #include "util/jdump.h"
 
 static tg_redis_t *tg__resp_redis(tg_request_t *r, uint64_t *ttl_ms);

@@ -1,6 +1,6 @@
 /*
  * The state steps before a request's strategy starts: which step runs,
- * prefix routing, the summary.  Sessions are in core/prep_session.c.
+ * prefix routing, the summary.  Sessions are in serve/prep_session.c.
  */
 
 #include <errno.h>
@@ -10,11 +10,11 @@
 
 #include <xxhash.h>
 
-#include "core/prep_int.h"
 #include "core/strategy.h"
 #include "log.h"
 #include "openai/responses.h"
 #include "route/pool.h"
+#include "serve/prep_int.h"
 
 static int tg__prep_render(tg_request_t *r, tg_buf_t *b);
 static void tg__prep_on_lookup(tg_prefix_index_t *idx, int status,

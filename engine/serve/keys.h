@@ -33,8 +33,8 @@
  * most what they cost.
  */
 
-#ifndef TG_CORE_KEYS_H
-#define TG_CORE_KEYS_H
+#ifndef TG_SERVE_KEYS_H
+#define TG_SERVE_KEYS_H
 
 #include <stdint.h>
 
@@ -97,4 +97,4 @@ void tg_keys_free_request(tg_request_t *r);
 int tg_keys_status_json(tg_request_t *r, json_t *doc);
 int tg_keys_status_prometheus(tg_request_t *r, tg_buf_t *b);
 
-#endif /* TG_CORE_KEYS_H */
+#endif /* TG_SERVE_KEYS_H */

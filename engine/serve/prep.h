@@ -22,8 +22,8 @@
  * without appending.
  */
 
-#ifndef TG_CORE_PREP_H
-#define TG_CORE_PREP_H
+#ifndef TG_SERVE_PREP_H
+#define TG_SERVE_PREP_H
 
 #include <jansson.h>
 
@@ -72,7 +72,7 @@ void tg_prep_close(tg_request_t *r);
 int tg_prep_summary(const tg_request_t *r, json_t *obj);
 
 /*
- * Stored responses (/responses, core/prep_response.c).  A request with
+ * Stored responses (/responses, serve/prep_response.c).  A request with
  * previous_response_id reads the chain in tg_prep_run (404 for another
  * API key's or an unknown id, 503 without Redis).  tg_prep_response_store
  * stores an answered response that asked for it (the object and the
@@ -89,4 +89,4 @@ int tg_prep_response_summary(const tg_request_t *r, json_t *obj);
 void tg_prep_response_get(tg_request_t *r, const char *id, size_t len,
     int del);
 
-#endif /* TG_CORE_PREP_H */
+#endif /* TG_SERVE_PREP_H */

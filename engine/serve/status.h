@@ -4,11 +4,11 @@
  * format=prometheus.
  */
 
-#ifndef TG_STATUS_H
-#define TG_STATUS_H
+#ifndef TG_SERVE_STATUS_H
+#define TG_SERVE_STATUS_H
 
 #include "core/request.h"
 
 void tg_status_respond(tg_request_t *r);
 
-#endif /* TG_STATUS_H */
+#endif /* TG_SERVE_STATUS_H */

@@ -1,5 +1,5 @@
 /*
- * Client API keys: rights, budgets and rate limits (core/keys.h).
+ * Client API keys: rights, budgets and rate limits (serve/keys.h).
  */
 
 #include <errno.h>
@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/keys.h"
 #include "core/shared.h"
 #include "log.h"
+#include "serve/keys.h"
 
 #define TG_KEYS_BUCKETS  256
 
