@@ -329,10 +329,20 @@ typedef struct {
 #define TG_KV_MAX_VALUE     (1024 * 1024)
 #define TG_KV_MAX_PENDING   64
 
-/* api has entry (a field of tg_host_api_t): api->size covers it. */
-#define TG_API_HAS(api, entry) \
-    ((api)->size >= offsetof(tg_host_api_t, entry) \
-                    + sizeof(((tg_host_api_t *) 0)->entry))
+/*
+ * 1 when the host table api has entry (a field of tg_host_api_t): the
+ * table is there, speaks this header's ABI version and its size covers
+ * the entry.  load() checks the last entry it calls unconditionally
+ * (a plugin that calls up to log: !TG_HOST_HAS(api, log) refuses the
+ * load); an entry the plugin can do without is checked where it is
+ * used.
+ */
+#define TG_HOST_HAS(api, entry) \
+    ((api) != NULL && (api)->abi_version == TG_PLUGIN_ABI_VERSION \
+     && (api)->size >= offsetof(tg_host_api_t, entry) \
+                       + sizeof(((tg_host_api_t *) 0)->entry))
+/* The older name, kept for plugins that use it. */
+#define TG_API_HAS(api, entry)  TG_HOST_HAS(api, entry)
 
 typedef void (*tg_score_cb)(tg_req_t *req, void *data, const float *sim,
     size_t n);
@@ -552,6 +562,20 @@ typedef struct tg_plugin_s {
 /* Fills the first three fields. */
 #define TG_PLUGIN_HEADER \
     TG_PLUGIN_ABI_VERSION, sizeof(tg_plugin_t), TG_PLUGIN_SIGNATURE
+
+/*
+ * Defines the plugin's one exported symbol, the descriptor, visible even
+ * when the plugin is built with -fvisibility=hidden (as it should be: the
+ * descriptor is the only symbol the engine looks up):
+ *
+ *     TG_PLUGIN_EXPORT = {
+ *         TG_PLUGIN_HEADER,
+ *         "name", "1.0", "what it does", options, sizeof(state_t),
+ *         load, unload, start, ...
+ *     };
+ */
+#define TG_PLUGIN_EXPORT \
+    __attribute__((visibility("default"))) const tg_plugin_t thinkgate_plugin
 
 
 #endif /* THINKGATE_PLUGIN_H */

@@ -26,7 +26,6 @@
 
 #include "thinkgate/plugin.h"
 
-#define TG_PROBE_EXPORT  __attribute__((visibility("default")))
 #define TG_PROBE_GUIDE   "\n\n**Final Answer**\n"
 
 typedef struct {
@@ -75,7 +74,7 @@ static const tg_option_t  tg_probe_options[] = {
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
-TG_PROBE_EXPORT const tg_plugin_t  thinkgate_plugin = {
+TG_PLUGIN_EXPORT = {
     TG_PLUGIN_HEADER,
     "abi_probe",
     "1.0",
@@ -120,9 +119,7 @@ entered(tg_req_t *req)
 static int
 tg_probe_load(const tg_host_api_t *a, char *err, size_t n)
 {
-    if (a == NULL || a->abi_version != TG_PLUGIN_ABI_VERSION
-        || a->size < sizeof(tg_host_api_t))
-    {
+    if (!TG_HOST_HAS(a, aux_start_stop)) {
         snprintf(err, n, "abi_probe: needs the whole host API table");
         return -ENOTSUP;
     }
@@ -373,7 +370,7 @@ tg_probe_start(tg_req_t *req)
        && H(api->kv_get(req, "k", NULL, NULL)) == -EINVAL);
     ok(req, "kv_set", H(api->kv_set(req, "k", "v", 1, 0, tg_probe_kv_cb,
                                     NULL)) == -ENOTCONN);
-    if (TG_API_HAS(api, kv_limits)) {
+    if (TG_HOST_HAS(api, kv_limits)) {
         size_t  max_key = 0, max_value = 0;
 
         HV(api->kv_limits(&max_key, &max_value));

@@ -5,7 +5,7 @@
 static int bad_abi_load(const tg_host_api_t *api, char *err, size_t size);
 static int bad_abi_start(tg_req_t *req);
 
-const tg_plugin_t  thinkgate_plugin = {
+TG_PLUGIN_EXPORT = {
     .abi_version = 99,
     .size = sizeof(tg_plugin_t),
     .signature = "thinkgate-abi-99",
