@@ -314,6 +314,7 @@ int tg__host_live_rest(tg_host_req_t *hr, tg_host_trace_t *ht);
 json_t *tg__host_str(const char *s, size_t n);
 const char *tg__host_model(tg_host_req_t *hr, tg_host_trace_t *ht);
 int tg__host_send_json(tg_host_req_t *hr, json_t *doc);
+int tg__host_reply_json(tg_host_req_t *hr, json_t *doc, json_t *summary);
 /* HEAD of a streamed answer, once, before its first DATA. */
 int tg__host_sse_head(tg_host_req_t *hr);
 /* One streamed chunk of a choice; finish non-NULL makes it the choice's
