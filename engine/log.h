@@ -8,7 +8,7 @@
 
 /* The levels are plugin.h's TG_LOG_* (error 0, warn 1, info 2, debug 3),
  * so that plugins' log calls map one to one. */
-#include <thinkgate/plugin.h>
+#include "plugin/abi.h"
 
 extern int  tg_log_level;
 

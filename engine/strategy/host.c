@@ -50,9 +50,9 @@ const tg_strategy_t  tg_strategy_host = {
 
 
 tg_host_req_t *
-tg__host_of(tg_req_t *req)
+tg__host_of(tg_plugin_req_t *req)
 {
-    return req != NULL ? req->strategy_data : NULL;
+    return req != NULL ? tg__host_req(req)->strategy_data : NULL;
 }
 
 
@@ -122,7 +122,7 @@ tg__host_stall_check(tg_host_req_t *hr)
         }
     }
     {
-        tg_timer_t  *tm;
+        tg_host_timer_t  *tm;
 
         for (tm = hr->timers; tm != NULL; tm = tm->next) {
             if (tm->hr != NULL) {
@@ -190,7 +190,7 @@ tg__host_start(tg_request_t *r, tg_oa_error_t *err)
 
     hr->started = 1;
     tg__host_enter(hr);
-    rc = hr->p->start(r);
+    rc = hr->p->start(tg__host_preq(r));
     if (rc != 0 && tg__host_usable(hr)) {
         tg_oa_error_t  e;
 
@@ -340,7 +340,7 @@ tg__host_on_event(tg_trace_t *t, const char *event, const char *payload,
     }
 
     tg__host_enter(hr);
-    hr->p->on_delta(hr->r, t, &d);
+    hr->p->on_delta(tg__host_preq(hr->r), tg__host_ptrace(t), &d);
     tg__host_leave(hr);
 
     /* The plugin may have ended the request or the trace meanwhile. */
@@ -468,10 +468,12 @@ tg__host_end_trace(tg_host_trace_t *ht)
     tg__host_enter(hr);
     if (ht->aux) {
         tg__host_aux_result(ht, &e, &ar);
-        hr->p->on_aux_result(hr->r, (tg_aux_t *) ht, &ar);
+        hr->p->on_aux_result(tg__host_preq(hr->r),
+                             tg__host_paux((tg_host_aux_t *) ht), &ar);
         tg__host_aux_release(ht);
     } else {
-        hr->p->on_trace_end(hr->r, ht->t, &e);
+        hr->p->on_trace_end(tg__host_preq(hr->r), tg__host_ptrace(ht->t),
+                            &e);
     }
     tg__host_leave(hr);
 }
@@ -490,7 +492,7 @@ tg__host_on_cancel(tg_request_t *r)
         return;
     }
     tg__host_enter(hr);
-    hr->p->on_cancel(r);
+    hr->p->on_cancel(tg__host_preq(r));
     tg__host_leave(hr);
 }
 
@@ -509,7 +511,7 @@ tg__host_on_deadline(tg_request_t *r)
     tg__host_enter(hr);
     if (hr->started && !hr->gone && !hr->answered) {
         hr->gone = 1;
-        hr->p->on_cancel(r);
+        hr->p->on_cancel(tg__host_preq(r));
     }
     hr->gone = 1;
     tg__host_cancel_all(hr);
@@ -587,7 +589,7 @@ tg__host_free(tg_host_req_t *hr)
         /* depth stays > 0 so that nothing the plugin calls from destroy()
          * frees again. */
         hr->depth++;
-        hr->p->destroy(hr->r);
+        hr->p->destroy(tg__host_preq(hr->r));
         hr->depth--;
     }
 
@@ -606,6 +608,7 @@ tg__host_free(tg_host_req_t *hr)
     tg__host_arena_free(hr);
     tg_opt_values_free(&hr->opts);
     json_decref(hr->summary);
+    json_decref(hr->counters);
     json_decref(hr->end_doc);
     json_decref(hr->end_summary);
     tg_oa_resp_stream_free(&hr->resp);

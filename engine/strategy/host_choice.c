@@ -347,6 +347,12 @@ tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
     if (hr->summary != NULL) {
         (void) json_object_update(o, hr->summary);
     }
+    if (hr->counters != NULL
+        && json_object_set_nocheck(o, "counters", hr->counters) != 0)
+    {
+        json_decref(o);
+        return NULL;
+    }
     if (tg__host_budget_summary(hr, o) != 0
         || tg_prep_summary(hr->r, o) != 0
         || tg_keys_summary(hr->r, o, tg_host_spent(hr->r)) != 0)

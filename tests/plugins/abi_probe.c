@@ -119,7 +119,7 @@ entered(tg_req_t *req)
 static int
 tg_probe_load(const tg_host_api_t *a, char *err, size_t n)
 {
-    if (!TG_HOST_HAS(a, aux_start_stop)) {
+    if (!TG_HOST_HAS(a, counter_add_req)) {
         snprintf(err, n, "abi_probe: needs the whole host API table");
         return -ENOTSUP;
     }
@@ -248,7 +248,8 @@ tg_probe_start(tg_req_t *req)
 
     rc = (int) H(api->summary_int(req, "tokens", 1));
     ok(req, "reserved_key", rc < 0
-       && ((const char *) H(api->last_error(req)))[0] != '\0');
+       && ((const char *) H(api->last_error(req)))[0] != '\0'
+       && H(api->summary_int(req, "counters", 1)) == -EPERM);
 
     memset(&spec, 0, sizeof(spec));
     spec.temperature = -1;
@@ -380,6 +381,14 @@ tg_probe_start(tg_req_t *req)
     HV(api->log(req, TG_LOG_INFO, "abi_probe: started %u traces",
                 (unsigned) api->trace_count(req)));
     HV(api->counter_add("abi_probe_requests", 1));
+    /* 3 in this request's summary and in the totals; the bad name
+     * counts nowhere. */
+    ok(req, "counter_add_req",
+       H(api->counter_add_req(req, "abi_probe_req_counted", 2)) == 0
+       && H(api->counter_add_req(req, "abi_probe_req_counted", 1)) == 0
+       && H(api->counter_add_req(req, "Bad Name", 1)) == -EINVAL
+       && H(api->counter_add_req(NULL, "abi_probe_req_counted", 1))
+          == -EINVAL);
 
     ok(req, "emit", H(api->emit(req, "", 0, "[probe]", 7)) == 0);
     return 0;
