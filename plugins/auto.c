@@ -135,7 +135,6 @@ TG_PLUGIN_EXPORT = {
     NULL,
     tg_auto_on_cancel,
     tg_auto_destroy,
-    { NULL }
 };
 
 

@@ -113,7 +113,6 @@ TG_PLUGIN_EXPORT = {
     tg_dp_on_timer,
     tg_dp_on_cancel,
     tg_dp_destroy,
-    { NULL }
 };
 
 

@@ -76,7 +76,6 @@ TG_PLUGIN_EXPORT = {
     NULL,
     tg_ffs_on_cancel,
     tg_ffs_destroy,
-    { NULL }
 };
 
 

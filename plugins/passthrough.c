@@ -64,7 +64,6 @@ TG_PLUGIN_EXPORT = {
     NULL,
     tg_passthrough_on_cancel,
     tg_passthrough_destroy,
-    { NULL }
 };
 
 

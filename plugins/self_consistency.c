@@ -77,7 +77,6 @@ TG_PLUGIN_EXPORT = {
     NULL,
     tg_sc_on_cancel,
     tg_sc_destroy,
-    { NULL }
 };
 
 

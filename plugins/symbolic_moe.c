@@ -117,7 +117,6 @@ TG_PLUGIN_EXPORT = {
     tg_moe_on_timer,
     tg_moe_on_cancel,
     tg_moe_destroy,
-    { NULL }
 };
 
 

@@ -128,7 +128,6 @@ TG_PLUGIN_EXPORT = {
     NULL,
     tg_trimr_on_cancel,
     tg_trimr_destroy,
-    { NULL }
 };
 
 

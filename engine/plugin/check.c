@@ -13,10 +13,10 @@
 #include "loader_int.h"
 #include "options.h"
 
-/* The host reads every field up to spare[]; a plugin built against an
- * older header (smaller size) with the same ABI version would have to
- * stop earlier, but every ABI-1 descriptor has all of them. */
-#define TG__PLUGIN_MIN_SIZE  offsetof(tg_plugin_t, spare)
+/* Every ABI-2 descriptor has the fields up to destroy; those appended
+ * after it read as zero when the plugin's size stops before them. */
+#define TG__PLUGIN_MIN_SIZE \
+    (offsetof(tg_plugin_t, destroy) + sizeof(((tg_plugin_t *) 0)->destroy))
 
 static int tg__check_fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -143,8 +143,8 @@ tg__plugin_check(const void *sym, size_t sym_size, const char *file,
                               TG__PLUGIN_MIN_SIZE);
     }
 
-    /* A newer plugin's extra fields are ignored; an older one's missing
-     * spares read as zero. */
+    /* A newer plugin's extra fields are ignored; the fields an older one
+     * ends before read as zero. */
     memset(copy, 0, sizeof(*copy));
     memcpy(copy, p, size < sizeof(*copy) ? size : sizeof(*copy));
 

@@ -9,7 +9,14 @@
  * everything it may do goes through the const tg_host_api_t table the host
  * hands to load().  Entries are only ever appended to that table; a plugin
  * built against an older header sees a prefix of it (api->size says how
- * much).  Fields are only ever appended to tg_plugin_t, before spare[].
+ * much).  Fields are only ever appended to the end of tg_plugin_t too:
+ * the host copies the plugin's size bytes of it and reads a field the
+ * plugin's size does not cover as NULL or 0.
+ *
+ * ABI versions.  2: tg_plugin_t lost the spare[8] that ended it (see the
+ * descriptor below); an ABI-1 plugin is refused, the message naming
+ * both versions, and builds again against this header once its
+ * descriptor no longer fills spare[] (drop the trailing "{ NULL }").
  *
  * Threading: the engine is one event loop; every callback runs on it, one
  * at a time.  A callback must not block (no file, network or sleep calls):
@@ -87,7 +94,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TG_PLUGIN_ABI_VERSION   1u
+#define TG_PLUGIN_ABI_VERSION   2u
 #define TG_PLUGIN_SYMBOL        "thinkgate_plugin"
 
 /* The build signature: what must agree beyond the version number. */
@@ -593,7 +600,15 @@ typedef struct tg_plugin_s {
     void  (*on_cancel)(tg_plugin_req_t *req);
     void  (*destroy)(tg_plugin_req_t *req);
 
-    void               *spare[8];       /* zero; future fields */
+    /*
+     * Appended fields go here.  ABI 1 ended with void *spare[8], "future
+     * fields", yet its rule put new fields before it, so that no field
+     * could ever use it; and it was not needed, since size already tells
+     * the host which fields a plugin has.  ABI 2 retired it: keeping it
+     * and putting fields into it would have meant two rules for growing
+     * one struct (zero-means-absent in the spare slots, size beyond
+     * them) and 64 dead bytes in every descriptor.
+     */
 } tg_plugin_t;
 
 

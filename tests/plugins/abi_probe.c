@@ -90,7 +90,6 @@ TG_PLUGIN_EXPORT = {
     tg_probe_on_timer,
     tg_probe_on_cancel,
     tg_probe_destroy,
-    { NULL }
 };
 
 

@@ -80,7 +80,6 @@ TG_PLUGIN_EXPORT = {
     NULL,
     tg_auxp_on_cancel,
     tg_auxp_destroy,
-    { NULL }
 };
 
 
