@@ -2,11 +2,13 @@
  * host_probe — the test plugin of tests/unit/test_host.c, which runs the
  * real plugin host (engine/strategy/host*.c) against fakes of core.
  *
- * start() starts option n traces (not live) and counts itself with
- * counter_add_req ("host_probe_started", 1).  Once every trace ended it
- * counts the traces that ended DONE ("host_probe_done", per request and
- * in the totals), sets summary "ended" and answers with the trace whose
- * answer is longest (finish_trace; the first of equals).  on_cancel and
+ * start() starts option n traces and counts itself with counter_add_req
+ * ("host_probe_started", 1).  Once every trace ended it counts the
+ * traces that ended DONE ("host_probe_done", per request and in the
+ * totals), sets summary "ended" and answers with the trace whose answer
+ * is longest (finish_trace; the first of equals).  With live=on it
+ * starts one live trace instead, relayed as it streams, and ends with
+ * finish().  on_cancel and
  * destroy count themselves in the totals (counter_add), so that the test
  * sees the host called them.
  */
@@ -22,6 +24,7 @@ typedef struct {
     tg_trace_t  *t[TG_HP_MAX];
     uint32_t     n;
     uint32_t     ended;
+    int          live;
 } tg_hp_t;
 
 static int tg_hp_load(const tg_host_api_t *api, char *err, size_t n);
@@ -36,6 +39,7 @@ static const tg_host_api_t  *api;
 
 static const tg_option_t  tg_hp_options[] = {
     { "n", TG_OPT_INT, "2", 1, TG_HP_MAX, NULL, "traces to start" },
+    { "live", TG_OPT_BOOL, "off", 0, 0, NULL, "one live trace" },
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -82,8 +86,10 @@ tg_hp_start(tg_req_t *req)
     tg_trace_spec_t   spec = { 0 };
     uint32_t          i;
 
-    st->n = (uint32_t) api->opt_int(req, "n");
+    st->live = api->opt_bool(req, "live");
+    st->n = st->live ? 1 : (uint32_t) api->opt_int(req, "n");
     spec.temperature = -1;
+    spec.flags = st->live ? TG_TRACE_F_LIVE : 0;
     for (i = 0; i < st->n; i++) {
         st->t[i] = api->trace_start(req, &spec);
         if (st->t[i] == NULL) {
@@ -124,6 +130,10 @@ tg_hp_on_trace_end(tg_req_t *req, tg_trace_t *t, const tg_trace_end_t *e)
     }
     (void) api->counter_add_req(req, "host_probe_done", done);
     (void) api->summary_int(req, "ended", st->ended);
+    if (st->live && best != NULL) {
+        (void) api->finish(req, NULL);
+        return;
+    }
     if (best == NULL) {
         api->fail(req, 502, "server_error", "every trace failed");
         return;

@@ -48,13 +48,13 @@ int
 tg_request_head(tg_request_t *r, int status, unsigned flags,
     const char *headers)
 {
-    (void) r;
     (void) flags;
     (void) headers;
     if (fake_core.head_status != 0 || fake_core.ended || fake_core.errored) {
         return -EPIPE;
     }
     fake_core.head_status = status;
+    r->head_pending = 1;        /* as core queues it */
     return 0;
 }
 

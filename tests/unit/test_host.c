@@ -53,14 +53,17 @@ t_teardown(void)
 }
 
 
-/* A chat request for strategy (the location's thinkgate_strategy),
- * started: 0, or the host's error code with err filled. */
+/* A chat request (streamed or not) for strategy (the location's
+ * thinkgate_strategy), started: 0, or the host's error code with err
+ * filled. */
 static int
-t_start(const char *strategy, tg_oa_error_t *err)
+t_start_as(const char *strategy, int stream, tg_oa_error_t *err)
 {
-    static const char  body[] = "{\"model\": \"m\", \"messages\": "
-                                "[{\"role\": \"user\", \"content\": "
-                                "\"What is six times seven?\"}]}";
+    char  body[256];
+
+    snprintf(body, sizeof(body), "{\"model\": \"m\", \"stream\": %s, "
+             "\"messages\": [{\"role\": \"user\", \"content\": "
+             "\"What is six times seven?\"}]}", stream ? "true" : "false");
 
     memset(&t_req, 0, sizeof(t_req));
     t_req.engine = &t_engine;
@@ -72,6 +75,13 @@ t_start(const char *strategy, tg_oa_error_t *err)
                              err), 0);
     t_req.strategy = &tg_strategy_host;
     return tg_strategy_host.start(&t_req, err);
+}
+
+
+static int
+t_start(const char *strategy, tg_oa_error_t *err)
+{
+    return t_start_as(strategy, 0, err);
 }
 
 
@@ -352,4 +362,64 @@ Test(host, counter_add_req_refuses_what_it_cannot_count)
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(
                      fake_core.figures, "counters"), "host_probe_extra")),
                  3);
+}
+
+
+/* The client's bytes so far, as a string. */
+static const char *
+t_out(void)
+{
+    return tg_buf_size(&fake_core.data) ? tg_buf_cstr(&fake_core.data) : "";
+}
+
+
+Test(host, a_live_trace_streams_to_the_client_as_it_comes)
+{
+    tg_oa_error_t  err;
+    const char    *out, *last;
+    json_t        *doc;
+    json_error_t   jerr;
+
+    cr_assert_eq(t_start_as("host_probe live=on", 1, &err), 0, "%s",
+                 err.message);
+    cr_assert_eq(fake_core.ntraces, 1);
+    cr_assert(json_is_true(json_object_get(t_trace(0)->body, "stream")));
+
+    /* Each delta goes out as it arrives, before the trace ends. */
+    t_delta(0, "forty");
+    cr_assert_eq(fake_core.head_status, 200);
+    cr_assert(strstr(t_out(), "\"content\":\"forty\"") != NULL, "%s",
+              t_out());
+    t_delta(0, "-two");
+    cr_assert(strstr(t_out(), "\"content\":\"-two\"") != NULL, "%s",
+              t_out());
+    cr_assert(!fake_core.ended);
+
+    t_done(0, 2);
+    out = t_out();
+    cr_assert(fake_core.ended, "no END");
+    cr_assert(strstr(out, "\"finish_reason\":\"stop\"") != NULL, "%s",
+              out);
+    cr_assert_str_eq(out + strlen(out) - 14, "data: [DONE]\n\n");
+
+    /* The last chunk before [DONE] carries the summary, as END's
+     * figures. */
+    last = strstr(out, "data: [DONE]");
+    while (last > out && last[-1] == '\n') {
+        last--;
+    }
+    while (last > out && !(last[-1] == '\n' && strncmp(last, "data: ", 6)
+                                                 == 0))
+    {
+        last--;
+    }
+    doc = json_loadb(last + 6, strcspn(last + 6, "\n"), 0, &jerr);
+    cr_assert_not_null(doc, "%s: %s", jerr.text, last);
+    cr_assert(json_equal(json_object_get(doc, "thinkgate"),
+                         fake_core.figures), "%s", last);
+    json_decref(doc);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(
+                     fake_core.figures, "counters"), "host_probe_done")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(fake_core.figures,
+                                                    "traces_started")), 1);
 }
