@@ -49,6 +49,20 @@ const tg_strategy_t  tg_strategy_host = {
 };
 
 
+/* The request whose callbacks run now (from the outermost
+ * tg__host_enter to its tg__host_leave), NULL outside them, as in load():
+ * counter_add(), which takes no request, counts for it too.  The loop
+ * runs one callback at a time, so there is one such request. */
+static tg_host_req_t  *tg__host_current_hr;
+
+
+tg_host_req_t *
+tg__host_current(void)
+{
+    return tg__host_current_hr;
+}
+
+
 tg_host_req_t *
 tg__host_of(tg_plugin_req_t *req)
 {
@@ -80,6 +94,7 @@ void
 tg__host_enter(tg_host_req_t *hr)
 {
     hr->depth++;
+    tg__host_current_hr = hr;
 }
 
 
@@ -89,6 +104,9 @@ tg__host_leave(tg_host_req_t *hr)
 {
     if (--hr->depth > 0) {
         return;
+    }
+    if (tg__host_current_hr == hr) {
+        tg__host_current_hr = NULL;
     }
     if (hr->closing) {
         tg__host_free(hr);
@@ -623,5 +641,8 @@ tg__host_free(tg_host_req_t *hr)
     tg_plugin_release(hr->version);
 
     hr->r->strategy_data = NULL;
+    if (tg__host_current_hr == hr) {
+        tg__host_current_hr = NULL;
+    }
     free(hr);
 }

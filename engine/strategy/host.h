@@ -278,6 +278,8 @@ void tg__host_cancel_all(tg_host_req_t *hr);
 void tg__host_set_error(tg_host_req_t *hr, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 tg_host_req_t *tg__host_of(tg_plugin_req_t *req);
+/* The request whose callbacks run now; NULL outside them. */
+tg_host_req_t *tg__host_current(void);
 
 /* host_api.c */
 void tg_host_init(tg_engine_t *e);

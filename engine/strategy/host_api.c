@@ -7,7 +7,8 @@
  * now_ms and counter_add take no request, so the engine they act on is
  * kept here once (tg_host_init): the one loop of the process, and so are
  * the counters' totals.  counter_add_req adds to the same totals and to
- * the request's own "counters" summary object.
+ * the request's own "counters" summary object; so does counter_add when
+ * a request's callback calls it (tg__host_current).
  */
 
 #include <errno.h>
@@ -304,10 +305,15 @@ tg__host_count(json_t **obj, const char *name, int64_t delta)
 static void
 tg__host_counter_add(const char *name, int64_t delta)
 {
+    tg_host_req_t  *hr = tg__host_current();
+
     if (name == NULL || !tg_plugin_name_valid(name)) {
         return;
     }
     (void) tg__host_count(&tg__host_counters, name, delta);
+    if (hr != NULL) {
+        (void) tg__host_count(&hr->counters, name, delta);
+    }
 }
 
 

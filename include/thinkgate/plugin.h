@@ -511,6 +511,10 @@ typedef struct tg_host_api_s {
 
     void        (*log)(tg_plugin_req_t *req, int level, const char *fmt, ...)
                     __attribute__((format(printf, 3, 4)));
+    /* Adds delta to the engine-wide counter name ([a-z0-9_]{1,64}; the
+     * status page's "counters").  Called from a callback of a request,
+     * it counts for that request too, as counter_add_req() does; from
+     * load() or unload(), the total only. */
     void        (*counter_add)(const char *name, int64_t delta);
 
     /* Appended entries go here. */
@@ -557,13 +561,14 @@ typedef struct tg_host_api_s {
                                          const char *const *stop,
                                          size_t nstop);
 
-    /* counter_add() for a request: delta goes to the engine-wide total
-     * of name (the status page's "counters", as counter_add) and to the
-     * request's own count, which its summary shows as "counters": an
-     * object of the names it counted (a host key: summary_* cannot set
-     * it).  Counts made once the summary went out reach the totals
-     * only.  name is [a-z0-9_]{1,64}.  Returns 0, -EINVAL (bad name or
-     * request, last_error says which) or -ENOMEM. */
+    /* counter_add() for a request, wherever it is called from: delta
+     * goes to the engine-wide total of name (the status page's
+     * "counters", as counter_add) and to the request's own count, which
+     * its summary shows as "counters": an object of the names it counted
+     * (a host key: summary_* cannot set it).  Counts made once the
+     * summary went out reach the totals only.  name is [a-z0-9_]{1,64}.
+     * Returns 0, -EINVAL (bad name or request, last_error says which) or
+     * -ENOMEM. */
     int         (*counter_add_req)(tg_plugin_req_t *req, const char *name,
                                    int64_t delta);
 } tg_host_api_t;

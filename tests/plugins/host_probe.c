@@ -10,7 +10,9 @@
  * starts one live trace instead, relayed as it streams, and ends with
  * finish().  on_cancel and
  * destroy count themselves in the totals (counter_add), so that the test
- * sees the host called them.
+ * sees the host called them; start() also counts "host_probe_old" with
+ * counter_add, which the host attributes to the request whose callback
+ * calls it.
  */
 
 #include <errno.h>
@@ -97,6 +99,7 @@ tg_hp_start(tg_req_t *req)
             return -EIO;
         }
     }
+    api->counter_add("host_probe_old", 1);
     return api->counter_add_req(req, "host_probe_started", 1);
 }
 

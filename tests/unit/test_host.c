@@ -240,8 +240,8 @@ Test(host, n_traces_their_output_and_the_summary)
                  0);
 
     /* counter_add_req(): the request's own counts in its summary ... */
-    want = json_pack("{s:i, s:i}", "host_probe_started", 1,
-                     "host_probe_done", 3);
+    want = json_pack("{s:i, s:i, s:i}", "host_probe_started", 1,
+                     "host_probe_done", 3, "host_probe_old", 1);
     cr_assert(json_equal(json_object_get(tg, "counters"), want),
               "counters differ");
     json_decref(want);
@@ -249,6 +249,7 @@ Test(host, n_traces_their_output_and_the_summary)
     /* ... and in the engine-wide totals. */
     cr_assert_eq(t_total("host_probe_started"), 1);
     cr_assert_eq(t_total("host_probe_done"), 3);
+    cr_assert_eq(t_total("host_probe_old"), 1);
     cr_assert_eq(fake_core.cancelled[0] + fake_core.cancelled[1]
                  + fake_core.cancelled[2], 0, "ended traces cancelled");
 
@@ -351,7 +352,8 @@ Test(host, counter_add_req_refuses_what_it_cannot_count)
     /* "counters" in the summary is the host's. */
     cr_assert_eq(tg_host_api.summary_int(req, "counters", 1), -EPERM);
 
-    /* The old entry keeps counting totals only. */
+    /* The old entry, called outside the request's callbacks, counts the
+     * totals only. */
     tg_host_api.counter_add("host_probe_extra", 2);
     cr_assert_eq(tg_host_api.counter_add_req(req, "host_probe_extra", 3),
                  0);
