@@ -17,6 +17,9 @@
  * descriptor below); an ABI-1 plugin is refused, the message naming
  * both versions, and builds again against this header once its
  * descriptor no longer fills spare[] (drop the trailing "{ NULL }").
+ * The handles' own struct tags (tg_plugin_req_t, ...) and
+ * counter_add_req came with it; they alone would not have needed a new
+ * version.
  *
  * Threading: the engine is one event loop; every callback runs on it, one
  * at a time.  A callback must not block (no file, network or sleep calls):
