@@ -20,8 +20,8 @@
 
 typedef struct tg_engine_s   tg_engine_t;
 typedef struct tg_conn_s     tg_conn_t;
-/* The struct tags match include/thinkgate/plugin.h (tg_req_t, tg_trace_t),
- * so the plugin host can hand requests and traces to plugins as they are. */
+/* Not the plugin ABI's types: plugins see tg_plugin_req_t and
+ * tg_plugin_trace_t (plugin/abi.h), which the host converts. */
 typedef struct tg_req_s      tg_request_t;
 typedef struct tg_trace_s    tg_trace_t;
 typedef struct tg_plugin_registry_s  tg_plugin_registry_t;

@@ -165,6 +165,30 @@ $(TG_ABI_PROBE): tests/plugins/abi_probe.c include/thinkgate/plugin.h
 	$(CC) $(CFLAGS_BASE) -fPIC -fvisibility=hidden -shared -Wl,-z,defs \
 	    -o $@ $< -lm
 
+# The plugin host's unit test (tests/unit/test_host.c): host*.c as they
+# are, with the real plugin loader, the real openai/ and util/ code, and
+# the host_probe test plugin, against fakes of core (tests/unit/
+# fake_core.c).  The plugin loads from $(BUILD)/tests/plugins.
+TG_HOST_PROBE := $(BUILD)/tests/plugins/host_probe.so
+
+$(TG_HOST_PROBE): tests/plugins/host_probe.c include/thinkgate/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -fPIC -fvisibility=hidden -shared -Wl,-z,defs \
+	    -o $@ $<
+
+TG_HOST_TEST_SRCS := $(wildcard engine/strategy/host*.c) \
+    $(wildcard engine/plugin/*.c) engine/core/effort.c engine/score/score.c \
+    engine/openai/request.c engine/openai/responses.c \
+    engine/openai/responses_out.c engine/openai/chunk.c \
+    engine/util/buf.c engine/util/jstr.c engine/util/jdump.c \
+    engine/util/jload.c engine/log.c
+
+$(eval $(call tg_unit_test,test_host,tests/unit/test_host.c \
+    tests/unit/fake_core.c tests/unit/fake_core.h $(TG_HOST_TEST_SRCS) \
+    $(TG_HOST_PROBE),-Iengine -Itests/unit \
+    -DTG_TEST_PLUGIN_DIR='"$(abspath $(BUILD)/tests/plugins)"' \
+    $(shell pkg-config --cflags libuv 2>/dev/null) -luv -ljansson -ldl -lm))
+
 # The test plugin for aux requests to model servers and kv (tests/e2e/
 # test_aux_judge.py, test_kv.py), with plugins/common/judge compiled in.
 TG_AUX_PROBE := $(BUILD)/tests/plugins/aux_probe.so

@@ -7,7 +7,12 @@
 #define TG_LOG_H
 
 /* The levels are plugin.h's TG_LOG_* (error 0, warn 1, info 2, debug 3),
- * so that plugins' log calls map one to one. */
+ * so that plugins' log calls map one to one.  Included the way
+ * plugin/abi.h includes it (without the plugins' short handle names):
+ * log is below plugin/ in mk/layers.sh's order. */
+#ifndef TG_PLUGIN_HOST
+#define TG_PLUGIN_HOST  1
+#endif
 #include <thinkgate/plugin.h>
 
 extern int  tg_log_level;

@@ -43,7 +43,6 @@
 #include "thinkgate/plugin.h"
 #include "common/samples.h"
 
-#define TG_AUTO_EXPORT      __attribute__((visibility("default")))
 #define TG_AUTO_MODELS      64
 #define TG_AUTO_NAME        128
 
@@ -119,7 +118,7 @@ static const tg_option_t  tg_auto_options[] = {
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
-TG_AUTO_EXPORT const tg_plugin_t  thinkgate_plugin = {
+TG_PLUGIN_EXPORT = {
     TG_PLUGIN_HEADER,
     "auto",
     "1.0",
@@ -136,7 +135,6 @@ TG_AUTO_EXPORT const tg_plugin_t  thinkgate_plugin = {
     NULL,
     tg_auto_on_cancel,
     tg_auto_destroy,
-    { NULL }
 };
 
 

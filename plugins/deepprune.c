@@ -42,8 +42,6 @@
 
 #include "deepprune.h"
 
-#define TG_DP_EXPORT  __attribute__((visibility("default")))
-
 static int tg_dp_load(const tg_host_api_t *api, char *err, size_t err_size);
 static void tg_dp_unload(void);
 static int tg_dp_start(tg_req_t *req);
@@ -98,7 +96,7 @@ static const tg_option_t  tg_dp_options_table[] = {
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
-TG_DP_EXPORT const tg_plugin_t  thinkgate_plugin = {
+TG_PLUGIN_EXPORT = {
     TG_PLUGIN_HEADER,
     "deepprune",
     "1.0",
@@ -115,7 +113,6 @@ TG_DP_EXPORT const tg_plugin_t  thinkgate_plugin = {
     tg_dp_on_timer,
     tg_dp_on_cancel,
     tg_dp_destroy,
-    { NULL }
 };
 
 
@@ -180,7 +177,7 @@ tg_dp_embed_check(tg_req_t *req)
     size_t                    len = 0;
     int                       rc;
 
-    if (!TG_API_HAS(api, score_kind)) {
+    if (!TG_HOST_HAS(api, score_kind)) {
         return "deepprune: judge=embed needs a host with embedding scores";
     }
     rc = api->score_kind(req, TG_SCORE_KIND_EMBED, &probe, &len, 1,
@@ -229,7 +226,7 @@ tg_dp_options(tg_req_t *req, tg_dp_t *st)
     {
         msg = "deepprune: judge=llm and judge=pool need judge_pool";
     } else if ((st->judge == TG_DP_LLM || st->judge == TG_DP_POOL)
-               && !TG_API_HAS(api, kv_limits))
+               && !TG_HOST_HAS(api, kv_limits))
     {
         /* Logprobs and embeddings came with that entry. */
         msg = "deepprune: the host cannot serve judge=llm or judge=pool";

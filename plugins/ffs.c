@@ -27,7 +27,6 @@
 #include "thinkgate/plugin.h"
 #include "common/samples.h"
 
-#define TG_FFS_EXPORT      __attribute__((visibility("default")))
 #define TG_FFS_MAX_TRACES  TG_SAMPLES_MAX
 
 typedef struct {
@@ -61,7 +60,7 @@ static const tg_option_t  tg_ffs_options[] = {
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
-TG_FFS_EXPORT const tg_plugin_t  thinkgate_plugin = {
+TG_PLUGIN_EXPORT = {
     TG_PLUGIN_HEADER,
     "ffs",
     "1.0",
@@ -77,7 +76,6 @@ TG_FFS_EXPORT const tg_plugin_t  thinkgate_plugin = {
     NULL,
     tg_ffs_on_cancel,
     tg_ffs_destroy,
-    { NULL }
 };
 
 

@@ -21,7 +21,6 @@
 
 #include "thinkgate/plugin.h"
 
-#define TG_PASSTHROUGH_EXPORT  __attribute__((visibility("default")))
 
 typedef struct {
     tg_trace_t  **traces;       /* one per choice, NULL once ended */
@@ -49,7 +48,7 @@ static const tg_option_t  tg_passthrough_options[] = {
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
-TG_PASSTHROUGH_EXPORT const tg_plugin_t  thinkgate_plugin = {
+TG_PLUGIN_EXPORT = {
     TG_PLUGIN_HEADER,
     "passthrough",
     "1.0",
@@ -65,7 +64,6 @@ TG_PASSTHROUGH_EXPORT const tg_plugin_t  thinkgate_plugin = {
     NULL,
     tg_passthrough_on_cancel,
     tg_passthrough_destroy,
-    { NULL }
 };
 
 
@@ -74,9 +72,7 @@ tg_passthrough_load(const tg_host_api_t *api, char *err, size_t err_size)
 {
     /* The table only grows; what matters is that it reaches the last
      * entry this plugin calls. */
-    if (api == NULL || api->abi_version != TG_PLUGIN_ABI_VERSION
-        || api->size < offsetof(tg_host_api_t, fail) + sizeof(api->fail))
-    {
+    if (!TG_HOST_HAS(api, fail)) {
         snprintf(err, err_size, "passthrough: host API table too old");
         return -ENOTSUP;
     }
@@ -102,9 +98,7 @@ tg_passthrough_start(tg_req_t *req)
     uint32_t              i;
 
     /* A host older than client_n serves one choice. */
-    st->n = api->size >= offsetof(tg_host_api_t, client_n)
-                         + sizeof(api->client_n)
-            ? api->client_n(req) : 1;
+    st->n = TG_HOST_HAS(api, client_n) ? api->client_n(req) : 1;
     if (st->n <= 1) {
         st->n = 1;
         st->traces = &st->one;

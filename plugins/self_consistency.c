@@ -29,7 +29,6 @@
 #include "thinkgate/plugin.h"
 #include "common/samples.h"
 
-#define TG_SC_EXPORT      __attribute__((visibility("default")))
 #define TG_SC_MAX_TRACES  TG_SAMPLES_MAX
 
 typedef struct {
@@ -62,7 +61,7 @@ static const tg_option_t  tg_sc_options[] = {
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
-TG_SC_EXPORT const tg_plugin_t  thinkgate_plugin = {
+TG_PLUGIN_EXPORT = {
     TG_PLUGIN_HEADER,
     "self_consistency",
     "1.0",
@@ -78,7 +77,6 @@ TG_SC_EXPORT const tg_plugin_t  thinkgate_plugin = {
     NULL,
     tg_sc_on_cancel,
     tg_sc_destroy,
-    { NULL }
 };
 
 

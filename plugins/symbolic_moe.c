@@ -47,8 +47,6 @@
 #include "common/vote.h"
 #include "symbolic_moe.h"
 
-#define TG_MOE_EXPORT  __attribute__((visibility("default")))
-
 static int tg_moe_load(const tg_host_api_t *api, char *err, size_t err_size);
 static void tg_moe_unload(void);
 static int tg_moe_start(tg_req_t *req);
@@ -103,7 +101,7 @@ static const tg_option_t  tg_moe_options[] = {
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
-TG_MOE_EXPORT const tg_plugin_t  thinkgate_plugin = {
+TG_PLUGIN_EXPORT = {
     TG_PLUGIN_HEADER,
     "symbolic_moe",
     "1.0",
@@ -119,7 +117,6 @@ TG_MOE_EXPORT const tg_plugin_t  thinkgate_plugin = {
     tg_moe_on_timer,
     tg_moe_on_cancel,
     tg_moe_destroy,
-    { NULL }
 };
 
 
@@ -131,9 +128,7 @@ tg_moe_load(const tg_host_api_t *api, char *err, size_t err_size)
     size_t       len;
     int          rc;
 
-    if (api == NULL || api->abi_version != TG_PLUGIN_ABI_VERSION
-        || !TG_API_HAS(api, log))
-    {
+    if (!TG_HOST_HAS(api, log)) {
         snprintf(err, err_size, "symbolic_moe: host API table too old");
         return -ENOTSUP;
     }
@@ -379,7 +374,7 @@ tg_moe_annotated(tg_moe_t *st, tg_req_t *req)
     if (st->nkw == 0 || st->profile->nkeywords == 0) {
         return tg_moe_recruit(st, req);
     }
-    if (TG_API_HAS(api, score_kind)) {
+    if (TG_HOST_HAS(api, score_kind)) {
         /* -ENOTSUP (no thinkgate_embedder) or -EBUSY: lexical. */
         rc = tg_moe_score(st, req, TG_SCORE_KIND_EMBED);
         if (rc == 0 || rc == -ENOMEM) {
@@ -410,7 +405,7 @@ tg_moe_score(tg_moe_t *st, tg_req_t *req, tg_score_kind_t kind)
         lens[i] = strlen(texts[i]);
     }
     st->score_kind = kind == TG_SCORE_KIND_EMBED ? "embed" : "lexical";
-    if (TG_API_HAS(api, score_kind)) {
+    if (TG_HOST_HAS(api, score_kind)) {
         rc = api->score_kind(req, kind, texts, lens, n, tg_moe_scored, st);
     } else {
         rc = api->score(req, texts, lens, n, tg_moe_scored_lexical, st);

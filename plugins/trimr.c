@@ -53,7 +53,6 @@
 
 #include "trimr.h"
 
-#define TG_TRIMR_EXPORT  __attribute__((visibility("default")))
 #define TG_TRIMR_CLOSE   "\n</think>"
 
 static int tg_trimr_load(const tg_host_api_t *api, char *err,
@@ -112,7 +111,7 @@ static const tg_option_t  tg_trimr_options_table[] = {
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
-TG_TRIMR_EXPORT const tg_plugin_t  thinkgate_plugin = {
+TG_PLUGIN_EXPORT = {
     TG_PLUGIN_HEADER,
     "trimr",
     "1.0",
@@ -129,7 +128,6 @@ TG_TRIMR_EXPORT const tg_plugin_t  thinkgate_plugin = {
     NULL,
     tg_trimr_on_cancel,
     tg_trimr_destroy,
-    { NULL }
 };
 
 
@@ -253,7 +251,7 @@ tg_trimr_options(tg_req_t *req, tg_trimr_t *st)
     } else if (st->verifier == TG_TRIMR_PROBE && st->pool == NULL) {
         msg = "trimr: verifier=probe needs a pool";
     } else if (st->verifier == TG_TRIMR_LLM
-               && !TG_API_HAS(api, kv_limits))
+               && !TG_HOST_HAS(api, kv_limits))
     {
         /* Logprobs in aux results came with that entry. */
         msg = "trimr: the host cannot serve verifier=llm";

@@ -217,7 +217,7 @@ tg_trimr_call(tg_trimr_t *st, tg_trimr_trace_t *tr, tg_trimr_slot_t *s,
     c->prompt_len = probe != NULL ? probe->prompt_len : 0;
     c->box = probe != NULL ? probe->box : 0;
     sp.data = c;
-    s->aux = probe != NULL && TG_API_HAS(st->api, aux_start_stop)
+    s->aux = probe != NULL && TG_HOST_HAS(st->api, aux_start_stop)
              ? st->api->aux_start_stop(st->req, &sp, stop, 1)
              : st->api->aux_start(st->req, &sp);
     if (s->aux == NULL) {
@@ -433,7 +433,7 @@ tg_trimr_probe_reply(tg_trimr_t *st, tg_trimr_trace_t *tr,
     size_t       blen = r->content_len, done, len;
     int          stopped, n;
 
-    stopped = TG_API_HAS(st->api, aux_start_stop)
+    stopped = TG_HOST_HAS(st->api, aux_start_stop)
               && r->finish_reason != NULL
               && strcmp(r->finish_reason, "stop") == 0;
     /* The box so far: what earlier rounds wrote (the prompt's end), then

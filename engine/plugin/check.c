@@ -13,10 +13,10 @@
 #include "loader_int.h"
 #include "options.h"
 
-/* The host reads every field up to spare[]; a plugin built against an
- * older header (smaller size) with the same ABI version would have to
- * stop earlier, but every ABI-1 descriptor has all of them. */
-#define TG__PLUGIN_MIN_SIZE  offsetof(tg_plugin_t, spare)
+/* Every ABI-2 descriptor has the fields up to destroy; those appended
+ * after it read as zero when the plugin's size stops before them. */
+#define TG__PLUGIN_MIN_SIZE \
+    (offsetof(tg_plugin_t, destroy) + sizeof(((tg_plugin_t *) 0)->destroy))
 
 static int tg__check_fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -25,13 +25,15 @@ static int tg__check_options(const tg_option_t *opts, char *why,
 
 /* No-ops for the callbacks a plugin leaves NULL, so that the engine can
  * call every one without checking. */
-static void tg__nop_delta(tg_req_t *req, tg_trace_t *t, const tg_delta_t *d);
-static void tg__nop_trace_end(tg_req_t *req, tg_trace_t *t,
+static void tg__nop_delta(tg_plugin_req_t *req, tg_plugin_trace_t *t,
+    const tg_delta_t *d);
+static void tg__nop_trace_end(tg_plugin_req_t *req, tg_plugin_trace_t *t,
     const tg_trace_end_t *e);
-static void tg__nop_aux(tg_req_t *req, tg_aux_t *a,
+static void tg__nop_aux(tg_plugin_req_t *req, tg_plugin_aux_t *a,
     const tg_aux_result_t *r);
-static void tg__nop_timer(tg_req_t *req, tg_timer_t *tm, void *data);
-static void tg__nop_req(tg_req_t *req);
+static void tg__nop_timer(tg_plugin_req_t *req, tg_plugin_timer_t *tm,
+    void *data);
+static void tg__nop_req(tg_plugin_req_t *req);
 
 
 static int
@@ -50,7 +52,7 @@ tg__check_fail(char *err, size_t errlen, const char *fmt, ...)
 
 
 static void
-tg__nop_delta(tg_req_t *req, tg_trace_t *t, const tg_delta_t *d)
+tg__nop_delta(tg_plugin_req_t *req, tg_plugin_trace_t *t, const tg_delta_t *d)
 {
     (void) req;
     (void) t;
@@ -59,7 +61,8 @@ tg__nop_delta(tg_req_t *req, tg_trace_t *t, const tg_delta_t *d)
 
 
 static void
-tg__nop_trace_end(tg_req_t *req, tg_trace_t *t, const tg_trace_end_t *e)
+tg__nop_trace_end(tg_plugin_req_t *req, tg_plugin_trace_t *t,
+    const tg_trace_end_t *e)
 {
     (void) req;
     (void) t;
@@ -68,7 +71,7 @@ tg__nop_trace_end(tg_req_t *req, tg_trace_t *t, const tg_trace_end_t *e)
 
 
 static void
-tg__nop_aux(tg_req_t *req, tg_aux_t *a, const tg_aux_result_t *r)
+tg__nop_aux(tg_plugin_req_t *req, tg_plugin_aux_t *a, const tg_aux_result_t *r)
 {
     (void) req;
     (void) a;
@@ -77,7 +80,7 @@ tg__nop_aux(tg_req_t *req, tg_aux_t *a, const tg_aux_result_t *r)
 
 
 static void
-tg__nop_timer(tg_req_t *req, tg_timer_t *tm, void *data)
+tg__nop_timer(tg_plugin_req_t *req, tg_plugin_timer_t *tm, void *data)
 {
     (void) req;
     (void) tm;
@@ -86,7 +89,7 @@ tg__nop_timer(tg_req_t *req, tg_timer_t *tm, void *data)
 
 
 static void
-tg__nop_req(tg_req_t *req)
+tg__nop_req(tg_plugin_req_t *req)
 {
     (void) req;
 }
@@ -140,8 +143,8 @@ tg__plugin_check(const void *sym, size_t sym_size, const char *file,
                               TG__PLUGIN_MIN_SIZE);
     }
 
-    /* A newer plugin's extra fields are ignored; an older one's missing
-     * spares read as zero. */
+    /* A newer plugin's extra fields are ignored; the fields an older one
+     * ends before read as zero. */
     memset(copy, 0, sizeof(*copy));
     memcpy(copy, p, size < sizeof(*copy) ? size : sizeof(*copy));
 

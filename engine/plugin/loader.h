@@ -40,7 +40,7 @@
 
 #include <jansson.h>
 
-#include <thinkgate/plugin.h>
+#include "plugin/abi.h"
 
 #define TG_PLUGIN_NAME_MAX  64
 

@@ -18,7 +18,7 @@
 
 #include <jansson.h>
 
-#include <thinkgate/plugin.h>
+#include "plugin/abi.h"
 
 #define TG_OPT_STRING_MAX   256     /* bytes of a STRING value */
 #define TG_OPT_TABLE_MAX    128     /* rows in one table */

@@ -19,7 +19,7 @@ TG_TEST_PLUGIN_CFLAGS = -std=gnu11 -g -O2 -Wall -Wextra -Werror -Iinclude \
                         -shared -fPIC
 
 TG_TEST_PLUGINS := $(addprefix $(TG_TEST_PLUGIN_DIR)/, \
-    good.so good_v2.so bad_abi.so no_symbol.so load_fails.so \
+    good.so good_v2.so bad_abi.so old_abi.so no_symbol.so load_fails.so \
     bad_sig.so small_size.so no_start.so \
     bad_opt_dup.so bad_opt_type.so bad_opt_default.so bad_opt_bounds.so \
     bad_opt_enum.so bad_opt_name.so bad_opt_minmax.so)
@@ -36,6 +36,10 @@ $(TG_TEST_PLUGIN_DIR)/good_v2.so: tests/plugins/good.c include/thinkgate/plugin.
 $(TG_TEST_PLUGIN_DIR)/bad_abi.so $(TG_TEST_PLUGIN_DIR)/no_symbol.so \
 $(TG_TEST_PLUGIN_DIR)/load_fails.so: $(TG_TEST_PLUGIN_DIR)/%.so: tests/plugins/%.c include/thinkgate/plugin.h | $(TG_TEST_PLUGIN_DIR)
 	$(CC) $(TG_TEST_PLUGIN_CFLAGS) -o $@ $<
+
+# An ABI-1 descriptor (bad_abi.c's other variant).
+$(TG_TEST_PLUGIN_DIR)/old_abi.so: tests/plugins/bad_abi.c include/thinkgate/plugin.h | $(TG_TEST_PLUGIN_DIR)
+	$(CC) $(TG_TEST_PLUGIN_CFLAGS) -DCASE_abi1 -o $@ $<
 
 # bad_desc.c and bad_options.c: one broken thing per variant, chosen by
 # -DCASE_<the variant's name>.

@@ -48,10 +48,24 @@ const tg_strategy_t  tg_strategy_host = {
 };
 
 
+/* The request whose callbacks run now (from the outermost
+ * tg__host_enter to its tg__host_leave), NULL outside them, as in load():
+ * counter_add(), which takes no request, counts for it too.  The loop
+ * runs one callback at a time, so there is one such request. */
+static tg_host_req_t  *tg__host_current_hr;
+
+
 tg_host_req_t *
-tg__host_of(tg_req_t *req)
+tg__host_current(void)
 {
-    return req != NULL ? req->strategy_data : NULL;
+    return tg__host_current_hr;
+}
+
+
+tg_host_req_t *
+tg__host_of(tg_plugin_req_t *req)
+{
+    return req != NULL ? tg__host_req(req)->strategy_data : NULL;
 }
 
 
@@ -79,6 +93,7 @@ void
 tg__host_enter(tg_host_req_t *hr)
 {
     hr->depth++;
+    tg__host_current_hr = hr;
 }
 
 
@@ -88,6 +103,9 @@ tg__host_leave(tg_host_req_t *hr)
 {
     if (--hr->depth > 0) {
         return;
+    }
+    if (tg__host_current_hr == hr) {
+        tg__host_current_hr = NULL;
     }
     if (hr->closing) {
         tg__host_free(hr);
@@ -121,7 +139,7 @@ tg__host_stall_check(tg_host_req_t *hr)
         }
     }
     {
-        tg_timer_t  *tm;
+        tg_host_timer_t  *tm;
 
         for (tm = hr->timers; tm != NULL; tm = tm->next) {
             if (tm->hr != NULL) {
@@ -189,7 +207,7 @@ tg__host_start(tg_request_t *r, tg_oa_error_t *err)
 
     hr->started = 1;
     tg__host_enter(hr);
-    rc = hr->p->start(r);
+    rc = hr->p->start(tg__host_preq(r));
     if (rc != 0 && tg__host_usable(hr)) {
         tg_oa_error_t  e;
 
@@ -339,7 +357,7 @@ tg__host_on_event(tg_trace_t *t, const char *event, const char *payload,
     }
 
     tg__host_enter(hr);
-    hr->p->on_delta(hr->r, t, &d);
+    hr->p->on_delta(tg__host_preq(hr->r), tg__host_ptrace(t), &d);
     tg__host_leave(hr);
 
     /* The plugin may have ended the request or the trace meanwhile. */
@@ -467,10 +485,12 @@ tg__host_end_trace(tg_host_trace_t *ht)
     tg__host_enter(hr);
     if (ht->aux) {
         tg__host_aux_result(ht, &e, &ar);
-        hr->p->on_aux_result(hr->r, (tg_aux_t *) ht, &ar);
+        hr->p->on_aux_result(tg__host_preq(hr->r),
+                             tg__host_paux((tg_host_aux_t *) ht), &ar);
         tg__host_aux_release(ht);
     } else {
-        hr->p->on_trace_end(hr->r, ht->t, &e);
+        hr->p->on_trace_end(tg__host_preq(hr->r), tg__host_ptrace(ht->t),
+                            &e);
     }
     tg__host_leave(hr);
 }
@@ -489,7 +509,7 @@ tg__host_on_cancel(tg_request_t *r)
         return;
     }
     tg__host_enter(hr);
-    hr->p->on_cancel(r);
+    hr->p->on_cancel(tg__host_preq(r));
     tg__host_leave(hr);
 }
 
@@ -508,7 +528,7 @@ tg__host_on_deadline(tg_request_t *r)
     tg__host_enter(hr);
     if (hr->started && !hr->gone && !hr->answered) {
         hr->gone = 1;
-        hr->p->on_cancel(r);
+        hr->p->on_cancel(tg__host_preq(r));
     }
     hr->gone = 1;
     tg__host_cancel_all(hr);
@@ -586,7 +606,7 @@ tg__host_free(tg_host_req_t *hr)
         /* depth stays > 0 so that nothing the plugin calls from destroy()
          * frees again. */
         hr->depth++;
-        hr->p->destroy(hr->r);
+        hr->p->destroy(tg__host_preq(hr->r));
         hr->depth--;
     }
 
@@ -605,6 +625,7 @@ tg__host_free(tg_host_req_t *hr)
     tg__host_arena_free(hr);
     tg_opt_values_free(&hr->opts);
     json_decref(hr->summary);
+    json_decref(hr->counters);
     json_decref(hr->end_doc);
     json_decref(hr->end_summary);
     tg_oa_resp_stream_free(&hr->resp);
@@ -619,5 +640,8 @@ tg__host_free(tg_host_req_t *hr)
     tg_plugin_release(hr->version);
 
     hr->r->strategy_data = NULL;
+    if (tg__host_current_hr == hr) {
+        tg__host_current_hr = NULL;
+    }
     free(hr);
 }

@@ -36,7 +36,7 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include <thinkgate/plugin.h>
+#include "plugin/abi.h"
 
 #include "core/effort.h"
 #include "core/request.h"
@@ -50,6 +50,8 @@ typedef struct tg_host_req_s    tg_host_req_t;
 typedef struct tg_host_trace_s  tg_host_trace_t;
 typedef struct tg_host_block_s  tg_host_block_t;
 typedef struct tg_host_kv_s     tg_host_kv_t;
+typedef struct tg_host_aux_s    tg_host_aux_t;
+typedef struct tg_host_timer_s  tg_host_timer_t;
 
 /* Inline <think> splitting (llama.cpp-style backends put thinking in
  * content). */
@@ -118,8 +120,8 @@ struct tg_host_trace_s {
     int64_t             prompt_tokens;  /* the first transfer's; -1: unknown */
 };
 
-struct tg_aux_s {
-    tg_host_trace_t     ht;             /* first: tg_aux_t * casts */
+struct tg_host_aux_s {
+    tg_host_trace_t     ht;             /* first: tg_host_aux_t * casts */
     int                 endpoint;       /* TG_ENDPOINT_* of the spec */
     size_t              ninputs;        /* EMBEDDINGS: rows expected */
     int                 status;         /* -EPROTO: the reply was bad */
@@ -131,11 +133,11 @@ struct tg_aux_s {
     size_t              dim;
 };
 
-struct tg_timer_s {
+struct tg_host_timer_s {
     uv_timer_t          timer;
     tg_host_req_t      *hr;             /* NULL once stopped */
     void               *data;
-    tg_timer_t         *next;
+    tg_host_timer_t    *next;
 };
 
 /* One choice of the response (plugin.h, "Live traces and choices"). */
@@ -171,7 +173,7 @@ struct tg_host_req_s {
     size_t                  ntraces;
     size_t                  cap;
     tg_host_trace_t        *auxs;
-    tg_timer_t             *timers;
+    tg_host_timer_t        *timers;
     tg_host_score_t        *scores;
     tg_host_kv_t           *kvs;            /* kv calls waiting for Redis */
     unsigned                nkvs;
@@ -188,6 +190,8 @@ struct tg_host_req_s {
 
     tg_buf_t                out;            /* a chunk being rendered */
     json_t                 *summary;        /* the plugin's keys */
+    json_t                 *counters;       /* counter_add_req()'s, for
+                                               the summary's "counters" */
     json_t                 *end_doc;        /* the answer (not streamed)
                                                while its turn is stored */
     tg_host_trace_t        *end_usage_of;   /* the end's usage_of */
@@ -283,6 +287,61 @@ tg__host_up_response_summary(const tg_request_t *r, json_t *obj)
            ? h->response_summary(r, obj) : 0;
 }
 
+
+/*
+ * The plugin's handles are the host's objects under the ABI's opaque
+ * types (plugin.h): a request is the engine's request, a trace the
+ * engine's transfer, an aux request and a timer the host's own structs.
+ * These are the only places that convert.
+ */
+static inline tg_plugin_req_t *
+tg__host_preq(tg_request_t *r)
+{
+    return (tg_plugin_req_t *) r;
+}
+
+static inline tg_request_t *
+tg__host_req(tg_plugin_req_t *req)
+{
+    return (tg_request_t *) req;
+}
+
+static inline tg_plugin_trace_t *
+tg__host_ptrace(tg_trace_t *t)
+{
+    return (tg_plugin_trace_t *) t;
+}
+
+static inline tg_trace_t *
+tg__host_trace(tg_plugin_trace_t *pt)
+{
+    return (tg_trace_t *) pt;
+}
+
+static inline tg_plugin_aux_t *
+tg__host_paux(tg_host_aux_t *a)
+{
+    return (tg_plugin_aux_t *) a;
+}
+
+static inline tg_host_aux_t *
+tg__host_aux(tg_plugin_aux_t *pa)
+{
+    return (tg_host_aux_t *) pa;
+}
+
+static inline tg_plugin_timer_t *
+tg__host_ptimer(tg_host_timer_t *tm)
+{
+    return (tg_plugin_timer_t *) tm;
+}
+
+static inline tg_host_timer_t *
+tg__host_timer(tg_plugin_timer_t *ptm)
+{
+    return (tg_host_timer_t *) ptm;
+}
+
 /* The only strategy: the plugin host (strategy/host.c), which runs the
  * plugin the request selects, passthrough by default. */
 extern const tg_strategy_t  tg_strategy_host;
@@ -302,7 +361,9 @@ int tg__host_usable(tg_host_req_t *hr);
 void tg__host_cancel_all(tg_host_req_t *hr);
 void tg__host_set_error(tg_host_req_t *hr, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-tg_host_req_t *tg__host_of(tg_req_t *req);
+tg_host_req_t *tg__host_of(tg_plugin_req_t *req);
+/* The request whose callbacks run now; NULL outside them. */
+tg_host_req_t *tg__host_current(void);
 
 /* host_api.c */
 void tg_host_init(tg_engine_t *e);
@@ -313,27 +374,30 @@ int tg_host_counters_json(json_t *obj);
 /* host_async.c */
 void tg__host_async_init(uv_loop_t *loop);
 void tg_host_shutdown(void);
-tg_timer_t *tg__host_timer_start(tg_req_t *req, uint64_t ms, void *data);
-int tg__host_timer_stop(tg_req_t *req, tg_timer_t *tm);
+tg_plugin_timer_t *tg__host_timer_start(tg_plugin_req_t *req, uint64_t ms,
+    void *data);
+int tg__host_timer_stop(tg_plugin_req_t *req, tg_plugin_timer_t *tm);
 void tg__host_timers_stop(tg_host_req_t *hr);
-int tg__host_score(tg_req_t *req, const char *const *texts,
+int tg__host_score(tg_plugin_req_t *req, const char *const *texts,
     const size_t *lens, size_t n, tg_score_cb cb, void *data);
 void tg__host_scores_cancel(tg_host_req_t *hr);
 
 /* host_score.c */
-int tg__host_score_kind(tg_req_t *req, tg_score_kind_t kind,
+int tg__host_score_kind(tg_plugin_req_t *req, tg_score_kind_t kind,
     const char *const *texts, const size_t *lens, size_t n,
     tg_score_kind_cb cb, void *data);
 void tg__host_embeds_cancel(tg_host_req_t *hr);
 
 /* host_trace.c */
-tg_trace_t *tg__host_trace_start(tg_req_t *req, const tg_trace_spec_t *spec);
-int tg__host_trace_cancel(tg_req_t *req, tg_trace_t *t);
-tg_trace_t *tg__host_trace_continue(tg_req_t *req, tg_trace_t *t,
-    const char *append, size_t len, const tg_trace_spec_t *spec);
-int tg__host_trace_info(tg_trace_t *t, tg_trace_info_t *out);
-size_t tg__host_trace_count(tg_req_t *req);
-tg_trace_t *tg__host_trace_at(tg_req_t *req, size_t index);
+tg_plugin_trace_t *tg__host_trace_start(tg_plugin_req_t *req,
+    const tg_trace_spec_t *spec);
+int tg__host_trace_cancel(tg_plugin_req_t *req, tg_plugin_trace_t *pt);
+tg_plugin_trace_t *tg__host_trace_continue(tg_plugin_req_t *req,
+    tg_plugin_trace_t *pt, const char *append, size_t len,
+    const tg_trace_spec_t *spec);
+int tg__host_trace_info(tg_plugin_trace_t *pt, tg_trace_info_t *out);
+size_t tg__host_trace_count(tg_plugin_req_t *req);
+tg_plugin_trace_t *tg__host_trace_at(tg_plugin_req_t *req, size_t index);
 tg_host_trace_t *tg__host_trace_new(tg_host_req_t *hr, int aux);
 int tg__host_launch(tg_host_req_t *hr, tg_host_trace_t *ht,
     const char *pool_name, const char *backend, int endpoint, json_t *body,
@@ -363,18 +427,19 @@ json_t *tg__host_trace_body(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     uint32_t index);
 
 /* host_kv.c */
-int tg__host_kv_get(tg_req_t *req, const char *key, tg_kv_cb cb,
+int tg__host_kv_get(tg_plugin_req_t *req, const char *key, tg_kv_cb cb,
     void *data);
-int tg__host_kv_set(tg_req_t *req, const char *key, const char *v,
+int tg__host_kv_set(tg_plugin_req_t *req, const char *key, const char *v,
     size_t len, uint64_t ttl_ms, tg_kv_cb cb, void *data);
 void tg__host_kv_limits(size_t *max_key, size_t *max_value);
 void tg__host_kvs_cancel(tg_host_req_t *hr);
 
 /* host_aux.c */
-tg_aux_t *tg__host_aux_start(tg_req_t *req, const tg_aux_spec_t *spec);
-tg_aux_t *tg__host_aux_start_stop(tg_req_t *req, const tg_aux_spec_t *spec,
-    const char *const *stop, size_t nstop);
-int tg__host_aux_cancel(tg_req_t *req, tg_aux_t *a);
+tg_plugin_aux_t *tg__host_aux_start(tg_plugin_req_t *req,
+    const tg_aux_spec_t *spec);
+tg_plugin_aux_t *tg__host_aux_start_stop(tg_plugin_req_t *req,
+    const tg_aux_spec_t *spec, const char *const *stop, size_t nstop);
+int tg__host_aux_cancel(tg_plugin_req_t *req, tg_plugin_aux_t *pa);
 int tg__host_aux_is_embed(const tg_host_trace_t *ht);
 /* A whole JSON reply checked and read: 0, or -EPROTO with ht->err set. */
 int tg__host_aux_reply(tg_host_trace_t *ht, json_t *doc);
@@ -383,11 +448,11 @@ void tg__host_aux_result(tg_host_trace_t *ht, const tg_trace_end_t *e,
 void tg__host_aux_release(tg_host_trace_t *ht);
 
 /* host_output.c */
-int tg__host_emit(tg_req_t *req, const char *reasoning, size_t rlen,
+int tg__host_emit(tg_plugin_req_t *req, const char *reasoning, size_t rlen,
     const char *content, size_t clen);
-int tg__host_finish(tg_req_t *req, const tg_finish_t *fin);
-int tg__host_finish_trace(tg_req_t *req, tg_trace_t *winner);
-int tg__host_fail(tg_req_t *req, int http_status, const char *type,
+int tg__host_finish(tg_plugin_req_t *req, const tg_finish_t *fin);
+int tg__host_finish_trace(tg_plugin_req_t *req, tg_plugin_trace_t *winner);
+int tg__host_fail(tg_plugin_req_t *req, int http_status, const char *type,
     const char *message);
 int tg__host_live_relay(tg_host_req_t *hr, tg_host_trace_t *ht,
     const tg_delta_t *d);
@@ -397,6 +462,7 @@ int tg__host_live_rest(tg_host_req_t *hr, tg_host_trace_t *ht);
 json_t *tg__host_str(const char *s, size_t n);
 const char *tg__host_model(tg_host_req_t *hr, tg_host_trace_t *ht);
 int tg__host_send_json(tg_host_req_t *hr, json_t *doc);
+int tg__host_reply_json(tg_host_req_t *hr, json_t *doc, json_t *summary);
 /* HEAD of a streamed answer, once, before its first DATA. */
 int tg__host_sse_head(tg_host_req_t *hr);
 /* One streamed chunk of a choice; finish non-NULL makes it the choice's

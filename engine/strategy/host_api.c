@@ -5,7 +5,10 @@
  * and score live in host_trace.c, host_output.c and host_async.c.
  *
  * now_ms and counter_add take no request, so the engine they act on is
- * kept here once (tg_host_init): the one loop of the process.
+ * kept here once (tg_host_init): the one loop of the process, and so are
+ * the counters' totals.  counter_add_req adds to the same totals and to
+ * the request's own "counters" summary object; so does counter_add when
+ * a request's callback calls it (tg__host_current).
  */
 
 #include <errno.h>
@@ -50,7 +53,7 @@ tg__host_now_ms(void)
 
 
 static const tg_request_info_t *
-tg__host_request_info(tg_req_t *req)
+tg__host_request_info(tg_plugin_req_t *req)
 {
     tg_host_req_t  *hr = tg__host_of(req);
 
@@ -59,7 +62,7 @@ tg__host_request_info(tg_req_t *req)
 
 
 static void *
-tg__host_state(tg_req_t *req)
+tg__host_state(tg_plugin_req_t *req)
 {
     tg_host_req_t  *hr = tg__host_of(req);
 
@@ -68,7 +71,7 @@ tg__host_state(tg_req_t *req)
 
 
 static void *
-tg__host_alloc(tg_req_t *req, size_t size)
+tg__host_alloc(tg_plugin_req_t *req, size_t size)
 {
     tg_host_req_t    *hr = tg__host_of(req);
     tg_host_block_t  *b;
@@ -101,7 +104,7 @@ tg__host_arena_free(tg_host_req_t *hr)
 
 
 static const char *
-tg__host_last_error(tg_req_t *req)
+tg__host_last_error(tg_plugin_req_t *req)
 {
     tg_host_req_t  *hr = tg__host_of(req);
 
@@ -112,7 +115,7 @@ tg__host_last_error(tg_req_t *req)
 /* ---- options -------------------------------------------------------- */
 
 static int64_t
-tg__host_opt_int(tg_req_t *req, const char *name)
+tg__host_opt_int(tg_plugin_req_t *req, const char *name)
 {
     tg_host_req_t  *hr = tg__host_of(req);
 
@@ -121,7 +124,7 @@ tg__host_opt_int(tg_req_t *req, const char *name)
 
 
 static double
-tg__host_opt_double(tg_req_t *req, const char *name)
+tg__host_opt_double(tg_plugin_req_t *req, const char *name)
 {
     tg_host_req_t  *hr = tg__host_of(req);
 
@@ -130,7 +133,7 @@ tg__host_opt_double(tg_req_t *req, const char *name)
 
 
 static int
-tg__host_opt_bool(tg_req_t *req, const char *name)
+tg__host_opt_bool(tg_plugin_req_t *req, const char *name)
 {
     tg_host_req_t  *hr = tg__host_of(req);
 
@@ -139,7 +142,7 @@ tg__host_opt_bool(tg_req_t *req, const char *name)
 
 
 static const char *
-tg__host_opt_str(tg_req_t *req, const char *name)
+tg__host_opt_str(tg_plugin_req_t *req, const char *name)
 {
     tg_host_req_t  *hr = tg__host_of(req);
 
@@ -150,12 +153,12 @@ tg__host_opt_str(tg_req_t *req, const char *name)
 /* ---- summary -------------------------------------------------------- */
 
 static int
-tg__host_summary_set(tg_req_t *req, const char *key, json_t *v)
+tg__host_summary_set(tg_plugin_req_t *req, const char *key, json_t *v)
 {
     tg_host_req_t  *hr = tg__host_of(req);
     static const char *const reserved[] = {
         "strategy", "traces_started", "traces_cancelled", "tokens",
-        "aux_tokens", NULL
+        "aux_tokens", "counters", NULL
     };
     size_t          i;
 
@@ -189,21 +192,21 @@ tg__host_summary_set(tg_req_t *req, const char *key, json_t *v)
 
 
 static int
-tg__host_summary_int(tg_req_t *req, const char *key, int64_t v)
+tg__host_summary_int(tg_plugin_req_t *req, const char *key, int64_t v)
 {
     return tg__host_summary_set(req, key, json_integer(v));
 }
 
 
 static int
-tg__host_summary_str(tg_req_t *req, const char *key, const char *v)
+tg__host_summary_str(tg_plugin_req_t *req, const char *key, const char *v)
 {
     return tg__host_summary_set(req, key, v ? json_string(v) : json_null());
 }
 
 
 static int
-tg__host_summary_json(tg_req_t *req, const char *key, const char *json)
+tg__host_summary_json(tg_plugin_req_t *req, const char *key, const char *json)
 {
     return tg__host_summary_set(req, key, json
                                 ? json_loads(json, JSON_DECODE_ANY, NULL)
@@ -214,7 +217,7 @@ tg__host_summary_json(tg_req_t *req, const char *key, const char *json)
 /* ---- pools, log, counters ----------------------------------------- */
 
 static size_t
-tg__host_pool_backends(tg_req_t *req, const char *pool_name,
+tg__host_pool_backends(tg_plugin_req_t *req, const char *pool_name,
     tg_backend_info_t *out, size_t max)
 {
     tg_host_req_t      *hr = tg__host_of(req);
@@ -260,7 +263,7 @@ tg__host_pool_backends(tg_req_t *req, const char *pool_name,
 
 
 static void
-tg__host_log(tg_req_t *req, int level, const char *fmt, ...)
+tg__host_log(tg_plugin_req_t *req, int level, const char *fmt, ...)
 {
     tg_host_req_t  *hr = tg__host_of(req);
     char            msg[1024];
@@ -280,27 +283,65 @@ tg__host_log(tg_req_t *req, int level, const char *fmt, ...)
 }
 
 
+/* Adds delta to name in *obj (created on first use): 0 or -ENOMEM. */
+static int
+tg__host_count(json_t **obj, const char *name, int64_t delta)
+{
+    json_t  *v;
+
+    if (*obj == NULL && (*obj = json_object()) == NULL) {
+        return -ENOMEM;
+    }
+    v = json_object_get(*obj, name);
+    if (v != NULL) {
+        json_integer_set(v, json_integer_value(v) + delta);
+        return 0;
+    }
+    return json_object_set_new(*obj, name, json_integer(delta)) == 0
+           ? 0 : -ENOMEM;
+}
+
+
 static void
 tg__host_counter_add(const char *name, int64_t delta)
 {
-    json_t  *v;
+    tg_host_req_t  *hr = tg__host_current();
 
     if (name == NULL || !tg_plugin_name_valid(name)) {
         return;
     }
-    if (tg__host_counters == NULL
-        && (tg__host_counters = json_object()) == NULL)
-    {
-        return;
+    (void) tg__host_count(&tg__host_counters, name, delta);
+    if (hr != NULL) {
+        (void) tg__host_count(&hr->counters, name, delta);
     }
-    v = json_object_get(tg__host_counters, name);
-    (void) json_object_set_new(tg__host_counters, name,
-        json_integer((v ? json_integer_value(v) : 0) + delta));
+}
+
+
+static int
+tg__host_counter_add_req(tg_plugin_req_t *req, const char *name, int64_t delta)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+
+    if (hr == NULL) {
+        return -EINVAL;
+    }
+    if (name == NULL || !tg_plugin_name_valid(name)) {
+        tg__host_set_error(hr, "counter name \"%.64s\" is not "
+                           "[a-z0-9_]{1,64}", name ? name : "(null)");
+        return -EINVAL;
+    }
+    if (tg__host_count(&tg__host_counters, name, delta) != 0
+        || tg__host_count(&hr->counters, name, delta) != 0)
+    {
+        tg__host_set_error(hr, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 
 static uint32_t
-tg__host_client_n(tg_req_t *req)
+tg__host_client_n(tg_plugin_req_t *req)
 {
     tg_host_req_t  *hr = tg__host_of(req);
 
@@ -355,5 +396,6 @@ const tg_host_api_t  tg_host_api = {
     tg__host_client_n,
     tg__host_kv_limits,
     tg__host_score_kind,
-    tg__host_aux_start_stop
+    tg__host_aux_start_stop,
+    tg__host_counter_add_req
 };

@@ -67,31 +67,31 @@ tg_host_shutdown(void)
 static void
 tg__host_timer_closed(uv_handle_t *h)
 {
-    free(h);        /* the tg_timer_t: the handle comes first */
+    free(h);        /* the tg_host_timer_t: the handle comes first */
 }
 
 
 static void
 tg__host_timer_cb(uv_timer_t *t)
 {
-    tg_timer_t     *tm = (tg_timer_t *) t;
-    tg_host_req_t  *hr = tm->hr;
+    tg_host_timer_t  *tm = (tg_host_timer_t *) t;
+    tg_host_req_t    *hr = tm->hr;
 
     tm->hr = NULL;
     if (!tg__host_usable(hr)) {
         return;
     }
     tg__host_enter(hr);
-    hr->p->on_timer(hr->r, tm, tm->data);
+    hr->p->on_timer(tg__host_preq(hr->r), tg__host_ptimer(tm), tm->data);
     tg__host_leave(hr);
 }
 
 
-tg_timer_t *
-tg__host_timer_start(tg_req_t *req, uint64_t ms, void *data)
+tg_plugin_timer_t *
+tg__host_timer_start(tg_plugin_req_t *req, uint64_t ms, void *data)
 {
-    tg_host_req_t  *hr = tg__host_of(req);
-    tg_timer_t     *tm;
+    tg_host_req_t    *hr = tg__host_of(req);
+    tg_host_timer_t  *tm;
 
     if (!tg__host_usable(hr)) {
         if (hr != NULL) {
@@ -114,15 +114,15 @@ tg__host_timer_start(tg_req_t *req, uint64_t ms, void *data)
     tm->data = data;
     tm->next = hr->timers;
     hr->timers = tm;
-    return tm;
+    return tg__host_ptimer(tm);
 }
 
 
 int
-tg__host_timer_stop(tg_req_t *req, tg_timer_t *tm)
+tg__host_timer_stop(tg_plugin_req_t *req, tg_plugin_timer_t *ptm)
 {
-    tg_host_req_t  *hr = tg__host_of(req);
-    tg_timer_t     *it;
+    tg_host_req_t    *hr = tg__host_of(req);
+    tg_host_timer_t  *tm = tg__host_timer(ptm), *it;
 
     if (hr == NULL || tm == NULL) {
         return -EINVAL;
@@ -149,7 +149,7 @@ tg__host_timer_stop(tg_req_t *req, tg_timer_t *tm)
 void
 tg__host_timers_stop(tg_host_req_t *hr)
 {
-    tg_timer_t  *tm, *next;
+    tg_host_timer_t  *tm, *next;
 
     for (tm = hr->timers; tm != NULL; tm = next) {
         next = tm->next;
@@ -223,7 +223,7 @@ tg__host_score_run(uv_idle_t *idle)
                          (unsigned long long) hr->r->id, s->n);
         }
         tg__host_enter(hr);
-        s->cb(hr->r, s->data, sim, sim ? s->n : 0);
+        s->cb(tg__host_preq(hr->r), s->data, sim, sim ? s->n : 0);
         tg__host_leave(hr);
         free(sim);
         tg__host_score_free(s);
@@ -232,8 +232,8 @@ tg__host_score_run(uv_idle_t *idle)
 
 
 int
-tg__host_score(tg_req_t *req, const char *const *texts, const size_t *lens,
-    size_t n, tg_score_cb cb, void *data)
+tg__host_score(tg_plugin_req_t *req, const char *const *texts,
+    const size_t *lens, size_t n, tg_score_cb cb, void *data)
 {
     tg_host_req_t    *hr = tg__host_of(req);
     tg_host_score_t  *s;

@@ -25,8 +25,8 @@
 #define TG_AUX_MAX_DIM  65536
 
 static json_t *tg__host_aux_body(tg_host_req_t *hr, const tg_aux_spec_t *spec);
-static int tg__host_aux_top(tg_aux_t *a, json_t *choice);
-static int tg__host_aux_vectors(tg_aux_t *a, json_t *doc);
+static int tg__host_aux_top(tg_host_aux_t *a, json_t *choice);
+static int tg__host_aux_vectors(tg_host_aux_t *a, json_t *doc);
 
 
 /* The request body; NULL with last_error set. */
@@ -146,21 +146,21 @@ failed:
 }
 
 
-tg_aux_t *
-tg__host_aux_start(tg_req_t *req, const tg_aux_spec_t *spec)
+tg_plugin_aux_t *
+tg__host_aux_start(tg_plugin_req_t *req, const tg_aux_spec_t *spec)
 {
     return tg__host_aux_start_stop(req, spec, NULL, 0);
 }
 
 
 /* aux_start() with stop sequences (nstop 0: none, aux_start() itself). */
-tg_aux_t *
-tg__host_aux_start_stop(tg_req_t *req, const tg_aux_spec_t *spec,
+tg_plugin_aux_t *
+tg__host_aux_start_stop(tg_plugin_req_t *req, const tg_aux_spec_t *spec,
     const char *const *stop, size_t nstop)
 {
     tg_host_req_t    *hr = tg__host_of(req);
     tg_host_trace_t  *ht;
-    tg_aux_t         *a;
+    tg_host_aux_t    *a;
     json_t           *body, *v;
     size_t            i, len;
     int               rc;
@@ -219,7 +219,7 @@ tg__host_aux_start_stop(tg_req_t *req, const tg_aux_spec_t *spec,
         json_decref(body);
         return NULL;
     }
-    a = (tg_aux_t *) ht;
+    a = (tg_host_aux_t *) ht;
     a->endpoint = spec->endpoint;
     a->ninputs = spec->endpoint == TG_ENDPOINT_EMBEDDINGS ? spec->ninputs : 0;
     ht->spec.data = spec->data;
@@ -236,15 +236,15 @@ tg__host_aux_start_stop(tg_req_t *req, const tg_aux_spec_t *spec,
     }
     ht->next_aux = hr->auxs;
     hr->auxs = ht;
-    return a;
+    return tg__host_paux(a);
 }
 
 
 int
-tg__host_aux_cancel(tg_req_t *req, tg_aux_t *a)
+tg__host_aux_cancel(tg_plugin_req_t *req, tg_plugin_aux_t *pa)
 {
     tg_host_req_t    *hr = tg__host_of(req);
-    tg_host_trace_t  *ht = (tg_host_trace_t *) a;
+    tg_host_trace_t  *ht = (tg_host_trace_t *) tg__host_aux(pa);
 
     if (hr == NULL || ht == NULL || ht->hr != hr || !ht->aux) {
         return -EINVAL;
@@ -264,14 +264,14 @@ tg__host_aux_cancel(tg_req_t *req, tg_aux_t *a)
 int
 tg__host_aux_is_embed(const tg_host_trace_t *ht)
 {
-    return ht->aux
-           && ((const tg_aux_t *) ht)->endpoint == TG_ENDPOINT_EMBEDDINGS;
+    return ht->aux && ((const tg_host_aux_t *) ht)->endpoint
+                      == TG_ENDPOINT_EMBEDDINGS;
 }
 
 
 /* Fails a with a 502 naming the backend and what was wrong: -EPROTO. */
 static int
-tg__host_aux_bad(tg_aux_t *a, const char *what)
+tg__host_aux_bad(tg_host_aux_t *a, const char *what)
 {
     tg_trace_t  *t = a->ht.t;
 
@@ -289,7 +289,8 @@ tg__host_aux_bad(tg_aux_t *a, const char *what)
 /* One alternative: {"token": s, "logprob": x} (OpenAI), or a member
  * "s": x of a legacy completions object. */
 static int
-tg__host_aux_top_add(tg_aux_t *a, const char *tok, size_t len, json_t *lp)
+tg__host_aux_top_add(tg_host_aux_t *a, const char *tok, size_t len,
+    json_t *lp)
 {
     tg_logprob_t  *o;
 
@@ -310,7 +311,7 @@ tg__host_aux_top_add(tg_aux_t *a, const char *tok, size_t len, json_t *lp)
  * top_logprobs[0], an object token -> logprob, or an array of objects
  * as some servers send).  No logprobs at all is not an error. */
 static int
-tg__host_aux_top(tg_aux_t *a, json_t *choice)
+tg__host_aux_top(tg_host_aux_t *a, json_t *choice)
 {
     json_t      *lp, *list, *e, *v;
     const char  *key;
@@ -366,7 +367,7 @@ tg__host_aux_top(tg_aux_t *a, json_t *choice)
 /* data[i].embedding into rows by data[i].index: exactly one row per
  * input, all of one length. */
 static int
-tg__host_aux_vectors(tg_aux_t *a, json_t *doc)
+tg__host_aux_vectors(tg_host_aux_t *a, json_t *doc)
 {
     json_t    *data, *e, *emb, *idx, *x;
     size_t     i, j, n, dim = 0, row;
@@ -447,8 +448,8 @@ tg__host_aux_vectors(tg_aux_t *a, json_t *doc)
 int
 tg__host_aux_reply(tg_host_trace_t *ht, json_t *doc)
 {
-    tg_aux_t  *a = (tg_aux_t *) ht;
-    json_t    *choice;
+    tg_host_aux_t  *a = (tg_host_aux_t *) ht;
+    json_t         *choice;
 
     if (a->endpoint == TG_ENDPOINT_EMBEDDINGS) {
         return tg__host_aux_vectors(a, doc);
@@ -471,7 +472,7 @@ void
 tg__host_aux_result(tg_host_trace_t *ht, const tg_trace_end_t *e,
     tg_aux_result_t *ar)
 {
-    tg_aux_t  *a = (tg_aux_t *) ht;
+    tg_host_aux_t  *a = (tg_host_aux_t *) ht;
 
     memset(ar, 0, sizeof(*ar));
     if (e->state == TG_TRACE_DONE && a->endpoint == TG_ENDPOINT_EMBEDDINGS
@@ -513,7 +514,7 @@ tg__host_aux_result(tg_host_trace_t *ht, const tg_trace_end_t *e,
 void
 tg__host_aux_release(tg_host_trace_t *ht)
 {
-    tg_aux_t  *a = (tg_aux_t *) ht;
+    tg_host_aux_t  *a = (tg_host_aux_t *) ht;
 
     json_decref(a->doc);
     a->doc = NULL;

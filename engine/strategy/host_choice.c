@@ -345,6 +345,12 @@ tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
     if (hr->summary != NULL) {
         (void) json_object_update(o, hr->summary);
     }
+    if (hr->counters != NULL
+        && json_object_set_nocheck(o, "counters", hr->counters) != 0)
+    {
+        json_decref(o);
+        return NULL;
+    }
     if (tg__host_budget_summary(hr, o) != 0
         || tg__host_up_summary(hr->r, o, tg_host_spent(hr->r)) != 0)
     {
@@ -528,7 +534,6 @@ tg__host_end_rest(tg_host_req_t *hr)
     tg_request_t     *r = hr->r;
     tg_host_trace_t  *usage_of = hr->end_usage_of;
     json_t           *summary, *usage, *doc;
-    char             *s;
     int               rc = 0, chat = r->oa.endpoint == TG_OA_CHAT;
     tg_oa_error_t     err;
 
@@ -569,22 +574,7 @@ tg__host_end_rest(tg_host_req_t *hr)
         goto nomem;
     }
     json_decref(usage);
-    usage = NULL;
-    s = tg_json_dumps(doc);
-    json_decref(doc);
-    if (s == NULL) {
-        goto nomem;
-    }
-    rc = tg_request_head(r, 200, 0, "Content-Type: application/json\r\n");
-    if (rc == 0) {
-        rc = tg_request_data(r, s, strlen(s));
-    }
-    free(s);
-    if (rc != 0) {
-        json_decref(summary);
-        return rc == -EPIPE ? 0 : rc;
-    }
-    return tg_request_end(r, summary);
+    return tg__host_reply_json(hr, doc, summary);
 
 nomem:
     json_decref(summary);

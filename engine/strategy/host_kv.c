@@ -51,7 +51,7 @@ tg__host_kv_key_valid(const char *key)
 /* The checks both calls share, then the command: argv[1] is the key,
  * built here.  0 or a negative errno with last_error set. */
 static int
-tg__host_kv_send(tg_req_t *req, int get, const char *key, const char *v,
+tg__host_kv_send(tg_plugin_req_t *req, int get, const char *key, const char *v,
     size_t len, uint64_t ttl_ms, tg_kv_cb cb, void *data)
 {
     tg_host_req_t  *hr = tg__host_of(req);
@@ -186,7 +186,7 @@ tg__host_kv_reply(tg_redis_t *r, int status, redisReply *reply, void *data)
     }
     if (tg__host_usable(hr)) {
         tg__host_enter(hr);
-        kv->cb(hr->r, kv->data, status, value, len);
+        kv->cb(tg__host_preq(hr->r), kv->data, status, value, len);
         tg__host_leave(hr);
     }
     free(kv);
@@ -194,15 +194,15 @@ tg__host_kv_reply(tg_redis_t *r, int status, redisReply *reply, void *data)
 
 
 int
-tg__host_kv_get(tg_req_t *req, const char *key, tg_kv_cb cb, void *data)
+tg__host_kv_get(tg_plugin_req_t *req, const char *key, tg_kv_cb cb, void *data)
 {
     return tg__host_kv_send(req, 1, key, NULL, 0, 0, cb, data);
 }
 
 
 int
-tg__host_kv_set(tg_req_t *req, const char *key, const char *v, size_t len,
-    uint64_t ttl_ms, tg_kv_cb cb, void *data)
+tg__host_kv_set(tg_plugin_req_t *req, const char *key, const char *v,
+    size_t len, uint64_t ttl_ms, tg_kv_cb cb, void *data)
 {
     return tg__host_kv_send(req, 0, key, v, len, ttl_ms, cb, data);
 }

@@ -98,6 +98,37 @@ tg__host_send_json(tg_host_req_t *hr, json_t *doc)
 }
 
 
+/* A non-streamed answer: doc as a 200 application/json reply, then END
+ * with summary.  Takes both; out of memory is a 500 (reported here). */
+int
+tg__host_reply_json(tg_host_req_t *hr, json_t *doc, json_t *summary)
+{
+    tg_request_t   *r = hr->r;
+    tg_oa_error_t   err;
+    char           *s;
+    int             rc;
+
+    s = tg_json_dumps(doc);
+    json_decref(doc);
+    if (s == NULL) {
+        json_decref(summary);
+        tg_oa_error_set(&err, 500, NULL, NULL, NULL, "out of memory");
+        tg__host_error(hr, &err);
+        return -ENOMEM;
+    }
+    rc = tg_request_head(r, 200, 0, "Content-Type: application/json\r\n");
+    if (rc == 0) {
+        rc = tg_request_data(r, s, strlen(s));
+    }
+    free(s);
+    if (rc != 0) {
+        json_decref(summary);
+        return rc == -EPIPE ? 0 : rc;
+    }
+    return tg_request_end(r, summary);
+}
+
+
 #define TG_LIT(b, lit)  tg_buf_append(b, lit, sizeof(lit) - 1)
 
 
@@ -262,7 +293,7 @@ tg__host_live0(tg_host_req_t *hr)
 
 
 int
-tg__host_emit(tg_req_t *req, const char *reasoning, size_t rlen,
+tg__host_emit(tg_plugin_req_t *req, const char *reasoning, size_t rlen,
     const char *content, size_t clen)
 {
     tg_host_req_t  *hr = tg__host_of(req);
@@ -300,10 +331,11 @@ tg__host_may_end(tg_host_req_t *hr)
 
 
 int
-tg__host_finish(tg_req_t *req, const tg_finish_t *fin)
+tg__host_finish(tg_plugin_req_t *req, const tg_finish_t *fin)
 {
     tg_host_req_t    *hr = tg__host_of(req);
     tg_host_trace_t  *usage_of = NULL;
+    tg_trace_t       *t;
     uint32_t          k;
     int               rc;
 
@@ -312,14 +344,13 @@ tg__host_finish(tg_req_t *req, const tg_finish_t *fin)
         return rc == -ECANCELED ? 0 : rc;
     }
     if (fin != NULL && fin->usage_of != NULL) {
-        if (fin->usage_of->req != req || fin->usage_of->data == NULL
-            || fin->usage_of->aux)
-        {
+        t = tg__host_trace(fin->usage_of);
+        if (t->req != tg__host_req(req) || t->data == NULL || t->aux) {
             tg__host_set_error(hr, "usage_of is not a trace of this "
                                "request");
             return -EINVAL;
         }
-        usage_of = fin->usage_of->data;
+        usage_of = t->data;
     }
 
     hr->answered = 1;
@@ -337,9 +368,10 @@ tg__host_finish(tg_req_t *req, const tg_finish_t *fin)
 
 
 int
-tg__host_finish_trace(tg_req_t *req, tg_trace_t *winner)
+tg__host_finish_trace(tg_plugin_req_t *req, tg_plugin_trace_t *pwinner)
 {
     tg_host_req_t    *hr = tg__host_of(req);
+    tg_trace_t       *winner = tg__host_trace(pwinner);
     tg_host_trace_t  *ht;
     int               rc;
 
@@ -347,8 +379,8 @@ tg__host_finish_trace(tg_req_t *req, tg_trace_t *winner)
     if (rc != 0) {
         return rc == -ECANCELED ? 0 : rc;
     }
-    if (winner == NULL || winner->req != req || winner->data == NULL
-        || winner->aux)
+    if (winner == NULL || winner->req != tg__host_req(req)
+        || winner->data == NULL || winner->aux)
     {
         tg__host_set_error(hr, "finish_trace: not a trace of this request");
         return -EINVAL;
@@ -460,7 +492,7 @@ tg__host_openai_type(const char *type)
 
 
 int
-tg__host_fail(tg_req_t *req, int http_status, const char *type,
+tg__host_fail(tg_plugin_req_t *req, int http_status, const char *type,
     const char *message)
 {
     tg_host_req_t  *hr = tg__host_of(req);

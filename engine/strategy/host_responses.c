@@ -136,7 +136,6 @@ tg__host_resp_send(tg_host_req_t *hr)
     tg_request_t  *r = hr->r;
     json_t        *obj = hr->end_doc, *summary = hr->end_summary;
     tg_buf_t      *b = &hr->out;
-    char          *s;
     int            rc = 0;
     tg_oa_error_t  err;
 
@@ -146,39 +145,28 @@ tg__host_resp_send(tg_host_req_t *hr)
         goto nomem;
     }
 
-    if (r->oa.stream) {
-        b->start = b->len = 0;
-        if (!hr->resp.begun) {
-            rc = tg_oa_resp_stream_begin(&hr->resp, b,
-                     tg_oa_response_object(r->oa.responses, hr->id,
-                                           hr->created,
-                                           tg__host_resp_model(hr), 0, NULL,
-                                           0, NULL, 0, NULL, NULL));
-        }
-        if (rc == 0) {
-            rc = tg_oa_resp_stream_end(&hr->resp, b, r->oa.responses,
-                                       hr->id, obj);
-            obj = NULL;
-        }
-        if (rc != 0) {
-            goto nomem;
-        }
-        rc = tg__host_sse_head(hr);
-        if (rc == 0) {
-            rc = tg_request_data(r, tg_buf_ptr(b), tg_buf_size(b));
-        }
-    } else {
-        s = tg_json_dumps(obj);
-        json_decref(obj);
+    if (!r->oa.stream) {
+        return tg__host_reply_json(hr, obj, summary);
+    }
+    b->start = b->len = 0;
+    if (!hr->resp.begun) {
+        rc = tg_oa_resp_stream_begin(&hr->resp, b,
+                 tg_oa_response_object(r->oa.responses, hr->id,
+                                       hr->created,
+                                       tg__host_resp_model(hr), 0, NULL,
+                                       0, NULL, 0, NULL, NULL));
+    }
+    if (rc == 0) {
+        rc = tg_oa_resp_stream_end(&hr->resp, b, r->oa.responses,
+                                   hr->id, obj);
         obj = NULL;
-        if (s == NULL) {
-            goto nomem;
-        }
-        rc = tg_request_head(r, 200, 0, "Content-Type: application/json\r\n");
-        if (rc == 0) {
-            rc = tg_request_data(r, s, strlen(s));
-        }
-        free(s);
+    }
+    if (rc != 0) {
+        goto nomem;
+    }
+    rc = tg__host_sse_head(hr);
+    if (rc == 0) {
+        rc = tg_request_data(r, tg_buf_ptr(b), tg_buf_size(b));
     }
     if (rc != 0) {
         json_decref(summary);

@@ -22,7 +22,7 @@ struct tg_host_embed_s {
     const char         *device;
 };
 
-static void tg__host_score_lexical_cb(tg_req_t *req, void *data,
+static void tg__host_score_lexical_cb(tg_plugin_req_t *req, void *data,
     const float *sim, size_t n);
 static void tg__host_score_embed_cb(void *data, int status, const char *err,
     const float *vecs, size_t n, size_t dim);
@@ -30,7 +30,7 @@ static void tg__host_embed_unlink(tg_host_embed_t *he);
 
 
 int
-tg__host_score_kind(tg_req_t *req, tg_score_kind_t kind,
+tg__host_score_kind(tg_plugin_req_t *req, tg_score_kind_t kind,
     const char *const *texts, const size_t *lens, size_t n,
     tg_score_kind_cb cb, void *data)
 {
@@ -99,7 +99,7 @@ tg__host_score_kind(tg_req_t *req, tg_score_kind_t kind,
 /* score()'s answer, turned into a result; score() already dropped it
  * when the request was over. */
 static void
-tg__host_score_lexical_cb(tg_req_t *req, void *data, const float *sim,
+tg__host_score_lexical_cb(tg_plugin_req_t *req, void *data, const float *sim,
     size_t n)
 {
     tg_host_embed_t    *he = data;
@@ -119,7 +119,7 @@ tg__host_score_lexical_cb(tg_req_t *req, void *data, const float *sim,
     }
     tg__host_embed_unlink(he);
     /* score()'s runner already entered the request. */
-    he->cb(he->hr->r, he->data, &res);
+    he->cb(tg__host_preq(he->hr->r), he->data, &res);
     free(he);
 }
 
@@ -172,7 +172,7 @@ tg__host_score_embed_cb(void *data, int status, const char *err,
     }
     tg__host_embed_unlink(he);
     tg__host_enter(hr);
-    he->cb(hr->r, he->data, &res);
+    he->cb(tg__host_preq(hr->r), he->data, &res);
     tg__host_leave(hr);
     free(sim);
     free(he);

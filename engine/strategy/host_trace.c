@@ -28,7 +28,7 @@ tg__host_trace_new(tg_host_req_t *hr, int aux)
 {
     tg_host_trace_t  *ht;
 
-    ht = aux ? calloc(1, sizeof(tg_aux_t)) : calloc(1, sizeof(*ht));
+    ht = aux ? calloc(1, sizeof(tg_host_aux_t)) : calloc(1, sizeof(*ht));
     if (ht == NULL) {
         tg__host_set_error(hr, "out of memory");
         return NULL;
@@ -220,15 +220,15 @@ failed:
 }
 
 
-tg_trace_t *
-tg__host_trace_start(tg_req_t *req, const tg_trace_spec_t *spec)
+tg_plugin_trace_t *
+tg__host_trace_start(tg_plugin_req_t *req, const tg_trace_spec_t *spec)
 {
     tg_host_req_t  *hr = tg__host_of(req);
 
     if (hr == NULL || spec == NULL) {
         return NULL;
     }
-    return tg__host_trace_spawn(hr, spec, NULL, NULL, 0);
+    return tg__host_ptrace(tg__host_trace_spawn(hr, spec, NULL, NULL, 0));
 }
 
 
@@ -394,13 +394,14 @@ invalid:
 
 
 int
-tg__host_trace_cancel(tg_req_t *req, tg_trace_t *t)
+tg__host_trace_cancel(tg_plugin_req_t *req, tg_plugin_trace_t *pt)
 {
     tg_host_req_t    *hr = tg__host_of(req);
+    tg_trace_t       *t = tg__host_trace(pt);
     tg_host_trace_t  *ht;
 
-    if (hr == NULL || t == NULL || t->data == NULL || t->req != req
-        || t->aux)
+    if (hr == NULL || t == NULL || t->data == NULL
+        || t->req != tg__host_req(req) || t->aux)
     {
         if (hr != NULL) {
             tg__host_set_error(hr, "not a trace of this request");
@@ -438,18 +439,19 @@ tg__host_prefix_text(tg_host_trace_t *ht, tg_buf_t *b)
 }
 
 
-tg_trace_t *
-tg__host_trace_continue(tg_req_t *req, tg_trace_t *t, const char *append,
-    size_t len, const tg_trace_spec_t *spec)
+tg_plugin_trace_t *
+tg__host_trace_continue(tg_plugin_req_t *req, tg_plugin_trace_t *pt,
+    const char *append, size_t len, const tg_trace_spec_t *spec)
 {
     tg_host_req_t    *hr = tg__host_of(req);
+    tg_trace_t       *t = tg__host_trace(pt);
     tg_host_trace_t  *ht;
     tg_trace_spec_t   s;
     tg_buf_t          prefix = { 0 };
     tg_trace_t       *nt;
 
-    if (hr == NULL || t == NULL || t->data == NULL || t->req != req
-        || t->aux)
+    if (hr == NULL || t == NULL || t->data == NULL
+        || t->req != tg__host_req(req) || t->aux)
     {
         if (hr != NULL) {
             tg__host_set_error(hr, "not a trace of this request");
@@ -491,17 +493,18 @@ tg__host_trace_continue(tg_req_t *req, tg_trace_t *t, const char *append,
     s.assistant_prefix_len = tg_buf_size(&prefix);
 
     if (!ht->ended) {
-        (void) tg__host_trace_cancel(req, t);
+        (void) tg__host_trace_cancel(req, pt);
     }
     nt = tg__host_trace_spawn(hr, &s, ht, append, append ? len : 0);
     tg_buf_free(&prefix);
-    return nt;
+    return tg__host_ptrace(nt);
 }
 
 
 int
-tg__host_trace_info(tg_trace_t *t, tg_trace_info_t *out)
+tg__host_trace_info(tg_plugin_trace_t *pt, tg_trace_info_t *out)
 {
+    tg_trace_t       *t = tg__host_trace(pt);
     tg_host_trace_t  *ht;
 
     if (t == NULL || out == NULL || t->data == NULL || t->aux) {
@@ -529,7 +532,7 @@ tg__host_trace_info(tg_trace_t *t, tg_trace_info_t *out)
 
 
 size_t
-tg__host_trace_count(tg_req_t *req)
+tg__host_trace_count(tg_plugin_req_t *req)
 {
     tg_host_req_t  *hr = tg__host_of(req);
 
@@ -537,10 +540,11 @@ tg__host_trace_count(tg_req_t *req)
 }
 
 
-tg_trace_t *
-tg__host_trace_at(tg_req_t *req, size_t index)
+tg_plugin_trace_t *
+tg__host_trace_at(tg_plugin_req_t *req, size_t index)
 {
     tg_host_req_t  *hr = tg__host_of(req);
 
-    return hr && index < hr->ntraces ? hr->traces[index]->t : NULL;
+    return hr && index < hr->ntraces ? tg__host_ptrace(hr->traces[index]->t)
+                                     : NULL;
 }

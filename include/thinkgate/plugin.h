@@ -9,7 +9,17 @@
  * everything it may do goes through the const tg_host_api_t table the host
  * hands to load().  Entries are only ever appended to that table; a plugin
  * built against an older header sees a prefix of it (api->size says how
- * much).  Fields are only ever appended to tg_plugin_t, before spare[].
+ * much).  Fields are only ever appended to the end of tg_plugin_t too:
+ * the host copies the plugin's size bytes of it and reads a field the
+ * plugin's size does not cover as NULL or 0.
+ *
+ * ABI versions.  2: tg_plugin_t lost the spare[8] that ended it (see the
+ * descriptor below); an ABI-1 plugin is refused, the message naming
+ * both versions, and builds again against this header once its
+ * descriptor no longer fills spare[] (drop the trailing "{ NULL }").
+ * The handles' own struct tags (tg_plugin_req_t, ...) and
+ * counter_add_req came with it; they alone would not have needed a new
+ * version.
  *
  * Threading: the engine is one event loop; every callback runs on it, one
  * at a time.  A callback must not block (no file, network or sleep calls):
@@ -73,8 +83,9 @@
  *
  * Summary keys strategy, traces_started, traces_cancelled, tokens (the
  * completion tokens of every trace and aux request) and aux_tokens (those
- * of the aux requests, there when the request made any) are the host's
- * and cannot be set; winner is set by the host from
+ * of the aux requests, there when the request made any) and counters
+ * (counter_add_req()'s, there when the request counted any) are the
+ * host's and cannot be set; winner is set by the host from
  * finish_trace() unless the plugin sets it, in which case the plugin's
  * value stands.  answer is the plugin's to set (the host does not read
  * answers).
@@ -86,7 +97,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TG_PLUGIN_ABI_VERSION   1u
+#define TG_PLUGIN_ABI_VERSION   2u
 #define TG_PLUGIN_SYMBOL        "thinkgate_plugin"
 
 /* The build signature: what must agree beyond the version number. */
@@ -97,10 +108,28 @@
     "/ptr" TG__STR(__SIZEOF_POINTER__) "/le"
 
 
-typedef struct tg_req_s    tg_req_t;     /* one client request */
-typedef struct tg_trace_s  tg_trace_t;   /* one streamed generation */
-typedef struct tg_aux_s    tg_aux_t;     /* one auxiliary completion */
-typedef struct tg_timer_s  tg_timer_t;   /* one request timer */
+/*
+ * The handles the host hands out.  They are opaque: a plugin only passes
+ * them back.  Their struct tags are the ABI's own, never defined, and
+ * distinct from the engine's types; the host converts between the two
+ * inside its own functions, so that the engine can change its structs
+ * without a plugin noticing.
+ */
+typedef struct tg_plugin_req_s    tg_plugin_req_t;    /* one client request */
+typedef struct tg_plugin_trace_s  tg_plugin_trace_t;  /* one streamed
+                                                         generation */
+typedef struct tg_plugin_aux_s    tg_plugin_aux_t;    /* one auxiliary
+                                                         completion */
+typedef struct tg_plugin_timer_s  tg_plugin_timer_t;  /* one request timer */
+
+/* The short names plugins use.  The host defines TG_PLUGIN_HOST before
+ * including this file: its own tg_trace_t is another type. */
+#ifndef TG_PLUGIN_HOST
+typedef tg_plugin_req_t    tg_req_t;
+typedef tg_plugin_trace_t  tg_trace_t;
+typedef tg_plugin_aux_t    tg_aux_t;
+typedef tg_plugin_timer_t  tg_timer_t;
+#endif
 
 
 /* ---- options -------------------------------------------------------- */
@@ -318,7 +347,7 @@ typedef struct {
 /* How the request ends (finish()). */
 typedef struct {
     const char     *finish_reason;  /* "stop", "length" */
-    tg_trace_t     *usage_of;       /* report this trace's usage; NULL:
+    tg_plugin_trace_t     *usage_of;       /* report this trace's usage; NULL:
                                        the live traces' usage summed
                                        (completion tokens of all of
                                        them, the prompt counted once,
@@ -329,12 +358,22 @@ typedef struct {
 #define TG_KV_MAX_VALUE     (1024 * 1024)
 #define TG_KV_MAX_PENDING   64
 
-/* api has entry (a field of tg_host_api_t): api->size covers it. */
-#define TG_API_HAS(api, entry) \
-    ((api)->size >= offsetof(tg_host_api_t, entry) \
-                    + sizeof(((tg_host_api_t *) 0)->entry))
+/*
+ * 1 when the host table api has entry (a field of tg_host_api_t): the
+ * table is there, speaks this header's ABI version and its size covers
+ * the entry.  load() checks the last entry it calls unconditionally
+ * (a plugin that calls up to log: !TG_HOST_HAS(api, log) refuses the
+ * load); an entry the plugin can do without is checked where it is
+ * used.
+ */
+#define TG_HOST_HAS(api, entry) \
+    ((api) != NULL && (api)->abi_version == TG_PLUGIN_ABI_VERSION \
+     && (api)->size >= offsetof(tg_host_api_t, entry) \
+                       + sizeof(((tg_host_api_t *) 0)->entry))
+/* The older name, kept for plugins that use it. */
+#define TG_API_HAS(api, entry)  TG_HOST_HAS(api, entry)
 
-typedef void (*tg_score_cb)(tg_req_t *req, void *data, const float *sim,
+typedef void (*tg_score_cb)(tg_plugin_req_t *req, void *data, const float *sim,
     size_t n);
 
 /* What score_kind() compares (api->score_kind). */
@@ -365,9 +404,9 @@ typedef struct {
                                        L2-normalised; else NULL */
 } tg_score_result_t;
 
-typedef void (*tg_score_kind_cb)(tg_req_t *req, void *data,
+typedef void (*tg_score_kind_cb)(tg_plugin_req_t *req, void *data,
     const tg_score_result_t *res);
-typedef void (*tg_kv_cb)(tg_req_t *req, void *data, int status,
+typedef void (*tg_kv_cb)(tg_plugin_req_t *req, void *data, int status,
     const char *value, size_t len);
 
 enum { TG_LOG_ERROR = 0, TG_LOG_WARN, TG_LOG_INFO, TG_LOG_DEBUG };
@@ -381,71 +420,77 @@ typedef struct tg_host_api_s {
                                    it: entries past it do not exist */
 
     /* The request. */
-    const tg_request_info_t *(*request_info)(tg_req_t *req);
-    void       *(*state)(tg_req_t *req);        /* state_size bytes */
-    void       *(*alloc)(tg_req_t *req, size_t size);   /* arena */
-    const char *(*last_error)(tg_req_t *req);
+    const tg_request_info_t *(*request_info)(tg_plugin_req_t *req);
+    void       *(*state)(tg_plugin_req_t *req);        /* state_size bytes */
+    void       *(*alloc)(tg_plugin_req_t *req, size_t size);   /* arena */
+    const char *(*last_error)(tg_plugin_req_t *req);
 
     /* Options, already checked against the table. */
-    int64_t     (*opt_int)(tg_req_t *req, const char *name);
-    double      (*opt_double)(tg_req_t *req, const char *name);
-    int         (*opt_bool)(tg_req_t *req, const char *name);
-    const char *(*opt_str)(tg_req_t *req, const char *name);
+    int64_t     (*opt_int)(tg_plugin_req_t *req, const char *name);
+    double      (*opt_double)(tg_plugin_req_t *req, const char *name);
+    int         (*opt_bool)(tg_plugin_req_t *req, const char *name);
+    const char *(*opt_str)(tg_plugin_req_t *req, const char *name);
 
     /* Traces.  trace_start returns NULL on failure (last_error says why)
      * and never calls a callback from inside itself. */
-    tg_trace_t *(*trace_start)(tg_req_t *req, const tg_trace_spec_t *spec);
-    int         (*trace_cancel)(tg_req_t *req, tg_trace_t *t);
+    tg_plugin_trace_t *(*trace_start)(tg_plugin_req_t *req,
+                                      const tg_trace_spec_t *spec);
+    int         (*trace_cancel)(tg_plugin_req_t *req, tg_plugin_trace_t *t);
     /* Cancels t if it runs and starts a new trace that continues t's text
      * so far followed by append[len] (a chat request ending in the partial
      * assistant message with continue_final_message, or a completions
      * request).  spec may be NULL: t's own settings. */
-    tg_trace_t *(*trace_continue)(tg_req_t *req, tg_trace_t *t,
-                                  const char *append, size_t len,
-                                  const tg_trace_spec_t *spec);
-    int         (*trace_info)(tg_trace_t *t, tg_trace_info_t *out);
-    size_t      (*trace_count)(tg_req_t *req);
-    tg_trace_t *(*trace_at)(tg_req_t *req, size_t index);
+    tg_plugin_trace_t *(*trace_continue)(tg_plugin_req_t *req,
+                                         tg_plugin_trace_t *t,
+                                         const char *append, size_t len,
+                                         const tg_trace_spec_t *spec);
+    int         (*trace_info)(tg_plugin_trace_t *t, tg_trace_info_t *out);
+    size_t      (*trace_count)(tg_plugin_req_t *req);
+    tg_plugin_trace_t *(*trace_at)(tg_plugin_req_t *req, size_t index);
 
     /* Auxiliary completions (verifier, judge, aggregator). */
-    tg_aux_t   *(*aux_start)(tg_req_t *req, const tg_aux_spec_t *spec);
-    int         (*aux_cancel)(tg_req_t *req, tg_aux_t *a);
+    tg_plugin_aux_t   *(*aux_start)(tg_plugin_req_t *req,
+                                    const tg_aux_spec_t *spec);
+    int         (*aux_cancel)(tg_plugin_req_t *req, tg_plugin_aux_t *a);
 
     /* Output to the client.  emit() streams now (SSE) or accumulates
      * (non-streamed); finish_trace() answers with a whole trace, the way
      * self-consistency and FFS return their winner; finish() ends a
      * response of live choices (all of them, see above). */
-    int         (*emit)(tg_req_t *req, const char *reasoning, size_t rlen,
-                        const char *content, size_t clen);
-    int         (*finish)(tg_req_t *req, const tg_finish_t *fin);
+    int         (*emit)(tg_plugin_req_t *req, const char *reasoning,
+                        size_t rlen, const char *content, size_t clen);
+    int         (*finish)(tg_plugin_req_t *req, const tg_finish_t *fin);
     /* winner must have ended DONE; otherwise -EINVAL. */
-    int         (*finish_trace)(tg_req_t *req, tg_trace_t *winner);
-    int         (*fail)(tg_req_t *req, int http_status, const char *type,
-                        const char *message);
+    int         (*finish_trace)(tg_plugin_req_t *req,
+                                tg_plugin_trace_t *winner);
+    int         (*fail)(tg_plugin_req_t *req, int http_status,
+                        const char *type, const char *message);
 
     /* The "thinkgate" summary object and $thinkgate_* variables.  The host
      * fills strategy, traces_started, traces_cancelled, tokens,
      * aux_tokens and winner itself; plugins add their own figures. */
-    int         (*summary_int)(tg_req_t *req, const char *key, int64_t v);
-    int         (*summary_str)(tg_req_t *req, const char *key,
+    int         (*summary_int)(tg_plugin_req_t *req, const char *key,
+                               int64_t v);
+    int         (*summary_str)(tg_plugin_req_t *req, const char *key,
                                const char *v);
-    int         (*summary_json)(tg_req_t *req, const char *key,
+    int         (*summary_json)(tg_plugin_req_t *req, const char *key,
                                 const char *json);
 
     /* Timers: on_timer(req, timer, data) after ms milliseconds. */
-    tg_timer_t *(*timer_start)(tg_req_t *req, uint64_t ms, void *data);
-    int         (*timer_stop)(tg_req_t *req, tg_timer_t *tm);
+    tg_plugin_timer_t *(*timer_start)(tg_plugin_req_t *req, uint64_t ms,
+                                      void *data);
+    int         (*timer_stop)(tg_plugin_req_t *req, tg_plugin_timer_t *tm);
     uint64_t    (*now_ms)(void);
 
     /* Similarity of n texts, all pairs, cosine of hashed n-gram vectors
      * (CPU or cuBLAS; the host batches the requests of one loop turn into
      * one matrix product).  cb gets an n x n row-major matrix. */
-    int         (*score)(tg_req_t *req, const char *const *texts,
+    int         (*score)(tg_plugin_req_t *req, const char *const *texts,
                          const size_t *lens, size_t n, tg_score_cb cb,
                          void *data);
 
     /* Backends of a pool, for plugins that choose experts. */
-    size_t      (*pool_backends)(tg_req_t *req, const char *pool,
+    size_t      (*pool_backends)(tg_plugin_req_t *req, const char *pool,
                                  tg_backend_info_t *out, size_t max);
 
     /* Redis, under the plugin's own key space: the key is stored as the
@@ -461,14 +506,18 @@ typedef struct tg_host_api_s {
      * NULL, 0), -ENOENT (get: no such key), -ETIMEDOUT or -ECONNRESET
      * (Redis stalled or went away meanwhile), -EIO (Redis refused).
      * A request that ends first drops its calls' callbacks. */
-    int         (*kv_get)(tg_req_t *req, const char *key, tg_kv_cb cb,
+    int         (*kv_get)(tg_plugin_req_t *req, const char *key, tg_kv_cb cb,
                           void *data);
-    int         (*kv_set)(tg_req_t *req, const char *key, const char *v,
+    int         (*kv_set)(tg_plugin_req_t *req, const char *key, const char *v,
                           size_t len, uint64_t ttl_ms, tg_kv_cb cb,
                           void *data);
 
-    void        (*log)(tg_req_t *req, int level, const char *fmt, ...)
+    void        (*log)(tg_plugin_req_t *req, int level, const char *fmt, ...)
                     __attribute__((format(printf, 3, 4)));
+    /* Adds delta to the engine-wide counter name ([a-z0-9_]{1,64}; the
+     * status page's "counters").  Called from a callback of a request,
+     * it counts for that request too, as counter_add_req() does; from
+     * load() or unload(), the total only. */
     void        (*counter_add)(const char *name, int64_t delta);
 
     /* Appended entries go here. */
@@ -476,7 +525,7 @@ typedef struct tg_host_api_s {
     /* The number of choices the client asked for: its n, 1 when it gave
      * none.  It bounds the live traces running at once (see "Live traces
      * and choices" above). */
-    uint32_t    (*client_n)(tg_req_t *req);
+    uint32_t    (*client_n)(tg_plugin_req_t *req);
 
     /* kv's limits as this host enforces them (max_key, max_value in
      * bytes; either may be NULL).  Its presence also says that the host
@@ -497,7 +546,7 @@ typedef struct tg_host_api_s {
      * at once rather than a stall (last_error says how full: plugins
      * answer 503 or retry later); -E2BIG when n alone is more than the
      * queue holds (4 x the directive's max_batch); -ENOMEM. */
-    int         (*score_kind)(tg_req_t *req, tg_score_kind_t kind,
+    int         (*score_kind)(tg_plugin_req_t *req, tg_score_kind_t kind,
                               const char *const *texts, const size_t *lens,
                               size_t n, tg_score_kind_cb cb, void *data);
 
@@ -510,8 +559,21 @@ typedef struct tg_host_api_s {
      * itself), else NULL with last_error saying why.
      * Its presence also says the host fills tg_aux_result_t's
      * finish_reason. */
-    tg_aux_t   *(*aux_start_stop)(tg_req_t *req, const tg_aux_spec_t *spec,
-                                  const char *const *stop, size_t nstop);
+    tg_plugin_aux_t   *(*aux_start_stop)(tg_plugin_req_t *req,
+                                         const tg_aux_spec_t *spec,
+                                         const char *const *stop,
+                                         size_t nstop);
+
+    /* counter_add() for a request, wherever it is called from: delta
+     * goes to the engine-wide total of name (the status page's
+     * "counters", as counter_add) and to the request's own count, which
+     * its summary shows as "counters": an object of the names it counted
+     * (a host key: summary_* cannot set it).  Counts made once the
+     * summary went out reach the totals only.  name is [a-z0-9_]{1,64}.
+     * Returns 0, -EINVAL (bad name or request, last_error says which) or
+     * -ENOMEM. */
+    int         (*counter_add_req)(tg_plugin_req_t *req, const char *name,
+                                   int64_t delta);
 } tg_host_api_t;
 
 
@@ -535,23 +597,46 @@ typedef struct tg_plugin_s {
     void  (*unload)(void);
 
     /* start() returns 0, or a negative code after calling fail(). */
-    int   (*start)(tg_req_t *req);
-    void  (*on_delta)(tg_req_t *req, tg_trace_t *t, const tg_delta_t *d);
-    void  (*on_trace_end)(tg_req_t *req, tg_trace_t *t,
+    int   (*start)(tg_plugin_req_t *req);
+    void  (*on_delta)(tg_plugin_req_t *req, tg_plugin_trace_t *t,
+                      const tg_delta_t *d);
+    void  (*on_trace_end)(tg_plugin_req_t *req, tg_plugin_trace_t *t,
                           const tg_trace_end_t *e);
-    void  (*on_aux_result)(tg_req_t *req, tg_aux_t *a,
+    void  (*on_aux_result)(tg_plugin_req_t *req, tg_plugin_aux_t *a,
                            const tg_aux_result_t *r);
-    void  (*on_timer)(tg_req_t *req, tg_timer_t *tm, void *data);
-    void  (*on_cancel)(tg_req_t *req);
-    void  (*destroy)(tg_req_t *req);
+    void  (*on_timer)(tg_plugin_req_t *req, tg_plugin_timer_t *tm, void *data);
+    void  (*on_cancel)(tg_plugin_req_t *req);
+    void  (*destroy)(tg_plugin_req_t *req);
 
-    void               *spare[8];       /* zero; future fields */
+    /*
+     * Appended fields go here.  ABI 1 ended with void *spare[8], "future
+     * fields", yet its rule put new fields before it, so that no field
+     * could ever use it; and it was not needed, since size already tells
+     * the host which fields a plugin has.  ABI 2 retired it: keeping it
+     * and putting fields into it would have meant two rules for growing
+     * one struct (zero-means-absent in the spare slots, size beyond
+     * them) and 64 dead bytes in every descriptor.
+     */
 } tg_plugin_t;
 
 
 /* Fills the first three fields. */
 #define TG_PLUGIN_HEADER \
     TG_PLUGIN_ABI_VERSION, sizeof(tg_plugin_t), TG_PLUGIN_SIGNATURE
+
+/*
+ * Defines the plugin's one exported symbol, the descriptor, visible even
+ * when the plugin is built with -fvisibility=hidden (as it should be: the
+ * descriptor is the only symbol the engine looks up):
+ *
+ *     TG_PLUGIN_EXPORT = {
+ *         TG_PLUGIN_HEADER,
+ *         "name", "1.0", "what it does", options, sizeof(state_t),
+ *         load, unload, start, ...
+ *     };
+ */
+#define TG_PLUGIN_EXPORT \
+    __attribute__((visibility("default"))) const tg_plugin_t thinkgate_plugin
 
 
 #endif /* THINKGATE_PLUGIN_H */

@@ -18,9 +18,7 @@ int
 tg_samples_check_api(const tg_host_api_t *api, const char *name, char *err,
     size_t err_size)
 {
-    if (api == NULL || api->abi_version != TG_PLUGIN_ABI_VERSION
-        || api->size < offsetof(tg_host_api_t, log) + sizeof(api->log))
-    {
+    if (!TG_HOST_HAS(api, log)) {
         snprintf(err, err_size, "%s: host API table too old", name);
         return -ENOTSUP;
     }

@@ -391,7 +391,8 @@ PROBE_CHECKS = {
     "aux_result", "timer", "score_async", "score_data", "score_matrix",
     "cancelled_quiet", "finish_trace_not_done", "summary_json",
     "summary_str", "score_kind_bad", "score_kind_no_embedder",
-    "aux_start_stop_bad", "aux_start_stop", "aux_finish_reason"}
+    "aux_start_stop_bad", "aux_start_stop", "aux_finish_reason",
+    "counter_add_req"}
 PROBE = {"strategy": "abi_probe", "n": 3, "ratio": 0.25, "flag": True,
          "mode": "b"}
 
@@ -408,10 +409,16 @@ def check_probe(tg):
     assert [k for k, v in got.items() if v != 1] == []
     assert tg["winner"] == 0 and tg["traces_started"] == 3
     assert tg["probe"] == {"all": [1, 2, 3]} and tg["answer"] == "probe"
+    # counter_add_req(): this request's own count, beside the totals;
+    # counter_add() from its start() counts for it too
+    assert tg["counters"] == {"abi_probe_req_counted": 3,
+                              "abi_probe_requests": 1}
 
 
 def test_abi_probe_every_entry(gw):
-    destroyed = status_doc(gw)["counters"].get("abi_probe_destroyed", 0)
+    before = status_doc(gw)["counters"]
+    destroyed = before.get("abi_probe_destroyed", 0)
+    counted = before.get("abi_probe_req_counted", 0)
     status, doc = chat(gw, A, thinkgate=PROBE)
     assert status == 200, doc
     check_probe(doc["thinkgate"])
@@ -430,6 +437,8 @@ def test_abi_probe_every_entry(gw):
     time.sleep(0.1)
     counters = status_doc(gw)["counters"]
     assert counters["abi_probe_destroyed"] == destroyed + 2
+    # the two requests' counter_add_req() counts, summed in the totals
+    assert counters["abi_probe_req_counted"] == counted + 6
     assert "abi_probe_reentered" not in counters
     assert "abi_probe_double_finish" not in counters
     assert "abi_probe_bad_state" not in counters

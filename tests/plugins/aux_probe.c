@@ -30,7 +30,6 @@
 #include "thinkgate/plugin.h"
 #include "common/judge.h"
 
-#define TG_AUXP_EXPORT  __attribute__((visibility("default")))
 
 typedef struct {
     int        live_done;
@@ -65,7 +64,7 @@ static const tg_option_t  tg_auxp_options[] = {
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
-TG_AUXP_EXPORT const tg_plugin_t  thinkgate_plugin = {
+TG_PLUGIN_EXPORT = {
     TG_PLUGIN_HEADER,
     "aux_probe",
     "1.0",
@@ -81,16 +80,13 @@ TG_AUXP_EXPORT const tg_plugin_t  thinkgate_plugin = {
     NULL,
     tg_auxp_on_cancel,
     tg_auxp_destroy,
-    { NULL }
 };
 
 
 static int
 tg_auxp_load(const tg_host_api_t *a, char *err, size_t n)
 {
-    if (a == NULL || a->abi_version != TG_PLUGIN_ABI_VERSION
-        || !TG_API_HAS(a, kv_limits))
-    {
+    if (!TG_HOST_HAS(a, kv_limits)) {
         snprintf(err, n, "aux_probe: needs a host with kv_limits");
         return -ENOTSUP;
     }

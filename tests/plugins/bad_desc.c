@@ -8,7 +8,7 @@
 
 static int bad_desc_start(tg_req_t *req) __attribute__((unused));
 
-const tg_plugin_t  thinkgate_plugin = {
+TG_PLUGIN_EXPORT = {
     .abi_version = TG_PLUGIN_ABI_VERSION,
 #if defined(CASE_small_size)
     .size = 16,

@@ -30,7 +30,7 @@ static const tg_option_t  bad_options[] = {
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
-const tg_plugin_t  thinkgate_plugin = {
+TG_PLUGIN_EXPORT = {
     TG_PLUGIN_HEADER,
     .name = "probe",
     .options = bad_options,

@@ -48,8 +48,7 @@ static const tg_option_t  judge_probe_options[] = {
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
-__attribute__((visibility("default")))
-const tg_plugin_t  thinkgate_plugin = {
+TG_PLUGIN_EXPORT = {
     TG_PLUGIN_HEADER,
     .name = "judge_probe",
     .version = "1.0",
@@ -68,7 +67,7 @@ judge_probe_load(const tg_host_api_t *api, char *err, size_t err_size)
     size_t  size = api->size < sizeof(tg_host_api_t) ? api->size
                                                      : sizeof(tg_host_api_t);
 
-    if (!TG_API_HAS(api, score_kind) || !TG_API_HAS(api, kv_limits)) {
+    if (!TG_HOST_HAS(api, score_kind) || !TG_HOST_HAS(api, kv_limits)) {
         snprintf(err, err_size, "the host has no score_kind() or aux "
                  "logprobs");
         return -ENOTSUP;

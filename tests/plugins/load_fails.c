@@ -11,7 +11,7 @@ static int load_fails_start(tg_req_t *req);
 
 static const tg_host_api_t  *load_fails_api;
 
-const tg_plugin_t  thinkgate_plugin = {
+TG_PLUGIN_EXPORT = {
     TG_PLUGIN_HEADER,
     .name = "probe",
     .version = "bad",

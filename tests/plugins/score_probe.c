@@ -31,8 +31,7 @@ static const tg_option_t  score_probe_options[] = {
 };
 
 /* The one exported symbol (built with -fvisibility=hidden). */
-__attribute__((visibility("default")))
-const tg_plugin_t  thinkgate_plugin = {
+TG_PLUGIN_EXPORT = {
     TG_PLUGIN_HEADER,
     .name = "score_probe",
     .version = "1.0",
@@ -47,9 +46,7 @@ const tg_plugin_t  thinkgate_plugin = {
 static int
 score_probe_load(const tg_host_api_t *api, char *err, size_t err_size)
 {
-    if (api->size < offsetof(tg_host_api_t, score_kind)
-                    + sizeof(api->score_kind))
-    {
+    if (!TG_HOST_HAS(api, score_kind)) {
         snprintf(err, err_size, "the host has no score_kind()");
         return -ENOTSUP;
     }

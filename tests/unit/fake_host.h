@@ -66,7 +66,7 @@ typedef struct {
     const char       *messages_json;  /* spec messages_json, copied */
 } fake_trace_result_t;
 
-typedef struct tg_req_s  fake_host_t;
+typedef struct tg_plugin_req_s  fake_host_t;
 
 /* A host for one request of plugin; calls its load().  NULL when load
  * refuses (the reason goes to stderr) or memory runs out. */

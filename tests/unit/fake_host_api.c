@@ -526,34 +526,49 @@ fake_client_n(tg_req_t *req)
 }
 
 
-static void
-fake_counter_add(const char *name, int64_t delta)
+static int
+fake__counter_add(fake_host_t *h, const char *name, int64_t delta)
 {
-    fake_host_t  *h = fake_host_current;
-    void         *p;
-    size_t        i;
+    void    *p;
+    size_t   i;
 
     if (h == NULL || name == NULL) {
-        return;
+        return -EINVAL;
     }
     for (i = 0; i < h->ncounters; i++) {
         if (strcmp(h->counters[i].name, name) == 0) {
             h->counters[i].value += delta;
-            return;
+            return 0;
         }
     }
     p = realloc(h->counters, (h->ncounters + 1) * sizeof(h->counters[0]));
     if (p == NULL) {
         fake__violation(h, "fake host out of memory");
-        return;
+        return -ENOMEM;
     }
     h->counters = p;
     h->counters[h->ncounters].name = strdup(name);
     if (h->counters[h->ncounters].name == NULL) {
         fake__violation(h, "fake host out of memory");
-        return;
+        return -ENOMEM;
     }
     h->counters[h->ncounters++].value = delta;
+    return 0;
+}
+
+
+static void
+fake_counter_add(const char *name, int64_t delta)
+{
+    (void) fake__counter_add(fake_host_current, name, delta);
+}
+
+
+/* The fake host is one request: its counters are the request's. */
+static int
+fake_counter_add_req(tg_req_t *req, const char *name, int64_t delta)
+{
+    return fake__counter_add(fake__req(req), name, delta);
 }
 
 
@@ -595,7 +610,8 @@ static const tg_host_api_t  fake_api = {
     fake_client_n,
     fake_kv_limits,
     fake_score_kind,
-    fake_aux_start_stop
+    fake_aux_start_stop,
+    fake_counter_add_req
 };
 
 

@@ -62,7 +62,10 @@ typedef struct fake_block_s {
     max_align_t           data[];
 } fake_block_t;
 
-struct tg_trace_s {
+/* The fake host gives the ABI's opaque handles (plugin.h) its own
+ * bodies: a trace handle is this struct, a request handle the fake host
+ * itself (the engine's host converts to its own types instead). */
+struct tg_plugin_trace_s {
     fake_host_t          *h;
     size_t                index;
     fake_trace_script_t   s;
@@ -87,7 +90,7 @@ struct tg_trace_s {
     char                 *messages;       /* spec->messages_json, copied */
 };
 
-struct tg_req_s {
+struct tg_plugin_req_s {
     const tg_plugin_t    *plugin;
     tg_request_info_t     info;
     void                 *state;

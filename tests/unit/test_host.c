@@ -1,0 +1,427 @@
+/*
+ * The plugin host (engine/strategy/host*.c), linked as it is, with the
+ * real plugin loader and a real plugin (tests/plugins/host_probe.c)
+ * against fakes of core (fake_core.c): the test plays core's part,
+ * starting the request through tg_strategy_host and feeding its traces
+ * SSE events and ends, and reads what the host wrote to the client.
+ */
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "fake_core.h"
+#include "strategy/host.h"
+
+static uv_loop_t      t_loop;
+static tg_engine_t    t_engine;
+static tg_request_t   t_req;
+
+static void t_setup(void);
+static void t_teardown(void);
+
+
+static void
+t_setup(void)
+{
+    char  err[512];
+
+    cr_assert_eq(uv_loop_init(&t_loop), 0);
+    memset(&t_engine, 0, sizeof(t_engine));
+    t_engine.loop = &t_loop;
+    cr_assert_eq(tg_plugin_registry_new(&t_engine.plugins,
+                                        TG_TEST_PLUGIN_DIR, &tg_host_api,
+                                        err, sizeof(err)), 0, "%s", err);
+    tg_host_init(&t_engine);
+}
+
+
+static void
+t_teardown(void)
+{
+    if (t_req.strategy_data != NULL) {
+        tg_strategy_host.destroy(&t_req);
+    }
+    json_decref(t_req.meta);
+    tg_oa_request_free(&t_req.oa);
+    memset(&t_req, 0, sizeof(t_req));
+    fake_core_reset();
+    tg_host_shutdown();
+    (void) uv_run(&t_loop, UV_RUN_NOWAIT);
+    tg_plugin_registry_free(t_engine.plugins);
+    (void) uv_loop_close(&t_loop);
+}
+
+
+/* A chat request (streamed or not) for strategy (the location's
+ * thinkgate_strategy), started: 0, or the host's error code with err
+ * filled. */
+static int
+t_start_as(const char *strategy, int stream, tg_oa_error_t *err)
+{
+    char  body[256];
+
+    snprintf(body, sizeof(body), "{\"model\": \"m\", \"stream\": %s, "
+             "\"messages\": [{\"role\": \"user\", \"content\": "
+             "\"What is six times seven?\"}]}", stream ? "true" : "false");
+
+    memset(&t_req, 0, sizeof(t_req));
+    t_req.engine = &t_engine;
+    t_req.id = 7;
+    t_req.pool_name = "p";
+    t_req.meta = json_pack("{s:s}", "strategy", strategy);
+    cr_assert_not_null(t_req.meta);
+    cr_assert_eq(tg_oa_parse(&t_req.oa, TG_OA_CHAT, body, strlen(body),
+                             err), 0);
+    t_req.strategy = &tg_strategy_host;
+    return tg_strategy_host.start(&t_req, err);
+}
+
+
+static int
+t_start(const char *strategy, tg_oa_error_t *err)
+{
+    return t_start_as(strategy, 0, err);
+}
+
+
+static tg_trace_t *
+t_trace(size_t i)
+{
+    cr_assert_lt(i, fake_core.ntraces);
+    return fake_core.traces[i];
+}
+
+
+/* One SSE chunk of trace i carrying content. */
+static void
+t_delta(size_t i, const char *content)
+{
+    tg_trace_t  *t = t_trace(i);
+    char        *s;
+    json_t      *chunk;
+
+    t->status = 200;
+    t->sse_ready = 1;
+    chunk = json_pack("{s:s, s:[{s:i, s:{s:s}, s:n}]}", "object",
+                      "chat.completion.chunk", "choices", "index", 0,
+                      "delta", "content", content, "finish_reason");
+    s = json_dumps(chunk, 0);
+    json_decref(chunk);
+    cr_assert_not_null(s);
+    t->bytes += strlen(s);
+    tg_strategy_host.on_event(t, "message", s, strlen(s));
+    free(s);
+}
+
+
+/* Trace i's last chunk (finish_reason stop, its usage) and its end. */
+static void
+t_done(size_t i, int completion_tokens)
+{
+    tg_trace_t  *t = t_trace(i);
+    char        *s;
+    json_t      *chunk;
+
+    chunk = json_pack("{s:s, s:[{s:i, s:{}, s:s}], s:{s:i, s:i, s:i}}",
+                      "object", "chat.completion.chunk", "choices",
+                      "index", 0, "delta", "finish_reason", "stop",
+                      "usage", "prompt_tokens", 10, "completion_tokens",
+                      completion_tokens, "total_tokens",
+                      10 + completion_tokens);
+    s = json_dumps(chunk, 0);
+    json_decref(chunk);
+    cr_assert_not_null(s);
+    t->bytes += strlen(s);
+    tg_strategy_host.on_event(t, "message", s, strlen(s));
+    free(s);
+    tg_strategy_host.on_event(t, "message", "[DONE]", 6);
+    t->done_seen = 1;
+    t->ended = 1;
+    tg_strategy_host.on_trace_end(t);
+}
+
+
+/* Trace i fails: the backend connection broke before it answered. */
+static void
+t_fail(size_t i)
+{
+    tg_trace_t  *t = t_trace(i);
+
+    t->rc = -ECONNRESET;
+    t->status = 0;
+    t->ended = 1;
+    tg_strategy_host.on_trace_end(t);
+}
+
+
+/* The engine-wide total of a plugin counter (the status page's). */
+static json_int_t
+t_total(const char *name)
+{
+    json_t      *o = json_object();
+    json_int_t   v;
+
+    cr_assert_eq(tg_host_counters_json(o), 0);
+    v = json_integer_value(json_object_get(o, name));
+    json_decref(o);
+    return v;
+}
+
+
+/* The JSON answer the client got. */
+static json_t *
+t_answer(void)
+{
+    json_t        *doc;
+    json_error_t   jerr;
+
+    cr_assert_eq(fake_core.head_status, 200);
+    cr_assert(fake_core.ended, "no END");
+    doc = json_loadb(tg_buf_ptr(&fake_core.data),
+                     tg_buf_size(&fake_core.data), 0, &jerr);
+    cr_assert_not_null(doc, "%s", jerr.text);
+    return doc;
+}
+
+
+TestSuite(host, .init = t_setup, .fini = t_teardown);
+
+
+Test(host, n_traces_their_output_and_the_summary)
+{
+    tg_oa_error_t  err;
+    json_t        *doc, *tg, *msg, *want;
+    size_t         i;
+
+    cr_assert_eq(t_start("host_probe n=3", &err), 0, "%s", err.message);
+
+    /* The plugin's n traces, on the request's pool, as chat requests
+     * for the client's messages. */
+    cr_assert_eq(fake_core.ntraces, 3);
+    for (i = 0; i < 3; i++) {
+        cr_assert_eq(t_trace(i)->pool, &fake_core.pool);
+        cr_assert_eq(t_trace(i)->endpoint, TG_OA_CHAT);
+        cr_assert_str_eq(json_string_value(json_object_get(
+            json_array_get(json_object_get(t_trace(i)->body, "messages"),
+                           0), "content")), "What is six times seven?");
+    }
+    cr_assert_eq(fake_core.head_status, 0, "nothing before the answer");
+
+    t_delta(0, "42");
+    t_delta(1, "six times seven ");
+    t_delta(1, "is 42");
+    t_delta(2, "7");
+    t_done(0, 1);
+    t_done(2, 1);
+    cr_assert_eq(fake_core.head_status, 0, "answered before the last end");
+    t_done(1, 5);
+
+    /* finish_trace() with the longest answer: trace 1's text, whole. */
+    doc = t_answer();
+    msg = json_object_get(json_array_get(json_object_get(doc, "choices"),
+                                         0), "message");
+    cr_assert_str_eq(json_string_value(json_object_get(msg, "content")),
+                     "six times seven is 42");
+    cr_assert_str_eq(json_string_value(json_object_get(doc, "object")),
+                     "chat.completion");
+
+    /* The summary, in the answer and as END's figures. */
+    tg = json_object_get(doc, "thinkgate");
+    cr_assert(json_equal(tg, fake_core.figures), "END figures differ");
+    cr_assert_str_eq(json_string_value(json_object_get(tg, "strategy")),
+                     "host_probe");
+    cr_assert_eq(json_integer_value(json_object_get(tg, "traces_started")),
+                 3);
+    cr_assert_eq(json_integer_value(json_object_get(tg, "winner")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(tg, "tokens")), 7);
+    cr_assert_eq(json_integer_value(json_object_get(tg, "ended")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(tg, "traces_cancelled")),
+                 0);
+
+    /* counter_add_req(): the request's own counts in its summary ... */
+    want = json_pack("{s:i, s:i, s:i}", "host_probe_started", 1,
+                     "host_probe_done", 3, "host_probe_old", 1);
+    cr_assert(json_equal(json_object_get(tg, "counters"), want),
+              "counters differ");
+    json_decref(want);
+    json_decref(doc);
+    /* ... and in the engine-wide totals. */
+    cr_assert_eq(t_total("host_probe_started"), 1);
+    cr_assert_eq(t_total("host_probe_done"), 3);
+    cr_assert_eq(t_total("host_probe_old"), 1);
+    cr_assert_eq(fake_core.cancelled[0] + fake_core.cancelled[1]
+                 + fake_core.cancelled[2], 0, "ended traces cancelled");
+
+    tg_strategy_host.destroy(&t_req);
+    cr_assert_null(t_req.strategy_data);
+    cr_assert_eq(t_total("host_probe_destroyed"), 1);
+}
+
+
+Test(host, totals_add_up_over_requests_summaries_stay_per_request)
+{
+    tg_oa_error_t  err;
+    json_t        *counters;
+    int            k;
+
+    for (k = 0; k < 2; k++) {
+        cr_assert_eq(t_start("host_probe n=2", &err), 0, "%s",
+                     err.message);
+        t_delta(0, "a");
+        t_delta(1, "bb");
+        t_done(0, 1);
+        t_done(1, 1);
+        counters = json_object_get(fake_core.figures, "counters");
+        cr_assert_eq(json_integer_value(json_object_get(counters,
+                         "host_probe_done")), 2, "request %d", k);
+        cr_assert_eq(json_integer_value(json_object_get(counters,
+                         "host_probe_started")), 1, "request %d", k);
+        t_teardown();
+        if (k == 0) {
+            /* The totals are the engine's: keep them across requests. */
+            cr_assert_eq(t_total("host_probe_done"), 2);
+            t_setup();
+        }
+    }
+    cr_assert_eq(t_total("host_probe_done"), 4);
+    cr_assert_eq(t_total("host_probe_started"), 2);
+    cr_assert_eq(t_total("host_probe_destroyed"), 2);
+    t_setup();      /* for the fixture's teardown */
+}
+
+
+Test(host, a_failed_trace_does_not_win)
+{
+    tg_oa_error_t  err;
+    json_t        *doc, *tg;
+
+    cr_assert_eq(t_start("host_probe n=2", &err), 0, "%s", err.message);
+    t_delta(0, "a longer answer that breaks");
+    t_fail(0);
+    t_delta(1, "short");
+    t_done(1, 2);
+
+    doc = t_answer();
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(
+        json_array_get(json_object_get(doc, "choices"), 0), "message"),
+        "content")), "short");
+    tg = json_object_get(doc, "thinkgate");
+    cr_assert_eq(json_integer_value(json_object_get(tg, "winner")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(tg,
+                     "counters"), "host_probe_done")), 1);
+    json_decref(doc);
+}
+
+
+Test(host, client_gone_cancels_the_traces_and_answers_nothing)
+{
+    tg_oa_error_t  err;
+
+    cr_assert_eq(t_start("host_probe n=2", &err), 0, "%s", err.message);
+    t_delta(0, "partial");
+
+    tg_strategy_host.on_cancel(&t_req);
+    cr_assert_eq(t_total("host_probe_cancelled"), 1);
+    /* Core closes the request next: the host cancels what still runs. */
+    tg_strategy_host.destroy(&t_req);
+    cr_assert_eq(fake_core.cancelled[0], 1);
+    cr_assert_eq(fake_core.cancelled[1], 1);
+    cr_assert_eq(t_total("host_probe_destroyed"), 1);
+    cr_assert_eq(t_total("host_probe_done"), 0);
+    cr_assert_eq(fake_core.head_status, 0);
+    cr_assert(!fake_core.ended && !fake_core.errored,
+              "output after the client left");
+}
+
+
+Test(host, counter_add_req_refuses_what_it_cannot_count)
+{
+    tg_oa_error_t     err;
+    tg_plugin_req_t  *req;
+
+    cr_assert_eq(t_start("host_probe n=1", &err), 0, "%s", err.message);
+    req = tg__host_preq(&t_req);
+
+    cr_assert_eq(tg_host_api.counter_add_req(NULL, "x", 1), -EINVAL);
+    cr_assert_eq(tg_host_api.counter_add_req(req, "Not-A-Name", 1),
+                 -EINVAL);
+    cr_assert(strstr(tg_host_api.last_error(req), "Not-A-Name") != NULL,
+              "%s", tg_host_api.last_error(req));
+    cr_assert_eq(t_total("Not-A-Name"), 0);
+    /* "counters" in the summary is the host's. */
+    cr_assert_eq(tg_host_api.summary_int(req, "counters", 1), -EPERM);
+
+    /* The old entry, called outside the request's callbacks, counts the
+     * totals only. */
+    tg_host_api.counter_add("host_probe_extra", 2);
+    cr_assert_eq(tg_host_api.counter_add_req(req, "host_probe_extra", 3),
+                 0);
+    cr_assert_eq(t_total("host_probe_extra"), 5);
+
+    t_delta(0, "x");
+    t_done(0, 1);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(
+                     fake_core.figures, "counters"), "host_probe_extra")),
+                 3);
+}
+
+
+/* The client's bytes so far, as a string. */
+static const char *
+t_out(void)
+{
+    return tg_buf_size(&fake_core.data) ? tg_buf_cstr(&fake_core.data) : "";
+}
+
+
+Test(host, a_live_trace_streams_to_the_client_as_it_comes)
+{
+    tg_oa_error_t  err;
+    const char    *out, *last;
+    json_t        *doc;
+    json_error_t   jerr;
+
+    cr_assert_eq(t_start_as("host_probe live=on", 1, &err), 0, "%s",
+                 err.message);
+    cr_assert_eq(fake_core.ntraces, 1);
+    cr_assert(json_is_true(json_object_get(t_trace(0)->body, "stream")));
+
+    /* Each delta goes out as it arrives, before the trace ends. */
+    t_delta(0, "forty");
+    cr_assert_eq(fake_core.head_status, 200);
+    cr_assert(strstr(t_out(), "\"content\":\"forty\"") != NULL, "%s",
+              t_out());
+    t_delta(0, "-two");
+    cr_assert(strstr(t_out(), "\"content\":\"-two\"") != NULL, "%s",
+              t_out());
+    cr_assert(!fake_core.ended);
+
+    t_done(0, 2);
+    out = t_out();
+    cr_assert(fake_core.ended, "no END");
+    cr_assert(strstr(out, "\"finish_reason\":\"stop\"") != NULL, "%s",
+              out);
+    cr_assert_str_eq(out + strlen(out) - 14, "data: [DONE]\n\n");
+
+    /* The last chunk before [DONE] carries the summary, as END's
+     * figures. */
+    last = strstr(out, "data: [DONE]");
+    while (last > out && last[-1] == '\n') {
+        last--;
+    }
+    while (last > out && !(last[-1] == '\n' && strncmp(last, "data: ", 6)
+                                                 == 0))
+    {
+        last--;
+    }
+    doc = json_loadb(last + 6, strcspn(last + 6, "\n"), 0, &jerr);
+    cr_assert_not_null(doc, "%s: %s", jerr.text, last);
+    cr_assert(json_equal(json_object_get(doc, "thinkgate"),
+                         fake_core.figures), "%s", last);
+    json_decref(doc);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(
+                     fake_core.figures, "counters"), "host_probe_done")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(fake_core.figures,
+                                                    "traces_started")), 1);
+}
