@@ -814,21 +814,22 @@ def measured_answer(doc, kind=None):
     return ans, tg.get("winner"), tg
 
 
-# Per-problem counters a plugin may report in its thinkgate object (trimr),
-# summed per file when present.
+# Per-problem counters a plugin may report in its thinkgate object (trimr;
+# deepprune's traces_pruned), summed per file when present.
 TG_SUMS = ("cut_tokens", "verifier_calls", "verifier_tokens",
-           "no_answer_cuts")
+           "no_answer_cuts", "traces_pruned")
 # Counters thinkgate_counts() works out itself (the host's budget_cuts
-# list, counted), summed the same way.
-TG_COUNTS = ("budget_cuts",)
+# list, deepprune's clusters list, counted), summed the same way.
+TG_COUNTS = ("budget_cuts", "clusters_formed")
 
 
 def thinkgate_counts(tgs_and_answers):
     """What the plugins' thinkgate objects say about triggers, read
     generically: {"triggers": {name: count} (per request from `trigger`,
     or per trace from a `triggers` object), "cuts_no_answer": requests
-    cut (n = 1) whose answer came back empty, the sums of TG_SUMS, and
-    budget_cuts: the traces reasoning_effort's budget cut};
+    cut (n = 1) whose answer came back empty, the sums of TG_SUMS,
+    budget_cuts: the traces reasoning_effort's budget cut, and
+    clusters_formed: deepprune's clusters};
     only the keys some object carried."""
     out = {}
     triggers = collections.Counter()
@@ -853,6 +854,10 @@ def thinkgate_counts(tgs_and_answers):
             # reasoning_effort's budget forcing: the traces cut.
             sums["budget_cuts"] = sums.get("budget_cuts", 0) \
                 + len(tg["budget_cuts"])
+        if isinstance(tg.get("clusters"), list):
+            # deepprune: the lines of reasoning its judge told apart.
+            sums["clusters_formed"] = sums.get("clusters_formed", 0) \
+                + len(tg["clusters"])
     if triggers:
         out["triggers"] = dict(triggers)
         out["cuts_no_answer"] = no_answer

@@ -3,7 +3,8 @@
 self_consistency at the same n, to passthrough (n=1) and self_consistency
 n=8, and to the yardstick (majority over k random traces, k = 1..n), all
 worked out from the recording alone; the simulated judge's measured AUROC;
-and the triggers a plugin reports (trimr).  Plus the plot of a sweep.
+the triggers a plugin reports (trimr); deepprune's clusters and pruned
+traces per problem.  Plus the plot of a sweep.
 """
 import strategies_lib as L
 from lib import make_table, print_tables, png_path, plt
@@ -19,6 +20,10 @@ def _pt(v):
 
 def _ratio(v):
     return "-" if v is None else "%.3fx" % v
+
+
+def _per(v, problems):
+    return "-" if v is None or not problems else "%.2f" % (v / problems)
 
 
 def _auroc(v):
@@ -143,6 +148,7 @@ def report(rs, out_json=None):
     plugin reported triggers."""
     judge = any(r["judge_auroc"] is not None for r in rs)
     trig = any(r.get("triggers") for r in rs)
+    pruned = any(r.get("traces_pruned") is not None for r in rs)
     headers = ["file", "strategy", "accuracy", "tokens", "tokens vs sc@n",
                "sc@n accuracy", "vs pt@1", "tokens vs pt@1", "vs sc@8",
                "tokens vs sc@8"]
@@ -152,6 +158,8 @@ def report(rs, out_json=None):
     if trig:
         headers += ["triggers", "cuts with no answer", "verifier calls",
                     "verifier tokens"]
+    if pruned:
+        headers += ["clusters / problem", "pruned / problem"]
     table = []
     for r in rs:
         row = [r["file"], r["config"], _pct(r["accuracy"]),
@@ -175,6 +183,11 @@ def report(rs, out_json=None):
                     else "{:,}".format(r["verifier_calls"]),
                     "-" if r.get("verifier_tokens") is None
                     else "{:,}".format(r["verifier_tokens"])]
+        if pruned:
+            # deepprune: of the n traces, the clusters the judge kept
+            # apart and the traces it cancelled as redundant.
+            row += [_per(r.get("clusters_formed"), r["problems"]),
+                    _per(r.get("traces_pruned"), r["problems"])]
         table.append(row)
     yard = []
     seen = set()

@@ -98,7 +98,9 @@ static int tg__phrase_answer(const char *t, size_t len,
                              const tg_answer_opts_t *opts, char *out,
                              size_t out_size);
 static const char *tg__memmem_last(const char *h, size_t hl, const char *n);
+static size_t tg__uspace(const char *v, size_t len);
 static int tg__choice_letter(const char *v, size_t len, size_t *after);
+static size_t tg__words_then_is(const char *t, size_t len, size_t i);
 static int tg__choice_phrase(const char *t, size_t len, size_t vs,
                              const tg__phrase_t *ph,
                              const tg_answer_opts_t *opts);
@@ -621,11 +623,38 @@ tg__final_part(const char *text, size_t len)
 }
 
 /*
+ * The bytes of a Unicode space at v in UTF-8, or 0: no-break U+00A0, the
+ * typographic spaces U+2000..U+200A, narrow no-break U+202F (gpt-oss
+ * writes "(D)\u202f3"), U+205F and the ideographic U+3000.
+ */
+static size_t
+tg__uspace(const char *v, size_t len)
+{
+    const unsigned char *u = (const unsigned char *) v;
+
+    if (len >= 2 && u[0] == 0xC2 && u[1] == 0xA0) {
+        return 2;
+    }
+    if (len < 3) {
+        return 0;
+    }
+    if ((u[0] == 0xE2 && u[1] == 0x80
+         && ((u[2] >= 0x80 && u[2] <= 0x8A) || u[2] == 0xAF))
+        || (u[0] == 0xE2 && u[1] == 0x81 && u[2] == 0x9F)
+        || (u[0] == 0xE3 && u[1] == 0x80 && u[2] == 0x80))
+    {
+        return 3;
+    }
+    return 0;
+}
+
+/*
  * An option letter standing alone at the start of v: "C", "(C)", "C)",
  * "**C**", "\text{(C)}", "$C$", followed by anything that is not part of
- * a word.  A capital that starts a word ("Answer", "Carbon") is not one,
- * nor is a bare "A" followed by a lower-case word ("A mixture of ...").
- * Returns the letter, or 0; *after gets the offset past it.
+ * a word (a Unicode space is not: "(D)\u202f3").  A capital that starts
+ * a word ("Answer", "Carbon", "Cé") is not one, nor is a bare "A"
+ * followed by a lower-case word ("A mixture of ...").  Returns the
+ * letter, or 0; *after gets the offset past it.
  */
 static int
 tg__choice_letter(const char *v, size_t len, size_t *after)
@@ -633,12 +662,18 @@ tg__choice_letter(const char *v, size_t len, size_t *after)
     static const char *const wraps[] = {
         "\\text{", "\\textbf{", "\\mathrm{", "\\mathbf{",
     };
-    size_t i = 0, k, wl;
+    size_t i = 0, k, wl, sp;
     int paren = 0, letter;
 
     for (;;) {
-        while (i < len && strchr(" \t*$:", v[i]) != NULL) {
-            i++;
+        for (;;) {
+            if (i < len && strchr(" \t*$:", v[i]) != NULL) {
+                i++;
+            } else if ((sp = tg__uspace(v + i, len - i)) > 0) {
+                i += sp;
+            } else {
+                break;
+            }
         }
         for (k = 0; k < sizeof(wraps) / sizeof(wraps[0]); k++) {
             wl = strlen(wraps[k]);
@@ -665,13 +700,15 @@ tg__choice_letter(const char *v, size_t len, size_t *after)
     } else if (paren) {
         return 0;
     }
-    if (i < len && (isalnum((unsigned char) v[i]) || v[i] == '_'
-                    || (unsigned char) v[i] >= 0x80))
+    sp = i < len && v[i] == ' ' ? 1 : tg__uspace(v + i, len - i);
+    if (i < len && sp == 0
+        && (isalnum((unsigned char) v[i]) || v[i] == '_'
+            || (unsigned char) v[i] >= 0x80))
     {
         return 0;
     }
-    if (!paren && i + 1 < len && v[i] == ' '
-        && islower((unsigned char) v[i + 1]))
+    if (!paren && sp > 0 && i + sp < len
+        && islower((unsigned char) v[i + sp]))
     {
         return 0;
     }
@@ -681,17 +718,55 @@ tg__choice_letter(const char *v, size_t len, size_t *after)
     return letter;
 }
 
+/* Words of a choice phrase before its verb ("choice among the given
+ * options is (D)"): at most this many lower-case words, then "is". */
+#define TG__CHOICE_WORDS  6
+
+/*
+ * After "choice" or "option" at t[i]: up to TG__CHOICE_WORDS lower-case
+ * words (an 's' glued on counts: "options") then "is" and a space, all on
+ * one clause.  Returns the offset past "is ", or 0.  A letter, a digit or
+ * any punctuation on the way ends the search: "option C is ...", "options
+ * (A-D) match nothing" and "choice, which is" are not this.
+ */
+static size_t
+tg__words_then_is(const char *t, size_t len, size_t i)
+{
+    unsigned words = 0;
+    size_t s;
+
+    while (words <= TG__CHOICE_WORDS) {
+        while (i < len && t[i] == ' ') {
+            i++;
+        }
+        s = i;
+        while (i < len && islower((unsigned char) t[i])) {
+            i++;
+        }
+        if (i == s || i >= len || t[i] != ' ') {
+            return 0;
+        }
+        if (i - s == 2 && t[s] == 'i' && t[s + 1] == 's') {
+            return i + 1;
+        }
+        words++;
+    }
+    return 0;
+}
+
 /*
  * The option a phrase at t[vs] names, for a multiple-choice answer: after
- * decoration (and "is"), an option letter that fits.  For "option" and
- * "choice" the rest of the sentence must not list more options ("option A
- * and D") or rule the one named out ("option C incorrectly pairs").
+ * decoration (and "is"), an option letter that fits; after "choice" or
+ * "option" a few words may come before the "is" (tg__words_then_is).  For
+ * "option" and "choice" the rest of the sentence must not list more
+ * options ("option A and D") or rule the one named out ("option C
+ * incorrectly pairs").
  */
 static int
 tg__choice_phrase(const char *t, size_t len, size_t vs,
                   const tg__phrase_t *ph, const tg_answer_opts_t *opts)
 {
-    size_t i = vs, e, after = 0, k;
+    size_t i = vs, e, after = 0, k, words;
     int lines = 0, letter;
     char c;
 
@@ -700,10 +775,18 @@ tg__choice_phrase(const char *t, size_t len, size_t vs,
     {
         i++;
     }
+    words = i;
     if (len - i >= 3 && strncasecmp(t + i, "is ", 3) == 0) {
         i += 3;
     }
     letter = tg__choice_letter(t + i, len - i, &after);
+    if (letter == 0 && ph->choice_only
+        && (k = tg__words_then_is(t, len, words)) > 0)
+    {
+        /* "the correct choice among the given options is (D)" */
+        i = k;
+        letter = tg__choice_letter(t + i, len - i, &after);
+    }
     c = (char) letter;
     if (letter == 0 || !tg_answer_fits(&c, 1, opts)) {
         return 0;

@@ -16,8 +16,11 @@
  *      "perhaps the answer is 17, but..." all the time.
  *   3. Multiple choice (TG_ANSWER_CHOICE) reads an option letter standing
  *      alone -- "(C)", "C", "**C**", "\text{(C)}" -- from boxes and from
- *      those phrases and "option C", "choice (C)" (unless the sentence
- *      lists more options or rules the one named out); never a capital
+ *      those phrases and "option C", "choice (C)", "the choice among
+ *      the given options is (C)" (unless the sentence lists more options
+ *      or rules the one named out), also after a box that names no
+ *      option ("\boxed{42} ... the correct choice is (C)"); a Unicode
+ *      space may follow the letter ("(C)\u202f0.77c"); never a capital
  *      that starts a word ("**Answer", "Carbon").  A box that names an
  *      option and repeats its text ("\boxed{(B) 3536}") gives the letter;
  *      an integer box ending a derivation ("\boxed{147 + 147 = 294}")

@@ -173,12 +173,14 @@ class Proc:
 
 
 def start_sim(*args, port=None):
-    """Starts build/bin/thinkgate-sim on a free loopback port."""
+    """Starts build/bin/thinkgate-sim on a free loopback port.  It listens
+    once its trace files are read: all of ../shared/traces takes about
+    15 s on a loaded 2-core box, hence the long wait."""
     port = port or free_port()
     proc = Proc("sim", [SIM,
                         "--listen", "127.0.0.1:%d" % port] + list(args))
     proc.start()
-    wait_port(port, proc=proc)
+    wait_port(port, timeout=60.0, proc=proc)
     proc.port = port
     proc.url = "http://127.0.0.1:%d" % port
     return proc

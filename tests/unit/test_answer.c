@@ -246,6 +246,27 @@ static const tg_case_t tg_choice_cases[] = {
     { "</think>The answer is E.", "" },
     { "</think>I have not reached a final answer yet.", "" },
     { "the answer is (B), surely\n", "" },
+    /* After a box that names no option, the phrase names it; an option
+     * may be followed by a Unicode space (U+202F, U+00A0) and its text,
+     * and a few words may come between "choice" and "is". */
+    { "</think>\\[\n\\boxed{3}\n\\]\n\nThe correct choice is "
+      "**(D)\xE2\x80\xAF" "3**.", "D" },
+    { "</think>\\boxed{0.77c}\n\nThus the answer is (C)\xC2\xA0" "0.77c.",
+      "C" },
+    { "</think>\\boxed{\\text{hexane}}\n\nThus the correct choice among "
+      "the given options is **(D) \\(\\hbar/\\sqrt{2}\\)**.", "D" },
+    { "</think>\\boxed{42}\nThe option that fits is B.", "B" },
+    { "</think>\\boxed{(B)\xE2\x80\xAF" "3536}", "B" },
+    { "</think>\\boxed{42}\n\nNone of the listed options (A\xE2\x80\x93"
+      "D) matches this product.", "" },
+    { "</think>\\boxed{42}\nThe choice that is closest is (B) or (C).", "" },
+    { "</think>\\boxed{42}\nThe option listed second is C, which is "
+      "wrong.", "" },
+    { "</think>\\boxed{42}\nThe choice that we would make if the data "
+      "were better is (B).", "" },
+    { "</think>So the answer is **C\xC2\xA0" "carbon**", "" },
+    { "</think>The answer is **C\xC3\xA9**.", "" },
+    { "</think>\\boxed{42}\nThe choice, which is (B).", "" },
     { "analysis: the answer is (A)<|end|><|start|>assistant<|channel|>"
       "final<|message|>The answer is (B).", "B" },
 };
