@@ -89,7 +89,13 @@ SERVER = """
         location /thinkgate/admin/ {
             thinkgate_admin;
         }
+        location /thinkgate/tokadmin/ {
+            thinkgate_admin token_file=ADMIN_TOKEN_FILE;
+        }
 """
+
+# The token of /thinkgate/tokadmin/ (thinkgate_admin token_file=).
+ADMIN_TOKEN = "tg-admin-" + "k3y" * 6
 
 
 def make_plugin_dir():
@@ -116,9 +122,14 @@ def gw():
     path = os.path.join(tdir, "invented.jsonl.gz")
     write_traces(path)
     pdir = make_plugin_dir()
+    token_file = os.path.join(tdir, "admin.token")
+    with open(token_file, "w") as f:
+        f.write(ADMIN_TOKEN + "\n")
     g = harness.Gateway(sim_args=["--traces", path, "--step-ms", "3",
                                   "--step-ms-per-seq", "0"],
-                        server=SERVER, plugin_dir=pdir)
+                        server=SERVER.replace("ADMIN_TOKEN_FILE",
+                                              token_file),
+                        plugin_dir=pdir)
     g.plugin_dir = pdir
     # Every worker registered, so that no first request meets one still
     # connecting (it would rightly get 503).
@@ -489,6 +500,37 @@ def test_admin_refuses_a_long_name_and_shows_no_paths(gw):
         deploy(gw.plugin_dir, "ffs",
                os.path.join(harness.BUILD, "plugins", "ffs.so"))
         admin(gw, "POST", "/plugins/ffs/reload")
+
+
+@pytest.mark.parametrize("auth", [
+    None, "Bearer wrong", ADMIN_TOKEN, "Bearer " + ADMIN_TOKEN[:-1],
+    "Bearer " + ADMIN_TOKEN + "x", "Basic " + ADMIN_TOKEN])
+def test_admin_token_of_its_own(gw, auth):
+    """Issue 14, bug 8: an admin location with token_file= answers only
+    "Authorization: Bearer TOKEN" with that file's token; anything else is
+    an OpenAI-shaped 401 and reloads nothing."""
+    gen = plugin_entry(gw, "passthrough")["generation"]
+    hdrs = {} if auth is None else {"Authorization": auth}
+    for method, path in (("GET", "/plugins"),
+                         ("POST", "/plugins/passthrough/reload")):
+        status, raw = request(gw, method, "/thinkgate/tokadmin" + path,
+                              headers=hdrs)
+        assert status == 401, raw
+        err = json.loads(raw)["error"]
+        assert err["type"] == "invalid_request_error", err
+        assert err["code"] == "invalid_admin_token", err
+        assert "thinkgate_admin" in err["message"], err
+    assert plugin_entry(gw, "passthrough")["generation"] == gen
+    good = {"Authorization": "Bearer " + ADMIN_TOKEN}
+    status, raw = request(gw, "GET", "/thinkgate/tokadmin/plugins",
+                          headers=good)
+    assert status == 200, raw
+    assert any(p["name"] == "passthrough" for p in json.loads(raw))
+    status, raw = request(gw, "POST",
+                          "/thinkgate/tokadmin/plugins/passthrough/reload",
+                          headers=good)
+    assert status == 200, raw
+    assert json.loads(raw)["generation"] == gen + 1
 
 
 def test_bad_reload_keeps_old_version_serving(gw):
