@@ -124,22 +124,47 @@ def test_models(gw):
     assert models
 
 
-def test_status_json_and_prometheus(gw):
+def status_doc(gw, args=""):
     conn = http.client.HTTPConnection("127.0.0.1", gw.nginx.port, timeout=5)
-    conn.request("GET", "/thinkgate/status")
+    conn.request("GET", "/thinkgate/status" + args)
     resp = conn.getresponse()
-    doc = json.loads(resp.read())
-    assert resp.status == 200
-    assert doc["engine"]["connected"] is True
-    assert doc["requests"]["total"] >= 0
-    assert any(b["name"] == "b0" for b in doc["backends"])
-    conn.request("GET", "/thinkgate/status?format=prometheus")
-    resp = conn.getresponse()
-    text = resp.read().decode()
-    assert resp.status == 200
-    assert "thinkgate_engine_connected 1" in text
-    assert "thinkgate_requests_total" in text
+    raw = resp.read()
     conn.close()
+    assert resp.status == 200, raw
+    return raw if args else json.loads(raw)
+
+
+def test_status_json_and_prometheus(gw):
+    """The counters move by exactly what was sent: one answered request,
+    one refused (400), and the Prometheus text says the same numbers."""
+    doc = status_doc(gw)
+    assert doc["engine"]["connected"] is True
+    before = doc["requests"]
+    b0 = next(b for b in doc["backends"] if b["name"] == "b0")
+    status, raw = post(gw.nginx.port, "/v1/chat/completions", CHAT)
+    assert status == 200, raw
+    status, raw = post(gw.nginx.port, "/v1/chat/completions",
+                       dict(CHAT, n=0))
+    assert status == 400, raw
+    doc = status_doc(gw)
+    after = doc["requests"]
+    assert after["total"] == before["total"] + 2, (before, after)
+    assert after["errors"] == before["errors"] + 1, (before, after)
+    assert after["in_flight"] == 0, after
+    b0_after = next(b for b in doc["backends"] if b["name"] == "b0")
+    assert b0_after["requests"] == b0["requests"] + 1, (b0, b0_after)
+    text = status_doc(gw, "?format=prometheus").decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    assert values["thinkgate_engine_connected"] == 1
+    # the status request above is not an API request: the same totals
+    assert values["thinkgate_requests_total"] == after["total"]
+    assert values["thinkgate_requests_errors_total"] == after["errors"]
+    assert values['thinkgate_backend_requests_total{backend="b0"}'] \
+        == b0_after["requests"]
 
 
 @pytest.mark.parametrize("body,param", [
@@ -396,12 +421,11 @@ def test_engine_restart(gw):
         assert time.monotonic() < deadline, "worker never reconnected"
         time.sleep(0.1)
     assert json.loads(raw)["choices"]
-    # Every worker must come back, not just one.
+    # Every worker must come back, not just one: both register again,
+    # then every request is answered, whichever worker takes it.
+    wait_registered(gw.nginx, 2)
     for _ in range(10):
         status, raw = post(gw.nginx.port, "/v1/chat/completions", CHAT)
-        if status == 503:
-            time.sleep(0.3)
-            continue
         assert status == 200, raw
 
 
