@@ -12,7 +12,8 @@
 #
 # Patch header lines (before the diff):
 #   # test: PYTEST-NODE-ID | unit:BINARY[:SUITE/TEST]
-#   # build: MAKE-TARGET ...   (build/bin/thinkgated, module, ...)
+#   # build: MAKE-TARGET ...   (build/bin/thinkgated, module, ...; empty
+#                              for a configuration file)
 #   # expect: text the failing test's output must hold
 # tests/MUTATIONS.md lists them with the failures observed.
 set -u
@@ -35,6 +36,7 @@ fi
 
 patch=
 rebuild() {
+    [ -n "$1" ] || return 0         # a configuration file: nothing to build
     # shellcheck disable=SC2086
     make -s -j2 $1 >/tmp/mutate.$$.build 2>&1 || {
         tail -30 /tmp/mutate.$$.build >&2
