@@ -81,6 +81,7 @@ for name in "$@"; do
         echo "mutate: $name CAUGHT by $test:"
         { grep -m1 -E '^>' /tmp/mutate.$$.out
           grep -m2 -E '^E ' /tmp/mutate.$$.out
+          grep -m1 -E '\.c:[0-9]+: ' /tmp/mutate.$$.out
           grep -m1 -F -- "${expect:-FAIL}" /tmp/mutate.$$.out
         } | cut -c1-200 | awk '!seen[$0]++'
         mkdir -p build/mutate && cp /tmp/mutate.$$.out "build/mutate/$name.log"
