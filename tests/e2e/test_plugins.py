@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -241,6 +242,33 @@ def test_self_consistency_early_stop_cancels(gw):
     assert tg["traces_cancelled"] > 0
     assert tg["tokens"] < sum(lengths(B))
     wait_no_open_streams(gw)
+
+
+@pytest.mark.parametrize("strategy", ["ffs", "self_consistency"])
+def test_client_leaving_an_n8_request_closes_every_trace(gw, strategy):
+    """Issue 14: a client that leaves an n=8 request mid-stream, through
+    the real engine and nginx: all eight backend streams close at once,
+    long before the traces (1.2 s and more) would have ended."""
+    wait_no_open_streams(gw)
+    body = {"model": "Probe", "seed": 0, "max_tokens": 4000,
+            "stream": True, "messages": [{"role": "user", "content": SLOW}],
+            "thinkgate": {"strategy": strategy, "n": 8}}
+    data = json.dumps(body).encode()
+    sock = socket.create_connection(("127.0.0.1", gw.nginx.port))
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
+    assert sock.recv(65536).startswith(b"HTTP/1.1 200"), strategy
+    deadline = time.monotonic() + 3
+    while sim_stats(gw)["open_streams"] < 8:
+        assert time.monotonic() < deadline, sim_stats(gw)
+        time.sleep(0.005)
+    closed_at = time.monotonic()
+    sock.close()
+    while sim_stats(gw)["open_streams"] > 0:
+        assert time.monotonic() - closed_at < 3, sim_stats(gw)
+        time.sleep(0.005)
+    assert time.monotonic() - closed_at < 0.3
 
 
 def test_completions_endpoint_ffs(gw):
