@@ -167,6 +167,32 @@ def test_status_json_and_prometheus(gw):
         == b0_after["requests"]
 
 
+def test_prometheus_text_parses_with_a_real_parser(gw):
+    """Issue 14: the Prometheus text as the official Python client's
+    parser reads it (a scrape that parses by eye can still be refused):
+    every family once, typed, and the per-backend series labelled."""
+    parser = harness.import_or_missing("prometheus_client.parser")
+    status, raw = post(gw.nginx.port, "/v1/chat/completions", CHAT)
+    assert status == 200, raw
+    text = status_doc(gw, "?format=prometheus").decode()
+    families = list(parser.text_string_to_metric_families(text))
+    names = [f.name for f in families]
+    assert len(names) == len(set(names)), sorted(names)
+    by_name = {f.name: f for f in families}
+    for name, kind in (("thinkgate_engine_connected", "gauge"),
+                       ("thinkgate_requests", "counter"),
+                       ("thinkgate_requests_in_flight", "gauge"),
+                       ("thinkgate_backend_requests", "counter"),
+                       ("thinkgate_backend_in_flight", "gauge")):
+        assert by_name[name].type == kind, (name, by_name[name].type)
+        assert by_name[name].documentation, name
+    series = {s.labels.get("backend"): s.value
+              for s in by_name["thinkgate_backend_requests"].samples
+              if s.name == "thinkgate_backend_requests_total"}
+    assert series.get("b0", 0) >= 1, series
+    assert by_name["thinkgate_requests"].samples[0].value >= 1
+
+
 @pytest.mark.parametrize("body,param", [
     (b"{not json", None),
     (b"[1, 2]", None),
