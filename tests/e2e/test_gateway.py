@@ -3,6 +3,7 @@ real engine and the simulator, driven by the official OpenAI client and by
 raw HTTP for the error cases."""
 import http.client
 import json
+import os
 import socket
 import time
 
@@ -191,6 +192,49 @@ def test_prometheus_text_parses_with_a_real_parser(gw):
               if s.name == "thinkgate_backend_requests_total"}
     assert series.get("b0", 0) >= 1, series
     assert by_name["thinkgate_requests"].samples[0].value >= 1
+
+
+def test_api_key_env_end_to_end_and_the_client_key_never_forwarded():
+    """Issue 14: through nginx and the real engine, a backend with
+    api_key_env= gets the operator's key from the engine's environment,
+    one without gets no Authorization at all, and the client's own
+    Authorization reaches neither, streamed or not."""
+    keyed = harness.start_bad_backend("record")
+    plain = harness.start_bad_backend("record")
+    os.environ["THINKGATE_E2E_BACKEND_KEY"] = "sk-operator-secret"
+    http = ("    thinkgate_backend keyed http://127.0.0.1:%d "
+            "model=thinkgate-sim api_key_env=THINKGATE_E2E_BACKEND_KEY;\n"
+            "    thinkgate_backend plain http://127.0.0.1:%d "
+            "model=thinkgate-sim;\n"
+            "    thinkgate_pool keyed keyed;\n"
+            "    thinkgate_pool plain plain;\n"
+            % (keyed.server_address[1], plain.server_address[1]))
+    server = """
+        location /keyed/v1/ { thinkgate_pass keyed; }
+        location /plain/v1/ { thinkgate_pass plain; }
+        location = /thinkgate/status { thinkgate_status; }
+"""
+    g = None
+    try:
+        g = harness.Gateway(http=http, server=server)
+        wait_registered(g.nginx, 2)
+        for prefix, srv, want in (("/keyed", keyed,
+                                   "Bearer sk-operator-secret"),
+                                  ("/plain", plain, None)):
+            for stream in (False, True):
+                status, raw = post(g.nginx.port,
+                                   prefix + "/v1/chat/completions",
+                                   dict(CHAT, stream=stream),
+                                   {"Authorization": "Bearer client-own"})
+                assert status == 200, raw
+                assert srv.seen and srv.seen[-1] == want, srv.seen
+        assert len(keyed.seen) >= 2 and len(plain.seen) >= 2
+    finally:
+        if g is not None:
+            g.close()
+        keyed.shutdown()
+        plain.shutdown()
+        del os.environ["THINKGATE_E2E_BACKEND_KEY"]
 
 
 @pytest.mark.parametrize("body,param", [
