@@ -237,6 +237,59 @@ def test_api_key_env_end_to_end_and_the_client_key_never_forwarded():
         del os.environ["THINKGATE_E2E_BACKEND_KEY"]
 
 
+def test_one_stalled_trace_among_many_is_cut_by_the_timeout():
+    """Issue 14: a self_consistency n=4 request over a pool where one
+    backend stalls: thinkgate_timeout (1 s) cuts the stalled traces,
+    counted as that backend's errors, and the request answers from the
+    others after about a second, not when the silent backend gives up
+    (3 s) nor at the deadline."""
+    silent = harness.start_bad_backend("silent")
+    sim = harness.start_sim("--step-ms", "2", "--step-ms-per-seq", "0")
+    http = ("    thinkgate_backend b0 %s;\n"
+            "    thinkgate_backend silent http://127.0.0.1:%d;\n"
+            "    thinkgate_pool mixed b0 silent;\n"
+            % (sim.url, silent.server_address[1]))
+    server = """
+        location /v1/ {
+            thinkgate_pass mixed; thinkgate_timeout 1s;
+            thinkgate_strategy self_consistency n=4;
+        }
+        location = /thinkgate/status { thinkgate_status; }
+"""
+    engine = harness.start_engine()
+    nginx = harness.start_nginx(engine.sock, http, server)
+    try:
+        wait_registered(nginx, 2)
+        t0 = time.monotonic()
+        status, raw = post(nginx.port, "/v1/chat/completions", CHAT)
+        elapsed = time.monotonic() - t0
+        assert status == 200, raw
+        assert 0.9 <= elapsed < 2.5, elapsed
+        tg = json.loads(raw)["thinkgate"]
+        assert tg["traces_started"] == 4, tg
+        backends = {b["name"]: b
+                    for b in status_of(nginx.port)["backends"]}
+        stalled = backends["silent"]
+        assert stalled["requests"] >= 1, backends
+        assert stalled["errors"] == stalled["requests"], stalled
+        assert stalled["in_flight"] == 0, stalled
+        assert backends["b0"]["requests"] + stalled["requests"] == 4
+        assert backends["b0"]["errors"] == 0, backends["b0"]
+    finally:
+        nginx.cleanup()
+        engine.cleanup()
+        sim.cleanup()
+        silent.shutdown()
+
+
+def status_of(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", "/thinkgate/status")
+    doc = json.loads(conn.getresponse().read())
+    conn.close()
+    return doc
+
+
 @pytest.mark.parametrize("body,param", [
     (b"{not json", None),
     (b"[1, 2]", None),
