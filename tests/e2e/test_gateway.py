@@ -4,6 +4,7 @@ raw HTTP for the error cases."""
 import http.client
 import json
 import os
+import signal
 import socket
 import time
 
@@ -288,6 +289,48 @@ def status_of(port):
     doc = json.loads(conn.getresponse().read())
     conn.close()
     return doc
+
+
+def test_nginx_reload_keeps_streams_in_flight():
+    """Issue 14: nginx -s reload (SIGHUP to the master) while a stream
+    runs: the old worker keeps serving it to [DONE] (it must not exit
+    with a request in flight), and the new workers register and answer."""
+    g = harness.Gateway(sim_args=["--step-ms", "20",
+                                  "--step-ms-per-seq", "0"])
+    try:
+        wait_registered(g.nginx, 2)
+        body = json.dumps(dict(CHAT, stream=True, max_tokens=4000,
+                               seed=7)).encode()
+        sock = socket.create_connection(("127.0.0.1", g.nginx.port),
+                                        timeout=30)
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        got = b""
+        while got.count(b"data:") < 3:
+            chunk = sock.recv(65536)
+            assert chunk, got
+            got += chunk
+        os.kill(g.nginx.p.pid, signal.SIGHUP)
+        time.sleep(1.0)
+        # the stream outlived the reload's start (so the test means it)
+        assert sim_stats(g.sim)["open_streams"] == 1, sim_stats(g.sim)
+        while not got.endswith(b"\r\n0\r\n\r\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        sock.close()
+        events = [ln[6:] for ln in got.decode().split("\n")
+                  if ln.startswith("data: ")]
+        assert events[-1].strip() == "[DONE]", events[-3:]
+        assert not any(b'"error"' in e.encode() for e in events), events
+        wait_registered(g.nginx, 2)
+        for _ in range(5):
+            status, raw = post(g.nginx.port, "/v1/chat/completions", CHAT)
+            assert status == 200, raw
+    finally:
+        g.close()
 
 
 @pytest.mark.parametrize("body,param", [
