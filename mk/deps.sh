@@ -67,6 +67,7 @@ fi
 
 # MODULE or MODULE:PYPI-NAME where the two differ.
 pys=(openai pytest pytest_timeout:pytest-timeout matplotlib numpy
+     prometheus_client:prometheus-client
      safetensors tokenizers onnx onnxruntime)
 pymissing=()
 for m in "${pys[@]}"; do

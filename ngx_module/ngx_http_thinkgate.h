@@ -173,6 +173,9 @@ typedef struct {
     ngx_msec_t                  timeout;
     ngx_msec_t                  deadline;   /* thinkgate_deadline; 0: off */
     size_t                      max_body;
+    u_char                     *admin_token;    /* thinkgate_admin
+                                               token_file=: the token's
+                                               SHA-256; NULL: none */
     ngx_str_t                   pass_file;  /* where thinkgate_pass is */
     ngx_uint_t                  pass_line;
     ngx_uint_t                  pass;       /* thinkgate_pass given */
@@ -362,6 +365,10 @@ char *ngx_http_thinkgate_conf_auth_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_thinkgate_auth(ngx_http_request_t *r,
     ngx_http_thinkgate_auth_t *auth);
+ngx_int_t ngx_http_thinkgate_admin_token_load(ngx_conf_t *cf,
+    ngx_http_thinkgate_loc_conf_t *lcf, ngx_str_t *value);
+ngx_int_t ngx_http_thinkgate_admin_auth(ngx_http_request_t *r,
+    u_char *hash);
 void ngx_http_thinkgate_key_meta(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_auth_t *auth);
 

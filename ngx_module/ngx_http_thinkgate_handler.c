@@ -14,7 +14,8 @@
 static void ngx_http_thinkgate_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_thinkgate_collect_body(ngx_http_request_t *r,
     ngx_http_thinkgate_ctx_t *ctx, size_t max);
-static ngx_int_t ngx_http_thinkgate_unauthorized(ngx_http_request_t *r);
+static ngx_int_t ngx_http_thinkgate_unauthorized(ngx_http_request_t *r,
+    ngx_uint_t kind);
 static ngx_int_t ngx_http_thinkgate_meta(ngx_http_request_t *r,
     ngx_http_thinkgate_ctx_t *ctx);
 static void ngx_http_thinkgate_cleanup(void *data);
@@ -102,7 +103,19 @@ ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
             return rc;
         }
 
-        return ngx_http_thinkgate_unauthorized(r);
+        return ngx_http_thinkgate_unauthorized(r, kind);
+    }
+
+    /* thinkgate_admin token_file=: the admin API's own token */
+    if (kind == NGX_HTTP_THINKGATE_KIND_ADMIN && lcf->admin_token != NULL
+        && ngx_http_thinkgate_admin_auth(r, lcf->admin_token) != NGX_OK)
+    {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_thinkgate_unauthorized(r, kind);
     }
 
     if (!ngx_http_thinkgate_engine_connected()) {
@@ -534,13 +547,19 @@ ngx_http_thinkgate_unavailable(ngx_http_request_t *r, ngx_uint_t kind)
 /* 401 as OpenAI answers it, with WWW-Authenticate */
 
 static ngx_int_t
-ngx_http_thinkgate_unauthorized(ngx_http_request_t *r)
+ngx_http_thinkgate_unauthorized(ngx_http_request_t *r, ngx_uint_t kind)
 {
     static u_char  body[] =
         "{\"error\":{\"message\":\"Incorrect or missing API key: send "
         "\\\"Authorization: Bearer KEY\\\" with a key of this "
         "gateway.\",\"type\":\"invalid_request_error\",\"param\":null,"
         "\"code\":\"invalid_api_key\"}}\n";
+    static u_char  admin[] =
+        "{\"error\":{\"message\":\"Incorrect or missing admin token: "
+        "send \\\"Authorization: Bearer TOKEN\\\" with the token of "
+        "this location's thinkgate_admin token_file.\",\"type\":"
+        "\"invalid_request_error\",\"param\":null,\"code\":"
+        "\"invalid_admin_token\"}}\n";
 
     ngx_table_elt_t  *h;
 
@@ -552,6 +571,11 @@ ngx_http_thinkgate_unauthorized(ngx_http_request_t *r)
     h->hash = 1;
     ngx_str_set(&h->key, "WWW-Authenticate");
     ngx_str_set(&h->value, "Bearer");
+
+    if (kind == NGX_HTTP_THINKGATE_KIND_ADMIN) {
+        return ngx_http_thinkgate_send_json(r, NGX_HTTP_UNAUTHORIZED, admin,
+                                            sizeof(admin) - 1);
+    }
 
     return ngx_http_thinkgate_send_json(r, NGX_HTTP_UNAUTHORIZED, body,
                                         sizeof(body) - 1);

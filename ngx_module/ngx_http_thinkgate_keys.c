@@ -13,7 +13,8 @@
  * --redis): the bearer token's SHA-256 goes to the engine, which reads
  * the key's record on every request (engine/serve/keys.h).
  * thinkgate_auth_key VALUE names the key instead of a bearer token, for
- * an identity provider behind nginx's auth_request.
+ * an identity provider behind nginx's auth_request.  thinkgate_admin
+ * token_file=PATH gives an admin location a token of its own.
  */
 
 
@@ -25,6 +26,7 @@
 
 #define NGX_HTTP_THINKGATE_KEY_LINE    4096
 #define NGX_HTTP_THINKGATE_KEY_FIELDS  8
+#define NGX_HTTP_THINKGATE_ADMIN_TOKEN_MIN  16
 
 
 static ngx_int_t ngx_http_thinkgate_keys_load(ngx_conf_t *cf,
@@ -420,6 +422,112 @@ ngx_http_thinkgate_auth(ngx_http_request_t *r,
     }
 
     return auth->key ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * thinkgate_admin token_file=PATH: the file's first line is the admin
+ * token (at least NGX_HTTP_THINKGATE_ADMIN_TOKEN_MIN printable bytes, no
+ * blank); it is read when the configuration is read and kept only as its
+ * SHA-256.
+ */
+ngx_int_t
+ngx_http_thinkgate_admin_token_load(ngx_conf_t *cf,
+    ngx_http_thinkgate_loc_conf_t *lcf, ngx_str_t *value)
+{
+    FILE       *f;
+    char        buf[NGX_HTTP_THINKGATE_KEY_LINE];
+    size_t      len, i;
+    ngx_str_t   path;
+    const char *why;
+
+    if (value->len <= 11
+        || ngx_strncmp(value->data, "token_file=", 11) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"thinkgate_admin\" directive: unknown "
+                           "parameter \"%V\": expected token_file=PATH",
+                           value);
+        return NGX_ERROR;
+    }
+
+    path.data = value->data + 11;
+    path.len = value->len - 11;
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    f = fopen((char *) path.data, "r");
+    if (f == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"thinkgate_admin\" directive: cannot open the "
+                           "token file \"%V\"", &path);
+        return NGX_ERROR;
+    }
+
+    len = 0;
+    if (fgets(buf, sizeof(buf), f) != NULL) {
+        len = ngx_strlen(buf);
+    }
+    fclose(f);
+
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) {
+        len--;
+    }
+
+    why = NULL;
+    if (len < NGX_HTTP_THINKGATE_ADMIN_TOKEN_MIN) {
+        why = "is shorter than 16 bytes";
+    }
+    for (i = 0; why == NULL && i < len; i++) {
+        if (buf[i] <= ' ' || buf[i] == 0x7f) {
+            why = "holds a blank or a control character";
+        }
+    }
+
+    if (why == NULL) {
+        lcf->admin_token = ngx_palloc(cf->pool, SHA256_DIGEST_LENGTH);
+        if (lcf->admin_token == NULL) {
+            OPENSSL_cleanse(buf, sizeof(buf));
+            return NGX_ERROR;
+        }
+        (void) SHA256((u_char *) buf, len, lcf->admin_token);
+    }
+
+    OPENSSL_cleanse(buf, sizeof(buf));
+
+    if (why != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"thinkgate_admin\" directive: the first line "
+                           "of \"%V\" %s", &path, why);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* NGX_OK when the request's bearer token is the admin token whose
+ * SHA-256 is hash; the digests are compared whole, in constant time. */
+ngx_int_t
+ngx_http_thinkgate_admin_auth(ngx_http_request_t *r, u_char *hash)
+{
+    u_char           digest[SHA256_DIGEST_LENGTH];
+    ngx_table_elt_t *h;
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL || h->value.len <= 7
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    (void) SHA256(h->value.data + 7, h->value.len - 7, digest);
+
+    return CRYPTO_memcmp(digest, hash, sizeof(digest)) == 0 ? NGX_OK
+                                                          : NGX_DECLINED;
 }
 
 

@@ -21,6 +21,8 @@ static char *ngx_http_thinkgate_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thinkgate_content(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_thinkgate_conf_admin(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_thinkgate_strategy(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thinkgate_msec_slot(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -154,10 +156,11 @@ static ngx_command_t  ngx_http_thinkgate_commands[] = {
       0,
       &ngx_http_thinkgate_status_post },
 
-    /* the engine's admin API (plugins, reload), forwarded as it comes */
+    /* the engine's admin API (plugins, reload), forwarded as it comes;
+     * token_file=PATH: only with "Authorization: Bearer" that token */
     { ngx_string("thinkgate_admin"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_thinkgate_content,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_thinkgate_conf_admin,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       &ngx_http_thinkgate_admin_post },
@@ -272,6 +275,7 @@ ngx_http_thinkgate_create_loc_conf(ngx_conf_t *cf)
      *     conf->strategy = { 0, NULL };
      *     conf->effort[] = { 0, NULL } each;
      *     conf->pass_file = { 0, NULL };
+     *     conf->admin_token = NULL;
      *     conf->pass_line = 0;
      *     conf->pass = 0;
      */
@@ -504,6 +508,31 @@ ngx_http_thinkgate_content(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thinkgate_module);
     mcf->enabled = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* thinkgate_admin [token_file=PATH] */
+
+static char *
+ngx_http_thinkgate_conf_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_thinkgate_loc_conf_t *lcf = conf;
+
+    char       *rv;
+    ngx_str_t  *value;
+
+    rv = ngx_http_thinkgate_content(cf, cmd, conf);
+    if (rv != NGX_CONF_OK || cf->args->nelts == 1) {
+        return rv;
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_thinkgate_admin_token_load(cf, lcf, &value[1]) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -114,14 +114,24 @@ tg_plugin_public_text(const tg_plugin_registry_t *reg, const char *in,
     dl = reg != NULL && reg->dir != NULL ? strlen(reg->dir) : 0;
     while (*p != '\0' && k + 1 < len) {
         at = dl > 0 ? strstr(p, reg->dir) : NULL;
-        if (at != NULL && at[dl] == '/') {
-            while (p < at && k + 1 < len) {
+        if (at == NULL) {
+            while (*p != '\0' && k + 1 < len) {
                 out[k++] = *p++;
             }
-            p = at + dl + 1;
-            continue;
+            break;
         }
-        while (*p != '\0' && k + 1 < len) {
+        while (p < at && k + 1 < len) {
+            out[k++] = *p++;
+        }
+        if (p != at) {
+            break;                          /* out is full */
+        }
+        if (at[dl] == '/') {
+            p = at + dl + 1;
+        } else {
+            /* DIR followed by something else ("DIR-old/x.so") is no
+             * path under it: one byte on, and the next DIR/ after it
+             * is still left out */
             out[k++] = *p++;
         }
     }

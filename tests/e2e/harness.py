@@ -412,6 +412,16 @@ class _BadBackend(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         mode = self.server.mode
+        if mode == "record":
+            self.server.seen.append(self.headers.get("Authorization"))
+            body = (b'data: {"choices":[{"index":0,"delta":{"content":'
+                    b'"ok"},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n')
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if mode == "silent":
             time.sleep(3)
             return
@@ -441,10 +451,12 @@ def start_bad_backend(mode):
     """A misbehaving backend on a free loopback port: mode "500" (an error
     with a message), "400" (a client error naming max_tokens), "silent"
     (reads the request, says nothing for 3 s), "garbage" or "badchoices"
-    (a 200 stream whose event is not an OpenAI chunk, then [DONE]).
-    shutdown() stops it."""
+    (a 200 stream whose event is not an OpenAI chunk, then [DONE]), or
+    "record" (answers "ok", keeps each request's Authorization header, or
+    None, in .seen).  shutdown() stops it."""
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BadBackend)
     srv.mode = mode
+    srv.seen = []
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv

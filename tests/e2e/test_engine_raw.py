@@ -145,14 +145,23 @@ def test_models_list(env):
 
 
 def test_large_body_over_many_frames(env):
-    text = "x" * 2_000_000
-    body = dict(CHAT, messages=[{"role": "user", "content": text}],
-                max_tokens=4)
-    fid = env.worker.request({"kind": "api", "method": "POST",
-                              "uri": "/v1/chat/completions", "pool": "p"},
-                             body, chunk=4096)
-    r = env.worker.wait(fid)
-    assert r.status == 200, r.error
+    """A 2 MB body in 4 KiB frames reaches the backend whole: the sim
+    counts a prompt token per 4 bytes of the rendered prompt, so the
+    2,000,000 bytes over a one-byte message are exactly 500,000 more
+    prompt tokens (a lost, repeated or cut frame shows)."""
+    def prompt_tokens(text):
+        body = dict(CHAT, messages=[{"role": "user", "content": text}],
+                    max_tokens=4)
+        fid = env.worker.request({"kind": "api", "method": "POST",
+                                  "uri": "/v1/chat/completions",
+                                  "pool": "p"}, body, chunk=4096)
+        r = env.worker.wait(fid)
+        assert r.status == 200, r.error
+        return r.json()["usage"]["prompt_tokens"]
+
+    small = prompt_tokens("x" * 4)
+    big = prompt_tokens("x" * 2_000_004)
+    assert big - small == 500_000, (small, big)
 
 
 @pytest.mark.parametrize("uri,body,param", [
@@ -201,12 +210,27 @@ def test_backend_400_passes_through(env):
     assert "too large" in err["message"] and err["param"] == "max_tokens"
 
 
+def backend_status(env):
+    w = env.worker
+    return {b["name"]: b for b in w.wait(w.status()).json()["backends"]}
+
+
 def test_dead_backends_are_502_naming_the_pool(env):
+    """Both dead backends of the pool were tried (each counts a failed
+    transfer) before the 502, not the pool given up on unseen."""
+    before = backend_status(env)
     t0 = time.monotonic()
     r = env.worker.call("/v1/chat/completions", CHAT, pool="dead")
     assert r.status == 502
     assert '"dead"' in r.error_json()["error"]["message"]
     assert time.monotonic() - t0 < 5
+    after = backend_status(env)
+    for name in ("dead", "dead2"):
+        assert after[name]["requests"] == before[name]["requests"] + 1, \
+            (name, before[name], after[name])
+        assert after[name]["errors"] == before[name]["errors"] + 1, \
+            (name, before[name], after[name])
+        assert after[name]["in_flight"] == 0, after[name]
 
 
 def test_connect_failure_retries_another_backend(env):
@@ -320,18 +344,44 @@ def _credit_checks(w):
     assert len(r.body) > 2 * ec.INITIAL_WINDOW
 
 
+def _streamed_text(r):
+    """The reasoning and content of a streamed answer, checked whole
+    (every event JSON, [DONE] last)."""
+    events = r.events()
+    assert events[-1] == "[DONE]", events[-3:]
+    text = []
+    for e in events[:-1]:
+        for ch in json.loads(e)["choices"]:
+            text.append(ch["delta"].get("reasoning_content") or "")
+            text.append(ch["delta"].get("content") or "")
+    return "".join(text)
+
+
 def test_slow_worker_does_not_block_others(env):
-    """A worker that stops reading its ring (ring full) must not stall the
-    engine: another worker is served meanwhile."""
+    """A worker that stops reading its ring must not stall the engine:
+    its 64 KiB ring fills (the engine marks itself waiting for room),
+    another worker is served meanwhile, and once the lazy one reads, its
+    streams finish whole."""
     lazy = ec.Worker(env.engine.sock, env.conf, ring_size=64 * 1024)
-    fids = [lazy.api("/v1/chat/completions", dict(CHAT, max_tokens=200))
-            for _ in range(20)]
+    body = dict(CHAT, stream=True, max_tokens=600, seed=7)
+    fids = [lazy.api("/v1/chat/completions", body) for _ in range(4)]
     lazy.pump(0)    # sends, reads nothing back
-    time.sleep(0.5)
-    r = env.worker.call("/v1/chat/completions", CHAT, timeout=10)
+    ring = ec.Ring(lazy.mm, "to_worker")
+    deadline = time.monotonic() + 10
+    while not ring._get(ec.OFF_WAIT, "<I"):
+        assert time.monotonic() < deadline, "the ring never filled"
+        time.sleep(0.02)
+    used = ring._get(ec.OFF_HEAD) - ring._get(ec.OFF_TAIL)
+    assert used > ring.size // 2, used
+    r = env.worker.call("/v1/chat/completions", body, timeout=10)
     assert r.status == 200
+    want = _streamed_text(r)
     for fid in fids:
-        assert lazy.wait(fid, timeout=30).status == 200
+        r = lazy.wait(fid, timeout=30)
+        assert r.status == 200 and r.ended, r.error
+        # the same text as the same request read at once: nothing lost
+        # or repeated while the ring was full
+        assert _streamed_text(r) == want
     lazy.close()
 
 

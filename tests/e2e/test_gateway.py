@@ -3,6 +3,8 @@ real engine and the simulator, driven by the official OpenAI client and by
 raw HTTP for the error cases."""
 import http.client
 import json
+import os
+import signal
 import socket
 import time
 
@@ -124,22 +126,211 @@ def test_models(gw):
     assert models
 
 
-def test_status_json_and_prometheus(gw):
+def status_doc(gw, args=""):
     conn = http.client.HTTPConnection("127.0.0.1", gw.nginx.port, timeout=5)
-    conn.request("GET", "/thinkgate/status")
+    conn.request("GET", "/thinkgate/status" + args)
     resp = conn.getresponse()
-    doc = json.loads(resp.read())
-    assert resp.status == 200
-    assert doc["engine"]["connected"] is True
-    assert doc["requests"]["total"] >= 0
-    assert any(b["name"] == "b0" for b in doc["backends"])
-    conn.request("GET", "/thinkgate/status?format=prometheus")
-    resp = conn.getresponse()
-    text = resp.read().decode()
-    assert resp.status == 200
-    assert "thinkgate_engine_connected 1" in text
-    assert "thinkgate_requests_total" in text
+    raw = resp.read()
     conn.close()
+    assert resp.status == 200, raw
+    return raw if args else json.loads(raw)
+
+
+def test_status_json_and_prometheus(gw):
+    """The counters move by exactly what was sent: one answered request,
+    one refused (400), and the Prometheus text says the same numbers."""
+    doc = status_doc(gw)
+    assert doc["engine"]["connected"] is True
+    before = doc["requests"]
+    b0 = next(b for b in doc["backends"] if b["name"] == "b0")
+    status, raw = post(gw.nginx.port, "/v1/chat/completions", CHAT)
+    assert status == 200, raw
+    status, raw = post(gw.nginx.port, "/v1/chat/completions",
+                       dict(CHAT, n=0))
+    assert status == 400, raw
+    doc = status_doc(gw)
+    after = doc["requests"]
+    assert after["total"] == before["total"] + 2, (before, after)
+    assert after["errors"] == before["errors"] + 1, (before, after)
+    assert after["in_flight"] == 0, after
+    b0_after = next(b for b in doc["backends"] if b["name"] == "b0")
+    assert b0_after["requests"] == b0["requests"] + 1, (b0, b0_after)
+    text = status_doc(gw, "?format=prometheus").decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    assert values["thinkgate_engine_connected"] == 1
+    # the status request above is not an API request: the same totals
+    assert values["thinkgate_requests_total"] == after["total"]
+    assert values["thinkgate_requests_errors_total"] == after["errors"]
+    assert values['thinkgate_backend_requests_total{backend="b0"}'] \
+        == b0_after["requests"]
+
+
+def test_prometheus_text_parses_with_a_real_parser(gw):
+    """Issue 14: the Prometheus text as the official Python client's
+    parser reads it (a scrape that parses by eye can still be refused):
+    every family once, typed, and the per-backend series labelled."""
+    parser = harness.import_or_missing("prometheus_client.parser")
+    status, raw = post(gw.nginx.port, "/v1/chat/completions", CHAT)
+    assert status == 200, raw
+    text = status_doc(gw, "?format=prometheus").decode()
+    families = list(parser.text_string_to_metric_families(text))
+    names = [f.name for f in families]
+    assert len(names) == len(set(names)), sorted(names)
+    by_name = {f.name: f for f in families}
+    for name, kind in (("thinkgate_engine_connected", "gauge"),
+                       ("thinkgate_requests", "counter"),
+                       ("thinkgate_requests_in_flight", "gauge"),
+                       ("thinkgate_backend_requests", "counter"),
+                       ("thinkgate_backend_in_flight", "gauge")):
+        assert by_name[name].type == kind, (name, by_name[name].type)
+        assert by_name[name].documentation, name
+    series = {s.labels.get("backend"): s.value
+              for s in by_name["thinkgate_backend_requests"].samples
+              if s.name == "thinkgate_backend_requests_total"}
+    assert series.get("b0", 0) >= 1, series
+    assert by_name["thinkgate_requests"].samples[0].value >= 1
+
+
+def test_api_key_env_end_to_end_and_the_client_key_never_forwarded():
+    """Issue 14: through nginx and the real engine, a backend with
+    api_key_env= gets the operator's key from the engine's environment,
+    one without gets no Authorization at all, and the client's own
+    Authorization reaches neither, streamed or not."""
+    keyed = harness.start_bad_backend("record")
+    plain = harness.start_bad_backend("record")
+    os.environ["THINKGATE_E2E_BACKEND_KEY"] = "sk-operator-secret"
+    http = ("    thinkgate_backend keyed http://127.0.0.1:%d "
+            "model=thinkgate-sim api_key_env=THINKGATE_E2E_BACKEND_KEY;\n"
+            "    thinkgate_backend plain http://127.0.0.1:%d "
+            "model=thinkgate-sim;\n"
+            "    thinkgate_pool keyed keyed;\n"
+            "    thinkgate_pool plain plain;\n"
+            % (keyed.server_address[1], plain.server_address[1]))
+    server = """
+        location /keyed/v1/ { thinkgate_pass keyed; }
+        location /plain/v1/ { thinkgate_pass plain; }
+        location = /thinkgate/status { thinkgate_status; }
+"""
+    g = None
+    try:
+        g = harness.Gateway(http=http, server=server)
+        wait_registered(g.nginx, 2)
+        for prefix, srv, want in (("/keyed", keyed,
+                                   "Bearer sk-operator-secret"),
+                                  ("/plain", plain, None)):
+            for stream in (False, True):
+                status, raw = post(g.nginx.port,
+                                   prefix + "/v1/chat/completions",
+                                   dict(CHAT, stream=stream),
+                                   {"Authorization": "Bearer client-own"})
+                assert status == 200, raw
+                assert srv.seen and srv.seen[-1] == want, srv.seen
+        assert len(keyed.seen) >= 2 and len(plain.seen) >= 2
+    finally:
+        if g is not None:
+            g.close()
+        keyed.shutdown()
+        plain.shutdown()
+        del os.environ["THINKGATE_E2E_BACKEND_KEY"]
+
+
+def test_one_stalled_trace_among_many_is_cut_by_the_timeout():
+    """Issue 14: a self_consistency n=4 request over a pool where one
+    backend stalls: thinkgate_timeout (1 s) cuts the stalled traces,
+    counted as that backend's errors, and the request answers from the
+    others after about a second, not when the silent backend gives up
+    (3 s) nor at the deadline."""
+    silent = harness.start_bad_backend("silent")
+    sim = harness.start_sim("--step-ms", "2", "--step-ms-per-seq", "0")
+    http = ("    thinkgate_backend b0 %s;\n"
+            "    thinkgate_backend silent http://127.0.0.1:%d;\n"
+            "    thinkgate_pool mixed b0 silent;\n"
+            % (sim.url, silent.server_address[1]))
+    server = """
+        location /v1/ {
+            thinkgate_pass mixed; thinkgate_timeout 1s;
+            thinkgate_strategy self_consistency n=4;
+        }
+        location = /thinkgate/status { thinkgate_status; }
+"""
+    engine = harness.start_engine()
+    nginx = harness.start_nginx(engine.sock, http, server)
+    try:
+        wait_registered(nginx, 2)
+        t0 = time.monotonic()
+        status, raw = post(nginx.port, "/v1/chat/completions", CHAT)
+        elapsed = time.monotonic() - t0
+        assert status == 200, raw
+        assert 0.9 <= elapsed < 2.5, elapsed
+        tg = json.loads(raw)["thinkgate"]
+        assert tg["traces_started"] == 4, tg
+        backends = {b["name"]: b
+                    for b in status_of(nginx.port)["backends"]}
+        stalled = backends["silent"]
+        assert stalled["requests"] >= 1, backends
+        assert stalled["errors"] == stalled["requests"], stalled
+        assert stalled["in_flight"] == 0, stalled
+        assert backends["b0"]["requests"] + stalled["requests"] == 4
+        assert backends["b0"]["errors"] == 0, backends["b0"]
+    finally:
+        nginx.cleanup()
+        engine.cleanup()
+        sim.cleanup()
+        silent.shutdown()
+
+
+def status_of(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", "/thinkgate/status")
+    doc = json.loads(conn.getresponse().read())
+    conn.close()
+    return doc
+
+
+def test_nginx_reload_keeps_streams_in_flight():
+    """Issue 14: nginx -s reload (SIGHUP to the master) while a stream
+    runs: the old worker keeps serving it to [DONE] (it must not exit
+    with a request in flight), and the new workers register and answer."""
+    g = harness.Gateway(sim_args=["--step-ms", "20",
+                                  "--step-ms-per-seq", "0"])
+    try:
+        wait_registered(g.nginx, 2)
+        body = json.dumps(dict(CHAT, stream=True, max_tokens=4000,
+                               seed=7)).encode()
+        sock = socket.create_connection(("127.0.0.1", g.nginx.port),
+                                        timeout=30)
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        got = b""
+        while got.count(b"data:") < 3:
+            chunk = sock.recv(65536)
+            assert chunk, got
+            got += chunk
+        os.kill(g.nginx.p.pid, signal.SIGHUP)
+        time.sleep(1.0)
+        # the stream outlived the reload's start (so the test means it)
+        assert sim_stats(g.sim)["open_streams"] == 1, sim_stats(g.sim)
+        while not got.endswith(b"\r\n0\r\n\r\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        sock.close()
+        events = [ln[6:] for ln in got.decode().split("\n")
+                  if ln.startswith("data: ")]
+        assert events[-1].strip() == "[DONE]", events[-3:]
+        assert not any(b'"error"' in e.encode() for e in events), events
+        wait_registered(g.nginx, 2)
+        for _ in range(5):
+            status, raw = post(g.nginx.port, "/v1/chat/completions", CHAT)
+            assert status == 200, raw
+    finally:
+        g.close()
 
 
 @pytest.mark.parametrize("body,param", [
@@ -396,12 +587,11 @@ def test_engine_restart(gw):
         assert time.monotonic() < deadline, "worker never reconnected"
         time.sleep(0.1)
     assert json.loads(raw)["choices"]
-    # Every worker must come back, not just one.
+    # Every worker must come back, not just one: both register again,
+    # then every request is answered, whichever worker takes it.
+    wait_registered(gw.nginx, 2)
     for _ in range(10):
         status, raw = post(gw.nginx.port, "/v1/chat/completions", CHAT)
-        if status == 503:
-            time.sleep(0.3)
-            continue
         assert status == 200, raw
 
 

@@ -448,9 +448,31 @@ def test_session_rejected(tmp_path):
                             "thinkgate_session maybe; }")
 
 
-def test_admin_takes_no_arguments(tmp_path):
-    check_rejected(tmp_path, "thinkgate_admin", "invalid number",
-                   location="location / { thinkgate_admin plugins; }")
+def test_admin_token_file_accepted(tmp_path):
+    token = tmp_path / "admin.token"
+    token.write_text("0123456789abcdef-token\n")
+    write_conf(str(tmp_path), location="location / { thinkgate_admin "
+                                       "token_file=%s; }" % token)
+    rc, out = nginx_t(str(tmp_path))
+    assert rc == 0, out
+
+
+@pytest.mark.parametrize("token,args,bad", [
+    (None, "plugins", "expected token_file=PATH"),
+    (None, "token_file=a token_file=b", "invalid number"),
+    (None, "token_file=/nonexistent/admin.token", "cannot open"),
+    ("short\n", None, "shorter than 16 bytes"),
+    ("", None, "shorter than 16 bytes"),
+    ("0123456789 abcdef\n", None, "blank or a control character"),
+])
+def test_admin_rejected(tmp_path, token, args, bad):
+    """thinkgate_admin takes token_file=PATH only, whose first line is a
+    token of 16 printable bytes or more (issue 14, bug 8)."""
+    if token is not None:
+        (tmp_path / "admin.token").write_text(token)
+        args = "token_file=%s" % (tmp_path / "admin.token")
+    check_rejected(tmp_path, "thinkgate_admin", bad,
+                   location="location / { thinkgate_admin %s; }" % args)
 
 
 def test_admin_conflicts_with_pass(tmp_path):

@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -89,7 +90,13 @@ SERVER = """
         location /thinkgate/admin/ {
             thinkgate_admin;
         }
+        location /thinkgate/tokadmin/ {
+            thinkgate_admin token_file=ADMIN_TOKEN_FILE;
+        }
 """
+
+# The token of /thinkgate/tokadmin/ (thinkgate_admin token_file=).
+ADMIN_TOKEN = "tg-admin-" + "k3y" * 6
 
 
 def make_plugin_dir():
@@ -116,9 +123,14 @@ def gw():
     path = os.path.join(tdir, "invented.jsonl.gz")
     write_traces(path)
     pdir = make_plugin_dir()
+    token_file = os.path.join(tdir, "admin.token")
+    with open(token_file, "w") as f:
+        f.write(ADMIN_TOKEN + "\n")
     g = harness.Gateway(sim_args=["--traces", path, "--step-ms", "3",
                                   "--step-ms-per-seq", "0"],
-                        server=SERVER, plugin_dir=pdir)
+                        server=SERVER.replace("ADMIN_TOKEN_FILE",
+                                              token_file),
+                        plugin_dir=pdir)
     g.plugin_dir = pdir
     # Every worker registered, so that no first request meets one still
     # connecting (it would rightly get 503).
@@ -230,6 +242,33 @@ def test_self_consistency_early_stop_cancels(gw):
     assert tg["traces_cancelled"] > 0
     assert tg["tokens"] < sum(lengths(B))
     wait_no_open_streams(gw)
+
+
+@pytest.mark.parametrize("strategy", ["ffs", "self_consistency"])
+def test_client_leaving_an_n8_request_closes_every_trace(gw, strategy):
+    """Issue 14: a client that leaves an n=8 request mid-stream, through
+    the real engine and nginx: all eight backend streams close at once,
+    long before the traces (1.2 s and more) would have ended."""
+    wait_no_open_streams(gw)
+    body = {"model": "Probe", "seed": 0, "max_tokens": 4000,
+            "stream": True, "messages": [{"role": "user", "content": SLOW}],
+            "thinkgate": {"strategy": strategy, "n": 8}}
+    data = json.dumps(body).encode()
+    sock = socket.create_connection(("127.0.0.1", gw.nginx.port))
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
+    assert sock.recv(65536).startswith(b"HTTP/1.1 200"), strategy
+    deadline = time.monotonic() + 3
+    while sim_stats(gw)["open_streams"] < 8:
+        assert time.monotonic() < deadline, sim_stats(gw)
+        time.sleep(0.005)
+    closed_at = time.monotonic()
+    sock.close()
+    while sim_stats(gw)["open_streams"] > 0:
+        assert time.monotonic() - closed_at < 3, sim_stats(gw)
+        time.sleep(0.005)
+    assert time.monotonic() - closed_at < 0.3
 
 
 def test_completions_endpoint_ffs(gw):
@@ -498,6 +537,37 @@ def test_admin_refuses_a_long_name_and_shows_no_paths(gw):
         deploy(gw.plugin_dir, "ffs",
                os.path.join(harness.BUILD, "plugins", "ffs.so"))
         admin(gw, "POST", "/plugins/ffs/reload")
+
+
+@pytest.mark.parametrize("auth", [
+    None, "Bearer wrong", ADMIN_TOKEN, "Bearer " + ADMIN_TOKEN[:-1],
+    "Bearer " + ADMIN_TOKEN + "x", "Basic " + ADMIN_TOKEN])
+def test_admin_token_of_its_own(gw, auth):
+    """Issue 14, bug 8: an admin location with token_file= answers only
+    "Authorization: Bearer TOKEN" with that file's token; anything else is
+    an OpenAI-shaped 401 and reloads nothing."""
+    gen = plugin_entry(gw, "passthrough")["generation"]
+    hdrs = {} if auth is None else {"Authorization": auth}
+    for method, path in (("GET", "/plugins"),
+                         ("POST", "/plugins/passthrough/reload")):
+        status, raw = request(gw, method, "/thinkgate/tokadmin" + path,
+                              headers=hdrs)
+        assert status == 401, raw
+        err = json.loads(raw)["error"]
+        assert err["type"] == "invalid_request_error", err
+        assert err["code"] == "invalid_admin_token", err
+        assert "thinkgate_admin" in err["message"], err
+    assert plugin_entry(gw, "passthrough")["generation"] == gen
+    good = {"Authorization": "Bearer " + ADMIN_TOKEN}
+    status, raw = request(gw, "GET", "/thinkgate/tokadmin/plugins",
+                          headers=good)
+    assert status == 200, raw
+    assert any(p["name"] == "passthrough" for p in json.loads(raw))
+    status, raw = request(gw, "POST",
+                          "/thinkgate/tokadmin/plugins/passthrough/reload",
+                          headers=good)
+    assert status == 200, raw
+    assert json.loads(raw)["generation"] == gen + 1
 
 
 def test_bad_reload_keeps_old_version_serving(gw):

@@ -4,6 +4,7 @@ happens when Redis goes away and comes back.  A real redis-server, two
 simulators with prefix caches, real nginx and engines."""
 import http.client
 import json
+import re
 import threading
 import time
 import uuid
@@ -628,11 +629,13 @@ def test_session_history_respects_max_body(stack):
     sid = "big-" + uuid.uuid4().hex
     words = " ".join("w%d" % i for i in range(300))        # ~1.5 KB
 
+    def body(i):
+        return {"model": "thinkgate-sim", "max_tokens": 8,
+                "messages": [{"role": "user",
+                              "content": "%d %s" % (i, words)}]}
+
     def turn(i):
-        return post(stack.a.port, "/small/v1/chat/completions",
-                    {"model": "thinkgate-sim", "max_tokens": 8,
-                     "messages": [{"role": "user",
-                                   "content": "%d %s" % (i, words)}]},
+        return post(stack.a.port, "/small/v1/chat/completions", body(i),
                     {"X-Thinkgate-Session": sid,
                     "Authorization": "Bearer key-a"})
 
@@ -647,6 +650,11 @@ def test_session_history_respects_max_body(stack):
     err = json.loads(raw)["error"]
     assert err["code"] == "session_too_large", err
     assert sid in err["message"] and "4096" in err["message"], err
+    # Refused for the history and this request together, the first time
+    # they pass the limit: the history alone still fits.
+    held = int(re.search(r"holds (\d+) bytes", err["message"]).group(1))
+    sent = len(json.dumps(body(len(statuses) - 1)))
+    assert held <= 4096 < held + sent, (held, sent)
     # The lock was released: the same answer again, not 409.
     st, raw = turn(9)
     assert st == 413, raw

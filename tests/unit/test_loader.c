@@ -711,6 +711,32 @@ Test(loader, load_all)
 }
 
 
+/* The admin API's texts name plugin files without the directory: every
+ * "DIR/" goes, also after a "DIR" that is not followed by a slash (issue
+ * 14, bug 8: the rest of such a text was copied whole). */
+Test(loader, public_text_leaves_out_every_dir)
+{
+    char  in[3 * PATH_MAX], out[3 * PATH_MAX], want[3 * PATH_MAX];
+    char *dir = realpath(t_dir, NULL);
+
+    cr_assert_not_null(dir);
+    snprintf(in, sizeof(in), "%s-old/x.so and %s/ffs.so: bad ABI in "
+             "%s/ffs.so", dir, dir, dir);
+    snprintf(want, sizeof(want), "%s-old/x.so and ffs.so: bad ABI in "
+             "ffs.so", dir);
+    tg_plugin_public_text(t_reg, in, out, sizeof(out));
+    cr_assert_str_eq(out, want);
+
+    snprintf(in, sizeof(in), "%s/a.so", dir);
+    tg_plugin_public_text(t_reg, in, out, 4);
+    cr_assert_str_eq(out, "a.s", "cut to fit");
+    tg_plugin_public_text(t_reg, "no path", out, sizeof(out));
+    cr_assert_str_eq(out, "no path");
+    free(dir);
+    t_finish();
+}
+
+
 Test(loader, registry_errors)
 {
     int                   rc;
