@@ -184,7 +184,31 @@ def start_sim(*args, port=None):
     return proc
 
 
-MODULE = os.path.join(BUILD, "modules", "ngx_http_thinkgate_module.so")
+# THINKGATE_MODULE=path loads another build of the module (mk/san-e2e.sh:
+# the one with ASan+UBSan), and THINKGATE_NGINX_PRELOAD=path is preloaded
+# into every nginx the harness starts (the sanitizer runtime, which must
+# come before every other library), with THINKGATE_NGINX_ASAN_OPTIONS
+# appended to its ASAN_OPTIONS.
+MODULE = os.environ.get("THINKGATE_MODULE",
+                        os.path.join(BUILD, "modules",
+                                     "ngx_http_thinkgate_module.so"))
+
+
+def nginx_env():
+    """The environment for an nginx: this one, with
+    THINKGATE_NGINX_PRELOAD as LD_PRELOAD and THINKGATE_NGINX_ASAN_OPTIONS
+    after ASAN_OPTIONS when they are set."""
+    env = dict(os.environ)
+    preload = env.get("THINKGATE_NGINX_PRELOAD")
+    if preload:
+        env["LD_PRELOAD"] = preload
+    extra = env.get("THINKGATE_NGINX_ASAN_OPTIONS")
+    if extra:
+        env["ASAN_OPTIONS"] = ":".join(
+            o for o in (env.get("ASAN_OPTIONS"), extra) if o)
+    return env
+
+
 # THINKGATE_PLUGIN_DIR=path: the strategy plugins of another build.
 PLUGIN_DIR = os.environ.get("THINKGATE_PLUGIN_DIR",
                             os.path.join(BUILD, "plugins"))
@@ -262,7 +286,7 @@ def start_nginx(sock, http, server=DEFAULT_SERVER, port=None, workers=2):
     """Starts a private nginx (foreground master) with the thinkgate
     module, talking to the engine at sock."""
     port = port or free_port()
-    proc = Proc("nginx", [])
+    proc = Proc("nginx", [], env=nginx_env())
     conf = os.path.join(proc.workdir, "nginx.conf")
     with open(conf, "w") as f:
         f.write(nginx_conf(proc.workdir, port, sock, http, server, workers))
