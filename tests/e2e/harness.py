@@ -87,6 +87,12 @@ def import_or_missing(name, opt_out=None):
         missing("python module %s is absent: %s" % (name, e), opt_out)
 
 
+# How long a sim loading every recorded trace may take to listen: 37 s
+# measured for the ASan sim of mk/san-e2e.sh on a loaded machine (load 16
+# on 2 cores), past wait_port's 10 s.
+TRACES_START_S = 120.0
+
+
 def have_traces():
     return os.path.isdir(TRACES) and any(
         f.endswith(".jsonl.gz") for f in os.listdir(TRACES))
@@ -172,13 +178,14 @@ class Proc:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_sim(*args, port=None):
-    """Starts build/bin/thinkgate-sim on a free loopback port."""
+def start_sim(*args, port=None, timeout=10.0):
+    """Starts build/bin/thinkgate-sim on a free loopback port and waits up
+    to timeout seconds for it to listen."""
     port = port or free_port()
     proc = Proc("sim", [SIM,
                         "--listen", "127.0.0.1:%d" % port] + list(args))
     proc.start()
-    wait_port(port, proc=proc)
+    wait_port(port, timeout=timeout, proc=proc)
     proc.port = port
     proc.url = "http://127.0.0.1:%d" % port
     return proc
