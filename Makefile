@@ -90,7 +90,8 @@ test-e2e: all
 test-san-e2e:
 	$(MAKE) --no-print-directory BUILD=$(BUILD)/san OPT="$(ASAN_FLAGS)" \
 	    programs $(BUILD)/san/bin/thinkgate-sim
-	MODULE_BUILD=$(BUILD)/san MODULE_CC_OPT="$(ASAN_FLAGS)" bash mk/module.sh
+	MODULE_BUILD=$(BUILD)/san MODULE_CC_OPT="$(ASAN_FLAGS)" \
+	    MODULE_LD_OPT="-Wl,-z,nodelete" bash mk/module.sh
 	BUILD=$(BUILD) bash mk/san-e2e.sh
 
 style:

@@ -8,10 +8,13 @@
 # changed; make is incremental.
 #
 # MODULE_BUILD=dir (relative to the checkout, default build) puts both under
-# another build dir, and MODULE_CC_OPT adds compiler and linker flags: the
-# sanitizer run (mk/san-e2e.sh) builds build/san/modules/ with
-# -fsanitize=address,undefined.  Debian's configure flags stay the same
-# either way, so the module keeps loading into /usr/sbin/nginx.
+# another build dir, MODULE_CC_OPT adds compiler and linker flags and
+# MODULE_LD_OPT linker flags: the sanitizer run (make test-san-e2e) builds
+# build/san/modules/ with -fsanitize=address,undefined, linked with
+# -z nodelete so that its code is still mapped when LeakSanitizer names the
+# frames of a leak at exit (nginx dlcloses its modules with the cycle's pool).
+# Debian's configure flags stay the same either way, so the module keeps
+# loading into /usr/sbin/nginx.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,8 +22,9 @@ NGX_SRC=${NGX_SRC:-/usr/share/nginx/src}
 BUILDDIR=$REPO/${MODULE_BUILD:-build}/nginx
 MODDIR=$REPO/${MODULE_BUILD:-build}/modules
 EXTRA=${MODULE_CC_OPT:-}
+EXTRA_LD=${MODULE_LD_OPT:-}
 # What configure last ran for: the checkout and the extra flags.
-KEY=$REPO${EXTRA:+ $EXTRA}
+KEY=$REPO${EXTRA:+ $EXTRA}${EXTRA_LD:+ ld: $EXTRA_LD}
 SO=ngx_http_thinkgate_module.so
 
 if [ ! -f "$NGX_SRC/conf_flags" ]; then
@@ -38,7 +42,7 @@ if [ ! -f "$BUILDDIR/Makefile" ] || [ ! -f "$stamp" ] \
    || [ "$(cat "$stamp")" != "$KEY" ]; then
     echo "module: configure (builddir $BUILDDIR)"
     ./configure --with-cc-opt="-fPIC -I$REPO/include $EXTRA" \
-        --with-ld-opt="-fPIC $EXTRA" \
+        --with-ld-opt="-fPIC $EXTRA $EXTRA_LD" \
         "${NGX_CONF_FLAGS[@]}" --add-dynamic-module="$REPO" \
         --builddir="$BUILDDIR" > "$BUILDDIR/configure.log" 2>&1 \
         || { tail -30 "$BUILDDIR/configure.log" >&2; exit 1; }

@@ -69,6 +69,16 @@ def test_leak_with_a_module_frame_fails(tmp_path):
     assert "2 leak(s) of nginx itself" in p.stdout
 
 
+def test_leak_from_unmapped_code_fails(tmp_path):
+    p = run(tmp_path, {"nginx.7043": NGINX_LEAK.replace(
+        "\nSUMMARY", MODULE_FRAME.replace(
+            "in ngx_http_thinkgate_init_process \
+ngx_module/ngx_http_thinkgate_module.c:321", " (<unknown module>)")
+        + "\nSUMMARY")})
+    assert p.returncode == 1
+    assert "<unknown module>" in p.stdout
+
+
 def test_asan_error_in_nginx_fails(tmp_path):
     p = run(tmp_path, {"nginx.8123": ASAN_ERROR + NGINX_LEAK})
     assert p.returncode == 1
