@@ -51,6 +51,8 @@ export THINKGATE_SIM=$san/bin/thinkgate-sim
 export THINKGATE_PLUGIN_DIR=$san/plugins
 export THINKGATE_MODULE=$module
 export THINKGATE_NGINX_PRELOAD=$libasan
+# Every process gets time for its leak check at exit before a SIGKILL.
+export THINKGATE_STOP_S=30
 # nginx's reports apart (nginx.PID), with whole stacks: mk/san-reports.py
 # tells nginx's own leaks at exit from the module's by them.
 export THINKGATE_NGINX_ASAN_OPTIONS="log_path=$logs/nginx:fast_unwind_on_malloc=0"
