@@ -7,20 +7,23 @@
 # (the generated Makefile holds absolute paths), or when the flags below
 # changed; make is incremental.
 #
-# MODULE_BUILD=dir (relative to the checkout, default build) puts both under
-# another build dir, MODULE_CC_OPT adds compiler and linker flags and
-# MODULE_LD_OPT linker flags: the sanitizer run (make test-san-e2e) builds
-# build/san/modules/ with -fsanitize=address,undefined, linked with
-# -z nodelete so that its code is still mapped when LeakSanitizer names the
-# frames of a leak at exit (nginx dlcloses its modules with the cycle's pool).
+# MODULE_BUILD=dir (absolute or relative to the checkout, default build)
+# puts both under another build dir, MODULE_CC_OPT adds compiler and linker
+# flags and MODULE_LD_OPT linker flags: the sanitizer run (make
+# test-san-e2e) builds build/san/modules/ with -fsanitize=address,undefined,
+# linked with -z nodelete so that its code is still mapped when
+# LeakSanitizer names the frames of a leak at exit (nginx dlcloses its
+# modules with the cycle's pool).
 # Debian's configure flags stay the same either way, so the module keeps
 # loading into /usr/sbin/nginx.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 NGX_SRC=${NGX_SRC:-/usr/share/nginx/src}
-BUILDDIR=$REPO/${MODULE_BUILD:-build}/nginx
-MODDIR=$REPO/${MODULE_BUILD:-build}/modules
+OUT=${MODULE_BUILD:-build}
+case $OUT in /*) ;; *) OUT=$REPO/$OUT ;; esac
+BUILDDIR=$OUT/nginx
+MODDIR=$OUT/modules
 EXTRA=${MODULE_CC_OPT:-}
 EXTRA_LD=${MODULE_LD_OPT:-}
 # What configure last ran for: the checkout and the extra flags.
