@@ -12,7 +12,8 @@ fast_unwind_on_malloc=0, nginx having no frame pointers, so that every
 stack reaches the code that asked for the memory), a leak whose stack has
 no frame of the thinkgate module (nor of unmapped code) is nginx's and is
 only counted; a leak with one, and every other report (ASan, UBSan, any
-process), is printed and fails the run.  Exit status: 0 when nothing is left, 1 otherwise.
+process), is printed and fails the run.  Exit status: 0 when nothing is
+left, 1 otherwise.
 """
 import os
 import re
