@@ -83,12 +83,15 @@ test-unit: all $(UNIT_TESTS)
 test-e2e: all
 	python3 -m pytest -q -ra tests/e2e
 
-# The engine, the sim and the plugins again with ASan+UBSan, into
-# $(BUILD)/san/, and an e2e subset against them (mk/san-e2e.sh says which
-# and why); any sanitizer report fails it.
+# The engine, the sim, the plugins and the nginx module again with
+# ASan+UBSan, into $(BUILD)/san/ (each built once, then incrementally), and
+# an e2e subset against them (mk/san-e2e.sh says which and why); any
+# sanitizer report fails it.
 test-san-e2e:
 	$(MAKE) --no-print-directory BUILD=$(BUILD)/san OPT="$(ASAN_FLAGS)" \
 	    programs $(BUILD)/san/bin/thinkgate-sim
+	MODULE_BUILD=$(BUILD)/san MODULE_CC_OPT="$(ASAN_FLAGS)" \
+	    MODULE_LD_OPT="-Wl,-z,nodelete" bash mk/module.sh
 	BUILD=$(BUILD) bash mk/san-e2e.sh
 
 style:

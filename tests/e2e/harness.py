@@ -87,6 +87,12 @@ def import_or_missing(name, opt_out=None):
         missing("python module %s is absent: %s" % (name, e), opt_out)
 
 
+# How long a sim loading every recorded trace may take to listen: 37 s
+# measured for the ASan sim of mk/san-e2e.sh on a loaded machine (load 16
+# on 2 cores), past wait_port's 10 s.
+TRACES_START_S = 120.0
+
+
 def have_traces():
     return os.path.isdir(TRACES) and any(
         f.endswith(".jsonl.gz") for f in os.listdir(TRACES))
@@ -123,6 +129,13 @@ def wait_path(path, timeout=10.0, proc=None):
     raise TimeoutError("%s did not appear" % path)
 
 
+# How long a process gets after SIGTERM before SIGKILL.
+# THINKGATE_STOP_S=seconds raises it (mk/san-e2e.sh: a process under ASan
+# checks for leaks at exit, which a SIGKILL would cut short: an idle ASan
+# nginx took 2.5 s to exit at load 16).
+STOP_S = float(os.environ.get("THINKGATE_STOP_S", "5"))
+
+
 class Proc:
     """One child process with its output in a log file."""
 
@@ -133,6 +146,7 @@ class Proc:
         self.log_path = os.path.join(self.workdir, name + ".log")
         self.env = env
         self.p = None
+        self.stop_signal = signal.SIGTERM
 
     def start(self):
         log = open(self.log_path, "ab")
@@ -157,10 +171,11 @@ class Proc:
             os.killpg(self.p.pid, sig)
             self.p.wait(10)
 
-    def stop(self, timeout=5.0):
+    def stop(self, timeout=None):
         if not self.p or self.p.poll() is not None:
             return
-        os.killpg(self.p.pid, signal.SIGTERM)
+        timeout = STOP_S if timeout is None else max(timeout, STOP_S)
+        os.killpg(self.p.pid, self.stop_signal)
         try:
             self.p.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -172,21 +187,51 @@ class Proc:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_sim(*args, port=None):
-    """Starts build/bin/thinkgate-sim on a free loopback port.  It listens
-    once its trace files are read: all of ../shared/traces takes about
-    15 s on a loaded 2-core box, hence the long wait."""
+def start_sim(*args, port=None, timeout=60.0):
+    """Starts build/bin/thinkgate-sim on a free loopback port and waits up
+    to timeout seconds for it to listen.  It listens once its trace files
+    are read: all of ../shared/traces takes about 15 s on a loaded 2-core
+    box, hence the long default."""
     port = port or free_port()
     proc = Proc("sim", [SIM,
                         "--listen", "127.0.0.1:%d" % port] + list(args))
     proc.start()
-    wait_port(port, timeout=60.0, proc=proc)
+    try:
+        wait_port(port, timeout=timeout, proc=proc)
+    except Exception:
+        # Not left running (two timed-out ASan sims outlived their run).
+        proc.cleanup()
+        raise
     proc.port = port
     proc.url = "http://127.0.0.1:%d" % port
     return proc
 
 
-MODULE = os.path.join(BUILD, "modules", "ngx_http_thinkgate_module.so")
+# THINKGATE_MODULE=path loads another build of the module (mk/san-e2e.sh:
+# the one with ASan+UBSan), and THINKGATE_NGINX_PRELOAD=path is preloaded
+# into every nginx the harness starts (the sanitizer runtime, which must
+# come before every other library), with THINKGATE_NGINX_ASAN_OPTIONS
+# appended to its ASAN_OPTIONS.
+MODULE = os.environ.get("THINKGATE_MODULE",
+                        os.path.join(BUILD, "modules",
+                                     "ngx_http_thinkgate_module.so"))
+
+
+def nginx_env():
+    """The environment for an nginx: this one, with
+    THINKGATE_NGINX_PRELOAD as LD_PRELOAD and THINKGATE_NGINX_ASAN_OPTIONS
+    after ASAN_OPTIONS when they are set."""
+    env = dict(os.environ)
+    preload = env.get("THINKGATE_NGINX_PRELOAD")
+    if preload:
+        env["LD_PRELOAD"] = preload
+    extra = env.get("THINKGATE_NGINX_ASAN_OPTIONS")
+    if extra:
+        env["ASAN_OPTIONS"] = ":".join(
+            o for o in (env.get("ASAN_OPTIONS"), extra) if o)
+    return env
+
+
 # THINKGATE_PLUGIN_DIR=path: the strategy plugins of another build.
 PLUGIN_DIR = os.environ.get("THINKGATE_PLUGIN_DIR",
                             os.path.join(BUILD, "plugins"))
@@ -264,13 +309,17 @@ def start_nginx(sock, http, server=DEFAULT_SERVER, port=None, workers=2):
     """Starts a private nginx (foreground master) with the thinkgate
     module, talking to the engine at sock."""
     port = port or free_port()
-    proc = Proc("nginx", [])
+    proc = Proc("nginx", [], env=nginx_env())
     conf = os.path.join(proc.workdir, "nginx.conf")
     with open(conf, "w") as f:
         f.write(nginx_conf(proc.workdir, port, sock, http, server, workers))
     os.chmod(proc.workdir, 0o755)
     proc.argv = ["nginx", "-p", proc.workdir, "-c", conf]
     proc.conf = conf
+    if os.environ.get("THINKGATE_NGINX_PRELOAD"):
+        # A graceful stop: on SIGTERM the master SIGKILLs the workers still
+        # there after ~1.5 s, which cuts their leak check at exit short.
+        proc.stop_signal = signal.SIGQUIT
     proc.start()
     try:
         wait_port(port, proc=proc)

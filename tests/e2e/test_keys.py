@@ -154,14 +154,16 @@ def test_bad_key_file_refused(tmp_path):
         str(tmp_path), harness.free_port(), str(tmp_path / "s.sock"),
         "    thinkgate_keys file=%s;\n" % path, ""))
     p = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(conf)],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True,
+                       env=harness.nginx_env())
     assert p.returncode != 0
     assert "thinkgate_keys" in p.stderr and "line 1" in p.stderr, p.stderr
     conf.write_text(harness.nginx_conf(
         str(tmp_path), harness.free_port(), str(tmp_path / "s.sock"),
         "    thinkgate_keys ldap;\n", ""))
     p = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(conf)],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True,
+                       env=harness.nginx_env())
     assert p.returncode != 0
     assert "thinkgate_keys" in p.stderr and "ldap" in p.stderr, p.stderr
 

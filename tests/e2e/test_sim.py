@@ -729,7 +729,8 @@ def test_replay_every_recorded_trace():
     if not have_traces():
         harness.missing("../shared/traces is absent: no recorded traces")
     sim = start_sim("--traces", TRACES, "--speed", "0",
-                    "--tokens-per-step", "64")
+                    "--tokens-per-step", "64",
+                    timeout=harness.TRACES_START_S)
     try:
         groups = {}
         for r in recorded():
@@ -779,7 +780,8 @@ def test_replay_every_recorded_trace():
 def test_continuation_on_recorded_prefixes():
     if not have_traces():
         harness.missing("../shared/traces is absent: no recorded traces")
-    sim = start_sim("--traces", TRACES, "--speed", "0")
+    sim = start_sim("--traces", TRACES, "--speed", "0",
+                    timeout=harness.TRACES_START_S)
     try:
         c = client(sim)
         rows = [r for r in recorded() if r["sample_id"] < 2]
