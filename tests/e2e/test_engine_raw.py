@@ -47,7 +47,11 @@ def start_engine(*args):
 
 @pytest.fixture(scope="module")
 def env():
-    sim = harness.start_sim("--step-ms", "2", "--step-ms-per-seq", "0")
+    # No simulated prefill on b0: test_large_body_over_many_frames's
+    # 2 MB prompt would otherwise wait 10 s of it (20 ms per 1000 tokens)
+    # for nothing it checks; the other prompts here are a few tokens.
+    sim = harness.start_sim("--step-ms", "2", "--step-ms-per-seq", "0",
+                            "--prefill-ms-per-1k", "0")
     slow = harness.start_sim("--step-ms", "20", "--step-ms-per-seq", "0")
     engine = start_engine()
     e500, e400, silent = (harness.start_bad_backend(m)
