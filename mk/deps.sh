@@ -69,10 +69,17 @@ fi
 pys=(openai pytest pytest_timeout:pytest-timeout matplotlib numpy
      prometheus_client:prometheus-client
      safetensors tokenizers onnx onnxruntime)
-pymissing=()
-for m in "${pys[@]}"; do
-    python3 -c "import ${m%%:*}" 2>/dev/null || pymissing+=("${m#*:}")
-done
+# One python3 that finds each module without importing it: importing
+# them one process at a time (matplotlib, onnxruntime, openai...) cost
+# seconds on every `make test`.
+mapfile -t pymissing < <(python3 - "${pys[@]}" <<'PY'
+import importlib.util
+import sys
+for m in sys.argv[1:]:
+    if importlib.util.find_spec(m.split(":")[0]) is None:
+        print(m.split(":", 1)[-1])
+PY
+)
 if [ ${#pymissing[@]} -gt 0 ]; then
     echo "deps: pip installing ${pymissing[*]} into $pipwhere"
     python3 -m pip install -q "${pipflags[@]}" "${pymissing[@]}" \

@@ -7,6 +7,10 @@
 # Both write $BUILD/fuzz/summary.json, {"NAME": {"execs": N, "crashes": N},
 # ...}, and fail when any harness crashed (a crash, leak, timeout or
 # out-of-memory input is kept in $BUILD/fuzz/artifacts/NAME/).
+#
+# A harness is one single-threaded process, so FUZZ_JOBS of them (default:
+# the number of CPUs) run side by side, each still for SECONDS on a core
+# of its own; the reports come out in the order the names were given.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,15 +19,21 @@ shift 2
 BUILD=${BUILD:-build}
 bin=$BUILD/fuzz/bin
 summary=$BUILD/fuzz/summary.json
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
 bad=0
 entries=()
 
-for name in "$@"; do
-    exe=$bin/fuzz_$name
-    seeds=tests/fuzz/corpus/$name
-    corpus=$BUILD/fuzz/corpus/$name
-    arts=$BUILD/fuzz/artifacts/$name
-    log=$BUILD/fuzz/$name.log
+# fuzz_one NAME: replays and fuzzes one harness; what it says goes to
+# $BUILD/fuzz/NAME.out, its summary entry to NAME.entry, and it returns 1
+# when the harness crashed or a regression input fails again.
+fuzz_one() {
+    local name=$1
+    local exe=$bin/fuzz_$name
+    local seeds=tests/fuzz/corpus/$name
+    local corpus=$BUILD/fuzz/corpus/$name
+    local arts=$BUILD/fuzz/artifacts/$name
+    local log=$BUILD/fuzz/$name.log
+    local dict=() bad=0 regress before rc execs crashes
     mkdir -p "$corpus" "$arts"
 
     if [ "$mode" = test ] && [ -d "tests/fuzz/regress/$name" ]; then
@@ -37,7 +47,6 @@ for name in "$@"; do
         fi
     fi
 
-    dict=()
     case $name in
         request|jload|chunk|config|sim_request) dict=(-dict=tests/fuzz/json.dict) ;;
         answer|thoughts) dict=(-dict=tests/fuzz/answer.dict) ;;
@@ -60,7 +69,35 @@ for name in "$@"; do
         bad=1
     fi
     echo "fuzz: $name: ${execs:-0} execs, $crashes crashes in ${secs}s"
-    entries+=("\"$name\": {\"execs\": ${execs:-0}, \"crashes\": $crashes}")
+    echo "\"$name\": {\"execs\": ${execs:-0}, \"crashes\": $crashes}" \
+        >"$BUILD/fuzz/$name.entry"
+    return $bad
+}
+
+mkdir -p "$BUILD/fuzz"
+pids=()
+running=0
+for name in "$@"; do
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
+    rm -f "$BUILD/fuzz/$name.entry"
+    fuzz_one "$name" >"$BUILD/fuzz/$name.out" 2>&1 &
+    pids+=($!)
+    running=$((running + 1))
+done
+i=0
+for name in "$@"; do
+    # wait PID gives a finished job's status too (bash keeps it).
+    wait "${pids[$i]}" || bad=1
+    i=$((i + 1))
+    cat "$BUILD/fuzz/$name.out"
+    if [ -f "$BUILD/fuzz/$name.entry" ]; then
+        entries+=("$(cat "$BUILD/fuzz/$name.entry")")
+    else
+        bad=1
+    fi
 done
 
 {

@@ -4,6 +4,7 @@ Starts real programs (thinkgate-sim, thinkgated, nginx, redis-server) on
 loopback ports chosen at random, waits until they listen, and stops them,
 printing their logs when a test fails.
 """
+import gzip
 import http.server
 import json
 import os
@@ -187,14 +188,16 @@ class Proc:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_sim(*args, port=None, timeout=60.0):
+def start_sim(*args, port=None, timeout=60.0, workdir=None):
     """Starts build/bin/thinkgate-sim on a free loopback port and waits up
     to timeout seconds for it to listen.  It listens once its trace files
     are read: all of ../shared/traces takes about 15 s on a loaded 2-core
-    box, hence the long default."""
+    box, hence the long default.  Its log goes to workdir (a fresh
+    directory by default), which cleanup() removes."""
     port = port or free_port()
     proc = Proc("sim", [SIM,
-                        "--listen", "127.0.0.1:%d" % port] + list(args))
+                        "--listen", "127.0.0.1:%d" % port] + list(args),
+                workdir=workdir)
     proc.start()
     try:
         wait_port(port, timeout=timeout, proc=proc)
@@ -205,6 +208,41 @@ def start_sim(*args, port=None, timeout=60.0):
     proc.port = port
     proc.url = "http://127.0.0.1:%d" % port
     return proc
+
+
+# The invented trace of test_effort.py and test_responses.py: thinking
+# that states its answer (13) at once and then goes on for about 600
+# tokens, so that a thinking budget has something to cut.
+EFFORT_PROBLEM = ("Zork has 6 quibs and finds 7 more. "
+                  "How many quibs has Zork?")
+EFFORT_THINKING = ("6 + 7 = 13, so the answer is \\boxed{13}.\n\n"
+                   "Hmm, let me recount slowly. "
+                   + " ".join("q%d" % k for k in range(600))
+                   + "\n\nYes, 13.")
+EFFORT_OUTPUT = EFFORT_THINKING + "</think>\n\nThe answer is \\boxed{13}."
+
+
+def start_effort_sim():
+    """A sim replaying four samples of EFFORT_PROBLEM, each EFFORT_OUTPUT
+    (model "Effort"), a token a millisecond; the trace file lives in the
+    sim's directory, removed by its cleanup()."""
+    workdir = tempfile.mkdtemp(prefix="tg-effort-sim-")
+    path = os.path.join(workdir, "invented.jsonl.gz")
+    try:
+        with gzip.open(path, "wt") as f:
+            for k in range(4):
+                f.write(json.dumps({
+                    "model": "Effort", "bench": "invented",
+                    "problem_id": "0", "sample_id": k,
+                    "problem": EFFORT_PROBLEM, "answer": 13, "pred": 13,
+                    "completion_tokens": len(EFFORT_OUTPUT.split()) + 20,
+                    "finish_reason": "STOP",
+                    "output": EFFORT_OUTPUT}) + "\n")
+        return start_sim("--traces", path, "--step-ms", "1",
+                         "--step-ms-per-seq", "0", workdir=workdir)
+    except Exception:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
 
 
 # THINKGATE_MODULE=path loads another build of the module (mk/san-e2e.sh:

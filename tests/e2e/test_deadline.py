@@ -4,10 +4,11 @@ request for as long as it liked.  The deadline bounds the whole request:
 past it the client gets 504 deadline_exceeded (an SSE error event when a
 stream had begun) and every backend stream is closed.
 
-The sim plays the trickling backend: one token every 400 ms, and a
+The sim plays the trickling backend: one token every 200 ms, and a
 synthetic trace of thousands of tokens would run for many minutes.  The
-idle timeout (thinkgate_timeout) is 10 s, so what cuts at 2.5 s is the
-deadline; passthrough without streaming asks the sim for its whole answer
+idle timeout (thinkgate_timeout) is 10 s, so what cuts at 1.25 s is the
+deadline (short, so that the six cut requests cost seconds, not half a
+minute: the test is about what the cut does, not how long it takes); passthrough without streaming asks the sim for its whole answer
 (silent until done), where the deadline cuts just the same."""
 import http.client
 import json
@@ -21,18 +22,18 @@ SERVER = """
         location /v1/ {
             thinkgate_pass reasoners;
             thinkgate_timeout 10s;
-            thinkgate_deadline 2500ms;
+            thinkgate_deadline 1250ms;
         }
         location /ffs/v1/ {
             thinkgate_pass reasoners;
             thinkgate_timeout 10s;
-            thinkgate_deadline 2500ms;
+            thinkgate_deadline 1250ms;
             thinkgate_strategy ffs n=4;
         }
         location /sc/v1/ {
             thinkgate_pass reasoners;
             thinkgate_timeout 10s;
-            thinkgate_deadline 2500ms;
+            thinkgate_deadline 1250ms;
             thinkgate_strategy self_consistency n=4;
         }
         location /off/v1/ {
@@ -48,7 +49,7 @@ CHAT = {"model": "thinkgate-sim", "max_tokens": 100000,
 
 @pytest.fixture(scope="module")
 def gw():
-    g = harness.Gateway(sim_args=["--step-ms", "400",
+    g = harness.Gateway(sim_args=["--step-ms", "200",
                                   "--step-ms-per-seq", "0"],
                         server=SERVER)
     harness.wait_registered(g.nginx)
@@ -85,7 +86,7 @@ def post(gw, path, body):
 def check_deadline_error(err):
     assert err["type"] == "timeout_error", err
     assert err["code"] == "deadline_exceeded", err
-    assert "2500 ms" in err["message"], err
+    assert "1250 ms" in err["message"], err
 
 
 @pytest.mark.parametrize("prefix", ["/v1", "/ffs/v1", "/sc/v1"])
@@ -133,7 +134,8 @@ def test_request_within_the_deadline_is_served(gw):
 
 def test_deadline_off(gw):
     """off: only thinkgate_timeout (10 min by default) applies; the
-    request outlives the other locations' 2.5 s deadline."""
+    request (9 tokens, 1.8 s) outlives the other locations' 1.25 s
+    deadline."""
     status, _, raw = post(gw, "/off/v1/chat/completions",
                           dict(CHAT, max_tokens=9))
     assert status == 200, raw

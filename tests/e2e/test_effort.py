@@ -9,11 +9,6 @@ the default mapping's strategy (self_consistency); an unknown level is a
 400 naming the field; a backend with native_effort=on gets the field and
 no budget.
 """
-import gzip
-import json
-import os
-import shutil
-import tempfile
 import types
 
 import openai
@@ -22,11 +17,8 @@ import pytest
 import harness
 from test_plugins import sim_stats, wait_no_open_streams
 
-PROBLEM = "Zork has 6 quibs and finds 7 more. How many quibs has Zork?"
-FILLER = " ".join("q%d" % k for k in range(600))
-THINKING = ("6 + 7 = 13, so the answer is \\boxed{13}.\n\n"
-            "Hmm, let me recount slowly. " + FILLER + "\n\nYes, 13.")
-OUTPUT = THINKING + "</think>\n\nThe answer is \\boxed{13}."
+PROBLEM = harness.EFFORT_PROBLEM
+OUTPUT = harness.EFFORT_OUTPUT
 LOW = 64
 SLACK = 4           # tokens of the chunk that crossed the budget
 
@@ -47,17 +39,7 @@ SERVER = """
 
 @pytest.fixture(scope="module")
 def gw():
-    tdir = tempfile.mkdtemp(prefix="tg-effort-traces-")
-    path = os.path.join(tdir, "invented.jsonl.gz")
-    with gzip.open(path, "wt") as f:
-        for k in range(4):
-            f.write(json.dumps({
-                "model": "Effort", "bench": "invented", "problem_id": "0",
-                "sample_id": k, "problem": PROBLEM, "answer": 13,
-                "pred": 13, "completion_tokens": len(OUTPUT.split()) + 20,
-                "finish_reason": "STOP", "output": OUTPUT}) + "\n")
-    sim = harness.start_sim("--traces", path, "--step-ms", "1",
-                            "--step-ms-per-seq", "0")
+    sim = harness.start_effort_sim()
     http = ("    thinkgate_backend r0 %s max_inflight=1024;\n"
             "    thinkgate_pool reasoners r0;\n"
             "    thinkgate_backend n0 %s native_effort=on;\n"
@@ -74,7 +56,6 @@ def gw():
     finally:
         for p in reversed(g.procs):
             p.cleanup()
-        shutil.rmtree(tdir, ignore_errors=True)
 
 
 def ask(client, **kw):

@@ -47,7 +47,11 @@ def start_engine(*args):
 
 @pytest.fixture(scope="module")
 def env():
-    sim = harness.start_sim("--step-ms", "2", "--step-ms-per-seq", "0")
+    # No simulated prefill on b0: test_large_body_over_many_frames's
+    # 2 MB prompt would otherwise wait 10 s of it (20 ms per 1000 tokens)
+    # for nothing it checks; the other prompts here are a few tokens.
+    sim = harness.start_sim("--step-ms", "2", "--step-ms-per-seq", "0",
+                            "--prefill-ms-per-1k", "0")
     slow = harness.start_sim("--step-ms", "20", "--step-ms-per-seq", "0")
     engine = start_engine()
     e500, e400, silent = (harness.start_bad_backend(m)
@@ -295,7 +299,9 @@ def test_worker_gone_closes_backend_streams(env):
 
 def _long_trace_sim():
     """A replay sim with one recorded answer of 4000 tokens: one trace
-    (one chunk a token) several times the initial window."""
+    (one chunk a token) several times the initial window, sent without
+    sleeping (--speed 0): the credit checks wait on the engine, not on
+    4 s of decode steps."""
     d = tempfile.mkdtemp(prefix="tg-raw-traces-")
     path = os.path.join(d, "long.jsonl.gz")
     with gzip.open(path, "wt") as f:
@@ -304,8 +310,7 @@ def _long_trace_sim():
             "output": " ".join("word%d" % i for i in range(3990))
             + "</think>\n\nAll.", "completion_tokens": 4000,
             "finish_reason": "STOP", "sample_id": 0}) + "\n")
-    sim = harness.start_sim("--traces", path, "--step-ms", "1",
-                            "--step-ms-per-seq", "0")
+    sim = harness.start_sim("--traces", path, "--speed", "0")
     sim.trace_dir = d
     return sim
 

@@ -5,15 +5,11 @@ The gateway translates a Responses request into chat completions for the
 backend and renders the answer as a response object or the Responses
 stream events; stored responses (the default) live in Redis, bound to the
 API key that made them, so that previous_response_id chains turns.  The
-sim replays the invented trace of test_effort.py (thinking that states
-13 at once, then about 600 tokens more), so that reasoning.effort "low"
-has thinking to cut.
+sim replays the invented trace of test_effort.py
+(harness.start_effort_sim: thinking that states 13 at once, then about
+600 tokens more), so that reasoning.effort "low" has thinking to cut.
 """
-import gzip
 import json
-import os
-import shutil
-import tempfile
 import time
 import types
 
@@ -25,11 +21,8 @@ from test_plugins import sim_stats, wait_no_open_streams
 
 pytestmark = harness.needs_redis()
 
-PROBLEM = "Zork has 6 quibs and finds 7 more. How many quibs has Zork?"
-FILLER = " ".join("q%d" % k for k in range(600))
-THINKING = ("6 + 7 = 13, so the answer is \\boxed{13}.\n\n"
-            "Hmm, let me recount slowly. " + FILLER + "\n\nYes, 13.")
-OUTPUT = THINKING + "</think>\n\nThe answer is \\boxed{13}."
+PROBLEM = harness.EFFORT_PROBLEM
+OUTPUT = harness.EFFORT_OUTPUT
 LOW = 64
 SLACK = 4
 KEY_PREFIX = "tgresp:"
@@ -51,21 +44,11 @@ SERVER = """
 
 @pytest.fixture(scope="module")
 def gw():
-    tdir = tempfile.mkdtemp(prefix="tg-responses-traces-")
-    path = os.path.join(tdir, "invented.jsonl.gz")
-    with gzip.open(path, "wt") as f:
-        for k in range(4):
-            f.write(json.dumps({
-                "model": "Effort", "bench": "invented", "problem_id": "0",
-                "sample_id": k, "problem": PROBLEM, "answer": 13,
-                "pred": 13, "completion_tokens": len(OUTPUT.split()) + 20,
-                "finish_reason": "STOP", "output": OUTPUT}) + "\n")
     g = types.SimpleNamespace(procs=[])
     try:
         g.redis = harness.start_redis()
         g.procs.append(g.redis)
-        g.sim = harness.start_sim("--traces", path, "--step-ms", "1",
-                                  "--step-ms-per-seq", "0")
+        g.sim = harness.start_effort_sim()
         g.procs.append(g.sim)
         g.bad = harness.start_bad_backend("500")
         http = ("    thinkgate_backend r0 %s max_inflight=1024;\n"
@@ -85,7 +68,6 @@ def gw():
             p.cleanup()
         if getattr(g, "bad", None) is not None:
             g.bad.shutdown()
-        shutil.rmtree(tdir, ignore_errors=True)
 
 
 def client(g, key):

@@ -187,15 +187,18 @@ def test_a_request_longer_than_the_lease_keeps_its_lock(stack):
     sid = "long-" + uuid.uuid4().hex
     st, raw = turn(stack, sid, "turn one")
     assert st == 200, raw
-    # Synthetic traces run to 100+ tokens: 10+ s, five leases.
-    conn, resp, first = open_stream(stack, sid, "turn two", 400)
+    # 120 tokens: 12 s, six leases.  The last probe is at 8 s, so the
+    # stream outlives it by 4 s (a busy machine only slows the sim's
+    # steps, which lengthens the stream), and the test no longer waits
+    # out the whole synthetic trace (170+ tokens, 17 s).
+    conn, resp, first = open_stream(stack, sid, "turn two", 120)
     rest = []
     reader = threading.Thread(target=lambda: rest.append(resp.read()))
     reader.start()
     t0 = time.monotonic()
     probes = []
     try:
-        for at in (1.0, 2.5, 4.0):      # 0.5, 1.25 and 2 leases in
+        for at in (1.0, 2.5, 4.0):      # leases in: 2, 5 and 8 s
             time.sleep(max(0.0, t0 + at * LEASE_MS / 1000.0
                            - time.monotonic()))
             st, raw = turn(stack, sid, "concurrent")
