@@ -25,6 +25,9 @@
 #define TG_AUX_MAX_DIM  65536
 
 static json_t *tg__host_aux_body(tg_host_req_t *hr, const tg_aux_spec_t *spec);
+static int tg__host_aux_inputs(tg_host_req_t *hr, const tg_aux_spec_t *spec,
+    json_t *body, int *rc);
+static int tg__host_aux_sampling(const tg_aux_spec_t *spec, json_t *body);
 static int tg__host_aux_top(tg_host_aux_t *a, json_t *choice);
 static int tg__host_aux_vectors(tg_host_aux_t *a, json_t *doc);
 
@@ -35,7 +38,6 @@ tg__host_aux_body(tg_host_req_t *hr, const tg_aux_spec_t *spec)
 {
     json_t        *body, *v;
     json_error_t   jerr;
-    size_t         i, len;
     int            rc = 0;
 
     body = json_object();
@@ -72,37 +74,8 @@ tg__host_aux_body(tg_host_req_t *hr, const tg_aux_spec_t *spec)
         break;
 
     case TG_ENDPOINT_EMBEDDINGS:
-        if (spec->ninputs == 0 || spec->ninputs > TG_AUX_MAX_INPUTS
-            || spec->inputs == NULL)
-        {
-            tg__host_set_error(hr, "aux: an embeddings request needs 1 to "
-                               "%d inputs, not %zu", TG_AUX_MAX_INPUTS,
-                               spec->inputs ? spec->ninputs : 0);
+        if (tg__host_aux_inputs(hr, spec, body, &rc) != 0) {
             goto failed;
-        }
-        v = json_array();
-        rc |= json_object_set_new(body, "input", v);
-        for (i = 0; v != NULL && i < spec->ninputs; i++) {
-            if (spec->inputs[i] == NULL) {
-                tg__host_set_error(hr, "aux: embeddings input %zu is NULL",
-                                   i);
-                goto failed;
-            }
-            len = spec->input_lens ? spec->input_lens[i]
-                                   : strlen(spec->inputs[i]);
-            /* A string that is not UTF-8 is refused here, not by the
-             * backend. */
-            if (json_array_append_new(v, json_stringn(spec->inputs[i], len))
-                != 0)
-            {
-                tg__host_set_error(hr, "aux: embeddings input %zu is not "
-                                   "UTF-8 (or memory ran out)", i);
-                goto failed;
-            }
-        }
-        if (spec->dimensions > 0) {
-            rc |= json_object_set_new(body, "dimensions",
-                                      json_integer(spec->dimensions));
         }
         if (rc != 0) {
             goto nomem;
@@ -114,6 +87,73 @@ tg__host_aux_body(tg_host_req_t *hr, const tg_aux_spec_t *spec)
                            (int) spec->endpoint);
         goto failed;
     }
+
+    rc |= tg__host_aux_sampling(spec, body);
+    if (rc != 0) {
+        goto nomem;
+    }
+    return body;
+
+nomem:
+    tg__host_set_error(hr, "out of memory");
+failed:
+    json_decref(body);
+    return NULL;
+}
+
+
+/* An embeddings request's "input" (and "dimensions"): 0, or -EINVAL
+ * with last_error set.  A failed insertion is or-ed into *rc, which the
+ * caller reports as memory running out. */
+static int
+tg__host_aux_inputs(tg_host_req_t *hr, const tg_aux_spec_t *spec,
+    json_t *body, int *rc)
+{
+    json_t  *v;
+    size_t   i, len;
+
+    if (spec->ninputs == 0 || spec->ninputs > TG_AUX_MAX_INPUTS
+        || spec->inputs == NULL)
+    {
+        tg__host_set_error(hr, "aux: an embeddings request needs 1 to "
+                           "%d inputs, not %zu", TG_AUX_MAX_INPUTS,
+                           spec->inputs ? spec->ninputs : 0);
+        return -EINVAL;
+    }
+    v = json_array();
+    *rc |= json_object_set_new(body, "input", v);
+    for (i = 0; v != NULL && i < spec->ninputs; i++) {
+        if (spec->inputs[i] == NULL) {
+            tg__host_set_error(hr, "aux: embeddings input %zu is NULL",
+                               i);
+            return -EINVAL;
+        }
+        len = spec->input_lens ? spec->input_lens[i]
+                               : strlen(spec->inputs[i]);
+        /* A string that is not UTF-8 is refused here, not by the
+         * backend. */
+        if (json_array_append_new(v, json_stringn(spec->inputs[i], len))
+            != 0)
+        {
+            tg__host_set_error(hr, "aux: embeddings input %zu is not "
+                               "UTF-8 (or memory ran out)", i);
+            return -EINVAL;
+        }
+    }
+    if (spec->dimensions > 0) {
+        *rc |= json_object_set_new(body, "dimensions",
+                                   json_integer(spec->dimensions));
+    }
+    return 0;
+}
+
+
+/* A chat or completions request's sampling fields: 0 or -1 when memory
+ * ran out. */
+static int
+tg__host_aux_sampling(const tg_aux_spec_t *spec, json_t *body)
+{
+    int  rc = 0;
 
     if (spec->max_tokens > 0) {
         rc |= json_object_set_new(body, "max_tokens",
@@ -133,16 +173,7 @@ tg__host_aux_body(tg_host_req_t *hr, const tg_aux_spec_t *spec)
                                       json_integer(spec->top_logprobs));
         }
     }
-    if (rc != 0) {
-        goto nomem;
-    }
-    return body;
-
-nomem:
-    tg__host_set_error(hr, "out of memory");
-failed:
-    json_decref(body);
-    return NULL;
+    return rc;
 }
 
 
