@@ -21,6 +21,8 @@
 
 static int tg__host_spec_keep(tg_host_spec_t *ks, const tg_trace_spec_t *s);
 static int tg__host_whole_ok(tg_host_req_t *hr, const tg_trace_spec_t *spec);
+static void tg__host_trace_carry(tg_host_req_t *hr, tg_host_trace_t *ht,
+    tg_host_trace_t *from, const char *append, size_t alen);
 static int tg__host_trace_prefix(tg_host_req_t *hr,
     const tg_trace_spec_t *spec, json_t *body);
 static int tg__host_trace_sampling(tg_host_req_t *hr,
@@ -135,6 +137,33 @@ tg__host_trace_add(tg_host_req_t *hr, tg_host_trace_t *ht)
 }
 
 
+/* A continuation carries the text it continues, so that its info
+ * reads like one trace; the appended text goes where writing goes
+ * on: the answer once it began, else the thinking. */
+static void
+tg__host_trace_carry(tg_host_req_t *hr, tg_host_trace_t *ht,
+    tg_host_trace_t *from, const char *append, size_t alen)
+{
+    ht->think = from->think;
+    if (tg_buf_append(&ht->reasoning, tg_buf_ptr(&from->reasoning),
+                      tg_buf_size(&from->reasoning)) != 0
+        || tg_buf_append(&ht->content, tg_buf_ptr(&from->content),
+                         tg_buf_size(&from->content)) != 0
+        || tg_buf_append(tg_buf_size(&from->content)
+                         || from->think == TG_THINK_ANSWER
+                         || hr->r->oa.endpoint != TG_OA_CHAT
+                         ? &ht->content : &ht->reasoning,
+                         append, alen) != 0)
+    {
+        /* The trace runs; only its info misses the carried text. */
+        tg_log_warn("request %llu: out of memory carrying a trace's "
+                    "text", (unsigned long long) hr->r->id);
+    }
+    ht->r_mark = tg_buf_size(&ht->reasoning);
+    ht->c_mark = tg_buf_size(&ht->content);
+}
+
+
 static tg_trace_t *
 tg__host_trace_spawn(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     tg_host_trace_t *from, const char *append, size_t alen)
@@ -190,27 +219,8 @@ tg__host_trace_spawn(tg_host_req_t *hr, const tg_trace_spec_t *spec,
         goto failed;
     }
 
-    /* A continuation carries the text it continues, so that its info
-     * reads like one trace; the appended text goes where writing goes
-     * on: the answer once it began, else the thinking. */
     if (from != NULL) {
-        ht->think = from->think;
-        if (tg_buf_append(&ht->reasoning, tg_buf_ptr(&from->reasoning),
-                          tg_buf_size(&from->reasoning)) != 0
-            || tg_buf_append(&ht->content, tg_buf_ptr(&from->content),
-                             tg_buf_size(&from->content)) != 0
-            || tg_buf_append(tg_buf_size(&from->content)
-                             || from->think == TG_THINK_ANSWER
-                             || hr->r->oa.endpoint != TG_OA_CHAT
-                             ? &ht->content : &ht->reasoning,
-                             append, alen) != 0)
-        {
-            /* The trace runs; only its info misses the carried text. */
-            tg_log_warn("request %llu: out of memory carrying a trace's "
-                        "text", (unsigned long long) hr->r->id);
-        }
-        ht->r_mark = tg_buf_size(&ht->reasoning);
-        ht->c_mark = tg_buf_size(&ht->content);
+        tg__host_trace_carry(hr, ht, from, append, alen);
     }
 
     if (spec->flags & TG_TRACE_F_LIVE) {
