@@ -27,6 +27,8 @@
 static json_t *tg__host_aux_body(tg_host_req_t *hr, const tg_aux_spec_t *spec);
 static int tg__host_aux_inputs(tg_host_req_t *hr, const tg_aux_spec_t *spec,
     json_t *body, int *rc);
+static int tg__host_aux_stop_ok(tg_host_req_t *hr, const tg_aux_spec_t *spec,
+    const char *const *stop, size_t nstop);
 static int tg__host_aux_sampling(const tg_aux_spec_t *spec, json_t *body);
 static int tg__host_aux_top(tg_host_aux_t *a, json_t *choice);
 static int tg__host_aux_vectors(tg_host_aux_t *a, json_t *doc);
@@ -184,6 +186,36 @@ tg__host_aux_start(tg_plugin_req_t *req, const tg_aux_spec_t *spec)
 }
 
 
+/* The stop sequences' checks: 0, or -EINVAL with last_error set. */
+static int
+tg__host_aux_stop_ok(tg_host_req_t *hr, const tg_aux_spec_t *spec,
+    const char *const *stop, size_t nstop)
+{
+    size_t  i, len;
+
+    if (nstop == 0 && stop == NULL) {
+        return 0;
+    }
+    if (stop == NULL || nstop == 0 || nstop > TG_AUX_MAX_STOP
+        || spec->endpoint == TG_ENDPOINT_EMBEDDINGS)
+    {
+        tg__host_set_error(hr, "aux: stop takes 1 to %d sequences, "
+                           "for chat or completions", TG_AUX_MAX_STOP);
+        return -EINVAL;
+    }
+    for (i = 0; i < nstop; i++) {
+        len = stop[i] != NULL ? strlen(stop[i]) : 0;
+        if (len == 0 || len > TG_AUX_MAX_STOP_LEN) {
+            tg__host_set_error(hr, "aux: stop sequence %zu is empty or "
+                               "longer than %d bytes", i,
+                               TG_AUX_MAX_STOP_LEN);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+
 /* aux_start() with stop sequences (nstop 0: none, aux_start() itself). */
 tg_plugin_aux_t *
 tg__host_aux_start_stop(tg_plugin_req_t *req, const tg_aux_spec_t *spec,
@@ -193,7 +225,7 @@ tg__host_aux_start_stop(tg_plugin_req_t *req, const tg_aux_spec_t *spec,
     tg_host_trace_t  *ht;
     tg_host_aux_t    *a;
     json_t           *body, *v;
-    size_t            i, len;
+    size_t            i;
     int               rc;
 
     if (hr == NULL || spec == NULL) {
@@ -207,23 +239,8 @@ tg__host_aux_start_stop(tg_plugin_req_t *req, const tg_aux_spec_t *spec,
         tg__host_set_error(hr, "an aux request needs a pool");
         return NULL;
     }
-    if (nstop > 0 || stop != NULL) {
-        if (stop == NULL || nstop == 0 || nstop > TG_AUX_MAX_STOP
-            || spec->endpoint == TG_ENDPOINT_EMBEDDINGS)
-        {
-            tg__host_set_error(hr, "aux: stop takes 1 to %d sequences, "
-                               "for chat or completions", TG_AUX_MAX_STOP);
-            return NULL;
-        }
-        for (i = 0; i < nstop; i++) {
-            len = stop[i] != NULL ? strlen(stop[i]) : 0;
-            if (len == 0 || len > TG_AUX_MAX_STOP_LEN) {
-                tg__host_set_error(hr, "aux: stop sequence %zu is empty or "
-                                   "longer than %d bytes", i,
-                                   TG_AUX_MAX_STOP_LEN);
-                return NULL;
-            }
-        }
+    if (tg__host_aux_stop_ok(hr, spec, stop, nstop) != 0) {
+        return NULL;
     }
     body = tg__host_aux_body(hr, spec);
     if (body == NULL) {
