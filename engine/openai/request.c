@@ -57,6 +57,7 @@ static const tg__param_t  tg__params[] = {
 };
 
 
+static int tg__check_doc(json_t *doc, int endpoint, tg_oa_error_t *err);
 static int tg__check_params(json_t *body, int endpoint, tg_oa_error_t *err);
 static int tg__check_param(const tg__param_t *p, json_t *v, int endpoint,
     tg_oa_error_t *err);
@@ -266,13 +267,59 @@ tg_oa_error_render(const tg_oa_error_t *err)
 }
 
 
+/* The parsed body's checks: the model's type, the parameters and the
+ * required input (messages or prompt).  0 or a negative errno with err
+ * set; doc stays the caller's. */
+static int
+tg__check_doc(json_t *doc, int endpoint, tg_oa_error_t *err)
+{
+    json_t      *v;
+    const char  *required;
+    int          rc;
+
+    v = json_object_get(doc, "model");
+    if (v != NULL && !json_is_string(v)) {
+        return tg__invalid(err, "invalid_type", "model",
+                           "Invalid type for 'model': expected a string.");
+    }
+
+    rc = tg__check_params(doc, endpoint, err);
+    if (rc != 0) {
+        return rc;
+    }
+
+    required = endpoint == TG_OA_CHAT ? "messages" : "prompt";
+    v = json_object_get(doc, required);
+
+    if (v == NULL || json_is_null(v)) {
+        return tg__invalid(err, "missing_required_parameter", required,
+                           "Missing required parameter: '%s'.", required);
+    }
+
+    if (endpoint == TG_OA_CHAT) {
+        return tg__check_messages(v, err);
+
+    } else if (!json_is_string(v) && !json_is_array(v)) {
+        return tg__invalid(err, "invalid_type", "prompt",
+                           "Invalid type for 'prompt': expected a string "
+                           "or an array.");
+
+    } else if (json_is_array(v) && json_array_size(v) == 0) {
+        return tg__invalid(err, "invalid_value", "prompt",
+                           "Invalid value for 'prompt': the array is "
+                           "empty.");
+    }
+
+    return 0;
+}
+
+
 int
 tg_oa_parse(tg_oa_request_t *rq, int endpoint, const char *body,
     size_t len, tg_oa_error_t *err)
 {
     json_t        *doc, *v;
     json_error_t   jerr;
-    const char    *required;
     int            rc;
 
     memset(rq, 0, sizeof(*rq));
@@ -297,46 +344,10 @@ tg_oa_parse(tg_oa_request_t *rq, int endpoint, const char *body,
                            "The request body must be a JSON object.");
     }
 
-    v = json_object_get(doc, "model");
-    if (v != NULL && !json_is_string(v)) {
-        json_decref(doc);
-        return tg__invalid(err, "invalid_type", "model",
-                           "Invalid type for 'model': expected a string.");
-    }
-
-    rc = tg__check_params(doc, endpoint, err);
+    rc = tg__check_doc(doc, endpoint, err);
     if (rc != 0) {
         json_decref(doc);
         return rc;
-    }
-
-    required = endpoint == TG_OA_CHAT ? "messages" : "prompt";
-    v = json_object_get(doc, required);
-
-    if (v == NULL || json_is_null(v)) {
-        json_decref(doc);
-        return tg__invalid(err, "missing_required_parameter", required,
-                           "Missing required parameter: '%s'.", required);
-    }
-
-    if (endpoint == TG_OA_CHAT) {
-        rc = tg__check_messages(v, err);
-        if (rc != 0) {
-            json_decref(doc);
-            return rc;
-        }
-
-    } else if (!json_is_string(v) && !json_is_array(v)) {
-        json_decref(doc);
-        return tg__invalid(err, "invalid_type", "prompt",
-                           "Invalid type for 'prompt': expected a string "
-                           "or an array.");
-
-    } else if (json_is_array(v) && json_array_size(v) == 0) {
-        json_decref(doc);
-        return tg__invalid(err, "invalid_value", "prompt",
-                           "Invalid value for 'prompt': the array is "
-                           "empty.");
     }
 
     rq->endpoint = endpoint;
