@@ -15,6 +15,12 @@ static int tg__opt_fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int tg__opt_enum_has(const char *choices, const char *word);
 static void tg__opt_bounds(const tg_option_t *o, char *buf, size_t len);
+static int tg__opt_parse_int(const tg_option_t *o, const char *text,
+    tg_opt_value_t *v, char *why, size_t whylen);
+static int tg__opt_parse_double(const tg_option_t *o, const char *text,
+    tg_opt_value_t *v, char *why, size_t whylen);
+static int tg__opt_parse_bool(const char *text, tg_opt_value_t *v,
+    const char **canon, char *why, size_t whylen);
 
 
 static int
@@ -91,84 +97,131 @@ tg__opt_bounds(const tg_option_t *o, char *buf, size_t len)
 }
 
 
+/* An integer option's text: a plain decimal word within the bounds. */
+static int
+tg__opt_parse_int(const tg_option_t *o, const char *text, tg_opt_value_t *v,
+    char *why, size_t whylen)
+{
+    char       *end, bounds[96];
+    long long   ll;
+
+    /* strtoll accepts leading blanks and '+': neither is a plain word,
+     * so the first character must be a digit or '-'. */
+    if (text[0] != '-' && (text[0] < '0' || text[0] > '9')) {
+        goto not_int;
+    }
+
+    errno = 0;
+    ll = strtoll(text, &end, 10);
+    if (*end != '\0') {
+        goto not_int;
+    }
+
+    if (errno == ERANGE || (double) ll < o->min || (double) ll > o->max) {
+        tg__opt_bounds(o, bounds, sizeof(bounds));
+        return tg__opt_fail(why, whylen, "'%s' is out of range %s",
+                            text, bounds);
+    }
+
+    v->i = ll;
+    v->d = (double) ll;
+    return 0;
+
+not_int:
+
+    tg__opt_bounds(o, bounds, sizeof(bounds));
+    return tg__opt_fail(why, whylen, "'%s' is not an integer in %s", text,
+                        bounds);
+}
+
+
+/* A double option's text: a finite number within the bounds. */
+static int
+tg__opt_parse_double(const tg_option_t *o, const char *text,
+    tg_opt_value_t *v, char *why, size_t whylen)
+{
+    char    *end, bounds[96];
+    double   d;
+
+    if (text[0] == '\0' || text[0] == ' ' || text[0] == '\t'
+        || text[0] == '+')
+    {
+        goto not_number;
+    }
+
+    errno = 0;
+    d = strtod(text, &end);
+    if (*end != '\0' || !isfinite(d)) {
+        goto not_number;
+    }
+
+    if (d < o->min || d > o->max) {
+        tg__opt_bounds(o, bounds, sizeof(bounds));
+        return tg__opt_fail(why, whylen, "'%s' is out of range %s",
+                            text, bounds);
+    }
+
+    v->d = d;
+    v->i = (int64_t) d;
+    return 0;
+
+not_number:
+
+    tg__opt_bounds(o, bounds, sizeof(bounds));
+    return tg__opt_fail(why, whylen, "'%s' is not a number in %s", text,
+                        bounds);
+}
+
+
+/* A boolean option's text: on/off, true/false or 1/0.  *canon is the
+ * canonical text, so that get_str agrees whichever form came in. */
+static int
+tg__opt_parse_bool(const char *text, tg_opt_value_t *v, const char **canon,
+    char *why, size_t whylen)
+{
+    if (strcmp(text, "on") == 0 || strcmp(text, "true") == 0
+        || strcmp(text, "1") == 0)
+    {
+        v->i = 1;
+
+    } else if (strcmp(text, "off") == 0 || strcmp(text, "false") == 0
+               || strcmp(text, "0") == 0)
+    {
+        v->i = 0;
+
+    } else {
+        return tg__opt_fail(why, whylen,
+                            "'%s' is not a boolean (on/off, true/false, "
+                            "1/0)", text);
+    }
+
+    v->d = (double) v->i;
+    *canon = v->i ? "true" : "false";
+    return 0;
+}
+
+
 int
 tg__opt_parse_value(const tg_option_t *o, const char *text,
     tg_opt_value_t *v, char *why, size_t whylen)
 {
-    char        *end, bounds[96];
-    size_t       len;
-    long long    ll;
-    double       d;
+    size_t  len;
+    int     rc;
 
     len = strlen(text);
 
     switch (o->type) {
 
     case TG_OPT_INT:
-        /* strtoll accepts leading blanks and '+': neither is a plain word,
-         * so the first character must be a digit or '-'. */
-        if (len == 0 || (text[0] != '-' && (text[0] < '0' || text[0] > '9')))
-        {
-            goto not_int;
-        }
-
-        errno = 0;
-        ll = strtoll(text, &end, 10);
-        if (*end != '\0') {
-            goto not_int;
-        }
-
-        if (errno == ERANGE || (double) ll < o->min || (double) ll > o->max) {
-            tg__opt_bounds(o, bounds, sizeof(bounds));
-            return tg__opt_fail(why, whylen, "'%s' is out of range %s",
-                                text, bounds);
-        }
-
-        v->i = ll;
-        v->d = (double) ll;
+        rc = tg__opt_parse_int(o, text, v, why, whylen);
         break;
 
     case TG_OPT_DOUBLE:
-        if (len == 0 || text[0] == ' ' || text[0] == '\t' || text[0] == '+') {
-            goto not_number;
-        }
-
-        errno = 0;
-        d = strtod(text, &end);
-        if (*end != '\0' || !isfinite(d)) {
-            goto not_number;
-        }
-
-        if (d < o->min || d > o->max) {
-            tg__opt_bounds(o, bounds, sizeof(bounds));
-            return tg__opt_fail(why, whylen, "'%s' is out of range %s",
-                                text, bounds);
-        }
-
-        v->d = d;
-        v->i = (int64_t) d;
+        rc = tg__opt_parse_double(o, text, v, why, whylen);
         break;
 
     case TG_OPT_BOOL:
-        if (strcmp(text, "on") == 0 || strcmp(text, "true") == 0
-            || strcmp(text, "1") == 0)
-        {
-            v->i = 1;
-
-        } else if (strcmp(text, "off") == 0 || strcmp(text, "false") == 0
-                   || strcmp(text, "0") == 0)
-        {
-            v->i = 0;
-
-        } else {
-            return tg__opt_fail(why, whylen,
-                                "'%s' is not a boolean (on/off, true/false, "
-                                "1/0)", text);
-        }
-
-        v->d = (double) v->i;
-        /* The canonical text, so get_str agrees whichever form came in. */
-        text = v->i ? "true" : "false";
+        rc = tg__opt_parse_bool(text, v, &text, why, whylen);
         len = strlen(text);
         break;
 
@@ -178,6 +231,7 @@ tg__opt_parse_value(const tg_option_t *o, const char *text,
                                 "value of %zu bytes is longer than %d",
                                 len, TG_OPT_STRING_MAX);
         }
+        rc = 0;
         break;
 
     case TG_OPT_ENUM:
@@ -190,6 +244,7 @@ tg__opt_parse_value(const tg_option_t *o, const char *text,
             return tg__opt_fail(why, whylen, "value longer than %d bytes",
                                 TG_OPT_STRING_MAX);
         }
+        rc = 0;
         break;
 
     default:
@@ -197,22 +252,14 @@ tg__opt_parse_value(const tg_option_t *o, const char *text,
                             (int) o->type);
     }
 
+    if (rc != 0) {
+        return rc;
+    }
+
     memcpy(v->s, text, len + 1);
     v->set = 1;
 
     return 0;
-
-not_int:
-
-    tg__opt_bounds(o, bounds, sizeof(bounds));
-    return tg__opt_fail(why, whylen, "'%s' is not an integer in %s", text,
-                        bounds);
-
-not_number:
-
-    tg__opt_bounds(o, bounds, sizeof(bounds));
-    return tg__opt_fail(why, whylen, "'%s' is not a number in %s", text,
-                        bounds);
 }
 
 
