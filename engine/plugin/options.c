@@ -21,6 +21,9 @@ static int tg__opt_parse_double(const tg_option_t *o, const char *text,
     tg_opt_value_t *v, char *why, size_t whylen);
 static int tg__opt_parse_bool(const char *text, tg_opt_value_t *v,
     const char **canon, char *why, size_t whylen);
+static int tg__opt_parse_pairs(const tg_plugin_t *p, size_t rows,
+    const char *const *keys, const char *const *values, size_t n,
+    tg_opt_value_t *v, char *err, size_t errlen);
 
 
 static int
@@ -263,6 +266,47 @@ tg__opt_parse_value(const tg_option_t *o, const char *text,
 }
 
 
+/* The given key/value pairs into v (rows of p's table): 0 or a negative
+ * errno with err set. */
+static int
+tg__opt_parse_pairs(const tg_plugin_t *p, size_t rows,
+    const char *const *keys, const char *const *values, size_t n,
+    tg_opt_value_t *v, char *err, size_t errlen)
+{
+    int                 rc;
+    char                why[512];
+    size_t              i, j;
+    const char         *strategy = p->name != NULL ? p->name : "?";
+    const tg_option_t  *o;
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < rows; j++) {
+            if (strcmp(keys[i], p->options[j].name) == 0) {
+                break;
+            }
+        }
+
+        if (j == rows) {
+            return tg__opt_fail(err, errlen,
+                                "unknown option '%s' for strategy %s",
+                                keys[i], strategy);
+        }
+
+        o = &p->options[j];
+        rc = tg__opt_parse_value(o, values[i], &v[j], why, sizeof(why));
+        if (rc < 0) {
+            tg__opt_fail(err, errlen, "option '%s' for strategy %s: %s",
+                         o->name, strategy, why);
+            return rc;
+        }
+
+        v[j].given = 1;
+    }
+
+    return 0;
+}
+
+
 int
 tg_plugin_parse_options(const tg_plugin_t *p, const char *const *keys,
     const char *const *values, size_t n, tg_opt_values_t *out,
@@ -270,7 +314,7 @@ tg_plugin_parse_options(const tg_plugin_t *p, const char *const *keys,
 {
     int                 rc;
     char                why[512];
-    size_t              i, j, rows;
+    size_t              j, rows;
     const char         *strategy;
     tg_opt_value_t     *v;
     const tg_option_t  *o;
@@ -298,29 +342,9 @@ tg_plugin_parse_options(const tg_plugin_t *p, const char *const *keys,
 
     /* The pairs first, so that the default of a given option is never
      * parsed (and a table checked at load time cannot fail here). */
-    for (i = 0; i < n; i++) {
-        for (j = 0; j < rows; j++) {
-            if (strcmp(keys[i], p->options[j].name) == 0) {
-                break;
-            }
-        }
-
-        if (j == rows) {
-            rc = tg__opt_fail(err, errlen,
-                              "unknown option '%s' for strategy %s",
-                              keys[i], strategy);
-            goto failed;
-        }
-
-        o = &p->options[j];
-        rc = tg__opt_parse_value(o, values[i], &v[j], why, sizeof(why));
-        if (rc < 0) {
-            tg__opt_fail(err, errlen, "option '%s' for strategy %s: %s",
-                         o->name, strategy, why);
-            goto failed;
-        }
-
-        v[j].given = 1;
+    rc = tg__opt_parse_pairs(p, rows, keys, values, n, v, err, errlen);
+    if (rc < 0) {
+        goto failed;
     }
 
     for (j = 0; j < rows; j++) {
