@@ -17,6 +17,8 @@ static ngx_int_t ngx_http_thinkgate_collect_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_thinkgate_unauthorized(ngx_http_request_t *r);
 static ngx_int_t ngx_http_thinkgate_meta(ngx_http_request_t *r,
     ngx_http_thinkgate_ctx_t *ctx);
+static void ngx_http_thinkgate_meta_json_headers(ngx_http_request_t *r,
+    ngx_http_thinkgate_json_t *j);
 static void ngx_http_thinkgate_cleanup(void *data);
 static ngx_int_t ngx_http_thinkgate_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -362,16 +364,68 @@ ngx_http_thinkgate_collect_body(ngx_http_request_t *r,
 }
 
 
+/* The request headers the engine reads, as the meta's "headers". */
+
+static void
+ngx_http_thinkgate_meta_json_headers(ngx_http_request_t *r,
+    ngx_http_thinkgate_json_t *j)
+{
+    ngx_str_t        *want;
+    ngx_uint_t        i, k, seen;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    ngx_http_thinkgate_json_key(j, "headers");
+    ngx_http_thinkgate_json_raw(j, "{");
+
+    /* only the first of repeated headers, so that keys stay unique */
+
+    seen = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0) {
+            continue;
+        }
+
+        for (k = 0, want = ngx_http_thinkgate_meta_headers;
+             want->len;
+             k++, want++)
+        {
+            if ((seen & (1 << k)) == 0
+                && h[i].key.len == want->len
+                && ngx_strncasecmp(h[i].key.data, want->data, want->len)
+                   == 0)
+            {
+                seen |= 1 << k;
+
+                ngx_http_thinkgate_json_key(j, (char *) want->data);
+                ngx_http_thinkgate_json_str(j, &h[i].value);
+                break;
+            }
+        }
+    }
+}
+
+
 /* The REQUEST meta (protocol.h), prefixed with its u32 length. */
 
 static ngx_int_t
 ngx_http_thinkgate_meta(ngx_http_request_t *r, ngx_http_thinkgate_ctx_t *ctx)
 {
     uint32_t                        len;
-    ngx_str_t                      *want;
-    ngx_uint_t                      i, k, seen;
-    ngx_list_part_t                *part;
-    ngx_table_elt_t                *h;
     ngx_http_thinkgate_json_t       j;
     ngx_http_thinkgate_loc_conf_t  *lcf;
 
@@ -429,48 +483,7 @@ ngx_http_thinkgate_meta(ngx_http_request_t *r, ngx_http_thinkgate_ctx_t *ctx)
         ngx_http_thinkgate_key_meta(&j, &ctx->auth);
     }
 
-    ngx_http_thinkgate_json_key(&j, "headers");
-    ngx_http_thinkgate_json_raw(&j, "{");
-
-    /* only the first of repeated headers, so that keys stay unique */
-
-    seen = 0;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0) {
-            continue;
-        }
-
-        for (k = 0, want = ngx_http_thinkgate_meta_headers;
-             want->len;
-             k++, want++)
-        {
-            if ((seen & (1 << k)) == 0
-                && h[i].key.len == want->len
-                && ngx_strncasecmp(h[i].key.data, want->data, want->len)
-                   == 0)
-            {
-                seen |= 1 << k;
-
-                ngx_http_thinkgate_json_key(&j, (char *) want->data);
-                ngx_http_thinkgate_json_str(&j, &h[i].value);
-                break;
-            }
-        }
-    }
+    ngx_http_thinkgate_meta_json_headers(r, &j);
 
     ngx_http_thinkgate_json_raw(&j, "}}");
 
