@@ -14,6 +14,8 @@
 static void ngx_http_thinkgate_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_thinkgate_collect_body(ngx_http_request_t *r,
     ngx_http_thinkgate_ctx_t *ctx, size_t max);
+static ngx_int_t ngx_http_thinkgate_refuse(ngx_http_request_t *r,
+    ngx_uint_t kind, ngx_http_thinkgate_auth_t *auth);
 static ngx_int_t ngx_http_thinkgate_unauthorized(ngx_http_request_t *r);
 static ngx_int_t ngx_http_thinkgate_meta(ngx_http_request_t *r,
     ngx_http_thinkgate_ctx_t *ctx);
@@ -58,16 +60,19 @@ ngx_http_thinkgate_admin_handler(ngx_http_request_t *r)
 }
 
 
-ngx_int_t
-ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
+/*
+ * The refusals due before the body is read: a method the location does
+ * not take, a missing or bad key (auth is filled otherwise), no engine,
+ * a body over thinkgate_max_body.  NGX_DECLINED when the request goes on.
+ */
+
+static ngx_int_t
+ngx_http_thinkgate_refuse(ngx_http_request_t *r, ngx_uint_t kind,
+    ngx_http_thinkgate_auth_t *auth)
 {
     ngx_int_t                       rc;
     ngx_str_t                       msg;
     ngx_uint_t                      methods;
-    ngx_pool_cleanup_t             *cln;
-    ngx_http_thinkgate_ctx_t       *ctx;
-    ngx_http_thinkgate_auth_t       auth;
-    ngx_http_core_loc_conf_t       *clcf;
     ngx_http_thinkgate_loc_conf_t  *lcf;
 
     methods = NGX_HTTP_GET|NGX_HTTP_POST|NGX_HTTP_HEAD;
@@ -94,10 +99,8 @@ ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_thinkgate_module);
 
-    ngx_memzero(&auth, sizeof(ngx_http_thinkgate_auth_t));
-
     if (kind == NGX_HTTP_THINKGATE_KIND_API
-        && ngx_http_thinkgate_auth(r, &auth) != NGX_OK)
+        && ngx_http_thinkgate_auth(r, auth) != NGX_OK)
     {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
@@ -126,6 +129,26 @@ ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
         return ngx_http_thinkgate_send_error(r,
                                              NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                              "invalid_request_error", &msg);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
+{
+    ngx_int_t                    rc;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_thinkgate_ctx_t    *ctx;
+    ngx_http_thinkgate_auth_t    auth;
+    ngx_http_core_loc_conf_t    *clcf;
+
+    ngx_memzero(&auth, sizeof(ngx_http_thinkgate_auth_t));
+
+    rc = ngx_http_thinkgate_refuse(r, kind, &auth);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_thinkgate_ctx_t));
