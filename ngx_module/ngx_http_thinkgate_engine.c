@@ -31,6 +31,7 @@ static ngx_int_t ngx_http_thinkgate_engine_map(void);
 static ngx_int_t ngx_http_thinkgate_engine_send_reg(void);
 static ngx_int_t ngx_http_thinkgate_engine_read_reply(void);
 static void ngx_http_thinkgate_engine_read_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_thinkgate_engine_registered(ngx_event_t *ev);
 static void ngx_http_thinkgate_engine_write_handler(ngx_event_t *ev);
 static void ngx_http_thinkgate_engine_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_thinkgate_engine_keeper_handler(ngx_event_t *ev);
@@ -412,12 +413,67 @@ ngx_http_thinkgate_engine_read_reply(void)
 }
 
 
+/*
+ * While registering: the rest of the registration out, the engine's reply
+ * in.  NGX_OK once registered; otherwise the caller returns (the
+ * connection is closed on an error).
+ */
+
+static ngx_int_t
+ngx_http_thinkgate_engine_registered(ngx_event_t *ev)
+{
+    ngx_int_t                     rc;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    if (e->reg_sent < sizeof(tg_register_t) + e->mcf->doc.len) {
+        /* the engine answers only after the whole document */
+        rc = ngx_http_thinkgate_engine_send_reg();
+
+        if (rc == NGX_ERROR) {
+            ngx_http_thinkgate_engine_disconnect("sendmsg failed");
+            return NGX_ERROR;
+        }
+    }
+
+    rc = ngx_http_thinkgate_engine_read_reply();
+
+    if (rc == NGX_AGAIN) {
+        if (ngx_handle_read_event(ev, 0) != NGX_OK) {
+            ngx_http_thinkgate_engine_disconnect("event failed");
+        }
+
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_thinkgate_engine_disconnect(NULL);
+        return NGX_ERROR;
+    }
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    e->state = NGX_HTTP_THINKGATE_CONNECTED;
+    e->backoff = NGX_HTTP_THINKGATE_BACKOFF_MIN;
+
+    ngx_log_error(NGX_LOG_NOTICE, e->log, 0,
+                  "thinkgate: registered with engine \"unix:%V\", "
+                  "generation %uD", &e->mcf->engine,
+                  e->reply.generation);
+    e->failures = 0;
+    e->refused = 0;
+    e->refusal[0] = '\0';
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_thinkgate_engine_read_handler(ngx_event_t *ev)
 {
     u_char                        buf[256];
     ssize_t                       n;
-    ngx_int_t                     rc;
     ngx_err_t                     err;
     ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
 
@@ -426,47 +482,10 @@ ngx_http_thinkgate_engine_read_handler(ngx_event_t *ev)
         return;
     }
 
-    if (e->state == NGX_HTTP_THINKGATE_REGISTERING) {
-
-        if (e->reg_sent < sizeof(tg_register_t) + e->mcf->doc.len) {
-            /* the engine answers only after the whole document */
-            rc = ngx_http_thinkgate_engine_send_reg();
-
-            if (rc == NGX_ERROR) {
-                ngx_http_thinkgate_engine_disconnect("sendmsg failed");
-                return;
-            }
-        }
-
-        rc = ngx_http_thinkgate_engine_read_reply();
-
-        if (rc == NGX_AGAIN) {
-            if (ngx_handle_read_event(ev, 0) != NGX_OK) {
-                ngx_http_thinkgate_engine_disconnect("event failed");
-            }
-
-            return;
-        }
-
-        if (rc == NGX_ERROR) {
-            ngx_http_thinkgate_engine_disconnect(NULL);
-            return;
-        }
-
-        if (ev->timer_set) {
-            ngx_del_timer(ev);
-        }
-
-        e->state = NGX_HTTP_THINKGATE_CONNECTED;
-        e->backoff = NGX_HTTP_THINKGATE_BACKOFF_MIN;
-
-        ngx_log_error(NGX_LOG_NOTICE, e->log, 0,
-                      "thinkgate: registered with engine \"unix:%V\", "
-                      "generation %uD", &e->mcf->engine,
-                      e->reply.generation);
-        e->failures = 0;
-        e->refused = 0;
-        e->refusal[0] = '\0';
+    if (e->state == NGX_HTTP_THINKGATE_REGISTERING
+        && ngx_http_thinkgate_engine_registered(ev) != NGX_OK)
+    {
+        return;
     }
 
     /* doorbells: drain them all, then look at both rings */

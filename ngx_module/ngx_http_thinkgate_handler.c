@@ -14,10 +14,14 @@
 static void ngx_http_thinkgate_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_thinkgate_collect_body(ngx_http_request_t *r,
     ngx_http_thinkgate_ctx_t *ctx, size_t max);
+static ngx_int_t ngx_http_thinkgate_refuse(ngx_http_request_t *r,
+    ngx_uint_t kind, ngx_http_thinkgate_auth_t *auth);
 static ngx_int_t ngx_http_thinkgate_unauthorized(ngx_http_request_t *r,
     ngx_uint_t kind);
 static ngx_int_t ngx_http_thinkgate_meta(ngx_http_request_t *r,
     ngx_http_thinkgate_ctx_t *ctx);
+static void ngx_http_thinkgate_meta_json_headers(ngx_http_request_t *r,
+    ngx_http_thinkgate_json_t *j);
 static void ngx_http_thinkgate_cleanup(void *data);
 static ngx_int_t ngx_http_thinkgate_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -57,16 +61,19 @@ ngx_http_thinkgate_admin_handler(ngx_http_request_t *r)
 }
 
 
-ngx_int_t
-ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
+/*
+ * The refusals due before the body is read: a method the location does
+ * not take, a missing or bad key (auth is filled otherwise), no engine,
+ * a body over thinkgate_max_body.  NGX_DECLINED when the request goes on.
+ */
+
+static ngx_int_t
+ngx_http_thinkgate_refuse(ngx_http_request_t *r, ngx_uint_t kind,
+    ngx_http_thinkgate_auth_t *auth)
 {
     ngx_int_t                       rc;
     ngx_str_t                       msg;
     ngx_uint_t                      methods;
-    ngx_pool_cleanup_t             *cln;
-    ngx_http_thinkgate_ctx_t       *ctx;
-    ngx_http_thinkgate_auth_t       auth;
-    ngx_http_core_loc_conf_t       *clcf;
     ngx_http_thinkgate_loc_conf_t  *lcf;
 
     methods = NGX_HTTP_GET|NGX_HTTP_POST|NGX_HTTP_HEAD;
@@ -93,10 +100,8 @@ ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_thinkgate_module);
 
-    ngx_memzero(&auth, sizeof(ngx_http_thinkgate_auth_t));
-
     if (kind == NGX_HTTP_THINKGATE_KIND_API
-        && ngx_http_thinkgate_auth(r, &auth) != NGX_OK)
+        && ngx_http_thinkgate_auth(r, auth) != NGX_OK)
     {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
@@ -137,6 +142,26 @@ ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
         return ngx_http_thinkgate_send_error(r,
                                              NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                              "invalid_request_error", &msg);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_thinkgate_start(ngx_http_request_t *r, ngx_uint_t kind)
+{
+    ngx_int_t                    rc;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_thinkgate_ctx_t    *ctx;
+    ngx_http_thinkgate_auth_t    auth;
+    ngx_http_core_loc_conf_t    *clcf;
+
+    ngx_memzero(&auth, sizeof(ngx_http_thinkgate_auth_t));
+
+    rc = ngx_http_thinkgate_refuse(r, kind, &auth);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_thinkgate_ctx_t));
@@ -375,16 +400,68 @@ ngx_http_thinkgate_collect_body(ngx_http_request_t *r,
 }
 
 
+/* The request headers the engine reads, as the meta's "headers". */
+
+static void
+ngx_http_thinkgate_meta_json_headers(ngx_http_request_t *r,
+    ngx_http_thinkgate_json_t *j)
+{
+    ngx_str_t        *want;
+    ngx_uint_t        i, k, seen;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    ngx_http_thinkgate_json_key(j, "headers");
+    ngx_http_thinkgate_json_raw(j, "{");
+
+    /* only the first of repeated headers, so that keys stay unique */
+
+    seen = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0) {
+            continue;
+        }
+
+        for (k = 0, want = ngx_http_thinkgate_meta_headers;
+             want->len;
+             k++, want++)
+        {
+            if ((seen & (1 << k)) == 0
+                && h[i].key.len == want->len
+                && ngx_strncasecmp(h[i].key.data, want->data, want->len)
+                   == 0)
+            {
+                seen |= 1 << k;
+
+                ngx_http_thinkgate_json_key(j, (char *) want->data);
+                ngx_http_thinkgate_json_str(j, &h[i].value);
+                break;
+            }
+        }
+    }
+}
+
+
 /* The REQUEST meta (protocol.h), prefixed with its u32 length. */
 
 static ngx_int_t
 ngx_http_thinkgate_meta(ngx_http_request_t *r, ngx_http_thinkgate_ctx_t *ctx)
 {
     uint32_t                        len;
-    ngx_str_t                      *want;
-    ngx_uint_t                      i, k, seen;
-    ngx_list_part_t                *part;
-    ngx_table_elt_t                *h;
     ngx_http_thinkgate_json_t       j;
     ngx_http_thinkgate_loc_conf_t  *lcf;
 
@@ -442,48 +519,7 @@ ngx_http_thinkgate_meta(ngx_http_request_t *r, ngx_http_thinkgate_ctx_t *ctx)
         ngx_http_thinkgate_key_meta(&j, &ctx->auth);
     }
 
-    ngx_http_thinkgate_json_key(&j, "headers");
-    ngx_http_thinkgate_json_raw(&j, "{");
-
-    /* only the first of repeated headers, so that keys stay unique */
-
-    seen = 0;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0) {
-            continue;
-        }
-
-        for (k = 0, want = ngx_http_thinkgate_meta_headers;
-             want->len;
-             k++, want++)
-        {
-            if ((seen & (1 << k)) == 0
-                && h[i].key.len == want->len
-                && ngx_strncasecmp(h[i].key.data, want->data, want->len)
-                   == 0)
-            {
-                seen |= 1 << k;
-
-                ngx_http_thinkgate_json_key(&j, (char *) want->data);
-                ngx_http_thinkgate_json_str(&j, &h[i].value);
-                break;
-            }
-        }
-    }
+    ngx_http_thinkgate_meta_json_headers(r, &j);
 
     ngx_http_thinkgate_json_raw(&j, "}}");
 

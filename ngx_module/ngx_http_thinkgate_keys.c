@@ -29,6 +29,9 @@
 #define NGX_HTTP_THINKGATE_ADMIN_TOKEN_MIN  16
 
 
+static ngx_int_t ngx_http_thinkgate_auth_named(ngx_http_request_t *r,
+    ngx_http_thinkgate_loc_conf_t *lcf, ngx_http_thinkgate_main_conf_t *mcf,
+    ngx_http_thinkgate_auth_t *auth);
 static ngx_int_t ngx_http_thinkgate_keys_load(ngx_conf_t *cf,
     ngx_http_thinkgate_main_conf_t *mcf, ngx_str_t *path);
 static ngx_int_t ngx_http_thinkgate_keys_line(ngx_conf_t *cf,
@@ -331,6 +334,45 @@ ngx_http_thinkgate_conf_auth_key(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* A key named by the identity provider (thinkgate_auth_key): no bearer
+ * token to check, the name must be a configured key's. */
+
+static ngx_int_t
+ngx_http_thinkgate_auth_named(ngx_http_request_t *r,
+    ngx_http_thinkgate_loc_conf_t *lcf, ngx_http_thinkgate_main_conf_t *mcf,
+    ngx_http_thinkgate_auth_t *auth)
+{
+    ngx_str_t                  name;
+    ngx_uint_t                 i;
+    ngx_http_thinkgate_key_t  *keys;
+
+    if (ngx_http_complex_value(r, lcf->auth_key, &name) != NGX_OK
+        || !ngx_http_thinkgate_conf_valid_name(&name))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (mcf->keys_redis) {
+        auth->name = name;
+        auth->redis = 1;
+        return NGX_OK;
+    }
+
+    keys = mcf->keys->elts;
+
+    for (i = 0; i < mcf->keys->nelts; i++) {
+        if (keys[i].name.len == name.len
+            && ngx_strncmp(keys[i].name.data, name.data, name.len) == 0)
+        {
+            auth->key = &keys[i];
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
 /*
  * The key of an API request: NGX_OK with auth filled (auth->key NULL and
  * auth->redis 0 when the location does not check keys), or NGX_DECLINED
@@ -343,7 +385,6 @@ ngx_http_thinkgate_auth(ngx_http_request_t *r,
 {
     u_char                          *p, digest[SHA256_DIGEST_LENGTH];
     size_t                           len;
-    ngx_str_t                        name;
     ngx_uint_t                       i;
     ngx_table_elt_t                 *h;
     ngx_http_thinkgate_key_t        *keys;
@@ -364,33 +405,7 @@ ngx_http_thinkgate_auth(ngx_http_request_t *r,
     }
 
     if (lcf->auth_key != NULL) {
-
-        /* named by the identity provider: no bearer token to check */
-
-        if (ngx_http_complex_value(r, lcf->auth_key, &name) != NGX_OK
-            || !ngx_http_thinkgate_conf_valid_name(&name))
-        {
-            return NGX_DECLINED;
-        }
-
-        if (mcf->keys_redis) {
-            auth->name = name;
-            auth->redis = 1;
-            return NGX_OK;
-        }
-
-        keys = mcf->keys->elts;
-
-        for (i = 0; i < mcf->keys->nelts; i++) {
-            if (keys[i].name.len == name.len
-                && ngx_strncmp(keys[i].name.data, name.data, name.len) == 0)
-            {
-                auth->key = &keys[i];
-                return NGX_OK;
-            }
-        }
-
-        return NGX_DECLINED;
+        return ngx_http_thinkgate_auth_named(r, lcf, mcf, auth);
     }
 
     h = r->headers_in.authorization;

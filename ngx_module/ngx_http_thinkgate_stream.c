@@ -32,6 +32,8 @@
 
 static ngx_int_t ngx_http_thinkgate_head(ngx_http_thinkgate_ctx_t *ctx,
     const tg_frame_view_t *f);
+static ngx_int_t ngx_http_thinkgate_head_header(ngx_http_request_t *r,
+    u_char *name, size_t len, u_char *value, u_char *end);
 static ngx_int_t ngx_http_thinkgate_data(ngx_http_thinkgate_ctx_t *ctx,
     const u_char *p, size_t len);
 static ngx_int_t ngx_http_thinkgate_append(ngx_http_thinkgate_ctx_t *ctx,
@@ -108,14 +110,67 @@ ngx_http_thinkgate_frame(ngx_http_thinkgate_ctx_t *ctx,
 }
 
 
+/* One header line of HEAD, name (len bytes) and value up to end: the
+ * type and length set, hop-by-hop headers dropped, others added. */
+
+static ngx_int_t
+ngx_http_thinkgate_head_header(ngx_http_request_t *r, u_char *name,
+    size_t len, u_char *value, u_char *end)
+{
+    off_t             n;
+    ngx_table_elt_t  *h;
+
+    if (len == 12 && ngx_strncasecmp(name, (u_char *) "Content-Type", 12)
+                     == 0)
+    {
+        r->headers_out.content_type.data = value;
+        r->headers_out.content_type.len = end - value;
+        r->headers_out.content_type_len = end - value;
+        r->headers_out.content_type_lowcase = NULL;
+
+    } else if (len == 14
+               && ngx_strncasecmp(name, (u_char *) "Content-Length", 14)
+                  == 0)
+    {
+        n = ngx_atoof(value, end - value);
+        if (n != NGX_ERROR) {
+            r->headers_out.content_length_n = n;
+        }
+
+    } else if (!((len == 10
+                  && ngx_strncasecmp(name, (u_char *) "Connection", 10)
+                     == 0)
+                 || (len == 17
+                     && ngx_strncasecmp(name,
+                                        (u_char *) "Transfer-Encoding",
+                                        17)
+                        == 0)
+                 || (len == 10
+                     && ngx_strncasecmp(name, (u_char *) "Keep-Alive", 10)
+                        == 0)))
+    {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        h->key.data = name;
+        h->key.len = len;
+        h->value.data = value;
+        h->value.len = end - value;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_thinkgate_head(ngx_http_thinkgate_ctx_t *ctx, const tg_frame_view_t *f)
 {
     u_char               *p, *last, *eol, *colon, *v;
-    off_t                 n;
     size_t                len;
     tg_head_t             head;
-    ngx_table_elt_t      *h;
     ngx_http_request_t   *r;
 
     r = ctx->request;
@@ -173,45 +228,8 @@ ngx_http_thinkgate_head(ngx_http_thinkgate_ctx_t *ctx, const tg_frame_view_t *f)
             colon++;
         }
 
-        if (len == 12 && ngx_strncasecmp(p, (u_char *) "Content-Type", 12)
-                         == 0)
-        {
-            r->headers_out.content_type.data = colon;
-            r->headers_out.content_type.len = v - colon;
-            r->headers_out.content_type_len = v - colon;
-            r->headers_out.content_type_lowcase = NULL;
-
-        } else if (len == 14
-                   && ngx_strncasecmp(p, (u_char *) "Content-Length", 14)
-                      == 0)
-        {
-            n = ngx_atoof(colon, v - colon);
-            if (n != NGX_ERROR) {
-                r->headers_out.content_length_n = n;
-            }
-
-        } else if (!((len == 10
-                      && ngx_strncasecmp(p, (u_char *) "Connection", 10)
-                         == 0)
-                     || (len == 17
-                         && ngx_strncasecmp(p,
-                                            (u_char *) "Transfer-Encoding",
-                                            17)
-                            == 0)
-                     || (len == 10
-                         && ngx_strncasecmp(p, (u_char *) "Keep-Alive", 10)
-                            == 0)))
-        {
-            h = ngx_list_push(&r->headers_out.headers);
-            if (h == NULL) {
-                return NGX_ERROR;
-            }
-
-            h->hash = 1;
-            h->key.data = p;
-            h->key.len = len;
-            h->value.data = colon;
-            h->value.len = v - colon;
+        if (ngx_http_thinkgate_head_header(r, p, len, colon, v) != NGX_OK) {
+            return NGX_ERROR;
         }
 
         p = eol + 1;

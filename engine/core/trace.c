@@ -15,6 +15,10 @@
 #include "util/str.h"
 
 static int tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err);
+static int tg__trace_none_left(tg_trace_t *t, int full, tg_oa_error_t *err);
+static char *tg__trace_body_text(tg_trace_t *t, tg_backend_t *b);
+static void tg__trace_url(tg_backend_t *b, int endpoint, char *url,
+    size_t size);
 static const char *tg__trace_model(tg_trace_t *t);
 static void tg__trace_backend_done(tg_trace_t *t, int failed,
     const char *err);
@@ -169,6 +173,87 @@ tg_trace_release(tg_trace_t *t, tg_backend_t *b)
 }
 
 
+/* Why no backend is left to try, in err: the pool is full, down, or
+ * every backend failed.  A negative errno. */
+static int
+tg__trace_none_left(tg_trace_t *t, int full, tg_oa_error_t *err)
+{
+    if (full > 0) {
+        tg_oa_error_set(err, 429, "rate_limit_error", "pool_full",
+                        NULL, "Every backend of pool \"%s\" is at "
+                        "its max_inflight; retry later.",
+                        t->pool->name);
+        return -EBUSY;
+    }
+    if (full < 0 && t->backend == NULL) {
+        tg_oa_error_set(err, 502, "server_error", "backend_down",
+                        NULL, "Every backend of pool \"%s\" is "
+                        "down (circuit open); retry later.",
+                        t->pool->name);
+        return -ECONNREFUSED;
+    }
+    if (t->backend != NULL) {
+        tg_oa_error_set(err, 502, "server_error", "backend_error",
+                        NULL, "No backend of pool \"%s\" could be "
+                        "reached; last: %s (%s): %s", t->pool->name,
+                        t->backend->name, t->backend->url,
+                        t->err[0] ? t->err : "connect failed");
+    } else {
+        tg_oa_error_set(err, 502, "server_error", "backend_error",
+                        NULL, "Pool \"%s\" has no backend.",
+                        t->pool->name);
+    }
+    return -ECONNREFUSED;
+}
+
+
+/* The body for backend b: the trace's, with b's model (or the model the
+ * client's alias stands for).  NULL when out of memory. */
+static char *
+tg__trace_body_text(tg_trace_t *t, tg_backend_t *b)
+{
+    tg_request_t  *r = t->req;
+    json_t        *body;
+    const char    *model;
+    char          *text;
+
+    body = json_copy(t->body);
+    if (body == NULL) {
+        return NULL;
+    }
+    model = b->model;
+    if (t->pool == r->model_pool && r->model_alias) {
+        model = r->model_upstream ? r->model_upstream
+                                  : tg_backend_own_model(b);
+    }
+    if (model != NULL
+        && json_object_set_new(body, "model", json_string(model)))
+    {
+        json_decref(body);
+        return NULL;
+    }
+    text = tg_json_dumps(body);
+    json_decref(body);
+    return text;
+}
+
+
+/* Backends are given as http://host:port; a URL that already ends in
+ * /v1 is accepted as well. */
+static void
+tg__trace_url(tg_backend_t *b, int endpoint, char *url, size_t size)
+{
+    size_t  ulen, n;
+
+    ulen = strlen(b->url);
+    n = tg_str_copy(url, size, b->url);
+    if (!(ulen >= 3 && strcmp(b->url + ulen - 3, "/v1") == 0)) {
+        n += tg_str_copy(url + n, size - n, "/v1");
+    }
+    tg_str_copy(url + n, size - n, tg_oa_endpoint_path(endpoint));
+}
+
+
 /* Picks a backend not tried yet and starts the transfer on it.  On
  * failure err says why; t stays unstarted. */
 static int
@@ -177,10 +262,8 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
     tg_request_t   *r = t->req;
     tg_backend_t   *b;
     tg_http_req_t   hr;
-    json_t         *body;
     char           *text, url[2048];
-    const char     *key, *model;
-    size_t          ulen, n;
+    const char     *key;
     int             full;
 
     for ( ;; ) {
@@ -195,67 +278,18 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
         }
 
         if (b == NULL) {
-            if (full > 0) {
-                tg_oa_error_set(err, 429, "rate_limit_error", "pool_full",
-                                NULL, "Every backend of pool \"%s\" is at "
-                                "its max_inflight; retry later.",
-                                t->pool->name);
-                return -EBUSY;
-            }
-            if (full < 0 && t->backend == NULL) {
-                tg_oa_error_set(err, 502, "server_error", "backend_down",
-                                NULL, "Every backend of pool \"%s\" is "
-                                "down (circuit open); retry later.",
-                                t->pool->name);
-                return -ECONNREFUSED;
-            }
-            if (t->backend != NULL) {
-                tg_oa_error_set(err, 502, "server_error", "backend_error",
-                                NULL, "No backend of pool \"%s\" could be "
-                                "reached; last: %s (%s): %s", t->pool->name,
-                                t->backend->name, t->backend->url,
-                                t->err[0] ? t->err : "connect failed");
-            } else {
-                tg_oa_error_set(err, 502, "server_error", "backend_error",
-                                NULL, "Pool \"%s\" has no backend.",
-                                t->pool->name);
-            }
-            return -ECONNREFUSED;
+            return tg__trace_none_left(t, full, err);
         }
 
         t->backend = b;
         t->tried[t->ntried++] = b;
 
-        body = json_copy(t->body);
-        if (body == NULL) {
-            goto nomem;
-        }
-        model = b->model;
-        if (t->pool == r->model_pool && r->model_alias) {
-            model = r->model_upstream ? r->model_upstream
-                                      : tg_backend_own_model(b);
-        }
-        if (model != NULL
-            && json_object_set_new(body, "model", json_string(model)))
-        {
-            json_decref(body);
-            goto nomem;
-        }
-        text = tg_json_dumps(body);
-        json_decref(body);
+        text = tg__trace_body_text(t, b);
         if (text == NULL) {
-            goto nomem;
+            tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
+            return -ENOMEM;
         }
-
-        /* Backends are given as http://host:port; a URL that already
-         * ends in /v1 is accepted as well. */
-        ulen = strlen(b->url);
-        n = tg_str_copy(url, sizeof(url), b->url);
-        if (!(ulen >= 3 && strcmp(b->url + ulen - 3, "/v1") == 0)) {
-            n += tg_str_copy(url + n, sizeof(url) - n, "/v1");
-        }
-        tg_str_copy(url + n, sizeof(url) - n,
-                    tg_oa_endpoint_path(t->endpoint));
+        tg__trace_url(b, t->endpoint, url, sizeof(url));
 
         key = b->api_key_env ? getenv(b->api_key_env) : NULL;
 
@@ -294,10 +328,6 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
         b->stats->errors++;
         tg_log_warn("%s", t->err);
     }
-
-nomem:
-    tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
-    return -ENOMEM;
 }
 
 

@@ -57,7 +57,14 @@ static const tg__param_t  tg__params[] = {
 };
 
 
+static int tg__check_doc(json_t *doc, int endpoint, tg_oa_error_t *err);
 static int tg__check_params(json_t *body, int endpoint, tg_oa_error_t *err);
+static int tg__check_param(const tg__param_t *p, json_t *v, int endpoint,
+    tg_oa_error_t *err);
+static int tg__check_number(const tg__param_t *p, json_t *v,
+    tg_oa_error_t *err);
+static int tg__check_stop(const tg__param_t *p, json_t *v,
+    tg_oa_error_t *err);
 static int tg__check_messages(json_t *messages, tg_oa_error_t *err);
 static int tg__enum_has(const char *choices, const char *word);
 static void tg__utf8_clean(const char *s, char *out, size_t out_size);
@@ -260,13 +267,59 @@ tg_oa_error_render(const tg_oa_error_t *err)
 }
 
 
+/* The parsed body's checks: the model's type, the parameters and the
+ * required input (messages or prompt).  0 or a negative errno with err
+ * set; doc stays the caller's. */
+static int
+tg__check_doc(json_t *doc, int endpoint, tg_oa_error_t *err)
+{
+    json_t      *v;
+    const char  *required;
+    int          rc;
+
+    v = json_object_get(doc, "model");
+    if (v != NULL && !json_is_string(v)) {
+        return tg__invalid(err, "invalid_type", "model",
+                           "Invalid type for 'model': expected a string.");
+    }
+
+    rc = tg__check_params(doc, endpoint, err);
+    if (rc != 0) {
+        return rc;
+    }
+
+    required = endpoint == TG_OA_CHAT ? "messages" : "prompt";
+    v = json_object_get(doc, required);
+
+    if (v == NULL || json_is_null(v)) {
+        return tg__invalid(err, "missing_required_parameter", required,
+                           "Missing required parameter: '%s'.", required);
+    }
+
+    if (endpoint == TG_OA_CHAT) {
+        return tg__check_messages(v, err);
+
+    } else if (!json_is_string(v) && !json_is_array(v)) {
+        return tg__invalid(err, "invalid_type", "prompt",
+                           "Invalid type for 'prompt': expected a string "
+                           "or an array.");
+
+    } else if (json_is_array(v) && json_array_size(v) == 0) {
+        return tg__invalid(err, "invalid_value", "prompt",
+                           "Invalid value for 'prompt': the array is "
+                           "empty.");
+    }
+
+    return 0;
+}
+
+
 int
 tg_oa_parse(tg_oa_request_t *rq, int endpoint, const char *body,
     size_t len, tg_oa_error_t *err)
 {
     json_t        *doc, *v;
     json_error_t   jerr;
-    const char    *required;
     int            rc;
 
     memset(rq, 0, sizeof(*rq));
@@ -291,46 +344,10 @@ tg_oa_parse(tg_oa_request_t *rq, int endpoint, const char *body,
                            "The request body must be a JSON object.");
     }
 
-    v = json_object_get(doc, "model");
-    if (v != NULL && !json_is_string(v)) {
-        json_decref(doc);
-        return tg__invalid(err, "invalid_type", "model",
-                           "Invalid type for 'model': expected a string.");
-    }
-
-    rc = tg__check_params(doc, endpoint, err);
+    rc = tg__check_doc(doc, endpoint, err);
     if (rc != 0) {
         json_decref(doc);
         return rc;
-    }
-
-    required = endpoint == TG_OA_CHAT ? "messages" : "prompt";
-    v = json_object_get(doc, required);
-
-    if (v == NULL || json_is_null(v)) {
-        json_decref(doc);
-        return tg__invalid(err, "missing_required_parameter", required,
-                           "Missing required parameter: '%s'.", required);
-    }
-
-    if (endpoint == TG_OA_CHAT) {
-        rc = tg__check_messages(v, err);
-        if (rc != 0) {
-            json_decref(doc);
-            return rc;
-        }
-
-    } else if (!json_is_string(v) && !json_is_array(v)) {
-        json_decref(doc);
-        return tg__invalid(err, "invalid_type", "prompt",
-                           "Invalid type for 'prompt': expected a string "
-                           "or an array.");
-
-    } else if (json_is_array(v) && json_array_size(v) == 0) {
-        json_decref(doc);
-        return tg__invalid(err, "invalid_value", "prompt",
-                           "Invalid value for 'prompt': the array is "
-                           "empty.");
     }
 
     rq->endpoint = endpoint;
@@ -394,125 +411,159 @@ static int
 tg__check_params(json_t *body, int endpoint, tg_oa_error_t *err)
 {
     const tg__param_t  *p;
-    json_t             *v, *e;
-    double              d;
-    size_t              i;
+    json_t             *v;
+    int                 rc;
 
     for (p = tg__params; p->name != NULL; p++) {
         v = json_object_get(body, p->name);
         if (v == NULL || json_is_null(v)) {
             continue;
         }
-
-        /* "logprobs" is a boolean for chat and an integer for legacy
-         * completions. */
-        if (strcmp(p->name, "logprobs") == 0) {
-            if (endpoint == TG_OA_CHAT ? !json_is_boolean(v)
-                : !json_is_integer(v) || json_integer_value(v) < 0)
-            {
-                return tg__invalid(err, "invalid_type", p->name,
-                                   "Invalid type for 'logprobs': expected "
-                                   "%s.", endpoint == TG_OA_CHAT
-                                   ? "a boolean" : "an integer >= 0");
-            }
-            continue;
-        }
-
-        switch (p->kind) {
-
-        case TG__P_BOOL:
-            if (!json_is_boolean(v)) {
-                return tg__invalid(err, "invalid_type", p->name,
-                                   "Invalid type for '%s': expected a "
-                                   "boolean.", p->name);
-            }
-            break;
-
-        case TG__P_INT:
-            if (!json_is_integer(v)) {
-                return tg__invalid(err, "invalid_type", p->name,
-                                   "Invalid type for '%s': expected an "
-                                   "integer.", p->name);
-            }
-            d = (double) json_integer_value(v);
-            if (d < p->min || d > p->max) {
-                if (p->max >= TG__NOLIMIT) {
-                    return tg__invalid(err, "invalid_value", p->name,
-                                       "Invalid value for '%s': %lld is "
-                                       "less than the minimum of %g.",
-                                       p->name,
-                                       (long long) json_integer_value(v),
-                                       p->min);
-                }
-                return tg__invalid(err, "invalid_value", p->name,
-                                   "Invalid value for '%s': %lld is not "
-                                   "between %g and %g.", p->name,
-                                   (long long) json_integer_value(v),
-                                   p->min, p->max);
-            }
-            break;
-
-        case TG__P_NUMBER:
-            if (!json_is_number(v)) {
-                return tg__invalid(err, "invalid_type", p->name,
-                                   "Invalid type for '%s': expected a "
-                                   "number.", p->name);
-            }
-            d = json_number_value(v);
-            if (d < p->min || d > p->max) {
-                return tg__invalid(err, "invalid_value", p->name,
-                                   "Invalid value for '%s': %g is not "
-                                   "between %g and %g.", p->name, d,
-                                   p->min, p->max);
-            }
-            break;
-
-        case TG__P_STOP:
-            if (json_is_string(v)) {
-                break;
-            }
-            if (!json_is_array(v)) {
-                return tg__invalid(err, "invalid_type", p->name,
-                                   "Invalid type for 'stop': expected a "
-                                   "string or an array of strings.");
-            }
-            json_array_foreach(v, i, e) {
-                if (!json_is_string(e)) {
-                    return tg__invalid(err, "invalid_type", p->name,
-                                       "Invalid type for 'stop[%zu]': "
-                                       "expected a string.", i);
-                }
-            }
-            break;
-
-        case TG__P_OBJECT:
-            if (!json_is_object(v)) {
-                return tg__invalid(err, "invalid_type", p->name,
-                                   "Invalid type for '%s': expected an "
-                                   "object.", p->name);
-            }
-            break;
-
-        case TG__P_STRING:
-            if (!json_is_string(v)) {
-                return tg__invalid(err, "invalid_type", p->name,
-                                   "Invalid type for '%s': expected a "
-                                   "string.", p->name);
-            }
-            break;
-
-        case TG__P_ENUM:
-            if (!json_is_string(v) || !tg__enum_has(p->choices,
-                                                    json_string_value(v)))
-            {
-                return tg__invalid(err, "invalid_value", p->name,
-                                   "Invalid value for '%s': expected one "
-                                   "of %s.", p->name, p->choices);
-            }
-            break;
+        rc = tg__check_param(p, v, endpoint, err);
+        if (rc != 0) {
+            return rc;
         }
     }
 
+    return 0;
+}
+
+
+/* One parameter the body has: its type, and its range or choices. */
+static int
+tg__check_param(const tg__param_t *p, json_t *v, int endpoint,
+    tg_oa_error_t *err)
+{
+    /* "logprobs" is a boolean for chat and an integer for legacy
+     * completions. */
+    if (strcmp(p->name, "logprobs") == 0) {
+        if (endpoint == TG_OA_CHAT ? !json_is_boolean(v)
+            : !json_is_integer(v) || json_integer_value(v) < 0)
+        {
+            return tg__invalid(err, "invalid_type", p->name,
+                               "Invalid type for 'logprobs': expected "
+                               "%s.", endpoint == TG_OA_CHAT
+                               ? "a boolean" : "an integer >= 0");
+        }
+        return 0;
+    }
+
+    switch (p->kind) {
+
+    case TG__P_BOOL:
+        if (!json_is_boolean(v)) {
+            return tg__invalid(err, "invalid_type", p->name,
+                               "Invalid type for '%s': expected a "
+                               "boolean.", p->name);
+        }
+        break;
+
+    case TG__P_INT:
+    case TG__P_NUMBER:
+        return tg__check_number(p, v, err);
+
+    case TG__P_STOP:
+        return tg__check_stop(p, v, err);
+
+    case TG__P_OBJECT:
+        if (!json_is_object(v)) {
+            return tg__invalid(err, "invalid_type", p->name,
+                               "Invalid type for '%s': expected an "
+                               "object.", p->name);
+        }
+        break;
+
+    case TG__P_STRING:
+        if (!json_is_string(v)) {
+            return tg__invalid(err, "invalid_type", p->name,
+                               "Invalid type for '%s': expected a "
+                               "string.", p->name);
+        }
+        break;
+
+    case TG__P_ENUM:
+        if (!json_is_string(v) || !tg__enum_has(p->choices,
+                                                json_string_value(v)))
+        {
+            return tg__invalid(err, "invalid_value", p->name,
+                               "Invalid value for '%s': expected one "
+                               "of %s.", p->name, p->choices);
+        }
+        break;
+    }
+    return 0;
+}
+
+
+/* An integer or number parameter: its type and range. */
+static int
+tg__check_number(const tg__param_t *p, json_t *v, tg_oa_error_t *err)
+{
+    double  d;
+
+    if (p->kind == TG__P_INT) {
+        if (!json_is_integer(v)) {
+            return tg__invalid(err, "invalid_type", p->name,
+                               "Invalid type for '%s': expected an "
+                               "integer.", p->name);
+        }
+        d = (double) json_integer_value(v);
+        if (d < p->min || d > p->max) {
+            if (p->max >= TG__NOLIMIT) {
+                return tg__invalid(err, "invalid_value", p->name,
+                                   "Invalid value for '%s': %lld is "
+                                   "less than the minimum of %g.",
+                                   p->name,
+                                   (long long) json_integer_value(v),
+                                   p->min);
+            }
+            return tg__invalid(err, "invalid_value", p->name,
+                               "Invalid value for '%s': %lld is not "
+                               "between %g and %g.", p->name,
+                               (long long) json_integer_value(v),
+                               p->min, p->max);
+        }
+        return 0;
+    }
+
+    if (!json_is_number(v)) {
+        return tg__invalid(err, "invalid_type", p->name,
+                           "Invalid type for '%s': expected a "
+                           "number.", p->name);
+    }
+    d = json_number_value(v);
+    if (d < p->min || d > p->max) {
+        return tg__invalid(err, "invalid_value", p->name,
+                           "Invalid value for '%s': %g is not "
+                           "between %g and %g.", p->name, d,
+                           p->min, p->max);
+    }
+    return 0;
+}
+
+
+/* "stop": a string or an array of strings. */
+static int
+tg__check_stop(const tg__param_t *p, json_t *v, tg_oa_error_t *err)
+{
+    json_t  *e;
+    size_t   i;
+
+    if (json_is_string(v)) {
+        return 0;
+    }
+    if (!json_is_array(v)) {
+        return tg__invalid(err, "invalid_type", p->name,
+                           "Invalid type for 'stop': expected a "
+                           "string or an array of strings.");
+    }
+    json_array_foreach(v, i, e) {
+        if (!json_is_string(e)) {
+            return tg__invalid(err, "invalid_type", p->name,
+                               "Invalid type for 'stop[%zu]': "
+                               "expected a string.", i);
+        }
+    }
     return 0;
 }
 

@@ -60,6 +60,10 @@ static const tg__rfield_t  tg__rfields[] = {
     { NULL, 0, NULL }
 };
 
+static int tg__r_messages(json_t *doc, tg_oa_responses_t *rs, json_t *chat,
+    tg_oa_error_t *err);
+static int tg__r_options(json_t *doc, tg_oa_responses_t *rs, json_t *chat,
+    tg_oa_error_t *err);
 static int tg__r_fields(json_t *body, tg_oa_error_t *err);
 static int tg__r_unsupported(json_t *body, tg_oa_error_t *err);
 static int tg__r_reasoning(json_t *body, tg_oa_responses_t *rs,
@@ -104,56 +108,19 @@ tg__r_bad(tg_oa_error_t *err, const char *code, const char *param,
 }
 
 
-int
-tg_oa_responses_parse(tg_oa_request_t *rq, const char *body, size_t len,
+/* The chat messages: the instructions as a system message, then the
+ * input (kept in rs->input for a chained turn).  0 or a negative errno;
+ * err is set unless it is -ENOMEM. */
+static int
+tg__r_messages(json_t *doc, tg_oa_responses_t *rs, json_t *chat,
     tg_oa_error_t *err)
 {
-    json_t             *doc, *chat, *msgs, *v;
-    json_error_t        jerr;
-    tg_oa_responses_t  *rs;
-    char               *text;
-    size_t              i;
-    int                 rc;
-    static const char  *copy[] = { "model", "stream", "temperature",
-                                   "top_p", "user", "seed", "thinkgate",
-                                   NULL };
+    json_t  *msgs, *v;
+    int      rc = 0;
 
-    memset(rq, 0, sizeof(*rq));
-    if (len == 0) {
-        return tg__r_bad(err, "invalid_json", NULL, "The request body is "
-                         "empty; expected a JSON object.");
-    }
-    doc = tg_json_loadb(body, len, &jerr);
-    if (doc == NULL) {
-        return tg__r_bad(err, "invalid_json", NULL, "The request body is "
-                         "not valid JSON: %s (line %d, column %d).",
-                         jerr.text, jerr.line, jerr.column);
-    }
-    if (!json_is_object(doc)) {
-        json_decref(doc);
-        return tg__r_bad(err, "invalid_json", NULL, "The request body must "
-                         "be a JSON object.");
-    }
-
-    rs = calloc(1, sizeof(*rs));
-    chat = json_object();
     msgs = json_array();
-    if (rs == NULL || chat == NULL || msgs == NULL) {
-        free(rs);
-        json_decref(chat);
-        json_decref(msgs);
-        json_decref(doc);
-        tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
+    if (msgs == NULL) {
         return -ENOMEM;
-    }
-    rs->store = 1;
-
-    rc = tg__r_fields(doc, err);
-    if (rc == 0) {
-        rc = tg__r_unsupported(doc, err);
-    }
-    if (rc == 0) {
-        rc = tg__r_reasoning(doc, rs, chat, err);
     }
 
     /* The instructions are this request's only: a chained turn does not
@@ -186,6 +153,24 @@ tg_oa_responses_parse(tg_oa_request_t *rq, const char *body, size_t len,
     {
         rc = -ENOMEM;
     }
+    json_decref(msgs);
+    return rc;
+}
+
+
+/* max_output_tokens, store, previous_response_id, the fields copied as
+ * they are, and those echoed in the response.  0 or a negative errno;
+ * err is set unless it is -ENOMEM. */
+static int
+tg__r_options(json_t *doc, tg_oa_responses_t *rs, json_t *chat,
+    tg_oa_error_t *err)
+{
+    json_t             *v;
+    size_t              i;
+    int                 rc = 0;
+    static const char  *copy[] = { "model", "stream", "temperature",
+                                   "top_p", "user", "seed", "thinkgate",
+                                   NULL };
 
     v = json_object_get(doc, "max_output_tokens");
     if (rc == 0 && v != NULL && !json_is_null(v)) {
@@ -231,7 +216,61 @@ tg_oa_responses_parse(tg_oa_request_t *rq, const char *body, size_t len,
     if (rc == 0) {
         rc = tg__r_echo(doc, rs);
     }
-    json_decref(msgs);
+    return rc;
+}
+
+
+int
+tg_oa_responses_parse(tg_oa_request_t *rq, const char *body, size_t len,
+    tg_oa_error_t *err)
+{
+    json_t             *doc, *chat;
+    json_error_t        jerr;
+    tg_oa_responses_t  *rs;
+    char               *text;
+    int                 rc;
+
+    memset(rq, 0, sizeof(*rq));
+    if (len == 0) {
+        return tg__r_bad(err, "invalid_json", NULL, "The request body is "
+                         "empty; expected a JSON object.");
+    }
+    doc = tg_json_loadb(body, len, &jerr);
+    if (doc == NULL) {
+        return tg__r_bad(err, "invalid_json", NULL, "The request body is "
+                         "not valid JSON: %s (line %d, column %d).",
+                         jerr.text, jerr.line, jerr.column);
+    }
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return tg__r_bad(err, "invalid_json", NULL, "The request body must "
+                         "be a JSON object.");
+    }
+
+    rs = calloc(1, sizeof(*rs));
+    chat = json_object();
+    if (rs == NULL || chat == NULL) {
+        free(rs);
+        json_decref(chat);
+        json_decref(doc);
+        tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
+        return -ENOMEM;
+    }
+    rs->store = 1;
+
+    rc = tg__r_fields(doc, err);
+    if (rc == 0) {
+        rc = tg__r_unsupported(doc, err);
+    }
+    if (rc == 0) {
+        rc = tg__r_reasoning(doc, rs, chat, err);
+    }
+    if (rc == 0) {
+        rc = tg__r_messages(doc, rs, chat, err);
+    }
+    if (rc == 0) {
+        rc = tg__r_options(doc, rs, chat, err);
+    }
 
     if (rc != 0) {
         if (rc == -ENOMEM) {

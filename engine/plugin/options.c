@@ -15,6 +15,15 @@ static int tg__opt_fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int tg__opt_enum_has(const char *choices, const char *word);
 static void tg__opt_bounds(const tg_option_t *o, char *buf, size_t len);
+static int tg__opt_parse_int(const tg_option_t *o, const char *text,
+    tg_opt_value_t *v, char *why, size_t whylen);
+static int tg__opt_parse_double(const tg_option_t *o, const char *text,
+    tg_opt_value_t *v, char *why, size_t whylen);
+static int tg__opt_parse_bool(const char *text, tg_opt_value_t *v,
+    const char **canon, char *why, size_t whylen);
+static int tg__opt_parse_pairs(const tg_plugin_t *p, size_t rows,
+    const char *const *keys, const char *const *values, size_t n,
+    tg_opt_value_t *v, char *err, size_t errlen);
 
 
 static int
@@ -91,84 +100,131 @@ tg__opt_bounds(const tg_option_t *o, char *buf, size_t len)
 }
 
 
+/* An integer option's text: a plain decimal word within the bounds. */
+static int
+tg__opt_parse_int(const tg_option_t *o, const char *text, tg_opt_value_t *v,
+    char *why, size_t whylen)
+{
+    char       *end, bounds[96];
+    long long   ll;
+
+    /* strtoll accepts leading blanks and '+': neither is a plain word,
+     * so the first character must be a digit or '-'. */
+    if (text[0] != '-' && (text[0] < '0' || text[0] > '9')) {
+        goto not_int;
+    }
+
+    errno = 0;
+    ll = strtoll(text, &end, 10);
+    if (*end != '\0') {
+        goto not_int;
+    }
+
+    if (errno == ERANGE || (double) ll < o->min || (double) ll > o->max) {
+        tg__opt_bounds(o, bounds, sizeof(bounds));
+        return tg__opt_fail(why, whylen, "'%s' is out of range %s",
+                            text, bounds);
+    }
+
+    v->i = ll;
+    v->d = (double) ll;
+    return 0;
+
+not_int:
+
+    tg__opt_bounds(o, bounds, sizeof(bounds));
+    return tg__opt_fail(why, whylen, "'%s' is not an integer in %s", text,
+                        bounds);
+}
+
+
+/* A double option's text: a finite number within the bounds. */
+static int
+tg__opt_parse_double(const tg_option_t *o, const char *text,
+    tg_opt_value_t *v, char *why, size_t whylen)
+{
+    char    *end, bounds[96];
+    double   d;
+
+    if (text[0] == '\0' || text[0] == ' ' || text[0] == '\t'
+        || text[0] == '+')
+    {
+        goto not_number;
+    }
+
+    errno = 0;
+    d = strtod(text, &end);
+    if (*end != '\0' || !isfinite(d)) {
+        goto not_number;
+    }
+
+    if (d < o->min || d > o->max) {
+        tg__opt_bounds(o, bounds, sizeof(bounds));
+        return tg__opt_fail(why, whylen, "'%s' is out of range %s",
+                            text, bounds);
+    }
+
+    v->d = d;
+    v->i = (int64_t) d;
+    return 0;
+
+not_number:
+
+    tg__opt_bounds(o, bounds, sizeof(bounds));
+    return tg__opt_fail(why, whylen, "'%s' is not a number in %s", text,
+                        bounds);
+}
+
+
+/* A boolean option's text: on/off, true/false or 1/0.  *canon is the
+ * canonical text, so that get_str agrees whichever form came in. */
+static int
+tg__opt_parse_bool(const char *text, tg_opt_value_t *v, const char **canon,
+    char *why, size_t whylen)
+{
+    if (strcmp(text, "on") == 0 || strcmp(text, "true") == 0
+        || strcmp(text, "1") == 0)
+    {
+        v->i = 1;
+
+    } else if (strcmp(text, "off") == 0 || strcmp(text, "false") == 0
+               || strcmp(text, "0") == 0)
+    {
+        v->i = 0;
+
+    } else {
+        return tg__opt_fail(why, whylen,
+                            "'%s' is not a boolean (on/off, true/false, "
+                            "1/0)", text);
+    }
+
+    v->d = (double) v->i;
+    *canon = v->i ? "true" : "false";
+    return 0;
+}
+
+
 int
 tg__opt_parse_value(const tg_option_t *o, const char *text,
     tg_opt_value_t *v, char *why, size_t whylen)
 {
-    char        *end, bounds[96];
-    size_t       len;
-    long long    ll;
-    double       d;
+    size_t  len;
+    int     rc;
 
     len = strlen(text);
 
     switch (o->type) {
 
     case TG_OPT_INT:
-        /* strtoll accepts leading blanks and '+': neither is a plain word,
-         * so the first character must be a digit or '-'. */
-        if (len == 0 || (text[0] != '-' && (text[0] < '0' || text[0] > '9')))
-        {
-            goto not_int;
-        }
-
-        errno = 0;
-        ll = strtoll(text, &end, 10);
-        if (*end != '\0') {
-            goto not_int;
-        }
-
-        if (errno == ERANGE || (double) ll < o->min || (double) ll > o->max) {
-            tg__opt_bounds(o, bounds, sizeof(bounds));
-            return tg__opt_fail(why, whylen, "'%s' is out of range %s",
-                                text, bounds);
-        }
-
-        v->i = ll;
-        v->d = (double) ll;
+        rc = tg__opt_parse_int(o, text, v, why, whylen);
         break;
 
     case TG_OPT_DOUBLE:
-        if (len == 0 || text[0] == ' ' || text[0] == '\t' || text[0] == '+') {
-            goto not_number;
-        }
-
-        errno = 0;
-        d = strtod(text, &end);
-        if (*end != '\0' || !isfinite(d)) {
-            goto not_number;
-        }
-
-        if (d < o->min || d > o->max) {
-            tg__opt_bounds(o, bounds, sizeof(bounds));
-            return tg__opt_fail(why, whylen, "'%s' is out of range %s",
-                                text, bounds);
-        }
-
-        v->d = d;
-        v->i = (int64_t) d;
+        rc = tg__opt_parse_double(o, text, v, why, whylen);
         break;
 
     case TG_OPT_BOOL:
-        if (strcmp(text, "on") == 0 || strcmp(text, "true") == 0
-            || strcmp(text, "1") == 0)
-        {
-            v->i = 1;
-
-        } else if (strcmp(text, "off") == 0 || strcmp(text, "false") == 0
-                   || strcmp(text, "0") == 0)
-        {
-            v->i = 0;
-
-        } else {
-            return tg__opt_fail(why, whylen,
-                                "'%s' is not a boolean (on/off, true/false, "
-                                "1/0)", text);
-        }
-
-        v->d = (double) v->i;
-        /* The canonical text, so get_str agrees whichever form came in. */
-        text = v->i ? "true" : "false";
+        rc = tg__opt_parse_bool(text, v, &text, why, whylen);
         len = strlen(text);
         break;
 
@@ -178,6 +234,7 @@ tg__opt_parse_value(const tg_option_t *o, const char *text,
                                 "value of %zu bytes is longer than %d",
                                 len, TG_OPT_STRING_MAX);
         }
+        rc = 0;
         break;
 
     case TG_OPT_ENUM:
@@ -190,6 +247,7 @@ tg__opt_parse_value(const tg_option_t *o, const char *text,
             return tg__opt_fail(why, whylen, "value longer than %d bytes",
                                 TG_OPT_STRING_MAX);
         }
+        rc = 0;
         break;
 
     default:
@@ -197,22 +255,55 @@ tg__opt_parse_value(const tg_option_t *o, const char *text,
                             (int) o->type);
     }
 
+    if (rc != 0) {
+        return rc;
+    }
+
     memcpy(v->s, text, len + 1);
     v->set = 1;
 
     return 0;
+}
 
-not_int:
 
-    tg__opt_bounds(o, bounds, sizeof(bounds));
-    return tg__opt_fail(why, whylen, "'%s' is not an integer in %s", text,
-                        bounds);
+/* The given key/value pairs into v (rows of p's table): 0 or a negative
+ * errno with err set. */
+static int
+tg__opt_parse_pairs(const tg_plugin_t *p, size_t rows,
+    const char *const *keys, const char *const *values, size_t n,
+    tg_opt_value_t *v, char *err, size_t errlen)
+{
+    int                 rc;
+    char                why[512];
+    size_t              i, j;
+    const char         *strategy = p->name != NULL ? p->name : "?";
+    const tg_option_t  *o;
 
-not_number:
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < rows; j++) {
+            if (strcmp(keys[i], p->options[j].name) == 0) {
+                break;
+            }
+        }
 
-    tg__opt_bounds(o, bounds, sizeof(bounds));
-    return tg__opt_fail(why, whylen, "'%s' is not a number in %s", text,
-                        bounds);
+        if (j == rows) {
+            return tg__opt_fail(err, errlen,
+                                "unknown option '%s' for strategy %s",
+                                keys[i], strategy);
+        }
+
+        o = &p->options[j];
+        rc = tg__opt_parse_value(o, values[i], &v[j], why, sizeof(why));
+        if (rc < 0) {
+            tg__opt_fail(err, errlen, "option '%s' for strategy %s: %s",
+                         o->name, strategy, why);
+            return rc;
+        }
+
+        v[j].given = 1;
+    }
+
+    return 0;
 }
 
 
@@ -223,7 +314,7 @@ tg_plugin_parse_options(const tg_plugin_t *p, const char *const *keys,
 {
     int                 rc;
     char                why[512];
-    size_t              i, j, rows;
+    size_t              j, rows;
     const char         *strategy;
     tg_opt_value_t     *v;
     const tg_option_t  *o;
@@ -251,29 +342,9 @@ tg_plugin_parse_options(const tg_plugin_t *p, const char *const *keys,
 
     /* The pairs first, so that the default of a given option is never
      * parsed (and a table checked at load time cannot fail here). */
-    for (i = 0; i < n; i++) {
-        for (j = 0; j < rows; j++) {
-            if (strcmp(keys[i], p->options[j].name) == 0) {
-                break;
-            }
-        }
-
-        if (j == rows) {
-            rc = tg__opt_fail(err, errlen,
-                              "unknown option '%s' for strategy %s",
-                              keys[i], strategy);
-            goto failed;
-        }
-
-        o = &p->options[j];
-        rc = tg__opt_parse_value(o, values[i], &v[j], why, sizeof(why));
-        if (rc < 0) {
-            tg__opt_fail(err, errlen, "option '%s' for strategy %s: %s",
-                         o->name, strategy, why);
-            goto failed;
-        }
-
-        v[j].given = 1;
+    rc = tg__opt_parse_pairs(p, rows, keys, values, n, v, err, errlen);
+    if (rc < 0) {
+        goto failed;
     }
 
     for (j = 0; j < rows; j++) {

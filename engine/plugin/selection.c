@@ -26,6 +26,9 @@ static int tg__sel_item(tg_plugin_selection_t *sel, const char *p,
 static int tg__sel_split(const char *text, size_t len, int semicolons,
     tg_plugin_selection_t *out, char *err, size_t errlen);
 static int tg__sel_blank(char c);
+static int tg__sel_controls(const char *text, size_t len, char *err,
+    size_t errlen);
+static void tg__sel_trim(const char *text, size_t *s, size_t *e);
 
 
 static int
@@ -224,12 +227,43 @@ tg__sel_item(tg_plugin_selection_t *sel, const char *p, size_t len,
  * semicolons: items are separated by ';' (blanks around them are
  * dropped); else by runs of blanks.  The first item is the name.
  */
+/* Control characters (tab aside) are refused anywhere in the text. */
+static int
+tg__sel_controls(const char *text, size_t len, char *err, size_t errlen)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if (((unsigned char) text[i] < 0x20 && text[i] != '\t')
+            || text[i] == 0x7f)
+        {
+            return tg__sel_fail(err, errlen,
+                                "control character at offset %zu", i);
+        }
+    }
+    return 0;
+}
+
+
+/* Narrows text[*s .. *e) to leave out blanks at both ends. */
+static void
+tg__sel_trim(const char *text, size_t *s, size_t *e)
+{
+    while (*s < *e && tg__sel_blank(text[*s])) {
+        (*s)++;
+    }
+    while (*e > *s && tg__sel_blank(text[*e - 1])) {
+        (*e)--;
+    }
+}
+
+
 static int
 tg__sel_split(const char *text, size_t len, int semicolons,
     tg_plugin_selection_t *out, char *err, size_t errlen)
 {
     int          rc;
-    size_t       i, start, s, e, item;
+    size_t       start, s, e, item;
     const char  *semi;
 
     rc = tg__sel_init(out, err, errlen);
@@ -237,14 +271,9 @@ tg__sel_split(const char *text, size_t len, int semicolons,
         return rc;
     }
 
-    for (i = 0; i < len; i++) {
-        if (((unsigned char) text[i] < 0x20 && text[i] != '\t')
-            || text[i] == 0x7f)
-        {
-            rc = tg__sel_fail(err, errlen, "control character at offset %zu",
-                              i);
-            goto failed;
-        }
+    rc = tg__sel_controls(text, len, err, errlen);
+    if (rc < 0) {
+        goto failed;
     }
 
     semi = NULL;
@@ -255,12 +284,7 @@ tg__sel_split(const char *text, size_t len, int semicolons,
             semi = memchr(text + start, ';', len - start);
             e = semi != NULL ? (size_t) (semi - text) : len;
             s = start;
-            while (s < e && tg__sel_blank(text[s])) {
-                s++;
-            }
-            while (e > s && tg__sel_blank(text[e - 1])) {
-                e--;
-            }
+            tg__sel_trim(text, &s, &e);
 
             if (e == s) {
                 rc = item == 0

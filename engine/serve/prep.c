@@ -24,6 +24,8 @@ static void tg__prep_choose(tg_prep_t *p, const tg_prefix_match_t *m,
 static void tg__prep_rank(tg_prep_t *p, tg_prefix_candidate_t *c,
     size_t n);
 static const char *tg__prep_model(const tg_request_t *r);
+static int tg__prep_session_id(tg_request_t *r, char *idbuf, size_t size,
+    const char **id, size_t *idlen, const char **param, tg_oa_error_t *err);
 
 
 int
@@ -31,7 +33,6 @@ tg_prep_run(tg_request_t *r, tg_oa_error_t *err)
 {
     tg_pool_t    *pool;
     tg_prep_t    *p;
-    json_t       *v;
     const char   *id, *param, *prev;
     char          idbuf[TG_SESSION_ID_MAX + 1];
     size_t        idlen;
@@ -40,43 +41,10 @@ tg_prep_run(tg_request_t *r, tg_oa_error_t *err)
     pool = r->pool_name ? tg_generation_pool(r->gen, r->pool_name) : NULL;
     session_on = json_is_true(json_object_get(r->meta, "session"));
 
-    /* The body's session id wins over the header's, as for strategies. */
-    id = NULL;
-    idlen = 0;
-    param = "thinkgate.session";
-    v = r->oa.thinkgate ? json_object_get(r->oa.thinkgate, "session") : NULL;
-    if (v != NULL && !json_is_null(v)) {
-        if (!json_is_string(v)) {
-            tg_oa_error_set(err, 400, "invalid_request_error",
-                            "invalid_session_id", param,
-                            "\"thinkgate\": {\"session\"} must be a string.");
-            return -EINVAL;
-        }
-        /* An id longer than the buffer is invalid anyway: its length
-         * stays, so that the check below refuses it. */
-        idlen = json_string_length(v);
-        memcpy(idbuf, json_string_value(v),
-               idlen < sizeof(idbuf) ? idlen : sizeof(idbuf));
-        id = idbuf;
-    }
-    if (v != NULL) {
-        /* The session is this step's: the plugin host reads the rest of
-         * the object as the client's strategy choice, and no "thinkgate"
-         * object at all when the session was all it held. */
-        (void) json_object_del(r->oa.thinkgate, "session");
-        if (json_object_size(r->oa.thinkgate) == 0) {
-            json_decref(r->oa.thinkgate);
-            r->oa.thinkgate = NULL;
-        }
-    }
-    if (id == NULL) {
-        v = json_object_get(json_object_get(r->meta, "headers"),
-                            "x-thinkgate-session");
-        if (json_is_string(v)) {
-            id = json_string_value(v);
-            idlen = json_string_length(v);
-            param = NULL;
-        }
+    if (tg__prep_session_id(r, idbuf, sizeof(idbuf), &id, &idlen, &param,
+                            err) != 0)
+    {
+        return -EINVAL;
     }
 
     need_prefix = pool != NULL && pool->policy == TG_POOL_PREFIX;
@@ -125,6 +93,59 @@ tg_prep_run(tg_request_t *r, tg_oa_error_t *err)
     }
 
     tg__prep_route(p);
+    return 0;
+}
+
+
+/*
+ * The request's session id, if any: the body's "thinkgate": {"session"}
+ * wins over the X-Thinkgate-Session header, as for strategies.  The
+ * body's is copied into idbuf (size bytes) and taken out of the
+ * "thinkgate" object.  *param names the id's source for errors.
+ * 0, or -EINVAL with err set.
+ */
+static int
+tg__prep_session_id(tg_request_t *r, char *idbuf, size_t size,
+    const char **id, size_t *idlen, const char **param, tg_oa_error_t *err)
+{
+    json_t  *v;
+
+    *id = NULL;
+    *idlen = 0;
+    *param = "thinkgate.session";
+    v = r->oa.thinkgate ? json_object_get(r->oa.thinkgate, "session") : NULL;
+    if (v != NULL && !json_is_null(v)) {
+        if (!json_is_string(v)) {
+            tg_oa_error_set(err, 400, "invalid_request_error",
+                            "invalid_session_id", *param,
+                            "\"thinkgate\": {\"session\"} must be a string.");
+            return -EINVAL;
+        }
+        /* An id longer than the buffer is invalid anyway: its length
+         * stays, so that the check below refuses it. */
+        *idlen = json_string_length(v);
+        memcpy(idbuf, json_string_value(v), *idlen < size ? *idlen : size);
+        *id = idbuf;
+    }
+    if (v != NULL) {
+        /* The session is this step's: the plugin host reads the rest of
+         * the object as the client's strategy choice, and no "thinkgate"
+         * object at all when the session was all it held. */
+        (void) json_object_del(r->oa.thinkgate, "session");
+        if (json_object_size(r->oa.thinkgate) == 0) {
+            json_decref(r->oa.thinkgate);
+            r->oa.thinkgate = NULL;
+        }
+    }
+    if (*id == NULL) {
+        v = json_object_get(json_object_get(r->meta, "headers"),
+                            "x-thinkgate-session");
+        if (json_is_string(v)) {
+            *id = json_string_value(v);
+            *idlen = json_string_length(v);
+            *param = NULL;
+        }
+    }
     return 0;
 }
 

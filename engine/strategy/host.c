@@ -31,6 +31,7 @@ static void tg__host_on_deadline(tg_request_t *r);
 static void tg__host_destroy(tg_request_t *r);
 static void tg__host_free(tg_host_req_t *hr);
 static int tg__host_info(tg_request_t *r, tg_host_req_t *hr);
+static int tg__host_problem(tg_request_t *r, tg_buf_t *b);
 static void tg__host_stall_check(tg_host_req_t *hr);
 static void tg__host_end_trace(tg_host_trace_t *ht);
 static int tg__host_retry_whole(tg_host_trace_t *ht);
@@ -225,24 +226,15 @@ tg__host_start(tg_request_t *r, tg_oa_error_t *err)
 }
 
 
-/* The request as the plugin sees it (tg_request_info_t). */
+/* The problem into b: the last user message (its text parts joined), or
+ * the prompt (the first one of an array).  0 or -ENOMEM. */
 static int
-tg__host_info(tg_request_t *r, tg_host_req_t *hr)
+tg__host_problem(tg_request_t *r, tg_buf_t *b)
 {
-    tg_request_info_t  *in = &hr->info;
-    json_t             *v, *m, *c, *part;
-    size_t              i;
-    tg_buf_t            b = { 0 };
-    int                 rc = 0;
+    json_t  *v, *m, *c, *part;
+    size_t   i;
+    int      rc = 0;
 
-    hr->body_text = tg_json_dumps(r->oa.body);
-    hr->state = calloc(1, hr->p->state_size ? hr->p->state_size : 1);
-    if (hr->body_text == NULL || hr->state == NULL) {
-        return -ENOMEM;
-    }
-
-    /* The problem: the last user message (its text parts joined), or the
-     * prompt (the first one of an array). */
     if (r->oa.endpoint == TG_OA_CHAT) {
         v = json_object_get(r->oa.body, "messages");
         for (i = json_array_size(v); i > 0; i--) {
@@ -254,14 +246,14 @@ tg__host_info(tg_request_t *r, tg_host_req_t *hr)
             }
             c = json_object_get(m, "content");
             if (json_is_string(c)) {
-                rc = tg_buf_append(&b, json_string_value(c),
+                rc = tg_buf_append(b, json_string_value(c),
                                    json_string_length(c));
             }
             json_array_foreach(json_is_array(c) ? c : NULL, i, part) {
                 const char *text = json_string_value(json_object_get(part,
                                                                      "text"));
                 if (text != NULL && rc == 0) {
-                    rc = tg_buf_append(&b, text, strlen(text));
+                    rc = tg_buf_append(b, text, strlen(text));
                 }
             }
             break;
@@ -272,10 +264,30 @@ tg__host_info(tg_request_t *r, tg_host_req_t *hr)
             v = json_array_get(v, 0);
         }
         if (json_is_string(v)) {
-            rc = tg_buf_append(&b, json_string_value(v),
+            rc = tg_buf_append(b, json_string_value(v),
                                json_string_length(v));
         }
     }
+    return rc;
+}
+
+
+/* The request as the plugin sees it (tg_request_info_t). */
+static int
+tg__host_info(tg_request_t *r, tg_host_req_t *hr)
+{
+    tg_request_info_t  *in = &hr->info;
+    json_t             *v;
+    tg_buf_t            b = { 0 };
+    int                 rc;
+
+    hr->body_text = tg_json_dumps(r->oa.body);
+    hr->state = calloc(1, hr->p->state_size ? hr->p->state_size : 1);
+    if (hr->body_text == NULL || hr->state == NULL) {
+        return -ENOMEM;
+    }
+
+    rc = tg__host_problem(r, &b);
     if (rc != 0) {
         tg_buf_free(&b);
         return rc;

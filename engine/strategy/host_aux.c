@@ -25,6 +25,11 @@
 #define TG_AUX_MAX_DIM  65536
 
 static json_t *tg__host_aux_body(tg_host_req_t *hr, const tg_aux_spec_t *spec);
+static int tg__host_aux_inputs(tg_host_req_t *hr, const tg_aux_spec_t *spec,
+    json_t *body, int *rc);
+static int tg__host_aux_stop_ok(tg_host_req_t *hr, const tg_aux_spec_t *spec,
+    const char *const *stop, size_t nstop);
+static int tg__host_aux_sampling(const tg_aux_spec_t *spec, json_t *body);
 static int tg__host_aux_top(tg_host_aux_t *a, json_t *choice);
 static int tg__host_aux_vectors(tg_host_aux_t *a, json_t *doc);
 
@@ -35,7 +40,6 @@ tg__host_aux_body(tg_host_req_t *hr, const tg_aux_spec_t *spec)
 {
     json_t        *body, *v;
     json_error_t   jerr;
-    size_t         i, len;
     int            rc = 0;
 
     body = json_object();
@@ -72,37 +76,8 @@ tg__host_aux_body(tg_host_req_t *hr, const tg_aux_spec_t *spec)
         break;
 
     case TG_ENDPOINT_EMBEDDINGS:
-        if (spec->ninputs == 0 || spec->ninputs > TG_AUX_MAX_INPUTS
-            || spec->inputs == NULL)
-        {
-            tg__host_set_error(hr, "aux: an embeddings request needs 1 to "
-                               "%d inputs, not %zu", TG_AUX_MAX_INPUTS,
-                               spec->inputs ? spec->ninputs : 0);
+        if (tg__host_aux_inputs(hr, spec, body, &rc) != 0) {
             goto failed;
-        }
-        v = json_array();
-        rc |= json_object_set_new(body, "input", v);
-        for (i = 0; v != NULL && i < spec->ninputs; i++) {
-            if (spec->inputs[i] == NULL) {
-                tg__host_set_error(hr, "aux: embeddings input %zu is NULL",
-                                   i);
-                goto failed;
-            }
-            len = spec->input_lens ? spec->input_lens[i]
-                                   : strlen(spec->inputs[i]);
-            /* A string that is not UTF-8 is refused here, not by the
-             * backend. */
-            if (json_array_append_new(v, json_stringn(spec->inputs[i], len))
-                != 0)
-            {
-                tg__host_set_error(hr, "aux: embeddings input %zu is not "
-                                   "UTF-8 (or memory ran out)", i);
-                goto failed;
-            }
-        }
-        if (spec->dimensions > 0) {
-            rc |= json_object_set_new(body, "dimensions",
-                                      json_integer(spec->dimensions));
         }
         if (rc != 0) {
             goto nomem;
@@ -114,6 +89,73 @@ tg__host_aux_body(tg_host_req_t *hr, const tg_aux_spec_t *spec)
                            (int) spec->endpoint);
         goto failed;
     }
+
+    rc |= tg__host_aux_sampling(spec, body);
+    if (rc != 0) {
+        goto nomem;
+    }
+    return body;
+
+nomem:
+    tg__host_set_error(hr, "out of memory");
+failed:
+    json_decref(body);
+    return NULL;
+}
+
+
+/* An embeddings request's "input" (and "dimensions"): 0, or -EINVAL
+ * with last_error set.  A failed insertion is or-ed into *rc, which the
+ * caller reports as memory running out. */
+static int
+tg__host_aux_inputs(tg_host_req_t *hr, const tg_aux_spec_t *spec,
+    json_t *body, int *rc)
+{
+    json_t  *v;
+    size_t   i, len;
+
+    if (spec->ninputs == 0 || spec->ninputs > TG_AUX_MAX_INPUTS
+        || spec->inputs == NULL)
+    {
+        tg__host_set_error(hr, "aux: an embeddings request needs 1 to "
+                           "%d inputs, not %zu", TG_AUX_MAX_INPUTS,
+                           spec->inputs ? spec->ninputs : 0);
+        return -EINVAL;
+    }
+    v = json_array();
+    *rc |= json_object_set_new(body, "input", v);
+    for (i = 0; v != NULL && i < spec->ninputs; i++) {
+        if (spec->inputs[i] == NULL) {
+            tg__host_set_error(hr, "aux: embeddings input %zu is NULL",
+                               i);
+            return -EINVAL;
+        }
+        len = spec->input_lens ? spec->input_lens[i]
+                               : strlen(spec->inputs[i]);
+        /* A string that is not UTF-8 is refused here, not by the
+         * backend. */
+        if (json_array_append_new(v, json_stringn(spec->inputs[i], len))
+            != 0)
+        {
+            tg__host_set_error(hr, "aux: embeddings input %zu is not "
+                               "UTF-8 (or memory ran out)", i);
+            return -EINVAL;
+        }
+    }
+    if (spec->dimensions > 0) {
+        *rc |= json_object_set_new(body, "dimensions",
+                                   json_integer(spec->dimensions));
+    }
+    return 0;
+}
+
+
+/* A chat or completions request's sampling fields: 0 or -1 when memory
+ * ran out. */
+static int
+tg__host_aux_sampling(const tg_aux_spec_t *spec, json_t *body)
+{
+    int  rc = 0;
 
     if (spec->max_tokens > 0) {
         rc |= json_object_set_new(body, "max_tokens",
@@ -133,16 +175,7 @@ tg__host_aux_body(tg_host_req_t *hr, const tg_aux_spec_t *spec)
                                       json_integer(spec->top_logprobs));
         }
     }
-    if (rc != 0) {
-        goto nomem;
-    }
-    return body;
-
-nomem:
-    tg__host_set_error(hr, "out of memory");
-failed:
-    json_decref(body);
-    return NULL;
+    return rc;
 }
 
 
@@ -150,6 +183,36 @@ tg_plugin_aux_t *
 tg__host_aux_start(tg_plugin_req_t *req, const tg_aux_spec_t *spec)
 {
     return tg__host_aux_start_stop(req, spec, NULL, 0);
+}
+
+
+/* The stop sequences' checks: 0, or -EINVAL with last_error set. */
+static int
+tg__host_aux_stop_ok(tg_host_req_t *hr, const tg_aux_spec_t *spec,
+    const char *const *stop, size_t nstop)
+{
+    size_t  i, len;
+
+    if (nstop == 0 && stop == NULL) {
+        return 0;
+    }
+    if (stop == NULL || nstop == 0 || nstop > TG_AUX_MAX_STOP
+        || spec->endpoint == TG_ENDPOINT_EMBEDDINGS)
+    {
+        tg__host_set_error(hr, "aux: stop takes 1 to %d sequences, "
+                           "for chat or completions", TG_AUX_MAX_STOP);
+        return -EINVAL;
+    }
+    for (i = 0; i < nstop; i++) {
+        len = stop[i] != NULL ? strlen(stop[i]) : 0;
+        if (len == 0 || len > TG_AUX_MAX_STOP_LEN) {
+            tg__host_set_error(hr, "aux: stop sequence %zu is empty or "
+                               "longer than %d bytes", i,
+                               TG_AUX_MAX_STOP_LEN);
+            return -EINVAL;
+        }
+    }
+    return 0;
 }
 
 
@@ -162,7 +225,7 @@ tg__host_aux_start_stop(tg_plugin_req_t *req, const tg_aux_spec_t *spec,
     tg_host_trace_t  *ht;
     tg_host_aux_t    *a;
     json_t           *body, *v;
-    size_t            i, len;
+    size_t            i;
     int               rc;
 
     if (hr == NULL || spec == NULL) {
@@ -176,23 +239,8 @@ tg__host_aux_start_stop(tg_plugin_req_t *req, const tg_aux_spec_t *spec,
         tg__host_set_error(hr, "an aux request needs a pool");
         return NULL;
     }
-    if (nstop > 0 || stop != NULL) {
-        if (stop == NULL || nstop == 0 || nstop > TG_AUX_MAX_STOP
-            || spec->endpoint == TG_ENDPOINT_EMBEDDINGS)
-        {
-            tg__host_set_error(hr, "aux: stop takes 1 to %d sequences, "
-                               "for chat or completions", TG_AUX_MAX_STOP);
-            return NULL;
-        }
-        for (i = 0; i < nstop; i++) {
-            len = stop[i] != NULL ? strlen(stop[i]) : 0;
-            if (len == 0 || len > TG_AUX_MAX_STOP_LEN) {
-                tg__host_set_error(hr, "aux: stop sequence %zu is empty or "
-                                   "longer than %d bytes", i,
-                                   TG_AUX_MAX_STOP_LEN);
-                return NULL;
-            }
-        }
+    if (tg__host_aux_stop_ok(hr, spec, stop, nstop) != 0) {
+        return NULL;
     }
     body = tg__host_aux_body(hr, spec);
     if (body == NULL) {

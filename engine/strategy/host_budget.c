@@ -35,6 +35,7 @@
 
 static int tg__host_thinking(tg_host_trace_t *ht);
 static int tg__host_native(tg_request_t *r);
+static int tg__host_budget_spec(tg_host_trace_t *ht, tg_trace_spec_t *s);
 
 
 /* Whether every backend of the request's pool honours reasoning_effort. */
@@ -103,6 +104,42 @@ tg__host_thinking(tg_host_trace_t *ht)
 }
 
 
+/* The continuation's spec: the trace's own, with what is left of its
+ * token limit.  0, or 1 when the limit ends the trace anyway. */
+static int
+tg__host_budget_spec(tg_host_trace_t *ht, tg_trace_spec_t *s)
+{
+    json_t      *body = ht->hr->r->oa.body, *v;
+    json_int_t   limit = 0;
+
+    memset(s, 0, sizeof(*s));
+    s->pool = ht->spec.pool;
+    s->backend = ht->spec.backend;
+    s->messages_json = ht->spec.messages_json;
+    s->temperature = ht->spec.temperature;
+    s->seed_mode = ht->spec.seed_mode;
+    s->seed = ht->spec.seed;
+    s->flags = ht->spec.flags;
+
+    /* max_completion_tokens keeps OpenAI's meaning, thinking and answer
+     * together: the continuation gets what is left. */
+    if (ht->spec.max_tokens > 0) {
+        limit = ht->spec.max_tokens;
+    } else if (json_is_integer(v = json_object_get(body,
+                                   "max_completion_tokens"))
+               || json_is_integer(v = json_object_get(body,
+                                      "max_tokens")))
+    {
+        limit = json_integer_value(v);
+    }
+    if (limit > 0 && limit <= (json_int_t) ht->tokens) {
+        return 1;
+    }
+    s->max_tokens = limit > 0 ? (int32_t) (limit - ht->tokens) : 0;
+    return 0;
+}
+
+
 int
 tg__host_budget_check(tg_host_trace_t *ht)
 {
@@ -112,7 +149,6 @@ tg__host_budget_check(tg_host_trace_t *ht)
     tg_buf_t         prefix = { 0 };
     tg_oa_error_t    err;
     json_t          *body, *v;
-    json_int_t       limit = 0;
     int              rc;
 
     if (hr->budget == 0 || ht->aux || ht->ended || ht->cut_at > 0
@@ -121,30 +157,9 @@ tg__host_budget_check(tg_host_trace_t *ht)
         return 0;
     }
 
-    memset(&s, 0, sizeof(s));
-    s.pool = ht->spec.pool;
-    s.backend = ht->spec.backend;
-    s.messages_json = ht->spec.messages_json;
-    s.temperature = ht->spec.temperature;
-    s.seed_mode = ht->spec.seed_mode;
-    s.seed = ht->spec.seed;
-    s.flags = ht->spec.flags;
-
-    /* max_completion_tokens keeps OpenAI's meaning, thinking and answer
-     * together: the continuation gets what is left. */
-    if (ht->spec.max_tokens > 0) {
-        limit = ht->spec.max_tokens;
-    } else if (json_is_integer(v = json_object_get(r->oa.body,
-                                   "max_completion_tokens"))
-               || json_is_integer(v = json_object_get(r->oa.body,
-                                      "max_tokens")))
-    {
-        limit = json_integer_value(v);
-    }
-    if (limit > 0 && limit <= (json_int_t) ht->tokens) {
+    if (tg__host_budget_spec(ht, &s) != 0) {
         return 0;               /* the limit ends it anyway */
     }
-    s.max_tokens = limit > 0 ? (int32_t) (limit - ht->tokens) : 0;
 
     tg__host_prefix_text(ht, &prefix);
     if (tg_buf_append(&prefix, TG_BUDGET_GUIDE, strlen(TG_BUDGET_GUIDE))

@@ -27,6 +27,9 @@ struct tg_host_kv_s {
     int               get;
 };
 
+static int tg__host_kv_check(tg_host_req_t *hr, int get, const char *key,
+    const char *v, size_t len, tg_kv_cb cb);
+static tg_shared_t *tg__host_kv_link(tg_host_req_t *hr, int *rc);
 static void tg__host_kv_reply(tg_redis_t *r, int status, redisReply *reply,
     void *data);
 
@@ -48,23 +51,12 @@ tg__host_kv_key_valid(const char *key)
 }
 
 
-/* The checks both calls share, then the command: argv[1] is the key,
- * built here.  0 or a negative errno with last_error set. */
+/* The checks of a call's arguments: 0 or a negative errno with
+ * last_error set. */
 static int
-tg__host_kv_send(tg_plugin_req_t *req, int get, const char *key, const char *v,
-    size_t len, uint64_t ttl_ms, tg_kv_cb cb, void *data)
+tg__host_kv_check(tg_host_req_t *hr, int get, const char *key,
+    const char *v, size_t len, tg_kv_cb cb)
 {
-    tg_host_req_t  *hr = tg__host_of(req);
-    tg_shared_t    *link;
-    tg_host_kv_t   *kv = NULL;
-    const char     *argv[5];
-    size_t          argvlen[5], n;
-    char           *full = NULL, ttl[24];
-    int             argc, rc;
-
-    if (hr == NULL) {
-        return -EINVAL;
-    }
     if (!tg__host_usable(hr)) {
         tg__host_set_error(hr, "the request is over");
         return -EINVAL;
@@ -89,23 +81,66 @@ tg__host_kv_send(tg_plugin_req_t *req, int get, const char *key, const char *v,
                            "%d-byte limit", len, TG_KV_MAX_VALUE);
         return -EMSGSIZE;
     }
+    return 0;
+}
+
+
+/* The request's Redis link, when it is configured and up and the
+ * request has room for one more pending call; NULL with *rc a negative
+ * errno and last_error set otherwise. */
+static tg_shared_t *
+tg__host_kv_link(tg_host_req_t *hr, int *rc)
+{
+    tg_shared_t  *link;
 
     link = tg_shared_of(hr->r->engine, hr->r->gen);
     if (link == NULL || !link->has_redis) {
         tg__host_set_error(hr, "kv: no Redis is configured "
                            "(thinkgate_redis)");
-        return -ENOTCONN;
+        *rc = -ENOTCONN;
+        return NULL;
     }
     if (!tg_redis_connected(&link->redis)) {
         tg__host_set_error(hr, "kv: Redis is down: %s",
                            link->redis.error[0] ? link->redis.error
                                                 : "not connected yet");
-        return -ENOTCONN;
+        *rc = -ENOTCONN;
+        return NULL;
     }
     if (hr->nkvs >= TG_KV_MAX_PENDING) {
         tg__host_set_error(hr, "kv: %d calls of this request are still "
                            "waiting for Redis", TG_KV_MAX_PENDING);
-        return -EBUSY;
+        *rc = -EBUSY;
+        return NULL;
+    }
+    return link;
+}
+
+
+/* The checks both calls share, then the command: argv[1] is the key,
+ * built here.  0 or a negative errno with last_error set. */
+static int
+tg__host_kv_send(tg_plugin_req_t *req, int get, const char *key, const char *v,
+    size_t len, uint64_t ttl_ms, tg_kv_cb cb, void *data)
+{
+    tg_host_req_t  *hr = tg__host_of(req);
+    tg_shared_t    *link;
+    tg_host_kv_t   *kv = NULL;
+    const char     *argv[5];
+    size_t          argvlen[5], n;
+    char           *full = NULL, ttl[24];
+    int             argc, rc;
+
+    if (hr == NULL) {
+        return -EINVAL;
+    }
+    rc = tg__host_kv_check(hr, get, key, v, len, cb);
+    if (rc != 0) {
+        return rc;
+    }
+    link = tg__host_kv_link(hr, &rc);
+    if (link == NULL) {
+        return rc;
     }
 
     n = link->redis.prefix_len + sizeof("plugin:") + strlen(hr->strategy)

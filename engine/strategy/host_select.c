@@ -27,6 +27,17 @@
 
 static int tg__select_add(const char **keys, const char **values,
     size_t *n, const tg_plugin_selection_t *sel);
+static int tg__select_parse_client(tg_request_t *r,
+    tg_plugin_selection_t *body, tg_plugin_selection_t *hdr,
+    tg_oa_error_t *err);
+static int tg__select_parse_location(tg_request_t *r, tg_host_req_t *hr,
+    tg_plugin_selection_t *loc, tg_oa_error_t *err);
+static int tg__select_acquire(tg_plugin_registry_t *reg, const char *name,
+    const char *from, const tg_plugin_selection_t *body, tg_host_req_t *hr,
+    tg_oa_error_t *err);
+static int tg__select_options(tg_host_req_t *hr, const char *name,
+    const tg_plugin_selection_t *loc, const tg_plugin_selection_t *hdr,
+    const tg_plugin_selection_t *body, tg_oa_error_t *err);
 
 
 static int
@@ -47,18 +58,18 @@ tg__select_add(const char **keys, const char **values, size_t *n,
 }
 
 
-int
-tg__host_select(tg_request_t *r, tg_host_req_t *hr, tg_oa_error_t *err)
+/*
+ * The client's choice: the body's "thinkgate" object and the
+ * X-Thinkgate-Strategy header, each refused unless the location allows
+ * a client to choose.
+ */
+static int
+tg__select_parse_client(tg_request_t *r, tg_plugin_selection_t *body,
+    tg_plugin_selection_t *hdr, tg_oa_error_t *err)
 {
-    tg_plugin_registry_t   *reg = r->engine->plugins;
-    tg_plugin_selection_t   body = { 0 }, hdr = { 0 }, loc = { 0 };
-    const char             *keys[3 * TG_SELECTION_MAX];
-    const char             *values[3 * TG_SELECTION_MAX];
-    const char             *name, *text, *from;
-    char                    msg[512];
-    tg_effort_t             effort;
-    size_t                  n = 0;
-    int                     client_ok, rc;
+    const char  *text;
+    char         msg[512];
+    int          client_ok, rc;
 
     client_ok = json_is_true(json_object_get(r->meta, "client_strategy"));
 
@@ -69,58 +80,186 @@ tg__host_select(tg_request_t *r, tg_host_req_t *hr, tg_oa_error_t *err)
                             "Client strategy choice is disabled here "
                             "(thinkgate_client_strategy off): remove the "
                             "\"thinkgate\" object from the request.");
-            rc = -EPERM;
-            goto done;
+            return -EPERM;
         }
-        rc = tg_plugin_selection_parse_json(r->oa.thinkgate, &body, msg,
+        rc = tg_plugin_selection_parse_json(r->oa.thinkgate, body, msg,
                                             sizeof(msg));
         if (rc != 0) {
             tg_oa_error_set(err, 400, "invalid_request_error",
                             "invalid_strategy", "thinkgate",
                             "Invalid \"thinkgate\" object: %s", msg);
-            goto done;
+            return rc;
         }
     }
 
     text = json_string_value(json_object_get(json_object_get(r->meta,
                                  "headers"), "x-thinkgate-strategy"));
-    if (text != NULL) {
-        if (!client_ok) {
-            tg_oa_error_set(err, 400, "invalid_request_error",
-                            "client_strategy_disabled", NULL,
-                            "Client strategy choice is disabled here "
-                            "(thinkgate_client_strategy off): remove the "
-                            "X-Thinkgate-Strategy header.");
-            rc = -EPERM;
-            goto done;
-        }
-        rc = tg_plugin_selection_parse_header(text, strlen(text), &hdr, msg,
-                                              sizeof(msg));
-        if (rc != 0) {
-            tg_oa_error_set(err, 400, "invalid_request_error",
-                            "invalid_strategy", NULL,
-                            "Invalid X-Thinkgate-Strategy header: %s", msg);
-            goto done;
-        }
+    if (text == NULL) {
+        return 0;
     }
+    if (!client_ok) {
+        tg_oa_error_set(err, 400, "invalid_request_error",
+                        "client_strategy_disabled", NULL,
+                        "Client strategy choice is disabled here "
+                        "(thinkgate_client_strategy off): remove the "
+                        "X-Thinkgate-Strategy header.");
+        return -EPERM;
+    }
+    rc = tg_plugin_selection_parse_header(text, strlen(text), hdr, msg,
+                                          sizeof(msg));
+    if (rc != 0) {
+        tg_oa_error_set(err, 400, "invalid_request_error",
+                        "invalid_strategy", NULL,
+                        "Invalid X-Thinkgate-Strategy header: %s", msg);
+    }
+    return rc;
+}
 
-    /* A reasoning_effort level that names a strategy stands in for the
-     * location's; its options are checked as the location's are. */
+
+/*
+ * The location's thinkgate_strategy, or the strategy a reasoning_effort
+ * level names in its stead; its options are checked as the location's
+ * are.
+ */
+static int
+tg__select_parse_location(tg_request_t *r, tg_host_req_t *hr,
+    tg_plugin_selection_t *loc, tg_oa_error_t *err)
+{
+    const char   *text;
+    char          msg[512];
+    tg_effort_t   effort;
+    int           rc;
+
     rc = tg__host_effort(hr, &effort, err);
     if (rc != 0) {
-        goto done;
+        return rc;
     }
     text = effort.strategy[0] != '\0' ? effort.strategy
            : json_string_value(json_object_get(r->meta, "strategy"));
-    if (text != NULL && text[0] != '\0') {
-        rc = tg_plugin_selection_parse_args(text, strlen(text), &loc, msg,
-                                            sizeof(msg));
+    if (text == NULL || text[0] == '\0') {
+        return 0;
+    }
+    rc = tg_plugin_selection_parse_args(text, strlen(text), loc, msg,
+                                        sizeof(msg));
+    if (rc != 0) {
+        tg_oa_error_set(err, 500, "server_error", "invalid_strategy",
+                        NULL, "This location's thinkgate_strategy is "
+                        "invalid: %s", msg);
+    }
+    return rc;
+}
+
+
+/*
+ * Takes a reference on the chosen strategy's plugin.  An unknown name is
+ * the client's error when the client chose it, the server's otherwise.
+ */
+static int
+tg__select_acquire(tg_plugin_registry_t *reg, const char *name,
+    const char *from, const tg_plugin_selection_t *body, tg_host_req_t *hr,
+    tg_oa_error_t *err)
+{
+    char  msg[512];
+    int   rc;
+
+    if (reg == NULL) {
+        tg_oa_error_set(err, 503, "server_error", "no_plugins", NULL,
+                        "The engine runs without --plugin-dir: strategy "
+                        "\"%s\" cannot be loaded.", name);
+        return -ENOENT;
+    }
+
+    rc = tg_plugin_acquire(reg, name, &hr->version, msg, sizeof(msg));
+    if (rc != 0) {
+        hr->version = NULL;
+        if ((rc == -ENOENT || rc == -EINVAL) && strcmp(from, "client") == 0) {
+            tg_oa_error_set(err, 400, "invalid_request_error",
+                            "unknown_strategy", body->name ? "thinkgate"
+                                                           : NULL,
+                            "Unknown strategy \"%.64s\": no such plugin.",
+                            name);
+        } else if (rc == -ENOENT || rc == -EINVAL) {
+            tg_oa_error_set(err, strcmp(from, "default") == 0 ? 503 : 500,
+                            "server_error", "missing_plugin", NULL,
+                            "Strategy plugin \"%.64s\" is missing from the "
+                            "plugin directory %s: %s", name,
+                            tg_plugin_registry_dir(reg), msg);
+        } else {
+            tg_oa_error_set(err, 503, "server_error", "plugin_unavailable",
+                            NULL, "Strategy plugin \"%.64s\" cannot be "
+                            "loaded: %s", name, msg);
+        }
+        return rc;
+    }
+    hr->p = tg_plugin_version_plugin(hr->version);
+    hr->strategy = strdup(name);
+    if (hr->strategy == NULL) {
+        tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+
+/*
+ * Parses the options that add up for the chosen strategy into hr->opts:
+ * the location's and the header's when they name it, the body's always.
+ */
+static int
+tg__select_options(tg_host_req_t *hr, const char *name,
+    const tg_plugin_selection_t *loc, const tg_plugin_selection_t *hdr,
+    const tg_plugin_selection_t *body, tg_oa_error_t *err)
+{
+    const char  *keys[3 * TG_SELECTION_MAX];
+    const char  *values[3 * TG_SELECTION_MAX];
+    char         msg[512];
+    size_t       n = 0;
+    int          rc;
+
+    /* The location's options alone first: an error there is the
+     * server's, not the client's. */
+    if (loc->name != NULL && strcmp(loc->name, name) == 0) {
+        (void) tg__select_add(keys, values, &n, loc);
+        rc = tg_plugin_parse_options(hr->p, keys, values, n, &hr->opts, msg,
+                                     sizeof(msg));
         if (rc != 0) {
             tg_oa_error_set(err, 500, "server_error", "invalid_strategy",
                             NULL, "This location's thinkgate_strategy is "
                             "invalid: %s", msg);
-            goto done;
+            return rc;
         }
+        tg_opt_values_free(&hr->opts);
+    }
+    if (hdr->name != NULL && strcmp(hdr->name, name) == 0) {
+        (void) tg__select_add(keys, values, &n, hdr);
+    }
+    (void) tg__select_add(keys, values, &n, body);
+
+    rc = tg_plugin_parse_options(hr->p, keys, values, n, &hr->opts, msg,
+                                 sizeof(msg));
+    if (rc != 0) {
+        tg_oa_error_set(err, rc == -ENOMEM ? 500 : 400,
+                        "invalid_request_error", "invalid_strategy_option",
+                        body->n ? "thinkgate" : NULL, "%s", msg);
+    }
+    return rc;
+}
+
+
+int
+tg__host_select(tg_request_t *r, tg_host_req_t *hr, tg_oa_error_t *err)
+{
+    tg_plugin_selection_t   body = { 0 }, hdr = { 0 }, loc = { 0 };
+    const char             *name, *from;
+    int                     rc;
+
+    rc = tg__select_parse_client(r, &body, &hdr, err);
+    if (rc != 0) {
+        goto done;
+    }
+    rc = tg__select_parse_location(r, hr, &loc, err);
+    if (rc != 0) {
+        goto done;
     }
 
     if (body.name != NULL) {
@@ -137,70 +276,11 @@ tg__host_select(tg_request_t *r, tg_host_req_t *hr, tg_oa_error_t *err)
         from = "default";
     }
 
-    if (reg == NULL) {
-        tg_oa_error_set(err, 503, "server_error", "no_plugins", NULL,
-                        "The engine runs without --plugin-dir: strategy "
-                        "\"%s\" cannot be loaded.", name);
-        rc = -ENOENT;
-        goto done;
-    }
-
-    rc = tg_plugin_acquire(reg, name, &hr->version, msg, sizeof(msg));
+    rc = tg__select_acquire(r->engine->plugins, name, from, &body, hr, err);
     if (rc != 0) {
-        hr->version = NULL;
-        if ((rc == -ENOENT || rc == -EINVAL) && strcmp(from, "client") == 0) {
-            tg_oa_error_set(err, 400, "invalid_request_error",
-                            "unknown_strategy", body.name ? "thinkgate"
-                                                          : NULL,
-                            "Unknown strategy \"%.64s\": no such plugin.",
-                            name);
-        } else if (rc == -ENOENT || rc == -EINVAL) {
-            tg_oa_error_set(err, strcmp(from, "default") == 0 ? 503 : 500,
-                            "server_error", "missing_plugin", NULL,
-                            "Strategy plugin \"%.64s\" is missing from the "
-                            "plugin directory %s: %s", name,
-                            tg_plugin_registry_dir(reg), msg);
-        } else {
-            tg_oa_error_set(err, 503, "server_error", "plugin_unavailable",
-                            NULL, "Strategy plugin \"%.64s\" cannot be "
-                            "loaded: %s", name, msg);
-        }
         goto done;
     }
-    hr->p = tg_plugin_version_plugin(hr->version);
-    hr->strategy = strdup(name);
-    if (hr->strategy == NULL) {
-        tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
-        rc = -ENOMEM;
-        goto done;
-    }
-
-    /* The location's options alone first: an error there is the
-     * server's, not the client's. */
-    if (loc.name != NULL && strcmp(loc.name, name) == 0) {
-        (void) tg__select_add(keys, values, &n, &loc);
-        rc = tg_plugin_parse_options(hr->p, keys, values, n, &hr->opts, msg,
-                                     sizeof(msg));
-        if (rc != 0) {
-            tg_oa_error_set(err, 500, "server_error", "invalid_strategy",
-                            NULL, "This location's thinkgate_strategy is "
-                            "invalid: %s", msg);
-            goto done;
-        }
-        tg_opt_values_free(&hr->opts);
-    }
-    if (hdr.name != NULL && strcmp(hdr.name, name) == 0) {
-        (void) tg__select_add(keys, values, &n, &hdr);
-    }
-    (void) tg__select_add(keys, values, &n, &body);
-
-    rc = tg_plugin_parse_options(hr->p, keys, values, n, &hr->opts, msg,
-                                 sizeof(msg));
-    if (rc != 0) {
-        tg_oa_error_set(err, rc == -ENOMEM ? 500 : 400,
-                        "invalid_request_error", "invalid_strategy_option",
-                        body.n ? "thinkgate" : NULL, "%s", msg);
-    }
+    rc = tg__select_options(hr, name, &loc, &hdr, &body, err);
 
 done:
     tg_plugin_selection_free(&body);

@@ -31,6 +31,11 @@ static void tg__host_add_content(tg_host_trace_t *ht, const char *p,
 static void tg__host_parse_answer(tg_host_trace_t *ht, json_t *doc);
 static int tg__host_event_json(tg_host_trace_t *ht, const char *payload,
     size_t len, int *has_usage, int *chunk);
+static void tg__host_event_usage(tg_host_trace_t *ht, json_t *doc,
+    int *has_usage);
+static const char *tg__host_event_choice(json_t *doc, json_t **ch);
+static void tg__host_event_delta(tg_host_trace_t *ht, json_t *ch,
+    int *chunk);
 static const char *tg__host_jtext(tg_host_trace_t *ht, const tg_jval_t *v,
     size_t *n);
 static int tg__host_event_bad(tg_host_trace_t *ht, const char *why);
@@ -164,9 +169,8 @@ static int
 tg__host_event_json(tg_host_trace_t *ht, const char *payload, size_t len,
     int *has_usage, int *chunk)
 {
-    json_t        *doc, *v, *choices, *ch = NULL, *delta, *usage;
-    const char    *s;
-    size_t         i;
+    json_t        *doc, *v, *ch;
+    const char    *s, *why;
     json_error_t   jerr;
 
     doc = tg_json_loadb(payload, len, &jerr);
@@ -188,6 +192,28 @@ tg__host_event_json(tg_host_trace_t *ht, const char *payload, size_t len,
         return 2;
     }
 
+    tg__host_event_usage(ht, doc, has_usage);
+
+    why = tg__host_event_choice(doc, &ch);
+    if (why != NULL) {
+        json_decref(doc);
+        return tg__host_event_bad(ht, why);
+    }
+    if (ch != NULL) {
+        tg__host_event_delta(ht, ch, chunk);
+    }
+    json_decref(doc);
+    return 1;
+}
+
+
+/* The chunk's model (the first one seen) and usage. */
+static void
+tg__host_event_usage(tg_host_trace_t *ht, json_t *doc, int *has_usage)
+{
+    json_t      *v, *usage;
+    const char  *s;
+
     if (ht->model == NULL
         && (s = json_string_value(json_object_get(doc, "model"))) != NULL)
     {
@@ -195,89 +221,102 @@ tg__host_event_json(tg_host_trace_t *ht, const char *payload, size_t len,
     }
 
     usage = json_object_get(doc, "usage");
-    if (json_is_object(usage)) {
-        v = json_object_get(usage, "completion_tokens");
-        if (json_is_integer(v)) {
-            *has_usage = 1;
-            if (json_integer_value(v) + ht->tokens_base > ht->tokens) {
-                ht->tokens = (uint32_t) json_integer_value(v)
-                             + ht->tokens_base;
-            }
-        }
-        json_decref(ht->usage);
-        ht->usage = json_incref(usage);
-        ht->usage_dirty = 0;
+    if (!json_is_object(usage)) {
+        return;
     }
+    v = json_object_get(usage, "completion_tokens");
+    if (json_is_integer(v)) {
+        *has_usage = 1;
+        if (json_integer_value(v) + ht->tokens_base > ht->tokens) {
+            ht->tokens = (uint32_t) json_integer_value(v) + ht->tokens_base;
+        }
+    }
+    json_decref(ht->usage);
+    ht->usage = json_incref(usage);
+    ht->usage_dirty = 0;
+}
 
-    /* A chunk whose shape is not OpenAI's is garbage, never an empty
-     * answer (issue 14, bug 5). */
+
+/* The chunk's choice 0 into *ch (NULL when it has none).  A chunk whose
+ * shape is not OpenAI's is garbage, never an empty answer (issue 14,
+ * bug 5): the reason is returned then, else NULL. */
+static const char *
+tg__host_event_choice(json_t *doc, json_t **ch)
+{
+    json_t  *choices, *v, *idx;
+    size_t   i;
+
+    *ch = NULL;
     choices = json_object_get(doc, "choices");
     if (choices != NULL && !json_is_array(choices)) {
-        json_decref(doc);
-        return tg__host_event_bad(ht, "\"choices\" is not an array");
+        return "\"choices\" is not an array";
     }
     json_array_foreach(choices, i, v) {
         if (!json_is_object(v)) {
-            json_decref(doc);
-            return tg__host_event_bad(ht, "a choice is not an object");
+            return "a choice is not an object";
         }
     }
     json_array_foreach(choices, i, v) {
-        json_t  *idx = json_object_get(v, "index");
-
+        idx = json_object_get(v, "index");
         if (idx == NULL || json_integer_value(idx) == 0) {
-            ch = v;
+            *ch = v;
             break;
         }
     }
+    return NULL;
+}
 
-    if (ch != NULL) {
-        size_t  r0 = tg_buf_size(&ht->reasoning);
-        size_t  c0 = tg_buf_size(&ht->content);
 
-        if (ht->hr->r->oa.endpoint == TG_OA_CHAT) {
-            delta = json_object_get(ch, "delta");
-            v = json_object_get(delta, "reasoning_content");
-            if (!json_is_string(v)) {
-                v = json_object_get(delta, "reasoning");
-            }
-            if (json_is_string(v) && json_string_length(v) > 0) {
-                if (ht->think == TG_THINK_UNKNOWN) {
-                    ht->think = TG_THINK_NATIVE;
-                }
-                (void) tg_buf_append(ht->cut_at ? &ht->content
-                                                : &ht->reasoning,
-                                     json_string_value(v),
-                                     json_string_length(v));
-            }
-            v = json_object_get(delta, "content");
-        } else {
-            v = json_object_get(ch, "text");
+/* Choice 0's text, thinking, finish_reason and logprobs into the trace;
+ * *chunk says whether any text came. */
+static void
+tg__host_event_delta(tg_host_trace_t *ht, json_t *ch, int *chunk)
+{
+    json_t      *v, *delta;
+    const char  *s;
+    size_t       r0 = tg_buf_size(&ht->reasoning);
+    size_t       c0 = tg_buf_size(&ht->content);
+
+    if (ht->hr->r->oa.endpoint == TG_OA_CHAT) {
+        delta = json_object_get(ch, "delta");
+        v = json_object_get(delta, "reasoning_content");
+        if (!json_is_string(v)) {
+            v = json_object_get(delta, "reasoning");
         }
         if (json_is_string(v) && json_string_length(v) > 0) {
-            tg__host_add_content(ht, json_string_value(v),
+            if (ht->think == TG_THINK_UNKNOWN) {
+                ht->think = TG_THINK_NATIVE;
+            }
+            (void) tg_buf_append(ht->cut_at ? &ht->content
+                                            : &ht->reasoning,
+                                 json_string_value(v),
                                  json_string_length(v));
         }
+        v = json_object_get(delta, "content");
+    } else {
+        v = json_object_get(ch, "text");
+    }
+    if (json_is_string(v) && json_string_length(v) > 0) {
+        tg__host_add_content(ht, json_string_value(v),
+                             json_string_length(v));
+    }
 
-        s = json_string_value(json_object_get(ch, "finish_reason"));
-        if (s != NULL) {
-            tg_str_copy(ht->finish_reason, sizeof(ht->finish_reason), s);
-        }
-        *chunk = tg_buf_size(&ht->reasoning) != r0
-                 || tg_buf_size(&ht->content) != c0;
+    s = json_string_value(json_object_get(ch, "finish_reason"));
+    if (s != NULL) {
+        tg_str_copy(ht->finish_reason, sizeof(ht->finish_reason), s);
+    }
+    *chunk = tg_buf_size(&ht->reasoning) != r0
+             || tg_buf_size(&ht->content) != c0;
 
-        v = json_object_get(ch, "logprobs");
-        if (ht->live && v != NULL && !json_is_null(v)) {
-            char  *lp = json_dumps(v, JSON_COMPACT);
+    v = json_object_get(ch, "logprobs");
+    if (ht->live && v != NULL && !json_is_null(v)) {
+        char  *lp = json_dumps(v, JSON_COMPACT);
 
-            if (lp != NULL) {
-                (void) tg_buf_append(&ht->logprobs, lp, strlen(lp));
-                free(lp);
-            }
+        if (lp != NULL) {
+            (void) tg_buf_append(&ht->logprobs, lp, strlen(lp));
+            free(lp);
         }
     }
-    json_decref(doc);
-    return 1;
 }
 
 

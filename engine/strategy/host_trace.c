@@ -21,6 +21,12 @@
 
 static int tg__host_spec_keep(tg_host_spec_t *ks, const tg_trace_spec_t *s);
 static int tg__host_whole_ok(tg_host_req_t *hr, const tg_trace_spec_t *spec);
+static void tg__host_trace_carry(tg_host_req_t *hr, tg_host_trace_t *ht,
+    tg_host_trace_t *from, const char *append, size_t alen);
+static int tg__host_trace_prefix(tg_host_req_t *hr,
+    const tg_trace_spec_t *spec, json_t *body);
+static int tg__host_trace_sampling(tg_host_req_t *hr,
+    const tg_trace_spec_t *spec, uint32_t index, json_t *body);
 
 
 tg_host_trace_t *
@@ -131,6 +137,33 @@ tg__host_trace_add(tg_host_req_t *hr, tg_host_trace_t *ht)
 }
 
 
+/* A continuation carries the text it continues, so that its info
+ * reads like one trace; the appended text goes where writing goes
+ * on: the answer once it began, else the thinking. */
+static void
+tg__host_trace_carry(tg_host_req_t *hr, tg_host_trace_t *ht,
+    tg_host_trace_t *from, const char *append, size_t alen)
+{
+    ht->think = from->think;
+    if (tg_buf_append(&ht->reasoning, tg_buf_ptr(&from->reasoning),
+                      tg_buf_size(&from->reasoning)) != 0
+        || tg_buf_append(&ht->content, tg_buf_ptr(&from->content),
+                         tg_buf_size(&from->content)) != 0
+        || tg_buf_append(tg_buf_size(&from->content)
+                         || from->think == TG_THINK_ANSWER
+                         || hr->r->oa.endpoint != TG_OA_CHAT
+                         ? &ht->content : &ht->reasoning,
+                         append, alen) != 0)
+    {
+        /* The trace runs; only its info misses the carried text. */
+        tg_log_warn("request %llu: out of memory carrying a trace's "
+                    "text", (unsigned long long) hr->r->id);
+    }
+    ht->r_mark = tg_buf_size(&ht->reasoning);
+    ht->c_mark = tg_buf_size(&ht->content);
+}
+
+
 static tg_trace_t *
 tg__host_trace_spawn(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     tg_host_trace_t *from, const char *append, size_t alen)
@@ -186,27 +219,8 @@ tg__host_trace_spawn(tg_host_req_t *hr, const tg_trace_spec_t *spec,
         goto failed;
     }
 
-    /* A continuation carries the text it continues, so that its info
-     * reads like one trace; the appended text goes where writing goes
-     * on: the answer once it began, else the thinking. */
     if (from != NULL) {
-        ht->think = from->think;
-        if (tg_buf_append(&ht->reasoning, tg_buf_ptr(&from->reasoning),
-                          tg_buf_size(&from->reasoning)) != 0
-            || tg_buf_append(&ht->content, tg_buf_ptr(&from->content),
-                             tg_buf_size(&from->content)) != 0
-            || tg_buf_append(tg_buf_size(&from->content)
-                             || from->think == TG_THINK_ANSWER
-                             || hr->r->oa.endpoint != TG_OA_CHAT
-                             ? &ht->content : &ht->reasoning,
-                             append, alen) != 0)
-        {
-            /* The trace runs; only its info misses the carried text. */
-            tg_log_warn("request %llu: out of memory carrying a trace's "
-                        "text", (unsigned long long) hr->r->id);
-        }
-        ht->r_mark = tg_buf_size(&ht->reasoning);
-        ht->c_mark = tg_buf_size(&ht->content);
+        tg__host_trace_carry(hr, ht, from, append, alen);
     }
 
     if (spec->flags & TG_TRACE_F_LIVE) {
@@ -283,6 +297,81 @@ tg__host_spec_keep(tg_host_spec_t *ks, const tg_trace_spec_t *s)
 
 
 /*
+ * A continuation: the assistant's prefix appended to a chat request's
+ * messages (on a copy of them) or to a completions request's prompt.
+ * 0, -EINVAL with last_error set, or -ENOMEM.
+ */
+static int
+tg__host_trace_prefix(tg_host_req_t *hr, const tg_trace_spec_t *spec,
+    json_t *body)
+{
+    json_t  *msgs, *v;
+    int      rc = 0;
+
+    if (hr->r->oa.endpoint == TG_OA_CHAT) {
+        msgs = json_copy(json_object_get(body, "messages"));
+        if (msgs == NULL
+            || json_object_set_new(body, "messages", msgs) != 0)
+        {
+            return -ENOMEM;
+        }
+        rc |= json_array_append_new(msgs, json_pack("{s:s, s:s%}",
+                 "role", "assistant", "content", spec->assistant_prefix,
+                 spec->assistant_prefix_len));
+        rc |= json_object_set_new(body, "continue_final_message",
+                                  json_true());
+        rc |= json_object_set_new(body, "add_generation_prompt",
+                                  json_false());
+    } else {
+        v = json_object_get(body, "prompt");
+        if (!json_is_string(v)) {
+            tg__host_set_error(hr, "a continuation needs a string "
+                               "prompt");
+            return -EINVAL;
+        }
+        rc |= json_object_set_new(body, "prompt", json_sprintf("%s%.*s",
+                 json_string_value(v), (int) spec->assistant_prefix_len,
+                 spec->assistant_prefix));
+    }
+    return rc != 0 ? -ENOMEM : 0;
+}
+
+
+/* The spec's sampling fields: 0 or -1 when memory ran out. */
+static int
+tg__host_trace_sampling(tg_host_req_t *hr, const tg_trace_spec_t *spec,
+    uint32_t index, json_t *body)
+{
+    int  rc = 0;
+
+    if (spec->max_tokens > 0) {
+        json_object_del(body, "max_completion_tokens");
+        rc |= json_object_set_new(body, "max_tokens",
+                                  json_integer(spec->max_tokens));
+    }
+    if (spec->temperature >= 0) {
+        rc |= json_object_set_new(body, "temperature",
+                                  json_real(spec->temperature));
+    }
+    if (spec->seed_mode == 1) {
+        rc |= json_object_set_new(body, "seed", json_integer(spec->seed));
+    } else if (hr->info.has_seed) {
+        /* Distinct samples of one seeded request, reproducibly. */
+        rc |= json_object_set_new(body, "seed",
+                                  json_integer(hr->info.seed + index));
+    }
+    if (spec->flags & TG_TRACE_F_LOGPROBS) {
+        if (hr->r->oa.endpoint == TG_OA_CHAT) {
+            rc |= json_object_set_new(body, "logprobs", json_true());
+        } else if (!json_is_integer(json_object_get(body, "logprobs"))) {
+            rc |= json_object_set_new(body, "logprobs", json_integer(1));
+        }
+    }
+    return rc;
+}
+
+
+/*
  * The backend request of a trace: the client's body with the spec's
  * changes, always streamed, one choice.
  */
@@ -291,7 +380,7 @@ tg__host_trace_body(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     uint32_t index)
 {
     tg_request_t  *r = hr->r;
-    json_t        *body, *msgs, *v;
+    json_t        *body, *msgs;
     json_error_t   jerr;
     int            rc = 0;
 
@@ -326,56 +415,17 @@ tg__host_trace_body(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     }
 
     if (spec->assistant_prefix != NULL) {
-        if (r->oa.endpoint == TG_OA_CHAT) {
-            msgs = json_copy(json_object_get(body, "messages"));
-            if (msgs == NULL
-                || json_object_set_new(body, "messages", msgs) != 0)
-            {
-                goto nomem;
-            }
-            rc |= json_array_append_new(msgs, json_pack("{s:s, s:s%}",
-                     "role", "assistant", "content", spec->assistant_prefix,
-                     spec->assistant_prefix_len));
-            rc |= json_object_set_new(body, "continue_final_message",
-                                      json_true());
-            rc |= json_object_set_new(body, "add_generation_prompt",
-                                      json_false());
-        } else {
-            v = json_object_get(body, "prompt");
-            if (!json_is_string(v)) {
-                tg__host_set_error(hr, "a continuation needs a string "
-                                   "prompt");
-                goto invalid;
-            }
-            rc |= json_object_set_new(body, "prompt", json_sprintf("%s%.*s",
-                     json_string_value(v), (int) spec->assistant_prefix_len,
-                     spec->assistant_prefix));
+        switch (tg__host_trace_prefix(hr, spec, body)) {
+        case 0:
+            break;
+        case -EINVAL:
+            goto invalid;
+        default:
+            goto nomem;
         }
     }
 
-    if (spec->max_tokens > 0) {
-        json_object_del(body, "max_completion_tokens");
-        rc |= json_object_set_new(body, "max_tokens",
-                                  json_integer(spec->max_tokens));
-    }
-    if (spec->temperature >= 0) {
-        rc |= json_object_set_new(body, "temperature",
-                                  json_real(spec->temperature));
-    }
-    if (spec->seed_mode == 1) {
-        rc |= json_object_set_new(body, "seed", json_integer(spec->seed));
-    } else if (hr->info.has_seed) {
-        /* Distinct samples of one seeded request, reproducibly. */
-        rc |= json_object_set_new(body, "seed",
-                                  json_integer(hr->info.seed + index));
-    }
-    if (spec->flags & TG_TRACE_F_LOGPROBS) {
-        if (r->oa.endpoint == TG_OA_CHAT) {
-            rc |= json_object_set_new(body, "logprobs", json_true());
-        } else if (!json_is_integer(json_object_get(body, "logprobs"))) {
-            rc |= json_object_set_new(body, "logprobs", json_integer(1));
-        }
-    }
+    rc |= tg__host_trace_sampling(hr, spec, index, body);
     rc |= json_object_set_new(body, "stream", json_true());
     rc |= json_object_set_new(body, "stream_options",
                               json_pack("{s:b, s:b}", "include_usage", 1,

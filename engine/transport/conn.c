@@ -32,35 +32,25 @@ static void tg__conn_check_cb(uv_check_t *check);
 static void tg__conn_bell(tg_conn_t *conn);
 static int tg__conn_frame(tg_conn_t *conn, const tg_frame_view_t *f);
 static tg_stream_t *tg__conn_find(tg_conn_t *conn, uint64_t id);
+static int tg__conn_peer(tg_conn_t *conn);
+static int tg__conn_start_handles(tg_conn_t *conn);
 
 
-int
-tg_conn_accept(tg_engine_t *e, int fd)
+/* The peer's pid and uid (SO_PEERCRED), and whether the uid may use the
+ * engine: root, ours or an --allow-user one.  0 or a negative errno. */
+static int
+tg__conn_peer(tg_conn_t *conn)
 {
-    tg_conn_t     *conn;
+    tg_engine_t   *e = conn->engine;
     struct ucred   cred;
     socklen_t      len = sizeof(cred);
     size_t         i;
     int            rc;
 
-    conn = calloc(1, sizeof(*conn));
-    if (conn == NULL) {
-        close(fd);
-        return -ENOMEM;
-    }
-
-    conn->engine = e;
-    conn->serial = ++e->next_conn_id;
-    conn->fd = fd;
-    conn->memfd = -1;
-    conn->blocked_tail = &conn->blocked;
-
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    if (getsockopt(conn->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
         rc = -errno;
         tg_log_error("connection %llu: SO_PEERCRED: %s",
                      (unsigned long long) conn->serial, strerror(errno));
-        free(conn);
-        close(fd);
         return rc;
     }
 
@@ -70,17 +60,18 @@ tg_conn_accept(tg_engine_t *e, int fd)
     for (i = 0; i < e->nallowed_uids && !conn->peer_allowed; i++) {
         conn->peer_allowed = cred.uid == e->allowed_uids[i];
     }
+    return 0;
+}
 
-    rc = uv_poll_init(e->loop, &conn->poll, fd);
-    if (rc != 0) {
-        tg_log_error("connection %llu: uv_poll_init: %s",
-                     (unsigned long long) conn->serial, uv_strerror(rc));
-        free(conn);
-        close(fd);
-        return rc;
-    }
-    conn->poll.data = conn;
-    conn->handles++;
+
+/* The registration timer, the bell's prepare and check handles, then the
+ * watch on the socket.  0 or a libuv error; conn->handles counts those
+ * initialised. */
+static int
+tg__conn_start_handles(tg_conn_t *conn)
+{
+    tg_engine_t  *e = conn->engine;
+    int           rc;
 
     /* The handles are counted in this order; tg_conn_close relies on it. */
     rc = uv_timer_init(e->loop, &conn->timer);
@@ -103,6 +94,47 @@ tg_conn_accept(tg_engine_t *e, int fd)
     if (rc == 0) {
         rc = uv_poll_start(&conn->poll, UV_READABLE, tg__conn_poll_cb);
     }
+    return rc;
+}
+
+
+int
+tg_conn_accept(tg_engine_t *e, int fd)
+{
+    tg_conn_t  *conn;
+    int         rc;
+
+    conn = calloc(1, sizeof(*conn));
+    if (conn == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+
+    conn->engine = e;
+    conn->serial = ++e->next_conn_id;
+    conn->fd = fd;
+    conn->memfd = -1;
+    conn->blocked_tail = &conn->blocked;
+
+    rc = tg__conn_peer(conn);
+    if (rc != 0) {
+        free(conn);
+        close(fd);
+        return rc;
+    }
+
+    rc = uv_poll_init(e->loop, &conn->poll, fd);
+    if (rc != 0) {
+        tg_log_error("connection %llu: uv_poll_init: %s",
+                     (unsigned long long) conn->serial, uv_strerror(rc));
+        free(conn);
+        close(fd);
+        return rc;
+    }
+    conn->poll.data = conn;
+    conn->handles++;
+
+    rc = tg__conn_start_handles(conn);
 
     conn->next = e->conns;
     if (e->conns != NULL) {
@@ -118,8 +150,8 @@ tg_conn_accept(tg_engine_t *e, int fd)
     }
 
     tg_log_debug("connection %llu from pid %d uid %u",
-                 (unsigned long long) conn->serial, (int) cred.pid,
-                 (unsigned) cred.uid);
+                 (unsigned long long) conn->serial, (int) conn->peer_pid,
+                 (unsigned) conn->peer_uid);
     return 0;
 }
 

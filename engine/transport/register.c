@@ -18,7 +18,10 @@
 #include "transport/conn.h"
 #include "transport/conn_int.h"
 
+static void tg__conn_take_fds(tg_conn_t *conn, struct msghdr *msg);
+static int tg__conn_check_header(tg_conn_t *conn);
 static void tg__conn_register(tg_conn_t *conn);
+static int tg__conn_map_shm(tg_conn_t *conn);
 static void tg__conn_refuse_peer(tg_conn_t *conn);
 static void tg__conn_reply(tg_conn_t *conn, int status, const char *msg);
 
@@ -30,12 +33,10 @@ tg_conn_read_registration(tg_conn_t *conn)
 {
     struct msghdr    msg;
     struct iovec     iov;
-    struct cmsghdr  *cm;
     char             cbuf[CMSG_SPACE(sizeof(int) * 4)];
     char             chunk[65536];
-    size_t           want, i, nfds;
+    size_t           want;
     ssize_t          n;
-    int             *fds;
 
     for ( ;; ) {
         if (conn->reg_got < sizeof(tg_register_t)) {
@@ -72,22 +73,7 @@ tg_conn_read_registration(tg_conn_t *conn)
             return;
         }
 
-        for (cm = CMSG_FIRSTHDR(&msg); cm != NULL;
-             cm = CMSG_NXTHDR(&msg, cm))
-        {
-            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
-                continue;
-            }
-            fds = (int *) CMSG_DATA(cm);
-            nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (i = 0; i < nfds; i++) {
-                if (conn->memfd < 0) {
-                    conn->memfd = fds[i];
-                } else {
-                    close(fds[i]);
-                }
-            }
-        }
+        tg__conn_take_fds(conn, &msg);
 
         if (conn->reg_got < sizeof(tg_register_t)) {
             conn->reg_got += (size_t) n;
@@ -95,30 +81,9 @@ tg_conn_read_registration(tg_conn_t *conn)
                 continue;
             }
 
-            if (conn->reg.magic != TG_REG_MAGIC) {
-                tg__conn_reply(conn, -EPROTO, "bad registration magic");
+            if (tg__conn_check_header(conn) != 0) {
                 return;
             }
-            if (conn->reg.version != TG_PROTO_VERSION) {
-                char  m[128];
-
-                snprintf(m, sizeof(m), "protocol version %u, the engine "
-                         "speaks %u", conn->reg.version, TG_PROTO_VERSION);
-                tg__conn_reply(conn, -EPROTO, m);
-                return;
-            }
-            /* Before any byte of the document is buffered: a refused
-             * peer costs the engine nothing (issue 14, bug 2). */
-            if (!conn->peer_allowed) {
-                tg__conn_refuse_peer(conn);
-                return;
-            }
-            if (conn->reg.conf_len > TG_CONN_MAX_CONF) {
-                tg__conn_reply(conn, -EMSGSIZE, "configuration document "
-                               "too large");
-                return;
-            }
-
         } else if (tg_buf_append(&conn->conf, chunk, (size_t) n) != 0) {
             tg__conn_reply(conn, -ENOMEM, "out of memory");
             return;
@@ -126,6 +91,65 @@ tg_conn_read_registration(tg_conn_t *conn)
     }
 
     tg__conn_register(conn);
+}
+
+
+/* Keeps the first descriptor passed (the memfd) and closes any other. */
+static void
+tg__conn_take_fds(tg_conn_t *conn, struct msghdr *msg)
+{
+    struct cmsghdr  *cm;
+    size_t           i, nfds;
+    int             *fds;
+
+    for (cm = CMSG_FIRSTHDR(msg); cm != NULL;
+         cm = CMSG_NXTHDR(msg, cm))
+    {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
+            continue;
+        }
+        fds = (int *) CMSG_DATA(cm);
+        nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (i = 0; i < nfds; i++) {
+            if (conn->memfd < 0) {
+                conn->memfd = fds[i];
+            } else {
+                close(fds[i]);
+            }
+        }
+    }
+}
+
+
+/* The tg_register_t's checks, before any of the document is read: 0, or
+ * -1 with the refusal sent. */
+static int
+tg__conn_check_header(tg_conn_t *conn)
+{
+    if (conn->reg.magic != TG_REG_MAGIC) {
+        tg__conn_reply(conn, -EPROTO, "bad registration magic");
+        return -1;
+    }
+    if (conn->reg.version != TG_PROTO_VERSION) {
+        char  m[128];
+
+        snprintf(m, sizeof(m), "protocol version %u, the engine "
+                 "speaks %u", conn->reg.version, TG_PROTO_VERSION);
+        tg__conn_reply(conn, -EPROTO, m);
+        return -1;
+    }
+    /* Before any byte of the document is buffered: a refused
+     * peer costs the engine nothing (issue 14, bug 2). */
+    if (!conn->peer_allowed) {
+        tg__conn_refuse_peer(conn);
+        return -1;
+    }
+    if (conn->reg.conf_len > TG_CONN_MAX_CONF) {
+        tg__conn_reply(conn, -EMSGSIZE, "configuration document "
+                       "too large");
+        return -1;
+    }
+    return 0;
 }
 
 
@@ -149,71 +173,15 @@ static void
 tg__conn_register(tg_conn_t *conn)
 {
     tg_engine_t  *e = conn->engine;
-    struct stat   st;
-    void         *p;
     char          msg[240];
-    int           rc, seals;
+    int           rc;
 
     if (!conn->peer_allowed) {
         tg__conn_refuse_peer(conn);
         return;
     }
 
-    if (conn->memfd < 0) {
-        tg__conn_reply(conn, -EPROTO, "no shared memory descriptor was "
-                       "passed (SCM_RIGHTS)");
-        return;
-    }
-
-    if (!tg_ring_size_valid(conn->reg.ring_size)
-        || conn->reg.shm_size < tg_shm_size(conn->reg.ring_size)
-        || conn->reg.shm_size > 2 * (uint64_t) TG_RING_MAX_SIZE + 65536)
-    {
-        tg__conn_reply(conn, -EPROTO, "bad ring or region size");
-        return;
-    }
-
-    if (fstat(conn->memfd, &st) != 0) {
-        snprintf(msg, sizeof(msg), "fstat on the shared memory: %s",
-                 strerror(errno));
-        tg__conn_reply(conn, -errno, msg);
-        return;
-    }
-    if ((uint64_t) st.st_size < conn->reg.shm_size) {
-        tg__conn_reply(conn, -EPROTO, "shared memory smaller than "
-                       "announced");
-        return;
-    }
-
-    /* The worker seals the region against shrinking and growing
-     * (protocol.h); a region that could shrink under our mapping would
-     * make the engine fault.  Sealing it here covers a worker that only
-     * allowed sealing. */
-    (void) fcntl(conn->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
-    seals = fcntl(conn->memfd, F_GET_SEALS);
-    if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
-        tg__conn_reply(conn, -EPROTO, "the shared memory is not sealed "
-                       "against shrinking (memfd_create with "
-                       "MFD_ALLOW_SEALING, then F_ADD_SEALS)");
-        return;
-    }
-
-    p = mmap(NULL, conn->reg.shm_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-             conn->memfd, 0);
-    if (p == MAP_FAILED) {
-        snprintf(msg, sizeof(msg), "mmap of the shared memory: %s",
-                 strerror(errno));
-        tg__conn_reply(conn, -errno, msg);
-        return;
-    }
-    conn->shm = p;
-    conn->shm_size = conn->reg.shm_size;
-
-    if (tg_shm_check(conn->shm, conn->shm_size) != 0
-        || conn->shm->ring_size != conn->reg.ring_size)
-    {
-        tg__conn_reply(conn, -EPROTO, "the shared region fails its check "
-                       "(magic, version or layout)");
+    if (tg__conn_map_shm(conn) != 0) {
         return;
     }
 
@@ -314,4 +282,77 @@ tg__conn_reply(tg_conn_t *conn, int status, const char *msg)
                     msg ? msg : "");
         tg_conn_close(conn, "registration refused");
     }
+}
+
+
+/*
+ * Checks the memfd the worker passed and maps it: sizes, seals, the
+ * region's own check.  0, or -1 with the refusal sent.
+ */
+static int
+tg__conn_map_shm(tg_conn_t *conn)
+{
+    struct stat   st;
+    void         *p;
+    char          msg[240];
+    int           seals;
+
+    if (conn->memfd < 0) {
+        tg__conn_reply(conn, -EPROTO, "no shared memory descriptor was "
+                       "passed (SCM_RIGHTS)");
+        return -1;
+    }
+
+    if (!tg_ring_size_valid(conn->reg.ring_size)
+        || conn->reg.shm_size < tg_shm_size(conn->reg.ring_size)
+        || conn->reg.shm_size > 2 * (uint64_t) TG_RING_MAX_SIZE + 65536)
+    {
+        tg__conn_reply(conn, -EPROTO, "bad ring or region size");
+        return -1;
+    }
+
+    if (fstat(conn->memfd, &st) != 0) {
+        snprintf(msg, sizeof(msg), "fstat on the shared memory: %s",
+                 strerror(errno));
+        tg__conn_reply(conn, -errno, msg);
+        return -1;
+    }
+    if ((uint64_t) st.st_size < conn->reg.shm_size) {
+        tg__conn_reply(conn, -EPROTO, "shared memory smaller than "
+                       "announced");
+        return -1;
+    }
+
+    /* The worker seals the region against shrinking and growing
+     * (protocol.h); a region that could shrink under our mapping would
+     * make the engine fault.  Sealing it here covers a worker that only
+     * allowed sealing. */
+    (void) fcntl(conn->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
+    seals = fcntl(conn->memfd, F_GET_SEALS);
+    if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+        tg__conn_reply(conn, -EPROTO, "the shared memory is not sealed "
+                       "against shrinking (memfd_create with "
+                       "MFD_ALLOW_SEALING, then F_ADD_SEALS)");
+        return -1;
+    }
+
+    p = mmap(NULL, conn->reg.shm_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+             conn->memfd, 0);
+    if (p == MAP_FAILED) {
+        snprintf(msg, sizeof(msg), "mmap of the shared memory: %s",
+                 strerror(errno));
+        tg__conn_reply(conn, -errno, msg);
+        return -1;
+    }
+    conn->shm = p;
+    conn->shm_size = conn->reg.shm_size;
+
+    if (tg_shm_check(conn->shm, conn->shm_size) != 0
+        || conn->shm->ring_size != conn->reg.ring_size)
+    {
+        tg__conn_reply(conn, -EPROTO, "the shared region fails its check "
+                       "(magic, version or layout)");
+        return -1;
+    }
+    return 0;
 }

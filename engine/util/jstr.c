@@ -9,6 +9,7 @@
 #include "util/jstr.h"
 
 static int tg__jstr_hex4(const char *s, uint32_t *out);
+static char *tg__jstr_utf8(char *o, uint32_t cp);
 
 /* Bytes json_dumps escapes: '"', '\\' and the control bytes. */
 static const unsigned char  tg__jstr_special[256] = {
@@ -44,6 +45,29 @@ tg__jstr_hex4(const char *s, uint32_t *out)
     }
     *out = v;
     return 0;
+}
+
+
+/* Writes code point cp as UTF-8 at o; returns the byte after it. */
+static char *
+tg__jstr_utf8(char *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        *o++ = (char) cp;
+    } else if (cp < 0x800) {
+        *o++ = (char) (0xC0 | cp >> 6);
+        *o++ = (char) (0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *o++ = (char) (0xE0 | cp >> 12);
+        *o++ = (char) (0x80 | (cp >> 6 & 0x3F));
+        *o++ = (char) (0x80 | (cp & 0x3F));
+    } else {
+        *o++ = (char) (0xF0 | cp >> 18);
+        *o++ = (char) (0x80 | (cp >> 12 & 0x3F));
+        *o++ = (char) (0x80 | (cp >> 6 & 0x3F));
+        *o++ = (char) (0x80 | (cp & 0x3F));
+    }
+    return o;
 }
 
 
@@ -110,21 +134,7 @@ tg_jstr_unescape(tg_buf_t *b, const char *s, size_t n)
             goto invalid;               /* jansson refuses NUL in text */
         }
 
-        if (cp < 0x80) {
-            *o++ = (char) cp;
-        } else if (cp < 0x800) {
-            *o++ = (char) (0xC0 | cp >> 6);
-            *o++ = (char) (0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            *o++ = (char) (0xE0 | cp >> 12);
-            *o++ = (char) (0x80 | (cp >> 6 & 0x3F));
-            *o++ = (char) (0x80 | (cp & 0x3F));
-        } else {
-            *o++ = (char) (0xF0 | cp >> 18);
-            *o++ = (char) (0x80 | (cp >> 12 & 0x3F));
-            *o++ = (char) (0x80 | (cp >> 6 & 0x3F));
-            *o++ = (char) (0x80 | (cp & 0x3F));
-        }
+        o = tg__jstr_utf8(o, cp);
     }
 
     b->len = (size_t) (o - b->data);
