@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/mutate.sh NAME...   (or --list, or --all)
+# tests/mutate.sh NAME...   (or --list, --check, or --all)
 #
 # Shows that a test can fail: applies tests/mutations/NAME.patch (one
 # small change to the product code that a real bug would look like),
@@ -29,6 +29,17 @@ if [ "${1:-}" = "--list" ] || [ $# -eq 0 ]; then
     done
     [ $# -eq 0 ] && echo "usage: tests/mutate.sh NAME... | --all | --list" >&2
     exit 0
+fi
+# --check: every patch still applies to today's sources (make style runs
+# it, so a refactor that moves a mutated line re-makes the patch at once).
+if [ "$1" = "--check" ]; then
+    bad=0
+    for p in "$DIR"/*.patch; do
+        git apply --check "$p" 2>/dev/null \
+            || { echo "mutate: $(basename "$p") no longer applies" >&2; bad=1; }
+    done
+    [ $bad -eq 0 ] && echo "mutate: every patch in tests/mutations applies"
+    exit $bad
 fi
 if [ "$1" = "--all" ]; then
     set -- $(for p in "$DIR"/*.patch; do basename "$p" .patch; done)
