@@ -5,11 +5,17 @@ Registers over the engine's unix socket exactly like the module does
 SCM_RIGHTS, the configuration document, then doorbells.  Sends REQUEST,
 CANCEL and WINDOW frames and reads HEAD, DATA, END and ERROR back.
 
+The ring counters are read and written with one aligned 8-byte access each
+(ctypes): struct.pack_into writes a "<Q" a byte at a time, and the engine,
+reading head between two of those bytes, saw a torn value (after a carry,
+head behind tail) and rightly dropped the registration as corrupt.
+
 Python cannot issue sequentially consistent atomics, so the doorbell rules
 are followed as written but every wait also wakes up on a short poll
 timeout and looks at the rings again: a missed doorbell costs a few
 milliseconds, never a hang.
 """
+import ctypes
 import fcntl
 import json
 import mmap
@@ -52,10 +58,14 @@ class Ring:
         self.data = struct.unpack_from("<I", mm, self.ctl + OFF_DATA)[0]
 
     def _get(self, off, fmt="<Q"):
-        return struct.unpack_from(fmt, self.mm, self.ctl + off)[0]
+        # One aligned load: never a mix of two values the peer stored.
+        ctype = ctypes.c_uint64 if fmt == "<Q" else ctypes.c_uint32
+        return ctype.from_buffer(self.mm, self.ctl + off).value
 
     def _put(self, off, v, fmt="<Q"):
-        struct.pack_into(fmt, self.mm, self.ctl + off, v)
+        # One aligned store (struct.pack_into writes byte by byte).
+        ctype = ctypes.c_uint64 if fmt == "<Q" else ctypes.c_uint32
+        ctype.from_buffer(self.mm, self.ctl + off).value = v
 
     def max_payload(self):
         return self.size // 4 - FRAME.size
