@@ -17,6 +17,10 @@ BENCH_TIMEOUT ?= 420
 # bench/judge embeds every trace prefix of ../shared/traces three times and
 # asks SmolLM2 (seconds a call): it gets longer.
 BENCH_JUDGE_TIMEOUT ?= 3600
+# bench/judge's embed judge embeds every trace prefix three times: all
+# problems take about an hour here, so make bench samples the first 6 of
+# each file (BENCH_JUDGE_ARGS= runs all).
+BENCH_JUDGE_ARGS ?= --embed-max-problems 6
 # bench/embed (the CPU embedder vs onnxruntime) and bench/device-check
 # (cuBLAS vs CPU on a GPU machine, "no GPU" and exit 0 elsewhere) are
 # entry points like the others.
@@ -44,8 +48,10 @@ bench: all
 	  echo "== $$f"; \
 	  start=$$(date +%s); \
 	  limit=$(BENCH_TIMEOUT); \
-	  [ "$${f#bench/}" = judge ] && limit=$(BENCH_JUDGE_TIMEOUT); \
-	  timeout -k 10 $$limit "$$f" || failed="$$failed $$f"; \
+	  args=""; \
+	  [ "$${f#bench/}" = judge ] && limit=$(BENCH_JUDGE_TIMEOUT) \
+	    && args="$(BENCH_JUDGE_ARGS)"; \
+	  timeout -k 10 $$limit "$$f" $$args || failed="$$failed $$f"; \
 	  echo "== $$f: $$(( $$(date +%s) - start )) s"; \
 	done; \
 	if [ -z "$(BENCH)" ]; then \
