@@ -34,6 +34,7 @@ import http.client
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import threading
@@ -218,18 +219,27 @@ class TraceFile:
     order, each one's samples ordered by sample_id (as the sim orders
     them)."""
 
-    def __init__(self, path):
+    def __init__(self, path, answers="extractor"):
         self.path = os.path.abspath(path)
         self.name = os.path.basename(path)
         self.problems = []
+        # Each sample's answer: by default what the plugins' own
+        # extractor reads in it (thinkgate-answers), so that majority@n
+        # and the yardstick count the answers the strategies vote with;
+        # "recorded" keeps the recorder's pred.
+        ours = extracted_answers(self.path) if answers == "extractor" \
+            else None
+        self.answers = answers
         opener = gzip.open if path.endswith(".gz") else open
         index = {}
         lines = 0
         with opener(path, "rt", encoding="utf-8") as f:
-            for line in f:
+            for lineno, line in enumerate(f, 1):
                 if not line.strip():
                     continue
                 r = json.loads(line)
+                if ours is not None:
+                    r["pred"] = ours[lineno]
                 lines += 1
                 key = (r["model"], norm_ws(r["problem"]))
                 p = index.get(key)
@@ -253,6 +263,24 @@ class TraceFile:
         self.lines = lines
         self.keys = set(index)
         self.bench = next((p.bench for p in self.problems if p.bench), None)
+
+
+ANSWERS_TOOL = os.path.join(BUILD, "bin", "thinkgate-answers")
+
+
+def extracted_answers(path):
+    """{line number: answer or None} as the plugins' extractor reads each
+    trace of the file (bench/answers.c, built by make)."""
+    if not os.access(ANSWERS_TOOL, os.X_OK):
+        raise SystemExit("%s is not built (make); --recorded-answers uses "
+                         "the recorder's pred instead" % ANSWERS_TOOL)
+    out = subprocess.run([ANSWERS_TOOL, path], check=True,
+                         stdout=subprocess.PIPE).stdout
+    res = {}
+    for line in out.splitlines():
+        rec = json.loads(line)
+        res[rec["line"]] = rec["answer"]
+    return res
 
 
 def norm_ws(s):

@@ -204,7 +204,9 @@ def report(rs, out_json=None):
            "tables": effort + [
                make_table("per file and pooled; sc@n, pt@1 (passthrough, "
                           "sample 0), sc@8 and the yardstick are worked out "
-                          "from the recording" + (
+                          "from the recording, each trace's answer as the "
+                          "plugins' extractor reads it (thinkgate-answers; "
+                          "--recorded-answers: the recorder's pred)" + (
                               "; the judge is the sim's SIMULATED judge "
                               "(figures are 'with a judge of AUROC A')"
                               if judge else "") + _converge_note(rs),

@@ -128,3 +128,13 @@ $(BUILD)/tests/test_plugin_replay $(BUILD)/asan/tests/test_plugin_replay: \
 $(eval $(call tg_unit_test,test_aux_probe,tests/plugins/aux_probe.c \
     $(TG_COMMON_JUDGE) $(TG_FAKE_HOST) tests/unit/test_aux_probe.c, \
     $(TG_FAKE_LIBS)))
+
+# bench/strategies' baselines read each recorded trace's answer with the
+# plugins' own extractor (bench/answers.c).
+TG_ANSWERS_TOOL := $(BUILD)/bin/thinkgate-answers
+ALL_TARGETS += $(TG_ANSWERS_TOOL)
+
+$(TG_ANSWERS_TOOL): bench/answers.c $(TG_COMMON_ANSWER)
+	@mkdir -p $(dir $@)
+	$(CC) $(TG_STRATEGY_CFLAGS) -o $@ bench/answers.c \
+	    $(filter %.c,$(TG_COMMON_ANSWER)) -ljansson -lz
