@@ -329,6 +329,7 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
             hr.idle_timeout_ms = (long) r->timeout_ms;
         }
         hr.tls_verify = b->tls_verify;
+        hr.tls_ca = b->tls_ca;
         hr.stream = t->stream;
 
         t->http = tg_http_start(r->engine->http, &hr, &tg__trace_cb, t);

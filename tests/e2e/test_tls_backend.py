@@ -1,12 +1,12 @@
 """Issue 14: a backend behind TLS (https://127.0.0.1:PORT).
 
-The sim speaks plain HTTP, so the test puts a small TLS-terminating proxy
-in front of it, with a self-signed certificate made at test time by the
-openssl CLI (CN and subjectAltName 127.0.0.1).  thinkgate_backend checks
-the peer by default (tls_verify=on, libcurl's CURLOPT_SSL_VERIFYPEER and
-VERIFYHOST); tls_verify=off turns both off.  The product has no option
-naming a private CA, so a self-signed backend is reached with
-tls_verify=off only.
+The sim speaks plain HTTP, so the test puts small TLS-terminating proxies
+in front of it, with certificates made at test time by the openssl CLI:
+a self-signed one, and two signed by a private CA, one for 127.0.0.1 and
+one for another host name.  thinkgate_backend checks the peer by default
+(tls_verify=on: libcurl's CURLOPT_SSL_VERIFYPEER and VERIFYHOST) against
+the system's CAs, or against tls_ca=FILE (CURLOPT_CAINFO); tls_verify=off
+checks nothing.
 """
 import http.client
 import json
@@ -95,19 +95,48 @@ class TlsProxy:
         self.lsock.close()
 
 
-def make_cert(d):
-    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
-                    "-nodes", "-keyout", key, "-out", cert, "-days", "1",
-                    "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
-    return cert, key
+def openssl(*args):
+    subprocess.run(["openssl"] + list(args), check=True,
+                   capture_output=True, timeout=60)
+
+
+def make_certs(d):
+    """{name: (cert, key)}: "self" self-signed for 127.0.0.1; "ca" a CA;
+    "good" by the CA for IP 127.0.0.1; "other" by the CA for
+    other.invalid only."""
+    p = lambda n: os.path.join(d, n)        # noqa: E731 - a short alias
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes",
+            "-keyout", p("self.key"), "-out", p("self.pem"), "-days", "1",
+            "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes",
+            "-keyout", p("ca.key"), "-out", p("ca.pem"), "-days", "1",
+            "-subj", "/CN=thinkgate test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for name, san in (("good", "IP:127.0.0.1"),
+                      ("other", "DNS:other.invalid")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes",
+                "-keyout", p(name + ".key"), "-out", p(name + ".csr"),
+                "-subj", "/CN=%s" % san.split(":")[1])
+        with open(p(name + ".ext"), "w") as f:
+            f.write("subjectAltName=%s\n" % san)
+        openssl("x509", "-req", "-in", p(name + ".csr"), "-CA", p("ca.pem"),
+                "-CAkey", p("ca.key"), "-CAcreateserial", "-days", "1",
+                "-extfile", p(name + ".ext"), "-out", p(name + ".pem"))
+    return {n: (p(n + ".pem"), p(n + ".key"))
+            for n in ("self", "ca", "good", "other")}
 
 
 SERVER = """
         location /strict/v1/ {
             thinkgate_pass strictpool;
+        }
+        location /ca/v1/ {
+            thinkgate_pass capool;
+        }
+        location /other/v1/ {
+            thinkgate_pass otherpool;
         }
         location /v1/ {
             thinkgate_pass laxpool;
@@ -121,26 +150,37 @@ SERVER = """
 @pytest.fixture(scope="module")
 def gw():
     tdir = tempfile.mkdtemp(prefix="tg-tls-")
+    # Readable by nginx's workers and the engine whatever user they run as.
+    os.chmod(tdir, 0o755)
     g = type("G", (), {})()
     g.procs = []
-    proxy = None
+    proxies = []
     try:
-        cert, key = make_cert(tdir)
+        certs = make_certs(tdir)
         g.sim = harness.start_sim("--step-ms", "2", "--step-ms-per-seq", "0")
         g.procs.append(g.sim)
-        proxy = TlsProxy(g.sim.port, cert, key)
-        g.proxy = proxy
-        url = "https://127.0.0.1:%d" % proxy.port
+        for name in ("self", "good", "other"):
+            proxies.append(TlsProxy(g.sim.port, *certs[name]))
+        g.proxy, good, other = proxies
+        url = "https://127.0.0.1:%d"
+        ca = certs["ca"][0]
+        os.chmod(ca, 0o644)
         http = ("    thinkgate_backend strict %s connect_timeout=3s;\n"
                 "    thinkgate_backend lax %s tls_verify=off;\n"
+                "    thinkgate_backend withca %s tls_ca=%s;\n"
+                "    thinkgate_backend othername %s tls_ca=%s;\n"
                 "    thinkgate_pool strictpool strict;\n"
-                "    thinkgate_pool laxpool lax;\n" % (url, url))
+                "    thinkgate_pool laxpool lax;\n"
+                "    thinkgate_pool capool withca;\n"
+                "    thinkgate_pool otherpool othername;\n"
+                % (url % g.proxy.port, url % g.proxy.port,
+                   url % good.port, ca, url % other.port, ca))
         harness.start_engine_nginx(g, http, SERVER)
         yield g
     finally:
         for p in reversed(g.procs):
             p.cleanup()
-        if proxy is not None:
+        for proxy in proxies:
             proxy.close()
         shutil.rmtree(tdir, ignore_errors=True)
 
@@ -220,3 +260,32 @@ def test_tls_verify_off_streamed(gw):
     assert sim_stats(gw)["requests"] == before + 1
     assert gw.proxy.handshakes >= 1
     assert sim_open_streams(gw) == 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_private_ca_verifies_the_backend(gw, stream):
+    """tls_verify=on (the default) with tls_ca= naming the CA that signed
+    the backend's certificate: served, streamed and not."""
+    before = sim_stats(gw)["requests"]
+    status, raw = post(gw, "/ca/v1/chat/completions",
+                       dict(CHAT, stream=stream))
+    assert status == 200, raw
+    if stream:
+        assert raw.rstrip().endswith(b"data: [DONE]"), raw[-200:]
+    else:
+        assert json.loads(raw)["usage"]["completion_tokens"] > 0, raw
+    assert sim_stats(gw)["requests"] == before + 1
+
+
+def test_private_ca_and_another_host_name_is_a_502(gw):
+    """The CA is trusted but the certificate names another host: a 502
+    naming the backend and the name mismatch, and the sim is never
+    asked."""
+    before = sim_stats(gw)["requests"]
+    status, raw = post(gw, "/other/v1/chat/completions", CHAT)
+    assert status == 502, raw
+    err = json.loads(raw)["error"]
+    assert "othername" in err["message"], err
+    assert "host name '127.0.0.1'" in err["message"], err
+    assert err["code"] == "backend_unreachable", err
+    assert sim_stats(gw)["requests"] == before
