@@ -122,7 +122,8 @@ def recovered(g, dead, survivor):
                             and p != dead])
     assert dead not in workers(g)
     assert survivor in workers(g)
-    wait_for("the new worker did not register",
+    wait_for("the engine's registrations never came back to 2 (the dead "
+             "worker still counted, or the new one not registered)",
              lambda: registrations(g) == 2)
     wait_for("the engine log does not show worker %d registering" % new[0],
              lambda: re.search(r"worker %d registered" % new[0],
