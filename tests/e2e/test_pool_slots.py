@@ -65,6 +65,13 @@ def sim_stats(sim, reset=False):
     return json.loads(raw)
 
 
+def backend_requests(gw):
+    """Transfers the engine started, all backends together."""
+    status, raw = call(gw.nginx.port, "GET", "/thinkgate/status")
+    assert status == 200, raw
+    return sum(b["requests"] for b in json.loads(raw)["backends"])
+
+
 def body(strategy, stream=False):
     return {"model": "thinkgate-sim", "max_tokens": 64, "stream": stream,
             "messages": [{"role": "user", "content": "What is 17 + 25?"}],
@@ -126,6 +133,7 @@ def test_client_leaving_while_traces_wait_leaks_nothing(gw):
 
     for s in gw.sims:
         sim_stats(s, reset=True)
+    started = backend_requests(gw)
     raw = json.dumps(dict(body("self_consistency", stream=True),
                           max_tokens=2000)).encode()
     sock = socket.create_connection(("127.0.0.1", gw.nginx.port),
@@ -150,6 +158,9 @@ def test_client_leaving_while_traces_wait_leaks_nothing(gw):
     doc = json.loads(doc)
     assert doc["requests"]["in_flight"] == 0, doc["requests"]
     assert all(b["in_flight"] == 0 for b in doc["backends"]), doc
+    # The engine launched six transfers, not eight: the two waiting traces
+    # left the wait list with their request.
+    assert backend_requests(gw) - started == 2 * CAP, doc["backends"]
     status, raw = call(gw.nginx.port, "POST", "/v1/chat/completions",
                        body("self_consistency"))
     assert status == 200, raw
