@@ -80,7 +80,9 @@ stop:
 test-unit: all $(UNIT_TESTS)
 	bash mk/unit.sh $(UNIT_TESTS)
 
-test-e2e: all
+# test_plugin_overwrite.py overwrites a loaded plugin with a second
+# version of the loader's test plugin.
+test-e2e: all $(TG_TEST_PLUGIN_DIR)/good.so $(TG_TEST_PLUGIN_DIR)/good_v2.so
 	python3 -m pytest -q -ra tests/e2e
 
 # The engine, the sim, the plugins and the nginx module again with

@@ -57,6 +57,7 @@ typedef struct {
     ngx_msec_t                  connect_timeout;
     ngx_msec_t                  idle_timeout;
     ngx_uint_t                  tls_verify;
+    ngx_str_t                   tls_ca;     /* absolute path, or empty */
     ngx_uint_t                  native_effort;  /* reasoning_effort
                                                    passed through */
     ngx_array_t                 skills;     /* ngx_http_thinkgate_skill_t */

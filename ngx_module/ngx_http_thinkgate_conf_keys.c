@@ -17,6 +17,8 @@ static ngx_int_t ngx_http_thinkgate_keys_number(const tg_conf_key_t *k,
 static ngx_int_t ngx_http_thinkgate_keys_skills(ngx_conf_t *cf,
     ngx_str_t *v, ngx_array_t *skills);
 static ngx_int_t ngx_http_thinkgate_keys_env_valid(ngx_str_t *v);
+static ngx_int_t ngx_http_thinkgate_keys_file(ngx_conf_t *cf, ngx_str_t *v,
+    ngx_str_t *slot);
 static ngx_int_t ngx_http_thinkgate_keys_path_valid(ngx_str_t *v,
     size_t max);
 static void ngx_http_thinkgate_keys_doc_skills(ngx_http_thinkgate_json_t *j,
@@ -45,6 +47,7 @@ static const size_t  ngx_http_thinkgate_backend_offsets[TG_CONF_BACKEND_NKEYS]
         offsetof(ngx_http_thinkgate_backend_t, idle_timeout),
     [TG_CONF_B_TLS_VERIFY] =
         offsetof(ngx_http_thinkgate_backend_t, tls_verify),
+    [TG_CONF_B_TLS_CA] = offsetof(ngx_http_thinkgate_backend_t, tls_ca),
     [TG_CONF_B_NATIVE_EFFORT] =
         offsetof(ngx_http_thinkgate_backend_t, native_effort),
     [TG_CONF_B_SKILLS] = offsetof(ngx_http_thinkgate_backend_t, skills),
@@ -104,6 +107,7 @@ ngx_http_thinkgate_keys_defaults(ngx_conf_t *cf,
         case TG_KEY_NAME:
         case TG_KEY_ENV:
         case TG_KEY_PATH:
+        case TG_KEY_FILE:
             ngx_str_null((ngx_str_t *) slot);
             break;
 
@@ -229,6 +233,9 @@ ngx_http_thinkgate_keys_value(ngx_conf_t *cf, const tg_conf_key_t *k,
         }
         break;
 
+    case TG_KEY_FILE:
+        return ngx_http_thinkgate_keys_file(cf, v, slot);
+
     case TG_KEY_SKILLS:
         return ngx_http_thinkgate_keys_skills(cf, v, slot);
 
@@ -264,6 +271,58 @@ ngx_http_thinkgate_keys_value(ngx_conf_t *cf, const tg_conf_key_t *k,
     }
 
     *(ngx_str_t *) slot = *v;
+
+    return NGX_OK;
+}
+
+
+/*
+ * FILE: made absolute (relative names are under nginx's prefix, as
+ * nginx's own file directives take them) and readable now, so that
+ * nginx -t refuses a missing file instead of every TLS handshake failing
+ * later.  The engine reads it as its own user.
+ */
+
+static ngx_int_t
+ngx_http_thinkgate_keys_file(ngx_conf_t *cf, ngx_str_t *v, ngx_str_t *slot)
+{
+    ngx_str_t        name;
+    ngx_file_info_t  fi;
+
+    if (v->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    name.len = v->len;
+    name.data = ngx_pnalloc(cf->pool, v->len + 1);
+    if (name.data == NULL) {
+        return NGX_ERROR;
+    }
+    (void) ngx_cpystrn(name.data, v->data, v->len + 1);
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_file_info(name.data, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "thinkgate: cannot read \"%V\"", &name);
+        return NGX_DECLINED;
+    }
+
+    if (!ngx_is_file(&fi)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "thinkgate: \"%V\" is not a file", &name);
+        return NGX_DECLINED;
+    }
+
+    if (access((char *) name.data, R_OK) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "thinkgate: cannot read \"%V\"", &name);
+        return NGX_DECLINED;
+    }
+
+    *slot = name;
 
     return NGX_OK;
 }
@@ -422,6 +481,7 @@ ngx_http_thinkgate_keys_doc(ngx_http_thinkgate_json_t *j,
         case TG_KEY_NAME:
         case TG_KEY_ENV:
         case TG_KEY_PATH:
+        case TG_KEY_FILE:
             ngx_http_thinkgate_json_str(j, (ngx_str_t *) slot);
             break;
 

@@ -64,8 +64,9 @@ static ngx_command_t  ngx_http_thinkgate_commands[] = {
       NULL },
 
     /* thinkgate_backend NAME URL [model=] [max_inflight=] [api_key_env=]
-     *     [connect_timeout=] [idle_timeout=] [tls_verify=] [skills=]
-     *     [health=] [interval=] [fails=] [cooloff=] [error_rate=] */
+     *     [connect_timeout=] [idle_timeout=] [tls_verify=] [tls_ca=]
+     *     [skills=] [health=] [interval=] [fails=] [cooloff=] [error_rate=]
+     */
     { ngx_string("thinkgate_backend"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_thinkgate_conf_backend,

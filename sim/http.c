@@ -401,7 +401,8 @@ tg_sim_handle_stats(tg_sim_t *sim, struct evhttp_request *r)
         "\"rejected\":%llu,\"steps\":%llu,\"judge_requests\":%llu,"
         "\"judge_unmatched\":%llu,\"judge_yes\":%llu,"
         "\"judge_ambiguous\":%llu,\"model_swaps\":%llu,"
-        "\"faults\":%llu,\"faults_armed\":%lld}\n",
+        "\"faults\":%llu,\"faults_armed\":%lld,"
+        "\"peak_open_streams\":%llu}\n",
         s->requests, sim->open_streams, sim->running_streams,
         sim->queued_streams, s->tokens_generated, s->tokens_after_close,
         s->cancelled_streams, s->completed_streams, s->prefix_cache_hits,
@@ -409,7 +410,7 @@ tg_sim_handle_stats(tg_sim_t *sim, struct evhttp_request *r)
         sim->cache ? tg_sim_cache_size(sim->cache) : (size_t) 0,
         s->rejected, s->steps, sim->judge.requests, sim->judge.unmatched,
         sim->judge.yes, sim->judge.ambiguous, s->model_swaps, s->faults,
-        sim->fault_left) < 0)
+        sim->fault_left, s->peak_open_streams) < 0)
         evhttp_send_error(r, 500, "out of memory");
     else
         tg_sim_send_json(r, 200, "OK", b);

@@ -196,6 +196,8 @@ tg_sim_submit(tg_sim_t *sim, tg_sim_req_t *req)
         return -EAGAIN;
     req->n_active = req->n;
     sim->open_streams += req->n;
+    if ((unsigned long long) sim->open_streams > sim->stats.peak_open_streams)
+        sim->stats.peak_open_streams = (unsigned long long) sim->open_streams;
     if (req->stream && req->http != NULL) {
         struct evkeyvalq *h = evhttp_request_get_output_headers(req->http);
 

@@ -295,6 +295,7 @@ typedef struct {
     unsigned long long steps;
     unsigned long long model_swaps;  /* admissions that changed model */
     unsigned long long faults;       /* requests given an armed fault */
+    unsigned long long peak_open_streams;  /* most open_streams at once */
 } tg_sim_stats_t;
 
 typedef struct {

@@ -43,6 +43,7 @@ typedef struct {
                                        clock stops while the transfer is
                                        paused; 0: none */
     int         tls_verify;         /* 0 disables peer and host verification */
+    const char *tls_ca;             /* CA file (PEM); NULL: curl's */
     int         stream;             /* caller expects SSE: sends
                                        Accept: text/event-stream */
 } tg_http_req_t;

@@ -118,6 +118,9 @@ tg__http_setopts(tg_http_t *h, const tg_http_req_t *req)
     TG__SETOPT(CURLOPT_CLOSESOCKETDATA, (void *) h->client);
     TG__SETOPT(CURLOPT_SSL_VERIFYPEER, req->tls_verify ? 1L : 0L);
     TG__SETOPT(CURLOPT_SSL_VERIFYHOST, req->tls_verify ? 2L : 0L);
+    if (req->tls_ca != NULL) {
+        TG__SETOPT(CURLOPT_CAINFO, req->tls_ca);
+    }
     if (req->connect_timeout_ms > 0) {
         TG__SETOPT(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
     }

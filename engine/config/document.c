@@ -42,6 +42,7 @@ const size_t  tg_config_backend_offsets[TG_CONF_BACKEND_NKEYS] = {
     [TG_CONF_B_CONNECT_TIMEOUT] = offsetof(tg_backend_t, connect_timeout_ms),
     [TG_CONF_B_IDLE_TIMEOUT] = offsetof(tg_backend_t, idle_timeout_ms),
     [TG_CONF_B_TLS_VERIFY] = offsetof(tg_backend_t, tls_verify),
+    [TG_CONF_B_TLS_CA] = offsetof(tg_backend_t, tls_ca),
     [TG_CONF_B_NATIVE_EFFORT] = offsetof(tg_backend_t, native_effort),
     [TG_CONF_B_SKILLS] = offsetof(tg_backend_t, skills),
     [TG_CONF_B_HEALTH] = offsetof(tg_backend_t, health.path),

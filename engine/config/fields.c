@@ -321,13 +321,14 @@ tg__read_key(const tg_conf_key_t *k, json_t *v, char *slot,
     case TG_KEY_NAME:
     case TG_KEY_ENV:
     case TG_KEY_PATH:
+    case TG_KEY_FILE:
         *(const char **) slot = NULL;
         if (v == NULL) {
             return 0;
         }
         rc = tg__read_str_null(k->doc_key, v, slot, where, err, errlen);
-        if (rc == 0 && k->type == TG_KEY_PATH && *(const char **) slot
-            && (*(const char **) slot)[0] != '/')
+        if (rc == 0 && (k->type == TG_KEY_PATH || k->type == TG_KEY_FILE)
+            && *(const char **) slot && (*(const char **) slot)[0] != '/')
         {
             return tg_config_fail(err, errlen, "%s: \"%s\" must be a path "
                                   "starting with \"/\"", where, k->doc_key);

@@ -62,6 +62,8 @@ typedef struct {
     int64_t              connect_timeout_ms;    /* 0: client default */
     int64_t              idle_timeout_ms;       /* 0: none */
     int                  tls_verify;
+    const char          *tls_ca;        /* CA file (PEM); NULL: the
+                                           system's */
     int                  native_effort; /* honours reasoning_effort
                                            itself: passed through */
     json_t              *skills;        /* object or NULL; borrowed */

@@ -1,5 +1,6 @@
 /*
- * The engine's list of traces waiting for a policy=grouped pool.
+ * The engine's list of traces waiting for a policy=grouped pool, or for a
+ * slot of a full pool whose request already holds slots of it.
  */
 
 #include <errno.h>

@@ -20,6 +20,7 @@ static char *tg__trace_body_text(tg_trace_t *t, tg_backend_t *b);
 static void tg__trace_url(tg_backend_t *b, int endpoint, char *url,
     size_t size);
 static const char *tg__trace_model(tg_trace_t *t);
+static void tg__trace_wait(tg_trace_t *t);
 static void tg__trace_backend_done(tg_trace_t *t, int failed,
     const char *err);
 static int tg__trace_relaunch(tg_trace_t *t, tg_oa_error_t *err);
@@ -101,14 +102,21 @@ tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
     if (only == NULL && pool->policy == TG_POOL_GROUPED
         && pool->nbackends > 0)
     {
-        t->wait.pool = pool;
-        t->wait.model = tg__trace_model(t);
-        t->wait.since_ms = uv_now(r->engine->loop);
-        tg_group_wait_add(r->engine, t);
+        tg__trace_wait(t);
 
     } else {
         rc = tg__trace_launch(t, err);
-        if (rc != 0) {
+        if (rc == -EBUSY && only == NULL && r->traces_running > 0) {
+            /* The pool is full, but the request already holds slots of
+             * it (a multi-trace request wider than the pool): this trace
+             * waits for the next slot to free, as a grouped pool's do,
+             * instead of the request running fewer traces than asked. */
+            tg_log_debug("request %llu: pool \"%s\" full, a trace waits "
+                         "for a slot", (unsigned long long) r->id,
+                         pool->name);
+            tg__trace_wait(t);
+
+        } else if (rc != 0) {
             json_decref(t->body);
             free(t->tried);
             free(t);
@@ -138,6 +146,18 @@ tg__trace_model(tg_trace_t *t)
     const char  *m = json_string_value(json_object_get(t->body, "model"));
 
     return m != NULL ? m : "";
+}
+
+
+/* t waits in the engine's list (core/group_wait.c) for a backend of its
+ * pool: a grouped pool's rule, or any free slot for the others. */
+static void
+tg__trace_wait(tg_trace_t *t)
+{
+    t->wait.pool = t->pool;
+    t->wait.model = tg__trace_model(t);
+    t->wait.since_ms = uv_now(t->req->engine->loop);
+    tg_group_wait_add(t->req->engine, t);
 }
 
 
@@ -309,6 +329,7 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
             hr.idle_timeout_ms = (long) r->timeout_ms;
         }
         hr.tls_verify = b->tls_verify;
+        hr.tls_ca = b->tls_ca;
         hr.stream = t->stream;
 
         t->http = tg_http_start(r->engine->http, &hr, &tg__trace_cb, t);

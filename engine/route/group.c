@@ -58,7 +58,16 @@ tg_group_next(tg_group_wait_t *const *w, size_t n, uint64_t now_ms,
 
     for (rule = 1; rule <= 3; rule++) {
         for (i = 0; i < n; i++) {
-            end = w[i]->since_ms + (uint64_t) w[i]->pool->window_ms;
+            if (w[i]->pool->policy != TG_POOL_GROUPED) {
+                /* Waiting only for a slot: no model to group by, no
+                 * window; the first free slot, oldest first. */
+                if (rule != 3) {
+                    continue;
+                }
+                end = w[i]->since_ms;
+            } else {
+                end = w[i]->since_ms + (uint64_t) w[i]->pool->window_ms;
+            }
             if (rule == 3 && end > now_ms) {
                 if (end < *wake_ms) {
                     *wake_ms = end;

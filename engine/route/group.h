@@ -14,6 +14,12 @@
  * Oldest first within each rule.  A free slot is max_inflight not
  * reached (any, for a backend without max_inflight).
  *
+ * A trace of another policy's pool waits here only when a request that
+ * already holds slots of the pool asks for more than are free (a
+ * multi-trace request wider than the pool, core/trace.c): it goes by
+ * rule 3 alone, without a window, to the least loaded backend with a
+ * free slot.
+ *
  * This file is the policy alone, over the backends' counters; the engine
  * glue (the list of waiters, the timer, launching) is core/group_wait.c.
  */
@@ -28,7 +34,7 @@
 
 /* One waiting trace as the policy sees it. */
 typedef struct {
-    tg_pool_t          *pool;           /* policy TG_POOL_GROUPED */
+    tg_pool_t          *pool;           /* policy grouped, or any (rule 3) */
     const char         *model;          /* what it asks for; "" none */
     uint64_t            since_ms;       /* when it began to wait */
 } tg_group_wait_t;

@@ -139,6 +139,7 @@ tg__check_backend(tg_engine_t *e, tg_backend_t *b, uint64_t now)
     hr.connect_timeout_ms = (long) b->connect_timeout_ms;
     hr.idle_timeout_ms = (long) b->health.interval_ms;
     hr.tls_verify = b->tls_verify;
+    hr.tls_ca = b->tls_ca;
 
     c->engine = e;
     c->st = b->stats;

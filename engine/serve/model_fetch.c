@@ -149,6 +149,7 @@ tg__fetch_backend(tg_engine_t *e, tg_backend_t *b)
     hr.connect_timeout_ms = (long) b->connect_timeout_ms;
     hr.idle_timeout_ms = TG__MODELS_TIMEOUT_MS;
     hr.tls_verify = b->tls_verify;
+    hr.tls_ca = b->tls_ca;
 
     f->engine = e;
     f->st = b->stats;

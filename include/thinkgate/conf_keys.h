@@ -31,6 +31,8 @@ typedef enum {
     TG_KEY_PERCENT,     /* an integer min..max, "%" allowed after it */
     TG_KEY_FLAG,        /* on or off; the document holds true or false */
     TG_KEY_PATH,        /* a URL path starting with "/" */
+    TG_KEY_FILE,        /* a file nginx -t can read; the document holds
+                           its absolute path */
     TG_KEY_SKILLS,      /* NAME:WEIGHT,... weights 0..1; the document holds
                            {"NAME": WEIGHT, ...} */
     TG_KEY_POLICY       /* one of tg_conf_policies; default and value are
@@ -86,6 +88,8 @@ typedef struct {
       "expected a positive time such as 5s or 500ms")                        \
     X(B_TLS_VERIFY, "tls_verify", "tls_verify", TG_KEY_FLAG, 0, 1, 1, 0,     \
       "tls_verify is on or off")                                             \
+    X(B_TLS_CA, "tls_ca", "tls_ca", TG_KEY_FILE, 0, 0, 0, 0,                 \
+      "tls_ca must name a readable file of CA certificates (PEM)")           \
     X(B_NATIVE_EFFORT, "native_effort", "native_effort", TG_KEY_FLAG,        \
       0, 1, 0, 0, "native_effort is on or off")                              \
     X(B_SKILLS, "skills", "skills", TG_KEY_SKILLS, 0, 1000, 0, 0,            \

@@ -183,6 +183,10 @@ BACKEND_BAD = [
     ("b3 http://127.0.0.1:9 connect_timeout=soon", "connect_timeout=soon"),
     ("b3 http://127.0.0.1:9 idle_timeout=-1s", "idle_timeout=-1s"),
     ("b3 http://127.0.0.1:9 tls_verify=maybe", "tls_verify=maybe"),
+    ("b3 https://127.0.0.1:9 tls_ca=/nonexistent/ca.pem",
+     "tls_ca=/nonexistent/ca.pem"),
+    ("b3 https://127.0.0.1:9 tls_ca=", "tls_ca="),
+    ("b3 https://127.0.0.1:9 tls_ca=/", "tls_ca=/"),            # not a file
     ("b3 http://127.0.0.1:9 api_key_env=1KEY", "api_key_env=1KEY"),
     ("b3 http://127.0.0.1:9 api_key_env=", "api_key_env="),
     ("b3 http://127.0.0.1:9 skills=math:1.5", "skills=math:1.5"),
@@ -218,6 +222,27 @@ def test_backend_health_accepted(tmp_path):
 def test_backend_rejected(tmp_path, args, bad):
     main = MAIN + "    thinkgate_backend %s;\n" % args
     check_rejected(tmp_path, "thinkgate_backend", bad, main=main)
+
+
+def test_backend_tls_ca(tmp_path):
+    """tls_ca=FILE: a relative name is under nginx's prefix (-p); a file
+    nginx -t cannot read is refused, naming it and why."""
+    with open(os.path.join(str(tmp_path), "ca.pem"), "w") as f:
+        f.write("-----BEGIN CERTIFICATE-----\n")
+    main = MAIN + ("    thinkgate_backend b3 https://127.0.0.1:9 "
+                   "tls_ca=ca.pem;\n")
+    write_conf(str(tmp_path), main=main)
+    rc, out = nginx_t(str(tmp_path))
+    assert rc == 0, out
+    main = MAIN + ("    thinkgate_backend b3 https://127.0.0.1:9 "
+                   "tls_ca=missing.pem;\n")
+    write_conf(str(tmp_path), main=main)
+    rc, out = nginx_t(str(tmp_path))
+    assert rc != 0, out
+    assert 'cannot read "%s"' % os.path.join(str(tmp_path), "missing.pem") \
+        in out, out
+    assert "No such file" in out, out
+    assert "tls_ca must name a readable file" in out, out
 
 
 POOL_BAD = [
@@ -263,8 +288,8 @@ MESSAGES = [
     ("thinkgate_backend", "b3 http://127.0.0.1:9 weight=3",
      '"weight=3": unknown parameter; known are model=, max_inflight=, '
      'api_key_env=, connect_timeout=, idle_timeout=, tls_verify=, '
-     'native_effort=, skills=, health=, interval=, fails=, cooloff=, '
-     'error_rate='),
+     'tls_ca=, native_effort=, skills=, health=, interval=, fails=, '
+     'cooloff=, error_rate='),
     ("thinkgate_pool", "p2 b1 block=65537",
      '"block=65537": block must be 1..65536'),
     ("thinkgate_pool", "p2 b1 policy=random",

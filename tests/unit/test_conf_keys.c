@@ -239,6 +239,7 @@ Test(conf_keys, other_types_are_checked, .init = setup, .fini = teardown)
     refuses(0, "api_key_env", "[]", "\"api_key_env\"");
     refuses(0, "health", "\"health\"", "\"health\" must be a path");
     refuses(0, "tls_verify", "\"off\"", "\"tls_verify\" must be a boolean");
+    refuses(0, "tls_ca", "\"ca.pem\"", "\"tls_ca\" must be a path");
     refuses(0, "native_effort", "2", "\"native_effort\" must be a boolean");
     refuses(0, "skills", "[1]", "\"skills\" must be an object");
     refuses(0, "skills", "{\"math\":\"high\"}", "skill \"math\"");
@@ -248,12 +249,14 @@ Test(conf_keys, other_types_are_checked, .init = setup, .fini = teardown)
 
     cr_assert_eq(acquire(0, "\"model\":\"m\",\"api_key_env\":\"\","
                          "\"health\":\"/h\",\"tls_verify\":false,"
+                         "\"tls_ca\":\"/etc/tg/ca.pem\","
                          "\"native_effort\":1,\"skills\":{\"math\":0.5}",
                          &g, err, sizeof(err)), 0, "%s", err);
     cr_assert_str_eq(g->backends[0].model, "m");
     cr_assert_null(g->backends[0].api_key_env, "\"\" reads as none");
     cr_assert_str_eq(g->backends[0].health.path, "/h");
     cr_assert_eq(g->backends[0].tls_verify, 0);
+    cr_assert_str_eq(g->backends[0].tls_ca, "/etc/tg/ca.pem");
     cr_assert_eq(g->backends[0].native_effort, 1);
     cr_assert_not_null(g->backends[0].skills);
     tg_generation_release(g);

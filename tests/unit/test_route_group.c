@@ -172,3 +172,35 @@ Test(route_group, zero_window_and_unlimited_backend)
     cr_assert_str_eq(order[0], "A", "the served model still goes first");
     cr_assert_str_eq(order[1], "B");
 }
+
+Test(route_group, other_policy_waits_only_for_a_slot)
+{
+    /* A trace of a least_inflight pool waits only when its request is
+     * wider than the pool's free slots (core/trace.c): no window, no
+     * model affinity; the least loaded backend with a free slot, oldest
+     * first, as soon as one frees. */
+    tg_group_wait_t   b1 = { &pool, "B", 0 }, a1 = { &pool, "A", 5 },
+                      b2 = { &pool, "B", 9 };
+    tg_group_wait_t  *w[3] = { &b1, &a1, &b2 };
+    const char       *order[8];
+    uint64_t          wake;
+    size_t            n = 3;
+
+    pool.policy = TG_POOL_LEAST_INFLIGHT;
+    pool.nbackends = 2;
+    st[0].in_flight = 2;
+    st[1].in_flight = 2;
+    tg_backend_serve(&be[0], "A");
+    tg_backend_serve(&be[1], "A");
+    cr_assert_eq(drain(w, &n, 10, order, &wake), 0, "both full");
+    cr_assert_eq(wake, UINT64_MAX, "no window to wake for");
+    st[1].in_flight = 1;
+    cr_assert_eq(drain(w, &n, 10, order, &wake), 1);
+    cr_assert_str_eq(order[0], "B", "the oldest, though A is served");
+    cr_assert_eq(st[1].in_flight, 2);
+    st[0].in_flight = 0;
+    cr_assert_eq(drain(w, &n, 10, order, &wake), 2);
+    cr_assert_str_eq(order[0], "A");
+    cr_assert_str_eq(order[1], "B");
+    cr_assert_eq(st[0].in_flight, 2);
+}
