@@ -55,6 +55,9 @@ static int tg__check_args(tg_engine_t *e);
 static int tg__parse_args(tg_engine_t *e, int argc, char **argv);
 static void tg__signal_cb(uv_signal_t *sig, int signum);
 static int tg__plugins_start(tg_engine_t *e);
+static int tg__loop_start(tg_engine_t *e, uv_loop_t *loop);
+static int tg__timers_start(tg_engine_t *e);
+static void tg__engine_free(tg_engine_t *e);
 
 
 static void
@@ -447,6 +450,104 @@ tg__plugins_start(tg_engine_t *e)
 }
 
 
+/* The loop, the engine's hooks, the key table, the backend client and
+ * the signal handles: 0, or 1 with the error logged. */
+static int
+tg__loop_start(tg_engine_t *e, uv_loop_t *loop)
+{
+    int  rc;
+
+    rc = uv_loop_init(loop);
+    if (rc != 0) {
+        tg_log_error("uv_loop_init: %s", uv_strerror(rc));
+        return 1;
+    }
+    e->loop = loop;
+    e->started_ms = uv_now(loop);
+    e->conn_hooks = &tg__conn_hooks;
+    e->request_hooks = &tg_serve_request_hooks;
+    e->host_hooks = &tg_serve_host_hooks;
+    e->keys = tg_keys_new(e->key_labels);
+    if (e->keys == NULL) {
+        tg_log_error("out of memory");
+        return 1;
+    }
+
+    e->http = tg_http_client_new(loop);
+    if (e->http == NULL) {
+        tg_log_error("cannot initialize the backend client (libcurl)");
+        return 1;
+    }
+
+    if (uv_idle_init(loop, &e->reaper) != 0
+        || uv_signal_init(loop, &e->sigterm) != 0
+        || uv_signal_init(loop, &e->sigint) != 0)
+    {
+        tg_log_error("cannot create libuv handles");
+        return 1;
+    }
+    e->reaper.data = e;
+    e->sigterm.data = e;
+    e->sigint.data = e;
+
+    if (uv_signal_start(&e->sigterm, tg__signal_cb, SIGTERM) != 0
+        || uv_signal_start(&e->sigint, tg__signal_cb, SIGINT) != 0)
+    {
+        tg_log_error("cannot watch SIGTERM and SIGINT");
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/* The grouped pools', model list and health check timers: 0, or 1 with
+ * the error logged. */
+static int
+tg__timers_start(tg_engine_t *e)
+{
+    int  rc;
+
+    rc = tg_group_wait_start(e);
+    if (rc != 0) {
+        tg_log_error("cannot start the grouped pools' timer: %s",
+                     uv_strerror(rc));
+        return 1;
+    }
+
+    rc = tg_model_fetch_start(e);
+    if (rc != 0) {
+        tg_log_error("cannot start the model list timer: %s",
+                     uv_strerror(rc));
+        return 1;
+    }
+
+    rc = tg_health_check_start(e);
+    if (rc != 0) {
+        tg_log_error("cannot start the health check timer: %s",
+                     uv_strerror(rc));
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/* What the engine holds after its loop has closed. */
+static void
+tg__engine_free(tg_engine_t *e)
+{
+    /* Versions still held were released with their requests. */
+    if (e->plugins != NULL) {
+        tg_plugin_registry_free(e->plugins);
+    }
+    tg_config_free(&e->config);
+    tg_keys_free(e->keys);
+    free(e->allowed_uids);
+    free(e->config.allowed_env);
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -465,72 +566,11 @@ main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
 
-    rc = uv_loop_init(&loop);
-    if (rc != 0) {
-        tg_log_error("uv_loop_init: %s", uv_strerror(rc));
-        return 1;
-    }
-    e.loop = &loop;
-    e.started_ms = uv_now(&loop);
-    e.conn_hooks = &tg__conn_hooks;
-    e.request_hooks = &tg_serve_request_hooks;
-    e.host_hooks = &tg_serve_host_hooks;
-    e.keys = tg_keys_new(e.key_labels);
-    if (e.keys == NULL) {
-        tg_log_error("out of memory");
-        return 1;
-    }
-
-    e.http = tg_http_client_new(&loop);
-    if (e.http == NULL) {
-        tg_log_error("cannot initialize the backend client (libcurl)");
-        return 1;
-    }
-
-    if (uv_idle_init(&loop, &e.reaper) != 0
-        || uv_signal_init(&loop, &e.sigterm) != 0
-        || uv_signal_init(&loop, &e.sigint) != 0)
+    if (tg__loop_start(&e, &loop) != 0
+        || tg__plugins_start(&e) != 0
+        || tg__timers_start(&e) != 0
+        || tg_listener_start(&e) != 0)
     {
-        tg_log_error("cannot create libuv handles");
-        return 1;
-    }
-    e.reaper.data = &e;
-    e.sigterm.data = &e;
-    e.sigint.data = &e;
-
-    if (uv_signal_start(&e.sigterm, tg__signal_cb, SIGTERM) != 0
-        || uv_signal_start(&e.sigint, tg__signal_cb, SIGINT) != 0)
-    {
-        tg_log_error("cannot watch SIGTERM and SIGINT");
-        return 1;
-    }
-
-    if (tg__plugins_start(&e) != 0) {
-        return 1;
-    }
-
-    rc = tg_group_wait_start(&e);
-    if (rc != 0) {
-        tg_log_error("cannot start the grouped pools' timer: %s",
-                     uv_strerror(rc));
-        return 1;
-    }
-
-    rc = tg_model_fetch_start(&e);
-    if (rc != 0) {
-        tg_log_error("cannot start the model list timer: %s",
-                     uv_strerror(rc));
-        return 1;
-    }
-
-    rc = tg_health_check_start(&e);
-    if (rc != 0) {
-        tg_log_error("cannot start the health check timer: %s",
-                     uv_strerror(rc));
-        return 1;
-    }
-
-    if (tg_listener_start(&e) != 0) {
         return 1;
     }
 
@@ -547,14 +587,7 @@ main(int argc, char **argv)
         tg_log_warn("loop closed with handles left: %s", uv_strerror(rc));
     }
 
-    /* Versions still held were released with their requests above. */
-    if (e.plugins != NULL) {
-        tg_plugin_registry_free(e.plugins);
-    }
-    tg_config_free(&e.config);
-    tg_keys_free(e.keys);
-    free(e.allowed_uids);
-    free(e.config.allowed_env);
+    tg__engine_free(&e);
     tg_log_info("engine stopped");
     return 0;
 }
