@@ -34,6 +34,13 @@ typedef struct {
 } ngx_http_thinkgate_embedder_param_t;
 
 
+static char *ngx_http_thinkgate_embedder_params_parse(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_http_thinkgate_embedder_t *emb);
+static ngx_int_t ngx_http_thinkgate_embedder_param_set(
+    ngx_http_thinkgate_embedder_param_t *param, ngx_str_t *arg,
+    ngx_http_thinkgate_embedder_t *emb);
+static char *ngx_http_thinkgate_embedder_dir(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_http_thinkgate_embedder_t *emb, ngx_str_t *arg);
 static char *ngx_http_thinkgate_embedder_file(ngx_conf_t *cf,
     ngx_str_t *dir, const char *name, ngx_str_t *file);
 static char *ngx_http_thinkgate_embedder_header(ngx_conf_t *cf,
@@ -77,14 +84,9 @@ ngx_http_thinkgate_conf_embedder(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_thinkgate_main_conf_t *mcf = conf;
 
-    char                                 *rv;
-    ngx_str_t                            *value, v, file;
-    ngx_int_t                             n;
-    ngx_uint_t                            i, seen, *p;
-    ngx_file_info_t                       fi;
-    ngx_conf_enum_t                      *w;
-    ngx_http_thinkgate_embedder_t        *emb;
-    ngx_http_thinkgate_embedder_param_t  *param;
+    char                           *rv;
+    ngx_str_t                      *value, file;
+    ngx_http_thinkgate_embedder_t  *emb;
 
     if (mcf->embedder) {
         return "is duplicate";
@@ -97,7 +99,48 @@ ngx_http_thinkgate_conf_embedder(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    /* the defaults come from the parameter table */
+    rv = ngx_http_thinkgate_embedder_params_parse(cf, cmd, emb);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    rv = ngx_http_thinkgate_embedder_dir(cf, cmd, emb, &value[1]);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    rv = ngx_http_thinkgate_embedder_file(cf, &emb->path, "vocab.txt",
+                                          &file);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    rv = ngx_http_thinkgate_embedder_file(cf, &emb->path,
+                                          "model.safetensors", &file);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    rv = ngx_http_thinkgate_embedder_header(cf, &file);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    mcf->embedder = emb;
+
+    return NGX_CONF_OK;
+}
+
+
+/* the defaults from the parameter table, then the parameters given */
+
+static char *
+ngx_http_thinkgate_embedder_params_parse(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_thinkgate_embedder_t *emb)
+{
+    ngx_str_t                            *value;
+    ngx_uint_t                            i, seen, bit;
+    ngx_http_thinkgate_embedder_param_t  *param;
 
     for (param = ngx_http_thinkgate_embedder_params;
          param->name.len;
@@ -106,6 +149,7 @@ ngx_http_thinkgate_conf_embedder(ngx_conf_t *cf, ngx_command_t *cmd,
         *(ngx_uint_t *) ((char *) emb + param->offset) = param->def;
     }
 
+    value = cf->args->elts;
     seen = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
@@ -128,49 +172,79 @@ ngx_http_thinkgate_conf_embedder(ngx_conf_t *cf, ngx_command_t *cmd,
                                           "unknown parameter");
         }
 
-        if (seen & (1 << (param - ngx_http_thinkgate_embedder_params))) {
+        bit = 1 << (param - ngx_http_thinkgate_embedder_params);
+
+        if (seen & bit) {
             return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
                                           "parameter given twice");
         }
 
-        seen |= 1 << (param - ngx_http_thinkgate_embedder_params);
+        seen |= bit;
 
-        v.data = value[i].data + param->name.len;
-        v.len = value[i].len - param->name.len;
-        p = (ngx_uint_t *) ((char *) emb + param->offset);
-
-        if (param->words) {
-            for (w = param->words; w->name.len; w++) {
-                if (w->name.len == v.len
-                    && ngx_strncmp(w->name.data, v.data, v.len) == 0)
-                {
-                    break;
-                }
-            }
-
-            if (w->name.len == 0) {
-                return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                                   param->why);
-            }
-
-            *p = w->value;
-            continue;
-        }
-
-        n = ngx_atoi(v.data, v.len);
-        if (n == NGX_ERROR || (ngx_uint_t) n < param->min
-            || (ngx_uint_t) n > param->max)
+        if (ngx_http_thinkgate_embedder_param_set(param, &value[i], emb)
+            != NGX_OK)
         {
             return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
                                                param->why);
         }
-
-        *p = n;
     }
 
-    /* the model directory, relative to the prefix like other paths */
+    return NGX_CONF_OK;
+}
 
-    emb->path = value[1];
+
+/* one "name=value" into emb: a word of param's list, or a number within
+ * its bounds; NGX_ERROR otherwise */
+
+static ngx_int_t
+ngx_http_thinkgate_embedder_param_set(
+    ngx_http_thinkgate_embedder_param_t *param, ngx_str_t *arg,
+    ngx_http_thinkgate_embedder_t *emb)
+{
+    ngx_str_t         v;
+    ngx_int_t         n;
+    ngx_uint_t       *p;
+    ngx_conf_enum_t  *w;
+
+    v.data = arg->data + param->name.len;
+    v.len = arg->len - param->name.len;
+    p = (ngx_uint_t *) ((char *) emb + param->offset);
+
+    if (param->words) {
+        for (w = param->words; w->name.len; w++) {
+            if (w->name.len == v.len
+                && ngx_strncmp(w->name.data, v.data, v.len) == 0)
+            {
+                *p = w->value;
+                return NGX_OK;
+            }
+        }
+
+        return NGX_ERROR;
+    }
+
+    n = ngx_atoi(v.data, v.len);
+    if (n == NGX_ERROR || (ngx_uint_t) n < param->min
+        || (ngx_uint_t) n > param->max)
+    {
+        return NGX_ERROR;
+    }
+
+    *p = n;
+
+    return NGX_OK;
+}
+
+
+/* the model directory, relative to the prefix like other paths */
+
+static char *
+ngx_http_thinkgate_embedder_dir(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_thinkgate_embedder_t *emb, ngx_str_t *arg)
+{
+    ngx_file_info_t  fi;
+
+    emb->path = *arg;
 
     while (emb->path.len > 1 && emb->path.data[emb->path.len - 1] == '/') {
         emb->path.len--;
@@ -179,7 +253,7 @@ ngx_http_thinkgate_conf_embedder(ngx_conf_t *cf, ngx_command_t *cmd,
     if (emb->path.len == 0
         || ngx_conf_full_name(cf->cycle, &emb->path, 0) != NGX_OK)
     {
-        return ngx_http_thinkgate_conf_bad(cf, cmd, &value[1],
+        return ngx_http_thinkgate_conf_bad(cf, cmd, arg,
                                            "not a directory path");
     }
 
@@ -198,25 +272,6 @@ ngx_http_thinkgate_conf_embedder(ngx_conf_t *cf, ngx_command_t *cmd,
                            &cmd->name, &emb->path);
         return NGX_CONF_ERROR;
     }
-
-    rv = ngx_http_thinkgate_embedder_file(cf, &emb->path, "vocab.txt",
-                                          &file);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    rv = ngx_http_thinkgate_embedder_file(cf, &emb->path,
-                                          "model.safetensors", &file);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    rv = ngx_http_thinkgate_embedder_header(cf, &file);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    mcf->embedder = emb;
 
     return NGX_CONF_OK;
 }
