@@ -45,6 +45,8 @@ static char *ngx_http_thinkgate_embedder_file(ngx_conf_t *cf,
     ngx_str_t *dir, const char *name, ngx_str_t *file);
 static char *ngx_http_thinkgate_embedder_header(ngx_conf_t *cf,
     ngx_str_t *file);
+static uint64_t ngx_http_thinkgate_embedder_le64(u_char *p);
+static char *ngx_http_thinkgate_embedder_json(u_char *hdr, size_t len);
 
 
 static ngx_conf_enum_t  ngx_http_thinkgate_embedder_devices[] = {
@@ -324,12 +326,11 @@ static char *
 ngx_http_thinkgate_embedder_header(ngx_conf_t *cf, ngx_str_t *file)
 {
     char             *why;
-    u_char            len8[8], *hdr, *last;
+    u_char            len8[8], *hdr;
     off_t             size;
     ssize_t           n;
     uint64_t          hlen;
     ngx_fd_t          fd;
-    ngx_uint_t        i;
     ngx_file_info_t   fi;
 
     fd = ngx_open_file(file->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
@@ -355,11 +356,7 @@ ngx_http_thinkgate_embedder_header(ngx_conf_t *cf, ngx_str_t *file)
         goto done;
     }
 
-    hlen = 0;
-
-    for (i = 0; i < 8; i++) {
-        hlen |= (uint64_t) len8[i] << (8 * i);
-    }
+    hlen = ngx_http_thinkgate_embedder_le64(len8);
 
     if (hlen < 2 || hlen > (uint64_t) size - 8) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -388,29 +385,7 @@ ngx_http_thinkgate_embedder_header(ngx_conf_t *cf, ngx_str_t *file)
         goto done;
     }
 
-    /* writers pad the header with spaces to align the data */
-
-    last = hdr + hlen;
-
-    while (last > hdr && (last[-1] == ' ' || last[-1] == '\0')) {
-        last--;
-    }
-
-    if (hdr[0] != '{' || last == hdr || last[-1] != '}') {
-        why = "the header is not a JSON object";
-        goto done;
-    }
-
-    if (ngx_strlcasestrn(hdr, last,
-                         (u_char *) "\"embeddings.word_embeddings.weight\"",
-                         sizeof("\"embeddings.word_embeddings.weight\"")
-                         - 2)
-        == NULL)
-    {
-        why = "no \"embeddings.word_embeddings.weight\" tensor: not a BERT "
-              "sentence-embedding model";
-        goto done;
-    }
+    why = ngx_http_thinkgate_embedder_json(hdr, (size_t) hlen);
 
 done:
 
@@ -427,4 +402,56 @@ done:
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* the header's length: 8 bytes, little-endian */
+
+static uint64_t
+ngx_http_thinkgate_embedder_le64(u_char *p)
+{
+    uint64_t    v;
+    ngx_uint_t  i;
+
+    v = 0;
+
+    for (i = 0; i < 8; i++) {
+        v |= (uint64_t) p[i] << (8 * i);
+    }
+
+    return v;
+}
+
+
+/* the header's JSON (hdr, len bytes): an object naming BERT's word
+ * embeddings; NULL, or what is wrong with it */
+
+static char *
+ngx_http_thinkgate_embedder_json(u_char *hdr, size_t len)
+{
+    u_char  *last;
+
+    /* writers pad the header with spaces to align the data */
+
+    last = hdr + len;
+
+    while (last > hdr && (last[-1] == ' ' || last[-1] == '\0')) {
+        last--;
+    }
+
+    if (hdr[0] != '{' || last == hdr || last[-1] != '}') {
+        return "the header is not a JSON object";
+    }
+
+    if (ngx_strlcasestrn(hdr, last,
+                         (u_char *) "\"embeddings.word_embeddings.weight\"",
+                         sizeof("\"embeddings.word_embeddings.weight\"")
+                         - 2)
+        == NULL)
+    {
+        return "no \"embeddings.word_embeddings.weight\" tensor: not a BERT "
+               "sentence-embedding model";
+    }
+
+    return NULL;
 }
