@@ -99,6 +99,7 @@ test-san-e2e:
 style:
 	bash mk/style.sh
 	bash mk/layers.sh
+	bash mk/funclen.sh
 	bash tests/mutate.sh --check
 
 test:

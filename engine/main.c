@@ -39,9 +39,25 @@ static const tg_conn_hooks_t  tg__conn_hooks = {
 };
 
 static void tg__usage(FILE *f);
+static int tg__arg_socket(tg_engine_t *e, char *arg);
+static int tg__arg_allow_user(tg_engine_t *e, char *arg);
+static int tg__arg_allow_env(tg_engine_t *e, char *arg);
+static int tg__arg_plugin_dir(tg_engine_t *e, char *arg);
+static int tg__arg_log_level(tg_engine_t *e, char *arg);
+static int tg__arg_score_device(tg_engine_t *e, char *arg);
+static int tg__arg_lua_dir(tg_engine_t *e, char *arg);
+static int tg__arg_number(const char *arg, unsigned long min,
+    unsigned long max, unsigned long *n);
+static int tg__arg_key_labels(tg_engine_t *e, char *arg);
+static int tg__arg_session_lease(tg_engine_t *e, char *arg);
+static int tg__arg_help(tg_engine_t *e, char *arg);
+static int tg__check_args(tg_engine_t *e);
 static int tg__parse_args(tg_engine_t *e, int argc, char **argv);
 static void tg__signal_cb(uv_signal_t *sig, int signum);
 static int tg__plugins_start(tg_engine_t *e);
+static int tg__loop_start(tg_engine_t *e, uv_loop_t *loop);
+static int tg__timers_start(tg_engine_t *e);
+static void tg__engine_free(tg_engine_t *e);
 
 
 static void
@@ -77,142 +93,199 @@ tg__usage(FILE *f)
 }
 
 
+/* One command-line option: its long name, whether it takes a value and
+ * the function that stores it in the engine (0 or a negative errno, with
+ * the message on stderr). */
+typedef struct {
+    const char  *name;
+    int          has_arg;
+    int        (*set)(tg_engine_t *e, char *arg);
+} tg__arg_t;
+
+/* getopt_long's value for row i of tg__args: past every short option. */
+#define TG__ARG_VAL  256
+
+static const tg__arg_t  tg__args[] = {
+    { "socket", required_argument, tg__arg_socket },
+    { "allow-user", required_argument, tg__arg_allow_user },
+    { "allow-env", required_argument, tg__arg_allow_env },
+    { "plugin-dir", required_argument, tg__arg_plugin_dir },
+    { "log-level", required_argument, tg__arg_log_level },
+    { "score-device", required_argument, tg__arg_score_device },
+    { "lua-dir", required_argument, tg__arg_lua_dir },
+    { "key-labels", required_argument, tg__arg_key_labels },
+    { "session-lease", required_argument, tg__arg_session_lease },
+    { "help", no_argument, tg__arg_help },
+};
+
+#define TG__NARGS  (sizeof(tg__args) / sizeof(tg__args[0]))
+
+
 static int
-tg__parse_args(tg_engine_t *e, int argc, char **argv)
+tg__arg_socket(tg_engine_t *e, char *arg)
 {
-    static const struct option  opts[] = {
-        { "socket", required_argument, NULL, 's' },
-        { "allow-user", required_argument, NULL, 'u' },
-        { "allow-env", required_argument, NULL, 'E' },
-        { "plugin-dir", required_argument, NULL, 'p' },
-        { "log-level", required_argument, NULL, 'l' },
-        { "score-device", required_argument, NULL, 'd' },
-        { "lua-dir", required_argument, NULL, 'L' },
-        { "key-labels", required_argument, NULL, 'K' },
-        { "session-lease", required_argument, NULL, 'S' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
+    e->socket_path = arg;
+    return 0;
+}
+
+
+static int
+tg__arg_allow_user(tg_engine_t *e, char *arg)
+{
     struct passwd  *pw;
     uid_t          *uids;
-    char          **names;
-    char           *end;
-    unsigned long   n;
-    int             c, level;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-
-        case 's':
-            e->socket_path = optarg;
-            break;
-
-        case 'u':
-            errno = 0;
-            pw = getpwnam(optarg);
-            if (pw == NULL) {
-                fprintf(stderr, "thinkgated: --allow-user: no user \"%s\"\n",
-                        optarg);
-                return -EINVAL;
-            }
-            uids = realloc(e->allowed_uids,
-                           (e->nallowed_uids + 1) * sizeof(uid_t));
-            if (uids == NULL) {
-                return -ENOMEM;
-            }
-            e->allowed_uids = uids;
-            e->allowed_uids[e->nallowed_uids++] = pw->pw_uid;
-            break;
-
-        case 'E':
-            names = realloc(e->config.allowed_env,
-                            (e->config.nallowed_env + 1) * sizeof(char *));
-            if (names == NULL) {
-                return -ENOMEM;
-            }
-            e->config.allowed_env = names;
-            e->config.allowed_env[e->config.nallowed_env++] = optarg;
-            break;
-
-        case 'p':
-            e->plugin_dir = optarg;
-            break;
-
-        case 'l':
-            level = tg_log_level_parse(optarg);
-            if (level < 0) {
-                fprintf(stderr, "thinkgated: --log-level must be error, "
-                        "warn, info or debug, not \"%s\"\n", optarg);
-                return -EINVAL;
-            }
-            tg_log_level = level;
-            break;
-
-        case 'd':
-            if (strcmp(optarg, "auto") == 0) {
-                e->score_device = TG_SCORE_AUTO;
-            } else if (strcmp(optarg, "cpu") == 0) {
-                e->score_device = TG_SCORE_CPU;
-            } else if (strcmp(optarg, "cuda") == 0) {
-                e->score_device = TG_SCORE_CUDA;
-            } else {
-                fprintf(stderr, "thinkgated: --score-device must be auto, "
-                        "cpu or cuda, not \"%s\"\n", optarg);
-                return -EINVAL;
-            }
-            break;
-
-        case 'L':
-            if (strlen(optarg) >= sizeof(e->lua_dir)) {
-                fprintf(stderr, "thinkgated: --lua-dir is too long\n");
-                return -EINVAL;
-            }
-            strcpy(e->lua_dir, optarg);
-            break;
-
-        case 'K':
-            errno = 0;
-            n = strtoul(optarg, &end, 10);
-            if (optarg[0] == '\0' || optarg[0] == '-' || *end != '\0'
-                || errno != 0 || n > 100000)
-            {
-                fprintf(stderr, "thinkgated: --key-labels must be a number "
-                        "from 0 to 100000, not \"%s\"\n", optarg);
-                return -EINVAL;
-            }
-            e->key_labels = (unsigned) n;
-            break;
-
-        case 'S':
-            errno = 0;
-            n = strtoul(optarg, &end, 10);
-            if (optarg[0] == '\0' || optarg[0] == '-' || *end != '\0'
-                || errno != 0 || n < 1000 || n > 600000)
-            {
-                fprintf(stderr, "thinkgated: --session-lease must be a "
-                        "number of milliseconds from 1000 to 600000, not "
-                        "\"%s\"\n", optarg);
-                return -EINVAL;
-            }
-            e->session_lease_ms = n;
-            break;
-
-        case 'h':
-            tg__usage(stdout);
-            exit(0);
-
-        default:
-            tg__usage(stderr);
-            return -EINVAL;
-        }
-    }
-
-    if (optind < argc) {
-        fprintf(stderr, "thinkgated: unexpected argument \"%s\"\n",
-                argv[optind]);
+    errno = 0;
+    pw = getpwnam(arg);
+    if (pw == NULL) {
+        fprintf(stderr, "thinkgated: --allow-user: no user \"%s\"\n", arg);
         return -EINVAL;
     }
+    uids = realloc(e->allowed_uids, (e->nallowed_uids + 1) * sizeof(uid_t));
+    if (uids == NULL) {
+        return -ENOMEM;
+    }
+    e->allowed_uids = uids;
+    e->allowed_uids[e->nallowed_uids++] = pw->pw_uid;
+    return 0;
+}
 
+
+static int
+tg__arg_allow_env(tg_engine_t *e, char *arg)
+{
+    char  **names;
+
+    names = realloc(e->config.allowed_env,
+                    (e->config.nallowed_env + 1) * sizeof(char *));
+    if (names == NULL) {
+        return -ENOMEM;
+    }
+    e->config.allowed_env = names;
+    e->config.allowed_env[e->config.nallowed_env++] = arg;
+    return 0;
+}
+
+
+static int
+tg__arg_plugin_dir(tg_engine_t *e, char *arg)
+{
+    e->plugin_dir = arg;
+    return 0;
+}
+
+
+static int
+tg__arg_log_level(tg_engine_t *e, char *arg)
+{
+    int  level;
+
+    (void) e;
+    level = tg_log_level_parse(arg);
+    if (level < 0) {
+        fprintf(stderr, "thinkgated: --log-level must be error, "
+                "warn, info or debug, not \"%s\"\n", arg);
+        return -EINVAL;
+    }
+    tg_log_level = level;
+    return 0;
+}
+
+
+static int
+tg__arg_score_device(tg_engine_t *e, char *arg)
+{
+    if (strcmp(arg, "auto") == 0) {
+        e->score_device = TG_SCORE_AUTO;
+    } else if (strcmp(arg, "cpu") == 0) {
+        e->score_device = TG_SCORE_CPU;
+    } else if (strcmp(arg, "cuda") == 0) {
+        e->score_device = TG_SCORE_CUDA;
+    } else {
+        fprintf(stderr, "thinkgated: --score-device must be auto, "
+                "cpu or cuda, not \"%s\"\n", arg);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+
+static int
+tg__arg_lua_dir(tg_engine_t *e, char *arg)
+{
+    if (strlen(arg) >= sizeof(e->lua_dir)) {
+        fprintf(stderr, "thinkgated: --lua-dir is too long\n");
+        return -EINVAL;
+    }
+    strcpy(e->lua_dir, arg);
+    return 0;
+}
+
+
+/* A decimal number from min to max into *n: 0, or -EINVAL. */
+static int
+tg__arg_number(const char *arg, unsigned long min, unsigned long max,
+    unsigned long *n)
+{
+    char  *end;
+
+    errno = 0;
+    *n = strtoul(arg, &end, 10);
+    if (arg[0] == '\0' || arg[0] == '-' || *end != '\0' || errno != 0
+        || *n < min || *n > max)
+    {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+
+static int
+tg__arg_key_labels(tg_engine_t *e, char *arg)
+{
+    unsigned long  n;
+
+    if (tg__arg_number(arg, 0, 100000, &n) != 0) {
+        fprintf(stderr, "thinkgated: --key-labels must be a number "
+                "from 0 to 100000, not \"%s\"\n", arg);
+        return -EINVAL;
+    }
+    e->key_labels = (unsigned) n;
+    return 0;
+}
+
+
+static int
+tg__arg_session_lease(tg_engine_t *e, char *arg)
+{
+    unsigned long  n;
+
+    if (tg__arg_number(arg, 1000, 600000, &n) != 0) {
+        fprintf(stderr, "thinkgated: --session-lease must be a "
+                "number of milliseconds from 1000 to 600000, not "
+                "\"%s\"\n", arg);
+        return -EINVAL;
+    }
+    e->session_lease_ms = n;
+    return 0;
+}
+
+
+static int
+tg__arg_help(tg_engine_t *e, char *arg)
+{
+    (void) e;
+    (void) arg;
+    tg__usage(stdout);
+    exit(0);
+}
+
+
+/* What the options leave for the defaults and the required: the lua/
+ * directory found, a socket given. */
+static int
+tg__check_args(tg_engine_t *e)
+{
     if (e->lua_dir[0] == '\0'
         && tg_redis_default_lua_dir(e->lua_dir, sizeof(e->lua_dir)) != 0)
     {
@@ -228,6 +301,47 @@ tg__parse_args(tg_engine_t *e, int argc, char **argv)
     }
 
     return 0;
+}
+
+
+static int
+tg__parse_args(tg_engine_t *e, int argc, char **argv)
+{
+    int             c, rc;
+    size_t          i;
+    struct option   opts[TG__NARGS + 1];
+
+    for (i = 0; i < TG__NARGS; i++) {
+        opts[i].name = tg__args[i].name;
+        opts[i].has_arg = tg__args[i].has_arg;
+        opts[i].flag = NULL;
+        opts[i].val = TG__ARG_VAL + (int) i;
+    }
+    memset(&opts[TG__NARGS], 0, sizeof(struct option));
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            return tg__arg_help(e, NULL);
+        }
+
+        if (c < TG__ARG_VAL || c >= TG__ARG_VAL + (int) TG__NARGS) {
+            tg__usage(stderr);
+            return -EINVAL;
+        }
+
+        rc = tg__args[c - TG__ARG_VAL].set(e, optarg);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    if (optind < argc) {
+        fprintf(stderr, "thinkgated: unexpected argument \"%s\"\n",
+                argv[optind]);
+        return -EINVAL;
+    }
+
+    return tg__check_args(e);
 }
 
 
@@ -336,6 +450,104 @@ tg__plugins_start(tg_engine_t *e)
 }
 
 
+/* The loop, the engine's hooks, the key table, the backend client and
+ * the signal handles: 0, or 1 with the error logged. */
+static int
+tg__loop_start(tg_engine_t *e, uv_loop_t *loop)
+{
+    int  rc;
+
+    rc = uv_loop_init(loop);
+    if (rc != 0) {
+        tg_log_error("uv_loop_init: %s", uv_strerror(rc));
+        return 1;
+    }
+    e->loop = loop;
+    e->started_ms = uv_now(loop);
+    e->conn_hooks = &tg__conn_hooks;
+    e->request_hooks = &tg_serve_request_hooks;
+    e->host_hooks = &tg_serve_host_hooks;
+    e->keys = tg_keys_new(e->key_labels);
+    if (e->keys == NULL) {
+        tg_log_error("out of memory");
+        return 1;
+    }
+
+    e->http = tg_http_client_new(loop);
+    if (e->http == NULL) {
+        tg_log_error("cannot initialize the backend client (libcurl)");
+        return 1;
+    }
+
+    if (uv_idle_init(loop, &e->reaper) != 0
+        || uv_signal_init(loop, &e->sigterm) != 0
+        || uv_signal_init(loop, &e->sigint) != 0)
+    {
+        tg_log_error("cannot create libuv handles");
+        return 1;
+    }
+    e->reaper.data = e;
+    e->sigterm.data = e;
+    e->sigint.data = e;
+
+    if (uv_signal_start(&e->sigterm, tg__signal_cb, SIGTERM) != 0
+        || uv_signal_start(&e->sigint, tg__signal_cb, SIGINT) != 0)
+    {
+        tg_log_error("cannot watch SIGTERM and SIGINT");
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/* The grouped pools', model list and health check timers: 0, or 1 with
+ * the error logged. */
+static int
+tg__timers_start(tg_engine_t *e)
+{
+    int  rc;
+
+    rc = tg_group_wait_start(e);
+    if (rc != 0) {
+        tg_log_error("cannot start the grouped pools' timer: %s",
+                     uv_strerror(rc));
+        return 1;
+    }
+
+    rc = tg_model_fetch_start(e);
+    if (rc != 0) {
+        tg_log_error("cannot start the model list timer: %s",
+                     uv_strerror(rc));
+        return 1;
+    }
+
+    rc = tg_health_check_start(e);
+    if (rc != 0) {
+        tg_log_error("cannot start the health check timer: %s",
+                     uv_strerror(rc));
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/* What the engine holds after its loop has closed. */
+static void
+tg__engine_free(tg_engine_t *e)
+{
+    /* Versions still held were released with their requests. */
+    if (e->plugins != NULL) {
+        tg_plugin_registry_free(e->plugins);
+    }
+    tg_config_free(&e->config);
+    tg_keys_free(e->keys);
+    free(e->allowed_uids);
+    free(e->config.allowed_env);
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -354,72 +566,11 @@ main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
 
-    rc = uv_loop_init(&loop);
-    if (rc != 0) {
-        tg_log_error("uv_loop_init: %s", uv_strerror(rc));
-        return 1;
-    }
-    e.loop = &loop;
-    e.started_ms = uv_now(&loop);
-    e.conn_hooks = &tg__conn_hooks;
-    e.request_hooks = &tg_serve_request_hooks;
-    e.host_hooks = &tg_serve_host_hooks;
-    e.keys = tg_keys_new(e.key_labels);
-    if (e.keys == NULL) {
-        tg_log_error("out of memory");
-        return 1;
-    }
-
-    e.http = tg_http_client_new(&loop);
-    if (e.http == NULL) {
-        tg_log_error("cannot initialize the backend client (libcurl)");
-        return 1;
-    }
-
-    if (uv_idle_init(&loop, &e.reaper) != 0
-        || uv_signal_init(&loop, &e.sigterm) != 0
-        || uv_signal_init(&loop, &e.sigint) != 0)
+    if (tg__loop_start(&e, &loop) != 0
+        || tg__plugins_start(&e) != 0
+        || tg__timers_start(&e) != 0
+        || tg_listener_start(&e) != 0)
     {
-        tg_log_error("cannot create libuv handles");
-        return 1;
-    }
-    e.reaper.data = &e;
-    e.sigterm.data = &e;
-    e.sigint.data = &e;
-
-    if (uv_signal_start(&e.sigterm, tg__signal_cb, SIGTERM) != 0
-        || uv_signal_start(&e.sigint, tg__signal_cb, SIGINT) != 0)
-    {
-        tg_log_error("cannot watch SIGTERM and SIGINT");
-        return 1;
-    }
-
-    if (tg__plugins_start(&e) != 0) {
-        return 1;
-    }
-
-    rc = tg_group_wait_start(&e);
-    if (rc != 0) {
-        tg_log_error("cannot start the grouped pools' timer: %s",
-                     uv_strerror(rc));
-        return 1;
-    }
-
-    rc = tg_model_fetch_start(&e);
-    if (rc != 0) {
-        tg_log_error("cannot start the model list timer: %s",
-                     uv_strerror(rc));
-        return 1;
-    }
-
-    rc = tg_health_check_start(&e);
-    if (rc != 0) {
-        tg_log_error("cannot start the health check timer: %s",
-                     uv_strerror(rc));
-        return 1;
-    }
-
-    if (tg_listener_start(&e) != 0) {
         return 1;
     }
 
@@ -436,14 +587,7 @@ main(int argc, char **argv)
         tg_log_warn("loop closed with handles left: %s", uv_strerror(rc));
     }
 
-    /* Versions still held were released with their requests above. */
-    if (e.plugins != NULL) {
-        tg_plugin_registry_free(e.plugins);
-    }
-    tg_config_free(&e.config);
-    tg_keys_free(e.keys);
-    free(e.allowed_uids);
-    free(e.config.allowed_env);
+    tg__engine_free(&e);
     tg_log_info("engine stopped");
     return 0;
 }

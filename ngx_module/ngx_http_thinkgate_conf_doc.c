@@ -16,6 +16,12 @@ static void ngx_http_thinkgate_json_backends(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_main_conf_t *mcf);
 static void ngx_http_thinkgate_json_pools(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_main_conf_t *mcf);
+static void ngx_http_thinkgate_json_plugins(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_main_conf_t *mcf);
+static void ngx_http_thinkgate_json_redis(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_redis_t *redis);
+static void ngx_http_thinkgate_json_embedder(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_embedder_t *emb);
 
 
 static const char  *ngx_http_thinkgate_devices[] = {
@@ -225,9 +231,7 @@ ngx_int_t
 ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
     ngx_http_thinkgate_main_conf_t *mcf)
 {
-    ngx_str_t                    *name;
-    ngx_uint_t                    i;
-    ngx_http_thinkgate_json_t     j;
+    ngx_http_thinkgate_json_t  j;
 
     ngx_http_thinkgate_json_init(&j, cf->pool, 1024);
 
@@ -238,60 +242,14 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
     ngx_http_thinkgate_json_pools(&j, mcf);
 
     ngx_http_thinkgate_json_raw(&j, "],\"plugins\":[");
-
-    name = mcf->plugins.elts;
-
-    for (i = 0; i < mcf->plugins.nelts; i++) {
-        if (i) {
-            ngx_http_thinkgate_json_raw(&j, ",");
-        }
-
-        ngx_http_thinkgate_json_str(&j, &name[i]);
-    }
-
+    ngx_http_thinkgate_json_plugins(&j, mcf);
     ngx_http_thinkgate_json_raw(&j, "]");
 
     ngx_http_thinkgate_json_key(&j, "redis");
-
-    if (mcf->redis == NULL) {
-        ngx_http_thinkgate_json_raw(&j, "null");
-
-    } else {
-        ngx_http_thinkgate_json_raw(&j, "{");
-        ngx_http_thinkgate_json_key(&j, "addr");
-        ngx_http_thinkgate_json_str(&j, &mcf->redis->addr);
-        ngx_http_thinkgate_json_key(&j, "db");
-        ngx_http_thinkgate_json_uint(&j, mcf->redis->db);
-        ngx_http_thinkgate_json_key(&j, "prefix");
-        ngx_http_thinkgate_json_str(&j, &mcf->redis->prefix);
-        ngx_http_thinkgate_json_key(&j, "password_env");
-        ngx_http_thinkgate_json_str(&j, &mcf->redis->password_env);
-        ngx_http_thinkgate_json_msec(&j, "connect_timeout_ms",
-                                     mcf->redis->connect_timeout);
-        ngx_http_thinkgate_json_msec(&j, "timeout_ms", mcf->redis->timeout);
-        ngx_http_thinkgate_json_raw(&j, "}");
-    }
+    ngx_http_thinkgate_json_redis(&j, mcf->redis);
 
     ngx_http_thinkgate_json_key(&j, "embedder");
-
-    if (mcf->embedder == NULL) {
-        ngx_http_thinkgate_json_raw(&j, "null");
-
-    } else {
-        ngx_http_thinkgate_json_raw(&j, "{");
-        ngx_http_thinkgate_json_key(&j, "path");
-        ngx_http_thinkgate_json_str(&j, &mcf->embedder->path);
-        ngx_http_thinkgate_json_key(&j, "threads");
-        ngx_http_thinkgate_json_uint(&j, mcf->embedder->threads);
-        ngx_http_thinkgate_json_key(&j, "device");
-        ngx_http_thinkgate_json_raw(&j, "\"");
-        ngx_http_thinkgate_json_raw(&j,
-                        ngx_http_thinkgate_devices[mcf->embedder->device]);
-        ngx_http_thinkgate_json_raw(&j, "\"");
-        ngx_http_thinkgate_json_key(&j, "max_batch");
-        ngx_http_thinkgate_json_uint(&j, mcf->embedder->max_batch);
-        ngx_http_thinkgate_json_raw(&j, "}");
-    }
+    ngx_http_thinkgate_json_embedder(&j, mcf->embedder);
 
     ngx_http_thinkgate_json_models(&j, mcf);
 
@@ -305,6 +263,80 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
     mcf->doc.len = j.pos - j.start;
 
     return NGX_OK;
+}
+
+
+/* The plugin names, comma-separated */
+
+static void
+ngx_http_thinkgate_json_plugins(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_main_conf_t *mcf)
+{
+    ngx_str_t   *name;
+    ngx_uint_t   i;
+
+    name = mcf->plugins.elts;
+
+    for (i = 0; i < mcf->plugins.nelts; i++) {
+        if (i) {
+            ngx_http_thinkgate_json_raw(j, ",");
+        }
+
+        ngx_http_thinkgate_json_str(j, &name[i]);
+    }
+}
+
+
+/* thinkgate_redis's object, or null */
+
+static void
+ngx_http_thinkgate_json_redis(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_redis_t *redis)
+{
+    if (redis == NULL) {
+        ngx_http_thinkgate_json_raw(j, "null");
+        return;
+    }
+
+    ngx_http_thinkgate_json_raw(j, "{");
+    ngx_http_thinkgate_json_key(j, "addr");
+    ngx_http_thinkgate_json_str(j, &redis->addr);
+    ngx_http_thinkgate_json_key(j, "db");
+    ngx_http_thinkgate_json_uint(j, redis->db);
+    ngx_http_thinkgate_json_key(j, "prefix");
+    ngx_http_thinkgate_json_str(j, &redis->prefix);
+    ngx_http_thinkgate_json_key(j, "password_env");
+    ngx_http_thinkgate_json_str(j, &redis->password_env);
+    ngx_http_thinkgate_json_msec(j, "connect_timeout_ms",
+                                 redis->connect_timeout);
+    ngx_http_thinkgate_json_msec(j, "timeout_ms", redis->timeout);
+    ngx_http_thinkgate_json_raw(j, "}");
+}
+
+
+/* thinkgate_embedder's object, or null */
+
+static void
+ngx_http_thinkgate_json_embedder(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_embedder_t *emb)
+{
+    if (emb == NULL) {
+        ngx_http_thinkgate_json_raw(j, "null");
+        return;
+    }
+
+    ngx_http_thinkgate_json_raw(j, "{");
+    ngx_http_thinkgate_json_key(j, "path");
+    ngx_http_thinkgate_json_str(j, &emb->path);
+    ngx_http_thinkgate_json_key(j, "threads");
+    ngx_http_thinkgate_json_uint(j, emb->threads);
+    ngx_http_thinkgate_json_key(j, "device");
+    ngx_http_thinkgate_json_raw(j, "\"");
+    ngx_http_thinkgate_json_raw(j, ngx_http_thinkgate_devices[emb->device]);
+    ngx_http_thinkgate_json_raw(j, "\"");
+    ngx_http_thinkgate_json_key(j, "max_batch");
+    ngx_http_thinkgate_json_uint(j, emb->max_batch);
+    ngx_http_thinkgate_json_raw(j, "}");
 }
 
 

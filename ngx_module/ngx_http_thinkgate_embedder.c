@@ -34,10 +34,19 @@ typedef struct {
 } ngx_http_thinkgate_embedder_param_t;
 
 
+static char *ngx_http_thinkgate_embedder_params_parse(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_http_thinkgate_embedder_t *emb);
+static ngx_int_t ngx_http_thinkgate_embedder_param_set(
+    ngx_http_thinkgate_embedder_param_t *param, ngx_str_t *arg,
+    ngx_http_thinkgate_embedder_t *emb);
+static char *ngx_http_thinkgate_embedder_dir(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_http_thinkgate_embedder_t *emb, ngx_str_t *arg);
 static char *ngx_http_thinkgate_embedder_file(ngx_conf_t *cf,
     ngx_str_t *dir, const char *name, ngx_str_t *file);
 static char *ngx_http_thinkgate_embedder_header(ngx_conf_t *cf,
     ngx_str_t *file);
+static uint64_t ngx_http_thinkgate_embedder_le64(u_char *p);
+static char *ngx_http_thinkgate_embedder_json(u_char *hdr, size_t len);
 
 
 static ngx_conf_enum_t  ngx_http_thinkgate_embedder_devices[] = {
@@ -77,14 +86,9 @@ ngx_http_thinkgate_conf_embedder(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_thinkgate_main_conf_t *mcf = conf;
 
-    char                                 *rv;
-    ngx_str_t                            *value, v, file;
-    ngx_int_t                             n;
-    ngx_uint_t                            i, seen, *p;
-    ngx_file_info_t                       fi;
-    ngx_conf_enum_t                      *w;
-    ngx_http_thinkgate_embedder_t        *emb;
-    ngx_http_thinkgate_embedder_param_t  *param;
+    char                           *rv;
+    ngx_str_t                      *value, file;
+    ngx_http_thinkgate_embedder_t  *emb;
 
     if (mcf->embedder) {
         return "is duplicate";
@@ -97,7 +101,48 @@ ngx_http_thinkgate_conf_embedder(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    /* the defaults come from the parameter table */
+    rv = ngx_http_thinkgate_embedder_params_parse(cf, cmd, emb);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    rv = ngx_http_thinkgate_embedder_dir(cf, cmd, emb, &value[1]);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    rv = ngx_http_thinkgate_embedder_file(cf, &emb->path, "vocab.txt",
+                                          &file);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    rv = ngx_http_thinkgate_embedder_file(cf, &emb->path,
+                                          "model.safetensors", &file);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    rv = ngx_http_thinkgate_embedder_header(cf, &file);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    mcf->embedder = emb;
+
+    return NGX_CONF_OK;
+}
+
+
+/* the defaults from the parameter table, then the parameters given */
+
+static char *
+ngx_http_thinkgate_embedder_params_parse(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_thinkgate_embedder_t *emb)
+{
+    ngx_str_t                            *value;
+    ngx_uint_t                            i, seen, bit;
+    ngx_http_thinkgate_embedder_param_t  *param;
 
     for (param = ngx_http_thinkgate_embedder_params;
          param->name.len;
@@ -106,6 +151,7 @@ ngx_http_thinkgate_conf_embedder(ngx_conf_t *cf, ngx_command_t *cmd,
         *(ngx_uint_t *) ((char *) emb + param->offset) = param->def;
     }
 
+    value = cf->args->elts;
     seen = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
@@ -128,49 +174,79 @@ ngx_http_thinkgate_conf_embedder(ngx_conf_t *cf, ngx_command_t *cmd,
                                           "unknown parameter");
         }
 
-        if (seen & (1 << (param - ngx_http_thinkgate_embedder_params))) {
+        bit = 1 << (param - ngx_http_thinkgate_embedder_params);
+
+        if (seen & bit) {
             return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
                                           "parameter given twice");
         }
 
-        seen |= 1 << (param - ngx_http_thinkgate_embedder_params);
+        seen |= bit;
 
-        v.data = value[i].data + param->name.len;
-        v.len = value[i].len - param->name.len;
-        p = (ngx_uint_t *) ((char *) emb + param->offset);
-
-        if (param->words) {
-            for (w = param->words; w->name.len; w++) {
-                if (w->name.len == v.len
-                    && ngx_strncmp(w->name.data, v.data, v.len) == 0)
-                {
-                    break;
-                }
-            }
-
-            if (w->name.len == 0) {
-                return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                                   param->why);
-            }
-
-            *p = w->value;
-            continue;
-        }
-
-        n = ngx_atoi(v.data, v.len);
-        if (n == NGX_ERROR || (ngx_uint_t) n < param->min
-            || (ngx_uint_t) n > param->max)
+        if (ngx_http_thinkgate_embedder_param_set(param, &value[i], emb)
+            != NGX_OK)
         {
             return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
                                                param->why);
         }
-
-        *p = n;
     }
 
-    /* the model directory, relative to the prefix like other paths */
+    return NGX_CONF_OK;
+}
 
-    emb->path = value[1];
+
+/* one "name=value" into emb: a word of param's list, or a number within
+ * its bounds; NGX_ERROR otherwise */
+
+static ngx_int_t
+ngx_http_thinkgate_embedder_param_set(
+    ngx_http_thinkgate_embedder_param_t *param, ngx_str_t *arg,
+    ngx_http_thinkgate_embedder_t *emb)
+{
+    ngx_str_t         v;
+    ngx_int_t         n;
+    ngx_uint_t       *p;
+    ngx_conf_enum_t  *w;
+
+    v.data = arg->data + param->name.len;
+    v.len = arg->len - param->name.len;
+    p = (ngx_uint_t *) ((char *) emb + param->offset);
+
+    if (param->words) {
+        for (w = param->words; w->name.len; w++) {
+            if (w->name.len == v.len
+                && ngx_strncmp(w->name.data, v.data, v.len) == 0)
+            {
+                *p = w->value;
+                return NGX_OK;
+            }
+        }
+
+        return NGX_ERROR;
+    }
+
+    n = ngx_atoi(v.data, v.len);
+    if (n == NGX_ERROR || (ngx_uint_t) n < param->min
+        || (ngx_uint_t) n > param->max)
+    {
+        return NGX_ERROR;
+    }
+
+    *p = n;
+
+    return NGX_OK;
+}
+
+
+/* the model directory, relative to the prefix like other paths */
+
+static char *
+ngx_http_thinkgate_embedder_dir(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_thinkgate_embedder_t *emb, ngx_str_t *arg)
+{
+    ngx_file_info_t  fi;
+
+    emb->path = *arg;
 
     while (emb->path.len > 1 && emb->path.data[emb->path.len - 1] == '/') {
         emb->path.len--;
@@ -179,7 +255,7 @@ ngx_http_thinkgate_conf_embedder(ngx_conf_t *cf, ngx_command_t *cmd,
     if (emb->path.len == 0
         || ngx_conf_full_name(cf->cycle, &emb->path, 0) != NGX_OK)
     {
-        return ngx_http_thinkgate_conf_bad(cf, cmd, &value[1],
+        return ngx_http_thinkgate_conf_bad(cf, cmd, arg,
                                            "not a directory path");
     }
 
@@ -198,25 +274,6 @@ ngx_http_thinkgate_conf_embedder(ngx_conf_t *cf, ngx_command_t *cmd,
                            &cmd->name, &emb->path);
         return NGX_CONF_ERROR;
     }
-
-    rv = ngx_http_thinkgate_embedder_file(cf, &emb->path, "vocab.txt",
-                                          &file);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    rv = ngx_http_thinkgate_embedder_file(cf, &emb->path,
-                                          "model.safetensors", &file);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    rv = ngx_http_thinkgate_embedder_header(cf, &file);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    mcf->embedder = emb;
 
     return NGX_CONF_OK;
 }
@@ -269,12 +326,11 @@ static char *
 ngx_http_thinkgate_embedder_header(ngx_conf_t *cf, ngx_str_t *file)
 {
     char             *why;
-    u_char            len8[8], *hdr, *last;
+    u_char            len8[8], *hdr;
     off_t             size;
     ssize_t           n;
     uint64_t          hlen;
     ngx_fd_t          fd;
-    ngx_uint_t        i;
     ngx_file_info_t   fi;
 
     fd = ngx_open_file(file->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
@@ -300,11 +356,7 @@ ngx_http_thinkgate_embedder_header(ngx_conf_t *cf, ngx_str_t *file)
         goto done;
     }
 
-    hlen = 0;
-
-    for (i = 0; i < 8; i++) {
-        hlen |= (uint64_t) len8[i] << (8 * i);
-    }
+    hlen = ngx_http_thinkgate_embedder_le64(len8);
 
     if (hlen < 2 || hlen > (uint64_t) size - 8) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -333,29 +385,7 @@ ngx_http_thinkgate_embedder_header(ngx_conf_t *cf, ngx_str_t *file)
         goto done;
     }
 
-    /* writers pad the header with spaces to align the data */
-
-    last = hdr + hlen;
-
-    while (last > hdr && (last[-1] == ' ' || last[-1] == '\0')) {
-        last--;
-    }
-
-    if (hdr[0] != '{' || last == hdr || last[-1] != '}') {
-        why = "the header is not a JSON object";
-        goto done;
-    }
-
-    if (ngx_strlcasestrn(hdr, last,
-                         (u_char *) "\"embeddings.word_embeddings.weight\"",
-                         sizeof("\"embeddings.word_embeddings.weight\"")
-                         - 2)
-        == NULL)
-    {
-        why = "no \"embeddings.word_embeddings.weight\" tensor: not a BERT "
-              "sentence-embedding model";
-        goto done;
-    }
+    why = ngx_http_thinkgate_embedder_json(hdr, (size_t) hlen);
 
 done:
 
@@ -372,4 +402,56 @@ done:
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* the header's length: 8 bytes, little-endian */
+
+static uint64_t
+ngx_http_thinkgate_embedder_le64(u_char *p)
+{
+    uint64_t    v;
+    ngx_uint_t  i;
+
+    v = 0;
+
+    for (i = 0; i < 8; i++) {
+        v |= (uint64_t) p[i] << (8 * i);
+    }
+
+    return v;
+}
+
+
+/* the header's JSON (hdr, len bytes): an object naming BERT's word
+ * embeddings; NULL, or what is wrong with it */
+
+static char *
+ngx_http_thinkgate_embedder_json(u_char *hdr, size_t len)
+{
+    u_char  *last;
+
+    /* writers pad the header with spaces to align the data */
+
+    last = hdr + len;
+
+    while (last > hdr && (last[-1] == ' ' || last[-1] == '\0')) {
+        last--;
+    }
+
+    if (hdr[0] != '{' || last == hdr || last[-1] != '}') {
+        return "the header is not a JSON object";
+    }
+
+    if (ngx_strlcasestrn(hdr, last,
+                         (u_char *) "\"embeddings.word_embeddings.weight\"",
+                         sizeof("\"embeddings.word_embeddings.weight\"")
+                         - 2)
+        == NULL)
+    {
+        return "no \"embeddings.word_embeddings.weight\" tensor: not a BERT "
+               "sentence-embedding model";
+    }
+
+    return NULL;
 }

@@ -27,6 +27,8 @@
 
 
 static void ngx_http_thinkgate_engine_connect(void);
+static int ngx_http_thinkgate_engine_socket(void);
+static void ngx_http_thinkgate_engine_register(void);
 static ngx_int_t ngx_http_thinkgate_engine_map(void);
 static ngx_int_t ngx_http_thinkgate_engine_send_reg(void);
 static ngx_int_t ngx_http_thinkgate_engine_read_reply(void);
@@ -127,41 +129,15 @@ static void
 ngx_http_thinkgate_engine_connect(void)
 {
     int                           fd;
-    size_t                        len;
-    ngx_err_t                     err;
-    ngx_uint_t                    level;
     ngx_connection_t             *c;
-    struct sockaddr_un            sun;
     ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
 
     if (ngx_http_thinkgate_engine_map() != NGX_OK) {
         goto failed;
     }
 
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = ngx_http_thinkgate_engine_socket();
     if (fd == -1) {
-        ngx_log_error(NGX_LOG_ALERT, e->log, ngx_socket_errno,
-                      "thinkgate: socket() failed");
-        goto failed;
-    }
-
-    ngx_memzero(&sun, sizeof(struct sockaddr_un));
-    sun.sun_family = AF_UNIX;
-    len = ngx_min(e->mcf->engine.len, sizeof(sun.sun_path) - 1);
-    ngx_memcpy(sun.sun_path, e->mcf->engine.data, len);
-
-    /* a unix socket connects at once or fails; EAGAIN means backlog full */
-
-    if (connect(fd, (struct sockaddr *) &sun, sizeof(struct sockaddr_un))
-        == -1)
-    {
-        err = ngx_socket_errno;
-
-        level = e->failures ? NGX_LOG_INFO : NGX_LOG_WARN;
-        ngx_log_error(level, e->log, err,
-                      "thinkgate: connect() to engine \"unix:%V\" failed",
-                      &e->mcf->engine);
-        close(fd);
         goto failed;
     }
 
@@ -188,6 +164,73 @@ ngx_http_thinkgate_engine_connect(void)
         goto failed;
     }
 
+    ngx_http_thinkgate_engine_register();
+
+    return;
+
+failed:
+
+    ngx_http_thinkgate_engine_close();
+    e->failures++;
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_add_timer(&e->reconnect, e->backoff);
+        e->backoff = ngx_min(e->backoff * 2, NGX_HTTP_THINKGATE_BACKOFF_MAX);
+    }
+}
+
+
+/* a non-blocking socket connected to the engine, or -1 (logged) */
+
+static int
+ngx_http_thinkgate_engine_socket(void)
+{
+    int                           fd;
+    size_t                        len;
+    ngx_err_t                     err;
+    ngx_uint_t                    level;
+    struct sockaddr_un            sun;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        ngx_log_error(NGX_LOG_ALERT, e->log, ngx_socket_errno,
+                      "thinkgate: socket() failed");
+        return -1;
+    }
+
+    ngx_memzero(&sun, sizeof(struct sockaddr_un));
+    sun.sun_family = AF_UNIX;
+    len = ngx_min(e->mcf->engine.len, sizeof(sun.sun_path) - 1);
+    ngx_memcpy(sun.sun_path, e->mcf->engine.data, len);
+
+    /* a unix socket connects at once or fails; EAGAIN means backlog full */
+
+    if (connect(fd, (struct sockaddr *) &sun, sizeof(struct sockaddr_un))
+        == -1)
+    {
+        err = ngx_socket_errno;
+
+        level = e->failures ? NGX_LOG_INFO : NGX_LOG_WARN;
+        ngx_log_error(level, e->log, err,
+                      "thinkgate: connect() to engine \"unix:%V\" failed",
+                      &e->mcf->engine);
+        close(fd);
+        return -1;
+    }
+
+    return fd;
+}
+
+
+/* the registration header, its timeout and the first send on the new
+ * connection */
+
+static void
+ngx_http_thinkgate_engine_register(void)
+{
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
     e->state = NGX_HTTP_THINKGATE_REGISTERING;
 
     e->reg.magic = TG_REG_MAGIC;
@@ -200,23 +243,11 @@ ngx_http_thinkgate_engine_connect(void)
     e->reg_sent = 0;
     e->reply_got = 0;
 
-    ngx_add_timer(c->read, NGX_HTTP_THINKGATE_REG_TIMEOUT);
-    c->read->cancelable = 1;
+    ngx_add_timer(e->c->read, NGX_HTTP_THINKGATE_REG_TIMEOUT);
+    e->c->read->cancelable = 1;
 
     if (ngx_http_thinkgate_engine_send_reg() == NGX_ERROR) {
         ngx_http_thinkgate_engine_disconnect("registration send failed");
-    }
-
-    return;
-
-failed:
-
-    ngx_http_thinkgate_engine_close();
-    e->failures++;
-
-    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
-        ngx_add_timer(&e->reconnect, e->backoff);
-        e->backoff = ngx_min(e->backoff * 2, NGX_HTTP_THINKGATE_BACKOFF_MAX);
     }
 }
 

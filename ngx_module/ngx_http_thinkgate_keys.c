@@ -37,8 +37,50 @@ static ngx_int_t ngx_http_thinkgate_keys_load(ngx_conf_t *cf,
 static ngx_int_t ngx_http_thinkgate_keys_line(ngx_conf_t *cf,
     ngx_http_thinkgate_main_conf_t *mcf, u_char *p, size_t len,
     ngx_str_t *path, ngx_uint_t line);
+static ngx_int_t ngx_http_thinkgate_keys_split(ngx_conf_t *cf, u_char *p,
+    size_t len, ngx_str_t *word, ngx_uint_t *nwords);
+static ngx_uint_t ngx_http_thinkgate_keys_named(
+    ngx_http_thinkgate_main_conf_t *mcf, ngx_str_t *name);
+static const char *ngx_http_thinkgate_keys_field(
+    ngx_http_thinkgate_key_t *k, ngx_str_t *w);
 static ngx_int_t ngx_http_thinkgate_keys_hex(u_char *dst, u_char *src,
     size_t len);
+
+
+#define NGX_HTTP_THINKGATE_KEY_LIST      0
+#define NGX_HTTP_THINKGATE_KEY_DURATION  1
+#define NGX_HTTP_THINKGATE_KEY_NUMBER    2
+
+
+/* the fields a key file line may have after the digest */
+
+typedef struct {
+    ngx_str_t                   name;       /* with the "=" */
+    ngx_uint_t                  type;
+    size_t                      offset;     /* in ngx_http_thinkgate_key_t */
+    const char                 *why;        /* a bad value's complaint */
+} ngx_http_thinkgate_key_field_t;
+
+
+static ngx_http_thinkgate_key_field_t  ngx_http_thinkgate_key_fields[] = {
+    { ngx_string("models="), NGX_HTTP_THINKGATE_KEY_LIST,
+      offsetof(ngx_http_thinkgate_key_t, models), NULL },
+    { ngx_string("strategies="), NGX_HTTP_THINKGATE_KEY_LIST,
+      offsetof(ngx_http_thinkgate_key_t, strategies), NULL },
+    { ngx_string("window="), NGX_HTTP_THINKGATE_KEY_DURATION,
+      offsetof(ngx_http_thinkgate_key_t, window),
+      "window= must be a duration such as 60s or 10m" },
+    { ngx_string("rpm="), NGX_HTTP_THINKGATE_KEY_NUMBER,
+      offsetof(ngx_http_thinkgate_key_t, rpm),
+      "rpm=, tpm= and tpd= take a whole number" },
+    { ngx_string("tpm="), NGX_HTTP_THINKGATE_KEY_NUMBER,
+      offsetof(ngx_http_thinkgate_key_t, tpm),
+      "rpm=, tpm= and tpd= take a whole number" },
+    { ngx_string("tpd="), NGX_HTTP_THINKGATE_KEY_NUMBER,
+      offsetof(ngx_http_thinkgate_key_t, tpd),
+      "rpm=, tpm= and tpd= take a whole number" },
+    { ngx_null_string, 0, 0, NULL }
+};
 
 
 char *
@@ -140,41 +182,20 @@ ngx_http_thinkgate_keys_line(ngx_conf_t *cf,
     ngx_http_thinkgate_main_conf_t *mcf, u_char *p, size_t len,
     ngx_str_t *path, ngx_uint_t line)
 {
-    u_char                    *last, *s;
-    ngx_str_t                  word[NGX_HTTP_THINKGATE_KEY_FIELDS], *w, v;
-    ngx_int_t                  num;
-    ngx_uint_t                 n, i, *limit;
+    ngx_str_t                  word[NGX_HTTP_THINKGATE_KEY_FIELDS];
+    ngx_int_t                  rc;
+    ngx_uint_t                 n, i;
     const char                *why;
-    ngx_http_thinkgate_key_t  *k, *keys;
+    ngx_http_thinkgate_key_t  *k;
 
-    last = p + len;
-    n = 0;
+    rc = ngx_http_thinkgate_keys_split(cf, p, len, word, &n);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
 
-    while (p < last) {
-        while (p < last && (*p == ' ' || *p == '\t' || *p == '\r')) {
-            p++;
-        }
-
-        if (p == last || *p == '#') {
-            break;
-        }
-
-        if (n == NGX_HTTP_THINKGATE_KEY_FIELDS) {
-            why = "too many fields";
-            goto invalid;
-        }
-
-        s = p;
-        while (p < last && *p != ' ' && *p != '\t' && *p != '\r') {
-            p++;
-        }
-
-        word[n].data = ngx_pstrdup(cf->pool, &(ngx_str_t) { p - s, s });
-        word[n].len = p - s;
-        if (word[n].data == NULL) {
-            return NGX_ERROR;
-        }
-        n++;
+    if (rc == NGX_DECLINED) {
+        why = "too many fields";
+        goto invalid;
     }
 
     if (n == 0) {
@@ -192,15 +213,9 @@ ngx_http_thinkgate_keys_line(ngx_conf_t *cf,
         goto invalid;
     }
 
-    keys = mcf->keys->elts;
-    for (i = 0; i < mcf->keys->nelts; i++) {
-        if (keys[i].name.len == word[0].len
-            && ngx_strncmp(keys[i].name.data, word[0].data, word[0].len)
-               == 0)
-        {
-            why = "duplicate key name";
-            goto invalid;
-        }
+    if (ngx_http_thinkgate_keys_named(mcf, &word[0])) {
+        why = "duplicate key name";
+        goto invalid;
     }
 
     k = ngx_array_push(mcf->keys);
@@ -219,44 +234,8 @@ ngx_http_thinkgate_keys_line(ngx_conf_t *cf,
     }
 
     for (i = 2; i < n; i++) {
-        w = &word[i];
-
-        if (w->len > 7 && ngx_strncmp(w->data, "models=", 7) == 0) {
-            k->models.data = w->data + 7;
-            k->models.len = w->len - 7;
-
-        } else if (w->len > 11
-                   && ngx_strncmp(w->data, "strategies=", 11) == 0)
-        {
-            k->strategies.data = w->data + 11;
-            k->strategies.len = w->len - 11;
-
-        } else if (w->len > 7 && ngx_strncmp(w->data, "window=", 7) == 0) {
-            v.data = w->data + 7;
-            v.len = w->len - 7;
-            k->window = ngx_parse_time(&v, 0);
-            if (k->window == (ngx_msec_t) NGX_ERROR || k->window == 0) {
-                why = "window= must be a duration such as 60s or 10m";
-                goto invalid;
-            }
-
-        } else if (w->len > 4 && w->data[3] == '='
-                   && (ngx_strncmp(w->data, "rpm", 3) == 0
-                       || ngx_strncmp(w->data, "tpm", 3) == 0
-                       || ngx_strncmp(w->data, "tpd", 3) == 0))
-        {
-            limit = w->data[0] == 'r' ? &k->rpm
-                    : w->data[2] == 'm' ? &k->tpm : &k->tpd;
-            num = ngx_atoi(w->data + 4, w->len - 4);
-            if (num == NGX_ERROR) {
-                why = "rpm=, tpm= and tpd= take a whole number";
-                goto invalid;
-            }
-            *limit = (ngx_uint_t) num;
-
-        } else {
-            why = "unknown field (models=, strategies=, rpm=, tpm=, tpd= "
-                  "or window=)";
+        why = ngx_http_thinkgate_keys_field(k, &word[i]);
+        if (why) {
             goto invalid;
         }
     }
@@ -269,6 +248,127 @@ invalid:
                        "\"thinkgate_keys\" directive: invalid line %ui of "
                        "\"%V\": %s", line, path, why);
     return NGX_ERROR;
+}
+
+
+/* a line's words (up to "#") into word[], copied into the pool:
+ * NGX_DECLINED when there are more than NGX_HTTP_THINKGATE_KEY_FIELDS */
+
+static ngx_int_t
+ngx_http_thinkgate_keys_split(ngx_conf_t *cf, u_char *p, size_t len,
+    ngx_str_t *word, ngx_uint_t *nwords)
+{
+    u_char      *last, *s;
+    ngx_uint_t   n;
+
+    last = p + len;
+    n = 0;
+    *nwords = 0;
+
+    while (p < last) {
+        while (p < last && (*p == ' ' || *p == '\t' || *p == '\r')) {
+            p++;
+        }
+
+        if (p == last || *p == '#') {
+            break;
+        }
+
+        if (n == NGX_HTTP_THINKGATE_KEY_FIELDS) {
+            return NGX_DECLINED;
+        }
+
+        s = p;
+        while (p < last && *p != ' ' && *p != '\t' && *p != '\r') {
+            p++;
+        }
+
+        word[n].data = ngx_pstrdup(cf->pool, &(ngx_str_t) { p - s, s });
+        word[n].len = p - s;
+        if (word[n].data == NULL) {
+            return NGX_ERROR;
+        }
+        n++;
+    }
+
+    *nwords = n;
+
+    return NGX_OK;
+}
+
+
+/* 1 when a key of that name was read already */
+
+static ngx_uint_t
+ngx_http_thinkgate_keys_named(ngx_http_thinkgate_main_conf_t *mcf,
+    ngx_str_t *name)
+{
+    ngx_uint_t                 i;
+    ngx_http_thinkgate_key_t  *keys;
+
+    keys = mcf->keys->elts;
+    for (i = 0; i < mcf->keys->nelts; i++) {
+        if (keys[i].name.len == name->len
+            && ngx_strncmp(keys[i].name.data, name->data, name->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* one "name=value" field after the digest into k: NULL, or why not */
+
+static const char *
+ngx_http_thinkgate_keys_field(ngx_http_thinkgate_key_t *k, ngx_str_t *w)
+{
+    ngx_str_t                        v;
+    ngx_int_t                        num;
+    ngx_msec_t                       ms;
+    ngx_http_thinkgate_key_field_t  *f;
+
+    for (f = ngx_http_thinkgate_key_fields; f->name.len; f++) {
+        if (w->len > f->name.len
+            && ngx_strncmp(w->data, f->name.data, f->name.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (f->name.len == 0) {
+        return "unknown field (models=, strategies=, rpm=, tpm=, tpd= "
+               "or window=)";
+    }
+
+    v.data = w->data + f->name.len;
+    v.len = w->len - f->name.len;
+
+    switch (f->type) {
+
+    case NGX_HTTP_THINKGATE_KEY_LIST:
+        *(ngx_str_t *) ((char *) k + f->offset) = v;
+        break;
+
+    case NGX_HTTP_THINKGATE_KEY_DURATION:
+        ms = ngx_parse_time(&v, 0);
+        if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+            return f->why;
+        }
+        *(ngx_msec_t *) ((char *) k + f->offset) = ms;
+        break;
+
+    default: /* NGX_HTTP_THINKGATE_KEY_NUMBER */
+        num = ngx_atoi(v.data, v.len);
+        if (num == NGX_ERROR) {
+            return f->why;
+        }
+        *(ngx_uint_t *) ((char *) k + f->offset) = (ngx_uint_t) num;
+        break;
+    }
+
+    return NULL;
 }
 
 

@@ -37,6 +37,10 @@ typedef struct {
 
 static ngx_uint_t ngx_http_thinkgate_plugin_name(ngx_str_t *s);
 static ngx_uint_t ngx_http_thinkgate_redis_addr(ngx_str_t *s);
+static void ngx_http_thinkgate_redis_defaults(
+    ngx_http_thinkgate_redis_t *redis);
+static char *ngx_http_thinkgate_redis_params_parse(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_http_thinkgate_redis_t *redis);
 static char *ngx_http_thinkgate_conf_param(ngx_conf_t *cf,
     ngx_command_t *cmd, ngx_http_thinkgate_param_t *param, void *dst,
     ngx_str_t *arg);
@@ -151,10 +155,8 @@ ngx_http_thinkgate_conf_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_thinkgate_main_conf_t *mcf = conf;
 
-    char                        *rv, *p;
+    char                        *rv;
     ngx_str_t                   *value;
-    ngx_uint_t                   i, seen;
-    ngx_http_thinkgate_param_t  *param;
     ngx_http_thinkgate_redis_t  *redis;
 
     if (mcf->redis) {
@@ -176,7 +178,26 @@ ngx_http_thinkgate_conf_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 
     redis->addr = value[1];
 
-    /* the defaults come from the parameter table */
+    ngx_http_thinkgate_redis_defaults(redis);
+
+    rv = ngx_http_thinkgate_redis_params_parse(cf, cmd, redis);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    mcf->redis = redis;
+
+    return NGX_CONF_OK;
+}
+
+
+/* the defaults come from the parameter table */
+
+static void
+ngx_http_thinkgate_redis_defaults(ngx_http_thinkgate_redis_t *redis)
+{
+    char                        *p;
+    ngx_http_thinkgate_param_t  *param;
 
     for (param = ngx_http_thinkgate_redis_params; param->name.len; param++) {
         p = (char *) redis + param->offset;
@@ -197,7 +218,21 @@ ngx_http_thinkgate_conf_redis(ngx_conf_t *cf, ngx_command_t *cmd,
             break;
         }
     }
+}
 
+
+/* the parameters after the address, each once */
+
+static char *
+ngx_http_thinkgate_redis_params_parse(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_thinkgate_redis_t *redis)
+{
+    char                        *rv;
+    ngx_str_t                   *value;
+    ngx_uint_t                   i, seen;
+    ngx_http_thinkgate_param_t  *param;
+
+    value = cf->args->elts;
     seen = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
@@ -232,8 +267,6 @@ ngx_http_thinkgate_conf_redis(ngx_conf_t *cf, ngx_command_t *cmd,
             return rv;
         }
     }
-
-    mcf->redis = redis;
 
     return NGX_CONF_OK;
 }

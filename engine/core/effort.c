@@ -66,15 +66,87 @@ tg_effort_default(int level)
 }
 
 
+/* The rule's first word, w (n bytes): budget=N or budget=none. */
+static int
+tg__effort_budget(const char *w, size_t n, tg_effort_t *out, char *msg,
+    size_t msg_size)
+{
+    char  *end;
+    long   v;
+
+    if (n < 7 || memcmp(w, "budget=", 7) != 0) {
+        snprintf(msg, msg_size, "\"%.*s\": the rule starts with "
+                 "budget=N or budget=none", (int) n, w);
+        return -EINVAL;
+    }
+    if (n == 11 && memcmp(w + 7, "none", 4) == 0) {
+        out->budget = 0;
+        return 0;
+    }
+
+    errno = 0;
+    v = strtol(w + 7, &end, 10);
+    if (errno != 0 || end != w + n || v < 1 || v > TG_EFFORT_BUDGET_MAX) {
+        snprintf(msg, msg_size, "\"%.*s\": budget is 1..%d "
+                 "tokens or none", (int) n, w, TG_EFFORT_BUDGET_MAX);
+        return -EINVAL;
+    }
+    out->budget = (uint32_t) v;
+    return 0;
+}
+
+
+/* A later word, w (n bytes), the rule's words-th: strategy=NAME right
+ * after the budget, then the strategy's options, each appended to
+ * out->strategy (*used bytes so far). */
+static int
+tg__effort_option(const char *w, size_t n, int words, tg_effort_t *out,
+    size_t *used, char *msg, size_t msg_size)
+{
+    if (words == 1 && n > 9 && memcmp(w, "strategy=", 9) == 0) {
+        if (n - 9 >= sizeof(out->strategy)) {
+            goto too_long;
+        }
+        memcpy(out->strategy, w + 9, n - 9);
+        *used = n - 9;
+        out->strategy[*used] = '\0';
+        return 0;
+    }
+
+    if (words == 1) {
+        snprintf(msg, msg_size, "\"%.*s\": options need strategy=NAME "
+                 "right after budget=", (int) n, w);
+        return -EINVAL;
+    }
+
+    if (n >= 7 && memcmp(w, "budget=", 7) == 0) {
+        snprintf(msg, msg_size, "budget is given once");
+        return -EINVAL;
+    }
+
+    if (*used + 1 + n >= sizeof(out->strategy)) {
+        goto too_long;
+    }
+    out->strategy[(*used)++] = ' ';
+    memcpy(out->strategy + *used, w, n);
+    *used += n;
+    out->strategy[*used] = '\0';
+    return 0;
+
+too_long:
+    snprintf(msg, msg_size, "the strategy and its options are longer "
+             "than %d bytes", TG_EFFORT_STRATEGY_MAX - 1);
+    return -EINVAL;
+}
+
+
 int
 tg_effort_parse(const char *text, tg_effort_t *out, char *msg,
     size_t msg_size)
 {
     const char  *p = text, *w, *eq;
     size_t       n, used = 0;
-    char        *end;
-    long         v;
-    int          words = 0, named = 0;
+    int          rc, words = 0;
 
     out->budget = 0;
     out->strategy[0] = '\0';
@@ -99,53 +171,12 @@ tg_effort_parse(const char *text, tg_effort_t *out, char *msg,
         }
 
         if (words == 0) {
-            if (n < 7 || memcmp(w, "budget=", 7) != 0) {
-                snprintf(msg, msg_size, "\"%.*s\": the rule starts with "
-                         "budget=N or budget=none", (int) n, w);
-                return -EINVAL;
-            }
-            if (n == 11 && memcmp(w + 7, "none", 4) == 0) {
-                out->budget = 0;
-            } else {
-                errno = 0;
-                v = strtol(w + 7, &end, 10);
-                if (errno != 0 || end != p || v < 1
-                    || v > TG_EFFORT_BUDGET_MAX)
-                {
-                    snprintf(msg, msg_size, "\"%.*s\": budget is 1..%d "
-                             "tokens or none", (int) n, w,
-                             TG_EFFORT_BUDGET_MAX);
-                    return -EINVAL;
-                }
-                out->budget = (uint32_t) v;
-            }
-
-        } else if (words == 1 && n > 9 && memcmp(w, "strategy=", 9) == 0) {
-            named = 1;
-            if (n - 9 >= sizeof(out->strategy)) {
-                goto too_long;
-            }
-            memcpy(out->strategy, w + 9, n - 9);
-            used = n - 9;
-            out->strategy[used] = '\0';
-
-        } else if (!named) {
-            snprintf(msg, msg_size, "\"%.*s\": options need strategy=NAME "
-                     "right after budget=", (int) n, w);
-            return -EINVAL;
-
-        } else if (n >= 7 && memcmp(w, "budget=", 7) == 0) {
-            snprintf(msg, msg_size, "budget is given once");
-            return -EINVAL;
-
+            rc = tg__effort_budget(w, n, out, msg, msg_size);
         } else {
-            if (used + 1 + n >= sizeof(out->strategy)) {
-                goto too_long;
-            }
-            out->strategy[used++] = ' ';
-            memcpy(out->strategy + used, w, n);
-            used += n;
-            out->strategy[used] = '\0';
+            rc = tg__effort_option(w, n, words, out, &used, msg, msg_size);
+        }
+        if (rc != 0) {
+            return rc;
         }
         words++;
     }
@@ -156,11 +187,6 @@ tg_effort_parse(const char *text, tg_effort_t *out, char *msg,
         return -EINVAL;
     }
     return 0;
-
-too_long:
-    snprintf(msg, msg_size, "the strategy and its options are longer "
-             "than %d bytes", TG_EFFORT_STRATEGY_MAX - 1);
-    return -EINVAL;
 }
 
 

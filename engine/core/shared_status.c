@@ -106,22 +106,16 @@ tg_shared_status_json(const tg_shared_t *s, json_t *doc)
 }
 
 
-int
-tg_shared_status_prometheus(const tg_shared_t *s, tg_buf_t *b)
+/* The state mode and Redis's link and command counters. */
+static int
+tg__shared_prom_redis(const tg_shared_t *s, tg_buf_t *b)
 {
     tg_redis_stats_t    rs;
-    tg_prefix_stats_t   ps;
-    tg_session_stats_t  ss;
     const char         *mode = tg_shared_mode(s);
 
     memset(&rs, 0, sizeof(rs));
     if (s != NULL && s->has_redis) {
         tg_redis_get_stats(&s->redis, &rs);
-    }
-    tg__shared_prefix_sum(s, &ps);
-    memset(&ss, 0, sizeof(ss));
-    if (s != NULL && s->sessions_ok) {
-        ss = s->sessions.stats;
     }
 
     return tg_buf_printf(b,
@@ -147,7 +141,24 @@ tg_shared_status_prometheus(const tg_shared_t *s, tg_buf_t *b)
         "# HELP thinkgate_redis_reconnects_total Redis connections "
         "re-established.\n"
         "# TYPE thinkgate_redis_reconnects_total counter\n"
-        "thinkgate_redis_reconnects_total %llu\n"
+        "thinkgate_redis_reconnects_total %llu\n",
+        strcmp(mode, "shared") == 0, strcmp(mode, "local") == 0,
+        strcmp(mode, "off") == 0, rs.connected,
+        (double) rs.latency_us / 1e6,
+        (unsigned long long) rs.commands, (unsigned long long) rs.errors,
+        (unsigned long long) rs.reconnects);
+}
+
+
+/* The prefix index's lookups, summed over its backends' indexes. */
+static int
+tg__shared_prom_prefix(const tg_shared_t *s, tg_buf_t *b)
+{
+    tg_prefix_stats_t  ps;
+
+    tg__shared_prefix_sum(s, &ps);
+
+    return tg_buf_printf(b,
         "# HELP thinkgate_prefix_lookups_total Prefix-index lookups.\n"
         "# TYPE thinkgate_prefix_lookups_total counter\n"
         "thinkgate_prefix_lookups_total %llu\n"
@@ -158,7 +169,24 @@ tg_shared_status_prometheus(const tg_shared_t *s, tg_buf_t *b)
         "# HELP thinkgate_prefix_fallbacks_total Redis lookups answered "
         "by the local index.\n"
         "# TYPE thinkgate_prefix_fallbacks_total counter\n"
-        "thinkgate_prefix_fallbacks_total %llu\n"
+        "thinkgate_prefix_fallbacks_total %llu\n",
+        (unsigned long long) ps.lookups, (unsigned long long) ps.hits,
+        (unsigned long long) ps.fallbacks);
+}
+
+
+/* The session store's counters. */
+static int
+tg__shared_prom_sessions(const tg_shared_t *s, tg_buf_t *b)
+{
+    tg_session_stats_t  ss;
+
+    memset(&ss, 0, sizeof(ss));
+    if (s != NULL && s->sessions_ok) {
+        ss = s->sessions.stats;
+    }
+
+    return tg_buf_printf(b,
         "# HELP thinkgate_sessions_gets_total Session reads.\n"
         "# TYPE thinkgate_sessions_gets_total counter\n"
         "thinkgate_sessions_gets_total %llu\n"
@@ -180,15 +208,25 @@ tg_shared_status_prometheus(const tg_shared_t *s, tg_buf_t *b)
         "found the lock gone.\n"
         "# TYPE thinkgate_sessions_locks_lost_total counter\n"
         "thinkgate_sessions_locks_lost_total %llu\n",
-        strcmp(mode, "shared") == 0, strcmp(mode, "local") == 0,
-        strcmp(mode, "off") == 0, rs.connected,
-        (double) rs.latency_us / 1e6,
-        (unsigned long long) rs.commands, (unsigned long long) rs.errors,
-        (unsigned long long) rs.reconnects,
-        (unsigned long long) ps.lookups, (unsigned long long) ps.hits,
-        (unsigned long long) ps.fallbacks, (unsigned long long) ss.gets,
+        (unsigned long long) ss.gets,
         (unsigned long long) ss.appends, (unsigned long long) ss.busy,
         (unsigned long long) ss.unavailable,
         (unsigned long long) ss.unknown,
         (unsigned long long) ss.locks_lost);
+}
+
+
+int
+tg_shared_status_prometheus(const tg_shared_t *s, tg_buf_t *b)
+{
+    int  rc;
+
+    rc = tg__shared_prom_redis(s, b);
+    if (rc == 0) {
+        rc = tg__shared_prom_prefix(s, b);
+    }
+    if (rc == 0) {
+        rc = tg__shared_prom_sessions(s, b);
+    }
+    return rc;
 }

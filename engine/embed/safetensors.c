@@ -31,6 +31,10 @@ static size_t tg__st_dtype_size(const char *dtype);
 static int tg__st_tensor(tg_st_file_t *f, const char *name, json_t *v,
                          size_t data_off, tg_st_tensor_t *t, char *err,
                          size_t err_size);
+static int tg__st_map(tg_st_file_t *f, const char *path, char *err,
+                      size_t err_size);
+static int tg__st_tensors(tg_st_file_t *f, uint64_t hlen, char *err,
+                          size_t err_size);
 static void tg__st_shape_str(int ndim, const int64_t *shape, char *buf,
                              size_t size);
 
@@ -122,16 +126,77 @@ tg__st_tensor(tg_st_file_t *f, const char *name, json_t *v, size_t data_off,
     return 0;
 }
 
+/* path mapped read-only into f (map, map_size): at least the 8 bytes of
+ * the header's length. */
+static int
+tg__st_map(tg_st_file_t *f, const char *path, char *err, size_t err_size)
+{
+    struct stat  st;
+    int          fd, rc;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        rc = -errno;
+        snprintf(err, err_size, "%s: %s", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return rc;
+    }
+    if (st.st_size < 8) {
+        snprintf(err, err_size, "%s: %lld bytes, too short for a "
+                 "safetensors header", path, (long long) st.st_size);
+        close(fd);
+        return -EINVAL;
+    }
+    f->map_size = (size_t) st.st_size;
+    f->map = mmap(NULL, f->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (f->map == MAP_FAILED) {
+        rc = -errno;
+        f->map = NULL;
+        snprintf(err, err_size, "%s: mmap: %s", path, strerror(errno));
+        close(fd);
+        return rc;
+    }
+    close(fd);
+    return 0;
+}
+
+/* Every tensor the header (hlen bytes) names, but its metadata. */
+static int
+tg__st_tensors(tg_st_file_t *f, uint64_t hlen, char *err, size_t err_size)
+{
+    const char  *key;
+    json_t      *v;
+    int          rc;
+
+    f->tensors = calloc(json_object_size(f->header) + 1,
+                        sizeof(*f->tensors));
+    if (f->tensors == NULL) {
+        snprintf(err, err_size, "%s: out of memory", f->path);
+        return -ENOMEM;
+    }
+    json_object_foreach(f->header, key, v) {
+        if (strcmp(key, "__metadata__") == 0) {
+            continue;
+        }
+        rc = tg__st_tensor(f, key, v, 8 + (size_t) hlen,
+                           &f->tensors[f->count], err, err_size);
+        if (rc != 0) {
+            return rc;
+        }
+        f->count++;
+    }
+    return 0;
+}
+
 int
 tg_st_open(const char *path, tg_st_file_t **out, char *err, size_t err_size)
 {
     tg_st_file_t    *f;
-    struct stat      st;
     json_error_t     jerr;
-    const char      *key;
-    json_t          *v;
     uint64_t         hlen = 0;
-    int              fd = -1, rc, i;
+    int              rc, i;
 
     *out = NULL;
     f = calloc(1, sizeof(*f));
@@ -140,28 +205,10 @@ tg_st_open(const char *path, tg_st_file_t **out, char *err, size_t err_size)
         rc = -ENOMEM;
         goto failed;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        rc = -errno;
-        snprintf(err, err_size, "%s: %s", path, strerror(errno));
+    rc = tg__st_map(f, path, err, err_size);
+    if (rc != 0) {
         goto failed;
     }
-    if (st.st_size < 8) {
-        snprintf(err, err_size, "%s: %lld bytes, too short for a "
-                 "safetensors header", path, (long long) st.st_size);
-        rc = -EINVAL;
-        goto failed;
-    }
-    f->map_size = (size_t) st.st_size;
-    f->map = mmap(NULL, f->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (f->map == MAP_FAILED) {
-        rc = -errno;
-        f->map = NULL;
-        snprintf(err, err_size, "%s: mmap: %s", path, strerror(errno));
-        goto failed;
-    }
-    close(fd);
-    fd = -1;
     for (i = 7; i >= 0; i--) {
         hlen = (hlen << 8) | f->map[i];
     }
@@ -179,31 +226,14 @@ tg_st_open(const char *path, tg_st_file_t **out, char *err, size_t err_size)
         rc = -EINVAL;
         goto failed;
     }
-    f->tensors = calloc(json_object_size(f->header) + 1,
-                        sizeof(*f->tensors));
-    if (f->tensors == NULL) {
-        snprintf(err, err_size, "%s: out of memory", path);
-        rc = -ENOMEM;
+    rc = tg__st_tensors(f, hlen, err, err_size);
+    if (rc != 0) {
         goto failed;
-    }
-    json_object_foreach(f->header, key, v) {
-        if (strcmp(key, "__metadata__") == 0) {
-            continue;
-        }
-        rc = tg__st_tensor(f, key, v, 8 + (size_t) hlen,
-                           &f->tensors[f->count], err, err_size);
-        if (rc != 0) {
-            goto failed;
-        }
-        f->count++;
     }
     *out = f;
     return 0;
 
 failed:
-    if (fd >= 0) {
-        close(fd);
-    }
     tg_st_close(f);
     return rc;
 }

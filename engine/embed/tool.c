@@ -33,6 +33,13 @@ static int  tg__tool_flush(tg_tool_t *t);
 static int  tg__tool_line(tg_tool_t *t, char *line, size_t len,
                           size_t lineno);
 static void tg__tool_usage(FILE *f);
+static int  tg__tool_device(const char *arg, tg_embed_opts_t *opts);
+static int  tg__tool_args(int argc, char **argv, tg_tool_t *t,
+                          tg_embed_opts_t *opts, const char **model,
+                          int *stats);
+static int  tg__tool_alloc(tg_tool_t *t);
+static int  tg__tool_read(tg_tool_t *t);
+static void tg__tool_free(tg_tool_t *t);
 
 static void
 tg__tool_usage(FILE *f)
@@ -158,8 +165,28 @@ tg__tool_flush(tg_tool_t *t)
     return 0;
 }
 
-int
-main(int argc, char **argv)
+static int
+tg__tool_device(const char *arg, tg_embed_opts_t *opts)
+{
+    if (strcmp(arg, "auto") == 0) {
+        opts->device = TG_EMBED_DEVICE_AUTO;
+    } else if (strcmp(arg, "cpu") == 0) {
+        opts->device = TG_EMBED_DEVICE_CPU;
+    } else if (strcmp(arg, "cuda") == 0) {
+        opts->device = TG_EMBED_DEVICE_CUDA;
+    } else {
+        fprintf(stderr, "thinkgate-embed: --device %s: expected "
+                "auto, cpu or cuda\n", arg);
+        return 2;
+    }
+    return 0;
+}
+
+/* The command line into t, opts, *model and *stats: -1 to go on, or the
+ * exit status (0 after --help). */
+static int
+tg__tool_args(int argc, char **argv, tg_tool_t *t, tg_embed_opts_t *opts,
+    const char **model, int *stats)
 {
     static const struct option longopts[] = {
         { "model", required_argument, NULL, 'm' },
@@ -171,57 +198,41 @@ main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    tg_embed_opts_t     opts = { 1, TG_EMBED_DEVICE_AUTO, 0 };
-    tg_tool_t           t;
-    const char         *model = "build/models/all-MiniLM-L6-v2";
-    char                err[512], *line = NULL;
-    size_t              cap = 0, lineno = 0;
-    ssize_t             len;
-    int                 c, stats = 0, status = 0, rc;
+    int  c;
 
-    memset(&t, 0, sizeof(t));
-    t.batch = 32;
     while ((c = getopt_long(argc, argv, "m:d:t:b:ish", longopts, NULL))
            != -1)
     {
         switch (c) {
         case 'm':
-            model = optarg;
+            *model = optarg;
             break;
         case 'd':
-            if (strcmp(optarg, "auto") == 0) {
-                opts.device = TG_EMBED_DEVICE_AUTO;
-            } else if (strcmp(optarg, "cpu") == 0) {
-                opts.device = TG_EMBED_DEVICE_CPU;
-            } else if (strcmp(optarg, "cuda") == 0) {
-                opts.device = TG_EMBED_DEVICE_CUDA;
-            } else {
-                fprintf(stderr, "thinkgate-embed: --device %s: expected "
-                        "auto, cpu or cuda\n", optarg);
+            if (tg__tool_device(optarg, opts) != 0) {
                 return 2;
             }
             break;
         case 't':
-            opts.threads = atoi(optarg);
-            if (opts.threads < 1 || opts.threads > 1024) {
+            opts->threads = atoi(optarg);
+            if (opts->threads < 1 || opts->threads > 1024) {
                 fprintf(stderr, "thinkgate-embed: --threads %s: expected "
                         "1..1024\n", optarg);
                 return 2;
             }
             break;
         case 'b':
-            t.batch = (size_t) atol(optarg);
-            if (t.batch < 1 || t.batch > 65536) {
+            t->batch = (size_t) atol(optarg);
+            if (t->batch < 1 || t->batch > 65536) {
                 fprintf(stderr, "thinkgate-embed: --batch %s: expected "
                         "1..65536\n", optarg);
                 return 2;
             }
             break;
         case 'i':
-            t.ids_mode = 1;
+            t->ids_mode = 1;
             break;
         case 's':
-            stats = 1;
+            *stats = 1;
             break;
         case 'h':
             tg__tool_usage(stdout);
@@ -235,6 +246,92 @@ main(int argc, char **argv)
         tg__tool_usage(stderr);
         return 2;
     }
+    return -1;
+}
+
+/* The batch's arrays, once the embedder is open: 0 or -ENOMEM. */
+static int
+tg__tool_alloc(tg_tool_t *t)
+{
+    t->texts = calloc(t->batch, sizeof(*t->texts));
+    t->lens = calloc(t->batch, sizeof(*t->lens));
+    t->ids_lens = calloc(t->batch, sizeof(*t->ids_lens));
+    t->bad = calloc(t->batch, sizeof(*t->bad));
+    t->out = malloc(t->batch * tg_embedder_dim(t->e) * sizeof(float));
+    t->ids = t->ids_mode ? malloc(t->batch * 512 * sizeof(int32_t)) : NULL;
+    if (t->texts == NULL || t->lens == NULL || t->ids_lens == NULL
+        || t->bad == NULL || t->out == NULL
+        || (t->ids_mode && t->ids == NULL))
+    {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Every line of stdin, answered in batches: 0, 1 when a line was bad,
+ * or -1 on a failure that stops the run (reported). */
+static int
+tg__tool_read(tg_tool_t *t)
+{
+    char     *line = NULL;
+    size_t    cap = 0, lineno = 0;
+    ssize_t   len;
+    int       rc, status = 0;
+
+    while ((len = getline(&line, &cap, stdin)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) {
+            len--;
+        }
+        rc = tg__tool_line(t, line, (size_t) len, lineno);
+        if (rc == -ENOMEM) {
+            fprintf(stderr, "thinkgate-embed: out of memory\n");
+            status = -1;
+            break;
+        }
+        status |= rc != 0;
+        if (t->n == t->batch && tg__tool_flush(t) != 0) {
+            status = -1;
+            break;
+        }
+    }
+    free(line);
+    if (status >= 0 && t->n > 0 && tg__tool_flush(t) != 0) {
+        status = -1;
+    }
+    return status;
+}
+
+static void
+tg__tool_free(tg_tool_t *t)
+{
+    while (t->n > 0) {
+        free(t->texts[--t->n]);
+    }
+    free(t->texts);
+    free(t->lens);
+    free(t->ids_lens);
+    free(t->bad);
+    free(t->out);
+    free(t->ids);
+    tg_embedder_close(t->e);
+}
+
+int
+main(int argc, char **argv)
+{
+    tg_embed_opts_t     opts = { 1, TG_EMBED_DEVICE_AUTO, 0 };
+    tg_tool_t           t;
+    const char         *model = "build/models/all-MiniLM-L6-v2";
+    char                err[512];
+    int                 stats = 0, status, rc;
+
+    memset(&t, 0, sizeof(t));
+    t.batch = 32;
+    rc = tg__tool_args(argc, argv, &t, &opts, &model, &stats);
+    if (rc >= 0) {
+        return rc;
+    }
     rc = tg_embedder_open(model, &opts, &t.e, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "thinkgate-embed: %s\n", err);
@@ -245,58 +342,20 @@ main(int argc, char **argv)
             tg_embedder_device_note(t.e)[0] ? " (" : "",
             tg_embedder_device_note(t.e),
             tg_embedder_device_note(t.e)[0] ? ")" : "");
-    t.texts = calloc(t.batch, sizeof(*t.texts));
-    t.lens = calloc(t.batch, sizeof(*t.lens));
-    t.ids_lens = calloc(t.batch, sizeof(*t.ids_lens));
-    t.bad = calloc(t.batch, sizeof(*t.bad));
-    t.out = malloc(t.batch * tg_embedder_dim(t.e) * sizeof(float));
-    t.ids = t.ids_mode ? malloc(t.batch * 512 * sizeof(int32_t)) : NULL;
-    if (t.texts == NULL || t.lens == NULL || t.ids_lens == NULL
-        || t.bad == NULL || t.out == NULL || (t.ids_mode && t.ids == NULL))
-    {
+    if (tg__tool_alloc(&t) != 0) {
         fprintf(stderr, "thinkgate-embed: out of memory\n");
         status = 1;
-        goto done;
-    }
-    while ((len = getline(&line, &cap, stdin)) >= 0) {
-        lineno++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) {
-            len--;
-        }
-        rc = tg__tool_line(&t, line, (size_t) len, lineno);
-        if (rc == -ENOMEM) {
-            fprintf(stderr, "thinkgate-embed: out of memory\n");
+    } else {
+        status = tg__tool_read(&t);
+        if (status < 0) {
             status = 1;
-            goto done;
-        }
-        status |= rc != 0;
-        if (t.n == t.batch && tg__tool_flush(&t) != 0) {
-            status = 1;
-            goto done;
+        } else if (stats) {
+            fprintf(stderr, "{\"texts\": %zu, \"tokens\": %zu, "
+                    "\"forward_s\": %.6f}\n", t.total.texts, t.total.tokens,
+                    (double) t.total.ns / 1e9);
         }
     }
-    if (t.n > 0 && tg__tool_flush(&t) != 0) {
-        status = 1;
-        goto done;
-    }
-    if (stats) {
-        fprintf(stderr, "{\"texts\": %zu, \"tokens\": %zu, "
-                "\"forward_s\": %.6f}\n", t.total.texts, t.total.tokens,
-                (double) t.total.ns / 1e9);
-    }
-
-done:
-    while (t.n > 0) {
-        free(t.texts[--t.n]);
-    }
-    free(line);
-    free(t.texts);
-    free(t.lens);
-    free(t.ids_lens);
-    free(t.bad);
-    free(t.out);
-    free(t.ids);
-    tg_embedder_close(t.e);
+    tg__tool_free(&t);
     if (fflush(stdout) != 0) {
         return 1;
     }

@@ -72,6 +72,12 @@ static void tg__wp_insert(tg_wordpiece_t *wp, uint32_t off, size_t len,
                           int cont, int32_t id);
 static int tg__wp_read(const char *path, char **out, size_t *len,
                        char *err, size_t err_size);
+static int tg__wp_table(tg_wordpiece_t *wp, size_t len,
+                        const char *vocab_path, char *err, size_t err_size);
+static int tg__wp_index(tg_wordpiece_t *wp, size_t len,
+                        const char *vocab_path, char *err, size_t err_size);
+static int tg__wp_specials(tg_wordpiece_t *wp, const char *vocab_path,
+                           char *err, size_t err_size);
 static void tg__wp_emit(tg__wp_out_t *o, int32_t id);
 static void tg__wp_flush(const tg_wordpiece_t *wp, tg__wp_word_t *w,
                          tg__wp_out_t *o);
@@ -203,14 +209,99 @@ failed:
     return rc;
 }
 
+/* The hash table for the vocabulary's lines (text, len bytes): at most
+ * half full. */
+static int
+tg__wp_table(tg_wordpiece_t *wp, size_t len, const char *vocab_path,
+             char *err, size_t err_size)
+{
+    size_t  lines = 0, i, slots;
+
+    for (i = 0; i < len; i++) {
+        lines += wp->text[i] == '\n';
+    }
+    lines += wp->text[len - 1] != '\n';
+    if (lines > INT32_MAX / 4) {
+        tg__wp_error(err, err_size, "%s: too many lines", vocab_path);
+        return -EINVAL;
+    }
+    for (slots = 16; slots < lines * 2; slots *= 2) {
+        /* a load factor of at most one half */
+    }
+    wp->slots = malloc(slots * sizeof(*wp->slots));
+    if (wp->slots == NULL) {
+        tg__wp_error(err, err_size, "%s: out of memory", vocab_path);
+        return -ENOMEM;
+    }
+    for (i = 0; i < slots; i++) {
+        wp->slots[i].id = -1;
+    }
+    wp->mask = slots - 1;
+    return 0;
+}
+
+/* Each line of the text a piece, its id the line's index ("##": a word's
+ * continuation). */
+static int
+tg__wp_index(tg_wordpiece_t *wp, size_t len, const char *vocab_path,
+             char *err, size_t err_size)
+{
+    size_t   i, start, end;
+    int      cont;
+    int32_t  id;
+
+    for (start = 0, id = 0; start < len; start = end + 1, id++) {
+        end = start;
+        while (end < len && wp->text[end] != '\n') {
+            end++;
+        }
+        wp->text[end] = '\0';   /* the NUL after the last line if none */
+        i = end;
+        while (i > start && wp->text[i - 1] == '\r') {
+            i--;
+        }
+        if (i - start > TG_WP_PIECE_MAX) {
+            tg__wp_error(err, err_size, "%s: line %d is too long",
+                         vocab_path, (int) id + 1);
+            return -EINVAL;
+        }
+        cont = i - start >= 2 && wp->text[start] == '#'
+               && wp->text[start + 1] == '#';
+        tg__wp_insert(wp, (uint32_t) (start + 2 * cont), i - start - 2 * cont,
+                      cont, id);
+    }
+    wp->size = (size_t) id;
+    return 0;
+}
+
+/* The special tokens' ids; only [MASK] may be missing. */
+static int
+tg__wp_specials(tg_wordpiece_t *wp, const char *vocab_path, char *err,
+                size_t err_size)
+{
+    int  k;
+
+    for (k = 0; k < TG_WP_SPECIALS; k++) {
+        const char *name = tg__wp_special_names[k];
+
+        wp->special[k] = tg__wp_find(wp, (const unsigned char *) name,
+                                     strlen(name), 0);
+        if (wp->special[k] < 0 && k != TG_WP_MASK) {
+            tg__wp_error(err, err_size, "%s: no %s in the vocabulary",
+                         vocab_path, name);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 int
 tg_wordpiece_load(const char *vocab_path, tg_wordpiece_t **out, char *err,
                   size_t err_size)
 {
     tg_wordpiece_t *wp;
-    size_t          len = 0, lines = 0, i, start, end, slots;
-    int             rc, cont, k;
-    int32_t         id;
+    size_t          len = 0;
+    int             rc;
 
     if (vocab_path == NULL || out == NULL) {
         tg__wp_error(err, err_size, "wordpiece: no vocabulary path");
@@ -236,63 +327,15 @@ tg_wordpiece_load(const char *vocab_path, tg_wordpiece_t **out, char *err,
         tg__wp_error(err, err_size, "%s: too large", vocab_path);
         goto failed;
     }
-    for (i = 0; i < len; i++) {
-        lines += wp->text[i] == '\n';
+    rc = tg__wp_table(wp, len, vocab_path, err, err_size);
+    if (rc == 0) {
+        rc = tg__wp_index(wp, len, vocab_path, err, err_size);
     }
-    lines += wp->text[len - 1] != '\n';
-    if (lines > INT32_MAX / 4) {
-        rc = -EINVAL;
-        tg__wp_error(err, err_size, "%s: too many lines", vocab_path);
+    if (rc == 0) {
+        rc = tg__wp_specials(wp, vocab_path, err, err_size);
+    }
+    if (rc < 0) {
         goto failed;
-    }
-    for (slots = 16; slots < lines * 2; slots *= 2) {
-        /* a load factor of at most one half */
-    }
-    wp->slots = malloc(slots * sizeof(*wp->slots));
-    if (wp->slots == NULL) {
-        rc = -ENOMEM;
-        tg__wp_error(err, err_size, "%s: out of memory", vocab_path);
-        goto failed;
-    }
-    for (i = 0; i < slots; i++) {
-        wp->slots[i].id = -1;
-    }
-    wp->mask = slots - 1;
-
-    for (start = 0, id = 0; start < len; start = end + 1, id++) {
-        end = start;
-        while (end < len && wp->text[end] != '\n') {
-            end++;
-        }
-        wp->text[end] = '\0';   /* the NUL after the last line if none */
-        i = end;
-        while (i > start && wp->text[i - 1] == '\r') {
-            i--;
-        }
-        if (i - start > TG_WP_PIECE_MAX) {
-            rc = -EINVAL;
-            tg__wp_error(err, err_size, "%s: line %d is too long",
-                         vocab_path, (int) id + 1);
-            goto failed;
-        }
-        cont = i - start >= 2 && wp->text[start] == '#'
-               && wp->text[start + 1] == '#';
-        tg__wp_insert(wp, (uint32_t) (start + 2 * cont), i - start - 2 * cont,
-                      cont, id);
-    }
-    wp->size = (size_t) id;
-
-    for (k = 0; k < TG_WP_SPECIALS; k++) {
-        const char *name = tg__wp_special_names[k];
-
-        wp->special[k] = tg__wp_find(wp, (const unsigned char *) name,
-                                     strlen(name), 0);
-        if (wp->special[k] < 0 && k != TG_WP_MASK) {
-            rc = -EINVAL;
-            tg__wp_error(err, err_size, "%s: no %s in the vocabulary",
-                         vocab_path, name);
-            goto failed;
-        }
     }
     *out = wp;
     return 0;

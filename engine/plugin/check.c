@@ -34,6 +34,9 @@ static void tg__nop_aux(tg_plugin_req_t *req, tg_plugin_aux_t *a,
 static void tg__nop_timer(tg_plugin_req_t *req, tg_plugin_timer_t *tm,
     void *data);
 static void tg__nop_req(tg_plugin_req_t *req);
+static int tg__check_abi(const void *sym, size_t sym_size, const char *file,
+    uint32_t *size, char *err, size_t errlen);
+static void tg__check_defaults(tg_plugin_t *copy);
 
 
 static int
@@ -95,13 +98,17 @@ tg__nop_req(tg_plugin_req_t *req)
 }
 
 
-int
-tg__plugin_check(const void *sym, size_t sym_size, const char *file,
-    const char *name, tg_plugin_t *copy, char *err, size_t errlen)
+/* What the descriptor at sym (sym_size bytes, 0: unknown) must be before
+ * it is copied: this ABI, this build's signature and a size the engine
+ * can read.  *size: the size it declares. */
+static int
+tg__check_abi(const void *sym, size_t sym_size, const char *file,
+    uint32_t *size, char *err, size_t errlen)
 {
-    char                why[768];
-    uint32_t            abi, size;
+    uint32_t            abi;
     const tg_plugin_t  *p;
+
+    *size = 0;
 
     /* The version is all an unknown ABI promises to have; read it (and
      * nothing else) first. */
@@ -134,19 +141,60 @@ tg__plugin_check(const void *sym, size_t sym_size, const char *file,
                               TG_PLUGIN_SIGNATURE);
     }
 
-    size = p->size;
-    if (size < TG__PLUGIN_MIN_SIZE
-        || (sym_size != 0 && size > sym_size))
+    *size = p->size;
+    if (*size < TG__PLUGIN_MIN_SIZE
+        || (sym_size != 0 && *size > sym_size))
     {
         return tg__check_fail(err, errlen, "plugin %s: descriptor size %u, "
-                              "engine reads %zu", file, size,
+                              "engine reads %zu", file, *size,
                               TG__PLUGIN_MIN_SIZE);
+    }
+
+    return 0;
+}
+
+
+/* The copy's optional fields: empty strings and no-op callbacks where the
+ * plugin gives none. */
+static void
+tg__check_defaults(tg_plugin_t *copy)
+{
+    if (copy->version == NULL) {
+        copy->version = "";
+    }
+
+    if (copy->description == NULL) {
+        copy->description = "";
+    }
+
+    copy->on_delta = copy->on_delta ? copy->on_delta : tg__nop_delta;
+    copy->on_trace_end = copy->on_trace_end ? copy->on_trace_end
+                                            : tg__nop_trace_end;
+    copy->on_aux_result = copy->on_aux_result ? copy->on_aux_result
+                                              : tg__nop_aux;
+    copy->on_timer = copy->on_timer ? copy->on_timer : tg__nop_timer;
+    copy->on_cancel = copy->on_cancel ? copy->on_cancel : tg__nop_req;
+    copy->destroy = copy->destroy ? copy->destroy : tg__nop_req;
+}
+
+
+int
+tg__plugin_check(const void *sym, size_t sym_size, const char *file,
+    const char *name, tg_plugin_t *copy, char *err, size_t errlen)
+{
+    int       rc;
+    char      why[768];
+    uint32_t  size;
+
+    rc = tg__check_abi(sym, sym_size, file, &size, err, errlen);
+    if (rc < 0) {
+        return rc;
     }
 
     /* A newer plugin's extra fields are ignored; the fields an older one
      * ends before read as zero. */
     memset(copy, 0, sizeof(*copy));
-    memcpy(copy, p, size < sizeof(*copy) ? size : sizeof(*copy));
+    memcpy(copy, sym, size < sizeof(*copy) ? size : sizeof(*copy));
 
     if (copy->name == NULL || strcmp(copy->name, name) != 0) {
         return tg__check_fail(err, errlen, "plugin %s: name '%.64s' does "
@@ -165,22 +213,7 @@ tg__plugin_check(const void *sym, size_t sym_size, const char *file,
                               file, why);
     }
 
-    if (copy->version == NULL) {
-        copy->version = "";
-    }
-
-    if (copy->description == NULL) {
-        copy->description = "";
-    }
-
-    copy->on_delta = copy->on_delta ? copy->on_delta : tg__nop_delta;
-    copy->on_trace_end = copy->on_trace_end ? copy->on_trace_end
-                                            : tg__nop_trace_end;
-    copy->on_aux_result = copy->on_aux_result ? copy->on_aux_result
-                                              : tg__nop_aux;
-    copy->on_timer = copy->on_timer ? copy->on_timer : tg__nop_timer;
-    copy->on_cancel = copy->on_cancel ? copy->on_cancel : tg__nop_req;
-    copy->destroy = copy->destroy ? copy->destroy : tg__nop_req;
+    tg__check_defaults(copy);
 
     return 0;
 }

@@ -20,6 +20,12 @@ static int tg__attempt(tg_plugin_registry_t *reg, const char *name,
 static tg__plugin_entry_t *tg__entry_find(const tg_plugin_registry_t *reg,
     const char *name);
 static void tg__version_free(tg_plugin_version_t *v);
+static tg__plugin_entry_t *tg__entry_new(tg_plugin_registry_t *reg,
+    const char *name);
+static void tg__version_install(tg__plugin_entry_t *e,
+    tg_plugin_version_t *v, const tg__file_id_t *id);
+static void tg__attempt_failed(tg_plugin_registry_t *reg,
+    tg__plugin_entry_t *e, int rc, const tg__file_id_t *id, const char *msg);
 
 
 int
@@ -203,6 +209,81 @@ tg__entry_find(const tg_plugin_registry_t *reg, const char *name)
 }
 
 
+/* A new entry for name, at the end of reg's list; NULL when out of
+ * memory. */
+static tg__plugin_entry_t *
+tg__entry_new(tg_plugin_registry_t *reg, const char *name)
+{
+    tg__plugin_entry_t  *e;
+
+    e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        return NULL;
+    }
+
+    memcpy(e->name, name, strlen(name) + 1);
+    e->reg = reg;
+    *reg->tail = e;
+    reg->tail = &e->next;
+
+    return e;
+}
+
+
+/* v, loaded from the file id, becomes e's current version; the old one
+ * is freed, or drains while requests hold it. */
+static void
+tg__version_install(tg__plugin_entry_t *e, tg_plugin_version_t *v,
+    const tg__file_id_t *id)
+{
+    tg_plugin_version_t  *old;
+
+    v->entry = e;
+    v->generation = ++e->generations;
+    v->current = 1;
+
+    old = e->current;
+    e->current = v;
+    e->id = *id;
+    e->failed = 0;
+    e->failed_rc = 0;
+    e->last_error[0] = '\0';
+
+    if (old != NULL) {
+        old->current = 0;
+        if (old->refs == 0) {
+            tg__version_free(old);
+
+        } else {
+            old->next = e->draining;
+            e->draining = old;
+        }
+    }
+}
+
+
+/* A failed load (rc, msg) recorded on e where there is one, and logged. */
+static void
+tg__attempt_failed(tg_plugin_registry_t *reg, tg__plugin_entry_t *e, int rc,
+    const tg__file_id_t *id, const char *msg)
+{
+    if (e != NULL) {
+        e->failed = 1;
+        e->failed_rc = rc;
+        e->failed_id = *id;
+        memcpy(e->last_error, msg, sizeof(e->last_error));
+    }
+
+    /* A name that is no plugin at all is the caller's to report (a
+     * request naming an unknown strategy must not flood the log). */
+    if (e != NULL || (rc != -ENOENT && rc != -EINVAL)) {
+        tg__plugin_log(reg, TG_LOG_ERROR, "%s%s", msg,
+                e != NULL && e->current != NULL
+                ? " (the previous version keeps serving)" : "");
+    }
+}
+
+
 /*
  * One load of name, successful or not, recorded on its entry (made here
  * once the file exists).  On success the new version becomes current and
@@ -217,7 +298,7 @@ tg__attempt(tg_plugin_registry_t *reg, const char *name,
     struct stat           st;
     tg__file_id_t         id;
     tg__plugin_entry_t   *e;
-    tg_plugin_version_t  *v, *old;
+    tg_plugin_version_t  *v;
 
     *entry = NULL;
     real = NULL;
@@ -236,16 +317,11 @@ tg__attempt(tg_plugin_registry_t *reg, const char *name,
     }
 
     if (e == NULL) {
-        e = calloc(1, sizeof(*e));
+        e = tg__entry_new(reg, name);
         if (e == NULL) {
             rc = tg__plugin_fail(msg, sizeof(msg), -ENOMEM, "out of memory");
             goto failed;
         }
-
-        memcpy(e->name, name, strlen(name) + 1);
-        e->reg = reg;
-        *reg->tail = e;
-        reg->tail = &e->next;
     }
 
     e->failed_stat_rc = 0;
@@ -270,27 +346,7 @@ tg__attempt(tg_plugin_registry_t *reg, const char *name,
         goto failed;
     }
 
-    v->entry = e;
-    v->generation = ++e->generations;
-    v->current = 1;
-
-    old = e->current;
-    e->current = v;
-    e->id = id;
-    e->failed = 0;
-    e->failed_rc = 0;
-    e->last_error[0] = '\0';
-
-    if (old != NULL) {
-        old->current = 0;
-        if (old->refs == 0) {
-            tg__version_free(old);
-
-        } else {
-            old->next = e->draining;
-            e->draining = old;
-        }
-    }
+    tg__version_install(e, v, &id);
 
     tg__plugin_log(reg, TG_LOG_INFO, "plugin %s: loaded %s version '%s', "
             "generation %llu", name, real, v->plugin.version,
@@ -308,21 +364,8 @@ failed:
         (void) close(fd);
     }
 
-    if (e != NULL) {
-        e->failed = 1;
-        e->failed_rc = rc;
-        e->failed_id = id;
-        memcpy(e->last_error, msg, sizeof(e->last_error));
-        *entry = e;
-    }
-
-    /* A name that is no plugin at all is the caller's to report (a
-     * request naming an unknown strategy must not flood the log). */
-    if (e != NULL || (rc != -ENOENT && rc != -EINVAL)) {
-        tg__plugin_log(reg, TG_LOG_ERROR, "%s%s", msg,
-                e != NULL && e->current != NULL
-                ? " (the previous version keeps serving)" : "");
-    }
+    tg__attempt_failed(reg, e, rc, &id, msg);
+    *entry = e;
 
     free(real);
     return tg__plugin_fail(err, errlen, rc, "%s", msg);

@@ -19,6 +19,11 @@
 
 static int tg__copy(int from, const char *to, char *err, size_t errlen);
 static int64_t tg__now_ms(void);
+static int tg__plugin_dlopen(tg_plugin_registry_t *reg, tg__plugin_entry_t *e,
+    const char *real, int fd, void **handle, char *err, size_t errlen);
+static size_t tg__plugin_sym_size(void *sym);
+static int tg__plugin_call_load(tg_plugin_registry_t *reg,
+    tg_plugin_version_t *v, const char *real, char *err, size_t errlen);
 
 
 int
@@ -219,21 +224,15 @@ failed:
 
 
 /*
- * Copies the open file fd (the plugin at real) to a fresh private path,
- * dlopen()s the copy, checks the descriptor and calls load().
+ * Copies the open file fd (the plugin at real) to a fresh private path in
+ * the scratch dir and dlopen()s the copy, whose name goes at once.
  */
-int
-tg__plugin_open(tg_plugin_registry_t *reg, tg__plugin_entry_t *e,
-    const char *real, int fd, tg_plugin_version_t **out, char *err,
-    size_t errlen)
+static int
+tg__plugin_dlopen(tg_plugin_registry_t *reg, tg__plugin_entry_t *e,
+    const char *real, int fd, void **handle, char *err, size_t errlen)
 {
-    int                   rc;
-    char                  copy[4096], why[512];
-    void                 *handle, *sym;
-    size_t                sym_size;
-    Dl_info               info;
-    const ElfW(Sym)      *esym;
-    tg_plugin_version_t  *v;
+    int    rc;
+    char   copy[4096], why[512];
 
     if ((size_t) snprintf(copy, sizeof(copy), "%s/%s.%llu.so", reg->scratch,
                           e->name, (unsigned long long) ++reg->copies)
@@ -248,7 +247,7 @@ tg__plugin_open(tg_plugin_registry_t *reg, tg__plugin_entry_t *e,
         return tg__plugin_fail(err, errlen, rc, "plugin %s: %s", real, why);
     }
 
-    handle = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
+    *handle = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
 
     /* The mapping keeps the copy alive; its name is not needed again. */
     if (unlink(copy) != 0) {
@@ -256,9 +255,76 @@ tg__plugin_open(tg_plugin_registry_t *reg, tg__plugin_entry_t *e,
                 strerror(errno));
     }
 
-    if (handle == NULL) {
+    if (*handle == NULL) {
         return tg__plugin_fail(err, errlen, -ENOEXEC,
                                "plugin %s: dlopen: %s", real, dlerror());
+    }
+
+    return 0;
+}
+
+
+/* The symbol's size in the ELF symbol table bounds what may be read;
+ * 0 when unknown. */
+static size_t
+tg__plugin_sym_size(void *sym)
+{
+    Dl_info           info;
+    const ElfW(Sym)  *esym;
+
+    esym = NULL;
+    if (dladdr1(sym, &info, (void **) &esym, RTLD_DL_SYMENT) != 0
+        && esym != NULL)
+    {
+        return esym->st_size;
+    }
+
+    return 0;
+}
+
+
+/* The plugin's load(), where it has one: 0, or its refusal in err. */
+static int
+tg__plugin_call_load(tg_plugin_registry_t *reg, tg_plugin_version_t *v,
+    const char *real, char *err, size_t errlen)
+{
+    int   rc;
+    char  why[512];
+
+    if (v->plugin.load == NULL) {
+        return 0;
+    }
+
+    why[0] = '\0';
+    rc = v->plugin.load(reg->api, why, sizeof(why));
+    why[sizeof(why) - 1] = '\0';
+
+    if (rc < 0) {
+        return tg__plugin_fail(err, errlen, rc,
+                               "plugin %s: load() refused (%d): %s", real, rc,
+                               why[0] != '\0' ? why : "no reason given");
+    }
+
+    return 0;
+}
+
+
+/*
+ * Copies the open file fd (the plugin at real) to a fresh private path,
+ * dlopen()s the copy, checks the descriptor and calls load().
+ */
+int
+tg__plugin_open(tg_plugin_registry_t *reg, tg__plugin_entry_t *e,
+    const char *real, int fd, tg_plugin_version_t **out, char *err,
+    size_t errlen)
+{
+    int                   rc;
+    void                 *handle, *sym;
+    tg_plugin_version_t  *v;
+
+    rc = tg__plugin_dlopen(reg, e, real, fd, &handle, err, errlen);
+    if (rc < 0) {
+        return rc;
     }
 
     (void) dlerror();
@@ -267,16 +333,6 @@ tg__plugin_open(tg_plugin_registry_t *reg, tg__plugin_entry_t *e,
         rc = tg__plugin_fail(err, errlen, -EPROTO, "plugin %s: no symbol %s",
                       real, TG_PLUGIN_SYMBOL);
         goto failed;
-    }
-
-    /* The symbol's size in the ELF symbol table bounds what may be read;
-     * 0 when unknown. */
-    sym_size = 0;
-    esym = NULL;
-    if (dladdr1(sym, &info, (void **) &esym, RTLD_DL_SYMENT) != 0
-        && esym != NULL)
-    {
-        sym_size = esym->st_size;
     }
 
     v = calloc(1, sizeof(*v));
@@ -293,23 +349,15 @@ tg__plugin_open(tg_plugin_registry_t *reg, tg__plugin_entry_t *e,
         goto failed;
     }
 
-    rc = tg__plugin_check(sym, sym_size, real, e->name, &v->plugin, err,
-                          errlen);
+    rc = tg__plugin_check(sym, tg__plugin_sym_size(sym), real, e->name,
+                          &v->plugin, err, errlen);
     if (rc < 0) {
         goto failed_version;
     }
 
-    if (v->plugin.load != NULL) {
-        why[0] = '\0';
-        rc = v->plugin.load(reg->api, why, sizeof(why));
-        why[sizeof(why) - 1] = '\0';
-
-        if (rc < 0) {
-            tg__plugin_fail(err, errlen, rc,
-                            "plugin %s: load() refused (%d): %s", real, rc,
-                            why[0] != '\0' ? why : "no reason given");
-            goto failed_version;
-        }
+    rc = tg__plugin_call_load(reg, v, real, err, errlen);
+    if (rc < 0) {
+        goto failed_version;
     }
 
     v->loaded_at_ms = tg__now_ms();

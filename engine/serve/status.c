@@ -191,16 +191,40 @@ tg__status_plugin(const tg_plugin_info_t *info, void *data)
 }
 
 
+/* One backend's counters and health, now being the health clock's time. */
 static json_t *
-tg__status_json(tg_request_t *r)
+tg__status_backend(tg_backend_t *be, uint64_t now)
 {
-    tg_engine_t      *e = r->engine;
-    tg_generation_t  *g = r->gen;
-    tg_backend_t     *be;
-    tg_health_t      *h;
-    json_t           *backends, *b, *plugins, *counters, *doc;
-    uint64_t          now;
-    size_t            i;
+    tg_health_t  *h = &be->stats->health;
+
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:{s:b, s:s?, "
+                     "s:I, s:I, s:I, s:I, s:I, s:I, s:s?}}",
+                     "name", be->name, "url", be->url,
+                     "in_flight", (json_int_t) be->stats->in_flight,
+                     "max_inflight", (json_int_t) be->max_inflight,
+                     "requests", (json_int_t) be->stats->requests,
+                     "errors", (json_int_t) be->stats->errors,
+                     "state", tg_health_state_name(h->state),
+                     "health",
+                     "breaker", h->enabled,
+                     "check", be->health.path,
+                     "consecutive_failures", (json_int_t) h->consecutive,
+                     "opened", (json_int_t) h->opened,
+                     "closed", (json_int_t) h->closed,
+                     "checks", (json_int_t) h->checks,
+                     "check_failures", (json_int_t) h->check_failures,
+                     "state_for_ms", (json_int_t) (now - h->since_ms),
+                     "last_error", h->last_error[0] ? h->last_error : NULL);
+}
+
+
+/* The generation's backends, an array; NULL when out of memory. */
+static json_t *
+tg__status_backends(tg_generation_t *g)
+{
+    json_t    *backends, *b;
+    uint64_t   now;
+    size_t     i;
 
     now = tg_health_now_ms();
 
@@ -210,31 +234,43 @@ tg__status_json(tg_request_t *r)
     }
 
     for (i = 0; i < g->nbackends; i++) {
-        be = &g->backends[i];
-        h = &be->stats->health;
-        b = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:{s:b, s:s?, "
-                      "s:I, s:I, s:I, s:I, s:I, s:I, s:s?}}",
-                      "name", be->name, "url", be->url,
-                      "in_flight", (json_int_t) be->stats->in_flight,
-                      "max_inflight", (json_int_t) be->max_inflight,
-                      "requests", (json_int_t) be->stats->requests,
-                      "errors", (json_int_t) be->stats->errors,
-                      "state", tg_health_state_name(h->state),
-                      "health",
-                      "breaker", h->enabled,
-                      "check", be->health.path,
-                      "consecutive_failures", (json_int_t) h->consecutive,
-                      "opened", (json_int_t) h->opened,
-                      "closed", (json_int_t) h->closed,
-                      "checks", (json_int_t) h->checks,
-                      "check_failures", (json_int_t) h->check_failures,
-                      "state_for_ms", (json_int_t) (now - h->since_ms),
-                      "last_error", h->last_error[0] ? h->last_error
-                                                     : NULL);
+        b = tg__status_backend(&g->backends[i], now);
         if (b == NULL || json_array_append_new(backends, b) != 0) {
             json_decref(backends);
             return NULL;
         }
+    }
+    return backends;
+}
+
+
+/* The embedder's, Redis's and the keys' parts of doc: 0, or -ENOMEM. */
+static int
+tg__status_parts(tg_request_t *r, json_t *doc)
+{
+    tg_engine_t      *e = r->engine;
+    tg_generation_t  *g = r->gen;
+
+    if (tg_embed_status_json(tg_embed_of(e, g), doc) != 0
+        || tg_shared_status_json(tg_shared_of(e, g), doc) != 0
+        || tg_keys_status_json(r, doc) != 0)
+    {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+
+static json_t *
+tg__status_json(tg_request_t *r)
+{
+    tg_engine_t      *e = r->engine;
+    tg_generation_t  *g = r->gen;
+    json_t           *backends, *plugins, *counters, *doc;
+
+    backends = tg__status_backends(g);
+    if (backends == NULL) {
+        return NULL;
     }
 
     plugins = json_array();
@@ -267,15 +303,7 @@ tg__status_json(tg_request_t *r)
                      "backends", backends,
                      "plugins", plugins,
                      "counters", counters);
-    if (doc != NULL && tg_embed_status_json(tg_embed_of(e, g), doc) != 0) {
-        json_decref(doc);
-        return NULL;
-    }
-    if (doc != NULL && tg_shared_status_json(tg_shared_of(e, g), doc) != 0) {
-        json_decref(doc);
-        return NULL;
-    }
-    if (doc != NULL && tg_keys_status_json(r, doc) != 0) {
+    if (doc != NULL && tg__status_parts(r, doc) != 0) {
         json_decref(doc);
         return NULL;
     }
