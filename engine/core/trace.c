@@ -46,22 +46,19 @@ tg_trace_start(tg_request_t *r, tg_pool_t *pool, int endpoint, json_t *body,
 }
 
 
-int
-tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
-    int endpoint, json_t *body, int stream, tg_trace_t **out,
-    tg_oa_error_t *err)
+/* A new trace of pool, with every backend but `only` (when given) counted
+ * as tried; NULL with err set when out of memory or `only` is not in the
+ * pool. */
+static tg_trace_t *
+tg__trace_new(tg_pool_t *pool, tg_backend_t *only, tg_oa_error_t *err)
 {
-    tg_trace_t  *t, **pp;
-    unsigned     index;
+    tg_trace_t  *t;
     size_t       i;
-    int          rc;
-
-    *out = NULL;
 
     t = calloc(1, sizeof(*t));
     if (t == NULL) {
         tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
-        return -ENOMEM;
+        return NULL;
     }
 
     t->tried = calloc(pool->nbackends ? pool->nbackends : 1,
@@ -69,7 +66,7 @@ tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
     if (t->tried == NULL) {
         free(t);
         tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
-        return -ENOMEM;
+        return NULL;
     }
 
     /* One chosen backend: every other one of the pool counts as tried,
@@ -87,11 +84,46 @@ tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
             tg_oa_error_set(err, 400, "invalid_request_error",
                             "unknown_backend", NULL, "Backend \"%s\" is "
                             "not in pool \"%s\".", only->name, pool->name);
-            return -EINVAL;
+            return NULL;
         }
     }
 
     t->nfixed = t->ntried;
+    return t;
+}
+
+
+/* Appended to the request's traces, so traces keep their start order. */
+static void
+tg__trace_append(tg_request_t *r, tg_trace_t *t)
+{
+    tg_trace_t  **pp;
+    unsigned      index = 0;
+
+    for (pp = &r->traces; *pp != NULL; pp = &(*pp)->next) {
+        index++;
+    }
+    t->index = index;
+    *pp = t;
+    r->traces_running++;
+}
+
+
+int
+tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
+    int endpoint, json_t *body, int stream, tg_trace_t **out,
+    tg_oa_error_t *err)
+{
+    tg_trace_t  *t;
+    int          rc;
+
+    *out = NULL;
+
+    t = tg__trace_new(pool, only, err);
+    if (t == NULL) {
+        return err->status == 400 ? -EINVAL : -ENOMEM;
+    }
+
     t->req = r;
     t->pool = pool;
     t->endpoint = endpoint;
@@ -124,15 +156,7 @@ tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
         }
     }
 
-    /* Appended, so traces keep their start order. */
-    index = 0;
-    for (pp = &r->traces; *pp != NULL; pp = &(*pp)->next) {
-        index++;
-    }
-    t->index = index;
-    *pp = t;
-    r->traces_running++;
-
+    tg__trace_append(r, t);
     *out = t;
     return 0;
 }
