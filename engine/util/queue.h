@@ -138,4 +138,19 @@ tg_queue_remove(tg_queue_t *x)
     x->next = x;
 }
 
+/* Moves every element of n, in order, behind the last of h; n is left
+ * empty. */
+static inline void
+tg_queue_add(tg_queue_t *h, tg_queue_t *n)
+{
+    if (tg_queue_empty(n)) {
+        return;
+    }
+    h->prev->next = n->next;
+    n->next->prev = h->prev;
+    h->prev = n->prev;
+    h->prev->next = h;
+    tg_queue_init(n);
+}
+
 #endif /* TG_QUEUE_H */

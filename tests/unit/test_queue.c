@@ -213,3 +213,44 @@ Test(queue, pop_until_empty)
     cr_assert_arr_eq(seen, ((int []) { 0, 2, 4, 6 }), 4 * sizeof(int));
     cr_assert(tg_queue_empty(&h));
 }
+
+
+/* tg_queue_add: one queue moved, in order, behind another; the moved one
+ * is left empty and either side may be empty. */
+Test(queue, add)
+{
+    int             i, n, out[TG_TEST_N];
+    tg_queue_t      a, b;
+    tg_test_item_t  items[TG_TEST_N];
+
+    tg_test_fill(&a, items, TG_TEST_N);
+    tg_queue_init(&b);
+    for (i = 5; i < TG_TEST_N; i++) {
+        tg_queue_remove(&items[i].link);
+        tg_queue_insert_tail(&b, &items[i].link);
+    }
+    tg_queue_add(&a, &b);
+    cr_assert(tg_queue_empty(&b));
+    n = tg_test_values(&a, out, TG_TEST_N);
+    cr_assert_eq(n, TG_TEST_N);
+    for (i = 0; i < n; i++) {
+        cr_assert_eq(out[i], i);
+    }
+    n = tg_test_values_back(&a, out, TG_TEST_N);
+    cr_assert_eq(n, TG_TEST_N);
+    cr_assert_eq(out[0], TG_TEST_N - 1);
+
+    /* An empty queue added changes nothing. */
+    tg_queue_add(&a, &b);
+    cr_assert_eq(tg_test_values(&a, out, TG_TEST_N), TG_TEST_N);
+
+    /* Everything moved into an empty queue. */
+    tg_queue_add(&b, &a);
+    cr_assert(tg_queue_empty(&a));
+    n = tg_test_values(&b, out, TG_TEST_N);
+    cr_assert_eq(n, TG_TEST_N);
+    for (i = 0; i < n; i++) {
+        cr_assert_eq(out[i], i);
+    }
+    cr_assert_eq(tg_queue_last(&b), &items[TG_TEST_N - 1].link);
+}
