@@ -17,6 +17,7 @@
 
 #include "backend/client.h"
 #include "config/generation.h"
+#include "util/queue.h"
 
 typedef struct tg_engine_s   tg_engine_t;
 typedef struct tg_conn_s     tg_conn_t;
@@ -75,7 +76,8 @@ struct tg_engine_s {
     uv_idle_t           reaper;
     tg_request_t       *reap;
 
-    tg_conn_t          *conns;              /* registrations, all states */
+    tg_queue_t          conns;              /* registrations, all states,
+                                               newest first */
     size_t              nregistrations;     /* registered (active) */
 
     uint64_t            started_ms;         /* uv_now at start */
