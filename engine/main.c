@@ -352,6 +352,9 @@ main(int argc, char **argv)
     e.listen_fd = -1;
     tg_config_init(&e.config);
     tg_queue_init(&e.conns);
+    tg_queue_init(&e.group_waiters);
+    tg_queue_init(&e.model_fetches);
+    tg_queue_init(&e.health_checks);
 
     if (tg__parse_args(&e, argc, argv) != 0) {
         return 2;
