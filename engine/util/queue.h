@@ -75,35 +75,36 @@ tg_queue_linked(const tg_queue_t *x)
     return x->next != x;
 }
 
-/* The end mark of an iteration: the head itself. */
-static inline tg_queue_t *
-tg_queue_sentinel(tg_queue_t *h)
+/* The end mark of an iteration: the head itself.  The accessors take a
+ * const queue, so that a const owner can be walked too. */
+static inline const tg_queue_t *
+tg_queue_sentinel(const tg_queue_t *h)
 {
     return h;
 }
 
 /* The first element, or the sentinel when empty. */
 static inline tg_queue_t *
-tg_queue_head(tg_queue_t *h)
+tg_queue_head(const tg_queue_t *h)
 {
     return h->next;
 }
 
 /* The last element, or the sentinel when empty. */
 static inline tg_queue_t *
-tg_queue_last(tg_queue_t *h)
+tg_queue_last(const tg_queue_t *h)
 {
     return h->prev;
 }
 
 static inline tg_queue_t *
-tg_queue_next(tg_queue_t *q)
+tg_queue_next(const tg_queue_t *q)
 {
     return q->next;
 }
 
 static inline tg_queue_t *
-tg_queue_prev(tg_queue_t *q)
+tg_queue_prev(const tg_queue_t *q)
 {
     return q->prev;
 }

@@ -15,12 +15,13 @@ typedef struct {
 #define TG_TEST_N  8
 
 
-/* Writes the values of h, head to last, into out; returns their count. */
+/* Writes the values of h, head to last, into out; returns their count.
+ * A const queue: the accessors walk one. */
 static int
-tg_test_values(tg_queue_t *h, int *out, int max)
+tg_test_values(const tg_queue_t *h, int *out, int max)
 {
-    int          n;
-    tg_queue_t  *q;
+    int                n;
+    const tg_queue_t  *q;
 
     n = 0;
     for (q = tg_queue_head(h); q != tg_queue_sentinel(h);
@@ -35,10 +36,10 @@ tg_test_values(tg_queue_t *h, int *out, int max)
 
 /* The same walk backwards, last to head. */
 static int
-tg_test_values_back(tg_queue_t *h, int *out, int max)
+tg_test_values_back(const tg_queue_t *h, int *out, int max)
 {
-    int          n;
-    tg_queue_t  *q;
+    int                n;
+    const tg_queue_t  *q;
 
     n = 0;
     for (q = tg_queue_last(h); q != tg_queue_sentinel(h);
