@@ -17,6 +17,7 @@
 
 #include "backend/client.h"
 #include "config/generation.h"
+#include "util/queue.h"
 
 typedef struct tg_engine_s   tg_engine_t;
 typedef struct tg_conn_s     tg_conn_t;
@@ -75,7 +76,8 @@ struct tg_engine_s {
     uv_idle_t           reaper;
     tg_request_t       *reap;
 
-    tg_conn_t          *conns;              /* registrations, all states */
+    tg_queue_t          conns;              /* registrations, all states,
+                                               newest first */
     size_t              nregistrations;     /* registered (active) */
 
     uint64_t            started_ms;         /* uv_now at start */
@@ -101,16 +103,15 @@ struct tg_engine_s {
     /* Model lists of backends without model= (serve/model_fetch.h): the
      * refresh timer and the GET /v1/models in flight. */
     uv_timer_t          models_timer;
-    tg_model_fetch_t   *model_fetches;
+    tg_queue_t          model_fetches;      /* tg_model_fetch_t */
     /* Traces waiting for a policy=grouped pool, oldest first, and the
      * timer that releases them (core/group_wait.h). */
-    tg_trace_t         *group_head;
-    tg_trace_t         *group_tail;
+    tg_queue_t          group_waiters;      /* tg_trace_t wait_link */
     size_t              group_waiting;
     uv_timer_t          group_timer;
     /* Active health checks (serve/health_check.h). */
     uv_timer_t          health_timer;
-    tg_health_check_t  *health_checks;
+    tg_queue_t          health_checks;      /* tg_health_check_t */
     /* Client keys' local windows and metrics (serve/keys.h); created on
      * first use. */
     tg_keys_t          *keys;

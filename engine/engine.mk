@@ -132,6 +132,8 @@ $(eval $(call tg_unit_test,test_config_models,tests/unit/test_config_models.c \
     engine/config/generation.c engine/config/document.c \
     engine/config/fields.c engine/config/models.c engine/config/health.c \
     engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+$(eval $(call tg_unit_test,test_queue,tests/unit/test_queue.c \
+    engine/util/queue.h,-Iengine))
 $(eval $(call tg_unit_test,test_jload,tests/unit/test_jload.c \
     engine/util/jload.c engine/util/jstr.c engine/util/buf.c,\
     $(TG_ENGINE_TEST_FLAGS) -lm))

@@ -349,7 +349,8 @@ static void
 tg__signal_cb(uv_signal_t *sig, int signum)
 {
     tg_engine_t  *e = sig->data;
-    tg_conn_t    *c, *next;
+    tg_conn_t    *c;
+    tg_queue_t   *q, *next;
 
     if (e->stopping) {
         return;
@@ -360,8 +361,11 @@ tg__signal_cb(uv_signal_t *sig, int signum)
 
     tg_listener_stop(e);
 
-    for (c = e->conns; c != NULL; c = next) {
-        next = c->next;
+    for (q = tg_queue_head(&e->conns); q != tg_queue_sentinel(&e->conns);
+         q = next)
+    {
+        next = tg_queue_next(q);
+        c = tg_queue_data(q, tg_conn_t, link);
         tg_conn_close(c, "engine shutting down");
     }
 
@@ -559,6 +563,10 @@ main(int argc, char **argv)
     e.key_labels = TG_KEY_LABELS;
     e.listen_fd = -1;
     tg_config_init(&e.config);
+    tg_queue_init(&e.conns);
+    tg_queue_init(&e.group_waiters);
+    tg_queue_init(&e.model_fetches);
+    tg_queue_init(&e.health_checks);
 
     if (tg__parse_args(&e, argc, argv) != 0) {
         return 2;

@@ -4,7 +4,7 @@
 TG_BACKEND_SRCS := engine/backend/client.c engine/backend/transfer.c \
                    engine/backend/sse.c
 TG_BACKEND_HDRS := engine/backend/client.h engine/backend/client_int.h \
-                   engine/backend/sse.h
+                   engine/backend/sse.h engine/util/queue.h
 TG_BACKEND_LIBS := $(shell pkg-config --libs libuv libcurl 2>/dev/null \
                      || echo -luv -lcurl)
 
@@ -15,4 +15,4 @@ TG_HTTP_TEST_SRCS := $(TG_BACKEND_SRCS) $(TG_BACKEND_HDRS) \
 $(eval $(call tg_unit_test,test_sse,engine/backend/sse.c \
     engine/backend/sse.h tests/unit/test_sse.c,))
 $(eval $(call tg_unit_test,test_http_client,$(TG_HTTP_TEST_SRCS),\
-    $(TG_BACKEND_LIBS) -lpthread))
+    -Iengine $(TG_BACKEND_LIBS) -lpthread))

@@ -58,9 +58,9 @@ tg_http_client_new(uv_loop_t *loop)
         goto failed;
     }
     c->loop = loop;
-    tg__list_init(&c->transfers);
-    tg__list_init(&c->pending);
-    tg__list_init(&c->sockets);
+    tg_queue_init(&c->transfers);
+    tg_queue_init(&c->pending);
+    tg_queue_init(&c->sockets);
 
     c->multi = curl_multi_init();
     if (c->multi == NULL) {
@@ -121,7 +121,7 @@ failed:
 void
 tg_http_client_free(tg_http_client_t *c)
 {
-    tg__link_t  *l;
+    tg_queue_t  *l;
     tg__sock_t  *sk;
     tg_http_t   *h;
 
@@ -131,10 +131,10 @@ tg_http_client_free(tg_http_client_t *c)
 
     /* Each pass unlinks one transfer whatever its state, so a transfer
      * already marked cancelled cannot make this spin. */
-    while (!tg__list_empty(&c->transfers)) {
-        h = tg__container_of(c->transfers.next, tg_http_t, link);
+    while (!tg_queue_empty(&c->transfers)) {
+        h = tg_queue_data(tg_queue_head(&c->transfers), tg_http_t, link);
         if (h->finishing) {
-            tg__list_remove(&h->link);
+            tg_queue_remove(&h->link);
             continue;
         }
         h->cancelled = 1;
@@ -154,9 +154,9 @@ tg_http_client_free(tg_http_client_t *c)
     c->closing = 1;
 
     /* Any socket curl did not report gone is closed (curl owns the fd). */
-    while (!tg__list_empty(&c->sockets)) {
-        l = c->sockets.next;
-        sk = tg__container_of(l, tg__sock_t, link);
+    while (!tg_queue_empty(&c->sockets)) {
+        l = tg_queue_head(&c->sockets);
+        sk = tg_queue_data(l, tg__sock_t, link);
         tg__sock_close(sk);
     }
 
@@ -263,7 +263,7 @@ tg__curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp,
         sk->client = c;
         sk->fd = s;
         c->nhandles++;
-        tg__list_insert(&c->sockets, &sk->link);
+        tg_queue_insert_tail(&c->sockets, &sk->link);
         c->byfd[s] = sk;
     }
 
@@ -314,7 +314,7 @@ tg__sock_close(tg__sock_t *sk)
     {
         c->byfd[sk->fd] = NULL;
     }
-    tg__list_remove(&sk->link);
+    tg_queue_remove(&sk->link);
     uv_close((uv_handle_t *) &sk->poll, tg__poll_close_cb);
 }
 
@@ -459,7 +459,7 @@ tg__client_defer(tg_http_client_t *c, tg_http_t *h)
 {
     if (!h->queued) {
         h->queued = 1;
-        tg__list_insert(&c->pending, &h->pending);
+        tg_queue_insert_tail(&c->pending, &h->pending);
     }
     if (c->in_curl == 0 && !uv_is_active((uv_handle_t *) &c->idle)) {
         (void) uv_idle_start(&c->idle, tg__pending_cb);
@@ -483,13 +483,13 @@ tg__pending_cb(uv_idle_t *idle)
 static void
 tg__run_pending(tg_http_client_t *c)
 {
-    tg__link_t  *l;
+    tg_queue_t  *l;
     tg_http_t   *h;
 
-    while (!c->closing && !tg__list_empty(&c->pending)) {
-        l = c->pending.next;
-        h = tg__container_of(l, tg_http_t, pending);
-        tg__list_remove(l);
+    while (!c->closing && !tg_queue_empty(&c->pending)) {
+        l = tg_queue_head(&c->pending);
+        h = tg_queue_data(l, tg_http_t, pending);
+        tg_queue_remove(l);
         h->queued = 0;
 
         if (h->cancelled) {

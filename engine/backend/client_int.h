@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "client.h"
+#include "util/queue.h"
 
 /* Idle connections kept for reuse across all backends. */
 #define TG_HTTP_POOL_MAX  1024
@@ -21,44 +22,6 @@
  * destroying one per request cost about a tenth of the engine's
  * instructions for a small request. */
 #define TG_HTTP_SPARE_MAX  64
-
-/* A circular doubly-linked list, as libuv's queue. */
-typedef struct tg__link_s {
-    struct tg__link_s *prev, *next;
-} tg__link_t;
-
-#define tg__container_of(ptr, type, field)                                    \
-    ((type *) ((char *) (ptr) - offsetof(type, field)))
-
-static inline void
-tg__list_init(tg__link_t *l)
-{
-    l->prev = l->next = l;
-}
-
-static inline int
-tg__list_empty(const tg__link_t *l)
-{
-    return l->next == l;
-}
-
-/* Appends l at the tail of list. */
-static inline void
-tg__list_insert(tg__link_t *list, tg__link_t *l)
-{
-    l->next = list;
-    l->prev = list->prev;
-    list->prev->next = l;
-    list->prev = l;
-}
-
-static inline void
-tg__list_remove(tg__link_t *l)
-{
-    l->prev->next = l->next;
-    l->next->prev = l->prev;
-    l->prev = l->next = l;
-}
 
 /*
  * One socket curl asked us to watch.  It lives until curl closes the
@@ -72,7 +35,7 @@ typedef struct {
     curl_socket_t      fd;
     int                events;      /* UV_* being watched, 0 when stopped */
     unsigned           removed:1;   /* idle in curl's pool */
-    tg__link_t         link;        /* in client->sockets */
+    tg_queue_t         link;        /* in client->sockets */
 } tg__sock_t;
 
 struct tg_http_client_s {
@@ -80,9 +43,9 @@ struct tg_http_client_s {
     CURLM       *multi;
     uv_timer_t   timer;             /* curl's single timeout */
     uv_idle_t    idle;              /* runs the pending queue from the loop */
-    tg__link_t   transfers;         /* every live tg_http_t */
-    tg__link_t   pending;           /* transfers with deferred work */
-    tg__link_t   sockets;           /* every tg__sock_t */
+    tg_queue_t   transfers;         /* every live tg_http_t */
+    tg_queue_t   pending;           /* transfers with deferred work */
+    tg_queue_t   sockets;           /* every tg__sock_t */
     tg__sock_t **byfd;              /* the tg__sock_t of each open fd */
     size_t       nbyfd;             /* slots in byfd */
     size_t       nactive;
@@ -102,8 +65,8 @@ struct tg_http_s {
     uv_timer_t          idle;       /* no byte for idle_ms → -ETIMEDOUT */
     long                idle_ms;
     uint64_t            last_rx;    /* loop time of the last byte */
-    tg__link_t          link;       /* in client->transfers */
-    tg__link_t          pending;    /* in client->pending when queued */
+    tg_queue_t          link;       /* in client->transfers */
+    tg_queue_t          pending;    /* in client->pending when queued */
     unsigned            queued:1;
     unsigned            added:1;    /* in the multi handle */
     unsigned            add:1;      /* curl_multi_add_handle deferred */

@@ -43,8 +43,8 @@ tg_http_start(tg_http_client_t *c, const tg_http_req_t *req,
     h->cb = *cb;
     h->data = data;
     h->idle_ms = req->idle_timeout_ms > 0 ? req->idle_timeout_ms : 0;
-    tg__list_init(&h->link);
-    tg__list_init(&h->pending);
+    tg_queue_init(&h->link);
+    tg_queue_init(&h->pending);
 
     h->easy = c->nspare > 0 ? c->spare[--c->nspare] : curl_easy_init();
     if (h->easy == NULL) {
@@ -61,7 +61,7 @@ tg_http_start(tg_http_client_t *c, const tg_http_req_t *req,
     }
     h->idle.data = h;
     c->nhandles++;
-    tg__list_insert(&c->transfers, &h->link);
+    tg_queue_insert_tail(&c->transfers, &h->link);
     c->nactive++;
 
     if (c->in_curl > 0) {
@@ -318,9 +318,9 @@ tg__http_release(tg_http_t *h)
 {
     tg_http_client_t  *c = h->client;
 
-    tg__list_remove(&h->link);
+    tg_queue_remove(&h->link);
     if (h->queued) {
-        tg__list_remove(&h->pending);
+        tg_queue_remove(&h->pending);
         h->queued = 0;
     }
     c->nactive--;

@@ -24,6 +24,7 @@ void
 tg_config_init(tg_config_t *cf)
 {
     memset(cf, 0, sizeof(*cf));
+    tg_queue_init(&cf->stats);
 }
 
 
@@ -262,8 +263,12 @@ tg_backend_stats_t *
 tg_backend_stats_get(tg_config_t *cf, const char *name, const char *url)
 {
     tg_backend_stats_t  *st;
+    tg_queue_t          *q;
 
-    for (st = cf->stats; st != NULL; st = st->next) {
+    for (q = tg_queue_head(&cf->stats); q != tg_queue_sentinel(&cf->stats);
+         q = tg_queue_next(q))
+    {
+        st = tg_queue_data(q, tg_backend_stats_t, link);
         if (strcmp(st->name, name) == 0 && strcmp(st->url, url) == 0) {
             st->refs++;
             return st;
@@ -284,8 +289,7 @@ tg_backend_stats_get(tg_config_t *cf, const char *name, const char *url)
     }
 
     st->refs = 1;
-    st->next = cf->stats;
-    cf->stats = st;
+    tg_queue_insert_head(&cf->stats, &st->link);
     return st;
 }
 
@@ -296,18 +300,12 @@ tg_backend_stats_get(tg_config_t *cf, const char *name, const char *url)
 void
 tg_backend_stats_put(tg_config_t *cf, tg_backend_stats_t *st)
 {
-    tg_backend_stats_t  **pp;
-
+    (void) cf;      /* the entry knows its place in cf->stats */
     if (--st->refs > 0) {
         return;
     }
 
-    for (pp = &cf->stats; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == st) {
-            *pp = st->next;
-            break;
-        }
-    }
+    tg_queue_remove(&st->link);
 
     /* A fetch of its model list still running finds nothing to fill. */
     if (st->fetching != NULL) {

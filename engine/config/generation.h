@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "config/health.h"
+#include "util/queue.h"
 
 /* Runtime figures of one backend, shared by every generation naming the
  * same backend (same name and URL). */
@@ -50,7 +51,7 @@ struct tg_backend_stats_s {
      * generation naming the backend, and its running active check. */
     tg_health_t          health;
     tg_backend_stats_t **checking;
-    tg_backend_stats_t  *next;
+    tg_queue_t           link;          /* in config->stats */
 };
 
 typedef struct {
@@ -158,7 +159,7 @@ struct tg_config_s {
     tg_generation_t     *generations;
     size_t               ngenerations;
     uint32_t             last_id;
-    tg_backend_stats_t  *stats;
+    tg_queue_t           stats;         /* tg_backend_stats_t */
     /* The environment variables a document may name (api_key_env,
      * password_env): THINKGATE_* and these (thinkgated --allow-env).
      * The peer sending the document must not read any other. */

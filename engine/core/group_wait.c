@@ -35,14 +35,7 @@ tg_group_wait_stop(tg_engine_t *e)
 void
 tg_group_wait_add(tg_engine_t *e, tg_trace_t *t)
 {
-    t->wait_prev = e->group_tail;
-    t->wait_next = NULL;
-    if (e->group_tail != NULL) {
-        e->group_tail->wait_next = t;
-    } else {
-        e->group_head = t;
-    }
-    e->group_tail = t;
+    tg_queue_insert_tail(&e->group_waiters, &t->wait_link);
     e->group_waiting++;
     t->waiting = 1;
     tg_group_wait_kick(e);
@@ -55,17 +48,7 @@ tg_group_wait_remove(tg_engine_t *e, tg_trace_t *t)
     if (!t->waiting) {
         return;
     }
-    if (t->wait_prev != NULL) {
-        t->wait_prev->wait_next = t->wait_next;
-    } else {
-        e->group_head = t->wait_next;
-    }
-    if (t->wait_next != NULL) {
-        t->wait_next->wait_prev = t->wait_prev;
-    } else {
-        e->group_tail = t->wait_prev;
-    }
-    t->wait_prev = t->wait_next = NULL;
+    tg_queue_remove(&t->wait_link);
     t->waiting = 0;
     e->group_waiting--;
 }
@@ -74,7 +57,7 @@ tg_group_wait_remove(tg_engine_t *e, tg_trace_t *t)
 void
 tg_group_wait_kick(tg_engine_t *e)
 {
-    if (e->group_head != NULL && !e->stopping) {
+    if (!tg_queue_empty(&e->group_waiters) && !e->stopping) {
         (void) uv_timer_start(&e->group_timer, tg__group_timer_cb, 0, 0);
     }
 }
@@ -90,6 +73,7 @@ tg__group_timer_cb(uv_timer_t *timer)
     tg_engine_t       *e = timer->data;
     tg_group_wait_t  **w, **nw;
     tg_trace_t        *p;
+    tg_queue_t        *q;
     tg_backend_t      *to;
     uint64_t           now, wake;
     size_t             n, cap, i;
@@ -100,7 +84,7 @@ tg__group_timer_cb(uv_timer_t *timer)
     w = NULL;
     cap = 0;
 
-    while (e->group_head != NULL) {
+    while (!tg_queue_empty(&e->group_waiters)) {
         if (e->group_waiting > cap) {
             nw = realloc(w, e->group_waiting * sizeof(*w));
             if (nw == NULL) {
@@ -112,7 +96,11 @@ tg__group_timer_cb(uv_timer_t *timer)
             cap = e->group_waiting;
         }
         n = 0;
-        for (p = e->group_head; p != NULL && n < cap; p = p->wait_next) {
+        for (q = tg_queue_head(&e->group_waiters);
+             q != tg_queue_sentinel(&e->group_waiters) && n < cap;
+             q = tg_queue_next(q))
+        {
+            p = tg_queue_data(q, tg_trace_t, wait_link);
             w[n++] = &p->wait;
         }
 
@@ -120,9 +108,11 @@ tg__group_timer_cb(uv_timer_t *timer)
         if (k < 0) {
             break;
         }
-        for (i = 0, p = e->group_head; i < (size_t) k; i++) {
-            p = p->wait_next;
+        q = tg_queue_head(&e->group_waiters);
+        for (i = 0; i < (size_t) k; i++) {
+            q = tg_queue_next(q);
         }
+        p = tg_queue_data(q, tg_trace_t, wait_link);
         tg_group_wait_remove(e, p);
         tg_trace_release(p, to);
         wake = UINT64_MAX;
@@ -130,7 +120,7 @@ tg__group_timer_cb(uv_timer_t *timer)
 
     free(w);
 
-    if (wake != UINT64_MAX && e->group_head != NULL) {
+    if (wake != UINT64_MAX && !tg_queue_empty(&e->group_waiters)) {
         (void) uv_timer_start(&e->group_timer, tg__group_timer_cb,
                               wake > now ? wake - now : 0, 0);
     }

@@ -22,6 +22,7 @@
 #include "core/request.h"
 #include "route/group.h"
 #include "route/pool.h"
+#include "util/queue.h"
 
 #define TG_TRACE_MAX_ERRBODY  (16u * 1024)
 
@@ -61,7 +62,7 @@ struct tg_trace_s {
      * engine's list; group_to is the one a release chose. */
     unsigned          waiting:1;
     tg_group_wait_t   wait;
-    tg_trace_t       *wait_prev, *wait_next;
+    tg_queue_t        wait_link;        /* in engine->group_waiters */
     tg_backend_t     *group_to;
     size_t            nfixed;           /* tried[] entries set at start
                                            (one chosen backend) */

@@ -48,8 +48,12 @@ tg_plugin_list(const tg_plugin_registry_t *reg, tg_plugin_list_cb cb,
     tg_plugin_info_t            info;
     const tg__plugin_entry_t   *e;
     const tg_plugin_version_t  *v;
+    const tg_queue_t           *qe, *qv;
 
-    for (e = reg->entries; e != NULL; e = e->next) {
+    for (qe = tg_queue_head(&reg->entries);
+         qe != tg_queue_sentinel(&reg->entries); qe = tg_queue_next(qe))
+    {
+        e = tg_queue_data(qe, tg__plugin_entry_t, link);
         if (e->current != NULL) {
             tg__list_info(e, e->current, &info);
             rc = cb(&info, data);
@@ -58,7 +62,10 @@ tg_plugin_list(const tg_plugin_registry_t *reg, tg_plugin_list_cb cb,
             }
         }
 
-        for (v = e->draining; v != NULL; v = v->next) {
+        for (qv = tg_queue_head(&e->draining);
+             qv != tg_queue_sentinel(&e->draining); qv = tg_queue_next(qv))
+        {
+            v = tg_queue_data(qv, tg_plugin_version_t, link);
             tg__list_info(e, v, &info);
             rc = cb(&info, data);
             if (rc != 0) {
@@ -234,6 +241,7 @@ tg__list_entry(const tg_plugin_registry_t *reg, const tg__plugin_entry_t *e)
     int                         rc;
     json_t                     *o, *draining, *d;
     const tg_plugin_version_t  *v, *cur;
+    const tg_queue_t           *q;
 
     o = json_object();
     if (o == NULL) {
@@ -270,7 +278,10 @@ tg__list_entry(const tg_plugin_registry_t *reg, const tg__plugin_entry_t *e)
         goto failed;
     }
 
-    for (v = e->draining; v != NULL; v = v->next) {
+    for (q = tg_queue_head(&e->draining); q != tg_queue_sentinel(&e->draining);
+         q = tg_queue_next(q))
+    {
+        v = tg_queue_data(q, tg_plugin_version_t, link);
         d = json_object();
         if (d == NULL || json_array_append_new(draining, d) != 0) {
             json_decref(d);
@@ -308,13 +319,17 @@ tg_plugin_list_json(const tg_plugin_registry_t *reg)
 {
     json_t                    *arr, *o;
     const tg__plugin_entry_t  *e;
+    const tg_queue_t          *q;
 
     arr = json_array();
     if (arr == NULL) {
         return NULL;
     }
 
-    for (e = reg->entries; e != NULL; e = e->next) {
+    for (q = tg_queue_head(&reg->entries);
+         q != tg_queue_sentinel(&reg->entries); q = tg_queue_next(q))
+    {
+        e = tg_queue_data(q, tg__plugin_entry_t, link);
         o = tg__list_entry(reg, e);
         if (o == NULL || json_array_append_new(arr, o) != 0) {
             json_decref(arr);

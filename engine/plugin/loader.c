@@ -71,7 +71,7 @@ tg_plugin_registry_new(tg_plugin_registry_t **out, const char *dir,
     }
 
     reg->api = api;
-    reg->tail = &reg->entries;
+    tg_queue_init(&reg->entries);
 
     reg->dir = realpath(dir, NULL);
     if (reg->dir == NULL) {
@@ -153,22 +153,25 @@ tg_plugin_registry_dir(const tg_plugin_registry_t *reg)
 void
 tg_plugin_registry_free(tg_plugin_registry_t *reg)
 {
-    tg__plugin_entry_t   *e, *enext;
-    tg_plugin_version_t  *v, *vnext;
+    tg__plugin_entry_t   *e;
+    tg_plugin_version_t  *v;
 
     if (reg == NULL) {
         return;
     }
 
-    for (e = reg->entries; e != NULL; e = enext) {
-        enext = e->next;
+    while (!tg_queue_empty(&reg->entries)) {
+        e = tg_queue_data(tg_queue_head(&reg->entries), tg__plugin_entry_t,
+                          link);
+        tg_queue_remove(&e->link);
 
         /* Held versions outlive the registry: detached, they unload
          * themselves on their last release. */
-        for (v = e->draining; v != NULL; v = vnext) {
-            vnext = v->next;
+        while (!tg_queue_empty(&e->draining)) {
+            v = tg_queue_data(tg_queue_head(&e->draining),
+                              tg_plugin_version_t, link);
+            tg_queue_remove(&v->link);
             v->entry = NULL;
-            v->next = NULL;
         }
 
         v = e->current;
@@ -198,8 +201,12 @@ static tg__plugin_entry_t *
 tg__entry_find(const tg_plugin_registry_t *reg, const char *name)
 {
     tg__plugin_entry_t  *e;
+    const tg_queue_t    *q;
 
-    for (e = reg->entries; e != NULL; e = e->next) {
+    for (q = tg_queue_head(&reg->entries);
+         q != tg_queue_sentinel(&reg->entries); q = tg_queue_next(q))
+    {
+        e = tg_queue_data(q, tg__plugin_entry_t, link);
         if (strcmp(e->name, name) == 0) {
             return e;
         }
@@ -223,8 +230,8 @@ tg__entry_new(tg_plugin_registry_t *reg, const char *name)
 
     memcpy(e->name, name, strlen(name) + 1);
     e->reg = reg;
-    *reg->tail = e;
-    reg->tail = &e->next;
+    tg_queue_init(&e->draining);
+    tg_queue_insert_tail(&reg->entries, &e->link);
 
     return e;
 }
@@ -255,8 +262,7 @@ tg__version_install(tg__plugin_entry_t *e, tg_plugin_version_t *v,
             tg__version_free(old);
 
         } else {
-            old->next = e->draining;
-            e->draining = old;
+            tg_queue_insert_head(&e->draining, &old->link);
         }
     }
 }
@@ -406,7 +412,7 @@ tg_plugin_load_all(tg_plugin_registry_t *reg)
     char                 name[TG_PLUGIN_NAME_MAX + 1], err[512];
     size_t               len;
     struct dirent       *de;
-    tg__plugin_entry_t  *e;
+    const tg_queue_t    *q;
 
     d = opendir(reg->dir);
     if (d == NULL) {
@@ -453,8 +459,10 @@ tg_plugin_load_all(tg_plugin_registry_t *reg)
     }
 
     count = 0;
-    for (e = reg->entries; e != NULL; e = e->next) {
-        count += e->current != NULL;
+    for (q = tg_queue_head(&reg->entries);
+         q != tg_queue_sentinel(&reg->entries); q = tg_queue_next(q))
+    {
+        count += tg_queue_data(q, tg__plugin_entry_t, link)->current != NULL;
     }
 
     return count;
@@ -478,10 +486,14 @@ tg_plugin_refresh(tg_plugin_registry_t *reg)
     char                 err[512];
     tg__file_id_t        id;
     tg__plugin_entry_t  *e, *ee;
+    tg_queue_t          *q;
 
     n = 0;
 
-    for (e = reg->entries; e != NULL; e = e->next) {
+    for (q = tg_queue_head(&reg->entries);
+         q != tg_queue_sentinel(&reg->entries); q = tg_queue_next(q))
+    {
+        e = tg_queue_data(q, tg__plugin_entry_t, link);
         memset(&id, 0, sizeof(id));
         rc = tg__plugin_resolve(reg, e->name, NULL, &id, err, sizeof(err));
 
@@ -547,18 +559,9 @@ static void
 tg__version_free(tg_plugin_version_t *v)
 {
     tg__plugin_entry_t   *e;
-    tg_plugin_version_t **pp;
 
     e = v->entry;
-
-    if (e != NULL) {
-        for (pp = &e->draining; *pp != NULL; pp = &(*pp)->next) {
-            if (*pp == v) {
-                *pp = v->next;
-                break;
-            }
-        }
-    }
+    tg_queue_remove(&v->link);
 
     if (v->plugin.unload != NULL) {
         v->plugin.unload();

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "loader.h"
+#include "util/queue.h"
 
 typedef struct tg__plugin_entry_s  tg__plugin_entry_t;
 
@@ -31,7 +32,7 @@ struct tg_plugin_version_s {
     uint64_t             refs;          /* requests holding it */
     int                  current;       /* the registry holds it too */
     int64_t              loaded_at_ms;
-    tg_plugin_version_t *next;          /* entry->draining list */
+    tg_queue_t           link;          /* in entry->draining */
 };
 
 /* One plugin name: its current version and the old ones still held. */
@@ -39,7 +40,7 @@ struct tg__plugin_entry_s {
     char                  name[TG_PLUGIN_NAME_MAX + 1];
     tg_plugin_registry_t *reg;
     tg_plugin_version_t  *current;      /* NULL until a load succeeds */
-    tg_plugin_version_t  *draining;
+    tg_queue_t            draining;     /* old versions still held */
     tg__file_id_t         id;           /* current's file */
     uint64_t              generations;  /* successful loads so far */
 
@@ -52,7 +53,7 @@ struct tg__plugin_entry_s {
     tg__file_id_t         failed_id;
     char                  last_error[512];
 
-    tg__plugin_entry_t   *next;
+    tg_queue_t            link;         /* in reg->entries */
 };
 
 struct tg_plugin_registry_s {
@@ -61,8 +62,7 @@ struct tg_plugin_registry_s {
     const tg_host_api_t  *api;
     tg_plugin_log_cb      log;
     void                 *log_data;
-    tg__plugin_entry_t   *entries;      /* in order of first load */
-    tg__plugin_entry_t  **tail;
+    tg_queue_t            entries;      /* in order of first load */
     uint64_t              copies;       /* names of private copies */
 };
 

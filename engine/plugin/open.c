@@ -340,6 +340,7 @@ tg__plugin_open(tg_plugin_registry_t *reg, tg__plugin_entry_t *e,
         rc = tg__plugin_fail(err, errlen, -ENOMEM, "out of memory");
         goto failed;
     }
+    tg_queue_init(&v->link);
 
     v->handle = handle;
     v->file = strdup(real);

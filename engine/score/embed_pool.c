@@ -10,6 +10,7 @@
 
 #include "embed/embed.h"
 #include "score/embed_pool.h"
+#include "util/queue.h"
 
 enum {
     TG__JOB_WAITING = 0,
@@ -18,13 +19,14 @@ enum {
 
 struct tg_embed_job_s {
     tg_embed_pool_t    *pool;
-    tg_embed_job_t     *next;
+    tg_queue_t          link;       /* in pool->waiting, then ->batch */
     tg_embed_done_cb    cb;
     void               *data;
     size_t              n;
     const char        **texts;      /* into the same allocation */
     size_t             *lens;
-    int                 state;      /* TG__JOB_* */
+    int                 state;      /* TG__JOB_*: RUNNING from the moment
+                                       it is taken into the batch */
     unsigned            cancelled:1;
 };
 
@@ -38,9 +40,8 @@ struct tg_embed_pool_s {
 
     uv_idle_t           idle;       /* the end of a loop turn */
     uv_work_t           work;
-    tg_embed_job_t     *waiting;
-    tg_embed_job_t    **tail;
-    tg_embed_job_t     *batch;      /* the jobs in flight */
+    tg_queue_t          waiting;    /* tg_embed_job_t, in order */
+    tg_queue_t          batch;      /* the jobs in flight */
     unsigned            running:1;
     unsigned            closing:1;
     unsigned            idle_closed:1;
@@ -85,7 +86,8 @@ tg_embed_pool_open(uv_loop_t *loop, const tg_embed_pool_conf_t *conf,
         return -ENOMEM;
     }
     p->loop = loop;
-    p->tail = &p->waiting;
+    tg_queue_init(&p->waiting);
+    tg_queue_init(&p->batch);
     p->max_batch = conf->max_batch ? conf->max_batch : 64;
     p->max_waiting = conf->max_waiting ? conf->max_waiting
                                        : 4 * p->max_batch;
@@ -187,8 +189,7 @@ tg_embed_pool_submit(tg_embed_pool_t *p, const char *const *texts,
         text += len + 1;
     }
 
-    *p->tail = j;
-    p->tail = &j->next;
+    tg_queue_insert_tail(&p->waiting, &j->link);
     p->st.waiting += n;
     if (!p->running) {
         (void) uv_idle_start(&p->idle, tg__pool_idle_cb);
@@ -202,23 +203,14 @@ void
 tg_embed_job_cancel(tg_embed_job_t *job)
 {
     tg_embed_pool_t  *p = job->pool;
-    tg_embed_job_t  **pp;
 
     if (job->state == TG__JOB_RUNNING) {
         /* The worker reads its texts: freed when the batch is back. */
         job->cancelled = 1;
         return;
     }
-    for (pp = &p->waiting; *pp != NULL && *pp != job; pp = &(*pp)->next) {
-        /* find it */
-    }
-    if (*pp == job) {
-        *pp = job->next;
-        if (p->tail == &job->next) {
-            p->tail = pp;
-        }
-        p->st.waiting -= job->n;
-    }
+    tg_queue_remove(&job->link);
+    p->st.waiting -= job->n;
     free(job);
 }
 
@@ -230,7 +222,7 @@ tg__pool_idle_cb(uv_idle_t *idle)
     tg_embed_pool_t  *p = idle->data;
 
     uv_idle_stop(idle);
-    if (!p->running && p->waiting != NULL) {
+    if (!p->running && !tg_queue_empty(&p->waiting)) {
         tg__pool_start(p);
     }
 }
@@ -241,14 +233,18 @@ static void
 tg__pool_start(tg_embed_pool_t *p)
 {
     tg_embed_job_t  *j;
+    tg_queue_t      *q;
     size_t           n, i, k;
     int              rc;
 
     n = p->st.waiting;
-    p->batch = p->waiting;
-    p->waiting = NULL;
-    p->tail = &p->waiting;
+    tg_queue_add(&p->batch, &p->waiting);
     p->st.waiting = 0;
+    for (q = tg_queue_head(&p->batch); q != tg_queue_sentinel(&p->batch);
+         q = tg_queue_next(q))
+    {
+        tg_queue_data(q, tg_embed_job_t, link)->state = TG__JOB_RUNNING;
+    }
 
     p->b_texts = malloc(n * sizeof(*p->b_texts));
     p->b_lens = malloc(n * sizeof(*p->b_lens));
@@ -258,8 +254,10 @@ tg__pool_start(tg_embed_pool_t *p)
         return;
     }
     k = 0;
-    for (j = p->batch; j != NULL; j = j->next) {
-        j->state = TG__JOB_RUNNING;
+    for (q = tg_queue_head(&p->batch); q != tg_queue_sentinel(&p->batch);
+         q = tg_queue_next(q))
+    {
+        j = tg_queue_data(q, tg_embed_job_t, link);
         for (i = 0; i < j->n; i++, k++) {
             p->b_texts[k] = j->texts[i];
             p->b_lens[k] = j->lens[i];
@@ -342,7 +340,7 @@ tg__pool_after(uv_work_t *w, int status)
         return;
     }
     /* What queued while the model ran is the next batch, at once. */
-    if (p->waiting != NULL) {
+    if (!tg_queue_empty(&p->waiting)) {
         tg__pool_start(p);
     }
 }
@@ -352,11 +350,14 @@ tg__pool_after(uv_work_t *w, int status)
 static void
 tg__pool_deliver(tg_embed_pool_t *p, int rc, const char *err)
 {
-    tg_embed_job_t  *j, *next;
+    tg_embed_job_t  *j;
     size_t           off = 0;
 
-    for (j = p->batch, p->batch = NULL; j != NULL; j = next) {
-        next = j->next;
+    /* One at a time from the head: a callback may cancel a later job of
+     * the batch (it is only marked) or queue new ones (they wait). */
+    while (!tg_queue_empty(&p->batch)) {
+        j = tg_queue_data(tg_queue_head(&p->batch), tg_embed_job_t, link);
+        tg_queue_remove(&j->link);
         if (!j->cancelled && !p->closing) {
             j->cb(j->data, rc, err, rc == 0 ? p->b_vecs + off * p->dim
                                             : NULL,
@@ -420,15 +421,14 @@ tg_embed_pool_stats(const tg_embed_pool_t *p, tg_embed_pool_stats_t *st)
 void
 tg_embed_pool_close(tg_embed_pool_t *p)
 {
-    tg_embed_job_t  *j, *next;
+    tg_embed_job_t  *j;
 
     p->closing = 1;
-    for (j = p->waiting; j != NULL; j = next) {
-        next = j->next;
+    while (!tg_queue_empty(&p->waiting)) {
+        j = tg_queue_data(tg_queue_head(&p->waiting), tg_embed_job_t, link);
+        tg_queue_remove(&j->link);
         free(j);
     }
-    p->waiting = NULL;
-    p->tail = &p->waiting;
     p->st.waiting = 0;
 
     /* A batch not started yet is called back with UV_ECANCELED; one

@@ -17,8 +17,7 @@ struct tg_health_check_s {
     tg_backend_stats_t  *st;
     tg_http_t           *http;
     long                 status;
-    tg_health_check_t   *prev;
-    tg_health_check_t   *next;
+    tg_queue_t           link;      /* in engine->health_checks */
 };
 
 
@@ -60,8 +59,9 @@ tg_health_check_stop(tg_engine_t *e)
 
     /* The client was freed: its transfers were dropped without
      * callbacks. */
-    while (e->health_checks != NULL) {
-        tg__check_free(e->health_checks);
+    while (!tg_queue_empty(&e->health_checks)) {
+        tg__check_free(tg_queue_data(tg_queue_head(&e->health_checks),
+                                     tg_health_check_t, link));
     }
 }
 
@@ -153,25 +153,14 @@ tg__check_backend(tg_engine_t *e, tg_backend_t *b, uint64_t now)
     tg_health_take(h, now);
 
     c->st->checking = &c->st;
-    c->next = e->health_checks;
-    if (c->next != NULL) {
-        c->next->prev = c;
-    }
-    e->health_checks = c;
+    tg_queue_insert_head(&e->health_checks, &c->link);
 }
 
 
 static void
 tg__check_free(tg_health_check_t *c)
 {
-    if (c->prev != NULL) {
-        c->prev->next = c->next;
-    } else {
-        c->engine->health_checks = c->next;
-    }
-    if (c->next != NULL) {
-        c->next->prev = c->prev;
-    }
+    tg_queue_remove(&c->link);
     if (c->st != NULL) {
         c->st->checking = NULL;
     }

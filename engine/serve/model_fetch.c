@@ -24,8 +24,7 @@ struct tg_model_fetch_s {
     long                 status;
     tg_buf_t             body;
     int                  too_large;
-    tg_model_fetch_t    *prev;
-    tg_model_fetch_t    *next;
+    tg_queue_t           link;      /* in engine->model_fetches */
 };
 
 
@@ -83,8 +82,9 @@ tg_model_fetch_stop(tg_engine_t *e)
 
     /* The client was freed: its transfers were dropped without
      * callbacks. */
-    while (e->model_fetches != NULL) {
-        tg__fetch_free(e->model_fetches);
+    while (!tg_queue_empty(&e->model_fetches)) {
+        tg__fetch_free(tg_queue_data(tg_queue_head(&e->model_fetches),
+                                     tg_model_fetch_t, link));
     }
 }
 
@@ -163,11 +163,7 @@ tg__fetch_backend(tg_engine_t *e, tg_backend_t *b)
     }
 
     f->st->fetching = &f->st;
-    f->next = e->model_fetches;
-    if (f->next != NULL) {
-        f->next->prev = f;
-    }
-    e->model_fetches = f;
+    tg_queue_insert_head(&e->model_fetches, &f->link);
     tg_log_debug("backend %s: asking %s", b->name, url);
 }
 
@@ -175,14 +171,7 @@ tg__fetch_backend(tg_engine_t *e, tg_backend_t *b)
 static void
 tg__fetch_free(tg_model_fetch_t *f)
 {
-    if (f->prev != NULL) {
-        f->prev->next = f->next;
-    } else {
-        f->engine->model_fetches = f->next;
-    }
-    if (f->next != NULL) {
-        f->next->prev = f->prev;
-    }
+    tg_queue_remove(&f->link);
     if (f->st != NULL) {
         f->st->fetching = NULL;
     }

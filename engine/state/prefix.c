@@ -20,8 +20,7 @@ enum {
 
 struct tg_prefix_op_s {
     tg_prefix_index_t    *idx;
-    tg_prefix_op_t       *prev;      /* idx->ops */
-    tg_prefix_op_t       *next;
+    tg_queue_t            link;      /* in idx->ops */
     int                   kind;
     int                   queued;    /* local answer waiting for defer */
     tg_prefix_lookup_cb   cb;
@@ -58,6 +57,7 @@ tg_prefix_init(tg_prefix_index_t *idx, uv_loop_t *loop, tg_redis_t *redis,
     int    rc;
 
     memset(idx, 0, sizeof(*idx));
+    tg_queue_init(&idx->ops);
     idx->data = data;
     idx->loop = loop;
     idx->redis = redis;
@@ -168,6 +168,7 @@ tg__prefix_op_new(tg_prefix_index_t *idx, int kind, const char *prompt,
         return NULL;
     }
     memset(op, 0, sizeof(*op));
+    tg_queue_init(&op->link);
     op->idx = idx;
     op->kind = kind;
     op->nblocks = tg_prefix_hash_blocks(prompt, len, model,
@@ -180,30 +181,14 @@ tg__prefix_op_new(tg_prefix_index_t *idx, int kind, const char *prompt,
 static void
 tg__prefix_link(tg_prefix_op_t *op)
 {
-    tg_prefix_index_t  *idx = op->idx;
-
-    op->prev = NULL;
-    op->next = idx->ops;
-    if (idx->ops != NULL) {
-        idx->ops->prev = op;
-    }
-    idx->ops = op;
+    tg_queue_insert_head(&op->idx->ops, &op->link);
 }
 
 
 static void
 tg__prefix_op_free(tg_prefix_op_t *op)
 {
-    tg_prefix_index_t  *idx = op->idx;
-
-    if (op->prev != NULL) {
-        op->prev->next = op->next;
-    } else if (idx->ops == op) {
-        idx->ops = op->next;
-    }
-    if (op->next != NULL) {
-        op->next->prev = op->prev;
-    }
+    tg_queue_remove(&op->link);
     free(op);
 }
 
@@ -361,15 +346,7 @@ tg__prefix_deliver(tg_prefix_op_t *op, int status, int shared)
     }
     /* Unlinked before the callback, which may close the index. */
     op->queued = 0;
-    if (op->prev != NULL) {
-        op->prev->next = op->next;
-    } else if (idx->ops == op) {
-        idx->ops = op->next;
-    }
-    if (op->next != NULL) {
-        op->next->prev = op->prev;
-    }
-    op->prev = op->next = NULL;
+    tg_queue_remove(&op->link);
     op->cb(idx, status, status == 0 ? op->m : NULL, status == 0 ? op->nm : 0,
            shared, op->data);
     free(op);
@@ -381,13 +358,17 @@ tg__prefix_on_defer(uv_timer_t *t)
 {
     tg_prefix_index_t  *idx = t->data;
     tg_prefix_op_t     *op;
+    tg_queue_t         *q;
     int                 again = 1;
 
     /* Restart the scan after each answer: the callback may add or cancel
      * lookups. */
     while (again && !idx->closing) {
         again = 0;
-        for (op = idx->ops; op != NULL; op = op->next) {
+        for (q = tg_queue_head(&idx->ops); q != tg_queue_sentinel(&idx->ops);
+             q = tg_queue_next(q))
+        {
+            op = tg_queue_data(q, tg_prefix_op_t, link);
             if (op->queued) {
                 tg__prefix_deliver(op, 0, 0);
                 again = 1;
@@ -507,7 +488,8 @@ tg_prefix_close(tg_prefix_index_t *idx, tg_prefix_close_cb close_cb)
     }
     idx->closing = 1;
     idx->close_cb = close_cb;
-    while ((op = idx->ops) != NULL) {
+    while (!tg_queue_empty(&idx->ops)) {
+        op = tg_queue_data(tg_queue_head(&idx->ops), tg_prefix_op_t, link);
         if (op->cmd != NULL) {
             tg_redis_cancel(op->cmd);
             op->cmd = NULL;

@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "state/redis.h"
+#include "util/queue.h"
 
 #define TG_PREFIX_BYTES_PER_TOKEN  4
 #define TG_PREFIX_LOCAL_CAP        8     /* backends per block, local */
@@ -87,7 +88,7 @@ struct tg_prefix_index_s {
     char               *names[TG_PREFIX_MAX_NAMES];
 
     uv_timer_t          defer;     /* delivers local answers */
-    tg_prefix_op_t     *ops;       /* every pending op */
+    tg_queue_t          ops;       /* every pending op, newest first */
     int                 closing;
     tg_prefix_close_cb  close_cb;
     tg_prefix_stats_t   stats;

@@ -65,6 +65,7 @@ tg_redis_init(tg_redis_t *r, uv_loop_t *loop, const tg_redis_conf_t *conf)
     int          failed = 0, rc;
 
     memset(r, 0, sizeof(*r));
+    tg_queue_init(&r->pending);
     r->data = data;
     r->loop = loop;
     r->state = TG__REDIS_CLOSED;
@@ -555,10 +556,12 @@ tg_redis_close(tg_redis_t *r, tg_redis_close_cb close_cb)
 
     uv_timer_stop(&r->cmd_timer);
     tg__redis_drop(r);
-    while (r->head != NULL) {
+    while (!tg_queue_empty(&r->pending)) {
         /* Only reachable if hiredis deferred the free (close called from
          * a reply callback); answer now, drop the replies later. */
-        tg__redis_finish(r->head, -ECANCELED, NULL);
+        tg__redis_finish(tg_queue_data(tg_queue_head(&r->pending),
+                                       tg_redis_cmd_t, link),
+                         -ECANCELED, NULL);
     }
     uv_close((uv_handle_t *) &r->conn_timer, tg__redis_on_handle_closed);
     uv_close((uv_handle_t *) &r->cmd_timer, tg__redis_on_handle_closed);

@@ -35,6 +35,8 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
+#include "util/queue.h"
+
 typedef struct tg_redis_s         tg_redis_t;
 typedef struct tg_redis_cmd_s     tg_redis_cmd_t;
 typedef struct tg_redis_script_s  tg_redis_script_t;
@@ -126,8 +128,7 @@ struct tg_redis_s {
     int                 handles_open;
     tg_redis_close_cb   close_cb;
 
-    tg_redis_cmd_t     *head;      /* pending, in deadline order */
-    tg_redis_cmd_t     *tail;
+    tg_queue_t          pending;   /* tg_redis_cmd_t, in deadline order */
 
     tg_redis_stats_t    stats;
     char                error[160];

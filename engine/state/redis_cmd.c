@@ -167,15 +167,8 @@ tg__redis_link(tg_redis_t *r, tg_redis_cmd_t *c)
     c->sent_ns = uv_hrtime();
     c->deadline_ms = uv_now(r->loop) + r->command_timeout_ms;
     c->linked = 1;
-    c->next = NULL;
-    c->prev = r->tail;
-    if (r->tail != NULL) {
-        r->tail->next = c;
-    } else {
-        r->head = c;
-    }
-    r->tail = c;
-    if (r->head == c) {
+    tg_queue_insert_tail(&r->pending, &c->link);
+    if (tg_queue_head(&r->pending) == &c->link) {
         tg__redis_arm(r);
     }
 }
@@ -185,21 +178,13 @@ static void
 tg__redis_unlink(tg_redis_cmd_t *c)
 {
     tg_redis_t  *r = c->r;
-    int          was_head = (r->head == c);
+    int          was_head;
 
     if (!c->linked) {
         return;
     }
-    if (c->prev != NULL) {
-        c->prev->next = c->next;
-    } else {
-        r->head = c->next;
-    }
-    if (c->next != NULL) {
-        c->next->prev = c->prev;
-    } else {
-        r->tail = c->prev;
-    }
+    was_head = (tg_queue_head(&r->pending) == &c->link);
+    tg_queue_remove(&c->link);
     c->linked = 0;
     if (was_head) {
         tg__redis_arm(r);
@@ -212,19 +197,21 @@ tg__redis_unlink(tg_redis_cmd_t *c)
 static void
 tg__redis_arm(tg_redis_t *r)
 {
-    uint64_t  now;
+    tg_redis_cmd_t  *head;
+    uint64_t         now;
 
     if (r->state == TG__REDIS_CLOSING || r->state == TG__REDIS_CLOSED) {
         return;
     }
-    if (r->head == NULL) {
+    if (tg_queue_empty(&r->pending)) {
         uv_timer_stop(&r->cmd_timer);
         return;
     }
+    head = tg_queue_data(tg_queue_head(&r->pending), tg_redis_cmd_t, link);
     now = uv_now(r->loop);
     if (uv_timer_start(&r->cmd_timer, tg__redis_on_cmd_timer,
-                       r->head->deadline_ms > now
-                       ? r->head->deadline_ms - now : 0, 0) != 0)
+                       head->deadline_ms > now
+                       ? head->deadline_ms - now : 0, 0) != 0)
     {
         tg_log_error("redis: cannot arm the command timer");
     }
@@ -239,7 +226,11 @@ tg__redis_on_cmd_timer(uv_timer_t *t)
     uint64_t         now = uv_now(r->loop);
     int              n = 0;
 
-    while ((c = r->head) != NULL && c->deadline_ms <= now) {
+    while (!tg_queue_empty(&r->pending)) {
+        c = tg_queue_data(tg_queue_head(&r->pending), tg_redis_cmd_t, link);
+        if (c->deadline_ms > now) {
+            break;
+        }
         r->stats.timeouts++;
         n++;
         tg__redis_finish(c, -ETIMEDOUT, NULL);

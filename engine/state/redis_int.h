@@ -9,8 +9,7 @@
 
 struct tg_redis_cmd_s {
     tg_redis_t          *r;
-    tg_redis_cmd_t      *prev;
-    tg_redis_cmd_t      *next;
+    tg_queue_t           link;        /* in r->pending when linked */
     tg_redis_cb          cb;
     void                *data;
     uint64_t             sent_ns;

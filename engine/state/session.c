@@ -26,6 +26,7 @@ tg_session_store_init(tg_session_store_t *st, tg_redis_t *redis,
     int    rc;
 
     memset(st, 0, sizeof(*st));
+    tg_queue_init(&st->ops);
     st->data = data;
     st->redis = redis;
     if (conf != NULL) {
@@ -92,7 +93,8 @@ tg_session_store_close(tg_session_store_t *st)
     tg_session_append_cb  append_cb;
     void                 *data;
 
-    while ((op = st->ops) != NULL) {
+    while (!tg_queue_empty(&st->ops)) {
+        op = tg_queue_data(tg_queue_head(&st->ops), tg_session_op_t, link);
         get_cb = op->get_cb;
         append_cb = op->append_cb;
         data = op->data;

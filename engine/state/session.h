@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "state/redis.h"
+#include "util/queue.h"
 
 #define TG_SESSION_ID_MAX     128
 #define TG_SESSION_OWNER_LEN  40      /* hex digits */
@@ -99,7 +100,7 @@ struct tg_session_store_s {
     tg_redis_script_t    unlock_script;
     tg_redis_script_t    refresh_script;
     tg_redis_script_t    settle_script;
-    tg_session_op_t     *ops;
+    tg_queue_t           ops;          /* tg_session_op_t, newest first */
     uint64_t             instance;     /* random, for lock tokens */
     uint64_t             next_token;
     tg_session_stats_t   stats;

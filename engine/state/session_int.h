@@ -19,8 +19,7 @@ enum {
 
 struct tg_session_op_s {
     tg_session_store_t    *st;
-    tg_session_op_t       *prev;
-    tg_session_op_t       *next;
+    tg_queue_t             link;       /* in st->ops */
     int                    kind;
     tg_session_get_cb      get_cb;
     tg_session_append_cb   append_cb;

@@ -61,6 +61,7 @@ tg__session_call(tg_session_store_t *st, int kind, const char *id,
     if (op == NULL) {
         return -ENOMEM;
     }
+    tg_queue_init(&op->link);
     buf = (char *) (op + 1);
     snprintf(buf, klen, "%ssess:{%s}", st->redis->prefix, id);
     snprintf(buf + klen, klen, "%ssess:{%s}:turns", st->redis->prefix, id);
@@ -98,11 +99,7 @@ tg__session_call(tg_session_store_t *st, int kind, const char *id,
         }
         return rc;
     }
-    op->next = st->ops;
-    if (st->ops != NULL) {
-        st->ops->prev = op;
-    }
-    st->ops = op;
+    tg_queue_insert_head(&st->ops, &op->link);
     *out = op;
     return 0;
 }
@@ -295,11 +292,7 @@ tg__session_unlock_after(tg_session_op_t *op, int unknown)
     }
     op->unsure = 0;
     op->deadline_ms = uv_now(st->redis->loop) + bound;
-    op->next = st->ops;
-    if (st->ops != NULL) {
-        st->ops->prev = op;
-    }
-    st->ops = op;
+    tg_queue_insert_head(&st->ops, &op->link);
     if (tg__session_send(op) != 0 && !tg__session_retry(op, -ENOTCONN)) {
         tg__session_free(op);
     }
@@ -342,15 +335,7 @@ tg__session_settled(tg_session_op_t *op, int status, redisReply *reply)
 static void
 tg__session_unlink(tg_session_op_t *op)
 {
-    if (op->prev != NULL) {
-        op->prev->next = op->next;
-    } else if (op->st->ops == op) {
-        op->st->ops = op->next;
-    }
-    if (op->next != NULL) {
-        op->next->prev = op->prev;
-    }
-    op->prev = op->next = NULL;
+    tg_queue_remove(&op->link);
 }
 
 

@@ -124,8 +124,8 @@ tg__host_stall_check(tg_host_req_t *hr)
     tg_host_trace_t  *a;
     size_t            i;
 
-    if (!hr->started || !tg__host_usable(hr) || hr->scores != NULL
-        || hr->kvs != NULL || hr->embeds != NULL)
+    if (!hr->started || !tg__host_usable(hr) || !tg_queue_empty(&hr->scores)
+        || !tg_queue_empty(&hr->kvs) || !tg_queue_empty(&hr->embeds))
     {
         return;
     }
@@ -175,6 +175,9 @@ tg__host_start(tg_request_t *r, tg_oa_error_t *err)
         tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
         return -ENOMEM;
     }
+    tg_queue_init(&hr->scores);
+    tg_queue_init(&hr->kvs);
+    tg_queue_init(&hr->embeds);
     hr->r = r;
     r->strategy_data = hr;
 

@@ -45,6 +45,7 @@
 #include "openai/responses.h"
 #include "plugin/loader.h"
 #include "plugin/options.h"
+#include "util/queue.h"
 
 typedef struct tg_host_req_s    tg_host_req_t;
 typedef struct tg_host_trace_s  tg_host_trace_t;
@@ -174,10 +175,10 @@ struct tg_host_req_s {
     size_t                  cap;
     tg_host_trace_t        *auxs;
     tg_host_timer_t        *timers;
-    tg_host_score_t        *scores;
-    tg_host_kv_t           *kvs;            /* kv calls waiting for Redis */
+    tg_queue_t              scores;         /* score() calls waiting */
+    tg_queue_t              kvs;            /* kv calls waiting for Redis */
     unsigned                nkvs;
-    tg_host_embed_t        *embeds;         /* score_kind() calls */
+    tg_queue_t              embeds;         /* score_kind() calls */
     unsigned                cancelled;      /* traces cancelled */
     int                     effort;         /* TG_EFFORT_*; -1: none */
     uint32_t                budget;         /* thinking tokens; 0: none */

@@ -14,8 +14,8 @@
 
 struct tg_host_score_s {
     tg_host_req_t    *hr;           /* NULL once cancelled */
-    tg_host_score_t  *next_req;     /* hr->scores */
-    tg_host_score_t  *next_queue;
+    tg_queue_t        req_link;     /* in hr->scores */
+    tg_queue_t        queue_link;   /* in tg__host_score_queue */
     tg_score_cb       cb;
     void             *data;
     size_t            n;
@@ -27,8 +27,9 @@ static void tg__host_score_free(tg_host_score_t *s);
 
 static uv_idle_t         tg__host_score_idle;
 static int               tg__host_score_ready;
-static tg_host_score_t  *tg__host_score_queue;
-static tg_host_score_t **tg__host_score_tail = &tg__host_score_queue;
+static tg_queue_t        tg__host_score_queue = {
+    &tg__host_score_queue, &tg__host_score_queue
+};
 
 
 void
@@ -47,14 +48,10 @@ tg__host_async_init(uv_loop_t *loop)
 void
 tg_host_shutdown(void)
 {
-    tg_host_score_t  *s, *next;
-
-    for (s = tg__host_score_queue; s != NULL; s = next) {
-        next = s->next_queue;
-        tg__host_score_free(s);
+    while (!tg_queue_empty(&tg__host_score_queue)) {
+        tg__host_score_free(tg_queue_data(tg_queue_head(&tg__host_score_queue),
+                                          tg_host_score_t, queue_link));
     }
-    tg__host_score_queue = NULL;
-    tg__host_score_tail = &tg__host_score_queue;
     if (tg__host_score_ready) {
         tg__host_score_ready = 0;
         uv_close((uv_handle_t *) &tg__host_score_idle, NULL);
@@ -172,6 +169,8 @@ tg__host_score_free(tg_host_score_t *s)
 {
     size_t  i;
 
+    tg_queue_remove(&s->req_link);
+    tg_queue_remove(&s->queue_link);
     for (i = 0; i < s->n; i++) {
         free(s->texts[i]);
     }
@@ -185,28 +184,21 @@ tg__host_score_free(tg_host_score_t *s)
 static void
 tg__host_score_run(uv_idle_t *idle)
 {
-    tg_host_score_t  *s, *next, **pp;
+    tg_host_score_t  *s;
     tg_host_req_t    *hr;
+    tg_queue_t        turn;
     float            *sim;
 
+    /* Scores asked for by the callbacks below wait for the next turn. */
     uv_idle_stop(idle);
-    s = tg__host_score_queue;
-    tg__host_score_queue = NULL;
-    tg__host_score_tail = &tg__host_score_queue;
+    tg_queue_init(&turn);
+    tg_queue_add(&turn, &tg__host_score_queue);
 
-    for ( ; s != NULL; s = next) {
-        next = s->next_queue;
+    while (!tg_queue_empty(&turn)) {
+        s = tg_queue_data(tg_queue_head(&turn), tg_host_score_t, queue_link);
+        tg_queue_remove(&s->queue_link);
+        tg_queue_remove(&s->req_link);
         hr = s->hr;
-        if (hr != NULL) {
-            for (pp = &hr->scores; *pp != NULL && *pp != s;
-                 pp = &(*pp)->next_req)
-            {
-                /* unlink */
-            }
-            if (*pp == s) {
-                *pp = s->next_req;
-            }
-        }
         if (hr == NULL || !tg__host_usable(hr)) {
             tg__host_score_free(s);
             continue;
@@ -251,6 +243,8 @@ tg__host_score(tg_plugin_req_t *req, const char *const *texts,
     if (s == NULL) {
         goto nomem;
     }
+    tg_queue_init(&s->req_link);
+    tg_queue_init(&s->queue_link);
     s->texts = calloc(n ? n : 1, sizeof(char *));
     s->lens = calloc(n ? n : 1, sizeof(size_t));
     if (s->texts == NULL || s->lens == NULL) {
@@ -276,10 +270,8 @@ tg__host_score(tg_plugin_req_t *req, const char *const *texts,
     s->hr = hr;
     s->cb = cb;
     s->data = data;
-    s->next_req = hr->scores;
-    hr->scores = s;
-    *tg__host_score_tail = s;
-    tg__host_score_tail = &s->next_queue;
+    tg_queue_insert_head(&hr->scores, &s->req_link);
+    tg_queue_insert_tail(&tg__host_score_queue, &s->queue_link);
     return 0;
 
 nomem:
@@ -297,8 +289,10 @@ tg__host_scores_cancel(tg_host_req_t *hr)
 {
     tg_host_score_t  *s;
 
-    for (s = hr->scores; s != NULL; s = s->next_req) {
+    while (!tg_queue_empty(&hr->scores)) {
+        s = tg_queue_data(tg_queue_head(&hr->scores), tg_host_score_t,
+                          req_link);
+        tg_queue_remove(&s->req_link);
         s->hr = NULL;
     }
-    hr->scores = NULL;
 }

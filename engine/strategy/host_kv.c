@@ -20,7 +20,7 @@
 
 struct tg_host_kv_s {
     tg_host_req_t    *hr;
-    tg_host_kv_t     *next;         /* hr->kvs */
+    tg_queue_t        link;         /* in hr->kvs */
     tg_redis_cmd_t   *cmd;
     tg_kv_cb          cb;
     void             *data;
@@ -152,6 +152,7 @@ tg__host_kv_send(tg_plugin_req_t *req, int get, const char *key, const char *v,
         rc = -ENOMEM;
         goto failed;
     }
+    tg_queue_init(&kv->link);
     snprintf(full, n, "%splugin:%s:%s", link->redis.prefix, hr->strategy,
              key);
 
@@ -183,8 +184,7 @@ tg__host_kv_send(tg_plugin_req_t *req, int get, const char *key, const char *v,
         goto failed;
     }
     free(full);
-    kv->next = hr->kvs;
-    hr->kvs = kv;
+    tg_queue_insert_head(&hr->kvs, &kv->link);
     hr->nkvs++;
     return 0;
 
@@ -198,17 +198,14 @@ failed:
 static void
 tg__host_kv_reply(tg_redis_t *r, int status, redisReply *reply, void *data)
 {
-    tg_host_kv_t    *kv = data, **pp;
+    tg_host_kv_t    *kv = data;
     tg_host_req_t   *hr = kv->hr;
     const char      *value = NULL;
     size_t           len = 0;
 
     (void) r;
-    for (pp = &hr->kvs; *pp != NULL && *pp != kv; pp = &(*pp)->next) {
-        /* unlink */
-    }
-    if (*pp == kv) {
-        *pp = kv->next;
+    if (tg_queue_linked(&kv->link)) {
+        tg_queue_remove(&kv->link);
         hr->nkvs--;
     }
     if (status == 0 && kv->get) {
@@ -259,13 +256,13 @@ tg__host_kv_limits(size_t *max_key, size_t *max_value)
 void
 tg__host_kvs_cancel(tg_host_req_t *hr)
 {
-    tg_host_kv_t  *kv, *next;
+    tg_host_kv_t  *kv;
 
-    for (kv = hr->kvs; kv != NULL; kv = next) {
-        next = kv->next;
+    while (!tg_queue_empty(&hr->kvs)) {
+        kv = tg_queue_data(tg_queue_head(&hr->kvs), tg_host_kv_t, link);
+        tg_queue_remove(&kv->link);
         tg_redis_cancel(kv->cmd);
         free(kv);
     }
-    hr->kvs = NULL;
     hr->nkvs = 0;
 }

@@ -15,7 +15,7 @@
  * (NULL once the request is over: the answer is then dropped). */
 struct tg_host_embed_s {
     tg_host_req_t      *hr;
-    tg_host_embed_t    *next_req;       /* hr->embeds */
+    tg_queue_t          link;           /* in hr->embeds */
     tg_embed_job_t     *job;            /* EMBED; NULL for LEXICAL */
     tg_score_kind_cb    cb;
     void               *data;
@@ -67,6 +67,7 @@ tg__host_score_kind(tg_plugin_req_t *req, tg_score_kind_t kind,
         tg__host_set_error(hr, "out of memory");
         return -ENOMEM;
     }
+    tg_queue_init(&he->link);
     he->hr = hr;
     he->cb = cb;
     he->data = data;
@@ -90,8 +91,7 @@ tg__host_score_kind(tg_plugin_req_t *req, tg_score_kind_t kind,
             return rc;
         }
     }
-    he->next_req = hr->embeds;
-    hr->embeds = he;
+    tg_queue_insert_head(&hr->embeds, &he->link);
     return 0;
 }
 
@@ -182,19 +182,7 @@ tg__host_score_embed_cb(void *data, int status, const char *err,
 static void
 tg__host_embed_unlink(tg_host_embed_t *he)
 {
-    tg_host_embed_t  **pp;
-
-    if (he->hr == NULL) {
-        return;
-    }
-    for (pp = &he->hr->embeds; *pp != NULL && *pp != he;
-         pp = &(*pp)->next_req)
-    {
-        /* find it */
-    }
-    if (*pp == he) {
-        *pp = he->next_req;
-    }
+    tg_queue_remove(&he->link);
 }
 
 
@@ -204,10 +192,11 @@ tg__host_embed_unlink(tg_host_embed_t *he)
 void
 tg__host_embeds_cancel(tg_host_req_t *hr)
 {
-    tg_host_embed_t  *he, *next;
+    tg_host_embed_t  *he;
 
-    for (he = hr->embeds, hr->embeds = NULL; he != NULL; he = next) {
-        next = he->next_req;
+    while (!tg_queue_empty(&hr->embeds)) {
+        he = tg_queue_data(tg_queue_head(&hr->embeds), tg_host_embed_t, link);
+        tg_queue_remove(&he->link);
         if (he->job != NULL) {
             tg_embed_job_cancel(he->job);
         }

@@ -114,7 +114,7 @@ tg_conn_accept(tg_engine_t *e, int fd)
     conn->serial = ++e->next_conn_id;
     conn->fd = fd;
     conn->memfd = -1;
-    conn->blocked_tail = &conn->blocked;
+    tg_queue_init(&conn->blocked);
 
     rc = tg__conn_peer(conn);
     if (rc != 0) {
@@ -136,11 +136,7 @@ tg_conn_accept(tg_engine_t *e, int fd)
 
     rc = tg__conn_start_handles(conn);
 
-    conn->next = e->conns;
-    if (e->conns != NULL) {
-        e->conns->prev = conn;
-    }
-    e->conns = conn;
+    tg_queue_insert_head(&e->conns, &conn->link);
 
     if (rc != 0) {
         tg_log_error("connection %llu: %s", (unsigned long long) conn->serial,
@@ -213,21 +209,13 @@ tg_conn_close(tg_conn_t *conn, const char *why)
 static void
 tg__conn_close_cb(uv_handle_t *h)
 {
-    tg_conn_t    *conn = h->data;
-    tg_engine_t  *e = conn->engine;
+    tg_conn_t  *conn = h->data;
 
     if (--conn->handles > 0) {
         return;
     }
 
-    if (conn->prev != NULL) {
-        conn->prev->next = conn->next;
-    } else {
-        e->conns = conn->next;
-    }
-    if (conn->next != NULL) {
-        conn->next->prev = conn->prev;
-    }
+    tg_queue_remove(&conn->link);
 
     if (conn->shm != NULL) {
         munmap(conn->shm, conn->shm_size);
@@ -411,9 +399,7 @@ tg_conn_block(tg_conn_t *conn, tg_stream_t *s)
         return;
     }
     s->blocked = 1;
-    s->blocked_next = NULL;
-    *conn->blocked_tail = s;
-    conn->blocked_tail = &s->blocked_next;
+    tg_queue_insert_tail(&conn->blocked, &s->blocked_link);
 }
 
 
@@ -433,16 +419,7 @@ tg_conn_forget(tg_conn_t *conn, tg_stream_t *s)
     }
 
     if (s->blocked) {
-        for (pp = &conn->blocked; *pp != NULL; pp = &(*pp)->blocked_next) {
-            if (*pp == s) {
-                *pp = s->blocked_next;
-                break;
-            }
-        }
-        conn->blocked_tail = &conn->blocked;
-        while (*conn->blocked_tail != NULL) {
-            conn->blocked_tail = &(*conn->blocked_tail)->blocked_next;
-        }
+        tg_queue_remove(&s->blocked_link);
         s->blocked = 0;
     }
 }
@@ -472,7 +449,8 @@ tg_conn_service(tg_conn_t *conn)
     tg_frame_view_t        view;
     const tg_frame_view_t  *f;
     const tg_conn_hooks_t  *h = conn->engine->conn_hooks;
-    tg_stream_t            *s, *list;
+    tg_stream_t            *s;
+    tg_queue_t              list, *q;
     int                     err;
 
     while (conn->state == TG_CONN_ACTIVE) {
@@ -498,28 +476,26 @@ tg_conn_service(tg_conn_t *conn)
     }
 
     /* Each blocked request gets one try; those still without room queue
-     * again in order. */
-    list = conn->blocked;
-    conn->blocked = NULL;
-    conn->blocked_tail = &conn->blocked;
+     * again in order.  The snapshot lives on the stack: whatever is left
+     * of it goes back to conn->blocked before returning, so that
+     * tg_conn_forget can always unlink a blocked stream. */
+    tg_queue_init(&list);
+    tg_queue_add(&list, &conn->blocked);
 
-    while (list != NULL && conn->state == TG_CONN_ACTIVE) {
-        s = list;
-        list = s->blocked_next;
+    while (!tg_queue_empty(&list) && conn->state == TG_CONN_ACTIVE) {
+        q = tg_queue_head(&list);
+        tg_queue_remove(q);
+        s = tg_queue_data(q, tg_stream_t, blocked_link);
         s->blocked = 0;
-        s->blocked_next = NULL;
         if (h != NULL && h->on_room != NULL) {
             h->on_room(s);
         }
         if (s->blocked) {
             /* No room again: keep the rest behind it. */
-            *conn->blocked_tail = list;
-            while (*conn->blocked_tail != NULL) {
-                conn->blocked_tail = &(*conn->blocked_tail)->blocked_next;
-            }
             break;
         }
     }
+    tg_queue_add(&conn->blocked, &list);
 }
 
 

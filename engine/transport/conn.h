@@ -37,8 +37,8 @@ typedef struct tg_stream_s  tg_stream_t;
 struct tg_stream_s {
     uint64_t        id;
     tg_stream_t    *hash_next;          /* conn's id table */
-    tg_stream_t    *blocked_next;       /* conn's blocked queue */
-    unsigned        blocked:1;
+    tg_queue_t      blocked_link;       /* conn's blocked queue */
+    unsigned        blocked:1;          /* blocked_link is in a queue */
 };
 
 /*
@@ -104,11 +104,9 @@ struct tg_conn_s {
     size_t              nrequests;
 
     /* Requests with output waiting for ring room, in order. */
-    tg_stream_t        *blocked;
-    tg_stream_t       **blocked_tail;
+    tg_queue_t          blocked;
 
-    tg_conn_t          *next;
-    tg_conn_t          *prev;
+    tg_queue_t          link;           /* in engine->conns */
 };
 
 /* Takes ownership of an accepted socket.  0 or a negative errno (the fd

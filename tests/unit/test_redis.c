@@ -783,7 +783,7 @@ Test(session, refresh_keeps_the_lock, .init = setup, .fini = teardown)
     rep = redisCommand(c, "PEXPIRE t:sess:{hb}:lock 300");
     freeReplyObject(rep);
     cr_assert_eq(tg_session_refresh(&ss, "hb", "tok-1"), 0);
-    RUN_UNTIL(ss.ops == NULL, 2000);
+    RUN_UNTIL(tg_queue_empty(&ss.ops), 2000);
     rep = redisCommand(c, "PTTL t:sess:{hb}:lock");
     cr_assert(rep->integer > 300 && rep->integer <= 5000, "pttl %lld",
               rep->integer);
@@ -792,7 +792,7 @@ Test(session, refresh_keeps_the_lock, .init = setup, .fini = teardown)
     cr_assert_eq(ss.stats.locks_lost, 0);
 
     cr_assert_eq(tg_session_refresh(&ss, "hb", "tok-2"), 0);
-    RUN_UNTIL(ss.ops == NULL, 2000);
+    RUN_UNTIL(tg_queue_empty(&ss.ops), 2000);
     cr_assert_eq(ss.stats.locks_lost, 1, "not the holder");
     r = sget("hb", "o", "tok-2");
     cr_assert_eq(r.status, -EBUSY, "tok-1 still holds it");
