@@ -272,29 +272,18 @@ tg__host_problem(tg_request_t *r, tg_buf_t *b)
 }
 
 
-/* The request as the plugin sees it (tg_request_info_t). */
+/* The request as the plugin sees it (tg_request_info_t).  Its body and
+ * problem texts are rendered on the plugin's first request_info() call
+ * (tg__host_info_text): passthrough, the default, never reads them, and
+ * rendering the body is a serialisation of the whole request. */
 static int
 tg__host_info(tg_request_t *r, tg_host_req_t *hr)
 {
     tg_request_info_t  *in = &hr->info;
     json_t             *v;
-    tg_buf_t            b = { 0 };
-    int                 rc;
 
-    hr->body_text = tg_json_dumps(r->oa.body);
     hr->state = calloc(1, hr->p->state_size ? hr->p->state_size : 1);
-    if (hr->body_text == NULL || hr->state == NULL) {
-        return -ENOMEM;
-    }
-
-    rc = tg__host_problem(r, &b);
-    if (rc != 0) {
-        tg_buf_free(&b);
-        return rc;
-    }
-    hr->problem = strndup(b.data ? tg_buf_ptr(&b) : "", tg_buf_size(&b));
-    tg_buf_free(&b);
-    if (hr->problem == NULL) {
+    if (hr->state == NULL) {
         return -ENOMEM;
     }
 
@@ -302,10 +291,8 @@ tg__host_info(tg_request_t *r, tg_host_req_t *hr)
                                                 : TG_ENDPOINT_COMPLETIONS;
     in->stream = r->oa.stream;
     in->model = r->oa.model;
-    in->body = hr->body_text;
-    in->body_len = strlen(hr->body_text);
-    in->problem = hr->problem;
-    in->problem_len = strlen(hr->problem);
+    in->body = NULL;
+    in->problem = NULL;
     in->pool = r->pool_name;
     in->strategy = hr->strategy;
     v = json_object_get(r->oa.body, "seed");
@@ -324,6 +311,45 @@ tg__host_info(tg_request_t *r, tg_host_req_t *hr)
                  (unsigned long long) r->id);
     }
     hr->created = (int64_t) time(NULL);
+    return 0;
+}
+
+
+/* The info's body and problem texts, once: 0, or -ENOMEM with both left
+ * empty strings (the request is then answered 500 by the caller). */
+int
+tg__host_info_text(tg_host_req_t *hr)
+{
+    tg_request_t       *r = hr->r;
+    tg_request_info_t  *in = &hr->info;
+    tg_buf_t            b = { 0 };
+    int                 rc;
+
+    if (in->body != NULL) {
+        return 0;
+    }
+    hr->body_text = tg_json_dumps(r->oa.body);
+    rc = hr->body_text != NULL ? tg__host_problem(r, &b) : -ENOMEM;
+    if (rc == 0) {
+        hr->problem = strndup(b.data ? tg_buf_ptr(&b) : "",
+                              tg_buf_size(&b));
+    }
+    tg_buf_free(&b);
+    if (hr->body_text == NULL || hr->problem == NULL) {
+        free(hr->body_text);
+        free(hr->problem);
+        hr->body_text = NULL;
+        hr->problem = NULL;
+        in->body = "";
+        in->body_len = 0;
+        in->problem = "";
+        in->problem_len = 0;
+        return -ENOMEM;
+    }
+    in->body = hr->body_text;
+    in->body_len = strlen(hr->body_text);
+    in->problem = hr->problem;
+    in->problem_len = strlen(hr->problem);
     return 0;
 }
 
