@@ -614,3 +614,47 @@ Test(jdump, matches_json_dumps)
     }
     free(g.p);
 }
+
+
+/* tg_json_dump_with writes what dumping a copy with one member set to a
+ * string writes: in place when the member is there, last when not. */
+Test(jdump, with_matches_a_copy_set)
+{
+    static const char  *keys[] = { "model", "a", "b\"q", "zz" };
+    static const char  *vals[] = { "m-1", "caf\xc3\xa9 \"x\"\n", "" };
+    gen_t               g = { 0 };
+    tg_buf_t            b = { 0 };
+    json_t             *v, *copy;
+    char               *a;
+    unsigned            i;
+    const char         *k, *s;
+
+    for (i = 0; i < 2000; i++) {
+        g.len = 0;
+        gen_object(&g, 0);
+        v = json_loadb(g.p, g.len, 0, NULL);
+        if (!json_is_object(v)) {
+            json_decref(v);
+            continue;
+        }
+        k = keys[i % 4];
+        s = vals[i % 3];
+        if (i % 5 == 0) {
+            json_object_set_new(v, k, json_integer(i));
+        }
+        copy = json_copy(v);
+        cr_assert_eq(json_object_set_new(copy, k, json_string(s)), 0);
+        a = json_dumps(copy, JSON_COMPACT);
+        b.start = b.len = 0;
+        cr_assert_eq(tg_json_dump_with(&b, v, k, s), 0);
+        cr_assert_str_eq(tg_buf_cstr(&b), a);
+        free(a);
+        json_decref(copy);
+        json_decref(v);
+    }
+    v = json_array();
+    cr_assert_eq(tg_json_dump_with(&b, v, "model", "m"), -EINVAL);
+    json_decref(v);
+    tg_buf_free(&b);
+    free(g.p);
+}
