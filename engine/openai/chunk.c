@@ -16,6 +16,12 @@ typedef struct {
                                    the first choice whatever its index */
 } tg_jcur_t;
 
+/* 1 for the bytes a string holds as they are: printable ASCII but '"'
+ * and '\\'. */
+static const unsigned char  tg__js_plain[256] = {
+    [0x20 ... 0x21] = 1, [0x23 ... 0x5B] = 1, [0x5D ... 0x7F] = 1,
+};
+
 static int tg__chunk_scan(const char *p, size_t n, int whole,
     tg_chunk_t *ck);
 static int tg__js_value(tg_jcur_t *c, tg_jval_t *v, int depth);
@@ -119,10 +125,8 @@ tg__js_string(tg_jcur_t *c, tg_jval_t *v)
     v->p = (const char *) p;
 
     for ( ;; ) {
-        /* Plain ASCII: the common case, one compare per byte. */
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"'
-               && *p != '\\')
-        {
+        /* Plain ASCII: the common case, one table lookup per byte. */
+        while (p < end && tg__js_plain[*p]) {
             p++;
         }
         if (p >= end || *p < 0x20) {
