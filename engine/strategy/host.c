@@ -32,6 +32,8 @@ static void tg__host_destroy(tg_request_t *r);
 static void tg__host_free(tg_host_req_t *hr);
 static int tg__host_info(tg_request_t *r, tg_host_req_t *hr);
 static int tg__host_problem(tg_request_t *r, tg_buf_t *b);
+static void tg__host_make_id(char *dst, size_t size, const char *prefix,
+    uint64_t id);
 static void tg__host_stall_check(tg_host_req_t *hr);
 static void tg__host_end_trace(tg_host_trace_t *ht);
 static int tg__host_retry_whole(tg_host_trace_t *ht);
@@ -272,6 +274,26 @@ tg__host_problem(tg_request_t *r, tg_buf_t *b)
 }
 
 
+/* prefix and id in lower-case hex, as snprintf's "%s%llx" writes them,
+ * without the formatter: this runs for every request. */
+static void
+tg__host_make_id(char *dst, size_t size, const char *prefix, uint64_t id)
+{
+    char    hex[16];
+    size_t  n, k = 0;
+
+    do {
+        hex[k++] = "0123456789abcdef"[id & 0xF];
+        id >>= 4;
+    } while (id != 0);
+    n = tg_str_copy(dst, size, prefix);
+    while (k > 0 && n + 1 < size) {
+        dst[n++] = hex[--k];
+    }
+    dst[n] = '\0';
+}
+
+
 /* The request as the plugin sees it (tg_request_info_t).  Its body and
  * problem texts are rendered on the plugin's first request_info() call
  * (tg__host_info_text): passthrough, the default, never reads them, and
@@ -306,9 +328,10 @@ tg__host_info(tg_request_t *r, tg_host_req_t *hr)
         tg_oa_response_id(rid);
         tg_str_copy(hr->id, sizeof(hr->id), rid);
     } else {
-        snprintf(hr->id, sizeof(hr->id), "%s-tg%llx",
-                 r->oa.endpoint == TG_OA_CHAT ? "chatcmpl" : "cmpl",
-                 (unsigned long long) r->id);
+        tg__host_make_id(hr->id, sizeof(hr->id),
+                         r->oa.endpoint == TG_OA_CHAT ? "chatcmpl-tg"
+                                                      : "cmpl-tg",
+                         r->id);
     }
     hr->created = (int64_t) time(NULL);
     return 0;
