@@ -196,7 +196,10 @@ trap '[ -z "$nginx_pid" ] || kill -HUP "$nginx_pid" 2>/dev/null' HUP
 # Run as root (docker run --user 0), nginx's workers are nobody: let them in.
 allow=()
 [ "$(id -u)" -ne 0 ] || allow=(--allow-user nobody)
+# glibc's per-thread cache: 64 freed chunks per size instead of 7 (as in
+# thinkgate.service, which says why); a GLIBC_TUNABLES given wins.
 # shellcheck disable=SC2086  # THINKGATE_ENGINE_OPTS is split on spaces
+GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.tcache_count=64}" \
 thinkgated --socket "$SOCK" --plugin-dir "$PLUGINS" --lua-dir "$LUA" \
     --log-level "${THINKGATE_LOG_LEVEL:-info}" "${allow[@]}" \
     ${THINKGATE_ENGINE_OPTS:-} "$@" &

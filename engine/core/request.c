@@ -335,9 +335,9 @@ tg__request_count_end(tg_request_t *r, int failed)
 static int
 tg__request_figures(tg_buf_t *b, json_t *figures)
 {
-    const char  *key, *k;
+    const char  *key, *k, *p;
     json_t      *v;
-    char        *s, *c;
+    size_t       from, i;
     int          rc = 0;
 
     json_object_foreach(figures, key, v) {
@@ -356,30 +356,29 @@ tg__request_figures(tg_buf_t *b, json_t *figures)
             return rc;
         }
 
+        /* The value goes straight into b, its line breaks blanked there;
+         * a string ends at a NUL it may hold, as a C string would. */
+        from = tg_buf_size(b);
         switch (json_typeof(v)) {
         case JSON_STRING:
-            s = strndup(json_string_value(v), json_string_length(v));
+            p = json_string_value(v);
+            rc = tg_buf_append(b, p, strnlen(p, json_string_length(v)));
             break;
         case JSON_NULL:
-            s = strdup("");
             break;
         default:
-            s = tg_json_dumps(v);
+            rc = tg_json_dump(b, v);
             break;
         }
-        if (s == NULL) {
+        if (rc != 0) {
             return -ENOMEM;
         }
-        for (c = s; *c != '\0'; c++) {
-            if (*c == '\n' || *c == '\r') {
-                *c = ' ';
+        for (i = from; i < tg_buf_size(b); i++) {
+            if (tg_buf_ptr(b)[i] == '\n' || tg_buf_ptr(b)[i] == '\r') {
+                tg_buf_ptr(b)[i] = ' ';
             }
         }
-        rc = tg_buf_append(b, s, strlen(s));
-        free(s);
-        if (rc == 0) {
-            rc = tg_buf_append(b, "\n", 1);
-        }
+        rc = tg_buf_append(b, "\n", 1);
         if (rc != 0) {
             return rc;
         }

@@ -257,28 +257,26 @@ static char *
 tg__trace_body_text(tg_trace_t *t, tg_backend_t *b)
 {
     tg_request_t  *r = t->req;
-    json_t        *body;
     const char    *model;
-    char          *text;
+    tg_buf_t       text = { 0 };
 
-    body = json_copy(t->body);
-    if (body == NULL) {
-        return NULL;
-    }
     model = b->model;
     if (t->pool == r->model_pool && r->model_alias) {
         model = r->model_upstream ? r->model_upstream
                                   : tg_backend_own_model(b);
     }
-    if (model != NULL
-        && json_object_set_new(body, "model", json_string(model)))
+    if (model == NULL) {
+        return tg_json_dumps(t->body);
+    }
+    /* The backend's model written in place of the client's, without
+     * copying the body to set it. */
+    if (tg_json_dump_with(&text, t->body, "model", model) != 0
+        || tg_buf_cstr(&text) == NULL)
     {
-        json_decref(body);
+        tg_buf_free(&text);
         return NULL;
     }
-    text = tg_json_dumps(body);
-    json_decref(body);
-    return text;
+    return text.data;
 }
 
 

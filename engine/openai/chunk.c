@@ -12,8 +12,18 @@
 typedef struct {
     const char     *p;
     const char     *end;
+    int             whole;      /* a whole completion: "message", and
+                                   the first choice whatever its index */
 } tg_jcur_t;
 
+/* 1 for the bytes a string holds as they are: printable ASCII but '"'
+ * and '\\'. */
+static const unsigned char  tg__js_plain[256] = {
+    [0x20 ... 0x21] = 1, [0x23 ... 0x5B] = 1, [0x5D ... 0x7F] = 1,
+};
+
+static int tg__chunk_scan(const char *p, size_t n, int whole,
+    tg_chunk_t *ck);
 static int tg__js_value(tg_jcur_t *c, tg_jval_t *v, int depth);
 static int tg__js_skip(tg_jcur_t *c, int depth);
 static int tg__js_string(tg_jcur_t *c, tg_jval_t *v);
@@ -115,10 +125,8 @@ tg__js_string(tg_jcur_t *c, tg_jval_t *v)
     v->p = (const char *) p;
 
     for ( ;; ) {
-        /* Plain ASCII: the common case, one compare per byte. */
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"'
-               && *p != '\\')
-        {
+        /* Plain ASCII: the common case, one table lookup per byte. */
+        while (p < end && tg__js_plain[*p]) {
             p++;
         }
         if (p >= end || *p < 0x20) {
@@ -466,11 +474,14 @@ tg__js_choice(tg_jcur_t *c, tg_chunk_t *ck, int depth, int *chosen)
         }
         if (TG_JS_KEY(&k, "index")) {
             rc = tg__js_field(c, &index, &seen, 1, depth + 1);
-        } else if (TG_JS_KEY(&k, "delta")) {
+        } else if (c->whole ? TG_JS_KEY(&k, "message")
+                            : TG_JS_KEY(&k, "delta"))
+        {
             if (seen & 2) {
                 return -EINVAL;
             }
             seen |= 2;
+            ck->has_message = (unsigned) c->whole;
             if (c->p < c->end && *c->p == '{') {
                 rc = tg__js_delta(c, ck, depth + 1);
             } else {
@@ -493,6 +504,12 @@ tg__js_choice(tg_jcur_t *c, tg_chunk_t *ck, int depth, int *chosen)
         return -EINVAL;
     }
 
+    /* A whole completion is read from its first choice, as
+     * json_array_get(choices, 0) reads it. */
+    if (c->whole) {
+        *chosen = 1;
+        return 0;
+    }
     /* jansson's reading takes an index that is not an integer as 0;
      * such a chunk goes that way rather than guessing here. */
     if (index.type != TG_JV_ABSENT && index.type != TG_JV_INT) {
@@ -500,6 +517,7 @@ tg__js_choice(tg_jcur_t *c, tg_chunk_t *ck, int depth, int *chosen)
     }
     *chosen = index.type == TG_JV_ABSENT || index.i == 0;
     if (!*chosen) {
+        ck->has_message = 0;
         memset(&ck->reasoning_content, 0, sizeof(tg_jval_t));
         memset(&ck->reasoning, 0, sizeof(tg_jval_t));
         memset(&ck->content, 0, sizeof(tg_jval_t));
@@ -580,7 +598,21 @@ tg__js_usage(tg_jcur_t *c, tg_chunk_t *ck, int depth)
 int
 tg_chunk_scan(const char *p, size_t n, tg_chunk_t *ck)
 {
-    tg_jcur_t  c = { p, p + n };
+    return tg__chunk_scan(p, n, 0, ck);
+}
+
+
+int
+tg_chunk_scan_whole(const char *p, size_t n, tg_chunk_t *ck)
+{
+    return tg__chunk_scan(p, n, 1, ck);
+}
+
+
+static int
+tg__chunk_scan(const char *p, size_t n, int whole, tg_chunk_t *ck)
+{
+    tg_jcur_t  c = { p, p + n, whole };
     tg_jval_t  k, v;
     unsigned   seen = 0;
     int        on, rc;

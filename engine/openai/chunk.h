@@ -47,7 +47,10 @@ typedef struct {
     tg_jval_t       completion_tokens;  /* usage.completion_tokens */
     unsigned        has_choice:1;       /* a choice with index 0 (or none)
                                            was found in "choices" */
-    /* That choice's fields (delta's for chat). */
+    unsigned        has_message:1;      /* tg_chunk_scan_whole: that choice
+                                           has a "message" (any value) */
+    /* That choice's fields (delta's for chat, message's for a whole
+     * completion). */
     tg_jval_t       reasoning_content;
     tg_jval_t       reasoning;
     tg_jval_t       content;
@@ -59,5 +62,11 @@ typedef struct {
 /* Scans p[0..n) into c (pointers into p).  0, or -EINVAL when the event
  * is not one the scanner answers for: parse it with jansson. */
 int tg_chunk_scan(const char *p, size_t n, tg_chunk_t *c);
+
+/* The same for a whole (non-streamed) completion, as a host reading it
+ * with jansson would: the fields of the first element of "choices",
+ * whatever its index, from its "message" (has_message set when it has
+ * one, an object or not) or its "text". */
+int tg_chunk_scan_whole(const char *p, size_t n, tg_chunk_t *c);
 
 #endif /* TG_OPENAI_CHUNK_H */

@@ -407,25 +407,45 @@ tg__enum_has(const char *choices, const char *word)
 }
 
 
+/*
+ * The body's members looked up in the table rather than the table's
+ * fifteen names in the body (a hash of each name per request): a body has
+ * a few members.  Of several bad parameters the one first in the table
+ * is reported, as when the table was walked.
+ */
 static int
 tg__check_params(json_t *body, int endpoint, tg_oa_error_t *err)
 {
-    const tg__param_t  *p;
+    const tg__param_t  *p, *bad = NULL;
+    const char         *key;
+    size_t              klen;
     json_t             *v;
-    int                 rc;
+    int                 rc, first = 0;
 
-    for (p = tg__params; p->name != NULL; p++) {
-        v = json_object_get(body, p->name);
-        if (v == NULL || json_is_null(v)) {
+    json_object_keylen_foreach(body, key, klen, v) {
+        if (json_is_null(v)) {
             continue;
         }
+        for (p = tg__params; p->name != NULL; p++) {
+            if (p->name[0] == key[0] && strlen(p->name) == klen
+                && memcmp(p->name, key, klen) == 0)
+            {
+                break;
+            }
+        }
+        if (p->name == NULL || (bad != NULL && p > bad)) {
+            continue;
+        }
+        /* err is written only by a failing check: the last one written
+         * is the first bad parameter of the table. */
         rc = tg__check_param(p, v, endpoint, err);
         if (rc != 0) {
-            return rc;
+            bad = p;
+            first = rc;
         }
     }
 
-    return 0;
+    return first;
 }
 
 

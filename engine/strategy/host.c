@@ -32,6 +32,8 @@ static void tg__host_destroy(tg_request_t *r);
 static void tg__host_free(tg_host_req_t *hr);
 static int tg__host_info(tg_request_t *r, tg_host_req_t *hr);
 static int tg__host_problem(tg_request_t *r, tg_buf_t *b);
+static void tg__host_make_id(char *dst, size_t size, const char *prefix,
+    uint64_t id);
 static void tg__host_stall_check(tg_host_req_t *hr);
 static void tg__host_end_trace(tg_host_trace_t *ht);
 static int tg__host_retry_whole(tg_host_trace_t *ht);
@@ -275,29 +277,38 @@ tg__host_problem(tg_request_t *r, tg_buf_t *b)
 }
 
 
-/* The request as the plugin sees it (tg_request_info_t). */
+/* prefix and id in lower-case hex, as snprintf's "%s%llx" writes them,
+ * without the formatter: this runs for every request. */
+static void
+tg__host_make_id(char *dst, size_t size, const char *prefix, uint64_t id)
+{
+    char    hex[16];
+    size_t  n, k = 0;
+
+    do {
+        hex[k++] = "0123456789abcdef"[id & 0xF];
+        id >>= 4;
+    } while (id != 0);
+    n = tg_str_copy(dst, size, prefix);
+    while (k > 0 && n + 1 < size) {
+        dst[n++] = hex[--k];
+    }
+    dst[n] = '\0';
+}
+
+
+/* The request as the plugin sees it (tg_request_info_t).  Its body and
+ * problem texts are rendered on the plugin's first request_info() call
+ * (tg__host_info_text): passthrough, the default, never reads them, and
+ * rendering the body is a serialisation of the whole request. */
 static int
 tg__host_info(tg_request_t *r, tg_host_req_t *hr)
 {
     tg_request_info_t  *in = &hr->info;
     json_t             *v;
-    tg_buf_t            b = { 0 };
-    int                 rc;
 
-    hr->body_text = tg_json_dumps(r->oa.body);
     hr->state = calloc(1, hr->p->state_size ? hr->p->state_size : 1);
-    if (hr->body_text == NULL || hr->state == NULL) {
-        return -ENOMEM;
-    }
-
-    rc = tg__host_problem(r, &b);
-    if (rc != 0) {
-        tg_buf_free(&b);
-        return rc;
-    }
-    hr->problem = strndup(b.data ? tg_buf_ptr(&b) : "", tg_buf_size(&b));
-    tg_buf_free(&b);
-    if (hr->problem == NULL) {
+    if (hr->state == NULL) {
         return -ENOMEM;
     }
 
@@ -305,10 +316,8 @@ tg__host_info(tg_request_t *r, tg_host_req_t *hr)
                                                 : TG_ENDPOINT_COMPLETIONS;
     in->stream = r->oa.stream;
     in->model = r->oa.model;
-    in->body = hr->body_text;
-    in->body_len = strlen(hr->body_text);
-    in->problem = hr->problem;
-    in->problem_len = strlen(hr->problem);
+    in->body = NULL;
+    in->problem = NULL;
     in->pool = r->pool_name;
     in->strategy = hr->strategy;
     v = json_object_get(r->oa.body, "seed");
@@ -322,11 +331,51 @@ tg__host_info(tg_request_t *r, tg_host_req_t *hr)
         tg_oa_response_id(rid);
         tg_str_copy(hr->id, sizeof(hr->id), rid);
     } else {
-        snprintf(hr->id, sizeof(hr->id), "%s-tg%llx",
-                 r->oa.endpoint == TG_OA_CHAT ? "chatcmpl" : "cmpl",
-                 (unsigned long long) r->id);
+        tg__host_make_id(hr->id, sizeof(hr->id),
+                         r->oa.endpoint == TG_OA_CHAT ? "chatcmpl-tg"
+                                                      : "cmpl-tg",
+                         r->id);
     }
     hr->created = (int64_t) time(NULL);
+    return 0;
+}
+
+
+/* The info's body and problem texts, once: 0, or -ENOMEM with both left
+ * empty strings (the request is then answered 500 by the caller). */
+int
+tg__host_info_text(tg_host_req_t *hr)
+{
+    tg_request_t       *r = hr->r;
+    tg_request_info_t  *in = &hr->info;
+    tg_buf_t            b = { 0 };
+    int                 rc;
+
+    if (in->body != NULL) {
+        return 0;
+    }
+    hr->body_text = tg_json_dumps(r->oa.body);
+    rc = hr->body_text != NULL ? tg__host_problem(r, &b) : -ENOMEM;
+    if (rc == 0) {
+        hr->problem = strndup(b.data ? tg_buf_ptr(&b) : "",
+                              tg_buf_size(&b));
+    }
+    tg_buf_free(&b);
+    if (hr->body_text == NULL || hr->problem == NULL) {
+        free(hr->body_text);
+        free(hr->problem);
+        hr->body_text = NULL;
+        hr->problem = NULL;
+        in->body = "";
+        in->body_len = 0;
+        in->problem = "";
+        in->problem_len = 0;
+        return -ENOMEM;
+    }
+    in->body = hr->body_text;
+    in->body_len = strlen(hr->body_text);
+    in->problem = hr->problem;
+    in->problem_len = strlen(hr->problem);
     return 0;
 }
 

@@ -363,6 +363,8 @@ void tg__host_cancel_all(tg_host_req_t *hr);
 void tg__host_set_error(tg_host_req_t *hr, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 tg_host_req_t *tg__host_of(tg_plugin_req_t *req);
+/* Renders info.body and info.problem on first use; 0 or -ENOMEM. */
+int tg__host_info_text(tg_host_req_t *hr);
 /* The request whose callbacks run now; NULL outside them. */
 tg_host_req_t *tg__host_current(void);
 

@@ -56,8 +56,20 @@ static const tg_request_info_t *
 tg__host_request_info(tg_plugin_req_t *req)
 {
     tg_host_req_t  *hr = tg__host_of(req);
+    tg_oa_error_t   err;
 
-    return hr ? &hr->info : NULL;
+    if (hr == NULL) {
+        return NULL;
+    }
+    if (tg__host_info_text(hr) != 0 && tg__host_usable(hr)) {
+        /* As when the texts were rendered before start(): a 500; the
+         * plugin reads empty texts and its next calls are refused. */
+        tg_oa_error_set(&err, 500, NULL, NULL, NULL, "out of memory");
+        hr->answered = 1;
+        tg__host_cancel_all(hr);
+        tg__host_error(hr, &err);
+    }
+    return &hr->info;
 }
 
 

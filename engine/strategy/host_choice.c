@@ -20,6 +20,7 @@
 #include "core/strategy.h"
 #include "strategy/host.h"
 #include "util/jdump.h"
+#include "util/str.h"
 
 static int tg__host_choice_close(tg_host_req_t *hr, uint32_t choice,
     tg_host_trace_t *model_of, const char *finish);
@@ -456,7 +457,7 @@ tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of, const char *finish)
     tg_oa_error_t  err;
 
     hr->end_usage_of = usage_of;
-    snprintf(hr->end_finish, sizeof(hr->end_finish), "%s", finish);
+    tg_str_copy(hr->end_finish, sizeof(hr->end_finish), finish);
     if (r->oa.stream) {
         for (k = 0; k < n && rc == 0; k++) {
             if (!hr->choices[k].closed) {

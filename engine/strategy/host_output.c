@@ -104,13 +104,15 @@ int
 tg__host_reply_json(tg_host_req_t *hr, json_t *doc, json_t *summary)
 {
     tg_request_t   *r = hr->r;
+    tg_buf_t       *b = &hr->out;
     tg_oa_error_t   err;
-    char           *s;
     int             rc;
 
-    s = tg_json_dumps(doc);
+    /* Rendered into the request's reused buffer, as chunks are. */
+    b->start = b->len = 0;
+    rc = tg_json_dump(b, doc);
     json_decref(doc);
-    if (s == NULL) {
+    if (rc != 0) {
         json_decref(summary);
         tg_oa_error_set(&err, 500, NULL, NULL, NULL, "out of memory");
         tg__host_error(hr, &err);
@@ -118,9 +120,8 @@ tg__host_reply_json(tg_host_req_t *hr, json_t *doc, json_t *summary)
     }
     rc = tg_request_head(r, 200, 0, "Content-Type: application/json\r\n");
     if (rc == 0) {
-        rc = tg_request_data(r, s, strlen(s));
+        rc = tg_request_data(r, tg_buf_ptr(b), tg_buf_size(b));
     }
-    free(s);
     if (rc != 0) {
         json_decref(summary);
         return rc == -EPIPE ? 0 : rc;

@@ -29,6 +29,8 @@
 static void tg__host_add_content(tg_host_trace_t *ht, const char *p,
     size_t n);
 static void tg__host_parse_answer(tg_host_trace_t *ht, json_t *doc);
+static void tg__host_jappend(tg_buf_t *b, const tg_jval_t *v);
+static int tg__host_answer_scan(tg_host_trace_t *ht);
 static int tg__host_event_json(tg_host_trace_t *ht, const char *payload,
     size_t len, int *has_usage, int *chunk);
 static void tg__host_event_usage(tg_host_trace_t *ht, json_t *doc,
@@ -578,6 +580,82 @@ tg__host_parse_answer(tg_host_trace_t *ht, json_t *doc)
 }
 
 
+/* A scanned string appended to b, unescaped when it has escapes. */
+static void
+tg__host_jappend(tg_buf_t *b, const tg_jval_t *v)
+{
+    if (v->esc) {
+        (void) tg_jstr_unescape(b, v->p, v->n);
+    } else {
+        (void) tg_buf_append(b, v->p, v->n);
+    }
+}
+
+
+/*
+ * A whole completion scanned in place (openai/chunk.c) with the effects
+ * tg__host_parse_answer has on a jansson tree of it, which only the
+ * usage is still made into (when it is read).  -EINVAL, nothing changed,
+ * when the scanner leaves the document to jansson (an "error" member
+ * included, so that both paths read the same documents alike).
+ */
+static int
+tg__host_answer_scan(tg_host_trace_t *ht)
+{
+    tg_chunk_t        ck;
+    const tg_jval_t  *v;
+    const char       *s;
+    size_t            n;
+
+    if (tg_chunk_scan_whole(tg_buf_ptr(&ht->body), tg_buf_size(&ht->body),
+                            &ck) != 0
+        || ck.error.type != TG_JV_ABSENT)
+    {
+        return -EINVAL;
+    }
+
+    if (ck.has_choice) {
+        if (ck.has_message) {
+            v = ck.reasoning_content.type == TG_JV_STRING
+                ? &ck.reasoning_content : &ck.reasoning;
+            if (v->type == TG_JV_STRING) {
+                ht->think = TG_THINK_NATIVE;
+                tg__host_jappend(&ht->reasoning, v);
+            }
+            v = &ck.content;
+        } else {
+            v = &ck.text;
+        }
+        if (v->type == TG_JV_STRING
+            && (s = tg__host_jtext(ht, v, &n)) != NULL)
+        {
+            tg__host_add_content(ht, s, n);
+        }
+        if (ck.finish_reason.type == TG_JV_STRING
+            && (s = tg__host_jtext(ht, &ck.finish_reason, &n)) != NULL)
+        {
+            n = n < sizeof(ht->finish_reason) - 1
+                ? n : sizeof(ht->finish_reason) - 1;
+            memcpy(ht->finish_reason, s, n);
+            ht->finish_reason[n] = '\0';
+        }
+    }
+    if (ck.model.type == TG_JV_STRING && ht->model == NULL
+        && (s = tg__host_jtext(ht, &ck.model, &n)) != NULL)
+    {
+        ht->model = strndup(s, n);
+    }
+    if (ck.usage.object) {
+        ht->usage_raw.start = ht->usage_raw.len = 0;
+        ht->usage_dirty = tg_buf_append(&ht->usage_raw, ck.usage.p,
+                                        ck.usage.n) == 0;
+        ht->tokens = ck.completion_tokens.type == TG_JV_INT
+                     ? (uint32_t) ck.completion_tokens.i : 0;
+    }
+    return 0;
+}
+
+
 /* The transfer ended (or the host ends it after an error event): the
  * final state, as on_trace_end reports it. */
 void
@@ -595,6 +673,9 @@ tg__host_trace_ended(tg_host_trace_t *ht, tg_trace_end_t *e)
 
     } else if (ht->err.status != 0) {
         ht->state = TG_TRACE_FAILED;
+
+    } else if (!t->sse_ready && !ht->aux && tg__host_answer_scan(ht) == 0) {
+        ht->state = TG_TRACE_DONE;
 
     } else if (!t->sse_ready) {
         doc = tg_json_loadb(tg_buf_ptr(&ht->body), tg_buf_size(&ht->body),

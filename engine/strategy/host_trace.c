@@ -27,6 +27,8 @@ static int tg__host_trace_prefix(tg_host_req_t *hr,
     const tg_trace_spec_t *spec, json_t *body);
 static int tg__host_trace_sampling(tg_host_req_t *hr,
     const tg_trace_spec_t *spec, uint32_t index, json_t *body);
+static json_t *tg__host_trace_body_as(tg_host_req_t *hr,
+    const tg_trace_spec_t *spec, uint32_t index, int whole);
 
 
 tg_host_trace_t *
@@ -191,18 +193,11 @@ tg__host_trace_spawn(tg_host_req_t *hr, const tg_trace_spec_t *spec,
         goto failed;
     }
 
-    body = tg__host_trace_body(hr, spec, (uint32_t) hr->ntraces);
+    ht->whole = (unsigned) tg__host_whole_ok(hr, spec);
+    body = tg__host_trace_body_as(hr, spec, (uint32_t) hr->ntraces,
+                                  ht->whole);
     if (body == NULL) {
         goto failed;
-    }
-    if (tg__host_whole_ok(hr, spec)) {
-        ht->whole = 1;
-        json_object_del(body, "stream_options");
-        if (json_object_set_new(body, "stream", json_false()) != 0) {
-            json_decref(body);
-            tg__host_set_error(hr, "out of memory");
-            goto failed;
-        }
     }
     if (tg__host_launch(hr, ht, spec->pool, spec->backend,
                         hr->r->oa.endpoint, body,
@@ -373,11 +368,22 @@ tg__host_trace_sampling(tg_host_req_t *hr, const tg_trace_spec_t *spec,
 
 /*
  * The backend request of a trace: the client's body with the spec's
- * changes, always streamed, one choice.
+ * changes, streamed, one choice.
  */
 json_t *
 tg__host_trace_body(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     uint32_t index)
+{
+    return tg__host_trace_body_as(hr, spec, index, 0);
+}
+
+
+/* The same, asked for the whole answer at once when whole is set
+ * ("stream": false in the place "stream": true takes otherwise, and no
+ * stream_options). */
+static json_t *
+tg__host_trace_body_as(tg_host_req_t *hr, const tg_trace_spec_t *spec,
+    uint32_t index, int whole)
 {
     tg_request_t  *r = hr->r;
     json_t        *body, *msgs;
@@ -426,10 +432,17 @@ tg__host_trace_body(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     }
 
     rc |= tg__host_trace_sampling(hr, spec, index, body);
-    rc |= json_object_set_new(body, "stream", json_true());
-    rc |= json_object_set_new(body, "stream_options",
-                              json_pack("{s:b, s:b}", "include_usage", 1,
-                                        "continuous_usage_stats", 1));
+    if (whole) {
+        /* The client's own "stream_options" goes as it would once a
+         * streamed body's replaced it and was removed again. */
+        json_object_del(body, "stream_options");
+        rc |= json_object_set_new(body, "stream", json_false());
+    } else {
+        rc |= json_object_set_new(body, "stream", json_true());
+        rc |= json_object_set_new(body, "stream_options",
+                                  json_pack("{s:b, s:b}", "include_usage", 1,
+                                            "continuous_usage_stats", 1));
+    }
     if (rc != 0) {
         goto nomem;
     }

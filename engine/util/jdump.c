@@ -117,6 +117,58 @@ tg_json_dump(tg_buf_t *b, const json_t *v)
 }
 
 
+/* The members of an object, one of them (key) written with the string
+ * value instead of its own, or appended last when the object has none:
+ * what json_object_set_new(copy, key, json_string(value)) on a copy would
+ * dump, without the copy. */
+int
+tg_json_dump_with(tg_buf_t *b, const json_t *obj, const char *key,
+    const char *value)
+{
+    const char  *k;
+    json_t      *m;
+    int          rc, first = 1, seen = 0;
+
+    if (!json_is_object(obj) || key == NULL || value == NULL) {
+        return -EINVAL;
+    }
+    rc = tg_buf_append(b, "{", 1);
+    json_object_foreach((json_t *) obj, k, m) {
+        if (rc != 0) {
+            return rc;
+        }
+        if (!first) {
+            rc |= tg_buf_append(b, ",", 1);
+        }
+        first = 0;
+        rc |= tg_buf_append(b, "\"", 1);
+        rc |= tg_jstr_escape(b, k, strlen(k));
+        rc |= tg_buf_append(b, "\":", 2);
+        if (rc == 0 && !seen && strcmp(k, key) == 0) {
+            seen = 1;
+            m = NULL;
+            rc |= tg_buf_append(b, "\"", 1);
+            rc |= tg_jstr_escape(b, value, strlen(value));
+            rc |= tg_buf_append(b, "\"", 1);
+        }
+        if (rc == 0 && m != NULL) {
+            rc = tg_json_dump(b, m);
+        }
+    }
+    if (rc == 0 && !seen) {
+        if (!first) {
+            rc |= tg_buf_append(b, ",", 1);
+        }
+        rc |= tg_buf_append(b, "\"", 1);
+        rc |= tg_jstr_escape(b, key, strlen(key));
+        rc |= tg_buf_append(b, "\":\"", 3);
+        rc |= tg_jstr_escape(b, value, strlen(value));
+        rc |= tg_buf_append(b, "\"", 1);
+    }
+    return rc != 0 ? -ENOMEM : tg_buf_append(b, "}", 1);
+}
+
+
 char *
 tg_json_dumps(const json_t *v)
 {

@@ -19,6 +19,14 @@
  * jansson cannot write either (NaN or infinite reals, NULL). */
 int tg_json_dump(tg_buf_t *b, const json_t *v);
 
+/* Appends the compact text of object obj with member key set to the
+ * string value (appended last when obj has no such member), byte for
+ * byte what dumping a copy with json_object_set_new(copy, key,
+ * json_string(value)) writes.  0, -ENOMEM, or -EINVAL (obj not an
+ * object). */
+int tg_json_dump_with(tg_buf_t *b, const json_t *obj, const char *key,
+    const char *value);
+
 /* json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) as a malloc'ed string;
  * NULL on failure.  The caller frees it. */
 char *tg_json_dumps(const json_t *v);

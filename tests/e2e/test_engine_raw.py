@@ -126,6 +126,23 @@ def test_completions_both_ways(env):
     assert r.status == 200 and r.events()[-1] == "[DONE]"
 
 
+def test_ids_name_the_request(env):
+    """chatcmpl-tg / cmpl-tg and the engine's request id in hex, in the
+    answer and in every chunk of a stream."""
+    rid = env.worker.api("/v1/chat/completions", CHAT)
+    r = env.worker.wait(rid, 30)
+    assert r.status == 200, r.error
+    assert r.json()["id"] == "chatcmpl-tg%x" % rid
+    rid = env.worker.api("/v1/chat/completions", dict(CHAT, stream=True))
+    r = env.worker.wait(rid, 30)
+    chunks = [json.loads(e) for e in r.events()[:-1]]
+    assert chunks and {c["id"] for c in chunks} == {"chatcmpl-tg%x" % rid}
+    body = {"model": "thinkgate-sim", "prompt": "2 + 3 =", "max_tokens": 8}
+    rid = env.worker.api("/v1/completions", body)
+    r = env.worker.wait(rid, 30)
+    assert r.json()["id"] == "cmpl-tg%x" % rid
+
+
 def test_model_rewritten_and_thinkgate_stripped(env):
     body = dict(CHAT, model="whatever-the-client-says",
                 thinkgate={"strategy": "passthrough"})

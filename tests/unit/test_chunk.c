@@ -202,6 +202,9 @@ gen_members(gen_t *g, const char **keys, const int *kinds, unsigned n)
 }
 
 
+static int  gen_whole;      /* gen_chunk writes whole completions */
+
+
 static void
 gen_choice(gen_t *g, int index)
 {
@@ -215,9 +218,17 @@ gen_choice(gen_t *g, int index)
         snprintf(num, sizeof(num), "\"index\":%d,", index);
         puts_(g, num);
     }
-    puts_(g, "\"delta\":{");
-    gen_members(g, dk, dt, 5);
-    puts_(g, "},");
+    if (!gen_whole) {
+        puts_(g, "\"delta\":{");
+        gen_members(g, dk, dt, 5);
+        puts_(g, "},");
+    } else if (rnd(6) == 0) {
+        puts_(g, "\"message\":null,");
+    } else if (rnd(6) != 0) {
+        puts_(g, "\"message\":{");
+        gen_members(g, dk, dt, 5);
+        puts_(g, "},");
+    }
     ws(g);
     gen_member(g, "finish_reason", 1);
     puts_(g, ",");
@@ -377,6 +388,94 @@ compare(const char *p, size_t n)
     }
     json_decref(doc);
     return 1;
+}
+
+
+/* Compares tg_chunk_scan_whole with what a reader of jansson's tree of a
+ * whole completion takes: the first choice, its message's fields (or
+ * its text when it has no message).  1 when the scanner answered. */
+static int
+compare_whole(const char *p, size_t n)
+{
+    tg_chunk_t   ck;
+    json_t      *doc, *ch, *m, *usage, *u2;
+    int          rc;
+
+    rc = tg_chunk_scan_whole(p, n, &ck);
+    doc = json_loadb(p, n, 0, NULL);
+    if (!json_is_object(doc)) {
+        cr_assert_neq(rc, 0, "scanner accepted what jansson refuses: %.*s",
+                      (int) n, p);
+        json_decref(doc);
+        return 0;
+    }
+    if (rc != 0) {
+        json_decref(doc);
+        return 0;
+    }
+    check_val(&ck.error, json_object_get(doc, "error"), "error", p);
+    check_val(&ck.model, json_object_get(doc, "model"), "model", p);
+    usage = json_object_get(doc, "usage");
+    cr_assert_eq(!!ck.usage.object, json_is_object(usage), "usage in %s", p);
+    if (json_is_object(usage)) {
+        u2 = json_loadb(ck.usage.p, ck.usage.n, 0, NULL);
+        cr_assert(json_equal(u2, usage), "usage text in %s", p);
+        json_decref(u2);
+        check_val(&ck.completion_tokens,
+                  json_object_get(usage, "completion_tokens"),
+                  "completion_tokens", p);
+    }
+    ch = json_array_get(json_object_get(doc, "choices"), 0);
+    cr_assert_eq(!!ck.has_choice, ch != NULL, "choice in %s", p);
+    if (ch != NULL) {
+        m = json_object_get(ch, "message");
+        cr_assert_eq(!!ck.has_message, m != NULL, "message in %s", p);
+        check_val(&ck.reasoning_content,
+                  json_object_get(m, "reasoning_content"),
+                  "reasoning_content", p);
+        check_val(&ck.reasoning, json_object_get(m, "reasoning"),
+                  "reasoning", p);
+        check_val(&ck.content, json_object_get(m, "content"), "content", p);
+        check_val(&ck.text, json_object_get(ch, "text"), "text", p);
+        check_val(&ck.finish_reason, json_object_get(ch, "finish_reason"),
+                  "finish_reason", p);
+    }
+    json_decref(doc);
+    return 1;
+}
+
+
+Test(chunk, whole_completions_agree_with_jansson)
+{
+    static const char  *docs[] = {
+        "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\","
+        "\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":"
+        "{\"role\":\"assistant\",\"content\":null,\"reasoning_content\":"
+        "\"Okay, 17\",\"tool_calls\":[]},\"logprobs\":null,"
+        "\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":7,"
+        "\"completion_tokens\":16,\"total_tokens\":23,"
+        "\"completion_tokens_details\":{\"reasoning_tokens\":16}}}",
+        /* the first choice, whatever its index */
+        "{\"choices\":[{\"index\":1,\"text\":\"no\"},{\"index\":0,"
+        "\"text\":\"yes\"}]}",
+        "{\"choices\":[{\"index\":\"x\",\"message\":null,"
+        "\"text\":\"t\"}]}",
+    };
+    gen_t     g = { 0 };
+    unsigned  i, answered = 0, total = 20000;
+
+    for (i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        cr_assert_eq(compare_whole(docs[i], strlen(docs[i])), 1, "%s",
+                     docs[i]);
+    }
+    gen_whole = 1;
+    for (i = 0; i < total; i++) {
+        gen_chunk(&g);
+        answered += (unsigned) compare_whole(g.p, g.len);
+    }
+    gen_whole = 0;
+    cr_assert_gt(answered, total / 2, "answered %u of %u", answered, total);
+    free(g.p);
 }
 
 
@@ -612,5 +711,49 @@ Test(jdump, matches_json_dumps)
         free(b);
         json_decref(v);
     }
+    free(g.p);
+}
+
+
+/* tg_json_dump_with writes what dumping a copy with one member set to a
+ * string writes: in place when the member is there, last when not. */
+Test(jdump, with_matches_a_copy_set)
+{
+    static const char  *keys[] = { "model", "a", "b\"q", "zz" };
+    static const char  *vals[] = { "m-1", "caf\xc3\xa9 \"x\"\n", "" };
+    gen_t               g = { 0 };
+    tg_buf_t            b = { 0 };
+    json_t             *v, *copy;
+    char               *a;
+    unsigned            i;
+    const char         *k, *s;
+
+    for (i = 0; i < 2000; i++) {
+        g.len = 0;
+        gen_object(&g, 0);
+        v = json_loadb(g.p, g.len, 0, NULL);
+        if (!json_is_object(v)) {
+            json_decref(v);
+            continue;
+        }
+        k = keys[i % 4];
+        s = vals[i % 3];
+        if (i % 5 == 0) {
+            json_object_set_new(v, k, json_integer(i));
+        }
+        copy = json_copy(v);
+        cr_assert_eq(json_object_set_new(copy, k, json_string(s)), 0);
+        a = json_dumps(copy, JSON_COMPACT);
+        b.start = b.len = 0;
+        cr_assert_eq(tg_json_dump_with(&b, v, k, s), 0);
+        cr_assert_str_eq(tg_buf_cstr(&b), a);
+        free(a);
+        json_decref(copy);
+        json_decref(v);
+    }
+    v = json_array();
+    cr_assert_eq(tg_json_dump_with(&b, v, "model", "m"), -EINVAL);
+    json_decref(v);
+    tg_buf_free(&b);
     free(g.p);
 }

@@ -447,6 +447,37 @@ Test(core_request, tap_sees_every_data_byte, .description =
 }
 
 
+Test(core_request, end_carries_figures_as_lines, .description =
+     "END's payload: NAME=VALUE lines, names folded to [a-z0-9_], "
+     "strings as they are up to a NUL, structured values as compact "
+     "JSON, null empty, line breaks blanked")
+{
+    tg_request_t  *r;
+    json_t        *fig;
+
+    answer = NULL;
+    cr_assert_eq(request_frame(NULL, 5, meta, "{}", 0), 0);
+    r = ready;
+    cr_assert_eq(tg_request_head(r, 200, 0, NULL), 0);
+    fig = json_pack("{s:s, s:I, s:{s:[i,s]}, s:n, s:s#, s:f, s:b}",
+                    "Strategy-Name", "a\nb\rc", "tokens", (json_int_t) 42,
+                    "obj", "x", 1, "y\n", "none", "nul", "ab\0cd",
+                    (size_t) 5, "r", 0.5, "t", 1);
+    cr_assert_not_null(fig);
+    cr_assert_eq(tg_request_end(r, fig), 0);
+    cr_assert_eq(nframes, 2);
+    cr_assert_eq(frames[1].type, TG_FRAME_END);
+    cr_assert_str_eq((char *) frames[1].p,
+                     "strategy_name=a b c\n"
+                     "tokens=42\n"
+                     "obj={\"x\":[1,\"y\\n\"]}\n"
+                     "none=\n"
+                     "nul=ab\n"
+                     "r=0.5\n"
+                     "t=true\n");
+}
+
+
 Test(core_request, cancel_stops_strategy_and_traces)
 {
     tg_request_t  *r;

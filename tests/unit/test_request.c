@@ -103,6 +103,15 @@ static bad_t  bad_inputs[] = {
       "logprobs", "invalid_type", 0 },
     { TG_OA_COMPLETIONS, "{\"prompt\":\"x\",\"n\":-1}", "n",
       "invalid_value", 0 },
+    /* Several bad parameters: the first of the parameter table ("stream",
+     * "n", "max_tokens", ... "reasoning_effort") is the one named,
+     * whatever their order in the body. */
+    { TG_OA_CHAT, "{\"reasoning_effort\":\"x\",\"temperature\":9,"
+      "\"n\":0," CHAT_MSG "}", "n", "invalid_value", 0 },
+    { TG_OA_CHAT, "{\"top_p\":7,\"stream\":1," CHAT_MSG "}", "stream",
+      "invalid_type", 0 },
+    { TG_OA_CHAT, "{\"stop\":5,\"temperature\":null,\"seed\":\"s\","
+      CHAT_MSG "}", "seed", "invalid_type", 0 },
 };
 
 #define NBAD  (sizeof(bad_inputs) / sizeof(bad_inputs[0]))
