@@ -73,6 +73,8 @@ start_all() {
     for name in ${TG_ALLOW_ENV:-}; do
         allow+=(--allow-env "$name")
     done
+    # As debian/thinkgate.service runs it (the service file says why).
+    GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.tcache_count=64}" \
     setsid "$BIN/thinkgated" --socket "$RUN/engine.sock" \
         --plugin-dir "$ROOT/build/plugins" "${allow[@]}" \
         >"$RUN/engine.log" 2>&1 < /dev/null &

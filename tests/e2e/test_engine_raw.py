@@ -30,7 +30,7 @@ def sim_stats(sim):
 
 
 def start_engine(*args):
-    proc = harness.Proc("engine", [])
+    proc = harness.Proc("engine", [], env=harness.engine_env())
     sock = os.path.join(proc.workdir, "run", "engine.sock")
     # THINKGATED=path runs another build (e.g. one with ASan).
     binary = os.environ.get("THINKGATED",
