@@ -80,10 +80,19 @@ stop:
 test-unit: all $(UNIT_TESTS)
 	bash mk/unit.sh $(UNIT_TESTS)
 
-# test_plugin_overwrite.py overwrites a loaded plugin with a second
-# version of the loader's test plugin.
-test-e2e: all $(TG_TEST_PLUGIN_DIR)/good.so $(TG_TEST_PLUGIN_DIR)/good_v2.so
-	python3 -m pytest -q -ra tests/e2e
+# The e2e suite runs its files on E2E_JOBS pytest-xdist workers at once
+# (most of its time is spent waiting on sockets and timers, not on the
+# CPU), each file whole on one worker (--dist loadfile: a module's
+# fixtures are set up once), in the order tests/e2e/conftest.py collects
+# them (--no-loadscope-reorder: the longest files first).  E2E_JOBS=1 runs
+# it in this process, one file after another, without xdist.
+# The test plugins: test_plugins.py loads them all, and
+# test_plugin_overwrite.py overwrites a loaded plugin with good_v2.so.
+E2E_JOBS ?= 3
+E2E_XDIST = $(if $(filter-out 0 1,$(E2E_JOBS)),\
+    -n $(E2E_JOBS) --dist loadfile --no-loadscope-reorder)
+test-e2e: all $(TG_TEST_PLUGINS)
+	python3 -m pytest -q -ra $(E2E_XDIST) tests/e2e
 
 # The engine, the sim, the plugins and the nginx module again with
 # ASan+UBSan, into $(BUILD)/san/ (each built once, then incrementally), and

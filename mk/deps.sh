@@ -65,8 +65,10 @@ if [ "$(id -u)" -ne 0 ]; then
     pipwhere="the user's site-packages (pip --user, not root)"
 fi
 
-# MODULE or MODULE:PYPI-NAME where the two differ.
-pys=(openai pytest pytest_timeout:pytest-timeout matplotlib numpy
+# MODULE or MODULE:PYPI-NAME where the two differ.  pytest-xdist runs the
+# e2e files side by side (`make test-e2e`, E2E_JOBS).
+pys=(openai pytest pytest_timeout:pytest-timeout xdist:pytest-xdist
+     matplotlib numpy
      prometheus_client:prometheus-client
      safetensors tokenizers onnx onnxruntime)
 # One python3 that finds each module without importing it: importing

@@ -229,7 +229,12 @@ def test_int8_onnx_agrees_roughly(model, texts, reference):
     if path is None:
         harness.missing("%s could not be fetched" % INT8_PKG)
     ids, ref = reference
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    # One thread: onnxruntime's pool spins like OpenBLAS's (conftest.py)
+    # beside the other e2e files running at once.
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(path, opts,
+                                providers=["CPUExecutionProvider"])
     names = [i.name for i in sess.get_inputs()]
     vecs = []
     for seq in ids:
