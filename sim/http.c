@@ -85,65 +85,87 @@ tg_sim_set_synthetic(tg_sim_t *sim, tg_sim_choice_t *c, const char *prompt,
     return 0;
 }
 
-/* Chooses the text of every choice: replay, continuation or synthetic. */
-static int
-tg_sim_plan_choices(tg_sim_t *sim, tg_sim_parsed_t *p, tg_sim_req_t *req,
-                    tg_sim_err_t *e)
+/* Synthetic completions continue whatever follows the last <think>. */
+static void
+tg_sim_after_think(tg_sim_parsed_t *p, const char **cont, size_t *cont_len)
 {
-    tg_sim_problem_t *prob = NULL;
-    const char *cont = NULL;
-    size_t cont_len = 0, end;
-    uint64_t base;
-    int i;
+    const char *t = NULL, *s = p->prompt;
 
+    while ((s = memmem(s, p->prompt_len - (size_t) (s - p->prompt),
+                       "<think>", 7)) != NULL)
+        t = s++;
+    if (t != NULL) {
+        *cont = t + 7;
+        *cont_len = p->prompt_len - (size_t) (*cont - p->prompt);
+    }
+}
+
+/* The recorded problem a completion's prompt holds, and the text after it
+ * to go on from, if any. */
+static int
+tg_sim_find_completion(tg_sim_t *sim, tg_sim_parsed_t *p,
+                       tg_sim_problem_t **prob, const char **cont,
+                       size_t *cont_len, tg_sim_err_t *e)
+{
+    size_t end, plen;
+
+    *prob = tg_sim_traces_find_in(sim->traces, p->model, p->prompt,
+                                  p->prompt_len, &end);
+    if (*prob == NULL)
+        return tg_sim_fail(e, 404, "prompt", "trace_not_found",
+                           "no recorded trace matches: the prompt holds "
+                           "no recorded problem of model `%s`",
+                           p->model);
+    /* Model text after the problem asks to go on from it, whether or
+     * not it repeats a recording; template markup alone does not. */
+    if (tg_sim_continue_wanted(p->prompt + end, p->prompt_len - end)
+        || tg_sim_traces_match_prefix(*prob, p->prompt + end,
+                                      p->prompt_len - end, &plen)
+           != NULL) {
+        *cont = p->prompt + end;
+        *cont_len = p->prompt_len - end;
+    }
+    return 0;
+}
+
+/* Where the choices' text comes from: the recorded problem (NULL for
+ * synthetic text) and the text to continue (NULL for a fresh answer). */
+static int
+tg_sim_plan_source(tg_sim_t *sim, tg_sim_parsed_t *p,
+                   tg_sim_problem_t **prob, const char **cont,
+                   size_t *cont_len, tg_sim_err_t *e)
+{
     if (p->kind == TG_SIM_CHAT) {
         if (p->continue_final) {
-            cont = p->cont;
-            cont_len = p->cont_len;
+            *cont = p->cont;
+            *cont_len = p->cont_len;
         }
         if (sim->traces != NULL) {
-            prob = tg_sim_traces_find(sim->traces, p->model, p->user,
-                                      p->user_len);
-            if (prob == NULL)
+            *prob = tg_sim_traces_find(sim->traces, p->model, p->user,
+                                       p->user_len);
+            if (*prob == NULL)
                 return tg_sim_fail(e, 404, "messages", "trace_not_found",
                                    "no recorded trace matches the last user "
                                    "message for model `%s`", p->model);
         }
     } else if (sim->traces != NULL) {
-        size_t plen;
-
-        prob = tg_sim_traces_find_in(sim->traces, p->model, p->prompt,
-                                     p->prompt_len, &end);
-        if (prob == NULL)
-            return tg_sim_fail(e, 404, "prompt", "trace_not_found",
-                               "no recorded trace matches: the prompt holds "
-                               "no recorded problem of model `%s`",
-                               p->model);
-        /* Model text after the problem asks to go on from it, whether or
-         * not it repeats a recording; template markup alone does not. */
-        if (tg_sim_continue_wanted(p->prompt + end, p->prompt_len - end)
-            || tg_sim_traces_match_prefix(prob, p->prompt + end,
-                                          p->prompt_len - end, &plen)
-               != NULL) {
-            cont = p->prompt + end;
-            cont_len = p->prompt_len - end;
-        }
+        return tg_sim_find_completion(sim, p, prob, cont, cont_len, e);
     } else {
-        /* Synthetic completions continue whatever follows <think>. */
-        const char *t = NULL, *s = p->prompt;
-
-        while ((s = memmem(s, p->prompt_len - (size_t) (s - p->prompt),
-                           "<think>", 7)) != NULL)
-            t = s++;
-        if (t != NULL) {
-            cont = t + 7;
-            cont_len = p->prompt_len - (size_t) (cont - p->prompt);
-        }
+        tg_sim_after_think(p, cont, cont_len);
     }
+    return 0;
+}
+
+/* The first sample's number: the seed, or for a seedless fresh request
+ * the next samples in turn. */
+static uint64_t
+tg_sim_plan_base(tg_sim_t *sim, tg_sim_parsed_t *p, tg_sim_problem_t *prob,
+                 const char *cont)
+{
+    uint64_t base;
 
     base = p->has_seed ? (uint64_t) p->seed : 0;
     if (!p->has_seed && cont == NULL) {
-        /* Seedless requests take the next samples in turn. */
         if (prob != NULL) {
             base = prob->next;
             prob->next += (uint64_t) p->n;
@@ -152,6 +174,23 @@ tg_sim_plan_choices(tg_sim_t *sim, tg_sim_parsed_t *p, tg_sim_req_t *req,
             sim->synth_counter += (uint64_t) p->n;
         }
     }
+    return base;
+}
+
+/* Chooses the text of every choice: replay, continuation or synthetic. */
+static int
+tg_sim_plan_choices(tg_sim_t *sim, tg_sim_parsed_t *p, tg_sim_req_t *req,
+                    tg_sim_err_t *e)
+{
+    tg_sim_problem_t *prob = NULL;
+    const char *cont = NULL;
+    size_t cont_len = 0;
+    uint64_t base;
+    int i;
+
+    if (tg_sim_plan_source(sim, p, &prob, &cont, &cont_len, e) != 0)
+        return -1;
+    base = tg_sim_plan_base(sim, p, prob, cont);
     for (i = 0; i < p->n; i++) {
         tg_sim_choice_t *c = &req->choices[i];
         int rc;
