@@ -71,14 +71,13 @@ tg_sim_content_text(json_t *content, size_t *len, int *bad)
     return s;
 }
 
-int
-tg_sim_parse_common(tg_sim_t *sim, json_t *body, tg_sim_parsed_t *p,
-                    tg_sim_err_t *e)
+/* 'model': a string naming a recorded model, or the --model. */
+static int
+tg_sim_parse_model(tg_sim_t *sim, json_t *body, tg_sim_parsed_t *p,
+                   tg_sim_err_t *e)
 {
-    json_t *v, *so;
-    size_t i;
+    json_t *v = json_object_get(body, "model");
 
-    v = json_object_get(body, "model");
     if (!json_is_string(v))
         return tg_sim_fail(e, 400, "model", NULL,
                            "'model' must be a string naming a model%s",
@@ -88,6 +87,14 @@ tg_sim_parse_common(tg_sim_t *sim, json_t *body, tg_sim_parsed_t *p,
                             : strcmp(p->model, sim->opt.model) != 0)
         return tg_sim_fail(e, 404, "model", "model_not_found",
                            "The model `%s` does not exist.", p->model);
+    return 0;
+}
+
+/* 'n' and 'max_completion_tokens' (or the older 'max_tokens'). */
+static int
+tg_sim_parse_counts(json_t *body, tg_sim_parsed_t *p, tg_sim_err_t *e)
+{
+    json_t *v;
 
     p->n = 1;
     if ((v = json_object_get(body, "n")) != NULL && !json_is_null(v)) {
@@ -107,6 +114,15 @@ tg_sim_parse_common(tg_sim_t *sim, json_t *body, tg_sim_parsed_t *p,
                                "must be a positive integer%s", NULL);
         p->max_tokens = (uint32_t) json_integer_value(v);
     }
+    return 0;
+}
+
+/* 'stream' and 'stream_options'. */
+static int
+tg_sim_parse_stream(json_t *body, tg_sim_parsed_t *p, tg_sim_err_t *e)
+{
+    json_t *v, *so;
+
     if ((v = json_object_get(body, "stream")) != NULL && !json_is_null(v)) {
         if (!json_is_boolean(v))
             return tg_sim_fail(e, 400, "stream", NULL,
@@ -114,46 +130,62 @@ tg_sim_parse_common(tg_sim_t *sim, json_t *body, tg_sim_parsed_t *p,
         p->stream = json_is_true(v);
     }
     so = json_object_get(body, "stream_options");
-    if (so != NULL && !json_is_null(so)) {
-        if (!json_is_object(so))
-            return tg_sim_fail(e, 400, "stream_options", NULL,
-                               "'stream_options' must be an object%s", NULL);
-        v = json_object_get(so, "include_usage");
-        if (v != NULL && !json_is_boolean(v) && !json_is_null(v))
-            return tg_sim_fail(e, 400, "stream_options.include_usage", NULL,
-                               "'include_usage' must be a boolean%s", NULL);
-        p->include_usage = json_is_true(v);
-        /* vLLM's continuous_usage_stats: usage in every chunk, so that a
-         * client that cancels still knows how many tokens it received.
-         * Like vLLM, it only applies together with include_usage. */
-        v = json_object_get(so, "continuous_usage_stats");
-        if (v != NULL && !json_is_boolean(v) && !json_is_null(v))
-            return tg_sim_fail(e, 400, "stream_options.continuous_usage_stats",
-                               NULL, "'continuous_usage_stats' must be a "
-                               "boolean%s", NULL);
-        p->continuous_usage = p->include_usage && json_is_true(v);
-    }
-    if ((v = json_object_get(body, "stop")) != NULL && !json_is_null(v)) {
-        json_t *s;
+    if (so == NULL || json_is_null(so))
+        return 0;
+    if (!json_is_object(so))
+        return tg_sim_fail(e, 400, "stream_options", NULL,
+                           "'stream_options' must be an object%s", NULL);
+    v = json_object_get(so, "include_usage");
+    if (v != NULL && !json_is_boolean(v) && !json_is_null(v))
+        return tg_sim_fail(e, 400, "stream_options.include_usage", NULL,
+                           "'include_usage' must be a boolean%s", NULL);
+    p->include_usage = json_is_true(v);
+    /* vLLM's continuous_usage_stats: usage in every chunk, so that a
+     * client that cancels still knows how many tokens it received.
+     * Like vLLM, it only applies together with include_usage. */
+    v = json_object_get(so, "continuous_usage_stats");
+    if (v != NULL && !json_is_boolean(v) && !json_is_null(v))
+        return tg_sim_fail(e, 400, "stream_options.continuous_usage_stats",
+                           NULL, "'continuous_usage_stats' must be a "
+                           "boolean%s", NULL);
+    p->continuous_usage = p->include_usage && json_is_true(v);
+    return 0;
+}
 
-        if (json_is_string(v)) {
-            p->stops[p->n_stops++] = json_string_value(v);
-        } else if (json_is_array(v)
-                   && json_array_size(v) <= TG_SIM_MAX_STOPS) {
-            json_array_foreach(v, i, s) {
-                if (!json_is_string(s))
-                    break;
-                p->stops[p->n_stops++] = json_string_value(s);
-            }
-            if (i < json_array_size(v))
-                return tg_sim_fail(e, 400, "stop", NULL, "'stop' must be a "
-                                   "string or a list of strings%s", NULL);
-        } else {
-            return tg_sim_fail(e, 400, "stop", NULL, "'stop' must be a "
-                               "string or a list of at most 16 strings%s",
-                               NULL);
+/* 'stop': a string or a list of at most TG_SIM_MAX_STOPS strings. */
+static int
+tg_sim_parse_stop(json_t *body, tg_sim_parsed_t *p, tg_sim_err_t *e)
+{
+    json_t *v, *s;
+    size_t i;
+
+    if ((v = json_object_get(body, "stop")) == NULL || json_is_null(v))
+        return 0;
+    if (json_is_string(v)) {
+        p->stops[p->n_stops++] = json_string_value(v);
+    } else if (json_is_array(v) && json_array_size(v) <= TG_SIM_MAX_STOPS) {
+        json_array_foreach(v, i, s) {
+            if (!json_is_string(s))
+                break;
+            p->stops[p->n_stops++] = json_string_value(s);
         }
+        if (i < json_array_size(v))
+            return tg_sim_fail(e, 400, "stop", NULL, "'stop' must be a "
+                               "string or a list of strings%s", NULL);
+    } else {
+        return tg_sim_fail(e, 400, "stop", NULL, "'stop' must be a "
+                           "string or a list of at most 16 strings%s",
+                           NULL);
     }
+    return 0;
+}
+
+/* 'seed' (kept), 'temperature' and 'top_p' (checked only). */
+static int
+tg_sim_parse_sampling(json_t *body, tg_sim_parsed_t *p, tg_sim_err_t *e)
+{
+    json_t *v;
+
     if ((v = json_object_get(body, "seed")) != NULL && !json_is_null(v)) {
         if (!json_is_integer(v))
             return tg_sim_fail(e, 400, "seed", NULL,
@@ -172,6 +204,19 @@ tg_sim_parse_common(tg_sim_t *sim, json_t *body, tg_sim_parsed_t *p,
             || json_number_value(v) > 1))
         return tg_sim_fail(e, 400, "top_p", NULL, "'top_p' must be a number "
                            "in (0, 1]%s", NULL);
+    return 0;
+}
+
+int
+tg_sim_parse_common(tg_sim_t *sim, json_t *body, tg_sim_parsed_t *p,
+                    tg_sim_err_t *e)
+{
+    if (tg_sim_parse_model(sim, body, p, e) != 0
+        || tg_sim_parse_counts(body, p, e) != 0
+        || tg_sim_parse_stream(body, p, e) != 0
+        || tg_sim_parse_stop(body, p, e) != 0
+        || tg_sim_parse_sampling(body, p, e) != 0)
+        return -1;
     return 0;
 }
 
