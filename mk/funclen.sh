@@ -2,7 +2,8 @@
 # List top-level C functions longer than a limit, longest first.
 #
 # usage: mk/funclen.sh [LIMIT] [FILE...]
-#   LIMIT defaults to 80; FILEs default to engine/**/*.c and ngx_module/*.c.
+#   LIMIT defaults to 80; FILEs default to engine/**/*.c, ngx_module/*.c,
+#   plugins/**/*.c, sim/*.c and bench/*.c (tests/ is not checked).
 #
 # The code base is nginx style: the return type on its own line, the name on
 # the next, the body's "{" and "}" at column 0.  A function's length is the
@@ -13,7 +14,8 @@
 limit=${1:-80}
 [ $# -gt 0 ] && shift
 if [ $# -eq 0 ]; then
-    set -- $(find engine -name '*.c' | sort) $(ls ngx_module/*.c)
+    set -- $(find engine plugins -name '*.c' | sort) $(ls ngx_module/*.c) \
+        $(ls sim/*.c) $(ls bench/*.c)
 fi
 
 awk -v limit="$limit" '

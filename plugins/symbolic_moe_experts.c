@@ -379,21 +379,13 @@ tg_moe_put_str(tg_moe_buf_t *b, const char *s)
 }
 
 
-void
-tg_moe_summary(tg_moe_t *st, tg_req_t *req)
+static void
+tg_moe_summary_keywords(tg_moe_t *st, tg_req_t *req, char *buf)
 {
-    const tg_vote_t      *v = &st->vote;
     const tg_host_api_t  *api = tg_moe_api;
-    char                 *buf = api->alloc(req, TG_MOE_SUMMARY_MAX);
     tg_moe_buf_t          b;
-    tg_vote_t             own;
     size_t                i, j;
-    int                   lead;
 
-    if (buf == NULL || tg_vote_json(v, buf, TG_MOE_SUMMARY_MAX) < 0) {
-        return;
-    }
-    api->summary_json(req, "votes", buf);
     b = (tg_moe_buf_t) { buf, buf + TG_MOE_SUMMARY_MAX };
     tg_moe_put(&b, "[");
     for (i = 0; i < st->nkw; i++) {
@@ -415,11 +407,16 @@ tg_moe_summary(tg_moe_t *st, tg_req_t *req)
     }
     tg_moe_put(&b, "}");
     api->summary_json(req, "mapped", buf);
-    api->summary_str(req, "score_kind", st->score_kind ? st->score_kind
-                                                       : "none");
-    api->summary_str(req, "recruit", st->scored ? "skills" : "uniform");
+}
 
-    b.p = buf;
+
+static void
+tg_moe_summary_weights(tg_moe_t *st, tg_req_t *req, char *buf)
+{
+    tg_moe_buf_t  b;
+    size_t        i;
+
+    b = (tg_moe_buf_t) { buf, buf + TG_MOE_SUMMARY_MAX };
     tg_moe_put(&b, "{");
     for (i = 0; i < st->nmodels; i++) {
         tg_moe_put(&b, i ? "," : "");
@@ -427,51 +424,74 @@ tg_moe_summary(tg_moe_t *st, tg_req_t *req)
         tg_moe_put(&b, ":%.4f", st->weights[i]);
     }
     tg_moe_put(&b, "}");
-    api->summary_json(req, "weights", buf);
+    tg_moe_api->summary_json(req, "weights", buf);
+}
 
-    b.p = buf;
-    tg_moe_put(&b, "[");
-    for (i = 0; i < st->nexperts; i++) {
-        const tg_moe_expert_t  *x = &st->experts[i];
-        const char             *backend = NULL;
 
-        tg_vote_init(&own);
-        for (j = 0; j < st->ntraces; j++) {
-            if (st->traces[j].expert == (int) i) {
-                backend = st->backends[st->traces[j].backend].name;
-                if (st->traces[j].has_answer) {
-                    tg_vote_add(&own, st->traces[j].answer, (uint32_t) j);
-                }
+static void
+tg_moe_summary_expert(tg_moe_t *st, tg_moe_buf_t *b, size_t i)
+{
+    const tg_moe_expert_t  *x = &st->experts[i];
+    const char             *backend = NULL;
+    tg_vote_t               own;
+    size_t                  j;
+    int                     lead;
+
+    tg_vote_init(&own);
+    for (j = 0; j < st->ntraces; j++) {
+        if (st->traces[j].expert == (int) i) {
+            backend = st->backends[st->traces[j].backend].name;
+            if (st->traces[j].has_answer) {
+                tg_vote_add(&own, st->traces[j].answer, (uint32_t) j);
             }
         }
-        lead = tg_vote_leader(&own);
-        tg_moe_put(&b, "%s{\"model\":", i ? "," : "");
-        tg_moe_put_str(&b, st->models[x->model]);
-        tg_moe_put(&b, ",\"weight\":%.4f,\"backend\":",
-                   st->weights[x->model]);
-        if (backend != NULL) {
-            tg_moe_put_str(&b, backend);
-        } else {
-            tg_moe_put(&b, "null");
-        }
-        tg_moe_put(&b, ",\"traces\":%u,\"failed\":%u,\"answer\":", x->traces,
-                   x->failed);
-        if (lead >= 0) {
-            tg_moe_put_str(&b, own.groups[lead].answer);
-        } else {
-            tg_moe_put(&b, "null");
-        }
-        if (x->replaced >= 0) {
-            tg_moe_put(&b, ",\"replaced\":");
-            tg_moe_put_str(&b, st->models[x->replaced]);
-        }
-        tg_moe_put(&b, "}");
+    }
+    lead = tg_vote_leader(&own);
+    tg_moe_put(b, "%s{\"model\":", i ? "," : "");
+    tg_moe_put_str(b, st->models[x->model]);
+    tg_moe_put(b, ",\"weight\":%.4f,\"backend\":", st->weights[x->model]);
+    if (backend != NULL) {
+        tg_moe_put_str(b, backend);
+    } else {
+        tg_moe_put(b, "null");
+    }
+    tg_moe_put(b, ",\"traces\":%u,\"failed\":%u,\"answer\":", x->traces,
+               x->failed);
+    if (lead >= 0) {
+        tg_moe_put_str(b, own.groups[lead].answer);
+    } else {
+        tg_moe_put(b, "null");
+    }
+    if (x->replaced >= 0) {
+        tg_moe_put(b, ",\"replaced\":");
+        tg_moe_put_str(b, st->models[x->replaced]);
+    }
+    tg_moe_put(b, "}");
+}
+
+
+static void
+tg_moe_summary_experts(tg_moe_t *st, tg_req_t *req, char *buf)
+{
+    tg_moe_buf_t  b;
+    size_t        i;
+
+    b = (tg_moe_buf_t) { buf, buf + TG_MOE_SUMMARY_MAX };
+    tg_moe_put(&b, "[");
+    for (i = 0; i < st->nexperts; i++) {
+        tg_moe_summary_expert(st, &b, i);
     }
     tg_moe_put(&b, "]");
     if (b.p < b.end - 1) {
-        api->summary_json(req, "experts", buf);
+        tg_moe_api->summary_json(req, "experts", buf);
     }
-    api->summary_int(req, "unreplaced", st->unreplaced);
+}
+
+
+static void
+tg_moe_summary_pools(tg_moe_t *st, tg_req_t *req, char *buf)
+{
+    const tg_host_api_t  *api = tg_moe_api;
 
     if (st->annotator != NULL && st->annotator_fallback == NULL) {
         snprintf(buf, TG_MOE_SUMMARY_MAX, "pool %s", st->annotator);
@@ -495,6 +515,27 @@ tg_moe_summary(tg_moe_t *st, tg_req_t *req)
         api->summary_str(req, "aggregator_fallback",
                          st->aggregator_fallback);
     }
+}
+
+
+void
+tg_moe_summary(tg_moe_t *st, tg_req_t *req)
+{
+    const tg_host_api_t  *api = tg_moe_api;
+    char                 *buf = api->alloc(req, TG_MOE_SUMMARY_MAX);
+
+    if (buf == NULL || tg_vote_json(&st->vote, buf, TG_MOE_SUMMARY_MAX) < 0) {
+        return;
+    }
+    api->summary_json(req, "votes", buf);
+    tg_moe_summary_keywords(st, req, buf);
+    api->summary_str(req, "score_kind", st->score_kind ? st->score_kind
+                                                       : "none");
+    api->summary_str(req, "recruit", st->scored ? "skills" : "uniform");
+    tg_moe_summary_weights(st, req, buf);
+    tg_moe_summary_experts(st, req, buf);
+    api->summary_int(req, "unreplaced", st->unreplaced);
+    tg_moe_summary_pools(st, req, buf);
     if (st->vote_lead >= 0) {
         api->summary_str(req, "vote_answer",
                          st->vote.groups[st->vote_lead].answer);

@@ -101,15 +101,98 @@ tg_sim_embed_inputs(json_t *input, json_t **list, tg_sim_err_t *e)
     return 0;
 }
 
+/* 'model', 'dimensions' and 'encoding_format' (only "float"). */
+static int
+tg_sim_embed_params(tg_sim_t *sim, json_t *body, const char **model,
+                    size_t *dim, tg_sim_err_t *e)
+{
+    json_t *v = json_object_get(body, "model");
+    const char *fmt;
+
+    if (!json_is_string(v))
+        return tg_sim_fail(e, 400, "model", NULL, "'model' must be a string "
+                           "naming a model%s", NULL);
+    *model = json_string_value(v);
+    if (sim->traces != NULL ? !tg_sim_traces_has_model(sim->traces, *model)
+                            : strcmp(*model, sim->opt.model) != 0)
+        return tg_sim_fail(e, 404, "model", "model_not_found",
+                           "The model `%s` does not exist.", *model);
+    v = json_object_get(body, "dimensions");
+    if (v != NULL && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1
+            || json_integer_value(v) > TG_SIM_EMBED_MAX_DIM)
+            return tg_sim_fail(e, 400, "dimensions", NULL, "'dimensions' "
+                               "must be an integer from 1 to 4096%s", NULL);
+        *dim = (size_t) json_integer_value(v);
+    }
+    fmt = json_string_value(json_object_get(body, "encoding_format"));
+    if (json_object_get(body, "encoding_format") != NULL
+        && (fmt == NULL || strcmp(fmt, "float") != 0))
+        return tg_sim_fail(e, 400, "encoding_format", NULL,
+                           "'encoding_format' must be \"float\" (the sim "
+                           "sends no base64)%s", NULL);
+    return 0;
+}
+
+/* One entry of data: the embedding of input i, x; vec is scratch of dim
+ * floats. */
+static int
+tg_sim_embed_entry(struct evbuffer *out, size_t i, json_t *x, size_t dim,
+                   float *vec)
+{
+    size_t j;
+
+    tg_sim_embed_vector(json_string_value(x), json_string_length(x), dim,
+                        vec);
+    if (evbuffer_add_printf(out, "%s{\"object\":\"embedding\",\"index\":"
+                            "%zu,\"embedding\":[", i ? "," : "", i) < 0)
+        return -1;
+    for (j = 0; j < dim; j++)
+        if (evbuffer_add_printf(out, "%s%.7g", j ? "," : "",
+                                (double) vec[j]) < 0)
+            return -1;
+    return evbuffer_add_printf(out, "]}") < 0 ? -1 : 0;
+}
+
+/* The reply: one embedding per input, the model and the usage (a token
+ * per four bytes); -1 when out of memory. */
+static int
+tg_sim_embed_render(json_t *list, const char *model, size_t dim,
+                    struct evbuffer *out)
+{
+    size_t i, tokens = 0;
+    json_t *x;
+    float *vec = malloc(dim * sizeof(float));
+    int rc = -1;
+
+    if (vec == NULL || evbuffer_add_printf(out, "{\"object\":\"list\","
+                                           "\"data\":[") < 0)
+        goto done;
+    json_array_foreach(list, i, x) {
+        tokens += (json_string_length(x) + 3) / 4;
+        if (tg_sim_embed_entry(out, i, x, dim, vec) != 0)
+            goto done;
+    }
+    if (evbuffer_add_printf(out, "],\"model\":") < 0
+        || tg_sim_json_str(out, model, strlen(model)) != 0
+        || evbuffer_add_printf(out, ",\"usage\":{\"prompt_tokens\":%zu,"
+                               "\"total_tokens\":%zu}}\n", tokens,
+                               tokens) < 0)
+        goto done;
+    rc = 0;
+done:
+    free(vec);
+    return rc;
+}
+
 int
 tg_sim_embed_reply(tg_sim_t *sim, const char *raw, size_t len,
                    struct evbuffer *out, tg_sim_err_t *e)
 {
     json_error_t jerr;
-    json_t *body, *v, *list = NULL, *x;
-    const char *model, *fmt;
-    size_t i, j, dim = TG_SIM_EMBED_DIM, tokens = 0;
-    float *vec = NULL;
+    json_t *body, *list = NULL;
+    const char *model = NULL;
+    size_t dim = TG_SIM_EMBED_DIM;
     int rc = -1;
 
     body = json_loadb(raw ? raw : "", len, 0, &jerr);
@@ -118,71 +201,16 @@ tg_sim_embed_reply(tg_sim_t *sim, const char *raw, size_t len,
                     body == NULL ? jerr.text : "not an object");
         goto done;
     }
-    v = json_object_get(body, "model");
-    if (!json_is_string(v)) {
-        tg_sim_fail(e, 400, "model", NULL, "'model' must be a string naming "
-                    "a model%s", NULL);
+    if (tg_sim_embed_params(sim, body, &model, &dim, e) != 0
+        || tg_sim_embed_inputs(json_object_get(body, "input"), &list, e) != 0)
+        goto done;
+    if (tg_sim_embed_render(list, model, dim, out) != 0) {
+        tg_sim_fail(e, 500, NULL, NULL, "out of memory%s", NULL);
         goto done;
     }
-    model = json_string_value(v);
-    if (sim->traces != NULL ? !tg_sim_traces_has_model(sim->traces, model)
-                            : strcmp(model, sim->opt.model) != 0) {
-        tg_sim_fail(e, 404, "model", "model_not_found",
-                    "The model `%s` does not exist.", model);
-        goto done;
-    }
-    v = json_object_get(body, "dimensions");
-    if (v != NULL && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1
-            || json_integer_value(v) > TG_SIM_EMBED_MAX_DIM) {
-            tg_sim_fail(e, 400, "dimensions", NULL, "'dimensions' must be "
-                        "an integer from 1 to 4096%s", NULL);
-            goto done;
-        }
-        dim = (size_t) json_integer_value(v);
-    }
-    fmt = json_string_value(json_object_get(body, "encoding_format"));
-    if (json_object_get(body, "encoding_format") != NULL
-        && (fmt == NULL || strcmp(fmt, "float") != 0)) {
-        tg_sim_fail(e, 400, "encoding_format", NULL, "'encoding_format' "
-                    "must be \"float\" (the sim sends no base64)%s", NULL);
-        goto done;
-    }
-    if (tg_sim_embed_inputs(json_object_get(body, "input"), &list, e) != 0)
-        goto done;
-
-    vec = malloc(dim * sizeof(float));
-    if (vec == NULL || evbuffer_add_printf(out, "{\"object\":\"list\","
-                                           "\"data\":[") < 0)
-        goto nomem;
-    json_array_foreach(list, i, x) {
-        tg_sim_embed_vector(json_string_value(x), json_string_length(x), dim,
-                            vec);
-        tokens += (json_string_length(x) + 3) / 4;
-        if (evbuffer_add_printf(out, "%s{\"object\":\"embedding\",\"index\":"
-                                "%zu,\"embedding\":[", i ? "," : "", i) < 0)
-            goto nomem;
-        for (j = 0; j < dim; j++)
-            if (evbuffer_add_printf(out, "%s%.7g", j ? "," : "",
-                                    (double) vec[j]) < 0)
-                goto nomem;
-        if (evbuffer_add_printf(out, "]}") < 0)
-            goto nomem;
-    }
-    if (evbuffer_add_printf(out, "],\"model\":") < 0
-        || tg_sim_json_str(out, model, strlen(model)) != 0
-        || evbuffer_add_printf(out, ",\"usage\":{\"prompt_tokens\":%zu,"
-                               "\"total_tokens\":%zu}}\n", tokens,
-                               tokens) < 0)
-        goto nomem;
     sim->stats.requests++;
     rc = 0;
-    goto done;
-
-nomem:
-    tg_sim_fail(e, 500, NULL, NULL, "out of memory%s", NULL);
 done:
-    free(vec);
     json_decref(list);
     json_decref(body);
     return rc;

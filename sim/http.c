@@ -85,65 +85,87 @@ tg_sim_set_synthetic(tg_sim_t *sim, tg_sim_choice_t *c, const char *prompt,
     return 0;
 }
 
-/* Chooses the text of every choice: replay, continuation or synthetic. */
-static int
-tg_sim_plan_choices(tg_sim_t *sim, tg_sim_parsed_t *p, tg_sim_req_t *req,
-                    tg_sim_err_t *e)
+/* Synthetic completions continue whatever follows the last <think>. */
+static void
+tg_sim_after_think(tg_sim_parsed_t *p, const char **cont, size_t *cont_len)
 {
-    tg_sim_problem_t *prob = NULL;
-    const char *cont = NULL;
-    size_t cont_len = 0, end;
-    uint64_t base;
-    int i;
+    const char *t = NULL, *s = p->prompt;
 
+    while ((s = memmem(s, p->prompt_len - (size_t) (s - p->prompt),
+                       "<think>", 7)) != NULL)
+        t = s++;
+    if (t != NULL) {
+        *cont = t + 7;
+        *cont_len = p->prompt_len - (size_t) (*cont - p->prompt);
+    }
+}
+
+/* The recorded problem a completion's prompt holds, and the text after it
+ * to go on from, if any. */
+static int
+tg_sim_find_completion(tg_sim_t *sim, tg_sim_parsed_t *p,
+                       tg_sim_problem_t **prob, const char **cont,
+                       size_t *cont_len, tg_sim_err_t *e)
+{
+    size_t end, plen;
+
+    *prob = tg_sim_traces_find_in(sim->traces, p->model, p->prompt,
+                                  p->prompt_len, &end);
+    if (*prob == NULL)
+        return tg_sim_fail(e, 404, "prompt", "trace_not_found",
+                           "no recorded trace matches: the prompt holds "
+                           "no recorded problem of model `%s`",
+                           p->model);
+    /* Model text after the problem asks to go on from it, whether or
+     * not it repeats a recording; template markup alone does not. */
+    if (tg_sim_continue_wanted(p->prompt + end, p->prompt_len - end)
+        || tg_sim_traces_match_prefix(*prob, p->prompt + end,
+                                      p->prompt_len - end, &plen)
+           != NULL) {
+        *cont = p->prompt + end;
+        *cont_len = p->prompt_len - end;
+    }
+    return 0;
+}
+
+/* Where the choices' text comes from: the recorded problem (NULL for
+ * synthetic text) and the text to continue (NULL for a fresh answer). */
+static int
+tg_sim_plan_source(tg_sim_t *sim, tg_sim_parsed_t *p,
+                   tg_sim_problem_t **prob, const char **cont,
+                   size_t *cont_len, tg_sim_err_t *e)
+{
     if (p->kind == TG_SIM_CHAT) {
         if (p->continue_final) {
-            cont = p->cont;
-            cont_len = p->cont_len;
+            *cont = p->cont;
+            *cont_len = p->cont_len;
         }
         if (sim->traces != NULL) {
-            prob = tg_sim_traces_find(sim->traces, p->model, p->user,
-                                      p->user_len);
-            if (prob == NULL)
+            *prob = tg_sim_traces_find(sim->traces, p->model, p->user,
+                                       p->user_len);
+            if (*prob == NULL)
                 return tg_sim_fail(e, 404, "messages", "trace_not_found",
                                    "no recorded trace matches the last user "
                                    "message for model `%s`", p->model);
         }
     } else if (sim->traces != NULL) {
-        size_t plen;
-
-        prob = tg_sim_traces_find_in(sim->traces, p->model, p->prompt,
-                                     p->prompt_len, &end);
-        if (prob == NULL)
-            return tg_sim_fail(e, 404, "prompt", "trace_not_found",
-                               "no recorded trace matches: the prompt holds "
-                               "no recorded problem of model `%s`",
-                               p->model);
-        /* Model text after the problem asks to go on from it, whether or
-         * not it repeats a recording; template markup alone does not. */
-        if (tg_sim_continue_wanted(p->prompt + end, p->prompt_len - end)
-            || tg_sim_traces_match_prefix(prob, p->prompt + end,
-                                          p->prompt_len - end, &plen)
-               != NULL) {
-            cont = p->prompt + end;
-            cont_len = p->prompt_len - end;
-        }
+        return tg_sim_find_completion(sim, p, prob, cont, cont_len, e);
     } else {
-        /* Synthetic completions continue whatever follows <think>. */
-        const char *t = NULL, *s = p->prompt;
-
-        while ((s = memmem(s, p->prompt_len - (size_t) (s - p->prompt),
-                           "<think>", 7)) != NULL)
-            t = s++;
-        if (t != NULL) {
-            cont = t + 7;
-            cont_len = p->prompt_len - (size_t) (cont - p->prompt);
-        }
+        tg_sim_after_think(p, cont, cont_len);
     }
+    return 0;
+}
+
+/* The first sample's number: the seed, or for a seedless fresh request
+ * the next samples in turn. */
+static uint64_t
+tg_sim_plan_base(tg_sim_t *sim, tg_sim_parsed_t *p, tg_sim_problem_t *prob,
+                 const char *cont)
+{
+    uint64_t base;
 
     base = p->has_seed ? (uint64_t) p->seed : 0;
     if (!p->has_seed && cont == NULL) {
-        /* Seedless requests take the next samples in turn. */
         if (prob != NULL) {
             base = prob->next;
             prob->next += (uint64_t) p->n;
@@ -152,6 +174,23 @@ tg_sim_plan_choices(tg_sim_t *sim, tg_sim_parsed_t *p, tg_sim_req_t *req,
             sim->synth_counter += (uint64_t) p->n;
         }
     }
+    return base;
+}
+
+/* Chooses the text of every choice: replay, continuation or synthetic. */
+static int
+tg_sim_plan_choices(tg_sim_t *sim, tg_sim_parsed_t *p, tg_sim_req_t *req,
+                    tg_sim_err_t *e)
+{
+    tg_sim_problem_t *prob = NULL;
+    const char *cont = NULL;
+    size_t cont_len = 0;
+    uint64_t base;
+    int i;
+
+    if (tg_sim_plan_source(sim, p, &prob, &cont, &cont_len, e) != 0)
+        return -1;
+    base = tg_sim_plan_base(sim, p, prob, cont);
     for (i = 0; i < p->n; i++) {
         tg_sim_choice_t *c = &req->choices[i];
         int rc;
@@ -222,11 +261,119 @@ tg_sim_send_garbage(struct evhttp_request *r, int stream)
         evbuffer_free(b);
 }
 
+/* Whether the body names --judge-model. */
+static int
+tg_sim_for_judge(tg_sim_t *sim, json_t *body)
+{
+    json_t *model = json_object_get(body, "model");
+
+    return sim->opt.judge_model != NULL && json_is_string(model)
+           && strcmp(json_string_value(model), sim->opt.judge_model) == 0;
+}
+
+static void
+tg_sim_parsed_free(tg_sim_parsed_t *p)
+{
+    free(p->user);
+    free(p->cont);
+    if (p->rendered != NULL)
+        evbuffer_free(p->rendered);
+}
+
+/* A new request from the parsed body, its choices planned; NULL with e
+ * filled. */
+static tg_sim_req_t *
+tg_sim_req_from(tg_sim_t *sim, tg_sim_parsed_t *p, tg_sim_err_t *e)
+{
+    tg_sim_req_t *req = tg_sim_req_new(sim, p->n);
+
+    if (req == NULL || (req->model = strdup(p->model)) == NULL) {
+        tg_sim_fail(e, 500, NULL, NULL, "out of memory%s", NULL);
+        tg_sim_req_free(req);
+        return NULL;
+    }
+    req->kind = p->kind;
+    req->stream = p->stream;
+    req->include_usage = p->include_usage;
+    req->continuous_usage = p->continuous_usage;
+    req->logprobs = p->logprobs;
+    req->top_logprobs = p->top_logprobs;
+    req->inline_think = sim->opt.think_inline;
+    if (tg_sim_plan_choices(sim, p, req, e) != 0) {
+        tg_sim_req_free(req);
+        return NULL;
+    }
+    return req;
+}
+
+/* Takes one injected fault (/sim/fault) if any is left.  1 when it was
+ * garbage and already answered r; req then is the caller's to free. */
+static int
+tg_sim_take_fault(tg_sim_t *sim, struct evhttp_request *r, tg_sim_req_t *req)
+{
+    if (sim->fault_left <= 0)
+        return 0;
+    sim->fault_left--;
+    sim->stats.faults++;
+    if (sim->fault_mode == TG_SIM_FAULT_GARBAGE) {
+        tg_sim_send_garbage(r, req->stream);
+        return 1;
+    }
+    req->fault = sim->fault_mode;
+    req->fault_after = sim->fault_after;
+    return 0;
+}
+
+/* The prompt's tokens (a quarter of its rendered bytes) and those the
+ * prefix cache already holds. */
+static void
+tg_sim_count_prompt(tg_sim_t *sim, tg_sim_parsed_t *p, tg_sim_req_t *req)
+{
+    size_t len = evbuffer_get_length(p->rendered), total;
+    const char *raw = (const char *) evbuffer_pullup(p->rendered, -1);
+
+    req->prompt_tokens = (uint32_t) ((len + 3) / 4);
+    if (req->prompt_tokens == 0)
+        req->prompt_tokens = 1;
+    if (sim->cache != NULL && raw != NULL) {
+        size_t hits = tg_sim_cache_lookup_insert(sim->cache, p->model, raw,
+                                                 len, &total);
+
+        sim->stats.prefix_cache_hits += hits;
+        sim->stats.prefix_cache_misses += total - hits;
+        req->cached_tokens = (uint32_t) (hits * TG_SIM_BLOCK_TOKENS);
+        if (req->cached_tokens > req->prompt_tokens)
+            req->cached_tokens = req->prompt_tokens;
+    }
+}
+
+/* Names the request, ties it to r and queues it; -1 with e filled when the
+ * wait queue is full. */
+static int
+tg_sim_queue(tg_sim_t *sim, struct evhttp_request *r, tg_sim_req_t *req,
+             tg_sim_err_t *e)
+{
+    snprintf(req->id, sizeof(req->id), "%s-%016llx",
+             req->kind == TG_SIM_CHAT ? "chatcmpl" : "cmpl",
+             (unsigned long long) ++sim->req_counter);
+    req->created = (long long) time(NULL);
+    req->http = r;
+    req->conn = evhttp_request_get_connection(r);
+    if (tg_sim_submit(sim, req) != 0) {
+        req->http = NULL;
+        sim->stats.rejected++;
+        return tg_sim_fail(e, 429, NULL, "queue_full", "the wait queue is "
+                           "full (--max-queue); retry later%s", NULL);
+    }
+    sim->stats.requests++;
+    return 0;
+}
+
 static void
 tg_sim_handle_generate(tg_sim_t *sim, struct evhttp_request *r, int kind)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(r);
-    size_t len = evbuffer_get_length(in), total;
+    size_t len = evbuffer_get_length(in);
     tg_sim_parsed_t p;
     tg_sim_err_t e;
     tg_sim_req_t *req = NULL;
@@ -249,93 +396,31 @@ tg_sim_handle_generate(tg_sim_t *sim, struct evhttp_request *r, int kind)
                     body == NULL ? jerr.text : "not an object");
         goto failed;
     }
-    if (sim->opt.judge_model != NULL
-        && json_is_string(json_object_get(body, "model"))
-        && strcmp(json_string_value(json_object_get(body, "model")),
-                  sim->opt.judge_model) == 0) {
+    if (tg_sim_for_judge(sim, body)) {
         tg_sim_handle_judge(sim, r, body, kind);
-        json_decref(body);
-        evbuffer_free(p.rendered);
-        return;
+        goto done;
     }
     if (tg_sim_parse_common(sim, body, &p, &e) != 0
         || (kind == TG_SIM_CHAT ? tg_sim_parse_chat(body, &p, &e)
-                                : tg_sim_parse_completion(body, &p, &e)) != 0)
+                                : tg_sim_parse_completion(body, &p, &e)) != 0
+        || (req = tg_sim_req_from(sim, &p, &e)) == NULL)
         goto failed;
-    req = tg_sim_req_new(sim, p.n);
-    if (req == NULL || (req->model = strdup(p.model)) == NULL) {
-        tg_sim_fail(&e, 500, NULL, NULL, "out of memory%s", NULL);
+    if (tg_sim_take_fault(sim, r, req)) {
+        tg_sim_req_free(req);
+        goto done;
+    }
+    tg_sim_count_prompt(sim, &p, req);
+    if (tg_sim_queue(sim, r, req, &e) != 0)
         goto failed;
-    }
-    req->kind = kind;
-    req->stream = p.stream;
-    req->include_usage = p.include_usage;
-    req->continuous_usage = p.continuous_usage;
-    req->logprobs = p.logprobs;
-    req->top_logprobs = p.top_logprobs;
-    req->inline_think = sim->opt.think_inline;
-    if (tg_sim_plan_choices(sim, &p, req, &e) != 0)
-        goto failed;
-    if (sim->fault_left > 0) {
-        sim->fault_left--;
-        sim->stats.faults++;
-        if (sim->fault_mode == TG_SIM_FAULT_GARBAGE) {
-            tg_sim_send_garbage(r, p.stream);
-            tg_sim_req_free(req);
-            json_decref(body);
-            free(p.user);
-            free(p.cont);
-            evbuffer_free(p.rendered);
-            return;
-        }
-        req->fault = sim->fault_mode;
-        req->fault_after = sim->fault_after;
-    }
-
-    len = evbuffer_get_length(p.rendered);
-    raw = (const char *) evbuffer_pullup(p.rendered, -1);
-    req->prompt_tokens = (uint32_t) ((len + 3) / 4);
-    if (req->prompt_tokens == 0)
-        req->prompt_tokens = 1;
-    if (sim->cache != NULL && raw != NULL) {
-        size_t hits = tg_sim_cache_lookup_insert(sim->cache, p.model, raw,
-                                                 len, &total);
-
-        sim->stats.prefix_cache_hits += hits;
-        sim->stats.prefix_cache_misses += total - hits;
-        req->cached_tokens = (uint32_t) (hits * TG_SIM_BLOCK_TOKENS);
-        if (req->cached_tokens > req->prompt_tokens)
-            req->cached_tokens = req->prompt_tokens;
-    }
-    snprintf(req->id, sizeof(req->id), "%s-%016llx",
-             kind == TG_SIM_CHAT ? "chatcmpl" : "cmpl",
-             (unsigned long long) ++sim->req_counter);
-    req->created = (long long) time(NULL);
-    req->http = r;
-    req->conn = evhttp_request_get_connection(r);
-    if (tg_sim_submit(sim, req) != 0) {
-        req->http = NULL;
-        sim->stats.rejected++;
-        tg_sim_fail(&e, 429, NULL, "queue_full", "the wait queue is full "
-                    "(--max-queue); retry later%s", NULL);
-        goto failed;
-    }
-    sim->stats.requests++;
-    json_decref(body);
-    free(p.user);
-    free(p.cont);
-    evbuffer_free(p.rendered);
-    return;
+    goto done;
 
 failed:
     tg_sim_send_error(r, &e);
     tg_sim_req_free(req);
+done:
     if (body != NULL)
         json_decref(body);
-    free(p.user);
-    free(p.cont);
-    if (p.rendered != NULL)
-        evbuffer_free(p.rendered);
+    tg_sim_parsed_free(&p);
 }
 
 static void

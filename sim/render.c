@@ -55,70 +55,50 @@ tg_sim_logprob(uint32_t i, int rank)
     return -0.02 * (double) (1 + i % 7) - 1.5 * rank;
 }
 
+/* One entry of a chat answer's logprobs.content: token t, its bytes and
+ * its top_logprobs (the token itself first, then made-up alternatives). */
 static int
-tg_sim_render_logprobs(tg_sim_req_t *req, const tg_sim_choice_t *c,
-                       uint32_t from, uint32_t to, struct evbuffer *out)
+tg_sim_chat_logprob(tg_sim_req_t *req, const tg_sim_choice_t *c, uint32_t t,
+                    struct evbuffer *out)
 {
-    uint32_t t;
+    size_t a, b, j;
     int k;
 
-    if (!req->logprobs) {
-        TG_SIM_ADD(out, "null");
-        return 0;
-    }
-    if (req->kind == TG_SIM_CHAT) {
-        TG_SIM_ADD(out, "{\"content\":[");
-        for (t = from; t < to; t++) {
-            size_t a, b, j;
-
-            tg_sim_range(c, t, t + 1, &a, &b);
-            if (t > from)
-                TG_SIM_ADD(out, ",");
-            TG_SIM_ADD(out, "{\"token\":");
-            TG_SIM_TRY(tg_sim_json_str(out, c->plan->text + a, b - a));
-            TG_SIM_TRY(evbuffer_add_printf(out, ",\"logprob\":%.4f,"
-                                           "\"bytes\":[",
-                                           tg_sim_logprob(t, 0)));
-            for (j = a; j < b; j++)
-                TG_SIM_TRY(evbuffer_add_printf(out, j > a ? ",%u" : "%u",
-                    (unsigned) (unsigned char) c->plan->text[j]));
-            TG_SIM_ADD(out, "],\"top_logprobs\":[");
-            for (k = 0; k < req->top_logprobs; k++) {
-                if (k > 0)
-                    TG_SIM_ADD(out, ",");
-                TG_SIM_ADD(out, "{\"token\":");
-                if (k == 0)
-                    TG_SIM_TRY(tg_sim_json_str(out, c->plan->text + a,
-                                               b - a));
-                else
-                    TG_SIM_TRY(evbuffer_add_printf(out, "\"<alt%d>\"", k));
-                TG_SIM_TRY(evbuffer_add_printf(out, ",\"logprob\":%.4f,"
-                                               "\"bytes\":null}",
-                                               tg_sim_logprob(t, k)));
-            }
-            TG_SIM_ADD(out, "]}");
-        }
-        TG_SIM_ADD(out, "]}");
-        return 0;
-    }
-    /* Completions: parallel arrays, the legacy shape. */
-    TG_SIM_ADD(out, "{\"tokens\":[");
-    for (t = from; t < to; t++) {
-        size_t a, b;
-
-        tg_sim_range(c, t, t + 1, &a, &b);
-        if (t > from)
-            TG_SIM_ADD(out, ",");
-        TG_SIM_TRY(tg_sim_json_str(out, c->plan->text + a, b - a));
-    }
-    TG_SIM_ADD(out, "],\"token_logprobs\":[");
-    for (t = from; t < to; t++)
-        TG_SIM_TRY(evbuffer_add_printf(out, t > from ? ",%.4f" : "%.4f",
-                                       tg_sim_logprob(t, 0)));
+    tg_sim_range(c, t, t + 1, &a, &b);
+    TG_SIM_ADD(out, "{\"token\":");
+    TG_SIM_TRY(tg_sim_json_str(out, c->plan->text + a, b - a));
+    TG_SIM_TRY(evbuffer_add_printf(out, ",\"logprob\":%.4f,\"bytes\":[",
+                                   tg_sim_logprob(t, 0)));
+    for (j = a; j < b; j++)
+        TG_SIM_TRY(evbuffer_add_printf(out, j > a ? ",%u" : "%u",
+            (unsigned) (unsigned char) c->plan->text[j]));
     TG_SIM_ADD(out, "],\"top_logprobs\":[");
-    for (t = from; t < to; t++) {
-        size_t a, b;
+    for (k = 0; k < req->top_logprobs; k++) {
+        if (k > 0)
+            TG_SIM_ADD(out, ",");
+        TG_SIM_ADD(out, "{\"token\":");
+        if (k == 0)
+            TG_SIM_TRY(tg_sim_json_str(out, c->plan->text + a, b - a));
+        else
+            TG_SIM_TRY(evbuffer_add_printf(out, "\"<alt%d>\"", k));
+        TG_SIM_TRY(evbuffer_add_printf(out, ",\"logprob\":%.4f,"
+                                       "\"bytes\":null}",
+                                       tg_sim_logprob(t, k)));
+    }
+    TG_SIM_ADD(out, "]}");
+    return 0;
+}
 
+/* A completion's top_logprobs: one object per token, token to logprob. */
+static int
+tg_sim_completion_top(tg_sim_req_t *req, const tg_sim_choice_t *c,
+                      uint32_t from, uint32_t to, struct evbuffer *out)
+{
+    uint32_t t;
+    size_t a, b;
+    int k;
+
+    for (t = from; t < to; t++) {
         tg_sim_range(c, t, t + 1, &a, &b);
         if (t > from)
             TG_SIM_ADD(out, ",");
@@ -133,12 +113,56 @@ tg_sim_render_logprobs(tg_sim_req_t *req, const tg_sim_choice_t *c,
         }
         TG_SIM_ADD(out, "}");
     }
+    return 0;
+}
+
+/* Completions: parallel arrays, the legacy shape. */
+static int
+tg_sim_completion_logprobs(tg_sim_req_t *req, const tg_sim_choice_t *c,
+                           uint32_t from, uint32_t to, struct evbuffer *out)
+{
+    uint32_t t;
+    size_t a, b;
+
+    TG_SIM_ADD(out, "{\"tokens\":[");
+    for (t = from; t < to; t++) {
+        tg_sim_range(c, t, t + 1, &a, &b);
+        if (t > from)
+            TG_SIM_ADD(out, ",");
+        TG_SIM_TRY(tg_sim_json_str(out, c->plan->text + a, b - a));
+    }
+    TG_SIM_ADD(out, "],\"token_logprobs\":[");
+    for (t = from; t < to; t++)
+        TG_SIM_TRY(evbuffer_add_printf(out, t > from ? ",%.4f" : "%.4f",
+                                       tg_sim_logprob(t, 0)));
+    TG_SIM_ADD(out, "],\"top_logprobs\":[");
+    TG_SIM_TRY(tg_sim_completion_top(req, c, from, to, out));
     TG_SIM_ADD(out, "],\"text_offset\":[");
     for (t = from; t < to; t++) {
-        size_t a, b;
-
         tg_sim_range(c, t, t + 1, &a, &b);
         TG_SIM_TRY(evbuffer_add_printf(out, t > from ? ",%zu" : "%zu", a));
+    }
+    TG_SIM_ADD(out, "]}");
+    return 0;
+}
+
+static int
+tg_sim_render_logprobs(tg_sim_req_t *req, const tg_sim_choice_t *c,
+                       uint32_t from, uint32_t to, struct evbuffer *out)
+{
+    uint32_t t;
+
+    if (!req->logprobs) {
+        TG_SIM_ADD(out, "null");
+        return 0;
+    }
+    if (req->kind != TG_SIM_CHAT)
+        return tg_sim_completion_logprobs(req, c, from, to, out);
+    TG_SIM_ADD(out, "{\"content\":[");
+    for (t = from; t < to; t++) {
+        if (t > from)
+            TG_SIM_ADD(out, ",");
+        TG_SIM_TRY(tg_sim_chat_logprob(req, c, t, out));
     }
     TG_SIM_ADD(out, "]}");
     return 0;

@@ -385,85 +385,90 @@ tg_sim_backpressured(tg_sim_req_t *req)
            > TG_SIM_BACKPRESSURE;
 }
 
-void
-tg_sim_step(tg_sim_t *sim)
+/* Cancels the request, then drops its connection, which frees the evhttp
+ * request. */
+static void
+tg_sim_drop(tg_sim_t *sim, tg_sim_req_t *req)
+{
+    struct evhttp_connection *conn = req->conn;
+
+    evhttp_connection_set_closecb(conn, NULL, NULL);
+    tg_sim_cancel(sim, req);
+    evhttp_connection_free(conn);
+}
+
+/* Whether a running request can take this step: 0 when it can, 1 when it
+ * is stalled (a hang or a slow reader), -1 when it was dropped (its client
+ * left, or an armed fault closes it). */
+static int
+tg_sim_held(tg_sim_t *sim, tg_sim_req_t *req)
+{
+    if (req->http != NULL && tg_sim_peer_gone(req)) {
+        tg_sim_drop(sim, req);
+        return -1;
+    }
+    /* An armed fault (POST /sim/fault) after its steps: a hang keeps
+     * the request open and silent until the client leaves; a close
+     * drops the connection mid-answer, as a crashing server does. */
+    if (req->fault != TG_SIM_FAULT_NONE
+        && req->steps_done >= req->fault_after) {
+        if (req->fault == TG_SIM_FAULT_HANG || req->conn == NULL)
+            return 1;
+        tg_sim_drop(sim, req);
+        return -1;
+    }
+    return tg_sim_backpressured(req) ? 1 : 0;
+}
+
+/* Up to tps more tokens of choice i, rendered as a chunk when streamed. */
+static void
+tg_sim_advance_choice(tg_sim_t *sim, tg_sim_req_t *req, int i, uint32_t tps)
+{
+    tg_sim_choice_t *c = &req->choices[i];
+    uint32_t from = c->pos, to;
+
+    if (c->done)
+        return;
+    to = from + tps < c->end ? from + tps : c->end;
+    c->pos = to;
+    sim->stats.tokens_generated += to - from;
+    if (req->closed)
+        sim->stats.tokens_after_close += to - from;
+    if (req->stream)
+        (void) tg_sim_render_chunk(req, i, from, to, to == c->end, req->out);
+    if (to == c->end) {
+        c->done = 1;
+        req->n_active--;
+        sim->running_streams--;
+        sim->open_streams--;
+        sim->stats.completed_streams++;
+    }
+}
+
+/* One step of a request: every choice advances, the chunks go out, and a
+ * request whose choices are all done finishes. */
+static void
+tg_sim_advance(tg_sim_t *sim, tg_sim_req_t *req, uint32_t tps)
+{
+    int i;
+
+    req->steps_done++;
+    for (i = 0; i < req->n; i++)
+        tg_sim_advance_choice(sim, req, i, tps);
+    if (req->stream && req->http != NULL
+        && evbuffer_get_length(req->out) > 0)
+        evhttp_send_reply_chunk(req->http, req->out);
+    evbuffer_drain(req->out, evbuffer_get_length(req->out));
+    if (req->n_active == 0)
+        tg_sim_finish(sim, req);
+}
+
+/* Requests whose client left during the step are freed now. */
+static void
+tg_sim_reap_closed(tg_sim_t *sim)
 {
     tg_sim_req_t *req, *next;
-    uint32_t tps = (uint32_t) sim->opt.tokens_per_step;
-    int stalled = 0, stepped = 0;
 
-    sim->in_step = 1;
-    sim->stats.steps++;
-    for (req = sim->running.head; req != NULL; req = next) {
-        int i;
-
-        next = req->next;
-        if (req->closed)
-            continue;
-        if (req->http != NULL && tg_sim_peer_gone(req)) {
-            struct evhttp_connection *conn = req->conn;
-
-            /* Cancel first, then drop the connection, which frees the
-             * evhttp request. */
-            evhttp_connection_set_closecb(conn, NULL, NULL);
-            tg_sim_cancel(sim, req);
-            evhttp_connection_free(conn);
-            continue;
-        }
-        /* An armed fault (POST /sim/fault) after its steps: a hang keeps
-         * the request open and silent until the client leaves; a close
-         * drops the connection mid-answer, as a crashing server does. */
-        if (req->fault != TG_SIM_FAULT_NONE
-            && req->steps_done >= req->fault_after) {
-            struct evhttp_connection *conn = req->conn;
-
-            if (req->fault == TG_SIM_FAULT_HANG || conn == NULL) {
-                stalled++;
-                continue;
-            }
-            evhttp_connection_set_closecb(conn, NULL, NULL);
-            tg_sim_cancel(sim, req);
-            evhttp_connection_free(conn);
-            continue;
-        }
-        if (tg_sim_backpressured(req)) {
-            stalled++;
-            continue;
-        }
-        stepped++;
-        req->steps_done++;
-        for (i = 0; i < req->n; i++) {
-            tg_sim_choice_t *c = &req->choices[i];
-            uint32_t from = c->pos, to;
-
-            if (c->done)
-                continue;
-            to = from + tps < c->end ? from + tps : c->end;
-            c->pos = to;
-            sim->stats.tokens_generated += to - from;
-            if (req->closed)
-                sim->stats.tokens_after_close += to - from;
-            if (req->stream)
-                (void) tg_sim_render_chunk(req, i, from, to, to == c->end,
-                                           req->out);
-            if (to == c->end) {
-                c->done = 1;
-                req->n_active--;
-                sim->running_streams--;
-                sim->open_streams--;
-                sim->stats.completed_streams++;
-            }
-        }
-        if (req->stream && req->http != NULL
-            && evbuffer_get_length(req->out) > 0)
-            evhttp_send_reply_chunk(req->http, req->out);
-        evbuffer_drain(req->out, evbuffer_get_length(req->out));
-        if (req->n_active == 0)
-            tg_sim_finish(sim, req);
-    }
-    sim->in_step = 0;
-
-    /* Requests whose client left during the step are freed now. */
     for (req = sim->running.head; req != NULL; req = next) {
         next = req->next;
         if (req->closed) {
@@ -471,6 +476,32 @@ tg_sim_step(tg_sim_t *sim)
             tg_sim_req_free(req);
         }
     }
+}
+
+void
+tg_sim_step(tg_sim_t *sim)
+{
+    tg_sim_req_t *req, *next;
+    uint32_t tps = (uint32_t) sim->opt.tokens_per_step;
+    int stalled = 0, stepped = 0, held;
+
+    sim->in_step = 1;
+    sim->stats.steps++;
+    for (req = sim->running.head; req != NULL; req = next) {
+        next = req->next;
+        if (req->closed)
+            continue;
+        held = tg_sim_held(sim, req);
+        if (held != 0) {
+            stalled += held > 0;
+            continue;
+        }
+        stepped++;
+        tg_sim_advance(sim, req, tps);
+    }
+    sim->in_step = 0;
+
+    tg_sim_reap_closed(sim);
     tg_sim_admit_queued(sim);
     /* Everyone waits on slow readers (or hangs): poll again in a
      * millisecond instead of spinning. */

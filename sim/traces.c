@@ -194,85 +194,88 @@ done:
     return rc;
 }
 
-static int
-tg_sim_traces_add(tg_sim_traces_t *t, json_t *row, char *err, size_t errlen)
+/* A new problem of model, its whitespace-normalised text norm (which it
+ * takes), appended to the list; NULL when out of memory (norm freed). */
+static tg_sim_problem_t *
+tg_sim_problem_new(tg_sim_traces_t *t, const char *model, const char *problem,
+                   char *norm, size_t norm_len)
 {
-    const char *model = json_string_value(json_object_get(row, "model"));
-    const char *problem = json_string_value(json_object_get(row, "problem"));
+    const char *im = tg_sim_traces_intern(t, model);
+    tg_sim_problem_t *p;
+
+    if (im == NULL || (p = calloc(1, sizeof(*p))) == NULL) {
+        free(norm);
+        return NULL;
+    }
+    p->model = im;
+    p->norm = norm;
+    p->norm_len = norm_len;
+    p->problem = strdup(problem);
+    if (p->problem == NULL)
+        goto failed;
+    if (t->n_problems == t->cap_problems) {
+        size_t nc = t->cap_problems ? t->cap_problems * 2 : 64;
+        tg_sim_problem_t **np = realloc(t->problems, nc * sizeof(*np));
+
+        if (np == NULL)
+            goto failed;
+        t->problems = np;
+        t->cap_problems = nc;
+    }
+    t->problems[t->n_problems++] = p;
+    return p;
+
+failed:
+    free(p->problem);
+    free(p->norm);
+    free(p);
+    return NULL;
+}
+
+/* The problem a row belongs to, found by model and normalised text or
+ * added; NULL when out of memory. */
+static tg_sim_problem_t *
+tg_sim_traces_problem(tg_sim_traces_t *t, const char *model,
+                      const char *problem)
+{
+    tg_sim_problem_t **slot, *p;
+    char *norm;
+    size_t norm_len;
+
+    norm = tg_sim_norm_ws(problem, strlen(problem), &norm_len);
+    if (norm == NULL)
+        return NULL;
+    if ((t->n_problems + 1) * 2 > t->table_size
+        && tg_sim_traces_rehash(t) != 0) {
+        free(norm);
+        return NULL;
+    }
+    slot = tg_sim_traces_slot(t, model, norm, norm_len);
+    if (*slot != NULL) {
+        free(norm);
+        return *slot;
+    }
+    p = tg_sim_problem_new(t, model, problem, norm, norm_len);
+    if (p != NULL)
+        *slot = p;
+    return p;
+}
+
+/* Fills the problem's next sample from the row; -1 when out of memory. */
+static int
+tg_sim_sample_fill(tg_sim_problem_t *p, json_t *row)
+{
     json_t *out = json_object_get(row, "output");
     json_t *ct = json_object_get(row, "completion_tokens");
     json_t *fr = json_object_get(row, "finish_reason");
     json_t *sid = json_object_get(row, "sample_id");
-    json_t *pred = json_object_get(row, "pred");
-    tg_sim_problem_t **slot, *p;
-    tg_sim_sample_t *s;
-    char *norm;
-    size_t norm_len;
+    tg_sim_sample_t *s = &p->samples[p->count];
 
-    if (model == NULL || problem == NULL || !json_is_string(out)) {
-        snprintf(err, errlen, "a trace needs string fields model, problem "
-                 "and output");
-        return -1;
-    }
-    norm = tg_sim_norm_ws(problem, strlen(problem), &norm_len);
-    if (norm == NULL)
-        goto nomem;
-    if ((t->n_problems + 1) * 2 > t->table_size
-        && tg_sim_traces_rehash(t) != 0) {
-        free(norm);
-        goto nomem;
-    }
-    slot = tg_sim_traces_slot(t, model, norm, norm_len);
-    p = *slot;
-    if (p == NULL) {
-        const char *im = tg_sim_traces_intern(t, model);
-
-        if (im == NULL || (p = calloc(1, sizeof(*p))) == NULL) {
-            free(norm);
-            goto nomem;
-        }
-        p->model = im;
-        p->norm = norm;
-        p->norm_len = norm_len;
-        p->problem = strdup(problem);
-        if (p->problem == NULL) {
-            free(p->norm);
-            free(p);
-            goto nomem;
-        }
-        if (t->n_problems == t->cap_problems) {
-            size_t nc = t->cap_problems ? t->cap_problems * 2 : 64;
-            tg_sim_problem_t **np = realloc(t->problems, nc * sizeof(*np));
-
-            if (np == NULL) {
-                free(p->problem);
-                free(p->norm);
-                free(p);
-                goto nomem;
-            }
-            t->problems = np;
-            t->cap_problems = nc;
-        }
-        t->problems[t->n_problems++] = p;
-        *slot = p;
-    } else {
-        free(norm);
-    }
-    if (p->count == p->cap) {
-        size_t nc = p->cap ? p->cap * 2 : 8;
-        tg_sim_sample_t *ns = realloc(p->samples, nc * sizeof(*ns));
-
-        if (ns == NULL)
-            goto nomem;
-        p->samples = ns;
-        p->cap = nc;
-    }
-    s = &p->samples[p->count];
     memset(s, 0, sizeof(*s));
     s->output_len = json_string_length(out);
     s->output = malloc(s->output_len + 1);
     if (s->output == NULL)
-        goto nomem;
+        return -1;
     memcpy(s->output, json_string_value(out), s->output_len + 1);
     s->completion_tokens = json_is_integer(ct) && json_integer_value(ct) > 0
         ? (uint32_t) json_integer_value(ct) : 0;
@@ -283,10 +286,40 @@ tg_sim_traces_add(tg_sim_traces_t *t, json_t *row, char *err, size_t errlen)
     s->finish_length = json_is_string(fr)
         && (strcasecmp(json_string_value(fr), "CUTOFF") == 0
             || strcasecmp(json_string_value(fr), "length") == 0);
-    if (tg_sim_sample_answer(s, pred) != 0) {
+    if (tg_sim_sample_answer(s, json_object_get(row, "pred")) != 0) {
         free(s->output);
-        goto nomem;
+        return -1;
     }
+    return 0;
+}
+
+static int
+tg_sim_traces_add(tg_sim_traces_t *t, json_t *row, char *err, size_t errlen)
+{
+    const char *model = json_string_value(json_object_get(row, "model"));
+    const char *problem = json_string_value(json_object_get(row, "problem"));
+    tg_sim_problem_t *p;
+
+    if (model == NULL || problem == NULL
+        || !json_is_string(json_object_get(row, "output"))) {
+        snprintf(err, errlen, "a trace needs string fields model, problem "
+                 "and output");
+        return -1;
+    }
+    p = tg_sim_traces_problem(t, model, problem);
+    if (p == NULL)
+        goto nomem;
+    if (p->count == p->cap) {
+        size_t nc = p->cap ? p->cap * 2 : 8;
+        tg_sim_sample_t *ns = realloc(p->samples, nc * sizeof(*ns));
+
+        if (ns == NULL)
+            goto nomem;
+        p->samples = ns;
+        p->cap = nc;
+    }
+    if (tg_sim_sample_fill(p, row) != 0)
+        goto nomem;
     p->count++;
     t->n_samples++;
     return 0;
