@@ -69,6 +69,7 @@ t_start_as(const char *strategy, int stream, tg_oa_error_t *err)
     t_req.engine = &t_engine;
     t_req.id = 7;
     t_req.pool_name = "p";
+    t_req.pool = tg_generation_pool(NULL, "p");   /* dispatch's, faked */
     t_req.meta = json_pack("{s:s}", "strategy", strategy);
     cr_assert_not_null(t_req.meta);
     cr_assert_eq(tg_oa_parse(&t_req.oa, TG_OA_CHAT, body, strlen(body),
