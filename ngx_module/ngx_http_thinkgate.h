@@ -144,6 +144,9 @@ typedef struct {
     ngx_array_t                 pools;      /* ngx_http_thinkgate_pool_t */
     ngx_array_t                 plugins;    /* ngx_str_t, to preload */
     ngx_array_t                 models;     /* ngx_http_thinkgate_model_t */
+    ngx_array_t                 strategies; /* ngx_keyval_t: each distinct
+                                               thinkgate_strategy text and
+                                               where it was read first */
     ngx_http_thinkgate_redis_t *redis;      /* NULL: no thinkgate_redis */
     ngx_http_thinkgate_embedder_t *embedder;    /* NULL: none */
     ngx_array_t                *keys;       /* ngx_http_thinkgate_key_t;

@@ -54,6 +54,12 @@ ngx_http_thinkgate_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    if (ngx_array_init(&mcf->strategies, cf->pool, 4, sizeof(ngx_keyval_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     if (ngx_array_init(&mcf->models, cf->pool, 4,
                        sizeof(ngx_http_thinkgate_model_t))
         != NGX_OK)

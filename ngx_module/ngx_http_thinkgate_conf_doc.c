@@ -16,6 +16,8 @@ static void ngx_http_thinkgate_json_backends(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_main_conf_t *mcf);
 static void ngx_http_thinkgate_json_pools(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_main_conf_t *mcf);
+static void ngx_http_thinkgate_json_strategies(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_main_conf_t *mcf);
 static void ngx_http_thinkgate_json_plugins(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_main_conf_t *mcf);
 static void ngx_http_thinkgate_json_redis(ngx_http_thinkgate_json_t *j,
@@ -252,6 +254,7 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
     ngx_http_thinkgate_json_embedder(&j, mcf->embedder);
 
     ngx_http_thinkgate_json_models(&j, mcf);
+    ngx_http_thinkgate_json_strategies(&j, mcf);
 
     ngx_http_thinkgate_json_raw(&j, "}");
 
@@ -263,6 +266,34 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
     mcf->doc.len = j.pos - j.start;
 
     return NGX_OK;
+}
+
+
+/* "strategies": each distinct thinkgate_strategy text and where it was
+ * read, for the engine to check at registration */
+
+static void
+ngx_http_thinkgate_json_strategies(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_main_conf_t *mcf)
+{
+    ngx_uint_t     i;
+    ngx_keyval_t  *kv;
+
+    kv = mcf->strategies.elts;
+
+    ngx_http_thinkgate_json_key(j, "strategies");
+    ngx_http_thinkgate_json_raw(j, "[");
+
+    for (i = 0; i < mcf->strategies.nelts; i++) {
+        ngx_http_thinkgate_json_raw(j, i ? ",{" : "{");
+        ngx_http_thinkgate_json_key(j, "strategy");
+        ngx_http_thinkgate_json_str(j, &kv[i].key);
+        ngx_http_thinkgate_json_key(j, "where");
+        ngx_http_thinkgate_json_str(j, &kv[i].value);
+        ngx_http_thinkgate_json_raw(j, "}");
+    }
+
+    ngx_http_thinkgate_json_raw(j, "]");
 }
 
 

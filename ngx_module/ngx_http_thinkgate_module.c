@@ -23,6 +23,8 @@ static char *ngx_http_thinkgate_content(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thinkgate_conf_admin(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_thinkgate_strategy_record(ngx_conf_t *cf,
+    ngx_str_t *text);
 static char *ngx_http_thinkgate_strategy(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thinkgate_msec_slot(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -569,7 +571,68 @@ ngx_http_thinkgate_strategy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    return ngx_http_thinkgate_conf_join(cf, 1, field);
+    if (ngx_http_thinkgate_conf_join(cf, 1, field) != NGX_CONF_OK
+        || ngx_http_thinkgate_strategy_record(cf, field) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The text goes into the configuration document's "strategies" (once per
+ * distinct text), with where it was read: the engine checks its options
+ * against the plugin's table when a worker registers, which nginx -t
+ * cannot (it has no plugins), and refuses the configuration naming it.
+ */
+
+static ngx_int_t
+ngx_http_thinkgate_strategy_record(ngx_conf_t *cf, ngx_str_t *text)
+{
+    u_char                          *p;
+    size_t                           len;
+    ngx_uint_t                       i;
+    ngx_keyval_t                    *kv;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_thinkgate_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thinkgate_module);
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    kv = mcf->strategies.elts;
+
+    for (i = 0; i < mcf->strategies.nelts; i++) {
+        if (kv[i].key.len == text->len
+            && ngx_strncmp(kv[i].key.data, text->data, text->len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    len = sizeof("location  at :") - 1 + clcf->name.len
+          + cf->conf_file->file.name.len + NGX_INT_T_LEN;
+
+    p = ngx_pnalloc(cf->pool, len);
+    kv = ngx_array_push(&mcf->strategies);
+    if (p == NULL || kv == NULL) {
+        return NGX_ERROR;
+    }
+
+    kv->key = *text;
+    kv->value.data = p;
+
+    if (clcf->name.len) {
+        p = ngx_sprintf(p, "location %V at ", &clcf->name);
+    }
+
+    p = ngx_sprintf(p, "%V:%ui", &cf->conf_file->file.name,
+                    cf->conf_file->line);
+
+    kv->value.len = p - kv->value.data;
+
+    return NGX_OK;
 }
 
 

@@ -92,7 +92,8 @@ static const tg_config_field_t  tg__embedder_fields[] = {
 };
 
 static const char  *tg__top_keys[] = {
-    "backends", "pools", "plugins", "redis", "embedder", "models", NULL
+    "backends", "pools", "plugins", "redis", "embedder", "models",
+    "strategies", NULL
 };
 
 
@@ -106,6 +107,8 @@ static int tg__parse_pool_members(tg_generation_t *g, tg_pool_t *pool,
 static int tg__parse_plugins(tg_generation_t *g, char *err, size_t errlen);
 static int tg__parse_redis(tg_generation_t *g, char *err, size_t errlen);
 static int tg__parse_embedder(tg_generation_t *g, char *err,
+    size_t errlen);
+static int tg__parse_strategies(tg_generation_t *g, char *err,
     size_t errlen);
 
 
@@ -141,6 +144,9 @@ tg_generation_parse(tg_generation_t *g, char *err, size_t errlen)
         return rc;
     }
     rc = tg__parse_embedder(g, err, errlen);
+    if (rc == 0) {
+        rc = tg__parse_strategies(g, err, errlen);
+    }
     if (rc != 0) {
         return rc;
     }
@@ -346,6 +352,51 @@ tg__parse_plugins(tg_generation_t *g, char *err, size_t errlen)
         }
     }
     g->nplugins = n;
+    return 0;
+}
+
+
+/*
+ * "strategies": [{"strategy": "ffs n=8", "where": "location /x at
+ * nginx.conf:12"}, ...], the thinkgate_strategy texts of the
+ * configuration, each once (absent: none).  Only the shape is read here;
+ * the strategy layer checks each against its plugin when a worker
+ * registers (serve/registration.c).
+ */
+static int
+tg__parse_strategies(tg_generation_t *g, char *err, size_t errlen)
+{
+    json_t             *a, *o;
+    tg_loc_strategy_t  *s;
+    size_t              i, n;
+
+    a = json_object_get(g->root, "strategies");
+    if (a == NULL) {
+        return 0;
+    }
+    if (!json_is_array(a)) {
+        return tg_config_fail(err, errlen, "\"strategies\" must be an array");
+    }
+    n = json_array_size(a);
+    if (n == 0) {
+        return 0;
+    }
+    g->strategies = calloc(n, sizeof(tg_loc_strategy_t));
+    if (g->strategies == NULL) {
+        return -ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        o = json_array_get(a, i);
+        s = &g->strategies[i];
+        s->text = json_string_value(json_object_get(o, "strategy"));
+        s->where = json_string_value(json_object_get(o, "where"));
+        if (!json_is_object(o) || s->text == NULL || s->where == NULL) {
+            return tg_config_fail(err, errlen, "\"strategies\"[%zu] must be "
+                                  "an object with strings \"strategy\" and "
+                                  "\"where\"", i);
+        }
+        g->nstrategies = i + 1;
+    }
     return 0;
 }
 

@@ -250,6 +250,12 @@ tg__generation_free(tg_generation_t *g)
     for (i = 0; i < g->npools; i++) {
         free(g->pools[i].backends);
     }
+    for (i = 0; i < g->nstrategies; i++) {
+        if (g->strategies[i].parsed != NULL) {
+            g->strategies[i].parsed_free(g->strategies[i].parsed);
+        }
+    }
+    free(g->strategies);
     free(g->backends);
     free(g->pools);
     free(g->aliases);

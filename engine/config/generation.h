@@ -130,6 +130,20 @@ typedef struct {
     int64_t              max_batch;     /* texts per model call, 1..4096 */
 } tg_embedder_settings_t;
 
+/*
+ * One thinkgate_strategy directive of the document's "strategies" (each
+ * distinct text once): its text ("ffs n=8") and where nginx read it, for
+ * messages.  The strategy layer checks it when a worker registers and
+ * keeps its parsed form in parsed (strategy/host_select.c), freed with
+ * the generation through parsed_free.  Strings borrowed from the root.
+ */
+typedef struct {
+    const char          *text;
+    const char          *where;         /* "location /x at f.conf:12" */
+    void                *parsed;        /* NULL until checked */
+    void               (*parsed_free)(void *parsed);
+} tg_loc_strategy_t;
+
 typedef struct tg_config_s      tg_config_t;
 typedef struct tg_generation_s  tg_generation_t;
 
@@ -151,6 +165,9 @@ struct tg_generation_s {
     tg_embedder_settings_t  embedder_settings;  /* valid when embedder */
     tg_model_alias_t    *aliases;       /* "models" (thinkgate_model) */
     size_t               naliases;
+    tg_loc_strategy_t   *strategies;    /* "strategies" (thinkgate_strategy
+                                           texts, each once) */
+    size_t               nstrategies;
     tg_generation_t     *next;
 };
 

@@ -73,6 +73,9 @@ struct tg_req_s {
     const char            *uri;
     const char            *args;
     const char            *pool_name;       /* pinned, or by "model" */
+    tg_pool_t             *pool;            /* pool_name's, resolved once
+                                               by serve/dispatch.c; NULL
+                                               before or without one */
     int64_t                timeout_ms;      /* 0: none */
     int64_t                deadline_ms;     /* thinkgate_deadline, from
                                                started_ms; 0: none */

@@ -269,6 +269,7 @@ tg__dispatch_route(tg_request_t *r, tg_oa_error_t *err)
                             "\"%.64s\".", r->pool_name);
             return -ENOENT;
         }
+        r->pool = pool;
         if (r->oa.model == NULL) {
             return 0;
         }
@@ -305,6 +306,7 @@ tg__dispatch_route(tg_request_t *r, tg_oa_error_t *err)
     }
 
     r->pool_name = route.pool->name;
+    r->pool = route.pool;
     r->model_pool = route.pool;
     r->model_upstream = route.upstream;
     r->model_alias = route.alias;

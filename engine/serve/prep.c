@@ -38,7 +38,7 @@ tg_prep_run(tg_request_t *r, tg_oa_error_t *err)
     size_t        idlen;
     int           session_on, need_prefix;
 
-    pool = r->pool_name ? tg_generation_pool(r->gen, r->pool_name) : NULL;
+    pool = r->pool;
     session_on = json_is_true(json_object_get(r->meta, "session"));
 
     if (tg__prep_session_id(r, idbuf, sizeof(idbuf), &id, &idlen, &param,

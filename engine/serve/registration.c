@@ -8,6 +8,7 @@
 #include "plugin/loader.h"
 #include "serve/model_fetch.h"
 #include "serve/registration.h"
+#include "strategy/host.h"
 
 
 int
@@ -15,6 +16,13 @@ tg_serve_register(tg_conn_t *conn, char *err, size_t errlen)
 {
     tg_engine_t  *e = conn->engine;
     int           rc;
+
+    /* Each location's thinkgate_strategy against its plugin's option
+     * table: a bad one refuses the configuration here, not a request. */
+    rc = tg_host_check_strategies(e->plugins, conn->gen, err, errlen);
+    if (rc != 0) {
+        return rc;
+    }
 
     /* The generation's Redis link (connection, prefix index, sessions). */
     rc = tg_shared_attach(e, conn->gen, err, errlen);

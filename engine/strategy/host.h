@@ -498,4 +498,12 @@ int tg__host_resp_end(tg_host_req_t *hr, json_t *summary, json_t *usage);
  * (400 for the client's mistakes, 5xx for the server's). */
 int tg__host_select(tg_request_t *r, tg_host_req_t *hr, tg_oa_error_t *err);
 
+/* Parses and checks each thinkgate_strategy of g (its "strategies")
+ * against reg's plugins, once per generation: 0, or -EINVAL (-ENOENT for
+ * an unknown strategy) with err naming the text, where nginx read it and
+ * why (unknown strategy, unknown option, bad value).  reg NULL (no
+ * --plugin-dir): the texts alone are checked.  For registration. */
+int tg_host_check_strategies(tg_plugin_registry_t *reg, tg_generation_t *g,
+    char *err, size_t errlen);
+
 #endif /* TG_STRATEGY_HOST_H */

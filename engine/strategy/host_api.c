@@ -243,8 +243,8 @@ tg__host_pool_backends(tg_plugin_req_t *req, const char *pool_name,
     if (hr == NULL) {
         return 0;
     }
-    pool = tg_generation_pool(hr->r->gen, pool_name ? pool_name
-                                                    : hr->r->pool_name);
+    pool = pool_name ? tg_generation_pool(hr->r->gen, pool_name)
+                     : hr->r->pool;
     if (pool == NULL) {
         tg__host_set_error(hr, "no pool \"%.64s\"",
                            pool_name ? pool_name : "(request's)");

@@ -42,7 +42,7 @@ static int tg__host_budget_spec(tg_host_trace_t *ht, tg_trace_spec_t *s);
 static int
 tg__host_native(tg_request_t *r)
 {
-    tg_pool_t  *pool = tg_generation_pool(r->gen, r->pool_name);
+    tg_pool_t  *pool = r->pool;
     size_t      i;
 
     if (pool == NULL || pool->nbackends == 0) {

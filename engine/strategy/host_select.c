@@ -13,6 +13,14 @@
  * (body or header) is refused with a 400 unless the location allows it
  * (thinkgate_client_strategy on): silently ignoring it would answer with
  * a strategy the client did not ask for.
+ *
+ * The location's text is parsed once: when a worker registers, each
+ * thinkgate_strategy of its configuration (the document's "strategies")
+ * is parsed and checked against its plugin's option table, and a refused
+ * one refuses the registration (tg_host_check_strategies).  Requests use
+ * that parsed selection, and check its options again only when the
+ * plugin has been reloaded since (another option table may refuse them:
+ * then 500 invalid_strategy, as before registration checked them).
  */
 
 #include <errno.h>
@@ -25,19 +33,43 @@
 
 #define TG_SELECT_DEFAULT  "passthrough"
 
+/* A location's thinkgate_strategy parsed once (tg_loc_strategy_t's
+ * parsed, kept with its generation). */
+typedef struct {
+    tg_plugin_selection_t   sel;
+    uint64_t                checked;    /* the plugin version (generation
+                                           number) whose option table
+                                           passed sel; 0: none yet */
+} tg__loc_sel_t;
+
+/* The location's selection for one request: its generation's, or parsed
+ * now (a reasoning_effort level's, or a text the generation lacks). */
+typedef struct {
+    const tg_plugin_selection_t  *sel;
+    tg_plugin_selection_t         own;
+    tg__loc_sel_t                *cached;   /* NULL: sel is &own */
+} tg__loc_t;
+
 static int tg__select_add(const char **keys, const char **values,
     size_t *n, const tg_plugin_selection_t *sel);
 static int tg__select_parse_client(tg_request_t *r,
     tg_plugin_selection_t *body, tg_plugin_selection_t *hdr,
     tg_oa_error_t *err);
+static tg__loc_sel_t *tg__select_cached(tg_generation_t *g,
+    const char *text);
 static int tg__select_parse_location(tg_request_t *r, tg_host_req_t *hr,
-    tg_plugin_selection_t *loc, tg_oa_error_t *err);
+    tg__loc_t *loc, tg_oa_error_t *err);
 static int tg__select_acquire(tg_plugin_registry_t *reg, const char *name,
     const char *from, const tg_plugin_selection_t *body, tg_host_req_t *hr,
     tg_oa_error_t *err);
 static int tg__select_options(tg_host_req_t *hr, const char *name,
-    const tg_plugin_selection_t *loc, const tg_plugin_selection_t *hdr,
+    tg__loc_t *loc, const tg_plugin_selection_t *hdr,
     const tg_plugin_selection_t *body, tg_oa_error_t *err);
+static int tg__select_loc_check(tg_host_req_t *hr, tg__loc_t *loc,
+    const char **keys, const char **values, size_t n, tg_oa_error_t *err);
+static int tg__check_one(tg_plugin_registry_t *reg, tg_loc_strategy_t *s,
+    char *err, size_t errlen);
+static void tg__loc_sel_free(void *parsed);
 
 
 static int
@@ -116,6 +148,24 @@ tg__select_parse_client(tg_request_t *r, tg_plugin_selection_t *body,
 }
 
 
+/* The generation's parsed form of a location's text; NULL when the
+ * generation does not carry it (an engine client sending meta alone). */
+static tg__loc_sel_t *
+tg__select_cached(tg_generation_t *g, const char *text)
+{
+    size_t  i;
+
+    for (i = 0; g != NULL && i < g->nstrategies; i++) {
+        if (g->strategies[i].parsed != NULL
+            && strcmp(g->strategies[i].text, text) == 0)
+        {
+            return g->strategies[i].parsed;
+        }
+    }
+    return NULL;
+}
+
+
 /*
  * The location's thinkgate_strategy, or the strategy a reasoning_effort
  * level names in its stead; its options are checked as the location's
@@ -123,13 +173,14 @@ tg__select_parse_client(tg_request_t *r, tg_plugin_selection_t *body,
  */
 static int
 tg__select_parse_location(tg_request_t *r, tg_host_req_t *hr,
-    tg_plugin_selection_t *loc, tg_oa_error_t *err)
+    tg__loc_t *loc, tg_oa_error_t *err)
 {
     const char   *text;
     char          msg[512];
     tg_effort_t   effort;
     int           rc;
 
+    loc->sel = &loc->own;
     rc = tg__host_effort(hr, &effort, err);
     if (rc != 0) {
         return rc;
@@ -139,7 +190,14 @@ tg__select_parse_location(tg_request_t *r, tg_host_req_t *hr,
     if (text == NULL || text[0] == '\0') {
         return 0;
     }
-    rc = tg_plugin_selection_parse_args(text, strlen(text), loc, msg,
+    if (text != effort.strategy) {
+        loc->cached = tg__select_cached(r->gen, text);
+        if (loc->cached != NULL) {
+            loc->sel = &loc->cached->sel;
+            return 0;
+        }
+    }
+    rc = tg_plugin_selection_parse_args(text, strlen(text), &loc->own, msg,
                                         sizeof(msg));
     if (rc != 0) {
         tg_oa_error_set(err, 500, "server_error", "invalid_strategy",
@@ -202,13 +260,46 @@ tg__select_acquire(tg_plugin_registry_t *reg, const char *name,
 
 
 /*
+ * The location's options alone, n of them in keys/values: an error there
+ * is the server's, not the client's.  Skipped when registration (or an
+ * earlier request) passed them against this very plugin version.
+ */
+static int
+tg__select_loc_check(tg_host_req_t *hr, tg__loc_t *loc, const char **keys,
+    const char **values, size_t n, tg_oa_error_t *err)
+{
+    uint64_t  version;
+    char      msg[512];
+    int       rc;
+
+    version = tg_plugin_version_generation(hr->version);
+    if (loc->cached != NULL && loc->cached->checked == version) {
+        return 0;
+    }
+    rc = tg_plugin_parse_options(hr->p, keys, values, n, &hr->opts, msg,
+                                 sizeof(msg));
+    if (rc != 0) {
+        tg_oa_error_set(err, 500, "server_error", "invalid_strategy",
+                        NULL, "This location's thinkgate_strategy is "
+                        "invalid: %s", msg);
+        return rc;
+    }
+    tg_opt_values_free(&hr->opts);
+    if (loc->cached != NULL) {
+        loc->cached->checked = version;
+    }
+    return 0;
+}
+
+
+/*
  * Parses the options that add up for the chosen strategy into hr->opts:
  * the location's and the header's when they name it, the body's always.
  */
 static int
-tg__select_options(tg_host_req_t *hr, const char *name,
-    const tg_plugin_selection_t *loc, const tg_plugin_selection_t *hdr,
-    const tg_plugin_selection_t *body, tg_oa_error_t *err)
+tg__select_options(tg_host_req_t *hr, const char *name, tg__loc_t *loc,
+    const tg_plugin_selection_t *hdr, const tg_plugin_selection_t *body,
+    tg_oa_error_t *err)
 {
     const char  *keys[3 * TG_SELECTION_MAX];
     const char  *values[3 * TG_SELECTION_MAX];
@@ -216,19 +307,12 @@ tg__select_options(tg_host_req_t *hr, const char *name,
     size_t       n = 0;
     int          rc;
 
-    /* The location's options alone first: an error there is the
-     * server's, not the client's. */
-    if (loc->name != NULL && strcmp(loc->name, name) == 0) {
-        (void) tg__select_add(keys, values, &n, loc);
-        rc = tg_plugin_parse_options(hr->p, keys, values, n, &hr->opts, msg,
-                                     sizeof(msg));
+    if (loc->sel->name != NULL && strcmp(loc->sel->name, name) == 0) {
+        (void) tg__select_add(keys, values, &n, loc->sel);
+        rc = tg__select_loc_check(hr, loc, keys, values, n, err);
         if (rc != 0) {
-            tg_oa_error_set(err, 500, "server_error", "invalid_strategy",
-                            NULL, "This location's thinkgate_strategy is "
-                            "invalid: %s", msg);
             return rc;
         }
-        tg_opt_values_free(&hr->opts);
     }
     if (hdr->name != NULL && strcmp(hdr->name, name) == 0) {
         (void) tg__select_add(keys, values, &n, hdr);
@@ -249,7 +333,8 @@ tg__select_options(tg_host_req_t *hr, const char *name,
 int
 tg__host_select(tg_request_t *r, tg_host_req_t *hr, tg_oa_error_t *err)
 {
-    tg_plugin_selection_t   body = { 0 }, hdr = { 0 }, loc = { 0 };
+    tg_plugin_selection_t   body = { 0 }, hdr = { 0 };
+    tg__loc_t               loc = { NULL, { 0 }, NULL };
     const char             *name, *from;
     int                     rc;
 
@@ -268,8 +353,8 @@ tg__host_select(tg_request_t *r, tg_host_req_t *hr, tg_oa_error_t *err)
     } else if (hdr.name != NULL) {
         name = hdr.name;
         from = "client";
-    } else if (loc.name != NULL) {
-        name = loc.name;
+    } else if (loc.sel->name != NULL) {
+        name = loc.sel->name;
         from = "location";
     } else {
         name = TG_SELECT_DEFAULT;
@@ -285,6 +370,95 @@ tg__host_select(tg_request_t *r, tg_host_req_t *hr, tg_oa_error_t *err)
 done:
     tg_plugin_selection_free(&body);
     tg_plugin_selection_free(&hdr);
-    tg_plugin_selection_free(&loc);
+    tg_plugin_selection_free(&loc.own);
     return rc;
+}
+
+
+/* ---- registration ----------------------------------------------------- */
+
+static void
+tg__loc_sel_free(void *parsed)
+{
+    tg__loc_sel_t  *ls = parsed;
+
+    tg_plugin_selection_free(&ls->sel);
+    free(ls);
+}
+
+
+/*
+ * Parses one thinkgate_strategy text once (kept in s->parsed) and checks
+ * it against its plugin: the strategy must exist and its options pass
+ * the plugin's option table.  Without a plugin directory only the text
+ * is checked (requests then answer 503 no_plugins as before).
+ */
+static int
+tg__check_one(tg_plugin_registry_t *reg, tg_loc_strategy_t *s, char *err,
+    size_t errlen)
+{
+    tg__loc_sel_t        *ls = s->parsed;
+    tg_plugin_version_t  *v;
+    tg_opt_values_t       vals = { 0 };
+    char                  msg[256];
+    int                   rc = 0;
+
+    if (ls == NULL) {
+        ls = calloc(1, sizeof(*ls));
+        if (ls == NULL) {
+            return -ENOMEM;
+        }
+        rc = tg_plugin_selection_parse_args(s->text, strlen(s->text),
+                                            &ls->sel, msg, sizeof(msg));
+        if (rc != 0) {
+            free(ls);
+            goto refused;
+        }
+        s->parsed = ls;
+        s->parsed_free = tg__loc_sel_free;
+    }
+    if (reg == NULL) {
+        return 0;
+    }
+    rc = tg_plugin_acquire(reg, ls->sel.name, &v, msg, sizeof(msg));
+    if (rc != 0) {
+        goto refused;
+    }
+    rc = tg_plugin_parse_options(tg_plugin_version_plugin(v),
+                                 (const char *const *) ls->sel.keys,
+                                 (const char *const *) ls->sel.values,
+                                 ls->sel.n, &vals, msg, sizeof(msg));
+    if (rc == 0) {
+        ls->checked = tg_plugin_version_generation(v);
+    }
+    tg_opt_values_free(&vals);
+    tg_plugin_release(v);
+    if (rc == 0) {
+        return 0;
+    }
+
+refused:
+    if (rc == -ENOMEM) {
+        return rc;
+    }
+    snprintf(err, errlen, "thinkgate_strategy \"%.48s\" (%.96s): %s",
+             s->text, s->where, msg);
+    return rc < 0 ? rc : -EINVAL;
+}
+
+
+int
+tg_host_check_strategies(tg_plugin_registry_t *reg, tg_generation_t *g,
+    char *err, size_t errlen)
+{
+    size_t  i;
+    int     rc;
+
+    for (i = 0; i < g->nstrategies; i++) {
+        rc = tg__check_one(reg, &g->strategies[i], err, errlen);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
 }

@@ -86,8 +86,10 @@ tg__host_launch(tg_host_req_t *hr, tg_host_trace_t *ht, const char *pool_name,
 
     if (pool_name == NULL) {
         pool_name = r->pool_name;
+        pool = r->pool;
+    } else {
+        pool = tg_generation_pool(r->gen, pool_name);
     }
-    pool = tg_generation_pool(r->gen, pool_name);
     if (pool == NULL) {
         tg__host_set_error(hr, "no pool \"%.64s\" in this configuration",
                            pool_name);

@@ -40,8 +40,15 @@
  *                 "password_env", "connect_timeout_ms", "timeout_ms"}
  *                | null,                       (thinkgate_redis)
  *    "embedder": {"path", "threads", "device", "max_batch"} | null,
- *    "models":   [{"name", "pool", "model"}, ...]}  (thinkgate_model;
+ *    "models":   [{"name", "pool", "model"}, ...],  (thinkgate_model;
  *                 "model" "" or null: the backend's own name)
+ *    "strategies": [{"strategy": "ffs n=8",
+ *                    "where": "location /x/ at FILE:LINE"}, ...]}
+ *                (each distinct thinkgate_strategy text once, where it
+ *                 was read first; the engine checks each against its
+ *                 plugin's option table at registration and refuses the
+ *                 document naming a bad one.  Absent in older documents:
+ *                 then requests check the location's text themselves)
  * Durations are integers in milliseconds; every key is always present
  * (the module writes its merged defaults).
  * Unknown keys are errors in the engine, so module and engine stay in step.

@@ -539,7 +539,7 @@ def test_document_carries_plugins_redis_and_pool_policy():
 """
     doc = registered_document(http)
     assert set(doc) == {"backends", "pools", "plugins", "redis",
-                        "embedder", "models"}
+                        "embedder", "models", "strategies"}
     assert doc["models"] == []
     assert doc["plugins"] == ["ffs", "self_consistency", "passthrough"]
     assert doc["redis"] == {"addr": "unix:/run/redis.sock", "db": 2,
@@ -568,7 +568,27 @@ def test_document_defaults_without_plugins_or_redis():
 
     doc = registered_document("")
     assert doc == {"backends": [], "pools": [], "plugins": [],
-                   "redis": None, "embedder": None, "models": []}
+                   "redis": None, "embedder": None, "models": [],
+                   "strategies": []}
+
+
+def test_document_carries_location_strategies():
+    """Each distinct thinkgate_strategy text once, with where nginx read
+    it first: the engine checks them against the plugins' option tables
+    at registration (test_plugins.py has the refusals)."""
+    doc = registered_document("""
+    thinkgate_backend b1 http://127.0.0.1:9;
+    thinkgate_pool    p1 b1;
+""", server="""
+        location /a/ { thinkgate_pass p1; thinkgate_strategy ffs n=2; }
+        location /b/ { thinkgate_pass p1; thinkgate_strategy ffs n=2; }
+        location /c/ { thinkgate_pass p1; thinkgate_strategy passthrough; }
+""")
+    strategies = doc["strategies"]
+    assert [s["strategy"] for s in strategies] == ["ffs n=2", "passthrough"]
+    assert strategies[0]["where"].startswith("location /a/ at ")
+    assert strategies[0]["where"].rsplit(":", 1)[1].isdigit()
+    assert strategies[1]["where"].startswith("location /c/ at ")
 
 
 def test_real_engine_accepts_plugins_and_redis():

@@ -80,10 +80,6 @@ SERVER = """
             thinkgate_strategy self_consistency n=4;
             thinkgate_client_strategy on;
         }
-        location /badloc/v1/ {
-            thinkgate_pass reasoners;
-            thinkgate_strategy no_such_plugin;
-        }
         location = /thinkgate/status {
             thinkgate_status;
         }
@@ -388,9 +384,49 @@ def test_bad_selection_is_400_naming_it(gw, kw, needle):
     assert needle in msg
 
 
-def test_location_naming_missing_plugin_is_500(gw):
-    msg = error_of(*chat(gw, B, prefix="/badloc/v1"), 500)
-    assert "no_such_plugin" in msg
+# A location whose thinkgate_strategy its plugin refuses: the engine
+# refuses the whole configuration when a worker registers, naming the
+# location, the strategy and why; nginx logs it and answers every request
+# 503 with the reason (nginx -t cannot know plugin option tables).
+BAD_LOCATIONS = [
+    ("no_such_plugin", "no_such_plugin"),
+    ("ffs nn=3", "unknown option 'nn'"),
+    ("ffs n=0", "'n'"),
+    ("ffs reasoning=maybe", "'reasoning'"),
+]
+
+
+@pytest.mark.parametrize("strategy,why", BAD_LOCATIONS,
+                         ids=["unknown_strategy", "unknown_option",
+                              "out_of_bounds", "wrong_type"])
+def test_location_with_bad_strategy_refused_at_registration(strategy, why):
+    server = """
+        location /good/v1/ { thinkgate_pass reasoners;
+                             thinkgate_strategy ffs n=2; }
+        location /bad/v1/ { thinkgate_pass reasoners;
+                            thinkgate_strategy %s; }
+""" % strategy
+    g = harness.Gateway(server=server)
+    try:
+        deadline = time.monotonic() + 10
+        log = ""
+        while "engine refused registration" not in log:
+            assert time.monotonic() < deadline, log[-3000:]
+            time.sleep(0.05)
+            with open(g.nginx.error_log, errors="replace") as f:
+                log = f.read()
+        line = [ln for ln in log.splitlines()
+                if "engine refused registration" in ln][0]
+        assert 'thinkgate_strategy "%s"' % strategy in line, line
+        assert "location /bad/v1/ at " in line, line
+        assert why in line, line
+        for prefix in ("/bad/v1", "/good/v1"):
+            msg = error_of(*chat(g, B, prefix=prefix), 503)
+            assert "refused this configuration" in msg, msg
+            assert why in msg, msg
+        assert g.engine.poll() is None
+    finally:
+        g.close()
 
 
 def test_loader_refusals_surface(gw):

@@ -170,6 +170,11 @@ static const bad_doc_t  bad_docs[] = {
     { "{\"embedder\":{\"path\":\"/m\",\"device\":\"gpu\"}}",
       "\"device\" must be \"auto\", \"cpu\" or \"cuda\"" },
     { "{\"embedder\":{\"path\":\"/m\",\"device\":1}}", "\"device\"" },
+    { "{\"strategies\":{}}", "\"strategies\" must be an array" },
+    { "{\"strategies\":[\"ffs n=8\"]}",
+      "\"strategies\"[0] must be an object" },
+    { "{\"strategies\":[{\"strategy\":\"ffs\",\"where\":\"x\"},"
+      "{\"strategy\":\"sc\"}]}", "\"strategies\"[1]" },
 };
 
 
@@ -489,6 +494,33 @@ Test(config, no_plugins_and_no_redis, .init = setup, .fini = teardown)
     cr_assert_eq(g->nplugins, 0);
     cr_assert_null(g->plugins);
     cr_assert_null(g->redis);
+    tg_generation_release(g);
+}
+
+
+/* "strategies" (thinkgate_strategy texts) are read as they come; the
+ * strategy layer parses and checks them at registration. */
+Test(config, strategies_as_the_module_writes_them, .init = setup,
+     .fini = teardown)
+{
+    tg_generation_t  *g;
+    char              err[256];
+
+    cr_assert_eq(acquire("{\"strategies\":[{\"strategy\":\"ffs n=8\","
+                         "\"where\":\"location /a/ at t.conf:3\"},"
+                         "{\"strategy\":\"passthrough\","
+                         "\"where\":\"t.conf:1\"}]}",
+                         &g, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(g->nstrategies, 2);
+    cr_assert_str_eq(g->strategies[0].text, "ffs n=8");
+    cr_assert_str_eq(g->strategies[0].where, "location /a/ at t.conf:3");
+    cr_assert_str_eq(g->strategies[1].text, "passthrough");
+    cr_assert_null(g->strategies[0].parsed);
+    tg_generation_release(g);
+
+    cr_assert_eq(acquire("{\"strategies\":[]}", &g, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_eq(g->nstrategies, 0);
     tg_generation_release(g);
 }
 

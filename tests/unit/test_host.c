@@ -16,6 +16,7 @@
 static uv_loop_t      t_loop;
 static tg_engine_t    t_engine;
 static tg_request_t   t_req;
+static tg_generation_t  *t_gen;     /* the requests' generation, or NULL */
 
 static void t_setup(void);
 static void t_teardown(void);
@@ -46,6 +47,7 @@ t_teardown(void)
     tg_oa_request_free(&t_req.oa);
     memset(&t_req, 0, sizeof(t_req));
     fake_core_reset();
+    t_gen = NULL;
     tg_host_shutdown();
     (void) uv_run(&t_loop, UV_RUN_NOWAIT);
     tg_plugin_registry_free(t_engine.plugins);
@@ -69,6 +71,8 @@ t_start_as(const char *strategy, int stream, tg_oa_error_t *err)
     t_req.engine = &t_engine;
     t_req.id = 7;
     t_req.pool_name = "p";
+    t_req.pool = tg_generation_pool(NULL, "p");   /* dispatch's, faked */
+    t_req.gen = t_gen;
     t_req.meta = json_pack("{s:s}", "strategy", strategy);
     cr_assert_not_null(t_req.meta);
     cr_assert_eq(tg_oa_parse(&t_req.oa, TG_OA_CHAT, body, strlen(body),
@@ -424,4 +428,83 @@ Test(host, a_live_trace_streams_to_the_client_as_it_comes)
                      fake_core.figures, "counters"), "host_probe_done")), 1);
     cr_assert_eq(json_integer_value(json_object_get(fake_core.figures,
                                                     "traces_started")), 1);
+}
+
+
+static void
+t_text(tg_loc_strategy_t *s, const char *text)
+{
+    if (s->parsed != NULL) {
+        s->parsed_free(s->parsed);
+        s->parsed = NULL;
+    }
+    s->text = text;
+}
+
+
+/*
+ * A location's thinkgate_strategy is checked when a worker registers: a
+ * text its plugin refuses names itself, where nginx read it and why; one
+ * that passes is kept parsed with the generation, and a request with
+ * that text runs it, also after its plugin was reloaded (the options are
+ * checked again against the new version's table).
+ */
+Test(host, location_strategies_are_checked_at_registration)
+{
+    tg_generation_t    g;
+    tg_loc_strategy_t  s[2];
+    tg_oa_error_t      err;
+    char               msg[240];
+    size_t             i;
+
+    memset(&g, 0, sizeof(g));
+    memset(s, 0, sizeof(s));
+    g.strategies = s;
+    g.nstrategies = 2;
+    s[0].text = "host_probe n=3";
+    s[0].where = "location /a/ at t.conf:1";
+    s[1].text = "host_probe n=99";
+    s[1].where = "location /b/ at t.conf:2";
+
+    cr_assert_eq(tg_host_check_strategies(t_engine.plugins, &g, msg,
+                                          sizeof(msg)), -EINVAL);
+    cr_assert(strstr(msg, "thinkgate_strategy \"host_probe n=99\" "
+                     "(location /b/ at t.conf:2): option 'n'") != NULL,
+              "%s", msg);
+    /* parsed once: another text needs its entry afresh */
+    t_text(&s[1], "no_such_strategy");
+    cr_assert_eq(tg_host_check_strategies(t_engine.plugins, &g, msg,
+                                          sizeof(msg)), -ENOENT);
+    cr_assert(strstr(msg, "\"no_such_strategy\" (location /b/") != NULL,
+              "%s", msg);
+    t_text(&s[1], "host_probe nn=1");
+    cr_assert_eq(tg_host_check_strategies(t_engine.plugins, &g, msg,
+                                          sizeof(msg)), -EINVAL);
+    cr_assert(strstr(msg, "unknown option 'nn'") != NULL, "%s", msg);
+
+    t_text(&s[1], "host_probe live=on");
+    cr_assert_eq(tg_host_check_strategies(t_engine.plugins, &g, msg,
+                                          sizeof(msg)), 0, "%s", msg);
+    cr_assert_not_null(s[0].parsed);
+    cr_assert_not_null(s[1].parsed);
+
+    /* A request of this generation runs the location's options. */
+    t_gen = &g;
+    cr_assert_eq(t_start("host_probe n=3", &err), 0, "%s", err.message);
+    cr_assert_eq(fake_core.ntraces, 3);
+    tg_strategy_host.destroy(&t_req);
+    json_decref(t_req.meta);
+    tg_oa_request_free(&t_req.oa);
+    fake_core_reset();
+
+    /* A new version of the plugin: the options pass its table again. */
+    cr_assert_eq(tg_plugin_reload(t_engine.plugins, "host_probe", msg,
+                                  sizeof(msg)), 0, "%s", msg);
+    cr_assert_eq(t_start("host_probe n=3", &err), 0, "%s", err.message);
+    cr_assert_eq(fake_core.ntraces, 3);
+    tg_strategy_host.destroy(&t_req);
+
+    for (i = 0; i < 2; i++) {
+        s[i].parsed_free(s[i].parsed);
+    }
 }
