@@ -56,6 +56,35 @@ tg__jdump_real(tg_buf_t *b, double d)
 }
 
 
+/* `,"key":` (no comma before the first member), key escaped. */
+static int
+tg__dump_key(tg_buf_t *b, const char *key, int first)
+{
+    int  rc = 0;
+
+    if (!first) {
+        rc |= tg_buf_append(b, ",", 1);
+    }
+    rc |= tg_buf_append(b, "\"", 1);
+    rc |= tg_jstr_escape(b, key, strlen(key));
+    rc |= tg_buf_append(b, "\":", 2);
+    return rc;
+}
+
+
+/* A string value, quoted and escaped. */
+static int
+tg__dump_str(tg_buf_t *b, const char *s)
+{
+    int  rc;
+
+    rc = tg_buf_append(b, "\"", 1);
+    rc |= tg_jstr_escape(b, s, strlen(s));
+    rc |= tg_buf_append(b, "\"", 1);
+    return rc;
+}
+
+
 int
 tg_json_dump(tg_buf_t *b, const json_t *v)
 {
@@ -74,13 +103,8 @@ tg_json_dump(tg_buf_t *b, const json_t *v)
             if (rc != 0) {
                 return rc;
             }
-            if (!first) {
-                rc |= tg_buf_append(b, ",", 1);
-            }
+            rc |= tg__dump_key(b, key, first);
             first = 0;
-            rc |= tg_buf_append(b, "\"", 1);
-            rc |= tg_jstr_escape(b, key, strlen(key));
-            rc |= tg_buf_append(b, "\":", 2);
             if (rc == 0) {
                 rc = tg_json_dump(b, m);
             }
@@ -137,33 +161,20 @@ tg_json_dump_with(tg_buf_t *b, const json_t *obj, const char *key,
         if (rc != 0) {
             return rc;
         }
-        if (!first) {
-            rc |= tg_buf_append(b, ",", 1);
-        }
+        rc |= tg__dump_key(b, k, first);
         first = 0;
-        rc |= tg_buf_append(b, "\"", 1);
-        rc |= tg_jstr_escape(b, k, strlen(k));
-        rc |= tg_buf_append(b, "\":", 2);
         if (rc == 0 && !seen && strcmp(k, key) == 0) {
             seen = 1;
             m = NULL;
-            rc |= tg_buf_append(b, "\"", 1);
-            rc |= tg_jstr_escape(b, value, strlen(value));
-            rc |= tg_buf_append(b, "\"", 1);
+            rc |= tg__dump_str(b, value);
         }
         if (rc == 0 && m != NULL) {
             rc = tg_json_dump(b, m);
         }
     }
     if (rc == 0 && !seen) {
-        if (!first) {
-            rc |= tg_buf_append(b, ",", 1);
-        }
-        rc |= tg_buf_append(b, "\"", 1);
-        rc |= tg_jstr_escape(b, key, strlen(key));
-        rc |= tg_buf_append(b, "\":\"", 3);
-        rc |= tg_jstr_escape(b, value, strlen(value));
-        rc |= tg_buf_append(b, "\"", 1);
+        rc |= tg__dump_key(b, key, first);
+        rc |= tg__dump_str(b, value);
     }
     return rc != 0 ? -ENOMEM : tg_buf_append(b, "}", 1);
 }

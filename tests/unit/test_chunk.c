@@ -326,41 +326,68 @@ check_val(const tg_jval_t *v, json_t *j, const char *what, const char *doc)
 }
 
 
+/* jansson's reading of p when the scanner (rc) also accepted it; NULL
+ * when either refused, after checking that the scanner never accepts
+ * what jansson refuses. */
+static json_t *
+loaded(int rc, const char *p, size_t n)
+{
+    json_t  *doc = json_loadb(p, n, 0, NULL);
+
+    if (!json_is_object(doc)) {
+        cr_assert_neq(rc, 0, "scanner accepted what jansson refuses: %.*s",
+                      (int) n, p);
+        json_decref(doc);
+        return NULL;
+    }
+    if (rc != 0) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+
+/* The top-level members both readings must agree on: error, model and
+ * usage (its text and completion_tokens). */
+static void
+check_top(const tg_chunk_t *ck, json_t *doc, const char *p)
+{
+    json_t  *usage, *u2;
+
+    check_val(&ck->error, json_object_get(doc, "error"), "error", p);
+    check_val(&ck->model, json_object_get(doc, "model"), "model", p);
+    usage = json_object_get(doc, "usage");
+    cr_assert_eq(!!ck->usage.object, json_is_object(usage), "usage in %s",
+                 p);
+    if (json_is_object(usage)) {
+        u2 = json_loadb(ck->usage.p, ck->usage.n, 0, NULL);
+        cr_assert(json_equal(u2, usage), "usage text in %s", p);
+        json_decref(u2);
+        check_val(&ck->completion_tokens,
+                  json_object_get(usage, "completion_tokens"),
+                  "completion_tokens", p);
+    }
+}
+
+
 /* Compares the scanner with jansson on one document; 1 when the scanner
  * answered. */
 static int
 compare(const char *p, size_t n)
 {
     tg_chunk_t   ck;
-    json_t      *doc, *ch = NULL, *v, *delta, *usage, *u2;
+    json_t      *doc, *ch = NULL, *v, *delta;
     size_t       i;
     int          rc;
 
     rc = tg_chunk_scan(p, n, &ck);
-    doc = json_loadb(p, n, 0, NULL);
-    if (!json_is_object(doc)) {
-        cr_assert_neq(rc, 0, "scanner accepted what jansson refuses: %.*s",
-                      (int) n, p);
-        json_decref(doc);
-        return 0;
-    }
-    if (rc != 0) {
-        json_decref(doc);
+    doc = loaded(rc, p, n);
+    if (doc == NULL) {
         return 0;
     }
 
-    check_val(&ck.error, json_object_get(doc, "error"), "error", p);
-    check_val(&ck.model, json_object_get(doc, "model"), "model", p);
-    usage = json_object_get(doc, "usage");
-    cr_assert_eq(!!ck.usage.object, json_is_object(usage), "usage in %s", p);
-    if (json_is_object(usage)) {
-        u2 = json_loadb(ck.usage.p, ck.usage.n, 0, NULL);
-        cr_assert(json_equal(u2, usage), "usage text in %s", p);
-        json_decref(u2);
-        check_val(&ck.completion_tokens,
-                  json_object_get(usage, "completion_tokens"),
-                  "completion_tokens", p);
-    }
+    check_top(&ck, doc, p);
 
     json_array_foreach(json_object_get(doc, "choices"), i, v) {
         json_t  *idx = json_object_get(v, "index");
@@ -398,33 +425,15 @@ static int
 compare_whole(const char *p, size_t n)
 {
     tg_chunk_t   ck;
-    json_t      *doc, *ch, *m, *usage, *u2;
+    json_t      *doc, *ch, *m;
     int          rc;
 
     rc = tg_chunk_scan_whole(p, n, &ck);
-    doc = json_loadb(p, n, 0, NULL);
-    if (!json_is_object(doc)) {
-        cr_assert_neq(rc, 0, "scanner accepted what jansson refuses: %.*s",
-                      (int) n, p);
-        json_decref(doc);
+    doc = loaded(rc, p, n);
+    if (doc == NULL) {
         return 0;
     }
-    if (rc != 0) {
-        json_decref(doc);
-        return 0;
-    }
-    check_val(&ck.error, json_object_get(doc, "error"), "error", p);
-    check_val(&ck.model, json_object_get(doc, "model"), "model", p);
-    usage = json_object_get(doc, "usage");
-    cr_assert_eq(!!ck.usage.object, json_is_object(usage), "usage in %s", p);
-    if (json_is_object(usage)) {
-        u2 = json_loadb(ck.usage.p, ck.usage.n, 0, NULL);
-        cr_assert(json_equal(u2, usage), "usage text in %s", p);
-        json_decref(u2);
-        check_val(&ck.completion_tokens,
-                  json_object_get(usage, "completion_tokens"),
-                  "completion_tokens", p);
-    }
+    check_top(&ck, doc, p);
     ch = json_array_get(json_object_get(doc, "choices"), 0);
     cr_assert_eq(!!ck.has_choice, ch != NULL, "choice in %s", p);
     if (ch != NULL) {
