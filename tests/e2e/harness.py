@@ -456,6 +456,24 @@ def start_redis(port=None):
     return proc
 
 
+def open_stream(port, body, events=3, timeout=30):
+    """POSTs body (a dict) to /v1/chat/completions on a raw socket and
+    reads until `events` SSE data lines have arrived: a client in the
+    middle of a stream, to be killed, left or read on.  Returns (socket,
+    bytes read so far)."""
+    data = json.dumps(body).encode()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: %d\r\n"
+                 b"\r\n%s" % (len(data), data))
+    got = b""
+    while got.count(b"data:") < events:
+        chunk = sock.recv(65536)
+        assert chunk, got
+        got += chunk
+    return sock, got
+
+
 def redis_cli(port, *args):
     """One redis-cli command; its stdout, stripped."""
     out = subprocess.run(["redis-cli", "-p", str(port)] + [str(a)

@@ -299,18 +299,8 @@ def test_nginx_reload_keeps_streams_in_flight():
                                   "--step-ms-per-seq", "0"])
     try:
         wait_registered(g.nginx, 2)
-        body = json.dumps(dict(CHAT, stream=True, max_tokens=4000,
-                               seed=7)).encode()
-        sock = socket.create_connection(("127.0.0.1", g.nginx.port),
-                                        timeout=30)
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                     b"Content-Type: application/json\r\n"
-                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-        got = b""
-        while got.count(b"data:") < 3:
-            chunk = sock.recv(65536)
-            assert chunk, got
-            got += chunk
+        sock, got = harness.open_stream(
+            g.nginx.port, dict(CHAT, stream=True, max_tokens=4000, seed=7))
         os.kill(g.nginx.p.pid, signal.SIGHUP)
         time.sleep(1.0)
         # the stream outlived the reload's start (so the test means it)
@@ -407,17 +397,8 @@ def test_gateway_still_serves_after_bad_input(gw):
 def test_client_disconnect_stops_backend(gw):
     """A client that leaves mid-stream: the sim sees its stream closed
     within 100 ms and generates next to nothing afterwards."""
-    body = dict(CHAT, stream=True, max_tokens=4000)
-    sock = socket.create_connection(("127.0.0.1", gw.nginx.port))
-    data = json.dumps(body).encode()
-    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                 b"Content-Type: application/json\r\nContent-Length: %d\r\n"
-                 b"\r\n%s" % (len(data), data))
-    got = b""
-    while got.count(b"data:") < 5:
-        chunk = sock.recv(65536)
-        assert chunk, got
-        got += chunk
+    sock, got = harness.open_stream(
+        gw.nginx.port, dict(CHAT, stream=True, max_tokens=4000), events=5)
     assert sim_stats(gw.sim)["open_streams"] >= 1
     closed_at = time.monotonic()
     sock.close()

@@ -10,7 +10,6 @@ import http.client
 import importlib.util
 import json
 import os
-import socket
 import time
 
 import openai
@@ -201,18 +200,8 @@ def _backend_inflight(gw):
 def test_client_disconnect_mid_stream(gw):
     """A client that leaves mid-stream: the gateway frees the backend
     slot and the next request is served."""
-    body = chat(gw, stream=True, max_tokens=N_CTX - 64)
-    data = json.dumps(body).encode()
-    sock = socket.create_connection(("127.0.0.1", gw.nginx.port))
-    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                 b"Content-Type: application/json\r\nContent-Length: %d\r\n"
-                 b"\r\n%s" % (len(data), data))
-    got = b""
-    sock.settimeout(30)
-    while got.count(b"data:") < 3:
-        chunk = sock.recv(65536)
-        assert chunk, got
-        got += chunk
+    sock, got = harness.open_stream(
+        gw.nginx.port, chat(gw, stream=True, max_tokens=N_CTX - 64))
     assert got.startswith(b"HTTP/1.1 200"), got[:200]
     sock.close()
 

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import time
 
 import pytest
@@ -138,17 +137,8 @@ def recovered(g, dead, survivor):
 
 
 def test_worker_killed_with_a_stream_in_flight(gw):
-    body = json.dumps(dict(CHAT, stream=True, max_tokens=4000,
-                           seed=7)).encode()
-    sock = socket.create_connection(("127.0.0.1", gw.nginx.port), timeout=30)
-    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                 b"Content-Type: application/json\r\n"
-                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-    got = b""
-    while got.count(b"data:") < 3:
-        chunk = sock.recv(65536)
-        assert chunk, got
-        got += chunk
+    sock, got = harness.open_stream(
+        gw.nginx.port, dict(CHAT, stream=True, max_tokens=4000, seed=7))
     assert get_json(gw.sim.port, "/sim/stats")["open_streams"] == 1
     victim = worker_of(gw, sock.getsockname()[1])
     survivor = next(p for p in workers(gw) if p != victim)
