@@ -17,6 +17,9 @@ BENCH_TIMEOUT ?= 420
 # bench/judge embeds every trace prefix of ../shared/traces three times and
 # asks SmolLM2 (seconds a call): it gets longer.
 BENCH_JUDGE_TIMEOUT ?= 3600
+# bench/strategies runs 12 configurations over all 16 trace files: about
+# 20 minutes here, past BENCH_TIMEOUT.
+BENCH_STRATEGIES_TIMEOUT ?= 1800
 # bench/judge's embed judge embeds every trace prefix three times: all
 # problems take about an hour here, so make bench samples the first 6 of
 # each file (BENCH_JUDGE_ARGS= runs all).
@@ -49,6 +52,7 @@ bench: all
 	  start=$$(date +%s); \
 	  limit=$(BENCH_TIMEOUT); \
 	  args=""; \
+	  [ "$${f#bench/}" = strategies ] && limit=$(BENCH_STRATEGIES_TIMEOUT); \
 	  [ "$${f#bench/}" = judge ] && limit=$(BENCH_JUDGE_TIMEOUT) \
 	    && args="$(BENCH_JUDGE_ARGS)"; \
 	  timeout -k 10 $$limit "$$f" $$args || failed="$$failed $$f"; \

@@ -1,7 +1,9 @@
 /*
  * engine/openai/chunk.c: the scanner answers only for documents jansson
  * accepts, its pointers stay inside the input, and the fields it reports
- * are the ones jansson reads from the same text.
+ * are the ones jansson reads from the same text.  Both readings: a
+ * streamed chunk (tg_chunk_scan) and a whole non-streamed answer
+ * (tg_chunk_scan_whole, a backend's reply read in place).
  */
 #include <jansson.h>
 
@@ -51,6 +53,62 @@ tg_fuzz_same(const tg_jval_t *v, json_t *j)
     }
 }
 
+/* The pointers of every field the scanner fills stay inside p[0..n). */
+static void
+tg_fuzz_all_in_range(const tg_chunk_t *c, const char *p, size_t n)
+{
+    tg_fuzz_in_range(&c->error, p, n);
+    tg_fuzz_in_range(&c->model, p, n);
+    tg_fuzz_in_range(&c->usage, p, n);
+    tg_fuzz_in_range(&c->completion_tokens, p, n);
+    tg_fuzz_in_range(&c->reasoning_content, p, n);
+    tg_fuzz_in_range(&c->reasoning, p, n);
+    tg_fuzz_in_range(&c->content, p, n);
+    tg_fuzz_in_range(&c->text, p, n);
+    tg_fuzz_in_range(&c->finish_reason, p, n);
+    tg_fuzz_in_range(&c->logprobs, p, n);
+}
+
+
+/* A whole answer: accepted only where jansson accepts an object, and its
+ * top-level fields and first choice's are jansson's. */
+static void
+tg_fuzz_whole(const char *p, size_t size)
+{
+    tg_chunk_t     c;
+    json_error_t   err;
+    json_t        *doc, *choice, *msg, *usage;
+
+    memset(&c, 0, sizeof(c));
+    if (tg_chunk_scan_whole(p, size, &c) != 0) {
+        return;
+    }
+    doc = json_loadb(p, size, 0, &err);
+    tg_fuzz_check(doc != NULL);
+    tg_fuzz_check(json_is_object(doc));
+    tg_fuzz_all_in_range(&c, p, size);
+    tg_fuzz_same(&c.error, json_object_get(doc, "error"));
+    tg_fuzz_same(&c.model, json_object_get(doc, "model"));
+    usage = json_object_get(doc, "usage");
+    if (json_is_object(usage)) {
+        tg_fuzz_same(&c.completion_tokens,
+                     json_object_get(usage, "completion_tokens"));
+    }
+    choice = json_array_get(json_object_get(doc, "choices"), 0);
+    if (c.has_choice && json_is_object(choice)) {
+        tg_fuzz_same(&c.finish_reason,
+                     json_object_get(choice, "finish_reason"));
+        msg = json_object_get(choice, "message");
+        if (c.has_message && json_is_object(msg)) {
+            tg_fuzz_same(&c.content, json_object_get(msg, "content"));
+            tg_fuzz_same(&c.reasoning_content,
+                         json_object_get(msg, "reasoning_content"));
+        }
+    }
+    json_decref(doc);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -58,6 +116,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tg_chunk_t     c;
     json_error_t   err;
     json_t        *doc, *choices, *choice, *delta, *usage;
+
+    tg_fuzz_whole(p, size);
 
     memset(&c, 0, sizeof(c));
     if (tg_chunk_scan(p, size, &c) != 0) {
@@ -68,16 +128,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tg_fuzz_check(doc != NULL);
     tg_fuzz_check(json_is_object(doc));
 
-    tg_fuzz_in_range(&c.error, p, size);
-    tg_fuzz_in_range(&c.model, p, size);
-    tg_fuzz_in_range(&c.usage, p, size);
-    tg_fuzz_in_range(&c.completion_tokens, p, size);
-    tg_fuzz_in_range(&c.reasoning_content, p, size);
-    tg_fuzz_in_range(&c.reasoning, p, size);
-    tg_fuzz_in_range(&c.content, p, size);
-    tg_fuzz_in_range(&c.text, p, size);
-    tg_fuzz_in_range(&c.finish_reason, p, size);
-    tg_fuzz_in_range(&c.logprobs, p, size);
+    tg_fuzz_all_in_range(&c, p, size);
 
     /* The host hands a chunk with an "error" to jansson; the scanner
      * still says whether there is one. */
