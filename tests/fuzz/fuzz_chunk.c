@@ -70,30 +70,45 @@ tg_fuzz_all_in_range(const tg_chunk_t *c, const char *p, size_t n)
 }
 
 
+/* jansson's reading of what the scanner accepted: it must be an object,
+ * the scanner's pointers inside the input, and the top-level fields
+ * (error, model, usage.completion_tokens) jansson's.  The host hands a
+ * document with an "error" to jansson; the scanner still says whether
+ * there is one. */
+static json_t *
+tg_fuzz_top(const tg_chunk_t *c, const char *p, size_t size)
+{
+    json_error_t   err;
+    json_t        *doc, *usage;
+
+    doc = json_loadb(p, size, 0, &err);
+    tg_fuzz_check(doc != NULL);
+    tg_fuzz_check(json_is_object(doc));
+    tg_fuzz_all_in_range(c, p, size);
+    tg_fuzz_same(&c->error, json_object_get(doc, "error"));
+    tg_fuzz_same(&c->model, json_object_get(doc, "model"));
+    usage = json_object_get(doc, "usage");
+    if (json_is_object(usage)) {
+        tg_fuzz_same(&c->completion_tokens,
+                     json_object_get(usage, "completion_tokens"));
+    }
+    return doc;
+}
+
+
 /* A whole answer: accepted only where jansson accepts an object, and its
  * top-level fields and first choice's are jansson's. */
 static void
 tg_fuzz_whole(const char *p, size_t size)
 {
     tg_chunk_t     c;
-    json_error_t   err;
-    json_t        *doc, *choice, *msg, *usage;
+    json_t        *doc, *choice, *msg;
 
     memset(&c, 0, sizeof(c));
     if (tg_chunk_scan_whole(p, size, &c) != 0) {
         return;
     }
-    doc = json_loadb(p, size, 0, &err);
-    tg_fuzz_check(doc != NULL);
-    tg_fuzz_check(json_is_object(doc));
-    tg_fuzz_all_in_range(&c, p, size);
-    tg_fuzz_same(&c.error, json_object_get(doc, "error"));
-    tg_fuzz_same(&c.model, json_object_get(doc, "model"));
-    usage = json_object_get(doc, "usage");
-    if (json_is_object(usage)) {
-        tg_fuzz_same(&c.completion_tokens,
-                     json_object_get(usage, "completion_tokens"));
-    }
+    doc = tg_fuzz_top(&c, p, size);
     choice = json_array_get(json_object_get(doc, "choices"), 0);
     if (c.has_choice && json_is_object(choice)) {
         tg_fuzz_same(&c.finish_reason,
@@ -114,8 +129,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char    *p = (const char *) data;
     tg_chunk_t     c;
-    json_error_t   err;
-    json_t        *doc, *choices, *choice, *delta, *usage;
+    json_t        *doc, *choices, *choice, *delta;
 
     tg_fuzz_whole(p, size);
 
@@ -124,22 +138,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
-    doc = json_loadb(p, size, 0, &err);
-    tg_fuzz_check(doc != NULL);
-    tg_fuzz_check(json_is_object(doc));
-
-    tg_fuzz_all_in_range(&c, p, size);
-
-    /* The host hands a chunk with an "error" to jansson; the scanner
-     * still says whether there is one. */
-    tg_fuzz_same(&c.error, json_object_get(doc, "error"));
-    tg_fuzz_same(&c.model, json_object_get(doc, "model"));
-
-    usage = json_object_get(doc, "usage");
-    if (json_is_object(usage)) {
-        tg_fuzz_same(&c.completion_tokens,
-                     json_object_get(usage, "completion_tokens"));
-    }
+    doc = tg_fuzz_top(&c, p, size);
 
     /* With a single choice, that choice is the one reported. */
     choices = json_object_get(doc, "choices");
