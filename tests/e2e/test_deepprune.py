@@ -24,6 +24,11 @@ PROBLEM = "Zorp has 6 flims and 7 more. How many flims, times 42 over 13?"
 # (tokens, answer) per sample; with seed 0 trace i replays sample i.
 SAMPLES = [(60, 42), (70, 7), (80, 42), (90, 42), (65, 7), (75, 42),
            (85, 7), (95, 42)]
+# The same two lines, but line 7 is long (its traces end after 1.2 s at
+# 3 ms a token): line 42 ends first whatever the load, so early stop is
+# decided by its 5 votes alone.
+EARLY = "Zorp has 6 flams and 7 more. How many flams, times 42 over 13?"
+EARLY_SAMPLES = [(t * 6 if a == 7 else t, a) for t, a in SAMPLES]
 SLOW = "Blip counts 400 blops, then 400 more. Which is the count?"
 SLOW_SAMPLES = [(600 + 10 * i, 11) for i in range(8)]
 
@@ -37,7 +42,8 @@ def output(tokens, answer, letter):
 def write_traces(path):
     with gzip.open(path, "wt") as f:
         for pid, (problem, samples) in enumerate(
-                [(PROBLEM, SAMPLES), (SLOW, SLOW_SAMPLES)]):
+                [(PROBLEM, SAMPLES), (SLOW, SLOW_SAMPLES),
+                 (EARLY, EARLY_SAMPLES)]):
             for i, (tokens, answer) in enumerate(samples):
                 f.write(json.dumps({
                     "model": "Probe", "bench": "invented",
@@ -120,14 +126,17 @@ def test_lexical_prunes_each_line_of_reasoning_to_one_trace(gw):
 
 
 def test_early_stop_exact_by_default_cancels_the_outvoted_line(gw):
-    status, doc = chat(gw, PROBLEM, n=8, prefix_tokens=20, tau=0.9)
+    status, doc = chat(gw, EARLY, n=8, prefix_tokens=20, tau=0.9)
     assert status == 200, doc
     tg = doc["thinkgate"]
     # Line 42's representative (trace 0, 60 tokens) ends with its
-    # cluster's 5 votes; line 7's 3 can no longer win: it is cancelled.
+    # cluster's 5 votes; line 7's 3 can no longer win: its representative
+    # (420+ tokens) is cancelled long before its end and never votes.
     assert tg["answer"] == "42" and tg["votes"] == {"42": 5}, tg
     assert tg["traces_pruned"] == 6 and tg["traces_cancelled"] == 7, tg
-    assert tg["tokens"] < 60 + 70 + 6 * 40, tg
+    # ... cancelled before half its length (it streams beside trace 0).
+    line7 = min(t for t, a in EARLY_SAMPLES if a == 7)
+    assert tg["tokens"] < 60 + line7 // 2 + 6 * 40, tg
     wait_no_open_streams(gw)
 
 
