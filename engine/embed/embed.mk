@@ -61,4 +61,4 @@ ALL_TARGETS += $(TG_FAKE_CUDA)
 
 $(TG_FAKE_CUDA): tests/unit/fake_cuda.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -fPIC -shared -o $@ $<
+	$(CC) $(CFLAGS_BASE) -fopenmp-simd -fPIC -shared -o $@ $<
