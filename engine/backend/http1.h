@@ -13,7 +13,8 @@
  *   TG_H1_HEAD   the final header block ended: status, ctype and the
  *                reuse flags are set;
  *   TG_H1_BODY   *body, *body_len point at body bytes inside the input;
- *   TG_H1_DONE   the response ended (consumes nothing);
+ *   TG_H1_DONE   the response ended (*used counts the bytes that ended
+ *                it; what follows is not part of it);
  *   TG_H1_ERROR  malformed or over a bound: err says what.
  * Input the caller has not handed over yet is never looked at, so a caller
  * may stop after any event and continue later with the rest.
