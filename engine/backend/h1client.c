@@ -329,12 +329,12 @@ tg__h1_lost(tg__h1conn_t *conn, int err, const char *what)
         tg__h1_conn_close(conn);    /* idle, closed by the server */
         return;
     }
-    if (err == UV_EOF && tg_h1_eof(&conn->ps) == TG_H1_DONE) {
-        tg__h1_finish(h, 0, NULL, 0);
-        return;
-    }
     if (conn->reused && !h->retried && tg_h1_untouched(&conn->ps)) {
         tg__h1_retry(h);
+        return;
+    }
+    if (err == UV_EOF && tg_h1_eof(&conn->ps) == TG_H1_DONE) {
+        tg__h1_finish(h, 0, NULL, 0);
         return;
     }
     if (err == UV_EOF) {
