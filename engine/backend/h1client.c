@@ -235,6 +235,11 @@ tg__h1_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     conn->last_rx = uv_now(conn->client->loop);
+    if (conn->xfer->paused) {
+        /* A read libuv had under way when the transfer paused. */
+        tg__h1_hold(conn, buf->base, (size_t) nread);
+        return;
+    }
     tg__h1_feed(conn, buf->base, (size_t) nread);
 }
 
@@ -295,26 +300,26 @@ tg__h1_feed(tg__h1conn_t *conn, const char *p, size_t n)
 }
 
 
-/* A paused transfer keeps the bytes it has not taken until it resumes
- * (the read buffer is shared); the socket is not read meanwhile. */
+/* A paused transfer keeps the bytes it has not taken, after any it kept
+ * before, until it resumes (the read buffer is shared); the socket is not
+ * read meanwhile. */
 static void
 tg__h1_hold(tg__h1conn_t *conn, const char *p, size_t n)
 {
-    char  *held = NULL;
+    char  *held;
 
     if (n > 0) {
-        held = malloc(n);
+        held = realloc(conn->held, conn->held_len + n);
         if (held == NULL) {
             snprintf(conn->xfer->err, sizeof(conn->xfer->err),
                      "out of memory");
             tg__h1_fail_later(conn->xfer, -EIO, conn->xfer->err);
             return;
         }
-        memcpy(held, p, n);
+        memcpy(held + conn->held_len, p, n);
+        conn->held = held;
+        conn->held_len += n;
     }
-    free(conn->held);
-    conn->held = held;
-    conn->held_len = n;
     tg__h1_sync_read(conn);
 }
 
