@@ -61,6 +61,7 @@ tg_http_client_new(uv_loop_t *loop)
     tg_queue_init(&c->transfers);
     tg_queue_init(&c->pending);
     tg_queue_init(&c->sockets);
+    tg__h1_client_init(c);
 
     c->multi = curl_multi_init();
     if (c->multi == NULL) {
@@ -145,6 +146,7 @@ tg_http_client_free(tg_http_client_t *c)
     while (c->nspare > 0) {
         curl_easy_cleanup(c->spare[--c->nspare]);
     }
+    tg__h1_client_free(c);
 
     /* curl closes its pooled connections here and reports most sockets
      * through tg__curl_socket_cb; c->closing is not set yet so that those
@@ -172,11 +174,60 @@ tg_http_client_active(const tg_http_client_t *c)
 }
 
 
+/* http:// goes to our own HTTP/1.1 client (h1client.c), the rest (https://
+ * with its TLS options) to curl; both keep client.h's contract. */
+tg_http_t *
+tg_http_start(tg_http_client_t *c, const tg_http_req_t *req,
+    const tg_http_cb_t *cb, void *data)
+{
+    tg_http_t  *h;
+
+    if (c == NULL || c->closing || req == NULL || req->url == NULL
+        || cb == NULL || (req->body == NULL && req->body_len != 0))
+    {
+        return NULL;
+    }
+    if (tg__h1_start(c, req, cb, data, &h) == 1) {
+        h = tg__curl_start(c, req, cb, data);
+    }
+    return h;
+}
+
+
+void
+tg_http_pause(tg_http_t *h, int paused)
+{
+    if (h == NULL) {
+        return;
+    }
+    if (h->kind == TG__HTTP_H1) {
+        tg__h1_pause(h, paused);
+    } else {
+        tg__curl_pause(h, paused);
+    }
+}
+
+
+void
+tg_http_cancel(tg_http_t *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    if (h->kind == TG__HTTP_H1) {
+        tg__h1_cancel(h);
+    } else {
+        tg__curl_cancel(h);
+    }
+}
+
+
 /* Memory goes when the last libuv handle the client owns has closed. */
 static void
 tg__client_maybe_free(tg_http_client_t *c)
 {
     if (c->closing && c->nhandles == 0) {
+        free(c->h1_rbuf);
         free(c->byfd);
         free(c);
         curl_global_cleanup();
@@ -454,6 +505,16 @@ tg__check_done(tg_http_client_t *c)
 }
 
 
+/* Runs tg__pending_cb on the next loop iteration. */
+void
+tg__client_wake(tg_http_client_t *c)
+{
+    if (!c->closing && !uv_is_active((uv_handle_t *) &c->idle)) {
+        (void) uv_idle_start(&c->idle, tg__pending_cb);
+    }
+}
+
+
 void
 tg__client_defer(tg_http_client_t *c, tg_http_t *h)
 {
@@ -473,6 +534,10 @@ tg__pending_cb(uv_idle_t *idle)
     tg_http_client_t  *c = idle->data;
 
     uv_idle_stop(idle);
+    tg__h1_run_pending(c);
+    if (c->closing) {
+        return;
+    }
     tg__check_done(c);
     if (!c->closing) {
         tg__run_pending(c);

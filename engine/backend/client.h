@@ -1,10 +1,18 @@
 /*
  * thinkgate backend client: HTTP/1.1 requests to OpenAI-compatible LLM
- * servers on one libcurl multi handle driven by a libuv loop.
+ * servers, driven by a libuv loop.  http:// URLs run on our own HTTP/1.1
+ * client (h1client.c, h1conn.c, the parser in http1.c); https:// URLs on
+ * one libcurl multi handle (client.c, transfer.c), for TLS.  Both keep
+ * this contract.
  *
- * One tg_http_client_t per loop; every transfer started on it shares one
- * connection pool (keep-alive, reuse of connections left by completed
- * transfers, no per-host limit).  Everything runs on the loop's thread.
+ * One tg_http_client_t per loop; every transfer started on it shares its
+ * connection pools (keep-alive, reuse of connections left by completed
+ * transfers, no per-host limit on connections in use, at most
+ * TG_HTTP_POOL_MAX idle ones).  A request that meets a kept-alive
+ * connection the server had closed, before any byte of the response, is
+ * sent again once on a fresh one.  Everything runs on the loop's thread.
+ * The process must ignore SIGPIPE (the engine does): a write to a
+ * connection the server closed then fails with EPIPE.
  *
  * Callback rules (libuv's "a function that takes a callback and returns an
  * error never calls the callback"):
@@ -37,7 +45,8 @@ typedef struct {
     const char *body;       /* request body, copied by the client; NULL:
                                GET.  Sent as Content-Type: application/json */
     size_t      body_len;
-    long        connect_timeout_ms; /* TCP + TLS connect; 0: curl's default */
+    long        connect_timeout_ms; /* name lookup, TCP and TLS connect;
+                                       0: curl's default (300 s) */
     long        idle_timeout_ms;    /* once connected, no byte received for
                                        this long → on_done(-ETIMEDOUT); the
                                        clock stops while the transfer is

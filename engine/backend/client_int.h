@@ -1,6 +1,7 @@
 /*
- * Internals shared by client.c (the multi handle on the loop) and
- * transfer.c (one easy handle per request).  Not for other components.
+ * Internals shared by client.c (the client, the multi handle on the loop),
+ * transfer.c (one curl easy handle per https:// request) and h1client.c
+ * (our own HTTP/1.1 client for http:// URLs).  Not for other components.
  */
 
 #ifndef TG_BACKEND_CLIENT_INT_H
@@ -13,7 +14,19 @@
 #include <uv.h>
 
 #include "client.h"
+#include "http1.h"
 #include "util/queue.h"
+
+/* The first member of every transfer: which client runs it. */
+#define TG__HTTP_CURL  0
+#define TG__HTTP_H1    1
+
+/* The read buffer every connection of the built-in client reads into
+ * (only bytes a paused transfer has not taken are copied out of it). */
+#define TG_H1_RBUF_SIZE  65536
+
+typedef struct tg__h1_s      tg__h1_t;
+typedef struct tg__h1conn_s  tg__h1conn_t;
 
 /* Idle connections kept for reuse across all backends. */
 #define TG_HTTP_POOL_MAX  1024
@@ -54,9 +67,18 @@ struct tg_http_client_s {
     int          closing;
     CURL        *spare[TG_HTTP_SPARE_MAX]; /* reset easy handles */
     unsigned     nspare;
+
+    /* h1client.c */
+    tg_queue_t   h1_hosts;          /* every tg__h1host_t */
+    tg_queue_t   h1_conns;          /* every open tg__h1conn_t */
+    tg_queue_t   h1_xfers;          /* every live tg__h1_t */
+    tg_queue_t   h1_pending;        /* tg__h1_t with deferred work */
+    size_t       h1_nidle;          /* idle connections, all hosts */
+    char        *h1_rbuf;           /* TG_H1_RBUF_SIZE bytes */
 };
 
 struct tg_http_s {
+    unsigned            kind;       /* TG__HTTP_CURL */
     tg_http_client_t   *client;
     CURL               *easy;
     struct curl_slist  *headers;
@@ -83,6 +105,7 @@ struct tg_http_s {
 
 /* client.c */
 void tg__client_defer(tg_http_client_t *c, tg_http_t *h);
+void tg__client_wake(tg_http_client_t *c);
 int tg__client_close_socket(void *client, curl_socket_t s);
 void tg__client_handle_closed(tg_http_client_t *c);
 
@@ -91,5 +114,19 @@ void tg__http_done(tg_http_t *h, CURLcode result);
 void tg__http_remove(tg_http_t *h);
 void tg__http_unpause(tg_http_t *h);
 void tg__http_add(tg_http_t *h);
+tg_http_t *tg__curl_start(tg_http_client_t *c, const tg_http_req_t *req,
+    const tg_http_cb_t *cb, void *data);
+void tg__curl_pause(tg_http_t *h, int paused);
+void tg__curl_cancel(tg_http_t *h);
+
+/* h1client.c: tg__h1_start returns 1 (and *out NULL) for a URL it leaves
+ * to curl (not http://, or a form it does not read). */
+int tg__h1_start(tg_http_client_t *c, const tg_http_req_t *req,
+    const tg_http_cb_t *cb, void *data, tg_http_t **out);
+void tg__h1_pause(tg_http_t *h, int paused);
+void tg__h1_cancel(tg_http_t *h);
+void tg__h1_run_pending(tg_http_client_t *c);
+void tg__h1_client_init(tg_http_client_t *c);
+void tg__h1_client_free(tg_http_client_t *c);
 
 #endif /* TG_BACKEND_CLIENT_INT_H */

@@ -24,7 +24,7 @@ static int tg__http_setopts(tg_http_t *h, const tg_http_req_t *req);
 
 
 tg_http_t *
-tg_http_start(tg_http_client_t *c, const tg_http_req_t *req,
+tg__curl_start(tg_http_client_t *c, const tg_http_req_t *req,
     const tg_http_cb_t *cb, void *data)
 {
     tg_http_t  *h;
@@ -39,6 +39,7 @@ tg_http_start(tg_http_client_t *c, const tg_http_req_t *req,
     if (h == NULL) {
         return NULL;
     }
+    h->kind = TG__HTTP_CURL;
     h->client = c;
     h->cb = *cb;
     h->data = data;
@@ -185,7 +186,7 @@ tg__http_add(tg_http_t *h)
 
 
 void
-tg_http_pause(tg_http_t *h, int paused)
+tg__curl_pause(tg_http_t *h, int paused)
 {
     if (h == NULL || h->cancelled || h->finishing) {
         return;
@@ -225,7 +226,7 @@ tg__http_unpause(tg_http_t *h)
 
 
 void
-tg_http_cancel(tg_http_t *h)
+tg__curl_cancel(tg_http_t *h)
 {
     if (h == NULL || h->cancelled || h->finishing) {
         return;

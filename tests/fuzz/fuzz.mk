@@ -33,6 +33,7 @@ $(eval $(call tg_fuzz,request,engine/openai/request.c \
     engine/util/jdump.c $(TG_FUZZ_JLOAD) \
     engine/log.c,-Iengine -ljansson -lm))
 $(eval $(call tg_fuzz,sse,engine/backend/sse.c,-Iengine))
+$(eval $(call tg_fuzz,http1,engine/backend/http1.c,-Iengine))
 $(eval $(call tg_fuzz,chunk,engine/openai/chunk.c,-Iengine -ljansson))
 $(eval $(call tg_fuzz,jload,$(TG_FUZZ_JLOAD),-Iengine -ljansson -lm))
 $(eval $(call tg_fuzz,ring,$(TG_FUZZ_JLOAD),-Iengine -ljansson -lm))

@@ -1,6 +1,6 @@
 /*
  * The test server (see http_server.h).  Deliberately simple: it parses only
- * what curl sends, one request at a time per connection.
+ * what the clients send, one request at a time per connection.
  */
 
 #include <assert.h>
@@ -35,6 +35,8 @@ typedef struct {
     int             closing, nclosed;
     int             sse_left, sse_ms, sse_seq;
     long            big_left;
+    const char     *trickle;    /* /split: the rest, a few bytes a tick */
+    size_t          trickle_len;
 } conn_t;
 
 typedef struct {
@@ -167,6 +169,70 @@ sse_tick(uv_timer_t *t)
 }
 
 static void
+trickle_tick(uv_timer_t *t)
+{
+    conn_t  *c = t->data;
+    size_t   n = c->trickle_len < 3 ? c->trickle_len : 3;
+
+    conn_write(c, c->trickle, n);
+    c->trickle += n;
+    c->trickle_len -= n;
+    if (c->trickle_len == 0) {
+        uv_timer_stop(t);
+        c->busy = 0;
+        conn_process(c);
+    }
+}
+
+static void
+bye_tick(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+/* The paths the built-in client's own cases need (http_server.h). */
+static int
+respond_more(conn_t *c, const char *path)
+{
+    static const char split[] = "HTTP/1.1 200 OK\r\nContent-Type: "
+        "text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+        "7;ext=1\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n";
+    static const char hello[] = "HTTP/1.1 200 OK\r\nContent-Type: "
+        "text/plain\r\nContent-Length: 5\r\n\r\nhello";
+    static const char old[] = "HTTP/1.0 200 OK\r\nContent-Type: "
+        "text/plain\r\n\r\nold";
+    char  line[128];
+    int   i;
+
+    if (strcmp(path, "/split") == 0) {
+        c->busy = 1;
+        c->trickle = split;
+        c->trickle_len = sizeof(split) - 1;
+        uv_timer_start(&c->timer, trickle_tick, 1, 1);
+    } else if (strcmp(path, "/bye") == 0) {
+        conn_write(c, hello, sizeof(hello) - 1);
+        uv_timer_start(&c->timer, bye_tick, 20, 0);
+    } else if (strcmp(path, "/drop") == 0) {
+        conn_write(c, hello, sizeof(hello) - 1);
+        conn_close(c);
+    } else if (strcmp(path, "/http10") == 0) {
+        conn_write(c, old, sizeof(old) - 1);
+        conn_close(c);
+    } else if (strcmp(path, "/hugehead") == 0) {
+        conn_write(c, "HTTP/1.1 200 OK\r\n", 17);
+        for (i = 0; i < 1000; i++) {
+            snprintf(line, sizeof(line), "X-Filler-%04d: %080d\r\n", i,
+                     i);
+            conn_write(c, line, strlen(line));
+        }
+        conn_write(c, "Content-Length: 0\r\n\r\n", 21);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+static void
 respond(conn_t *c, const char *path, const char *req, size_t req_len)
 {
     char  head[256];
@@ -175,7 +241,9 @@ respond(conn_t *c, const char *path, const char *req, size_t req_len)
 
     atomic_fetch_add(&c->srv->stats.requests, 1);
 
-    if (strcmp(path, "/hello") == 0) {
+    if (respond_more(c, path)) {
+        return;
+    } else if (strcmp(path, "/hello") == 0) {
         static const char r[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain"
                                 "\r\nContent-Length: 5\r\n\r\nhello";
         conn_write(c, r, sizeof(r) - 1);

@@ -12,6 +12,12 @@
  *                   0..N-1, one every MS ms, then the last chunk
  *   /big/BYTES      200, Content-Length BYTES, written 64 KiB at a time,
  *                   each piece only after the kernel took the previous one
+ *   /split          200, chunked "hello, world" with a chunk extension and
+ *                   a trailer, written 3 bytes a millisecond
+ *   /bye            200, "hello", keep-alive, then closes 20 ms later
+ *   /drop           200, "hello", keep-alive, then closes at once
+ *   /http10         HTTP/1.0 200, "old", delimited by the close
+ *   /hugehead       200 with about 100 KiB of headers
  */
 
 #ifndef TG_TEST_HTTP_SERVER_H
