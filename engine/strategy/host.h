@@ -189,12 +189,15 @@ struct tg_host_req_s {
     uint32_t                nchoices;       /* the client's n */
     uint32_t                nopen;          /* opened by live traces */
 
-    tg_buf_t                out;            /* a chunk being rendered */
+    tg_buf_t                out;            /* a chunk being rendered;
+                                               not streamed, the answer
+                                               while its turn is stored */
     json_t                 *summary;        /* the plugin's keys */
     json_t                 *counters;       /* counter_add_req()'s, for
                                                the summary's "counters" */
-    json_t                 *end_doc;        /* the answer (not streamed)
-                                               while its turn is stored */
+    json_t                 *end_doc;        /* /responses: the answer
+                                               (not streamed) while its
+                                               turn is stored */
     tg_host_trace_t        *end_usage_of;   /* the end's usage_of */
     char                    end_finish[16]; /* the end's finish_reason */
     json_t                 *end_summary;    /* /responses: the "thinkgate"
@@ -227,11 +230,13 @@ struct tg_host_hooks_s {
      * negative errno with err filled. */
     int  (*allow_strategy)(tg_request_t *r, const char *strategy,
                            tg_oa_error_t *err);
-    /* The answer is whole (doc: the chat completion object, or NULL):
-     * keep what sessions keep before the "thinkgate" object is built.  0
-     * when cb follows, 1 when there is nothing to wait for. */
-    int  (*store)(tg_request_t *r, json_t *doc, tg_host_stored_cb cb,
-                  void *data);
+    /* The answer is whole (answer: choice 0's text, len bytes, as the
+     * client reads it when not streamed; NULL when streamed, where the
+     * output carried it): keep what sessions keep before the "thinkgate"
+     * object is built.  0 when cb follows, 1 when there is nothing to
+     * wait for. */
+    int  (*store)(tg_request_t *r, const char *answer, size_t len,
+                  tg_host_stored_cb cb, void *data);
     /* The same for an answered /responses request (resp: the response
      * object, answer: the assistant's text). */
     int  (*response_store)(tg_request_t *r, json_t *resp, const char *answer,
@@ -253,12 +258,13 @@ tg__host_up_allow(tg_request_t *r, const char *strategy, tg_oa_error_t *err)
 }
 
 static inline int
-tg__host_up_store(tg_request_t *r, json_t *doc, tg_host_stored_cb cb,
-    void *data)
+tg__host_up_store(tg_request_t *r, const char *answer, size_t len,
+    tg_host_stored_cb cb, void *data)
 {
     const tg_host_hooks_t  *h = r->engine->host_hooks;
 
-    return h != NULL && h->store != NULL ? h->store(r, doc, cb, data) : 1;
+    return h != NULL && h->store != NULL ? h->store(r, answer, len, cb, data)
+                                         : 1;
 }
 
 static inline int
@@ -466,6 +472,7 @@ json_t *tg__host_str(const char *s, size_t n);
 const char *tg__host_model(tg_host_req_t *hr, tg_host_trace_t *ht);
 int tg__host_send_json(tg_host_req_t *hr, json_t *doc);
 int tg__host_reply_json(tg_host_req_t *hr, json_t *doc, json_t *summary);
+int tg__host_reply_out(tg_host_req_t *hr, json_t *summary);
 /* HEAD of a streamed answer, once, before its first DATA. */
 int tg__host_sse_head(tg_host_req_t *hr);
 /* One streamed chunk of a choice; finish non-NULL makes it the choice's

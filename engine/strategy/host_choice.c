@@ -20,6 +20,7 @@
 #include "core/strategy.h"
 #include "strategy/host.h"
 #include "util/jdump.h"
+#include "util/jstr.h"
 #include "util/str.h"
 
 static int tg__host_choice_close(tg_host_req_t *hr, uint32_t choice,
@@ -28,11 +29,12 @@ static json_t *tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht);
 static json_t *tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner);
 static tg_host_trace_t *tg__host_model_of(tg_host_req_t *hr,
     tg_host_trace_t *usage_of, uint32_t k);
-static json_t *tg__host_choice_obj(uint32_t k, const char *key, json_t *v,
-    const char *finish);
 static void tg__host_end_stored(tg_request_t *r, void *data);
 static int tg__host_end_rest(tg_host_req_t *hr);
-static json_t *tg__host_choice_json(tg_host_req_t *hr, uint32_t k,
+static int tg__host_text_str(tg_buf_t *b, tg_buf_t *s, int empty_null);
+static int tg__host_choice_text(tg_host_req_t *hr, tg_buf_t *b, uint32_t k,
+    const char *finish);
+static int tg__host_reply_begin(tg_host_req_t *hr, tg_host_trace_t *usage_of,
     const char *finish);
 
 
@@ -374,86 +376,114 @@ tg__host_model_of(tg_host_req_t *hr, tg_host_trace_t *usage_of, uint32_t k)
 }
 
 
-/* Choice k of a non-streamed answer. */
-static json_t *
-tg__host_choice_json(tg_host_req_t *hr, uint32_t k, const char *finish)
+#define TG_LIT(b, lit)  tg_buf_append(b, lit, sizeof(lit) - 1)
+
+
+/* s as a quoted JSON string; empty as null where empty_null. */
+static int
+tg__host_text_str(tg_buf_t *b, tg_buf_t *s, int empty_null)
+{
+    int  rc = 0;
+
+    if (tg_buf_size(s) == 0) {
+        return empty_null ? TG_LIT(b, "null") : TG_LIT(b, "\"\"");
+    }
+    rc |= TG_LIT(b, "\"");
+    rc |= tg_jstr_escape(b, tg_buf_ptr(s), tg_buf_size(s));
+    rc |= TG_LIT(b, "\"");
+    return rc;
+}
+
+
+/* Choice k of a non-streamed answer, appended to b: {"index": k,
+ * "message": {"role", "content", "reasoning_content"} or "text",
+ * "logprobs": null, "finish_reason"}, in the order and bytes that dumping
+ * the object with tg_json_dump wrote. */
+static int
+tg__host_choice_text(tg_host_req_t *hr, tg_buf_t *b, uint32_t k,
+    const char *finish)
 {
     tg_host_choice_t  *c = &hr->choices[k];
-    json_t            *msg;
+    int                rc = 0;
 
     if (c->closed) {
         finish = c->finish_reason;
     }
+    rc |= TG_LIT(b, "{\"index\":");
+    rc |= tg_jstr_int(b, (int64_t) k);
     if (hr->r->oa.endpoint == TG_OA_CHAT) {
-        msg = json_object();
-        if (msg == NULL
-            || json_object_set_new_nocheck(msg, "role",
-                                           json_string_nocheck("assistant"))
-            || json_object_set_new_nocheck(msg, "content",
-                   tg_buf_size(&c->content)
-                   ? tg__host_str(tg_buf_ptr(&c->content),
-                                  tg_buf_size(&c->content))
-                   : json_null())
-            || json_object_set_new_nocheck(msg, "reasoning_content",
-                   tg_buf_size(&c->reasoning)
-                   ? tg__host_str(tg_buf_ptr(&c->reasoning),
-                                  tg_buf_size(&c->reasoning))
-                   : json_null()))
-        {
-            json_decref(msg);
-            return NULL;
-        }
-        return tg__host_choice_obj(k, "message", msg, finish);
+        rc |= TG_LIT(b, ",\"message\":{\"role\":\"assistant\","
+                        "\"content\":");
+        rc |= tg__host_text_str(b, &c->content, 1);
+        rc |= TG_LIT(b, ",\"reasoning_content\":");
+        rc |= tg__host_text_str(b, &c->reasoning, 1);
+        rc |= TG_LIT(b, "}");
+    } else {
+        /* A completion's text is the raw output, thinking included. */
+        (void) tg_buf_append(&c->reasoning, tg_buf_size(&c->content)
+                                            ? tg_buf_ptr(&c->content) : "",
+                             tg_buf_size(&c->content));
+        rc |= TG_LIT(b, ",\"text\":");
+        rc |= tg__host_text_str(b, &c->reasoning, 0);
     }
-    /* A completion's text is the raw output, thinking included. */
-    (void) tg_buf_append(&c->reasoning, tg_buf_size(&c->content)
-                                        ? tg_buf_ptr(&c->content) : "",
-                         tg_buf_size(&c->content));
-    return tg__host_choice_obj(k, "text",
-                               tg__host_str(tg_buf_size(&c->reasoning)
-                                            ? tg_buf_ptr(&c->reasoning) : "",
-                                            tg_buf_size(&c->reasoning)),
-                               finish);
+    rc |= TG_LIT(b, ",\"logprobs\":null,\"finish_reason\":\"");
+    rc |= tg_jstr_escape(b, finish, strlen(finish));
+    rc |= TG_LIT(b, "\"}");
+    return rc != 0 ? -ENOMEM : 0;
 }
 
 
-/* {"index": k, key: v, "logprobs": null, "finish_reason": finish}, as
- * json_pack("{s:i, s:o, s:n, s:s}") made it; v is stolen. */
-static json_t *
-tg__host_choice_obj(uint32_t k, const char *key, json_t *v,
+/* A non-streamed answer's text up to its choices (its end follows in
+ * tg__host_end_rest), rendered into hr->out as text rather than built as
+ * a jansson tree and dumped: the same keys in the same order, the same
+ * bytes. */
+static int
+tg__host_reply_begin(tg_host_req_t *hr, tg_host_trace_t *usage_of,
     const char *finish)
 {
-    json_t  *o;
+    tg_buf_t    *b = &hr->out;
+    const char  *model = tg__host_model(hr, tg__host_model_of(hr, usage_of,
+                                                              0));
+    uint32_t     k, n = hr->nopen > 1 ? hr->nopen : 1;
+    int          rc = 0;
 
-    o = json_object();
-    if (v == NULL || o == NULL
-        || json_object_set_new_nocheck(o, "index", json_integer(k))
-        || json_object_set_nocheck(o, key, v)
-        || json_object_set_new_nocheck(o, "logprobs", json_null())
-        || json_object_set_new_nocheck(o, "finish_reason",
-                                       json_string(finish)))
-    {
-        json_decref(o);
-        o = NULL;
+    b->start = b->len = 0;
+    rc |= TG_LIT(b, "{\"id\":\"");
+    rc |= tg_jstr_escape(b, hr->id, strlen(hr->id));
+    rc |= hr->r->oa.endpoint == TG_OA_CHAT
+          ? TG_LIT(b, "\",\"object\":\"chat.completion\",\"created\":")
+          : TG_LIT(b, "\",\"object\":\"text_completion\",\"created\":");
+    rc |= tg_jstr_int(b, hr->created);
+    rc |= TG_LIT(b, ",\"model\":\"");
+    rc |= tg_jstr_escape(b, model, strlen(model));
+    rc |= TG_LIT(b, "\",\"choices\":[");
+    for (k = 0; k < n && rc == 0; k++) {
+        if (k > 0) {
+            rc |= TG_LIT(b, ",");
+        }
+        rc |= tg__host_choice_text(hr, b, k, finish);
     }
-    json_decref(v);
-    return o;
+    rc |= TG_LIT(b, "]");
+    return rc != 0 ? -ENOMEM : 0;
 }
 
 
 /*
  * The response's end in two steps: the choices are closed (streamed) or
- * rendered (not streamed); then a session request stores its turn and
- * waits for Redis to confirm it (serve/prep.h), so that the "thinkgate"
- * object says whether it was stored; then the rest goes out.
+ * rendered (not streamed); then a session request stores its turn (the
+ * answer of choice 0, given to it as text when not streamed) and waits
+ * for Redis to confirm it (serve/prep.h), so that the "thinkgate" object
+ * says whether it was stored; then the rest goes out.
  */
 int
 tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of, const char *finish)
 {
     tg_request_t  *r = hr->r;
-    json_t        *doc, *choices;
+    tg_buf_t      *a;
+    const char    *answer = NULL;
+    size_t         alen = 0;
     uint32_t       k, n = hr->nopen > 1 ? hr->nopen : 1;
-    int            rc = 0, chat = r->oa.endpoint == TG_OA_CHAT;
+    int            rc = 0;
     tg_oa_error_t  err;
 
     hr->end_usage_of = usage_of;
@@ -471,46 +501,24 @@ tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of, const char *finish)
             return rc == -EPIPE ? 0 : rc;
         }
     } else {
-        choices = json_array();
-        for (k = 0; k < n && choices != NULL; k++) {
-            if (json_array_append_new(choices,
-                                      tg__host_choice_json(hr, k, finish))
-                != 0)
-            {
-                json_decref(choices);
-                choices = NULL;
-            }
+        if (tg__host_reply_begin(hr, usage_of, finish) != 0) {
+            tg_oa_error_set(&err, 500, NULL, NULL, NULL, "out of memory");
+            tg__host_error(hr, &err);
+            return -ENOMEM;
         }
-        doc = json_object();
-        if (choices == NULL || doc == NULL
-            || json_object_set_new_nocheck(doc, "id", json_string(hr->id))
-            || json_object_set_new_nocheck(doc, "object",
-                   json_string_nocheck(chat ? "chat.completion"
-                                            : "text_completion"))
-            || json_object_set_new_nocheck(doc, "created",
-                                           json_integer((json_int_t)
-                                                        hr->created))
-            || json_object_set_new_nocheck(doc, "model", json_string(
-                   tg__host_model(hr, tg__host_model_of(hr, usage_of, 0))))
-            || json_object_set_nocheck(doc, "choices", choices))
-        {
-            json_decref(choices);
-            json_decref(doc);
-            goto nomem;
-        }
-        json_decref(choices);
-        hr->end_doc = doc;
+        /* Choice 0's text as the client reads it: a completion's text
+         * (thinking included, joined by tg__host_choice_text), else the
+         * message's content. */
+        a = r->oa.endpoint == TG_OA_CHAT ? &hr->choices[0].content
+                                         : &hr->choices[0].reasoning;
+        alen = tg_buf_size(a);
+        answer = alen ? tg_buf_ptr(a) : "";
     }
 
-    if (tg__host_up_store(r, hr->end_doc, tg__host_end_stored, hr) == 0) {
+    if (tg__host_up_store(r, answer, alen, tg__host_end_stored, hr) == 0) {
         return 0;               /* the rest when Redis has answered */
     }
     return tg__host_end_rest(hr);
-
-nomem:
-    tg_oa_error_set(&err, 500, NULL, NULL, NULL, "out of memory");
-    tg__host_error(hr, &err);
-    return -ENOMEM;
 }
 
 
@@ -534,7 +542,8 @@ tg__host_end_rest(tg_host_req_t *hr)
 {
     tg_request_t     *r = hr->r;
     tg_host_trace_t  *usage_of = hr->end_usage_of;
-    json_t           *summary, *usage, *doc;
+    json_t           *summary, *usage;
+    tg_buf_t         *b;
     int               rc = 0, chat = r->oa.endpoint == TG_OA_CHAT;
     tg_oa_error_t     err;
 
@@ -565,17 +574,18 @@ tg__host_end_rest(tg_host_req_t *hr)
         return tg_request_end(r, summary);
     }
 
-    doc = hr->end_doc;
-    hr->end_doc = NULL;
-    if (doc == NULL
-        || json_object_set_nocheck(doc, "usage", usage)
-        || json_object_set_nocheck(doc, "thinkgate", summary))
-    {
-        json_decref(doc);
+    /* The rest of the answer tg__host_reply_begin rendered. */
+    b = &hr->out;
+    rc |= TG_LIT(b, ",\"usage\":");
+    rc |= tg_json_dump(b, usage);
+    rc |= TG_LIT(b, ",\"thinkgate\":");
+    rc |= tg_json_dump(b, summary);
+    rc |= TG_LIT(b, "}");
+    if (rc != 0) {
         goto nomem;
     }
     json_decref(usage);
-    return tg__host_reply_json(hr, doc, summary);
+    return tg__host_reply_out(hr, summary);
 
 nomem:
     json_decref(summary);

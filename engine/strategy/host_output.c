@@ -103,7 +103,6 @@ tg__host_send_json(tg_host_req_t *hr, json_t *doc)
 int
 tg__host_reply_json(tg_host_req_t *hr, json_t *doc, json_t *summary)
 {
-    tg_request_t   *r = hr->r;
     tg_buf_t       *b = &hr->out;
     tg_oa_error_t   err;
     int             rc;
@@ -118,6 +117,19 @@ tg__host_reply_json(tg_host_req_t *hr, json_t *doc, json_t *summary)
         tg__host_error(hr, &err);
         return -ENOMEM;
     }
+    return tg__host_reply_out(hr, summary);
+}
+
+
+/* The non-streamed answer rendered in hr->out as a 200 application/json
+ * reply, then END with summary (taken). */
+int
+tg__host_reply_out(tg_host_req_t *hr, json_t *summary)
+{
+    tg_request_t  *r = hr->r;
+    tg_buf_t      *b = &hr->out;
+    int            rc;
+
     rc = tg_request_head(r, 200, 0, "Content-Type: application/json\r\n");
     if (rc == 0) {
         rc = tg_request_data(r, tg_buf_ptr(b), tg_buf_size(b));
