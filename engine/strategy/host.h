@@ -383,6 +383,8 @@ int tg_host_counters_json(json_t *obj);
 /* host_async.c */
 void tg__host_async_init(uv_loop_t *loop);
 void tg_host_shutdown(void);
+/* host.c: frees the request states kept for reuse, and keeps no more. */
+void tg__host_spares_free(void);
 tg_plugin_timer_t *tg__host_timer_start(tg_plugin_req_t *req, uint64_t ms,
     void *data);
 int tg__host_timer_stop(tg_plugin_req_t *req, tg_plugin_timer_t *tm);
