@@ -99,6 +99,10 @@ struct tg_req_s {
     const tg_strategy_t   *strategy;
     void                  *strategy_data;
     tg_trace_t            *traces;          /* every trace, ended too */
+    tg_trace_t           **traces_end;      /* the last one's next (NULL:
+                                               &traces), so that a start
+                                               does not walk the list */
+    unsigned               traces_started;  /* in traces */
     unsigned               traces_running;
 
     /* State steps (serve/prep.h): session and prefix routing.  Traces on
