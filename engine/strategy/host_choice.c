@@ -26,6 +26,8 @@
 static int tg__host_choice_close(tg_host_req_t *hr, uint32_t choice,
     tg_host_trace_t *model_of, const char *finish);
 static json_t *tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht);
+static int tg__host_usage_text(tg_host_req_t *hr, tg_host_trace_t *ht,
+    tg_buf_t *b);
 static json_t *tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner);
 static tg_host_trace_t *tg__host_model_of(tg_host_req_t *hr,
     tg_host_trace_t *usage_of, uint32_t k);
@@ -215,6 +217,38 @@ tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
     return json_pack("{s:I, s:I, s:I}", "prompt_tokens", pt,
                      "completion_tokens", (json_int_t) n,
                      "total_tokens", pt + (json_int_t) n);
+}
+
+
+/* The usage of a non-streamed answer, appended to b: what dumping
+ * tg__host_usage's object writes, without its copy of the trace's usage
+ * object where only the counts change. */
+static int
+tg__host_usage_text(tg_host_req_t *hr, tg_host_trace_t *ht, tg_buf_t *b)
+{
+    static const char *const  keys[] = { "completion_tokens",
+                                         "total_tokens" };
+    json_t                   *u;
+    int64_t                   vals[2];
+    int                       rc;
+
+    u = ht != NULL && ht->cut_at == 0 ? tg__host_trace_usage(ht) : NULL;
+    if (json_is_object(u)) {
+        if (ht->tokens == 0) {
+            return tg_json_dump(b, u);
+        }
+        vals[0] = ht->tokens;
+        vals[1] = json_integer_value(json_object_get(u, "prompt_tokens"))
+                  + ht->tokens;
+        return tg_json_dump_ints(b, u, keys, vals, 2);
+    }
+    u = tg__host_usage(hr, ht);
+    if (u == NULL) {
+        return -ENOMEM;
+    }
+    rc = tg_json_dump(b, u);
+    json_decref(u);
+    return rc;
 }
 
 
@@ -542,12 +576,24 @@ tg__host_end_rest(tg_host_req_t *hr)
 {
     tg_request_t     *r = hr->r;
     tg_host_trace_t  *usage_of = hr->end_usage_of;
-    json_t           *summary, *usage;
-    tg_buf_t         *b;
+    json_t           *summary, *usage = NULL;
+    tg_buf_t         *b = &hr->out;
     int               rc = 0, chat = r->oa.endpoint == TG_OA_CHAT;
     tg_oa_error_t     err;
 
     summary = tg__host_summary(hr, usage_of);
+    if (summary != NULL && !r->oa.stream && r->oa.responses == NULL) {
+        /* The rest of the answer tg__host_reply_begin rendered. */
+        rc |= TG_LIT(b, ",\"usage\":");
+        rc |= tg__host_usage_text(hr, usage_of, b);
+        rc |= TG_LIT(b, ",\"thinkgate\":");
+        rc |= tg_json_dump(b, summary);
+        rc |= TG_LIT(b, "}");
+        if (rc != 0) {
+            goto nomem;
+        }
+        return tg__host_reply_out(hr, summary);
+    }
     usage = tg__host_usage(hr, usage_of);
     if (summary == NULL || usage == NULL) {
         goto nomem;
@@ -556,36 +602,22 @@ tg__host_end_rest(tg_host_req_t *hr)
         return tg__host_resp_end(hr, summary, usage);
     }
 
-    if (r->oa.stream) {
-        rc = tg__host_send_json(hr, json_pack("{s:s, s:s, s:I, s:s, "
-            "s:[], s:O, s:O}", "id", hr->id,
-            "object", chat ? "chat.completion.chunk" : "text_completion",
-            "created", (json_int_t) hr->created,
-            "model", tg__host_model(hr, tg__host_model_of(hr, usage_of, 0)),
-            "choices", "usage", usage, "thinkgate", summary));
-        if (rc == 0) {
-            rc = tg_request_data(r, "data: [DONE]\n\n", 14);
-        }
-        json_decref(usage);
-        if (rc != 0) {
-            json_decref(summary);
-            return rc == -EPIPE ? 0 : rc;
-        }
-        return tg_request_end(r, summary);
-    }
-
-    /* The rest of the answer tg__host_reply_begin rendered. */
-    b = &hr->out;
-    rc |= TG_LIT(b, ",\"usage\":");
-    rc |= tg_json_dump(b, usage);
-    rc |= TG_LIT(b, ",\"thinkgate\":");
-    rc |= tg_json_dump(b, summary);
-    rc |= TG_LIT(b, "}");
-    if (rc != 0) {
-        goto nomem;
+    /* Streamed: the usage chunk and [DONE]. */
+    rc = tg__host_send_json(hr, json_pack("{s:s, s:s, s:I, s:s, "
+        "s:[], s:O, s:O}", "id", hr->id,
+        "object", chat ? "chat.completion.chunk" : "text_completion",
+        "created", (json_int_t) hr->created,
+        "model", tg__host_model(hr, tg__host_model_of(hr, usage_of, 0)),
+        "choices", "usage", usage, "thinkgate", summary));
+    if (rc == 0) {
+        rc = tg_request_data(r, "data: [DONE]\n\n", 14);
     }
     json_decref(usage);
-    return tg__host_reply_out(hr, summary);
+    if (rc != 0) {
+        json_decref(summary);
+        return rc == -EPIPE ? 0 : rc;
+    }
+    return tg_request_end(r, summary);
 
 nomem:
     json_decref(summary);
