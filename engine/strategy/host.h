@@ -380,6 +380,21 @@ void tg__host_arena_free(tg_host_req_t *hr);
 uint64_t tg__host_now(void);
 int tg_host_counters_json(json_t *obj);
 
+/* host_reply.c: a non-streamed answer as text in hr->out (its choices,
+ * then its usage and summary), and the reply that sends it or a doc,
+ * with END. */
+int tg__host_reply_begin(tg_host_req_t *hr, tg_host_trace_t *usage_of,
+    const char *finish);
+int tg__host_reply_rest(tg_host_req_t *hr, tg_host_trace_t *usage_of,
+    json_t *summary);
+int tg__host_reply_json(tg_host_req_t *hr, json_t *doc, json_t *summary);
+int tg__host_reply_out(tg_host_req_t *hr, json_t *summary);
+/* host_choice.c: the usage object reported for ht (NULL: the live
+ * traces'), and the trace whose model choice k names. */
+json_t *tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht);
+tg_host_trace_t *tg__host_model_of(tg_host_req_t *hr,
+    tg_host_trace_t *usage_of, uint32_t k);
+
 /* host_async.c */
 void tg__host_async_init(uv_loop_t *loop);
 void tg_host_shutdown(void);
@@ -473,8 +488,6 @@ int tg__host_live_rest(tg_host_req_t *hr, tg_host_trace_t *ht);
 json_t *tg__host_str(const char *s, size_t n);
 const char *tg__host_model(tg_host_req_t *hr, tg_host_trace_t *ht);
 int tg__host_send_json(tg_host_req_t *hr, json_t *doc);
-int tg__host_reply_json(tg_host_req_t *hr, json_t *doc, json_t *summary);
-int tg__host_reply_out(tg_host_req_t *hr, json_t *summary);
 /* HEAD of a streamed answer, once, before its first DATA. */
 int tg__host_sse_head(tg_host_req_t *hr);
 /* One streamed chunk of a choice; finish non-NULL makes it the choice's

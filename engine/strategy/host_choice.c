@@ -20,24 +20,13 @@
 #include "core/strategy.h"
 #include "strategy/host.h"
 #include "util/jdump.h"
-#include "util/jstr.h"
 #include "util/str.h"
 
 static int tg__host_choice_close(tg_host_req_t *hr, uint32_t choice,
     tg_host_trace_t *model_of, const char *finish);
-static json_t *tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht);
-static int tg__host_usage_text(tg_host_req_t *hr, tg_host_trace_t *ht,
-    tg_buf_t *b);
 static json_t *tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner);
-static tg_host_trace_t *tg__host_model_of(tg_host_req_t *hr,
-    tg_host_trace_t *usage_of, uint32_t k);
 static void tg__host_end_stored(tg_request_t *r, void *data);
 static int tg__host_end_rest(tg_host_req_t *hr);
-static int tg__host_text_str(tg_buf_t *b, tg_buf_t *s, int empty_null);
-static int tg__host_choice_text(tg_host_req_t *hr, tg_buf_t *b, uint32_t k,
-    const char *finish);
-static int tg__host_reply_begin(tg_host_req_t *hr, tg_host_trace_t *usage_of,
-    const char *finish);
 
 
 int
@@ -161,7 +150,7 @@ tg__host_choice_close(tg_host_req_t *hr, uint32_t choice,
 /* The usage reported: the trace's last usage object, or its count; for
  * no trace, the live traces' completion tokens summed and the first
  * one's prompt (the prompt is read once for n choices). */
-static json_t *
+json_t *
 tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
 {
     uint64_t    n = 0, cut = 0;
@@ -217,38 +206,6 @@ tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
     return json_pack("{s:I, s:I, s:I}", "prompt_tokens", pt,
                      "completion_tokens", (json_int_t) n,
                      "total_tokens", pt + (json_int_t) n);
-}
-
-
-/* The usage of a non-streamed answer, appended to b: what dumping
- * tg__host_usage's object writes, without its copy of the trace's usage
- * object where only the counts change. */
-static int
-tg__host_usage_text(tg_host_req_t *hr, tg_host_trace_t *ht, tg_buf_t *b)
-{
-    static const char *const  keys[] = { "completion_tokens",
-                                         "total_tokens" };
-    json_t                   *u;
-    int64_t                   vals[2];
-    int                       rc;
-
-    u = ht != NULL && ht->cut_at == 0 ? tg__host_trace_usage(ht) : NULL;
-    if (json_is_object(u)) {
-        if (ht->tokens == 0) {
-            return tg_json_dump(b, u);
-        }
-        vals[0] = ht->tokens;
-        vals[1] = json_integer_value(json_object_get(u, "prompt_tokens"))
-                  + ht->tokens;
-        return tg_json_dump_ints(b, u, keys, vals, 2);
-    }
-    u = tg__host_usage(hr, ht);
-    if (u == NULL) {
-        return -ENOMEM;
-    }
-    rc = tg_json_dump(b, u);
-    json_decref(u);
-    return rc;
 }
 
 
@@ -400,105 +357,13 @@ tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
 
 /* The trace whose model choice k names: the reported one, else (several
  * choices) the choice's own live trace, else none (the client's). */
-static tg_host_trace_t *
+tg_host_trace_t *
 tg__host_model_of(tg_host_req_t *hr, tg_host_trace_t *usage_of, uint32_t k)
 {
     if (usage_of != NULL || hr->nchoices < 2) {
         return usage_of;
     }
     return hr->choices[k].live;
-}
-
-
-#define TG_LIT(b, lit)  tg_buf_append(b, lit, sizeof(lit) - 1)
-
-
-/* s as a quoted JSON string; empty as null where empty_null. */
-static int
-tg__host_text_str(tg_buf_t *b, tg_buf_t *s, int empty_null)
-{
-    int  rc = 0;
-
-    if (tg_buf_size(s) == 0) {
-        return empty_null ? TG_LIT(b, "null") : TG_LIT(b, "\"\"");
-    }
-    rc |= TG_LIT(b, "\"");
-    rc |= tg_jstr_escape(b, tg_buf_ptr(s), tg_buf_size(s));
-    rc |= TG_LIT(b, "\"");
-    return rc;
-}
-
-
-/* Choice k of a non-streamed answer, appended to b: {"index": k,
- * "message": {"role", "content", "reasoning_content"} or "text",
- * "logprobs": null, "finish_reason"}, in the order and bytes that dumping
- * the object with tg_json_dump wrote. */
-static int
-tg__host_choice_text(tg_host_req_t *hr, tg_buf_t *b, uint32_t k,
-    const char *finish)
-{
-    tg_host_choice_t  *c = &hr->choices[k];
-    int                rc = 0;
-
-    if (c->closed) {
-        finish = c->finish_reason;
-    }
-    rc |= TG_LIT(b, "{\"index\":");
-    rc |= tg_jstr_int(b, (int64_t) k);
-    if (hr->r->oa.endpoint == TG_OA_CHAT) {
-        rc |= TG_LIT(b, ",\"message\":{\"role\":\"assistant\","
-                        "\"content\":");
-        rc |= tg__host_text_str(b, &c->content, 1);
-        rc |= TG_LIT(b, ",\"reasoning_content\":");
-        rc |= tg__host_text_str(b, &c->reasoning, 1);
-        rc |= TG_LIT(b, "}");
-    } else {
-        /* A completion's text is the raw output, thinking included. */
-        (void) tg_buf_append(&c->reasoning, tg_buf_size(&c->content)
-                                            ? tg_buf_ptr(&c->content) : "",
-                             tg_buf_size(&c->content));
-        rc |= TG_LIT(b, ",\"text\":");
-        rc |= tg__host_text_str(b, &c->reasoning, 0);
-    }
-    rc |= TG_LIT(b, ",\"logprobs\":null,\"finish_reason\":\"");
-    rc |= tg_jstr_escape(b, finish, strlen(finish));
-    rc |= TG_LIT(b, "\"}");
-    return rc != 0 ? -ENOMEM : 0;
-}
-
-
-/* A non-streamed answer's text up to its choices (its end follows in
- * tg__host_end_rest), rendered into hr->out as text rather than built as
- * a jansson tree and dumped: the same keys in the same order, the same
- * bytes. */
-static int
-tg__host_reply_begin(tg_host_req_t *hr, tg_host_trace_t *usage_of,
-    const char *finish)
-{
-    tg_buf_t    *b = &hr->out;
-    const char  *model = tg__host_model(hr, tg__host_model_of(hr, usage_of,
-                                                              0));
-    uint32_t     k, n = hr->nopen > 1 ? hr->nopen : 1;
-    int          rc = 0;
-
-    b->start = b->len = 0;
-    rc |= TG_LIT(b, "{\"id\":\"");
-    rc |= tg_jstr_escape(b, hr->id, strlen(hr->id));
-    rc |= hr->r->oa.endpoint == TG_OA_CHAT
-          ? TG_LIT(b, "\",\"object\":\"chat.completion\",\"created\":")
-          : TG_LIT(b, "\",\"object\":\"text_completion\",\"created\":");
-    rc |= tg_jstr_int(b, hr->created);
-    rc |= TG_LIT(b, ",\"model\":\"");
-    rc |= tg_jstr_escape(b, model, strlen(model));
-    rc |= TG_LIT(b, "\",\"choices\":[");
-    for (k = 0; k < n && rc == 0; k++) {
-        if (k > 0) {
-            rc |= TG_LIT(b, ",");
-        }
-        rc |= tg__host_choice_text(hr, b, k, finish);
-    }
-    rc |= TG_LIT(b, "]");
-    return rc != 0 ? -ENOMEM : 0;
 }
 
 
@@ -577,22 +442,12 @@ tg__host_end_rest(tg_host_req_t *hr)
     tg_request_t     *r = hr->r;
     tg_host_trace_t  *usage_of = hr->end_usage_of;
     json_t           *summary, *usage = NULL;
-    tg_buf_t         *b = &hr->out;
     int               rc = 0, chat = r->oa.endpoint == TG_OA_CHAT;
     tg_oa_error_t     err;
 
     summary = tg__host_summary(hr, usage_of);
     if (summary != NULL && !r->oa.stream && r->oa.responses == NULL) {
-        /* The rest of the answer tg__host_reply_begin rendered. */
-        rc |= TG_LIT(b, ",\"usage\":");
-        rc |= tg__host_usage_text(hr, usage_of, b);
-        rc |= TG_LIT(b, ",\"thinkgate\":");
-        rc |= tg_json_dump(b, summary);
-        rc |= TG_LIT(b, "}");
-        if (rc != 0) {
-            goto nomem;
-        }
-        return tg__host_reply_out(hr, summary);
+        return tg__host_reply_rest(hr, usage_of, summary);
     }
     usage = tg__host_usage(hr, usage_of);
     if (summary == NULL || usage == NULL) {
