@@ -65,6 +65,9 @@ static tg_host_req_t  *tg__host_current_hr;
  * for good by tg_host_shutdown.
  */
 #define TG_HOST_SPARES  16
+/* A spare keeps its output buffer (the whole non-streamed answer is
+ * rendered there) up to this size. */
+#define TG_HOST_SPARE_OUT  (64 * 1024)
 
 static tg_host_req_t  *tg__host_spares[TG_HOST_SPARES];
 static size_t          tg__host_nspares;
@@ -188,11 +191,14 @@ static int
 tg__host_start(tg_request_t *r, tg_oa_error_t *err)
 {
     tg_host_req_t  *hr;
+    tg_buf_t        out;
     int             rc;
 
     if (tg__host_nspares > 0) {
         hr = tg__host_spares[--tg__host_nspares];
+        out = hr->out;
         memset(hr, 0, sizeof(*hr));
+        hr->out = out;
     } else {
         hr = calloc(1, sizeof(*hr));
     }
@@ -717,7 +723,6 @@ tg__host_free(tg_host_req_t *hr)
     json_decref(hr->end_summary);
     tg_oa_resp_stream_free(&hr->resp);
     tg__host_choices_free(hr);
-    tg_buf_free(&hr->out);
     free(hr->state);
     free(hr->problem);
     free(hr->body_text);
@@ -731,9 +736,14 @@ tg__host_free(tg_host_req_t *hr)
         tg__host_current_hr = NULL;
     }
     if (!tg__host_spares_off && tg__host_nspares < TG_HOST_SPARES) {
+        if (hr->out.cap > TG_HOST_SPARE_OUT) {
+            tg_buf_free(&hr->out);
+        }
+        hr->out.start = hr->out.len = 0;
         tg__host_spares[tg__host_nspares++] = hr;
         return;
     }
+    tg_buf_free(&hr->out);
     free(hr);
 }
 
@@ -743,6 +753,9 @@ tg__host_spares_free(void)
 {
     tg__host_spares_off = 1;
     while (tg__host_nspares > 0) {
-        free(tg__host_spares[--tg__host_nspares]);
+        tg_host_req_t  *hr = tg__host_spares[--tg__host_nspares];
+
+        tg_buf_free(&hr->out);
+        free(hr);
     }
 }
