@@ -166,6 +166,9 @@ int tg_request_head(tg_request_t *r, int status, unsigned flags,
     const char *headers);
 int tg_request_data(tg_request_t *r, const void *p, size_t n);
 int tg_request_end(tg_request_t *r, json_t *figures);
+/* The same with the figures already as END's text (NAME=VALUE lines, as
+ * tg_request_end writes a figures object), n bytes. */
+int tg_request_end_text(tg_request_t *r, const char *figures, size_t n);
 int tg_request_error(tg_request_t *r, const tg_oa_error_t *err);
 
 /* A whole JSON response: HEAD, DATA, END.  Takes the reference on doc. */

@@ -385,13 +385,19 @@ int tg_host_counters_json(json_t *obj);
  * with END. */
 int tg__host_reply_begin(tg_host_req_t *hr, tg_host_trace_t *usage_of,
     const char *finish);
-int tg__host_reply_rest(tg_host_req_t *hr, tg_host_trace_t *usage_of,
-    json_t *summary);
+int tg__host_reply_rest(tg_host_req_t *hr, tg_host_trace_t *usage_of);
 int tg__host_reply_json(tg_host_req_t *hr, json_t *doc, json_t *summary);
-int tg__host_reply_out(tg_host_req_t *hr, json_t *summary);
+int tg__host_reply_out(tg_host_req_t *hr, json_t *summary, const char *fig,
+    size_t figlen);
 /* host_choice.c: the usage object reported for ht (NULL: the live
- * traces'), and the trace whose model choice k names. */
+ * traces'), the "thinkgate" object (extra: tg__host_summary_extra's
+ * members, merged last), where the usage's counts came from, and the
+ * trace whose model choice k names. */
 json_t *tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht);
+json_t *tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner,
+    json_t *extra);
+json_t *tg__host_summary_extra(tg_host_req_t *hr);
+const char *tg__host_usage_source(tg_host_req_t *hr, tg_host_trace_t *ht);
 tg_host_trace_t *tg__host_model_of(tg_host_req_t *hr,
     tg_host_trace_t *usage_of, uint32_t k);
 

@@ -24,7 +24,6 @@
 
 static int tg__host_choice_close(tg_host_req_t *hr, uint32_t choice,
     tg_host_trace_t *model_of, const char *finish);
-static json_t *tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner);
 static void tg__host_end_stored(tg_request_t *r, void *data);
 static int tg__host_end_rest(tg_host_req_t *hr);
 
@@ -213,7 +212,7 @@ tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
  * "counted" (a backend that sends none in streams, such as llama.cpp's
  * Python server: one completion token per chunk that carried text, and
  * prompt_tokens 0, unknown), or "mixed" over several choices. */
-static const char *
+const char *
 tg__host_usage_source(tg_host_req_t *hr, tg_host_trace_t *ht)
 {
     size_t   i, with = 0, without = 0;
@@ -295,8 +294,9 @@ tg_host_spent(tg_request_t *r)
  * aux requests' (a probe or a judge decodes on a GPU too), the latter
  * also as aux_tokens when it made any (as their usage says; one
  * cancelled before its reply counts none). */
-static json_t *
-tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
+json_t *
+tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner,
+    json_t *extra)
 {
     json_t            *o;
     tg_host_trace_t   *a;
@@ -345,13 +345,30 @@ tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
         json_decref(o);
         return NULL;
     }
-    if (tg__host_budget_summary(hr, o) != 0
-        || tg__host_up_summary(hr->r, o, tg_host_spent(hr->r)) != 0)
-    {
+    if (json_object_update(o, extra) != 0) {
         json_decref(o);
         return NULL;
     }
     return o;
+}
+
+
+/* What the budget and serve (tg__host_up_summary) add to the "thinkgate"
+ * object, gathered in an object of their own that tg__host_summary then
+ * merges (they only set members: the same result as setting them on the
+ * object itself); NULL when out of memory. */
+json_t *
+tg__host_summary_extra(tg_host_req_t *hr)
+{
+    json_t  *x = json_object();
+
+    if (x == NULL || tg__host_budget_summary(hr, x) != 0
+        || tg__host_up_summary(hr->r, x, tg_host_spent(hr->r)) != 0)
+    {
+        json_decref(x);
+        return NULL;
+    }
+    return x;
 }
 
 
@@ -441,14 +458,16 @@ tg__host_end_rest(tg_host_req_t *hr)
 {
     tg_request_t     *r = hr->r;
     tg_host_trace_t  *usage_of = hr->end_usage_of;
-    json_t           *summary, *usage = NULL;
+    json_t           *summary, *usage = NULL, *extra;
     int               rc = 0, chat = r->oa.endpoint == TG_OA_CHAT;
     tg_oa_error_t     err;
 
-    summary = tg__host_summary(hr, usage_of);
-    if (summary != NULL && !r->oa.stream && r->oa.responses == NULL) {
-        return tg__host_reply_rest(hr, usage_of, summary);
+    if (!r->oa.stream && r->oa.responses == NULL) {
+        return tg__host_reply_rest(hr, usage_of);
     }
+    extra = tg__host_summary_extra(hr);
+    summary = extra != NULL ? tg__host_summary(hr, usage_of, extra) : NULL;
+    json_decref(extra);
     usage = tg__host_usage(hr, usage_of);
     if (summary == NULL || usage == NULL) {
         goto nomem;
