@@ -45,6 +45,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/strategy/host_sse.c \
     engine/strategy/host_output.c \
     engine/strategy/host_choice.c \
+    engine/strategy/host_reply.c \
     engine/strategy/host_responses.c \
     engine/strategy/host_select.c \
     engine/strategy/host_budget.c \

@@ -425,6 +425,19 @@ tg_request_end(tg_request_t *r, json_t *figures)
 
 
 int
+tg_request_end_text(tg_request_t *r, const char *figures, size_t n)
+{
+    if (!r->closed && !r->finished && (r->head_sent || r->head_pending)
+        && tg_buf_append(&r->term, figures, n) != 0)
+    {
+        /* The response stands without its log figures. */
+        tg_buf_free(&r->term);
+    }
+    return tg_request_end(r, NULL);
+}
+
+
+int
 tg_request_error(tg_request_t *r, const tg_oa_error_t *err)
 {
     tg_head_t   h;

@@ -99,6 +99,10 @@ struct tg_req_s {
     const tg_strategy_t   *strategy;
     void                  *strategy_data;
     tg_trace_t            *traces;          /* every trace, ended too */
+    tg_trace_t           **traces_end;      /* the last one's next (NULL:
+                                               &traces), so that a start
+                                               does not walk the list */
+    unsigned               traces_started;  /* in traces */
     unsigned               traces_running;
 
     /* State steps (serve/prep.h): session and prefix routing.  Traces on
@@ -162,6 +166,9 @@ int tg_request_head(tg_request_t *r, int status, unsigned flags,
     const char *headers);
 int tg_request_data(tg_request_t *r, const void *p, size_t n);
 int tg_request_end(tg_request_t *r, json_t *figures);
+/* The same with the figures already as END's text (NAME=VALUE lines, as
+ * tg_request_end writes a figures object), n bytes. */
+int tg_request_end_text(tg_request_t *r, const char *figures, size_t n);
 int tg_request_error(tg_request_t *r, const tg_oa_error_t *err);
 
 /* A whole JSON response: HEAD, DATA, END.  Takes the reference on doc. */

@@ -97,14 +97,12 @@ tg__trace_new(tg_pool_t *pool, tg_backend_t *only, tg_oa_error_t *err)
 static void
 tg__trace_append(tg_request_t *r, tg_trace_t *t)
 {
-    tg_trace_t  **pp;
-    unsigned      index = 0;
-
-    for (pp = &r->traces; *pp != NULL; pp = &(*pp)->next) {
-        index++;
+    if (r->traces_end == NULL) {
+        r->traces_end = &r->traces;
     }
-    t->index = index;
-    *pp = t;
+    t->index = r->traces_started++;
+    *r->traces_end = t;
+    r->traces_end = &t->next;
     r->traces_running++;
 }
 

@@ -46,16 +46,16 @@ void tg_prep_output(tg_request_t *r, const char *p, size_t n);
 typedef void (*tg_prep_stored_cb)(tg_request_t *r, void *data);
 
 /*
- * The answer is complete: a session request stores its turn (choice 0
- * of doc, the answer when it is not streamed; else what the output
- * carried) and cb follows once Redis confirmed it or the store gave up
+ * The answer is complete: a session request stores its turn (answer, len
+ * bytes: choice 0's text when it is not streamed; NULL when streamed,
+ * where the output carried it) and cb follows once Redis confirmed it or the store gave up
  * (retries bounded by the session's write_ms), before the "thinkgate"
  * object is built: tg_prep_summary() then says whether the turn was
  * stored.  Returns 0 when cb follows (not if the request closes first),
  * 1 when there is nothing to wait for (cb is not called).
  */
-int tg_prep_store(tg_request_t *r, json_t *doc, tg_prep_stored_cb cb,
-    void *data);
+int tg_prep_store(tg_request_t *r, const char *answer, size_t len,
+    tg_prep_stored_cb cb, void *data);
 
 /* The request is closed: pending state operations are cancelled, a
  * session lock still held is released. */

@@ -20,7 +20,7 @@ static void tg__prep_pin(tg_prep_t *p, const char *backend);
 static void tg__prep_fail(tg_prep_t *p, int status, const char *code,
     const char *msg);
 static void tg__prep_event(tg_prep_t *p, const char *ev, size_t len);
-static void tg__prep_choice_text(tg_prep_t *p, json_t *doc, int stream);
+static void tg__prep_choice_text(tg_prep_t *p, json_t *doc);
 static void tg__prep_on_stored(tg_session_store_t *st, int status,
     unsigned turns, unsigned dropped, void *data);
 static void tg__prep_beat_start(tg_prep_t *p);
@@ -275,9 +275,9 @@ tg__prep_fail(tg_prep_t *p, int status, const char *code, const char *msg)
 
 /*
  * The answer, as the client receives it: choice 0's content (chat) or
- * text (completions) from each SSE event, or from the whole body when not
- * streamed.  Watching the output keeps this independent of how the
- * strategy composed the answer.
+ * text (completions) from each SSE event; when not streamed, the host
+ * gives the same text to tg_prep_store.  Watching the output keeps this
+ * independent of how the strategy composed the answer.
  */
 void
 tg_prep_output(tg_request_t *r, const char *data, size_t n)
@@ -289,7 +289,7 @@ tg_prep_output(tg_request_t *r, const char *data, size_t n)
     if (p == NULL || !p->locked || p->tap_failed || r->status >= 400
         || !r->oa.stream)
     {
-        return;                 /* not streamed: tg_prep_store's doc */
+        return;                 /* not streamed: tg_prep_store's answer */
     }
     if (tg_buf_size(&p->pending) + n > TG_PREP_MAX_ANSWER
         || tg_buf_append(&p->pending, data, n) != 0)
@@ -334,7 +334,7 @@ tg__prep_event(tg_prep_t *p, const char *ev, size_t len)
         }
         doc = json_loadb(line, (size_t) (nl - line), 0, NULL);
         if (doc != NULL) {
-            tg__prep_choice_text(p, doc, 1);
+            tg__prep_choice_text(p, doc);
             json_decref(doc);
         }
     }
@@ -342,7 +342,7 @@ tg__prep_event(tg_prep_t *p, const char *ev, size_t len)
 
 
 static void
-tg__prep_choice_text(tg_prep_t *p, json_t *doc, int stream)
+tg__prep_choice_text(tg_prep_t *p, json_t *doc)
 {
     json_t      *choices, *c, *idx, *v;
     size_t       i;
@@ -355,18 +355,13 @@ tg__prep_choice_text(tg_prep_t *p, json_t *doc, int stream)
         }
         v = json_object_get(c, "text");
         if (v == NULL) {
-            v = json_object_get(json_object_get(c, stream ? "delta"
-                                                          : "message"),
-                                "content");
+            v = json_object_get(json_object_get(c, "delta"), "content");
         }
         if (json_is_string(v)
             && tg_buf_append(&p->answer, json_string_value(v),
                              json_string_length(v)) != 0)
         {
             p->tap_failed = 1;
-        }
-        if (!stream) {
-            return;
         }
     }
 }
@@ -378,8 +373,8 @@ tg__prep_choice_text(tg_prep_t *p, json_t *doc, int stream)
  * turn that was lost, and the client's next turn (through any engine)
  * sees this one. */
 int
-tg_prep_store(tg_request_t *r, json_t *doc, tg_prep_stored_cb cb,
-    void *data)
+tg_prep_store(tg_request_t *r, const char *answer, size_t len,
+    tg_prep_stored_cb cb, void *data)
 {
     tg_prep_t     *p = r->prep;
     json_t        *turn, *msg;
@@ -390,8 +385,10 @@ tg_prep_store(tg_request_t *r, json_t *doc, tg_prep_stored_cb cb,
     if (p == NULL || !p->locked || r->status >= 400) {
         return 1;
     }
-    if (doc != NULL && !p->tap_failed) {
-        tg__prep_choice_text(p, doc, 0);
+    if (answer != NULL && !p->tap_failed
+        && tg_buf_append(&p->answer, answer, len) != 0)
+    {
+        p->tap_failed = 1;
     }
     if (p->tap_failed) {
         tg_log_warn("request %llu: session %s: the answer could not be "

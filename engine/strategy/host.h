@@ -189,12 +189,15 @@ struct tg_host_req_s {
     uint32_t                nchoices;       /* the client's n */
     uint32_t                nopen;          /* opened by live traces */
 
-    tg_buf_t                out;            /* a chunk being rendered */
+    tg_buf_t                out;            /* a chunk being rendered;
+                                               not streamed, the answer
+                                               while its turn is stored */
     json_t                 *summary;        /* the plugin's keys */
     json_t                 *counters;       /* counter_add_req()'s, for
                                                the summary's "counters" */
-    json_t                 *end_doc;        /* the answer (not streamed)
-                                               while its turn is stored */
+    json_t                 *end_doc;        /* /responses: the answer
+                                               (not streamed) while its
+                                               turn is stored */
     tg_host_trace_t        *end_usage_of;   /* the end's usage_of */
     char                    end_finish[16]; /* the end's finish_reason */
     json_t                 *end_summary;    /* /responses: the "thinkgate"
@@ -227,11 +230,13 @@ struct tg_host_hooks_s {
      * negative errno with err filled. */
     int  (*allow_strategy)(tg_request_t *r, const char *strategy,
                            tg_oa_error_t *err);
-    /* The answer is whole (doc: the chat completion object, or NULL):
-     * keep what sessions keep before the "thinkgate" object is built.  0
-     * when cb follows, 1 when there is nothing to wait for. */
-    int  (*store)(tg_request_t *r, json_t *doc, tg_host_stored_cb cb,
-                  void *data);
+    /* The answer is whole (answer: choice 0's text, len bytes, as the
+     * client reads it when not streamed; NULL when streamed, where the
+     * output carried it): keep what sessions keep before the "thinkgate"
+     * object is built.  0 when cb follows, 1 when there is nothing to
+     * wait for. */
+    int  (*store)(tg_request_t *r, const char *answer, size_t len,
+                  tg_host_stored_cb cb, void *data);
     /* The same for an answered /responses request (resp: the response
      * object, answer: the assistant's text). */
     int  (*response_store)(tg_request_t *r, json_t *resp, const char *answer,
@@ -253,12 +258,13 @@ tg__host_up_allow(tg_request_t *r, const char *strategy, tg_oa_error_t *err)
 }
 
 static inline int
-tg__host_up_store(tg_request_t *r, json_t *doc, tg_host_stored_cb cb,
-    void *data)
+tg__host_up_store(tg_request_t *r, const char *answer, size_t len,
+    tg_host_stored_cb cb, void *data)
 {
     const tg_host_hooks_t  *h = r->engine->host_hooks;
 
-    return h != NULL && h->store != NULL ? h->store(r, doc, cb, data) : 1;
+    return h != NULL && h->store != NULL ? h->store(r, answer, len, cb, data)
+                                         : 1;
 }
 
 static inline int
@@ -374,9 +380,32 @@ void tg__host_arena_free(tg_host_req_t *hr);
 uint64_t tg__host_now(void);
 int tg_host_counters_json(json_t *obj);
 
+/* host_reply.c: a non-streamed answer as text in hr->out (its choices,
+ * then its usage and summary), and the reply that sends it or a doc,
+ * with END. */
+int tg__host_reply_begin(tg_host_req_t *hr, tg_host_trace_t *usage_of,
+    const char *finish);
+int tg__host_reply_rest(tg_host_req_t *hr, tg_host_trace_t *usage_of);
+int tg__host_reply_json(tg_host_req_t *hr, json_t *doc, json_t *summary);
+int tg__host_reply_out(tg_host_req_t *hr, json_t *summary, const char *fig,
+    size_t figlen);
+/* host_choice.c: the usage object reported for ht (NULL: the live
+ * traces'), the "thinkgate" object (extra: tg__host_summary_extra's
+ * members, merged last), where the usage's counts came from, and the
+ * trace whose model choice k names. */
+json_t *tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht);
+json_t *tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner,
+    json_t *extra);
+json_t *tg__host_summary_extra(tg_host_req_t *hr);
+const char *tg__host_usage_source(tg_host_req_t *hr, tg_host_trace_t *ht);
+tg_host_trace_t *tg__host_model_of(tg_host_req_t *hr,
+    tg_host_trace_t *usage_of, uint32_t k);
+
 /* host_async.c */
 void tg__host_async_init(uv_loop_t *loop);
 void tg_host_shutdown(void);
+/* host.c: frees the request states kept for reuse, and keeps no more. */
+void tg__host_spares_free(void);
 tg_plugin_timer_t *tg__host_timer_start(tg_plugin_req_t *req, uint64_t ms,
     void *data);
 int tg__host_timer_stop(tg_plugin_req_t *req, tg_plugin_timer_t *tm);
@@ -465,7 +494,6 @@ int tg__host_live_rest(tg_host_req_t *hr, tg_host_trace_t *ht);
 json_t *tg__host_str(const char *s, size_t n);
 const char *tg__host_model(tg_host_req_t *hr, tg_host_trace_t *ht);
 int tg__host_send_json(tg_host_req_t *hr, json_t *doc);
-int tg__host_reply_json(tg_host_req_t *hr, json_t *doc, json_t *summary);
 /* HEAD of a streamed answer, once, before its first DATA. */
 int tg__host_sse_head(tg_host_req_t *hr);
 /* One streamed chunk of a choice; finish non-NULL makes it the choice's

@@ -48,6 +48,7 @@ tg__host_async_init(uv_loop_t *loop)
 void
 tg_host_shutdown(void)
 {
+    tg__host_spares_free();
     while (!tg_queue_empty(&tg__host_score_queue)) {
         tg__host_score_free(tg_queue_data(tg_queue_head(&tg__host_score_queue),
                                           tg_host_score_t, queue_link));

@@ -24,16 +24,8 @@
 
 static int tg__host_choice_close(tg_host_req_t *hr, uint32_t choice,
     tg_host_trace_t *model_of, const char *finish);
-static json_t *tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht);
-static json_t *tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner);
-static tg_host_trace_t *tg__host_model_of(tg_host_req_t *hr,
-    tg_host_trace_t *usage_of, uint32_t k);
-static json_t *tg__host_choice_obj(uint32_t k, const char *key, json_t *v,
-    const char *finish);
 static void tg__host_end_stored(tg_request_t *r, void *data);
 static int tg__host_end_rest(tg_host_req_t *hr);
-static json_t *tg__host_choice_json(tg_host_req_t *hr, uint32_t k,
-    const char *finish);
 
 
 int
@@ -157,7 +149,7 @@ tg__host_choice_close(tg_host_req_t *hr, uint32_t choice,
 /* The usage reported: the trace's last usage object, or its count; for
  * no trace, the live traces' completion tokens summed and the first
  * one's prompt (the prompt is read once for n choices). */
-static json_t *
+json_t *
 tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
 {
     uint64_t    n = 0, cut = 0;
@@ -220,7 +212,7 @@ tg__host_usage(tg_host_req_t *hr, tg_host_trace_t *ht)
  * "counted" (a backend that sends none in streams, such as llama.cpp's
  * Python server: one completion token per chunk that carried text, and
  * prompt_tokens 0, unknown), or "mixed" over several choices. */
-static const char *
+const char *
 tg__host_usage_source(tg_host_req_t *hr, tg_host_trace_t *ht)
 {
     size_t   i, with = 0, without = 0;
@@ -302,8 +294,9 @@ tg_host_spent(tg_request_t *r)
  * aux requests' (a probe or a judge decodes on a GPU too), the latter
  * also as aux_tokens when it made any (as their usage says; one
  * cancelled before its reply counts none). */
-static json_t *
-tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
+json_t *
+tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner,
+    json_t *extra)
 {
     json_t            *o;
     tg_host_trace_t   *a;
@@ -352,9 +345,7 @@ tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
         json_decref(o);
         return NULL;
     }
-    if (tg__host_budget_summary(hr, o) != 0
-        || tg__host_up_summary(hr->r, o, tg_host_spent(hr->r)) != 0)
-    {
+    if (json_object_update(o, extra) != 0) {
         json_decref(o);
         return NULL;
     }
@@ -362,9 +353,28 @@ tg__host_summary(tg_host_req_t *hr, tg_host_trace_t *winner)
 }
 
 
+/* What the budget and serve (tg__host_up_summary) add to the "thinkgate"
+ * object, gathered in an object of their own that tg__host_summary then
+ * merges (they only set members: the same result as setting them on the
+ * object itself); NULL when out of memory. */
+json_t *
+tg__host_summary_extra(tg_host_req_t *hr)
+{
+    json_t  *x = json_object();
+
+    if (x == NULL || tg__host_budget_summary(hr, x) != 0
+        || tg__host_up_summary(hr->r, x, tg_host_spent(hr->r)) != 0)
+    {
+        json_decref(x);
+        return NULL;
+    }
+    return x;
+}
+
+
 /* The trace whose model choice k names: the reported one, else (several
  * choices) the choice's own live trace, else none (the client's). */
-static tg_host_trace_t *
+tg_host_trace_t *
 tg__host_model_of(tg_host_req_t *hr, tg_host_trace_t *usage_of, uint32_t k)
 {
     if (usage_of != NULL || hr->nchoices < 2) {
@@ -374,86 +384,22 @@ tg__host_model_of(tg_host_req_t *hr, tg_host_trace_t *usage_of, uint32_t k)
 }
 
 
-/* Choice k of a non-streamed answer. */
-static json_t *
-tg__host_choice_json(tg_host_req_t *hr, uint32_t k, const char *finish)
-{
-    tg_host_choice_t  *c = &hr->choices[k];
-    json_t            *msg;
-
-    if (c->closed) {
-        finish = c->finish_reason;
-    }
-    if (hr->r->oa.endpoint == TG_OA_CHAT) {
-        msg = json_object();
-        if (msg == NULL
-            || json_object_set_new_nocheck(msg, "role",
-                                           json_string_nocheck("assistant"))
-            || json_object_set_new_nocheck(msg, "content",
-                   tg_buf_size(&c->content)
-                   ? tg__host_str(tg_buf_ptr(&c->content),
-                                  tg_buf_size(&c->content))
-                   : json_null())
-            || json_object_set_new_nocheck(msg, "reasoning_content",
-                   tg_buf_size(&c->reasoning)
-                   ? tg__host_str(tg_buf_ptr(&c->reasoning),
-                                  tg_buf_size(&c->reasoning))
-                   : json_null()))
-        {
-            json_decref(msg);
-            return NULL;
-        }
-        return tg__host_choice_obj(k, "message", msg, finish);
-    }
-    /* A completion's text is the raw output, thinking included. */
-    (void) tg_buf_append(&c->reasoning, tg_buf_size(&c->content)
-                                        ? tg_buf_ptr(&c->content) : "",
-                         tg_buf_size(&c->content));
-    return tg__host_choice_obj(k, "text",
-                               tg__host_str(tg_buf_size(&c->reasoning)
-                                            ? tg_buf_ptr(&c->reasoning) : "",
-                                            tg_buf_size(&c->reasoning)),
-                               finish);
-}
-
-
-/* {"index": k, key: v, "logprobs": null, "finish_reason": finish}, as
- * json_pack("{s:i, s:o, s:n, s:s}") made it; v is stolen. */
-static json_t *
-tg__host_choice_obj(uint32_t k, const char *key, json_t *v,
-    const char *finish)
-{
-    json_t  *o;
-
-    o = json_object();
-    if (v == NULL || o == NULL
-        || json_object_set_new_nocheck(o, "index", json_integer(k))
-        || json_object_set_nocheck(o, key, v)
-        || json_object_set_new_nocheck(o, "logprobs", json_null())
-        || json_object_set_new_nocheck(o, "finish_reason",
-                                       json_string(finish)))
-    {
-        json_decref(o);
-        o = NULL;
-    }
-    json_decref(v);
-    return o;
-}
-
-
 /*
  * The response's end in two steps: the choices are closed (streamed) or
- * rendered (not streamed); then a session request stores its turn and
- * waits for Redis to confirm it (serve/prep.h), so that the "thinkgate"
- * object says whether it was stored; then the rest goes out.
+ * rendered (not streamed); then a session request stores its turn (the
+ * answer of choice 0, given to it as text when not streamed) and waits
+ * for Redis to confirm it (serve/prep.h), so that the "thinkgate" object
+ * says whether it was stored; then the rest goes out.
  */
 int
 tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of, const char *finish)
 {
     tg_request_t  *r = hr->r;
-    json_t        *doc, *choices;
+    tg_buf_t      *a;
+    const char    *answer = NULL;
+    size_t         alen = 0;
     uint32_t       k, n = hr->nopen > 1 ? hr->nopen : 1;
-    int            rc = 0, chat = r->oa.endpoint == TG_OA_CHAT;
+    int            rc = 0;
     tg_oa_error_t  err;
 
     hr->end_usage_of = usage_of;
@@ -471,46 +417,24 @@ tg__host_end(tg_host_req_t *hr, tg_host_trace_t *usage_of, const char *finish)
             return rc == -EPIPE ? 0 : rc;
         }
     } else {
-        choices = json_array();
-        for (k = 0; k < n && choices != NULL; k++) {
-            if (json_array_append_new(choices,
-                                      tg__host_choice_json(hr, k, finish))
-                != 0)
-            {
-                json_decref(choices);
-                choices = NULL;
-            }
+        if (tg__host_reply_begin(hr, usage_of, finish) != 0) {
+            tg_oa_error_set(&err, 500, NULL, NULL, NULL, "out of memory");
+            tg__host_error(hr, &err);
+            return -ENOMEM;
         }
-        doc = json_object();
-        if (choices == NULL || doc == NULL
-            || json_object_set_new_nocheck(doc, "id", json_string(hr->id))
-            || json_object_set_new_nocheck(doc, "object",
-                   json_string_nocheck(chat ? "chat.completion"
-                                            : "text_completion"))
-            || json_object_set_new_nocheck(doc, "created",
-                                           json_integer((json_int_t)
-                                                        hr->created))
-            || json_object_set_new_nocheck(doc, "model", json_string(
-                   tg__host_model(hr, tg__host_model_of(hr, usage_of, 0))))
-            || json_object_set_nocheck(doc, "choices", choices))
-        {
-            json_decref(choices);
-            json_decref(doc);
-            goto nomem;
-        }
-        json_decref(choices);
-        hr->end_doc = doc;
+        /* Choice 0's text as the client reads it: a completion's text
+         * (thinking included, joined by tg__host_choice_text), else the
+         * message's content. */
+        a = r->oa.endpoint == TG_OA_CHAT ? &hr->choices[0].content
+                                         : &hr->choices[0].reasoning;
+        alen = tg_buf_size(a);
+        answer = alen ? tg_buf_ptr(a) : "";
     }
 
-    if (tg__host_up_store(r, hr->end_doc, tg__host_end_stored, hr) == 0) {
+    if (tg__host_up_store(r, answer, alen, tg__host_end_stored, hr) == 0) {
         return 0;               /* the rest when Redis has answered */
     }
     return tg__host_end_rest(hr);
-
-nomem:
-    tg_oa_error_set(&err, 500, NULL, NULL, NULL, "out of memory");
-    tg__host_error(hr, &err);
-    return -ENOMEM;
 }
 
 
@@ -534,11 +458,16 @@ tg__host_end_rest(tg_host_req_t *hr)
 {
     tg_request_t     *r = hr->r;
     tg_host_trace_t  *usage_of = hr->end_usage_of;
-    json_t           *summary, *usage, *doc;
+    json_t           *summary, *usage = NULL, *extra;
     int               rc = 0, chat = r->oa.endpoint == TG_OA_CHAT;
     tg_oa_error_t     err;
 
-    summary = tg__host_summary(hr, usage_of);
+    if (!r->oa.stream && r->oa.responses == NULL) {
+        return tg__host_reply_rest(hr, usage_of);
+    }
+    extra = tg__host_summary_extra(hr);
+    summary = extra != NULL ? tg__host_summary(hr, usage_of, extra) : NULL;
+    json_decref(extra);
     usage = tg__host_usage(hr, usage_of);
     if (summary == NULL || usage == NULL) {
         goto nomem;
@@ -547,35 +476,22 @@ tg__host_end_rest(tg_host_req_t *hr)
         return tg__host_resp_end(hr, summary, usage);
     }
 
-    if (r->oa.stream) {
-        rc = tg__host_send_json(hr, json_pack("{s:s, s:s, s:I, s:s, "
-            "s:[], s:O, s:O}", "id", hr->id,
-            "object", chat ? "chat.completion.chunk" : "text_completion",
-            "created", (json_int_t) hr->created,
-            "model", tg__host_model(hr, tg__host_model_of(hr, usage_of, 0)),
-            "choices", "usage", usage, "thinkgate", summary));
-        if (rc == 0) {
-            rc = tg_request_data(r, "data: [DONE]\n\n", 14);
-        }
-        json_decref(usage);
-        if (rc != 0) {
-            json_decref(summary);
-            return rc == -EPIPE ? 0 : rc;
-        }
-        return tg_request_end(r, summary);
-    }
-
-    doc = hr->end_doc;
-    hr->end_doc = NULL;
-    if (doc == NULL
-        || json_object_set_nocheck(doc, "usage", usage)
-        || json_object_set_nocheck(doc, "thinkgate", summary))
-    {
-        json_decref(doc);
-        goto nomem;
+    /* Streamed: the usage chunk and [DONE]. */
+    rc = tg__host_send_json(hr, json_pack("{s:s, s:s, s:I, s:s, "
+        "s:[], s:O, s:O}", "id", hr->id,
+        "object", chat ? "chat.completion.chunk" : "text_completion",
+        "created", (json_int_t) hr->created,
+        "model", tg__host_model(hr, tg__host_model_of(hr, usage_of, 0)),
+        "choices", "usage", usage, "thinkgate", summary));
+    if (rc == 0) {
+        rc = tg_request_data(r, "data: [DONE]\n\n", 14);
     }
     json_decref(usage);
-    return tg__host_reply_json(hr, doc, summary);
+    if (rc != 0) {
+        json_decref(summary);
+        return rc == -EPIPE ? 0 : rc;
+    }
+    return tg_request_end(r, summary);
 
 nomem:
     json_decref(summary);

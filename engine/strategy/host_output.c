@@ -98,38 +98,6 @@ tg__host_send_json(tg_host_req_t *hr, json_t *doc)
 }
 
 
-/* A non-streamed answer: doc as a 200 application/json reply, then END
- * with summary.  Takes both; out of memory is a 500 (reported here). */
-int
-tg__host_reply_json(tg_host_req_t *hr, json_t *doc, json_t *summary)
-{
-    tg_request_t   *r = hr->r;
-    tg_buf_t       *b = &hr->out;
-    tg_oa_error_t   err;
-    int             rc;
-
-    /* Rendered into the request's reused buffer, as chunks are. */
-    b->start = b->len = 0;
-    rc = tg_json_dump(b, doc);
-    json_decref(doc);
-    if (rc != 0) {
-        json_decref(summary);
-        tg_oa_error_set(&err, 500, NULL, NULL, NULL, "out of memory");
-        tg__host_error(hr, &err);
-        return -ENOMEM;
-    }
-    rc = tg_request_head(r, 200, 0, "Content-Type: application/json\r\n");
-    if (rc == 0) {
-        rc = tg_request_data(r, tg_buf_ptr(b), tg_buf_size(b));
-    }
-    if (rc != 0) {
-        json_decref(summary);
-        return rc == -EPIPE ? 0 : rc;
-    }
-    return tg_request_end(r, summary);
-}
-
-
 #define TG_LIT(b, lit)  tg_buf_append(b, lit, sizeof(lit) - 1)
 
 

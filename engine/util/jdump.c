@@ -180,6 +180,50 @@ tg_json_dump_with(tg_buf_t *b, const json_t *obj, const char *key,
 }
 
 
+/* Like tg_json_dump_with, for n integer members set in order. */
+int
+tg_json_dump_ints(tg_buf_t *b, const json_t *obj, const char *const *keys,
+    const int64_t *vals, size_t n)
+{
+    const char  *k;
+    json_t      *m;
+    uint32_t     seen = 0;
+    size_t       i;
+    int          rc, first = 1;
+
+    if (!json_is_object(obj) || n > 32) {
+        return -EINVAL;
+    }
+    rc = tg_buf_append(b, "{", 1);
+    json_object_foreach((json_t *) obj, k, m) {
+        if (rc != 0) {
+            return rc;
+        }
+        rc |= tg__dump_key(b, k, first);
+        first = 0;
+        for (i = 0; i < n; i++) {
+            if (!(seen & (1u << i)) && strcmp(k, keys[i]) == 0) {
+                seen |= 1u << i;
+                m = NULL;
+                rc |= tg_jstr_int(b, vals[i]);
+                break;
+            }
+        }
+        if (rc == 0 && m != NULL) {
+            rc = tg_json_dump(b, m);
+        }
+    }
+    for (i = 0; i < n && rc == 0; i++) {
+        if (!(seen & (1u << i))) {
+            rc |= tg__dump_key(b, keys[i], first);
+            rc |= tg_jstr_int(b, vals[i]);
+            first = 0;
+        }
+    }
+    return rc != 0 ? -ENOMEM : tg_buf_append(b, "}", 1);
+}
+
+
 char *
 tg_json_dumps(const json_t *v)
 {

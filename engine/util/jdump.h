@@ -11,6 +11,8 @@
 #ifndef TG_UTIL_JDUMP_H
 #define TG_UTIL_JDUMP_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "util/buf.h"
@@ -26,6 +28,14 @@ int tg_json_dump(tg_buf_t *b, const json_t *v);
  * object). */
 int tg_json_dump_with(tg_buf_t *b, const json_t *obj, const char *key,
     const char *value);
+
+/* The same for integer members: obj's text with each keys[i] set to
+ * vals[i] (in place, or appended last in the order given), byte for byte
+ * what dumping a copy after json_object_set_new(copy, keys[i],
+ * json_integer(vals[i])) for i = 0..n-1 writes.  The keys are distinct;
+ * n is at most 32.  0, -ENOMEM, or -EINVAL (obj not an object). */
+int tg_json_dump_ints(tg_buf_t *b, const json_t *obj, const char *const *keys,
+    const int64_t *vals, size_t n);
 
 /* json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) as a malloc'ed string;
  * NULL on failure.  The caller frees it. */

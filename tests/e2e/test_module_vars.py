@@ -311,6 +311,9 @@ def test_real_engine_figures_reach_the_log(tmp_path):
         assert f[-1] == "200"
         assert f[1] == "passthrough", f
         assert f[2].isdigit() and int(f[2]) > 0, f
+        # traces_started, traces_cancelled, winner (the engine writes
+        # these figures as text for a summary of the host's own only)
+        assert f[3:6] == ["1", "0", "0"], f
     finally:
         for p in (nginx, engine, sim):
             if p:

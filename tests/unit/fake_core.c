@@ -33,6 +33,7 @@ fake_core_reset(void)
     tg_buf_free(&fake_core.data);
     json_decref(fake_core.figures);
     fake_core.figures = NULL;
+    tg_buf_free(&fake_core.figures_text);
     fake_core.head_status = 0;
     fake_core.ended = 0;
     fake_core.errored = 0;
@@ -79,6 +80,19 @@ tg_request_end(tg_request_t *r, json_t *figures)
     fake_core.ended = 1;
     fake_core.figures = figures;
     return 0;
+}
+
+
+int
+tg_request_end_text(tg_request_t *r, const char *figures, size_t n)
+{
+    (void) r;
+    if (fake_core.ended || fake_core.errored) {
+        return -EPIPE;
+    }
+    fake_core.ended = 1;
+    fake_core.figures_text.start = fake_core.figures_text.len = 0;
+    return tg_buf_append(&fake_core.figures_text, figures, n);
 }
 
 

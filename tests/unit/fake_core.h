@@ -27,6 +27,7 @@ typedef struct {
     tg_buf_t        data;           /* every DATA byte */
     int             ended;          /* END written */
     json_t         *figures;        /* END's figures (the summary) */
+    tg_buf_t        figures_text;   /* or as text (tg_request_end_text) */
     int             errored;        /* ERROR written */
     tg_oa_error_t   error;
     tg_trace_t     *traces[FAKE_CORE_MAX_TRACES];

@@ -766,3 +766,53 @@ Test(jdump, with_matches_a_copy_set)
     tg_buf_free(&b);
     free(g.p);
 }
+
+
+/* tg_json_dump_ints writes what dumping a copy with integer members set
+ * in order writes: in place when a member is there, last (in the order
+ * given) when not; a member of another type is replaced too. */
+Test(jdump, ints_match_a_copy_set)
+{
+    static const char *const  keys[] = { "completion_tokens",
+                                         "total_tokens", "a", "b\"q" };
+    static const int64_t      vals[] = { 16, -7, INT64_MAX, 0 };
+    gen_t                     g = { 0 };
+    tg_buf_t                  b = { 0 };
+    json_t                   *v, *copy;
+    char                     *a;
+    unsigned                  i, j, n;
+
+    for (i = 0; i < 2000; i++) {
+        g.len = 0;
+        gen_object(&g, 0);
+        v = json_loadb(g.p, g.len, 0, NULL);
+        if (!json_is_object(v)) {
+            json_decref(v);
+            continue;
+        }
+        n = i % 5;
+        if (i % 3 == 0) {
+            json_object_set_new(v, keys[(i / 3) % 4], json_string("x"));
+        }
+        if (i % 7 == 0) {
+            json_object_set_new(v, "total_tokens", json_integer(1));
+        }
+        copy = json_copy(v);
+        for (j = 0; j < n; j++) {
+            cr_assert_eq(json_object_set_new(copy, keys[j],
+                                             json_integer(vals[j])), 0);
+        }
+        a = json_dumps(copy, JSON_COMPACT);
+        b.start = b.len = 0;
+        cr_assert_eq(tg_json_dump_ints(&b, v, keys, vals, n), 0);
+        cr_assert_str_eq(tg_buf_cstr(&b), a);
+        free(a);
+        json_decref(copy);
+        json_decref(v);
+    }
+    v = json_array();
+    cr_assert_eq(tg_json_dump_ints(&b, v, keys, vals, 2), -EINVAL);
+    json_decref(v);
+    tg_buf_free(&b);
+    free(g.p);
+}
