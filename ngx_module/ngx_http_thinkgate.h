@@ -117,7 +117,8 @@ typedef struct {
 } ngx_http_thinkgate_auth_t;
 
 
-/* thinkgate_redis ADDR [db=] [prefix=] [password_env=] [...timeout=] */
+/* thinkgate_redis ADDR [db=] [prefix=] [password_env=] [...timeout=];
+ * the keys' types, bounds and defaults are thinkgate/conf_keys.h's */
 typedef struct {
     ngx_str_t                   addr;       /* host:port or unix:/path */
     ngx_uint_t                  db;
@@ -128,7 +129,8 @@ typedef struct {
 } ngx_http_thinkgate_redis_t;
 
 
-/* thinkgate_embedder PATH [threads=] [device=] [max_batch=] */
+/* thinkgate_embedder PATH [threads=] [device=] [max_batch=]; the keys
+ * are thinkgate/conf_keys.h's */
 typedef struct {
     ngx_str_t                   path;       /* the model directory */
     ngx_uint_t                  threads;
@@ -352,6 +354,8 @@ typedef struct {
 
 extern const ngx_http_thinkgate_keys_t  ngx_http_thinkgate_backend_keys;
 extern const ngx_http_thinkgate_keys_t  ngx_http_thinkgate_pool_keys;
+extern const ngx_http_thinkgate_keys_t  ngx_http_thinkgate_redis_keys;
+extern const ngx_http_thinkgate_keys_t  ngx_http_thinkgate_embedder_keys;
 
 ngx_int_t ngx_http_thinkgate_keys_defaults(ngx_conf_t *cf,
     const ngx_http_thinkgate_keys_t *t, void *conf);
@@ -359,6 +363,8 @@ ngx_int_t ngx_http_thinkgate_keys_param(ngx_conf_t *cf, ngx_command_t *cmd,
     const ngx_http_thinkgate_keys_t *t, void *conf, ngx_str_t *value);
 char *ngx_http_thinkgate_keys_unknown(ngx_conf_t *cf, ngx_command_t *cmd,
     const ngx_http_thinkgate_keys_t *t, ngx_str_t *value);
+char *ngx_http_thinkgate_keys_params(ngx_conf_t *cf, ngx_command_t *cmd,
+    const ngx_http_thinkgate_keys_t *t, void *conf, ngx_uint_t first);
 void ngx_http_thinkgate_keys_doc(ngx_http_thinkgate_json_t *j,
     const ngx_http_thinkgate_keys_t *t, void *conf);
 

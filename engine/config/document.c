@@ -1,9 +1,9 @@
 /*
  * The configuration document (include/thinkgate/protocol.h) read into a
  * generation.  Each object kind is a table of fields (name, kind,
- * required, offset); a backend's and a pool's other keys, with their
- * bounds and defaults, are the schema the module parses nginx's
- * parameters by (thinkgate/conf_keys.h).  Unknown keys are refused by
+ * required, offset); the other keys of a backend, a pool, Redis and the
+ * embedder, with their bounds and defaults, are the schema the module
+ * parses nginx's parameters by (thinkgate/conf_keys.h).  Unknown keys are refused by
  * name so that module and engine stay in step.
  */
 
@@ -19,15 +19,15 @@
 
 /* Each object's own fields; the rest are the schema's keys. */
 static const tg_config_field_t  tg__backend_fields[] = {
-    { "name", TG_CF_STR, 1, offsetof(tg_backend_t, name), 0, 0 },
-    { "url", TG_CF_URL, 1, offsetof(tg_backend_t, url), 0, 0 },
-    { NULL, 0, 0, 0, 0, 0 }
+    { "name", TG_CF_STR, 1, offsetof(tg_backend_t, name) },
+    { "url", TG_CF_URL, 1, offsetof(tg_backend_t, url) },
+    { NULL, 0, 0, 0 }
 };
 
 static const tg_config_field_t  tg__pool_fields[] = {
-    { "name", TG_CF_STR, 1, offsetof(tg_pool_t, name), 0, 0 },
-    { "backends", TG_CF_NAMES, 1, 0, 0, 0 },
-    { NULL, 0, 0, 0, 0, 0 }
+    { "name", TG_CF_STR, 1, offsetof(tg_pool_t, name) },
+    { "backends", TG_CF_NAMES, 1, 0 },
+    { NULL, 0, 0, 0 }
 };
 
 const tg_conf_key_t  tg_config_backend_keys[] = {
@@ -64,31 +64,41 @@ const size_t  tg_config_pool_offsets[TG_CONF_POOL_NKEYS] = {
     [TG_CONF_P_WINDOW] = offsetof(tg_pool_t, window_ms)
 };
 
-/* Defaults for keys left out are set by tg__parse_redis. */
+/* Redis's address and the embedder's model directory; their other keys
+ * are the schema's. */
 static const tg_config_field_t  tg__redis_fields[] = {
-    { "addr", TG_CF_ADDR, 1, offsetof(tg_redis_settings_t, addr), 0, 0 },
-    { "db", TG_CF_INT, 0, offsetof(tg_redis_settings_t, db), 0, 65535 },
-    { "prefix", TG_CF_STR_NULL, 0, offsetof(tg_redis_settings_t, prefix),
-      0, 0 },
-    { "password_env", TG_CF_STR_NULL, 0,
-      offsetof(tg_redis_settings_t, password_env), 0, 0 },
-    { "connect_timeout_ms", TG_CF_INT, 0,
-      offsetof(tg_redis_settings_t, connect_timeout_ms), 1, 3600000 },
-    { "timeout_ms", TG_CF_INT, 0, offsetof(tg_redis_settings_t, timeout_ms),
-      1, 3600000 },
-    { NULL, 0, 0, 0, 0, 0 }
+    { "addr", TG_CF_ADDR, 1, offsetof(tg_redis_settings_t, addr) },
+    { NULL, 0, 0, 0 }
 };
 
-/* Defaults for keys left out are set by tg__parse_embedder. */
 static const tg_config_field_t  tg__embedder_fields[] = {
-    { "path", TG_CF_STR, 1, offsetof(tg_embedder_settings_t, path), 0, 0 },
-    { "threads", TG_CF_INT, 0, offsetof(tg_embedder_settings_t, threads),
-      1, 64 },
-    { "device", TG_CF_DEVICE, 0, offsetof(tg_embedder_settings_t, device),
-      0, 0 },
-    { "max_batch", TG_CF_INT, 0,
-      offsetof(tg_embedder_settings_t, max_batch), 1, 4096 },
-    { NULL, 0, 0, 0, 0, 0 }
+    { "path", TG_CF_STR, 1, offsetof(tg_embedder_settings_t, path) },
+    { NULL, 0, 0, 0 }
+};
+
+const tg_conf_key_t  tg_config_redis_keys[] = {
+    TG_CONF_REDIS_KEYS(TG_CONF_KEY_ROW)
+    TG_CONF_KEY_END
+};
+
+const size_t  tg_config_redis_offsets[TG_CONF_REDIS_NKEYS] = {
+    [TG_CONF_R_DB] = offsetof(tg_redis_settings_t, db),
+    [TG_CONF_R_PREFIX] = offsetof(tg_redis_settings_t, prefix),
+    [TG_CONF_R_PASSWORD_ENV] = offsetof(tg_redis_settings_t, password_env),
+    [TG_CONF_R_CONNECT_TIMEOUT] =
+        offsetof(tg_redis_settings_t, connect_timeout_ms),
+    [TG_CONF_R_TIMEOUT] = offsetof(tg_redis_settings_t, timeout_ms)
+};
+
+const tg_conf_key_t  tg_config_embedder_keys[] = {
+    TG_CONF_EMBEDDER_KEYS(TG_CONF_KEY_ROW)
+    TG_CONF_KEY_END
+};
+
+const size_t  tg_config_embedder_offsets[TG_CONF_EMBEDDER_NKEYS] = {
+    [TG_CONF_E_THREADS] = offsetof(tg_embedder_settings_t, threads),
+    [TG_CONF_E_DEVICE] = offsetof(tg_embedder_settings_t, device),
+    [TG_CONF_E_MAX_BATCH] = offsetof(tg_embedder_settings_t, max_batch)
 };
 
 static const char  *tg__top_keys[] = {
@@ -420,12 +430,9 @@ tg__parse_redis(tg_generation_t *g, char *err, size_t errlen)
                               "null");
     }
 
-    /* the module's defaults, for documents that leave keys out */
-    r->prefix = "tg:";
-    r->connect_timeout_ms = 1000;
-    r->timeout_ms = 200;
-
-    return tg_config_parse_fields(g->redis, tg__redis_fields, r, "redis", err,
+    return tg_config_parse_object(g->redis, tg__redis_fields,
+                                  tg_config_redis_keys,
+                                  tg_config_redis_offsets, r, "redis", err,
                                   errlen);
 }
 
@@ -449,12 +456,10 @@ tg__parse_embedder(tg_generation_t *g, char *err, size_t errlen)
                               "null");
     }
 
-    /* the module's defaults, for documents that leave keys out */
-    es->threads = 1;
-    es->max_batch = 64;
-
-    return tg_config_parse_fields(g->embedder, tg__embedder_fields, es,
-                                  "embedder", err, errlen);
+    return tg_config_parse_object(g->embedder, tg__embedder_fields,
+                                  tg_config_embedder_keys,
+                                  tg_config_embedder_offsets, es, "embedder",
+                                  err, errlen);
 }
 
 

@@ -39,7 +39,10 @@
  *    "redis":    {"addr": "host:port" | "unix:/path", "db", "prefix",
  *                 "password_env", "connect_timeout_ms", "timeout_ms"}
  *                | null,                       (thinkgate_redis)
- *    "embedder": {"path", "threads", "device", "max_batch"} | null,
+ *    "embedder": {"path", "threads", "device": "auto" | "cpu" | "cuda",
+ *                 "max_batch"} | null,        (thinkgate_embedder)
+ *   (Redis's keys after "addr" and the embedder's after "path", their
+ *   bounds and defaults: the schema in conf_keys.h as well)
  *    "models":   [{"name", "pool", "model"}, ...],  (thinkgate_model;
  *                 "model" "" or null: the backend's own name)
  *    "strategies": [{"strategy": "ffs n=8",
