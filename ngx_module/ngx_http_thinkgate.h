@@ -117,6 +117,20 @@ typedef struct {
 } ngx_http_thinkgate_auth_t;
 
 
+/*
+ * A strategy text the configuration names, for the engine to check
+ * against its plugin when a worker registers (the document's
+ * "strategies"): a location's thinkgate_strategy, or the strategy=
+ * of a thinkgate_effort level with its options.
+ */
+typedef struct {
+    ngx_str_t                   text;       /* "ffs n=8" */
+    ngx_str_t                   where;      /* "location /x/ at FILE:LINE" */
+    const char                 *directive;  /* "thinkgate_strategy",
+                                               "thinkgate_effort high" */
+} ngx_http_thinkgate_strategy_t;
+
+
 /* thinkgate_redis ADDR [db=] [prefix=] [password_env=] [...timeout=];
  * the keys' types, bounds and defaults are thinkgate/conf_keys.h's */
 typedef struct {
@@ -146,9 +160,10 @@ typedef struct {
     ngx_array_t                 pools;      /* ngx_http_thinkgate_pool_t */
     ngx_array_t                 plugins;    /* ngx_str_t, to preload */
     ngx_array_t                 models;     /* ngx_http_thinkgate_model_t */
-    ngx_array_t                 strategies; /* ngx_keyval_t: each distinct
-                                               thinkgate_strategy text and
-                                               where it was read first */
+    ngx_array_t                 strategies; /* ngx_http_thinkgate_strategy_t:
+                                               each distinct strategy text
+                                               of a directive and where it
+                                               was read first */
     ngx_http_thinkgate_redis_t *redis;      /* NULL: no thinkgate_redis */
     ngx_http_thinkgate_embedder_t *embedder;    /* NULL: none */
     ngx_array_t                *keys;       /* ngx_http_thinkgate_key_t;
@@ -328,6 +343,8 @@ ngx_int_t ngx_http_thinkgate_conf_valid_name(ngx_str_t *s);
 ngx_int_t ngx_http_thinkgate_conf_is_option(ngx_str_t *v);
 char *ngx_http_thinkgate_conf_join(ngx_conf_t *cf, ngx_uint_t first,
     ngx_str_t *out);
+ngx_int_t ngx_http_thinkgate_strategy_record(ngx_conf_t *cf,
+    ngx_str_t *text, const char *directive);
 
 /* ngx_http_thinkgate_effort.c */
 char *ngx_http_thinkgate_effort(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -253,17 +253,18 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
 }
 
 
-/* "strategies": each distinct thinkgate_strategy text and where it was
- * read, for the engine to check at registration */
+/* "strategies": each distinct strategy text of thinkgate_strategy and
+ * thinkgate_effort, the directive and where it was read, for the engine
+ * to check at registration */
 
 static void
 ngx_http_thinkgate_json_strategies(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_main_conf_t *mcf)
 {
-    ngx_uint_t     i;
-    ngx_keyval_t  *kv;
+    ngx_uint_t                      i;
+    ngx_http_thinkgate_strategy_t  *s;
 
-    kv = mcf->strategies.elts;
+    s = mcf->strategies.elts;
 
     ngx_http_thinkgate_json_key(j, "strategies");
     ngx_http_thinkgate_json_raw(j, "[");
@@ -271,9 +272,14 @@ ngx_http_thinkgate_json_strategies(ngx_http_thinkgate_json_t *j,
     for (i = 0; i < mcf->strategies.nelts; i++) {
         ngx_http_thinkgate_json_raw(j, i ? ",{" : "{");
         ngx_http_thinkgate_json_key(j, "strategy");
-        ngx_http_thinkgate_json_str(j, &kv[i].key);
+        ngx_http_thinkgate_json_str(j, &s[i].text);
         ngx_http_thinkgate_json_key(j, "where");
-        ngx_http_thinkgate_json_str(j, &kv[i].value);
+        ngx_http_thinkgate_json_str(j, &s[i].where);
+        /* plain ASCII, as json_key wants it */
+        ngx_http_thinkgate_json_key(j, "directive");
+        ngx_http_thinkgate_json_raw(j, "\"");
+        ngx_http_thinkgate_json_raw(j, s[i].directive);
+        ngx_http_thinkgate_json_raw(j, "\"");
         ngx_http_thinkgate_json_raw(j, "}");
     }
 

@@ -101,6 +101,10 @@ const size_t  tg_config_embedder_offsets[TG_CONF_EMBEDDER_NKEYS] = {
     [TG_CONF_E_MAX_BATCH] = offsetof(tg_embedder_settings_t, max_batch)
 };
 
+static const char  *tg__strategy_keys[] = {
+    "strategy", "where", "directive", NULL
+};
+
 static const char  *tg__top_keys[] = {
     "backends", "pools", "plugins", "redis", "embedder", "models",
     "strategies", NULL
@@ -368,17 +372,21 @@ tg__parse_plugins(tg_generation_t *g, char *err, size_t errlen)
 
 /*
  * "strategies": [{"strategy": "ffs n=8", "where": "location /x at
- * nginx.conf:12"}, ...], the thinkgate_strategy texts of the
- * configuration, each once (absent: none).  Only the shape is read here;
+ * nginx.conf:12", "directive": "thinkgate_effort high"}, ...], the
+ * strategy texts of the configuration's thinkgate_strategy and
+ * thinkgate_effort directives, each once per directive (absent: none;
+ * "directive" absent: thinkgate_strategy).  Only the shape is read here;
  * the strategy layer checks each against its plugin when a worker
  * registers (serve/registration.c).
  */
 static int
 tg__parse_strategies(tg_generation_t *g, char *err, size_t errlen)
 {
-    json_t             *a, *o;
+    json_t             *a, *o, *d;
     tg_loc_strategy_t  *s;
     size_t              i, n;
+    char                where[48];
+    int                 rc;
 
     a = json_object_get(g->root, "strategies");
     if (a == NULL) {
@@ -400,10 +408,19 @@ tg__parse_strategies(tg_generation_t *g, char *err, size_t errlen)
         s = &g->strategies[i];
         s->text = json_string_value(json_object_get(o, "strategy"));
         s->where = json_string_value(json_object_get(o, "where"));
-        if (!json_is_object(o) || s->text == NULL || s->where == NULL) {
+        d = json_object_get(o, "directive");
+        s->directive = d ? json_string_value(d) : "thinkgate_strategy";
+        if (!json_is_object(o) || s->text == NULL || s->where == NULL
+            || s->directive == NULL || s->directive[0] == '\0')
+        {
             return tg_config_fail(err, errlen, "\"strategies\"[%zu] must be "
-                                  "an object with strings \"strategy\" and "
-                                  "\"where\"", i);
+                                  "an object with strings \"strategy\", "
+                                  "\"where\" and \"directive\"", i);
+        }
+        snprintf(where, sizeof(where), "\"strategies\"[%zu]", i);
+        rc = tg_config_check_keys(o, tg__strategy_keys, where, err, errlen);
+        if (rc != 0) {
+            return rc;
         }
         g->nstrategies = i + 1;
     }
