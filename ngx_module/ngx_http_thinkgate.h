@@ -442,8 +442,11 @@ ngx_int_t ngx_http_thinkgate_start(ngx_http_request_t *r,
     ngx_uint_t kind);
 ngx_int_t ngx_http_thinkgate_unavailable(ngx_http_request_t *r,
     ngx_uint_t kind);
+ngx_int_t ngx_http_thinkgate_error_body(ngx_pool_t *pool, const char *type,
+    const char *code, ngx_str_t *message, ngx_str_t *out);
 ngx_int_t ngx_http_thinkgate_send_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *type, ngx_str_t *message);
+    ngx_uint_t status, const char *type, const char *code,
+    ngx_str_t *message);
 ngx_int_t ngx_http_thinkgate_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *p, size_t len);
 ngx_int_t ngx_http_thinkgate_send_body(ngx_http_request_t *r,
