@@ -117,7 +117,22 @@ typedef struct {
 } ngx_http_thinkgate_auth_t;
 
 
-/* thinkgate_redis ADDR [db=] [prefix=] [password_env=] [...timeout=] */
+/*
+ * A strategy text the configuration names, for the engine to check
+ * against its plugin when a worker registers (the document's
+ * "strategies"): a location's thinkgate_strategy, or the strategy=
+ * of a thinkgate_effort level with its options.
+ */
+typedef struct {
+    ngx_str_t                   text;       /* "ffs n=8" */
+    ngx_str_t                   where;      /* "location /x/ at FILE:LINE" */
+    const char                 *directive;  /* "thinkgate_strategy",
+                                               "thinkgate_effort high" */
+} ngx_http_thinkgate_strategy_t;
+
+
+/* thinkgate_redis ADDR [db=] [prefix=] [password_env=] [...timeout=];
+ * the keys' types, bounds and defaults are thinkgate/conf_keys.h's */
 typedef struct {
     ngx_str_t                   addr;       /* host:port or unix:/path */
     ngx_uint_t                  db;
@@ -128,7 +143,8 @@ typedef struct {
 } ngx_http_thinkgate_redis_t;
 
 
-/* thinkgate_embedder PATH [threads=] [device=] [max_batch=] */
+/* thinkgate_embedder PATH [threads=] [device=] [max_batch=]; the keys
+ * are thinkgate/conf_keys.h's */
 typedef struct {
     ngx_str_t                   path;       /* the model directory */
     ngx_uint_t                  threads;
@@ -144,9 +160,10 @@ typedef struct {
     ngx_array_t                 pools;      /* ngx_http_thinkgate_pool_t */
     ngx_array_t                 plugins;    /* ngx_str_t, to preload */
     ngx_array_t                 models;     /* ngx_http_thinkgate_model_t */
-    ngx_array_t                 strategies; /* ngx_keyval_t: each distinct
-                                               thinkgate_strategy text and
-                                               where it was read first */
+    ngx_array_t                 strategies; /* ngx_http_thinkgate_strategy_t:
+                                               each distinct strategy text
+                                               of a directive and where it
+                                               was read first */
     ngx_http_thinkgate_redis_t *redis;      /* NULL: no thinkgate_redis */
     ngx_http_thinkgate_embedder_t *embedder;    /* NULL: none */
     ngx_array_t                *keys;       /* ngx_http_thinkgate_key_t;
@@ -326,6 +343,8 @@ ngx_int_t ngx_http_thinkgate_conf_valid_name(ngx_str_t *s);
 ngx_int_t ngx_http_thinkgate_conf_is_option(ngx_str_t *v);
 char *ngx_http_thinkgate_conf_join(ngx_conf_t *cf, ngx_uint_t first,
     ngx_str_t *out);
+ngx_int_t ngx_http_thinkgate_strategy_record(ngx_conf_t *cf,
+    ngx_str_t *text, const char *directive);
 
 /* ngx_http_thinkgate_effort.c */
 char *ngx_http_thinkgate_effort(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -352,6 +371,8 @@ typedef struct {
 
 extern const ngx_http_thinkgate_keys_t  ngx_http_thinkgate_backend_keys;
 extern const ngx_http_thinkgate_keys_t  ngx_http_thinkgate_pool_keys;
+extern const ngx_http_thinkgate_keys_t  ngx_http_thinkgate_redis_keys;
+extern const ngx_http_thinkgate_keys_t  ngx_http_thinkgate_embedder_keys;
 
 ngx_int_t ngx_http_thinkgate_keys_defaults(ngx_conf_t *cf,
     const ngx_http_thinkgate_keys_t *t, void *conf);
@@ -359,6 +380,8 @@ ngx_int_t ngx_http_thinkgate_keys_param(ngx_conf_t *cf, ngx_command_t *cmd,
     const ngx_http_thinkgate_keys_t *t, void *conf, ngx_str_t *value);
 char *ngx_http_thinkgate_keys_unknown(ngx_conf_t *cf, ngx_command_t *cmd,
     const ngx_http_thinkgate_keys_t *t, ngx_str_t *value);
+char *ngx_http_thinkgate_keys_params(ngx_conf_t *cf, ngx_command_t *cmd,
+    const ngx_http_thinkgate_keys_t *t, void *conf, ngx_uint_t first);
 void ngx_http_thinkgate_keys_doc(ngx_http_thinkgate_json_t *j,
     const ngx_http_thinkgate_keys_t *t, void *conf);
 
@@ -419,8 +442,11 @@ ngx_int_t ngx_http_thinkgate_start(ngx_http_request_t *r,
     ngx_uint_t kind);
 ngx_int_t ngx_http_thinkgate_unavailable(ngx_http_request_t *r,
     ngx_uint_t kind);
+ngx_int_t ngx_http_thinkgate_error_body(ngx_pool_t *pool, const char *type,
+    const char *code, ngx_str_t *message, ngx_str_t *out);
 ngx_int_t ngx_http_thinkgate_send_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *type, ngx_str_t *message);
+    ngx_uint_t status, const char *type, const char *code,
+    ngx_str_t *message);
 ngx_int_t ngx_http_thinkgate_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *p, size_t len);
 ngx_int_t ngx_http_thinkgate_send_body(ngx_http_request_t *r,

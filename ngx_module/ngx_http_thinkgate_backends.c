@@ -54,7 +54,8 @@ ngx_http_thinkgate_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    if (ngx_array_init(&mcf->strategies, cf->pool, 4, sizeof(ngx_keyval_t))
+    if (ngx_array_init(&mcf->strategies, cf->pool, 4,
+                       sizeof(ngx_http_thinkgate_strategy_t))
         != NGX_OK)
     {
         return NULL;

@@ -10,8 +10,6 @@
 
 static ngx_int_t ngx_http_thinkgate_json_reserve(
     ngx_http_thinkgate_json_t *j, size_t n);
-static void ngx_http_thinkgate_json_msec(ngx_http_thinkgate_json_t *j,
-    const char *key, ngx_msec_t ms);
 static void ngx_http_thinkgate_json_backends(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_main_conf_t *mcf);
 static void ngx_http_thinkgate_json_pools(ngx_http_thinkgate_json_t *j,
@@ -24,11 +22,6 @@ static void ngx_http_thinkgate_json_redis(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_redis_t *redis);
 static void ngx_http_thinkgate_json_embedder(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_embedder_t *emb);
-
-
-static const char  *ngx_http_thinkgate_devices[] = {
-    "auto", "cpu", "cuda"
-};
 
 
 void
@@ -220,15 +213,6 @@ ngx_http_thinkgate_json_uint(ngx_http_thinkgate_json_t *j, uint64_t n)
 }
 
 
-static void
-ngx_http_thinkgate_json_msec(ngx_http_thinkgate_json_t *j, const char *key,
-    ngx_msec_t ms)
-{
-    ngx_http_thinkgate_json_key(j, key);
-    ngx_http_thinkgate_json_uint(j, ms);
-}
-
-
 ngx_int_t
 ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
     ngx_http_thinkgate_main_conf_t *mcf)
@@ -269,17 +253,18 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
 }
 
 
-/* "strategies": each distinct thinkgate_strategy text and where it was
- * read, for the engine to check at registration */
+/* "strategies": each distinct strategy text of thinkgate_strategy and
+ * thinkgate_effort, the directive and where it was read, for the engine
+ * to check at registration */
 
 static void
 ngx_http_thinkgate_json_strategies(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_main_conf_t *mcf)
 {
-    ngx_uint_t     i;
-    ngx_keyval_t  *kv;
+    ngx_uint_t                      i;
+    ngx_http_thinkgate_strategy_t  *s;
 
-    kv = mcf->strategies.elts;
+    s = mcf->strategies.elts;
 
     ngx_http_thinkgate_json_key(j, "strategies");
     ngx_http_thinkgate_json_raw(j, "[");
@@ -287,9 +272,14 @@ ngx_http_thinkgate_json_strategies(ngx_http_thinkgate_json_t *j,
     for (i = 0; i < mcf->strategies.nelts; i++) {
         ngx_http_thinkgate_json_raw(j, i ? ",{" : "{");
         ngx_http_thinkgate_json_key(j, "strategy");
-        ngx_http_thinkgate_json_str(j, &kv[i].key);
+        ngx_http_thinkgate_json_str(j, &s[i].text);
         ngx_http_thinkgate_json_key(j, "where");
-        ngx_http_thinkgate_json_str(j, &kv[i].value);
+        ngx_http_thinkgate_json_str(j, &s[i].where);
+        /* plain ASCII, as json_key wants it */
+        ngx_http_thinkgate_json_key(j, "directive");
+        ngx_http_thinkgate_json_raw(j, "\"");
+        ngx_http_thinkgate_json_raw(j, s[i].directive);
+        ngx_http_thinkgate_json_raw(j, "\"");
         ngx_http_thinkgate_json_raw(j, "}");
     }
 
@@ -318,7 +308,8 @@ ngx_http_thinkgate_json_plugins(ngx_http_thinkgate_json_t *j,
 }
 
 
-/* thinkgate_redis's object, or null */
+/* thinkgate_redis's object, or null: the address, then the schema's
+ * keys */
 
 static void
 ngx_http_thinkgate_json_redis(ngx_http_thinkgate_json_t *j,
@@ -332,20 +323,13 @@ ngx_http_thinkgate_json_redis(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_json_raw(j, "{");
     ngx_http_thinkgate_json_key(j, "addr");
     ngx_http_thinkgate_json_str(j, &redis->addr);
-    ngx_http_thinkgate_json_key(j, "db");
-    ngx_http_thinkgate_json_uint(j, redis->db);
-    ngx_http_thinkgate_json_key(j, "prefix");
-    ngx_http_thinkgate_json_str(j, &redis->prefix);
-    ngx_http_thinkgate_json_key(j, "password_env");
-    ngx_http_thinkgate_json_str(j, &redis->password_env);
-    ngx_http_thinkgate_json_msec(j, "connect_timeout_ms",
-                                 redis->connect_timeout);
-    ngx_http_thinkgate_json_msec(j, "timeout_ms", redis->timeout);
+    ngx_http_thinkgate_keys_doc(j, &ngx_http_thinkgate_redis_keys, redis);
     ngx_http_thinkgate_json_raw(j, "}");
 }
 
 
-/* thinkgate_embedder's object, or null */
+/* thinkgate_embedder's object, or null: the model directory, then the
+ * schema's keys */
 
 static void
 ngx_http_thinkgate_json_embedder(ngx_http_thinkgate_json_t *j,
@@ -359,14 +343,7 @@ ngx_http_thinkgate_json_embedder(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_json_raw(j, "{");
     ngx_http_thinkgate_json_key(j, "path");
     ngx_http_thinkgate_json_str(j, &emb->path);
-    ngx_http_thinkgate_json_key(j, "threads");
-    ngx_http_thinkgate_json_uint(j, emb->threads);
-    ngx_http_thinkgate_json_key(j, "device");
-    ngx_http_thinkgate_json_raw(j, "\"");
-    ngx_http_thinkgate_json_raw(j, ngx_http_thinkgate_devices[emb->device]);
-    ngx_http_thinkgate_json_raw(j, "\"");
-    ngx_http_thinkgate_json_key(j, "max_batch");
-    ngx_http_thinkgate_json_uint(j, emb->max_batch);
+    ngx_http_thinkgate_keys_doc(j, &ngx_http_thinkgate_embedder_keys, emb);
     ngx_http_thinkgate_json_raw(j, "}");
 }
 

@@ -1,15 +1,19 @@
 
 /*
- * thinkgate nginx module: the KEY=VALUE parameters of thinkgate_backend
- * and thinkgate_pool, read and written into the configuration document
- * by the shared schema (include/thinkgate/conf_keys.h); this file holds
- * only where each key lives in the module's structures.
+ * thinkgate nginx module: the KEY=VALUE parameters of thinkgate_backend,
+ * thinkgate_pool, thinkgate_redis and thinkgate_embedder, read and
+ * written into the configuration document by the shared schema
+ * (include/thinkgate/conf_keys.h); this file holds only where each key
+ * lives in the module's structures.
  */
 
 
 #include "ngx_http_thinkgate.h"
 
 
+static ngx_int_t ngx_http_thinkgate_keys_find(
+    const ngx_http_thinkgate_keys_t *t, ngx_str_t *value);
+static const char **ngx_http_thinkgate_keys_words(const tg_conf_key_t *k);
 static ngx_int_t ngx_http_thinkgate_keys_value(ngx_conf_t *cf,
     const tg_conf_key_t *k, ngx_str_t *v, void *slot);
 static ngx_int_t ngx_http_thinkgate_keys_number(const tg_conf_key_t *k,
@@ -21,11 +25,14 @@ static ngx_int_t ngx_http_thinkgate_keys_file(ngx_conf_t *cf, ngx_str_t *v,
     ngx_str_t *slot);
 static ngx_int_t ngx_http_thinkgate_keys_path_valid(ngx_str_t *v,
     size_t max);
+static ngx_int_t ngx_http_thinkgate_keys_text_valid(ngx_str_t *v,
+    const tg_conf_key_t *k);
 static void ngx_http_thinkgate_keys_doc_skills(ngx_http_thinkgate_json_t *j,
     ngx_array_t *skills);
 
 
 static const char  *ngx_http_thinkgate_policies[] = TG_CONF_POLICIES;
+static const char  *ngx_http_thinkgate_devices[] = TG_CONF_DEVICES;
 
 
 static const tg_conf_key_t  ngx_http_thinkgate_backend_rows[] = {
@@ -73,6 +80,36 @@ static const size_t  ngx_http_thinkgate_pool_offsets[TG_CONF_POOL_NKEYS] = {
 };
 
 
+static const tg_conf_key_t  ngx_http_thinkgate_redis_rows[] = {
+    TG_CONF_REDIS_KEYS(TG_CONF_KEY_ROW)
+    TG_CONF_KEY_END
+};
+
+static const size_t  ngx_http_thinkgate_redis_offsets[TG_CONF_REDIS_NKEYS] = {
+    [TG_CONF_R_DB] = offsetof(ngx_http_thinkgate_redis_t, db),
+    [TG_CONF_R_PREFIX] = offsetof(ngx_http_thinkgate_redis_t, prefix),
+    [TG_CONF_R_PASSWORD_ENV] =
+        offsetof(ngx_http_thinkgate_redis_t, password_env),
+    [TG_CONF_R_CONNECT_TIMEOUT] =
+        offsetof(ngx_http_thinkgate_redis_t, connect_timeout),
+    [TG_CONF_R_TIMEOUT] = offsetof(ngx_http_thinkgate_redis_t, timeout)
+};
+
+static const tg_conf_key_t  ngx_http_thinkgate_embedder_rows[] = {
+    TG_CONF_EMBEDDER_KEYS(TG_CONF_KEY_ROW)
+    TG_CONF_KEY_END
+};
+
+static const size_t
+    ngx_http_thinkgate_embedder_offsets[TG_CONF_EMBEDDER_NKEYS] =
+{
+    [TG_CONF_E_THREADS] = offsetof(ngx_http_thinkgate_embedder_t, threads),
+    [TG_CONF_E_DEVICE] = offsetof(ngx_http_thinkgate_embedder_t, device),
+    [TG_CONF_E_MAX_BATCH] =
+        offsetof(ngx_http_thinkgate_embedder_t, max_batch)
+};
+
+
 const ngx_http_thinkgate_keys_t  ngx_http_thinkgate_backend_keys = {
     ngx_http_thinkgate_backend_rows, ngx_http_thinkgate_backend_offsets
 };
@@ -81,8 +118,17 @@ const ngx_http_thinkgate_keys_t  ngx_http_thinkgate_pool_keys = {
     ngx_http_thinkgate_pool_rows, ngx_http_thinkgate_pool_offsets
 };
 
+const ngx_http_thinkgate_keys_t  ngx_http_thinkgate_redis_keys = {
+    ngx_http_thinkgate_redis_rows, ngx_http_thinkgate_redis_offsets
+};
 
-/* Every key of the table at its default; strings empty, skills none */
+const ngx_http_thinkgate_keys_t  ngx_http_thinkgate_embedder_keys = {
+    ngx_http_thinkgate_embedder_rows, ngx_http_thinkgate_embedder_offsets
+};
+
+
+/* Every key of the table at its default; strings as sdef or empty,
+ * skills none */
 
 ngx_int_t
 ngx_http_thinkgate_keys_defaults(ngx_conf_t *cf,
@@ -108,7 +154,14 @@ ngx_http_thinkgate_keys_defaults(ngx_conf_t *cf,
         case TG_KEY_ENV:
         case TG_KEY_PATH:
         case TG_KEY_FILE:
+        case TG_KEY_TEXT:
             ngx_str_null((ngx_str_t *) slot);
+
+            if (k->sdef) {
+                ((ngx_str_t *) slot)->data = (u_char *) k->sdef;
+                ((ngx_str_t *) slot)->len = ngx_strlen(k->sdef);
+            }
+
             break;
 
         case TG_KEY_SKILLS:
@@ -145,24 +198,17 @@ ngx_http_thinkgate_keys_param(ngx_conf_t *cf, ngx_command_t *cmd,
     const ngx_http_thinkgate_keys_t *t, void *conf, ngx_str_t *value)
 {
     size_t                len;
-    ngx_int_t             rc;
+    ngx_int_t             rc, i;
     ngx_str_t             v;
-    ngx_uint_t            i;
     const tg_conf_key_t  *k;
 
-    for (i = 0, k = t->rows; k->name; i++, k++) {
-        len = ngx_strlen(k->name);
-
-        if (value->len > len && value->data[len] == '='
-            && ngx_strncmp(value->data, k->name, len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (k->name == NULL) {
+    i = ngx_http_thinkgate_keys_find(t, value);
+    if (i == NGX_DECLINED) {
         return NGX_DECLINED;
     }
+
+    k = &t->rows[i];
+    len = ngx_strlen(k->name);
 
     v.data = value->data + len + 1;
     v.len = value->len - len - 1;
@@ -176,6 +222,73 @@ ngx_http_thinkgate_keys_param(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     return rc;
+}
+
+
+/*
+ * The directive's arguments from first on are all KEY=VALUE of the table,
+ * each given once (thinkgate_redis, thinkgate_embedder).
+ */
+
+char *
+ngx_http_thinkgate_keys_params(ngx_conf_t *cf, ngx_command_t *cmd,
+    const ngx_http_thinkgate_keys_t *t, void *conf, ngx_uint_t first)
+{
+    uint64_t    seen, bit;
+    ngx_int_t   i;
+    ngx_str_t  *value;
+    ngx_uint_t  n;
+
+    value = cf->args->elts;
+    seen = 0;
+
+    for (n = first; n < cf->args->nelts; n++) {
+        i = ngx_http_thinkgate_keys_find(t, &value[n]);
+        if (i == NGX_DECLINED) {
+            return ngx_http_thinkgate_keys_unknown(cf, cmd, t, &value[n]);
+        }
+
+        bit = (uint64_t) 1 << i;
+
+        if (seen & bit) {
+            return ngx_http_thinkgate_conf_bad(cf, cmd, &value[n],
+                                               "parameter given twice");
+        }
+
+        seen |= bit;
+
+        if (ngx_http_thinkgate_keys_param(cf, cmd, t, conf, &value[n])
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* The row of the table that value (KEY=VALUE) names, or NGX_DECLINED */
+
+static ngx_int_t
+ngx_http_thinkgate_keys_find(const ngx_http_thinkgate_keys_t *t,
+    ngx_str_t *value)
+{
+    size_t                len;
+    ngx_int_t             i;
+    const tg_conf_key_t  *k;
+
+    for (i = 0, k = t->rows; k->name; i++, k++) {
+        len = ngx_strlen(k->name);
+
+        if (value->len > len && value->data[len] == '='
+            && ngx_strncmp(value->data, k->name, len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -211,7 +324,8 @@ static ngx_int_t
 ngx_http_thinkgate_keys_value(ngx_conf_t *cf, const tg_conf_key_t *k,
     ngx_str_t *v, void *slot)
 {
-    ngx_uint_t  n;
+    ngx_uint_t    n;
+    const char  **words;
 
     switch (k->type) {
 
@@ -229,6 +343,12 @@ ngx_http_thinkgate_keys_value(ngx_conf_t *cf, const tg_conf_key_t *k,
 
     case TG_KEY_PATH:
         if (!ngx_http_thinkgate_keys_path_valid(v, (size_t) k->max)) {
+            return NGX_DECLINED;
+        }
+        break;
+
+    case TG_KEY_TEXT:
+        if (!ngx_http_thinkgate_keys_text_valid(v, k)) {
             return NGX_DECLINED;
         }
         break;
@@ -253,11 +373,12 @@ ngx_http_thinkgate_keys_value(ngx_conf_t *cf, const tg_conf_key_t *k,
         return NGX_OK;
 
     case TG_KEY_POLICY:
-        for (n = 0; ngx_http_thinkgate_policies[n]; n++) {
-            if (ngx_strlen(ngx_http_thinkgate_policies[n]) == v->len
-                && ngx_strncmp(v->data, ngx_http_thinkgate_policies[n],
-                               v->len)
-                   == 0)
+    case TG_KEY_DEVICE:
+        words = ngx_http_thinkgate_keys_words(k);
+
+        for (n = 0; words[n]; n++) {
+            if (ngx_strlen(words[n]) == v->len
+                && ngx_strncmp(v->data, words[n], v->len) == 0)
             {
                 *(ngx_uint_t *) slot = n;
                 return NGX_OK;
@@ -273,6 +394,16 @@ ngx_http_thinkgate_keys_value(ngx_conf_t *cf, const tg_conf_key_t *k,
     *(ngx_str_t *) slot = *v;
 
     return NGX_OK;
+}
+
+
+/* POLICY and DEVICE: the words a value is one of, by index */
+
+static const char **
+ngx_http_thinkgate_keys_words(const tg_conf_key_t *k)
+{
+    return k->type == TG_KEY_DEVICE ? ngx_http_thinkgate_devices
+                                    : ngx_http_thinkgate_policies;
 }
 
 
@@ -461,6 +592,27 @@ ngx_http_thinkgate_keys_path_valid(ngx_str_t *v, size_t max)
 }
 
 
+/* TEXT: min..max bytes, printable, no spaces */
+
+static ngx_int_t
+ngx_http_thinkgate_keys_text_valid(ngx_str_t *v, const tg_conf_key_t *k)
+{
+    size_t  i;
+
+    if ((int64_t) v->len < k->min || (int64_t) v->len > k->max) {
+        return 0;
+    }
+
+    for (i = 0; i < v->len; i++) {
+        if (v->data[i] <= ' ' || v->data[i] >= 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 /* Each key of the table as "doc_key":value, after what j holds */
 
 void
@@ -482,6 +634,7 @@ ngx_http_thinkgate_keys_doc(ngx_http_thinkgate_json_t *j,
         case TG_KEY_ENV:
         case TG_KEY_PATH:
         case TG_KEY_FILE:
+        case TG_KEY_TEXT:
             ngx_http_thinkgate_json_str(j, (ngx_str_t *) slot);
             break;
 
@@ -495,9 +648,10 @@ ngx_http_thinkgate_keys_doc(ngx_http_thinkgate_json_t *j,
             break;
 
         case TG_KEY_POLICY:
+        case TG_KEY_DEVICE:
             ngx_http_thinkgate_json_raw(j, "\"");
             ngx_http_thinkgate_json_raw(j,
-                          ngx_http_thinkgate_policies[*(ngx_uint_t *) slot]);
+                       ngx_http_thinkgate_keys_words(k)[*(ngx_uint_t *) slot]);
             ngx_http_thinkgate_json_raw(j, "\"");
             break;
 

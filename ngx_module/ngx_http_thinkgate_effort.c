@@ -9,7 +9,12 @@
  * sent in the REQUEST meta ("effort": {"low": "budget=1024", ...}); the
  * engine applies its documented defaults to the levels not given here
  * (engine/core/effort.c), so that the defaults live in one place, the
- * one that also serves clients without nginx.
+ * one that also serves clients without nginx.  A level's strategy= with
+ * its options also goes into the configuration document's "strategies",
+ * as thinkgate_strategy's text does: the engine checks it against the
+ * plugin's option table when a worker registers and refuses the
+ * configuration naming the directive and where it was read, instead of
+ * answering every request of that level with a 500.
  */
 
 #include <ngx_config.h>
@@ -21,6 +26,8 @@
 
 static char *ngx_http_thinkgate_effort_options(ngx_conf_t *cf,
     ngx_command_t *cmd);
+static char *ngx_http_thinkgate_effort_strategy(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_uint_t level, ngx_str_t *rule);
 
 
 static ngx_str_t  ngx_http_thinkgate_effort_levels[] = {
@@ -28,6 +35,14 @@ static ngx_str_t  ngx_http_thinkgate_effort_levels[] = {
     ngx_string("low"),
     ngx_string("medium"),
     ngx_string("high")
+};
+
+/* the directive as the engine's refusal names it, by level */
+static const char  *ngx_http_thinkgate_effort_directives[] = {
+    "thinkgate_effort minimal",
+    "thinkgate_effort low",
+    "thinkgate_effort medium",
+    "thinkgate_effort high"
 };
 
 static ngx_conf_num_bounds_t  ngx_http_thinkgate_effort_budget_bounds = {
@@ -95,7 +110,54 @@ ngx_http_thinkgate_effort(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return rv;
     }
 
-    return ngx_http_thinkgate_conf_join(cf, 2, field);
+    rv = ngx_http_thinkgate_conf_join(cf, 2, field);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    return ngx_http_thinkgate_effort_strategy(cf, cmd, level, field);
+}
+
+
+/*
+ * The level's strategy= and options, "NAME k=v ...", as the engine runs
+ * them (a tail of the rule), held to the engine's length and recorded for
+ * its check at registration; nothing when the rule names no strategy.
+ */
+
+static char *
+ngx_http_thinkgate_effort_strategy(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_uint_t level, ngx_str_t *rule)
+{
+    size_t      skip;
+    ngx_str_t  *value, text;
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts < 4) {
+        return NGX_CONF_OK;
+    }
+
+    /* "budget=... strategy=" */
+    skip = value[2].len + 1 + sizeof("strategy=") - 1;
+
+    text.data = rule->data + skip;
+    text.len = rule->len - skip;
+
+    if (text.len >= TG_EFFORT_STRATEGY_MAX) {
+        return ngx_http_thinkgate_conf_bad(cf, cmd, &value[3],
+                                      "the strategy and its options are "
+                                      "longer than 511 bytes");
+    }
+
+    if (ngx_http_thinkgate_strategy_record(cf, &text,
+                                  ngx_http_thinkgate_effort_directives[level])
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

@@ -12,7 +12,8 @@
  * bytes of a JSON object naming the word embeddings).  The engine opens
  * the model when a worker registers and refuses the configuration, with
  * the reason in the error log, when it cannot (device=cuda without a
- * GPU, a tensor of the wrong shape).
+ * GPU, a tensor of the wrong shape).  The keys, their bounds and
+ * defaults are the shared schema's (thinkgate/conf_keys.h).
  */
 
 
@@ -23,22 +24,6 @@
 #define NGX_HTTP_THINKGATE_ST_HEADER_MAX  (16 * 1024 * 1024)
 
 
-typedef struct {
-    ngx_str_t                   name;       /* with the "=" */
-    ngx_uint_t                  def;
-    ngx_uint_t                  min;
-    ngx_uint_t                  max;
-    ngx_conf_enum_t            *words;      /* NULL: a number */
-    size_t                      offset;
-    char                       *why;        /* the nginx -t complaint */
-} ngx_http_thinkgate_embedder_param_t;
-
-
-static char *ngx_http_thinkgate_embedder_params_parse(ngx_conf_t *cf,
-    ngx_command_t *cmd, ngx_http_thinkgate_embedder_t *emb);
-static ngx_int_t ngx_http_thinkgate_embedder_param_set(
-    ngx_http_thinkgate_embedder_param_t *param, ngx_str_t *arg,
-    ngx_http_thinkgate_embedder_t *emb);
 static char *ngx_http_thinkgate_embedder_dir(ngx_conf_t *cf,
     ngx_command_t *cmd, ngx_http_thinkgate_embedder_t *emb, ngx_str_t *arg);
 static char *ngx_http_thinkgate_embedder_file(ngx_conf_t *cf,
@@ -47,37 +32,6 @@ static char *ngx_http_thinkgate_embedder_header(ngx_conf_t *cf,
     ngx_str_t *file);
 static uint64_t ngx_http_thinkgate_embedder_le64(u_char *p);
 static char *ngx_http_thinkgate_embedder_json(u_char *hdr, size_t len);
-
-
-static ngx_conf_enum_t  ngx_http_thinkgate_embedder_devices[] = {
-    { ngx_string("auto"), 0 },
-    { ngx_string("cpu"), 1 },
-    { ngx_string("cuda"), 2 },
-    { ngx_null_string, 0 }
-};
-
-
-static ngx_http_thinkgate_embedder_param_t
-    ngx_http_thinkgate_embedder_params[] =
-{
-    /* OpenBLAS threads of one forward pass */
-    { ngx_string("threads="), 1, 1, 64, NULL,
-      offsetof(ngx_http_thinkgate_embedder_t, threads),
-      "threads must be 1..64" },
-
-    /* auto: cuBLAS when a GPU answers, else the CPU (the engine's
-     * --score-device decides what auto means) */
-    { ngx_string("device="), 0, 0, 2, ngx_http_thinkgate_embedder_devices,
-      offsetof(ngx_http_thinkgate_embedder_t, device),
-      "device must be auto, cpu or cuda" },
-
-    /* texts per model call; the queue holds four batches */
-    { ngx_string("max_batch="), 64, 1, 4096, NULL,
-      offsetof(ngx_http_thinkgate_embedder_t, max_batch),
-      "max_batch must be 1..4096" },
-
-    { ngx_null_string, 0, 0, 0, NULL, 0, NULL }
-};
 
 
 char *
@@ -101,7 +55,17 @@ ngx_http_thinkgate_conf_embedder(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    rv = ngx_http_thinkgate_embedder_params_parse(cf, cmd, emb);
+    if (ngx_http_thinkgate_keys_defaults(cf,
+                                         &ngx_http_thinkgate_embedder_keys,
+                                         emb)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    rv = ngx_http_thinkgate_keys_params(cf, cmd,
+                                        &ngx_http_thinkgate_embedder_keys,
+                                        emb, 2);
     if (rv != NGX_CONF_OK) {
         return rv;
     }
@@ -131,110 +95,6 @@ ngx_http_thinkgate_conf_embedder(ngx_conf_t *cf, ngx_command_t *cmd,
     mcf->embedder = emb;
 
     return NGX_CONF_OK;
-}
-
-
-/* the defaults from the parameter table, then the parameters given */
-
-static char *
-ngx_http_thinkgate_embedder_params_parse(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_http_thinkgate_embedder_t *emb)
-{
-    ngx_str_t                            *value;
-    ngx_uint_t                            i, seen, bit;
-    ngx_http_thinkgate_embedder_param_t  *param;
-
-    for (param = ngx_http_thinkgate_embedder_params;
-         param->name.len;
-         param++)
-    {
-        *(ngx_uint_t *) ((char *) emb + param->offset) = param->def;
-    }
-
-    value = cf->args->elts;
-    seen = 0;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        for (param = ngx_http_thinkgate_embedder_params;
-             param->name.len;
-             param++)
-        {
-            if (value[i].len >= param->name.len
-                && ngx_strncmp(value[i].data, param->name.data,
-                               param->name.len)
-                   == 0)
-            {
-                break;
-            }
-        }
-
-        if (param->name.len == 0) {
-            return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                          "unknown parameter");
-        }
-
-        bit = 1 << (param - ngx_http_thinkgate_embedder_params);
-
-        if (seen & bit) {
-            return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                          "parameter given twice");
-        }
-
-        seen |= bit;
-
-        if (ngx_http_thinkgate_embedder_param_set(param, &value[i], emb)
-            != NGX_OK)
-        {
-            return ngx_http_thinkgate_conf_bad(cf, cmd, &value[i],
-                                               param->why);
-        }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/* one "name=value" into emb: a word of param's list, or a number within
- * its bounds; NGX_ERROR otherwise */
-
-static ngx_int_t
-ngx_http_thinkgate_embedder_param_set(
-    ngx_http_thinkgate_embedder_param_t *param, ngx_str_t *arg,
-    ngx_http_thinkgate_embedder_t *emb)
-{
-    ngx_str_t         v;
-    ngx_int_t         n;
-    ngx_uint_t       *p;
-    ngx_conf_enum_t  *w;
-
-    v.data = arg->data + param->name.len;
-    v.len = arg->len - param->name.len;
-    p = (ngx_uint_t *) ((char *) emb + param->offset);
-
-    if (param->words) {
-        for (w = param->words; w->name.len; w++) {
-            if (w->name.len == v.len
-                && ngx_strncmp(w->name.data, v.data, v.len) == 0)
-            {
-                *p = w->value;
-                return NGX_OK;
-            }
-        }
-
-        return NGX_ERROR;
-    }
-
-    n = ngx_atoi(v.data, v.len);
-    if (n == NGX_ERROR || (ngx_uint_t) n < param->min
-        || (ngx_uint_t) n > param->max)
-    {
-        return NGX_ERROR;
-    }
-
-    *p = n;
-
-    return NGX_OK;
 }
 
 

@@ -95,7 +95,8 @@ ngx_http_thinkgate_refuse(ngx_http_request_t *r, ngx_uint_t kind,
 
         ngx_str_set(&msg, "method not allowed");
         return ngx_http_thinkgate_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                                             "invalid_request_error", &msg);
+                                             "invalid_request_error", NULL,
+                                             &msg);
     }
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_thinkgate_module);
@@ -141,7 +142,8 @@ ngx_http_thinkgate_refuse(ngx_http_request_t *r, ngx_uint_t kind,
         ngx_str_set(&msg, "request body exceeds thinkgate_max_body");
         return ngx_http_thinkgate_send_error(r,
                                              NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                             "invalid_request_error", &msg);
+                                             "invalid_request_error", NULL,
+                                             &msg);
     }
 
     return NGX_DECLINED;
@@ -226,7 +228,8 @@ ngx_http_thinkgate_body_handler(ngx_http_request_t *r)
         ngx_str_set(&msg, "request body exceeds thinkgate_max_body");
         rc = ngx_http_thinkgate_send_error(r,
                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                           "invalid_request_error", &msg);
+                                           "invalid_request_error", NULL,
+                                           &msg);
         ngx_http_finalize_request(r, rc);
         return;
     }
@@ -248,7 +251,8 @@ ngx_http_thinkgate_body_handler(ngx_http_request_t *r)
         ngx_str_set(&msg, "request line and headers too large for the "
                           "engine ring");
         rc = ngx_http_thinkgate_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "invalid_request_error", &msg);
+                                           "invalid_request_error", NULL,
+                                           &msg);
         ngx_http_finalize_request(r, rc);
         return;
     }
@@ -576,7 +580,7 @@ ngx_http_thinkgate_unavailable(ngx_http_request_t *r, ngx_uint_t kind)
     }
 
     return ngx_http_thinkgate_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                         "engine_unavailable", &msg);
+                                         "engine_unavailable", NULL, &msg);
 }
 
 
@@ -585,17 +589,13 @@ ngx_http_thinkgate_unavailable(ngx_http_request_t *r, ngx_uint_t kind)
 static ngx_int_t
 ngx_http_thinkgate_unauthorized(ngx_http_request_t *r, ngx_uint_t kind)
 {
-    static u_char  body[] =
-        "{\"error\":{\"message\":\"Incorrect or missing API key: send "
-        "\\\"Authorization: Bearer KEY\\\" with a key of this "
-        "gateway.\",\"type\":\"invalid_request_error\",\"param\":null,"
-        "\"code\":\"invalid_api_key\"}}\n";
-    static u_char  admin[] =
-        "{\"error\":{\"message\":\"Incorrect or missing admin token: "
-        "send \\\"Authorization: Bearer TOKEN\\\" with the token of "
-        "this location's thinkgate_admin token_file.\",\"type\":"
-        "\"invalid_request_error\",\"param\":null,\"code\":"
-        "\"invalid_admin_token\"}}\n";
+    static ngx_str_t  key = ngx_string(
+        "Incorrect or missing API key: send \"Authorization: Bearer KEY\" "
+        "with a key of this gateway.");
+    static ngx_str_t  admin = ngx_string(
+        "Incorrect or missing admin token: send \"Authorization: Bearer "
+        "TOKEN\" with the token of this location's thinkgate_admin "
+        "token_file.");
 
     ngx_table_elt_t  *h;
 
@@ -609,24 +609,31 @@ ngx_http_thinkgate_unauthorized(ngx_http_request_t *r, ngx_uint_t kind)
     ngx_str_set(&h->value, "Bearer");
 
     if (kind == NGX_HTTP_THINKGATE_KIND_ADMIN) {
-        return ngx_http_thinkgate_send_json(r, NGX_HTTP_UNAUTHORIZED, admin,
-                                            sizeof(admin) - 1);
+        return ngx_http_thinkgate_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                             "invalid_request_error",
+                                             "invalid_admin_token", &admin);
     }
 
-    return ngx_http_thinkgate_send_json(r, NGX_HTTP_UNAUTHORIZED, body,
-                                        sizeof(body) - 1);
+    return ngx_http_thinkgate_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                         "invalid_request_error",
+                                         "invalid_api_key", &key);
 }
 
 
-/* An OpenAI-shaped error: {"error": {"message", "type", "param", "code"}} */
+/*
+ * The module's own errors in the shape the engine renders its own
+ * (engine/openai/request.c, tg_oa_error_render) and OpenAI answers:
+ * {"error": {"message", "type", "param": null, "code"}} and a newline.
+ * type and code are plain ASCII words; code NULL: null.
+ */
 
 ngx_int_t
-ngx_http_thinkgate_send_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *type, ngx_str_t *message)
+ngx_http_thinkgate_error_body(ngx_pool_t *pool, const char *type,
+    const char *code, ngx_str_t *message, ngx_str_t *out)
 {
     ngx_http_thinkgate_json_t  j;
 
-    ngx_http_thinkgate_json_init(&j, r->pool, 256);
+    ngx_http_thinkgate_json_init(&j, pool, 256);
 
     ngx_http_thinkgate_json_raw(&j, "{\"error\":{");
     ngx_http_thinkgate_json_key(&j, "message");
@@ -634,13 +641,40 @@ ngx_http_thinkgate_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_thinkgate_json_key(&j, "type");
     ngx_http_thinkgate_json_raw(&j, "\"");
     ngx_http_thinkgate_json_raw(&j, type);
-    ngx_http_thinkgate_json_raw(&j, "\",\"param\":null,\"code\":null}}\n");
+    ngx_http_thinkgate_json_raw(&j, "\",\"param\":null,\"code\":");
+    ngx_http_thinkgate_json_raw(&j, code ? "\"" : "null");
+
+    if (code) {
+        ngx_http_thinkgate_json_raw(&j, code);
+        ngx_http_thinkgate_json_raw(&j, "\"");
+    }
+
+    ngx_http_thinkgate_json_raw(&j, "}}\n");
 
     if (j.failed) {
+        return NGX_ERROR;
+    }
+
+    out->data = j.start;
+    out->len = j.pos - j.start;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_thinkgate_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, const char *code, ngx_str_t *message)
+{
+    ngx_str_t  body;
+
+    if (ngx_http_thinkgate_error_body(r->pool, type, code, message, &body)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_thinkgate_send_json(r, status, j.start, j.pos - j.start);
+    return ngx_http_thinkgate_send_json(r, status, body.data, body.len);
 }
 
 

@@ -23,8 +23,6 @@ static char *ngx_http_thinkgate_content(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thinkgate_conf_admin(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_http_thinkgate_strategy_record(ngx_conf_t *cf,
-    ngx_str_t *text);
 static char *ngx_http_thinkgate_strategy(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thinkgate_msec_slot(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -572,7 +570,9 @@ ngx_http_thinkgate_strategy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (ngx_http_thinkgate_conf_join(cf, 1, field) != NGX_CONF_OK
-        || ngx_http_thinkgate_strategy_record(cf, field) != NGX_OK)
+        || ngx_http_thinkgate_strategy_record(cf, field,
+                                              "thinkgate_strategy")
+           != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -582,30 +582,34 @@ ngx_http_thinkgate_strategy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * The text goes into the configuration document's "strategies" (once per
- * distinct text), with where it was read: the engine checks its options
- * against the plugin's table when a worker registers, which nginx -t
- * cannot (it has no plugins), and refuses the configuration naming it.
+ * A strategy text (thinkgate_strategy's, or a thinkgate_effort level's
+ * strategy= and options) goes into the configuration document's
+ * "strategies", once per distinct text and directive, with where it was
+ * read: the engine checks its options against the plugin's table when a
+ * worker registers, which nginx -t cannot (it has no plugins), and
+ * refuses the configuration naming the directive and the place.
  */
 
-static ngx_int_t
-ngx_http_thinkgate_strategy_record(ngx_conf_t *cf, ngx_str_t *text)
+ngx_int_t
+ngx_http_thinkgate_strategy_record(ngx_conf_t *cf, ngx_str_t *text,
+    const char *directive)
 {
     u_char                          *p;
     size_t                           len;
     ngx_uint_t                       i;
-    ngx_keyval_t                    *kv;
     ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_thinkgate_strategy_t   *s;
     ngx_http_thinkgate_main_conf_t  *mcf;
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thinkgate_module);
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
-    kv = mcf->strategies.elts;
+    s = mcf->strategies.elts;
 
     for (i = 0; i < mcf->strategies.nelts; i++) {
-        if (kv[i].key.len == text->len
-            && ngx_strncmp(kv[i].key.data, text->data, text->len) == 0)
+        if (s[i].text.len == text->len
+            && ngx_strncmp(s[i].text.data, text->data, text->len) == 0
+            && ngx_strcmp(s[i].directive, directive) == 0)
         {
             return NGX_OK;
         }
@@ -615,13 +619,14 @@ ngx_http_thinkgate_strategy_record(ngx_conf_t *cf, ngx_str_t *text)
           + cf->conf_file->file.name.len + NGX_INT_T_LEN;
 
     p = ngx_pnalloc(cf->pool, len);
-    kv = ngx_array_push(&mcf->strategies);
-    if (p == NULL || kv == NULL) {
+    s = ngx_array_push(&mcf->strategies);
+    if (p == NULL || s == NULL) {
         return NGX_ERROR;
     }
 
-    kv->key = *text;
-    kv->value.data = p;
+    s->text = *text;
+    s->directive = directive;
+    s->where.data = p;
 
     if (clcf->name.len) {
         p = ngx_sprintf(p, "location %V at ", &clcf->name);
@@ -630,7 +635,7 @@ ngx_http_thinkgate_strategy_record(ngx_conf_t *cf, ngx_str_t *text)
     p = ngx_sprintf(p, "%V:%ui", &cf->conf_file->file.name,
                     cf->conf_file->line);
 
-    kv->value.len = p - kv->value.data;
+    s->where.len = p - s->where.data;
 
     return NGX_OK;
 }

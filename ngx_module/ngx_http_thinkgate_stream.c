@@ -594,28 +594,50 @@ ngx_http_thinkgate_end(ngx_http_thinkgate_ctx_t *ctx, const tg_frame_view_t *f)
 }
 
 
+/*
+ * ERROR: the engine's error body (an OpenAI error object) as the answer,
+ * or as the stream's last event.  An ERROR without a body (the engine
+ * could not render one) gets the module's, in the same shape.
+ */
+
 static void
 ngx_http_thinkgate_error(ngx_http_thinkgate_ctx_t *ctx,
     const tg_frame_view_t *f)
 {
     u_char              *p;
-    size_t               len;
     ngx_int_t            rc;
+    ngx_str_t            body;
     tg_head_t            head;
     ngx_http_request_t  *r;
+    static ngx_str_t     msg = ngx_string("thinkgate engine failed this "
+                                          "request without a reason");
 
     r = ctx->request;
 
     ngx_http_thinkgate_engine_forget(ctx, 0);
     ctx->done = 1;
 
+    body.data = (u_char *) tg_frame_payload(f) + sizeof(tg_head_t);
+    body.len = 0;
+
     if (f->len < sizeof(tg_head_t)) {
         head.status = NGX_HTTP_BAD_GATEWAY;
-        len = 0;
 
     } else {
         ngx_memcpy(&head, tg_frame_payload(f), sizeof(tg_head_t));
-        len = f->len - sizeof(tg_head_t);
+        body.len = f->len - sizeof(tg_head_t);
+    }
+
+    if (body.len == 0) {
+        if (ngx_http_thinkgate_error_body(r->pool, "engine_error", NULL,
+                                          &msg, &body)
+            != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        body.len--;             /* the newline: the engine's have none */
     }
 
     /* nothing has left yet (no HEAD, or a held answer): the error is it */
@@ -626,27 +648,25 @@ ngx_http_thinkgate_error(ngx_http_thinkgate_ctx_t *ctx,
             return;
         }
 
-        p = ngx_pnalloc(r->pool, len + 1);
+        p = ngx_pnalloc(r->pool, body.len + 1);
         if (p == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
 
-        ngx_memcpy(p, tg_frame_payload(f) + sizeof(tg_head_t), len);
+        ngx_memcpy(p, body.data, body.len);
 
         if (head.status < 100 || head.status > 999) {
             head.status = NGX_HTTP_BAD_GATEWAY;
         }
 
-        rc = ngx_http_thinkgate_send_json(r, head.status, p, len);
+        rc = ngx_http_thinkgate_send_json(r, head.status, p, body.len);
         ngx_http_finalize_request(r, rc);
         return;
     }
 
     if (ctx->stream) {
-        ngx_http_thinkgate_sse_error(ctx,
-                                     tg_frame_payload(f) + sizeof(tg_head_t),
-                                     len);
+        ngx_http_thinkgate_sse_error(ctx, body.data, body.len);
         return;
     }
 
@@ -724,11 +744,9 @@ void
 ngx_http_thinkgate_fail(ngx_http_thinkgate_ctx_t *ctx)
 {
     ngx_int_t            rc;
+    ngx_str_t            body;
     ngx_http_request_t  *r;
-    static u_char        sse[] = "{\"error\":{\"message\":\"thinkgate "
-                                 "engine unavailable\",\"type\":"
-                                 "\"engine_unavailable\",\"param\":null,"
-                                 "\"code\":null}}";
+    static ngx_str_t     msg = ngx_string("thinkgate engine unavailable");
 
     r = ctx->request;
 
@@ -747,7 +765,16 @@ ngx_http_thinkgate_fail(ngx_http_thinkgate_ctx_t *ctx)
     }
 
     if (ctx->stream) {
-        ngx_http_thinkgate_sse_error(ctx, sse, sizeof(sse) - 1);
+        if (ngx_http_thinkgate_error_body(r->pool, "engine_unavailable", NULL,
+                                          &msg, &body)
+            != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return;
+        }
+
+        /* the event's data without the body's newline */
+        ngx_http_thinkgate_sse_error(ctx, body.data, body.len - 1);
         return;
     }
 
@@ -796,6 +823,6 @@ ngx_http_thinkgate_bad_frame(ngx_http_thinkgate_ctx_t *ctx, const char *why)
 
     ngx_str_set(&msg, "thinkgate engine protocol error");
     rc = ngx_http_thinkgate_send_error(r, NGX_HTTP_BAD_GATEWAY,
-                                       "engine_error", &msg);
+                                       "engine_error", NULL, &msg);
     ngx_http_finalize_request(r, rc);
 }

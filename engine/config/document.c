@@ -1,9 +1,9 @@
 /*
  * The configuration document (include/thinkgate/protocol.h) read into a
  * generation.  Each object kind is a table of fields (name, kind,
- * required, offset); a backend's and a pool's other keys, with their
- * bounds and defaults, are the schema the module parses nginx's
- * parameters by (thinkgate/conf_keys.h).  Unknown keys are refused by
+ * required, offset); the other keys of a backend, a pool, Redis and the
+ * embedder, with their bounds and defaults, are the schema the module
+ * parses nginx's parameters by (thinkgate/conf_keys.h).  Unknown keys are refused by
  * name so that module and engine stay in step.
  */
 
@@ -19,15 +19,15 @@
 
 /* Each object's own fields; the rest are the schema's keys. */
 static const tg_config_field_t  tg__backend_fields[] = {
-    { "name", TG_CF_STR, 1, offsetof(tg_backend_t, name), 0, 0 },
-    { "url", TG_CF_URL, 1, offsetof(tg_backend_t, url), 0, 0 },
-    { NULL, 0, 0, 0, 0, 0 }
+    { "name", TG_CF_STR, 1, offsetof(tg_backend_t, name) },
+    { "url", TG_CF_URL, 1, offsetof(tg_backend_t, url) },
+    { NULL, 0, 0, 0 }
 };
 
 static const tg_config_field_t  tg__pool_fields[] = {
-    { "name", TG_CF_STR, 1, offsetof(tg_pool_t, name), 0, 0 },
-    { "backends", TG_CF_NAMES, 1, 0, 0, 0 },
-    { NULL, 0, 0, 0, 0, 0 }
+    { "name", TG_CF_STR, 1, offsetof(tg_pool_t, name) },
+    { "backends", TG_CF_NAMES, 1, 0 },
+    { NULL, 0, 0, 0 }
 };
 
 const tg_conf_key_t  tg_config_backend_keys[] = {
@@ -64,31 +64,45 @@ const size_t  tg_config_pool_offsets[TG_CONF_POOL_NKEYS] = {
     [TG_CONF_P_WINDOW] = offsetof(tg_pool_t, window_ms)
 };
 
-/* Defaults for keys left out are set by tg__parse_redis. */
+/* Redis's address and the embedder's model directory; their other keys
+ * are the schema's. */
 static const tg_config_field_t  tg__redis_fields[] = {
-    { "addr", TG_CF_ADDR, 1, offsetof(tg_redis_settings_t, addr), 0, 0 },
-    { "db", TG_CF_INT, 0, offsetof(tg_redis_settings_t, db), 0, 65535 },
-    { "prefix", TG_CF_STR_NULL, 0, offsetof(tg_redis_settings_t, prefix),
-      0, 0 },
-    { "password_env", TG_CF_STR_NULL, 0,
-      offsetof(tg_redis_settings_t, password_env), 0, 0 },
-    { "connect_timeout_ms", TG_CF_INT, 0,
-      offsetof(tg_redis_settings_t, connect_timeout_ms), 1, 3600000 },
-    { "timeout_ms", TG_CF_INT, 0, offsetof(tg_redis_settings_t, timeout_ms),
-      1, 3600000 },
-    { NULL, 0, 0, 0, 0, 0 }
+    { "addr", TG_CF_ADDR, 1, offsetof(tg_redis_settings_t, addr) },
+    { NULL, 0, 0, 0 }
 };
 
-/* Defaults for keys left out are set by tg__parse_embedder. */
 static const tg_config_field_t  tg__embedder_fields[] = {
-    { "path", TG_CF_STR, 1, offsetof(tg_embedder_settings_t, path), 0, 0 },
-    { "threads", TG_CF_INT, 0, offsetof(tg_embedder_settings_t, threads),
-      1, 64 },
-    { "device", TG_CF_DEVICE, 0, offsetof(tg_embedder_settings_t, device),
-      0, 0 },
-    { "max_batch", TG_CF_INT, 0,
-      offsetof(tg_embedder_settings_t, max_batch), 1, 4096 },
-    { NULL, 0, 0, 0, 0, 0 }
+    { "path", TG_CF_STR, 1, offsetof(tg_embedder_settings_t, path) },
+    { NULL, 0, 0, 0 }
+};
+
+const tg_conf_key_t  tg_config_redis_keys[] = {
+    TG_CONF_REDIS_KEYS(TG_CONF_KEY_ROW)
+    TG_CONF_KEY_END
+};
+
+const size_t  tg_config_redis_offsets[TG_CONF_REDIS_NKEYS] = {
+    [TG_CONF_R_DB] = offsetof(tg_redis_settings_t, db),
+    [TG_CONF_R_PREFIX] = offsetof(tg_redis_settings_t, prefix),
+    [TG_CONF_R_PASSWORD_ENV] = offsetof(tg_redis_settings_t, password_env),
+    [TG_CONF_R_CONNECT_TIMEOUT] =
+        offsetof(tg_redis_settings_t, connect_timeout_ms),
+    [TG_CONF_R_TIMEOUT] = offsetof(tg_redis_settings_t, timeout_ms)
+};
+
+const tg_conf_key_t  tg_config_embedder_keys[] = {
+    TG_CONF_EMBEDDER_KEYS(TG_CONF_KEY_ROW)
+    TG_CONF_KEY_END
+};
+
+const size_t  tg_config_embedder_offsets[TG_CONF_EMBEDDER_NKEYS] = {
+    [TG_CONF_E_THREADS] = offsetof(tg_embedder_settings_t, threads),
+    [TG_CONF_E_DEVICE] = offsetof(tg_embedder_settings_t, device),
+    [TG_CONF_E_MAX_BATCH] = offsetof(tg_embedder_settings_t, max_batch)
+};
+
+static const char  *tg__strategy_keys[] = {
+    "strategy", "where", "directive", NULL
 };
 
 static const char  *tg__top_keys[] = {
@@ -358,17 +372,21 @@ tg__parse_plugins(tg_generation_t *g, char *err, size_t errlen)
 
 /*
  * "strategies": [{"strategy": "ffs n=8", "where": "location /x at
- * nginx.conf:12"}, ...], the thinkgate_strategy texts of the
- * configuration, each once (absent: none).  Only the shape is read here;
+ * nginx.conf:12", "directive": "thinkgate_effort high"}, ...], the
+ * strategy texts of the configuration's thinkgate_strategy and
+ * thinkgate_effort directives, each once per directive (absent: none;
+ * "directive" absent: thinkgate_strategy).  Only the shape is read here;
  * the strategy layer checks each against its plugin when a worker
  * registers (serve/registration.c).
  */
 static int
 tg__parse_strategies(tg_generation_t *g, char *err, size_t errlen)
 {
-    json_t             *a, *o;
+    json_t             *a, *o, *d;
     tg_loc_strategy_t  *s;
     size_t              i, n;
+    char                where[48];
+    int                 rc;
 
     a = json_object_get(g->root, "strategies");
     if (a == NULL) {
@@ -390,10 +408,19 @@ tg__parse_strategies(tg_generation_t *g, char *err, size_t errlen)
         s = &g->strategies[i];
         s->text = json_string_value(json_object_get(o, "strategy"));
         s->where = json_string_value(json_object_get(o, "where"));
-        if (!json_is_object(o) || s->text == NULL || s->where == NULL) {
+        d = json_object_get(o, "directive");
+        s->directive = d ? json_string_value(d) : "thinkgate_strategy";
+        if (!json_is_object(o) || s->text == NULL || s->where == NULL
+            || s->directive == NULL || s->directive[0] == '\0')
+        {
             return tg_config_fail(err, errlen, "\"strategies\"[%zu] must be "
-                                  "an object with strings \"strategy\" and "
-                                  "\"where\"", i);
+                                  "an object with strings \"strategy\", "
+                                  "\"where\" and \"directive\"", i);
+        }
+        snprintf(where, sizeof(where), "\"strategies\"[%zu]", i);
+        rc = tg_config_check_keys(o, tg__strategy_keys, where, err, errlen);
+        if (rc != 0) {
+            return rc;
         }
         g->nstrategies = i + 1;
     }
@@ -420,12 +447,9 @@ tg__parse_redis(tg_generation_t *g, char *err, size_t errlen)
                               "null");
     }
 
-    /* the module's defaults, for documents that leave keys out */
-    r->prefix = "tg:";
-    r->connect_timeout_ms = 1000;
-    r->timeout_ms = 200;
-
-    return tg_config_parse_fields(g->redis, tg__redis_fields, r, "redis", err,
+    return tg_config_parse_object(g->redis, tg__redis_fields,
+                                  tg_config_redis_keys,
+                                  tg_config_redis_offsets, r, "redis", err,
                                   errlen);
 }
 
@@ -449,12 +473,10 @@ tg__parse_embedder(tg_generation_t *g, char *err, size_t errlen)
                               "null");
     }
 
-    /* the module's defaults, for documents that leave keys out */
-    es->threads = 1;
-    es->max_batch = 64;
-
-    return tg_config_parse_fields(g->embedder, tg__embedder_fields, es,
-                                  "embedder", err, errlen);
+    return tg_config_parse_object(g->embedder, tg__embedder_fields,
+                                  tg_config_embedder_keys,
+                                  tg_config_embedder_offsets, es, "embedder",
+                                  err, errlen);
 }
 
 

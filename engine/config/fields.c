@@ -1,9 +1,10 @@
 /*
  * Reading the configuration document's objects by table: each field is a
- * row (key, kind, required, offset, bounds), and the keys of
- * thinkgate_backend and thinkgate_pool are the shared schema's
- * (thinkgate/conf_keys.h: type, bounds, default); unknown keys are refused
- * by name so that module and engine stay in step.
+ * row (key, kind, required, offset), and the other keys of
+ * thinkgate_backend, thinkgate_pool, thinkgate_redis and
+ * thinkgate_embedder are the shared schema's (thinkgate/conf_keys.h:
+ * type, bounds, default); unknown keys are refused by name so that
+ * module and engine stay in step.
  */
 
 #include <errno.h>
@@ -16,11 +17,8 @@
 #include "config/generation.h"
 #include "config/generation_int.h"
 
-static const char  *tg__devices[] = {
-    "auto", "cpu", "cuda", NULL
-};
-
 static const char  *tg__policies[] = TG_CONF_POLICIES;
+static const char  *tg__devices[] = TG_CONF_DEVICES;
 
 
 static int tg__valid_addr(const char *s);
@@ -38,7 +36,9 @@ static int tg__read_flag(const tg_conf_key_t *k, json_t *v, char *slot,
     const char *where, char *err, size_t errlen);
 static int tg__read_skills(const tg_conf_key_t *k, json_t *v, char *slot,
     const char *where, char *err, size_t errlen);
-static int tg__read_policy(const tg_conf_key_t *k, json_t *v, char *slot,
+static int tg__read_string(const tg_conf_key_t *k, json_t *v, char *slot,
+    const char *where, char *err, size_t errlen);
+static int tg__read_word(const tg_conf_key_t *k, json_t *v, char *slot,
     const char *where, char *err, size_t errlen);
 
 
@@ -174,7 +174,6 @@ tg__read_field(json_t *obj, const tg_config_field_t *f, json_t *v,
     char *slot, const char *where, char *err, size_t errlen)
 {
     const char  *s;
-    size_t       i;
 
     switch (f->kind) {
 
@@ -195,10 +194,6 @@ tg__read_field(json_t *obj, const tg_config_field_t *f, json_t *v,
     case TG_CF_STR_NULL:
         return tg__read_str_null(f->key, v, slot, where, err, errlen);
 
-    case TG_CF_INT:
-        return tg__read_int(f->key, f->min, f->max, v, slot, where, err,
-                            errlen);
-
     case TG_CF_ADDR:
         s = json_string_value(v);
         if (s == NULL || !tg__valid_addr(s)) {
@@ -207,20 +202,6 @@ tg__read_field(json_t *obj, const tg_config_field_t *f, json_t *v,
                                   f->key);
         }
         *(const char **) slot = s;
-        return 0;
-
-    case TG_CF_DEVICE:
-        s = json_string_value(v);
-        for (i = 0; s != NULL && tg__devices[i] != NULL; i++) {
-            if (strcmp(s, tg__devices[i]) == 0) {
-                break;
-            }
-        }
-        if (s == NULL || tg__devices[i] == NULL) {
-            return tg_config_fail(err, errlen, "%s: \"%s\" must be \"auto\", "
-                                  "\"cpu\" or \"cuda\"", where, f->key);
-        }
-        *(int *) slot = (int) i;
         return 0;
 
     default: /* TG_CF_NAMES: resolved by the caller once every backend is
@@ -314,26 +295,14 @@ static int
 tg__read_key(const tg_conf_key_t *k, json_t *v, char *slot,
     const char *where, char *err, size_t errlen)
 {
-    int  rc;
-
     switch (k->type) {
 
     case TG_KEY_NAME:
     case TG_KEY_ENV:
     case TG_KEY_PATH:
     case TG_KEY_FILE:
-        *(const char **) slot = NULL;
-        if (v == NULL) {
-            return 0;
-        }
-        rc = tg__read_str_null(k->doc_key, v, slot, where, err, errlen);
-        if (rc == 0 && (k->type == TG_KEY_PATH || k->type == TG_KEY_FILE)
-            && *(const char **) slot && (*(const char **) slot)[0] != '/')
-        {
-            return tg_config_fail(err, errlen, "%s: \"%s\" must be a path "
-                                  "starting with \"/\"", where, k->doc_key);
-        }
-        return rc;
+    case TG_KEY_TEXT:
+        return tg__read_string(k, v, slot, where, err, errlen);
 
     case TG_KEY_FLAG:
         return tg__read_flag(k, v, slot, where, err, errlen);
@@ -342,7 +311,8 @@ tg__read_key(const tg_conf_key_t *k, json_t *v, char *slot,
         return tg__read_skills(k, v, slot, where, err, errlen);
 
     case TG_KEY_POLICY:
-        return tg__read_policy(k, v, slot, where, err, errlen);
+    case TG_KEY_DEVICE:
+        return tg__read_word(k, v, slot, where, err, errlen);
 
     default: /* TG_KEY_COUNT, TG_KEY_MSEC, TG_KEY_PERCENT */
         if (v == NULL) {
@@ -353,6 +323,48 @@ tg__read_key(const tg_conf_key_t *k, json_t *v, char *slot,
                             (k->flags & TG_KEY_DOC_ZERO) ? 0 : k->min, k->max,
                             v, slot, where, err, errlen);
     }
+}
+
+
+/* A string or null ("" reads as null; left out: the key's sdef); PATH
+ * and FILE start with "/", TEXT is at most max printable bytes without
+ * spaces. */
+static int
+tg__read_string(const tg_conf_key_t *k, json_t *v, char *slot,
+    const char *where, char *err, size_t errlen)
+{
+    const char  *s;
+    size_t       i;
+    int          rc;
+
+    *(const char **) slot = k->sdef;
+    if (v == NULL) {
+        return 0;
+    }
+    *(const char **) slot = NULL;
+    rc = tg__read_str_null(k->doc_key, v, slot, where, err, errlen);
+    s = *(const char **) slot;
+    if (rc != 0 || s == NULL) {
+        return rc;
+    }
+    if ((k->type == TG_KEY_PATH || k->type == TG_KEY_FILE) && s[0] != '/') {
+        return tg_config_fail(err, errlen, "%s: \"%s\" must be a path "
+                              "starting with \"/\"", where, k->doc_key);
+    }
+    if (k->type != TG_KEY_TEXT) {
+        return 0;
+    }
+    for (i = 0; s[i] != '\0'; i++) {
+        if ((unsigned char) s[i] <= ' ' || (unsigned char) s[i] >= 0x7f) {
+            break;
+        }
+    }
+    if (s[i] != '\0' || (int64_t) i > k->max) {
+        return tg_config_fail(err, errlen, "%s: \"%s\" must be at most "
+                              "%lld printable characters without spaces",
+                              where, k->doc_key, (long long) k->max);
+    }
+    return 0;
 }
 
 
@@ -404,22 +416,23 @@ tg__read_skills(const tg_conf_key_t *k, json_t *v, char *slot,
 }
 
 
-/* One of tg__policies, as its index. */
+/* One of the key's words (tg__policies, tg__devices), as its index. */
 static int
-tg__read_policy(const tg_conf_key_t *k, json_t *v, char *slot,
+tg__read_word(const tg_conf_key_t *k, json_t *v, char *slot,
     const char *where, char *err, size_t errlen)
 {
-    const char  *s;
-    char         names[128];
-    size_t       i, len;
+    const char  **words, *s;
+    char          names[128];
+    size_t        i, len;
 
     if (v == NULL) {
         *(int *) slot = (int) k->def;
         return 0;
     }
+    words = k->type == TG_KEY_DEVICE ? tg__devices : tg__policies;
     s = json_string_value(v);
-    for (i = 0; s != NULL && tg__policies[i] != NULL; i++) {
-        if (strcmp(s, tg__policies[i]) == 0) {
+    for (i = 0; s != NULL && words[i] != NULL; i++) {
+        if (strcmp(s, words[i]) == 0) {
             *(int *) slot = (int) i;
             return 0;
         }
@@ -428,10 +441,10 @@ tg__read_policy(const tg_conf_key_t *k, json_t *v, char *slot,
     /* "a", "b" or "c" */
     len = 0;
     names[0] = '\0';
-    for (i = 0; tg__policies[i] != NULL && len < sizeof(names); i++) {
+    for (i = 0; words[i] != NULL && len < sizeof(names); i++) {
         len += snprintf(names + len, sizeof(names) - len, "%s\"%s\"",
-                        i == 0 ? "" : tg__policies[i + 1] ? ", " : " or ",
-                        tg__policies[i]);
+                        i == 0 ? "" : words[i + 1] ? ", " : " or ",
+                        words[i]);
     }
     return tg_config_fail(err, errlen, "%s: \"%s\" must be %s", where,
                           k->doc_key, names);

@@ -131,15 +131,20 @@ typedef struct {
 } tg_embedder_settings_t;
 
 /*
- * One thinkgate_strategy directive of the document's "strategies" (each
- * distinct text once): its text ("ffs n=8") and where nginx read it, for
- * messages.  The strategy layer checks it when a worker registers and
- * keeps its parsed form in parsed (strategy/host_select.c), freed with
- * the generation through parsed_free.  Strings borrowed from the root.
+ * One strategy text of the document's "strategies" (each distinct text
+ * once per directive): a location's thinkgate_strategy or a
+ * thinkgate_effort level's strategy= and options ("ffs n=8"), the
+ * directive and where nginx read it, for messages.  The strategy layer
+ * checks it when a worker registers and keeps its parsed form in parsed
+ * (strategy/host_select.c), freed with the generation through
+ * parsed_free.  Strings borrowed from the root.
  */
 typedef struct {
     const char          *text;
     const char          *where;         /* "location /x at f.conf:12" */
+    const char          *directive;     /* "thinkgate_strategy" (also when
+                                           the document leaves it out),
+                                           "thinkgate_effort high" */
     void                *parsed;        /* NULL until checked */
     void               (*parsed_free)(void *parsed);
 } tg_loc_strategy_t;

@@ -9,16 +9,16 @@
 
 #include "config/generation.h"
 
-/* Field kinds of the option tables (config/fields.c); the keys of
- * backends and pools are the shared schema's (thinkgate/conf_keys.h). */
+/* Field kinds of the option tables (config/fields.c): the keys the
+ * schema cannot say; the other keys of backends, pools, Redis and the
+ * embedder, with their bounds, are the shared schema's
+ * (thinkgate/conf_keys.h). */
 enum {
     TG_CF_STR,          /* non-empty string */
     TG_CF_STR_NULL,     /* string or null; "" reads as null */
     TG_CF_URL,          /* http:// or https:// string */
-    TG_CF_INT,          /* integer >= min, <= max unless max is 0 */
     TG_CF_NAMES,        /* array of backend names (pools) */
-    TG_CF_ADDR,         /* "host:port" or "unix:/path" */
-    TG_CF_DEVICE        /* "auto", "cpu" or "cuda" (embedder) */
+    TG_CF_ADDR          /* "host:port" or "unix:/path" */
 };
 
 typedef struct {
@@ -26,8 +26,6 @@ typedef struct {
     int          kind;
     int          required;
     size_t       offset;
-    int64_t      min;           /* TG_CF_INT bounds; max 0: no upper */
-    int64_t      max;
 } tg_config_field_t;
 
 
@@ -45,12 +43,17 @@ int tg_config_parse_object(json_t *obj, const tg_config_field_t *fields,
     const tg_conf_key_t *keys, const size_t *offsets, void *dst,
     const char *where, char *err, size_t errlen);
 
-/* The schema's rows for backends and pools and where each lives in
- * tg_backend_t and tg_pool_t (config/document.c). */
+/* The schema's rows for backends, pools, Redis and the embedder and
+ * where each lives in tg_backend_t, tg_pool_t, tg_redis_settings_t and
+ * tg_embedder_settings_t (config/document.c). */
 extern const tg_conf_key_t  tg_config_backend_keys[];
 extern const size_t         tg_config_backend_offsets[];
 extern const tg_conf_key_t  tg_config_pool_keys[];
 extern const size_t         tg_config_pool_offsets[];
+extern const tg_conf_key_t  tg_config_redis_keys[];
+extern const size_t         tg_config_redis_offsets[];
+extern const tg_conf_key_t  tg_config_embedder_keys[];
+extern const size_t         tg_config_embedder_offsets[];
 
 /* -EINVAL when obj has a key not in allowed (NULL-terminated). */
 int tg_config_check_keys(json_t *obj, const char **allowed,

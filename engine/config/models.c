@@ -25,10 +25,10 @@ typedef struct {
 } tg__alias_doc_t;
 
 static const tg_config_field_t  tg__alias_fields[] = {
-    { "name", TG_CF_STR, 1, offsetof(tg__alias_doc_t, name), 0, 0 },
-    { "pool", TG_CF_STR, 1, offsetof(tg__alias_doc_t, pool), 0, 0 },
-    { "model", TG_CF_STR_NULL, 0, offsetof(tg__alias_doc_t, model), 0, 0 },
-    { NULL, 0, 0, 0, 0, 0 }
+    { "name", TG_CF_STR, 1, offsetof(tg__alias_doc_t, name) },
+    { "pool", TG_CF_STR, 1, offsetof(tg__alias_doc_t, pool) },
+    { "model", TG_CF_STR_NULL, 0, offsetof(tg__alias_doc_t, model) },
+    { NULL, 0, 0, 0 }
 };
 
 /* Names already reported by one walk. */

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <thinkgate/protocol.h>
 
 enum {
     TG_EFFORT_MINIMAL = 0,
@@ -26,7 +27,6 @@ enum {
 };
 
 #define TG_EFFORT_BUDGET_MAX    1000000
-#define TG_EFFORT_STRATEGY_MAX  512
 
 /* One level's rule. */
 typedef struct {

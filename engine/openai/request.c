@@ -68,6 +68,9 @@ static int tg__check_stop(const tg__param_t *p, json_t *v,
 static int tg__check_messages(json_t *messages, tg_oa_error_t *err);
 static int tg__enum_has(const char *choices, const char *word);
 static void tg__utf8_clean(const char *s, char *out, size_t out_size);
+static void tg__error_vset(tg_oa_error_t *err, int status,
+    const char *type, const char *code, const char *param, const char *fmt,
+    va_list ap) __attribute__((format(printf, 6, 0)));
 static int tg__invalid(tg_oa_error_t *err, const char *code,
     const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -132,36 +135,41 @@ tg_oa_endpoint_path(int endpoint)
 }
 
 
+/* Every error a client gets is set here (type from the status when
+ * none is given) and rendered by tg_oa_error_render. */
+static void
+tg__error_vset(tg_oa_error_t *err, int status, const char *type,
+    const char *code, const char *param, const char *fmt, va_list ap)
+{
+    err->status = status;
+    err->type = type ? type : tg_oa_error_type(status);
+    snprintf(err->code, sizeof(err->code), "%s", code ? code : "");
+    snprintf(err->param, sizeof(err->param), "%s", param ? param : "");
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+}
+
+
 void
 tg_oa_error_set(tg_oa_error_t *err, int status, const char *type,
     const char *code, const char *param, const char *fmt, ...)
 {
     va_list  ap;
 
-    err->status = status;
-    err->type = type ? type : tg_oa_error_type(status);
-    snprintf(err->code, sizeof(err->code), "%s", code ? code : "");
-    snprintf(err->param, sizeof(err->param), "%s", param ? param : "");
-
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    tg__error_vset(err, status, type, code, param, fmt, ap);
     va_end(ap);
 }
 
 
+/* A 400 invalid_request_error of the body's checks: -EINVAL. */
 static int
 tg__invalid(tg_oa_error_t *err, const char *code, const char *param,
     const char *fmt, ...)
 {
     va_list  ap;
 
-    err->status = 400;
-    err->type = "invalid_request_error";
-    snprintf(err->code, sizeof(err->code), "%s", code ? code : "");
-    snprintf(err->param, sizeof(err->param), "%s", param ? param : "");
-
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    tg__error_vset(err, 400, "invalid_request_error", code, param, fmt, ap);
     va_end(ap);
 
     return -EINVAL;

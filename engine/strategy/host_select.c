@@ -441,7 +441,8 @@ refused:
     if (rc == -ENOMEM) {
         return rc;
     }
-    snprintf(err, errlen, "thinkgate_strategy \"%.48s\" (%.96s): %s",
+    snprintf(err, errlen, "%.32s \"%.48s\" (%.96s): %s",
+             s->directive != NULL ? s->directive : "thinkgate_strategy",
              s->text, s->where, msg);
     return rc < 0 ? rc : -EINVAL;
 }

@@ -39,16 +39,24 @@
  *    "redis":    {"addr": "host:port" | "unix:/path", "db", "prefix",
  *                 "password_env", "connect_timeout_ms", "timeout_ms"}
  *                | null,                       (thinkgate_redis)
- *    "embedder": {"path", "threads", "device", "max_batch"} | null,
+ *    "embedder": {"path", "threads", "device": "auto" | "cpu" | "cuda",
+ *                 "max_batch"} | null,        (thinkgate_embedder)
+ *   (Redis's keys after "addr" and the embedder's after "path", their
+ *   bounds and defaults: the schema in conf_keys.h as well)
  *    "models":   [{"name", "pool", "model"}, ...],  (thinkgate_model;
  *                 "model" "" or null: the backend's own name)
  *    "strategies": [{"strategy": "ffs n=8",
- *                    "where": "location /x/ at FILE:LINE"}, ...]}
- *                (each distinct thinkgate_strategy text once, where it
- *                 was read first; the engine checks each against its
- *                 plugin's option table at registration and refuses the
- *                 document naming a bad one.  Absent in older documents:
- *                 then requests check the location's text themselves)
+ *                    "where": "location /x/ at FILE:LINE",
+ *                    "directive": "thinkgate_strategy"
+ *                               | "thinkgate_effort LEVEL"}, ...]}
+ *                (each distinct strategy text of a thinkgate_strategy, or
+ *                 of a thinkgate_effort level's strategy= and options,
+ *                 once per directive, where it was read first; the engine
+ *                 checks each against its plugin's option table at
+ *                 registration and refuses the document naming a bad one.
+ *                 Absent in older documents: then requests check the
+ *                 location's text themselves; "directive" absent:
+ *                 thinkgate_strategy)
  * Durations are integers in milliseconds; every key is always present
  * (the module writes its merged defaults).
  * Unknown keys are errors in the engine, so module and engine stay in step.
@@ -70,6 +78,11 @@
  *                                            only; absent: route by the
  *                                            body's "model")
  *    "strategy": "ffs n=8",                 (location default, optional)
+ *    "effort": {"high": "budget=none strategy=ffs n=8", ...},
+ *                                           (thinkgate_effort, optional;
+ *                                            strategy= and its options
+ *                                            under TG_EFFORT_STRATEGY_MAX
+ *                                            bytes)
  *    "client_strategy": true,
  *    "timeout_ms": 60000,
  *    "max_body": 1048576,                   (thinkgate_max_body: also
@@ -127,6 +140,10 @@
 #define TG_REG_MAGIC        0x47455254u     /* "TREG" */
 #define TG_DOORBELL         'D'
 #define TG_INITIAL_WINDOW   (256u * 1024)
+
+/* The most bytes of a thinkgate_effort level's strategy and options, its
+ * NUL included (nginx -t refuses more; engine/core/effort.h) */
+#define TG_EFFORT_STRATEGY_MAX  512
 
 enum {
     TG_FRAME_PAD     = 0,

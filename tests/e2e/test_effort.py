@@ -7,7 +7,9 @@ thinking and a guide: the client's stream stays one stream, usage says
 reasoning tokens within the budget, and the answer arrives.  "high" runs
 the default mapping's strategy (self_consistency); an unknown level is a
 400 naming the field; a backend with native_effort=on gets the field and
-no budget.
+no budget.  A level whose strategy= or options its plugin refuses refuses
+the whole configuration when a worker registers, naming the directive and
+where it was read.
 """
 import types
 
@@ -15,7 +17,8 @@ import openai
 import pytest
 
 import harness
-from test_plugins import sim_stats, wait_no_open_streams
+from test_plugins import (B, assert_refused, refusal_line, sim_stats,
+                          wait_no_open_streams)
 
 PROBLEM = harness.EFFORT_PROBLEM
 OUTPUT = harness.EFFORT_OUTPUT
@@ -155,3 +158,44 @@ def test_native_effort_passes_the_field_through(gw):
     assert "budget_cuts" not in tg, tg
     # The sim ignores the field: the whole thinking comes back.
     assert r.usage.completion_tokens > 300, r.usage
+
+
+# A thinkgate_effort level's strategy= and options are checked against
+# the plugin's option table when a worker registers, as thinkgate_strategy
+# is: a bad one refuses the configuration (every location then answers
+# 503 with the reason) instead of a 500 on each request of that level.
+BAD_LEVELS = [
+    ("high", "budget=none strategy=no_such_plugin", "no_such_plugin"),
+    ("low", "budget=64 strategy=ffs nn=3", "unknown option 'nn'"),
+    ("medium", "budget=128 strategy=ffs n=0", "'n'"),
+    ("minimal", "budget=16 strategy=ffs reasoning=maybe", "'reasoning'"),
+]
+
+
+@pytest.mark.parametrize("level,rule,why", BAD_LEVELS,
+                         ids=["unknown_strategy", "unknown_option",
+                              "out_of_bounds", "wrong_type"])
+def test_level_with_bad_strategy_refused_at_registration(level, rule, why):
+    server = """
+        location /good/v1/ { thinkgate_pass reasoners;
+                             thinkgate_effort high budget=none
+                                              strategy=ffs n=2; }
+        location /bad/v1/ {
+            thinkgate_pass reasoners;
+            thinkgate_effort %s %s;
+        }
+""" % (level, rule)
+    g = harness.Gateway(server=server)
+    try:
+        line = refusal_line(g)
+        text = rule.split("strategy=", 1)[1]
+        with open(g.nginx.conf) as f:
+            lineno = next(i for i, ln in enumerate(f, 1)
+                          if "thinkgate_effort %s %s;" % (level, rule) in ln)
+        assert 'thinkgate_effort %s "%s"' % (level, text) in line, line
+        assert "(location /bad/v1/ at %s:%d)" % (g.nginx.conf, lineno) \
+            in line, line
+        assert why in line, line
+        assert_refused(g, why)
+    finally:
+        g.close()

@@ -589,6 +589,34 @@ def test_document_carries_location_strategies():
     assert strategies[0]["where"].startswith("location /a/ at ")
     assert strategies[0]["where"].rsplit(":", 1)[1].isdigit()
     assert strategies[1]["where"].startswith("location /c/ at ")
+    assert {s["directive"] for s in strategies} == {"thinkgate_strategy"}
+
+
+def test_document_carries_effort_strategies():
+    """A thinkgate_effort level's strategy= and options go into
+    "strategies" too, named by directive and level, once per text and
+    directive; a level without strategy= adds nothing (test_effort.py has
+    the refusals)."""
+    doc = registered_document("""
+    thinkgate_backend b1 http://127.0.0.1:9;
+    thinkgate_pool    p1 b1;
+    thinkgate_effort  high budget=none strategy=ffs n=4;
+""", server="""
+        location /a/ { thinkgate_pass p1; thinkgate_strategy ffs n=4;
+                       thinkgate_effort low budget=64; }
+        location /b/ { thinkgate_pass p1;
+                       thinkgate_effort minimal budget=16
+                                        strategy=passthrough; }
+        location /c/ { thinkgate_pass p1;
+                       thinkgate_effort high budget=none strategy=ffs n=4; }
+""")
+    got = [(s["directive"], s["strategy"], s["where"].split(" at ")[0])
+           for s in doc["strategies"]]
+    assert got == [
+        ("thinkgate_effort high", "ffs n=4", doc["strategies"][0]["where"]),
+        ("thinkgate_strategy", "ffs n=4", "location /a/"),
+        ("thinkgate_effort minimal", "passthrough", "location /b/")], got
+    assert doc["strategies"][0]["where"].rsplit(":", 1)[1].isdigit()
 
 
 def test_real_engine_accepts_plugins_and_redis():
@@ -830,6 +858,7 @@ EFFORT_BAD = [
     ("low budget=10 strategy=bad/name", "strategy=bad/name"),
     ("low budget=10 strategy=ffs budget=3", "budget=3"),
     ("low budget=10 strategy=ffs n", "n"),
+    ("low budget=10 strategy=ffs x=" + "y" * 506, "longer than 511 bytes"),
 ]
 
 

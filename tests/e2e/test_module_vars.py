@@ -209,6 +209,34 @@ def test_error_frame_has_no_figures(stack):
     assert fields(line)[1] == "-"
 
 
+# An ERROR frame without a body (the engine could not render its error):
+# the module answers in the same OpenAI shape the engine's errors have,
+# as the whole answer or as the stream's last event.
+BODYLESS = {"message": "thinkgate engine failed this request without a "
+                       "reason", "type": "engine_error", "param": None,
+            "code": None}
+
+
+@pytest.mark.parametrize("stack", [lambda meta, body: [fe.error(503, b"")]],
+                         indirect=True)
+def test_error_frame_without_a_body_is_an_openai_error(stack):
+    status, raw = stack.request("GET", "/plain/x")
+    assert status == 503, raw
+    assert json.loads(raw) == {"error": BODYLESS}
+
+
+@pytest.mark.parametrize("stack", [lambda meta, body: [
+    fe.head(200, (("Content-Type", "text/event-stream"),), stream=True),
+    fe.data('data: {"n": 1}\n\n'), fe.error(502, b"")]], indirect=True)
+def test_stream_error_frame_without_a_body_is_its_last_event(stack):
+    status, raw = stack.request("POST", "/plain/chat/completions", b"{}")
+    assert status == 200, raw
+    events = [e for e in raw.decode().split("\n\n") if e]
+    assert events[0] == 'data: {"n": 1}', events
+    assert events[-1].startswith("data: "), events
+    assert json.loads(events[-1][len("data: "):]) == {"error": BODYLESS}
+
+
 # -- admin -----------------------------------------------------------------
 
 def admin_responder(meta, body):

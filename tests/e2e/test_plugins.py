@@ -396,6 +396,30 @@ BAD_LOCATIONS = [
 ]
 
 
+def refusal_line(g):
+    """The error log's "engine refused registration" line, once nginx has
+    logged it (10 s at most)."""
+    deadline = time.monotonic() + 10
+    log = ""
+    while "engine refused registration" not in log:
+        assert time.monotonic() < deadline, log[-3000:]
+        time.sleep(0.05)
+        with open(g.nginx.error_log, errors="replace") as f:
+            log = f.read()
+    return [ln for ln in log.splitlines()
+            if "engine refused registration" in ln][0]
+
+
+def assert_refused(g, why, prefixes=("/bad/v1", "/good/v1")):
+    """Every location answers 503 with the engine's reason; the engine
+    itself runs on."""
+    for prefix in prefixes:
+        msg = error_of(*chat(g, B, prefix=prefix), 503)
+        assert "refused this configuration" in msg, msg
+        assert why in msg, msg
+    assert g.engine.poll() is None
+
+
 @pytest.mark.parametrize("strategy,why", BAD_LOCATIONS,
                          ids=["unknown_strategy", "unknown_option",
                               "out_of_bounds", "wrong_type"])
@@ -408,23 +432,11 @@ def test_location_with_bad_strategy_refused_at_registration(strategy, why):
 """ % strategy
     g = harness.Gateway(server=server)
     try:
-        deadline = time.monotonic() + 10
-        log = ""
-        while "engine refused registration" not in log:
-            assert time.monotonic() < deadline, log[-3000:]
-            time.sleep(0.05)
-            with open(g.nginx.error_log, errors="replace") as f:
-                log = f.read()
-        line = [ln for ln in log.splitlines()
-                if "engine refused registration" in ln][0]
+        line = refusal_line(g)
         assert 'thinkgate_strategy "%s"' % strategy in line, line
         assert "location /bad/v1/ at " in line, line
         assert why in line, line
-        for prefix in ("/bad/v1", "/good/v1"):
-            msg = error_of(*chat(g, B, prefix=prefix), 503)
-            assert "refused this configuration" in msg, msg
-            assert why in msg, msg
-        assert g.engine.poll() is None
+        assert_refused(g, why)
     finally:
         g.close()
 
