@@ -845,10 +845,11 @@ def measured_answer(doc, kind=None):
 # Per-problem counters a plugin may report in its thinkgate object (trimr;
 # deepprune's traces_pruned), summed per file when present.
 TG_SUMS = ("cut_tokens", "verifier_calls", "verifier_tokens",
-           "no_answer_cuts", "traces_pruned")
+           "no_answer_cuts", "traces_pruned", "judge_calls", "judge_ms",
+           "judge_failures")
 # Counters thinkgate_counts() works out itself (the host's budget_cuts
 # list, deepprune's clusters list, counted), summed the same way.
-TG_COUNTS = ("budget_cuts", "clusters_formed")
+TG_COUNTS = ("budget_cuts", "clusters_formed", "judge_degraded")
 
 
 def thinkgate_counts(tgs_and_answers):
@@ -882,6 +883,9 @@ def thinkgate_counts(tgs_and_answers):
             # reasoning_effort's budget forcing: the traces cut.
             sums["budget_cuts"] = sums.get("budget_cuts", 0) \
                 + len(tg["budget_cuts"])
+        if tg.get("degraded") is True:
+            # deepprune: a judge that failed or timed out; no more pruning.
+            sums["judge_degraded"] = sums.get("judge_degraded", 0) + 1
         if isinstance(tg.get("clusters"), list):
             # deepprune: the lines of reasoning its judge told apart.
             sums["clusters_formed"] = sums.get("clusters_formed", 0) \
