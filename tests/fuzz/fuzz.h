@@ -22,6 +22,30 @@
         }                                                                  \
     } while (0)
 
+/* A growing byte log: two readings of one input write their transcripts
+ * here and must compare equal. */
+typedef struct {
+    char    *p;
+    size_t   len, cap;
+} tg_fuzz_log_t;
+
+static inline void
+tg_fuzz_log_add(tg_fuzz_log_t *log, const void *p, size_t n)
+{
+    char  *np;
+
+    if (log->len + n > log->cap) {
+        log->cap = (log->len + n) * 2 + 64;
+        np = realloc(log->p, log->cap);
+        if (np == NULL) {
+            abort();
+        }
+        log->p = np;
+    }
+    memcpy(log->p + log->len, p, n);
+    log->len += n;
+}
+
 /* The rest of the input after parameters taken from its front. */
 typedef struct {
     const uint8_t  *p;

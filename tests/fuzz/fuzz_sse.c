@@ -12,28 +12,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Every event as name, NUL, length, payload: a transcript to compare. */
-typedef struct {
-    char    *p;
-    size_t   len, cap;
-} tg_fuzz_log_t;
-
-static void
-tg_fuzz_log_add(tg_fuzz_log_t *log, const void *p, size_t n)
-{
-    char  *np;
-
-    if (log->len + n > log->cap) {
-        log->cap = (log->len + n) * 2 + 64;
-        np = realloc(log->p, log->cap);
-        if (np == NULL) {
-            abort();
-        }
-        log->p = np;
-    }
-    memcpy(log->p + log->len, p, n);
-    log->len += n;
-}
+/* The transcript (tg_fuzz_log_t): every event as name, NUL, length,
+ * payload. */
 
 static void
 tg_fuzz_on_event(void *data, const char *event, const char *payload,
