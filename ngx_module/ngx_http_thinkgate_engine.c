@@ -34,6 +34,8 @@ static ngx_int_t ngx_http_thinkgate_engine_send_reg(void);
 static ngx_int_t ngx_http_thinkgate_engine_read_reply(void);
 static void ngx_http_thinkgate_engine_read_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_thinkgate_engine_registered(ngx_event_t *ev);
+static ngx_uint_t ngx_http_thinkgate_engine_drained(ngx_event_t *ev,
+    ssize_t n, size_t size);
 static void ngx_http_thinkgate_engine_write_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_thinkgate_engine_reg_sent(void);
 static void ngx_http_thinkgate_engine_reconnect_handler(ngx_event_t *ev);
@@ -542,12 +544,22 @@ ngx_http_thinkgate_engine_read_handler(ngx_event_t *ev)
         return;
     }
 
-    /* doorbells: drain them all, then look at both rings */
+    /*
+     * doorbells: drain them all, then look at both rings.  As in
+     * ngx_unix_recv(): with EPOLLRDHUP a short read took all there was and
+     * a byte that comes later is a new edge, so no recv() to EAGAIN is
+     * needed, unless the engine's close is already pending (it would
+     * raise no new edge).
+     */
 
     for ( ;; ) {
         n = recv(e->c->fd, buf, sizeof(buf), 0);
 
         if (n > 0) {
+            if (ngx_http_thinkgate_engine_drained(ev, n, sizeof(buf))) {
+                break;
+            }
+
             continue;
         }
 
@@ -583,6 +595,21 @@ ngx_http_thinkgate_engine_read_handler(ngx_event_t *ev)
     if (ngx_http_thinkgate_engine_service() != NGX_OK) {
         ngx_http_thinkgate_engine_disconnect("corrupt frame in ring");
     }
+}
+
+
+/* A read of n bytes into size left nothing behind it (see above). */
+
+static ngx_uint_t
+ngx_http_thinkgate_engine_drained(ngx_event_t *ev, ssize_t n, size_t size)
+{
+#if (NGX_HAVE_EPOLLRDHUP)
+    if ((ngx_event_flags & NGX_USE_EPOLL_EVENT) && ngx_use_epoll_rdhup) {
+        return (size_t) n < size && !ev->pending_eof;
+    }
+#endif
+
+    return 0;
 }
 
 

@@ -269,10 +269,16 @@ tg__conn_poll_cb(uv_poll_t *poll, int status, int events)
         return;
     }
 
-    /* Every byte is a doorbell; how many does not matter. */
+    /* Every byte is a doorbell; how many does not matter.  A short read
+     * took all there was: the poll is level-triggered, so a byte that
+     * comes later wakes it again, and reading on to EAGAIN would cost a
+     * system call per wake-up for nothing. */
     for ( ;; ) {
         n = read(conn->fd, buf, sizeof(buf));
         if (n > 0) {
+            if ((size_t) n < sizeof(buf)) {
+                break;
+            }
             continue;
         }
         if (n == 0) {
