@@ -735,6 +735,10 @@ from lib import machine, write_json  # noqa: E402,F401
 BENCH_OPTION = ("ffs", "self_consistency", "deepprune", "trimr", "auto",
                 "symbolic_moe")
 
+# The strategies without an `n` option (symbolic_moe sizes its run by k
+# experts and samples each): the request names none for them.
+NO_N_OPTION = ("passthrough", "symbolic_moe")
+
 
 def thinkgate_field(cfg, bench):
     """The request's "thinkgate" object, or None when it would be empty.
@@ -743,7 +747,7 @@ def thinkgate_field(cfg, bench):
     tg = {}
     if cfg.get("client_strategy", True):
         tg["strategy"] = cfg["strategy"]
-        if cfg["strategy"] != "passthrough":
+        if cfg["strategy"] not in NO_N_OPTION:
             tg["n"] = cfg.get("n", 8)
         if cfg.get("k", 1) != 1:
             tg["k"] = cfg["k"]
