@@ -577,6 +577,10 @@ tg__js_usage(tg_jcur_t *c, tg_chunk_t *ck, int depth)
         if (TG_JS_KEY(&k, "completion_tokens")) {
             rc = tg__js_field(c, &ck->completion_tokens, &seen, 1,
                               depth + 1);
+        } else if (TG_JS_KEY(&k, "prompt_tokens")) {
+            rc = tg__js_field(c, &ck->prompt_tokens, &seen, 2, depth + 1);
+        } else if (TG_JS_KEY(&k, "total_tokens")) {
+            rc = tg__js_field(c, &ck->total_tokens, &seen, 4, depth + 1);
         } else {
             rc = tg__js_value(c, &v, depth + 1);
         }
@@ -657,4 +661,37 @@ tg__chunk_scan(const char *p, size_t n, int whole, tg_chunk_t *ck)
     }
     tg__js_ws(&c);
     return c.p == c.end ? 0 : -EINVAL;
+}
+
+
+int
+tg_chunk_members(const char *p, size_t n,
+    int (*fn)(void *arg, const tg_jval_t *key, const tg_jval_t *val),
+    void *arg)
+{
+    tg_jcur_t    c = { p, p + n, 0 };
+    tg_jval_t    k, v;
+    const char  *start;
+    int          on, rc;
+
+    tg__js_ws(&c);
+    if (c.p >= c.end || *c.p != '{') {
+        return -EINVAL;
+    }
+    for (on = tg__js_open(&c, 1); on == 1; on = tg__js_next(&c, '}')) {
+        if (tg__js_key(&c, &k) != 0) {
+            return -EINVAL;
+        }
+        start = c.p;
+        if (tg__js_value(&c, &v, 2) != 0) {
+            return -EINVAL;
+        }
+        v.p = start;
+        v.n = (size_t) (c.p - start);
+        rc = fn(arg, &k, &v);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return on == 0 ? 0 : -EINVAL;
 }

@@ -45,6 +45,9 @@ typedef struct {
     tg_jval_t       model;
     tg_jval_t       usage;              /* the object's whole text */
     tg_jval_t       completion_tokens;  /* usage.completion_tokens */
+    tg_jval_t       prompt_tokens;      /* usage.prompt_tokens */
+    tg_jval_t       total_tokens;       /* usage.total_tokens (read only
+                                           so that it is not given twice) */
     unsigned        has_choice:1;       /* a choice with index 0 (or none)
                                            was found in "choices" */
     unsigned        has_message:1;      /* tg_chunk_scan_whole: that choice
@@ -68,5 +71,15 @@ int tg_chunk_scan(const char *p, size_t n, tg_chunk_t *c);
  * whatever its index, from its "message" (has_message set when it has
  * one, an object or not) or its "text". */
 int tg_chunk_scan_whole(const char *p, size_t n, tg_chunk_t *c);
+
+/* The members of an object the scanner accepted as a chunk's "usage" (no
+ * escaped key; prompt_tokens, completion_tokens and total_tokens at most
+ * once), in order: fn gets each key (its contents) and its value (p, n:
+ * its whole text, a string's quotes included; i for an integer) and
+ * returns nonzero to stop, which is then returned.  0, or -EINVAL for a
+ * text the scanner would not have accepted. */
+int tg_chunk_members(const char *p, size_t n,
+    int (*fn)(void *arg, const tg_jval_t *key, const tg_jval_t *val),
+    void *arg);
 
 #endif /* TG_OPENAI_CHUNK_H */

@@ -105,6 +105,8 @@ struct tg_host_trace_s {
     tg_buf_t            usage_raw;      /* the last usage object's text,
                                            parsed only when read */
     unsigned            usage_dirty:1;  /* usage_raw is newer than usage */
+    int64_t             usage_pt;       /* usage_raw's prompt_tokens when
+                                           an integer, else INT64_MIN */
     tg_buf_t            scratch;        /* unescaped text of one chunk */
     char               *model;          /* the backend's "model" */
     uint64_t            started_ms;
@@ -444,6 +446,10 @@ void tg__host_trace_free(tg_host_trace_t *ht);
 /* The trace's last usage object (NULL: none), parsed from the chunk's
  * text on first read. */
 json_t *tg__host_trace_usage(tg_host_trace_t *ht);
+/* Whether the trace has a usage object, and its prompt_tokens when an
+ * integer >= 0 (else -1), without parsing the text (host_sse.c). */
+int tg__host_trace_has_usage(const tg_host_trace_t *ht);
+int64_t tg__host_trace_prompt(tg_host_trace_t *ht);
 void tg__host_prefix_text(tg_host_trace_t *ht, tg_buf_t *b);
 
 /* host_budget.c: the request's reasoning_effort (hr->effort, budget;

@@ -218,13 +218,13 @@ tg__host_usage_source(tg_host_req_t *hr, tg_host_trace_t *ht)
     size_t   i, with = 0, without = 0;
 
     if (ht != NULL) {
-        return tg__host_trace_usage(ht) != NULL ? "backend" : "counted";
+        return tg__host_trace_has_usage(ht) ? "backend" : "counted";
     }
     for (i = 0; i < hr->ntraces; i++) {
         if (!hr->traces[i]->live) {
             continue;
         }
-        if (tg__host_trace_usage(hr->traces[i]) != NULL) {
+        if (tg__host_trace_has_usage(hr->traces[i])) {
             with++;
         } else {
             without++;
@@ -240,15 +240,13 @@ tg__host_usage_source(tg_host_req_t *hr, tg_host_trace_t *ht)
 static int64_t
 tg__host_prompt_of(tg_host_trace_t *ht)
 {
-    json_t   *v;
     int64_t   p;
 
-    v = json_object_get(tg__host_trace_usage(ht), "prompt_tokens");
-    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+    p = tg__host_trace_prompt(ht);
+    if (p < 0) {
         return ht->cut_at && ht->prompt_tokens >= 0 ? ht->prompt_tokens
                                                     : -1;
     }
-    p = json_integer_value(v);
     if (ht->cut_at && ht->prompt_tokens >= 0) {
         p += ht->prompt_tokens;
     }

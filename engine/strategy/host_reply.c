@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "openai/chunk.h"
 #include "strategy/host.h"
 #include "util/jdump.h"
 #include "util/jstr.h"
@@ -122,6 +123,86 @@ tg__host_reply_begin(tg_host_req_t *hr, tg_host_trace_t *usage_of,
 }
 
 
+/* The trace's usage text rewritten member by member (tg_chunk_members):
+ * the counts replaced, the rest as the backend wrote it. */
+typedef struct {
+    tg_buf_t   *b;
+    int64_t     vals[2];        /* completion_tokens, total_tokens */
+    unsigned    seen;
+    int         replace;
+    int         first;
+} tg__host_usage_w_t;
+
+
+static int
+tg__host_usage_member(void *arg, const tg_jval_t *k, const tg_jval_t *v)
+{
+    static const char *const  keys[] = { "completion_tokens",
+                                         "total_tokens" };
+    tg__host_usage_w_t       *w = arg;
+    int                       i, rc;
+
+    for (i = w->replace ? 0 : 2; i < 2; i++) {
+        if (k->n == strlen(keys[i]) && memcmp(k->p, keys[i], k->n) == 0) {
+            break;
+        }
+    }
+    rc = w->first ? TG_LIT(w->b, "{\"") : TG_LIT(w->b, ",\"");
+    w->first = 0;
+    rc |= tg_buf_append(w->b, k->p, k->n);
+    rc |= TG_LIT(w->b, "\":");
+    if (i < 2) {
+        w->seen |= 1u << i;
+        rc |= tg_jstr_int(w->b, w->vals[i]);
+    } else {
+        rc |= tg_buf_append(w->b, v->p, v->n);
+    }
+    return rc != 0 ? -ENOMEM : 0;
+}
+
+
+/* The usage text of a trace whose usage object was scanned and not
+ * parsed since: what tg_json_dump_ints below writes, as JSON, without
+ * building the object.  0, 1 when it does not apply, or -ENOMEM. */
+static int
+tg__host_usage_raw(tg_host_trace_t *ht, tg_buf_t *b)
+{
+    static const char *const  keys[] = { "completion_tokens",
+                                         "total_tokens" };
+    tg__host_usage_w_t        w;
+    size_t                    mark = tg_buf_size(b);
+    int                       i, rc;
+
+    if (!ht->usage_dirty) {
+        return 1;
+    }
+    w.b = b;
+    w.replace = ht->tokens > 0;
+    w.vals[0] = ht->tokens;
+    /* as json_integer_value(): 0 for a prompt_tokens not an integer */
+    w.vals[1] = (ht->usage_pt != INT64_MIN ? ht->usage_pt : 0) + ht->tokens;
+    w.seen = 0;
+    w.first = 1;
+    rc = tg_chunk_members(tg_buf_ptr(&ht->usage_raw),
+                          tg_buf_size(&ht->usage_raw),
+                          tg__host_usage_member, &w);
+    for (i = 0; rc == 0 && w.replace && i < 2; i++) {
+        if (!(w.seen & (1u << i))) {
+            rc |= w.first ? TG_LIT(b, "{\"") : TG_LIT(b, ",\"");
+            w.first = 0;
+            rc |= tg_buf_append(b, keys[i], strlen(keys[i]));
+            rc |= TG_LIT(b, "\":");
+            rc |= tg_jstr_int(b, w.vals[i]);
+        }
+    }
+    if (rc == 0) {
+        return w.first ? TG_LIT(b, "{}") : TG_LIT(b, "}");
+    }
+    b->len = b->start + mark;
+    return rc == -EINVAL ? 1 : -ENOMEM;
+}
+
+
 /* The usage of a non-streamed answer, appended to b: what dumping
  * tg__host_usage's object writes, without its copy of the trace's usage
  * object where only the counts change. */
@@ -134,6 +215,12 @@ tg__host_usage_text(tg_host_req_t *hr, tg_host_trace_t *ht, tg_buf_t *b)
     int64_t                   vals[2];
     int                       rc;
 
+    if (ht != NULL && ht->cut_at == 0) {
+        rc = tg__host_usage_raw(ht, b);
+        if (rc != 1) {
+            return rc;
+        }
+    }
     u = ht != NULL && ht->cut_at == 0 ? tg__host_trace_usage(ht) : NULL;
     if (json_is_object(u)) {
         if (ht->tokens == 0) {

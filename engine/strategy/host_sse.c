@@ -41,6 +41,7 @@ static void tg__host_event_delta(tg_host_trace_t *ht, json_t *ch,
 static const char *tg__host_jtext(tg_host_trace_t *ht, const tg_jval_t *v,
     size_t *n);
 static int tg__host_event_bad(tg_host_trace_t *ht, const char *why);
+static void tg__host_usage_keep(tg_host_trace_t *ht, const tg_chunk_t *ck);
 static int tg__host_event_scan(tg_host_trace_t *ht, const tg_chunk_t *ck,
     int *has_usage, int *chunk);
 
@@ -364,9 +365,7 @@ tg__host_event_scan(tg_host_trace_t *ht, const tg_chunk_t *ck,
                              + ht->tokens_base;
             }
         }
-        ht->usage_raw.start = ht->usage_raw.len = 0;
-        ht->usage_dirty = tg_buf_append(&ht->usage_raw, ck->usage.p,
-                                        ck->usage.n) == 0;
+        tg__host_usage_keep(ht, ck);
     }
 
     if (!ck->has_choice) {
@@ -421,6 +420,39 @@ tg__host_event_scan(tg_host_trace_t *ht, const tg_chunk_t *ck,
     *chunk = tg_buf_size(&ht->reasoning) != r0
              || tg_buf_size(&ht->content) != c0;
     return 1;
+}
+
+
+/* A scanned chunk's usage object: its text, and its prompt_tokens. */
+static void
+tg__host_usage_keep(tg_host_trace_t *ht, const tg_chunk_t *ck)
+{
+    ht->usage_raw.start = ht->usage_raw.len = 0;
+    ht->usage_dirty = tg_buf_append(&ht->usage_raw, ck->usage.p,
+                                    ck->usage.n) == 0;
+    ht->usage_pt = ck->prompt_tokens.type == TG_JV_INT
+                   ? ck->prompt_tokens.i : INT64_MIN;
+}
+
+
+int
+tg__host_trace_has_usage(const tg_host_trace_t *ht)
+{
+    return ht->usage_dirty || ht->usage != NULL;
+}
+
+
+int64_t
+tg__host_trace_prompt(tg_host_trace_t *ht)
+{
+    json_t  *v;
+
+    if (ht->usage_dirty) {
+        return ht->usage_pt >= 0 ? ht->usage_pt : -1;
+    }
+    v = json_object_get(ht->usage, "prompt_tokens");
+    return json_is_integer(v) && json_integer_value(v) >= 0
+           ? json_integer_value(v) : -1;
 }
 
 
@@ -646,9 +678,7 @@ tg__host_answer_scan(tg_host_trace_t *ht)
         ht->model = strndup(s, n);
     }
     if (ck.usage.object) {
-        ht->usage_raw.start = ht->usage_raw.len = 0;
-        ht->usage_dirty = tg_buf_append(&ht->usage_raw, ck.usage.p,
-                                        ck.usage.n) == 0;
+        tg__host_usage_keep(ht, &ck);
         ht->tokens = ck.completion_tokens.type == TG_JV_INT
                      ? (uint32_t) ck.completion_tokens.i : 0;
     }

@@ -61,12 +61,28 @@ tg_fuzz_all_in_range(const tg_chunk_t *c, const char *p, size_t n)
     tg_fuzz_in_range(&c->model, p, n);
     tg_fuzz_in_range(&c->usage, p, n);
     tg_fuzz_in_range(&c->completion_tokens, p, n);
+    tg_fuzz_in_range(&c->prompt_tokens, p, n);
+    tg_fuzz_in_range(&c->total_tokens, p, n);
     tg_fuzz_in_range(&c->reasoning_content, p, n);
     tg_fuzz_in_range(&c->reasoning, p, n);
     tg_fuzz_in_range(&c->content, p, n);
     tg_fuzz_in_range(&c->text, p, n);
     tg_fuzz_in_range(&c->finish_reason, p, n);
     tg_fuzz_in_range(&c->logprobs, p, n);
+}
+
+
+/* Every member tg_chunk_members reports lies inside the usage text. */
+static int
+tg_fuzz_member(void *arg, const tg_jval_t *k, const tg_jval_t *v)
+{
+    const tg_chunk_t  *c = arg;
+
+    tg_fuzz_check(k->p >= c->usage.p
+                  && k->p + k->n <= c->usage.p + c->usage.n);
+    tg_fuzz_check(v->p >= c->usage.p && v->n > 0
+                  && v->p + v->n <= c->usage.p + c->usage.n);
+    return 0;
 }
 
 
@@ -91,6 +107,13 @@ tg_fuzz_top(const tg_chunk_t *c, const char *p, size_t size)
     if (json_is_object(usage)) {
         tg_fuzz_same(&c->completion_tokens,
                      json_object_get(usage, "completion_tokens"));
+        tg_fuzz_same(&c->prompt_tokens,
+                     json_object_get(usage, "prompt_tokens"));
+        tg_fuzz_same(&c->total_tokens,
+                     json_object_get(usage, "total_tokens"));
+        /* the host rewrites the usage member by member */
+        tg_fuzz_check(tg_chunk_members(c->usage.p, c->usage.n,
+                                       tg_fuzz_member, (void *) c) == 0);
     }
     return doc;
 }

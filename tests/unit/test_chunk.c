@@ -348,8 +348,50 @@ loaded(int rc, const char *p, size_t n)
 }
 
 
+/* tg_chunk_members' callback: the members written back as an object. */
+static int
+rebuild_member(void *arg, const tg_jval_t *k, const tg_jval_t *v)
+{
+    tg_buf_t  *b = arg;
+
+    tg_buf_append(b, tg_buf_size(b) > 1 ? ",\"" : "\"",
+                  tg_buf_size(b) > 1 ? 2 : 1);
+    tg_buf_append(b, k->p, k->n);
+    tg_buf_append(b, "\":", 2);
+    tg_buf_append(b, v->p, v->n);
+    if (v->type == TG_JV_INT) {
+        json_t  *i = json_loadb(v->p, v->n, JSON_DECODE_ANY, NULL);
+
+        cr_assert_eq(json_integer_value(i), v->i, "member value %.*s",
+                     (int) v->n, v->p);
+        json_decref(i);
+    }
+    return 0;
+}
+
+
+/* The usage object's members, each key with its value's text, make the
+ * same object again. */
+static void
+check_members(const tg_jval_t *u, json_t *usage, const char *p)
+{
+    tg_buf_t  b = { 0 };
+    json_t   *again;
+
+    tg_buf_append(&b, "{", 1);
+    cr_assert_eq(tg_chunk_members(u->p, u->n, rebuild_member, &b), 0,
+                 "members of the usage in %s", p);
+    tg_buf_append(&b, "}", 1);
+    again = json_loadb(tg_buf_ptr(&b), tg_buf_size(&b), 0, NULL);
+    cr_assert(json_equal(again, usage), "members of the usage in %s: %.*s",
+              p, (int) tg_buf_size(&b), tg_buf_ptr(&b));
+    json_decref(again);
+    tg_buf_free(&b);
+}
+
+
 /* The top-level members both readings must agree on: error, model and
- * usage (its text and completion_tokens). */
+ * usage (its text, its counts and its members). */
 static void
 check_top(const tg_chunk_t *ck, json_t *doc, const char *p)
 {
@@ -367,6 +409,12 @@ check_top(const tg_chunk_t *ck, json_t *doc, const char *p)
         check_val(&ck->completion_tokens,
                   json_object_get(usage, "completion_tokens"),
                   "completion_tokens", p);
+        check_val(&ck->prompt_tokens,
+                  json_object_get(usage, "prompt_tokens"),
+                  "prompt_tokens", p);
+        check_val(&ck->total_tokens, json_object_get(usage, "total_tokens"),
+                  "total_tokens", p);
+        check_members(&ck->usage, usage, p);
     }
 }
 
@@ -514,6 +562,8 @@ Test(chunk, refused_shapes_go_to_jansson)
 {
     static const char  *docs[] = {
         "{\"model\":\"a\",\"model\":\"b\"}",            /* duplicate */
+        "{\"usage\":{\"prompt_tokens\":1,\"prompt_tokens\":2}}",
+        "{\"usage\":{\"total_tokens\":1,\"total_tokens\":2}}",
         "{\"choices\":[{\"index\":\"0\"}]}",            /* odd index */
         "{\"choices\":[1]}",                            /* not an object */
         "{\"mod\\u0065l\":\"x\"}",                      /* escaped key */
