@@ -123,6 +123,11 @@ tg__host_reply_begin(tg_host_req_t *hr, tg_host_trace_t *usage_of,
 }
 
 
+/* The counts a non-streamed answer's usage gets from the trace. */
+static const char *const  tg__host_usage_keys[] = { "completion_tokens",
+                                                    "total_tokens" };
+
+
 /* The trace's usage text rewritten member by member (tg_chunk_members):
  * the counts replaced, the rest as the backend wrote it. */
 typedef struct {
@@ -137,13 +142,13 @@ typedef struct {
 static int
 tg__host_usage_member(void *arg, const tg_jval_t *k, const tg_jval_t *v)
 {
-    static const char *const  keys[] = { "completion_tokens",
-                                         "total_tokens" };
     tg__host_usage_w_t       *w = arg;
     int                       i, rc;
 
     for (i = w->replace ? 0 : 2; i < 2; i++) {
-        if (k->n == strlen(keys[i]) && memcmp(k->p, keys[i], k->n) == 0) {
+        if (k->n == strlen(tg__host_usage_keys[i])
+            && memcmp(k->p, tg__host_usage_keys[i], k->n) == 0)
+        {
             break;
         }
     }
@@ -167,8 +172,6 @@ tg__host_usage_member(void *arg, const tg_jval_t *k, const tg_jval_t *v)
 static int
 tg__host_usage_raw(tg_host_trace_t *ht, tg_buf_t *b)
 {
-    static const char *const  keys[] = { "completion_tokens",
-                                         "total_tokens" };
     tg__host_usage_w_t        w;
     size_t                    mark = tg_buf_size(b);
     int                       i, rc;
@@ -190,7 +193,8 @@ tg__host_usage_raw(tg_host_trace_t *ht, tg_buf_t *b)
         if (!(w.seen & (1u << i))) {
             rc |= w.first ? TG_LIT(b, "{\"") : TG_LIT(b, ",\"");
             w.first = 0;
-            rc |= tg_buf_append(b, keys[i], strlen(keys[i]));
+            rc |= tg_buf_append(b, tg__host_usage_keys[i],
+                                strlen(tg__host_usage_keys[i]));
             rc |= TG_LIT(b, "\":");
             rc |= tg_jstr_int(b, w.vals[i]);
         }
@@ -209,8 +213,6 @@ tg__host_usage_raw(tg_host_trace_t *ht, tg_buf_t *b)
 static int
 tg__host_usage_text(tg_host_req_t *hr, tg_host_trace_t *ht, tg_buf_t *b)
 {
-    static const char *const  keys[] = { "completion_tokens",
-                                         "total_tokens" };
     json_t                   *u;
     int64_t                   vals[2];
     int                       rc;
@@ -229,7 +231,7 @@ tg__host_usage_text(tg_host_req_t *hr, tg_host_trace_t *ht, tg_buf_t *b)
         vals[0] = ht->tokens;
         vals[1] = json_integer_value(json_object_get(u, "prompt_tokens"))
                   + ht->tokens;
-        return tg_json_dump_ints(b, u, keys, vals, 2);
+        return tg_json_dump_ints(b, u, tg__host_usage_keys, vals, 2);
     }
     u = tg__host_usage(hr, ht);
     if (u == NULL) {
