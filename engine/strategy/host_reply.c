@@ -139,6 +139,20 @@ typedef struct {
 } tg__host_usage_w_t;
 
 
+/* A member's start: the comma after the one before (or the brace), the
+ * key and its colon. */
+static int
+tg__host_usage_key(tg__host_usage_w_t *w, const char *k, size_t n)
+{
+    int  rc;
+
+    rc = w->first ? TG_LIT(w->b, "{\"") : TG_LIT(w->b, ",\"");
+    w->first = 0;
+    rc |= tg_buf_append(w->b, k, n);
+    return rc | TG_LIT(w->b, "\":");
+}
+
+
 static int
 tg__host_usage_member(void *arg, const tg_jval_t *k, const tg_jval_t *v)
 {
@@ -152,10 +166,7 @@ tg__host_usage_member(void *arg, const tg_jval_t *k, const tg_jval_t *v)
             break;
         }
     }
-    rc = w->first ? TG_LIT(w->b, "{\"") : TG_LIT(w->b, ",\"");
-    w->first = 0;
-    rc |= tg_buf_append(w->b, k->p, k->n);
-    rc |= TG_LIT(w->b, "\":");
+    rc = tg__host_usage_key(w, k->p, k->n);
     if (i < 2) {
         w->seen |= 1u << i;
         rc |= tg_jstr_int(w->b, w->vals[i]);
@@ -191,11 +202,8 @@ tg__host_usage_raw(tg_host_trace_t *ht, tg_buf_t *b)
                           tg__host_usage_member, &w);
     for (i = 0; rc == 0 && w.replace && i < 2; i++) {
         if (!(w.seen & (1u << i))) {
-            rc |= w.first ? TG_LIT(b, "{\"") : TG_LIT(b, ",\"");
-            w.first = 0;
-            rc |= tg_buf_append(b, tg__host_usage_keys[i],
-                                strlen(tg__host_usage_keys[i]));
-            rc |= TG_LIT(b, "\":");
+            rc |= tg__host_usage_key(&w, tg__host_usage_keys[i],
+                                     strlen(tg__host_usage_keys[i]));
             rc |= tg_jstr_int(b, w.vals[i]);
         }
     }
