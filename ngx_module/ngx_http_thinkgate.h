@@ -257,6 +257,7 @@ struct ngx_http_thinkgate_ctx_s {
     ngx_chain_t                *busy;
     uint64_t                    handed;     /* DATA bytes given to nginx */
     uint64_t                    credited;   /* WINDOW credit returned */
+    off_t                       sent_mark;  /* c->sent at the send timer */
 
     ngx_array_t                *figures;    /* ngx_keyval_t, from END */
 

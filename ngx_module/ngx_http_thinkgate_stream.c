@@ -498,9 +498,19 @@ ngx_http_thinkgate_after_output(ngx_http_request_t *r,
     wev = r->connection->write;
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
+    /*
+     * send_timeout bounds the time between two writes that took bytes, as
+     * in ngx_http_writer(): the timer starts again whenever the client
+     * took some, else a slow reader that keeps reading would be cut
+     * send_timeout after it first fell behind.
+     */
+
     if (r->buffered || r->connection->buffered || ctx->busy) {
-        if (!wev->delayed && !wev->timer_set) {
+        if (!wev->delayed
+            && (!wev->timer_set || r->connection->sent != ctx->sent_mark))
+        {
             ngx_add_timer(wev, clcf->send_timeout);
+            ctx->sent_mark = r->connection->sent;
         }
 
         if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
