@@ -37,6 +37,7 @@ static ngx_int_t ngx_http_thinkgate_engine_registered(ngx_event_t *ev);
 static ngx_uint_t ngx_http_thinkgate_engine_drained(ngx_event_t *ev,
     ssize_t n, size_t size);
 static void ngx_http_thinkgate_engine_write_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_thinkgate_engine_reg_sent(void);
 static void ngx_http_thinkgate_engine_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_thinkgate_engine_keeper_handler(ngx_event_t *ev);
 static void ngx_http_thinkgate_engine_close(void);
@@ -380,6 +381,28 @@ ngx_http_thinkgate_engine_send_reg(void)
     if (e->memfd != -1) {
         close(e->memfd);
         e->memfd = -1;
+    }
+
+    return ngx_http_thinkgate_engine_reg_sent();
+}
+
+
+/*
+ * Only the registration writes with write events; doorbells are single
+ * bytes sent with MSG_DONTWAIT.  An edge-triggered EPOLLOUT left armed
+ * would wake the worker each time the engine reads a doorbell (the
+ * socket's send space changes): one wake-up more per request for nothing.
+ */
+static ngx_int_t
+ngx_http_thinkgate_engine_reg_sent(void)
+{
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    if (e->c->write->active
+        && ngx_del_event(e->c->write, NGX_WRITE_EVENT, NGX_CLEAR_EVENT)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return NGX_OK;
