@@ -26,6 +26,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/route/group.c \
     engine/config/health.c \
     engine/core/request.c \
+    engine/core/meta.c \
     engine/core/trace.c \
     engine/core/group_wait.c \
     engine/serve/dispatch.c \
@@ -143,14 +144,20 @@ $(eval $(call tg_unit_test,test_chunk,tests/unit/test_chunk.c \
     engine/util/buf.c,\
     $(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_keys,tests/unit/test_keys.c \
-    engine/serve/keys.c engine/openai/request.c engine/openai/responses.c \
+    engine/serve/keys.c engine/core/meta.c engine/openai/chunk.c \
+    engine/openai/request.c engine/openai/responses.c \
     engine/openai/responses_out.c engine/util/jload.c engine/util/jstr.c \
     engine/util/jdump.c engine/util/buf.c engine/log.c,\
+    $(TG_ENGINE_TEST_FLAGS) -lm))
+$(eval $(call tg_unit_test,test_meta,tests/unit/test_meta.c \
+    engine/core/meta.c engine/openai/chunk.c engine/util/jload.c \
+    engine/util/jstr.c engine/util/jdump.c engine/util/buf.c,\
     $(TG_ENGINE_TEST_FLAGS) -lm))
 # core/request.c alone: transport, traces, generations and the hooks
 # above are fakes in the test.
 $(eval $(call tg_unit_test,test_core_request,tests/unit/test_core_request.c \
-    engine/core/request.c engine/openai/request.c engine/openai/responses.c \
+    engine/core/request.c engine/core/meta.c engine/openai/chunk.c \
+    engine/openai/request.c engine/openai/responses.c \
     engine/openai/responses_out.c engine/util/jload.c engine/util/jstr.c \
     engine/util/jdump.c engine/util/buf.c engine/log.c,\
     $(TG_ENGINE_TEST_FLAGS) -luv -lm))
@@ -180,7 +187,8 @@ $(TG_HOST_PROBE): tests/plugins/host_probe.c include/thinkgate/plugin.h
 	    -o $@ $<
 
 TG_HOST_TEST_SRCS := $(wildcard engine/strategy/host*.c) \
-    $(wildcard engine/plugin/*.c) engine/core/effort.c engine/score/score.c \
+    $(wildcard engine/plugin/*.c) engine/core/effort.c engine/core/meta.c \
+    engine/score/score.c \
     engine/openai/request.c engine/openai/responses.c \
     engine/openai/responses_out.c engine/openai/chunk.c \
     engine/util/buf.c engine/util/jstr.c engine/util/jdump.c \

@@ -48,7 +48,8 @@ fuzz_one() {
     fi
 
     case $name in
-        request|jload|chunk|config|sim_request) dict=(-dict=tests/fuzz/json.dict) ;;
+        request|jload|chunk|meta|config|sim_request)
+            dict=(-dict=tests/fuzz/json.dict) ;;
         answer|thoughts) dict=(-dict=tests/fuzz/answer.dict) ;;
     esac
     before=$(ls "$arts" | wc -l)

@@ -22,7 +22,8 @@ static void tg__request_pace(tg_request_t *r);
 static void tg__deadline_cb(uv_timer_t *timer);
 static void tg__deadline_closed(uv_handle_t *h);
 static void tg__reap_cb(uv_idle_t *idle);
-static void tg__request_bad_meta(tg_request_t *r, const json_error_t *jerr);
+static void tg__request_bad_meta(tg_request_t *r, int rc,
+    const json_error_t *jerr);
 static void tg__request_fail(tg_request_t *r, int status, const char *fmt,
     const char *what);
 
@@ -142,6 +143,7 @@ tg_request_feed(tg_request_t *r, const uint8_t *p, size_t n, int first,
     const tg_request_hooks_t  *h = r->engine->request_hooks;
     uint32_t                   meta_len;
     json_error_t               jerr;
+    int                        rc;
 
     if (!r->assembling) {
         return 0;
@@ -160,11 +162,11 @@ tg_request_feed(tg_request_t *r, const uint8_t *p, size_t n, int first,
             return 0;
         }
 
-        r->meta = tg_json_loadb((const char *) p + sizeof(uint32_t),
-                                meta_len, &jerr);
-        if (r->meta == NULL || !json_is_object(r->meta)) {
+        rc = tg_meta_read(&r->meta, (const char *) p + sizeof(uint32_t),
+                          meta_len, &jerr);
+        if (rc != 0) {
             r->assembling = 0;
-            tg__request_bad_meta(r, &jerr);
+            tg__request_bad_meta(r, rc, &jerr);
             return 0;
         }
 
@@ -204,14 +206,15 @@ tg_request_feed(tg_request_t *r, const uint8_t *p, size_t n, int first,
  * that keeps the parser's words in the log only (issue 14, bug 4).
  */
 static void
-tg__request_bad_meta(tg_request_t *r, const json_error_t *jerr)
+tg__request_bad_meta(tg_request_t *r, int rc, const json_error_t *jerr)
 {
     tg_oa_error_t  err;
 
     tg_log_warn("request %llu: REQUEST meta is not a JSON object: %s",
                 (unsigned long long) r->id,
-                r->meta != NULL ? "wrong type" : jerr->text);
-    if (r->meta == NULL && json_error_code(jerr) == json_error_invalid_utf8) {
+                rc == -EINVAL ? jerr->text
+                : rc == -EPROTO ? "wrong type" : strerror(-rc));
+    if (rc == -EINVAL && json_error_code(jerr) == json_error_invalid_utf8) {
         tg_oa_error_set(&err, 400, "invalid_request_error",
                         "invalid_encoding", NULL,
                         "A request header or the URI is not valid UTF-8.");
@@ -786,7 +789,7 @@ tg_request_reap(tg_engine_t *e)
         if (h != NULL && h->on_free != NULL) {
             h->on_free(r);
         }
-        json_decref(r->meta);
+        tg_meta_free(&r->meta);
         tg_oa_request_free(&r->oa);
         tg_buf_free(&r->body);
         tg_buf_free(&r->head);

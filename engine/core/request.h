@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "core/meta.h"
 #include "engine.h"
 #include "openai/request.h"
 #include "transport/conn.h"
@@ -66,7 +67,7 @@ struct tg_req_s {
     unsigned               counted:1;       /* in requests_in_flight */
 
     /* Input: meta and body of the REQUEST frames. */
-    json_t                *meta;
+    tg_meta_t              meta;
     tg_buf_t               body;
     int                    kind;            /* TG_KIND_* */
     const char            *method;          /* borrowed from meta */

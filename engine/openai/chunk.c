@@ -282,6 +282,7 @@ tg__js_value(tg_jcur_t *c, tg_jval_t *v, int depth)
     if (c->p >= c->end) {
         return -EINVAL;
     }
+    v->object = 0;
     switch (*c->p) {
     case '"':
         return tg__js_string(c, v);
@@ -693,5 +694,10 @@ tg_chunk_members(const char *p, size_t n,
             return rc;
         }
     }
-    return on == 0 ? 0 : -EINVAL;
+    if (on != 0) {
+        return -EINVAL;
+    }
+    /* one object and nothing after it but space, as jansson reads it */
+    tg__js_ws(&c);
+    return c.p == c.end ? 0 : -EINVAL;
 }

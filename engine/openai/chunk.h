@@ -72,12 +72,12 @@ int tg_chunk_scan(const char *p, size_t n, tg_chunk_t *c);
  * one, an object or not) or its "text". */
 int tg_chunk_scan_whole(const char *p, size_t n, tg_chunk_t *c);
 
-/* The members of an object the scanner accepted as a chunk's "usage" (no
- * escaped key; prompt_tokens, completion_tokens and total_tokens at most
- * once), in order: fn gets each key (its contents) and its value (p, n:
- * its whole text, a string's quotes included; i for an integer) and
- * returns nonzero to stop, which is then returned.  0, or -EINVAL for a
- * text the scanner would not have accepted. */
+/* The members of an object (a chunk's "usage" the scanner accepted, the
+ * REQUEST meta), in order: fn gets each key (its contents; an escaped key
+ * is -EINVAL) and its value (p, n: its whole text, a string's quotes
+ * included; i for an integer) and returns nonzero to stop, which is then
+ * returned.  0, or -EINVAL for a text that is not one object the scanner
+ * answers for (space may follow it, nothing else). */
 int tg_chunk_members(const char *p, size_t n,
     int (*fn)(void *arg, const tg_jval_t *key, const tg_jval_t *val),
     void *arg);

@@ -78,10 +78,8 @@ tg_dispatch(tg_request_t *r)
 static int
 tg__dispatch_meta(tg_request_t *r, tg_oa_error_t *err)
 {
-    const char  *kind;
-    json_t      *v;
+    const char  *kind = r->meta.kind;
 
-    kind = json_string_value(json_object_get(r->meta, "kind"));
     if (kind == NULL) {
         tg_oa_error_set(err, 500, NULL, NULL, NULL,
                         "REQUEST meta has no \"kind\"");
@@ -100,23 +98,20 @@ tg__dispatch_meta(tg_request_t *r, tg_oa_error_t *err)
         return -EPROTO;
     }
 
-    r->method = json_string_value(json_object_get(r->meta, "method"));
-    r->uri = json_string_value(json_object_get(r->meta, "uri"));
-    r->args = json_string_value(json_object_get(r->meta, "args"));
-    r->pool_name = json_string_value(json_object_get(r->meta, "pool"));
+    r->method = r->meta.method;
+    r->uri = r->meta.uri;
+    r->args = r->meta.args;
+    r->pool_name = r->meta.pool;
 
-    v = json_object_get(r->meta, "timeout_ms");
-    if (json_is_integer(v) && json_integer_value(v) > 0) {
-        r->timeout_ms = json_integer_value(v);
+    if (r->meta.timeout_ms > 0) {
+        r->timeout_ms = r->meta.timeout_ms;
     }
-    v = json_object_get(r->meta, "deadline_ms");
-    if (json_is_integer(v) && json_integer_value(v) > 0) {
-        r->deadline_ms = json_integer_value(v);
+    if (r->meta.deadline_ms > 0) {
+        r->deadline_ms = r->meta.deadline_ms;
     }
-    v = json_object_get(r->meta, "max_body");
-    r->max_body = json_is_integer(v) && json_integer_value(v) > 0
-                  && json_integer_value(v) < TG_REQUEST_MAX_BODY
-                  ? (uint64_t) json_integer_value(v) : TG_REQUEST_MAX_BODY;
+    r->max_body = r->meta.max_body > 0
+                  && r->meta.max_body < TG_REQUEST_MAX_BODY
+                  ? (uint64_t) r->meta.max_body : TG_REQUEST_MAX_BODY;
 
     if (r->method == NULL) {
         r->method = "GET";

@@ -86,6 +86,8 @@ static tg_key_entry_t *tg__keys_entry(tg_keys_t *k, const char *name);
 static int tg__keys_name_valid(const char *s, size_t len);
 static int tg__keys_uint(json_t *v, uint64_t *out);
 static int tg__keys_limits(tg_key_req_t *kr, json_t *o);
+static int tg__keys_meta_limits(tg_request_t *r, tg_key_req_t *kr,
+    tg_oa_error_t *err);
 static tg_redis_t *tg__keys_redis(tg_request_t *r, tg_shared_t **link);
 static int tg__keys_shared(tg_request_t *r);
 static void tg__keys_lookup_cb(tg_redis_t *redis, int status,
@@ -258,11 +260,11 @@ tg_keys_meta(tg_request_t *r, tg_oa_error_t *err)
 {
     tg_key_req_t  *kr;
     const char    *name, *sha, *store, *s;
-    json_t        *m = r->meta;
+    int            rc;
 
-    name = json_string_value(json_object_get(m, "key"));
-    sha = json_string_value(json_object_get(m, "key_sha256"));
-    store = json_string_value(json_object_get(m, "key_store"));
+    name = r->meta.key;
+    sha = r->meta.key_sha256;
+    store = r->meta.key_store;
 
     if (name == NULL && sha == NULL) {
         return 0;
@@ -315,20 +317,40 @@ tg_keys_meta(tg_request_t *r, tg_oa_error_t *err)
         return -EINVAL;
     }
 
-    s = json_string_value(json_object_get(m, "key_models"));
+    s = r->meta.key_models;
     kr->models = strdup(s ? s : "");
-    s = json_string_value(json_object_get(m, "key_strategies"));
+    s = r->meta.key_strategies;
     kr->strategies = strdup(s ? s : "");
     if (kr->models == NULL || kr->strategies == NULL) {
         tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
         return -ENOMEM;
     }
-    if (tg__keys_limits(kr, json_object_get(m, "key_limits")) != 0) {
+    rc = tg__keys_meta_limits(r, kr, err);
+    if (rc == 0) {
+        kr->resolved = 1;
+    }
+    return rc;
+}
+
+
+/* The meta's "key_limits", read from its tree (built for this only). */
+static int
+tg__keys_meta_limits(tg_request_t *r, tg_key_req_t *kr, tg_oa_error_t *err)
+{
+    json_t  *limits = NULL;
+
+    if (r->meta.has_key_limits) {
+        if (tg_meta_json(&r->meta) == NULL) {
+            tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
+            return -ENOMEM;
+        }
+        limits = json_object_get(r->meta.doc, "key_limits");
+    }
+    if (tg__keys_limits(kr, limits) != 0) {
         tg_oa_error_set(err, 500, NULL, NULL, NULL,
                         "REQUEST meta has bad key_limits");
         return -EINVAL;
     }
-    kr->resolved = 1;
     return 0;
 }
 

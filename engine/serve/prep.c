@@ -39,7 +39,7 @@ tg_prep_run(tg_request_t *r, tg_oa_error_t *err)
     int           session_on, need_prefix;
 
     pool = r->pool;
-    session_on = json_is_true(json_object_get(r->meta, "session"));
+    session_on = r->meta.session;
 
     if (tg__prep_session_id(r, idbuf, sizeof(idbuf), &id, &idlen, &param,
                             err) != 0)
@@ -138,11 +138,9 @@ tg__prep_session_id(tg_request_t *r, char *idbuf, size_t size,
         }
     }
     if (*id == NULL) {
-        v = json_object_get(json_object_get(r->meta, "headers"),
-                            "x-thinkgate-session");
-        if (json_is_string(v)) {
-            *id = json_string_value(v);
-            *idlen = json_string_length(v);
+        if (r->meta.h_session != NULL) {
+            *id = r->meta.h_session;
+            *idlen = strlen(r->meta.h_session);
             *param = NULL;
         }
     }

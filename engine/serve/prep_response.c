@@ -78,9 +78,7 @@ tg__resp_owner(tg_request_t *r, char owner[TG_SESSION_OWNER_LEN + 1])
 {
     const char  *auth;
 
-    auth = json_string_value(json_object_get(json_object_get(r->meta,
-                                                             "headers"),
-                                             "authorization"));
+    auth = r->meta.h_authorization;
     if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
         tg_session_owner(auth + 7, strlen(auth + 7), owner);
         return;

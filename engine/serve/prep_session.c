@@ -86,9 +86,7 @@ tg__prep_session(tg_prep_t *p, const char *id, size_t len,
      * "demo1") could read the conversation: sessions need a key.  Only
      * the Bearer scheme names one, so that "Authorization: KEY" is not
      * taken for the owner of "Bearer KEY". */
-    auth = json_string_value(json_object_get(json_object_get(r->meta,
-                                                             "headers"),
-                                             "authorization"));
+    auth = r->meta.h_authorization;
     if (tg__prep_bearer(auth, &auth, &alen) != 0) {
         tg_oa_error_set(err, 401, "authentication_error",
                         auth == NULL ? "session_needs_api_key"

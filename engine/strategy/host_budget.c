@@ -62,6 +62,7 @@ tg__host_effort(tg_host_req_t *hr, tg_effort_t *rule, tg_oa_error_t *err)
 {
     tg_request_t  *r = hr->r;
     const char    *name;
+    json_t        *meta;
     char           msg[256];
 
     memset(rule, 0, sizeof(*rule));
@@ -77,7 +78,13 @@ tg__host_effort(tg_host_req_t *hr, tg_effort_t *rule, tg_oa_error_t *err)
         hr->effort_native = 1;
         return 0;
     }
-    if (tg_effort_rule(r->meta, hr->effort, rule, msg, sizeof(msg)) != 0) {
+    /* the location's levels, in a tree built for this only */
+    meta = NULL;
+    if (r->meta.has_effort && (meta = tg_meta_json(&r->meta)) == NULL) {
+        tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
+        return -ENOMEM;
+    }
+    if (tg_effort_rule(meta, hr->effort, rule, msg, sizeof(msg)) != 0) {
         tg_oa_error_set(err, 500, "server_error", "invalid_effort", NULL,
                         "This location's thinkgate_effort %s is invalid: "
                         "%s", name, msg);

@@ -103,7 +103,7 @@ tg__select_parse_client(tg_request_t *r, tg_plugin_selection_t *body,
     char         msg[512];
     int          client_ok, rc;
 
-    client_ok = json_is_true(json_object_get(r->meta, "client_strategy"));
+    client_ok = r->meta.client_strategy;
 
     if (r->oa.thinkgate != NULL) {
         if (!client_ok) {
@@ -124,8 +124,7 @@ tg__select_parse_client(tg_request_t *r, tg_plugin_selection_t *body,
         }
     }
 
-    text = json_string_value(json_object_get(json_object_get(r->meta,
-                                 "headers"), "x-thinkgate-strategy"));
+    text = r->meta.h_strategy;
     if (text == NULL) {
         return 0;
     }
@@ -186,7 +185,7 @@ tg__select_parse_location(tg_request_t *r, tg_host_req_t *hr,
         return rc;
     }
     text = effort.strategy[0] != '\0' ? effort.strategy
-           : json_string_value(json_object_get(r->meta, "strategy"));
+           : r->meta.strategy;
     if (text == NULL || text[0] == '\0') {
         return 0;
     }

@@ -36,6 +36,8 @@ $(eval $(call tg_fuzz,sse,engine/backend/sse.c,-Iengine))
 $(eval $(call tg_fuzz,http1,engine/backend/http1.c,-Iengine))
 $(eval $(call tg_fuzz,chunk,engine/openai/chunk.c,-Iengine -ljansson))
 $(eval $(call tg_fuzz,jload,$(TG_FUZZ_JLOAD),-Iengine -ljansson -lm))
+$(eval $(call tg_fuzz,meta,engine/core/meta.c engine/openai/chunk.c \
+    $(TG_FUZZ_JLOAD),-Iengine -ljansson -lm))
 $(eval $(call tg_fuzz,ring,$(TG_FUZZ_JLOAD),-Iengine -ljansson -lm))
 $(eval $(call tg_fuzz,config,engine/config/generation.c \
     engine/config/document.c engine/config/fields.c engine/config/models.c \

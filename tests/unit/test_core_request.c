@@ -338,8 +338,7 @@ Test(core_request, assembled_answered_closed_freed)
 
     cr_assert_eq(request_frame(adopted[0], 7, NULL, "el\":1}", 0), 0);
     cr_assert_eq(nready, 1);
-    cr_assert_str_eq(json_string_value(json_object_get(ready->meta, "uri")),
-                     "/v1/chat/completions");
+    cr_assert_str_eq(ready->meta.uri, "/v1/chat/completions");
     cr_assert_eq(tg_buf_size(&ready->body), strlen("{\"model\":1}"));
     cr_assert_eq(memcmp(tg_buf_ptr(&ready->body), "{\"model\":1}", 11), 0);
 

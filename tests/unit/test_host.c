@@ -43,7 +43,7 @@ t_teardown(void)
     if (t_req.strategy_data != NULL) {
         tg_strategy_host.destroy(&t_req);
     }
-    json_decref(t_req.meta);
+    tg_meta_free(&t_req.meta);
     tg_oa_request_free(&t_req.oa);
     memset(&t_req, 0, sizeof(t_req));
     fake_core_reset();
@@ -52,6 +52,26 @@ t_teardown(void)
     (void) uv_run(&t_loop, UV_RUN_NOWAIT);
     tg_plugin_registry_free(t_engine.plugins);
     (void) uv_loop_close(&t_loop);
+}
+
+
+/* The REQUEST meta of a location whose thinkgate_strategy is strategy. */
+static void
+t_meta(const char *strategy)
+{
+    json_t        *m;
+    json_error_t   jerr;
+    char          *text;
+
+    m = json_pack("{s:s}", "strategy", strategy);
+    cr_assert_not_null(m);
+    text = json_dumps(m, 0);
+    json_decref(m);
+    cr_assert_not_null(text);
+    cr_assert_eq(tg_meta_read(&t_req.meta, text, strlen(text), &jerr), 0,
+                 "%s", jerr.text);
+    free(text);
+    cr_assert_str_eq(t_req.meta.strategy, strategy);
 }
 
 
@@ -73,8 +93,7 @@ t_start_as(const char *strategy, int stream, tg_oa_error_t *err)
     t_req.pool_name = "p";
     t_req.pool = tg_generation_pool(NULL, "p");   /* dispatch's, faked */
     t_req.gen = t_gen;
-    t_req.meta = json_pack("{s:s}", "strategy", strategy);
-    cr_assert_not_null(t_req.meta);
+    t_meta(strategy);
     cr_assert_eq(tg_oa_parse(&t_req.oa, TG_OA_CHAT, body, strlen(body),
                              err), 0);
     t_req.strategy = &tg_strategy_host;
@@ -493,7 +512,7 @@ Test(host, location_strategies_are_checked_at_registration)
     cr_assert_eq(t_start("host_probe n=3", &err), 0, "%s", err.message);
     cr_assert_eq(fake_core.ntraces, 3);
     tg_strategy_host.destroy(&t_req);
-    json_decref(t_req.meta);
+    tg_meta_free(&t_req.meta);
     tg_oa_request_free(&t_req.oa);
     fake_core_reset();
 

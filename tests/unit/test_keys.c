@@ -134,8 +134,8 @@ request(const char *meta)
     r = calloc(1, sizeof(*r));
     cr_assert(r != NULL);
     r->engine = &engine;
-    r->meta = json_loads(meta, 0, &jerr);
-    cr_assert(r->meta != NULL, "%s", jerr.text);
+    cr_assert_eq(tg_meta_read(&r->meta, meta, strlen(meta), &jerr), 0,
+                 "%s", jerr.text);
     cr_assert_eq(tg_keys_meta(r, &err), 0, "%s", err.message);
     answered = 0;
     nexts = 0;
@@ -147,7 +147,7 @@ done(tg_request_t *r, uint64_t spent)
 {
     tg_keys_close(r, spent);
     tg_keys_free_request(r);
-    json_decref(r->meta);
+    tg_meta_free(&r->meta);
     free(r);
 }
 

@@ -1,0 +1,353 @@
+/*
+ * The REQUEST meta read once, without a JSON tree (core/meta.h).  The
+ * chunk scanner (openai/chunk.h) walks the members and vouches that the
+ * text is JSON jansson would accept; what it will not answer for (an
+ * escaped key, deep nesting, a number jansson might refuse) goes through
+ * jansson, and the fields are then taken from jansson's tree, with the
+ * same rules, so that the result never depends on which path ran.
+ */
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/meta.h"
+#include "openai/chunk.h"
+#include "util/buf.h"
+#include "util/jload.h"
+#include "util/jstr.h"
+
+enum {
+    TG__META_STR,           /* const char * */
+    TG__META_INT,           /* int64_t */
+    TG__META_TRUE,          /* unsigned char: 1 for true */
+    TG__META_HAS,           /* unsigned char: 1 when present */
+    TG__META_HEADERS        /* an object of TG__META_STR members */
+};
+
+typedef struct {
+    const char  *name;
+    size_t       len;
+    int          type;
+    size_t       off;
+} tg__meta_key_t;
+
+#define TG__META_KEY(name, type, field)                                      \
+    { name, sizeof(name) - 1, type, offsetof(tg_meta_t, field) }
+
+static const tg__meta_key_t  tg__meta_keys[] = {
+    TG__META_KEY("kind", TG__META_STR, kind),
+    TG__META_KEY("method", TG__META_STR, method),
+    TG__META_KEY("uri", TG__META_STR, uri),
+    TG__META_KEY("args", TG__META_STR, args),
+    TG__META_KEY("pool", TG__META_STR, pool),
+    TG__META_KEY("strategy", TG__META_STR, strategy),
+    TG__META_KEY("key", TG__META_STR, key),
+    TG__META_KEY("key_sha256", TG__META_STR, key_sha256),
+    TG__META_KEY("key_store", TG__META_STR, key_store),
+    TG__META_KEY("key_models", TG__META_STR, key_models),
+    TG__META_KEY("key_strategies", TG__META_STR, key_strategies),
+    TG__META_KEY("timeout_ms", TG__META_INT, timeout_ms),
+    TG__META_KEY("deadline_ms", TG__META_INT, deadline_ms),
+    TG__META_KEY("max_body", TG__META_INT, max_body),
+    TG__META_KEY("client_strategy", TG__META_TRUE, client_strategy),
+    TG__META_KEY("session", TG__META_TRUE, session),
+    TG__META_KEY("effort", TG__META_HAS, has_effort),
+    TG__META_KEY("key_limits", TG__META_HAS, has_key_limits),
+    TG__META_KEY("headers", TG__META_HEADERS, h_authorization),
+    { NULL, 0, 0, 0 }
+};
+
+static const tg__meta_key_t  tg__meta_headers[] = {
+    TG__META_KEY("authorization", TG__META_STR, h_authorization),
+    TG__META_KEY("x-thinkgate-strategy", TG__META_STR, h_strategy),
+    TG__META_KEY("x-thinkgate-session", TG__META_STR, h_session),
+    TG__META_KEY("x-request-id", TG__META_STR, h_request_id),
+    { NULL, 0, 0, 0 }
+};
+
+typedef struct {
+    tg_meta_t              *m;
+    const tg__meta_key_t   *keys;
+    char                   *arena;      /* the strings' next byte */
+} tg__meta_scan_t;
+
+static int tg__meta_store(tg_meta_t *m, const char *p, size_t n,
+    tg__meta_scan_t *s);
+static const tg__meta_key_t *tg__meta_key(const tg__meta_key_t *keys,
+    const char *name, size_t len);
+static int tg__meta_member(void *arg, const tg_jval_t *key,
+    const tg_jval_t *val);
+static int tg__meta_string(tg__meta_scan_t *s, const tg_jval_t *v,
+    const char **out);
+static void tg__meta_put(tg__meta_scan_t *s, const char *p, size_t n,
+    const char **out);
+static int tg__meta_fallback(tg_meta_t *m, const char *p, size_t n,
+    json_error_t *jerr);
+static void tg__meta_tree(tg__meta_scan_t *s, json_t *o);
+
+
+int
+tg_meta_read(tg_meta_t *m, const char *p, size_t n, json_error_t *jerr)
+{
+    tg__meta_scan_t  s;
+    int              rc;
+
+    tg_meta_free(m);
+
+    rc = tg__meta_store(m, p, n, &s);
+    if (rc == 0) {
+        rc = tg_chunk_members(m->store, n, tg__meta_member, &s);
+    }
+    if (rc == -EINVAL) {
+        rc = tg__meta_fallback(m, p, n, jerr);
+    }
+    if (rc != 0) {
+        tg_meta_free(m);
+    }
+    return rc;
+}
+
+
+/*
+ * A fresh store for p[0..n): the text, then the strings, each at most as
+ * long as its quoted text (escapes only shorten), so n more bytes hold
+ * them all; every field absent.
+ */
+static int
+tg__meta_store(tg_meta_t *m, const char *p, size_t n, tg__meta_scan_t *s)
+{
+    memset(m, 0, sizeof(*m));
+    m->timeout_ms = -1;
+    m->deadline_ms = -1;
+    m->max_body = -1;
+
+    m->store = malloc(2 * n + 2);
+    if (m->store == NULL) {
+        return -ENOMEM;
+    }
+    memcpy(m->store, p, n);
+    m->store[n] = '\0';
+    m->len = n;
+
+    s->m = m;
+    s->keys = tg__meta_keys;
+    s->arena = m->store + n + 1;
+    return 0;
+}
+
+
+static const tg__meta_key_t *
+tg__meta_key(const tg__meta_key_t *keys, const char *name, size_t len)
+{
+    const tg__meta_key_t  *k;
+
+    for (k = keys; k->name != NULL; k++) {
+        if (k->len == len && memcmp(k->name, name, len) == 0) {
+            return k;
+        }
+    }
+    return NULL;
+}
+
+
+/* One member as the scanner read it (an escaped key never comes). */
+static int
+tg__meta_member(void *arg, const tg_jval_t *key, const tg_jval_t *val)
+{
+    tg__meta_scan_t       *s = arg;
+    tg__meta_scan_t        in;
+    const tg__meta_key_t  *k, *h;
+    char                  *field;
+
+    k = tg__meta_key(s->keys, key->p, key->n);
+    if (k == NULL) {
+        return 0;
+    }
+
+    field = (char *) s->m + k->off;
+
+    switch (k->type) {
+    case TG__META_STR:
+        return tg__meta_string(s, val, (const char **) (void *) field);
+
+    case TG__META_INT:
+        *(int64_t *) (void *) field = val->type == TG_JV_INT ? val->i : -1;
+        return 0;
+
+    case TG__META_TRUE:
+        *(unsigned char *) field = val->type == TG_JV_OTHER && val->n == 4
+                                   && memcmp(val->p, "true", 4) == 0;
+        return 0;
+
+    case TG__META_HAS:
+        *(unsigned char *) field = 1;
+        return 0;
+
+    default:
+        /* "headers": the last one given is the one that counts */
+        for (h = tg__meta_headers; h->name != NULL; h++) {
+            *(const char **) (void *) ((char *) s->m + h->off) = NULL;
+        }
+        if (!val->object) {
+            return 0;
+        }
+        in = *s;
+        in.keys = tg__meta_headers;
+        if (tg_chunk_members(val->p, val->n, tg__meta_member, &in) != 0) {
+            return -EINVAL;
+        }
+        s->arena = in.arena;
+        return 0;
+    }
+}
+
+
+/* A string member's value, unescaped into the arena; NULL for a value
+ * that is not a string. */
+static int
+tg__meta_string(tg__meta_scan_t *s, const tg_jval_t *v, const char **out)
+{
+    tg_buf_t     b;
+    const char  *p;
+    size_t       n;
+
+    *out = NULL;
+    if (v->type != TG_JV_STRING) {
+        return 0;
+    }
+
+    /* tg_chunk_members gives the value's whole text, quotes included */
+    p = v->p + 1;
+    n = v->n - 2;
+
+    if (!v->esc) {
+        tg__meta_put(s, p, n, out);
+        return 0;
+    }
+
+    memset(&b, 0, sizeof(b));
+    if (tg_jstr_unescape(&b, p, n) != 0
+        || memchr(tg_buf_ptr(&b), '\0', tg_buf_size(&b)) != NULL)
+    {
+        /* \u0000 or worse: jansson says what */
+        tg_buf_free(&b);
+        return -EINVAL;
+    }
+    tg__meta_put(s, tg_buf_ptr(&b), tg_buf_size(&b), out);
+    tg_buf_free(&b);
+    return 0;
+}
+
+
+static void
+tg__meta_put(tg__meta_scan_t *s, const char *p, size_t n, const char **out)
+{
+    memcpy(s->arena, p, n);
+    s->arena[n] = '\0';
+    *out = s->arena;
+    s->arena += n + 1;
+}
+
+
+/*
+ * What the scanner would not answer for, jansson decides: not JSON, or
+ * not an object, is the caller's error; an object's fields are taken from
+ * jansson's tree, which is kept for tg_meta_json.
+ */
+static int
+tg__meta_fallback(tg_meta_t *m, const char *p, size_t n, json_error_t *jerr)
+{
+    tg__meta_scan_t  s;
+    json_t          *doc;
+
+    doc = tg_json_loadb(p, n, jerr);
+    if (doc == NULL) {
+        return -EINVAL;
+    }
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return -EPROTO;
+    }
+
+    tg_meta_free(m);
+    if (tg__meta_store(m, p, n, &s) != 0) {
+        json_decref(doc);
+        return -ENOMEM;
+    }
+    m->doc = doc;
+    tg__meta_tree(&s, doc);
+    return 0;
+}
+
+
+/* The members of a jansson object, with tg__meta_member's rules (its
+ * strings are no longer than their text: the arena holds them). */
+static void
+tg__meta_tree(tg__meta_scan_t *s, json_t *o)
+{
+    tg__meta_scan_t        in;
+    const tg__meta_key_t  *k, *h;
+    const char            *key;
+    json_t                *v;
+    char                  *field;
+
+    json_object_foreach(o, key, v) {
+        k = tg__meta_key(s->keys, key, strlen(key));
+        if (k == NULL) {
+            continue;
+        }
+        field = (char *) s->m + k->off;
+
+        switch (k->type) {
+        case TG__META_STR:
+            *(const char **) (void *) field = NULL;
+            if (json_is_string(v)) {
+                tg__meta_put(s, json_string_value(v), json_string_length(v),
+                             (const char **) (void *) field);
+            }
+            break;
+        case TG__META_INT:
+            *(int64_t *) (void *) field = json_is_integer(v)
+                                          ? json_integer_value(v) : -1;
+            break;
+        case TG__META_TRUE:
+            *(unsigned char *) field = json_is_true(v);
+            break;
+        case TG__META_HAS:
+            *(unsigned char *) field = 1;
+            break;
+        default:
+            for (h = tg__meta_headers; h->name != NULL; h++) {
+                *(const char **) (void *) ((char *) s->m + h->off) = NULL;
+            }
+            in = *s;
+            in.keys = tg__meta_headers;
+            tg__meta_tree(&in, v);      /* nothing when not an object */
+            s->arena = in.arena;
+            break;
+        }
+    }
+}
+
+
+json_t *
+tg_meta_json(tg_meta_t *m)
+{
+    if (m->doc == NULL && m->store != NULL) {
+        m->doc = tg_json_loadb(m->store, m->len, NULL);
+    }
+    return m->doc;
+}
+
+
+void
+tg_meta_free(tg_meta_t *m)
+{
+    free(m->store);
+    m->store = NULL;
+    m->len = 0;
+    json_decref(m->doc);
+    m->doc = NULL;
+}
