@@ -22,6 +22,31 @@ static const unsigned char  tg__js_plain[256] = {
     [0x20 ... 0x21] = 1, [0x23 ... 0x5B] = 1, [0x5D ... 0x7F] = 1,
 };
 
+#define TG__JS_ONES   0x0101010101010101ULL
+#define TG__JS_HIGHS  0x8080808080808080ULL
+
+/*
+ * Whether any of the 8 bytes in x is not tg__js_plain: 0x80 and up, below
+ * 0x20, '"' or '\\' (whatever the byte order).  With every byte below
+ * 0x80, a byte's top bit after subtracting 0x20 from each is set exactly
+ * when it was below 0x20, or when a borrow came from a lower byte that
+ * was; the same for the bytes equal to '"' and '\\', made zero by the
+ * xor, and 1 subtracted.  So some top bit is set exactly when some byte
+ * is one of them.
+ */
+static inline int
+tg__js_special8(uint64_t x)
+{
+    uint64_t  q = x ^ (TG__JS_ONES * '"');
+    uint64_t  b = x ^ (TG__JS_ONES * '\\');
+
+    if (x & TG__JS_HIGHS) {
+        return 1;
+    }
+    return (((x - TG__JS_ONES * 0x20) | (q - TG__JS_ONES)
+             | (b - TG__JS_ONES)) & TG__JS_HIGHS) != 0;
+}
+
 static int tg__chunk_scan(const char *p, size_t n, int whole,
     tg_chunk_t *ck);
 static int tg__js_value(tg_jcur_t *c, tg_jval_t *v, int depth);
@@ -125,7 +150,17 @@ tg__js_string(tg_jcur_t *c, tg_jval_t *v)
     v->p = (const char *) p;
 
     for ( ;; ) {
-        /* Plain ASCII: the common case, one table lookup per byte. */
+        /* Plain ASCII: the common case, eight bytes at a time, then one
+         * table lookup per byte up to the one that is not. */
+        while (end - p >= 8) {
+            uint64_t  x;
+
+            memcpy(&x, p, 8);
+            if (tg__js_special8(x)) {
+                break;
+            }
+            p += 8;
+        }
         while (p < end && tg__js_plain[*p]) {
             p++;
         }
