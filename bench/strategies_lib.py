@@ -29,6 +29,7 @@ of a batch in lockstep, so the shortest trace ends first.
 """
 import collections
 import glob
+import importlib.util
 import gzip
 import http.client
 import json
@@ -304,13 +305,23 @@ def trace_files(path):
 Expect = collections.namedtuple("Expect", "winner answer tokens correct note")
 
 
+def keep_first(tf, m):
+    """Keeps tf's first m problems in numeric order of their ids (a
+    sample for a slow judge; the recording's figures then cover those
+    only)."""
+    keep = {id(p) for p in sorted(tf.problems, key=_problem_key)[:m]}
+    tf.problems = [p for p in tf.problems if id(p) in keep]
+
+
+def _problem_key(p):
+    pid = str(p.problem_id)
+    return (0, int(pid), "") if pid.isdigit() else (1, 0, pid)
+
+
 def keep_half(tf, half):
     """Keeps tf's problems at even or odd positions of its problem ids in
     numeric order (tools/auto_prior.py --half's split)."""
-    def key(p):
-        pid = str(p.problem_id)
-        return (0, int(pid), "") if pid.isdigit() else (1, 0, pid)
-    ordered = sorted(tf.problems, key=key)
+    ordered = sorted(tf.problems, key=_problem_key)
     keep = {id(p) for p in ordered[0 if half == "even" else 1::2]}
     tf.problems = [p for p in tf.problems if id(p) in keep]
 
@@ -541,6 +552,24 @@ def auroc(scores, labels):
 JUDGE_MODEL = "thinkgate-sim-judge"
 JUDGE_POOL = "judge"
 
+# A real judge (--llm-judge): SmolLM2-135M-Instruct (mk/models.sh) served
+# by llama.cpp (llama-cpp-python[server]), reached through the same pool.
+LLM_JUDGE_FILE = os.path.join(BUILD, "models", "smollm2",
+                              "SmolLM2-135M-Instruct.Q4_1.gguf")
+LLM_JUDGE_MODEL = "smollm2"
+
+
+def llm_judge_missing():
+    """Why the llama.cpp judge cannot run here, or None."""
+    if not os.path.isfile(LLM_JUDGE_FILE):
+        return "no %s (bash mk/models.sh smollm2)" % LLM_JUDGE_FILE
+    for mod in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette",
+                "starlette_context", "pydantic_settings"):
+        if importlib.util.find_spec(mod) is None:
+            return ("python module %s is absent (llama-cpp-python[server], "
+                    "mk/deps.sh)" % mod)
+    return None
+
 SERVER = """
         location /v1/ {{
             thinkgate_pass reasoners;
@@ -558,7 +587,8 @@ class Stack:
     build/plugins, one nginx worker with a client-strategy location."""
 
     def __init__(self, files, sim_args=(), inflight=4096, timeout_s=600,
-                 workers=1, plugins=(), judge_model=None, embedder=None):
+                 workers=1, plugins=(), judge_model=None, embedder=None,
+                 llm_judge=False):
         self.procs = []
         self.tmp = None
         try:
@@ -586,6 +616,17 @@ class Stack:
                          "max_inflight=%d;\n"
                          "    thinkgate_pool %s judge;\n"
                          % (self.sim.url, judge_model, inflight, JUDGE_POOL))
+            if llm_judge:
+                # SmolLM2 on llama.cpp's server, one request at a time
+                # (it queues the rest): deepprune's Yes/No prompt holds
+                # two prefixes.
+                self.llama = harness.start_llama(LLM_JUDGE_FILE, n_ctx=4096,
+                                                 timeout=120)
+                self.procs.append(self.llama)
+                http += ("    thinkgate_backend judge %s model=%s "
+                         "idle_timeout=600s;\n"
+                         "    thinkgate_pool %s judge;\n"
+                         % (self.llama.url, LLM_JUDGE_MODEL, JUDGE_POOL))
             if embedder:
                 # judge=embed: the engine's all-MiniLM-L6-v2
                 # ("MODEL_DIR [threads=N ...]", thinkgate_embedder's

@@ -38,6 +38,8 @@ LONGER = {
     "test_llamacpp.py": 900,
     # SmolLM2 as a judge: 5-10 s a call, 120 s allowed each
     "test_aux_judge.py": 900,
+    # deepprune with SmolLM2 as its judge over 2 problems of 4 traces
+    "test_bench_llm_judge.py": 900,
 }
 
 
