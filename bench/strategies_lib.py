@@ -29,7 +29,6 @@ of a batch in lockstep, so the shortest trace ends first.
 """
 import collections
 import glob
-import importlib.util
 import gzip
 import http.client
 import json
@@ -554,21 +553,13 @@ JUDGE_POOL = "judge"
 
 # A real judge (--llm-judge): SmolLM2-135M-Instruct (mk/models.sh) served
 # by llama.cpp (llama-cpp-python[server]), reached through the same pool.
-LLM_JUDGE_FILE = os.path.join(BUILD, "models", "smollm2",
-                              "SmolLM2-135M-Instruct.Q4_1.gguf")
+LLM_JUDGE_FILE = harness.SMOLLM_FILE
 LLM_JUDGE_MODEL = "smollm2"
 
 
 def llm_judge_missing():
     """Why the llama.cpp judge cannot run here, or None."""
-    if not os.path.isfile(LLM_JUDGE_FILE):
-        return "no %s (bash mk/models.sh smollm2)" % LLM_JUDGE_FILE
-    for mod in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette",
-                "starlette_context", "pydantic_settings"):
-        if importlib.util.find_spec(mod) is None:
-            return ("python module %s is absent (llama-cpp-python[server], "
-                    "mk/deps.sh)" % mod)
-    return None
+    return harness.llama_missing(LLM_JUDGE_FILE)
 
 SERVER = """
         location /v1/ {{

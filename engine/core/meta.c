@@ -73,16 +73,25 @@ typedef struct {
     char                   *arena;      /* the strings' next byte */
 } tg__meta_scan_t;
 
+/* A member's value as either reading gives it to tg__meta_set. */
+typedef struct {
+    const char             *str;        /* a string's text, unescaped;
+                                           NULL: not a string */
+    size_t                  len;
+    int64_t                 i;
+    unsigned                is_int:1;
+    unsigned                is_true:1;
+} tg__meta_val_t;
+
 static int tg__meta_store(tg_meta_t *m, const char *p, size_t n,
     tg__meta_scan_t *s);
 static const tg__meta_key_t *tg__meta_key(const tg__meta_key_t *keys,
     const char *name, size_t len);
 static int tg__meta_member(void *arg, const tg_jval_t *key,
     const tg_jval_t *val);
-static int tg__meta_string(tg__meta_scan_t *s, const tg_jval_t *v,
-    const char **out);
-static void tg__meta_put(tg__meta_scan_t *s, const char *p, size_t n,
-    const char **out);
+static void tg__meta_set(tg__meta_scan_t *s, const tg__meta_key_t *k,
+    const tg__meta_val_t *v);
+static void tg__meta_no_headers(tg_meta_t *m);
 static int tg__meta_fallback(tg_meta_t *m, const char *p, size_t n,
     json_error_t *jerr);
 static void tg__meta_tree(tg__meta_scan_t *s, json_t *o);
@@ -158,38 +167,18 @@ tg__meta_member(void *arg, const tg_jval_t *key, const tg_jval_t *val)
 {
     tg__meta_scan_t       *s = arg;
     tg__meta_scan_t        in;
-    const tg__meta_key_t  *k, *h;
-    char                  *field;
+    tg__meta_val_t         v;
+    const tg__meta_key_t  *k;
+    tg_buf_t               b;
 
     k = tg__meta_key(s->keys, key->p, key->n);
     if (k == NULL) {
         return 0;
     }
 
-    field = (char *) s->m + k->off;
-
-    switch (k->type) {
-    case TG__META_STR:
-        return tg__meta_string(s, val, (const char **) (void *) field);
-
-    case TG__META_INT:
-        *(int64_t *) (void *) field = val->type == TG_JV_INT ? val->i : -1;
-        return 0;
-
-    case TG__META_TRUE:
-        *(unsigned char *) field = val->type == TG_JV_OTHER && val->n == 4
-                                   && memcmp(val->p, "true", 4) == 0;
-        return 0;
-
-    case TG__META_HAS:
-        *(unsigned char *) field = 1;
-        return 0;
-
-    default:
-        /* "headers": the last one given is the one that counts */
-        for (h = tg__meta_headers; h->name != NULL; h++) {
-            *(const char **) (void *) ((char *) s->m + h->off) = NULL;
-        }
+    if (k->type == TG__META_HEADERS) {
+        /* the last "headers" given is the one that counts */
+        tg__meta_no_headers(s->m);
         if (!val->object) {
             return 0;
         }
@@ -201,53 +190,76 @@ tg__meta_member(void *arg, const tg_jval_t *key, const tg_jval_t *val)
         s->arena = in.arena;
         return 0;
     }
-}
 
-
-/* A string member's value, unescaped into the arena; NULL for a value
- * that is not a string. */
-static int
-tg__meta_string(tg__meta_scan_t *s, const tg_jval_t *v, const char **out)
-{
-    tg_buf_t     b;
-    const char  *p;
-    size_t       n;
-
-    *out = NULL;
-    if (v->type != TG_JV_STRING) {
-        return 0;
-    }
-
-    /* tg_chunk_members gives the value's whole text, quotes included */
-    p = v->p + 1;
-    n = v->n - 2;
-
-    if (!v->esc) {
-        tg__meta_put(s, p, n, out);
-        return 0;
-    }
-
+    memset(&v, 0, sizeof(v));
     memset(&b, 0, sizeof(b));
-    if (tg_jstr_unescape(&b, p, n) != 0
-        || memchr(tg_buf_ptr(&b), '\0', tg_buf_size(&b)) != NULL)
-    {
-        /* \u0000 or worse: jansson says what */
-        tg_buf_free(&b);
-        return -EINVAL;
+    if (val->type == TG_JV_STRING) {
+        /* tg_chunk_members gives the value's whole text, quotes included */
+        v.str = val->p + 1;
+        v.len = val->n - 2;
+        if (val->esc) {
+            if (tg_jstr_unescape(&b, v.str, v.len) != 0
+                || memchr(tg_buf_ptr(&b), '\0', tg_buf_size(&b)) != NULL)
+            {
+                /* \u0000 or worse: jansson says what */
+                tg_buf_free(&b);
+                return -EINVAL;
+            }
+            v.str = tg_buf_ptr(&b);
+            v.len = tg_buf_size(&b);
+        }
     }
-    tg__meta_put(s, tg_buf_ptr(&b), tg_buf_size(&b), out);
+    v.is_int = val->type == TG_JV_INT;
+    v.i = v.is_int ? val->i : 0;
+    v.is_true = val->type == TG_JV_OTHER && val->n == 4
+                && memcmp(val->p, "true", 4) == 0;
+
+    tg__meta_set(s, k, &v);
     tg_buf_free(&b);
     return 0;
 }
 
 
+/* A member of a known key other than "headers", whichever reading gave
+ * it: strings go to the arena. */
 static void
-tg__meta_put(tg__meta_scan_t *s, const char *p, size_t n, const char **out)
+tg__meta_set(tg__meta_scan_t *s, const tg__meta_key_t *k,
+    const tg__meta_val_t *v)
 {
-    memcpy(s->arena, p, n);
-    s->arena[n] = '\0';
-    *out = s->arena;
-    s->arena += n + 1;
+    char         *field = (char *) s->m + k->off;
+    const char  **str = (const char **) (void *) field;
+
+    switch (k->type) {
+    case TG__META_STR:
+        *str = NULL;
+        if (v->str != NULL) {
+            memcpy(s->arena, v->str, v->len);
+            s->arena[v->len] = '\0';
+            *str = s->arena;
+            s->arena += v->len + 1;
+        }
+        break;
+    case TG__META_INT:
+        *(int64_t *) (void *) field = v->is_int ? v->i : -1;
+        break;
+    case TG__META_TRUE:
+        *(unsigned char *) field = v->is_true;
+        break;
+    default:                                    /* TG__META_HAS */
+        *(unsigned char *) field = 1;
+        break;
+    }
+}
+
+
+static void
+tg__meta_no_headers(tg_meta_t *m)
+{
+    const tg__meta_key_t  *h;
+
+    for (h = tg__meta_headers; h->name != NULL; h++) {
+        *(const char **) (void *) ((char *) m + h->off) = NULL;
+    }
 }
 
 
@@ -288,46 +300,33 @@ static void
 tg__meta_tree(tg__meta_scan_t *s, json_t *o)
 {
     tg__meta_scan_t        in;
-    const tg__meta_key_t  *k, *h;
+    tg__meta_val_t         v;
+    const tg__meta_key_t  *k;
     const char            *key;
-    json_t                *v;
-    char                  *field;
+    json_t                *x;
 
-    json_object_foreach(o, key, v) {
+    json_object_foreach(o, key, x) {
         k = tg__meta_key(s->keys, key, strlen(key));
         if (k == NULL) {
             continue;
         }
-        field = (char *) s->m + k->off;
-
-        switch (k->type) {
-        case TG__META_STR:
-            *(const char **) (void *) field = NULL;
-            if (json_is_string(v)) {
-                tg__meta_put(s, json_string_value(v), json_string_length(v),
-                             (const char **) (void *) field);
-            }
-            break;
-        case TG__META_INT:
-            *(int64_t *) (void *) field = json_is_integer(v)
-                                          ? json_integer_value(v) : -1;
-            break;
-        case TG__META_TRUE:
-            *(unsigned char *) field = json_is_true(v);
-            break;
-        case TG__META_HAS:
-            *(unsigned char *) field = 1;
-            break;
-        default:
-            for (h = tg__meta_headers; h->name != NULL; h++) {
-                *(const char **) (void *) ((char *) s->m + h->off) = NULL;
-            }
+        if (k->type == TG__META_HEADERS) {
+            tg__meta_no_headers(s->m);
             in = *s;
             in.keys = tg__meta_headers;
-            tg__meta_tree(&in, v);      /* nothing when not an object */
+            tg__meta_tree(&in, x);      /* nothing when not an object */
             s->arena = in.arena;
-            break;
+            continue;
         }
+        memset(&v, 0, sizeof(v));
+        if (json_is_string(x)) {
+            v.str = json_string_value(x);
+            v.len = json_string_length(x);
+        }
+        v.is_int = json_is_integer(x);
+        v.i = v.is_int ? json_integer_value(x) : 0;
+        v.is_true = json_is_true(x);
+        tg__meta_set(s, k, &v);
     }
 }
 

@@ -16,7 +16,6 @@
 #include "log.h"
 #include "transport/conn.h"
 #include "util/jdump.h"
-#include "util/jload.h"
 
 static void tg__request_pace(tg_request_t *r);
 static void tg__deadline_cb(uv_timer_t *timer);

@@ -431,6 +431,19 @@ tg__js_next(tg_jcur_t *c, char close)
 }
 
 
+/* After the top-level object's members (on: what tg__js_next said last):
+ * 0 when it closed and nothing but space follows, as jansson reads it. */
+static int
+tg__js_end(tg_jcur_t *c, int on)
+{
+    if (on != 0) {
+        return -EINVAL;
+    }
+    tg__js_ws(c);
+    return c->p == c->end ? 0 : -EINVAL;
+}
+
+
 /* An object's members one by one: on is 1 while there is a member to
  * read, after the opening brace (and an empty object) is dealt with. */
 static int
@@ -692,11 +705,7 @@ tg__chunk_scan(const char *p, size_t n, int whole, tg_chunk_t *ck)
             return rc;
         }
     }
-    if (on != 0) {
-        return -EINVAL;
-    }
-    tg__js_ws(&c);
-    return c.p == c.end ? 0 : -EINVAL;
+    return tg__js_end(&c, on);
 }
 
 
@@ -729,10 +738,5 @@ tg_chunk_members(const char *p, size_t n,
             return rc;
         }
     }
-    if (on != 0) {
-        return -EINVAL;
-    }
-    /* one object and nothing after it but space, as jansson reads it */
-    tg__js_ws(&c);
-    return c.p == c.end ? 0 : -EINVAL;
+    return tg__js_end(&c, on);
 }

@@ -7,6 +7,7 @@ printing their logs when a test fails.
 import gzip
 import http.server
 import json
+import importlib.util
 import os
 import shutil
 import signal
@@ -579,6 +580,24 @@ def start_bad_backend(mode):
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
+
+
+# SmolLM2-135M-Instruct (mk/models.sh smollm2): the real model of the
+# llama.cpp tests and of bench/strategies --llm-judge.
+SMOLLM_FILE = os.path.join(BUILD, "models", "smollm2",
+                           "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def llama_missing(model_file, fetch="bash mk/models.sh smollm2"):
+    """Why llama.cpp's server cannot run model_file here, or None."""
+    if not os.path.isfile(model_file):
+        return "model file %s is absent (%s)" % (model_file, fetch)
+    for mod in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette",
+                "starlette_context", "pydantic_settings"):
+        if importlib.util.find_spec(mod) is None:
+            return ("python module %s is absent: llama-cpp-python[server] "
+                    "is not installed (mk/deps.sh prints why)" % mod)
+    return None
 
 
 def start_llama(model_file, n_ctx=512, timeout=90):

@@ -14,7 +14,6 @@ is absent (fails when CI=true, unless THINKGATE_NO_LLAMA=1); the others
 need only the build."""
 import glob
 import http.server
-import importlib.util
 import json
 import os
 import shutil
@@ -27,20 +26,11 @@ import pytest
 
 import harness
 
-MODEL_FILE = os.path.join(harness.BUILD, "models", "smollm2",
-                          "SmolLM2-135M-Instruct.Q4_1.gguf")
+MODEL_FILE = harness.SMOLLM_FILE
 
 
 def _llama_skip_reason():
-    if not os.path.isfile(MODEL_FILE):
-        return ("model file %s is absent (bash mk/models.sh smollm2)"
-                % MODEL_FILE)
-    for mod in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette",
-                "starlette_context", "pydantic_settings"):
-        if importlib.util.find_spec(mod) is None:
-            return ("python module %s is absent: llama-cpp-python[server] "
-                    "is not installed (mk/deps.sh prints why)" % mod)
-    return None
+    return harness.llama_missing(MODEL_FILE)
 
 
 SERVER = """

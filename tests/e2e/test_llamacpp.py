@@ -7,7 +7,6 @@ checked is the protocol: shapes, streaming, errors, disconnects.
 Skips when the model file or the llama_cpp package is absent (mk/deps.sh
 installs `llama-cpp-python[server]` and warns when it cannot)."""
 import http.client
-import importlib.util
 import json
 import os
 import time
@@ -23,14 +22,7 @@ N_CTX = 512
 
 
 def _skip_reason():
-    if not os.path.isfile(MODEL_FILE):
-        return "model file %s is absent" % MODEL_FILE
-    for mod in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette",
-                "starlette_context", "pydantic_settings"):
-        if importlib.util.find_spec(mod) is None:
-            return ("python module %s is absent: llama-cpp-python[server] "
-                    "is not installed (mk/deps.sh prints why)" % mod)
-    return None
+    return harness.llama_missing(MODEL_FILE, "../shared/models")
 
 
 pytestmark = harness.needs(_skip_reason(), opt_out="THINKGATE_NO_LLAMA")

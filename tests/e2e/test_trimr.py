@@ -15,7 +15,6 @@ continuation leaves nothing open.
 """
 import gzip
 import http.server
-import importlib.util
 import json
 import os
 import shutil
@@ -311,20 +310,11 @@ def test_client_leaving_during_a_continuation_leaks_nothing(gw):
     assert sim_stats(gw)["tokens_after_close"] == 0
 
 
-MODEL_FILE = os.path.join(harness.BUILD, "models", "smollm2",
-                          "SmolLM2-135M-Instruct.Q4_1.gguf")
+MODEL_FILE = harness.SMOLLM_FILE
 
 
 def _llama_skip_reason():
-    if not os.path.isfile(MODEL_FILE):
-        return "model file %s is absent (bash mk/models.sh smollm2)" % (
-            MODEL_FILE)
-    for mod in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette",
-                "starlette_context", "pydantic_settings"):
-        if importlib.util.find_spec(mod) is None:
-            return "python module %s is absent: llama-cpp-python[server]" % (
-                mod)
-    return None
+    return harness.llama_missing(MODEL_FILE)
 
 
 @harness.needs(_llama_skip_reason(), opt_out="THINKGATE_NO_LLAMA")
