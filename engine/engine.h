@@ -119,6 +119,9 @@ struct tg_engine_s {
     /* A session lock's lease without its heartbeat (--session-lease),
      * 0: TG_SESSION_LEASE_MS. */
     uint64_t            session_lease_ms;
+    /* --cpu-affinity workers (1, the default) or off (0):
+     * transport/affinity.h. */
+    unsigned            cpu_follow;
 };
 
 #define TG_PLUGIN_REFRESH_MS  2000

@@ -11,6 +11,7 @@ TG_ENGINE_LIBS   := $(shell pkg-config --libs $(TG_ENGINE_PKGS) 2>/dev/null \
 TG_ENGINE_LIB_SRCS := \
     engine/log.c \
     engine/util/buf.c \
+    engine/util/cpu.c \
     engine/util/jstr.c \
     engine/util/jdump.c \
     engine/util/jload.c \
@@ -61,6 +62,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/serve/status.c \
     engine/transport/conn.c \
     engine/transport/register.c \
+    engine/transport/affinity.c \
     engine/transport/listener.c
 
 # The plugin loader (engine/plugin/, its own fragment plugin.mk is
@@ -134,6 +136,8 @@ $(eval $(call tg_unit_test,test_config_models,tests/unit/test_config_models.c \
     engine/config/generation.c engine/config/document.c \
     engine/config/fields.c engine/config/models.c engine/config/health.c \
     engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+$(eval $(call tg_unit_test,test_cpu,tests/unit/test_cpu.c \
+    engine/util/cpu.c,-Iengine))
 $(eval $(call tg_unit_test,test_queue,tests/unit/test_queue.c \
     engine/util/queue.h,-Iengine))
 $(eval $(call tg_unit_test,test_jload,tests/unit/test_jload.c \
@@ -162,7 +166,7 @@ $(eval $(call tg_unit_test,test_core_request,tests/unit/test_core_request.c \
     engine/util/jdump.c engine/util/buf.c engine/log.c,\
     $(TG_ENGINE_TEST_FLAGS) -luv -lm))
 $(eval $(call tg_unit_test,test_embed_pool,tests/unit/test_embed_pool.c \
-    engine/score/embed_pool.c,-Iengine -luv -lpthread))
+    engine/score/embed_pool.c engine/util/cpu.c,-Iengine -luv -lpthread))
 
 # The test plugin that touches every host API entry (tests/e2e/
 # test_plugins.py).  Built beside the loader's test plugins, never into

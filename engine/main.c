@@ -28,6 +28,7 @@
 #include "strategy/host.h"
 #include "transport/conn.h"
 #include "transport/listener.h"
+#include "util/cpu.h"
 
 /* The calls up the layers: transport -> core and serve, core -> serve. */
 static const tg_conn_hooks_t  tg__conn_hooks = {
@@ -43,6 +44,7 @@ static int tg__arg_socket(tg_engine_t *e, char *arg);
 static int tg__arg_allow_user(tg_engine_t *e, char *arg);
 static int tg__arg_allow_env(tg_engine_t *e, char *arg);
 static int tg__arg_plugin_dir(tg_engine_t *e, char *arg);
+static int tg__arg_cpu_affinity(tg_engine_t *e, char *arg);
 static int tg__arg_log_level(tg_engine_t *e, char *arg);
 static int tg__arg_score_device(tg_engine_t *e, char *arg);
 static int tg__arg_lua_dir(tg_engine_t *e, char *arg);
@@ -89,6 +91,13 @@ tg__usage(FILE *f)
         "                           of it while its request runs, so an\n"
         "                           engine that dies frees a session\n"
         "                           after at most this long\n"
+        "  --cpu-affinity MODE      workers (default): the event loop\n"
+        "                           runs on the CPUs of the registered\n"
+        "                           workers (all of them unless nginx\n"
+        "                           pins its workers with\n"
+        "                           worker_cpu_affinity), so that their\n"
+        "                           hand-offs stay on one CPU; off: where\n"
+        "                           the scheduler puts it\n"
         "  --help                   this text\n");
 }
 
@@ -115,6 +124,7 @@ static const tg__arg_t  tg__args[] = {
     { "lua-dir", required_argument, tg__arg_lua_dir },
     { "key-labels", required_argument, tg__arg_key_labels },
     { "session-lease", required_argument, tg__arg_session_lease },
+    { "cpu-affinity", required_argument, tg__arg_cpu_affinity },
     { "help", no_argument, tg__arg_help },
 };
 
@@ -267,6 +277,22 @@ tg__arg_session_lease(tg_engine_t *e, char *arg)
         return -EINVAL;
     }
     e->session_lease_ms = n;
+    return 0;
+}
+
+
+static int
+tg__arg_cpu_affinity(tg_engine_t *e, char *arg)
+{
+    if (strcmp(arg, "workers") == 0) {
+        e->cpu_follow = 1;
+    } else if (strcmp(arg, "off") == 0) {
+        e->cpu_follow = 0;
+    } else {
+        fprintf(stderr, "thinkgated: --cpu-affinity must be workers or "
+                "off, not \"%s\"\n", arg);
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -561,6 +587,7 @@ main(int argc, char **argv)
 
     memset(&e, 0, sizeof(e));
     e.key_labels = TG_KEY_LABELS;
+    e.cpu_follow = 1;
     e.listen_fd = -1;
     tg_config_init(&e.config);
     tg_queue_init(&e.conns);
@@ -573,6 +600,13 @@ main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
+
+    /* Before any thread starts: they all begin on this set. */
+    rc = tg_cpu_save_base();
+    if (rc != 0) {
+        tg_log_warn("cannot read the engine's CPU set (%s): the event loop "
+                    "stays where the scheduler puts it", strerror(-rc));
+    }
 
     if (tg__loop_start(&e, &loop) != 0
         || tg__plugins_start(&e) != 0

@@ -10,6 +10,7 @@
 
 #include "embed/embed.h"
 #include "score/embed_pool.h"
+#include "util/cpu.h"
 #include "util/queue.h"
 
 enum {
@@ -77,7 +78,8 @@ tg_embed_pool_open(uv_loop_t *loop, const tg_embed_pool_conf_t *conf,
 {
     tg_embed_opts_t   o;
     tg_embed_pool_t  *p;
-    int               rc;
+    cpu_set_t         loop_cpus;
+    int               rc, moved;
 
     *out = NULL;
     p = calloc(1, sizeof(*p));
@@ -101,7 +103,11 @@ tg_embed_pool_open(uv_loop_t *loop, const tg_embed_pool_conf_t *conf,
     memset(&o, 0, sizeof(o));
     o.threads = conf->threads;
     o.device = (tg_embed_device_t) conf->device;
+    /* Its threads start on the engine's whole CPU set, not the event
+     * loop's (util/cpu.h). */
+    moved = tg_cpu_enter_base(&loop_cpus);
     rc = tg_embedder_open(conf->path, &o, &p->emb, err, errlen);
+    tg_cpu_leave_base(&loop_cpus, moved);
     if (rc != 0) {
         goto failed;
     }
@@ -289,6 +295,9 @@ tg__pool_work(uv_work_t *w)
     tg_embed_stats_t   st;
     size_t             off, m;
     int                rc;
+
+    /* libuv's pool threads began on the loop's CPUs. */
+    tg_cpu_thread_base();
 
     for (off = 0; off < p->b_n; off += m) {
         m = p->b_n - off;

@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "transport/conn.h"
+#include "transport/affinity.h"
 #include "transport/conn_int.h"
 
 static void tg__conn_poll_cb(uv_poll_t *poll, int status, int events);
@@ -159,12 +160,14 @@ tg_conn_close(tg_conn_t *conn, const char *why)
     const tg_conn_hooks_t  *h = e->conn_hooks;
     tg_stream_t            *s;
     size_t                  i;
+    int                     was_active;
 
     if (conn->state == TG_CONN_CLOSING) {
         return;
     }
 
-    if (conn->state == TG_CONN_ACTIVE) {
+    was_active = conn->state == TG_CONN_ACTIVE;
+    if (was_active) {
         e->nregistrations--;
         tg_log_info("worker %d (registration %llu) gone: %s, %zu requests "
                     "cancelled", (int) conn->peer_pid,
@@ -175,6 +178,9 @@ tg_conn_close(tg_conn_t *conn, const char *why)
     }
 
     conn->state = TG_CONN_CLOSING;
+    if (was_active) {
+        tg_affinity_follow(e);
+    }
 
     for (i = 0; i < TG_CONN_BUCKETS; i++) {
         while ((s = conn->requests[i]) != NULL) {

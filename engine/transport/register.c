@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "transport/conn.h"
+#include "transport/affinity.h"
 #include "transport/conn_int.h"
 
 static void tg__conn_take_fds(tg_conn_t *conn, struct msghdr *msg);
@@ -232,6 +233,7 @@ tg__conn_register(tg_conn_t *conn)
     if (e->conn_hooks != NULL && e->conn_hooks->on_active != NULL) {
         e->conn_hooks->on_active(conn);
     }
+    tg_affinity_follow(e);
 
     /* Frames may already wait. */
     tg_conn_service(conn);
