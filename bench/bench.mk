@@ -89,3 +89,11 @@ CALLGRIND_N ?= 2000
 
 callgrind: all
 	python3 bench/callgrind --requests $(CALLGRIND_N) --syscalls
+
+# thinkgate-handoff (bench/handoff.c): the cost of one hand-off between two
+# processes on one CPU and across two; bench/overhead prints it beside its
+# CPU figures.
+ALL_TARGETS += $(BUILD)/bin/thinkgate-handoff
+
+$(BUILD)/bin/thinkgate-handoff: bench/handoff.c | $(BUILD)/bin
+	$(CC) $(CFLAGS_BASE) -o $@ bench/handoff.c

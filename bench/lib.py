@@ -152,6 +152,7 @@ NGINX_CONF = """
 daemon off;
 master_process on;
 worker_processes {workers};
+{affinity}
 worker_rlimit_nofile {nofile};
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
@@ -318,6 +319,45 @@ def start_litellm(sim_url, models, workers=LITELLM_WORKERS, timeout=180):
     return p
 
 
+def placement(workers):
+    """CPU placement for a gateway benchmark: nginx worker i on CPU i of
+    this process's set (the engine's loop follows its workers), the sim
+    and the load generator on the CPUs left.  None when there are no CPUs
+    left over for them.  Returns {"affinity": worker_cpu_affinity's
+    argument, "gateway": set, "rest": set}."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) <= workers:
+        return None
+    gateway, rest = cpus[:workers], cpus[workers:]
+    masks = ["1" + "0" * c for c in gateway]
+    return {"affinity": " ".join(masks), "gateway": set(gateway),
+            "rest": set(rest)}
+
+
+class Placed:
+    """While in effect: the stack's sim and this process (so every wrk it
+    starts) on place["rest"], LiteLLM's processes on place["gateway"] as
+    nginx's workers are.  Puts this process back on exit."""
+
+    def __init__(self, stack, place):
+        self.stack, self.place = stack, place
+
+    def __enter__(self):
+        self.saved = os.sched_getaffinity(0)
+        if self.place:
+            os.sched_setaffinity(self.stack.sim.p.pid, self.place["rest"])
+            for pid in self.stack.pids().get("litellm", []):
+                try:
+                    os.sched_setaffinity(pid, self.place["gateway"])
+                except OSError:
+                    pass        # a uvicorn child that just exited
+            os.sched_setaffinity(0, self.place["rest"])
+        return self
+
+    def __exit__(self, *exc):
+        os.sched_setaffinity(0, self.saved)
+
+
 def litellm_setup(stack, workers):
     """The `setup` line for LiteLLM in a benchmark's JSON: how it ran, or
     why it did not."""
@@ -340,7 +380,7 @@ class Stack:
 
     def __init__(self, sim_args, workers=1, worker_connections=4096,
                  inflight=1024, ring=None, litellm=None,
-                 litellm_workers=LITELLM_WORKERS):
+                 litellm_workers=LITELLM_WORKERS, affinity=None):
         self.procs = []
         self.litellm = None
         self.litellm_skip = None
@@ -357,6 +397,8 @@ class Stack:
             with open(conf, "w") as f:
                 f.write(NGINX_CONF.format(
                     workers=workers, dir=p.workdir,
+                    affinity="worker_cpu_affinity %s;" % affinity
+                    if affinity else "",
                     nofile=min(max(worker_connections * 2 + 64, 1024),
                                resource.getrlimit(
                                    resource.RLIMIT_NOFILE)[1]),

@@ -81,6 +81,43 @@ def test_overhead_without_litellm_has_no_litellm_row():
     assert "litellm" not in [r[0] for r in raw["rows"]]
 
 
+def test_overhead_free_layout_and_handoff_tables():
+    doc = ov_doc(False)
+    doc["setup"]["layout"] = "placed: nginx workers on CPUs 0"
+    doc["free_concurrency"] = [1]
+    doc["free_runs"] = [ov_run("direct", 1, 0.10, 0.20, 5000.0, 1.0),
+                        ov_run("proxy_pass", 1, 0.15, 0.30, 4000.0, 60.0),
+                        ov_run("thinkgate", 1, 0.30, 0.60, 2000.0, 150.0)]
+    doc["handoff"] = [
+        {"layout": "one CPU", "cpus": [0, 0], "round_trips": 10,
+         "cpu_us_per_round_trip_per_side": 6.0,
+         "wall_us_per_round_trip": 12.0},
+        {"layout": "two CPUs", "cpus": [0, 1], "round_trips": 10,
+         "cpu_us_per_round_trip_per_side": 30.0,
+         "wall_us_per_round_trip": 80.0}]
+    placed, free, raw, handoff = overhead.make_tables(doc)
+    assert placed["caption"].endswith("layout: placed")
+    assert rows_of(placed)["thinkgate"][8] == "4.00"   # 200 / 50
+    assert rows_of(free)["thinkgate"][8] == "2.50"     # 150 / 60
+    layouts = [(r[0], r[2]) for r in raw["rows"]]
+    assert ("thinkgate", "placed") in layouts
+    assert ("thinkgate", "free") in layouts
+    assert [r[0] for r in handoff["rows"]] == ["one CPU", "two CPUs"]
+    assert handoff["rows"][1][1] == "0,1"
+
+
+def test_placement_leaves_cpus_for_sim_and_wrk():
+    cpus = sorted(os.sched_getaffinity(0))
+    place = lib.placement(1)
+    if len(cpus) < 2:
+        assert place is None
+        return
+    assert place["gateway"] == {cpus[0]}
+    assert place["rest"] == set(cpus[1:])
+    assert place["affinity"] == "1" + "0" * cpus[0]
+    assert lib.placement(len(cpus)) is None
+
+
 def relay_run(target, tps, cpu_mtok, rss=None):
     lt = target == "litellm"
     return {"target": target, "tokens_per_s": tps, "events_per_s": tps // 16,
