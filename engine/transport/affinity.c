@@ -33,6 +33,11 @@ tg__affinity_workers(tg_engine_t *e, cpu_set_t *all)
         if (conn->state != TG_CONN_ACTIVE) {
             continue;
         }
+        /* A worker in another pid namespace has no pid here (0), and
+         * sched_getaffinity(0) would be the engine's own set. */
+        if (conn->peer_pid <= 0) {
+            return 0;
+        }
         if (sched_getaffinity(conn->peer_pid, sizeof(set), &set) != 0) {
             tg_log_debug("worker %d: its CPU set: %s", (int) conn->peer_pid,
                          strerror(errno));
