@@ -81,11 +81,12 @@ def test_overhead_without_litellm_has_no_litellm_row():
     assert "litellm" not in [r[0] for r in raw["rows"]]
 
 
-def test_overhead_free_layout_and_handoff_tables():
+def test_overhead_other_layout_and_handoff_tables():
     doc = ov_doc(False)
-    doc["setup"]["layout"] = "placed: nginx workers on CPUs 0"
-    doc["free_concurrency"] = [1]
-    doc["free_runs"] = [ov_run("direct", 1, 0.10, 0.20, 5000.0, 1.0),
+    doc["setup"]["layout"] = "free: every process where the scheduler"
+    doc["other_layout"] = "placed: nginx workers on CPUs 0"
+    doc["other_concurrency"] = [1]
+    doc["other_runs"] = [ov_run("direct", 1, 0.10, 0.20, 5000.0, 1.0),
                         ov_run("proxy_pass", 1, 0.15, 0.30, 4000.0, 60.0),
                         ov_run("thinkgate", 1, 0.30, 0.60, 2000.0, 150.0)]
     doc["handoff"] = [
@@ -95,10 +96,12 @@ def test_overhead_free_layout_and_handoff_tables():
         {"layout": "two CPUs", "cpus": [0, 1], "round_trips": 10,
          "cpu_us_per_round_trip_per_side": 30.0,
          "wall_us_per_round_trip": 80.0}]
-    placed, free, raw, handoff = overhead.make_tables(doc)
-    assert placed["caption"].endswith("layout: placed")
-    assert rows_of(placed)["thinkgate"][8] == "4.00"   # 200 / 50
-    assert rows_of(free)["thinkgate"][8] == "2.50"     # 150 / 60
+    free, placed, raw, handoff = overhead.make_tables(doc)
+    assert free["caption"].endswith("layout: free")
+    assert placed["caption"].startswith("The same in the placed layout")
+    assert "proxy_pass's too" in placed["caption"]
+    assert rows_of(free)["thinkgate"][8] == "4.00"     # 200 / 50
+    assert rows_of(placed)["thinkgate"][8] == "2.50"   # 150 / 60
     layouts = [(r[0], r[2]) for r in raw["rows"]]
     assert ("thinkgate", "placed") in layouts
     assert ("thinkgate", "free") in layouts
