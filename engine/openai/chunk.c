@@ -5,6 +5,7 @@
  */
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "openai/chunk.h"
@@ -26,25 +27,36 @@ static const unsigned char  tg__js_plain[256] = {
 #define TG__JS_HIGHS  0x8080808080808080ULL
 
 /*
- * Whether any of the 8 bytes in x is not tg__js_plain: 0x80 and up, below
- * 0x20, '"' or '\\' (whatever the byte order).  With every byte below
- * 0x80, a byte's top bit after subtracting 0x20 from each is set exactly
- * when it was below 0x20, or when a borrow came from a lower byte that
- * was; the same for the bytes equal to '"' and '\\', made zero by the
- * xor, and 1 subtracted.  So some top bit is set exactly when some byte
- * is one of them.
+ * The bytes of x that are not tg__js_plain, as top bits: 0x80 and up,
+ * below 0x20, '"' or '\\'.  With every byte below 0x80, a byte's top bit
+ * after subtracting 0x20 from each is set exactly when it was below 0x20,
+ * or when a borrow came from a lower byte that was; the same for the
+ * bytes equal to '"' and '\\', made zero by the xor, and 1 subtracted.
+ * So the mask is zero exactly when every byte is plain, and its lowest
+ * set bit (a borrow only goes up) is the first byte that is not, where
+ * memory order is the number's (little-endian; tg__js_first).
  */
-static inline int
+static inline uint64_t
 tg__js_special8(uint64_t x)
 {
     uint64_t  q = x ^ (TG__JS_ONES * '"');
     uint64_t  b = x ^ (TG__JS_ONES * '\\');
 
-    if (x & TG__JS_HIGHS) {
-        return 1;
-    }
-    return (((x - TG__JS_ONES * 0x20) | (q - TG__JS_ONES)
-             | (b - TG__JS_ONES)) & TG__JS_HIGHS) != 0;
+    return ((x - TG__JS_ONES * 0x20) | (q - TG__JS_ONES)
+            | (b - TG__JS_ONES) | x) & TG__JS_HIGHS;
+}
+
+/* How many bytes of a word with mask m come before its first flagged
+ * one; 0 where the byte order does not say (the byte loop finds it). */
+static inline size_t
+tg__js_first(uint64_t m)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (size_t) __builtin_ctzll(m) >> 3;
+#else
+    (void) m;
+    return 0;
+#endif
 }
 
 static int tg__chunk_scan(const char *p, size_t n, int whole,
@@ -156,7 +168,9 @@ tg__js_string(tg_jcur_t *c, tg_jval_t *v)
             uint64_t  x;
 
             memcpy(&x, p, 8);
-            if (tg__js_special8(x)) {
+            x = tg__js_special8(x);
+            if (x != 0) {
+                p += tg__js_first(x);
                 break;
             }
             p += 8;

@@ -23,6 +23,42 @@ static const unsigned char  tg__jstr_special[256] = {
 
 static const char  tg__jstr_hex[] = "0123456789ABCDEF";
 
+#define TG__JSTR_ONES   0x0101010101010101ULL
+#define TG__JSTR_HIGHS  0x8080808080808080ULL
+
+
+/*
+ * The first byte of p[0..end) that tg__jstr_special marks, or end.  Eight
+ * bytes at a time on a little-endian machine: the top bit of a byte of
+ * (v - 0x01...) & ~v is set where v's byte is zero or where a borrow from
+ * a lower byte that was reaches it, so with v the word less 0x20, or
+ * xored with '"' or '\\', the lowest set top bit is the first byte below
+ * 0x20 or equal to either; bytes of 0x80 and up are never marked.
+ */
+static const unsigned char *
+tg__jstr_run(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t  x, q, b, m;
+
+    while (end - p >= 8) {
+        memcpy(&x, p, 8);
+        q = x ^ (TG__JSTR_ONES * '"');
+        b = x ^ (TG__JSTR_ONES * '\\');
+        m = (((x - TG__JSTR_ONES * 0x20) & ~x) | ((q - TG__JSTR_ONES) & ~q)
+             | ((b - TG__JSTR_ONES) & ~b)) & TG__JSTR_HIGHS;
+        if (m != 0) {
+            return p + (__builtin_ctzll(m) >> 3);
+        }
+        p += 8;
+    }
+#endif
+    while (p < end && (*p >= 0x60 || !tg__jstr_special[*p])) {
+        p++;
+    }
+    return p;
+}
+
 
 static int
 tg__jstr_hex4(const char *s, uint32_t *out)
@@ -155,9 +191,7 @@ tg_jstr_escape(tg_buf_t *b, const char *s, size_t n)
 
     while (p < end) {
         run = p;
-        while (p < end && (*p >= 0x60 || !tg__jstr_special[*p])) {
-            p++;
-        }
+        p = tg__jstr_run(p, end);
         if (p > run) {
             rc = tg_buf_append(b, run, (size_t) (p - run));
             if (rc != 0) {
