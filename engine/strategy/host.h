@@ -107,6 +107,8 @@ struct tg_host_trace_s {
     unsigned            usage_dirty:1;  /* usage_raw is newer than usage */
     int64_t             usage_pt;       /* usage_raw's prompt_tokens when
                                            an integer, else INT64_MIN */
+    int64_t             usage_ct;       /* its completion_tokens, */
+    int64_t             usage_tt;       /* total_tokens: the same */
     tg_buf_t            scratch;        /* unescaped text of one chunk */
     char               *model;          /* the backend's "model" */
     uint64_t            started_ms;

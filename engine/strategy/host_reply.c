@@ -177,6 +177,24 @@ tg__host_usage_member(void *arg, const tg_jval_t *k, const tg_jval_t *v)
 }
 
 
+/* Whether a usage text has no space outside its values' own text: then
+ * tg__host_usage_raw's rewrite, which drops only the space between
+ * members, copies it byte for byte where no count changes. */
+static int
+tg__host_usage_compact(const tg_buf_t *u)
+{
+    const char  *p = tg_buf_ptr(u);
+    size_t       i, n = tg_buf_size(u);
+
+    for (i = 0; i < n; i++) {
+        if (p[i] == ' ' || p[i] == '\n' || p[i] == '\t' || p[i] == '\r') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
 /* The usage text of a trace whose usage object was scanned and not
  * parsed since: what tg_json_dump_ints below writes, as JSON, without
  * building the object.  0, 1 when it does not apply, or -ENOMEM. */
@@ -195,6 +213,14 @@ tg__host_usage_raw(tg_host_trace_t *ht, tg_buf_t *b)
     w.vals[0] = ht->tokens;
     /* as json_integer_value(): 0 for a prompt_tokens not an integer */
     w.vals[1] = (ht->usage_pt != INT64_MIN ? ht->usage_pt : 0) + ht->tokens;
+    if ((!w.replace || (ht->usage_ct == w.vals[0]
+                        && ht->usage_tt == w.vals[1]))
+        && tg__host_usage_compact(&ht->usage_raw))
+    {
+        /* What the rewrite below would write, member for member. */
+        return tg_buf_append(b, tg_buf_ptr(&ht->usage_raw),
+                             tg_buf_size(&ht->usage_raw)) != 0 ? -ENOMEM : 0;
+    }
     w.seen = 0;
     w.first = 1;
     rc = tg_chunk_members(tg_buf_ptr(&ht->usage_raw),

@@ -432,6 +432,10 @@ tg__host_usage_keep(tg_host_trace_t *ht, const tg_chunk_t *ck)
                                     ck->usage.n) == 0;
     ht->usage_pt = ck->prompt_tokens.type == TG_JV_INT
                    ? ck->prompt_tokens.i : INT64_MIN;
+    ht->usage_ct = ck->completion_tokens.type == TG_JV_INT
+                   ? ck->completion_tokens.i : INT64_MIN;
+    ht->usage_tt = ck->total_tokens.type == TG_JV_INT
+                   ? ck->total_tokens.i : INT64_MIN;
 }
 
 
