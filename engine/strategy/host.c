@@ -751,6 +751,7 @@ tg__host_free(tg_host_req_t *hr)
 void
 tg__host_spares_free(void)
 {
+    tg__host_trace_spares_free();
     tg__host_spares_off = 1;
     while (tg__host_nspares > 0) {
         tg_host_req_t  *hr = tg__host_spares[--tg__host_nspares];

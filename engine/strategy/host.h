@@ -445,6 +445,7 @@ int tg__host_trace_event(tg_host_trace_t *ht, const char *payload,
 void tg__host_trace_data(tg_host_trace_t *ht, const char *p, size_t n);
 void tg__host_trace_ended(tg_host_trace_t *ht, tg_trace_end_t *e);
 void tg__host_trace_free(tg_host_trace_t *ht);
+void tg__host_trace_spares_free(void);
 /* The trace's last usage object (NULL: none), parsed from the chunk's
  * text on first read. */
 json_t *tg__host_trace_usage(tg_host_trace_t *ht);

@@ -31,12 +31,109 @@ static json_t *tg__host_trace_body_as(tg_host_req_t *hr,
     const tg_trace_spec_t *spec, uint32_t index, int whole);
 
 
+/*
+ * Freed traces (not aux ones) kept for the next requests with their text
+ * buffers, each up to TG_HOST_TRACE_SPARE_BUF: a small request's trace
+ * otherwise allocates and frees each of them once (make callgrind).
+ * Emptied for good by tg__host_spares_free; off under ASan, so that a
+ * use after free is caught.
+ */
+#define TG_HOST_TRACE_SPARES     32
+#define TG_HOST_TRACE_SPARE_BUF  (16 * 1024)
+
+static tg_host_trace_t  *tg__host_trace_spares[TG_HOST_TRACE_SPARES];
+static size_t            tg__host_trace_nspares;
+#if defined(__SANITIZE_ADDRESS__)
+static int               tg__host_trace_spares_off = 1;
+#else
+static int               tg__host_trace_spares_off;
+#endif
+
+
+/* The buffers a spare keeps, emptied, or freed when over the size. */
+#define TG__HOST_TRACE_BUFS(ht)                                              \
+    { &(ht)->reasoning, &(ht)->content, &(ht)->body, &(ht)->logprobs,        \
+      &(ht)->usage_raw, &(ht)->scratch }
+
+static tg_host_trace_t *
+tg__host_trace_spare(void)
+{
+    tg_host_trace_t  *ht = tg__host_trace_spares[--tg__host_trace_nspares];
+    tg_buf_t         *bufs[] = TG__HOST_TRACE_BUFS(ht);
+    tg_buf_t          keep[sizeof(bufs) / sizeof(bufs[0])];
+    size_t            i;
+
+    for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
+        keep[i] = *bufs[i];
+    }
+    memset(ht, 0, sizeof(*ht));
+    for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
+        *bufs[i] = keep[i];
+    }
+    return ht;
+}
+
+
+static void
+tg__host_trace_bufs_free(tg_host_trace_t *ht)
+{
+    tg_buf_t  *bufs[] = TG__HOST_TRACE_BUFS(ht);
+    size_t     i;
+
+    for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
+        tg_buf_free(bufs[i]);
+    }
+}
+
+
+/* Keeps ht (its other parts freed) when there is room; 0 when not. */
+static int
+tg__host_trace_keep(tg_host_trace_t *ht)
+{
+    tg_buf_t  *bufs[] = TG__HOST_TRACE_BUFS(ht);
+    size_t     i;
+
+    if (ht->aux || tg__host_trace_spares_off
+        || tg__host_trace_nspares == TG_HOST_TRACE_SPARES)
+    {
+        return 0;
+    }
+    for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
+        if (bufs[i]->cap > TG_HOST_TRACE_SPARE_BUF) {
+            tg_buf_free(bufs[i]);
+        }
+        bufs[i]->start = bufs[i]->len = 0;
+    }
+    tg__host_trace_spares[tg__host_trace_nspares++] = ht;
+    return 1;
+}
+
+
+void
+tg__host_trace_spares_free(void)
+{
+    tg_host_trace_t  *ht;
+
+    tg__host_trace_spares_off = 1;
+    while (tg__host_trace_nspares > 0) {
+        /* the rest was freed when it was kept */
+        ht = tg__host_trace_spares[--tg__host_trace_nspares];
+        tg__host_trace_bufs_free(ht);
+        free(ht);
+    }
+}
+
+
 tg_host_trace_t *
 tg__host_trace_new(tg_host_req_t *hr, int aux)
 {
     tg_host_trace_t  *ht;
 
-    ht = aux ? calloc(1, sizeof(tg_host_aux_t)) : calloc(1, sizeof(*ht));
+    if (!aux && tg__host_trace_nspares > 0) {
+        ht = tg__host_trace_spare();
+    } else {
+        ht = aux ? calloc(1, sizeof(tg_host_aux_t)) : calloc(1, sizeof(*ht));
+    }
     if (ht == NULL) {
         tg__host_set_error(hr, "out of memory");
         return NULL;
@@ -54,17 +151,15 @@ tg__host_trace_free(tg_host_trace_t *ht)
     if (ht == NULL) {
         return;
     }
-    tg_buf_free(&ht->reasoning);
-    tg_buf_free(&ht->content);
-    tg_buf_free(&ht->body);
-    tg_buf_free(&ht->logprobs);
     json_decref(ht->usage);
-    tg_buf_free(&ht->usage_raw);
-    tg_buf_free(&ht->scratch);
     free(ht->model);
     free(ht->spec.pool);
     free(ht->spec.backend);
     free(ht->spec.messages_json);
+    if (tg__host_trace_keep(ht)) {
+        return;
+    }
+    tg__host_trace_bufs_free(ht);
     if (ht->aux) {
         tg__host_aux_release(ht);
     }
