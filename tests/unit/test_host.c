@@ -337,6 +337,91 @@ Test(host, a_failed_trace_does_not_win)
 }
 
 
+/* Trace i's last chunk with usage as the backend wrote it, and its end. */
+static void
+t_done_usage(size_t i, const char *usage)
+{
+    tg_trace_t  *t = t_trace(i);
+    char         s[512];
+    int          n;
+
+    n = snprintf(s, sizeof(s), "{\"object\":\"chat.completion.chunk\","
+                 "\"choices\":[{\"index\":0,\"delta\":{},"
+                 "\"finish_reason\":\"stop\"}],\"usage\":%s}", usage);
+    cr_assert_lt((size_t) n, sizeof(s));
+    t->bytes += (size_t) n;
+    tg_strategy_host.on_event(t, "message", s, (size_t) n);
+    tg_strategy_host.on_event(t, "message", "[DONE]", 6);
+    t->done_seen = 1;
+    t->ended = 1;
+    tg_strategy_host.on_trace_end(t);
+}
+
+
+/* The bytes after "usage": in the answer the client got, up to the
+ * summary. */
+static void
+t_usage_text(char *out, size_t size)
+{
+    const char  *p = tg_buf_ptr(&fake_core.data), *u, *e;
+    size_t       n = tg_buf_size(&fake_core.data);
+
+    u = memmem(p, n, ",\"usage\":", 9);
+    cr_assert_not_null(u, "no usage");
+    u += 9;
+    e = memmem(u, n - (size_t) (u - p), ",\"thinkgate\":", 13);
+    cr_assert_not_null(e, "no summary after the usage");
+    cr_assert_lt((size_t) (e - u), size);
+    memcpy(out, u, (size_t) (e - u));
+    out[e - u] = '\0';
+}
+
+
+Test(host, the_answers_usage_is_the_backends_own_with_only_the_counts_set)
+{
+    static const struct {
+        const char  *backend;
+        const char  *client;
+    } cases[] = {
+        /* counts that agree, no space: the very text */
+        { "{\"prompt_tokens\":10,\"completion_tokens\":2,"
+          "\"total_tokens\":12,\"prompt_tokens_details\":"
+          "{\"cached_tokens\":0}}",
+          "{\"prompt_tokens\":10,\"completion_tokens\":2,"
+          "\"total_tokens\":12,\"prompt_tokens_details\":"
+          "{\"cached_tokens\":0}}" },
+        /* space between members goes, a value's own stays */
+        { "{ \"prompt_tokens\": 10, \"completion_tokens\": 2,"
+          " \"total_tokens\": 12, \"x\": [1, 2] }",
+          "{\"prompt_tokens\":10,\"completion_tokens\":2,"
+          "\"total_tokens\":12,\"x\":[1, 2]}" },
+        /* a total that does not add up is set, in its place */
+        { "{\"prompt_tokens\":10,\"total_tokens\":99,"
+          "\"completion_tokens\":2}",
+          "{\"prompt_tokens\":10,\"total_tokens\":12,"
+          "\"completion_tokens\":2}" },
+        /* no total: added after the rest */
+        { "{\"prompt_tokens\":10,\"completion_tokens\":2}",
+          "{\"prompt_tokens\":10,\"completion_tokens\":2,"
+          "\"total_tokens\":12}" },
+    };
+    tg_oa_error_t  err;
+    char           got[512];
+    size_t         k;
+
+    for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        cr_assert_eq(t_start("host_probe n=1", &err), 0, "%s",
+                     err.message);
+        t_delta(0, "42");
+        t_done_usage(0, cases[k].backend);
+        t_usage_text(got, sizeof(got));
+        cr_assert_str_eq(got, cases[k].client, "case %zu", k);
+        t_teardown();
+        t_setup();
+    }
+}
+
+
 Test(host, client_gone_cancels_the_traces_and_answers_nothing)
 {
     tg_oa_error_t  err;
