@@ -422,6 +422,43 @@ Test(host, the_answers_usage_is_the_backends_own_with_only_the_counts_set)
 }
 
 
+Test(host, a_later_request_starts_from_empty_traces)
+{
+    tg_oa_error_t  err;
+    json_t        *doc, *msg, *usage;
+
+    /* A first request whose traces fill their buffers, then ends; its
+     * freed traces may be kept and handed to the next request. */
+    cr_assert_eq(t_start("host_probe n=2", &err), 0, "%s", err.message);
+    t_delta(0, "a first answer, long enough to be noticed");
+    t_delta(1, "another first answer");
+    t_done_usage(0, "{\"prompt_tokens\":10,\"completion_tokens\":9,"
+                 "\"total_tokens\":19,\"extra\":1}");
+    t_done(1, 4);
+    tg_strategy_host.destroy(&t_req);
+    tg_meta_free(&t_req.meta);
+    tg_oa_request_free(&t_req.oa);
+    fake_core_reset();
+
+    cr_assert_eq(t_start("host_probe n=1", &err), 0, "%s", err.message);
+    t_delta(0, "x");
+    t_done(0, 1);
+    doc = t_answer();
+    msg = json_object_get(json_array_get(json_object_get(doc, "choices"),
+                                         0), "message");
+    cr_assert_str_eq(json_string_value(json_object_get(msg, "content")),
+                     "x");
+    usage = json_pack("{s:i, s:i, s:i}", "prompt_tokens", 10,
+                      "completion_tokens", 1, "total_tokens", 11);
+    cr_assert(json_equal(json_object_get(doc, "usage"), usage),
+              "usage is not the second request's own");
+    json_decref(usage);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(doc,
+                     "thinkgate"), "tokens")), 1);
+    json_decref(doc);
+}
+
+
 Test(host, client_gone_cancels_the_traces_and_answers_nothing)
 {
     tg_oa_error_t  err;
