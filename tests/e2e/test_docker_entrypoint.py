@@ -51,6 +51,7 @@ class Gateway:
             "THINKGATE_LOG_LEVEL": "warn",
         })
         env.update(extra_env or {})
+        self.workers = int(env["THINKGATE_WORKERS"])
         self.log_path = os.path.join(self.run, "entrypoint.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(["bash", ENTRYPOINT], env=env,
@@ -63,8 +64,11 @@ class Gateway:
             return f.read()
 
     def wait_ready(self):
+        """Every worker registered: the status request reaches one worker,
+        and a request right after it may reach another, still starting."""
         harness.wait_port(self.port, proc=self.proc)
         deadline = time.monotonic() + 10
+        want = "thinkgate_engine_registrations %d" % self.workers
         while time.monotonic() < deadline:
             try:
                 body = urllib.request.urlopen(
@@ -72,7 +76,8 @@ class Gateway:
                     timeout=5).read().decode()
             except OSError as e:    # nginx still starting
                 body = str(e)
-            if "thinkgate_engine_connected 1" in body.splitlines():
+            lines = body.splitlines()
+            if "thinkgate_engine_connected 1" in lines and want in lines:
                 return
             time.sleep(0.1)
         raise TimeoutError("the engine never registered:\n" + self.output())
