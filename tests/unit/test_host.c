@@ -37,8 +37,11 @@ t_setup(void)
 }
 
 
+/* The request's end as core has it: the host's state destroyed (its
+ * traces freed, or kept for the next request), the request's own parts
+ * freed, what the fakes recorded forgotten. */
 static void
-t_teardown(void)
+t_end_request(void)
 {
     if (t_req.strategy_data != NULL) {
         tg_strategy_host.destroy(&t_req);
@@ -47,6 +50,13 @@ t_teardown(void)
     tg_oa_request_free(&t_req.oa);
     memset(&t_req, 0, sizeof(t_req));
     fake_core_reset();
+}
+
+
+static void
+t_teardown(void)
+{
+    t_end_request();
     t_gen = NULL;
     tg_host_shutdown();
     (void) uv_run(&t_loop, UV_RUN_NOWAIT);
@@ -208,13 +218,23 @@ t_answer(void)
 }
 
 
+/* The first choice's message content in an answer. */
+static const char *
+t_content(json_t *doc)
+{
+    return json_string_value(json_object_get(json_object_get(
+        json_array_get(json_object_get(doc, "choices"), 0), "message"),
+        "content"));
+}
+
+
 TestSuite(host, .init = t_setup, .fini = t_teardown);
 
 
 Test(host, n_traces_their_output_and_the_summary)
 {
     tg_oa_error_t  err;
-    json_t        *doc, *tg, *msg, *want;
+    json_t        *doc, *tg, *want;
     size_t         i;
 
     cr_assert_eq(t_start("host_probe n=3", &err), 0, "%s", err.message);
@@ -242,10 +262,7 @@ Test(host, n_traces_their_output_and_the_summary)
 
     /* finish_trace() with the longest answer: trace 1's text, whole. */
     doc = t_answer();
-    msg = json_object_get(json_array_get(json_object_get(doc, "choices"),
-                                         0), "message");
-    cr_assert_str_eq(json_string_value(json_object_get(msg, "content")),
-                     "six times seven is 42");
+    cr_assert_str_eq(t_content(doc), "six times seven is 42");
     cr_assert_str_eq(json_string_value(json_object_get(doc, "object")),
                      "chat.completion");
 
@@ -326,9 +343,7 @@ Test(host, a_failed_trace_does_not_win)
     t_done(1, 2);
 
     doc = t_answer();
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(
-        json_array_get(json_object_get(doc, "choices"), 0), "message"),
-        "content")), "short");
+    cr_assert_str_eq(t_content(doc), "short");
     tg = json_object_get(doc, "thinkgate");
     cr_assert_eq(json_integer_value(json_object_get(tg, "winner")), 1);
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(tg,
@@ -425,7 +440,7 @@ Test(host, the_answers_usage_is_the_backends_own_with_only_the_counts_set)
 Test(host, a_later_request_starts_from_empty_traces)
 {
     tg_oa_error_t  err;
-    json_t        *doc, *msg, *usage;
+    json_t        *doc, *usage;
 
     /* A first request whose traces fill their buffers, then ends; its
      * freed traces may be kept and handed to the next request. */
@@ -435,19 +450,13 @@ Test(host, a_later_request_starts_from_empty_traces)
     t_done_usage(0, "{\"prompt_tokens\":10,\"completion_tokens\":9,"
                  "\"total_tokens\":19,\"extra\":1}");
     t_done(1, 4);
-    tg_strategy_host.destroy(&t_req);
-    tg_meta_free(&t_req.meta);
-    tg_oa_request_free(&t_req.oa);
-    fake_core_reset();
+    t_end_request();
 
     cr_assert_eq(t_start("host_probe n=1", &err), 0, "%s", err.message);
     t_delta(0, "x");
     t_done(0, 1);
     doc = t_answer();
-    msg = json_object_get(json_array_get(json_object_get(doc, "choices"),
-                                         0), "message");
-    cr_assert_str_eq(json_string_value(json_object_get(msg, "content")),
-                     "x");
+    cr_assert_str_eq(t_content(doc), "x");
     usage = json_pack("{s:i, s:i, s:i}", "prompt_tokens", 10,
                       "completion_tokens", 1, "total_tokens", 11);
     cr_assert(json_equal(json_object_get(doc, "usage"), usage),
