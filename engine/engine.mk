@@ -42,6 +42,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/strategy/host_api.c \
     engine/strategy/host_async.c \
     engine/strategy/host_trace.c \
+    engine/strategy/host_body.c \
     engine/strategy/host_aux.c \
     engine/strategy/host_kv.c \
     engine/strategy/host_sse.c \

@@ -12,11 +12,13 @@
 #include "core/trace.h"
 #include "log.h"
 #include "util/jdump.h"
+#include "util/jstr.h"
 #include "util/str.h"
 
 static int tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err);
 static int tg__trace_none_left(tg_trace_t *t, int full, tg_oa_error_t *err);
-static char *tg__trace_body_text(tg_trace_t *t, tg_backend_t *b);
+static int tg__trace_body_text(tg_trace_t *t, tg_backend_t *b, char **out,
+    const char **p, size_t *n);
 static void tg__trace_url(tg_backend_t *b, int endpoint, char *url,
     size_t size);
 static const char *tg__trace_model(tg_trace_t *t);
@@ -31,6 +33,12 @@ static void tg__on_body(tg_http_t *h, const char *p, size_t n, void *data);
 static void tg__on_done(tg_http_t *h, int rc, const char *err, void *data);
 static void tg__on_event(void *data, const char *event, const char *payload,
     size_t len);
+
+static int tg__trace_start(tg_request_t *r, tg_pool_t *pool,
+    tg_backend_t *only, int endpoint, json_t *body, tg_trace_text_t *text,
+    int stream, tg_trace_t **out, tg_oa_error_t *err);
+static int tg__trace_text_with(const tg_trace_text_t *tt, const char *model,
+    tg_buf_t *b);
 
 static const tg_http_cb_t  tg__trace_cb = {
     tg__on_head, tg__on_body, tg__on_done
@@ -112,6 +120,27 @@ tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
     int endpoint, json_t *body, int stream, tg_trace_t **out,
     tg_oa_error_t *err)
 {
+    return tg__trace_start(r, pool, only, endpoint, body, NULL, stream, out,
+                           err);
+}
+
+
+int
+tg_trace_start_text(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
+    int endpoint, tg_trace_text_t *text, int stream, tg_trace_t **out,
+    tg_oa_error_t *err)
+{
+    return tg__trace_start(r, pool, only, endpoint, NULL, text, stream, out,
+                           err);
+}
+
+
+/* tg_trace_start_on with the body as a tree or as text (one of them). */
+static int
+tg__trace_start(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
+    int endpoint, json_t *body, tg_trace_text_t *text, int stream,
+    tg_trace_t **out, tg_oa_error_t *err)
+{
     tg_trace_t  *t;
     int          rc;
 
@@ -119,6 +148,9 @@ tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
 
     t = tg__trace_new(pool, only, err);
     if (t == NULL) {
+        if (text != NULL) {
+            free(text->p);
+        }
         return err->status == 400 ? -EINVAL : -ENOMEM;
     }
 
@@ -128,6 +160,9 @@ tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
     t->stream = stream == 1;
     t->whole = stream == TG_TRACE_WHOLE;
     t->body = json_incref(body);
+    if (text != NULL) {
+        t->text = *text;
+    }
 
     if (only == NULL && pool->policy == TG_POOL_GROUPED
         && pool->nbackends > 0)
@@ -148,6 +183,7 @@ tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
 
         } else if (rc != 0) {
             json_decref(t->body);
+            free(t->text.p);
             free(t->tried);
             free(t);
             return rc;
@@ -165,8 +201,10 @@ tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
 static const char *
 tg__trace_model(tg_trace_t *t)
 {
-    const char  *m = json_string_value(json_object_get(t->body, "model"));
+    const char  *m;
 
+    m = t->body != NULL ? json_string_value(json_object_get(t->body, "model"))
+                        : t->req->oa.model;
     return m != NULL ? m : "";
 }
 
@@ -250,31 +288,72 @@ tg__trace_none_left(tg_trace_t *t, int full, tg_oa_error_t *err)
 
 
 /* The body for backend b: the trace's, with b's model (or the model the
- * client's alias stands for).  NULL when out of memory. */
-static char *
-tg__trace_body_text(tg_trace_t *t, tg_backend_t *b)
+ * client's alias stands for), in *out (malloc'ed, the caller's to free)
+ * or, when the trace's own text goes as it is, in *p only.  0, or
+ * -ENOMEM. */
+static int
+tg__trace_body_text(tg_trace_t *t, tg_backend_t *b, char **out,
+    const char **p, size_t *n)
 {
     tg_request_t  *r = t->req;
     const char    *model;
     tg_buf_t       text = { 0 };
+    int            rc;
 
+    *out = NULL;
     model = b->model;
     if (t->pool == r->model_pool && r->model_alias) {
         model = r->model_upstream ? r->model_upstream
                                   : tg_backend_own_model(b);
     }
-    if (model == NULL) {
-        return tg_json_dumps(t->body);
+    if (t->text.p != NULL && model == NULL) {
+        *p = t->text.p;
+        *n = t->text.len;
+        return 0;
     }
-    /* The backend's model written in place of the client's, without
-     * copying the body to set it. */
-    if (tg_json_dump_with(&text, t->body, "model", model) != 0
-        || tg_buf_cstr(&text) == NULL)
-    {
+    if (t->text.p != NULL) {
+        rc = tg__trace_text_with(&t->text, model, &text);
+    } else if (model == NULL) {
+        rc = tg_json_dump(&text, t->body);
+    } else {
+        /* The backend's model written in place of the client's, without
+         * copying the body to set it. */
+        rc = tg_json_dump_with(&text, t->body, "model", model);
+    }
+    if (rc != 0 || tg_buf_cstr(&text) == NULL) {
         tg_buf_free(&text);
-        return NULL;
+        return -ENOMEM;
     }
-    return text.data;
+    *out = text.data;
+    *p = text.data;
+    *n = tg_buf_size(&text);
+    return 0;
+}
+
+
+/* A written body with the model's value replaced by model (or, when it
+ * has none, a "model" member added), as tg_json_dump_with does to a
+ * tree. */
+static int
+tg__trace_text_with(const tg_trace_text_t *tt, const char *model,
+    tg_buf_t *b)
+{
+    const char  *p = tt->p;
+    size_t       at = tt->model_at;
+    int          rc;
+
+    rc = tg_buf_append(b, p, at);
+    if (tt->model_len == 0) {
+        /* A member last: after a comma unless the object was empty. */
+        rc |= at > 1 ? tg_buf_append(b, ",\"model\":", 9)
+                     : tg_buf_append(b, "\"model\":", 8);
+    }
+    rc |= tg_buf_append(b, "\"", 1);
+    rc |= tg_jstr_escape(b, model, strlen(model));
+    rc |= tg_buf_append(b, "\"", 1);
+    rc |= tg_buf_append(b, p + at + tt->model_len,
+                        tt->len - at - tt->model_len);
+    return rc != 0 ? -ENOMEM : 0;
 }
 
 
@@ -303,7 +382,8 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
     tg_backend_t   *b;
     tg_http_req_t   hr;
     char           *text, url[2048];
-    const char     *key;
+    const char     *key, *body;
+    size_t          body_len;
     int             full;
 
     for ( ;; ) {
@@ -324,8 +404,7 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
         t->backend = b;
         t->tried[t->ntried++] = b;
 
-        text = tg__trace_body_text(t, b);
-        if (text == NULL) {
+        if (tg__trace_body_text(t, b, &text, &body, &body_len) != 0) {
             tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
             return -ENOMEM;
         }
@@ -336,8 +415,8 @@ tg__trace_launch(tg_trace_t *t, tg_oa_error_t *err)
         memset(&hr, 0, sizeof(hr));
         hr.url = url;
         hr.api_key = (key && key[0]) ? key : NULL;
-        hr.body = text;
-        hr.body_len = strlen(text);
+        hr.body = body;
+        hr.body_len = body_len;
         hr.connect_timeout_ms = (long) b->connect_timeout_ms;
         hr.idle_timeout_ms = (long) b->idle_timeout_ms;
         if (r->timeout_ms > 0
@@ -378,6 +457,8 @@ tg_trace_restart(tg_trace_t *t, json_t *body, tg_oa_error_t *err)
     tg_trace_cancel(t);
     json_decref(t->body);
     t->body = json_incref(body);
+    free(t->text.p);
+    memset(&t->text, 0, sizeof(t->text));
     t->prefer = t->backend;
     if (t->feeding) {
         t->restart = 1;
@@ -474,6 +555,7 @@ tg_trace_free(tg_trace_t *t)
         tg_sse_free(&t->sse);
     }
     json_decref(t->body);
+    free(t->text.p);
     tg_buf_free(&t->errbody);
     free(t->content_type);
     free(t->tried);

@@ -26,6 +26,18 @@
 
 #define TG_TRACE_MAX_ERRBODY  (16u * 1024)
 
+/* A request body already written (the client's members with a trace's
+ * changes, strategy/host_trace.c): the "model" member's value is at
+ * model_at, model_len bytes of it; model_len 0 when there is none, and a
+ * backend's model then goes in as a member at model_at (the closing
+ * brace). */
+typedef struct {
+    char             *p;                /* malloc'ed */
+    size_t            len;
+    size_t            model_at;
+    size_t            model_len;
+} tg_trace_text_t;
+
 struct tg_trace_s {
     tg_request_t     *req;
     tg_trace_t       *next;             /* in req->traces */
@@ -41,7 +53,9 @@ struct tg_trace_s {
                                            client waits for whole: silent
                                            up to the request's timeout,
                                            not the backend's idle one */
-    json_t           *body;             /* request to send; owned */
+    json_t           *body;             /* request to send; owned; NULL
+                                           when text is */
+    tg_trace_text_t   text;             /* or the request as written */
 
     long              status;           /* HTTP status, 0 before head */
     char             *content_type;
@@ -93,6 +107,12 @@ int tg_trace_start(tg_request_t *r, tg_pool_t *pool, int endpoint,
 int tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
     int endpoint, json_t *body, int stream, tg_trace_t **out,
     tg_oa_error_t *err);
+
+/* The same with the body given as text; text->p is the trace's from
+ * then on, whatever the result. */
+int tg_trace_start_text(tg_request_t *r, tg_pool_t *pool,
+    tg_backend_t *only, int endpoint, tg_trace_text_t *text, int stream,
+    tg_trace_t **out, tg_oa_error_t *err);
 
 /* Starts a waiting trace (policy=grouped) on b, as the release rule
  * chose it.  When it cannot start, the trace ends with a 502 and its

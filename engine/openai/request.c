@@ -338,7 +338,8 @@ tg_oa_parse(tg_oa_request_t *rq, int endpoint, const char *body,
                            "object.");
     }
 
-    doc = tg_json_loadb(body, len, &jerr);
+    doc = tg_json_loadb_members(body, len, &jerr, rq->members,
+                                TG_OA_MEMBERS_MAX, &rq->nmembers);
     if (doc == NULL) {
         return tg__invalid(err, "invalid_json", NULL,
                            "The request body is not valid JSON: %s "
@@ -389,6 +390,22 @@ tg_oa_request_free(tg_oa_request_t *rq)
     rq->body = NULL;
     rq->thinkgate = NULL;
     rq->model = NULL;
+    tg_oa_body_changed(rq);
+}
+
+
+void
+tg_oa_body_keep(tg_oa_request_t *rq, const char *text)
+{
+    rq->text = rq->body != NULL && rq->nmembers > 0 ? text : NULL;
+}
+
+
+void
+tg_oa_body_changed(tg_oa_request_t *rq)
+{
+    rq->text = NULL;
+    rq->nmembers = 0;
 }
 
 

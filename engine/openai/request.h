@@ -15,6 +15,11 @@
 
 #include <jansson.h>
 
+#include "util/jload.h"
+
+/* The most top-level members of a body indexed (tg_oa_request_t). */
+#define TG_OA_MEMBERS_MAX  24
+
 enum {
     TG_OA_UNKNOWN = 0,
     TG_OA_CHAT,             /* /chat/completions */
@@ -49,6 +54,15 @@ typedef struct {
     const char  *model;         /* the client's model or NULL; in body */
     tg_oa_responses_t  *responses;  /* a /responses request (endpoint is
                                        then TG_OA_CHAT), else NULL; owned */
+
+    /* Where the body's top-level members are in its text, "thinkgate"
+     * among them, and the text (NULL until tg_oa_body_keep), so that a
+     * backend body can be written from the client's own members without
+     * copying and dumping the tree.  nmembers 0: not known, or the body
+     * changed since (tg_oa_body_changed). */
+    const char         *text;
+    size_t              nmembers;
+    tg_jmember_t        members[TG_OA_MEMBERS_MAX];
 } tg_oa_request_t;
 
 /* Maps a request URI (without arguments) to an endpoint: it ends in
@@ -68,6 +82,15 @@ int tg_oa_parse(tg_oa_request_t *rq, int endpoint, const char *body,
     size_t len, tg_oa_error_t *err);
 
 void tg_oa_request_free(tg_oa_request_t *rq);
+
+/* Gives rq the text it was parsed from (the same bytes, in a buffer the
+ * caller keeps while rq lives), so that backend bodies can be written
+ * from it; nothing when its members are not known. */
+void tg_oa_body_keep(tg_oa_request_t *rq, const char *text);
+
+/* Says that rq->body no longer matches its text: whoever changes the
+ * tree calls it. */
+void tg_oa_body_changed(tg_oa_request_t *rq);
 
 /* Fills an error; param may be NULL. */
 void tg_oa_error_set(tg_oa_error_t *err, int status, const char *type,

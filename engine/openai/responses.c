@@ -294,6 +294,7 @@ tg_oa_responses_parse(tg_oa_request_t *rq, const char *body, size_t len,
     }
     rc = tg_oa_parse(rq, TG_OA_CHAT, text, strlen(text), err);
     free(text);
+    tg_oa_body_changed(rq);     /* its text is gone */
     if (rc != 0) {
         tg_oa_responses_free(rs);
         return rc;
@@ -673,6 +674,7 @@ tg_oa_responses_chain(tg_oa_request_t *rq, json_t *history)
     }
     json_decref(rq->responses->history);
     rq->responses->history = history;
+    tg_oa_body_changed(rq);
 
     msgs = json_object_get(rq->body, "messages");
     lead = json_object_get(rq->responses->echo, "instructions") != NULL

@@ -200,9 +200,15 @@ tg__dispatch_keyed(tg_request_t *r)
         goto failed;
     }
 
-    /* The body is parsed; its text is not needed any more. */
+    /* The body is parsed; its text stays only where backend bodies are
+     * written from it (r->oa.text points into it). */
     r->body_len = tg_buf_size(&r->body);
-    tg_buf_free(&r->body);
+    if (endpoint != TG_OA_RESPONSES) {
+        tg_oa_body_keep(&r->oa, tg_buf_ptr(&r->body));
+    }
+    if (r->oa.text == NULL) {
+        tg_buf_free(&r->body);
+    }
 
     if (tg__dispatch_route(r, &err) != 0
         || tg_keys_allow_model(r, &err) != 0)

@@ -226,6 +226,7 @@ tg__prep_prepend(tg_prep_t *p, const tg_session_t *s)
         return 0;
     }
     msgs = json_object_get(p->r->oa.body, "messages");
+    tg_oa_body_changed(&p->r->oa);
     if (json_array_extend(hist, msgs) != 0
         || json_object_set_new(p->r->oa.body, "messages", hist) != 0)
     {

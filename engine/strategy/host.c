@@ -19,6 +19,7 @@
 #include "log.h"
 #include "strategy/host.h"
 #include "util/jdump.h"
+#include "util/jload.h"
 #include "util/str.h"
 
 static int tg__host_start(tg_request_t *r, tg_oa_error_t *err);
@@ -499,6 +500,7 @@ tg__host_retry_whole(tg_host_trace_t *ht)
     tg_host_req_t  *hr = ht->hr;
     tg_trace_t     *t = ht->t;
     tg_oa_error_t   err;
+    json_error_t    jerr;
     json_t         *body;
     int             rc;
 
@@ -511,7 +513,10 @@ tg__host_retry_whole(tg_host_trace_t *ht)
         return 0;
     }
 
-    body = json_copy(t->body);
+    /* A body the host wrote as text is read back: this is rare. */
+    body = t->body != NULL
+           ? json_copy(t->body)
+           : tg_json_loadb(t->text.p, t->text.len, &jerr);
     if (body == NULL
         || json_object_set_new(body, "stream", json_false()) != 0)
     {

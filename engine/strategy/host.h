@@ -437,7 +437,7 @@ tg_plugin_trace_t *tg__host_trace_at(tg_plugin_req_t *req, size_t index);
 tg_host_trace_t *tg__host_trace_new(tg_host_req_t *hr, int aux);
 int tg__host_launch(tg_host_req_t *hr, tg_host_trace_t *ht,
     const char *pool_name, const char *backend, int endpoint, json_t *body,
-    int stream);
+    tg_trace_text_t *text, int stream);
 /* Engine trace events for the adapter; each returns 1 when the plugin is
  * to hear of it (a delta or an end), filling the out struct. */
 int tg__host_trace_event(tg_host_trace_t *ht, const char *payload,
@@ -466,6 +466,14 @@ void tg__host_budget_usage(tg_host_trace_t *ht, json_t *u);
 int tg__host_budget_summary(tg_host_req_t *hr, json_t *o);
 json_t *tg__host_trace_body(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     uint32_t index);
+/* The same, for a whole answer when whole is set (host_trace.c). */
+json_t *tg__host_trace_body_as(tg_host_req_t *hr, const tg_trace_spec_t *spec,
+    uint32_t index, int whole);
+
+/* host_body.c: the trace's body written from the client's members: 0
+ * with out filled, 1 when the tree path must write it, -ENOMEM. */
+int tg__host_trace_text(tg_host_req_t *hr, const tg_trace_spec_t *spec,
+    uint32_t index, int whole, tg_trace_text_t *out);
 
 /* host_kv.c */
 int tg__host_kv_get(tg_plugin_req_t *req, const char *key, tg_kv_cb cb,

@@ -276,7 +276,8 @@ tg__host_aux_start_stop(tg_plugin_req_t *req, const tg_aux_spec_t *spec,
     rc = tg__host_launch(hr, ht, spec->pool, spec->backend,
                          spec->endpoint == TG_ENDPOINT_CHAT ? TG_OA_CHAT
                          : spec->endpoint == TG_ENDPOINT_COMPLETIONS
-                         ? TG_OA_COMPLETIONS : TG_OA_EMBEDDINGS, body, 0);
+                         ? TG_OA_COMPLETIONS : TG_OA_EMBEDDINGS, body, NULL,
+                         0);
     json_decref(body);
     if (rc != 0) {
         tg__host_trace_free(ht);

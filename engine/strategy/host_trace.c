@@ -27,8 +27,6 @@ static int tg__host_trace_prefix(tg_host_req_t *hr,
     const tg_trace_spec_t *spec, json_t *body);
 static int tg__host_trace_sampling(tg_host_req_t *hr,
     const tg_trace_spec_t *spec, uint32_t index, json_t *body);
-static json_t *tg__host_trace_body_as(tg_host_req_t *hr,
-    const tg_trace_spec_t *spec, uint32_t index, int whole);
 
 
 /*
@@ -168,10 +166,12 @@ tg__host_trace_free(tg_host_trace_t *ht)
 
 
 /* Starts ht's transfer: pool (NULL: the request's) and backend (NULL: the
- * pool's policy picks).  0, or -errno with last_error set. */
+ * pool's policy picks), the body a tree or (text not NULL) text, which is
+ * then taken whatever the result.  0, or -errno with last_error set. */
 int
 tg__host_launch(tg_host_req_t *hr, tg_host_trace_t *ht, const char *pool_name,
-    const char *backend, int endpoint, json_t *body, int stream)
+    const char *backend, int endpoint, json_t *body, tg_trace_text_t *text,
+    int stream)
 {
     tg_request_t   *r = hr->r;
     tg_pool_t      *pool;
@@ -188,19 +188,22 @@ tg__host_launch(tg_host_req_t *hr, tg_host_trace_t *ht, const char *pool_name,
     if (pool == NULL) {
         tg__host_set_error(hr, "no pool \"%.64s\" in this configuration",
                            pool_name);
-        return -ENOENT;
+        goto unknown;
     }
     if (backend != NULL) {
         only = tg_generation_backend(r->gen, backend);
         if (only == NULL) {
             tg__host_set_error(hr, "no backend \"%.64s\" in this "
                                "configuration", backend);
-            return -ENOENT;
+            goto unknown;
         }
     }
 
-    rc = tg_trace_start_on(r, pool, only, endpoint, body, stream, &ht->t,
-                           &err);
+    rc = text != NULL
+         ? tg_trace_start_text(r, pool, only, endpoint, text, stream, &ht->t,
+                               &err)
+         : tg_trace_start_on(r, pool, only, endpoint, body, stream, &ht->t,
+                             &err);
     if (rc != 0) {
         /* Kept whole, so that a fail() relaying it keeps its status. */
         snprintf(hr->error, sizeof(hr->error), "%s", err.message);
@@ -211,6 +214,12 @@ tg__host_launch(tg_host_req_t *hr, tg_host_trace_t *ht, const char *pool_name,
     ht->t->aux = ht->aux;
     ht->started_ms = tg__host_now();
     return 0;
+
+unknown:
+    if (text != NULL) {
+        free(text->p);
+    }
+    return -ENOENT;
 }
 
 
@@ -268,8 +277,10 @@ tg__host_trace_spawn(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     tg_host_trace_t *from, const char *append, size_t alen)
 {
     tg_host_trace_t  *ht;
+    tg_trace_text_t   text;
     json_t           *body;
     uint32_t          choice = 0;
+    int               rc;
 
     if (!tg__host_usable(hr)) {
         tg__host_set_error(hr, "the request is over");
@@ -291,19 +302,23 @@ tg__host_trace_spawn(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     }
 
     ht->whole = (unsigned) tg__host_whole_ok(hr, spec);
-    body = tg__host_trace_body_as(hr, spec, (uint32_t) hr->ntraces,
-                                  ht->whole);
-    if (body == NULL) {
+    body = NULL;
+    rc = tg__host_trace_text(hr, spec, (uint32_t) hr->ntraces, ht->whole,
+                             &text);
+    if (rc == 1) {
+        body = tg__host_trace_body_as(hr, spec, (uint32_t) hr->ntraces,
+                                      ht->whole);
+    }
+    if (rc < 0 || (rc == 1 && body == NULL)) {
         goto failed;
     }
-    if (tg__host_launch(hr, ht, spec->pool, spec->backend,
-                        hr->r->oa.endpoint, body,
-                        ht->whole ? TG_TRACE_WHOLE : 1) != 0)
-    {
-        json_decref(body);
-        goto failed;
-    }
+    rc = tg__host_launch(hr, ht, spec->pool, spec->backend,
+                         hr->r->oa.endpoint, body, rc == 0 ? &text : NULL,
+                         ht->whole ? TG_TRACE_WHOLE : 1);
     json_decref(body);
+    if (rc != 0) {
+        goto failed;
+    }
 
     if (tg__host_trace_add(hr, ht) != 0) {
         tg_trace_cancel(ht->t);
@@ -478,7 +493,7 @@ tg__host_trace_body(tg_host_req_t *hr, const tg_trace_spec_t *spec,
 /* The same, asked for the whole answer at once when whole is set
  * ("stream": false in the place "stream": true takes otherwise, and no
  * stream_options). */
-static json_t *
+json_t *
 tg__host_trace_body_as(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     uint32_t index, int whole)
 {

@@ -11,14 +11,11 @@
 #include "util/jdump.h"
 #include "util/jstr.h"
 
-static int tg__jdump_real(tg_buf_t *b, double d);
-
-
 /* A real as jansson's jsonp_dtostr writes it: %.17g, ".0" added when it
  * would read back as an integer, the exponent without '+' or leading
  * zeros. */
-static int
-tg__jdump_real(tg_buf_t *b, double d)
+int
+tg_json_dump_real(tg_buf_t *b, double d)
 {
     char    buf[64], *start, *end;
     size_t  len;
@@ -129,7 +126,7 @@ tg_json_dump(tg_buf_t *b, const json_t *v)
     case JSON_INTEGER:
         return tg_jstr_int(b, (int64_t) json_integer_value(v));
     case JSON_REAL:
-        return tg__jdump_real(b, json_real_value(v));
+        return tg_json_dump_real(b, json_real_value(v));
     case JSON_TRUE:
         return tg_buf_append(b, "true", 4);
     case JSON_FALSE:

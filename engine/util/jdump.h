@@ -21,6 +21,10 @@
  * jansson cannot write either (NaN or infinite reals, NULL). */
 int tg_json_dump(tg_buf_t *b, const json_t *v);
 
+/* Appends a real as json_real(d) is written.  0, -ENOMEM, or -EINVAL
+ * (NaN or infinite). */
+int tg_json_dump_real(tg_buf_t *b, double d);
+
 /* Appends the compact text of object obj with member key set to the
  * string value (appended last when obj has no such member), byte for
  * byte what dumping a copy with json_object_set_new(copy, key,

@@ -17,6 +17,10 @@ typedef struct {
     const char  *end;
     tg_buf_t     tmp;           /* an escaped string's contents */
     int          depth;
+    const char  *start;         /* the text's first byte */
+    tg_jmember_t *members;      /* the top level's, or NULL */
+    size_t       max;
+    size_t       count;         /* SIZE_MAX once they are not known */
 } tg__jload_t;
 
 static json_t *tg__jload_value(tg__jload_t *c);
@@ -27,6 +31,8 @@ static int tg__jload_string(tg__jload_t *c, const char **s, size_t *n,
 static json_t *tg__jload_number(tg__jload_t *c);
 static void tg__jload_ws(tg__jload_t *c);
 static size_t tg__jload_utf8(const char *s, size_t left);
+static void tg__jload_member(tg__jload_t *c, const char *key, size_t klen,
+    const char *val);
 
 /* 1 for the bytes a string holds as they are: printable ASCII but '"'
  * and '\\'. */
@@ -38,13 +44,28 @@ static const unsigned char  tg__jload_plain[256] = {
 json_t *
 tg_json_loadb(const char *p, size_t n, json_error_t *err)
 {
+    return tg_json_loadb_members(p, n, err, NULL, 0, NULL);
+}
+
+
+json_t *
+tg_json_loadb_members(const char *p, size_t n, json_error_t *err,
+    tg_jmember_t *m, size_t max, size_t *count)
+{
     tg__jload_t  c;
     json_t      *v = NULL;
 
     c.p = p;
     c.end = p + n;
     c.depth = 0;
+    c.start = p;
+    c.members = m;
+    c.max = max;
+    c.count = m != NULL && n <= UINT32_MAX ? 0 : SIZE_MAX;
     memset(&c.tmp, 0, sizeof(c.tmp));
+    if (count != NULL) {
+        *count = 0;
+    }
 
     tg__jload_ws(&c);
     if (c.p < c.end && (*c.p == '{' || *c.p == '[')) {
@@ -57,8 +78,48 @@ tg_json_loadb(const char *p, size_t n, json_error_t *err)
     }
     tg_buf_free(&c.tmp);
 
+    if (v != NULL) {
+        if (count != NULL && json_is_object(v) && c.count != SIZE_MAX) {
+            *count = c.count;
+        }
+        return v;
+    }
     /* Whatever the fast path is unsure of, jansson decides. */
-    return v != NULL ? v : json_loadb(p, n, 0, err);
+    return json_loadb(p, n, 0, err);
+}
+
+
+/* Notes a top-level member (key s[0..klen), value from val to c->p);
+ * the members become unknown past max or at a key given twice (the
+ * value jansson keeps is then not the first one's). */
+static void
+tg__jload_member(tg__jload_t *c, const char *key, size_t klen,
+    const char *val)
+{
+    tg_jmember_t  *m;
+    size_t         i;
+
+    if (c->count == SIZE_MAX) {
+        return;
+    }
+    if (c->count == c->max) {
+        c->count = SIZE_MAX;
+        return;
+    }
+    for (i = 0; i < c->count; i++) {
+        m = &c->members[i];
+        if (m->key_len == klen
+            && memcmp(c->start + m->key, key, klen) == 0)
+        {
+            c->count = SIZE_MAX;
+            return;
+        }
+    }
+    m = &c->members[c->count++];
+    m->key = (uint32_t) (key - c->start);
+    m->key_len = (uint32_t) klen;
+    m->val = (uint32_t) (val - c->start);
+    m->val_len = (uint32_t) (c->p - val);
 }
 
 
@@ -298,7 +359,7 @@ static json_t *
 tg__jload_object(tg__jload_t *c)
 {
     json_t      *obj, *v;
-    const char  *key;
+    const char  *key, *val;
     size_t       klen;
     int          esc;
 
@@ -329,11 +390,15 @@ tg__jload_object(tg__jload_t *c)
         }
         c->p++;
         tg__jload_ws(c);
+        val = c->p;
         v = tg__jload_value(c);
         /* As jansson's parser: a key given twice keeps the last value. */
         if (v == NULL || json_object_setn_new_nocheck(obj, key, klen, v) != 0)
         {
             goto failed;
+        }
+        if (c->depth == 1) {
+            tg__jload_member(c, key, klen, val);
         }
         tg__jload_ws(c);
         if (c->p < c->end && *c->p == ',') {

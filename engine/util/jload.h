@@ -16,6 +16,7 @@
 #define TG_UTIL_JLOAD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -23,5 +24,24 @@
 
 /* json_loadb(p, n, 0, err): a new reference, or NULL with err filled. */
 json_t *tg_json_loadb(const char *p, size_t n, json_error_t *err);
+
+/* A top-level member of an object's text: the key's contents (between
+ * its quotes; never escaped) and the value's whole text, as offsets into
+ * the text parsed. */
+typedef struct {
+    uint32_t    key;
+    uint32_t    key_len;
+    uint32_t    val;
+    uint32_t    val_len;
+} tg_jmember_t;
+
+/*
+ * tg_json_loadb, also noting where the top-level object's members are:
+ * *count is how many of m[0..max) were filled, in the text's order, or
+ * 0 when they are not known (the fast path did not answer, the value is
+ * not an object, a key is given twice, or there are more than max).
+ */
+json_t *tg_json_loadb_members(const char *p, size_t n, json_error_t *err,
+    tg_jmember_t *m, size_t max, size_t *count);
 
 #endif /* TG_UTIL_JLOAD_H */

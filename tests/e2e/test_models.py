@@ -229,6 +229,7 @@ TWO_HTTP = """
 TWO_SERVER = """
         location /v1/ { thinkgate_pass; thinkgate_client_strategy on; }
         location /pinned/v1/ { thinkgate_pass pa; }
+        location /pinned-b/v1/ { thinkgate_pass pb; }
         location = /thinkgate/status { thinkgate_status; }
 """
 
@@ -318,6 +319,26 @@ def test_pinned_location_lists_its_pool_and_serves_any_name(two_gw):
         pinned.chat.completions.create(model="beta-32b", messages=QUESTION,
                                        max_tokens=16)
     assert "does not exist" in str(ei.value)
+
+
+def test_pinned_request_without_a_model_gets_its_backends(two_gw):
+    # no "model" in the body, a location pinned to pb: the backend's
+    # model= goes in as a member, last (the sim answers only a body naming
+    # beta-32b), with or without members the trace sets after it
+    for extra in ({}, {"seed": 5, "temperature": 0.5}):
+        before = sim_requests(two_gw.sb)
+        conn = http.client.HTTPConnection("127.0.0.1", two_gw.port,
+                                          timeout=10)
+        conn.request("POST", "/pinned-b/v1/chat/completions",
+                     body=json.dumps(dict({"messages": QUESTION,
+                                           "max_tokens": 8}, **extra)),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        doc = json.loads(resp.read())
+        conn.close()
+        assert resp.status == 200, doc
+        assert doc["model"] == "beta-32b"
+        assert sim_requests(two_gw.sb) == before + 1
 
 
 def test_reasoning_effort_under_make_run(run_gw):

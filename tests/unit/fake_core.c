@@ -25,6 +25,7 @@ fake_core_reset(void)
 
     for (i = 0; i < fake_core.ntraces; i++) {
         json_decref(fake_core.traces[i]->body);
+        free(fake_core.traces[i]->text.p);
         free(fake_core.traces[i]);
         fake_core.traces[i] = NULL;
         fake_core.cancelled[i] = 0;
@@ -136,6 +137,34 @@ tg_trace_start_on(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
     t->body = json_incref(body);
     fake_core.traces[fake_core.ntraces++] = t;
     *out = t;
+    return 0;
+}
+
+
+/* A written body is kept as the trace's text and read into its tree as
+ * well, so that a test reads either. */
+int
+tg_trace_start_text(tg_request_t *r, tg_pool_t *pool, tg_backend_t *only,
+    int endpoint, tg_trace_text_t *text, int stream, tg_trace_t **out,
+    tg_oa_error_t *err)
+{
+    json_t  *body;
+    int      rc;
+
+    body = json_loadb(text->p, text->len, 0, NULL);
+    if (body == NULL) {
+        free(text->p);
+        tg_oa_error_set(err, 500, NULL, NULL, NULL, "fake: the written "
+                        "body is not JSON");
+        return -EINVAL;
+    }
+    rc = tg_trace_start_on(r, pool, only, endpoint, body, stream, out, err);
+    json_decref(body);
+    if (rc != 0) {
+        free(text->p);
+        return rc;
+    }
+    (*out)->text = *text;
     return 0;
 }
 

@@ -12,6 +12,7 @@
 
 #include "fake_core.h"
 #include "strategy/host.h"
+#include "util/jdump.h"
 
 static uv_loop_t      t_loop;
 static tg_engine_t    t_engine;
@@ -20,6 +21,8 @@ static tg_generation_t  *t_gen;     /* the requests' generation, or NULL */
 
 static void t_setup(void);
 static void t_teardown(void);
+static int t_start_body(const char *strategy, int endpoint, const char *body,
+    int keep, tg_oa_error_t *err);
 
 
 static void
@@ -96,7 +99,17 @@ t_start_as(const char *strategy, int stream, tg_oa_error_t *err)
     snprintf(body, sizeof(body), "{\"model\": \"m\", \"stream\": %s, "
              "\"messages\": [{\"role\": \"user\", \"content\": "
              "\"What is six times seven?\"}]}", stream ? "true" : "false");
+    return t_start_body(strategy, TG_OA_CHAT, body, 0, err);
+}
 
+
+/* A request of endpoint with body for strategy, started; keep gives the
+ * request the body's text as dispatch does (body must then outlive the
+ * request). */
+static int
+t_start_body(const char *strategy, int endpoint, const char *body, int keep,
+    tg_oa_error_t *err)
+{
     memset(&t_req, 0, sizeof(t_req));
     t_req.engine = &t_engine;
     t_req.id = 7;
@@ -104,8 +117,11 @@ t_start_as(const char *strategy, int stream, tg_oa_error_t *err)
     t_req.pool = tg_generation_pool(NULL, "p");   /* dispatch's, faked */
     t_req.gen = t_gen;
     t_meta(strategy);
-    cr_assert_eq(tg_oa_parse(&t_req.oa, TG_OA_CHAT, body, strlen(body),
-                             err), 0);
+    cr_assert_eq(tg_oa_parse(&t_req.oa, endpoint, body, strlen(body), err),
+                 0, "%s", err->message);
+    if (keep) {
+        tg_oa_body_keep(&t_req.oa, body);
+    }
     t_req.strategy = &tg_strategy_host;
     return tg_strategy_host.start(&t_req, err);
 }
@@ -657,4 +673,125 @@ Test(host, location_strategies_are_checked_at_registration)
     for (i = 0; i < 2; i++) {
         s[i].parsed_free(s[i].parsed);
     }
+}
+
+
+/* Client bodies as jansson writes them (compact, keys in order), each
+ * with members a trace drops, sets or keeps. */
+static const struct {
+    int          endpoint;
+    const char  *body;
+} t_bodies[] = {
+    { TG_OA_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+      "\"content\":\"hi\"}],\"n\":3,\"best_of\":2,\"thinkgate\":null,"
+      "\"max_completion_tokens\":50,\"stream_options\":{\"include_usage\":"
+      "false},\"seed\":7,\"temperature\":0.5,\"stream\":false,"
+      "\"logprobs\":false,\"top_p\":0.90000000000000002}" },
+    { TG_OA_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],"
+      "\"stream\":true,\"user\":\"u\\\"v\",\"reasoning_effort\":\"low\"}" },
+    { TG_OA_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"p\",\"logprobs\":3,"
+      "\"max_tokens\":9,\"stream\":true,\"echo\":false}" },
+    { TG_OA_COMPLETIONS, "{\"prompt\":[\"a\",\"b\"],\"logprobs\":null,"
+      "\"max_completion_tokens\":4}" },
+};
+
+
+/* The trace's body as the host writes it from the client's text, against
+ * the tree path's dump, for one spec. */
+static void
+t_check_text(size_t b, const tg_trace_spec_t *spec, uint32_t index,
+    int whole)
+{
+    tg_host_req_t    *hr = t_req.strategy_data;
+    tg_trace_text_t   text;
+    tg_buf_t          dump = { 0 };
+    json_t           *tree;
+
+    tree = tg__host_trace_body_as(hr, spec, index, whole);
+    cr_assert_not_null(tree);
+    cr_assert_eq(tg_json_dump(&dump, tree), 0);
+    json_decref(tree);
+    cr_assert_eq(tg__host_trace_text(hr, spec, index, whole, &text), 0);
+    cr_assert_eq(text.len, tg_buf_size(&dump));
+    cr_assert_eq(memcmp(text.p, tg_buf_ptr(&dump), text.len), 0,
+                 "body %zu, max_tokens %d, temperature %g, seed_mode %d, "
+                 "flags %x, index %u, whole %d:\n%.*s\n%.*s", b,
+                 spec->max_tokens, spec->temperature, spec->seed_mode,
+                 spec->flags, index, whole, (int) text.len, text.p,
+                 (int) tg_buf_size(&dump), tg_buf_ptr(&dump));
+    /* The model's place: its value, or the closing brace. */
+    if (t_req.oa.model != NULL) {
+        cr_assert_eq(text.model_len, 3);
+        cr_assert_eq(memcmp(text.p + text.model_at, "\"m\"", 3), 0);
+    } else {
+        cr_assert_eq(text.model_len, 0);
+        cr_assert_eq(text.model_at, text.len - 1);
+        cr_assert_eq(text.p[text.model_at], '}');
+    }
+    free(text.p);
+    tg_buf_free(&dump);
+}
+
+
+Test(host, a_trace_body_written_from_the_clients_text_is_the_tree_paths)
+{
+    static const int32_t  max_tokens[] = { 0, 100 };
+    static const double   temperature[] = { -1, 0.25 };
+    tg_trace_spec_t       spec;
+    tg_oa_error_t         err;
+    size_t                b, i;
+
+    for (b = 0; b < sizeof(t_bodies) / sizeof(t_bodies[0]); b++) {
+        cr_assert_eq(t_start_body("host_probe n=1", t_bodies[b].endpoint,
+                                  t_bodies[b].body, 1, &err), 0, "%s",
+                     err.message);
+        for (i = 0; i < 64; i++) {
+            memset(&spec, 0, sizeof(spec));
+            spec.max_tokens = max_tokens[i & 1];
+            spec.temperature = temperature[(i >> 1) & 1];
+            spec.seed_mode = (i >> 2) & 1;
+            spec.seed = 42;
+            spec.flags = (i >> 3) & 1 ? TG_TRACE_F_LOGPROBS : 0;
+            t_check_text(b, &spec, (uint32_t) ((i >> 4) & 1) * 3,
+                         (int) (i >> 5) & 1);
+        }
+        t_end_request();
+    }
+}
+
+
+Test(host, a_trace_body_goes_by_the_tree_when_the_text_cannot_say_it)
+{
+    tg_host_req_t    *hr;
+    tg_trace_spec_t   spec;
+    tg_trace_text_t   text;
+    tg_oa_error_t     err;
+
+    cr_assert_eq(t_start_body("host_probe n=1", t_bodies[0].endpoint,
+                              t_bodies[0].body, 1, &err), 0, "%s",
+                 err.message);
+    /* The request's trace went out as text, read back the same. */
+    cr_assert_not_null(t_trace(0)->text.p);
+    cr_assert(json_is_true(json_object_get(t_trace(0)->body, "stream")));
+    cr_assert_null(json_object_get(t_trace(0)->body, "thinkgate"));
+    hr = t_req.strategy_data;
+    memset(&spec, 0, sizeof(spec));
+    spec.temperature = -1;
+    spec.messages_json = "[]";
+    cr_assert_eq(tg__host_trace_text(hr, &spec, 0, 0, &text), 1);
+    spec.messages_json = NULL;
+    spec.assistant_prefix = "so far";
+    spec.assistant_prefix_len = 6;
+    cr_assert_eq(tg__host_trace_text(hr, &spec, 0, 0, &text), 1);
+    spec.assistant_prefix = NULL;
+    /* A body changed after parsing (a session's history) has no text. */
+    tg_oa_body_changed(&t_req.oa);
+    cr_assert_eq(tg__host_trace_text(hr, &spec, 0, 0, &text), 1);
+    t_end_request();
+
+    /* Without its text kept, a request's traces go by the tree. */
+    cr_assert_eq(t_start_body("host_probe n=1", t_bodies[0].endpoint,
+                              t_bodies[0].body, 0, &err), 0, "%s",
+                 err.message);
+    cr_assert_null(t_trace(0)->text.p);
 }

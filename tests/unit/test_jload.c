@@ -172,3 +172,52 @@ Test(jload, valid_documents_take_values_alike)
         json_decref(o);
     }
 }
+
+
+/* The count of top-level members tg_json_loadb_members notes for text
+ * (with at most max), after checking that the value is json_loadb's. */
+static size_t
+t_members(const char *text, tg_jmember_t *m, size_t max)
+{
+    json_error_t   e1, e2;
+    json_t        *a, *b;
+    size_t         n = 99;
+
+    a = tg_json_loadb_members(text, strlen(text), &e1, m, max, &n);
+    b = json_loadb(text, strlen(text), 0, &e2);
+    cr_assert((a == NULL) == (b == NULL), "%s", text);
+    cr_assert(a == NULL || json_equal(a, b), "%s", text);
+    json_decref(a);
+    json_decref(b);
+    return n;
+}
+
+
+Test(jload, top_level_members_are_noted_where_they_are)
+{
+    const char    *t = " {\"a\": 1 , \"bc\":[1,{\"a\":2}],\"d\":\"x\\\"y\"} ";
+    tg_jmember_t   m[4];
+
+    cr_assert_eq(t_members(t, m, 4), 3);
+    cr_assert_eq(m[0].key_len, 1);
+    cr_assert_eq(memcmp(t + m[0].key, "a", 1), 0);
+    cr_assert_eq(m[0].val_len, 1);
+    cr_assert_eq(memcmp(t + m[0].val, "1", 1), 0);
+    cr_assert_eq(memcmp(t + m[1].key, "bc", 2), 0);
+    cr_assert_eq(m[1].val_len, strlen("[1,{\"a\":2}]"));
+    cr_assert_eq(memcmp(t + m[1].val, "[1,{\"a\":2}]", m[1].val_len), 0);
+    cr_assert_eq(m[2].val_len, strlen("\"x\\\"y\""));
+    cr_assert_eq(memcmp(t + m[2].val, "\"x\\\"y\"", m[2].val_len), 0);
+
+    /* Not known: more than max, a key given twice (jansson keeps the
+     * last), not an object, what only jansson reads (an escaped key),
+     * invalid JSON. */
+    cr_assert_eq(t_members(t, m, 2), 0);
+    cr_assert_eq(t_members("{\"a\":1,\"b\":2,\"a\":3}", m, 4), 0);
+    cr_assert_eq(t_members("[{\"a\":1}]", m, 4), 0);
+    cr_assert_eq(t_members("{\"\\u0061\":1}", m, 4), 0);
+    cr_assert_eq(t_members("{\"a\":1,}", m, 4), 0);
+    cr_assert_eq(t_members("{}", m, 4), 0);
+    /* Nested keys given twice are the value's business. */
+    cr_assert_eq(t_members("{\"a\":{\"b\":1,\"b\":2}}", m, 4), 1);
+}
