@@ -712,8 +712,8 @@ t_check_text(size_t b, const tg_trace_spec_t *spec, uint32_t index,
     cr_assert_eq(tg_json_dump(&dump, tree), 0);
     json_decref(tree);
     cr_assert_eq(tg__host_trace_text(hr, spec, index, whole, &text), 0);
-    cr_assert_eq(text.len, tg_buf_size(&dump));
-    cr_assert_eq(memcmp(text.p, tg_buf_ptr(&dump), text.len), 0,
+    cr_assert(text.len == tg_buf_size(&dump)
+              && memcmp(text.p, tg_buf_ptr(&dump), text.len) == 0,
                  "body %zu, max_tokens %d, temperature %g, seed_mode %d, "
                  "flags %x, index %u, whole %d:\n%.*s\n%.*s", b,
                  spec->max_tokens, spec->temperature, spec->seed_mode,
