@@ -107,12 +107,12 @@ TG_ENGINE_TEST_FLAGS := -Iengine -ljansson
 
 $(eval $(call tg_unit_test,test_ring,tests/unit/test_ring.c,-lpthread))
 $(eval $(call tg_unit_test,test_request,tests/unit/test_request.c \
-    engine/openai/request.c engine/openai/responses.c \
+    engine/openai/request.c engine/openai/chunk.c engine/openai/responses.c \
     engine/openai/responses_out.c engine/util/jload.c engine/util/jstr.c \
     engine/util/jdump.c engine/util/buf.c engine/log.c,\
     $(TG_ENGINE_TEST_FLAGS) -lm))
 $(eval $(call tg_unit_test,test_responses,tests/unit/test_responses.c \
-    engine/openai/request.c engine/openai/responses.c \
+    engine/openai/request.c engine/openai/chunk.c engine/openai/responses.c \
     engine/openai/responses_out.c engine/util/jload.c engine/util/jstr.c \
     engine/util/jdump.c engine/util/buf.c engine/log.c,\
     $(TG_ENGINE_TEST_FLAGS) -lm))

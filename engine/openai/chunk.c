@@ -754,3 +754,40 @@ tg_chunk_members(const char *p, size_t n,
     }
     return tg__js_end(&c, on);
 }
+
+
+int
+tg_chunk_elements(const char *p, size_t n,
+    int (*fn)(void *arg, size_t index, const tg_jval_t *val), void *arg)
+{
+    tg_jcur_t    c = { p, p + n, 0 };
+    tg_jval_t    v;
+    const char  *start;
+    size_t       i = 0;
+    int          on, rc;
+
+    tg__js_ws(&c);
+    if (c.p >= c.end || *c.p != '[') {
+        return -EINVAL;
+    }
+    c.p++;
+    tg__js_ws(&c);
+    on = 1;
+    if (c.p < c.end && *c.p == ']') {
+        c.p++;
+        on = 0;
+    }
+    for ( ; on == 1; on = tg__js_next(&c, ']')) {
+        start = c.p;
+        if (tg__js_value(&c, &v, 2) != 0) {
+            return -EINVAL;
+        }
+        v.p = start;
+        v.n = (size_t) (c.p - start);
+        rc = fn(arg, i++, &v);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return tg__js_end(&c, on);
+}

@@ -82,4 +82,10 @@ int tg_chunk_members(const char *p, size_t n,
     int (*fn)(void *arg, const tg_jval_t *key, const tg_jval_t *val),
     void *arg);
 
+/* The same for an array's elements: fn gets each one's index and value
+ * (its whole text, as above).  0, nonzero from fn, or -EINVAL for a text
+ * that is not one array the scanner answers for. */
+int tg_chunk_elements(const char *p, size_t n,
+    int (*fn)(void *arg, size_t index, const tg_jval_t *val), void *arg);
+
 #endif /* TG_OPENAI_CHUNK_H */

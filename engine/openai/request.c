@@ -3,6 +3,7 @@
  */
 
 #include <errno.h>
+#include <sys/types.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,8 @@ static int tg__check_stop(const tg__param_t *p, json_t *v,
     tg_oa_error_t *err);
 static int tg__check_messages(json_t *messages, tg_oa_error_t *err);
 static int tg__enum_has(const char *choices, const char *word);
+static int tg__text_read(tg_oa_request_t *rq, int endpoint,
+    const char *body, size_t len);
 static void tg__utf8_clean(const char *s, char *out, size_t out_size);
 static void tg__error_vset(tg_oa_error_t *err, int status,
     const char *type, const char *code, const char *param, const char *fmt,
@@ -395,17 +398,12 @@ tg_oa_request_free(tg_oa_request_t *rq)
 
 
 void
-tg_oa_body_keep(tg_oa_request_t *rq, const char *text)
-{
-    rq->text = rq->body != NULL && rq->nmembers > 0 ? text : NULL;
-}
-
-
-void
 tg_oa_body_changed(tg_oa_request_t *rq)
 {
     rq->text = NULL;
+    rq->text_len = 0;
     rq->nmembers = 0;
+    rq->scanned = 0;
 }
 
 
@@ -675,4 +673,443 @@ tg__check_messages(json_t *messages, tg_oa_error_t *err)
     }
 
     return 0;
+}
+
+
+/* ---- a body read from its text alone (tg_oa_parse_kept) ------------- */
+
+/*
+ * The scan answers "valid" only where the tree's checks surely pass, and
+ * "not sure" (1) for anything else, valid or not: tg_oa_parse then reads
+ * the body and says what is wrong.  So the checks below mirror
+ * tg__check_doc's rules but never word an error.
+ */
+
+typedef struct {
+    tg_oa_request_t  *rq;
+    const char       *text;
+} tg__text_t;
+
+/* A string value's contents (val: its whole text, quotes included). */
+#define TG__TEXT_STR(val)  ((val)->p + 1), ((val)->n - 2)
+
+/* Whether key (contents, never escaped) is lit. */
+#define TG__TEXT_KEY(k, lit)                                                 \
+    ((k)->n == sizeof(lit) - 1 && memcmp((k)->p, lit, sizeof(lit) - 1) == 0)
+
+
+/* A member of the body: noted, unless its key came before (jansson keeps
+ * the last: not sure) or there are too many. */
+static int
+tg__text_member(void *arg, const tg_jval_t *key, const tg_jval_t *val)
+{
+    tg__text_t      *t = arg;
+    tg_oa_request_t *rq = t->rq;
+    tg_jmember_t    *m;
+    size_t           i;
+
+    if (rq->nmembers == TG_OA_MEMBERS_MAX) {
+        return 1;
+    }
+    for (i = 0; i < rq->nmembers; i++) {
+        if (rq->members[i].key_len == key->n
+            && memcmp(t->text + rq->members[i].key, key->p, key->n) == 0)
+        {
+            return 1;
+        }
+    }
+    m = &rq->members[rq->nmembers];
+    m->key = (uint32_t) (key->p - t->text);
+    m->key_len = (uint32_t) key->n;
+    m->val = (uint32_t) (val->p - t->text);
+    m->val_len = (uint32_t) val->n;
+    rq->vals[rq->nmembers].type = val->type;
+    rq->vals[rq->nmembers].esc = val->esc;
+    rq->vals[rq->nmembers].i = val->type == TG_JV_INT ? val->i : 0;
+    rq->nmembers++;
+    return 0;
+}
+
+
+/* A value's kind beyond the scan's types: 'b' a boolean, 'o' an object,
+ * 'a' an array, 'r' a real, 's' a string, 'i' an integer, 'n' null. */
+static int
+tg__text_kind(const tg_jval_t *v)
+{
+    switch (v->type) {
+    case TG_JV_NULL:
+        return 'n';
+    case TG_JV_STRING:
+        return 's';
+    case TG_JV_INT:
+        return 'i';
+    default:
+        return v->p[0] == 't' || v->p[0] == 'f' ? 'b'
+               : v->p[0] == '{' ? 'o' : v->p[0] == '[' ? 'a' : 'r';
+    }
+}
+
+
+/* A number member's value as a double: 0, or 1 (not sure). */
+static int
+tg__text_number(const tg_jval_t *v, double *d)
+{
+    char   buf[64], *end;
+
+    if (v->type == TG_JV_INT) {
+        *d = (double) v->i;
+        return 0;
+    }
+    if (v->n >= sizeof(buf)) {
+        return 1;
+    }
+    memcpy(buf, v->p, v->n);
+    buf[v->n] = '\0';
+    errno = 0;
+    *d = strtod(buf, &end);
+    return errno != 0 || end != buf + v->n;
+}
+
+
+/* Each element of "stop" a string. */
+static int
+tg__text_stop_elem(void *arg, size_t index, const tg_jval_t *val)
+{
+    (void) arg;
+    (void) index;
+    return val->type != TG_JV_STRING;
+}
+
+
+/* One parameter the body gives (not null): 0 when its check surely
+ * passes, 1 otherwise. */
+static int
+tg__text_param(const tg__param_t *p, const tg_jval_t *v, int endpoint)
+{
+    int     k = tg__text_kind(v);
+    double  d;
+    char    word[32];
+
+    if (strcmp(p->name, "logprobs") == 0) {
+        return endpoint == TG_OA_CHAT ? k != 'b' : k != 'i' || v->i < 0;
+    }
+    switch (p->kind) {
+    case TG__P_BOOL:
+        return k != 'b';
+    case TG__P_INT:
+        return k != 'i' || (double) v->i < p->min || (double) v->i > p->max;
+    case TG__P_NUMBER:
+        return (k != 'i' && k != 'r') || tg__text_number(v, &d) != 0
+               || d < p->min || d > p->max;
+    case TG__P_STOP:
+        return k != 's' && (k != 'a' || tg_chunk_elements(v->p, v->n,
+                                            tg__text_stop_elem, NULL) != 0);
+    case TG__P_OBJECT:
+        return k != 'o';
+    case TG__P_STRING:
+        return k != 's';
+    default:                                    /* TG__P_ENUM */
+        if (k != 's' || v->esc || v->n - 2 >= sizeof(word)) {
+            return 1;
+        }
+        memcpy(word, TG__TEXT_STR(v));
+        word[v->n - 2] = '\0';
+        return !tg__enum_has(p->choices, word);
+    }
+}
+
+
+/* One message's role and content, as tg__check_messages wants them. */
+typedef struct {
+    tg_jval_t   role;
+    tg_jval_t   content;
+    unsigned    has_role:1;
+    unsigned    has_content:1;
+    unsigned    twice:1;
+} tg__text_msg_t;
+
+
+static int
+tg__text_msg_member(void *arg, const tg_jval_t *key, const tg_jval_t *val)
+{
+    tg__text_msg_t  *m = arg;
+
+    if (TG__TEXT_KEY(key, "role")) {
+        m->twice |= m->has_role;
+        m->has_role = 1;
+        m->role = *val;
+    } else if (TG__TEXT_KEY(key, "content")) {
+        m->twice |= m->has_content;
+        m->has_content = 1;
+        m->content = *val;
+    }
+    return 0;
+}
+
+
+static int
+tg__text_message(void *arg, size_t index, const tg_jval_t *val)
+{
+    tg__text_msg_t  m;
+    int             k;
+
+    (void) arg;
+    (void) index;
+    memset(&m, 0, sizeof(m));
+    if (tg__text_kind(val) != 'o'
+        || tg_chunk_members(val->p, val->n, tg__text_msg_member, &m) != 0
+        || m.twice || !m.has_role || m.role.type != TG_JV_STRING)
+    {
+        return 1;
+    }
+    k = m.has_content ? tg__text_kind(&m.content) : 'n';
+    if (k == 'n') {
+        /* Only an assistant's message may leave its content out. */
+        return m.role.esc || m.role.n != sizeof("\"assistant\"") - 1
+               || memcmp(m.role.p, "\"assistant\"", m.role.n) != 0;
+    }
+    return k != 's' && k != 'a';
+}
+
+
+/* The required input: a non-empty array of messages that pass, or a
+ * prompt (a string or a non-empty array). */
+static int
+tg__text_input(const tg_jval_t *v, int endpoint)
+{
+    const char  *p;
+    int          k = tg__text_kind(v);
+
+    if (k == 'a') {
+        for (p = v->p + 1; *p == ' ' || *p == '\n' || *p == '\r'
+                           || *p == '\t'; p++) {
+        }
+        if (*p == ']') {
+            return 1;
+        }
+    }
+    if (endpoint == TG_OA_CHAT) {
+        return k != 'a' || tg_chunk_elements(v->p, v->n, tg__text_message,
+                                             NULL) != 0;
+    }
+    return k != 's' && k != 'a';
+}
+
+
+/* Member i as the scan read it. */
+static void
+tg__text_val(const tg_oa_request_t *rq, const char *text, size_t i,
+    tg_jval_t *v, tg_jval_t *key)
+{
+    const tg_jmember_t  *m = &rq->members[i];
+
+    memset(v, 0, sizeof(*v));
+    v->p = text + m->val;
+    v->n = m->val_len;
+    v->type = rq->vals[i].type;
+    v->esc = rq->vals[i].esc;
+    v->i = rq->vals[i].i;
+    v->object = v->p[0] == '{';
+    key->p = text + m->key;
+    key->n = m->key_len;
+}
+
+
+/* One member of a scanned body checked, and what rq keeps of it taken:
+ * 0, or 1 when not sure.  *input is set by the required one. */
+static int
+tg__text_take(tg_oa_request_t *rq, int endpoint, const tg_jval_t *key,
+    const tg_jval_t *v, int *input)
+{
+    const tg__param_t  *p;
+    json_error_t        jerr;
+
+    if (TG__TEXT_KEY(key, "model")) {
+        if (v->type != TG_JV_STRING || v->esc || v->n - 2 >= TG_OA_MODEL_MAX)
+        {
+            return 1;
+        }
+        memcpy(rq->model_buf, TG__TEXT_STR(v));
+        rq->model_buf[v->n - 2] = '\0';
+        rq->model = rq->model_buf;
+        return 0;
+    }
+    if (endpoint == TG_OA_CHAT ? TG__TEXT_KEY(key, "messages")
+                               : TG__TEXT_KEY(key, "prompt"))
+    {
+        *input = 1;
+        return tg__text_input(v, endpoint);
+    }
+    if (v->type == TG_JV_NULL) {
+        return 0;
+    }
+    for (p = tg__params; p->name != NULL; p++) {
+        if (strlen(p->name) == key->n && memcmp(p->name, key->p, key->n) == 0)
+        {
+            break;
+        }
+    }
+    if (p->name != NULL && tg__text_param(p, v, endpoint) != 0) {
+        return 1;
+    }
+    if (TG__TEXT_KEY(key, "stream")) {
+        rq->stream = v->p[0] == 't';
+    } else if (TG__TEXT_KEY(key, "thinkgate")) {
+        rq->thinkgate = tg_json_loadb(v->p, v->n, &jerr);
+        return rq->thinkgate == NULL;
+    }
+    return 0;
+}
+
+
+/* The body read from its text: 0 (rq's members, values, model, stream
+ * and thinkgate taken), or 1 when not sure (rq left as it was). */
+static int
+tg__text_read(tg_oa_request_t *rq, int endpoint, const char *body,
+    size_t len)
+{
+    tg__text_t  t = { rq, body };
+    tg_jval_t   v, key;
+    size_t      i;
+    int         input = 0;
+
+    if (len > UINT32_MAX
+        || tg_chunk_members(body, len, tg__text_member, &t) != 0)
+    {
+        goto unsure;
+    }
+    for (i = 0; i < rq->nmembers; i++) {
+        tg__text_val(rq, body, i, &v, &key);
+        if (tg__text_take(rq, endpoint, &key, &v, &input) != 0) {
+            goto unsure;
+        }
+    }
+    if (!input) {
+        goto unsure;
+    }
+    return 0;
+
+unsure:
+    json_decref(rq->thinkgate);
+    rq->thinkgate = NULL;
+    rq->model = NULL;
+    rq->stream = 0;
+    rq->nmembers = 0;
+    return 1;
+}
+
+
+int
+tg_oa_parse_kept(tg_oa_request_t *rq, int endpoint, const char *body,
+    size_t len, tg_oa_error_t *err)
+{
+    int  rc;
+
+    memset(rq, 0, sizeof(*rq));
+    if (len > 0 && tg__text_read(rq, endpoint, body, len) == 0) {
+        rq->endpoint = endpoint;
+        rq->text = body;
+        rq->text_len = len;
+        rq->scanned = 1;
+        return 0;
+    }
+    rc = tg_oa_parse(rq, endpoint, body, len, err);
+    if (rc == 0 && rq->nmembers > 0) {
+        rq->text = body;
+        rq->text_len = len;
+    }
+    return rc;
+}
+
+
+json_t *
+tg_oa_body(tg_oa_request_t *rq)
+{
+    json_error_t  jerr;
+
+    if (rq->body == NULL && rq->scanned) {
+        rq->body = tg_json_loadb(rq->text, rq->text_len, &jerr);
+        if (rq->body != NULL) {
+            (void) json_object_del(rq->body, "thinkgate");
+        }
+    }
+    return rq->body;
+}
+
+
+/* The scanned member named name, or -1. */
+static ssize_t
+tg__text_find(const tg_oa_request_t *rq, const char *name)
+{
+    size_t  i, n = strlen(name);
+
+    for (i = 0; i < rq->nmembers; i++) {
+        if (rq->members[i].key_len == n
+            && memcmp(rq->text + rq->members[i].key, name, n) == 0)
+        {
+            return (ssize_t) i;
+        }
+    }
+    return -1;
+}
+
+
+int
+tg_oa_int(tg_oa_request_t *rq, const char *name, int64_t *out)
+{
+    ssize_t   i;
+    json_t   *v;
+
+    if (rq->scanned) {
+        i = tg__text_find(rq, name);
+        if (i < 0 || rq->vals[i].type != TG_JV_INT) {
+            return 0;
+        }
+        *out = rq->vals[i].i;
+        return 1;
+    }
+    v = json_object_get(rq->body, name);
+    if (!json_is_integer(v)) {
+        return 0;
+    }
+    *out = json_integer_value(v);
+    return 1;
+}
+
+
+int
+tg_oa_given(tg_oa_request_t *rq, const char *name)
+{
+    ssize_t   i;
+    json_t   *v;
+
+    if (rq->scanned) {
+        i = tg__text_find(rq, name);
+        return i >= 0 && rq->vals[i].type != TG_JV_NULL
+               && rq->text[rq->members[i].val] != 'f';
+    }
+    v = json_object_get(rq->body, name);
+    return v != NULL && !json_is_false(v) && !json_is_null(v);
+}
+
+
+const char *
+tg_oa_str(tg_oa_request_t *rq, const char *name, char *buf, size_t size)
+{
+    const tg_jmember_t  *m;
+    ssize_t              i;
+
+    if (rq->scanned) {
+        i = tg__text_find(rq, name);
+        if (i < 0 || rq->vals[i].type != TG_JV_STRING) {
+            return NULL;
+        }
+        m = &rq->members[i];
+        if (!rq->vals[i].esc && m->val_len - 2 < size) {
+            memcpy(buf, rq->text + m->val + 1, m->val_len - 2);
+            buf[m->val_len - 2] = '\0';
+            return buf;
+        }
+    }
+    return json_string_value(json_object_get(tg_oa_body(rq), name));
 }

@@ -12,13 +12,26 @@
 #define TG_OPENAI_REQUEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
+#include "openai/chunk.h"
 #include "util/jload.h"
 
 /* The most top-level members of a body indexed (tg_oa_request_t). */
 #define TG_OA_MEMBERS_MAX  24
+
+/* The longest model name a body read without a tree holds (longer ones
+ * go by the tree). */
+#define TG_OA_MODEL_MAX    256
+
+/* A top-level member's value as the text's scan read it. */
+typedef struct {
+    int64_t      i;             /* an integer's value */
+    uint8_t      type;          /* TG_JV_* (openai/chunk.h) */
+    uint8_t      esc;           /* a string with escapes */
+} tg_oa_mval_t;
 
 enum {
     TG_OA_UNKNOWN = 0,
@@ -56,13 +69,21 @@ typedef struct {
                                        then TG_OA_CHAT), else NULL; owned */
 
     /* Where the body's top-level members are in its text, "thinkgate"
-     * among them, and the text (NULL until tg_oa_body_keep), so that a
-     * backend body can be written from the client's own members without
+     * among them, and the text (NULL unless the caller keeps it), so that
+     * a backend body can be written from the client's own members without
      * copying and dumping the tree.  nmembers 0: not known, or the body
      * changed since (tg_oa_body_changed). */
     const char         *text;
+    size_t              text_len;
     size_t              nmembers;
     tg_jmember_t        members[TG_OA_MEMBERS_MAX];
+
+    /* A body read from its text alone (tg_oa_parse_kept): each member's
+     * value as the scan saw it, and body NULL until tg_oa_body builds
+     * the tree. */
+    unsigned            scanned:1;
+    tg_oa_mval_t        vals[TG_OA_MEMBERS_MAX];
+    char                model_buf[TG_OA_MODEL_MAX];
 } tg_oa_request_t;
 
 /* Maps a request URI (without arguments) to an endpoint: it ends in
@@ -83,10 +104,29 @@ int tg_oa_parse(tg_oa_request_t *rq, int endpoint, const char *body,
 
 void tg_oa_request_free(tg_oa_request_t *rq);
 
-/* Gives rq the text it was parsed from (the same bytes, in a buffer the
- * caller keeps while rq lives), so that backend bodies can be written
- * from it; nothing when its members are not known. */
-void tg_oa_body_keep(tg_oa_request_t *rq, const char *text);
+/*
+ * tg_oa_parse for a body whose text the caller keeps while rq lives (the
+ * request's buffer): the text is rq's, backend bodies are written from
+ * its members, and a body the text's scan vouches for is not made a tree
+ * at all until something asks for it (tg_oa_body).  Whatever the scan is
+ * not sure of goes through tg_oa_parse, so that the verdict and its error
+ * never depend on which path ran.
+ */
+int tg_oa_parse_kept(tg_oa_request_t *rq, int endpoint, const char *body,
+    size_t len, tg_oa_error_t *err);
+
+/* The body as a tree ("thinkgate" removed), built from the text on first
+ * use; NULL only when memory ran out. */
+json_t *tg_oa_body(tg_oa_request_t *rq);
+
+/* Top-level members, from the scan when the body was read without a
+ * tree, else from the tree: an integer (1 and *out, else 0); whether a
+ * member is given as something other than false or null; a string
+ * (NULL when absent or not a string; buf holds a scanned one). */
+int tg_oa_int(tg_oa_request_t *rq, const char *name, int64_t *out);
+int tg_oa_given(tg_oa_request_t *rq, const char *name);
+const char *tg_oa_str(tg_oa_request_t *rq, const char *name, char *buf,
+    size_t size);
 
 /* Says that rq->body no longer matches its text: whoever changes the
  * tree calls it. */

@@ -194,8 +194,8 @@ tg__dispatch_keyed(tg_request_t *r)
     if ((endpoint == TG_OA_RESPONSES
          ? tg_oa_responses_parse(&r->oa, tg_buf_ptr(&r->body),
                                  tg_buf_size(&r->body), &err)
-         : tg_oa_parse(&r->oa, endpoint, tg_buf_ptr(&r->body),
-                       tg_buf_size(&r->body), &err)) != 0)
+         : tg_oa_parse_kept(&r->oa, endpoint, tg_buf_ptr(&r->body),
+                            tg_buf_size(&r->body), &err)) != 0)
     {
         goto failed;
     }
@@ -203,9 +203,6 @@ tg__dispatch_keyed(tg_request_t *r)
     /* The body is parsed; its text stays only where backend bodies are
      * written from it (r->oa.text points into it). */
     r->body_len = tg_buf_size(&r->body);
-    if (endpoint != TG_OA_RESPONSES) {
-        tg_oa_body_keep(&r->oa, tg_buf_ptr(&r->body));
-    }
     if (r->oa.text == NULL) {
         tg_buf_free(&r->body);
     }

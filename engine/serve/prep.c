@@ -377,7 +377,7 @@ tg__prep_render(tg_request_t *r, tg_buf_t *b)
     int          rc = 0;
 
     if (r->oa.endpoint == TG_OA_CHAT) {
-        msgs = json_object_get(r->oa.body, "messages");
+        msgs = json_object_get(tg_oa_body(&r->oa), "messages");
         json_array_foreach(msgs, i, m) {
             role = json_string_value(json_object_get(m, "role"));
             rc |= tg_buf_printf(b, "%s\n", role ? role : "");
@@ -396,7 +396,7 @@ tg__prep_render(tg_request_t *r, tg_buf_t *b)
             rc |= tg_buf_append(b, "\n", 1);
         }
     } else {
-        c = json_object_get(r->oa.body, "prompt");
+        c = json_object_get(tg_oa_body(&r->oa), "prompt");
         if (json_is_string(c)) {
             rc |= tg_buf_append(b, json_string_value(c),
                                 json_string_length(c));

@@ -113,7 +113,8 @@ tg__prep_session(tg_prep_t *p, const char *id, size_t len,
     tg_session_token(p->st, p->token);
 
     /* The turn to store is what the client sent, before the history. */
-    p->turn = json_deep_copy(json_object_get(r->oa.body, "messages"));
+    p->turn = json_deep_copy(json_object_get(tg_oa_body(&r->oa),
+                                             "messages"));
     if (p->turn == NULL) {
         tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
         return -ENOMEM;
@@ -211,7 +212,7 @@ tg__prep_on_session(tg_session_store_t *st, int status,
 static int
 tg__prep_prepend(tg_prep_t *p, const tg_session_t *s)
 {
-    json_t        *hist, *msgs;
+    json_t        *hist, *msgs, *body;
     json_error_t   jerr;
 
     hist = json_loadb(s->history, s->history_len, 0, &jerr);
@@ -225,10 +226,15 @@ tg__prep_prepend(tg_prep_t *p, const tg_session_t *s)
         json_decref(hist);
         return 0;
     }
-    msgs = json_object_get(p->r->oa.body, "messages");
+    body = tg_oa_body(&p->r->oa);
+    if (body == NULL) {
+        json_decref(hist);
+        return -ENOMEM;
+    }
     tg_oa_body_changed(&p->r->oa);
+    msgs = json_object_get(body, "messages");
     if (json_array_extend(hist, msgs) != 0
-        || json_object_set_new(p->r->oa.body, "messages", hist) != 0)
+        || json_object_set_new(body, "messages", hist) != 0)
     {
         return -ENOMEM;         /* set_new took hist in any case */
     }

@@ -271,7 +271,7 @@ tg__host_problem(tg_request_t *r, tg_buf_t *b)
     int      rc = 0;
 
     if (r->oa.endpoint == TG_OA_CHAT) {
-        v = json_object_get(r->oa.body, "messages");
+        v = json_object_get(tg_oa_body(&r->oa), "messages");
         for (i = json_array_size(v); i > 0; i--) {
             m = json_array_get(v, i - 1);
             if (strcmp(json_string_value(json_object_get(m, "role")) ?: "",
@@ -294,7 +294,7 @@ tg__host_problem(tg_request_t *r, tg_buf_t *b)
             break;
         }
     } else {
-        v = json_object_get(r->oa.body, "prompt");
+        v = json_object_get(tg_oa_body(&r->oa), "prompt");
         if (json_is_array(v)) {
             v = json_array_get(v, 0);
         }
@@ -335,7 +335,7 @@ static int
 tg__host_info(tg_request_t *r, tg_host_req_t *hr)
 {
     tg_request_info_t  *in = &hr->info;
-    json_t             *v;
+    int64_t             seed;
 
     hr->state = calloc(1, hr->p->state_size ? hr->p->state_size : 1);
     if (hr->state == NULL) {
@@ -350,9 +350,8 @@ tg__host_info(tg_request_t *r, tg_host_req_t *hr)
     in->problem = NULL;
     in->pool = r->pool_name;
     in->strategy = hr->strategy;
-    v = json_object_get(r->oa.body, "seed");
-    in->has_seed = json_is_integer(v);
-    in->seed = json_is_integer(v) ? json_integer_value(v) : 0;
+    in->has_seed = tg_oa_int(&r->oa, "seed", &seed);
+    in->seed = in->has_seed ? seed : 0;
     in->id = r->id;
 
     if (r->oa.responses != NULL) {
@@ -384,7 +383,7 @@ tg__host_info_text(tg_host_req_t *hr)
     if (in->body != NULL) {
         return 0;
     }
-    hr->body_text = tg_json_dumps(r->oa.body);
+    hr->body_text = tg_json_dumps(tg_oa_body(&r->oa));
     rc = hr->body_text != NULL ? tg__host_problem(r, &b) : -ENOMEM;
     if (rc == 0) {
         hr->problem = strndup(b.data ? tg_buf_ptr(&b) : "",

@@ -105,6 +105,7 @@ tg__body_value(tg__body_t *bd, int k, tg_buf_t *b, const char *val,
 {
     const tg_trace_spec_t  *spec = bd->spec;
     tg_host_req_t          *hr = bd->hr;
+    int64_t                 n;
 
     switch (k) {
     case TG__BODY_MAX_TOKENS:
@@ -121,9 +122,7 @@ tg__body_value(tg__body_t *bd, int k, tg_buf_t *b, const char *val,
             return tg_buf_append(b, "true", 4);
         }
         /* A completions request's own count of logprobs stays. */
-        if (val != NULL
-            && json_is_integer(json_object_get(hr->r->oa.body, "logprobs")))
-        {
+        if (val != NULL && tg_oa_int(&hr->r->oa, "logprobs", &n)) {
             return tg_buf_append(b, val, vlen);
         }
         return tg_buf_append(b, "1", 1);

@@ -63,12 +63,11 @@ tg__host_effort(tg_host_req_t *hr, tg_effort_t *rule, tg_oa_error_t *err)
     tg_request_t  *r = hr->r;
     const char    *name;
     json_t        *meta;
-    char           msg[256];
+    char           msg[256], word[32];
 
     memset(rule, 0, sizeof(*rule));
     hr->effort = -1;
-    name = json_string_value(json_object_get(r->oa.body,
-                                             "reasoning_effort"));
+    name = tg_oa_str(&r->oa, "reasoning_effort", word, sizeof(word));
     if (name == NULL) {
         return 0;
     }
@@ -116,7 +115,7 @@ tg__host_thinking(tg_host_trace_t *ht)
 static int
 tg__host_budget_spec(tg_host_trace_t *ht, tg_trace_spec_t *s)
 {
-    json_t      *body = ht->hr->r->oa.body, *v;
+    json_t      *body = tg_oa_body(&ht->hr->r->oa), *v;
     json_int_t   limit = 0;
 
     memset(s, 0, sizeof(*s));

@@ -31,11 +31,11 @@ static int tg__host_end_rest(tg_host_req_t *hr);
 int
 tg__host_choices_init(tg_host_req_t *hr)
 {
-    json_t  *n = json_object_get(hr->r->oa.body, "n");
+    int64_t  n;
 
     /* The request was validated: n, when given, is 1..128. */
-    hr->nchoices = json_is_integer(n) && json_integer_value(n) > 1
-                   ? (uint32_t) json_integer_value(n) : 1;
+    hr->nchoices = tg_oa_int(&hr->r->oa, "n", &n) && n > 1 ? (uint32_t) n
+                                                             : 1;
     hr->choices = calloc(hr->nchoices, sizeof(*hr->choices));
     return hr->choices != NULL ? 0 : -ENOMEM;
 }

@@ -365,19 +365,13 @@ tg__host_trace_start(tg_plugin_req_t *req, const tg_trace_spec_t *spec)
 static int
 tg__host_whole_ok(tg_host_req_t *hr, const tg_trace_spec_t *spec)
 {
-    json_t  *body = hr->r->oa.body, *v;
-
     if (!(spec->flags & TG_TRACE_F_WHOLE) || hr->r->oa.stream
         || hr->budget > 0 || (spec->flags & TG_TRACE_F_LOGPROBS))
     {
         return 0;
     }
-    v = json_object_get(body, "logprobs");
-    if (v != NULL && !json_is_false(v) && !json_is_null(v)) {
-        return 0;
-    }
-    v = json_object_get(body, "echo");
-    return v == NULL || json_is_false(v) || json_is_null(v);
+    return !tg_oa_given(&hr->r->oa, "logprobs")
+           && !tg_oa_given(&hr->r->oa, "echo");
 }
 
 
@@ -505,7 +499,7 @@ tg__host_trace_body_as(tg_host_req_t *hr, const tg_trace_spec_t *spec,
     /* A shallow copy: only top-level keys change below, and the one
      * nested value changed (a chat continuation's messages) is copied
      * before it is.  The client's body stays as it came. */
-    body = json_copy(r->oa.body);
+    body = json_copy(tg_oa_body(&r->oa));
     if (body == NULL) {
         goto nomem;
     }

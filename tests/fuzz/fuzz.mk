@@ -29,7 +29,7 @@ TG_FUZZ_HARNESSES += $(1)
 endef
 
 $(eval $(call tg_fuzz,request,engine/openai/request.c \
-    engine/openai/responses.c engine/openai/responses_out.c \
+    engine/openai/chunk.c engine/openai/responses.c engine/openai/responses_out.c \
     engine/util/jdump.c $(TG_FUZZ_JLOAD) \
     engine/log.c,-Iengine -ljansson -lm))
 $(eval $(call tg_fuzz,sse,engine/backend/sse.c,-Iengine))

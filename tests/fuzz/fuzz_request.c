@@ -3,6 +3,9 @@
  * tg_oa_parse or tg_oa_responses_parse, as the first byte picks.  A body
  * is accepted with a validated document, or refused with an OpenAI
  * error whose rendering is JSON; the rest of the input also goes through tg_oa_endpoint as a URI.
+ * A chat or completions body also goes through tg_oa_parse_kept, which
+ * must give the same verdict, error, fields and tree as tg_oa_parse,
+ * whether its text's scan answered or not.
  */
 #include <errno.h>
 
@@ -16,6 +19,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
+static void tg_fuzz_kept(int endpoint, const char *p, size_t n, int rc,
+    tg_oa_request_t *rq, const tg_oa_error_t *err);
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -47,6 +52,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                            &err)
                    : tg_oa_parse(&rq, endpoint, (const char *) in.p, in.n,
                                  &err);
+
+    if (pick != 2) {
+        tg_fuzz_kept(endpoint, (const char *) in.p, in.n, rc, &rq, &err);
+    }
 
     if (rc == 0) {
         /* A Responses body becomes a chat request with its messages. */
@@ -84,4 +93,53 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_decref(doc);
     free(text);
     return 0;
+}
+
+
+/* tg_oa_parse_kept against tg_oa_parse's result (rc, rq, err). */
+static void
+tg_fuzz_kept(int endpoint, const char *p, size_t n, int rc,
+    tg_oa_request_t *rq, const tg_oa_error_t *err)
+{
+    tg_oa_request_t  kq;
+    tg_oa_error_t    kerr;
+    int              krc;
+    int64_t          a, b;
+    char             buf[32];
+    const char      *s1, *s2;
+    static const char *const  names[] = { "n", "seed", "logprobs", "echo",
+        "reasoning_effort", "stream", "max_tokens", "user" };
+    size_t           i;
+
+    memset(&kerr, 0, sizeof(kerr));
+    krc = tg_oa_parse_kept(&kq, endpoint, p, n, &kerr);
+    tg_fuzz_check(krc == rc);
+    if (rc != 0) {
+        tg_fuzz_check(kerr.status == err->status);
+        tg_fuzz_check(strcmp(kerr.message, err->message) == 0);
+        tg_fuzz_check(strcmp(kerr.param, err->param) == 0);
+        tg_fuzz_check(strcmp(kerr.code, err->code) == 0);
+        return;
+    }
+    tg_fuzz_check(kq.endpoint == rq->endpoint);
+    tg_fuzz_check(kq.stream == rq->stream);
+    tg_fuzz_check((kq.model == NULL) == (rq->model == NULL));
+    tg_fuzz_check(kq.model == NULL || strcmp(kq.model, rq->model) == 0);
+    tg_fuzz_check((kq.thinkgate == NULL) == (rq->thinkgate == NULL));
+    tg_fuzz_check(kq.thinkgate == NULL
+                  || json_equal(kq.thinkgate, rq->thinkgate));
+    /* The members read without the tree are the tree's. */
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        tg_fuzz_check(tg_oa_int(&kq, names[i], &a) == tg_oa_int(rq, names[i],
+                                                                 &b));
+        tg_fuzz_check(!tg_oa_int(&kq, names[i], &a) || a == b);
+        tg_fuzz_check(tg_oa_given(&kq, names[i]) == tg_oa_given(rq,
+                                                                names[i]));
+        s1 = tg_oa_str(&kq, names[i], buf, sizeof(buf));
+        s2 = tg_oa_str(rq, names[i], NULL, 0);
+        tg_fuzz_check((s1 == NULL) == (s2 == NULL));
+        tg_fuzz_check(s1 == NULL || strcmp(s1, s2) == 0);
+    }
+    tg_fuzz_check(json_equal(tg_oa_body(&kq), rq->body));
+    tg_oa_request_free(&kq);
 }

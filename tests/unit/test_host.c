@@ -103,8 +103,8 @@ t_start_as(const char *strategy, int stream, tg_oa_error_t *err)
 }
 
 
-/* A request of endpoint with body for strategy, started; keep gives the
- * request the body's text as dispatch does (body must then outlive the
+/* A request of endpoint with body for strategy, started; keep reads it
+ * as dispatch does, its text kept (body must then outlive the
  * request). */
 static int
 t_start_body(const char *strategy, int endpoint, const char *body, int keep,
@@ -117,11 +117,10 @@ t_start_body(const char *strategy, int endpoint, const char *body, int keep,
     t_req.pool = tg_generation_pool(NULL, "p");   /* dispatch's, faked */
     t_req.gen = t_gen;
     t_meta(strategy);
-    cr_assert_eq(tg_oa_parse(&t_req.oa, endpoint, body, strlen(body), err),
-                 0, "%s", err->message);
-    if (keep) {
-        tg_oa_body_keep(&t_req.oa, body);
-    }
+    cr_assert_eq(keep ? tg_oa_parse_kept(&t_req.oa, endpoint, body,
+                                         strlen(body), err)
+                      : tg_oa_parse(&t_req.oa, endpoint, body, strlen(body),
+                                    err), 0, "%s", err->message);
     t_req.strategy = &tg_strategy_host;
     return tg_strategy_host.start(&t_req, err);
 }
@@ -785,6 +784,7 @@ Test(host, a_trace_body_goes_by_the_tree_when_the_text_cannot_say_it)
     cr_assert_eq(tg__host_trace_text(hr, &spec, 0, 0, &text), 1);
     spec.assistant_prefix = NULL;
     /* A body changed after parsing (a session's history) has no text. */
+    cr_assert_not_null(tg_oa_body(&t_req.oa));
     tg_oa_body_changed(&t_req.oa);
     cr_assert_eq(tg__host_trace_text(hr, &spec, 0, 0, &text), 1);
     t_end_request();

@@ -138,8 +138,17 @@ ParameterizedTest(int *index, request, bad_input_is_400)
     size_t           len = b->len ? b->len : strlen(b->body);
     char            *doc;
 
+    tg_oa_error_t    kerr;
+
+    /* The body read with its text kept says the same, word for word. */
+    cr_assert_eq(tg_oa_parse_kept(&rq, b->endpoint, b->body, len, &kerr),
+                 -EINVAL, "accepted when kept: %s", b->body);
     cr_assert_eq(tg_oa_parse(&rq, b->endpoint, b->body, len, &err), -EINVAL,
                  "accepted: %s", b->body);
+    cr_assert_eq(kerr.status, err.status);
+    cr_assert_str_eq(kerr.param, err.param);
+    cr_assert_str_eq(kerr.code, err.code);
+    cr_assert_str_eq(kerr.message, err.message);
     cr_assert_eq(err.status, 400);
     cr_assert_str_eq(err.type, "invalid_request_error");
     cr_assert_str_eq(err.param, b->param, "%s: param %s, want %s", b->body,
@@ -313,4 +322,86 @@ Test(request, error_quoting_bad_utf8_still_renders)
                          json_object_get(doc, "error"), "param")), "p\xc3\xa9");
     json_decref(doc);
     free(s);
+}
+
+
+/* Bodies tg_oa_parse accepts, each read with its text kept: with or
+ * without a tree (scanned says which), the fields, the members read and
+ * the tree built on demand are tg_oa_parse's. */
+static const struct {
+    int          endpoint;
+    const char  *body;
+    int          scanned;
+} t_kept[] = {
+    { TG_OA_CHAT, "{\"model\":\"m\",\"stream\":true,\"n\":2,"
+      "\"temperature\":0.5,\"top_p\":1,\"stop\":[\"x\"],\"max_tokens\":8,"
+      "\"thinkgate\":{\"strategy\":\"ffs\",\"n\":8},\"seed\":-3,"
+      "\"messages\":[{\"role\":\"system\",\"content\":\"s\"},"
+      "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"q\"}]},"
+      "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[]}]}", 1 },
+    { TG_OA_CHAT, "{\"stream\":null,\"temperature\":null,\"stop\":null,"
+      CHAT_MSG "}", 1 },
+    { TG_OA_CHAT, " {\"reasoning_effort\" : \"low\", \"logprobs\": false,"
+      "\"user\":\"a\\\"b\", " CHAT_MSG ", \"stream\": false } ", 1 },
+    { TG_OA_COMPLETIONS, "{\"model\":\"m\",\"prompt\":\"2+3=\","
+      "\"logprobs\":2,\"echo\":true}", 1 },
+    { TG_OA_COMPLETIONS, "{\"prompt\":[\"a\",\"b\"],\"stop\":\"\\n\","
+      "\"reasoning_effort\":\"minimal\"}", 1 },
+    /* What the scan is not sure of goes by the tree. */
+    { TG_OA_CHAT, "{\"model\":\"a\\u00e9\"," CHAT_MSG "}", 0 },
+    { TG_OA_CHAT, "{\"n\":1,\"n\":2," CHAT_MSG "}", 0 },
+    { TG_OA_CHAT, "{\"\\u006e\":2," CHAT_MSG "}", 0 },
+    { TG_OA_CHAT, "{\"seed\":1234567890123456789," CHAT_MSG "}", 0 },
+    { TG_OA_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\","
+      "\"content\":\"b\"}]}", 0 },
+};
+
+
+Test(request, a_kept_body_reads_as_the_tree_says)
+{
+    static const char *const  names[] = { "n", "seed", "logprobs", "echo",
+        "reasoning_effort", "stream", "user", "model", "absent" };
+    tg_oa_request_t  rq, kq;
+    tg_oa_error_t    err;
+    size_t           i, k;
+    int64_t          a, b;
+    char             buf[64];
+    const char      *s1, *s2;
+
+    for (i = 0; i < sizeof(t_kept) / sizeof(t_kept[0]); i++) {
+        const char  *body = t_kept[i].body;
+
+        cr_assert_eq(tg_oa_parse(&rq, t_kept[i].endpoint, body, strlen(body),
+                                 &err), 0, "%s: %s", body, err.message);
+        cr_assert_eq(tg_oa_parse_kept(&kq, t_kept[i].endpoint, body,
+                                      strlen(body), &err), 0, "%s", body);
+        cr_assert_eq(kq.scanned, t_kept[i].scanned, "%s", body);
+        cr_assert_eq(kq.body == NULL, t_kept[i].scanned, "%s", body);
+        /* The text is kept wherever its members are known. */
+        cr_assert(kq.nmembers > 0 ? kq.text == body : kq.text == NULL,
+                  "%s", body);
+        cr_assert(kq.nmembers > 0 || !t_kept[i].scanned, "%s", body);
+        cr_assert_eq(kq.stream, rq.stream, "%s", body);
+        cr_assert(kq.model == NULL ? rq.model == NULL
+                  : rq.model != NULL && strcmp(kq.model, rq.model) == 0,
+                  "%s", body);
+        cr_assert(kq.thinkgate == NULL ? rq.thinkgate == NULL
+                  : json_equal(kq.thinkgate, rq.thinkgate), "%s", body);
+        for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+            cr_assert_eq(tg_oa_int(&kq, names[k], &a),
+                         tg_oa_int(&rq, names[k], &b), "%s", names[k]);
+            cr_assert(!tg_oa_int(&kq, names[k], &a) || a == b);
+            cr_assert_eq(tg_oa_given(&kq, names[k]),
+                         tg_oa_given(&rq, names[k]), "%s", names[k]);
+            s1 = tg_oa_str(&kq, names[k], buf, sizeof(buf));
+            s2 = tg_oa_str(&rq, names[k], NULL, 0);
+            cr_assert(s1 == NULL ? s2 == NULL
+                      : s2 != NULL && strcmp(s1, s2) == 0, "%s: %s",
+                      body, names[k]);
+        }
+        cr_assert(json_equal(tg_oa_body(&kq), rq.body), "%s", body);
+        cr_assert_null(json_object_get(kq.body, "thinkgate"));
+        tg_oa_request_free(&kq);
+        tg_oa_request_free(&rq);
+    }
 }
