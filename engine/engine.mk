@@ -20,6 +20,7 @@ TG_ENGINE_LIB_SRCS := \
     engine/config/document.c \
     engine/config/fields.c \
     engine/config/models.c \
+    engine/config/locations.c \
     engine/openai/request.c \
     engine/openai/responses.c \
     engine/openai/responses_out.c \
@@ -119,11 +120,13 @@ $(eval $(call tg_unit_test,test_responses,tests/unit/test_responses.c \
 $(eval $(call tg_unit_test,test_config,tests/unit/test_config.c \
     engine/config/generation.c engine/config/document.c \
     engine/config/fields.c engine/config/models.c engine/route/pool.c \
-    engine/config/health.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+    engine/config/locations.c engine/config/health.c engine/log.c,\
+    $(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_conf_keys,tests/unit/test_conf_keys.c \
     engine/config/generation.c engine/config/document.c \
     engine/config/fields.c engine/config/models.c engine/route/pool.c \
-    engine/config/health.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+    engine/config/locations.c engine/config/health.c engine/log.c,\
+    $(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_route_group,tests/unit/test_route_group.c \
     engine/route/group.c engine/route/pool.c engine/config/health.c \
     engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
@@ -132,11 +135,12 @@ $(eval $(call tg_unit_test,test_effort,tests/unit/test_effort.c \
 $(eval $(call tg_unit_test,test_health,tests/unit/test_health.c \
     engine/config/generation.c engine/config/document.c \
     engine/config/fields.c engine/config/models.c engine/route/pool.c \
-    engine/config/health.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+    engine/config/locations.c engine/config/health.c engine/log.c,\
+    $(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_config_models,tests/unit/test_config_models.c \
     engine/config/generation.c engine/config/document.c \
     engine/config/fields.c engine/config/models.c engine/config/health.c \
-    engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
+    engine/config/locations.c engine/log.c,$(TG_ENGINE_TEST_FLAGS)))
 $(eval $(call tg_unit_test,test_cpu,tests/unit/test_cpu.c \
     engine/util/cpu.c,-Iengine))
 $(eval $(call tg_unit_test,test_queue,tests/unit/test_queue.c \

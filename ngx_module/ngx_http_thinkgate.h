@@ -169,6 +169,9 @@ typedef struct {
     ngx_array_t                *keys;       /* ngx_http_thinkgate_key_t;
                                                NULL: no key file */
     ngx_flag_t                  keys_redis; /* thinkgate_keys redis */
+    ngx_array_t                 locations;  /* ngx_str_t: each distinct
+                                               "locations" entry of the
+                                               document, as JSON */
     ngx_str_t                   doc;        /* configuration document */
     ngx_uint_t                  enabled;    /* a location uses the engine */
 } ngx_http_thinkgate_main_conf_t;
@@ -200,6 +203,9 @@ typedef struct {
     ngx_str_t                   pass_file;  /* where thinkgate_pass is */
     ngx_uint_t                  pass_line;
     ngx_uint_t                  pass;       /* thinkgate_pass given */
+    ngx_uint_t                  serves;     /* thinkgate_pass, _status or
+                                               _admin given here */
+    ngx_uint_t                  loc;        /* its "locations" index */
 } ngx_http_thinkgate_loc_conf_t;
 
 
@@ -352,6 +358,8 @@ char *ngx_http_thinkgate_effort(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void ngx_http_thinkgate_effort_meta(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_loc_conf_t *lcf);
+ngx_int_t ngx_http_thinkgate_location_index(ngx_conf_t *cf,
+    ngx_http_thinkgate_loc_conf_t *lcf);
 
 /* ngx_http_thinkgate_backends.c */
 void *ngx_http_thinkgate_create_main_conf(ngx_conf_t *cf);
@@ -436,7 +444,7 @@ void ngx_http_thinkgate_engine_forget(ngx_http_thinkgate_ctx_t *ctx,
     ngx_uint_t cancel);
 
 /* ngx_http_thinkgate_handler.c */
-ngx_int_t ngx_http_thinkgate_init_body_filter(ngx_conf_t *cf);
+ngx_int_t ngx_http_thinkgate_postconfiguration(ngx_conf_t *cf);
 ngx_int_t ngx_http_thinkgate_pass_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_thinkgate_admin_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_thinkgate_start(ngx_http_request_t *r,

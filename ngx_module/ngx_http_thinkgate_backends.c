@@ -61,6 +61,12 @@ ngx_http_thinkgate_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    if (ngx_array_init(&mcf->locations, cf->pool, 4, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     if (ngx_array_init(&mcf->models, cf->pool, 4,
                        sizeof(ngx_http_thinkgate_model_t))
         != NGX_OK)
@@ -131,9 +137,8 @@ ngx_http_thinkgate_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_thinkgate_conf_doc(cf, mcf) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
+    /* the document is written in postconfiguration, once every location
+     * is merged and has its "locations" entry */
 
     return NGX_CONF_OK;
 }

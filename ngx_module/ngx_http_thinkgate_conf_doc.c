@@ -14,6 +14,8 @@ static void ngx_http_thinkgate_json_backends(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_main_conf_t *mcf);
 static void ngx_http_thinkgate_json_pools(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_main_conf_t *mcf);
+static void ngx_http_thinkgate_json_locations(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_main_conf_t *mcf);
 static void ngx_http_thinkgate_json_strategies(ngx_http_thinkgate_json_t *j,
     ngx_http_thinkgate_main_conf_t *mcf);
 static void ngx_http_thinkgate_json_plugins(ngx_http_thinkgate_json_t *j,
@@ -239,6 +241,7 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
 
     ngx_http_thinkgate_json_models(&j, mcf);
     ngx_http_thinkgate_json_strategies(&j, mcf);
+    ngx_http_thinkgate_json_locations(&j, mcf);
 
     ngx_http_thinkgate_json_raw(&j, "}");
 
@@ -250,6 +253,113 @@ ngx_http_thinkgate_conf_doc(ngx_conf_t *cf,
     mcf->doc.len = j.pos - j.start;
 
     return NGX_OK;
+}
+
+
+/*
+ * A location's "locations" entry (protocol.h): the REQUEST meta members
+ * that every request there shares, so that a request's meta names the
+ * entry by index instead of carrying them.  Locations that share every
+ * value share an entry.
+ */
+
+ngx_int_t
+ngx_http_thinkgate_location_index(ngx_conf_t *cf,
+    ngx_http_thinkgate_loc_conf_t *lcf)
+{
+    ngx_str_t                       *loc, *text;
+    ngx_uint_t                       i;
+    ngx_http_thinkgate_json_t        j;
+    ngx_http_thinkgate_main_conf_t  *mcf;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thinkgate_module);
+
+    ngx_http_thinkgate_json_init(&j, cf->pool, 256);
+    ngx_http_thinkgate_json_raw(&j, "{");
+
+    /* without a pool the engine routes by the request's model */
+
+    if (lcf->pool.len) {
+        ngx_http_thinkgate_json_key(&j, "pool");
+        ngx_http_thinkgate_json_str(&j, &lcf->pool);
+    }
+
+    if (lcf->strategy.len) {
+        ngx_http_thinkgate_json_key(&j, "strategy");
+        ngx_http_thinkgate_json_str(&j, &lcf->strategy);
+    }
+
+    ngx_http_thinkgate_effort_meta(&j, lcf);
+
+    ngx_http_thinkgate_json_key(&j, "client_strategy");
+    ngx_http_thinkgate_json_raw(&j, lcf->client_strategy ? "true" : "false");
+    ngx_http_thinkgate_json_key(&j, "timeout_ms");
+    ngx_http_thinkgate_json_uint(&j, lcf->timeout);
+    ngx_http_thinkgate_json_key(&j, "deadline_ms");
+    ngx_http_thinkgate_json_uint(&j, lcf->deadline);
+
+    /* the engine bounds a session's history with it */
+    ngx_http_thinkgate_json_key(&j, "max_body");
+    ngx_http_thinkgate_json_uint(&j, lcf->max_body);
+    ngx_http_thinkgate_json_key(&j, "session");
+    ngx_http_thinkgate_json_raw(&j, lcf->session ? "true" : "false");
+    ngx_http_thinkgate_json_raw(&j, "}");
+
+    if (j.failed) {
+        return NGX_ERROR;
+    }
+
+    loc = mcf->locations.elts;
+
+    for (i = 0; i < mcf->locations.nelts; i++) {
+        if ((size_t) (j.pos - j.start) == loc[i].len
+            && ngx_memcmp(loc[i].data, j.start, loc[i].len) == 0)
+        {
+            lcf->loc = i;
+            return NGX_OK;
+        }
+    }
+
+    text = ngx_array_push(&mcf->locations);
+    if (text == NULL) {
+        return NGX_ERROR;
+    }
+
+    text->data = j.start;
+    text->len = j.pos - j.start;
+    lcf->loc = mcf->locations.nelts - 1;
+
+    return NGX_OK;
+}
+
+
+/* "locations": the entries above, by index */
+
+static void
+ngx_http_thinkgate_json_locations(ngx_http_thinkgate_json_t *j,
+    ngx_http_thinkgate_main_conf_t *mcf)
+{
+    ngx_str_t   *loc;
+    ngx_uint_t   i;
+
+    loc = mcf->locations.elts;
+
+    ngx_http_thinkgate_json_key(j, "locations");
+    ngx_http_thinkgate_json_raw(j, "[");
+
+    for (i = 0; i < mcf->locations.nelts; i++) {
+        if (i) {
+            ngx_http_thinkgate_json_raw(j, ",");
+        }
+
+        if (ngx_http_thinkgate_json_reserve(j, loc[i].len) != NGX_OK) {
+            return;
+        }
+
+        j->pos = ngx_cpymem(j->pos, loc[i].data, loc[i].len);
+    }
+
+    ngx_http_thinkgate_json_raw(j, "]");
 }
 
 

@@ -264,13 +264,23 @@ ngx_http_thinkgate_body_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * postconfiguration: the request body filter, and the configuration
+ * document, written now that every location is merged and has its
+ * "locations" entry.
+ */
+
 ngx_int_t
-ngx_http_thinkgate_init_body_filter(ngx_conf_t *cf)
+ngx_http_thinkgate_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_http_thinkgate_main_conf_t  *mcf;
+
     ngx_http_next_request_body_filter = ngx_http_top_request_body_filter;
     ngx_http_top_request_body_filter = ngx_http_thinkgate_body_filter;
 
-    return NGX_OK;
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thinkgate_module);
+
+    return ngx_http_thinkgate_conf_doc(cf, mcf);
 }
 
 
@@ -489,32 +499,11 @@ ngx_http_thinkgate_meta(ngx_http_request_t *r, ngx_http_thinkgate_ctx_t *ctx)
     ngx_http_thinkgate_json_key(&j, "args");
     ngx_http_thinkgate_json_str(&j, &r->args);
 
-    /* without a pool the engine routes by the request's model */
+    /* the pool, strategy, effort, timeouts, max_body and session: the
+     * location's entry of the configuration document */
 
-    if (ctx->kind == NGX_HTTP_THINKGATE_KIND_API && lcf->pool.len) {
-        ngx_http_thinkgate_json_key(&j, "pool");
-        ngx_http_thinkgate_json_str(&j, &lcf->pool);
-    }
-
-    if (lcf->strategy.len) {
-        ngx_http_thinkgate_json_key(&j, "strategy");
-        ngx_http_thinkgate_json_str(&j, &lcf->strategy);
-    }
-
-    ngx_http_thinkgate_effort_meta(&j, lcf);
-
-    ngx_http_thinkgate_json_key(&j, "client_strategy");
-    ngx_http_thinkgate_json_raw(&j, lcf->client_strategy ? "true" : "false");
-    ngx_http_thinkgate_json_key(&j, "timeout_ms");
-    ngx_http_thinkgate_json_uint(&j, lcf->timeout);
-    ngx_http_thinkgate_json_key(&j, "deadline_ms");
-    ngx_http_thinkgate_json_uint(&j, lcf->deadline);
-
-    /* the engine bounds a session's history with it */
-    ngx_http_thinkgate_json_key(&j, "max_body");
-    ngx_http_thinkgate_json_uint(&j, lcf->max_body);
-    ngx_http_thinkgate_json_key(&j, "session");
-    ngx_http_thinkgate_json_raw(&j, lcf->session ? "true" : "false");
+    ngx_http_thinkgate_json_key(&j, "loc");
+    ngx_http_thinkgate_json_uint(&j, lcf->loc);
 
     /* the key's name, rights and limits: the engine refuses (403, 429)
      * and counts */

@@ -230,7 +230,7 @@ static ngx_command_t  ngx_http_thinkgate_commands[] = {
 
 static ngx_http_module_t  ngx_http_thinkgate_module_ctx = {
     ngx_http_thinkgate_add_variables,      /* preconfiguration */
-    ngx_http_thinkgate_init_body_filter,   /* postconfiguration */
+    ngx_http_thinkgate_postconfiguration,  /* postconfiguration */
 
     ngx_http_thinkgate_create_main_conf,   /* create main configuration */
     ngx_http_thinkgate_init_main_conf,     /* init main configuration */
@@ -321,6 +321,11 @@ ngx_http_thinkgate_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->deadline, prev->deadline, 1800000);
     ngx_conf_merge_size_value(conf->max_body, prev->max_body,
                               1024 * 1024);
+
+    if (conf->serves && ngx_http_thinkgate_location_index(cf, conf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (!conf->pass) {
         return NGX_CONF_OK;
@@ -481,6 +486,7 @@ ngx_http_thinkgate_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     tlcf->pass = 1;
+    tlcf->serves = 1;
     tlcf->pass_file = cf->conf_file->file.name;
     tlcf->pass_line = cf->conf_file->line;
 
@@ -496,6 +502,8 @@ ngx_http_thinkgate_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_http_thinkgate_content(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_thinkgate_loc_conf_t *tlcf = conf;
+
     ngx_http_core_loc_conf_t        *clcf;
     ngx_http_thinkgate_main_conf_t  *mcf;
 
@@ -506,6 +514,7 @@ ngx_http_thinkgate_content(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->handler = *(ngx_http_handler_pt *) cmd->post;
+    tlcf->serves = 1;
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thinkgate_module);
     mcf->enabled = 1;

@@ -107,7 +107,7 @@ static const char  *tg__strategy_keys[] = {
 
 static const char  *tg__top_keys[] = {
     "backends", "pools", "plugins", "redis", "embedder", "models",
-    "strategies", NULL
+    "strategies", "locations", NULL
 };
 
 
@@ -190,8 +190,12 @@ tg_generation_parse(tg_generation_t *g, char *err, size_t errlen)
         return rc;
     }
 
-    /* Aliases name pools, so they come last. */
-    return tg_generation_parse_models(g, err, errlen);
+    /* Aliases and locations name pools, so they come last. */
+    rc = tg_generation_parse_models(g, err, errlen);
+    if (rc != 0) {
+        return rc;
+    }
+    return tg_generation_parse_locations(g, err, errlen);
 }
 
 

@@ -256,6 +256,7 @@ tg__generation_free(tg_generation_t *g)
         }
     }
     free(g->strategies);
+    free(g->locations);
     free(g->backends);
     free(g->pools);
     free(g->aliases);

@@ -149,6 +149,26 @@ typedef struct {
     void               (*parsed_free)(void *parsed);
 } tg_loc_strategy_t;
 
+/*
+ * One entry of the document's "locations": the REQUEST meta members that
+ * every request of a location shares (its thinkgate_pass pool,
+ * thinkgate_strategy, thinkgate_effort, timeouts, thinkgate_max_body,
+ * thinkgate_session), written once by the module and read here once; a
+ * request's meta names its entry by "loc" (protocol.h).  Strings and obj
+ * borrowed from the root.
+ */
+typedef struct {
+    const char          *pool;          /* NULL: by the request's model */
+    const char          *strategy;      /* NULL: none */
+    int64_t              timeout_ms;    /* -1: absent */
+    int64_t              deadline_ms;   /* -1: absent */
+    int64_t              max_body;      /* -1: absent */
+    unsigned char        client_strategy;
+    unsigned char        session;
+    unsigned char        has_effort;    /* obj has "effort" */
+    json_t              *obj;           /* the entry itself */
+} tg_location_t;
+
 typedef struct tg_config_s      tg_config_t;
 typedef struct tg_generation_s  tg_generation_t;
 
@@ -173,6 +193,8 @@ struct tg_generation_s {
     tg_loc_strategy_t   *strategies;    /* "strategies" (thinkgate_strategy
                                            texts, each once) */
     size_t               nstrategies;
+    tg_location_t       *locations;     /* "locations", by index */
+    size_t               nlocations;
     tg_generation_t     *next;
 };
 

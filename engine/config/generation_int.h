@@ -67,6 +67,11 @@ int tg_config_fail(char *err, size_t errlen, const char *fmt, ...)
  * the reason in err. */
 int tg_generation_parse(tg_generation_t *g, char *err, size_t errlen);
 
+/* Reads the document's "locations" into g; pools are read.  0, -ENOMEM,
+ * or -EINVAL with the reason in err (config/locations.c). */
+int tg_generation_parse_locations(tg_generation_t *g, char *err,
+    size_t errlen);
+
 /* Reads the document's "models" (aliases) into g; pools are read.
  * 0, -ENOMEM, or -EINVAL with the reason in err. */
 int tg_generation_parse_models(tg_generation_t *g, char *err,

@@ -51,6 +51,7 @@ static const tg__meta_key_t  tg__meta_keys[] = {
     TG__META_KEY("timeout_ms", TG__META_INT, timeout_ms),
     TG__META_KEY("deadline_ms", TG__META_INT, deadline_ms),
     TG__META_KEY("max_body", TG__META_INT, max_body),
+    TG__META_KEY("loc", TG__META_INT, loc),
     TG__META_KEY("client_strategy", TG__META_TRUE, client_strategy),
     TG__META_KEY("session", TG__META_TRUE, session),
     TG__META_KEY("effort", TG__META_HAS, has_effort),
@@ -131,6 +132,7 @@ tg__meta_store(tg_meta_t *m, const char *p, size_t n, tg__meta_scan_t *s)
     m->timeout_ms = -1;
     m->deadline_ms = -1;
     m->max_body = -1;
+    m->loc = -1;
 
     m->store = malloc(2 * n + 2);
     if (m->store == NULL) {
@@ -331,6 +333,28 @@ tg__meta_tree(tg__meta_scan_t *s, json_t *o)
 }
 
 
+void
+tg_meta_location(tg_meta_t *m, const tg_location_t *l)
+{
+    m->pool = l->pool;
+    m->strategy = l->strategy;
+    m->timeout_ms = l->timeout_ms;
+    m->deadline_ms = l->deadline_ms;
+    m->max_body = l->max_body;
+    m->client_strategy = l->client_strategy;
+    m->session = l->session;
+    m->has_effort = l->has_effort;
+    m->effort_of = l->has_effort ? l->obj : NULL;
+}
+
+
+json_t *
+tg_meta_effort(tg_meta_t *m)
+{
+    return m->effort_of != NULL ? m->effort_of : tg_meta_json(m);
+}
+
+
 json_t *
 tg_meta_json(tg_meta_t *m)
 {
@@ -349,4 +373,5 @@ tg_meta_free(tg_meta_t *m)
     m->len = 0;
     json_decref(m->doc);
     m->doc = NULL;
+    m->effort_of = NULL;
 }

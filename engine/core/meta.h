@@ -20,6 +20,8 @@
 
 #include <jansson.h>
 
+#include "config/generation.h"
+
 typedef struct {
     /* strings, NUL-terminated in store; NULL when absent */
     const char     *kind;
@@ -42,6 +44,7 @@ typedef struct {
     int64_t         timeout_ms;
     int64_t         deadline_ms;
     int64_t         max_body;
+    int64_t         loc;                    /* "locations" index */
     /* true, or present at all (has_*) */
     unsigned char   client_strategy;
     unsigned char   session;
@@ -52,6 +55,9 @@ typedef struct {
     char           *store;
     size_t          len;
     json_t         *doc;                   /* tg_meta_json's, or NULL */
+    json_t         *effort_of;             /* borrowed: the location's
+                                               object holding "effort",
+                                               or NULL */
 } tg_meta_t;
 
 /*
@@ -65,6 +71,20 @@ int tg_meta_read(tg_meta_t *m, const char *p, size_t n, json_error_t *jerr);
 /* The meta as a jansson object, parsed on the first call; NULL only when
  * out of memory or without a meta. */
 json_t *tg_meta_json(tg_meta_t *m);
+
+/*
+ * The location's members (config/generation.h, named by the meta's
+ * "loc") in m: pool, strategy, effort, client_strategy, timeout_ms,
+ * deadline_ms, max_body and session are the location's, whatever the
+ * meta itself said.  l's strings are borrowed (the generation outlives
+ * the request).
+ */
+void tg_meta_location(tg_meta_t *m, const tg_location_t *l);
+
+/* The object whose "effort" holds the location's levels (core/effort.h):
+ * the location's, or the meta's own tree.  NULL only when out of
+ * memory, or when there is no meta. */
+json_t *tg_meta_effort(tg_meta_t *m);
 
 void tg_meta_free(tg_meta_t *m);
 

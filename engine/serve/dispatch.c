@@ -98,6 +98,19 @@ tg__dispatch_meta(tg_request_t *r, tg_oa_error_t *err)
         return -EPROTO;
     }
 
+    /* what the location's requests share, sent once at registration */
+    if (r->meta.loc >= 0) {
+        if (r->gen == NULL || (uint64_t) r->meta.loc >= r->gen->nlocations) {
+            tg_oa_error_set(err, 500, NULL, NULL, NULL,
+                            "REQUEST meta names location %lld; the "
+                            "configuration has %zu",
+                            (long long) r->meta.loc,
+                            r->gen != NULL ? r->gen->nlocations : 0);
+            return -EPROTO;
+        }
+        tg_meta_location(&r->meta, &r->gen->locations[r->meta.loc]);
+    }
+
     r->method = r->meta.method;
     r->uri = r->meta.uri;
     r->args = r->meta.args;

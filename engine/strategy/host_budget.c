@@ -79,7 +79,7 @@ tg__host_effort(tg_host_req_t *hr, tg_effort_t *rule, tg_oa_error_t *err)
     }
     /* the location's levels, in a tree built for this only */
     meta = NULL;
-    if (r->meta.has_effort && (meta = tg_meta_json(&r->meta)) == NULL) {
+    if (r->meta.has_effort && (meta = tg_meta_effort(&r->meta)) == NULL) {
         tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
         return -ENOMEM;
     }

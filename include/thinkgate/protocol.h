@@ -45,6 +45,15 @@
  *   bounds and defaults: the schema in conf_keys.h as well)
  *    "models":   [{"name", "pool", "model"}, ...],  (thinkgate_model;
  *                 "model" "" or null: the backend's own name)
+ *    "locations": [{"pool", "strategy", "effort", "client_strategy",
+ *                   "timeout_ms", "deadline_ms", "max_body",
+ *                   "session"}, ...],
+ *                (what every request of a location shares, as the REQUEST
+ *                 meta below would carry it, each distinct set once; a
+ *                 request's meta names its entry by index, "loc".  The
+ *                 engine checks the types, and that "pool" names a pool,
+ *                 at registration.  Absent in older documents: then each
+ *                 meta carries the members itself)
  *    "strategies": [{"strategy": "ffs n=8",
  *                    "where": "location /x/ at FILE:LINE",
  *                    "directive": "thinkgate_strategy"
@@ -74,6 +83,13 @@
  * MORE flag.  meta:
  *   {"kind": "api" | "status" | "admin",
  *    "method": "POST", "uri": "/v1/chat/completions", "args": "a=b",
+ *    "loc": 0,                              (the location's entry of the
+ *                                            document's "locations": it
+ *                                            gives the members from
+ *                                            "pool" to "session" below,
+ *                                            which the module then leaves
+ *                                            out; given both ways, the
+ *                                            entry's count)
  *    "pool": "reasoners",                   (thinkgate_pass POOL; api
  *                                            only; absent: route by the
  *                                            body's "model")

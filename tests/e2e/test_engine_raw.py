@@ -455,6 +455,42 @@ def test_generations_dedupe_and_unknown_keys(env):
         ec.Worker(env.engine.sock, b"{nope")
 
 
+def test_requests_named_by_location(env):
+    """A meta's "loc" names its location's entry of the document: the
+    pool and strategy come from there; an index the document lacks is a
+    500 naming it, and a document whose location names an unknown pool is
+    refused at registration."""
+    shared = {"client_strategy": False, "timeout_ms": 60000,
+              "deadline_ms": 0, "max_body": 1048576, "session": False}
+    conf = dict(env.conf, locations=[
+        dict(shared, pool="p", strategy="ffs n=2"),
+        dict(shared, pool="e400")])
+    w = ec.Worker(env.engine.sock, conf)
+    try:
+        meta = {"kind": "api", "method": "POST",
+                "uri": "/v1/chat/completions", "args": "", "headers": {}}
+        r = w.wait(w.request(dict(meta, loc=0), CHAT))
+        assert r.status == 200 and r.ended, r.error
+        figures = dict(line.split("=", 1) for line in
+                       r.end_payload.decode().splitlines())
+        assert (figures["strategy"], figures["traces_started"]) == \
+            ("ffs", "2"), figures
+        # e400's pool: its backend's 400 passes through
+        r = w.wait(w.request(dict(meta, loc=1), CHAT))
+        assert r.status == 400, r.error
+        r = w.wait(w.request(dict(meta, loc=2), CHAT))
+        assert r.status == 500, r.status
+        assert "names location 2; the configuration has 2" in \
+            r.error_json()["error"]["message"], r.error
+    finally:
+        w.close()
+
+    bad = dict(env.conf, locations=[{"pool": "nope"}])
+    with pytest.raises(ec.Refused) as e:
+        ec.Worker(env.engine.sock, bad)
+    assert '"locations"[0] names unknown pool "nope"' in e.value.message
+
+
 def test_unsealable_region_is_refused(env):
     with pytest.raises(ec.Refused) as e:
         ec.Worker(env.engine.sock, env.conf, seal=False, allow_sealing=False)

@@ -6,6 +6,7 @@ Each case writes a private nginx.conf (own pid, error log, temp paths,
 loopback port) into a temporary directory and runs
 `nginx -t -p DIR -c nginx.conf`.
 """
+import http.client
 import os
 import shutil
 import subprocess
@@ -539,7 +540,7 @@ def test_document_carries_plugins_redis_and_pool_policy():
 """
     doc = registered_document(http)
     assert set(doc) == {"backends", "pools", "plugins", "redis",
-                        "embedder", "models", "strategies"}
+                        "embedder", "models", "strategies", "locations"}
     assert doc["models"] == []
     assert doc["plugins"] == ["ffs", "self_consistency", "passthrough"]
     assert doc["redis"] == {"addr": "unix:/run/redis.sock", "db": 2,
@@ -569,7 +570,11 @@ def test_document_defaults_without_plugins_or_redis():
     doc = registered_document("")
     assert doc == {"backends": [], "pools": [], "plugins": [],
                    "redis": None, "embedder": None, "models": [],
-                   "strategies": []}
+                   "strategies": [],
+                   "locations": [{"client_strategy": False,
+                                  "timeout_ms": 600000,
+                                  "deadline_ms": 1800000,
+                                  "max_body": 1048576, "session": False}]}
 
 
 def test_document_carries_location_strategies():
@@ -617,6 +622,59 @@ def test_document_carries_effort_strategies():
         ("thinkgate_strategy", "ffs n=4", "location /a/"),
         ("thinkgate_effort minimal", "passthrough", "location /b/")], got
     assert doc["strategies"][0]["where"].rsplit(":", 1)[1].isdigit()
+
+
+def test_requests_name_their_locations_entry():
+    """What every request of a location shares (pool, strategy, effort,
+    client_strategy, timeouts, max_body, session) is in the document's
+    "locations", each distinct set once; a request's meta names its entry
+    by "loc" and carries none of those members itself."""
+    import fake_engine
+    engine = fake_engine.FakeEngine()
+    nginx = None
+    try:
+        nginx = harness.start_nginx(engine.sock_path, """
+    thinkgate_backend b1 http://127.0.0.1:9;
+    thinkgate_pool    p1 b1;
+    thinkgate_timeout 7s;
+""", """
+        location /a/ { thinkgate_pass p1; thinkgate_strategy ffs n=2; }
+        location /b/ { thinkgate_pass p1; thinkgate_strategy ffs n=2; }
+        location /c/ { thinkgate_pass; thinkgate_client_strategy on;
+                       thinkgate_effort low budget=64;
+                       thinkgate_deadline 9s; thinkgate_max_body 2k; }
+        location = /s { thinkgate_status; }
+""", workers=1)
+        assert engine.wait_for(lambda: engine.docs), "no registration"
+        locs = engine.docs[0]["locations"]
+        for path in ("/a/x", "/b/x", "/c/x", "/s"):
+            conn = http.client.HTTPConnection("127.0.0.1", nginx.port,
+                                              timeout=10)
+            conn.request("POST" if path != "/s" else "GET", path,
+                         body=b"{}" if path != "/s" else None)
+            assert conn.getresponse().status == 200
+            conn.close()
+        assert engine.wait_for(lambda: len(engine.requests) == 4)
+        metas = [m for m, _ in engine.requests]
+    finally:
+        if nginx:
+            nginx.cleanup()
+        engine.close()
+
+    shared = {"pool", "strategy", "effort", "client_strategy", "timeout_ms",
+              "deadline_ms", "max_body", "session"}
+    assert all(not shared & set(m) for m in metas), metas
+    a, b, c, s = (locs[m["loc"]] for m in metas)
+    assert metas[0]["loc"] == metas[1]["loc"]
+    assert a == {"pool": "p1", "strategy": "ffs n=2",
+                 "client_strategy": False, "timeout_ms": 7000,
+                 "deadline_ms": 1800000, "max_body": 1048576,
+                 "session": False}, a
+    assert c == {"effort": {"low": "budget=64"}, "client_strategy": True,
+                 "timeout_ms": 7000, "deadline_ms": 9000, "max_body": 2048,
+                 "session": False}, c
+    assert "pool" not in s and s["timeout_ms"] == 7000, s
+    assert len(locs) == len({m["loc"] for m in metas}), locs
 
 
 def test_real_engine_accepts_plugins_and_redis():

@@ -275,7 +275,11 @@ def test_meta_carries_kind_session_and_strategy(stack):
     assert stack.request("POST", "/v1/chat/completions", b"{}")[0] == 200
     assert stack.request("POST", "/plain/chat/completions", b"{}")[0] == 200
     assert stack.request("GET", "/thinkgate/status")[0] == 200
-    (m1, _), (m2, _), (m3, _) = stack.engine.requests
+    # what a location's requests share comes once, in the document's
+    # "locations"; each meta names its entry by "loc"
+    locs = stack.engine.docs[0]["locations"]
+    (m1, _), (m2, _), (m3, _) = [
+        (dict(locs[m["loc"]], **m), b) for m, b in stack.engine.requests]
     assert (m1["kind"], m1["pool"], m1["session"], m1["strategy"]) == \
         ("api", "reasoners", True, "ffs n=8")
     assert (m2["kind"], m2["session"]) == ("api", False)

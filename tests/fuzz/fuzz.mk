@@ -41,7 +41,8 @@ $(eval $(call tg_fuzz,meta,engine/core/meta.c engine/openai/chunk.c \
 $(eval $(call tg_fuzz,ring,$(TG_FUZZ_JLOAD),-Iengine -ljansson -lm))
 $(eval $(call tg_fuzz,config,engine/config/generation.c \
     engine/config/document.c engine/config/fields.c engine/config/models.c \
-    engine/route/pool.c engine/config/health.c engine/log.c,-Iengine -ljansson))
+    engine/config/locations.c engine/route/pool.c engine/config/health.c \
+    engine/log.c,-Iengine -ljansson))
 $(eval $(call tg_fuzz,answer,plugins/common/answer.c \
     plugins/common/answer_norm.c,-Iplugins))
 $(eval $(call tg_fuzz,thoughts,plugins/common/thoughts.c,-Iplugins))

@@ -63,6 +63,9 @@ tg_fuzz_compare(tg_meta_t *m, json_t *doc)
     v = json_object_get(doc, "deadline_ms");
     tg_fuzz_check(m->deadline_ms
                   == (json_is_integer(v) ? json_integer_value(v) : -1));
+    v = json_object_get(doc, "loc");
+    tg_fuzz_check(m->loc
+                  == (json_is_integer(v) ? json_integer_value(v) : -1));
     v = json_object_get(doc, "max_body");
     tg_fuzz_check(m->max_body
                   == (json_is_integer(v) ? json_integer_value(v) : -1));

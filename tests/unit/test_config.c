@@ -175,6 +175,26 @@ static const bad_doc_t  bad_docs[] = {
       "\"strategies\"[0] must be an object" },
     { "{\"strategies\":[{\"strategy\":\"ffs\",\"where\":\"x\"},"
       "{\"strategy\":\"sc\"}]}", "\"strategies\"[1]" },
+    { "{\"locations\":{}}", "\"locations\" must be an array" },
+    { "{\"locations\":[{},3]}", "\"locations\"[1] must be an object" },
+    { "{\"locations\":[{\"pool\":\"nope\"}]}",
+      "\"locations\"[0] names unknown pool \"nope\"" },
+    { "{\"locations\":[{\"pool\":\"\"}]}",
+      "\"pool\" must be a non-empty string" },
+    { "{\"locations\":[{\"strategy\":1}]}",
+      "\"strategy\" must be a string" },
+    { "{\"locations\":[{\"timeout_ms\":-1}]}",
+      "\"timeout_ms\" must be an integer of at least 0" },
+    { "{\"locations\":[{\"max_body\":\"1k\"}]}",
+      "\"max_body\" must be an integer" },
+    { "{\"locations\":[{\"session\":1}]}",
+      "\"session\" must be true or false" },
+    { "{\"locations\":[{\"effort\":[]}]}",
+      "\"effort\" must be an object" },
+    { "{\"locations\":[{\"effort\":{\"low\":64}}]}",
+      "\"effort\" level \"low\" must be a string" },
+    { "{\"locations\":[{\"loc\":0}]}",
+      "unknown key \"loc\"" },
 };
 
 
@@ -521,6 +541,51 @@ Test(config, strategies_as_the_module_writes_them, .init = setup,
     cr_assert_eq(acquire("{\"strategies\":[]}", &g, err, sizeof(err)), 0,
                  "%s", err);
     cr_assert_eq(g->nstrategies, 0);
+    tg_generation_release(g);
+}
+
+
+/* "locations": what every request of a location shares, by index; a
+ * member left out reads as absent. */
+Test(config, locations_as_the_module_writes_them, .init = setup,
+     .fini = teardown)
+{
+    tg_generation_t  *g;
+    char              err[256];
+    tg_location_t    *l;
+
+    cr_assert_eq(acquire("{\"backends\":[" B0 "],\"pools\":[{\"name\":"
+                         "\"p\",\"backends\":[\"b0\"]}],\"locations\":["
+                         "{\"pool\":\"p\",\"strategy\":\"ffs n=2\","
+                         "\"effort\":{\"low\":\"budget=64\"},"
+                         "\"client_strategy\":true,\"timeout_ms\":7000,"
+                         "\"deadline_ms\":0,\"max_body\":2048,"
+                         "\"session\":false},{}]}",
+                         &g, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(g->nlocations, 2);
+    l = &g->locations[0];
+    cr_assert_str_eq(l->pool, "p");
+    cr_assert_str_eq(l->strategy, "ffs n=2");
+    cr_assert_eq(l->has_effort, 1);
+    cr_assert_str_eq(json_string_value(json_object_get(
+        json_object_get(l->obj, "effort"), "low")), "budget=64");
+    cr_assert_eq(l->client_strategy, 1);
+    cr_assert_eq(l->timeout_ms, 7000);
+    cr_assert_eq(l->deadline_ms, 0);
+    cr_assert_eq(l->max_body, 2048);
+    cr_assert_eq(l->session, 0);
+    l = &g->locations[1];
+    cr_assert_null(l->pool);
+    cr_assert_null(l->strategy);
+    cr_assert_eq(l->has_effort, 0);
+    cr_assert_eq(l->timeout_ms, -1);
+    cr_assert_eq(l->deadline_ms, -1);
+    cr_assert_eq(l->max_body, -1);
+    tg_generation_release(g);
+
+    cr_assert_eq(acquire("{\"locations\":[]}", &g, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_eq(g->nlocations, 0);
     tg_generation_release(g);
 }
 

@@ -90,6 +90,9 @@ t_same_as_jansson(const char *text)
     v = json_object_get(doc, "timeout_ms");
     cr_assert_eq(m.timeout_ms,
                  json_is_integer(v) ? json_integer_value(v) : -1, "%s", text);
+    v = json_object_get(doc, "loc");
+    cr_assert_eq(m.loc,
+                 json_is_integer(v) ? json_integer_value(v) : -1, "%s", text);
     v = json_object_get(doc, "max_body");
     cr_assert_eq(m.max_body,
                  json_is_integer(v) ? json_integer_value(v) : -1, "%s", text);
@@ -125,6 +128,55 @@ Test(meta, reads_what_the_module_writes)
     cr_assert_eq(m.session, 0);
     cr_assert_str_eq(m.h_session, "s1");
     cr_assert_null(m.h_strategy);
+}
+
+
+/* What the module writes now: the location's shared members by index. */
+Test(meta, a_location_by_index)
+{
+    tg_location_t  l;
+    json_t        *obj;
+
+    t_same_as_jansson(
+        "{\"kind\":\"api\",\"method\":\"POST\",\"uri\":\"/v1/chat/"
+        "completions\",\"args\":\"\",\"loc\":3,\"key\":\"team-a\","
+        "\"headers\":{\"x-request-id\":\"r\"}}");
+    cr_assert_eq(m.loc, 3);
+    cr_assert_null(m.pool);
+    cr_assert_eq(m.timeout_ms, -1);
+    cr_assert_eq(m.has_effort, 0);
+
+    obj = json_pack("{s:{s:s}}", "effort", "low", "budget=64");
+    memset(&l, 0, sizeof(l));
+    l.pool = "p";
+    l.strategy = "ffs n=2";
+    l.timeout_ms = 7000;
+    l.deadline_ms = -1;
+    l.max_body = 2048;
+    l.client_strategy = 1;
+    l.session = 1;
+    l.has_effort = 1;
+    l.obj = obj;
+    tg_meta_location(&m, &l);
+    cr_assert_str_eq(m.pool, "p");
+    cr_assert_str_eq(m.strategy, "ffs n=2");
+    cr_assert_eq(m.timeout_ms, 7000);
+    cr_assert_eq(m.deadline_ms, -1);
+    cr_assert_eq(m.max_body, 2048);
+    cr_assert_eq(m.client_strategy, 1);
+    cr_assert_eq(m.session, 1);
+    cr_assert_eq(m.has_effort, 1);
+    /* the levels are the location's, not the meta's tree */
+    cr_assert_eq(tg_meta_effort(&m), obj);
+    /* the request's own text is untouched */
+    cr_assert_str_eq(m.key, "team-a");
+    cr_assert_str_eq(m.h_request_id, "r");
+
+    l.has_effort = 0;
+    tg_meta_location(&m, &l);
+    cr_assert_eq(m.has_effort, 0);
+    cr_assert_eq(tg_meta_effort(&m), tg_meta_json(&m));
+    json_decref(obj);
 }
 
 
