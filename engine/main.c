@@ -623,6 +623,7 @@ main(int argc, char **argv)
 
     /* Requests closed during shutdown wait in the reap list. */
     tg_request_reap(&e);
+    tg_request_spares_free();
 
     rc = uv_loop_close(&loop);
     if (rc != 0) {

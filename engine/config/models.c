@@ -36,6 +36,7 @@ typedef struct {
     const char  **names;
     size_t        n;
     size_t        cap;
+    int           off;          /* every name passes, none is kept */
 } tg__seen_t;
 
 typedef struct {
@@ -46,6 +47,9 @@ typedef struct {
 
 static int tg__valid_model_name(const char *s);
 static int tg__seen_add(tg__seen_t *seen, const char *name);
+static int tg__models_walk(tg_generation_t *g, tg_pool_t *only,
+    int (*fn)(const tg_model_route_t *route, void *data), void *data,
+    int dedupe);
 static int tg__find_cb(const tg_model_route_t *route, void *data);
 
 
@@ -141,6 +145,9 @@ tg__seen_add(tg__seen_t *seen, const char *name)
     const char  **p;
     size_t        i;
 
+    if (seen->off) {
+        return 1;
+    }
     for (i = 0; i < seen->n; i++) {
         if (strcmp(seen->names[i], name) == 0) {
             return 0;
@@ -163,6 +170,21 @@ int
 tg_generation_models_each(tg_generation_t *g, tg_pool_t *only,
     int (*fn)(const tg_model_route_t *route, void *data), void *data)
 {
+    return tg__models_walk(g, only, fn, data, 1);
+}
+
+
+/*
+ * Every name in walk order; with dedupe, a name only the first time (the
+ * list), without it every time, which a search that stops at its first
+ * match may use, since the first time is what it meets first either way
+ * (routing: no set of names to allocate per request).
+ */
+static int
+tg__models_walk(tg_generation_t *g, tg_pool_t *only,
+    int (*fn)(const tg_model_route_t *route, void *data), void *data,
+    int dedupe)
+{
     tg_model_route_t   route;
     tg__seen_t         seen;
     tg_pool_t         *pool;
@@ -173,6 +195,7 @@ tg_generation_models_each(tg_generation_t *g, tg_pool_t *only,
     int                rc;
 
     memset(&seen, 0, sizeof(seen));
+    seen.off = !dedupe;
     rc = 0;
 
     for (i = 0; i < g->naliases && rc == 0; i++) {
@@ -245,7 +268,7 @@ tg_generation_model_route(tg_generation_t *g, tg_pool_t *only,
     f.model = model;
     f.out = out;
 
-    rc = tg_generation_models_each(g, only, tg__find_cb, &f);
+    rc = tg__models_walk(g, only, tg__find_cb, &f, 0);
     if (rc < 0) {
         return rc;
     }

@@ -191,4 +191,8 @@ void tg_request_close(tg_request_t *r);
 /* Frees closed requests (the engine's idle callback). */
 void tg_request_reap(tg_engine_t *engine);
 
+/* Frees the requests kept for reuse and keeps none from now on (engine
+ * exit). */
+void tg_request_spares_free(void);
+
 #endif /* TG_CORE_REQUEST_H */

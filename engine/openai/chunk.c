@@ -79,7 +79,8 @@ static int tg__js_delta(tg_jcur_t *c, tg_chunk_t *ck, int depth);
 static inline void
 tg__js_ws(tg_jcur_t *c)
 {
-    while (c->p < c->end
+    /* Most calls find no space at all: one comparison says so. */
+    while (c->p < c->end && (unsigned char) *c->p <= ' '
            && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r'
                || *c->p == '\t'))
     {

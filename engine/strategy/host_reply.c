@@ -11,6 +11,7 @@
  */
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,9 +186,19 @@ tg__host_usage_compact(const tg_buf_t *u)
 {
     const char  *p = tg_buf_ptr(u);
     size_t       i, n = tg_buf_size(u);
+    uint64_t     x;
 
-    for (i = 0; i < n; i++) {
-        if (p[i] == ' ' || p[i] == '\n' || p[i] == '\t' || p[i] == '\r') {
+    /* Eight bytes at a time: any byte of 0x20 or less (the text was
+     * scanned as JSON, so such a byte is space) says no.  A byte of 0x80
+     * or more never counts, as it is no space. */
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&x, p + i, 8);
+        if (((x - 0x2121212121212121ull) & ~x & 0x8080808080808080ull) != 0) {
+            return 0;
+        }
+    }
+    for ( ; i < n; i++) {
+        if ((unsigned char) p[i] <= ' ') {
             return 0;
         }
     }

@@ -49,6 +49,14 @@ int tg_buf_reserve(tg_buf_t *b, size_t n);
 /* Drops n bytes from the front. */
 void tg_buf_consume(tg_buf_t *b, size_t n);
 
+/* Empties b and keeps its storage for the next bytes. */
+static inline void
+tg_buf_clear(tg_buf_t *b)
+{
+    b->start = 0;
+    b->len = 0;
+}
+
 /* NUL-terminates the contents (not counted in the size). */
 const char *tg_buf_cstr(tg_buf_t *b);
 
