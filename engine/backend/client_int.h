@@ -75,6 +75,13 @@ struct tg_http_client_s {
     tg_queue_t   h1_pending;        /* tg__h1_t with deferred work */
     size_t       h1_nidle;          /* idle connections, all hosts */
     char        *h1_rbuf;           /* TG_H1_RBUF_SIZE bytes */
+    /* Finished transfers kept for the next ones (with their request
+     * buffers up to TG__H1_SPARE_REQ bytes): a small request's transfer
+     * then allocates nothing.  Off under ASan and once the client is
+     * freed. */
+    tg__h1_t    *h1_spares[16];
+    size_t       h1_nspares;
+    unsigned     h1_spares_off:1;
 };
 
 struct tg_http_s {

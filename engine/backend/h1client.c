@@ -42,6 +42,18 @@ static void tg__h1_lost(tg__h1conn_t *conn, int err, const char *what);
 static void tg__h1_retry(tg__h1_t *h);
 static void tg__h1_resume(tg__h1_t *h);
 static void tg__h1_release(tg__h1_t *h);
+static tg__h1_t *tg__h1_spare(tg_http_client_t *c);
+static void tg__h1_keep(tg__h1_t *h);
+
+/* A spare transfer keeps a request buffer up to this size. */
+#define TG__H1_SPARE_REQ  (16 * 1024)
+#if defined(__SANITIZE_ADDRESS__)
+/* Under ASan every transfer is freed, so that a use after free is
+ * caught. */
+#define TG__H1_SPARES_ON  0
+#else
+#define TG__H1_SPARES_ON  1
+#endif
 
 
 int
@@ -60,7 +72,7 @@ tg__h1_start(tg_http_client_t *c, const tg_http_req_t *req,
     if (host == NULL) {
         return -1;
     }
-    h = calloc(1, sizeof(*h));
+    h = tg__h1_spare(c);
     if (h == NULL) {
         return -1;
     }
@@ -74,6 +86,7 @@ tg__h1_start(tg_http_client_t *c, const tg_http_req_t *req,
                                                  : TG_H1_CONNECT_MS;
     tg_queue_init(&h->pending);
     if (tg__h1_request(h, req, &u) != 0) {
+        tg__h1_free_request(h);
         free(h);
         return -1;
     }
@@ -405,6 +418,50 @@ tg__h1_release(tg__h1_t *h)
         tg_queue_remove(&h->pending);
     }
     h->client->nactive--;
+    tg__h1_keep(h);
+}
+
+
+/* A spare transfer of c, zeroed but for its request buffer, else a new
+ * one; NULL when out of memory. */
+static tg__h1_t *
+tg__h1_spare(tg_http_client_t *c)
+{
+    tg__h1_t  *h;
+    char      *req;
+    size_t     cap;
+
+    if (c->h1_nspares == 0) {
+        return calloc(1, sizeof(tg__h1_t));
+    }
+    h = c->h1_spares[--c->h1_nspares];
+    req = h->req;
+    cap = h->req_cap;
+    memset(h, 0, sizeof(*h));
+    h->req = req;
+    h->req_cap = cap;
+    return h;
+}
+
+
+/* h done with: its key wiped, then kept as a spare of its client or
+ * freed. */
+static void
+tg__h1_keep(tg__h1_t *h)
+{
+    tg_http_client_t  *c = h->client;
+
+    if (TG__H1_SPARES_ON && !c->h1_spares_off
+        && c->h1_nspares < sizeof(c->h1_spares) / sizeof(c->h1_spares[0])
+        && h->req_cap <= TG__H1_SPARE_REQ)
+    {
+        if (h->req != NULL && h->secret_len > 0) {
+            memset(h->req, 0, h->secret_len);
+        }
+        h->secret_len = 0;
+        c->h1_spares[c->h1_nspares++] = h;
+        return;
+    }
     tg__h1_free_request(h);
     free(h);
 }
@@ -563,4 +620,11 @@ tg__h1_client_free(tg_http_client_t *c)
         tg__h1_conn_close(tg_queue_data(q, tg__h1conn_t, link));
     }
     tg__h1_hosts_free(c);
+
+    c->h1_spares_off = 1;
+    while (c->h1_nspares > 0) {
+        h = c->h1_spares[--c->h1_nspares];
+        tg__h1_free_request(h);
+        free(h);
+    }
 }

@@ -85,6 +85,7 @@ struct tg__h1_s {
     tg__h1conn_t      *conn;
     char              *req;         /* the whole request, kept for a retry */
     size_t             req_len;
+    size_t             req_cap;     /* bytes of req's storage */
     size_t             secret_len;  /* bytes of req to wipe: the key */
     long               connect_ms, idle_ms;
     uint64_t           deadline;    /* of the connect, loop time */

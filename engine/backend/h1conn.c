@@ -174,9 +174,16 @@ tg__h1_request(tg__h1_t *h, const tg_http_req_t *req,
     accept = req->stream ? "text/event-stream" : "application/json";
     cap = 128 + u->path_len + u->authority_len + strlen(accept)
           + (key != NULL ? strlen(key) + 32 : 0) + req->body_len;
-    p = malloc(cap);
-    if (p == NULL) {
-        return -1;
+    /* a spare transfer's buffer when it is big enough */
+    if (h->req != NULL && h->req_cap >= cap) {
+        p = h->req;
+    } else {
+        tg__h1_free_request(h);
+        p = malloc(cap);
+        if (p == NULL) {
+            return -1;
+        }
+        h->req_cap = cap;
     }
     w = req->body != NULL ? tg__h1_lit(p, "POST ") : tg__h1_lit(p, "GET ");
     if (u->path_len == 0 || u->path[0] != '/') {
@@ -219,6 +226,7 @@ tg__h1_free_request(tg__h1_t *h)
     }
     free(h->req);
     h->req = NULL;
+    h->req_cap = 0;
 }
 
 

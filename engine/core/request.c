@@ -105,6 +105,7 @@ tg__request_release(tg_request_t *r)
 void
 tg_request_spares_free(void)
 {
+    tg_trace_spares_free();
     tg__request_spares_off = 1;
     while (tg__request_nspares > 0) {
         tg__request_release(tg__request_spares[--tg__request_nspares]);

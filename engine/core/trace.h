@@ -45,8 +45,11 @@ struct tg_trace_s {
     tg_http_t        *http;             /* NULL when not running */
     tg_pool_t        *pool;
     tg_backend_t     *backend;          /* current (or last) backend */
-    tg_backend_t    **tried;            /* backends that refused */
+    tg_backend_t    **tried;            /* backends that refused:
+                                           tried_in for a pool of up to
+                                           4 backends, else malloc'ed */
     size_t            ntried;
+    tg_backend_t     *tried_in[4];
     int               endpoint;         /* TG_OA_CHAT / _COMPLETIONS */
     int               stream;
     unsigned          whole:1;          /* a non-streamed answer the
@@ -58,7 +61,9 @@ struct tg_trace_s {
     tg_trace_text_t   text;             /* or the request as written */
 
     long              status;           /* HTTP status, 0 before head */
-    char             *content_type;
+    char             *content_type;     /* ctype_in when it fits, else
+                                           malloc'ed; NULL before head */
+    char              ctype_in[64];
     tg_sse_t          sse;
     unsigned          sse_ready:1;
     unsigned          paused:1;
@@ -145,5 +150,9 @@ int tg_trace_error(tg_trace_t *t, tg_oa_error_t *err);
 
 /* Frees an ended or cancelled trace's memory (the request does it). */
 void tg_trace_free(tg_trace_t *t);
+
+/* Frees the traces kept for reuse and keeps none from now on (engine
+ * exit). */
+void tg_trace_spares_free(void);
 
 #endif /* TG_CORE_TRACE_H */

@@ -329,6 +329,13 @@ tg_plugin_parse_options(const tg_plugin_t *p, const char *const *keys,
         }
     }
 
+    /* A plugin without options, given none (passthrough's every
+     * request): nothing to hold, nothing to allocate. */
+    if (rows == 0 && n == 0) {
+        out->plugin = p;
+        return 0;
+    }
+
     /* calloc(0) may return NULL; one spare row keeps NULL an error only. */
     v = calloc(rows + 1, sizeof(tg_opt_value_t));
     if (v == NULL) {

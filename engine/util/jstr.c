@@ -235,7 +235,6 @@ tg_jstr_int(tg_buf_t *b, int64_t v)
 {
     char      tmp[24], *t = tmp + sizeof(tmp);
     uint64_t  u = v < 0 ? (uint64_t) 0 - (uint64_t) v : (uint64_t) v;
-    int       rc;
 
     do {
         *--t = (char) ('0' + u % 10);
@@ -244,11 +243,5 @@ tg_jstr_int(tg_buf_t *b, int64_t v)
     if (v < 0) {
         *--t = '-';
     }
-    rc = tg_buf_reserve(b, (size_t) (tmp + sizeof(tmp) - t));
-    if (rc != 0) {
-        return rc;
-    }
-    memcpy(b->data + b->len, t, (size_t) (tmp + sizeof(tmp) - t));
-    b->len += (size_t) (tmp + sizeof(tmp) - t);
-    return 0;
+    return tg_buf_append(b, t, (size_t) (tmp + sizeof(tmp) - t));
 }

@@ -149,6 +149,13 @@ tg_trace_free(tg_trace_t *t)
 }
 
 
+void
+tg_trace_spares_free(void)
+{
+    /* this fake keeps no spares */
+}
+
+
 /* ---- fakes of the layers above -------------------------------------- */
 
 static tg_request_t  *ready;            /* the last request on_ready saw */
@@ -369,6 +376,46 @@ Test(core_request, assembled_answered_closed_freed)
     cr_assert_str_eq(events, "ready close closed destroy free ");
     cr_assert_eq(gen_refs, 0);
     cr_assert_null(engine.reap);
+}
+
+
+/* A request freed by the reaper may come back as the next one (the
+ * engine keeps a few): it starts as a new one would, its buffers empty,
+ * whatever the last one left in them. */
+Test(core_request, a_later_request_starts_empty)
+{
+    tg_request_t  *r;
+    tg_head_t      h;
+
+    answer = NULL;
+    cr_assert_eq(request_frame(NULL, 7, meta, "{\"first\":true}", 0), 0);
+    r = ready;
+    cr_assert_eq(tg_request_head(r, 200, 0, "X-A: 1\r\n"), 0);
+    ring_full = 1;              /* the answer stays in r->out */
+    cr_assert_eq(tg_request_data(r, "left over", 9), 0);
+    cr_assert_eq(tg_request_end_text(r, "a=1\n", 4), 0);
+    control_frame(adopted[0], 7, TG_FRAME_CANCEL, NULL, 0);
+    tg_request_reap(&engine);
+    ring_full = 0;
+
+    answer = "second";
+    while (nframes > 0) {
+        free(frames[--nframes].p);
+    }
+    cr_assert_eq(request_frame(NULL, 8, meta, "{}", 0), 0);
+    cr_assert_eq(ready->id, 8);
+    cr_assert_eq(tg_buf_size(&ready->body), 2);
+    cr_assert_eq(memcmp(tg_buf_ptr(&ready->body), "{}", 2), 0);
+    cr_assert_eq(ready->traces, NULL);
+    cr_assert_eq(ready->head_sent, 1);
+    cr_assert_eq(nframes, 3);
+    memcpy(&h, frames[0].p, sizeof(h));
+    cr_assert_str_eq((char *) frames[0].p + sizeof(h),
+                     "Content-Type: text/plain\r\n");
+    cr_assert_eq(frames[1].n, 6);
+    cr_assert_eq(memcmp(frames[1].p, "second", 6), 0);
+    cr_assert_eq(frames[2].type, TG_FRAME_END);
+    cr_assert_eq(frames[2].n, 0, "no figures of the last request");
 }
 
 

@@ -860,6 +860,30 @@ Test(options, defaults_and_values)
 }
 
 
+/* A plugin without options given none (passthrough, every request)
+ * holds no values and allocates none; given one, it is refused. */
+Test(options, none_declared_none_given)
+{
+    tg_plugin_t      p = t_ffs;
+    tg_opt_values_t  vals;
+    const char      *keys[1] = { "n" }, *values[1] = { "2" };
+    char             err[512];
+
+    p.options = NULL;
+    cr_assert_eq(tg_plugin_parse_options(&p, NULL, NULL, 0, &vals, err,
+                                         sizeof(err)), 0, "%s", err);
+    cr_assert_eq(vals.plugin, &p);
+    cr_assert_eq(vals.n, 0);
+    cr_assert_null(vals.v);
+    cr_assert_null(tg_opt_find(&vals, "n"));
+    tg_opt_values_free(&vals);
+
+    cr_assert_eq(tg_plugin_parse_options(&p, keys, values, 1, &vals, err,
+                                         sizeof(err)), -EINVAL);
+    cr_assert_str_eq(err, "unknown option 'n' for strategy ffs");
+}
+
+
 Test(options, accepted_forms)
 {
     t_option("n", "1", NULL);
