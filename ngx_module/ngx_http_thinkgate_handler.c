@@ -414,7 +414,8 @@ ngx_http_thinkgate_collect_body(ngx_http_request_t *r,
 }
 
 
-/* The request headers the engine reads, as the meta's "headers". */
+/* The request headers the engine reads, as the meta's "headers"; left
+ * out when the request has none of them. */
 
 static void
 ngx_http_thinkgate_meta_json_headers(ngx_http_request_t *r,
@@ -424,9 +425,6 @@ ngx_http_thinkgate_meta_json_headers(ngx_http_request_t *r,
     ngx_uint_t        i, k, seen;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
-
-    ngx_http_thinkgate_json_key(j, "headers");
-    ngx_http_thinkgate_json_raw(j, "{");
 
     /* only the first of repeated headers, so that keys stay unique */
 
@@ -459,6 +457,11 @@ ngx_http_thinkgate_meta_json_headers(ngx_http_request_t *r,
                 && ngx_strncasecmp(h[i].key.data, want->data, want->len)
                    == 0)
             {
+                if (seen == 0) {
+                    ngx_http_thinkgate_json_key(j, "headers");
+                    ngx_http_thinkgate_json_raw(j, "{");
+                }
+
                 seen |= 1 << k;
 
                 ngx_http_thinkgate_json_key(j, (char *) want->data);
@@ -466,6 +469,10 @@ ngx_http_thinkgate_meta_json_headers(ngx_http_request_t *r,
                 break;
             }
         }
+    }
+
+    if (seen) {
+        ngx_http_thinkgate_json_raw(j, "}");
     }
 }
 
@@ -496,8 +503,13 @@ ngx_http_thinkgate_meta(ngx_http_request_t *r, ngx_http_thinkgate_ctx_t *ctx)
     ngx_http_thinkgate_json_str(&j, &r->method_name);
     ngx_http_thinkgate_json_key(&j, "uri");
     ngx_http_thinkgate_json_str(&j, &r->uri);
-    ngx_http_thinkgate_json_key(&j, "args");
-    ngx_http_thinkgate_json_str(&j, &r->args);
+
+    /* the engine reads no "args" as empty ones */
+
+    if (r->args.len) {
+        ngx_http_thinkgate_json_key(&j, "args");
+        ngx_http_thinkgate_json_str(&j, &r->args);
+    }
 
     /* the pool, strategy, effort, timeouts, max_body and session: the
      * location's entry of the configuration document */
@@ -514,7 +526,7 @@ ngx_http_thinkgate_meta(ngx_http_request_t *r, ngx_http_thinkgate_ctx_t *ctx)
 
     ngx_http_thinkgate_meta_json_headers(r, &j);
 
-    ngx_http_thinkgate_json_raw(&j, "}}");
+    ngx_http_thinkgate_json_raw(&j, "}");
 
     if (j.failed) {
         return NGX_ERROR;

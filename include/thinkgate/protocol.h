@@ -115,6 +115,7 @@
  *                                            thinkgate_auth_key named it)
  *    "headers": {"authorization": "...", "x-thinkgate-strategy": "...",
  *                "x-thinkgate-session": "...", "x-request-id": "..."}}
+ * ("args" and "headers" are left out when empty; absent reads as empty.)
  * For kind "api" the engine maps uri to the endpoint by its suffix
  * (/chat/completions, /completions, /models) and answers 404 otherwise.
  *

@@ -243,7 +243,7 @@ def admin_responder(meta, body):
     if meta["kind"] != "admin":
         return fe.json_response({"kind": meta["kind"]})
     return fe.json_response({"method": meta["method"], "uri": meta["uri"],
-                             "args": meta["args"],
+                             "args": meta.get("args", ""),
                              "body": body.decode(errors="replace")})
 
 
@@ -268,6 +268,10 @@ def test_admin_is_forwarded_to_the_engine(stack):
     metas = [m for m, _ in stack.engine.requests]
     assert [m["kind"] for m in metas] == ["admin"] * 3
     assert all("pool" not in m for m in metas)
+    # empty args and no header the engine reads: neither member is sent
+    assert metas[0]["args"] == "x=1"
+    assert all("args" not in m for m in metas[1:]), metas
+    assert all("headers" not in m for m in metas), metas
 
 
 @pytest.mark.parametrize("stack", [admin_responder], indirect=True)
