@@ -175,6 +175,8 @@ for line in 'SIGTERM: stopping nginx' 'nginx exited (status 0)' \
         || fail "the log lacks \"$line\""
 done
 say "docker stop (SIGTERM): exit 0 in $((SECONDS - t0)) s; nginx and the engine exited with status 0"
+# Its log is read: its copy of the image (vfs: the whole root) can go.
+docker rm "$GW" > /dev/null
 
 # --- the engine dies: the container goes too ---------------------------------
 gateway "$GW2"
