@@ -300,6 +300,10 @@ typedef struct {
     ngx_uint_t                       state;
 
     int                              memfd;
+    /* eventfd doorbells (protocol.h, TG_REG_F_EVENTFD): -1 without */
+    int                              bell_out;      /* we ring the engine */
+    int                              bell_in;       /* it rings us ... */
+    ngx_connection_t                *bell_c;        /* ... watched here */
     tg_shm_t                        *shm;
     size_t                           shm_size;
     tg_ring_t                        to_engine;

@@ -16,6 +16,7 @@
 
 #include "ngx_http_thinkgate.h"
 
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -30,9 +31,14 @@ static void ngx_http_thinkgate_engine_connect(void);
 static int ngx_http_thinkgate_engine_socket(void);
 static void ngx_http_thinkgate_engine_register(void);
 static ngx_int_t ngx_http_thinkgate_engine_map(void);
+static void ngx_http_thinkgate_engine_attach(struct msghdr *msg,
+    char *space);
 static ngx_int_t ngx_http_thinkgate_engine_send_reg(void);
 static ngx_int_t ngx_http_thinkgate_engine_read_reply(void);
 static void ngx_http_thinkgate_engine_read_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_thinkgate_engine_bells(void);
+static void ngx_http_thinkgate_engine_bell_in_handler(ngx_event_t *ev);
+static void ngx_http_thinkgate_engine_close_bells(void);
 static ngx_int_t ngx_http_thinkgate_engine_registered(ngx_event_t *ev);
 static ngx_uint_t ngx_http_thinkgate_engine_drained(ngx_event_t *ev,
     ssize_t n, size_t size);
@@ -58,6 +64,8 @@ ngx_http_thinkgate_engine_init(ngx_cycle_t *cycle,
     e->mcf = mcf;
     e->log = cycle->log;
     e->memfd = -1;
+    e->bell_out = -1;
+    e->bell_in = -1;
     e->backoff = NGX_HTTP_THINKGATE_BACKOFF_MIN;
     e->next_id = 1;
 
@@ -242,7 +250,7 @@ ngx_http_thinkgate_engine_register(void)
     e->reg.ring_size = (uint32_t) e->mcf->ring_size;
     e->reg.shm_size = e->shm_size;
     e->reg.conf_len = (uint32_t) e->mcf->doc.len;
-    e->reg.reserved = 0;
+    e->reg.flags = (e->bell_out != -1) ? TG_REG_F_EVENTFD : 0;
     e->reg_sent = 0;
     e->reply_got = 0;
 
@@ -298,6 +306,18 @@ ngx_http_thinkgate_engine_map(void)
 
     e->shm = p;
     tg_shm_init(e->shm, ring);
+
+    /* the doorbells' eventfds; without them the socket rings */
+
+    e->bell_out = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    e->bell_in = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+    if (e->bell_out == -1 || e->bell_in == -1) {
+        ngx_log_error(NGX_LOG_WARN, e->log, ngx_errno,
+                      "thinkgate: eventfd() failed, doorbells go through "
+                      "the socket");
+        ngx_http_thinkgate_engine_close_bells();
+    }
     e->to_engine = tg_shm_ring(e->shm, &e->shm->to_engine);
     e->to_worker = tg_shm_ring(e->shm, &e->shm->to_worker);
 
@@ -305,7 +325,34 @@ ngx_http_thinkgate_engine_map(void)
 }
 
 
-/* tg_register_t with the memfd attached, then the document. */
+/* The memfd, and the doorbells' eventfds when there are, as SCM_RIGHTS
+ * in space (room for three). */
+
+static void
+ngx_http_thinkgate_engine_attach(struct msghdr *msg, char *space)
+{
+    int                           fds[3], nfds;
+    struct cmsghdr               *cmsg;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    fds[0] = e->memfd;
+    fds[1] = e->bell_out;
+    fds[2] = e->bell_in;
+    nfds = (e->reg.flags & TG_REG_F_EVENTFD) ? 3 : 1;
+
+    msg->msg_control = space;
+    msg->msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+
+    cmsg = CMSG_FIRSTHDR(msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    ngx_memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nfds);
+}
+
+
+/* tg_register_t with the memfd (and the doorbells' eventfds) attached,
+ * then the document. */
 
 static ngx_int_t
 ngx_http_thinkgate_engine_send_reg(void)
@@ -315,11 +362,10 @@ ngx_http_thinkgate_engine_send_reg(void)
     ngx_err_t                     err;
     struct iovec                  iov[2];
     struct msghdr                 msg;
-    struct cmsghdr               *cmsg;
     ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
     union {
         struct cmsghdr            cm;
-        char                      space[CMSG_SPACE(sizeof(int))];
+        char                      space[CMSG_SPACE(sizeof(int) * 3)];
     } cmsgbuf;
 
     while (e->reg_sent < sizeof(tg_register_t) + e->mcf->doc.len) {
@@ -343,14 +389,7 @@ ngx_http_thinkgate_engine_send_reg(void)
 
         if (e->reg_sent == 0) {
             ngx_memzero(&cmsgbuf, sizeof(cmsgbuf));
-            msg.msg_control = cmsgbuf.space;
-            msg.msg_controllen = sizeof(cmsgbuf.space);
-
-            cmsg = CMSG_FIRSTHDR(&msg);
-            cmsg->cmsg_level = SOL_SOCKET;
-            cmsg->cmsg_type = SCM_RIGHTS;
-            cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-            ngx_memcpy(CMSG_DATA(cmsg), &e->memfd, sizeof(int));
+            ngx_http_thinkgate_engine_attach(&msg, cmsgbuf.space);
         }
 
         n = sendmsg(e->c->fd, &msg, MSG_NOSIGNAL);
@@ -510,6 +549,11 @@ ngx_http_thinkgate_engine_registered(ngx_event_t *ev)
         ngx_del_timer(ev);
     }
 
+    if (ngx_http_thinkgate_engine_bells() != NGX_OK) {
+        ngx_http_thinkgate_engine_disconnect("event failed");
+        return NGX_ERROR;
+    }
+
     e->state = NGX_HTTP_THINKGATE_CONNECTED;
     e->backoff = NGX_HTTP_THINKGATE_BACKOFF_MIN;
 
@@ -598,6 +642,93 @@ ngx_http_thinkgate_engine_read_handler(ngx_event_t *ev)
 }
 
 
+/*
+ * Registered: when the engine took the eventfds (its reply's flags), the
+ * one it rings is watched; otherwise both go and the socket rings.
+ * Watched edge-triggered, an eventfd needs no read: every write the
+ * engine makes is a new edge, and the count it leaves behind matters to
+ * no one.  Where events are level-triggered the handler reads it.
+ */
+
+static ngx_int_t
+ngx_http_thinkgate_engine_bells(void)
+{
+    ngx_connection_t             *c;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    if (!(e->reply.flags & TG_REG_F_EVENTFD) || e->bell_in == -1) {
+        ngx_http_thinkgate_engine_close_bells();
+        return NGX_OK;
+    }
+
+    c = ngx_get_connection(e->bell_in, e->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    e->bell_in = -1;                /* c owns it now */
+    e->bell_c = c;
+
+    c->data = e;
+    c->read->handler = ngx_http_thinkgate_engine_bell_in_handler;
+    c->read->log = e->log;
+    c->write->log = e->log;
+
+    if (ngx_add_event(c->read, NGX_READ_EVENT,
+                      (ngx_event_flags & NGX_USE_CLEAR_EVENT)
+                      ? NGX_CLEAR_EVENT : NGX_LEVEL_EVENT)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_thinkgate_engine_bell_in_handler(ngx_event_t *ev)
+{
+    uint64_t                      v;
+    ngx_connection_t             *c = ev->data;
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    if (!(ngx_event_flags & NGX_USE_CLEAR_EVENT)) {
+        (void) read(c->fd, &v, sizeof(v));
+    }
+
+    if (e->state != NGX_HTTP_THINKGATE_CONNECTED) {
+        return;
+    }
+
+    if (ngx_http_thinkgate_engine_service() != NGX_OK) {
+        ngx_http_thinkgate_engine_disconnect("corrupt frame in ring");
+    }
+}
+
+
+static void
+ngx_http_thinkgate_engine_close_bells(void)
+{
+    ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
+
+    if (e->bell_c) {
+        ngx_close_connection(e->bell_c);
+        e->bell_c = NULL;
+    }
+
+    if (e->bell_in != -1) {
+        close(e->bell_in);
+        e->bell_in = -1;
+    }
+
+    if (e->bell_out != -1) {
+        close(e->bell_out);
+        e->bell_out = -1;
+    }
+}
+
+
 /* A read of n bytes into size left nothing behind it (see above). */
 
 static ngx_uint_t
@@ -669,6 +800,8 @@ ngx_http_thinkgate_engine_close(void)
         close(e->memfd);
         e->memfd = -1;
     }
+
+    ngx_http_thinkgate_engine_close_bells();
 
     if (e->bell_event.posted) {
         ngx_delete_posted_event(&e->bell_event);

@@ -355,6 +355,7 @@ ngx_http_thinkgate_engine_bell_handler(ngx_event_t *ev)
     u_char                        b;
     ssize_t                       n;
     ngx_err_t                     err;
+    static const uint64_t         one = 1;
     ngx_http_thinkgate_engine_t  *e = &ngx_http_thinkgate_engine;
 
     if (!e->bell) {
@@ -367,11 +368,21 @@ ngx_http_thinkgate_engine_bell_handler(ngx_event_t *ev)
         return;
     }
 
-    b = TG_DOORBELL;
-    n = send(e->c->fd, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (e->bell_c) {
+        /* the eventfd's count is never near its limit: 1 always fits */
+        n = write(e->bell_out, &one, sizeof(one));
 
-    if (n == 1) {
-        return;
+        if (n == (ssize_t) sizeof(one)) {
+            return;
+        }
+
+    } else {
+        b = TG_DOORBELL;
+        n = send(e->c->fd, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n == 1) {
+            return;
+        }
     }
 
     err = ngx_socket_errno;

@@ -26,6 +26,7 @@
 #include "transport/conn_int.h"
 
 static void tg__conn_poll_cb(uv_poll_t *poll, int status, int events);
+static void tg__conn_bell_cb(uv_poll_t *poll, int status, int events);
 static void tg__conn_timer_cb(uv_timer_t *timer);
 static void tg__conn_close_cb(uv_handle_t *h);
 static void tg__conn_prepare_cb(uv_prepare_t *prepare);
@@ -115,6 +116,8 @@ tg_conn_accept(tg_engine_t *e, int fd)
     conn->serial = ++e->next_conn_id;
     conn->fd = fd;
     conn->memfd = -1;
+    conn->bell_in = -1;
+    conn->bell_out = -1;
     tg_queue_init(&conn->blocked);
 
     rc = tg__conn_peer(conn);
@@ -195,6 +198,9 @@ tg_conn_close(tg_conn_t *conn, const char *why)
     if (uv_is_active((uv_handle_t *) &conn->poll)) {
         (void) uv_poll_stop(&conn->poll);
     }
+    if (conn->bell_poll_on) {
+        uv_close((uv_handle_t *) &conn->bell_poll, tg__conn_close_cb);
+    }
     /* conn->handles counts the handles initialised, in accept's order;
      * no close callback has run yet. */
     if (conn->handles > 3) {
@@ -228,6 +234,12 @@ tg__conn_close_cb(uv_handle_t *h)
     }
     if (conn->memfd >= 0) {
         close(conn->memfd);
+    }
+    if (conn->bell_in >= 0) {
+        close(conn->bell_in);
+    }
+    if (conn->bell_out >= 0) {
+        close(conn->bell_out);
     }
     if (conn->gen != NULL) {
         tg_generation_release(conn->gen);
@@ -305,11 +317,64 @@ tg__conn_poll_cb(uv_poll_t *poll, int status, int events)
 }
 
 
+int
+tg_conn_start_bells(tg_conn_t *conn)
+{
+    int  rc;
+
+    rc = uv_poll_init(conn->engine->loop, &conn->bell_poll, conn->bell_in);
+    if (rc != 0) {
+        return rc;
+    }
+    conn->bell_poll.data = conn;
+    conn->bell_poll_on = 1;
+    conn->handles++;
+    return uv_poll_start(&conn->bell_poll, UV_READABLE, tg__conn_bell_cb);
+}
+
+
+/* The worker rang its eventfd.  The poll is level-triggered: one read
+ * takes the count, however many times it rang, and EAGAIN (another pass
+ * took it) is as good. */
+static void
+tg__conn_bell_cb(uv_poll_t *poll, int status, int events)
+{
+    tg_conn_t  *conn = poll->data;
+    uint64_t    v;
+    ssize_t     n;
+
+    (void) events;
+
+    if (status < 0) {
+        tg_conn_close(conn, uv_strerror(status));
+        return;
+    }
+    if (conn->state != TG_CONN_ACTIVE) {
+        return;
+    }
+    do {
+        n = read(conn->bell_in, &v, sizeof(v));
+    } while (n < 0 && errno == EINTR);
+
+    tg_conn_service(conn);
+}
+
+
 void
 tg_conn_doorbell(tg_conn_t *conn)
 {
-    char     b = TG_DOORBELL;
-    ssize_t  n;
+    static const uint64_t  one = 1;
+    char                   b = TG_DOORBELL;
+    ssize_t                n;
+
+    if (conn->bell_out >= 0) {
+        /* Fails only when the count would pass 2^64 - 2: the worker has
+         * yet to look, and will. */
+        do {
+            n = write(conn->bell_out, &one, sizeof(one));
+        } while (n < 0 && errno == EINTR);
+        return;
+    }
 
     do {
         n = send(conn->fd, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);

@@ -81,6 +81,13 @@ struct tg_conn_s {
     int                 handles;        /* open libuv handles */
     int                 bell_pending;   /* a write found the ring empty */
 
+    /* Eventfd doorbells (protocol.h, TG_REG_F_EVENTFD); -1 while the
+     * socket carries them. */
+    int                 bell_in;        /* the worker rings us */
+    int                 bell_out;       /* we ring the worker */
+    uv_poll_t           bell_poll;      /* watches bell_in */
+    int                 bell_poll_on;   /* bell_poll initialised */
+
     /* Peer. */
     pid_t               peer_pid;
     uid_t               peer_uid;

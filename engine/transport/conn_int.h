@@ -16,7 +16,11 @@ void tg_conn_read_registration(tg_conn_t *conn);
 /* Consumes the worker's frames, then retries blocked requests. */
 void tg_conn_service(tg_conn_t *conn);
 
-/* One doorbell byte to the worker. */
+/* Watches the eventfd doorbells a registration passed: 0 or a libuv
+ * error. */
+int tg_conn_start_bells(tg_conn_t *conn);
+
+/* One doorbell to the worker: 1 on its eventfd, or a byte. */
 void tg_conn_doorbell(tg_conn_t *conn);
 
 /* Rings once at the end of this loop pass (see tg_conn_write). */

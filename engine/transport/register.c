@@ -23,8 +23,11 @@ static void tg__conn_take_fds(tg_conn_t *conn, struct msghdr *msg);
 static int tg__conn_check_header(tg_conn_t *conn);
 static void tg__conn_register(tg_conn_t *conn);
 static int tg__conn_map_shm(tg_conn_t *conn);
+static int tg__conn_bells(tg_conn_t *conn);
+static int tg__conn_is_eventfd(int fd);
 static void tg__conn_refuse_peer(tg_conn_t *conn);
-static void tg__conn_reply(tg_conn_t *conn, int status, const char *msg);
+static void tg__conn_reply(tg_conn_t *conn, int status, const char *msg,
+    uint32_t flags);
 
 
 /* Reads the tg_register_t (with the memfd) and the configuration that
@@ -86,7 +89,7 @@ tg_conn_read_registration(tg_conn_t *conn)
                 return;
             }
         } else if (tg_buf_append(&conn->conf, chunk, (size_t) n) != 0) {
-            tg__conn_reply(conn, -ENOMEM, "out of memory");
+            tg__conn_reply(conn, -ENOMEM, "out of memory", 0);
             return;
         }
     }
@@ -95,7 +98,8 @@ tg_conn_read_registration(tg_conn_t *conn)
 }
 
 
-/* Keeps the first descriptor passed (the memfd) and closes any other. */
+/* Keeps the first three descriptors passed (the memfd, then the eventfd
+ * doorbells' two when there are) and closes any other. */
 static void
 tg__conn_take_fds(tg_conn_t *conn, struct msghdr *msg)
 {
@@ -114,6 +118,10 @@ tg__conn_take_fds(tg_conn_t *conn, struct msghdr *msg)
         for (i = 0; i < nfds; i++) {
             if (conn->memfd < 0) {
                 conn->memfd = fds[i];
+            } else if (conn->bell_in < 0) {
+                conn->bell_in = fds[i];
+            } else if (conn->bell_out < 0) {
+                conn->bell_out = fds[i];
             } else {
                 close(fds[i]);
             }
@@ -128,7 +136,7 @@ static int
 tg__conn_check_header(tg_conn_t *conn)
 {
     if (conn->reg.magic != TG_REG_MAGIC) {
-        tg__conn_reply(conn, -EPROTO, "bad registration magic");
+        tg__conn_reply(conn, -EPROTO, "bad registration magic", 0);
         return -1;
     }
     if (conn->reg.version != TG_PROTO_VERSION) {
@@ -136,7 +144,7 @@ tg__conn_check_header(tg_conn_t *conn)
 
         snprintf(m, sizeof(m), "protocol version %u, the engine "
                  "speaks %u", conn->reg.version, TG_PROTO_VERSION);
-        tg__conn_reply(conn, -EPROTO, m);
+        tg__conn_reply(conn, -EPROTO, m, 0);
         return -1;
     }
     /* Before any byte of the document is buffered: a refused
@@ -147,7 +155,7 @@ tg__conn_check_header(tg_conn_t *conn)
     }
     if (conn->reg.conf_len > TG_CONN_MAX_CONF) {
         tg__conn_reply(conn, -EMSGSIZE, "configuration document "
-                       "too large");
+                       "too large", 0);
         return -1;
     }
     return 0;
@@ -166,7 +174,7 @@ tg__conn_refuse_peer(tg_conn_t *conn)
                 (int) conn->peer_pid);
     snprintf(msg, sizeof(msg), "uid %u is not allowed to use this engine "
              "(thinkgated --allow-user)", (unsigned) conn->peer_uid);
-    tg__conn_reply(conn, -EACCES, msg);
+    tg__conn_reply(conn, -EACCES, msg, 0);
 }
 
 
@@ -182,7 +190,7 @@ tg__conn_register(tg_conn_t *conn)
         return;
     }
 
-    if (tg__conn_map_shm(conn) != 0) {
+    if (tg__conn_map_shm(conn) != 0 || tg__conn_bells(conn) != 0) {
         return;
     }
 
@@ -195,7 +203,7 @@ tg__conn_register(tg_conn_t *conn)
         }
         tg_log_error("worker %d: configuration refused: %s",
                      (int) conn->peer_pid, msg);
-        tg__conn_reply(conn, rc, msg);
+        tg__conn_reply(conn, rc, msg, 0);
         return;
     }
     tg_buf_free(&conn->conf);
@@ -207,7 +215,7 @@ tg__conn_register(tg_conn_t *conn)
         if (rc != 0) {
             tg_log_error("worker %d: configuration refused: %s",
                          (int) conn->peer_pid, msg);
-            tg__conn_reply(conn, rc, msg);
+            tg__conn_reply(conn, rc, msg, 0);
             return;
         }
     }
@@ -220,7 +228,8 @@ tg__conn_register(tg_conn_t *conn)
     e->nregistrations++;
     (void) uv_timer_stop(&conn->timer);
 
-    tg__conn_reply(conn, 0, NULL);
+    tg__conn_reply(conn, 0, NULL,
+                   conn->bell_in >= 0 ? TG_REG_F_EVENTFD : 0);
     if (conn->state != TG_CONN_ACTIVE) {
         return;
     }
@@ -244,7 +253,7 @@ tg__conn_register(tg_conn_t *conn)
  * worker sent has been read by now, so closing does not reset the reply
  * away. */
 static void
-tg__conn_reply(tg_conn_t *conn, int status, const char *msg)
+tg__conn_reply(tg_conn_t *conn, int status, const char *msg, uint32_t flags)
 {
     tg_register_reply_t  reply;
     ssize_t              n;
@@ -254,6 +263,7 @@ tg__conn_reply(tg_conn_t *conn, int status, const char *msg)
     reply.version = TG_PROTO_VERSION;
     reply.status = status;
     reply.generation = conn->gen ? conn->gen->id : 0;
+    reply.flags = flags;
     if (msg != NULL) {
         snprintf(reply.message, sizeof(reply.message), "%s", msg);
     }
@@ -301,7 +311,7 @@ tg__conn_map_shm(tg_conn_t *conn)
 
     if (conn->memfd < 0) {
         tg__conn_reply(conn, -EPROTO, "no shared memory descriptor was "
-                       "passed (SCM_RIGHTS)");
+                       "passed (SCM_RIGHTS)", 0);
         return -1;
     }
 
@@ -309,19 +319,19 @@ tg__conn_map_shm(tg_conn_t *conn)
         || conn->reg.shm_size < tg_shm_size(conn->reg.ring_size)
         || conn->reg.shm_size > 2 * (uint64_t) TG_RING_MAX_SIZE + 65536)
     {
-        tg__conn_reply(conn, -EPROTO, "bad ring or region size");
+        tg__conn_reply(conn, -EPROTO, "bad ring or region size", 0);
         return -1;
     }
 
     if (fstat(conn->memfd, &st) != 0) {
         snprintf(msg, sizeof(msg), "fstat on the shared memory: %s",
                  strerror(errno));
-        tg__conn_reply(conn, -errno, msg);
+        tg__conn_reply(conn, -errno, msg, 0);
         return -1;
     }
     if ((uint64_t) st.st_size < conn->reg.shm_size) {
         tg__conn_reply(conn, -EPROTO, "shared memory smaller than "
-                       "announced");
+                       "announced", 0);
         return -1;
     }
 
@@ -334,7 +344,7 @@ tg__conn_map_shm(tg_conn_t *conn)
     if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
         tg__conn_reply(conn, -EPROTO, "the shared memory is not sealed "
                        "against shrinking (memfd_create with "
-                       "MFD_ALLOW_SEALING, then F_ADD_SEALS)");
+                       "MFD_ALLOW_SEALING, then F_ADD_SEALS)", 0);
         return -1;
     }
 
@@ -343,7 +353,7 @@ tg__conn_map_shm(tg_conn_t *conn)
     if (p == MAP_FAILED) {
         snprintf(msg, sizeof(msg), "mmap of the shared memory: %s",
                  strerror(errno));
-        tg__conn_reply(conn, -errno, msg);
+        tg__conn_reply(conn, -errno, msg, 0);
         return -1;
     }
     conn->shm = p;
@@ -353,8 +363,68 @@ tg__conn_map_shm(tg_conn_t *conn)
         || conn->shm->ring_size != conn->reg.ring_size)
     {
         tg__conn_reply(conn, -EPROTO, "the shared region fails its check "
-                       "(magic, version or layout)");
+                       "(magic, version or layout)", 0);
         return -1;
     }
     return 0;
+}
+
+
+/*
+ * The doorbells' eventfds, when the worker asked for them
+ * (TG_REG_F_EVENTFD): both there and eventfds, made non-blocking and
+ * watched.  Without the flag any passed beside the memfd are closed and
+ * the socket rings.  0, or -1 with the refusal sent.
+ */
+static int
+tg__conn_bells(tg_conn_t *conn)
+{
+    char  msg[160];
+    int   rc, i, *fd[2] = { &conn->bell_in, &conn->bell_out };
+
+    if (!(conn->reg.flags & TG_REG_F_EVENTFD)) {
+        for (i = 0; i < 2; i++) {
+            if (*fd[i] >= 0) {
+                close(*fd[i]);
+                *fd[i] = -1;
+            }
+        }
+        return 0;
+    }
+
+    for (i = 0; i < 2; i++) {
+        if (*fd[i] < 0 || !tg__conn_is_eventfd(*fd[i])) {
+            tg__conn_reply(conn, -EPROTO, "eventfd doorbells asked for "
+                           "(TG_REG_F_EVENTFD), but the memfd is not "
+                           "followed by two eventfds", 0);
+            return -1;
+        }
+        (void) fcntl(*fd[i], F_SETFL, fcntl(*fd[i], F_GETFL) | O_NONBLOCK);
+    }
+
+    rc = tg_conn_start_bells(conn);
+    if (rc != 0) {
+        snprintf(msg, sizeof(msg), "cannot watch the doorbell eventfd: %s",
+                 uv_strerror(rc));
+        tg__conn_reply(conn, -EIO, msg, 0);
+        return -1;
+    }
+    return 0;
+}
+
+
+/* Whether fd is an eventfd, as /proc names it. */
+static int
+tg__conn_is_eventfd(int fd)
+{
+    char     path[64], link[64];
+    ssize_t  n;
+
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    n = readlink(path, link, sizeof(link) - 1);
+    if (n < 0) {
+        return 0;
+    }
+    link[n] = '\0';
+    return strcmp(link, "anon_inode:[eventfd]") == 0;
 }

@@ -22,6 +22,20 @@
  * every request in flight (SSE error event when streaming) and reconnects
  * with backoff.
  *
+ * Eventfd doorbells (TG_REG_F_EVENTFD): a worker may attach two eventfds
+ * after the memfd, in the same SCM_RIGHTS (memfd, then the one the worker
+ * writes to ring the engine, then the one the engine writes to ring the
+ * worker), and set the flag.  An engine that takes them answers with the
+ * flag set in its reply's flags; from then on each side rings by writing
+ * 1 to its eventfd instead of sending a byte, and the socket carries
+ * nothing after the reply (EOF still means the peer is gone; a byte that
+ * comes anyway is still a doorbell).  A reply without the flag means
+ * socket doorbells, as above.  Why: an eventfd write and read cost a
+ * third of a unix socket's byte (no socket buffer), and a reader that
+ * watches an eventfd edge-triggered needs no read at all (bench/handoff
+ * measures both).  The flag with the descriptors missing, or ones that
+ * are not eventfds, is refused.
+ *
  * Configuration document (JSON object, the http-level configuration):
  *   {"backends": [{"name", "url", "model", "max_inflight",
  *                  "api_key_env", "connect_timeout_ms", "idle_timeout_ms",
@@ -187,8 +201,11 @@ typedef struct {
     uint32_t    ring_size;      /* each ring's data size */
     uint64_t    shm_size;       /* bytes of the passed memfd */
     uint32_t    conf_len;       /* bytes of configuration JSON that follow */
-    uint32_t    reserved;
+    uint32_t    flags;          /* TG_REG_F_* */
 } tg_register_t;
+
+/* Two eventfds follow the memfd: doorbells go through them (above). */
+#define TG_REG_F_EVENTFD    0x0001u
 
 
 typedef struct {
@@ -196,7 +213,8 @@ typedef struct {
     uint32_t    version;        /* the engine's TG_PROTO_VERSION */
     int32_t     status;         /* 0, or a negative errno-style code */
     uint32_t    generation;     /* configuration generation assigned */
-    char        message[240];   /* NUL-terminated reason when status < 0 */
+    uint32_t    flags;          /* TG_REG_F_* the engine took */
+    char        message[236];   /* NUL-terminated reason when status < 0 */
 } tg_register_reply_t;
 
 

@@ -18,8 +18,9 @@
  * Positions (head, tail) are byte counters that only grow; the offset in the
  * data area is position & (size - 1).  size is a power of two.
  *
- * Wake-ups ("doorbells") travel over the unix socket, never through the
- * ring.  Two rules, both Dekker-style with sequentially consistent atomics:
+ * Wake-ups ("doorbells") travel over the unix socket or a pair of eventfds
+ * (protocol.h), never through the ring.  Two rules, both Dekker-style with
+ * sequentially consistent atomics:
  *
  *   1. A producer rings when its write made the ring non-empty: after
  *      publishing head it reads tail; tail == old head means the consumer
@@ -43,7 +44,8 @@
 #include <string.h>
 
 #define TG_SHM_MAGIC        0x48534754u     /* "TGSH" */
-#define TG_PROTO_VERSION    1u
+/* 2: tg_register_t.flags and eventfd doorbells, the reply's flags */
+#define TG_PROTO_VERSION    2u
 
 #define TG_RING_MIN_SIZE    (64u * 1024)
 #define TG_RING_MAX_SIZE    (64u * 1024 * 1024)

@@ -27,8 +27,10 @@ import time
 
 SHM_MAGIC = 0x48534754
 REG_MAGIC = 0x47455254
-PROTO_VERSION = 1
+PROTO_VERSION = 2
 DOORBELL = b"D"
+REG_F_EVENTFD = 0x0001              # tg_register_t.flags, the reply's
+REPLY_MESSAGE = 20                  # tg_register_reply_t.message's offset
 INITIAL_WINDOW = 256 * 1024
 
 PAD, REQUEST, CANCEL, WINDOW = 0, 1, 2, 3
@@ -173,8 +175,14 @@ class Worker:
     """One registration, as one nginx worker."""
 
     def __init__(self, sock_path, conf, ring_size=1 << 20, timeout=5.0,
-                 seal=True, allow_sealing=True):
+                 seal=True, allow_sealing=True, eventfd=False,
+                 bell_fds=None):
+        """eventfd: ring through two eventfds (protocol.h,
+        TG_REG_F_EVENTFD) rather than the socket; bell_fds: the
+        descriptors to pass after the memfd instead of fresh eventfds."""
         self.conf = conf
+        self.bell_out = self.bell_in = None
+        self.eventfd = False
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         self.sock.connect(sock_path)
@@ -196,9 +204,17 @@ class Worker:
         self.to_engine = Ring(self.mm, "to_engine")
         self.to_worker = Ring(self.mm, "to_worker")
         doc = conf if isinstance(conf, bytes) else json.dumps(conf).encode()
+        fds = [self.fd]
+        if eventfd:
+            if bell_fds is None:
+                self.bell_out = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+                self.bell_in = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+                bell_fds = [self.bell_out, self.bell_in]
+            fds += bell_fds
         reg = struct.pack("<IIIIQII", REG_MAGIC, PROTO_VERSION, os.getpid(),
-                          ring_size, self.shm_size, len(doc), 0)
-        socket.send_fds(self.sock, [reg], [self.fd])
+                          ring_size, self.shm_size, len(doc),
+                          REG_F_EVENTFD if eventfd else 0)
+        socket.send_fds(self.sock, [reg], fds)
         try:
             self.sock.sendall(doc)
         except (BrokenPipeError, ConnectionResetError):
@@ -214,14 +230,19 @@ class Worker:
             if not chunk:
                 raise ConnectionError("engine closed during registration")
             reply += chunk
-        magic, version, status, gen = struct.unpack_from("<IIiI", reply)
-        message = reply[16:].split(b"\0", 1)[0].decode()
+        magic, version, status, gen, flags = struct.unpack_from("<IIiII",
+                                                                reply)
+        message = reply[REPLY_MESSAGE:].split(b"\0", 1)[0].decode()
         if status != 0:
             self.close()
             raise Refused(status, message)
         self.generation = gen
+        self.reply_flags = flags
+        self.eventfd = bool(flags & REG_F_EVENTFD) and self.bell_in is not None
         self.sock.setblocking(False)
         self.next_id = 1
+        self.doorbells = 0          # eventfd doorbells seen
+        self.socket_doorbells = 0   # doorbell bytes on the socket
         self.responses = {}
         self.pending_out = []       # frames waiting for room
 
@@ -234,13 +255,18 @@ class Worker:
             self.mm.close()
         except (OSError, AttributeError, BufferError):
             pass
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
+        for fd in (self.fd, self.bell_out, self.bell_in):
+            try:
+                if fd is not None:
+                    os.close(fd)
+            except OSError:
+                pass
 
     # -- sending ---------------------------------------------------------
     def _ring(self):
+        if self.eventfd:
+            os.eventfd_write(self.bell_out, 1)
+            return
         try:
             self.sock.send(DOORBELL)
         except BlockingIOError:
@@ -303,11 +329,20 @@ class Worker:
     def pump(self, timeout=0.05, auto_window=True):
         """Waits for a doorbell (or the timeout), then drains the ring.
         Returns the frames read."""
-        r, _, _ = select.select([self.sock], [], [], timeout)
-        if r:
+        watch = [self.sock] + ([self.bell_in] if self.eventfd else [])
+        r, _, _ = select.select(watch, [], [], timeout)
+        if self.sock in r:
             try:
-                if not self.sock.recv(4096):
+                got = self.sock.recv(4096)
+                if not got:
                     raise ConnectionError("engine closed the connection")
+                self.socket_doorbells += len(got)
+            except BlockingIOError:
+                pass
+        if self.eventfd and self.bell_in in r:
+            self.doorbells += 1
+            try:
+                os.eventfd_read(self.bell_in)
             except BlockingIOError:
                 pass
         self._flush_out()

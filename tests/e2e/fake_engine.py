@@ -171,8 +171,10 @@ class FakeEngine:
             s.close()
             return
         status, message = self.refuse or (0, "")
-        reply = struct.pack("<IIiI", ec.REG_MAGIC, ec.PROTO_VERSION, status,
-                            1) + message.encode()[:239]
+        # flags 0: no eventfd doorbells (recv_fds above took the memfd
+        # alone), so the worker rings through the socket
+        reply = struct.pack("<IIiII", ec.REG_MAGIC, ec.PROTO_VERSION, status,
+                            1, 0) + message.encode()[:235]
         s.sendall(reply.ljust(REPLY_SIZE, b"\0"))
         with self.cond:
             try:

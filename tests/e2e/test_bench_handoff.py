@@ -18,10 +18,13 @@ def test_layouts_reported():
     cpus = sorted(os.sched_getaffinity(0))
     want = ["one CPU", "two CPUs", "scheduler"] if len(cpus) > 1 \
         else ["one CPU", "scheduler"]
-    assert [d["layout"] for d in docs] == want
-    assert docs[0]["cpus"] == [cpus[0], cpus[0]]
-    if len(cpus) > 1:
-        assert docs[1]["cpus"] == cpus[:2]
+    # Each layout with either doorbell: the socket's, then eventfds.
+    assert [(d["doorbell"], d["layout"]) for d in docs] == \
+        [("socket", w) for w in want] + [("eventfd", w) for w in want]
+    for half in (docs[:len(want)], docs[len(want):]):
+        assert half[0]["cpus"] == [cpus[0], cpus[0]]
+        if len(cpus) > 1:
+            assert half[1]["cpus"] == cpus[:2]
     for d in docs:
         assert d["round_trips"] == 200
         assert d["cpu_us_per_round_trip_per_side"] > 0

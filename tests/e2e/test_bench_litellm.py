@@ -90,12 +90,16 @@ def test_overhead_other_layout_and_handoff_tables():
                         ov_run("proxy_pass", 1, 0.15, 0.30, 4000.0, 60.0),
                         ov_run("thinkgate", 1, 0.30, 0.60, 2000.0, 150.0)]
     doc["handoff"] = [
-        {"layout": "one CPU", "cpus": [0, 0], "round_trips": 10,
-         "cpu_us_per_round_trip_per_side": 6.0,
+        {"doorbell": "socket", "layout": "one CPU", "cpus": [0, 0],
+         "round_trips": 10, "cpu_us_per_round_trip_per_side": 6.0,
          "wall_us_per_round_trip": 12.0},
-        {"layout": "two CPUs", "cpus": [0, 1], "round_trips": 10,
-         "cpu_us_per_round_trip_per_side": 30.0,
-         "wall_us_per_round_trip": 80.0}]
+        {"doorbell": "eventfd", "layout": "two CPUs", "cpus": [0, 1],
+         "round_trips": 10, "cpu_us_per_round_trip_per_side": 30.0,
+         "wall_us_per_round_trip": 80.0},
+        # an earlier run's line, without the doorbell: the socket's
+        {"layout": "scheduler", "cpus": [-1, -1], "round_trips": 10,
+         "cpu_us_per_round_trip_per_side": 7.0,
+         "wall_us_per_round_trip": 14.0}]
     free, placed, raw, handoff = overhead.make_tables(doc)
     assert free["caption"].endswith("layout: free")
     assert placed["caption"].startswith("The same in the placed layout")
@@ -105,8 +109,11 @@ def test_overhead_other_layout_and_handoff_tables():
     layouts = [(r[0], r[2]) for r in raw["rows"]]
     assert ("thinkgate", "placed") in layouts
     assert ("thinkgate", "free") in layouts
-    assert [r[0] for r in handoff["rows"]] == ["one CPU", "two CPUs"]
-    assert handoff["rows"][1][1] == "0,1"
+    assert handoff["headers"][:2] == ["doorbell", "layout"]
+    assert [r[:2] for r in handoff["rows"]] == [
+        ["socket", "one CPU"], ["eventfd", "two CPUs"],
+        ["socket", "scheduler"]]
+    assert handoff["rows"][1][2] == "0,1"
 
 
 def test_placement_leaves_cpus_for_sim_and_wrk():

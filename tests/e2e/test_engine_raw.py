@@ -501,6 +501,43 @@ def test_unsealable_region_is_refused(env):
     w.close()
 
 
+def test_doorbells_on_the_socket_without_eventfds(env):
+    r = env.worker.call("/v1/chat/completions", CHAT)
+    assert r.status == 200 and r.ended, r.error
+    assert env.worker.reply_flags == 0 and env.worker.socket_doorbells > 0
+
+
+def test_eventfd_doorbells_both_ways(env):
+    # protocol.h, TG_REG_F_EVENTFD: the engine says it took the eventfds,
+    # wakes on the worker's (the socket carries nothing from the worker,
+    # and the engine polls no ring on a timer) and rings the worker's.
+    w = ec.Worker(env.engine.sock, env.conf, eventfd=True)
+    try:
+        assert w.reply_flags & ec.REG_F_EVENTFD and w.eventfd
+        for body in (CHAT, dict(CHAT, stream=True)):
+            r = w.call("/v1/chat/completions", body)
+            assert r.status == 200 and r.ended, r.error
+        assert w.doorbells > 0 and w.socket_doorbells == 0
+    finally:
+        w.close()
+
+
+def test_eventfd_doorbells_need_two_eventfds(env):
+    rd, wr = os.pipe()
+    try:
+        for fds in ([rd, wr], [rd], []):
+            with pytest.raises(ec.Refused) as e:
+                ec.Worker(env.engine.sock, env.conf, eventfd=True,
+                          bell_fds=fds)
+            assert "followed by two eventfds" in e.value.message
+    finally:
+        os.close(rd)
+        os.close(wr)
+    # The refusals cost the others nothing.
+    r = env.worker.call("/v1/chat/completions", CHAT)
+    assert r.status == 200 and r.ended, r.error
+
+
 def test_garbage_registration_is_refused(env):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(5)
@@ -603,7 +640,7 @@ def _header_only_as(uid, gid, sock):
                     break
                 reply += chunk
             status = struct.unpack_from("<IIiI", reply)[2]
-            text = reply[16:].split(b"\0", 1)[0].decode()
+            text = reply[ec.REPLY_MESSAGE:].split(b"\0", 1)[0].decode()
             msg = ("refused: " if status != 0 else "accepted: ") + text
         except BaseException as e:       # noqa: B902 - report anything
             msg = "error: %r" % e
