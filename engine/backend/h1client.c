@@ -63,14 +63,12 @@ tg__h1_start(tg_http_client_t *c, const tg_http_req_t *req,
     tg__h1_url_t   u;
     tg__h1host_t  *host;
     tg__h1_t      *h;
+    int            rc;
 
     *out = NULL;
-    if (tg__h1_parse_url(req->url, &u) != 0) {
-        return 1;
-    }
-    host = tg__h1_host(c, &u);
-    if (host == NULL) {
-        return -1;
+    rc = tg__h1_resolve(c, req->url, &u, &host);
+    if (rc != 0) {
+        return rc;
     }
     h = tg__h1_spare(c);
     if (h == NULL) {

@@ -48,6 +48,15 @@ typedef struct {
     char                     name[];
 } tg__h1host_t;
 
+/* The last URL a transfer started with, parsed (a backend's transfers
+ * all start with the same one): its pieces point into text. */
+struct tg__h1_last_s {
+    tg__h1host_t            *host;
+    tg__h1_url_t             u;
+    size_t                   len;
+    char                     text[];
+};
+
 struct tg__h1conn_s {
     uv_tcp_t           tcp;
     uv_timer_t         timer;       /* connect timeout, then idle timeout */
@@ -111,6 +120,8 @@ void tg__h1_connected(tg__h1conn_t *conn);
 /* h1conn.c */
 int tg__h1_parse_url(const char *url, tg__h1_url_t *u);
 tg__h1host_t *tg__h1_host(tg_http_client_t *c, const tg__h1_url_t *u);
+int tg__h1_resolve(tg_http_client_t *c, const char *url, tg__h1_url_t *u,
+    tg__h1host_t **host);
 void tg__h1_hosts_free(tg_http_client_t *c);
 int tg__h1_request(tg__h1_t *h, const tg_http_req_t *req,
     const tg__h1_url_t *u);

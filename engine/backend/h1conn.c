@@ -131,6 +131,47 @@ tg__h1_hosts_free(tg_http_client_t *c)
         tg_queue_remove(q);
         free(tg_queue_data(q, tg__h1host_t, link));
     }
+    free(c->h1_last);
+    c->h1_last = NULL;
+}
+
+
+/* u and the host entry of url, from the last URL when url is its text
+ * again.  0; 1 when url is no http:// URL taken here; -1 out of memory. */
+int
+tg__h1_resolve(tg_http_client_t *c, const char *url, tg__h1_url_t *u,
+    tg__h1host_t **host)
+{
+    struct tg__h1_last_s  *l = c->h1_last;
+    size_t                 n = strlen(url);
+
+    if (l != NULL && l->len == n && memcmp(l->text, url, n) == 0) {
+        *u = l->u;
+        *host = l->host;
+        return 0;
+    }
+    if (tg__h1_parse_url(url, u) != 0) {
+        return 1;
+    }
+    *host = tg__h1_host(c, u);
+    if (*host == NULL) {
+        return -1;
+    }
+
+    /* Kept for next time; without memory, only not kept. */
+    l = malloc(sizeof(*l) + n + 1);
+    if (l != NULL) {
+        memcpy(l->text, url, n + 1);
+        l->len = n;
+        l->host = *host;
+        l->u = *u;
+        l->u.name = l->text + (u->name - url);
+        l->u.authority = l->text + (u->authority - url);
+        l->u.path = l->text + (u->path - url);
+        free(c->h1_last);
+        c->h1_last = l;
+    }
+    return 0;
 }
 
 

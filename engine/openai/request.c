@@ -82,36 +82,43 @@ static int tg__invalid(tg_oa_error_t *err, const char *code,
 int
 tg_oa_endpoint(const char *uri, size_t len)
 {
+#define TG__SUFFIX(s)  s, sizeof(s) - 1
     static const struct {
         const char  *suffix;
+        size_t       len;
         int          endpoint;
     } map[] = {
-        { "/v1/chat/completions", TG_OA_CHAT },
-        { "/v1/completions", TG_OA_COMPLETIONS },
-        { "/v1/models", TG_OA_MODELS },
-        { "/v1/responses", TG_OA_RESPONSES },
-        { NULL, 0 }
+        { TG__SUFFIX("/v1/chat/completions"), TG_OA_CHAT },
+        { TG__SUFFIX("/v1/completions"), TG_OA_COMPLETIONS },
+        { TG__SUFFIX("/v1/models"), TG_OA_MODELS },
+        { TG__SUFFIX("/v1/responses"), TG_OA_RESPONSES },
+        { NULL, 0, 0 }
     };
+#undef TG__SUFFIX
 
     /* OpenAI's own paths only, under any mount prefix (a client's
      * base_url ends in /v1): /v1/x/chat/completions is no endpoint. */
     const char  *id;
     size_t       i, n, idlen;
 
-    if (tg_oa_response_get_id(uri, len, &id, &idlen)) {
-        return TG_OA_RESPONSE_GET;
-    }
-
     /* A trailing slash is tolerated, as most OpenAI servers do. */
-    if (len > 1 && uri[len - 1] == '/') {
-        len--;
+    n = len;
+    if (n > 1 && uri[n - 1] == '/') {
+        n--;
     }
 
+    /* The suffixes first (most requests): no URI both ends in one and
+     * names a response (its last segment would follow "responses/"). */
     for (i = 0; map[i].suffix != NULL; i++) {
-        n = strlen(map[i].suffix);
-        if (len >= n && memcmp(uri + len - n, map[i].suffix, n) == 0) {
+        if (n >= map[i].len
+            && memcmp(uri + n - map[i].len, map[i].suffix, map[i].len) == 0)
+        {
             return map[i].endpoint;
         }
+    }
+
+    if (tg_oa_response_get_id(uri, len, &id, &idlen)) {
+        return TG_OA_RESPONSE_GET;
     }
 
     return TG_OA_UNKNOWN;
