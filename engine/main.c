@@ -397,6 +397,7 @@ tg__signal_cb(uv_signal_t *sig, int signum)
 
     /* Closing requests cancelled their transfers; the client goes now,
      * then every remaining handle, so that the loop runs dry. */
+    tg_request_timers_close();
     tg_http_client_free(e->http);
     e->http = NULL;
     tg_model_fetch_stop(e);

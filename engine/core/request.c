@@ -46,6 +46,14 @@ static int            tg__request_spares_off = 1;
 static int            tg__request_spares_off;
 #endif
 
+/* Deadline timers of closed requests, stopped but still initialised, for
+ * the next requests' deadlines: a malloc, uv_timer_init, uv_close with its
+ * callback and a free per request cost more than the timer's start.
+ * Closed for good by tg_request_timers_close (the engine's shutdown);
+ * off under ASan as the spares are. */
+static uv_timer_t    *tg__deadline_spares[TG_REQUEST_SPARES];
+static size_t         tg__deadline_nspares;
+
 /* The buffers a spare keeps. */
 #define TG__REQUEST_BUFS(r)                                                  \
     { &(r)->body, &(r)->head, &(r)->out, &(r)->term }
@@ -98,6 +106,17 @@ tg__request_release(tg_request_t *r)
         tg__request_spares[tg__request_nspares++] = r;
     } else {
         free(r);
+    }
+}
+
+
+void
+tg_request_timers_close(void)
+{
+    tg__request_spares_off = 1;
+    while (tg__deadline_nspares > 0) {
+        uv_close((uv_handle_t *) tg__deadline_spares[--tg__deadline_nspares],
+                 tg__deadline_closed);
     }
 }
 
@@ -726,13 +745,20 @@ tg_request_deadline_start(tg_request_t *r)
         return 0;
     }
 
-    r->deadline = malloc(sizeof(uv_timer_t));
-    if (r->deadline == NULL
-        || uv_timer_init(r->engine->loop, r->deadline) != 0)
+    if (tg__deadline_nspares > 0
+        && tg__deadline_spares[tg__deadline_nspares - 1]->loop
+           == r->engine->loop)
     {
-        free(r->deadline);
-        r->deadline = NULL;
-        return -ENOMEM;
+        r->deadline = tg__deadline_spares[--tg__deadline_nspares];
+    } else {
+        r->deadline = malloc(sizeof(uv_timer_t));
+        if (r->deadline == NULL
+            || uv_timer_init(r->engine->loop, r->deadline) != 0)
+        {
+            free(r->deadline);
+            r->deadline = NULL;
+            return -ENOMEM;
+        }
     }
     r->deadline->data = r;
 
@@ -809,7 +835,14 @@ tg_request_close(tg_request_t *r)
 
     if (r->deadline != NULL) {
         r->deadline->data = NULL;
-        uv_close((uv_handle_t *) r->deadline, tg__deadline_closed);
+        if (!tg__request_spares_off
+            && tg__deadline_nspares < TG_REQUEST_SPARES)
+        {
+            (void) uv_timer_stop(r->deadline);
+            tg__deadline_spares[tg__deadline_nspares++] = r->deadline;
+        } else {
+            uv_close((uv_handle_t *) r->deadline, tg__deadline_closed);
+        }
         r->deadline = NULL;
     }
 

@@ -195,4 +195,8 @@ void tg_request_reap(tg_engine_t *engine);
  * exit). */
 void tg_request_spares_free(void);
 
+/* Closes the deadline timers kept for reuse and keeps none from now on
+ * (the engine's shutdown, so that the loop runs dry). */
+void tg_request_timers_close(void);
+
 #endif /* TG_CORE_REQUEST_H */

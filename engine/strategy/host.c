@@ -31,6 +31,8 @@ static void tg__host_on_cancel(tg_request_t *r);
 static void tg__host_on_deadline(tg_request_t *r);
 static void tg__host_destroy(tg_request_t *r);
 static void tg__host_free(tg_host_req_t *hr);
+static void tg__host_keep(tg_host_req_t *hr);
+static void tg__host_unkeep(tg_host_req_t *hr);
 static int tg__host_info(tg_request_t *r, tg_host_req_t *hr);
 static int tg__host_problem(tg_request_t *r, tg_buf_t *b);
 static void tg__host_make_id(char *dst, size_t size, const char *prefix,
@@ -192,14 +194,21 @@ static int
 tg__host_start(tg_request_t *r, tg_oa_error_t *err)
 {
     tg_host_req_t  *hr;
+    tg_host_keep_t  keep;
     tg_buf_t        out;
     int             rc;
 
     if (tg__host_nspares > 0) {
         hr = tg__host_spares[--tg__host_nspares];
         out = hr->out;
+        keep = hr->keep;
         memset(hr, 0, sizeof(*hr));
         hr->out = out;
+        hr->keep = keep;
+        hr->traces = keep.traces;
+        hr->cap = keep.cap;
+        hr->keep.traces = NULL;
+        hr->keep.cap = 0;
     } else {
         hr = calloc(1, sizeof(*hr));
     }
@@ -336,8 +345,18 @@ tg__host_info(tg_request_t *r, tg_host_req_t *hr)
 {
     tg_request_info_t  *in = &hr->info;
     int64_t             seed;
+    size_t              need;
 
-    hr->state = calloc(1, hr->p->state_size ? hr->p->state_size : 1);
+    need = hr->p->state_size ? hr->p->state_size : 1;
+    if (hr->keep.state != NULL && hr->keep.state_size >= need) {
+        hr->state = hr->keep.state;
+        hr->state_cap = hr->keep.state_size;
+        hr->keep.state = NULL;
+        memset(hr->state, 0, need);
+    } else {
+        hr->state = calloc(1, need);
+        hr->state_cap = need;
+    }
     if (hr->state == NULL) {
         return -ENOMEM;
     }
@@ -717,7 +736,6 @@ tg__host_free(tg_host_req_t *hr)
         next = ht->next_aux;
         tg__host_trace_free(ht);
     }
-    free(hr->traces);
     tg__host_timers_stop(hr);
     tg__host_arena_free(hr);
     tg_opt_values_free(&hr->opts);
@@ -727,10 +745,11 @@ tg__host_free(tg_host_req_t *hr)
     json_decref(hr->end_summary);
     tg_oa_resp_stream_free(&hr->resp);
     tg__host_choices_free(hr);
-    free(hr->state);
     free(hr->problem);
     free(hr->body_text);
-    free(hr->strategy);
+    if (hr->strategy != hr->strategy_buf) {
+        free(hr->strategy);
+    }
 
     /* The last request on a replaced version unloads it. */
     tg_plugin_release(hr->version);
@@ -744,11 +763,51 @@ tg__host_free(tg_host_req_t *hr)
             tg_buf_free(&hr->out);
         }
         hr->out.start = hr->out.len = 0;
+        tg__host_keep(hr);
         tg__host_spares[tg__host_nspares++] = hr;
         return;
     }
+    free(hr->traces);
+    free(hr->state);
+    tg__host_unkeep(hr);
     tg_buf_free(&hr->out);
     free(hr);
+}
+
+
+/* The parts a spare keeps (host.h, keep): the traces array and the
+ * state's block when small; what is over the bounds goes. */
+static void
+tg__host_keep(tg_host_req_t *hr)
+{
+    if (hr->cap <= 64) {
+        hr->keep.traces = hr->traces;
+        hr->keep.cap = hr->cap;
+    } else {
+        free(hr->traces);
+    }
+    hr->traces = NULL;
+
+    if (hr->state != NULL && hr->state_cap <= 1024) {
+        free(hr->keep.state);       /* one too small to have been used */
+        hr->keep.state = hr->state;
+        hr->keep.state_size = hr->state_cap;
+    } else {
+        free(hr->state);
+    }
+    hr->state = NULL;
+}
+
+
+/* Frees what hr kept. */
+static void
+tg__host_unkeep(tg_host_req_t *hr)
+{
+    free(hr->keep.traces);
+    free(hr->keep.state);
+    tg_buf_free(&hr->keep.choice.reasoning);
+    tg_buf_free(&hr->keep.choice.content);
+    memset(&hr->keep, 0, sizeof(hr->keep));
 }
 
 
@@ -760,6 +819,7 @@ tg__host_spares_free(void)
     while (tg__host_nspares > 0) {
         tg_host_req_t  *hr = tg__host_spares[--tg__host_nspares];
 
+        tg__host_unkeep(hr);
         tg_buf_free(&hr->out);
         free(hr);
     }

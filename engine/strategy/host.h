@@ -155,6 +155,15 @@ typedef struct {
     unsigned            closed:1;       /* its finish went out */
 } tg_host_choice_t;
 
+/* What a spare request state keeps (tg_host_req_t's keep). */
+typedef struct {
+    tg_host_trace_t   **traces;
+    size_t              cap;
+    void               *state;
+    size_t              state_size;
+    tg_host_choice_t    choice;
+} tg_host_keep_t;
+
 /* A pending score() call, delivered on the next loop turn. */
 typedef struct tg_host_score_s  tg_host_score_t;
 /* A pending score_kind() call (host_score.c). */
@@ -192,6 +201,14 @@ struct tg_host_req_s {
     tg_host_choice_t       *choices;        /* client_n of them */
     uint32_t                nchoices;       /* the client's n */
     uint32_t                nopen;          /* opened by live traces */
+
+    /* What a spare keeps for the next request (host.c, TG_HOST_SPARES):
+     * the traces array, the plugin state's block, the one choice most
+     * requests have with its buffers (emptied), the strategy's name when
+     * short.  Only the memory carries over; each is cleared for use. */
+    tg_host_keep_t          keep;
+    char                    strategy_buf[32];
+    size_t                  state_cap;      /* bytes of state's block */
 
     tg_buf_t                out;            /* a chunk being rendered;
                                                not streamed, the answer

@@ -36,16 +36,41 @@ tg__host_choices_init(tg_host_req_t *hr)
     /* The request was validated: n, when given, is 1..128. */
     hr->nchoices = tg_oa_int(&hr->r->oa, "n", &n) && n > 1 ? (uint32_t) n
                                                              : 1;
+    if (hr->nchoices == 1) {
+        /* The kept choice: its buffers were emptied (choices_free). */
+        hr->choices = &hr->keep.choice;
+        return 0;
+    }
     hr->choices = calloc(hr->nchoices, sizeof(*hr->choices));
     return hr->choices != NULL ? 0 : -ENOMEM;
 }
 
 
+/* A kept choice's buffer up to this size stays for the next request. */
+#define TG__HOST_KEEP_CHOICE  (16 * 1024)
+
 void
 tg__host_choices_free(tg_host_req_t *hr)
 {
-    uint32_t  k;
+    tg_host_choice_t  *c = &hr->keep.choice;
+    tg_buf_t           bufs[2];
+    uint32_t           k;
 
+    if (hr->choices == c) {
+        bufs[0] = c->reasoning;
+        bufs[1] = c->content;
+        for (k = 0; k < 2; k++) {
+            if (bufs[k].cap > TG__HOST_KEEP_CHOICE) {
+                tg_buf_free(&bufs[k]);
+            }
+            tg_buf_clear(&bufs[k]);
+        }
+        memset(c, 0, sizeof(*c));
+        c->reasoning = bufs[0];
+        c->content = bufs[1];
+        hr->choices = NULL;
+        return;
+    }
     for (k = 0; hr->choices != NULL && k < hr->nchoices; k++) {
         tg_buf_free(&hr->choices[k].reasoning);
         tg_buf_free(&hr->choices[k].content);

@@ -249,7 +249,11 @@ tg__select_acquire(tg_plugin_registry_t *reg, const char *name,
         return rc;
     }
     hr->p = tg_plugin_version_plugin(hr->version);
-    hr->strategy = strdup(name);
+    if (strlen(name) < sizeof(hr->strategy_buf)) {
+        hr->strategy = strcpy(hr->strategy_buf, name);
+    } else {
+        hr->strategy = strdup(name);
+    }
     if (hr->strategy == NULL) {
         tg_oa_error_set(err, 500, NULL, NULL, NULL, "out of memory");
         return -ENOMEM;
