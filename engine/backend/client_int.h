@@ -75,7 +75,10 @@ struct tg_http_client_s {
     tg_queue_t   h1_pending;        /* tg__h1_t with deferred work */
     size_t       h1_nidle;          /* idle connections, all hosts */
     char        *h1_rbuf;           /* TG_H1_RBUF_SIZE bytes */
-    struct tg__h1_last_s *h1_last;  /* the last URL, parsed */
+    /* The last URLs transfers started with, parsed (a pool's backends
+     * each keep one): replaced in turn. */
+    struct tg__h1_last_s *h1_last[4];
+    unsigned     h1_last_next;
     /* Finished transfers kept for the next ones (with their request
      * buffers up to TG__H1_SPARE_REQ bytes): a small request's transfer
      * then allocates nothing.  Off under ASan and once the client is

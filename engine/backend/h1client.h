@@ -48,8 +48,8 @@ typedef struct {
     char                     name[];
 } tg__h1host_t;
 
-/* The last URL a transfer started with, parsed (a backend's transfers
- * all start with the same one): its pieces point into text. */
+/* A URL a transfer started with, parsed (a backend's transfers all start
+ * with the same one): its pieces point into text. */
 struct tg__h1_last_s {
     tg__h1host_t            *host;
     tg__h1_url_t             u;

@@ -121,34 +121,44 @@ tg__h1_host(tg_http_client_t *c, const tg__h1_url_t *u)
 }
 
 
+/* How many parsed URLs the client keeps. */
+#define TG__H1_LAST  (sizeof(((tg_http_client_t *) 0)->h1_last)          \
+                      / sizeof(((tg_http_client_t *) 0)->h1_last[0]))
+
+
 void
 tg__h1_hosts_free(tg_http_client_t *c)
 {
     tg_queue_t  *q;
+    size_t       i;
 
     while (!tg_queue_empty(&c->h1_hosts)) {
         q = tg_queue_head(&c->h1_hosts);
         tg_queue_remove(q);
         free(tg_queue_data(q, tg__h1host_t, link));
     }
-    free(c->h1_last);
-    c->h1_last = NULL;
+    for (i = 0; i < TG__H1_LAST; i++) {
+        free(c->h1_last[i]);
+        c->h1_last[i] = NULL;
+    }
 }
 
 
-/* u and the host entry of url, from the last URL when url is its text
+/* u and the host entry of url, from a kept URL when url is its text
  * again.  0; 1 when url is no http:// URL taken here; -1 out of memory. */
 int
 tg__h1_resolve(tg_http_client_t *c, const char *url, tg__h1_url_t *u,
     tg__h1host_t **host)
 {
-    struct tg__h1_last_s  *l = c->h1_last;
-    size_t                 n = strlen(url);
+    struct tg__h1_last_s  *l;
+    size_t                 n = strlen(url), i;
 
-    if (l != NULL && l->len == n && memcmp(l->text, url, n) == 0) {
-        *u = l->u;
-        *host = l->host;
-        return 0;
+    for (i = 0; i < TG__H1_LAST && (l = c->h1_last[i]) != NULL; i++) {
+        if (l->len == n && memcmp(l->text, url, n) == 0) {
+            *u = l->u;
+            *host = l->host;
+            return 0;
+        }
     }
     if (tg__h1_parse_url(url, u) != 0) {
         return 1;
@@ -168,8 +178,9 @@ tg__h1_resolve(tg_http_client_t *c, const char *url, tg__h1_url_t *u,
         l->u.name = l->text + (u->name - url);
         l->u.authority = l->text + (u->authority - url);
         l->u.path = l->text + (u->path - url);
-        free(c->h1_last);
-        c->h1_last = l;
+        i = c->h1_last_next++ % TG__H1_LAST;
+        free(c->h1_last[i]);
+        c->h1_last[i] = l;
     }
     return 0;
 }
