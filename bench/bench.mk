@@ -20,6 +20,9 @@ BENCH_JUDGE_TIMEOUT ?= 3600
 # bench/strategies runs 12 configurations over all 16 trace files: about
 # 20 minutes here, past BENCH_TIMEOUT.
 BENCH_STRATEGIES_TIMEOUT ?= 1800
+# bench/embed (three rounds of 256 traces, our embedder against
+# onnxruntime) took 420 s here on a busy day and was cut at the limit.
+BENCH_EMBED_TIMEOUT ?= 1200
 # bench/judge's embed judge embeds every trace prefix three times: all
 # problems take about an hour here, so make bench samples the first 6 of
 # each file (BENCH_JUDGE_ARGS= runs all).
@@ -53,6 +56,7 @@ bench: all
 	  limit=$(BENCH_TIMEOUT); \
 	  args=""; \
 	  [ "$${f#bench/}" = strategies ] && limit=$(BENCH_STRATEGIES_TIMEOUT); \
+	  [ "$${f#bench/}" = embed ] && limit=$(BENCH_EMBED_TIMEOUT); \
 	  [ "$${f#bench/}" = judge ] && limit=$(BENCH_JUDGE_TIMEOUT) \
 	    && args="$(BENCH_JUDGE_ARGS)"; \
 	  timeout -k 10 $$limit "$$f" $$args || failed="$$failed $$f"; \
